@@ -1,0 +1,4 @@
+std = "luajit"
+max_line_length = 110
+files["spec/**/*_spec.lua"] = { std = "+busted" }
+files["spec/*.lua"] = { std = "+busted" }

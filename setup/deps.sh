@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages asx needs, and only those that are missing.
+# Every Makefile target runs this first, so a fresh Debian 12 machine needs
+# nothing else. Without root it prints the apt-get line instead and fails.
+set -eu
+
+packages="build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev
+lua5.1 lua-busted lua-check libcmocka-dev libedit-dev libcurl4-openssl-dev
+influxdb tmux curl"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "asx needs these Debian packages; install them with:" >&2
+	echo "  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+
+echo "setup: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# The package lists of a fresh machine are empty, so refresh them first.
+apt-get update -qq
+# influxdb's maintainer script starts the service where it can; the tests
+# start their own server, so a failure to start it here does not matter.
+apt-get install -y -qq --no-install-recommends $missing </dev/null

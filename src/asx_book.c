@@ -1,0 +1,656 @@
+/* The limit order book and its matching engine.
+ *
+ * Data structures
+ *   A price level (struct asx_level) holds the orders resting at one price in
+ *   a doubly-linked list, oldest first, with their total amount and count.
+ *   Levels come from a pool. Each side keeps its levels in an array sorted by
+ *   priority with the best price at the END: bids ascending, asks descending.
+ *   Every resting order also sits in a list of its account, so one trader's
+ *   orders are found without scanning the book.
+ *
+ * Invariants
+ *   - The last level of a side is never empty, so the best price is
+ *     side->levels[n - 1]->price: O(1).
+ *   - A level emptied in the middle of the array (by a cancel or a trim) may
+ *     stay there, counted in side->empty; it is reused when an order comes to
+ *     its price, popped when it reaches the end, and the array is compacted
+ *     when empty levels outnumber the others. A level's total is always the
+ *     sum of its orders' amounts and every resting amount is positive.
+ *   - The book is never crossed: an order rests only once nothing opposite
+ *     crosses its price.
+ *
+ * Costs
+ *   best bid/ask O(1); cancel O(1) amortized (unlink, plus the amortized
+ *   compaction); placing an order O(log L) to find its level among L levels
+ *   of its side (binary search), plus O(L) to insert a new level in the middle
+ *   of the array (levels are few near the touch, where new ones appear), plus
+ *   O(1) per fill. Matching is a loop, never recursion, so one order may sweep
+ *   any number of resting orders.
+ *
+ * Memory
+ *   The book never allocates orders: callers own them (a pool in C, the
+ *   garbage collector in Lua). Levels come from a pool and the level arrays,
+ *   the free slot stack and the event buffer only grow to their peak size, so
+ *   the steady state allocates nothing.
+ *
+ * Accounts
+ *   Nothing is reserved when an order is placed. Money and stocks are checked
+ *   at each fill, the buyer's money first, and a short side's order is trimmed
+ *   for good (see issue 2's semantics, copied in README.md).
+ *
+ * Deliberately not supported: more than one instrument, order types other
+ * than limit and market, and amending an order (cancel and place again).
+ */
+#include "asx_book.h"
+#include "asx_pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct asx_level {
+  int64_t price;
+  int64_t total;    /* sum of the amounts of its orders */
+  uint32_t count;   /* how many orders rest here */
+  asx_order *head;  /* oldest */
+  asx_order *tail;  /* newest */
+  struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
+} asx_level;
+
+typedef struct book_side {
+  asx_level **levels; /* best price last */
+  size_t n;
+  size_t cap;
+  size_t empty;       /* empty levels kept in the array */
+} book_side;
+
+struct asx_book {
+  book_side sides[2];
+  asx_pool *level_pool;
+  int64_t next_id;
+  double time;
+  size_t resting;
+
+  /* Slots identify resting orders with small integers, so the Lua side can
+   * keep its orders alive in a plain array indexed by slot. */
+  uint32_t *free_slots;
+  size_t n_free_slots;
+  size_t cap_free_slots;
+  uint32_t next_slot;
+
+  int record;
+  asx_event *events;
+  size_t n_events;
+  size_t cap_events;
+
+  asx_stats stats;
+};
+
+/* Compaction waits for this many empty levels, so a small book never pays. */
+#define ASX_COMPACT_MIN 32
+
+asx_book *asx_book_new(void) {
+  asx_book *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return NULL;
+  b->level_pool = asx_pool_new(sizeof(asx_level));
+  if (b->level_pool == NULL) {
+    free(b);
+    return NULL;
+  }
+  b->next_id = 1;
+  return b;
+}
+
+void asx_book_free(asx_book *b) {
+  if (b == NULL)
+    return;
+  /* Orders still resting belong to their callers; they are only marked
+   * cancelled so that nothing points into freed levels. */
+  for (int s = 0; s < 2; s++) {
+    book_side *side = &b->sides[s];
+    for (size_t i = 0; i < side->n; i++) {
+      for (asx_order *o = side->levels[i]->head; o != NULL;) {
+        asx_order *next = o->next_;
+        o->status = ASX_CANCELLED;
+        o->slot = 0;
+        o->level_ = NULL;
+        o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+        if (o->acct_ != NULL) {
+          o->acct_->resting--;
+          o->acct_->orders_ = NULL;
+        }
+        o->acct_ = NULL;
+        o = next;
+      }
+    }
+    free(side->levels);
+  }
+  asx_pool_free(b->level_pool);
+  free(b->free_slots);
+  free(b->events);
+  free(b);
+}
+
+void asx_book_set_time(asx_book *b, double time) { b->time = time; }
+double asx_book_time(const asx_book *b) { return b->time; }
+
+void asx_book_record_events(asx_book *b, int on) { b->record = on != 0; }
+
+const asx_event *asx_book_events(const asx_book *b, size_t *count) {
+  *count = b->n_events;
+  return b->events;
+}
+
+void asx_book_clear_events(asx_book *b) { b->n_events = 0; }
+
+const asx_stats *asx_book_stats(const asx_book *b) { return &b->stats; }
+
+size_t asx_book_resting(const asx_book *b) { return b->resting; }
+
+int asx_account_set(asx_account *acct, int64_t money, int64_t stocks) {
+  if (money < 0 || money > ASX_MAX_QTY || stocks < 0 || stocks > ASX_MAX_QTY)
+    return ASX_E_ARG;
+  acct->money = money;
+  acct->stocks = stocks;
+  return 0;
+}
+
+/* Events. A failure to grow the buffer drops the event rather than the
+ * trade: the book must stay consistent whatever happens to its observers. */
+
+static asx_event *event_push(asx_book *b, int type, const asx_order *o) {
+  if (b->n_events == b->cap_events) {
+    size_t cap = b->cap_events ? b->cap_events * 2 : 256;
+    asx_event *events = realloc(b->events, cap * sizeof(*events));
+    if (events == NULL)
+      return NULL;
+    b->events = events;
+    b->cap_events = cap;
+  }
+  asx_event *e = &b->events[b->n_events++];
+  memset(e, 0, sizeof(*e));
+  e->time = b->time;
+  e->type = (uint8_t)type;
+  e->order = o->id;
+  e->trader = o->trader;
+  e->side = o->side;
+  return e;
+}
+
+static void event_trim(asx_book *b, const asx_order *o, int64_t price,
+                       int64_t from, int reason) {
+  asx_event *e;
+  if (!b->record || (e = event_push(b, ASX_EV_TRIM, o)) == NULL)
+    return;
+  e->price = price;
+  e->amount = from;
+  e->amount2 = o->amount;
+  e->reason = (uint8_t)reason;
+}
+
+static void event_cancel(asx_book *b, const asx_order *o, int64_t left) {
+  asx_event *e;
+  if (!b->record || (e = event_push(b, ASX_EV_CANCEL, o)) == NULL)
+    return;
+  e->amount = left;
+}
+
+/* Levels. */
+
+/* The sort key puts the best price last on both sides. */
+static inline int64_t side_key(int side, int64_t price) {
+  return side == ASX_BUY ? price : -price;
+}
+
+/* The index of the level at price, or of where it would be inserted, and
+ * whether it exists. */
+static size_t level_find(const book_side *side, int s, int64_t price,
+                         int *found) {
+  int64_t key = side_key(s, price);
+  size_t lo = 0, hi = side->n;
+  /* New orders mostly arrive at or near the best price: try it first. */
+  if (hi > 0) {
+    int64_t best = side_key(s, side->levels[hi - 1]->price);
+    if (key == best) {
+      *found = 1;
+      return hi - 1;
+    }
+    if (key > best) {
+      *found = 0;
+      return hi;
+    }
+  }
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int64_t k = side_key(s, side->levels[mid]->price);
+    if (k < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < side->n && side->levels[lo]->price == price;
+  return lo;
+}
+
+static asx_level *level_get(asx_book *b, int s, int64_t price) {
+  book_side *side = &b->sides[s];
+  int found;
+  size_t i = level_find(side, s, price, &found);
+  if (found) {
+    asx_level *lvl = side->levels[i];
+    if (lvl->count == 0)
+      side->empty--;
+    return lvl;
+  }
+  if (side->n == side->cap) {
+    size_t cap = side->cap ? side->cap * 2 : 64;
+    asx_level **levels = realloc(side->levels, cap * sizeof(*levels));
+    if (levels == NULL)
+      return NULL;
+    side->levels = levels;
+    side->cap = cap;
+  }
+  asx_level *lvl = asx_pool_get(b->level_pool);
+  if (lvl == NULL)
+    return NULL;
+  lvl->price = price;
+  lvl->book = b;
+  memmove(&side->levels[i + 1], &side->levels[i],
+          (side->n - i) * sizeof(*side->levels));
+  side->levels[i] = lvl;
+  side->n++;
+  return lvl;
+}
+
+static void side_compact(asx_book *b, book_side *side) {
+  size_t j = 0;
+  for (size_t i = 0; i < side->n; i++) {
+    asx_level *lvl = side->levels[i];
+    if (lvl->count == 0)
+      asx_pool_put(b->level_pool, lvl);
+    else
+      side->levels[j++] = lvl;
+  }
+  side->n = j;
+  side->empty = 0;
+}
+
+/* Called when a level has just lost its last order. */
+static void level_emptied(asx_book *b, int s, asx_level *lvl) {
+  book_side *side = &b->sides[s];
+  if (side->levels[side->n - 1] != lvl) {
+    side->empty++;
+    if (side->empty >= ASX_COMPACT_MIN && side->empty * 2 > side->n)
+      side_compact(b, side);
+    return;
+  }
+  /* The best level emptied: pop it and any empty ones behind it, so the
+   * last level is non-empty again. */
+  asx_pool_put(b->level_pool, side->levels[--side->n]);
+  while (side->n > 0 && side->levels[side->n - 1]->count == 0) {
+    asx_pool_put(b->level_pool, side->levels[--side->n]);
+    side->empty--;
+  }
+}
+
+/* Takes a resting order out of its level and its account, and frees its
+ * slot; its status is left for the caller to set. */
+static void order_unlink(asx_book *b, asx_order *o) {
+  asx_level *lvl = o->level_;
+  if (o->prev_ != NULL)
+    o->prev_->next_ = o->next_;
+  else
+    lvl->head = o->next_;
+  if (o->next_ != NULL)
+    o->next_->prev_ = o->prev_;
+  else
+    lvl->tail = o->prev_;
+  lvl->count--;
+  lvl->total -= o->amount;
+
+  asx_account *a = o->acct_;
+  if (o->aprev_ != NULL)
+    o->aprev_->anext_ = o->anext_;
+  else
+    a->orders_ = o->anext_;
+  if (o->anext_ != NULL)
+    o->anext_->aprev_ = o->aprev_;
+  a->resting--;
+
+  /* The slot stack has room: it never holds more slots than were handed
+   * out, and it grew when each was. */
+  b->free_slots[b->n_free_slots++] = o->slot;
+  b->resting--;
+  o->slot = 0;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+  o->level_ = NULL;
+  o->acct_ = NULL;
+
+  if (lvl->count == 0)
+    level_emptied(b, o->side, lvl);
+}
+
+/* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
+ * order not resting. */
+static int order_rest(asx_book *b, asx_order *o) {
+  if (b->n_free_slots == 0) {
+    /* Reserve the stack room the slot will need when it is freed. */
+    if (b->next_slot == b->cap_free_slots) {
+      size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
+      uint32_t *slots = realloc(b->free_slots, cap * sizeof(*slots));
+      if (slots == NULL)
+        return ASX_E_NOMEM;
+      b->free_slots = slots;
+      b->cap_free_slots = cap;
+    }
+  }
+  asx_level *lvl = level_get(b, o->side, o->price);
+  if (lvl == NULL)
+    return ASX_E_NOMEM;
+  o->slot = b->n_free_slots > 0 ? b->free_slots[--b->n_free_slots]
+                                : ++b->next_slot;
+  o->level_ = lvl;
+  o->prev_ = lvl->tail;
+  o->next_ = NULL;
+  if (lvl->tail != NULL)
+    lvl->tail->next_ = o;
+  else
+    lvl->head = o;
+  lvl->tail = o;
+  lvl->count++;
+  lvl->total += o->amount;
+
+  asx_account *a = o->acct_;
+  o->aprev_ = NULL;
+  o->anext_ = a->orders_;
+  if (a->orders_ != NULL)
+    a->orders_->aprev_ = o;
+  a->orders_ = o;
+  a->resting++;
+  b->resting++;
+  o->status = ASX_OPEN;
+  return 0;
+}
+
+/* Trims an order to a smaller amount for good, keeping its level's total. */
+static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
+                       int reason) {
+  int64_t from = o->amount;
+  if (o->level_ != NULL)
+    o->level_->total -= from - to;
+  o->amount = to;
+  event_trim(b, o, price, from, reason);
+}
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void stats_trade(asx_stats *st, int64_t price, int64_t qty) {
+  if (st->trades == 0)
+    st->open = st->high = st->low = price;
+  st->trades++;
+  st->volume += qty;
+  int64_t cost = price * qty;
+  st->notional = st->notional > INT64_MAX - cost ? INT64_MAX
+                                                 : st->notional + cost;
+  if (price > st->high)
+    st->high = price;
+  if (price < st->low)
+    st->low = price;
+  st->last = price;
+}
+
+/* Matches the incoming order o against the opposite side while it crosses.
+ * Returns with o->amount the rest, and o->status ASX_CANCELLED when it was
+ * stopped (trimmed to nothing or by a balance limit). */
+static void match(asx_book *b, asx_order *o) {
+  int opp = o->side == ASX_BUY ? ASX_SELL : ASX_BUY;
+  book_side *side = &b->sides[opp];
+  asx_account *incoming = o->acct_;
+
+  while (o->amount > 0 && side->n > 0) {
+    asx_level *lvl = side->levels[side->n - 1];
+    int64_t price = lvl->price;
+    if (o->price != 0 &&
+        (o->side == ASX_BUY ? price > o->price : price < o->price))
+      break;
+
+    asx_order *r = lvl->head;
+    asx_order *buy = o->side == ASX_BUY ? o : r;
+    asx_order *sell = o->side == ASX_BUY ? r : o;
+    asx_account *buyer = o->side == ASX_BUY ? incoming : r->acct_;
+    asx_account *seller = o->side == ASX_BUY ? r->acct_ : incoming;
+    int64_t qty = min64(o->amount, r->amount);
+
+    /* The buyer's money first: the order shrinks to what it can pay. A
+     * division, not a product, so a market order cannot overflow. */
+    int64_t afford = buyer->money / price;
+    if (qty > afford) {
+      order_trim(b, buy, afford, price, ASX_TRIM_MONEY);
+      qty = afford;
+    }
+    if (qty > seller->stocks) {
+      order_trim(b, sell, seller->stocks, price, ASX_TRIM_STOCKS);
+      qty = seller->stocks;
+    }
+    if (qty == 0) {
+      if (o->amount == 0) {
+        o->status = ASX_CANCELLED;
+        return;
+      }
+      /* The resting order was trimmed to nothing: it leaves without
+       * trading and matching goes on. */
+      r->status = ASX_CANCELLED;
+      order_unlink(b, r);
+      continue;
+    }
+
+    /* A fill must not push the receiving balances past ASX_MAX_QTY. Such a
+     * balance is far beyond any market this book serves, so the incoming
+     * order simply stops there. */
+    int64_t room = min64((ASX_MAX_QTY - seller->money) / price,
+                         ASX_MAX_QTY - buyer->stocks);
+    if (qty > room) {
+      qty = room;
+      if (qty == 0) {
+        order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
+        o->status = ASX_CANCELLED;
+        return;
+      }
+    }
+
+    int64_t cost = price * qty;
+    buyer->money -= cost;
+    seller->money += cost;
+    buyer->stocks += qty;
+    seller->stocks -= qty;
+    o->amount -= qty;
+    o->filled += qty;
+    r->amount -= qty;
+    r->filled += qty;
+    lvl->total -= qty;
+    stats_trade(&b->stats, price, qty);
+
+    asx_event *e;
+    if (b->record && (e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
+      e->price = price;
+      e->amount = qty;
+      e->order2 = sell->id;
+      e->trader2 = sell->trader;
+      e->side = o->side;
+    }
+
+    if (r->amount == 0) {
+      r->status = ASX_FILLED;
+      order_unlink(b, r);
+    }
+  }
+}
+
+int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
+                    int64_t price, int64_t amount) {
+  if ((side != ASX_BUY && side != ASX_SELL) || acct == NULL || amount < 1 ||
+      amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
+      (price > 0 && amount > ASX_MAX_QTY / price))
+    return ASX_E_ARG;
+
+  o->id = b->next_id++;
+  o->price = price;
+  o->amount = amount;
+  o->filled = 0;
+  o->trader = acct->id;
+  o->side = (uint8_t)side;
+  o->status = ASX_NEW;
+  o->slot = 0;
+  o->acct_ = acct;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+  o->level_ = NULL;
+  b->stats.orders++;
+
+  asx_event *e;
+  if (b->record && (e = event_push(b, ASX_EV_ORDER, o)) != NULL) {
+    e->price = price;
+    e->amount = amount;
+  }
+
+  match(b, o);
+
+  if (o->status == ASX_CANCELLED) {
+    o->acct_ = NULL;
+    return 0;
+  }
+  if (o->amount == 0) {
+    o->status = ASX_FILLED;
+    o->acct_ = NULL;
+    return 0;
+  }
+  if (price == 0 || order_rest(b, o) != 0) {
+    /* A market order's rest is dropped, never rested; so is a limit order's
+     * when the book cannot grow. */
+    o->status = ASX_CANCELLED;
+    o->acct_ = NULL;
+    event_cancel(b, o, o->amount);
+  }
+  return 0;
+}
+
+int asx_book_cancel(asx_book *b, asx_order *o) {
+  /* The order must rest in this book, not another one. */
+  if (o == NULL || o->status != ASX_OPEN || o->level_ == NULL ||
+      o->level_->book != b)
+    return 0;
+  order_unlink(b, o);
+  o->status = ASX_CANCELLED;
+  b->stats.cancels++;
+  event_cancel(b, o, o->amount);
+  return 1;
+}
+
+int64_t asx_book_best_bid(const asx_book *b) {
+  const book_side *side = &b->sides[ASX_BUY];
+  return side->n > 0 ? side->levels[side->n - 1]->price : 0;
+}
+
+int64_t asx_book_best_ask(const asx_book *b) {
+  const book_side *side = &b->sides[ASX_SELL];
+  return side->n > 0 ? side->levels[side->n - 1]->price : 0;
+}
+
+size_t asx_book_depth(const asx_book *b, int s, int64_t *prices,
+                      int64_t *amounts, uint32_t *counts, size_t max) {
+  if (s != ASX_BUY && s != ASX_SELL)
+    return 0;
+  const book_side *side = &b->sides[s];
+  size_t k = 0;
+  for (size_t i = side->n; i-- > 0 && k < max;) {
+    const asx_level *lvl = side->levels[i];
+    if (lvl->count == 0)
+      continue;
+    if (prices != NULL)
+      prices[k] = lvl->price;
+    if (amounts != NULL)
+      amounts[k] = lvl->total;
+    if (counts != NULL)
+      counts[k] = lvl->count;
+    k++;
+  }
+  return k;
+}
+
+size_t asx_book_levels(const asx_book *b, int s) {
+  if (s != ASX_BUY && s != ASX_SELL)
+    return 0;
+  return b->sides[s].n - b->sides[s].empty;
+}
+
+static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
+  if (s != ASX_BUY && s != ASX_SELL)
+    return NULL;
+  const book_side *side = &b->sides[s];
+  int found;
+  size_t i = level_find(side, s, price, &found);
+  return found ? side->levels[i] : NULL;
+}
+
+asx_order *asx_book_level_first(const asx_book *b, int s, int64_t price) {
+  const asx_level *lvl = level_at(b, s, price);
+  return lvl != NULL ? lvl->head : NULL;
+}
+
+asx_order *asx_order_next(const asx_order *o) { return o->next_; }
+
+int64_t asx_book_level_amount(const asx_book *b, int s, int64_t price) {
+  const asx_level *lvl = level_at(b, s, price);
+  return lvl != NULL ? lvl->total : 0;
+}
+
+asx_order *asx_account_first(const asx_account *acct) { return acct->orders_; }
+
+asx_order *asx_account_next(const asx_order *o) { return o->anext_; }
+
+const char *asx_book_check(const asx_book *b) {
+  size_t resting = 0;
+  for (int s = 0; s < 2; s++) {
+    const book_side *side = &b->sides[s];
+    size_t empty = 0;
+    for (size_t i = 0; i < side->n; i++) {
+      const asx_level *lvl = side->levels[i];
+      if (i > 0 && side_key(s, side->levels[i - 1]->price) >=
+                       side_key(s, lvl->price))
+        return "levels out of order";
+      int64_t total = 0;
+      uint32_t count = 0;
+      const asx_order *prev = NULL;
+      for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
+        if (o->amount <= 0)
+          return "a resting amount is not positive";
+        if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
+            o->status != ASX_OPEN || o->prev_ != prev)
+          return "an order is linked into the wrong level";
+        if (prev != NULL && prev->id >= o->id)
+          return "orders at one price out of time priority";
+        total += o->amount;
+        count++;
+        prev = o;
+      }
+      if (lvl->tail != prev)
+        return "a level's tail is wrong";
+      if (total != lvl->total)
+        return "a level total differs from the sum of its orders";
+      if (count != lvl->count)
+        return "a level count differs from its orders";
+      if (count == 0)
+        empty++;
+      resting += count;
+    }
+    if (empty != side->empty)
+      return "the empty level count is wrong";
+    if (side->n > 0 && side->levels[side->n - 1]->count == 0)
+      return "the best level is empty";
+  }
+  if (resting != b->resting)
+    return "the resting count is wrong";
+  int64_t bid = asx_book_best_bid(b), ask = asx_book_best_ask(b);
+  if (bid != 0 && ask != 0 && bid >= ask)
+    return "the book is crossed";
+  return NULL;
+}

@@ -1,0 +1,180 @@
+/* The limit order book, the traders' accounts and the matching engine.
+ *
+ * The core knows nothing of Lua: lua/asx/init.lua reaches these functions
+ * through the FFI (the declarations between the ASX_FFI markers are read by
+ * it verbatim, so keep them plain C with no macros), and the cmocka tests in
+ * spec/c call them directly.
+ *
+ * Conventions: every call takes the book first. Quantities are int64_t and
+ * stay within ASX_MAX_QTY (2^53 - 1), the integers a Lua number holds exactly.
+ * Calls that can be refused return 0 on success or a negative ASX_E* code and
+ * never change anything when they refuse.
+ */
+#ifndef ASX_BOOK_H
+#define ASX_BOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ASX_MAX_QTY ((int64_t)9007199254740991) /* 2^53 - 1 */
+
+/* ASX_FFI_BEGIN */
+enum {
+  ASX_BUY = 0,
+  ASX_SELL = 1,
+
+  ASX_OPEN = 0,      /* resting in the book */
+  ASX_FILLED = 1,    /* fully traded */
+  ASX_CANCELLED = 2, /* ended any other way */
+  ASX_NEW = 3,       /* not submitted yet */
+
+  ASX_EV_TRADE = 0,
+  ASX_EV_ORDER = 1,
+  ASX_EV_CANCEL = 2,
+  ASX_EV_TRIM = 3,
+
+  ASX_TRIM_MONEY = 0,  /* the buyer could not pay for the fill */
+  ASX_TRIM_STOCKS = 1, /* the seller did not hold the stocks */
+  ASX_TRIM_LIMIT = 2,  /* the fill would push a balance past ASX_MAX_QTY */
+
+  ASX_E_ARG = -1,      /* a bad argument: the binding raises */
+  ASX_E_OVERFLOW = -2, /* a balance would pass ASX_MAX_QTY */
+  ASX_E_NOMEM = -3
+};
+
+/* A trader's account. The owner (the Lua trader, or a C caller) allocates it
+ * and must keep it alive while any order of its rests in a book. */
+typedef struct asx_account {
+  int64_t money;  /* public, read-write through asx_account_set */
+  int64_t stocks; /* public, read-write through asx_account_set */
+  uint32_t id;    /* public, read-only: the trader id */
+  uint32_t resting; /* read-only: how many of its orders rest in books */
+  struct asx_order *orders_; /* private: its resting orders, newest first */
+} asx_account;
+
+struct asx_level;
+
+/* An order. The caller owns the memory (a pool in C, the garbage collector
+ * in Lua) and must keep it alive while it rests (status ASX_OPEN); the book
+ * links resting orders into its levels and unlinks them when they end. */
+typedef struct asx_order {
+  int64_t id;      /* read-only: set by asx_book_submit, from 1 per book */
+  int64_t price;   /* read-only: 0 for a market order */
+  int64_t amount;  /* read-only: what can still trade */
+  int64_t filled;  /* read-only: what has traded */
+  uint32_t trader; /* read-only: the owner's account id */
+  uint8_t side;    /* read-only: ASX_BUY or ASX_SELL */
+  uint8_t status;  /* read-only: ASX_OPEN, ASX_FILLED, ASX_CANCELLED */
+  uint16_t pad_;
+  uint32_t slot;   /* read-only: while resting, a small integer unique among
+                      the book's resting orders (from 1); 0 otherwise */
+  /* Private. */
+  asx_account *acct_;
+  struct asx_order *prev_, *next_;   /* in its level, oldest first */
+  struct asx_order *aprev_, *anext_; /* in its account's list */
+  struct asx_level *level_;
+} asx_order;
+
+/* One event the book records while it works: a trade, an accepted order, a
+ * cancel or a trim. Which fields mean what depends on the type:
+ *   TRADE:  price, amount; order = buy order id, order2 = sell order id;
+ *           trader = buyer, trader2 = seller; side = aggressor side.
+ *   ORDER:  price (0 for market), amount; order, trader, side.
+ *   CANCEL: amount = what was left; order, trader, side.
+ *   TRIM:   price = the fill price, amount = from, amount2 = to; order,
+ *           trader, side; reason = ASX_TRIM_MONEY or ASX_TRIM_STOCKS.
+ * time is the book's clock when the event happened. */
+typedef struct asx_event {
+  double time;
+  int64_t price;
+  int64_t amount;
+  int64_t amount2;
+  int64_t order;
+  int64_t order2;
+  uint32_t trader;
+  uint32_t trader2;
+  uint8_t type;
+  uint8_t side;
+  uint8_t reason;
+  uint8_t pad_;
+} asx_event;
+
+/* Running statistics of the book, kept whether or not events are recorded. */
+typedef struct asx_stats {
+  int64_t orders;   /* accepted orders */
+  int64_t cancels;
+  int64_t trades;
+  int64_t volume;   /* shares traded */
+  int64_t notional; /* sum of price x amount; saturates at INT64_MAX */
+  int64_t open, high, low, last; /* trade prices; 0 before the first trade */
+} asx_stats;
+
+typedef struct asx_book asx_book;
+
+asx_book *asx_book_new(void);
+void asx_book_free(asx_book *book);
+
+/* The clock stamped on events; the scheduler sets it, 0 until then. */
+void asx_book_set_time(asx_book *book, double time);
+double asx_book_time(const asx_book *book);
+
+/* Recording events costs a copy per event; it is off until a logger asks. */
+void asx_book_record_events(asx_book *book, int on);
+/* The events recorded since the last asx_book_clear_events, oldest first.
+ * The pointer stays valid until the next call that changes the book. */
+const asx_event *asx_book_events(const asx_book *book, size_t *count);
+void asx_book_clear_events(asx_book *book);
+
+const asx_stats *asx_book_stats(const asx_book *book);
+
+/* Checks money and stocks for an account; 0 or ASX_E_ARG (negative or
+ * above ASX_MAX_QTY). Nothing changes when it refuses. */
+int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
+
+/* Places an order for acct: a limit order at price, or a market order when
+ * price is 0. amount and price must be within 1..ASX_MAX_QTY and price x
+ * amount too, else ASX_E_ARG and nothing changes (o->id stays 0).
+ * The order matches at once; o tells the outcome: o->status is ASX_OPEN when
+ * a rest was left in the book, where the caller must keep o alive. */
+int asx_book_submit(asx_book *book, asx_order *o, asx_account *acct,
+                    int side, int64_t price, int64_t amount);
+
+/* Cancels a resting order: 1 when it was resting (now ASX_CANCELLED), 0
+ * when it was not (filled, cancelled, or never placed). O(1). */
+int asx_book_cancel(asx_book *book, asx_order *o);
+
+/* The best prices, or 0 when that side is empty. O(1). */
+int64_t asx_book_best_bid(const asx_book *book);
+int64_t asx_book_best_ask(const asx_book *book);
+
+/* Walks the non-empty levels of one side from the best price outwards.
+ * Returns how many were written, at most max. */
+size_t asx_book_depth(const asx_book *book, int side, int64_t *prices,
+                      int64_t *amounts, uint32_t *counts, size_t max);
+
+/* The number of non-empty levels on one side. */
+size_t asx_book_levels(const asx_book *book, int side);
+
+/* The oldest resting order at a price, or NULL; asx_order_next gives the
+ * next one at the same price, in time priority. */
+asx_order *asx_book_level_first(const asx_book *book, int side, int64_t price);
+asx_order *asx_order_next(const asx_order *o);
+
+/* The first of an account's resting orders (in no particular order) and the
+ * next one; used to list or cancel one trader's orders without a scan. */
+asx_order *asx_account_first(const asx_account *acct);
+asx_order *asx_account_next(const asx_order *o);
+
+/* The total resting amount at a price (0 when none). */
+int64_t asx_book_level_amount(const asx_book *book, int side, int64_t price);
+
+/* How many orders rest in the book. */
+size_t asx_book_resting(const asx_book *book);
+/* ASX_FFI_END */
+
+/* Checks the book's invariants (for tests): levels sorted, totals equal the
+ * sums of their orders, every resting amount positive, not crossed. Returns
+ * NULL when they hold, else a static description of the first broken one. */
+const char *asx_book_check(const asx_book *book);
+
+#endif

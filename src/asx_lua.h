@@ -1,0 +1,10 @@
+/* The Lua module `asx.core`: what each binding file adds to it. */
+#ifndef ASX_LUA_H
+#define ASX_LUA_H
+
+#include <lua.h>
+
+/* Each adds its functions to the table on top of the stack. */
+int asx__lua_open_sched(lua_State *L);
+
+#endif
