@@ -1,0 +1,440 @@
+/* Unit tests of the scheduler with no Lua: each agent follows a script of
+ * sleeps, and every resume is recorded as (agent, time), so the tests can
+ * compare the whole run with exact values. The virtual clock drives every
+ * test that checks times; the one real-clock test checks order only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "asx_sched.h"
+
+#define MAX_AGENTS 16
+#define MAX_STEPS 16
+#define MAX_LOG 256
+
+typedef struct run {
+  /* script[a][k]: the delay agent a sleeps after its k-th resume; a
+   * negative value ends the script (the agent returns). */
+  double script[MAX_AGENTS][MAX_STEPS];
+  int step[MAX_AGENTS];
+  uint32_t log_agent[MAX_LOG];
+  double log_time[MAX_LOG];
+  int nlog;
+  /* Optional actions on a given resume (by log index). */
+  int stop_at;      /* asx_sched_stop when this resume happens */
+  int finish_at;    /* asx_sched_finish(finish_agent) at this resume */
+  uint32_t finish_agent;
+  int ended;
+} run;
+
+static void resume(asx_sched *s, uint32_t agent, void *data) {
+  run *r = data;
+  double delay;
+  assert_int_equal(asx_sched_current(s), agent);
+  assert_int_equal(asx_sched_state(s, agent), ASX_AGENT_RUNNING);
+  assert_true(r->nlog < MAX_LOG);
+  r->log_agent[r->nlog] = agent;
+  r->log_time[r->nlog] = asx_sched_now(s);
+  if (r->nlog == r->stop_at)
+    asx_sched_stop(s);
+  if (r->nlog == r->finish_at)
+    assert_int_equal(asx_sched_finish(s, r->finish_agent, ASX_AGENT_STOPPED), 0);
+  r->nlog++;
+  delay = r->script[agent][r->step[agent]++];
+  if (delay >= 0)
+    assert_int_equal(asx_sched_wake(s, agent, delay), 0);
+}
+
+static void on_end(asx_sched *s, void *data) {
+  run *r = data;
+  r->ended++;
+}
+
+/* Sets agent a's script from a list ending with -1. */
+static void script(run *r, uint32_t a, ...) {
+  va_list ap;
+  int k = 0;
+  va_start(ap, a);
+  for (;;) {
+    double d = va_arg(ap, double);
+    r->script[a][k++] = d;
+    if (d < 0)
+      break;
+  }
+  va_end(ap);
+}
+
+static asx_sched *make(run *r, int clock, uint32_t agents) {
+  asx_sched *s;
+  uint32_t first = 99;
+  memset(r, 0, sizeof *r);
+  r->stop_at = r->finish_at = -1;
+  s = asx_sched_new(NULL, clock, 42, resume, r);
+  assert_non_null(s);
+  asx_sched_on_end(s, on_end);
+  assert_int_equal(asx_sched_add(s, agents, &first), 0);
+  assert_int_equal(first, 0);
+  return s;
+}
+
+/* Starts every agent at time 0 in position order, as the session does. */
+static void start_all(asx_sched *s) {
+  for (uint32_t a = 0; a < asx_sched_count(s); a++)
+    assert_int_equal(asx_sched_wake(s, a, 0), 0);
+}
+
+static void expect(const run *r, int n, const uint32_t *agents,
+                   const double *times) {
+  assert_int_equal(r->nlog, n);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(r->log_agent[i], agents[i]);
+    assert_true(r->log_time[i] == times[i]);
+  }
+}
+
+static void test_wake_order(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
+  script(&r, 0, 0.75, 0.5, -1.0);
+  script(&r, 1, 0.25, -1.0);
+  script(&r, 2, 0.5, 1.0, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 1, 2, 0, 0, 2};
+    const double t[] = {0, 0, 0, 0.25, 0.5, 0.75, 1.25, 1.5};
+    expect(&r, 8, a, t);
+  }
+  assert_true(asx_sched_now(s) == 1.5);
+  assert_int_equal(r.ended, 1);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_ENDED);
+  for (uint32_t a = 0; a < 3; a++)
+    assert_int_equal(asx_sched_state(s, a), ASX_AGENT_FINISHED);
+  assert_int_equal(asx_sched_resumes(s), 8);
+  asx_sched_free(s);
+}
+
+static void test_fifo_ties(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 5);
+  /* All agents wake at 0.5; they were set in position order at time 0, so
+   * they wake in that order. Then agent 3 sleeps 0 and runs after the
+   * others already due at 0.5, and agent 1's sleep(0) after that. */
+  script(&r, 0, 0.5, -1.0);
+  script(&r, 1, 0.5, 0.0, -1.0);
+  script(&r, 2, 0.5, -1.0);
+  script(&r, 3, 0.5, 0.0, -1.0);
+  script(&r, 4, 0.5, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 1, 3};
+    const double t[] = {0, 0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+    expect(&r, 12, a, t);
+  }
+  asx_sched_free(s);
+}
+
+static void test_sleep_zero_yields_to_ready_agents(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
+  script(&r, 0, 0.0, 0.0, -1.0);
+  script(&r, 1, -1.0);
+  script(&r, 2, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 0, 0};
+    const double t[] = {0, 0, 0, 0, 0};
+    expect(&r, 5, a, t);
+  }
+  asx_sched_free(s);
+}
+
+static void test_duration_boundary(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 2);
+  /* Agent 0 wakes at exactly 1.0, which still runs; agent 1's next wake-up
+   * at 1.125 lies beyond the duration, so the session ends at 1.0. */
+  script(&r, 0, 1.0, 5.0, -1.0);
+  script(&r, 1, 0.625, 0.5, -1.0);
+  assert_int_equal(asx_sched_set_duration(s, 1.0), 0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 1, 0};
+    const double t[] = {0, 0, 0.625, 1.0};
+    expect(&r, 4, a, t);
+  }
+  assert_true(asx_sched_now(s) == 1.0);
+  assert_int_equal(asx_sched_state(s, 0), ASX_AGENT_WAITING);
+  assert_int_equal(asx_sched_state(s, 1), ASX_AGENT_WAITING);
+  asx_sched_free(s);
+}
+
+static void test_duration_ends_clock_at_duration(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 1);
+  script(&r, 0, 10.0, -1.0);
+  assert_int_equal(asx_sched_set_duration(s, 2.5), 0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.nlog, 1);
+  assert_true(asx_sched_now(s) == 2.5);
+  asx_sched_free(s);
+}
+
+static void test_stop_from_agent(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
+  script(&r, 0, 1.0, 1.0, -1.0);
+  script(&r, 1, 1.0, 1.0, -1.0);
+  script(&r, 2, 1.0, 1.0, -1.0);
+  r.stop_at = 4; /* agent 1 at time 1 */
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 0, 1};
+    const double t[] = {0, 0, 0, 1.0, 1.0};
+    expect(&r, 5, a, t);
+  }
+  assert_true(asx_sched_now(s) == 1.0);
+  assert_int_equal(r.ended, 1);
+  /* No agent runs again, even when the loop turns. */
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+  assert_int_equal(r.nlog, 5);
+  asx_sched_free(s);
+}
+
+static void test_finished_agent_is_never_resumed(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
+  script(&r, 0, 0.25, 0.25, -1.0);
+  script(&r, 1, 0.5, 0.5, -1.0);
+  script(&r, 2, 0.75, -1.0);
+  /* At agent 0's second resume, agent 1 (waiting for 0.5) is stopped. */
+  r.finish_at = 3;
+  r.finish_agent = 1;
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 0, 0, 2};
+    const double t[] = {0, 0, 0, 0.25, 0.5, 0.75};
+    expect(&r, 6, a, t);
+  }
+  assert_int_equal(asx_sched_state(s, 1), ASX_AGENT_STOPPED);
+  assert_int_equal(asx_sched_finish(s, 1, ASX_AGENT_FAILED), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_SCHED_E_STATE);
+  asx_sched_free(s);
+}
+
+static void test_pause_and_step(void **state) {
+  run r;
+  uv_loop_t *loop = uv_default_loop();
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 2);
+  script(&r, 0, 0.25, 0.25, 0.25, 0.25, -1.0);
+  script(&r, 1, 0.5, 0.5, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_pause(s, 1), 0);
+  assert_int_equal(asx_sched_start(s), 0);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_PAUSED);
+  /* Paused: turning the loop runs nothing. */
+  uv_run(loop, UV_RUN_NOWAIT);
+  uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.nlog, 0);
+
+  assert_int_equal(asx_sched_step(s, 0.5), 0);
+  assert_int_equal(asx_sched_step(s, 0.5), ASX_SCHED_E_STATE);
+  while (asx_sched_stepping(s))
+    uv_run(loop, UV_RUN_NOWAIT);
+  {
+    /* At 0.5 agent 1 wakes first: it set its wake-up earlier, at 0. */
+    const uint32_t a[] = {0, 1, 0, 1, 0};
+    const double t[] = {0, 0, 0.25, 0.5, 0.5};
+    expect(&r, 5, a, t);
+  }
+  assert_true(asx_sched_now(s) == 0.5);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_PAUSED);
+
+  /* A step with nothing due still moves the clock. */
+  assert_int_equal(asx_sched_step(s, 0.125), 0);
+  while (asx_sched_stepping(s))
+    uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.nlog, 5);
+  assert_true(asx_sched_now(s) == 0.625);
+
+  /* Resuming runs the rest to the end. */
+  assert_int_equal(asx_sched_pause(s, 0), 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 0, 1, 0, 0, 1, 0};
+    const double t[] = {0, 0, 0.25, 0.5, 0.5, 0.75, 1.0, 1.0};
+    expect(&r, 8, a, t);
+  }
+  assert_int_equal(asx_sched_step(s, 1), ASX_SCHED_E_STATE);
+  asx_sched_free(s);
+}
+
+static void test_bad_arguments(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 1);
+  assert_null(asx_sched_new(NULL, 7, 1, resume, NULL));
+  assert_null(asx_sched_new(NULL, ASX_CLOCK_REAL, 1, NULL, NULL));
+  assert_int_equal(asx_sched_wake(s, 0, -1), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 0, NAN), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 0, INFINITY), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_state(s, 0), ASX_AGENT_IDLE);
+  assert_int_equal(asx_sched_wake(s, 0, 0), 0);
+  assert_int_equal(asx_sched_wake(s, 0, 0), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_set_speed(s, 0), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_set_speed(s, -2), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_set_duration(s, NAN), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_add(s, 0, NULL), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_finish(s, 0, ASX_AGENT_WAITING), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_step(s, 1), ASX_SCHED_E_STATE);
+  asx_sched_free(s);
+}
+
+static void test_random_streams(void **state) {
+  run r;
+  asx_sched *a = make(&r, ASX_CLOCK_VIRTUAL, 3);
+  asx_sched *b = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 42, resume, &r);
+  asx_sched *c = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 43, resume, &r);
+  uint64_t x0, x1;
+  assert_int_equal(asx_sched_add(b, 3, NULL), 0);
+  assert_int_equal(asx_sched_add(c, 3, NULL), 0);
+  /* The same seed and position give the same stream, whatever the order
+   * in which agents draw. */
+  x0 = asx_sched_rand(a, 2);
+  x1 = asx_sched_rand(a, 2);
+  (void)asx_sched_rand(b, 0);
+  assert_true(asx_sched_rand(b, 2) == x0);
+  assert_true(asx_sched_rand(b, 2) == x1);
+  assert_true(x0 != x1);
+  assert_true(asx_sched_rand(a, 1) != asx_sched_rand(b, 0));
+  assert_true(asx_sched_rand(c, 2) != x0);
+  for (int i = 0; i < 1000; i++) {
+    double d = asx_sched_rand01(a, 0);
+    assert_true(d >= 0 && d < 1);
+  }
+  asx_sched_free(a);
+  asx_sched_free(b);
+  asx_sched_free(c);
+}
+
+static void test_labels(void **state) {
+  run r;
+  char buf[64];
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 2);
+  int g = asx_sched_group(s, "random_trader");
+  assert_int_equal(g, 0);
+  assert_int_equal(asx_sched_group(s, "random_trader"), 0);
+  assert_int_equal(asx_sched_label(s, 1, g, 17), 0);
+  assert_string_equal(asx_sched_describe(s, 1, buf, sizeof buf), "random_trader#17");
+  assert_string_equal(asx_sched_describe(s, 0, buf, sizeof buf), "agent 0");
+  assert_string_equal(asx_sched_describe(s, 1, buf, 7), "random");
+  /* Labels survive growth. */
+  assert_int_equal(asx_sched_add(s, 1000, NULL), 0);
+  assert_string_equal(asx_sched_describe(s, 1, buf, sizeof buf), "random_trader#17");
+  assert_string_equal(asx_sched_describe(s, 900, buf, sizeof buf), "agent 900");
+  asx_sched_free(s);
+}
+
+/* A random workload over many agents: each resume checks that (time, order
+ * of setting) only grows, and some resumes stop a random other agent, which
+ * exercises removal from the middle of the heap. */
+typedef struct heap_run {
+  uint64_t set_order[1000];
+  uint64_t next_order;
+  double last_time;
+  uint64_t last_order;
+  uint64_t x;
+  int resumes;
+} heap_run;
+
+static uint64_t lcg(heap_run *h) {
+  h->x = h->x * 6364136223846793005ULL + 1442695040888963407ULL;
+  return h->x >> 33;
+}
+
+static void heap_resume(asx_sched *s, uint32_t agent, void *data) {
+  heap_run *h = data;
+  double now = asx_sched_now(s);
+  assert_true(now > h->last_time ||
+              (now == h->last_time && h->set_order[agent] > h->last_order) ||
+              h->resumes == 0);
+  h->last_time = now;
+  h->last_order = h->set_order[agent];
+  h->resumes++;
+  if (lcg(h) % 10 == 0) {
+    uint32_t victim = (uint32_t)(lcg(h) % 1000);
+    if (victim != agent)
+      asx_sched_finish(s, victim, ASX_AGENT_STOPPED);
+  }
+  h->set_order[agent] = h->next_order++;
+  assert_int_equal(asx_sched_wake(s, agent, (double)(lcg(h) % 8) * 0.125), 0);
+}
+
+static void test_many_agents_heap(void **state) {
+  heap_run h;
+  asx_sched *s;
+  memset(&h, 0, sizeof h);
+  h.x = 7;
+  s = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 1, heap_resume, &h);
+  assert_int_equal(asx_sched_add(s, 1000, NULL), 0);
+  for (uint32_t a = 0; a < 1000; a++) {
+    h.set_order[a] = h.next_order++;
+    assert_int_equal(asx_sched_wake(s, a, 0), 0);
+  }
+  assert_int_equal(asx_sched_set_duration(s, 50), 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_true(h.resumes > 1000);
+  assert_true(asx_sched_now(s) == 50);
+  asx_sched_free(s);
+}
+
+static void test_real_clock_order(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_REAL, 3);
+  /* A fast clock keeps the test short; only the order is checked. */
+  assert_int_equal(asx_sched_set_speed(s, 1000), 0);
+  script(&r, 0, 2.0, -1.0);
+  script(&r, 1, 1.0, -1.0);
+  script(&r, 2, 3.0, 50.0, -1.0);
+  assert_int_equal(asx_sched_set_duration(s, 4.0), 0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.nlog, 6);
+  assert_int_equal(r.log_agent[3], 1);
+  assert_int_equal(r.log_agent[4], 0);
+  assert_int_equal(r.log_agent[5], 2);
+  assert_true(r.log_time[3] >= 1.0 && r.log_time[4] >= 2.0 && r.log_time[5] >= 3.0);
+  assert_true(asx_sched_now(s) == 4.0);
+  asx_sched_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_wake_order),
+      cmocka_unit_test(test_fifo_ties),
+      cmocka_unit_test(test_sleep_zero_yields_to_ready_agents),
+      cmocka_unit_test(test_duration_boundary),
+      cmocka_unit_test(test_duration_ends_clock_at_duration),
+      cmocka_unit_test(test_stop_from_agent),
+      cmocka_unit_test(test_finished_agent_is_never_resumed),
+      cmocka_unit_test(test_pause_and_step),
+      cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_random_streams),
+      cmocka_unit_test(test_labels),
+      cmocka_unit_test(test_many_agents_heap),
+      cmocka_unit_test(test_real_clock_order),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,761 @@
+/* The scheduler (see asx_sched.h for the model).
+ *
+ * Data structures, all indexed by agent number and grown together by
+ * asx_sched_add, so that an agent costs a few bytes and no libuv handle:
+ *   st[a]     its state (one byte);
+ *   pos[a]    1 + its wake-up's index in the heap, or 0 when none;
+ *   rng[a]    its splitmix64 state;
+ *   group[a], number[a]  its label, allocated only once an agent is named.
+ * The heap holds {time, seq, agent} with the smallest (time, seq) at index 0;
+ * it is 4-ary because a wider node keeps the sift-down loop in one or two
+ * cache lines while halving the depth. Its capacity is kept at the number of
+ * agents (each has at most one wake-up), so scheduling never allocates.
+ *
+ * Costs: wake O(log4 n), pop O(log4 n) with 4 compares per level, removing
+ * an agent's wake-up O(log4 n) through pos[]. One resume costs one pop and,
+ * when the agent sleeps again, one push.
+ *
+ * Batches. Each turn of the libuv loop runs at most ASX_SCHED_BATCH wake-ups
+ * and then returns to the loop, so a signal, a logger's socket or the REPL
+ * is served at least every few hundred microseconds even when thousands of
+ * agents are due at the same instant.
+ *
+ * Deliberately not supported: more than one pending wake-up per agent,
+ * moving a pending wake-up (finish the agent or let it run), and running two
+ * sessions' batches inside each other.
+ */
+#include "asx_sched.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ASX_SCHED_BATCH 1024
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+
+typedef struct wake {
+  double time;
+  uint64_t seq;
+  uint32_t agent;
+} wake;
+
+enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
+
+struct asx_sched {
+  uv_loop_t *loop;
+  asx_sched_resume_fn resume;
+  asx_sched_end_fn on_end;
+  void *data;
+  int clock;
+  int state;  /* S_NEW, S_STARTED, S_ENDED */
+  int paused;
+  int stop_req;
+  int stepping;
+  int in_batch; /* inside run_batch: the resume function is on the stack */
+  int free_on_close;
+  int handles_open;
+  double now;
+  double duration; /* INFINITY when there is none */
+  double speed;
+  double step_target;
+  /* Real clock: session time = base_time + (uv_hrtime() - base_hr) * speed,
+   * rebased whenever the speed changes or a pause ends. */
+  uint64_t base_hr;
+  double base_time;
+
+  wake *heap;
+  uint32_t heap_len;
+  uint64_t seq;
+
+  uint32_t n, cap;
+  uint8_t *st;
+  uint32_t *pos;
+  uint64_t *rng;
+  uint16_t *group;
+  uint32_t *number;
+  char **groups;
+  int ngroups;
+
+  uint64_t seed;
+  uint64_t session_rng;
+  uint64_t resumes;
+  /* Read by the signal handler, hence volatile. */
+  volatile uint32_t current;
+
+  int catch_signals;
+  const char *prog;
+  volatile sig_atomic_t signal;
+  struct sigaction old_int, old_term;
+
+  uv_idle_t idle;
+  uv_timer_t timer;
+  uv_async_t async;
+};
+
+/* ---- random numbers ---------------------------------------------------- */
+
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+/* Each agent starts at a hashed point of the 2^64-long splitmix64 sequence,
+ * so streams depend on the seed and the agent's position only, and two
+ * agents' streams overlap with negligible probability. */
+static uint64_t agent_seed(uint64_t seed, uint32_t agent) {
+  return mix64(seed ^ mix64(((uint64_t)agent + 1) * 0xD1B54A32D192ED03ULL));
+}
+
+uint64_t asx_sched_rand(asx_sched *s, uint32_t agent) {
+  uint64_t *state = agent < s->n ? &s->rng[agent] : &s->session_rng;
+  *state += GOLDEN;
+  return mix64(*state);
+}
+
+double asx_sched_rand01(asx_sched *s, uint32_t agent) {
+  return (double)(asx_sched_rand(s, agent) >> 11) * 0x1.0p-53;
+}
+
+/* ---- the heap ---------------------------------------------------------- */
+
+static int before(const wake *a, const wake *b) {
+  return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static void heap_set(asx_sched *s, uint32_t i, wake w) {
+  s->heap[i] = w;
+  s->pos[w.agent] = i + 1;
+}
+
+static void sift_up(asx_sched *s, uint32_t i, wake w) {
+  while (i > 0) {
+    uint32_t p = (i - 1) / 4;
+    if (!before(&w, &s->heap[p]))
+      break;
+    heap_set(s, i, s->heap[p]);
+    i = p;
+  }
+  heap_set(s, i, w);
+}
+
+static void sift_down(asx_sched *s, uint32_t i, wake w) {
+  for (;;) {
+    uint32_t c = 4 * i + 1, best = c, end;
+    if (c >= s->heap_len)
+      break;
+    end = c + 4 < s->heap_len ? c + 4 : s->heap_len;
+    for (uint32_t k = c + 1; k < end; k++)
+      if (before(&s->heap[k], &s->heap[best]))
+        best = k;
+    if (!before(&s->heap[best], &w))
+      break;
+    heap_set(s, i, s->heap[best]);
+    i = best;
+  }
+  heap_set(s, i, w);
+}
+
+static void heap_remove(asx_sched *s, uint32_t i) {
+  wake last;
+  s->pos[s->heap[i].agent] = 0;
+  last = s->heap[--s->heap_len];
+  if (i == s->heap_len)
+    return;
+  if (i > 0 && before(&last, &s->heap[(i - 1) / 4]))
+    sift_up(s, i, last);
+  else
+    sift_down(s, i, last);
+}
+
+/* ---- clocks and batches ------------------------------------------------ */
+
+static double real_now(const asx_sched *s) {
+  if (s->paused)
+    return s->base_time;
+  return s->base_time + (double)(uv_hrtime() - s->base_hr) * 1e-9 * s->speed;
+}
+
+static void rebase(asx_sched *s, double t) {
+  s->base_time = t;
+  s->base_hr = uv_hrtime();
+}
+
+static void on_close(uv_handle_t *h) {
+  asx_sched *s = h->data;
+  if (--s->handles_open == 0 && s->free_on_close)
+    asx_sched_free(s);
+}
+
+static void restore_signals(asx_sched *s);
+
+static void end_session(asx_sched *s) {
+  if (s->state == S_ENDED)
+    return;
+  if (s->state == S_STARTED) {
+    uv_close((uv_handle_t *)&s->idle, on_close);
+    uv_close((uv_handle_t *)&s->timer, on_close);
+    uv_close((uv_handle_t *)&s->async, on_close);
+    restore_signals(s);
+  }
+  s->state = S_ENDED;
+  s->stepping = 0;
+  s->paused = 0;
+  if (s->on_end)
+    s->on_end(s, s->data);
+}
+
+/* Runs due wake-ups with time <= limit, at most ASX_SCHED_BATCH of them.
+ * With jump set (virtual clock, or a step) the clock moves to each
+ * wake-up's own time; otherwise (real clock) every wake-up of the batch runs
+ * at time limit, which is the measured time. Returns 1 when it stopped for
+ * the budget with more due, 0 when nothing more is due or it must stop. */
+static int run_batch(asx_sched *s, double limit, int jump) {
+  int budget = ASX_SCHED_BATCH;
+  s->in_batch = 1;
+  while (s->heap_len > 0 && s->heap[0].time <= limit) {
+    wake w;
+    if (s->stop_req || (s->paused && !s->stepping)) {
+      s->in_batch = 0;
+      return 0;
+    }
+    if (budget-- == 0) {
+      s->in_batch = 0;
+      return 1;
+    }
+    w = s->heap[0];
+    heap_remove(s, 0);
+    s->now = jump ? w.time : limit;
+    s->st[w.agent] = ASX_AGENT_RUNNING;
+    s->current = w.agent;
+    s->resumes++;
+    s->resume(s, w.agent, s->data);
+    s->current = ASX_SCHED_NONE;
+    if (s->st[w.agent] == ASX_AGENT_RUNNING)
+      s->st[w.agent] = ASX_AGENT_FINISHED;
+  }
+  s->in_batch = 0;
+  return 0;
+}
+
+static void on_idle(uv_idle_t *h);
+static void on_timer(uv_timer_t *h);
+
+static void arm_timer(asx_sched *s, double delta) {
+  double ms = delta > 0 ? ceil(delta / s->speed * 1000.0) : 0;
+  if (delta > 0 && ms < 1)
+    ms = 1;
+  if (ms > 1e15)
+    ms = 1e15;
+  uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
+}
+
+/* Makes the loop come back to the scheduler when there is work: the idle
+ * handle for the virtual clock, a stop or a step; the timer otherwise. */
+static void schedule_next(asx_sched *s) {
+  if (s->state != S_STARTED || s->in_batch)
+    return;
+  if (s->stop_req || s->stepping || (s->clock == ASX_CLOCK_VIRTUAL && !s->paused)) {
+    uv_idle_start(&s->idle, on_idle);
+    return;
+  }
+  uv_idle_stop(&s->idle);
+  if (s->paused) {
+    uv_timer_stop(&s->timer);
+    return;
+  }
+  {
+    double t = real_now(s);
+    if (s->heap_len == 0)
+      arm_timer(s, 0);
+    else if (s->heap[0].time > s->duration)
+      arm_timer(s, s->duration - t);
+    else
+      arm_timer(s, s->heap[0].time - t);
+  }
+}
+
+static void on_idle(uv_idle_t *h) {
+  asx_sched *s = h->data;
+  int more;
+  if (s->stop_req) {
+    end_session(s);
+    return;
+  }
+  if (s->stepping) {
+    double limit = s->step_target < s->duration ? s->step_target : s->duration;
+    more = run_batch(s, limit, 1);
+    if (s->stop_req) {
+      end_session(s);
+      return;
+    }
+    if (more)
+      return;
+    if (s->heap_len == 0) {
+      end_session(s);
+      return;
+    }
+    if (limit < s->step_target) {
+      /* The step went past the duration. */
+      s->now = limit;
+      end_session(s);
+      return;
+    }
+    s->now = s->step_target;
+    s->stepping = 0;
+    rebase(s, s->now);
+    uv_idle_stop(&s->idle);
+    return;
+  }
+  if (s->paused || s->clock != ASX_CLOCK_VIRTUAL) {
+    schedule_next(s);
+    return;
+  }
+  more = run_batch(s, s->duration, 1);
+  if (s->stop_req) {
+    end_session(s);
+    return;
+  }
+  if (more || s->paused || s->stepping)
+    return;
+  if (s->heap_len == 0) {
+    end_session(s);
+    return;
+  }
+  /* The next wake-up lies beyond the duration. */
+  s->now = s->duration;
+  end_session(s);
+}
+
+static void on_timer(uv_timer_t *h) {
+  asx_sched *s = h->data;
+  double t, limit;
+  int more;
+  if (s->stop_req) {
+    end_session(s);
+    return;
+  }
+  if (s->paused || s->stepping) {
+    schedule_next(s);
+    return;
+  }
+  t = real_now(s);
+  limit = t < s->duration ? t : s->duration;
+  more = run_batch(s, limit, 0);
+  if (s->stop_req) {
+    end_session(s);
+    return;
+  }
+  if (more) {
+    arm_timer(s, 0);
+    return;
+  }
+  if (s->paused || s->stepping) {
+    schedule_next(s);
+    return;
+  }
+  if (s->heap_len == 0) {
+    if (s->now < limit)
+      s->now = limit;
+    end_session(s);
+    return;
+  }
+  if (s->heap[0].time > s->duration && t >= s->duration) {
+    s->now = s->duration;
+    end_session(s);
+    return;
+  }
+  schedule_next(s);
+}
+
+static void on_async(uv_async_t *h) {
+  asx_sched_stop(h->data);
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+/* One session at a time can own the signals: the handler needs a global. */
+static asx_sched *volatile sig_target;
+static volatile sig_atomic_t sig_hits;
+
+static void put(const char *str) {
+  size_t len = strlen(str);
+  while (len > 0) {
+    ssize_t w = write(2, str, len);
+    if (w <= 0)
+      return;
+    str += w;
+    len -= (size_t)w;
+  }
+}
+
+static void on_signal(int signo) {
+  asx_sched *s = sig_target;
+  const char *prog = s && s->prog ? s->prog : "asx";
+  if (++sig_hits == 1 && s) {
+    s->signal = signo;
+    put(prog);
+    put(signo == SIGINT ? ": interrupted" : ": terminated");
+    put(", stopping (send it again to quit at once)\n");
+    uv_async_send(&s->async);
+    return;
+  }
+  put(prog);
+  put(": quitting at once");
+  if (s && s->current != ASX_SCHED_NONE) {
+    char buf[96];
+    put(" while ");
+    put(asx_sched_describe(s, s->current, buf, sizeof buf));
+    put(" was running");
+  }
+  put("\n");
+  _exit(128 + signo);
+}
+
+static void install_signals(asx_sched *s) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sig_hits = 0;
+  sig_target = s;
+  sigaction(SIGINT, &sa, &s->old_int);
+  sigaction(SIGTERM, &sa, &s->old_term);
+}
+
+static void restore_signals(asx_sched *s) {
+  if (!s->catch_signals || sig_target != s)
+    return;
+  sigaction(SIGINT, &s->old_int, NULL);
+  sigaction(SIGTERM, &s->old_term, NULL);
+  sig_target = NULL;
+}
+
+int asx_sched_catch_signals(asx_sched *s, int on, const char *prog) {
+  if (s->state == S_STARTED)
+    return ASX_SCHED_E_STATE;
+  s->catch_signals = on != 0;
+  s->prog = prog;
+  return 0;
+}
+
+int asx_sched_signal(const asx_sched *s) { return s->signal; }
+
+/* ---- labels ------------------------------------------------------------ */
+
+int asx_sched_group(asx_sched *s, const char *name) {
+  char **g;
+  char *copy;
+  size_t len;
+  for (int i = 0; i < s->ngroups; i++)
+    if (strcmp(s->groups[i], name) == 0)
+      return i;
+  if (s->ngroups >= UINT16_MAX)
+    return ASX_SCHED_E_ARG;
+  len = strlen(name);
+  copy = malloc(len + 1);
+  g = copy ? realloc(s->groups, sizeof *g * (size_t)(s->ngroups + 1)) : NULL;
+  if (!g) {
+    free(copy);
+    return ASX_SCHED_E_NOMEM;
+  }
+  memcpy(copy, name, len + 1);
+  s->groups = g;
+  s->groups[s->ngroups] = copy;
+  return s->ngroups++;
+}
+
+int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
+  if (agent >= s->n || group < 0 || group >= s->ngroups)
+    return ASX_SCHED_E_ARG;
+  if (!s->group) {
+    uint16_t *g = calloc(s->cap, sizeof *g);
+    uint32_t *num = calloc(s->cap, sizeof *num);
+    if (!g || !num) {
+      free(g);
+      free(num);
+      return ASX_SCHED_E_NOMEM;
+    }
+    /* Group 0xffff marks agents that were never labelled. */
+    memset(g, 0xff, s->cap * sizeof *g);
+    s->group = g;
+    s->number = num;
+  }
+  s->group[agent] = (uint16_t)group;
+  s->number[agent] = number;
+  return 0;
+}
+
+/* Async-signal-safe: no stdio, no allocation. */
+static char *append(char *p, char *end, const char *str) {
+  while (*str && p < end)
+    *p++ = *str++;
+  return p;
+}
+
+static char *append_u32(char *p, char *end, uint32_t v) {
+  char digits[10];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n > 0 && p < end)
+    *p++ = digits[--n];
+  return p;
+}
+
+char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
+                         size_t size) {
+  char *p = buf, *end;
+  if (size == 0)
+    return buf;
+  end = buf + size - 1;
+  if (agent < s->n && s->group && s->group[agent] < s->ngroups) {
+    p = append(p, end, s->groups[s->group[agent]]);
+    p = append(p, end, "#");
+    p = append_u32(p, end, s->number[agent]);
+  } else {
+    p = append(p, end, "agent ");
+    p = append_u32(p, end, agent);
+  }
+  *p = '\0';
+  return buf;
+}
+
+/* ---- the public calls -------------------------------------------------- */
+
+asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
+                         asx_sched_resume_fn resume, void *data) {
+  asx_sched *s;
+  if (!resume || (clock != ASX_CLOCK_REAL && clock != ASX_CLOCK_VIRTUAL))
+    return NULL;
+  s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->loop = loop ? loop : uv_default_loop();
+  s->clock = clock;
+  s->resume = resume;
+  s->data = data;
+  s->duration = INFINITY;
+  s->speed = 1;
+  s->seed = seed;
+  s->session_rng = mix64(seed);
+  s->current = ASX_SCHED_NONE;
+  return s;
+}
+
+void asx_sched_free(asx_sched *s) {
+  if (!s)
+    return;
+  if (s->state == S_STARTED) {
+    /* The handles belong to the loop until their close callbacks ran. */
+    s->on_end = NULL;
+    s->free_on_close = 1;
+    end_session(s);
+    return;
+  }
+  if (s->handles_open > 0) {
+    s->free_on_close = 1;
+    return;
+  }
+  for (int i = 0; i < s->ngroups; i++)
+    free(s->groups[i]);
+  free(s->groups);
+  free(s->heap);
+  free(s->st);
+  free(s->pos);
+  free(s->rng);
+  free(s->group);
+  free(s->number);
+  free(s);
+}
+
+void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn) { s->on_end = fn; }
+
+static int grow(void **p, size_t n, size_t size) {
+  void *q = realloc(*p, n * size);
+  if (!q)
+    return 0;
+  *p = q;
+  return 1;
+}
+
+int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
+  uint32_t need;
+  if (n == 0 || n > ASX_SCHED_NONE - 1 - s->n)
+    return ASX_SCHED_E_ARG;
+  need = s->n + n;
+  if (need > s->cap) {
+    uint32_t cap = s->cap ? s->cap : 64;
+    while (cap < need)
+      cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
+    /* Each array is grown on its own; a failure leaves the larger ones
+     * behind, which is harmless because cap only moves once all succeed. */
+    if (!grow((void **)&s->st, cap, sizeof *s->st) ||
+        !grow((void **)&s->pos, cap, sizeof *s->pos) ||
+        !grow((void **)&s->rng, cap, sizeof *s->rng) ||
+        !grow((void **)&s->heap, cap, sizeof *s->heap) ||
+        (s->group && !grow((void **)&s->group, cap, sizeof *s->group)) ||
+        (s->number && !grow((void **)&s->number, cap, sizeof *s->number)))
+      return ASX_SCHED_E_NOMEM;
+    if (s->group)
+      memset(s->group + s->cap, 0xff, (cap - s->cap) * sizeof *s->group);
+    s->cap = cap;
+  }
+  for (uint32_t a = s->n; a < need; a++) {
+    s->st[a] = ASX_AGENT_IDLE;
+    s->pos[a] = 0;
+    s->rng[a] = agent_seed(s->seed, a);
+  }
+  if (first)
+    *first = s->n;
+  s->n = need;
+  return 0;
+}
+
+uint32_t asx_sched_count(const asx_sched *s) { return s->n; }
+
+int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
+  wake w;
+  if (agent >= s->n || !(delay >= 0) || !isfinite(delay))
+    return ASX_SCHED_E_ARG;
+  if (s->st[agent] != ASX_AGENT_IDLE && s->st[agent] != ASX_AGENT_RUNNING)
+    return ASX_SCHED_E_STATE;
+  w.time = s->now + delay;
+  if (!isfinite(w.time))
+    return ASX_SCHED_E_ARG;
+  w.seq = s->seq++;
+  w.agent = agent;
+  s->st[agent] = ASX_AGENT_WAITING;
+  sift_up(s, s->heap_len++, w);
+  /* Only a wake-up set from outside a batch can be earlier than what the
+   * loop is waiting for; inside a batch the caller re-arms afterwards. */
+  if (s->clock == ASX_CLOCK_REAL && !s->in_batch && s->pos[agent] == 1)
+    schedule_next(s);
+  return 0;
+}
+
+int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
+  if (agent >= s->n || state < ASX_AGENT_FINISHED || state > ASX_AGENT_STOPPED)
+    return ASX_SCHED_E_ARG;
+  if (s->st[agent] >= ASX_AGENT_FINISHED)
+    return ASX_SCHED_E_STATE;
+  if (s->pos[agent])
+    heap_remove(s, s->pos[agent] - 1);
+  s->st[agent] = (uint8_t)state;
+  return 0;
+}
+
+int asx_sched_state(const asx_sched *s, uint32_t agent) {
+  return agent < s->n ? s->st[agent] : ASX_SCHED_E_ARG;
+}
+
+uint32_t asx_sched_current(const asx_sched *s) { return s->current; }
+double asx_sched_now(const asx_sched *s) { return s->now; }
+
+int asx_sched_set_duration(asx_sched *s, double duration) {
+  if (isnan(duration))
+    return ASX_SCHED_E_ARG;
+  s->duration = duration < 0 ? INFINITY : duration;
+  schedule_next(s);
+  return 0;
+}
+
+double asx_sched_duration(const asx_sched *s) { return s->duration; }
+
+int asx_sched_set_speed(asx_sched *s, double speed) {
+  if (!(speed > 0) || !isfinite(speed))
+    return ASX_SCHED_E_ARG;
+  if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL && !s->paused)
+    rebase(s, real_now(s));
+  s->speed = speed;
+  schedule_next(s);
+  return 0;
+}
+
+double asx_sched_speed(const asx_sched *s) { return s->speed; }
+int asx_sched_clock(const asx_sched *s) { return s->clock; }
+
+int asx_sched_session_state(const asx_sched *s) {
+  if (s->state == S_NEW)
+    return ASX_SESSION_NEW;
+  if (s->state == S_ENDED)
+    return ASX_SESSION_ENDED;
+  return s->paused ? ASX_SESSION_PAUSED : ASX_SESSION_RUNNING;
+}
+
+int asx_sched_start(asx_sched *s) {
+  if (s->state != S_NEW)
+    return ASX_SCHED_E_STATE;
+  if (s->stop_req) {
+    s->state = S_ENDED;
+    if (s->on_end)
+      s->on_end(s, s->data);
+    return 0;
+  }
+  uv_idle_init(s->loop, &s->idle);
+  uv_timer_init(s->loop, &s->timer);
+  uv_async_init(s->loop, &s->async, on_async);
+  s->idle.data = s->timer.data = s->async.data = s;
+  s->handles_open = 3;
+  s->state = S_STARTED;
+  if (s->catch_signals)
+    install_signals(s);
+  rebase(s, s->now);
+  schedule_next(s);
+  return 0;
+}
+
+int asx_sched_run(asx_sched *s) {
+  int rc;
+  if (s->in_batch)
+    return ASX_SCHED_E_STATE;
+  if (s->state == S_NEW && (rc = asx_sched_start(s)) != 0)
+    return rc;
+  while (s->state != S_ENDED || s->handles_open > 0)
+    uv_run(s->loop, UV_RUN_ONCE);
+  return 0;
+}
+
+void asx_sched_stop(asx_sched *s) {
+  s->stop_req = 1;
+  if (s->state == S_STARTED && !s->in_batch)
+    end_session(s);
+}
+
+int asx_sched_pause(asx_sched *s, int on) {
+  on = on != 0;
+  if (s->state == S_ENDED)
+    return ASX_SCHED_E_STATE;
+  if (on == s->paused)
+    return 0;
+  if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL) {
+    if (on) {
+      double t = real_now(s);
+      if (t > s->now)
+        s->now = t;
+    }
+  }
+  s->paused = on;
+  rebase(s, s->now);
+  schedule_next(s);
+  return 0;
+}
+
+int asx_sched_step(asx_sched *s, double seconds) {
+  if (!(seconds >= 0) || !isfinite(seconds))
+    return ASX_SCHED_E_ARG;
+  if (s->state != S_STARTED || !s->paused || s->stepping)
+    return ASX_SCHED_E_STATE;
+  s->step_target = s->now + seconds;
+  s->stepping = 1;
+  schedule_next(s);
+  return 0;
+}
+
+int asx_sched_stepping(const asx_sched *s) { return s->stepping; }
+uint64_t asx_sched_resumes(const asx_sched *s) { return s->resumes; }

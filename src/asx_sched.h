@@ -1,0 +1,177 @@
+/* The scheduler: many agents, one thread, one libuv loop, two clocks.
+ *
+ * An agent is a small integer (from 0, in the order agents were added). The
+ * scheduler knows nothing of what an agent is: when an agent's time comes it
+ * calls the resume function given to asx_sched_new, and that function (the
+ * Lua binding resumes a coroutine there) asks for the next wake-up with
+ * asx_sched_wake or ends the agent with asx_sched_finish. An agent that
+ * returns from the resume function without doing either has finished.
+ *
+ * Wake-ups live in one 4-ary heap ordered by (time, seq); seq only grows, so
+ * equal times wake in the order they were set and a virtual-clock run is
+ * repeatable. Each agent has at most one pending wake-up and the heap knows
+ * where it is, so ending an agent removes its wake-up at once: a finished or
+ * stopped agent is never resumed again.
+ *
+ * Clocks. ASX_CLOCK_VIRTUAL is discrete-event: time jumps to the next wake-up
+ * and batches of wake-ups run from a uv_idle handle, so the loop still polls
+ * for I/O (signals, loggers, the REPL) between batches without blocking.
+ * ASX_CLOCK_REAL measures session time as wall time since the run began,
+ * times a speed factor, and sleeps in one uv_timer set to the next due
+ * wake-up. Neither clock uses a libuv handle per agent.
+ *
+ * A session ends when stopped, when no wake-up is pending and no agent runs,
+ * or when the next wake-up lies beyond the duration (a wake-up at exactly the
+ * duration still runs); in the last case the clock ends at the duration.
+ *
+ * Ownership: the caller owns the scheduler and frees it with asx_sched_free.
+ * The scheduler owns its arrays and its libuv handles, which exist only
+ * between the start of a session and its end.
+ *
+ * Calls that can be refused return 0 or a negative ASX_SCHED_E* code and
+ * change nothing when they refuse.
+ */
+#ifndef ASX_SCHED_H
+#define ASX_SCHED_H
+
+#include <stdint.h>
+#include <uv.h>
+
+enum {
+  ASX_CLOCK_REAL = 0,
+  ASX_CLOCK_VIRTUAL = 1
+};
+
+/* The life of an agent. Terminal states are FINISHED, FAILED and STOPPED. */
+enum {
+  ASX_AGENT_IDLE = 0,    /* added, no wake-up pending, not running */
+  ASX_AGENT_WAITING = 1, /* a wake-up is pending */
+  ASX_AGENT_RUNNING = 2, /* inside the resume function */
+  ASX_AGENT_FINISHED = 3,
+  ASX_AGENT_FAILED = 4,
+  ASX_AGENT_STOPPED = 5
+};
+
+/* The state of the session as a whole. */
+enum {
+  ASX_SESSION_NEW = 0,    /* not started */
+  ASX_SESSION_RUNNING = 1,
+  ASX_SESSION_PAUSED = 2, /* started; advances only on asx_sched_step */
+  ASX_SESSION_ENDED = 3
+};
+
+enum {
+  ASX_SCHED_E_ARG = -1,   /* a bad argument */
+  ASX_SCHED_E_STATE = -2, /* not possible in the current state */
+  ASX_SCHED_E_NOMEM = -3
+};
+
+#define ASX_SCHED_NONE UINT32_MAX /* "no agent" */
+
+typedef struct asx_sched asx_sched;
+
+/* Called for each due wake-up with the agent's state ASX_AGENT_RUNNING and
+ * asx_sched_now() at its time. This is the only place agents run. */
+typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
+
+/* Called once when the session ends, after the last resume. Optional. */
+typedef void (*asx_sched_end_fn)(asx_sched *s, void *data);
+
+/* A new scheduler on loop (NULL: uv_default_loop()). seed seeds every
+ * agent's random generator. Returns NULL when out of memory or when clock or
+ * resume is invalid. */
+asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
+                         asx_sched_resume_fn resume, void *data);
+
+/* Frees the scheduler. Must not be called from the resume function. If the
+ * session is still started its handles are closed first and the memory is
+ * released by their close callbacks on the next turn of the loop. */
+void asx_sched_free(asx_sched *s);
+
+void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn);
+
+/* Adds n agents in state IDLE; *first receives the first one's number. */
+int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first);
+uint32_t asx_sched_count(const asx_sched *s);
+
+/* Sets agent's wake-up at now + delay. delay must be finite and >= 0; the
+ * agent must be IDLE or RUNNING (a pending wake-up is not silently moved).
+ * A delay of 0 runs after every wake-up already due now. */
+int asx_sched_wake(asx_sched *s, uint32_t agent, double delay);
+
+/* Ends an agent with a terminal state and removes its pending wake-up. An
+ * agent already ended keeps its first terminal state (returns E_STATE). */
+int asx_sched_finish(asx_sched *s, uint32_t agent, int state);
+
+int asx_sched_state(const asx_sched *s, uint32_t agent);
+
+/* The agent inside the resume function, or ASX_SCHED_NONE. */
+uint32_t asx_sched_current(const asx_sched *s);
+
+/* Session time in seconds: the time of the wake-up being run, and after the
+ * session ended the time it ended at. */
+double asx_sched_now(const asx_sched *s);
+
+/* The session ends once the next wake-up lies beyond duration. A negative
+ * or infinite duration (the default) means no limit. */
+int asx_sched_set_duration(asx_sched *s, double duration);
+double asx_sched_duration(const asx_sched *s);
+
+/* Real clock only: session seconds per wall second (> 0, default 1). */
+int asx_sched_set_speed(asx_sched *s, double speed);
+double asx_sched_speed(const asx_sched *s);
+
+int asx_sched_clock(const asx_sched *s);
+int asx_sched_session_state(const asx_sched *s);
+
+/* Starts the session without blocking: the loop's owner drives it. */
+int asx_sched_start(asx_sched *s);
+
+/* Starts the session if needed and runs the loop until the session ends.
+ * Must not be called from inside the loop (a libuv callback). */
+int asx_sched_run(asx_sched *s);
+
+/* Ends the session: no agent is resumed again. Safe from the resume
+ * function (the running agent finishes its turn first). */
+void asx_sched_stop(asx_sched *s);
+
+/* Pauses (on = 1) or resumes (on = 0) a started session. While paused the
+ * session advances only through asx_sched_step. */
+int asx_sched_pause(asx_sched *s, int on);
+
+/* While paused: runs every wake-up up to now + seconds, then leaves the clock
+ * at now + seconds, still paused. It happens on the loop, in batches;
+ * asx_sched_stepping tells whether it is still under way. */
+int asx_sched_step(asx_sched *s, double seconds);
+int asx_sched_stepping(const asx_sched *s);
+
+/* Resumes made so far (a cheap progress counter). */
+uint64_t asx_sched_resumes(const asx_sched *s);
+
+/* The next number of agent's generator (splitmix64, seeded from the
+ * session seed and the agent's number); ASX_SCHED_NONE draws from the
+ * session's own generator. */
+uint64_t asx_sched_rand(asx_sched *s, uint32_t agent);
+/* The same draw as a double in [0, 1) with 53 random bits. */
+double asx_sched_rand01(asx_sched *s, uint32_t agent);
+
+/* Names agents for the message printed when a second signal kills the
+ * process: asx_sched_group returns the index of a name (copied), and
+ * asx_sched_label gives an agent a group and a number ("name#number"). */
+int asx_sched_group(asx_sched *s, const char *name);
+int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number);
+/* Writes "name#number" (or "agent N") for agent into buf; returns buf. */
+char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
+                         size_t size);
+
+/* Makes SIGINT and SIGTERM stop this session gracefully while it is
+ * started (on = 1), with prog prefixing the messages. The handler is a real
+ * sigaction handler: the first signal asks the loop to stop through a
+ * uv_async; a second one writes which agent was running and calls
+ * _exit(128 + signal), so an agent that never yields cannot make the process
+ * unkillable. The previous handlers come back when the session ends. */
+int asx_sched_catch_signals(asx_sched *s, int on, const char *prog);
+/* The signal that stopped the session, or 0. */
+int asx_sched_signal(const asx_sched *s);
+
+#endif
