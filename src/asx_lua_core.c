@@ -13,6 +13,7 @@
 /* Binding files that are not part of this build yet are skipped, so each
  * concept can land on its own. */
 #pragma weak asx__lua_open_sched
+#pragma weak asx__lua_open_repl
 
 int luaopen_asx_core(lua_State *L) {
   lua_newtable(L);
@@ -20,5 +21,7 @@ int luaopen_asx_core(lua_State *L) {
   lua_setfield(L, -2, "cdef");
   if (asx__lua_open_sched != NULL)
     asx__lua_open_sched(L);
+  if (asx__lua_open_repl != NULL)
+    asx__lua_open_repl(L);
   return 1;
 }

@@ -1,0 +1,234 @@
+/* Lua binding of the line reader (src/asx_repl.h), used by lua/asx/repl.lua:
+ *
+ *   local r = core.repl_open{
+ *     on_line = function(line) end,          -- line is nil at end of input
+ *     on_interrupt = function(count) end,    -- optional: Ctrl-C at the prompt
+ *     complete = function(word) return { "candidate", ... } end,  -- optional
+ *     history = "/home/u/.asx_history",      -- optional, terminal mode only
+ *   }
+ *   r:prompt("asx> ")   -- read the next line; callbacks run from the loop
+ *   r:mode()            -- "tty", "pipe" or "file"
+ *   r:close()
+ *
+ * The callbacks run from libuv callbacks, outside any coroutine of the
+ * caller, on a Lua thread of the reader's own: a line evaluated there may
+ * call anything that does not yield. An error escaping a callback is printed
+ * on stderr and the reader goes on; repl.lua catches its own errors first.
+ * While the reader is open the userdata pins itself in the registry, because
+ * the C side holds a pointer to it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "asx_lua.h"
+#include "asx_repl.h"
+
+#define REPL_MT "asx.repl"
+
+typedef struct lrepl {
+  asx_repl *repl; /* NULL once closed */
+  lua_State *T;   /* the thread callbacks run on */
+  int ref_self, ref_thread, ref_on_line, ref_on_interrupt, ref_complete;
+} lrepl;
+
+static void report(lua_State *T, const char *where) {
+  const char *msg = lua_tostring(T, -1);
+  fprintf(stderr, "asx repl: error in %s: %s\n", where,
+          msg ? msg : "(not a string)");
+  fflush(stderr);
+  lua_pop(T, 1);
+}
+
+static void unref_all(lua_State *L, lrepl *u) {
+  int *refs[] = { &u->ref_on_line, &u->ref_on_interrupt, &u->ref_complete,
+                  &u->ref_thread, &u->ref_self };
+  size_t i;
+  for (i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
+    *refs[i] = LUA_NOREF;
+  }
+  u->T = NULL;
+}
+
+static void cb_line(void *data, const char *line, size_t len) {
+  lrepl *u = data;
+  lua_State *T = u->T;
+  if (!T)
+    return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_line);
+  if (line)
+    lua_pushlstring(T, line, len);
+  else
+    lua_pushnil(T);
+  if (lua_pcall(T, 1, 0, 0) != 0)
+    report(T, "on_line");
+}
+
+static void cb_interrupt(void *data, int count) {
+  lrepl *u = data;
+  lua_State *T = u->T;
+  if (!T)
+    return;
+  if (u->ref_on_interrupt == LUA_NOREF) {
+    if (u->repl)
+      asx_repl_prompt(u->repl, NULL);
+    return;
+  }
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_interrupt);
+  lua_pushinteger(T, count);
+  if (lua_pcall(T, 1, 0, 0) != 0)
+    report(T, "on_interrupt");
+}
+
+static void cb_complete(void *data, const char *word) {
+  lrepl *u = data;
+  lua_State *T = u->T;
+  int i, n;
+  if (!T || u->ref_complete == LUA_NOREF)
+    return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_complete);
+  lua_pushstring(T, word);
+  if (lua_pcall(T, 1, 1, 0) != 0) {
+    report(T, "complete");
+    return;
+  }
+  if (lua_istable(T, -1)) {
+    n = (int)lua_objlen(T, -1);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(T, -1, i);
+      if (lua_type(T, -1) == LUA_TSTRING)
+        asx_repl_add_completion(u->repl, lua_tostring(T, -1));
+      lua_pop(T, 1);
+    }
+  }
+  lua_pop(T, 1);
+}
+
+/* Checks a callback field before anything is allocated, so that a bad
+ * argument leaves no registry references behind. */
+static void check_fn(lua_State *L, const char *field, int required) {
+  lua_getfield(L, 1, field);
+  if (!(lua_isfunction(L, -1) || (!required && lua_isnil(L, -1))))
+    luaL_error(L, "bad argument #1 to 'repl_open' (function expected for "
+                  "field '%s', got %s)",
+               field, luaL_typename(L, -1));
+  lua_pop(L, 1);
+}
+
+static int opt_ref(lua_State *L, const char *field) {
+  lua_getfield(L, 1, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return LUA_NOREF;
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static int l_repl_open(lua_State *L) {
+  lrepl *u;
+  const char *history = NULL, *err = NULL;
+  asx_repl_callbacks cb;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_fn(L, "on_line", 1);
+  check_fn(L, "on_interrupt", 0);
+  check_fn(L, "complete", 0);
+  lua_getfield(L, 1, "history");
+  if (!lua_isnil(L, -1) && lua_toboolean(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "bad argument #1 to 'repl_open' (string expected "
+                           "for field 'history', got %s)",
+                        luaL_typename(L, -1));
+    history = lua_tostring(L, -1);
+  }
+  /* The history string stays on the stack, so it lives until the end. */
+
+  u = lua_newuserdata(L, sizeof *u);
+  memset(u, 0, sizeof *u);
+  u->ref_self = u->ref_thread = u->ref_on_line = LUA_NOREF;
+  u->ref_on_interrupt = u->ref_complete = LUA_NOREF;
+  luaL_getmetatable(L, REPL_MT);
+  lua_setmetatable(L, -2);
+
+  u->ref_on_line = opt_ref(L, "on_line");
+  u->ref_on_interrupt = opt_ref(L, "on_interrupt");
+  u->ref_complete = opt_ref(L, "complete");
+  u->T = lua_newthread(L);
+  u->ref_thread = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  cb.on_line = cb_line;
+  cb.on_interrupt = cb_interrupt;
+  cb.on_complete = cb_complete;
+  cb.data = u;
+  rc = asx_repl_open(uv_default_loop(), 0, history, &cb, &u->repl, &err);
+  if (rc < 0) {
+    unref_all(L, u);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s (%s)", err ? err : "cannot open", uv_strerror(rc));
+    return 2;
+  }
+  lua_pushvalue(L, -1);
+  u->ref_self = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+static lrepl *check_open(lua_State *L, const char *fn) {
+  lrepl *u = luaL_checkudata(L, 1, REPL_MT);
+  if (!u->repl)
+    luaL_error(L, "bad argument #1 to '%s' (line reader is closed)", fn);
+  return u;
+}
+
+static int l_prompt(lua_State *L) {
+  lrepl *u = check_open(L, "prompt");
+  asx_repl_prompt(u->repl, luaL_optstring(L, 2, ""));
+  return 0;
+}
+
+static int l_mode(lua_State *L) {
+  lrepl *u = check_open(L, "mode");
+  switch (asx_repl_mode(u->repl)) {
+  case ASX_REPL_TTY: lua_pushliteral(L, "tty"); break;
+  case ASX_REPL_PIPE: lua_pushliteral(L, "pipe"); break;
+  default: lua_pushliteral(L, "file"); break;
+  }
+  return 1;
+}
+
+static int l_reading(lua_State *L) {
+  lrepl *u = check_open(L, "reading");
+  lua_pushboolean(L, asx_repl_reading(u->repl));
+  return 1;
+}
+
+/* Safe to call twice and from __gc. */
+static int l_close(lua_State *L) {
+  lrepl *u = luaL_checkudata(L, 1, REPL_MT);
+  if (u->repl) {
+    asx_repl_close(u->repl);
+    u->repl = NULL;
+    unref_all(L, u);
+  }
+  return 0;
+}
+
+int asx__lua_open_repl(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    { "prompt", l_prompt },   { "mode", l_mode }, { "reading", l_reading },
+    { "close", l_close },     { NULL, NULL }
+  };
+  if (luaL_newmetatable(L, REPL_MT)) {
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_repl_open);
+  lua_setfield(L, -2, "repl_open");
+  return 0;
+}

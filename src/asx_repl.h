@@ -1,0 +1,83 @@
+/* The line reader of `asx-host -i`: one line at a time from standard input,
+ * served by the libuv loop so that agents keep trading while the user types.
+ *
+ * Two modes, chosen from what standard input is:
+ * - a terminal: libedit's readline-compatible callback interface reads one
+ *   key per readiness of stdin (a uv_poll), with line editing, history kept
+ *   in a file and tab completion through a callback;
+ * - anything else (a pipe, a file, /dev/null): plain reads with no prompt
+ *   and no echo, so that a script's output holds only what it printed.
+ *
+ * The reader hands over one line and then waits: nothing more is read (and
+ * no prompt shows) until the owner calls asx_repl_prompt again. That lets the
+ * owner finish an evaluation, or a `step` of the session that takes many
+ * loop iterations, before the next line is taken, and choose the next prompt
+ * (a continuation prompt for an incomplete statement).
+ *
+ * libedit keeps its state in globals, so there is at most one reader per
+ * process. This header never includes lua.h; src/asx_lua_repl.c binds it.
+ */
+#ifndef ASX_REPL_H
+#define ASX_REPL_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct asx_repl asx_repl;
+
+/* What the reader calls back. Every callback runs from the loop, never from
+ * inside an asx_repl_* call, so a callback may call asx_repl_prompt or
+ * asx_repl_close. */
+typedef struct asx_repl_callbacks {
+  /* A line without its end-of-line, or line == NULL at end of input
+   * (Ctrl-D on an empty line, end of the pipe or file). The memory is the
+   * reader's and valid during the call only. */
+  void (*on_line)(void *data, const char *line, size_t len);
+  /* Ctrl-C at the prompt: the line being typed is gone already. count is 1
+   * for the first Ctrl-C and grows while Ctrl-C follows Ctrl-C with no other
+   * key between. Reading has stopped, as after a line. May be NULL. */
+  void (*on_interrupt)(void *data, int count);
+  /* Tab: word is the text being completed (identifier characters, dots and
+   * colons before the cursor). Add candidates, each the whole replacement
+   * for word, with asx_repl_add_completion. May be NULL. */
+  void (*on_complete)(void *data, const char *word);
+  void *data;
+} asx_repl_callbacks;
+
+enum {
+  ASX_REPL_TTY = 1,  /* line editing on a terminal */
+  ASX_REPL_PIPE = 2, /* a pipe or socket, read with uv_read */
+  ASX_REPL_FILE = 3, /* a regular file or character device, read with uv_fs */
+  ASX_REPL_HISTORY_MAX = 1000 /* lines kept in the history file */
+};
+
+/* Opens the reader on fd (normally 0) in the mode its type calls for.
+ * history_path may be NULL (no history is kept, as in the other modes);
+ * in the terminal mode it is read now and rewritten after every line.
+ * Returns 0 and *out, or a negative libuv error with a static *err.
+ * Nothing is read until asx_repl_prompt. */
+int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
+                  const asx_repl_callbacks *cb, asx_repl **out,
+                  const char **err);
+
+/* ASX_REPL_TTY, ASX_REPL_PIPE or ASX_REPL_FILE. */
+int asx_repl_mode(const asx_repl *repl);
+
+/* Shows prompt (terminal mode only) and reads the next line; the line, end
+ * of input or an interrupt is reported once through the callbacks. A call
+ * while a line is being read, or after end of input was reported, does
+ * nothing. */
+void asx_repl_prompt(asx_repl *repl, const char *prompt);
+
+/* 1 while a line is being read (between asx_repl_prompt and its report). */
+int asx_repl_reading(const asx_repl *repl);
+
+/* Adds one completion candidate; only valid inside on_complete. */
+void asx_repl_add_completion(asx_repl *repl, const char *candidate);
+
+/* Restores the terminal, stops reading and frees the reader once its
+ * handles are closed (the loop must run for that). Safe to call twice;
+ * repl must not be used afterwards. */
+void asx_repl_close(asx_repl *repl);
+
+#endif
