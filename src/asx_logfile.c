@@ -1,0 +1,579 @@
+/* Buffered log files with a writer thread, and native event formatting.
+ * The design (chunks, bounded memory, whole lines only) is described in
+ * asx_logfile.h; this file keeps to the mechanics.
+ *
+ * Locking: mu guards the queue of full chunks, the free list, the chunk
+ * count and the writer's state. The current chunk (cur) belongs to the
+ * producer alone, so appending a line takes no lock; only handing a chunk
+ * over does, once per chunk.
+ */
+#include "asx_logfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Big enough that a chunk costs one write(2) per few thousand rows, small
+ * enough that a bounded buffer still holds many of them. */
+#define CHUNK_SIZE (256 * 1024)
+#define DEFAULT_MAX_BYTES ((size_t)64 * 1024 * 1024)
+#define SESSION_MAX 256
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t len, cap;
+  int64_t lines;
+  char data[];
+} chunk;
+
+struct asx_logfile {
+  int fd;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t work; /* the writer waits here for chunks or quit */
+  pthread_cond_t done; /* the producer waits here for free chunks */
+
+  chunk *cur;                /* producer-owned */
+  chunk *qhead, *qtail;      /* full chunks, oldest first (mu) */
+  chunk *free_list;          /* (mu) */
+  size_t nchunks, max_chunks; /* regular chunks in existence (mu) */
+  int writing;               /* the writer holds a chunk (mu) */
+  int quit;                  /* (mu) */
+  atomic_int err;            /* errno of the first failed write, or 0 */
+  atomic_int tick;           /* set by the idle writer once a second */
+
+  int format, type;
+  int session_is_string;
+  char session_csv[SESSION_MAX * 2 + 3];
+  char session_json[SESSION_MAX * 6 + 3];
+  size_t session_csv_len, session_json_len;
+
+  /* The text of the last time written: a batch of events mostly shares one
+   * time, and formatting a double exactly is the costly part of a row. */
+  double last_time;
+  char last_time_text[32];
+  int last_time_len;
+
+  int64_t lines, bytes;   /* producer-owned */
+  atomic_llong dropped;  /* both threads add to it */
+  atomic_llong flushed;
+};
+
+/* ---- number formatting ------------------------------------------------ */
+
+int asx_fmt_int64(char *buf, int64_t v) {
+  char tmp[24];
+  int n = 0;
+  /* Work in unsigned so that INT64_MIN negates without overflow. */
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  int len = 0;
+  if (v < 0) buf[len++] = '-';
+  while (n) buf[len++] = tmp[--n];
+  buf[len] = '\0';
+  return len;
+}
+
+int asx_fmt_double(char *buf, double v) {
+  if (isnan(v)) {
+    memcpy(buf, "nan", 4);
+    return 3;
+  }
+  if (isinf(v)) {
+    if (v < 0) {
+      memcpy(buf, "-inf", 5);
+      return 4;
+    }
+    memcpy(buf, "inf", 4);
+    return 3;
+  }
+  if (v == floor(v) && fabs(v) <= 9007199254740992.0)
+    return asx_fmt_int64(buf, (int64_t)v);
+  /* The shortest of 15, 16 or 17 significant digits that reads back as v:
+   * 17 always does, the shorter forms are what people expect to read. */
+  int n = 0;
+  for (int prec = 15; prec <= 17; prec++) {
+    n = snprintf(buf, 32, "%.*g", prec, v);
+    if (prec == 17 || strtod(buf, NULL) == v) break;
+  }
+  return n;
+}
+
+/* ---- the writer thread -------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void *writer_main(void *arg) {
+  asx_logfile *lf = arg;
+  pthread_mutex_lock(&lf->mu);
+  for (;;) {
+    while (!lf->qhead && !lf->quit) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      if (pthread_cond_timedwait(&lf->work, &lf->mu, &ts) == ETIMEDOUT)
+        atomic_store_explicit(&lf->tick, 1, memory_order_relaxed);
+    }
+    if (!lf->qhead) break; /* quit, and nothing left to write */
+    chunk *c = lf->qhead;
+    lf->qhead = c->next;
+    if (!lf->qhead) lf->qtail = NULL;
+    lf->writing = 1;
+    pthread_mutex_unlock(&lf->mu);
+
+    int e = atomic_load(&lf->err);
+    if (!e) {
+      e = write_all(lf->fd, c->data, c->len);
+      if (e) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&lf->err, &expected, e);
+      } else {
+        atomic_fetch_add(&lf->flushed, (long long)c->len);
+      }
+    }
+
+    pthread_mutex_lock(&lf->mu);
+    if (e) atomic_fetch_add(&lf->dropped, (long long)c->lines);
+    lf->writing = 0;
+    if (c->cap > CHUNK_SIZE) {
+      free(c); /* an oversized chunk made for one long line */
+    } else {
+      c->len = 0;
+      c->lines = 0;
+      c->next = lf->free_list;
+      lf->free_list = c;
+    }
+    pthread_cond_broadcast(&lf->done);
+  }
+  pthread_mutex_unlock(&lf->mu);
+  return NULL;
+}
+
+static chunk *chunk_new(size_t cap) {
+  chunk *c = malloc(sizeof(chunk) + cap);
+  if (!c) return NULL;
+  c->next = NULL;
+  c->len = 0;
+  c->cap = cap;
+  c->lines = 0;
+  return c;
+}
+
+static void enqueue_locked(asx_logfile *lf, chunk *c) {
+  c->next = NULL;
+  if (lf->qtail) lf->qtail->next = c;
+  else lf->qhead = c;
+  lf->qtail = c;
+  pthread_cond_signal(&lf->work);
+}
+
+/* Hands the current chunk to the writer and takes an empty one, waiting for
+ * the writer only when the memory bound is reached. Returns 0 or
+ * ASX_LOG_E_IO when no chunk can be had (out of memory). */
+static int handoff(asx_logfile *lf) {
+  atomic_store_explicit(&lf->tick, 0, memory_order_relaxed);
+  pthread_mutex_lock(&lf->mu);
+  if (lf->cur->len) {
+    enqueue_locked(lf, lf->cur);
+    lf->cur = NULL;
+  }
+  if (!lf->cur) {
+    while (!lf->free_list && lf->nchunks >= lf->max_chunks)
+      pthread_cond_wait(&lf->done, &lf->mu);
+    if (lf->free_list) {
+      lf->cur = lf->free_list;
+      lf->free_list = lf->cur->next;
+    } else {
+      lf->cur = chunk_new(CHUNK_SIZE);
+      if (lf->cur) lf->nchunks++;
+    }
+  }
+  pthread_mutex_unlock(&lf->mu);
+  return lf->cur ? 0 : ASX_LOG_E_IO;
+}
+
+/* Makes room for need bytes in the current chunk. */
+static int reserve(asx_logfile *lf, size_t need) {
+  if (atomic_load_explicit(&lf->tick, memory_order_relaxed) && lf->cur->len) {
+    int rc = handoff(lf);
+    if (rc) return rc;
+  }
+  if (lf->cur->cap - lf->cur->len >= need) return 0;
+  return handoff(lf);
+}
+
+/* ---- the public calls --------------------------------------------------- */
+
+asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
+                              const char **err) {
+  static const char *dummy;
+  if (!err) err = &dummy;
+  if (!path || !*path) {
+    *err = "empty path";
+    errno = EINVAL;
+    return NULL;
+  }
+  asx_logfile *lf = calloc(1, sizeof *lf);
+  if (!lf) {
+    *err = "out of memory";
+    return NULL;
+  }
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  lf->fd = open(path, flags, 0644);
+  if (lf->fd < 0) {
+    int e = errno;
+    *err = strerror(e);
+    free(lf);
+    errno = e;
+    return NULL;
+  }
+  if (!max_bytes) max_bytes = DEFAULT_MAX_BYTES;
+  lf->max_chunks = max_bytes / CHUNK_SIZE;
+  if (lf->max_chunks < 2) lf->max_chunks = 2;
+  lf->cur = chunk_new(CHUNK_SIZE);
+  lf->nchunks = 1;
+  lf->format = ASX_LOG_JSONL;
+  lf->type = ASX_EV_TRADE;
+  lf->session_csv[0] = lf->session_json[0] = '0';
+  lf->session_csv_len = lf->session_json_len = 1;
+  lf->last_time = NAN;
+  pthread_mutex_init(&lf->mu, NULL);
+  pthread_cond_init(&lf->work, NULL);
+  /* The writer waits with a CLOCK_REALTIME deadline; the default clock. */
+  pthread_cond_init(&lf->done, NULL);
+  if (!lf->cur || pthread_create(&lf->thread, NULL, writer_main, lf) != 0) {
+    *err = "cannot start the writer thread";
+    close(lf->fd);
+    free(lf->cur);
+    pthread_mutex_destroy(&lf->mu);
+    pthread_cond_destroy(&lf->work);
+    pthread_cond_destroy(&lf->done);
+    free(lf);
+    return NULL;
+  }
+  return lf;
+}
+
+int asx_logfile_set_format(asx_logfile *lf, int format, int type) {
+  if (!lf || (format != ASX_LOG_CSV && format != ASX_LOG_JSONL)) return ASX_LOG_E_ARG;
+  if (format == ASX_LOG_CSV && (type < ASX_EV_TRADE || type > ASX_EV_TRIM)) return ASX_LOG_E_ARG;
+  lf->format = format;
+  lf->type = type;
+  return 0;
+}
+
+static size_t csv_quote(char *out, const char *s, size_t len) {
+  if (!memchr(s, ',', len) && !memchr(s, '"', len) && !memchr(s, '\n', len) &&
+      !memchr(s, '\r', len)) {
+    memcpy(out, s, len);
+    return len;
+  }
+  size_t n = 0;
+  out[n++] = '"';
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '"') out[n++] = '"';
+    out[n++] = s[i];
+  }
+  out[n++] = '"';
+  return n;
+}
+
+static size_t json_quote(char *out, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+  out[n++] = '"';
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)c;
+    } else if (c == '\n') {
+      out[n++] = '\\';
+      out[n++] = 'n';
+    } else if (c < 0x20) {
+      memcpy(out + n, "\\u00", 4);
+      n += 4;
+      out[n++] = hex[c >> 4];
+      out[n++] = hex[c & 15];
+    } else {
+      out[n++] = (char)c;
+    }
+  }
+  out[n++] = '"';
+  return n;
+}
+
+int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string) {
+  if (!lf || !session) return ASX_LOG_E_ARG;
+  size_t len = strlen(session);
+  if (len > SESSION_MAX || (!is_string && len == 0)) return ASX_LOG_E_ARG;
+  lf->session_is_string = is_string != 0;
+  if (is_string) {
+    lf->session_csv_len = csv_quote(lf->session_csv, session, len);
+    lf->session_json_len = json_quote(lf->session_json, session, len);
+  } else {
+    memcpy(lf->session_csv, session, len);
+    memcpy(lf->session_json, session, len);
+    lf->session_csv_len = lf->session_json_len = len;
+  }
+  return 0;
+}
+
+int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
+  if (!lf || !text || len == 0 || text[len - 1] != '\n') return ASX_LOG_E_ARG;
+  int64_t nl = 0;
+  for (const char *p = text; (p = memchr(p, '\n', (size_t)(text + len - p))); p++) nl++;
+  if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
+    atomic_fetch_add(&lf->dropped, (long long)nl);
+    return ASX_LOG_E_IO;
+  }
+  if (len > CHUNK_SIZE) {
+    /* A line longer than a chunk gets a chunk of its own, outside the
+     * bound: it is rare (a huge user message) and freed once written. */
+    if (lf->cur->len && handoff(lf)) return ASX_LOG_E_IO;
+    chunk *c = chunk_new(len);
+    if (!c) return ASX_LOG_E_IO;
+    memcpy(c->data, text, len);
+    c->len = len;
+    c->lines = nl;
+    pthread_mutex_lock(&lf->mu);
+    enqueue_locked(lf, c);
+    pthread_mutex_unlock(&lf->mu);
+  } else {
+    if (reserve(lf, len)) return ASX_LOG_E_IO;
+    memcpy(lf->cur->data + lf->cur->len, text, len);
+    lf->cur->len += len;
+    lf->cur->lines += nl;
+  }
+  lf->lines += nl;
+  lf->bytes += (int64_t)len;
+  return 0;
+}
+
+/* ---- event formatting --------------------------------------------------- */
+
+static const char *const type_names[] = {"exchange", "order", "cancel", "trim"};
+static const char *const reason_names[] = {"money", "stocks", "limit"};
+
+static inline char *put(char *p, const char *s, size_t len) {
+  memcpy(p, s, len);
+  return p + len;
+}
+#define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static inline char *put_int(char *p, int64_t v) {
+  return p + asx_fmt_int64(p, v);
+}
+
+static inline const char *side_name(int side) {
+  return side == ASX_BUY ? "buy" : "sell";
+}
+
+static char *put_time(asx_logfile *lf, char *p, double t) {
+  /* Compare bit patterns, so that a NaN time does not defeat the cache. */
+  if (memcmp(&t, &lf->last_time, sizeof t) != 0) {
+    lf->last_time = t;
+    lf->last_time_len = asx_fmt_double(lf->last_time_text, t);
+  }
+  return put(p, lf->last_time_text, (size_t)lf->last_time_len);
+}
+
+/* One CSV row; the columns are those of the header the Lua side writes. */
+static char *csv_row(asx_logfile *lf, char *p, const asx_event *e) {
+  p = put_time(lf, p, e->time);
+  *p++ = ',';
+  p = put(p, lf->session_csv, lf->session_csv_len);
+  *p++ = ',';
+  switch (e->type) {
+  case ASX_EV_TRADE: /* price,amount,buyer,seller,buy_order,sell_order,aggressor */
+    p = put_int(p, e->price); *p++ = ',';
+    p = put_int(p, e->amount); *p++ = ',';
+    p = put_int(p, e->trader); *p++ = ',';
+    p = put_int(p, e->trader2); *p++ = ',';
+    p = put_int(p, e->order); *p++ = ',';
+    p = put_int(p, e->order2); *p++ = ',';
+    p = put(p, side_name(e->side), e->side == ASX_BUY ? 3 : 4);
+    break;
+  case ASX_EV_ORDER: /* id,trader,side,price,amount */
+    p = put_int(p, e->order); *p++ = ',';
+    p = put_int(p, e->trader); *p++ = ',';
+    p = put(p, side_name(e->side), e->side == ASX_BUY ? 3 : 4); *p++ = ',';
+    if (e->price) p = put_int(p, e->price);
+    *p++ = ',';
+    p = put_int(p, e->amount);
+    break;
+  case ASX_EV_CANCEL: /* id,trader,side,remaining */
+    p = put_int(p, e->order); *p++ = ',';
+    p = put_int(p, e->trader); *p++ = ',';
+    p = put(p, side_name(e->side), e->side == ASX_BUY ? 3 : 4); *p++ = ',';
+    p = put_int(p, e->amount);
+    break;
+  default: /* ASX_EV_TRIM: id,trader,side,price,from,to,reason */
+    p = put_int(p, e->order); *p++ = ',';
+    p = put_int(p, e->trader); *p++ = ',';
+    p = put(p, side_name(e->side), e->side == ASX_BUY ? 3 : 4); *p++ = ',';
+    p = put_int(p, e->price); *p++ = ',';
+    p = put_int(p, e->amount); *p++ = ',';
+    p = put_int(p, e->amount2); *p++ = ',';
+    {
+      const char *r = e->reason < 3 ? reason_names[e->reason] : "limit";
+      p = put(p, r, strlen(r));
+    }
+    break;
+  }
+  *p++ = '\n';
+  return p;
+}
+
+static char *json_row(asx_logfile *lf, char *p, const asx_event *e) {
+  p = PUTS(p, "{\"type\":\"");
+  p = put(p, type_names[e->type], strlen(type_names[e->type]));
+  p = PUTS(p, "\",\"time\":");
+  p = put_time(lf, p, e->time);
+  p = PUTS(p, ",\"session\":");
+  p = put(p, lf->session_json, lf->session_json_len);
+  switch (e->type) {
+  case ASX_EV_TRADE:
+    p = PUTS(p, ",\"price\":"); p = put_int(p, e->price);
+    p = PUTS(p, ",\"amount\":"); p = put_int(p, e->amount);
+    p = PUTS(p, ",\"buyer\":"); p = put_int(p, e->trader);
+    p = PUTS(p, ",\"seller\":"); p = put_int(p, e->trader2);
+    p = PUTS(p, ",\"buy_order\":"); p = put_int(p, e->order);
+    p = PUTS(p, ",\"sell_order\":"); p = put_int(p, e->order2);
+    p = e->side == ASX_BUY ? PUTS(p, ",\"aggressor\":\"buy\"}")
+                           : PUTS(p, ",\"aggressor\":\"sell\"}");
+    break;
+  case ASX_EV_ORDER:
+    p = PUTS(p, ",\"id\":"); p = put_int(p, e->order);
+    p = PUTS(p, ",\"trader\":"); p = put_int(p, e->trader);
+    p = e->side == ASX_BUY ? PUTS(p, ",\"side\":\"buy\"") : PUTS(p, ",\"side\":\"sell\"");
+    /* A market order has no price: the field is left out, as a Lua table
+     * with price = nil would leave it out. */
+    if (e->price) {
+      p = PUTS(p, ",\"price\":");
+      p = put_int(p, e->price);
+    }
+    p = PUTS(p, ",\"amount\":"); p = put_int(p, e->amount);
+    *p++ = '}';
+    break;
+  case ASX_EV_CANCEL:
+    p = PUTS(p, ",\"id\":"); p = put_int(p, e->order);
+    p = PUTS(p, ",\"trader\":"); p = put_int(p, e->trader);
+    p = e->side == ASX_BUY ? PUTS(p, ",\"side\":\"buy\"") : PUTS(p, ",\"side\":\"sell\"");
+    p = PUTS(p, ",\"remaining\":"); p = put_int(p, e->amount);
+    *p++ = '}';
+    break;
+  default:
+    p = PUTS(p, ",\"id\":"); p = put_int(p, e->order);
+    p = PUTS(p, ",\"trader\":"); p = put_int(p, e->trader);
+    p = e->side == ASX_BUY ? PUTS(p, ",\"side\":\"buy\"") : PUTS(p, ",\"side\":\"sell\"");
+    p = PUTS(p, ",\"price\":"); p = put_int(p, e->price);
+    p = PUTS(p, ",\"from\":"); p = put_int(p, e->amount);
+    p = PUTS(p, ",\"to\":"); p = put_int(p, e->amount2);
+    p = PUTS(p, ",\"reason\":\"");
+    {
+      const char *r = e->reason < 3 ? reason_names[e->reason] : "limit";
+      p = put(p, r, strlen(r));
+    }
+    p = PUTS(p, "\"}");
+    break;
+  }
+  *p++ = '\n';
+  return p;
+}
+
+int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
+  if (!lf || (!events && n)) return ASX_LOG_E_ARG;
+  if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
+    int64_t k = 0;
+    for (size_t i = 0; i < n; i++)
+      if (lf->format == ASX_LOG_JSONL || events[i].type == lf->type) k++;
+    atomic_fetch_add(&lf->dropped, (long long)k);
+    return ASX_LOG_E_IO;
+  }
+  /* The longest row: the fixed text, seven 20-digit integers, a time and
+   * the session in its longest quoted form. */
+  size_t maxrow = 256 + 8 * 21 + 32 + sizeof lf->session_json;
+  int64_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const asx_event *e = &events[i];
+    if (e->type > ASX_EV_TRIM) continue;
+    if (lf->format == ASX_LOG_CSV && e->type != lf->type) continue;
+    if (reserve(lf, maxrow)) return ASX_LOG_E_IO;
+    char *start = lf->cur->data + lf->cur->len;
+    char *end = lf->format == ASX_LOG_CSV ? csv_row(lf, start, e) : json_row(lf, start, e);
+    lf->cur->len += (size_t)(end - start);
+    lf->cur->lines++;
+    lf->bytes += end - start;
+    k++;
+  }
+  lf->lines += k;
+  return k;
+}
+
+int asx_logfile_flush(asx_logfile *lf) {
+  if (!lf) return ASX_LOG_E_ARG;
+  if (lf->cur->len && handoff(lf)) return ASX_LOG_E_IO;
+  pthread_mutex_lock(&lf->mu);
+  while (lf->qhead || lf->writing) pthread_cond_wait(&lf->done, &lf->mu);
+  pthread_mutex_unlock(&lf->mu);
+  return atomic_load(&lf->err) ? ASX_LOG_E_IO : 0;
+}
+
+int asx_logfile_close(asx_logfile *lf) {
+  if (!lf) return ASX_LOG_E_ARG;
+  int rc = asx_logfile_flush(lf);
+  pthread_mutex_lock(&lf->mu);
+  lf->quit = 1;
+  pthread_cond_signal(&lf->work);
+  pthread_mutex_unlock(&lf->mu);
+  pthread_join(lf->thread, NULL);
+  if (close(lf->fd) != 0 && rc == 0) rc = ASX_LOG_E_IO;
+  free(lf->cur);
+  while (lf->free_list) {
+    chunk *c = lf->free_list;
+    lf->free_list = c->next;
+    free(c);
+  }
+  pthread_mutex_destroy(&lf->mu);
+  pthread_cond_destroy(&lf->work);
+  pthread_cond_destroy(&lf->done);
+  free(lf);
+  return rc;
+}
+
+void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out) {
+  asx_logfile *m = (asx_logfile *)lf; /* the lock is not part of the value */
+  pthread_mutex_lock(&m->mu);
+  out->lines = m->lines;
+  out->dropped = atomic_load(&m->dropped);
+  out->bytes = m->bytes;
+  pthread_mutex_unlock(&m->mu);
+  out->flushed = atomic_load(&m->flushed);
+}
+
+const char *asx_logfile_error(const asx_logfile *lf) {
+  int e = atomic_load(&((asx_logfile *)lf)->err);
+  return e ? strerror(e) : NULL;
+}

@@ -1,0 +1,108 @@
+/* Log files that never block the agents: a buffered line writer with its own
+ * writer thread, and native formatting of the book's events as CSV rows and
+ * JSON lines.
+ *
+ * Why a thread and not uv_fs_write: the file must drain while the virtual
+ * clock runs a long batch of agents without returning to the libuv loop, and
+ * also in a plain luajit process that never runs a loop at all. A writer
+ * thread needs neither, and the agents' thread only ever appends to memory.
+ *
+ * Buffers. The producer (the agents' thread) appends whole lines to the
+ * current chunk and, when a line does not fit, hands the chunk to the writer
+ * thread and takes a free one. Only whole chunks of whole lines reach
+ * write(2), so a file never ends in half a line, even when the process is
+ * killed between two writes. Memory is bounded: at most max_bytes of chunks
+ * exist. When the disk is slower than the exchange for long enough to fill
+ * them all, the producer waits for the writer: losing logged events would be
+ * worse than slowing down, and a full buffer means the disk cannot keep up
+ * anyway. Chunks also go to the writer about once a second while lines keep
+ * coming, so a file can be followed with tail -f during a real-clock run.
+ *
+ * Threads: every call below is for one thread (the one that owns the
+ * exchange); the writer thread is private to this file.
+ *
+ * Numbers are written exactly: integers as integers, and other numbers (the
+ * session time) in the shortest form that reads back as the same double.
+ */
+#ifndef ASX_LOGFILE_H
+#define ASX_LOGFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asx_book.h"
+
+/* ASX_FFI_BEGIN */
+enum {
+  ASX_LOG_CSV = 0,   /* one event type, one row per event, no header */
+  ASX_LOG_JSONL = 1, /* every event type, one JSON object per line */
+
+  ASX_LOG_E_ARG = -1, /* a bad argument */
+  ASX_LOG_E_IO = -2,  /* the file could not be opened or written */
+  ASX_LOG_E_CLOSED = -3
+};
+
+typedef struct asx_logfile asx_logfile;
+
+/* Counters, for the summary and for tests. */
+typedef struct asx_logfile_stats {
+  int64_t lines;   /* lines accepted (written, or queued to be written) */
+  int64_t dropped; /* lines lost because the file could not be written */
+  int64_t bytes;   /* bytes accepted */
+  int64_t flushed; /* bytes that reached the file */
+} asx_logfile_stats;
+
+/* Opens (truncates, or appends to when append is non-zero) path and starts
+ * its writer thread. max_bytes bounds the memory of its buffers (0: 64 MiB;
+ * at least two chunks). Returns NULL and a static reason in *err when the
+ * file cannot be opened; errno is kept from the failing call. The caller
+ * owns the result and must end it with asx_logfile_close. */
+asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
+                              const char **err);
+
+/* Sets how the book's events are written by asx_logfile_events: format is
+ * ASX_LOG_CSV or ASX_LOG_JSONL; for CSV, type is the one ASX_EV_* type the
+ * file holds. 0 or ASX_LOG_E_ARG. */
+int asx_logfile_set_format(asx_logfile *lf, int format, int type);
+
+/* The session id written in every row: a number (is_string 0, the text of
+ * the number) or a string (quoted as its format needs). The text is copied.
+ * 0 or ASX_LOG_E_ARG. */
+int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string);
+
+/* Appends len bytes, which must be whole lines (ending in '\n'). Returns 0,
+ * ASX_LOG_E_ARG (not a whole line), ASX_LOG_E_IO (the file failed earlier;
+ * the lines are counted as dropped) or ASX_LOG_E_CLOSED. */
+int asx_logfile_write(asx_logfile *lf, const char *text, size_t len);
+
+/* Formats and appends the events the file holds (see set_format); events of
+ * other types are skipped. Returns how many lines were appended, or a
+ * negative ASX_LOG_E* code. */
+int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n);
+
+/* Waits until everything appended so far is in the file. The wait is the
+ * caller's choice (at a stop or a checkpoint), never forced on the agents.
+ * 0, or ASX_LOG_E_IO when some write failed (see asx_logfile_error). */
+int asx_logfile_flush(asx_logfile *lf);
+
+/* Flushes, stops the writer thread, closes the file and frees lf. Returns
+ * what asx_logfile_flush returned, or ASX_LOG_E_IO when close(2) failed. */
+int asx_logfile_close(asx_logfile *lf);
+
+void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out);
+
+/* The strerror text of the first write error, or NULL when none. */
+const char *asx_logfile_error(const asx_logfile *lf);
+
+/* Writes v into buf (at least 32 bytes) exactly: an integral value within
+ * 2^53 as an integer, any other finite value in the shortest %g form that
+ * strtod reads back as v, "nan", "inf" or "-inf" otherwise. Returns the
+ * length. Lua formats the numbers of its own events with it, so the generic
+ * path writes the same text as the native one. */
+int asx_fmt_double(char *buf, double v);
+
+/* Writes v in decimal into buf (at least 21 bytes); returns the length. */
+int asx_fmt_int64(char *buf, int64_t v);
+/* ASX_FFI_END */
+
+#endif
