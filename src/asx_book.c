@@ -77,6 +77,10 @@ struct asx_book {
   size_t cap_free_slots;
   uint32_t next_slot;
 
+  /* Resting orders that left during the current call. */
+  asx_order **finished;
+  size_t n_finished;
+
   int record;
   asx_event *events;
   size_t n_events;
@@ -127,6 +131,7 @@ void asx_book_free(asx_book *b) {
   }
   asx_pool_free(b->level_pool);
   free(b->free_slots);
+  free(b->finished);
   free(b->events);
   free(b);
 }
@@ -144,6 +149,11 @@ const asx_event *asx_book_events(const asx_book *b, size_t *count) {
 void asx_book_clear_events(asx_book *b) { b->n_events = 0; }
 
 const asx_stats *asx_book_stats(const asx_book *b) { return &b->stats; }
+
+asx_order *const *asx_book_finished(const asx_book *b, size_t *count) {
+  *count = b->n_finished;
+  return b->finished;
+}
 
 size_t asx_book_resting(const asx_book *b) { return b->resting; }
 
@@ -253,6 +263,7 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
   asx_level *lvl = asx_pool_get(b->level_pool);
   if (lvl == NULL)
     return NULL;
+  memset(lvl, 0, sizeof(*lvl));
   lvl->price = price;
   lvl->book = b;
   memmove(&side->levels[i + 1], &side->levels[i],
@@ -317,9 +328,10 @@ static void order_unlink(asx_book *b, asx_order *o) {
     o->anext_->aprev_ = o->aprev_;
   a->resting--;
 
-  /* The slot stack has room: it never holds more slots than were handed
-   * out, and it grew when each was. */
+  /* The slot stack and the finished list have room: neither holds more
+   * entries than slots were handed out, and both grew when each was. */
   b->free_slots[b->n_free_slots++] = o->slot;
+  b->finished[b->n_finished++] = o;
   b->resting--;
   o->slot = 0;
   o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
@@ -334,13 +346,17 @@ static void order_unlink(asx_book *b, asx_order *o) {
  * order not resting. */
 static int order_rest(asx_book *b, asx_order *o) {
   if (b->n_free_slots == 0) {
-    /* Reserve the stack room the slot will need when it is freed. */
+    /* Reserve the room the slot will need when its order leaves. */
     if (b->next_slot == b->cap_free_slots) {
       size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
       uint32_t *slots = realloc(b->free_slots, cap * sizeof(*slots));
       if (slots == NULL)
         return ASX_E_NOMEM;
       b->free_slots = slots;
+      asx_order **finished = realloc(b->finished, cap * sizeof(*finished));
+      if (finished == NULL)
+        return ASX_E_NOMEM;
+      b->finished = finished;
       b->cap_free_slots = cap;
     }
   }
@@ -421,16 +437,20 @@ static void match(asx_book *b, asx_order *o) {
     asx_account *seller = o->side == ASX_BUY ? r->acct_ : incoming;
     int64_t qty = min64(o->amount, r->amount);
 
-    /* The buyer's money first: the order shrinks to what it can pay. A
-     * division, not a product, so a market order cannot overflow. */
-    int64_t afford = buyer->money / price;
-    if (qty > afford) {
+    /* The buyer's money first: the order shrinks to what it can pay. The
+     * product is checked for overflow, since a market order's amount is not
+     * bounded by a price; the division runs only when the buyer is short. */
+    int64_t cost;
+    if (__builtin_mul_overflow(price, qty, &cost) || cost > buyer->money) {
+      int64_t afford = buyer->money / price;
       order_trim(b, buy, afford, price, ASX_TRIM_MONEY);
       qty = afford;
+      cost = price * qty;
     }
     if (qty > seller->stocks) {
       order_trim(b, sell, seller->stocks, price, ASX_TRIM_STOCKS);
       qty = seller->stocks;
+      cost = price * qty;
     }
     if (qty == 0) {
       if (o->amount == 0) {
@@ -446,19 +466,20 @@ static void match(asx_book *b, asx_order *o) {
 
     /* A fill must not push the receiving balances past ASX_MAX_QTY. Such a
      * balance is far beyond any market this book serves, so the incoming
-     * order simply stops there. */
-    int64_t room = min64((ASX_MAX_QTY - seller->money) / price,
-                         ASX_MAX_QTY - buyer->stocks);
-    if (qty > room) {
-      qty = room;
+     * order simply stops there. cost <= money <= ASX_MAX_QTY, so the sums
+     * cannot overflow. */
+    if (seller->money > ASX_MAX_QTY - cost ||
+        buyer->stocks > ASX_MAX_QTY - qty) {
+      qty = min64((ASX_MAX_QTY - seller->money) / price,
+                  ASX_MAX_QTY - buyer->stocks);
       if (qty == 0) {
         order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
         o->status = ASX_CANCELLED;
         return;
       }
+      cost = price * qty;
     }
 
-    int64_t cost = price * qty;
     buyer->money -= cost;
     seller->money += cost;
     buyer->stocks += qty;
@@ -493,6 +514,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
       (price > 0 && amount > ASX_MAX_QTY / price))
     return ASX_E_ARG;
 
+  b->n_finished = 0;
   o->id = b->next_id++;
   o->price = price;
   o->amount = amount;
@@ -538,6 +560,7 @@ int asx_book_cancel(asx_book *b, asx_order *o) {
   if (o == NULL || o->status != ASX_OPEN || o->level_ == NULL ||
       o->level_->book != b)
     return 0;
+  b->n_finished = 0;
   order_unlink(b, o);
   o->status = ASX_CANCELLED;
   b->stats.cancels++;

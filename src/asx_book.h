@@ -139,6 +139,12 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
 int asx_book_submit(asx_book *book, asx_order *o, asx_account *acct,
                     int side, int64_t price, int64_t amount);
 
+/* The resting orders that left the book during the last submit or cancel
+ * (filled, trimmed to nothing, or cancelled), so that a C caller that takes
+ * its orders from a pool can return them. The incoming order is not listed.
+ * Valid until the next call that changes the book. */
+asx_order *const *asx_book_finished(const asx_book *book, size_t *count);
+
 /* Cancels a resting order: 1 when it was resting (now ASX_CANCELLED), 0
  * when it was not (filled, cancelled, or never placed). O(1). */
 int asx_book_cancel(asx_book *book, asx_order *o);

@@ -1,7 +1,6 @@
 #include "asx_pool.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* Each chunk doubles the last one, up to this many blocks, so that a small
  * pool stays small and a large one makes few calls to malloc. */
@@ -64,7 +63,6 @@ void *asx_pool_get(asx_pool *pool) {
     pool->fresh += pool->item_size;
     pool->fresh_left--;
   }
-  memset(item, 0, pool->item_size);
   return item;
 }
 

@@ -13,7 +13,8 @@ typedef struct asx_pool asx_pool;
 
 /* Returns a new pool of blocks of item_size bytes, or NULL without memory. */
 asx_pool *asx_pool_new(size_t item_size);
-/* Returns a zeroed block owned by the caller until asx_pool_put, or NULL. */
+/* Returns a block owned by the caller until asx_pool_put, or NULL. Its
+ * contents are undefined: the caller initializes every field it uses. */
 void *asx_pool_get(asx_pool *pool);
 void asx_pool_put(asx_pool *pool, void *item);
 /* Frees every block, whether or not it was returned. */

@@ -1,0 +1,573 @@
+-- require "asx": the exchange, its traders and their orders.
+--
+-- The book, the accounts and the matching live in C (src/asx_book.c); this
+-- file checks arguments, keeps the Lua objects alive while C points at them,
+-- and delivers the book's events to loggers after each call.
+--
+-- Error convention (README.md, "Errors"): a wrong argument raises a Lua error
+-- naming the function and the argument and changes nothing; an expected
+-- market outcome (nothing to cancel) returns false.
+local F = require("asx.ffi")
+local ffi, C = F.ffi, F.C
+
+local MAX = 9007199254740991 -- 2^53 - 1
+local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
+local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
+
+
+local asx = { MAX_QTY = MAX, _VERSION = "0.1.0" }
+
+local order_t = ffi.typeof("asx_order")
+local account_t = ffi.typeof("asx_account")
+local istype = ffi.istype
+
+local SIDES = { [0] = "buy", [1] = "sell" }
+local STATUS = { [0] = "open", [1] = "filled", [2] = "cancelled", [3] = "new" }
+local TRIM_REASONS = { [0] = "money", [1] = "stocks", [2] = "limit" }
+local EVENT_TYPES = { [0] = "exchange", [1] = "order", [2] = "cancel", [3] = "trim" }
+
+-- Traders by id, weakly, so an order can name its owner without keeping it.
+local owners = setmetatable({}, { __mode = "v" })
+local next_trader_id = 0
+
+-- Argument checks --------------------------------------------------------
+
+local function show(v)
+  if type(v) == "number" then
+    if v ~= v then return "nan" end
+    if v == 1 / 0 then return "inf" end
+    if v == -1 / 0 then return "-inf" end
+    if v % 1 == 0 and v >= -1e15 and v <= 1e15 then return ("%d"):format(v) end
+    return ("%.17g"):format(v)
+  end
+  return type(v)
+end
+asx._show = show
+
+local function argerror(n, fname, msg, v, level)
+  error(("bad argument #%d to '%s' (%s, got %s)"):format(n, fname, msg, show(v)), (level or 2) + 1)
+end
+asx._argerror = argerror
+
+-- NaN fails v >= 1 and infinity fails v <= MAX, so one test covers both.
+local function is_count(v)
+  return type(v) == "number" and v >= 1 and v <= MAX and v % 1 == 0
+end
+
+local function is_balance(v)
+  return type(v) == "number" and v >= 0 and v <= MAX and v % 1 == 0
+end
+asx._is_count = is_count
+
+-- Orders -------------------------------------------------------------------
+
+local order_getters = {
+  id = function(o) return tonumber(o.id_) end,
+  side = function(o) return SIDES[o.side_] end,
+  price = function(o)
+    local p = o.price_
+    if p == 0 then return nil end
+    return tonumber(p)
+  end,
+  amount = function(o) return tonumber(o.amount_) end,
+  filled = function(o) return tonumber(o.filled_) end,
+  status = function(o) return STATUS[o.status_] end,
+  owner = function(o) return owners[o.trader_] end,
+  trader = function(o) return o.trader_ end,
+}
+
+ffi.metatype(order_t, {
+  __index = function(o, k)
+    local get = order_getters[k]
+    if get then return get(o) end
+    return nil
+  end,
+  __newindex = function(_, k)
+    error(("order field '%s' is read-only"):format(tostring(k)), 2)
+  end,
+  __tostring = function(o)
+    local p = o.price_
+    return ("order#%d(%s %d @ %s, filled %d, %s)"):format(tonumber(o.id_), SIDES[o.side_],
+      tonumber(o.amount_), p == 0 and "market" or tostring(tonumber(p)), tonumber(o.filled_),
+      STATUS[o.status_])
+  end,
+})
+
+-- Exchange -------------------------------------------------------------------
+
+local Exchange = {}
+Exchange.__index = Exchange
+asx.Exchange = Exchange
+
+local count_out = ffi.new("size_t[1]")
+
+local function event_message(ex, e)
+  local t = e.type
+  local m
+  if t == 0 then
+    m = {
+      price = tonumber(e.price), amount = tonumber(e.amount),
+      buyer = e.trader, seller = e.trader2,
+      buy_order = tonumber(e.order), sell_order = tonumber(e.order2),
+      aggressor = SIDES[e.side],
+    }
+  elseif t == 1 then
+    local p = e.price
+    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
+          price = p ~= 0 and tonumber(p) or nil, amount = tonumber(e.amount) }
+  elseif t == 2 then
+    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
+          remaining = tonumber(e.amount) }
+  else
+    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
+          price = tonumber(e.price), from = tonumber(e.amount), to = tonumber(e.amount2),
+          reason = TRIM_REASONS[e.reason] }
+  end
+  m.time = e.time
+  m.session = ex.session_id
+  return m
+end
+
+-- Delivers the events of the call that just matched, in order, to every
+-- logger. A logger that raises does not stop the others or the later events;
+-- the first error is raised once all are delivered, and the book stands.
+local function deliver(ex)
+  local evs = C.asx_book_events(ex.book, count_out)
+  local n = tonumber(count_out[0])
+  if n == 0 then return end
+  local loggers = ex.loggers
+  local first_err
+  ex._delivering = true
+  for j = 1, #loggers do
+    local L = loggers[j]
+    if L.consume_events then
+      local ok, err = pcall(L.consume_events, L, evs, n, ex)
+      if not ok and not first_err then first_err = err end
+    end
+  end
+  if ex._lua_loggers > 0 then
+    for i = 0, n - 1 do
+      local e = evs[i]
+      local m = event_message(ex, e)
+      local name = EVENT_TYPES[e.type]
+      for j = 1, #loggers do
+        local L = loggers[j]
+        if not L.consume_events then
+          local ok, err = pcall(L.send_event, L, name, m)
+          if not ok and not first_err then first_err = err end
+        end
+      end
+    end
+  end
+  C.asx_book_clear_events(ex.book)
+  ex._delivering = false
+  if first_err then error(first_err, 0) end
+end
+
+local function check_logger(L, fname, n)
+  if (type(L) ~= "table" and type(L) ~= "userdata" and type(L) ~= "cdata")
+      or (type(L.send_event) ~= "function" and type(L.consume_events) ~= "function") then
+    argerror(n or 1, fname, "logger with a send_event method expected", L, 3)
+  end
+end
+
+function asx.exchange(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "exchange", "table of options expected", opts)
+  end
+  opts = opts or {}
+  local loggers = {}
+  if opts.logger ~= nil then
+    check_logger(opts.logger, "exchange")
+    loggers[1] = opts.logger
+  end
+  if opts.loggers ~= nil then
+    if type(opts.loggers) ~= "table" then
+      argerror(1, "exchange", "loggers: array of loggers expected", opts.loggers)
+    end
+    for i = 1, #opts.loggers do
+      check_logger(opts.loggers[i], "exchange")
+      loggers[#loggers + 1] = opts.loggers[i]
+    end
+  end
+
+  local book = C.asx_book_new()
+  if book == nil then error("exchange: out of memory", 2) end
+  -- Orders resting in the book are Lua objects that C points at: each is
+  -- kept here, at its slot, until another takes the slot. The finalizer
+  -- holds this table too, so the orders outlive asx_book_free, which marks
+  -- them cancelled.
+  local anchors = {}
+  book = ffi.gc(book, function(b)
+    local _ = anchors
+    C.asx_book_free(b)
+  end)
+  local ex = setmetatable({
+    book = book, traders = {}, loggers = {}, _anchors = anchors,
+    _lua_loggers = 0, _delivering = false,
+  }, Exchange)
+  for i = 1, #loggers do ex:add_logger(loggers[i]) end
+  return ex
+end
+
+function Exchange:add_logger(L)
+  check_logger(L, "add_logger")
+  local loggers = self.loggers
+  for i = 1, #loggers do
+    if loggers[i] == L then return end
+  end
+  loggers[#loggers + 1] = L
+  if not L.consume_events then self._lua_loggers = self._lua_loggers + 1 end
+  C.asx_book_record_events(self.book, 1)
+end
+
+-- Sends an event that is not the book's (an agent's, the session's) to every
+-- logger, with the time and session filled in. Errors are raised like the
+-- book's events: after every logger had it.
+function Exchange:emit(event_type, message)
+  if type(event_type) ~= "string" then argerror(1, "emit", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
+  if message.time == nil then message.time = C.asx_book_time(self.book) end
+  if message.session == nil then message.session = self.session_id end
+  local first_err
+  for _, L in ipairs(self.loggers) do
+    if type(L.send_event) == "function" then
+      local ok, err = pcall(L.send_event, L, event_type, message)
+      if not ok and not first_err then first_err = err end
+    end
+  end
+  if first_err then error(first_err, 0) end
+end
+
+function Exchange:set_time(t)
+  if type(t) ~= "number" or t ~= t or t < 0 or t == 1 / 0 then
+    argerror(1, "set_time", "non-negative number expected", t)
+  end
+  C.asx_book_set_time(self.book, t)
+end
+
+function Exchange:time()
+  return C.asx_book_time(self.book)
+end
+
+function Exchange:register(t)
+  if type(t) ~= "table" or not istype(account_t, rawget(t, "_acct")) then
+    argerror(1, "register", "trader expected", t)
+  end
+  local current = rawget(t, "exchange")
+  if current == self then return t end
+  if current ~= nil then
+    error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)
+  end
+  self.traders[t.id] = t
+  rawset(t, "exchange", self)
+  return t
+end
+
+local function orderbook(self, depth, fname)
+  if depth ~= nil and not is_count(depth) then
+    argerror(1, fname, "positive integer depth expected", depth)
+  end
+  local book = self.book
+  local result = {}
+  for s = 0, 1 do
+    local n = tonumber(C.asx_book_levels(book, s))
+    if depth and depth < n then n = depth end
+    local levels = {}
+    if n > 0 then
+      local prices = ffi.new("int64_t[?]", n)
+      local amounts = ffi.new("int64_t[?]", n)
+      local got = tonumber(C.asx_book_depth(book, s, prices, amounts, nil, n))
+      for i = 0, got - 1 do
+        levels[tonumber(prices[i])] = tonumber(amounts[i])
+      end
+    end
+    result[s + 1] = levels
+  end
+  return result[1], result[2]
+end
+
+function Exchange:orderbook(depth)
+  return orderbook(self, depth, "orderbook")
+end
+
+-- The non-empty levels of one side from the best price outwards, as an
+-- array of { price =, amount =, orders = } (for displays, which need order).
+function Exchange:depth(side, depth)
+  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
+  if depth ~= nil and not is_count(depth) then
+    argerror(2, "depth", "positive integer depth expected", depth)
+  end
+  local n = tonumber(C.asx_book_levels(self.book, s))
+  if depth and depth < n then n = depth end
+  local out = {}
+  if n == 0 then return out end
+  local prices = ffi.new("int64_t[?]", n)
+  local amounts = ffi.new("int64_t[?]", n)
+  local counts = ffi.new("uint32_t[?]", n)
+  local got = tonumber(C.asx_book_depth(self.book, s, prices, amounts, counts, n))
+  for i = 0, got - 1 do
+    out[i + 1] = { price = tonumber(prices[i]), amount = tonumber(amounts[i]), orders = counts[i] }
+  end
+  return out
+end
+
+function Exchange:best_bid()
+  local p = C.asx_book_best_bid(self.book)
+  if p == 0 then return nil end
+  return tonumber(p)
+end
+
+function Exchange:best_ask()
+  local p = C.asx_book_best_ask(self.book)
+  if p == 0 then return nil end
+  return tonumber(p)
+end
+
+function Exchange:level(side, price)
+  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
+  if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
+  local anchors = self._anchors
+  local out, n = {}, 0
+  local o = C.asx_book_level_first(self.book, s, price)
+  while o ~= nil do
+    n = n + 1
+    out[n] = anchors[o.slot_]
+    o = C.asx_order_next(o)
+  end
+  return out
+end
+
+function Exchange:cancel(o)
+  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  if self._delivering then error("cancel: a logger must not trade", 2) end
+  local ok = C.asx_book_cancel(self.book, o) == 1
+  if ok and self.loggers[1] then deliver(self) end
+  return ok
+end
+
+-- The figures the book keeps, as a table.
+function Exchange:stats()
+  local s = C.asx_book_stats(self.book)
+  return {
+    orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
+    volume = tonumber(s.volume), notional = tonumber(s.notional),
+    open = s.trades > 0 and tonumber(s.open) or nil, high = s.trades > 0 and tonumber(s.high) or nil,
+    low = s.trades > 0 and tonumber(s.low) or nil, last = s.trades > 0 and tonumber(s.last) or nil,
+    resting = tonumber(C.asx_book_resting(self.book)),
+  }
+end
+
+function Exchange:last_price()
+  local s = C.asx_book_stats(self.book)
+  if s.trades == 0 then return nil end
+  return tonumber(s.last)
+end
+
+function Exchange:__tostring()
+  return ("exchange(bid %s, ask %s, %d resting)"):format(tostring(self:best_bid()),
+    tostring(self:best_ask()), tonumber(C.asx_book_resting(self.book)))
+end
+
+-- Traders ----------------------------------------------------------------------
+
+-- A trader is a table with raw fields id, exchange and _acct (the C account);
+-- money and stocks live in the account and are read and written through the
+-- class's __index and __newindex, so every write is checked.
+local virtual = {
+  money = function(t) return tonumber(t._acct.money) end,
+  stocks = function(t) return tonumber(t._acct.stocks) end,
+}
+
+local function set_balance(t, k, v)
+  if not is_balance(v) then
+    error(("bad value for '%s' (non-negative integer expected, got %s)"):format(k, show(v)), 3)
+  end
+  local a = t._acct
+  if k == "money" then a.money = v else a.stocks = v end
+end
+
+local Trader = { name = "trader" }
+asx.Trader = Trader
+
+local function make_class(cls)
+  cls.__index = function(t, k)
+    local get = virtual[k]
+    if get then return get(t) end
+    return cls[k]
+  end
+  cls.__newindex = function(t, k, v)
+    if virtual[k] then return set_balance(t, k, v) end
+    rawset(t, k, v)
+  end
+  cls.__tostring = function(t)
+    return ("%s#%d"):format(cls.name, t.id)
+  end
+  return cls
+end
+make_class(Trader)
+
+-- Returns a subclass; its instances come from Cls:new(opts).
+function Trader:extend(name)
+  if type(self) ~= "table" or rawget(self, "__index") == nil then
+    error("extend: call it on a class, as Class:extend(name)", 2)
+  end
+  if type(name) ~= "string" or name == "" then
+    argerror(1, "extend", "non-empty class name expected", name)
+  end
+  local cls = make_class(setmetatable({ name = name, super = self }, { __index = self }))
+  return cls
+end
+
+function Trader:is_class()
+  return rawget(self, "__index") ~= nil
+end
+
+-- True when cls is Trader or one of its subclasses.
+function asx.is_trader_class(cls)
+  while type(cls) == "table" do
+    if cls == Trader then return true end
+    local mt = getmetatable(cls)
+    cls = mt and type(mt.__index) == "table" and mt.__index or nil
+  end
+  return false
+end
+
+local RESERVED = { money = true, stocks = true, exchange = true, id = true, _acct = true }
+
+function Trader:new(opts)
+  if type(self) ~= "table" or rawget(self, "__index") == nil then
+    error("new: call it on a class, as Class:new(opts)", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "new", "table of options expected", opts)
+  end
+  opts = opts or {}
+  local money = opts.money == nil and 0 or opts.money
+  local stocks = opts.stocks == nil and 0 or opts.stocks
+  if not is_balance(money) then argerror(1, "new", "money: non-negative integer expected", money) end
+  if not is_balance(stocks) then argerror(1, "new", "stocks: non-negative integer expected", stocks) end
+  local ex = opts.exchange
+  if ex ~= nil and getmetatable(ex) ~= Exchange then
+    argerror(1, "new", "exchange: exchange expected", ex)
+  end
+
+  next_trader_id = next_trader_id + 1
+  local acct = account_t()
+  acct.id = next_trader_id
+  acct.money = money
+  acct.stocks = stocks
+  local t = { id = next_trader_id, _acct = acct }
+  for k, v in pairs(opts) do
+    if not RESERVED[k] then t[k] = v end
+  end
+  setmetatable(t, self)
+  owners[next_trader_id] = t
+  if ex then ex:register(t) end
+  return t
+end
+
+function asx.trader(opts)
+  return Trader.new(Trader, opts)
+end
+
+local function place(self, side, fname, amount, price)
+  if not is_count(amount) then
+    argerror(1, fname, "positive integer amount expected", amount, 2)
+  end
+  if price == nil then
+    price = 0
+  elseif not is_count(price) then
+    argerror(2, fname, "positive integer price expected", price, 2)
+  elseif price * amount > MAX then
+    error(("bad argument #2 to '%s' (price × amount must not exceed 2^53 - 1, got %s × %s)")
+      :format(fname, show(price), show(amount)), 3)
+  end
+  local ex = rawget(self, "exchange")
+  if ex == nil then
+    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 3)
+  end
+  if ex._delivering then error(fname .. ": a logger must not trade", 3) end
+  local o = order_t()
+  C.asx_book_submit(ex.book, o, self._acct, side, price, amount)
+  if o.status_ == 0 then ex._anchors[o.slot_] = o end
+  if ex.loggers[1] then deliver(ex) end
+  return o
+end
+
+function Trader:buy(amount, price)
+  return place(self, 0, "buy", amount, price)
+end
+
+function Trader:sell(amount, price)
+  return place(self, 1, "sell", amount, price)
+end
+
+function Trader:cancel(o)
+  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  local ex = rawget(self, "exchange")
+  if ex == nil or o.trader_ ~= self.id then return false end
+  return ex:cancel(o)
+end
+
+function Trader:cancel_all()
+  local ex = rawget(self, "exchange")
+  local acct = self._acct
+  if ex == nil or acct.resting == 0 then return acct.resting == 0 end
+  if ex._delivering then error("cancel_all: a logger must not trade", 2) end
+  local book = ex.book
+  local o = C.asx_account_first(acct)
+  while o ~= nil do
+    local next_o = C.asx_account_next(o)
+    C.asx_book_cancel(book, o)
+    o = next_o
+  end
+  if ex.loggers[1] then deliver(ex) end
+  return acct.resting == 0
+end
+
+local function by_priority(a, b)
+  if a.price_ ~= b.price_ then
+    if a.side_ == 0 then return a.price_ > b.price_ end
+    return a.price_ < b.price_
+  end
+  return a.id_ < b.id_
+end
+
+function Trader:standing_orders()
+  local buys, sells = {}, {}
+  local ex = rawget(self, "exchange")
+  if ex == nil then return buys, sells end
+  local anchors = ex._anchors
+  local o = C.asx_account_first(self._acct)
+  while o ~= nil do
+    local obj = anchors[o.slot_]
+    if o.side_ == 0 then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
+    o = C.asx_account_next(o)
+  end
+  table.sort(buys, by_priority)
+  table.sort(sells, by_priority)
+  return buys, sells
+end
+
+function Trader:inspect_exchange()
+  local ex = rawget(self, "exchange")
+  if ex == nil then
+    error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
+  end
+  return ex:orderbook()
+end
+
+-- The mark-to-market value: money plus stocks at the last trade price (or
+-- at the given price).
+function Trader:value(price)
+  local a = self._acct
+  local ex = rawget(self, "exchange")
+  price = price or (ex and ex:last_price()) or 0
+  return tonumber(a.money) + tonumber(a.stocks) * price
+end
+
+asx._owners = owners
+return asx
