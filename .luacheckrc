@@ -1,4 +1,4 @@
 std = "luajit"
-max_line_length = 110
+max_line_length = 130
 files["spec/**/*_spec.lua"] = { std = "+busted" }
 files["spec/*.lua"] = { std = "+busted" }

@@ -109,7 +109,9 @@ void asx_book_free(asx_book *b) {
   if (b == NULL)
     return;
   /* Orders still resting belong to their callers; they are only marked
-   * cancelled so that nothing points into freed levels. */
+   * cancelled so that nothing points into freed levels. Their accounts are
+   * not touched: a garbage collector may already have freed them, and an
+   * account is used with one book only. */
   for (int s = 0; s < 2; s++) {
     book_side *side = &b->sides[s];
     for (size_t i = 0; i < side->n; i++) {
@@ -119,10 +121,6 @@ void asx_book_free(asx_book *b) {
         o->slot = 0;
         o->level_ = NULL;
         o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
-        if (o->acct_ != NULL) {
-          o->acct_->resting--;
-          o->acct_->orders_ = NULL;
-        }
         o->acct_ = NULL;
         o = next;
       }

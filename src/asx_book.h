@@ -176,11 +176,11 @@ int64_t asx_book_level_amount(const asx_book *book, int side, int64_t price);
 
 /* How many orders rest in the book. */
 size_t asx_book_resting(const asx_book *book);
-/* ASX_FFI_END */
-
 /* Checks the book's invariants (for tests): levels sorted, totals equal the
  * sums of their orders, every resting amount positive, not crossed. Returns
  * NULL when they hold, else a static description of the first broken one. */
 const char *asx_book_check(const asx_book *book);
+/* ASX_FFI_END */
+
 
 #endif
