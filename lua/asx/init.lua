@@ -570,4 +570,6 @@ function Trader:value(price)
 end
 
 asx._owners = owners
+-- Sessions (lua/asx/session.lua) need this module, so they load on first use.
+function asx.session(opts) return require("asx.session").new(opts) end
 return asx

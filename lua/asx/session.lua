@@ -1,0 +1,242 @@
+-- asx.session: traders as agents on the C scheduler (src/asx_sched.c).
+--
+--   local s = asx.session({ traders = { ... }, exchange = ex, logger = L,
+--                           clock = "virtual", seed = 42, duration = 60 })
+--   s:run()   -- until the duration, every agent finished, s:stop() or a signal
+--   s:stop(); s:now()
+--
+-- Each trader's cycle(self) runs as a coroutine; self:sleep(seconds) yields
+-- back to the scheduler, self:now() is the session time and self:random()
+-- draws from a generator seeded from the session seed and the agent's
+-- position in the session, so that a virtual-clock run is repeatable.
+--
+-- An agent that raises is stopped and its resting orders are cancelled; the
+-- error, with the agent's name and a traceback, goes to opts.on_error (the
+-- default prints it on stderr) and the session goes on, unless opts.strict,
+-- which stops the session at the first error.
+local asx = require("asx")
+local core = require("asx.core")
+local ffi = require("ffi")
+
+local type, tostring, rawget, ipairs = type, tostring, rawget, ipairs
+local getmetatable, setmetatable = getmetatable, setmetatable
+local argerror, show = asx._argerror, asx._show
+local MAX = asx.MAX_QTY
+
+-- The agent's functions are the scheduler's C functions themselves: sleep
+-- must be a C function that yields, and none of them costs a field per
+-- trader, as methods of the base class.
+asx.Trader.sleep = core.sleep
+asx.Trader.now = core.now
+asx.Trader.random = core.random
+
+local Session = {}
+Session.__index = Session
+
+local MAX_KEPT_ERRORS = 100
+
+-- A seed for runs that do not name one: it is printed, so any run can be
+-- repeated with --seed.
+local function fresh_seed()
+  local f = io.open("/dev/urandom", "rb")
+  if f then
+    local b = f:read(4)
+    f:close()
+    if b and #b == 4 then
+      local b1, b2, b3, b4 = b:byte(1, 4)
+      return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    end
+  end
+  return os.time()
+end
+
+local function is_trader(t)
+  return type(t) == "table" and type(rawget(t, "_acct")) == "cdata"
+end
+
+-- The class of a trader: the name shown in errors and summaries.
+local function class_of(t)
+  local cls = getmetatable(t)
+  return cls, (type(cls) == "table" and type(cls.name) == "string") and cls.name or "trader"
+end
+
+local M = { Session = Session }
+
+function M.new(opts)
+  if type(opts) ~= "table" then argerror(1, "session", "table of options expected", opts) end
+  local clock = opts.clock == nil and "real" or opts.clock
+  if clock ~= "real" and clock ~= "virtual" then
+    argerror(1, "session", "clock: 'real' or 'virtual' expected", clock)
+  end
+  local seed = opts.seed
+  if seed == nil then
+    seed = fresh_seed()
+  elseif type(seed) ~= "number" or not (seed >= 0 and seed <= MAX) or seed % 1 ~= 0 then
+    argerror(1, "session", "seed: non-negative integer expected", seed)
+  end
+  local duration = opts.duration
+  if duration ~= nil and (type(duration) ~= "number" or not (duration >= 0)) then
+    argerror(1, "session", "duration: non-negative number of seconds expected", duration)
+  end
+  local traders = opts.traders or {}
+  if type(traders) ~= "table" then argerror(1, "session", "traders: array of traders expected", traders) end
+  if opts.on_error ~= nil and type(opts.on_error) ~= "function" then
+    argerror(1, "session", "on_error: function expected", opts.on_error)
+  end
+
+  local ex = opts.exchange
+  if ex == nil then
+    ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers })
+  elseif getmetatable(ex) ~= asx.Exchange then
+    argerror(1, "session", "exchange: exchange expected", ex)
+  else
+    if opts.logger ~= nil then ex:add_logger(opts.logger) end
+    for _, L in ipairs(opts.loggers or {}) do ex:add_logger(L) end
+  end
+
+  local sched = core.scheduler(clock, seed)
+  if duration ~= nil then sched:duration(duration) end
+  sched:set_book(tonumber(ffi.cast("uintptr_t", ex.book)))
+
+  local s = setmetatable({
+    exchange = ex, clock = clock, seed = seed, duration = duration,
+    strict = opts.strict and true or false, on_error = opts.on_error,
+    traders = {}, errors = {}, failed = 0, first_error = nil,
+    sched = sched, ran = false, wall = 0,
+    -- Per class: { name, cls, agents, money, stocks } at the start.
+    classes = {}, class_list = {},
+  }, Session)
+  sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
+  for i = 1, #traders do
+    local t = traders[i]
+    if not is_trader(t) or type(t.cycle) ~= "function" then
+      argerror(1, "session", ("traders[%d]: trader with a cycle method expected"):format(i), t)
+    end
+  end
+  for i = 1, #traders do s:add(traders[i]) end
+  return s
+end
+
+-- Adds a trader as the next agent: registers it with the session's exchange
+-- (which raises if it belongs to another) and starts its cycle at the
+-- current session time, after the agents added before it.
+function Session:add(t)
+  if not is_trader(t) or type(t.cycle) ~= "function" then
+    argerror(1, "add", "trader with a cycle method expected", t)
+  end
+  self.exchange:register(t)
+  local cls, name = class_of(t)
+  local c = self.classes[cls]
+  if not c then
+    c = { name = name, cls = cls, agents = 0, money = 0, stocks = 0, first = #self.traders + 1 }
+    self.classes[cls] = c
+    self.class_list[#self.class_list + 1] = c
+  end
+  c.agents = c.agents + 1
+  c.money = c.money + t.money
+  c.stocks = c.stocks + t.stocks
+  local n = #self.traders + 1
+  self.traders[n] = t
+  self.sched:add(t.cycle, t, name, t.id)
+  return n
+end
+
+function Session:_agent_error(agent, message)
+  local t = self.traders[agent]
+  local text = ("%s: %s"):format(tostring(t), message)
+  self.failed = self.failed + 1
+  if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
+  if not self.first_error then self.first_error = text end
+  -- Cancelling may deliver events to loggers, which may raise in turn: that
+  -- must not hide the agent's own error.
+  local ok, err = pcall(t.cancel_all, t)
+  if not ok then text = text .. "\n(cancelling its orders failed: " .. tostring(err) .. ")" end
+  if self.on_error then
+    self.on_error(self, t, text)
+  else
+    io.stderr:write(text, "\n")
+  end
+  if self.strict then self.sched:stop() end
+end
+
+function Session:run()
+  if self.ran then error("run: this session has run already; make a new one", 2) end
+  self.ran = true
+  -- math.random follows the session seed too, for strategies that use it.
+  math.randomseed(self.seed)
+  local t0 = core.hrtime()
+  self.sched:run()
+  self.wall = core.hrtime() - t0
+  return self
+end
+
+function Session:stop() self.sched:stop() end
+function Session:now() return self.sched:now() end
+function Session:pause(on) return self.sched:pause(on) end
+function Session:step(seconds) return self.sched:step(seconds) end
+function Session:speed(x) return self.sched:speed(x) end
+
+-- "idle", "waiting", "running", "finished", "failed" or "stopped".
+function Session:agent_state(i) return self.sched:state(i) end
+
+-- The figures a summary shows, as a table.
+function Session:summary()
+  local ex = self.exchange
+  local st = ex:stats()
+  local price = st.last or 0
+  local out = {
+    session_time = self:now(), wall_time = self.wall, seed = self.seed, clock = self.clock,
+    agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
+    volume = st.volume, notional = st.notional, open = st.open, high = st.high, low = st.low,
+    close = st.last, signal = self.sched:signal(),
+    orders_per_sec = self.wall > 0 and st.orders / self.wall or 0,
+    strategies = {},
+  }
+  local by_cls = {}
+  for _, c in ipairs(self.class_list) do
+    local r = {
+      name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0,
+      start_value = (c.money + c.stocks * price) / c.agents, value_sum = 0, best_value = nil,
+    }
+    by_cls[c.cls] = r
+    out.strategies[#out.strategies + 1] = r
+  end
+  local sched = self.sched
+  for i, t in ipairs(self.traders) do
+    local r = by_cls[getmetatable(t)]
+    local state = sched:state(i)
+    if state == "finished" then
+      r.finished = r.finished + 1
+    elseif state == "failed" then
+      r.failed = r.failed + 1
+    else
+      r.running = r.running + 1
+    end
+    local v = t.money + t.stocks * price
+    r.value_sum = r.value_sum + v
+    if r.best_value == nil or v > r.best_value then r.best_value = v end
+  end
+  for _, r in ipairs(out.strategies) do
+    r.mean_value = r.value_sum / r.agents
+    r.value_sum = nil
+  end
+  return out
+end
+
+function Session:__tostring()
+  return ("session(%s clock, seed %s, %d agents, t=%s)"):format(self.clock, show(self.seed),
+    #self.traders, show(self:now()))
+end
+
+-- Totals over the session's traders, for checks that nothing was created or
+-- lost.
+function Session:totals()
+  local money, stocks = 0, 0
+  for _, t in ipairs(self.traders) do
+    money = money + t.money
+    stocks = stocks + t.stocks
+  end
+  return money, stocks
+end
+
+return M

@@ -1,0 +1,556 @@
+/* The scheduler's Lua binding: agents as coroutines, `sleep` as a yield.
+ *
+ * core.scheduler(clock, seed) makes a scheduler object; sched:add(fn, arg,
+ * name, number) makes one coroutine per agent that will call fn(arg) (a
+ * trader's cycle, with the trader) and puts its first wake-up at the current
+ * time, so agents start in the order they were added. sched:run() runs the
+ * libuv loop until the session ends.
+ *
+ * resume_agent is the only function that calls lua_resume. An agent leaves
+ * the coroutine in one of four ways, told apart there:
+ *   - it called sleep: sleep stored the delay in the scheduler object and
+ *     yielded; the agent's next wake-up is set;
+ *   - it called coroutine.yield itself: a stray yield that nothing would
+ *     ever answer; the agent fails with a message saying so;
+ *   - its function returned: the agent has finished;
+ *   - it raised: the agent fails; the message with a traceback of the dead
+ *     coroutine goes to the error handler set by sched:on_error (the session
+ *     cancels the agent's orders and prints it) and the session goes on.
+ * A finished or failed agent's coroutine is dropped from the thread table so
+ * the garbage collector can take it.
+ *
+ * No allocation happens per resume: the thread table is kept on the calling
+ * thread's stack while the loop runs, sleep's delay travels in a C field, and
+ * the wake-up heap never grows past the number of agents.
+ *
+ * sleep, now and random are plain functions that find the scheduler that is
+ * running (one at a time: a session cannot run inside an agent), so they can
+ * be methods of asx.Trader and cost nothing per trader.
+ */
+#include "asx_lua.h"
+#include "asx_book.h"
+#include "asx_sched.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SCHED_MT "asx.scheduler"
+
+typedef struct lsched {
+  asx_sched *s;
+  lua_State *L;        /* the thread inside sched:run(), or NULL */
+  lua_State *co;       /* the agent being resumed, or NULL */
+  asx_book *book;      /* its clock follows the session's; may be NULL */
+  int threads_ref;     /* registry: { [agent + 1] = coroutine } */
+  int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
+  int threads_idx;     /* the thread table's stack index in L during run */
+  int sleep_req;       /* set by sleep just before it yields */
+  double sleep_delay;
+  char prog[64];
+} lsched;
+
+/* The scheduler whose agents are running, and the one that ran last (for
+ * now() and random() called outside an agent). */
+static lsched *running;
+static lsched *last;
+
+static lsched *check_sched(lua_State *L, int idx) {
+  lsched *ls = luaL_checkudata(L, idx, SCHED_MT);
+  if (!ls->s)
+    luaL_error(L, "scheduler is closed");
+  return ls;
+}
+
+/* Argument errors in the project's form, with the caller's position:
+ * "file:line: bad argument #1 to 'sleep' (what, got value)". sleep and
+ * random are methods (self:sleep(seconds)), so the value at stack index
+ * narg is shown as argument narg - 1, whether or not the call was written
+ * with a colon, which a tail call would hide from lua_getinfo anyway. */
+static int arg_error(lua_State *L, int narg, const char *fname,
+                     const char *expected) {
+  char got[64];
+  if (lua_type(L, narg) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, narg);
+    if (v != v)
+      strcpy(got, "nan");
+    else if (isinf(v))
+      strcpy(got, v > 0 ? "inf" : "-inf");
+    else
+      snprintf(got, sizeof got, "%.17g", v);
+  } else {
+    snprintf(got, sizeof got, "%s", luaL_typename(L, narg));
+  }
+  luaL_where(L, 1);
+  lua_pushfstring(L, "bad argument #%d to '%s' (%s, got %s)", narg - 1, fname,
+                  expected, got);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* ---- the one resume ---------------------------------------------------- */
+
+static void report_error(lsched *ls, uint32_t agent, lua_State *co,
+                         const char *msg) {
+  lua_State *L = ls->L;
+  int top = lua_gettop(L);
+  luaL_traceback(L, co, msg, 0);
+  if (ls->on_error_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_error_ref);
+    lua_pushinteger(L, (lua_Integer)agent + 1);
+    lua_pushvalue(L, -3);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+      const char *e = lua_tostring(L, -1);
+      fprintf(stderr, "asx: the agent error handler failed: %s\n", e ? e : "?");
+    }
+  } else {
+    fprintf(stderr, "agent %u: %s\n", agent + 1, lua_tostring(L, -1));
+  }
+  lua_settop(L, top);
+}
+
+static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
+  lsched *ls = data;
+  lua_State *L = ls->L;
+  lua_State *co;
+  int nargs, status;
+
+  lua_rawgeti(L, ls->threads_idx, (int)agent + 1);
+  co = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  if (!co) {
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    return;
+  }
+  /* A new coroutine holds the function and its argument; a suspended one
+   * is continued with no values (sleep returns nothing). */
+  nargs = lua_status(co) == LUA_YIELD ? 0 : lua_gettop(co) - 1;
+  if (ls->book)
+    asx_book_set_time(ls->book, asx_sched_now(s));
+  ls->co = co;
+  ls->sleep_req = 0;
+  status = lua_resume(co, nargs);
+  ls->co = NULL;
+
+  if (status == LUA_YIELD && ls->sleep_req) {
+    lua_settop(co, 0);
+    /* A session stopped from inside the agent still accepts the wake-up;
+     * it just never runs. */
+    asx_sched_wake(s, agent, ls->sleep_delay);
+    return;
+  }
+  if (status == LUA_YIELD) {
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    report_error(ls, agent, co,
+                 "coroutine.yield called in an agent's own coroutine (use "
+                 "self:sleep(seconds) to wait)");
+  } else if (status == 0) {
+    asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
+  } else {
+    const char *msg = lua_tostring(co, -1);
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    if (!msg)
+      msg = lua_pushfstring(co, "(error object is a %s value)",
+                            luaL_typename(co, -1));
+    report_error(ls, agent, co, msg);
+  }
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, ls->threads_idx, (int)agent + 1);
+}
+
+/* ---- functions for agents ---------------------------------------------- */
+
+/* self:sleep(seconds): yields to resume_agent, which sets the wake-up. */
+static int l_sleep(lua_State *L) {
+  lsched *ls = running;
+  double d;
+  if (lua_type(L, 2) != LUA_TNUMBER)
+    return arg_error(L, 2, "sleep", "non-negative number of seconds expected");
+  d = lua_tonumber(L, 2);
+  if (!(d >= 0) || isinf(d))
+    return arg_error(L, 2, "sleep", "non-negative number of seconds expected");
+  if (!ls)
+    return luaL_error(L, "sleep: no session is running (sleep works inside an agent's cycle)");
+  if (ls->co != L)
+    return luaL_error(L, "sleep: only an agent can sleep, in its cycle's own coroutine");
+  ls->sleep_req = 1;
+  ls->sleep_delay = d;
+  return lua_yield(L, 0);
+}
+
+static int l_now(lua_State *L) {
+  lsched *ls = running ? running : last;
+  lua_pushnumber(L, ls ? asx_sched_now(ls->s) : 0);
+  return 1;
+}
+
+/* The generator behind random(): the running agent's own, else the
+ * session's, so every draw in a virtual-clock run is reproducible. */
+static double draw(void) {
+  lsched *ls = running ? running : last;
+  static uint64_t fallback = 0x853c49e6748fea9bULL;
+  if (!ls) {
+    uint64_t z = (fallback += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  }
+  return asx_sched_rand01(ls->s, asx_sched_current(ls->s));
+}
+
+/* math.random's contract: random() in [0, 1), random(m) in [1, m],
+ * random(m, n) in [m, n]. Arguments follow self when called as a method. */
+static int random_args(lua_State *L, int first, const char *fname) {
+  int n = lua_gettop(L) - first + 1;
+  double r = draw();
+  double lo, hi;
+  if (n <= 0) {
+    lua_pushnumber(L, r);
+    return 1;
+  }
+  if (n > 2)
+    return luaL_error(L, "bad argument #3 to '%s' (at most two numbers expected)", fname);
+  if (n == 1) {
+    lo = 1;
+    if (lua_type(L, first) != LUA_TNUMBER)
+      return arg_error(L, first, fname, "number expected");
+    hi = floor(lua_tonumber(L, first));
+  } else {
+    if (lua_type(L, first) != LUA_TNUMBER)
+      return arg_error(L, first, fname, "number expected");
+    if (lua_type(L, first + 1) != LUA_TNUMBER)
+      return arg_error(L, first + 1, fname, "number expected");
+    lo = floor(lua_tonumber(L, first));
+    hi = floor(lua_tonumber(L, first + 1));
+  }
+  if (!(lo <= hi) || isinf(hi - lo))
+    return arg_error(L, n == 1 ? first : first + 1, fname, "interval is empty");
+  lua_pushnumber(L, floor(r * (hi - lo + 1)) + lo);
+  return 1;
+}
+
+static int l_random(lua_State *L) {
+  return random_args(L, 2, "random");
+}
+
+/* Wall-clock seconds from an arbitrary origin, monotonic. */
+static int l_hrtime(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() * 1e-9);
+  return 1;
+}
+
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* ---- the scheduler object ---------------------------------------------- */
+
+static int l_scheduler(lua_State *L) {
+  const char *clock = luaL_checkstring(L, 1);
+  double seed = luaL_checknumber(L, 2);
+  int c;
+  lsched *ls;
+  if (strcmp(clock, "real") == 0)
+    c = ASX_CLOCK_REAL;
+  else if (strcmp(clock, "virtual") == 0)
+    c = ASX_CLOCK_VIRTUAL;
+  else
+    return luaL_argerror(L, 1, "'real' or 'virtual' expected");
+  if (!(seed >= 0 && seed <= 9007199254740991.0) || seed != floor(seed))
+    return luaL_argerror(L, 2, "integer seed within 0 .. 2^53 - 1 expected");
+  ls = lua_newuserdata(L, sizeof *ls);
+  memset(ls, 0, sizeof *ls);
+  ls->threads_ref = ls->on_error_ref = LUA_NOREF;
+  luaL_getmetatable(L, SCHED_MT);
+  lua_setmetatable(L, -2);
+  ls->s = asx_sched_new(NULL, c, (uint64_t)seed, resume_agent, ls);
+  if (!ls->s)
+    return luaL_error(L, "scheduler: out of memory");
+  lua_newtable(L);
+  ls->threads_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  last = ls;
+  return 1;
+}
+
+static int l_gc(lua_State *L) {
+  lsched *ls = luaL_checkudata(L, 1, SCHED_MT);
+  if (ls->s) {
+    asx_sched_free(ls->s);
+    ls->s = NULL;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_error_ref);
+  ls->threads_ref = ls->on_error_ref = LUA_NOREF;
+  if (last == ls)
+    last = NULL;
+  if (running == ls)
+    running = NULL;
+  return 0;
+}
+
+/* sched:add(fn, arg [, name, number]) -> agent (from 1) */
+static int l_add(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  uint32_t agent;
+  lua_State *co;
+  int rc;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (lua_isnoneornil(L, 3))
+    luaL_argerror(L, 3, "value expected");
+  rc = asx_sched_add(ls->s, 1, &agent);
+  if (rc != 0)
+    return luaL_error(L, "add: too many agents or out of memory");
+  if (lua_type(L, 4) == LUA_TSTRING) {
+    int g = asx_sched_group(ls->s, lua_tostring(L, 4));
+    if (g >= 0)
+      asx_sched_label(ls->s, agent, g, (uint32_t)luaL_optinteger(L, 5, agent + 1));
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  co = lua_newthread(L);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_xmove(L, co, 2);
+  lua_rawseti(L, -2, (int)agent + 1);
+  asx_sched_wake(ls->s, agent, 0);
+  lua_pushinteger(L, (lua_Integer)agent + 1);
+  return 1;
+}
+
+static int l_run(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  lsched *prev = running;
+  if (ls->L)
+    return luaL_error(L, "run: this session is running already");
+  if (running)
+    return luaL_error(L, "run: another session is running (sessions do not nest)");
+  lua_settop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  ls->threads_idx = 2;
+  ls->L = L;
+  running = ls;
+  last = ls;
+  asx_sched_run(ls->s);
+  running = prev;
+  ls->L = NULL;
+  return 0;
+}
+
+static int l_stop(lua_State *L) {
+  asx_sched_stop(check_sched(L, 1)->s);
+  return 0;
+}
+
+static int l_sched_now(lua_State *L) {
+  lua_pushnumber(L, asx_sched_now(check_sched(L, 1)->s));
+  return 1;
+}
+
+static int l_duration(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    double d = luaL_checknumber(L, 2);
+    if (!(d >= 0))
+      return luaL_argerror(L, 2, "non-negative number expected");
+    asx_sched_set_duration(ls->s, d);
+  }
+  lua_pushnumber(L, asx_sched_duration(ls->s));
+  return 1;
+}
+
+static int l_speed(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    double x = luaL_checknumber(L, 2);
+    if (asx_sched_set_speed(ls->s, x) != 0)
+      return luaL_argerror(L, 2, "positive finite number expected");
+  }
+  lua_pushnumber(L, asx_sched_speed(ls->s));
+  return 1;
+}
+
+static int l_pause(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  lua_pushboolean(L, asx_sched_pause(ls->s, lua_isnone(L, 2) || lua_toboolean(L, 2)) == 0);
+  return 1;
+}
+
+static int l_step(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  double d = luaL_checknumber(L, 2);
+  int rc = asx_sched_step(ls->s, d);
+  if (rc == ASX_SCHED_E_ARG)
+    return luaL_argerror(L, 2, "non-negative finite number expected");
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+static int l_stepping(lua_State *L) {
+  lua_pushboolean(L, asx_sched_stepping(check_sched(L, 1)->s));
+  return 1;
+}
+
+static const char *const agent_states[] = {"idle",     "waiting", "running",
+                                           "finished", "failed",  "stopped"};
+static const char *const session_states[] = {"new", "running", "paused", "ended"};
+
+static int l_state(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    lua_pushstring(L, session_states[asx_sched_session_state(ls->s)]);
+  } else {
+    lua_Integer a = luaL_checkinteger(L, 2);
+    int st = a >= 1 && a <= (lua_Integer)asx_sched_count(ls->s)
+                 ? asx_sched_state(ls->s, (uint32_t)(a - 1))
+                 : -1;
+    if (st < 0)
+      return luaL_argerror(L, 2, "agent number expected");
+    lua_pushstring(L, agent_states[st]);
+  }
+  return 1;
+}
+
+/* Counts of agents in each state, as a table (one pass over the states). */
+static int l_counts(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  lua_Integer counts[6] = {0};
+  uint32_t n = asx_sched_count(ls->s);
+  for (uint32_t a = 0; a < n; a++)
+    counts[asx_sched_state(ls->s, a)]++;
+  lua_createtable(L, 0, 6);
+  for (int i = 0; i < 6; i++) {
+    lua_pushinteger(L, counts[i]);
+    lua_setfield(L, -2, agent_states[i]);
+  }
+  return 1;
+}
+
+/* sched:finish(agent [, "stopped"|"failed"]): ends an agent that is not
+ * running; its coroutine is dropped. Returns false when it had ended. */
+static int l_finish(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  lua_Integer a = luaL_checkinteger(L, 2);
+  const char *how = luaL_optstring(L, 3, "stopped");
+  int st = strcmp(how, "failed") == 0 ? ASX_AGENT_FAILED : ASX_AGENT_STOPPED;
+  if (a < 1 || a > (lua_Integer)asx_sched_count(ls->s))
+    return luaL_argerror(L, 2, "agent number expected");
+  if (asx_sched_state(ls->s, (uint32_t)(a - 1)) == ASX_AGENT_RUNNING)
+    return luaL_error(L, "finish: agent %d is running; it can stop itself by returning", (int)a);
+  if (asx_sched_finish(ls->s, (uint32_t)(a - 1), st) != 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, -2, (int)a);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_current(lua_State *L) {
+  uint32_t a = asx_sched_current(check_sched(L, 1)->s);
+  if (a == ASX_SCHED_NONE)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, (lua_Integer)a + 1);
+  return 1;
+}
+
+static int l_count(lua_State *L) {
+  lua_pushinteger(L, asx_sched_count(check_sched(L, 1)->s));
+  return 1;
+}
+
+static int l_resumes(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)asx_sched_resumes(check_sched(L, 1)->s));
+  return 1;
+}
+
+static int l_on_error(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_error_ref);
+  lua_settop(L, 2);
+  ls->on_error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* sched:set_book(address): the book whose clock follows the session. The
+ * address is tonumber(ffi.cast("uintptr_t", ex.book)); the caller keeps the
+ * exchange alive while the scheduler runs. */
+static int l_set_book(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  double addr = luaL_optnumber(L, 2, 0);
+  ls->book = (asx_book *)(uintptr_t)addr;
+  return 0;
+}
+
+static int l_catch_signals(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  const char *prog = luaL_optstring(L, 2, "asx");
+  snprintf(ls->prog, sizeof ls->prog, "%s", prog);
+  if (asx_sched_catch_signals(ls->s, 1, ls->prog) != 0)
+    return luaL_error(L, "catch_signals: the session is running");
+  return 0;
+}
+
+static int l_signal(lua_State *L) {
+  int sig = asx_sched_signal(check_sched(L, 1)->s);
+  if (sig)
+    lua_pushinteger(L, sig);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* sched:random([m [, n]]): the session's own generator. */
+static int l_sched_random(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  lsched *saved = last;
+  int n;
+  /* draw() picks the running agent's generator when one runs; outside
+   * agents this object's session generator is used. */
+  last = ls;
+  n = random_args(L, 2, "random");
+  last = saved;
+  return n;
+}
+
+static const luaL_Reg sched_methods[] = {
+    {"add", l_add},         {"run", l_run},
+    {"stop", l_stop},       {"now", l_sched_now},
+    {"duration", l_duration}, {"speed", l_speed},
+    {"pause", l_pause},     {"step", l_step},
+    {"stepping", l_stepping}, {"state", l_state},
+    {"counts", l_counts},   {"finish", l_finish},
+    {"current", l_current}, {"count", l_count},
+    {"resumes", l_resumes}, {"on_error", l_on_error},
+    {"set_book", l_set_book}, {"catch_signals", l_catch_signals},
+    {"signal", l_signal},   {"random", l_sched_random},
+    {NULL, NULL}};
+
+int asx__lua_open_sched(lua_State *L) {
+  if (luaL_newmetatable(L, SCHED_MT)) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    luaL_register(L, NULL, sched_methods);
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_scheduler);
+  lua_setfield(L, -2, "scheduler");
+  lua_pushcfunction(L, l_sleep);
+  lua_setfield(L, -2, "sleep");
+  lua_pushcfunction(L, l_now);
+  lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, l_random);
+  lua_setfield(L, -2, "random");
+  lua_pushcfunction(L, l_hrtime);
+  lua_setfield(L, -2, "hrtime");
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
+  return 0;
+}
