@@ -1,5 +1,10 @@
 -- The FFI view of the C core: declarations come from the core itself
 -- (require("asx.core").cdef), so Lua and C never disagree on a layout.
+-- Declaring the types twice would fail, so a second load (a test runner that
+-- clears package.loaded) gets the first one's result.
+local registry = debug.getregistry()
+if registry["asx.ffi"] then return registry["asx.ffi"] end
+
 local ffi = require("ffi")
 local core = require("asx.core")
 
@@ -16,4 +21,5 @@ ffi.cdef(cdef)
 -- path, and gives its symbols to the FFI.
 local path = assert(package.searchpath("asx.core", package.cpath), "asx.core not found on package.cpath")
 
-return { ffi = ffi, C = ffi.load(path), core = core }
+registry["asx.ffi"] = { ffi = ffi, C = ffi.load(path), core = core }
+return registry["asx.ffi"]

@@ -7,6 +7,12 @@
 -- Error convention (README.md, "Errors"): a wrong argument raises a Lua error
 -- naming the function and the argument and changes nothing; an expected
 -- market outcome (nothing to cancel) returns false.
+-- The FFI types and their metatypes exist once per Lua state, so this module
+-- does too: a second load (a test runner that clears package.loaded) gets
+-- the first one back rather than a copy with its own trader ids.
+local registry = debug.getregistry()
+if registry["asx.module"] then return registry["asx.module"] end
+
 local F = require("asx.ffi")
 local ffi, C = F.ffi, F.C
 
@@ -572,4 +578,6 @@ end
 asx._owners = owners
 -- Sessions (lua/asx/session.lua) need this module, so they load on first use.
 function asx.session(opts) return require("asx.session").new(opts) end
+
+registry["asx.module"] = asx
 return asx
