@@ -7,6 +7,8 @@
  *     history = "/home/u/.asx_history",      -- optional, terminal mode only
  *   }
  *   r:prompt("asx> ")   -- read the next line; callbacks run from the loop
+ *   r:prompt("asx> ", ready)  -- the same once ready() returns true, asked
+ *                             -- after every turn of the loop
  *   r:mode()            -- "tty", "pipe" or "file"
  *   r:close()
  *
@@ -32,6 +34,7 @@ typedef struct lrepl {
   asx_repl *repl; /* NULL once closed */
   lua_State *T;   /* the thread callbacks run on */
   int ref_self, ref_thread, ref_on_line, ref_on_interrupt, ref_complete;
+  int ref_ready;
 } lrepl;
 
 static void report(lua_State *T, const char *where) {
@@ -44,7 +47,7 @@ static void report(lua_State *T, const char *where) {
 
 static void unref_all(lua_State *L, lrepl *u) {
   int *refs[] = { &u->ref_on_line, &u->ref_on_interrupt, &u->ref_complete,
-                  &u->ref_thread, &u->ref_self };
+                  &u->ref_ready, &u->ref_thread, &u->ref_self };
   size_t i;
   for (i = 0; i < sizeof refs / sizeof refs[0]; i++) {
     luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
@@ -149,7 +152,7 @@ static int l_repl_open(lua_State *L) {
   u = lua_newuserdata(L, sizeof *u);
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_line = LUA_NOREF;
-  u->ref_on_interrupt = u->ref_complete = LUA_NOREF;
+  u->ref_on_interrupt = u->ref_complete = u->ref_ready = LUA_NOREF;
   luaL_getmetatable(L, REPL_MT);
   lua_setmetatable(L, -2);
 
@@ -182,9 +185,36 @@ static lrepl *check_open(lua_State *L, const char *fn) {
   return u;
 }
 
+/* An error in ready() counts as ready: a prompt that never comes back
+ * would leave the user with no way to type quit(). */
+static int cb_ready(void *data) {
+  lrepl *u = data;
+  lua_State *T = u->T;
+  int ok;
+  if (!T || u->ref_ready == LUA_NOREF)
+    return 1;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_ready);
+  if (lua_pcall(T, 0, 1, 0) != 0) {
+    report(T, "prompt's ready function");
+    return 1;
+  }
+  ok = lua_toboolean(T, -1);
+  lua_pop(T, 1);
+  return ok;
+}
+
 static int l_prompt(lua_State *L) {
   lrepl *u = check_open(L, "prompt");
-  asx_repl_prompt(u->repl, luaL_optstring(L, 2, ""));
+  const char *prompt = luaL_optstring(L, 2, "");
+  if (lua_isnoneornil(L, 3)) {
+    asx_repl_prompt(u->repl, prompt);
+    return 0;
+  }
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, u->ref_ready);
+  lua_pushvalue(L, 3);
+  u->ref_ready = luaL_ref(L, LUA_REGISTRYINDEX);
+  asx_repl_prompt_when(u->repl, prompt, cb_ready, u);
   return 0;
 }
 

@@ -54,6 +54,12 @@ struct asx_repl {
   int handles; /* handles still to be closed before the memory goes */
   int eof;
 
+  /* asx_repl_prompt_when: the prompt to show once ready(ready_data). */
+  uv_check_t check;
+  char *wait_prompt;
+  int (*ready)(void *data);
+  void *ready_data;
+
   /* Terminal mode. */
   uv_poll_t poll;
   int installed;     /* the libedit handler is installed (raw mode) */
@@ -104,6 +110,7 @@ static void free_repl(asx_repl *r) {
   free(r->intr_tail);
   free(r->line);
   free(r->buf);
+  free(r->wait_prompt);
   if (the_repl == r)
     the_repl = NULL;
   free(r);
@@ -550,6 +557,9 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
     return UV_EBADF;
   }
   the_repl = r;
+  uv_check_init(loop, &r->check);
+  r->check.data = r;
+  r->handles++;
 
   if (r->mode == ASX_REPL_TTY) {
     if (history_path && (r->history_path = strdup(history_path)) == NULL) {
@@ -578,9 +588,10 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
   return 0;
 
 fail:
+  /* The check handle is open already, so the memory goes with it. */
+  r->state = ST_CLOSED;
   the_repl = NULL;
-  free(r->history_path);
-  free(r);
+  uv_close((uv_handle_t *)&r->check, on_handle_closed);
   return rc;
 }
 
@@ -604,10 +615,43 @@ void asx_repl_prompt(asx_repl *r, const char *prompt) {
   }
 }
 
+static void on_check(uv_check_t *h) {
+  asx_repl *r = h->data;
+  char *prompt;
+  if (!r->ready || !r->ready(r->ready_data))
+    return;
+  uv_check_stop(h);
+  r->ready = NULL;
+  prompt = r->wait_prompt;
+  r->wait_prompt = NULL;
+  asx_repl_prompt(r, prompt);
+  free(prompt);
+}
+
+void asx_repl_prompt_when(asx_repl *r, const char *prompt,
+                          int (*ready)(void *data), void *data) {
+  char *copy;
+  if (r->state != ST_HELD)
+    return;
+  if (ready(data)) {
+    asx_repl_prompt(r, prompt);
+    return;
+  }
+  if ((copy = strdup(prompt ? prompt : "")) == NULL)
+    return;
+  free(r->wait_prompt);
+  r->wait_prompt = copy;
+  r->ready = ready;
+  r->ready_data = data;
+  uv_check_start(&r->check, on_check);
+}
+
 void asx_repl_close(asx_repl *r) {
   if (!r || r->state == ST_CLOSED)
     return;
   r->state = ST_CLOSED;
+  r->ready = NULL;
+  uv_close((uv_handle_t *)&r->check, on_handle_closed);
   if (r->mode == ASX_REPL_TTY) {
     tty_stop(r);
     uv_close((uv_handle_t *)&r->poll, on_handle_closed);

@@ -69,6 +69,12 @@ int asx_repl_mode(const asx_repl *repl);
  * nothing. */
 void asx_repl_prompt(asx_repl *repl, const char *prompt);
 
+/* Like asx_repl_prompt, but only once ready(data) returns nonzero, asked
+ * now and then after every turn of the loop: the host uses it to take the
+ * next line only when a `step` of the session has run its course. */
+void asx_repl_prompt_when(asx_repl *repl, const char *prompt,
+                          int (*ready)(void *data), void *data);
+
 /* 1 while a line is being read (between asx_repl_prompt and its report). */
 int asx_repl_reading(const asx_repl *repl);
 

@@ -1,0 +1,789 @@
+-- The prompt of `asx-host -i`: a Lua REPL inside a live session.
+--
+-- Lines come from the line reader in src/asx_repl.c (libedit on a terminal,
+-- plain reads from a pipe or a file), one at a time, from the same libuv loop
+-- that runs the agents: with the real clock they keep trading while the user
+-- types. Each line is evaluated in the session's own Lua state (globals are
+-- the session's globals); the built-in commands live in an environment table
+-- in front of _G, so they neither clobber nor depend on what strategies did
+-- to the globals.
+--
+-- Every command returns its data as a Lua value whose printed form is the
+-- display, so `book()` shows the ladder while `book().asks[1].price` is a
+-- number. Misuse raises an error naming the command and the argument, as
+-- everywhere in asx (README.md, "Errors"); the REPL prints it and goes on.
+--
+-- The session is reached through a small control interface (see M.start);
+-- lua/asx/host.lua builds it from the asx.session object. Without one the
+-- REPL still works on a bare exchange (pause, step and friends then raise).
+local asx = require("asx")
+
+local M = {}
+
+local type, tostring, tonumber, pairs, ipairs, select = type, tostring, tonumber, pairs, ipairs, select
+local rawget, getmetatable, setmetatable, pcall = rawget, getmetatable, setmetatable, pcall
+local huge = math.huge
+local concat, sort = table.concat, table.sort
+local argerror, is_count = asx._argerror, asx._is_count
+
+M.PROMPT = "asx> "
+M.CONTINUE = ">> "
+M.TRADES_KEPT = 10000 -- the trade history trades(n) can reach back into
+M.DEPTH = 3           -- how deep tables print
+
+-- Formatting values --------------------------------------------------------
+
+-- Integers print without a fraction; others as Lua prints them.
+local function fmt_num(v)
+  if v ~= v then return "nan" end
+  if v == huge then return "inf" end
+  if v == -huge then return "-inf" end
+  if v % 1 == 0 and v > -1e15 and v < 1e15 then return ("%d"):format(v) end
+  return tostring(v)
+end
+M.fmt_num = fmt_num
+
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+  repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
+
+local function is_ident(k)
+  return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil and not KEYWORDS[k]
+end
+
+local function quote(s)
+  return (("%q"):format(s):gsub("\\\n", "\\n"):gsub("\r", "\\r"))
+end
+
+local function scalar(v)
+  local tv = type(v)
+  if tv == "string" then return quote(v) end
+  if tv == "number" then return fmt_num(v) end
+  return tostring(v)
+end
+
+-- Keys print in a stable order: numbers, then strings, then the rest, each
+-- sorted by value (booleans false first, others by their printed form).
+local KEY_RANK = { number = 1, string = 2, boolean = 3 }
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then
+    local ra, rb = KEY_RANK[ta] or 4, KEY_RANK[tb] or 4
+    if ra ~= rb then return ra < rb end
+    return ta < tb
+  end
+  if ta == "number" or ta == "string" then return a < b end
+  if ta == "boolean" then return not a and b end
+  return tostring(a) < tostring(b)
+end
+
+local function is_trader(v)
+  return type(v) == "table" and rawget(v, "_acct") ~= nil and rawget(v, "id") ~= nil
+end
+
+local MAX_ITEMS = 100 -- a table with more entries prints its first ones only
+local WIDTH = 78       -- wider tables print one entry per line
+
+local render
+
+local function render_items(v, depth, indent, seen, skip)
+  local items = {}
+  local n = 0
+  while rawget(v, n + 1) ~= nil do n = n + 1 end
+  local keys = {}
+  for k in pairs(v) do
+    if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) and not (skip and skip[k]) then
+      keys[#keys + 1] = k
+    end
+  end
+  sort(keys, key_less)
+  local total = n + #keys
+  for i = 1, n do
+    if #items == MAX_ITEMS then break end
+    items[#items + 1] = render(rawget(v, i), depth - 1, indent .. "  ", seen)
+  end
+  for _, k in ipairs(keys) do
+    if #items == MAX_ITEMS then break end
+    local ks = is_ident(k) and k or "[" .. render(k, 0, indent, seen) .. "]"
+    items[#items + 1] = ks .. " = " .. render(rawget(v, k), depth - 1, indent .. "  ", seen)
+  end
+  if total > #items then items[#items + 1] = ("... (%d more)"):format(total - #items) end
+  return items
+end
+
+local function wrap(items, indent, prefix)
+  if #items == 0 then return prefix .. "{}" end
+  local one = prefix .. "{ " .. concat(items, ", ") .. " }"
+  if #one + #indent <= WIDTH and not one:find("\n", 1, true) then return one end
+  local inner = indent .. "  "
+  return prefix .. "{\n" .. inner .. concat(items, ",\n" .. inner) .. "\n" .. indent .. "}"
+end
+
+-- Traders print with their balances, which live in C and so would not show
+-- among the table's own fields.
+local TRADER_SKIP = { _acct = true, id = true, exchange = true }
+
+function render(v, depth, indent, seen)
+  local tv = type(v)
+  if tv ~= "table" then
+    if tv == "string" or tv == "number" then return scalar(v) end
+    return tostring(v)
+  end
+  if is_trader(v) then
+    if seen[v] or depth <= 0 then return tostring(v) end
+    seen[v] = true
+    local items = { "money = " .. fmt_num(v.money), "stocks = " .. fmt_num(v.stocks) }
+    for _, s in ipairs(render_items(v, depth, indent, seen, TRADER_SKIP)) do items[#items + 1] = s end
+    seen[v] = nil
+    return wrap(items, indent, tostring(v) .. " ")
+  end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and rawget(mt, "__tostring") then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  if depth <= 0 then return next(v) == nil and "{}" or "{...}" end
+  seen[v] = true
+  local items = render_items(v, depth, indent, seen)
+  seen[v] = nil
+  return wrap(items, indent, "")
+end
+
+-- The printed form of one value, as the prompt shows it.
+function M.format(v, depth)
+  return render(v, depth or M.DEPTH, "", {})
+end
+
+-- Tables of rows -----------------------------------------------------------
+
+-- Lays out rows under a header: numbers right-aligned, text left-aligned,
+-- trailing blanks trimmed so the output compares exactly.
+local function layout(columns, rows)
+  local cells, width, right = {}, {}, {}
+  for c, col in ipairs(columns) do
+    width[c] = #col.title
+    right[c] = col.right
+  end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for c, col in ipairs(columns) do
+      local v = col.get(row)
+      local s = v == nil and (col.blank or "-") or type(v) == "number" and fmt_num(v) or tostring(v)
+      cells[r][c] = s
+      if #s > width[c] then width[c] = #s end
+    end
+  end
+  local function line(values)
+    local parts = {}
+    for c = 1, #columns do
+      local s = values[c]
+      local pad = (" "):rep(width[c] - #s)
+      parts[c] = right[c] and pad .. s or s .. pad
+    end
+    return (concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local titles = {}
+  for c, col in ipairs(columns) do titles[c] = col.title end
+  local out = { line(titles) }
+  for r = 1, #rows do out[#out + 1] = line(cells[r]) end
+  return concat(out, "\n")
+end
+M.layout = layout
+
+local function field(name) return function(row) return row[name] end end
+
+local function column(title, get, right, blank)
+  return { title = title, get = type(get) == "string" and field(get) or get, right = right, blank = blank }
+end
+
+-- A display object: an array of rows that prints as a table and sorts by a
+-- column (`traders():sort("-value")`: a leading minus sorts descending).
+local function rows_class(name, columns, empty)
+  local cls = {}
+  cls.__index = cls
+  cls.__tostring = function(self)
+    if #self == 0 then return empty end
+    return layout(columns, self)
+  end
+  local known = {}
+  for _, col in ipairs(columns) do known[col.title] = col.get end
+  function cls.sort(self, key)
+    local desc = false
+    if type(key) == "string" and key:sub(1, 1) == "-" then
+      desc, key = true, key:sub(2)
+    end
+    local get = type(key) == "string" and known[key]
+    if not get then
+      local names = {}
+      for _, col in ipairs(columns) do names[#names + 1] = col.title end
+      argerror(1, name .. ":sort", "column name expected (" .. concat(names, ", ") .. ")", key)
+    end
+    -- Ties keep their current order, so sorts can be chained.
+    local pos = {}
+    for i, row in ipairs(self) do pos[row] = i end
+    sort(self, function(a, b)
+      local x, y = get(a), get(b)
+      if x == y or x == nil or y == nil or type(x) ~= type(y) then
+        if (x == nil) ~= (y == nil) then return y == nil end
+        return pos[a] < pos[b]
+      end
+      if desc then return x > y end
+      return x < y
+    end)
+    return self
+  end
+  return cls
+end
+
+-- Trade history -------------------------------------------------------------
+
+-- A logger that keeps the last `size` trades in parallel arrays used as a
+-- ring, reading the book's event records directly (consume_events), so that
+-- keeping the history costs no Lua table per event.
+local Recorder = {}
+Recorder.__index = Recorder
+
+function M.recorder(size)
+  return setmetatable({ size = size or M.TRADES_KEPT, count = 0, total = 0,
+    time = {}, price = {}, amount = {}, buyer = {}, seller = {}, aggressor = {} }, Recorder)
+end
+
+function Recorder:consume_events(evs, n)
+  local size = self.size
+  for i = 0, n - 1 do
+    local e = evs[i]
+    if e.type == 0 then
+      local k = self.total % size + 1
+      self.total = self.total + 1
+      self.time[k] = e.time
+      self.price[k] = tonumber(e.price)
+      self.amount[k] = tonumber(e.amount)
+      self.buyer[k] = tonumber(e.trader)
+      self.seller[k] = tonumber(e.trader2)
+      self.aggressor[k] = e.side == 0 and "buy" or "sell"
+    end
+  end
+  self.count = self.total < size and self.total or size
+end
+
+-- The last n trades, oldest first.
+function Recorder:last(n)
+  local out = {}
+  if n > self.count then n = self.count end
+  for j = self.total - n, self.total - 1 do
+    local k = j % self.size + 1
+    out[#out + 1] = { time = self.time[k], price = self.price[k], amount = self.amount[k],
+      buyer = self.buyer[k], seller = self.seller[k], aggressor = self.aggressor[k] }
+  end
+  return out
+end
+
+-- The commands --------------------------------------------------------------
+
+local function fmt_time(t) return t and ("%.3f"):format(t) or nil end
+
+local Trades = rows_class("trades", {
+  column("time", function(r) return fmt_time(r.time) end, true),
+  column("price", "price", true),
+  column("amount", "amount", true),
+  column("buyer", "buyer", true),
+  column("seller", "seller", true),
+  column("aggressor", "aggressor"),
+}, "no trades yet")
+
+local Traders = rows_class("traders", {
+  column("id", "id", true),
+  column("strategy", "strategy"),
+  column("money", "money", true),
+  column("stocks", "stocks", true),
+  column("orders", "orders", true),
+  column("value", "value", true),
+  column("state", "state"),
+}, "no traders")
+
+local Orders = rows_class("orders", {
+  column("id", "id", true),
+  column("trader", function(o) return tonumber(o.trader) end, true),
+  column("side", "side"),
+  column("price", "price", true),
+  column("amount", "amount", true),
+  column("filled", "filled", true),
+}, "no resting orders")
+
+-- The ladder: asks above bids, highest price on top, as the seed library's
+-- Exchange.__repr__ drew it, with the order count beside each amount.
+local Book = {}
+Book.__index = Book
+Book.__tostring = function(b)
+  local rows = {}
+  for i = #b.asks, 1, -1 do
+    local l = b.asks[i]
+    rows[#rows + 1] = { price = l.price, sell = ("%s (%d)"):format(fmt_num(l.amount), l.orders),
+      mark = i == 1 and "best ask" or nil }
+  end
+  local split = #rows
+  for i, l in ipairs(b.bids) do
+    rows[#rows + 1] = { price = l.price, buy = ("%s (%d)"):format(fmt_num(l.amount), l.orders),
+      mark = i == 1 and "best bid" or nil }
+  end
+  local text = layout({
+    column("buy", "buy", true, ""), column("price", "price", true), column("sell", "sell", false, ""),
+    { title = "", get = function(r) return r.mark or "" end },
+  }, rows)
+  local lines = {}
+  for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  local width = 0
+  for _, l in ipairs(lines) do if #l > width then width = #l end end
+  table.insert(lines, split + 2, ("-"):rep(width))
+  lines[#lines + 1] = b.spread and ("spread %s, mid %s"):format(fmt_num(b.spread), fmt_num(b.mid))
+    or "spread -, mid -"
+  return concat(lines, "\n")
+end
+
+local Stats = {}
+Stats.__index = Stats
+local STATS_ORDER = { "time", "clock", "state", "agents", "orders", "cancels", "trades", "volume",
+  "notional", "open", "high", "low", "last", "best_bid", "best_ask", "resting" }
+Stats.__tostring = function(s)
+  local rows = {}
+  for _, k in ipairs(STATS_ORDER) do
+    local v = s[k]
+    if k == "time" then v = fmt_time(v) end
+    rows[#rows + 1] = { k = k, v = v }
+  end
+  return (layout({ column("", "k"), column("", "v", true) }, rows):gsub("^%s*\n", ""))
+end
+
+local Help = setmetatable({}, { __tostring = function() return M.help_text end })
+
+M.help_text = table.concat({
+  "book(depth)        the order book as a ladder (default depth 10); .asks/.bids, best first",
+  "trades(n)          the last n trades (default 10), oldest first",
+  "traders(filter)    agents with balances and state; filter: strategy or state name, or a",
+  "                   function(row); sort with :sort(\"value\") or :sort(\"-value\")",
+  "trader(id)         the live trader object with that id",
+  "orders(id)         resting orders in book order, all or one trader's",
+  "stats()            the session's figures so far",
+  "pause()            stop the session's clock",
+  "resume()           start it again",
+  "step(seconds)      advance the session that much, then pause",
+  "speed(x)           run the real clock x times faster; speed() tells the current factor",
+  "spawn(file_or_class, count, opts)  add count agents (default 1) to the running session",
+  "kill(id)           stop one agent and cancel its orders",
+  "me                 your trader: me:buy(5, 101), me:sell(2), me:cancel_all()",
+  "help()             this list",
+  "quit()             end the session (also Ctrl-D, or Ctrl-C twice)",
+}, "\n")
+
+-- Builds the commands around an exchange and a session control interface.
+local function commands(ctx)
+  local ex, ctl, recorder = ctx.exchange, ctx.session, ctx.recorder
+  local cmd = {}
+
+  local function need(fname, method)
+    if not ctl or type(ctl[method]) ~= "function" then
+      error(("%s: not available in this session"):format(fname), 3)
+    end
+    return ctl
+  end
+
+  local function find_trader(fname, id)
+    if type(id) == "table" and is_trader(id) then return id end
+    if not is_count(id) then argerror(1, fname, "trader id expected", id, 3) end
+    local t = ex.traders[id]
+    if not t then
+      error(("bad argument #1 to '%s' (no trader with id %d)"):format(fname, id), 3)
+    end
+    return t
+  end
+
+  function cmd.help()
+    return Help
+  end
+
+  function cmd.book(depth)
+    if depth == nil then depth = 10 end
+    if not is_count(depth) then argerror(1, "book", "positive integer depth expected", depth) end
+    local b = setmetatable({ asks = ex:depth("sell", depth), bids = ex:depth("buy", depth),
+      best_bid = ex:best_bid(), best_ask = ex:best_ask() }, Book)
+    if b.best_bid and b.best_ask then
+      b.spread = b.best_ask - b.best_bid
+      b.mid = (b.best_ask + b.best_bid) / 2
+    end
+    return b
+  end
+
+  function cmd.trades(n)
+    if n == nil then n = 10 end
+    if not is_count(n) then argerror(1, "trades", "positive integer count expected", n) end
+    return setmetatable(recorder:last(n), Trades)
+  end
+
+  local function strategy_of(t)
+    if t == ctx.me then return "me" end
+    local cls = getmetatable(t)
+    return type(cls) == "table" and rawget(cls, "name") or "trader"
+  end
+
+  local function state_of(t)
+    if t == ctx.me then return "user" end
+    if ctl and type(ctl.agent_state) == "function" then return ctl:agent_state(t) or "-" end
+    return "-"
+  end
+
+  function cmd.traders(filter)
+    local tf = type(filter)
+    if filter ~= nil and tf ~= "string" and tf ~= "function" then
+      argerror(1, "traders", "strategy or state name, or function, expected", filter)
+    end
+    local ids = {}
+    for id in pairs(ex.traders) do ids[#ids + 1] = id end
+    sort(ids)
+    local last = ex:last_price()
+    local rows = {}
+    for _, id in ipairs(ids) do
+      local t = ex.traders[id]
+      local buys, sells = t:standing_orders()
+      local row = { id = id, strategy = strategy_of(t), money = t.money, stocks = t.stocks,
+        orders = #buys + #sells, value = t:value(last), state = state_of(t), trader = t }
+      local keep = filter == nil or (tf == "string" and (row.strategy == filter or row.state == filter))
+        or (tf == "function" and filter(row))
+      if keep then rows[#rows + 1] = row end
+    end
+    return setmetatable(rows, Traders)
+  end
+
+  function cmd.trader(id)
+    return find_trader("trader", id)
+  end
+
+  function cmd.orders(id)
+    local rows = {}
+    if id ~= nil then
+      local t = find_trader("orders", id)
+      local buys, sells = t:standing_orders()
+      for _, o in ipairs(buys) do rows[#rows + 1] = o end
+      for _, o in ipairs(sells) do rows[#rows + 1] = o end
+    else
+      for _, side in ipairs({ "buy", "sell" }) do
+        for _, l in ipairs(ex:depth(side)) do
+          for _, o in ipairs(ex:level(side, l.price)) do rows[#rows + 1] = o end
+        end
+      end
+    end
+    return setmetatable(rows, Orders)
+  end
+
+  function cmd.stats()
+    local s = ex:stats()
+    s.best_bid, s.best_ask = ex:best_bid(), ex:best_ask()
+    local n = 0
+    for _, t in pairs(ex.traders) do if t ~= ctx.me then n = n + 1 end end
+    s.agents = n
+    if ctl then
+      s.time = ctl:now()
+      s.clock = ctl:clock()
+      s.state = ctl:state()
+    else
+      s.time = ex:time()
+    end
+    return setmetatable(s, Stats)
+  end
+
+  function cmd.pause()
+    need("pause", "pause"):pause()
+  end
+
+  function cmd.resume()
+    need("resume", "resume"):resume()
+  end
+
+  function cmd.step(seconds)
+    need("step", "step")
+    if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 or seconds == huge then
+      argerror(1, "step", "positive number of seconds expected", seconds)
+    end
+    ctl:step(seconds)
+  end
+
+  function cmd.speed(x)
+    need("speed", "speed")
+    if x == nil then return ctl:speed() end
+    if type(x) ~= "number" or x ~= x or x <= 0 or x == huge then
+      argerror(1, "speed", "positive factor expected", x)
+    end
+    if ctl:clock() ~= "real" then
+      error("speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)", 2)
+    end
+    ctl:speed(x)
+  end
+
+  function cmd.spawn(what, count, opts)
+    need("spawn", "spawn")
+    local cls = what
+    if type(what) == "string" then
+      if not ctx.load_strategy then error("spawn: cannot load files in this session", 2) end
+      local ok, res = pcall(ctx.load_strategy, what)
+      if not ok then
+        error(("bad argument #1 to 'spawn' (%s)"):format(tostring(res):gsub("^spawn: ", "")), 2)
+      end
+      cls = res
+    elseif not (type(what) == "table" and asx.is_trader_class(what) and type(what.cycle) == "function") then
+      argerror(1, "spawn", "strategy file name or Trader class with cycle expected", what)
+    end
+    if count == nil then count = 1 end
+    if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+    if opts ~= nil and type(opts) ~= "table" then argerror(3, "spawn", "table of options expected", opts) end
+    return ctl:spawn(cls, count, opts or {})
+  end
+
+  function cmd.kill(id)
+    need("kill", "kill")
+    local t = find_trader("kill", id)
+    if t == ctx.me then error("bad argument #1 to 'kill' (me is not an agent)", 2) end
+    return ctl:kill(t)
+  end
+
+  function cmd.quit()
+    ctx.quit("quit")
+  end
+
+  return cmd
+end
+
+-- Evaluation ----------------------------------------------------------------
+
+local function is_incomplete(err)
+  return err:sub(-7) == "'<eof>'"
+end
+
+-- Compiles a chunk typed at the prompt: as an expression first, so that its
+-- values print, then as a statement. Returns the function, or nil and
+-- "incomplete" or the syntax error. The expression's values go through a
+-- call to the function passed as the chunk's argument rather than straight
+-- to `return`: `return f(x)` would be a tail call, and an error raised in f
+-- would lose its "stdin:1:" position. The newline keeps a trailing comment
+-- from swallowing the closing parenthesis.
+function M.compile(src)
+  local f = loadstring("local __values = ...; return __values(" .. src .. "\n)", "=stdin")
+  if f then return f end
+  local err
+  f, err = loadstring(src, "=stdin")
+  if f then return f end
+  if is_incomplete(err) then return nil, "incomplete" end
+  return nil, err
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+local function pack_values(...) return { n = select("#", ...), packed_ = pack, ... } end
+
+-- The REPL -------------------------------------------------------------------
+
+-- Starts the prompt. opts:
+--   exchange   the session's exchange (required)
+--   me         the user's trader (optional)
+--   session    the control interface (optional): now(), clock() ("real" or
+--              "virtual"), state() ("running", "paused", "ended"), pause(),
+--              resume(), step(seconds) and stepping(), speed([x]),
+--              spawn(cls, count, opts) -> traders, kill(trader) -> boolean,
+--              agent_state(trader) -> string
+--   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
+--   history    a file name, or false for none (default ~/.asx_history)
+--   on_exit    called once with "quit", "eof" or "interrupt" when the user
+--              ends the REPL; the host then stops the session
+--   stdout, stderr  file handles (default io.stdout, io.stderr)
+-- Returns the REPL object (r:close() ends it without calling on_exit).
+function M.start(opts)
+  if type(opts) ~= "table" then argerror(1, "start", "table of options expected", opts) end
+  local ex = opts.exchange
+  if getmetatable(ex) ~= asx.Exchange then argerror(1, "start", "exchange: exchange expected", ex) end
+  local out, errout = opts.stdout or io.stdout, opts.stderr or io.stderr
+  local history = opts.history
+  if history == nil then
+    local home = os.getenv("HOME")
+    history = home and home ~= "" and home .. "/.asx_history" or false
+  end
+
+  local self = { exchange = ex, me = opts.me, session = opts.session, buffer = nil, done = false }
+  self.recorder = M.recorder(opts.trades_kept)
+  ex:add_logger(self.recorder)
+
+  local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
+    load_strategy = opts.load_strategy }
+  local reader
+
+  local function finish(reason)
+    if self.done then return end
+    self.done = true
+    out:flush()
+    if reader then reader:close() end
+    if opts.on_exit then opts.on_exit(reason) end
+  end
+  ctx.quit = finish
+
+  local cmd = commands(ctx)
+  local env = setmetatable({}, {
+    __index = function(_, k)
+      local v = cmd[k]
+      if v ~= nil then return v end
+      if k == "me" then return ctx.me end
+      return _G[k]
+    end,
+    __newindex = _G,
+  })
+  self.env = env
+  self.commands = cmd
+
+  local function print_error(msg)
+    out:flush()
+    errout:write(msg, "\n")
+    errout:flush()
+  end
+
+  -- Evaluates one complete chunk and prints its values or its error.
+  local function run(src)
+    local f, err = M.compile(src)
+    if not f then return err end
+    setfenv(f, env)
+    local res = pack(pcall(f, pack_values))
+    if not res[1] then
+      local e = res[2]
+      print_error(type(e) == "string" and e or "error: " .. M.format(e))
+      return
+    end
+    -- An expression returns its values packed; a statement returns nothing
+    -- unless it says `return`, whose values print too.
+    local values = res[2]
+    if res.n == 2 and type(values) == "table" and values.packed_ == pack then
+      res = values
+    else
+      res = { n = res.n - 1, select(2, unpack(res, 1, res.n)) }
+    end
+    if res.n > 0 then
+      local parts = {}
+      for i = 1, res.n do parts[#parts + 1] = M.format(res[i]) end
+      out:write(concat(parts, "\t"), "\n")
+    end
+    out:flush()
+  end
+
+  local function stepping()
+    local ctl = ctx.session
+    return not (ctl and type(ctl.stepping) == "function" and ctl:stepping())
+  end
+
+  local function next_prompt()
+    if self.done then return end
+    if self.buffer then
+      reader:prompt(M.CONTINUE)
+    else
+      reader:prompt(M.PROMPT, stepping)
+    end
+  end
+
+  local function on_line(line)
+    if self.done then return end
+    if line == nil then
+      if self.buffer then print_error("stdin: incomplete statement at end of input") end
+      finish("eof")
+      return
+    end
+    local src = self.buffer and self.buffer .. "\n" .. line or line
+    if src:match("^%s*$") then
+      self.buffer = nil
+      return next_prompt()
+    end
+    -- A leading "=" prints an expression, as in the stock Lua REPL.
+    local status = run((src:gsub("^%s*=", "return ", 1)))
+    if status == "incomplete" then
+      self.buffer = src
+    else
+      self.buffer = nil
+      if status then print_error(status) end
+    end
+    next_prompt()
+  end
+
+  local function on_interrupt(count)
+    self.buffer = nil
+    if count >= 2 then return finish("interrupt") end
+    next_prompt()
+  end
+
+  -- The names the REPL adds in front of the globals, for completion.
+  local own = { me = ctx.me }
+  for k, v in pairs(cmd) do own[k] = v end
+  local function complete(word)
+    return M.complete(own, word)
+  end
+
+  local core = require("asx.core")
+  local err
+  reader, err = core.repl_open({ on_line = on_line, on_interrupt = on_interrupt,
+    complete = complete, history = history or nil })
+  if not reader then error("start: " .. tostring(err), 2) end
+  self.reader = reader
+  self.close = function() finish(nil) end
+  next_prompt()
+  return self
+end
+
+-- Tab completion: global names (and commands) for a bare word; fields and
+-- methods after "." and ":". Lookups are raw and follow only __index tables,
+-- never functions: completing a name must not have effects.
+local function lookup(v, k)
+  local depth = 0
+  while type(v) == "table" and depth < 8 do
+    local x = rawget(v, k)
+    if x ~= nil then return x end
+    local mt = getmetatable(v)
+    v = type(mt) == "table" and rawget(mt, "__index") or nil
+    depth = depth + 1
+  end
+  return nil
+end
+
+local function fields(v, out)
+  if is_trader(v) then out.money, out.stocks = true, true end
+  local depth = 0
+  while v ~= nil and depth < 8 do
+    if type(v) == "table" then
+      for k in pairs(v) do
+        if is_ident(k) then out[k] = true end
+      end
+    end
+    local mt = getmetatable(v)
+    local idx = type(mt) == "table" and rawget(mt, "__index")
+    v = type(idx) == "table" and idx or nil
+    depth = depth + 1
+  end
+end
+
+-- Returns the candidates for word, each the whole replacement, sorted.
+function M.complete(names_of, word)
+  local base, sep, prefix = word:match("^(.-)([.:])([%w_]*)$")
+  local names = {}
+  if not base then
+    if not word:match("^[%a_]?[%w_]*$") then return {} end
+    prefix = word
+    fields(_G, names)
+    for k in pairs(names_of) do names[k] = true end
+    for k in pairs(KEYWORDS) do names[k] = true end
+  else
+    local v
+    for part in (base .. "."):gmatch("(.-)[.:]") do
+      if not is_ident(part) then return {} end
+      if v == nil then v = names_of[part] or rawget(_G, part) else v = lookup(v, part) end
+      if v == nil then return {} end
+    end
+    fields(v, names)
+  end
+  local out = {}
+  for k in pairs(names) do
+    if k:sub(1, #prefix) == prefix then
+      out[#out + 1] = base and base .. sep .. k or k
+    end
+  end
+  sort(out)
+  return out
+end
+
+return M
