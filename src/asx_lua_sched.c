@@ -34,6 +34,7 @@
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,6 +50,9 @@ typedef struct lsched {
   int threads_idx;     /* the thread table's stack index in L during run */
   int sleep_req;       /* set by sleep just before it yields */
   double sleep_delay;
+  int progress_ref;    /* registry: function() called every interval */
+  double progress_interval;
+  uv_timer_t *progress; /* malloc'd: it may outlive the userdata */
   char prog[64];
 } lsched;
 
@@ -263,7 +267,7 @@ static int l_scheduler(lua_State *L) {
     return luaL_argerror(L, 2, "integer seed within 0 .. 2^53 - 1 expected");
   ls = lua_newuserdata(L, sizeof *ls);
   memset(ls, 0, sizeof *ls);
-  ls->threads_ref = ls->on_error_ref = LUA_NOREF;
+  ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, resume_agent, ls);
@@ -275,6 +279,38 @@ static int l_scheduler(lua_State *L) {
   return 1;
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* The progress callback runs from the loop between batches, on the thread
+ * inside sched:run(); an error in it is printed and the session goes on. */
+static void on_progress(uv_timer_t *t) {
+  lsched *ls = t->data;
+  lua_State *L;
+  if (!ls || !ls->L || ls->progress_ref == LUA_NOREF)
+    return;
+  L = ls->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->progress_ref);
+  if (lua_pcall(L, 0, 0, 0) != 0) {
+    fprintf(stderr, "asx: progress callback failed: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+}
+
+/* sched:on_progress(fn, seconds): calls fn every `seconds` of wall time
+ * while the session runs (the real clock's speed does not apply). */
+static int l_on_progress(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  double every = luaL_checknumber(L, 3);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!(every >= 0.001) || isinf(every))
+    return luaL_argerror(L, 3, "interval of at least 0.001 seconds expected");
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
+  lua_pushvalue(L, 2);
+  ls->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ls->progress_interval = every;
+  return 0;
+}
+
 static int l_gc(lua_State *L) {
   lsched *ls = luaL_checkudata(L, 1, SCHED_MT);
   if (ls->s) {
@@ -283,7 +319,13 @@ static int l_gc(lua_State *L) {
   }
   luaL_unref(L, LUA_REGISTRYINDEX, ls->threads_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_error_ref);
-  ls->threads_ref = ls->on_error_ref = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
+  ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
+  if (ls->progress) {
+    ls->progress->data = NULL;
+    uv_close((uv_handle_t *)ls->progress, free_handle);
+    ls->progress = NULL;
+  }
   if (last == ls)
     last = NULL;
   if (running == ls)
@@ -332,7 +374,24 @@ static int l_run(lua_State *L) {
   ls->L = L;
   running = ls;
   last = ls;
+  if (ls->progress_ref != LUA_NOREF) {
+    uint64_t ms = (uint64_t)(ls->progress_interval * 1000);
+    if (!ls->progress) {
+      ls->progress = malloc(sizeof *ls->progress);
+      if (ls->progress) {
+        uv_timer_init(uv_default_loop(), ls->progress);
+        /* It must not keep the loop alive on its own. */
+        uv_unref((uv_handle_t *)ls->progress);
+      }
+    }
+    if (ls->progress) {
+      ls->progress->data = ls;
+      uv_timer_start(ls->progress, on_progress, ms, ms);
+    }
+  }
   asx_sched_run(ls->s);
+  if (ls->progress)
+    uv_timer_stop(ls->progress);
   running = prev;
   ls->L = NULL;
   return 0;
@@ -529,6 +588,7 @@ static const luaL_Reg sched_methods[] = {
     {"resumes", l_resumes}, {"on_error", l_on_error},
     {"set_book", l_set_book}, {"catch_signals", l_catch_signals},
     {"signal", l_signal},   {"random", l_sched_random},
+    {"on_progress", l_on_progress},
     {NULL, NULL}};
 
 int asx__lua_open_sched(lua_State *L) {

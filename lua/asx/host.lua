@@ -1,0 +1,269 @@
+-- asx-host's command line: load strategy files, run them as agents on one
+-- exchange, print a summary. src/asx_host_main.c calls main(arg) and exits
+-- with the status it returns:
+--   0  the session ran (to its duration, until every agent finished, or
+--      until SIGINT/SIGTERM stopped it);
+--   1  --strict and an agent raised;
+--   2  a bad command line, or a strategy file that cannot be used; nothing
+--      ran then.
+-- (A second SIGINT while stopping exits 130 from the signal handler.)
+local asx = require("asx")
+local session = require("asx.session")
+local core = require("asx.core")
+
+local M = {}
+
+local PROG = "asx-host"
+local USAGE = "usage: asx-host [options] FILE.lua[:COUNT]..."
+local HELP = [[
+Runs trading strategies as agents on one exchange and prints a summary.
+Each FILE.lua returns a Trader subclass (asx.Trader:extend("name")) with a
+cycle(self) method; COUNT agents of it run (default: -n, else the class's
+`agents` field, else 100).
+
+options:
+  -n, --agents N         agents per strategy without :COUNT
+      --money M          starting money of each agent (default: the
+                         class's `money`, else 300)
+      --stocks S         starting stocks of each agent (default: the
+                         class's `stocks`, else 10)
+  -d, --duration SECONDS session time to run (default: until stopped)
+      --clock real|virtual
+                         real: sleeping takes wall time (default);
+                         virtual: discrete events, as fast as possible
+      --seed N           seed of every random generator (default: fresh,
+                         printed in the summary)
+      --strict           end the session on the first agent error, status 1
+  -q, --quiet            no progress line and no start message
+  -h, --help             this help
+      --version          the version
+
+Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
+Ctrl-C quits at once.]]
+
+local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
+
+-- A bad command line: main prints it with the usage and returns 2.
+local function usage_error(fmt, ...)
+  error({ usage = fmt:format(...) }, 0)
+end
+
+local function positive_integer(s)
+  local n = tonumber(s)
+  if n and n >= 1 and n <= asx.MAX_QTY and n % 1 == 0 and s:match("^%s*%d+%s*$") then return n end
+  return nil
+end
+
+local function balance(s)
+  local n = tonumber(s)
+  if n and n >= 0 and n <= asx.MAX_QTY and n % 1 == 0 and s:match("^%s*%d+%s*$") then return n end
+  return nil
+end
+
+-- Options that take a value, by every spelling, and the name they set.
+local VALUED = {
+  ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
+  ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
+}
+local FLAGS = {
+  ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
+  ["--help"] = "help", ["--version"] = "version",
+}
+
+local function check_value(name, flag, v)
+  if name == "agents" then
+    return positive_integer(v) or usage_error("%s: positive integer expected, got '%s'", flag, v)
+  elseif name == "money" or name == "stocks" then
+    return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
+  elseif name == "duration" then
+    local d = tonumber(v)
+    if not d or not (d >= 0) or not v:match("^%s*[%d.eE+]+%s*$") then
+      usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
+    end
+    return d
+  elseif name == "clock" then
+    if v ~= "real" and v ~= "virtual" then
+      usage_error("%s: 'real' or 'virtual' expected, got '%s'", flag, v)
+    end
+    return v
+  elseif name == "seed" then
+    return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
+  end
+end
+
+-- Parses argv (arg[1..n]) into options and a list of { path, count }.
+function M.parse(argv)
+  local opts, files = { clock = "real" }, {}
+  local i, only_files = 1, false
+  while i <= #argv do
+    local a = argv[i]
+    if not only_files and a == "--" then
+      only_files = true
+    elseif not only_files and a:sub(1, 1) == "-" and a ~= "-" then
+      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
+      if not flag then
+        flag = a
+        -- -n5, -d10: a short option glued to its value.
+        if a:match("^%-[nd].+$") then flag, value = a:sub(1, 2), a:sub(3) end
+      end
+      if VALUED[flag] then
+        if value == nil then
+          i = i + 1
+          value = argv[i]
+          if value == nil then usage_error("option '%s' needs a value", flag) end
+        end
+        opts[VALUED[flag]] = check_value(VALUED[flag], flag, value)
+      elseif FLAGS[flag] and value == nil then
+        opts[FLAGS[flag]] = true
+      elseif FLAGS[flag] then
+        usage_error("option '%s' takes no value", flag)
+      else
+        usage_error("unknown option '%s'", flag)
+      end
+    else
+      local path, count = a, nil
+      local f = io.open(a, "r")
+      if f then
+        f:close()
+      else
+        local p, c = a:match("^(.*):([^:]*)$")
+        if p then
+          path = p
+          count = positive_integer(c)
+            or usage_error("bad agent count in '%s' (positive integer expected, got '%s')", a, c)
+        end
+      end
+      files[#files + 1] = { path = path, count = count, arg = a }
+    end
+    i = i + 1
+  end
+  return opts, files
+end
+
+-- Loads a strategy file; returns its class or raises a usage error.
+function M.load_strategy(path)
+  local f, err = io.open(path, "r")
+  if not f then usage_error("cannot read '%s': %s", path, (err or ""):gsub("^[^:]*: ", "")) end
+  local _, rerr = f:read(0)
+  f:close()
+  if rerr then usage_error("cannot read '%s': %s", path, rerr) end
+  local chunk, serr = loadfile(path)
+  if not chunk then usage_error("%s", serr) end
+  local ok, cls = pcall(chunk)
+  if not ok then usage_error("%s", tostring(cls)) end
+  if type(cls) ~= "table" or not asx.is_trader_class(cls) or cls == asx.Trader
+      or type(cls.cycle) ~= "function" then
+    usage_error("%s: does not return a Trader subclass with a cycle method (got %s)", path,
+      type(cls) == "table" and "a table" or type(cls))
+  end
+  return cls
+end
+
+local function fmt_num(v)
+  if v == nil then return "-" end
+  if v % 1 == 0 and math.abs(v) < 1e15 then return ("%d"):format(v) end
+  return ("%.2f"):format(v)
+end
+
+-- The summary, on stdout. Lines are "key: value", one fact each.
+function M.summary(s, out)
+  local r = s:summary()
+  local w = function(...) out:write(...) out:write("\n") end
+  w(("seed: %d"):format(r.seed))
+  w(("clock: %s"):format(r.clock))
+  w(("session time: %.3f s"):format(r.session_time))
+  w(("wall time: %.3f s"):format(r.wall_time))
+  if r.signal then w(("stopped by: %s"):format(r.signal == 2 and "SIGINT" or r.signal == 15 and "SIGTERM"
+    or ("signal " .. r.signal))) end
+  for _, st in ipairs(r.strategies) do
+    w(("agents %s: %d (%d running, %d finished, %d failed)"):format(st.name, st.agents, st.running,
+      st.finished, st.failed))
+  end
+  w(("orders: %d"):format(r.orders))
+  w(("trades: %d"):format(r.trades))
+  w(("volume: %d"):format(r.volume))
+  w(("open/high/low/close: %s/%s/%s/%s"):format(fmt_num(r.open), fmt_num(r.high), fmt_num(r.low),
+    fmt_num(r.close)))
+  w(("orders per wall second: %d"):format(math.floor(r.orders_per_sec + 0.5)))
+  for _, st in ipairs(r.strategies) do
+    w(("value %s: mean %.2f, best %s, start %.2f"):format(st.name, st.mean_value, fmt_num(st.best_value),
+      st.start_value))
+  end
+end
+
+local function progress_line(s, t0)
+  local st = s.exchange:stats()
+  local wall = core.hrtime() - t0
+  local rate = wall > 0 and st.orders / wall or 0
+  return ("\r\27[Kt=%.1fs  orders %d  trades %d  last %s  %.0f orders/s"):format(s:now(), st.orders,
+    st.trades, fmt_num(st.last), rate)
+end
+
+function M.run(opts, files)
+  local classes = {}
+  for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
+
+  local s = session.new({
+    clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
+  })
+  -- One options table for every trader: Cls:new copies what it needs, so a
+  -- million agents do not make a million tables of garbage.
+  local topts = {}
+  for i, cls in ipairs(classes) do
+    local f = files[i]
+    local n = f.count or opts.agents or cls.agents or DEFAULT_AGENTS
+    topts.money = opts.money or cls.money or DEFAULT_MONEY
+    topts.stocks = opts.stocks or cls.stocks or DEFAULT_STOCKS
+    if not positive_integer(tostring(n)) then
+      usage_error("%s: the class's agents field must be a positive integer", f.path)
+    end
+    for _ = 1, n do s:add(cls:new(topts)) end
+  end
+  s.sched:catch_signals(PROG)
+
+  local tty = not opts.quiet and core.isatty(2)
+  if not opts.quiet then
+    io.stderr:write(("%s: %d agents, %s clock, seed %d%s (Ctrl-C stops)\n"):format(PROG, #s.traders,
+      s.clock, s.seed, s.duration and (", duration " .. fmt_num(s.duration) .. " s") or ""))
+  end
+  if tty then
+    local t0 = core.hrtime()
+    s.sched:on_progress(function() io.stderr:write(progress_line(s, t0)) end, 0.2)
+  end
+  s:run()
+  if tty then io.stderr:write("\r\27[K") end
+  M.summary(s, io.stdout)
+  io.stdout:flush()
+  if opts.strict and s.failed > 0 then return 1 end
+  return 0
+end
+
+function M.main(argv)
+  argv = argv or {}
+  local ok, res, files = pcall(M.parse, argv)
+  if ok and not res.help and not res.version and #files == 0 then
+    ok, res = false, { usage = "no strategy file given" }
+  end
+  if ok and res.help then
+    io.stdout:write(USAGE, "\n", HELP, "\n")
+    return 0
+  elseif ok and res.version then
+    io.stdout:write(("%s %s\n"):format(PROG, argv.version or asx._VERSION))
+    return 0
+  end
+  local status
+  if ok then
+    ok, status = pcall(M.run, res, files)
+    res = status
+  end
+  if not ok then
+    if type(res) == "table" and res.usage then
+      io.stderr:write(("%s: %s\n%s\nTry '%s --help' for more.\n"):format(PROG, res.usage, USAGE, PROG))
+      return 2
+    end
+    error(res, 0)
+  end
+  return status
+end
+
+return M

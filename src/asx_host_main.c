@@ -1,0 +1,124 @@
+/* asx-host's main: a Lua state that finds asx's own Lua library, then
+ * `require("asx.host").main(arg)`, whose return value is the exit status.
+ *
+ * The library is found relative to the executable, never the working
+ * directory, so asx-host works from anywhere:
+ *   - in the build tree (the executable sits in ASX_BUILD_DIR), Lua files
+ *     come from the source tree and the native module from the build tree;
+ *   - after `cmake --install`, from <prefix>/share/lua/5.1 and
+ *     <prefix>/lib/lua/5.1, next to <prefix>/bin/asx-host.
+ * Both go before the default paths, so an installed asx elsewhere on
+ * LUA_PATH cannot shadow this one.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef ASX_VERSION
+#define ASX_VERSION "unknown"
+#endif
+
+/* The directory holding the executable, without a trailing slash. */
+static int exe_dir(char *buf, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+  char *slash;
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  slash = strrchr(buf, '/');
+  if (!slash)
+    return 0;
+  *slash = '\0';
+  return 1;
+}
+
+static int same_dir(const char *a, const char *b) {
+  char ra[PATH_MAX], rb[PATH_MAX];
+  return realpath(a, ra) && realpath(b, rb) && strcmp(ra, rb) == 0;
+}
+
+/* Prepends path templates to package.path or package.cpath. */
+static void prepend(lua_State *L, const char *field, const char *paths) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, field);
+  lua_pushfstring(L, "%s;%s", paths, lua_tostring(L, -1));
+  lua_setfield(L, -3, field);
+  lua_pop(L, 2);
+}
+
+static void set_paths(lua_State *L) {
+  char dir[PATH_MAX];
+  char buf[4 * PATH_MAX];
+  if (!exe_dir(dir, sizeof dir))
+    return;
+#if defined(ASX_BUILD_DIR) && defined(ASX_SOURCE_LUA_DIR)
+  if (same_dir(dir, ASX_BUILD_DIR)) {
+    snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua", ASX_SOURCE_LUA_DIR,
+             ASX_SOURCE_LUA_DIR);
+    prepend(L, "path", buf);
+    snprintf(buf, sizeof buf, "%s/?.so", ASX_BUILD_DIR);
+    prepend(L, "cpath", buf);
+    return;
+  }
+#endif
+  snprintf(buf, sizeof buf, "%s/../share/lua/5.1/?.lua;%s/../share/lua/5.1/?/init.lua",
+           dir, dir);
+  prepend(L, "path", buf);
+  snprintf(buf, sizeof buf, "%s/../lib/lua/5.1/?.so", dir);
+  prepend(L, "cpath", buf);
+}
+
+/* Adds a traceback to errors that escape asx.host (they are bugs: the host
+ * reports every expected failure itself). */
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  int status;
+  if (!L) {
+    fputs("asx-host: cannot create a Lua state (out of memory)\n", stderr);
+    return 1;
+  }
+  luaL_openlibs(L);
+  set_paths(L);
+
+  /* arg as the luajit command line makes it: arg[0] the program. */
+  lua_createtable(L, argc, 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushliteral(L, ASX_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_setglobal(L, "arg");
+
+  lua_pushcfunction(L, traceback);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "asx.host");
+  if (lua_pcall(L, 1, 1, 1) != 0) {
+    fprintf(stderr, "asx-host: %s\n", lua_tostring(L, -1));
+    return 1;
+  }
+  lua_getfield(L, -1, "main");
+  lua_getglobal(L, "arg");
+  if (lua_pcall(L, 1, 1, 1) != 0) {
+    fprintf(stderr, "asx-host: %s\n", lua_tostring(L, -1));
+    return 1;
+  }
+  status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  /* The state is not closed: collecting a million agents one by one would
+   * only delay the exit, and exit() flushes the standard streams. */
+  fflush(stdout);
+  fflush(stderr);
+  exit(status);
+}
