@@ -35,6 +35,8 @@ options:
                          printed in the summary)
       --strict           end the session on the first agent error, status 1
   -q, --quiet            no progress line and no start message
+  -i, --interactive      a Lua prompt on the running session (FILEs optional;
+                         the virtual clock starts paused); type help() there
   -h, --help             this help
       --version          the version
 
@@ -42,6 +44,8 @@ Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
 Ctrl-C quits at once.]]
 
 local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
+-- REPL (issue 4): lua/asx/repl.lua applies the same defaults.
+M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 
 -- A bad command line: main prints it with the usage and returns 2.
 local function usage_error(fmt, ...)
@@ -68,6 +72,8 @@ local VALUED = {
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
   ["--help"] = "help", ["--version"] = "version",
+  -- REPL (issue 4): -i runs the session with a Lua prompt, lua/asx/repl.lua.
+  ["-i"] = "interactive", ["--interactive"] = "interactive",
 }
 
 local function check_value(name, flag, v)
@@ -200,6 +206,8 @@ local function progress_line(s, t0)
 end
 
 function M.run(opts, files)
+  -- REPL (issue 4): the same session with a prompt on the loop.
+  if opts.interactive then return require("asx.repl").run(M, opts, files) end
   local classes = {}
   for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
 
@@ -241,7 +249,7 @@ end
 function M.main(argv)
   argv = argv or {}
   local ok, res, files = pcall(M.parse, argv)
-  if ok and not res.help and not res.version and #files == 0 then
+  if ok and not res.help and not res.version and not res.interactive and #files == 0 then
     ok, res = false, { usage = "no strategy file given" }
   end
   if ok and res.help then

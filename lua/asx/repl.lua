@@ -726,6 +726,141 @@ function M.start(opts)
   return self
 end
 
+-- asx-host -i ----------------------------------------------------------------
+
+-- How often `me` wakes. As an agent `me` only keeps the session alive while
+-- the prompt is open (a session ends when no agent waits any more), and lets
+-- a virtual clock with nothing else to run pause instead of racing ahead.
+M.KEEPALIVE = 1
+
+-- The control interface M.start expects, over an asx.session.
+local function control(s, defaults)
+  local ctl = {}
+  local index, indexed = {}, 0
+
+  local function agent_of(t)
+    local list = s.traders
+    for i = indexed + 1, #list do index[list[i]] = i end
+    indexed = #list
+    return index[t]
+  end
+
+  function ctl.now() return s:now() end
+  function ctl.clock() return s.clock end
+  function ctl.state() return s.sched:state() end
+  function ctl.stepping() return s.sched:stepping() end
+  function ctl.pause() s:pause(true) end
+  function ctl.resume() s:pause(false) end
+
+  function ctl.step(_, seconds)
+    s:pause(true)
+    s:step(seconds)
+  end
+
+  function ctl.speed(_, x)
+    if x == nil then return s.sched:speed() end
+    s:speed(x)
+  end
+
+  function ctl.spawn(_, cls, count, opts)
+    local topts = {}
+    for k, v in pairs(opts) do topts[k] = v end
+    if topts.money == nil then topts.money = cls.money or defaults.money end
+    if topts.stocks == nil then topts.stocks = cls.stocks or defaults.stocks end
+    local added = {}
+    for i = 1, count do
+      local t = cls:new(topts)
+      s:add(t)
+      added[i] = t
+    end
+    return added
+  end
+
+  function ctl.kill(_, t)
+    local i = agent_of(t)
+    if not i then return false end
+    local st = s:agent_state(i)
+    if st ~= "idle" and st ~= "waiting" then return false end
+    local ok = s.sched:finish(i, "stopped")
+    t:cancel_all()
+    return ok
+  end
+
+  function ctl.agent_state(_, t)
+    local i = agent_of(t)
+    return i and s:agent_state(i) or nil
+  end
+
+  return ctl
+end
+M.control = control
+
+-- Runs `asx-host -i`: the session of host.run with the prompt on the loop.
+-- host is lua/asx/host.lua's module (load_strategy, summary and defaults);
+-- opts and files are what host.parse returned. Returns the exit status.
+function M.run(host, opts, files)
+  local session = require("asx.session")
+  local defaults = { agents = host.DEFAULT_AGENTS or 100, money = host.DEFAULT_MONEY or 300,
+    stocks = host.DEFAULT_STOCKS or 10 }
+  local classes = {}
+  for i, f in ipairs(files) do classes[i] = host.load_strategy(f.path) end
+
+  local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
+    strict = opts.strict })
+  local topts = {}
+  for i, cls in ipairs(classes) do
+    local n = files[i].count or opts.agents or cls.agents or defaults.agents
+    topts.money = opts.money or cls.money or defaults.money
+    topts.stocks = opts.stocks or cls.stocks or defaults.stocks
+    for _ = 1, n do s:add(cls:new(topts)) end
+  end
+
+  -- `me` is added last, so the strategies' agents keep the positions (and
+  -- so the random draws) they have in a run without -i.
+  local Me = asx.Trader:extend("me")
+  function Me:cycle()
+    while true do
+      self:sleep(M.KEEPALIVE)
+      if s.clock == "virtual" and not s.sched:stepping() then
+        local c = s.sched:counts()
+        if c.waiting == 0 and c.idle == 0 then s:pause(true) end
+      end
+    end
+  end
+  local me = Me:new({ money = opts.money or defaults.money, stocks = opts.stocks or defaults.stocks })
+  s:add(me)
+
+  s.sched:catch_signals("asx-host")
+  -- With the virtual clock nothing would be left to look at by the time the
+  -- first line is read: the session waits for step or resume.
+  if s.clock == "virtual" then s:pause(true) end
+
+  if not opts.quiet then
+    io.stderr:write(("asx-host: %d agents, %s clock, seed %d%s; you are %s (money %d, stocks %d)%s\n")
+      :format(#s.traders - 1, s.clock, s.seed,
+        s.duration and (", duration " .. fmt_num(s.duration) .. " s") or "", tostring(me), me.money,
+        me.stocks, s.clock == "virtual" and "; paused: step(seconds) or resume()" or ""))
+    io.stderr:write("type help() for the commands\n")
+  end
+
+  local r = M.start({
+    exchange = s.exchange, me = me, session = control(s, defaults),
+    load_strategy = function(path)
+      local ok, res = pcall(host.load_strategy, path)
+      if ok then return res end
+      error(type(res) == "table" and res.usage or tostring(res), 0)
+    end,
+    on_exit = function() s:stop() end,
+  })
+  s:run()
+  r.close()
+  io.stdout:flush()
+  host.summary(s, io.stdout)
+  io.stdout:flush()
+  if opts.strict and s.failed > 0 then return 1 end
+  return 0
+end
+
 -- Tab completion: global names (and commands) for a bare word; fields and
 -- methods after "." and ":". Lookups are raw and follow only __index tables,
 -- never functions: completing a name must not have effects.
