@@ -567,13 +567,12 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   uv_timer_start(&ix->interval, on_interval, every ? every : 1, every ? every : 1);
 
   ix->start_ns = asx_wall_ns();
-  strcpy(ix->session_tag, "0");
   return ix;
 }
 
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns) {
-  if (!ix || !session || !*session || strlen(session) > 256) return ASX_INFLUX_E_ARG;
-  escape_tag(ix->session_tag, session);
+  if (!ix || (session && strlen(session) > 256)) return ASX_INFLUX_E_ARG;
+  escape_tag(ix->session_tag, session ? session : "");
   ix->start_ns = start_ns;
   return 0;
 }
@@ -641,6 +640,15 @@ static char *put_i(char *p, int64_t v) {
   return p;
 }
 
+/* The session tag, left out when there is no session. Tags are written in
+ * key order (the order InfluxDB sorts them in anyway), and "session" falls
+ * between the others by that order. */
+static char *put_session(asx_influx *ix, char *p) {
+  if (!ix->session_tag[0]) return p;
+  p = PUTS(p, ",session=");
+  return put_str(p, ix->session_tag);
+}
+
 int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
   if (!ix || (!events && n)) return ASX_INFLUX_E_ARG;
   static const char *const reasons[] = {"money", "stocks", "limit"};
@@ -661,8 +669,7 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
       p += asx_fmt_int64(p, e->trader);
       p = PUTS(p, ",seller=");
       p += asx_fmt_int64(p, e->trader2);
-      p = PUTS(p, ",session=");
-      p = put_str(p, ix->session_tag);
+      p = put_session(ix, p);
       p = PUTS(p, " price=");
       p = put_i(p, e->price);
       p = PUTS(p, ",amount=");
@@ -673,8 +680,8 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
       p = put_i(p, e->order2);
       break;
     case ASX_EV_ORDER:
-      p = PUTS(p, "order,session=");
-      p = put_str(p, ix->session_tag);
+      p = PUTS(p, "order");
+      p = put_session(ix, p);
       p = PUTS(p, ",side=");
       p = put_str(p, side);
       p = PUTS(p, ",trader=");
@@ -690,8 +697,8 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
       p = put_i(p, e->amount);
       break;
     case ASX_EV_CANCEL:
-      p = PUTS(p, "cancel,session=");
-      p = put_str(p, ix->session_tag);
+      p = PUTS(p, "cancel");
+      p = put_session(ix, p);
       p = PUTS(p, ",side=");
       p = put_str(p, side);
       p = PUTS(p, ",trader=");
@@ -704,8 +711,7 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
     default:
       p = PUTS(p, "trim,reason=");
       p = put_str(p, e->reason < 3 ? reasons[e->reason] : "limit");
-      p = PUTS(p, ",session=");
-      p = put_str(p, ix->session_tag);
+      p = put_session(ix, p);
       p = PUTS(p, ",side=");
       p = put_str(p, side);
       p = PUTS(p, ",trader=");

@@ -91,8 +91,9 @@ typedef struct asx_influx asx_influx;
  * caller owns it and ends it with asx_influx_close. */
 asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err);
 
-/* The session tag (copied, escaped as a tag value) and the wall-clock time
- * in ns since the epoch at session time 0. 0 or ASX_INFLUX_E_ARG. */
+/* The session tag (copied, escaped as a tag value; NULL or "" for none, the
+ * default) and the wall-clock time in ns since the epoch at session time 0
+ * (the default is when the logger was made). 0 or ASX_INFLUX_E_ARG. */
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns);
 
 /* Formats the book's events as points; returns how many were queued (the

@@ -255,8 +255,7 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
   lf->nchunks = 1;
   lf->format = ASX_LOG_JSONL;
   lf->type = ASX_EV_TRADE;
-  lf->session_csv[0] = lf->session_json[0] = '0';
-  lf->session_csv_len = lf->session_json_len = 1;
+  asx_logfile_set_session(lf, NULL, 0);
   lf->last_time = NAN;
   pthread_mutex_init(&lf->mu, NULL);
   pthread_cond_init(&lf->work, NULL);
@@ -325,7 +324,14 @@ static size_t json_quote(char *out, const char *s, size_t len) {
 }
 
 int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string) {
-  if (!lf || !session) return ASX_LOG_E_ARG;
+  if (!lf) return ASX_LOG_E_ARG;
+  if (!session) {
+    lf->session_is_string = 0;
+    lf->session_csv_len = 0;
+    memcpy(lf->session_json, "null", 4);
+    lf->session_json_len = 4;
+    return 0;
+  }
   size_t len = strlen(session);
   if (len > SESSION_MAX || (!is_string && len == 0)) return ASX_LOG_E_ARG;
   lf->session_is_string = is_string != 0;

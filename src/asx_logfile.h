@@ -67,6 +67,7 @@ int asx_logfile_set_format(asx_logfile *lf, int format, int type);
 
 /* The session id written in every row: a number (is_string 0, the text of
  * the number) or a string (quoted as its format needs). The text is copied.
+ * NULL means no session: an empty CSV field, null in JSON (the default).
  * 0 or ASX_LOG_E_ARG. */
 int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string);
 

@@ -175,7 +175,7 @@ static void test_many_rows_bounded(void **state) {
   int i = 0;
   while (fgets(line, sizeof line, f)) {
     i++;
-    snprintf(want, sizeof want, "%d,0,%d,1,1,2,%d,%d,sell\n", i, i, i, i);
+    snprintf(want, sizeof want, "%d,,%d,1,1,2,%d,%d,sell\n", i, i, i, i);
     assert_string_equal(line, want);
   }
   fclose(f);
