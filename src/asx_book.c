@@ -507,9 +507,13 @@ static void match(asx_book *b, asx_order *o) {
 
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                     int64_t price, int64_t amount) {
+  /* A product, checked for overflow, rather than a division: this runs for
+   * every order and a division costs more than the rest of the checks. */
+  int64_t notional;
   if ((side != ASX_BUY && side != ASX_SELL) || acct == NULL || amount < 1 ||
       amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
-      (price > 0 && amount > ASX_MAX_QTY / price))
+      __builtin_mul_overflow(price, amount, &notional) ||
+      notional > ASX_MAX_QTY)
     return ASX_E_ARG;
 
   b->n_finished = 0;
