@@ -244,8 +244,11 @@ function FileLogger:stats()
   local written, dropped = 0, 0
   for _, f in ipairs(self.files) do
     C.asx_logfile_stats_get(f.lf, st)
-    written = written + tonumber(st.lines) - tonumber(st.dropped) - f.headers
-    dropped = dropped + tonumber(st.dropped)
+    -- Headers are lines too, but not rows; a lost header is not a lost row.
+    local rows = tonumber(st.lines) - f.headers
+    local lost = math.min(tonumber(st.dropped), rows)
+    written = written + rows - lost
+    dropped = dropped + lost
   end
   return { written = written, dropped = dropped }
 end
@@ -319,7 +322,7 @@ local function open_all(specs, append, max_bytes)
   return files
 end
 
-local function csv_format(_, f, event_type, m)
+local function csv_format(_, f, _, m)
   local row = { csv_field(m.time or 0), csv_field(m.session) }
   for i, k in ipairs(f.columns) do row[i + 2] = csv_field(m[k]) end
   return table.concat(row, ",") .. "\n"
@@ -488,7 +491,7 @@ end
 -- opts.close_timeout) passes; call it between sessions, not from an agent.
 function Influx:flush(timeout)
   if self.closed then return true end
-  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "flush", "non-negative number of seconds", timeout)
   end
   local left = tonumber(C.asx_influx_flush(self.ix, timeout or self.close_timeout))
@@ -501,7 +504,7 @@ end
 
 function Influx:close(timeout)
   if self.closed then return true end
-  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "close", "non-negative number of seconds", timeout)
   end
   C.asx_influx_flush(self.ix, timeout or self.close_timeout)
@@ -535,7 +538,7 @@ end
 
 local function opt_number(o, k, fname, integer)
   local v = o[k]
-  if v ~= nil and (type(v) ~= "number" or not (v >= 0) or v == 1 / 0 or (integer and v % 1 ~= 0)) then
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == 1 / 0 or (integer and v % 1 ~= 0)) then
     argerror(1, fname, k .. (integer and ": non-negative integer" or ": non-negative number"), v, 3)
   end
   return v or 0
