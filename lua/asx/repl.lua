@@ -452,7 +452,9 @@ local function commands(ctx)
   end
 
   function cmd.trader(id)
-    return find_trader("trader", id)
+    -- Not a tail call: the error's position must be the caller's line.
+    local t = find_trader("trader", id)
+    return t
   end
 
   function cmd.orders(id)
@@ -563,12 +565,18 @@ end
 -- would lose its "stdin:1:" position. The newline keeps a trailing comment
 -- from swallowing the closing parenthesis.
 function M.compile(src)
-  local f = loadstring("local __values = ...; return __values(" .. src .. "\n)", "=stdin")
+  local f, experr = loadstring("local __values = ...; return __values(" .. src .. "\n)", "=stdin")
   if f then return f end
   local err
   f, err = loadstring(src, "=stdin")
   if f then return f end
   if is_incomplete(err) then return nil, "incomplete" end
+  -- "1 +* 2" fails as a statement at its first token, which says little;
+  -- the expression's error points at the real culprit.
+  local near = err:match("unexpected symbol near '(.-)'$")
+  if near and src:match("^%s*()") == src:find(near, 1, true) and not is_incomplete(experr) then
+    return nil, experr
+  end
   return nil, err
 end
 
@@ -802,8 +810,20 @@ function M.run(host, opts, files)
   local session = require("asx.session")
   local defaults = { agents = host.DEFAULT_AGENTS or 100, money = host.DEFAULT_MONEY or 300,
     stocks = host.DEFAULT_STOCKS or 10 }
+  -- One class per file: spawn("x.lua") of a file given on the command line
+  -- adds agents of the same strategy, not of a look-alike the summary would
+  -- count apart.
+  local loaded = {}
+  local function load(path)
+    local cls = loaded[path]
+    if not cls then
+      cls = host.load_strategy(path)
+      loaded[path] = cls
+    end
+    return cls
+  end
   local classes = {}
-  for i, f in ipairs(files) do classes[i] = host.load_strategy(f.path) end
+  for i, f in ipairs(files) do classes[i] = load(f.path) end
 
   local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
     strict = opts.strict })
@@ -846,7 +866,7 @@ function M.run(host, opts, files)
   local r = M.start({
     exchange = s.exchange, me = me, session = control(s, defaults),
     load_strategy = function(path)
-      local ok, res = pcall(host.load_strategy, path)
+      local ok, res = pcall(load, path)
       if ok then return res end
       error(type(res) == "table" and res.usage or tostring(res), 0)
     end,
@@ -876,13 +896,32 @@ local function lookup(v, k)
   return nil
 end
 
+-- A trader's methods live on its class, reached through an __index
+-- function (money and stocks are virtual); walk the class chain instead.
+local function class_fields(cls, out)
+  local depth = 0
+  while type(cls) == "table" and depth < 16 do
+    for k in pairs(cls) do
+      if is_ident(k) and k:sub(1, 1) ~= "_" then out[k] = true end
+    end
+    local mt = getmetatable(cls)
+    cls = rawget(cls, "super") or (type(mt) == "table" and type(rawget(mt, "__index")) == "table"
+      and rawget(mt, "__index")) or nil
+    depth = depth + 1
+  end
+end
+
 local function fields(v, out)
-  if is_trader(v) then out.money, out.stocks = true, true end
+  local private = is_trader(v) and "_" or "__"
+  if private == "_" then
+    out.money, out.stocks = true, true
+    class_fields(getmetatable(v), out)
+  end
   local depth = 0
   while v ~= nil and depth < 8 do
     if type(v) == "table" then
       for k in pairs(v) do
-        if is_ident(k) then out[k] = true end
+        if is_ident(k) and k:sub(1, #private) ~= private then out[k] = true end
       end
     end
     local mt = getmetatable(v)

@@ -1,0 +1,472 @@
+-- End-to-end specs of `asx-host -i` driven through a pipe, as a script would:
+-- each test writes lines to its standard input and compares what it prints,
+-- line by line. The fixture strategy (spec/fixtures/quoter.lua) makes a book
+-- known exactly; with the virtual clock the session starts paused, so the
+-- state after step(3) is the same on every run.
+local HOST = (os.getenv("ASX_BUILD") or "build") .. "/asx-host"
+local QUOTER = "spec/fixtures/quoter.lua"
+
+-- Runs asx-host -i -q ARGS with script on stdin (stderr merged, in order:
+-- the REPL flushes stdout before it writes an error). Returns the lines the
+-- REPL printed, the exit status and the summary lines (from "seed: " on).
+local function run(script, args)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local p = io.popen(("%s -i -q %s < %s 2>&1; echo \"status: $?\""):format(HOST, args or "", path))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  local lines = {}
+  for l in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local status = tonumber(table.remove(lines):match("^status: (%d+)$"))
+  local repl, summary = {}, {}
+  local into = repl
+  for _, l in ipairs(lines) do
+    if l:match("^seed: %d+$") then into = summary end
+    into[#into + 1] = l
+  end
+  return repl, status, summary
+end
+
+-- The lines of a [[...]] block, so expected output reads as it prints.
+local function lines(s)
+  local out = {}
+  for l in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  if out[#out] == "" then out[#out] = nil end
+  return out
+end
+
+local VIRTUAL = "--seed 1 --clock virtual " .. QUOTER
+
+describe("asx-host -i through a pipe", function()
+  it("prints the values of expressions and nothing for statements", function()
+    local out, status = run([[
+1+1
+"a", nil, 2.5
+x = { 1, 2, { a = 1, b = { c = { d = 1 } } }, z = "s", [10] = true }
+x
+= 7 * 6
+t = {} t.self = t
+t
+print("printed")
+return 1, 2
+]])
+    assert.are.same(lines([[
+2
+"a"	nil	2.5
+{ 1, 2, { a = 1, b = { c = {...} } }, [10] = true, z = "s" }
+42
+{ self = <cycle> }
+printed
+1	2]]), out)
+    assert.are.equal(0, status)
+  end)
+
+  it("prints long tables one entry per line, keys in a stable order", function()
+    local out = run([[
+{ zeta = "a fairly long string value", alpha = "another fairly long string", [3] = 1, [true] = 0 }
+]])
+    assert.are.same(lines([[
+{
+  [3] = 1,
+  alpha = "another fairly long string",
+  zeta = "a fairly long string value",
+  [true] = 0
+}]]), out)
+  end)
+
+  it("continues incomplete statements on the next lines", function()
+    local out = run([[
+for i = 1, 3 do
+  print(i)
+end
+x = {
+  1,
+  2 }
+#x
+"still", "here"
+]])
+    assert.are.same(lines([[
+1
+2
+3
+2
+"still"	"here"]]), out)
+  end)
+
+  it("prints errors with their position and goes on", function()
+    local out, status = run([[
+error("boom")
+1 +* 2
+nil + 1
+error({ code = 1 })
+y = 5
+y
+]])
+    assert.are.same(lines([[
+stdin:1: boom
+stdin:1: unexpected symbol near '*'
+stdin:1: attempt to perform arithmetic on a nil value
+error: { code = 1 }
+5]]), out)
+    assert.are.equal(0, status)
+  end)
+
+  it("stops at end of input with the summary, even mid-statement", function()
+    local out, status, summary = run("1\nfor i = 1, 2 do\n", VIRTUAL)
+    assert.are.same({ "1", "stdin: incomplete statement at end of input" }, out)
+    assert.are.equal(0, status)
+    assert.are.equal("seed: 1", summary[1])
+    assert.are.equal("clock: virtual", summary[2])
+    assert.are.equal("session time: 0.000 s", summary[3])
+  end)
+
+  it("runs a last line that has no end-of-line", function()
+    local out = run("1\n2 + 3", VIRTUAL)
+    assert.are.same({ "1", "5" }, out)
+  end)
+
+  it("quit() stops the session; later lines do not run", function()
+    local out, status, summary = run([[
+step(2)
+quit()
+print("not reached")
+]], VIRTUAL)
+    assert.are.same({}, out)
+    assert.are.equal(0, status)
+    assert.are.equal("session time: 2.000 s", summary[3])
+    assert.are.equal("trades: 2", summary[8])
+  end)
+
+  it("help() lists every command on one line each", function()
+    local out = run("help()\n")
+    for _, name in ipairs({ "book", "trades", "traders", "trader", "orders", "stats", "pause",
+      "resume", "step", "speed", "spawn", "kill", "me", "help", "quit" }) do
+      local found = false
+      for _, l in ipairs(out) do
+        if l:match("^" .. name .. "[%( ]") then found = true end
+      end
+      assert.is_true(found, name)
+    end
+  end)
+
+  describe("with the virtual clock", function()
+    it("starts paused and advances only on step", function()
+      local out = run([[
+stats().state
+stats().time
+stats().trades
+step(3)
+stats().time
+stats().trades
+stats().state
+]], VIRTUAL)
+      assert.are.same(lines([[
+"paused"
+0
+0
+3
+3
+"paused"]]), out)
+    end)
+
+    it("book() shows the ladder and returns its data", function()
+      local out = run([[
+book()
+step(3)
+book()
+book().asks[1].price
+book().asks[1].orders
+book().bids[1].amount
+book().spread, book().mid
+book(1)
+]], VIRTUAL)
+      assert.are.same(lines([[
+buy  price  sell
+----------------
+spread -, mid -
+  buy  price  sell
+         101  3 (2)  best ask
+-----------------------------
+3 (3)     99         best bid
+spread 2, mid 100
+101
+2
+3
+2	100
+  buy  price  sell
+         101  3 (2)  best ask
+-----------------------------
+3 (3)     99         best bid
+spread 2, mid 100]]), out)
+    end)
+
+    it("trades(n) gives the last trades, oldest first", function()
+      local out = run([[
+trades()
+step(3)
+trades()
+trades(2)
+#trades(10)
+trades(1)[1].price, trades(1)[1].aggressor, trades(1)[1].time
+]], VIRTUAL)
+      assert.are.same(lines([[
+no trades yet
+ time  price  amount  buyer  seller  aggressor
+1.000    101       1      2       1  buy
+2.000    101       1      2       1  buy
+3.000    101       1      2       1  buy
+ time  price  amount  buyer  seller  aggressor
+2.000    101       1      2       1  buy
+3.000    101       1      2       1  buy
+3
+101	"buy"	3]]), out)
+    end)
+
+    it("traders() lists agents and me, filters and sorts", function()
+      local out = run([[
+step(3)
+traders()
+traders("quoter")
+traders(function(r) return r.money > 1000 end)
+traders():sort("-money")
+traders():sort("strategy")[1].id
+traders("waiting"):sort("stocks")[1].id
+]], VIRTUAL)
+      assert.are.same(lines([[
+id  strategy  money  stocks  orders  value  state
+ 1  quoter     1303      97       2  11100  waiting
+ 2  quoter      697     103       3  11100  waiting
+ 3  me          300      10       0   1310  user
+id  strategy  money  stocks  orders  value  state
+ 1  quoter     1303      97       2  11100  waiting
+ 2  quoter      697     103       3  11100  waiting
+id  strategy  money  stocks  orders  value  state
+ 1  quoter     1303      97       2  11100  waiting
+id  strategy  money  stocks  orders  value  state
+ 1  quoter     1303      97       2  11100  waiting
+ 2  quoter      697     103       3  11100  waiting
+ 3  me          300      10       0   1310  user
+3
+1]]), out)
+    end)
+
+    it("trader(id) is the live trader object", function()
+      local out = run([[
+step(3)
+trader(1)
+trader(1).money
+trader(2):cancel_all()
+trader(2).id
+orders(2)
+]], VIRTUAL)
+      assert.are.same(lines([[
+quoter#1 { money = 1303, stocks = 97 }
+1303
+true
+2
+no resting orders]]), out)
+    end)
+
+    it("orders() lists resting orders in book order, all or one trader's", function()
+      local out = run([[
+orders()
+step(3)
+orders()
+orders(1)
+orders(me)
+orders(2)[1].price
+]], VIRTUAL)
+      assert.are.same(lines([[
+no resting orders
+id  trader  side  price  amount  filled
+ 3       2  buy      99       1       0
+ 6       2  buy      99       1       0
+ 9       2  buy      99       1       0
+ 4       1  sell    101       1       1
+ 7       1  sell    101       2       0
+id  trader  side  price  amount  filled
+ 4       1  sell    101       1       1
+ 7       1  sell    101       2       0
+no resting orders
+99]]), out)
+    end)
+
+    it("stats() shows the figures so far", function()
+      local out = run([[
+step(3)
+stats()
+stats().volume
+]], VIRTUAL)
+      assert.are.same(lines([[
+time        3.000
+clock     virtual
+state      paused
+agents          2
+orders          9
+cancels         0
+trades          3
+volume          3
+notional      303
+open          101
+high          101
+low           101
+last          101
+best_bid       99
+best_ask      101
+resting         5
+3]]), out)
+    end)
+
+    it("me trades by hand against the agents", function()
+      local out = run([[
+me
+step(3)
+o = me:buy(2, 101)
+o.status, o.filled
+me.money, me.stocks
+book()
+trades(2)
+]], VIRTUAL .. " --money 500 --stocks 7")
+      assert.are.same(lines([[
+me#3 { money = 500, stocks = 7 }
+"filled"	2
+298	9
+  buy  price  sell
+         101  1 (1)  best ask
+-----------------------------
+3 (3)     99         best bid
+spread 2, mid 100
+ time  price  amount  buyer  seller  aggressor
+3.000    101       1      3       1  buy
+3.000    101       1      3       1  buy]]), out)
+    end)
+
+    it("pause, resume and step steer the clock", function()
+      local out = run([[
+resume()
+stats().state
+pause()
+stats().state
+t = stats().time
+step(1.5)
+stats().time - t
+stats().state
+]], VIRTUAL)
+      assert.are.same(lines([[
+"running"
+"paused"
+1.5
+"paused"]]), out)
+    end)
+
+    it("spawn adds agents to the running session and kill stops one", function()
+      local out = run([[
+spawn("spec/fixtures/quoter.lua", 2)
+Q = trader(1)
+spawn(getmetatable(Q), 1, { money = 5, stocks = 0 })
+#traders("quoter")
+step(1)
+kill(1)
+kill(1)
+traders("stopped")
+trader(6).money
+]], VIRTUAL)
+      assert.are.same(lines([[
+{
+  quoter#4 { money = 1000, stocks = 100 },
+  quoter#5 { money = 1000, stocks = 100 }
+}
+{ quoter#6 { money = 5, stocks = 0 } }
+5
+true
+false
+id  strategy  money  stocks  orders  value  state
+ 1  quoter     1202      98       0  11100  stopped
+5]]), out)
+    end)
+
+    it("speed is for the real clock only", function()
+      local out = run("speed(2)\n", VIRTUAL)
+      assert.are.same({
+        "stdin:1: speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)",
+      }, out)
+    end)
+  end)
+
+  it("speed(x) changes the real clock's rate", function()
+    local out = run([[
+speed()
+speed(4)
+speed()
+]], "--clock real")
+    assert.are.same({ "1", "4" }, out)
+  end)
+
+  it("without FILE the exchange is empty but for me", function()
+    local out, status, summary = run([[
+stats().agents
+traders()
+me:sell(3, 12)
+book()
+]], "--seed 5")
+    assert.are.same(lines([[
+0
+id  strategy  money  stocks  orders  value  state
+ 1  me          300      10       0    300  user
+order#1(sell 3 @ 12, filled 0, open)
+buy  price  sell
+        12  3 (1)  best ask
+---------------------------
+spread -, mid -]]), out)
+    assert.are.equal(0, status)
+    assert.are.equal("seed: 5", summary[1])
+  end)
+
+  describe("bad arguments raise an error naming the command and the argument", function()
+    local cases = {
+      { "book(0)", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got 0)" },
+      { "book('x')", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got string)" },
+      { "trades(-1)", "stdin:1: bad argument #1 to 'trades' (positive integer count expected, got -1)" },
+      { "trades(1.5)", "stdin:1: bad argument #1 to 'trades' (positive integer count expected, got 1.5)" },
+      { "traders(5)",
+        "stdin:1: bad argument #1 to 'traders' (strategy or state name, or function, expected, got 5)" },
+      { "traders():sort('nope')", "stdin:1: bad argument #1 to 'traders:sort' (column name expected "
+        .. "(id, strategy, money, stocks, orders, value, state), got string)" },
+      { "trader(99)", "stdin:1: bad argument #1 to 'trader' (no trader with id 99)" },
+      { "trader('x')", "stdin:1: bad argument #1 to 'trader' (trader id expected, got string)" },
+      { "orders(0)", "stdin:1: bad argument #1 to 'orders' (trader id expected, got 0)" },
+      { "step(0)", "stdin:1: bad argument #1 to 'step' (positive number of seconds expected, got 0)" },
+      { "step(-1)", "stdin:1: bad argument #1 to 'step' (positive number of seconds expected, got -1)" },
+      { "step(1/0)", "stdin:1: bad argument #1 to 'step' (positive number of seconds expected, got inf)" },
+      { "step('1')", "stdin:1: bad argument #1 to 'step' (positive number of seconds expected, got string)" },
+      { "spawn(42)", "stdin:1: bad argument #1 to 'spawn' (strategy file name or Trader class with cycle "
+        .. "expected, got 42)" },
+      { "spawn('missing.lua')",
+        "stdin:1: bad argument #1 to 'spawn' (cannot read 'missing.lua': No such file or directory)" },
+      { "spawn(getmetatable(trader(1)), 0)",
+        "stdin:1: bad argument #2 to 'spawn' (positive integer count expected, got 0)" },
+      { "spawn(getmetatable(trader(1)), 1, 5)",
+        "stdin:1: bad argument #3 to 'spawn' (table of options expected, got 5)" },
+      { "kill(me)", "stdin:1: bad argument #1 to 'kill' (me is not an agent)" },
+      { "kill(77)", "stdin:1: bad argument #1 to 'kill' (no trader with id 77)" },
+    }
+    for _, c in ipairs(cases) do
+      it(c[1], function()
+        local out = run(c[1] .. "\n1\n", VIRTUAL)
+        assert.are.same({ c[2], "1" }, out)
+      end)
+    end
+
+    it("speed(x) on the real clock", function()
+      local out = run("speed(0)\nspeed(-2)\nspeed(0/0)\n", "--clock real")
+      assert.are.same({
+        "stdin:1: bad argument #1 to 'speed' (positive factor expected, got 0)",
+        "stdin:1: bad argument #1 to 'speed' (positive factor expected, got -2)",
+        "stdin:1: bad argument #1 to 'speed' (positive factor expected, got nan)",
+      }, out)
+    end)
+  end)
+end)
