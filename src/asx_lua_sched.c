@@ -190,25 +190,10 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-/* The generator behind random(): the running agent's own, else the
- * session's, so every draw in a virtual-clock run is reproducible. */
-static double draw(void) {
-  lsched *ls = running ? running : last;
-  static uint64_t fallback = 0x853c49e6748fea9bULL;
-  if (!ls) {
-    uint64_t z = (fallback += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-  return asx_sched_rand01(ls->s, asx_sched_current(ls->s));
-}
-
 /* math.random's contract: random() in [0, 1), random(m) in [1, m],
  * random(m, n) in [m, n]. Arguments follow self when called as a method. */
-static int random_args(lua_State *L, int first, const char *fname) {
+static int random_args(lua_State *L, int first, const char *fname, double r) {
   int n = lua_gettop(L) - first + 1;
-  double r = draw();
   double lo, hi;
   if (n <= 0) {
     lua_pushnumber(L, r);
@@ -235,8 +220,11 @@ static int random_args(lua_State *L, int first, const char *fname) {
   return 1;
 }
 
+/* The running agent's generator, else the last session's (see
+ * asx_sched_draw); lua/asx/session.lua has the same through the FFI for
+ * compiled code. */
 static int l_random(lua_State *L) {
-  return random_args(L, 2, "random");
+  return random_args(L, 2, "random", asx_sched_draw());
 }
 
 /* Wall-clock seconds from an arbitrary origin, monotonic. */
@@ -564,17 +552,10 @@ static int l_signal(lua_State *L) {
   return 1;
 }
 
-/* sched:random([m [, n]]): the session's own generator. */
+/* sched:random([m [, n]]): the session's own generator, not an agent's. */
 static int l_sched_random(lua_State *L) {
   lsched *ls = check_sched(L, 1);
-  lsched *saved = last;
-  int n;
-  /* draw() picks the running agent's generator when one runs; outside
-   * agents this object's session generator is used. */
-  last = ls;
-  n = random_args(L, 2, "random");
-  last = saved;
-  return n;
+  return random_args(L, 2, "random", asx_sched_rand01(ls->s, ASX_SCHED_NONE));
 }
 
 static const luaL_Reg sched_methods[] = {

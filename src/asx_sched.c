@@ -11,9 +11,9 @@
  * cache lines while halving the depth. Its capacity is kept at the number of
  * agents (each has at most one wake-up), so scheduling never allocates.
  *
- * Costs: wake O(log4 n), pop O(log4 n) with 4 compares per level, removing
- * an agent's wake-up O(log4 n) through pos[]. One resume costs one pop and,
- * when the agent sleeps again, one push.
+ * Costs: wake O(log4 n), removing an agent's wake-up O(log4 n) through
+ * pos[]. The entry of the agent being resumed stays at the root while it
+ * runs, so a resume followed by another sleep costs a single sift-down.
  *
  * Batches. Each turn of the libuv loop runs at most ASX_SCHED_BATCH wake-ups
  * and then returns to the loop, so a signal, a logger's socket or the REPL
@@ -119,6 +119,19 @@ double asx_sched_rand01(asx_sched *s, uint32_t agent) {
   return (double)(asx_sched_rand(s, agent) >> 11) * 0x1.0p-53;
 }
 
+/* The scheduler asx_sched_draw uses: the one whose batch runs, else the
+ * last one made or run. Cleared when it is freed. */
+static asx_sched *active;
+
+double asx_sched_draw(void) {
+  static uint64_t fallback = 0x853c49e6748fea9bULL;
+  if (!active) {
+    fallback += GOLDEN;
+    return (double)(mix64(fallback) >> 11) * 0x1.0p-53;
+  }
+  return asx_sched_rand01(active, active->current);
+}
+
 /* ---- the heap ---------------------------------------------------------- */
 
 static int before(const wake *a, const wake *b) {
@@ -215,6 +228,7 @@ static void end_session(asx_sched *s) {
 static int run_batch(asx_sched *s, double limit, int jump) {
   int budget = ASX_SCHED_BATCH;
   s->in_batch = 1;
+  active = s;
   while (s->heap_len > 0 && s->heap[0].time <= limit) {
     wake w;
     if (s->stop_req || (s->paused && !s->stepping)) {
@@ -225,16 +239,22 @@ static int run_batch(asx_sched *s, double limit, int jump) {
       s->in_batch = 0;
       return 1;
     }
+    /* The wake-up stays at the root while its agent runs: when the agent
+     * sleeps again asx_sched_wake reuses the entry with one sift-down,
+     * instead of a pop and a push. Nothing can get before it meanwhile,
+     * since every new wake-up is at now or later, with a larger seq. */
     w = s->heap[0];
-    heap_remove(s, 0);
     s->now = jump ? w.time : limit;
     s->st[w.agent] = ASX_AGENT_RUNNING;
     s->current = w.agent;
     s->resumes++;
     s->resume(s, w.agent, s->data);
     s->current = ASX_SCHED_NONE;
-    if (s->st[w.agent] == ASX_AGENT_RUNNING)
+    if (s->st[w.agent] == ASX_AGENT_RUNNING) {
+      /* It returned without sleeping: it has finished. */
+      heap_remove(s, s->pos[w.agent] - 1);
       s->st[w.agent] = ASX_AGENT_FINISHED;
+    }
   }
   s->in_batch = 0;
   return 0;
@@ -545,12 +565,15 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->seed = seed;
   s->session_rng = mix64(seed);
   s->current = ASX_SCHED_NONE;
+  active = s;
   return s;
 }
 
 void asx_sched_free(asx_sched *s) {
   if (!s)
     return;
+  if (active == s)
+    active = NULL;
   if (s->state == S_STARTED) {
     /* The handles belong to the loop until their close callbacks ran. */
     s->on_end = NULL;
@@ -631,7 +654,13 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   w.seq = s->seq++;
   w.agent = agent;
   s->st[agent] = ASX_AGENT_WAITING;
-  sift_up(s, s->heap_len++, w);
+  if (s->pos[agent]) {
+    /* A running agent's entry is still in the heap (see run_batch), and
+     * its new time is not earlier: it can only move down. */
+    sift_down(s, s->pos[agent] - 1, w);
+  } else {
+    sift_up(s, s->heap_len++, w);
+  }
   /* Only a wake-up set from outside a batch can be earlier than what the
    * loop is waiting for; inside a batch the caller re-arms afterwards. */
   if (s->clock == ASX_CLOCK_REAL && !s->in_batch && s->pos[agent] == 1)

@@ -155,6 +155,14 @@ uint64_t asx_sched_rand(asx_sched *s, uint32_t agent);
 /* The same draw as a double in [0, 1) with 53 random bits. */
 double asx_sched_rand01(asx_sched *s, uint32_t agent);
 
+/* ASX_FFI_BEGIN */
+/* A draw in [0, 1) for the agent that is running now, from its own
+ * generator; outside agents, from the session generator of the scheduler
+ * that ran or was made last. A plain call with no arguments, so that the
+ * Lua side reaches it through the FFI from compiled traces. */
+double asx_sched_draw(void);
+/* ASX_FFI_END */
+
 /* Names agents for the message printed when a second signal kills the
  * process: asx_sched_group returns the index of a name (copied), and
  * asx_sched_label gives an agent a group and a number ("name#number"). */

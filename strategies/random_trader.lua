@@ -19,38 +19,49 @@ RandomTrader.stocks = 10
 
 local floor, sqrt = math.floor, math.sqrt
 
-function RandomTrader:cycle()
+-- One decision: look at the book, place one random order (or none).
+function RandomTrader:trade()
   local ex = self.exchange
+  local bid, ask = ex:best_bid(), ex:best_ask()
+  local price
+  if not bid and not ask then
+    -- Someone has to open the market: an empty book trades at 10.
+    price = 10
+  else
+    local mid = floor(((bid or ask) + (ask or bid)) / 2)
+    -- The spread of prices grows with the price, as with real stocks.
+    local d = floor(sqrt(mid))
+    if d < 1 then d = 1 end
+    price = mid + self:random(-d, d)
+    if price < 1 then price = 1 end
+  end
+
+  -- A random side, then a random amount it can pay for or deliver. Nothing
+  -- is reserved when an order rests, so the book trims it later if the
+  -- money or the stocks are gone by then.
+  if self:random(2) == 1 then
+    local most = floor(self.money / price)
+    if most > 0 then self:buy(self:random(most), price) end
+  else
+    local most = self.stocks
+    if most > 0 then self:sell(self:random(most), price) end
+  end
+end
+
+-- The agent's life: sleep a random 0 to 1 s, trade, again, until the
+-- session ends.
+--
+-- The decision is a method of its own, not inlined in this loop, for
+-- speed: LuaJIT cannot compile a loop whose body yields (sleep does), but
+-- it compiles a function that is called often, such as trade, to machine
+-- code. Strategies with real work per wake-up gain from the same split.
+function RandomTrader:cycle()
   while true do
     -- self:random draws from this agent's own generator, seeded from the
     -- session seed and the agent's position, so a virtual-clock run with
     -- the same seed repeats exactly.
     self:sleep(self:random())
-
-    local bid, ask = ex:best_bid(), ex:best_ask()
-    local price
-    if not bid and not ask then
-      -- Someone has to open the market: an empty book trades at 10.
-      price = 10
-    else
-      local mid = floor(((bid or ask) + (ask or bid)) / 2)
-      -- The spread of prices grows with the price, as with real stocks.
-      local d = floor(sqrt(mid))
-      if d < 1 then d = 1 end
-      price = mid + self:random(-d, d)
-      if price < 1 then price = 1 end
-    end
-
-    -- A random side, then a random amount it can pay for or deliver. Nothing
-    -- is reserved when an order rests, so the book trims it later if the
-    -- money or the stocks are gone by then.
-    if self:random(2) == 1 then
-      local most = floor(self.money / price)
-      if most > 0 then self:buy(self:random(most), price) end
-    else
-      local most = self.stocks
-      if most > 0 then self:sell(self:random(most), price) end
-    end
+    self:trade()
   end
 end
 

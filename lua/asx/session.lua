@@ -23,12 +23,37 @@ local getmetatable, setmetatable = getmetatable, setmetatable
 local argerror, show = asx._argerror, asx._show
 local MAX = asx.MAX_QTY
 
--- The agent's functions are the scheduler's C functions themselves: sleep
--- must be a C function that yields, and none of them costs a field per
--- trader, as methods of the base class.
+-- The agents' functions are methods of the base class, so they cost no
+-- field per trader. sleep is the scheduler's C function, because it yields;
+-- now is one too. random is Lua over an FFI call, so that strategies that
+-- draw many numbers stay in compiled code.
 asx.Trader.sleep = core.sleep
 asx.Trader.now = core.now
-asx.Trader.random = core.random
+
+local draw = require("asx.ffi").C.asx_sched_draw
+local floor, huge = math.floor, math.huge
+
+local function check_bound(v, n)
+  if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
+    argerror(n, "random", "finite number expected", v, 2)
+  end
+  return floor(v)
+end
+
+-- self:random(), self:random(m), self:random(m, n): math.random's results,
+-- from the running agent's own generator (see asx_sched_draw).
+function asx.Trader.random(_, m, n)
+  local r = draw()
+  if m == nil and n == nil then return r end
+  if n == nil then
+    m = check_bound(m, 1)
+    if m < 1 then argerror(1, "random", "interval is empty", m, 1) end
+    return floor(r * m) + 1
+  end
+  m, n = check_bound(m, 1), check_bound(n, 2)
+  if m > n then argerror(2, "random", "interval is empty", n, 1) end
+  return floor(r * (n - m + 1)) + m
+end
 
 local Session = {}
 Session.__index = Session
@@ -75,7 +100,7 @@ function M.new(opts)
     argerror(1, "session", "seed: non-negative integer expected", seed)
   end
   local duration = opts.duration
-  if duration ~= nil and (type(duration) ~= "number" or not (duration >= 0)) then
+  if duration ~= nil and (type(duration) ~= "number" or duration ~= duration or duration < 0) then
     argerror(1, "session", "duration: non-negative number of seconds expected", duration)
   end
   local traders = opts.traders or {}
