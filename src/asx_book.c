@@ -465,9 +465,9 @@ static void match(asx_book *b, asx_order *o) {
     /* A fill must not push the receiving balances past ASX_MAX_QTY. Such a
      * balance is far beyond any market this book serves, so the incoming
      * order simply stops there. cost <= money <= ASX_MAX_QTY, so the sums
-     * cannot overflow. */
-    if (seller->money > ASX_MAX_QTY - cost ||
-        buyer->stocks > ASX_MAX_QTY - qty) {
+     * cannot overflow. A self-trade moves no balance and needs no room. */
+    if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
+                            buyer->stocks > ASX_MAX_QTY - qty)) {
       qty = min64((ASX_MAX_QTY - seller->money) / price,
                   ASX_MAX_QTY - buyer->stocks);
       if (qty == 0) {
