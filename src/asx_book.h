@@ -82,7 +82,8 @@ typedef struct asx_order {
  *   ORDER:  price (0 for market), amount; order, trader, side.
  *   CANCEL: amount = what was left; order, trader, side.
  *   TRIM:   price = the fill price, amount = from, amount2 = to; order,
- *           trader, side; reason = ASX_TRIM_MONEY or ASX_TRIM_STOCKS.
+ *           trader, side; reason = ASX_TRIM_MONEY, ASX_TRIM_STOCKS or
+ *           ASX_TRIM_LIMIT. An order trimmed to 0 gets no CANCEL event.
  * time is the book's clock when the event happened. */
 typedef struct asx_event {
   double time;
@@ -135,7 +136,8 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
  * price is 0. amount and price must be within 1..ASX_MAX_QTY and price x
  * amount too, else ASX_E_ARG and nothing changes (o->id stays 0).
  * The order matches at once; o tells the outcome: o->status is ASX_OPEN when
- * a rest was left in the book, where the caller must keep o alive. */
+ * a rest was left in the book, where the caller must keep o alive. o must
+ * not be resting already (its memory is overwritten). */
 int asx_book_submit(asx_book *book, asx_order *o, asx_account *acct,
                     int side, int64_t price, int64_t amount);
 
