@@ -1,0 +1,323 @@
+-- End-to-end specs of `asx-host -i` in a real terminal: tmux (Debian's
+-- package) runs it in a detached pane, send-keys types, capture-pane reads
+-- the screen. They check what only a terminal has: line editing, history
+-- kept across runs, completion, Ctrl-C and Ctrl-D, and that with the real
+-- clock the agents trade while the prompt waits.
+--
+-- Every wait polls the screen a bounded number of times; nothing sleeps a
+-- fixed time to let the program catch up.
+local HOST = (os.getenv("ASX_BUILD") or "build") .. "/asx-host"
+
+local function pid()
+  local f = io.open("/proc/self/stat")
+  local s = f and f:read("*l") or tostring(os.time())
+  if f then f:close() end
+  return s:match("^(%d+)") or s
+end
+
+-- A private server, so the specs never touch a user's tmux. LD_PRELOAD (the
+-- sanitizer runtimes spec/run.sh preloads for luajit) is not for tmux; the
+-- sanitized asx-host links its runtimes itself.
+local SOCKET = "asx-test-" .. pid()
+local TMUX = "env -u LD_PRELOAD tmux -L " .. SOCKET .. " "
+
+local function sh_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function tmux(args)
+  local p = io.popen(TMUX .. args .. " 2>&1")
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function have_tmux()
+  return os.execute("command -v tmux >/dev/null 2>&1") == 0
+end
+
+local function mkdtemp()
+  local p = io.popen("mktemp -d")
+  local d = p:read("*l")
+  p:close()
+  return d
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Starts asx-host -i ARGS in a new pane with HOME at home. The pane's shell
+-- prints "[exit N]" when asx-host ends and then waits, so the last screen
+-- stays readable.
+local function start(home, args)
+  tmux("kill-session -t repl")
+  local env = ("HOME=%s TERM=xterm ASAN_OPTIONS=%s UBSAN_OPTIONS=%s"):format(sh_quote(home),
+    sh_quote(os.getenv("ASAN_OPTIONS") or ""), sh_quote(os.getenv("UBSAN_OPTIONS") or ""))
+  local cmd = ("%s %s -i %s; echo \"[exit $?]\"; sleep 600"):format(env, HOST, args or "")
+  tmux("new-session -d -s repl -x 100 -y 40 " .. sh_quote(cmd))
+end
+
+-- The whole pane, scrollback included, so counts of prompts keep growing.
+local function screen()
+  return tmux("capture-pane -p -S - -t repl")
+end
+
+-- The screen's lines, without the blank ones at the bottom.
+local function screen_lines()
+  local out = {}
+  for l in screen():gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  while #out > 0 and out[#out] == "" do out[#out] = nil end
+  return out
+end
+
+-- Polls the screen until test(text) is true, at most `tries` times, 50 ms
+-- apart. Returns the last screen either way.
+local function wait_for(test, tries)
+  if type(test) == "string" then
+    local pattern = test
+    test = function(s) return s:find(pattern, 1, true) ~= nil end
+  end
+  local s
+  for _ = 1, tries or 100 do
+    s = screen()
+    if test(s) then return s, true end
+    os.execute("sleep 0.05")
+  end
+  return s, false
+end
+
+local function count(s, needle)
+  local n, i = 0, 1
+  while true do
+    local j = s:find(needle, i, true)
+    if not j then return n end
+    n, i = n + 1, j + #needle
+  end
+end
+
+-- Waits for the nth prompt line to appear (the REPL is ready for input).
+-- capture-pane trims trailing blanks, so an empty prompt reads "asx>".
+local function wait_prompts(n)
+  local s, ok = wait_for(function(text) return count(text, "asx>") >= n end)
+  assert(ok, "no prompt #" .. n .. " on screen:\n" .. s)
+  return s
+end
+
+local function send(...)
+  tmux("send-keys -t repl " .. table.concat({ ... }, " "))
+end
+
+local function type_text(text)
+  tmux("send-keys -t repl -l " .. sh_quote(text))
+end
+
+local function last_line()
+  local l = screen_lines()
+  return l[#l]
+end
+
+local describe_tty = have_tmux() and describe or pending
+
+describe_tty("asx-host -i in a terminal", function()
+  local home
+
+  before_each(function()
+    home = mkdtemp()
+  end)
+
+  after_each(function()
+    tmux("kill-server")
+    os.execute("rm -rf " .. sh_quote(home))
+  end)
+
+  it("edits the line: cursor keys, Ctrl-A, Ctrl-E, backspace", function()
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("1+2")
+    send("Left", "Left", "Left")
+    type_text("10")          -- 101+2
+    send("C-e", "BSpace")    -- 101+
+    type_text("5")           -- 101+5
+    send("C-a")
+    type_text("-")           -- -101+5
+    send("Enter")
+    local s = wait_for("\n-96\n")
+    assert.truthy(s:find("asx> -101+5\n-96\n", 1, true), s)
+  end)
+
+  it("keeps history across runs in ~/.asx_history", function()
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("x = 40")
+    send("Enter")
+    wait_prompts(2)
+    type_text("x + 2")
+    send("Enter")
+    wait_for("\n42\n")
+    send("C-d")
+    local s, ok = wait_for("[exit 0]")
+    assert.is_true(ok, s)
+    assert.are.equal("x = 40\nx + 2\n", read_file(home .. "/.asx_history"))
+
+    start(home, "-q")
+    wait_prompts(1)
+    send("Up")
+    wait_for("asx> x + 2")
+    send("Up")
+    s, ok = wait_for(function(text) return last_line() == "asx> x = 40" and text end)
+    assert.is_true(ok, s)
+    send("Enter")
+    wait_prompts(2)
+    type_text("x")
+    send("Enter")
+    s, ok = wait_for("asx> x\n40\n")
+    assert.is_true(ok, s)
+    send("C-d")
+    wait_for("[exit 0]")
+    assert.are.equal("x = 40\nx + 2\nx = 40\nx\n", read_file(home .. "/.asx_history"))
+  end)
+
+  it("keeps at most 1,000 lines of history", function()
+    local f = assert(io.open(home .. "/.asx_history", "w"))
+    for i = 1, 1005 do f:write("h", i, "\n") end
+    f:close()
+    start(home, "-q")
+    wait_prompts(1)
+    send("Up")
+    local s, ok = wait_for(function() return last_line() == "asx> h1005" end)
+    assert.is_true(ok, s)
+    send("C-u")
+    type_text("1")
+    send("Enter")
+    wait_prompts(2)
+    send("C-d")
+    wait_for("[exit 0]")
+    local lines = {}
+    for l in read_file(home .. "/.asx_history"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+    assert.are.equal(1000, #lines)
+    assert.are.equal("h7", lines[1])
+    assert.are.equal("h1005", lines[999])
+    assert.are.equal("1", lines[1000])
+  end)
+
+  it("completes globals, commands, and fields after . and :", function()
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("me:bu")
+    send("Tab")
+    local s, ok = wait_for(function() return last_line() == "asx> me:buy" end)
+    assert.is_true(ok, s)
+    type_text("(1, 5)")
+    send("Enter")
+    s, ok = wait_for("order#1(buy 1 @ 5, filled 0, open)")
+    assert.is_true(ok, s)
+    type_text("stri")
+    send("Tab")
+    type_text(".rep")
+    send("Tab")
+    s, ok = wait_for(function() return last_line() == "asx> string.rep" end)
+    assert.is_true(ok, s)
+    type_text("('ab', 2)")
+    send("Enter")
+    s, ok = wait_for('\n"abab"\n')
+    assert.is_true(ok, s)
+    -- Two candidates: Tab twice lists them.
+    type_text("trade")
+    send("Tab", "Tab")
+    s, ok = wait_for(function(text) return text:find("traders", 1, true) and text:find("trades", 1, true) end)
+    assert.is_true(ok, s)
+  end)
+
+  it("Ctrl-C clears the line and the pending statement; the prompt comes back", function()
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("error('never')")
+    send("C-c")
+    local s, ok = wait_for("asx> error('never')^C\nasx>")
+    assert.is_true(ok, s)
+    type_text("for i = 1, 2 do")
+    send("Enter")
+    s, ok = wait_for("\n>>")
+    assert.is_true(ok, s)
+    send("C-c")
+    wait_prompts(3)
+    type_text("7")
+    send("Enter")
+    s, ok = wait_for("asx> 7\n7\n")
+    assert.is_true(ok, s)
+    assert.falsy(s:find("never", s:find("^C", 1, true) + 2, true), s)
+  end)
+
+  it("Ctrl-C twice in a row stops the session with the summary", function()
+    start(home, "-q --clock virtual --seed 3")
+    wait_prompts(1)
+    type_text("abc")
+    send("C-c")
+    wait_prompts(2)
+    send("C-c")
+    local s, ok = wait_for("[exit 0]")
+    assert.is_true(ok, s)
+    assert.truthy(s:find("\nseed: 3\nclock: virtual\n", 1, true), s)
+  end)
+
+  it("Ctrl-C, a key, then Ctrl-C does not stop", function()
+    start(home, "-q")
+    wait_prompts(1)
+    send("C-c")
+    wait_prompts(2)
+    type_text("1")
+    send("C-c")
+    wait_prompts(3)
+    type_text("2")
+    send("Enter")
+    local s, ok = wait_for("asx> 2\n2\n")
+    assert.is_true(ok, s)
+    assert.falsy(s:find("[exit", 1, true), s)
+  end)
+
+  it("Ctrl-D on an empty line stops the session with the summary", function()
+    start(home, "-q --seed 9")
+    wait_prompts(1)
+    send("C-d")
+    local s, ok = wait_for("[exit 0]")
+    assert.is_true(ok, s)
+    assert.truthy(s:find("asx>\nseed: 9\n", 1, true) or s:find("asx> ^D\nseed: 9\n", 1, true), s)
+  end)
+
+  it("with the real clock agents trade while the prompt waits", function()
+    start(home, "-q --clock real --seed 2 spec/fixtures/quoter.lua")
+    wait_prompts(1)
+    -- Ten times faster: the quoters trade ten times a second.
+    type_text("speed(10)")
+    send("Enter")
+    wait_prompts(2)
+    -- A half-typed line must not hold the agents up either.
+    type_text("stats().tr")
+    local first
+    type_text("ades")
+    send("Enter")
+    local s, ok = wait_for(function(text)
+      first = tonumber(text:match("asx> stats%(%)%.trades\n(%d+)\n"))
+      return first ~= nil
+    end)
+    assert.is_true(ok, s)
+    -- Poll stats() a bounded number of times until more trades happened.
+    local later
+    for i = 1, 50 do
+      type_text("stats().trades")
+      send("Enter")
+      s = wait_prompts(3 + i)
+      local values = {}
+      for v in s:gmatch("asx> stats%(%)%.trades\n(%d+)\n") do values[#values + 1] = tonumber(v) end
+      later = values[#values]
+      if later and later > first then break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(later > first, s)
+  end)
+end)
