@@ -85,6 +85,7 @@ struct asx_sched {
   volatile uint32_t current;
 
   int catch_signals;
+  volatile sig_atomic_t async_ready; /* the uv_async exists */
   const char *prog;
   volatile sig_atomic_t signal;
   struct sigaction old_int, old_term;
@@ -211,8 +212,9 @@ static void end_session(asx_sched *s) {
     uv_close((uv_handle_t *)&s->idle, on_close);
     uv_close((uv_handle_t *)&s->timer, on_close);
     uv_close((uv_handle_t *)&s->async, on_close);
-    restore_signals(s);
+    s->async_ready = 0;
   }
+  restore_signals(s);
   s->state = S_ENDED;
   s->stepping = 0;
   s->paused = 0;
@@ -419,7 +421,10 @@ static void on_signal(int signo) {
     put(prog);
     put(signo == SIGINT ? ": interrupted" : ": terminated");
     put(", stopping (send it again to quit at once)\n");
-    uv_async_send(&s->async);
+    /* Before the session starts there is no loop to wake:
+     * asx_sched_start sees s->signal and ends the session at once. */
+    if (s->async_ready)
+      uv_async_send(&s->async);
     return;
   }
   put(prog);
@@ -447,7 +452,7 @@ static void install_signals(asx_sched *s) {
 }
 
 static void restore_signals(asx_sched *s) {
-  if (!s->catch_signals || sig_target != s)
+  if (sig_target != s)
     return;
   sigaction(SIGINT, &s->old_int, NULL);
   sigaction(SIGTERM, &s->old_term, NULL);
@@ -455,10 +460,21 @@ static void restore_signals(asx_sched *s) {
 }
 
 int asx_sched_catch_signals(asx_sched *s, int on, const char *prog) {
-  if (s->state == S_STARTED)
+  on = on != 0;
+  if (s->state == S_ENDED)
     return ASX_SCHED_E_STATE;
-  s->catch_signals = on != 0;
   s->prog = prog;
+  if (on == s->catch_signals)
+    return 0;
+  if (on && sig_target && sig_target != s)
+    return ASX_SCHED_E_STATE; /* another session has them */
+  /* Installed now rather than at start, so that a signal sent as soon as
+   * the caller says it is ready is never lost to the default action. */
+  if (on)
+    install_signals(s);
+  else
+    restore_signals(s);
+  s->catch_signals = on;
   return 0;
 }
 
@@ -574,6 +590,7 @@ void asx_sched_free(asx_sched *s) {
     return;
   if (active == s)
     active = NULL;
+  restore_signals(s);
   if (s->state == S_STARTED) {
     /* The handles belong to the loop until their close callbacks ran. */
     s->on_end = NULL;
@@ -720,20 +737,21 @@ int asx_sched_session_state(const asx_sched *s) {
 int asx_sched_start(asx_sched *s) {
   if (s->state != S_NEW)
     return ASX_SCHED_E_STATE;
-  if (s->stop_req) {
-    s->state = S_ENDED;
-    if (s->on_end)
-      s->on_end(s, s->data);
+  if (s->stop_req || s->signal) {
+    end_session(s);
     return 0;
   }
   uv_idle_init(s->loop, &s->idle);
   uv_timer_init(s->loop, &s->timer);
   uv_async_init(s->loop, &s->async, on_async);
   s->idle.data = s->timer.data = s->async.data = s;
+  s->async_ready = 1;
   s->handles_open = 3;
   s->state = S_STARTED;
-  if (s->catch_signals)
-    install_signals(s);
+  /* A signal that came after the check above but before the async handle
+   * existed could not wake the loop. */
+  if (s->signal)
+    s->stop_req = 1;
   rebase(s, s->now);
   schedule_next(s);
   return 0;

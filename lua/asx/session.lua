@@ -176,6 +176,9 @@ function Session:_agent_error(agent, message)
   -- must not hide the agent's own error.
   local ok, err = pcall(t.cancel_all, t)
   if not ok then text = text .. "\n(cancelling its orders failed: " .. tostring(err) .. ")" end
+  local _, cls_name = class_of(t)
+  self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = "failed",
+    message = text })
   if self.on_error then
     self.on_error(self, t, text)
   else
@@ -184,14 +187,25 @@ function Session:_agent_error(agent, message)
   if self.strict then self.sched:stop() end
 end
 
+-- Session and agent events go to the exchange's loggers; a logger that
+-- raises is reported and the session goes on.
+function Session:_emit(event_type, message)
+  local ex = self.exchange
+  if not ex.loggers[1] then return end
+  local ok, err = pcall(ex.emit, ex, event_type, message)
+  if not ok then io.stderr:write(("asx: a logger failed on a %s event: %s\n"):format(event_type, tostring(err))) end
+end
+
 function Session:run()
   if self.ran then error("run: this session has run already; make a new one", 2) end
   self.ran = true
   -- math.random follows the session seed too, for strategies that use it.
   math.randomseed(self.seed)
+  self:_emit("session", { state = "start", seed = self.seed, clock = self.clock })
   local t0 = core.hrtime()
   self.sched:run()
   self.wall = core.hrtime() - t0
+  self:_emit("session", { time = self:now(), state = "stop", seed = self.seed, clock = self.clock })
   return self
 end
 
@@ -201,8 +215,41 @@ function Session:pause(on) return self.sched:pause(on) end
 function Session:step(seconds) return self.sched:step(seconds) end
 function Session:speed(x) return self.sched:speed(x) end
 
--- "idle", "waiting", "running", "finished", "failed" or "stopped".
-function Session:agent_state(i) return self.sched:state(i) end
+function Session:resume() return self.sched:pause(false) end
+function Session:stepping() return self.sched:stepping() end
+-- "new", "running", "paused" or "ended".
+function Session:state() return self.sched:state() end
+
+-- The agent number of a trader (or the number itself). The index is built
+-- on first use, so sessions that never ask cost no table entry per agent.
+function Session:_agent(t)
+  if type(t) == "number" then return self.traders[t] and t or nil end
+  local index = self._index
+  if not index or index.n ~= #self.traders then
+    index = { n = #self.traders }
+    for i, tr in ipairs(self.traders) do index[tr] = i end
+    self._index = index
+  end
+  return index[t]
+end
+
+-- "idle", "waiting", "running", "finished", "failed" or "stopped", for a
+-- trader of the session or an agent number; nil for anything else.
+function Session:agent_state(t)
+  local i = self:_agent(t)
+  return i and self.sched:state(i) or nil
+end
+
+-- Stops an agent that is not the one running now: it is never resumed
+-- again and its resting orders are cancelled. False when it had ended.
+function Session:kill(t)
+  local i = self:_agent(t)
+  if not i then argerror(1, "kill", "trader of this session expected", t) end
+  if not self.sched:finish(i, "stopped") then return false end
+  local tr = self.traders[i]
+  pcall(tr.cancel_all, tr)
+  return true
+end
 
 -- The figures a summary shows, as a table.
 function Session:summary()

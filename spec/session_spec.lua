@@ -1,0 +1,362 @@
+-- asx.session: traders as agents, on the virtual clock unless a test is
+-- about the real one. Times, orders and balances are compared exactly.
+local asx = require("asx")
+
+-- A logger that keeps every event it is sent, as "type time fields".
+local function recorder()
+  local L = { events = {} }
+  function L:send_event(event_type, m)
+    if event_type == "exchange" then
+      self.events[#self.events + 1] = ("trade %s %d@%d %d>%d"):format(m.time, m.amount, m.price,
+        m.seller, m.buyer)
+    elseif event_type == "order" then
+      self.events[#self.events + 1] = ("order %s %s %d@%s by %d"):format(m.time, m.side, m.amount,
+        tostring(m.price), m.trader)
+    else
+      self.events[#self.events + 1] = event_type .. " " .. tostring(m.time)
+    end
+  end
+  return L
+end
+
+-- A class whose agents follow a script: a list of sleeps, logging each wake.
+local function scripted(log)
+  local Cls = asx.Trader:extend("scripted")
+  function Cls:cycle()
+    for _, d in ipairs(self.delays) do
+      log[#log + 1] = ("%s@%s"):format(self.tag, self:now())
+      self:sleep(d)
+    end
+  end
+  return Cls
+end
+
+describe("asx.session", function()
+  it("wakes agents in time order and equal times in the order they were set", function()
+    local log = {}
+    local S = scripted(log)
+    local s = asx.session({ clock = "virtual", seed = 1, traders = {
+      S:new({ tag = "a", delays = { 1, 0.5 } }),
+      S:new({ tag = "b", delays = { 0.5, 1 } }),
+      S:new({ tag = "c", delays = { 0.5, 0 } }),
+    } })
+    s:run()
+    assert.are.same({ "a@0", "b@0", "c@0", "b@0.5", "c@0.5", "a@1" }, log)
+    assert.are.equal(1.5, s:now())
+  end)
+
+  it("sleep(0) lets every other ready agent run first", function()
+    local log = {}
+    local S = scripted(log)
+    local s = asx.session({ clock = "virtual", seed = 1, traders = {
+      S:new({ tag = "a", delays = { 0, 0 } }),
+      S:new({ tag = "b", delays = { 0 } }),
+      S:new({ tag = "c", delays = {} }),
+    } })
+    s:run()
+    assert.are.same({ "a@0", "b@0", "a@0" }, log)
+  end)
+
+  it("sets the exchange clock to the session time", function()
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      self:sleep(0.25)
+      self:sell(1, 10)
+      self:sleep(0.5)
+      self:buy(1, 10)
+    end
+    local L = recorder()
+    local t = T:new({ money = 100, stocks = 5 })
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { t }, logger = L })
+    s:run()
+    assert.are.same({
+      "session 0",
+      ("order 0.25 sell 1@10 by %d"):format(t.id),
+      ("order 0.75 buy 1@10 by %d"):format(t.id),
+      ("trade 0.75 1@10 %d>%d"):format(t.id, t.id),
+      "session 0.75",
+    }, L.events)
+    assert.are.equal(0.75, s.exchange:time())
+  end)
+
+  it("ends at the duration: a wake-up at exactly the duration runs, the clock stops there", function()
+    local log = {}
+    local S = scripted(log)
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 2, traders = {
+      S:new({ tag = "a", delays = { 2, 1 } }),
+      S:new({ tag = "b", delays = { 1.5, 0.75 } }),
+    } })
+    s:run()
+    assert.are.same({ "a@0", "b@0", "b@1.5", "a@2" }, log)
+    assert.are.equal(2, s:now())
+    -- now() keeps its value after run.
+    assert.are.equal(2, s:now())
+    assert.are.equal("waiting", s:agent_state(1))
+  end)
+
+  it("returns when every agent has finished", function()
+    local log = {}
+    local S = scripted(log)
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 100,
+      traders = { S:new({ tag = "a", delays = { 3 } }) } })
+    s:run()
+    assert.are.equal(3, s:now())
+    assert.are.equal("finished", s:agent_state(1))
+    assert.are.equal("ended", s:state())
+    assert.has_error(function() s:run() end, "run: this session has run already; make a new one")
+  end)
+
+  it("stops from an agent: nothing runs after the stopping agent's turn", function()
+    local log = {}
+    local S = scripted(log)
+    local s
+    local Stopper = asx.Trader:extend("stopper")
+    function Stopper:cycle()
+      self:sleep(1.25)
+      s:stop()
+      log[#log + 1] = "stopped"
+    end
+    s = asx.session({ clock = "virtual", seed = 1, traders = {
+      S:new({ tag = "a", delays = { 1, 1, 1 } }), Stopper:new(),
+    } })
+    s:run()
+    assert.are.same({ "a@0", "a@1", "stopped" }, log)
+    assert.are.equal(1.25, s:now())
+  end)
+
+  it("stopped before run, runs nothing", function()
+    local log = {}
+    local s = asx.session({ clock = "virtual", seed = 1,
+      traders = { scripted(log):new({ tag = "a", delays = { 1 } }) } })
+    s:stop()
+    s:run()
+    assert.are.same({}, log)
+    assert.are.equal(0, s:now())
+  end)
+
+  it("isolates a failing agent: it stops, its orders are cancelled, the others go on", function()
+    local Bad = asx.Trader:extend("bad")
+    function Bad:cycle()
+      self:sell(2, 50)
+      self:buy(1, 5)
+      self:sleep(1)
+      error("boom")
+    end
+    local Good = asx.Trader:extend("good")
+    function Good:cycle()
+      for _ = 1, 3 do self:sleep(1) end
+      self.done = true
+    end
+    local errors = {}
+    local bad, good = Bad:new({ money = 100, stocks = 10 }), Good:new()
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { bad, good },
+      on_error = function(_, t, text) errors[#errors + 1] = { t, text } end })
+    s:run()
+    assert.is_true(good.done)
+    assert.are.equal(3, s:now())
+    assert.are.equal(1, #errors)
+    assert.are.equal(bad, errors[1][1])
+    assert.matches(("^bad#%d: spec/session_spec%%.lua:%%d+: boom\nstack traceback:\n"):format(bad.id),
+      errors[1][2])
+    assert.are.equal(1, s.failed)
+    assert.are.equal("failed", s:agent_state(bad))
+    assert.are.equal("finished", s:agent_state(good))
+    local buys, sells = bad:standing_orders()
+    assert.are.same({}, buys)
+    assert.are.same({}, sells)
+    assert.is_nil(s.exchange:best_bid())
+    assert.is_nil(s.exchange:best_ask())
+  end)
+
+  it("ends at the first error with strict", function()
+    local log = {}
+    local Bad = asx.Trader:extend("bad")
+    function Bad:cycle()
+      self:sleep(1)
+      error("boom")
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, strict = true, on_error = function() end,
+      traders = { Bad:new(), scripted(log):new({ tag = "a", delays = { 1, 1, 1 } }) } })
+    s:run()
+    assert.are.same({ "a@0" }, log)
+    assert.are.equal(1, s:now())
+    assert.matches("^bad#%d+: ", s.first_error)
+  end)
+
+  it("raises in the agent for a bad sleep", function()
+    local errors = {}
+    local T = asx.Trader:extend("t")
+    function T:cycle() self:sleep(-0.5) end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text end })
+    s:run()
+    assert.matches(": bad argument #1 to 'sleep' %(non%-negative number of seconds expected, got %-0%.5%)",
+      errors[1])
+  end)
+
+  -- A fixed, seeded market of random traders: returns its events and figures.
+  local function market(seed, n)
+    local Random = dofile("strategies/random_trader.lua")
+    local L = recorder()
+    local traders = {}
+    for i = 1, n do traders[i] = Random:new({ money = 300, stocks = 10 }) end
+    local s = asx.session({ clock = "virtual", seed = seed, duration = 30, traders = traders, logger = L })
+    local m0, s0 = s:totals()
+    s:run()
+    -- Trader ids differ from run to run; events name them relative to the
+    -- first, so two runs compare equal when the same agents traded.
+    local base = traders[1].id - 1
+    local events = {}
+    for i, e in ipairs(L.events) do
+      events[i] = e:gsub("by (%d+)", function(id) return "by " .. (id - base) end)
+        :gsub("(%d+)>(%d+)", function(a, b) return (a - base) .. ">" .. (b - base) end)
+    end
+    local sum = s:summary()
+    sum.wall_time, sum.orders_per_sec = nil, nil
+    local m1, s1 = s:totals()
+    return events, sum, { m0, s0, m1, s1 }
+  end
+
+  it("repeats a virtual-clock run exactly with the same seed, and differs with another", function()
+    local e1, sum1 = market(11, 30)
+    local e2, sum2 = market(11, 30)
+    local e3 = market(12, 30)
+    assert.is_true(#e1 > 100)
+    assert.are.same(e1, e2)
+    assert.are.same(sum1, sum2)
+    assert.are_not.same(e1, e3)
+    assert.are.equal(11, sum1.seed)
+  end)
+
+  it("keeps the totals of money and stocks over a session", function()
+    local _, sum, t = market(3, 50)
+    assert.is_true(sum.trades > 0)
+    assert.are.equal(t[1], t[3])
+    assert.are.equal(t[2], t[4])
+    assert.are.equal(50 * 300, t[3])
+    assert.are.equal(50 * 10, t[4])
+  end)
+
+  it("seeds self:random from the agent's position, not its trader id", function()
+    local function draws()
+      local out = {}
+      local T = asx.Trader:extend("d")
+      function T:cycle() out[#out + 1] = self:random(1000000) end
+      -- Making a trader first shifts every id by one between the runs.
+      asx.trader()
+      asx.session({ clock = "virtual", seed = 9, traders = { T:new(), T:new() } }):run()
+      return out
+    end
+    local a, b = draws(), draws()
+    assert.are.same(a, b)
+    assert.are_not.equal(a[1], a[2])
+  end)
+
+  it("seeds math.random from the session seed", function()
+    local function first()
+      local v
+      local T = asx.Trader:extend("m")
+      function T.cycle() v = math.random() end
+      asx.session({ clock = "virtual", seed = 21, traders = { T:new() } }):run()
+      return v
+    end
+    assert.are.equal(first(), first())
+  end)
+
+  it("runs on the real clock: session time is wall time since run", function()
+    local times = {}
+    local T = asx.Trader:extend("r")
+    function T:cycle()
+      for _ = 1, 3 do
+        times[#times + 1] = self:now()
+        self:sleep(0.01)
+      end
+    end
+    local s = asx.session({ traders = { T:new() }, seed = 1 })
+    assert.are.equal("real", s.clock)
+    s:run()
+    assert.are.equal(3, #times)
+    -- Each wake comes no earlier than asked; exact times depend on the machine.
+    for i = 2, 3 do assert.is_true(times[i] - times[i - 1] >= 0.01) end
+    assert.is_true(s:now() >= times[3] + 0.01)
+  end)
+
+  it("ends a real-clock session at its duration", function()
+    local T = asx.Trader:extend("r")
+    function T:cycle() while true do self:sleep(0.02) end end
+    local s = asx.session({ traders = { T:new() }, seed = 1, duration = 0.05 })
+    s:speed(1)
+    s:run()
+    assert.are.equal(0.05, s:now())
+  end)
+
+  it("registers traders with its exchange; one of another exchange raises", function()
+    local ex = asx.exchange()
+    local T = asx.Trader:extend("t")
+    function T.cycle() end
+    local mine = T:new({ exchange = ex })
+    local s = asx.session({ clock = "virtual", seed = 1, exchange = ex, traders = { mine } })
+    assert.are.equal(ex, s.exchange)
+    assert.are.equal(ex, mine.exchange)
+    local other = T:new({ exchange = asx.exchange() })
+    assert.has_error(function()
+      asx.session({ clock = "virtual", seed = 1, exchange = ex, traders = { other } })
+    end)
+  end)
+
+  it("adds its logger to a given exchange", function()
+    local ex = asx.exchange()
+    local L = recorder()
+    asx.session({ clock = "virtual", seed = 1, exchange = ex, logger = L })
+    assert.are.equal(L, ex.loggers[1])
+  end)
+
+  it("summarises per strategy", function()
+    local A = asx.Trader:extend("alpha")
+    function A:cycle() self:sell(1, 10) end
+    local B = asx.Trader:extend("beta")
+    function B:cycle()
+      self:sleep(1)
+      self:buy(1, 10)
+      self:sleep(5)
+    end
+    local s = asx.session({ clock = "virtual", seed = 4, duration = 2, traders = {
+      A:new({ money = 0, stocks = 5 }), A:new({ money = 0, stocks = 5 }), B:new({ money = 100 }),
+    } })
+    s:run()
+    local r = s:summary()
+    assert.are.equal(2, r.session_time)
+    assert.are.equal(4, r.seed)
+    assert.are.equal("virtual", r.clock)
+    assert.are.equal(3, r.orders)
+    assert.are.equal(1, r.trades)
+    assert.are.equal(10, r.close)
+    assert.are.same({ name = "alpha", agents = 2, running = 0, finished = 2, failed = 0,
+      start_value = 50, mean_value = 50, best_value = 50 }, r.strategies[1])
+    assert.are.same({ name = "beta", agents = 1, running = 1, finished = 0, failed = 0,
+      start_value = 100, mean_value = 100, best_value = 100 }, r.strategies[2])
+  end)
+
+  it("checks its options", function()
+    local T = asx.Trader:extend("t")
+    function T.cycle() end
+    for _, case in ipairs({
+      { 42, "bad argument #1 to 'session' (table of options expected, got 42)" },
+      { { clock = "fast" }, "bad argument #1 to 'session' (clock: 'real' or 'virtual' expected, got string)" },
+      { { seed = -1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got -1)" },
+      { { seed = 1.5 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 1.5)" },
+      { { duration = -2 },
+        "bad argument #1 to 'session' (duration: non-negative number of seconds expected, got -2)" },
+      { { duration = 0 / 0 },
+        "bad argument #1 to 'session' (duration: non-negative number of seconds expected, got nan)" },
+      { { traders = { asx.trader() } },
+        "bad argument #1 to 'session' (traders[1]: trader with a cycle method expected, got table)" },
+      { { traders = { 5 } },
+        "bad argument #1 to 'session' (traders[1]: trader with a cycle method expected, got 5)" },
+    }) do
+      local ok, err = pcall(asx.session, case[1])
+      assert.is_false(ok)
+      assert.are.equal(case[2], (err:gsub("^[^:]*:%d+: ", "")))
+    end
+  end)
+end)
