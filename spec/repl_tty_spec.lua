@@ -289,6 +289,30 @@ describe_tty("asx-host -i in a terminal", function()
     assert.truthy(s:find("asx>\nseed: 9\n", 1, true) or s:find("asx> ^D\nseed: 9\n", 1, true), s)
   end)
 
+  it("SIGTERM at the prompt stops the session gracefully and restores the terminal", function()
+    start(home, "-q --seed 4 spec/fixtures/quoter.lua")
+    wait_prompts(1)
+    -- The REPL runs in asx-host's own Lua state, so it can tell its pid.
+    type_text([[io.open("/proc/self/stat"):read("*l"):match("^%d+")]])
+    send("Enter")
+    local host_pid
+    local s, ok = wait_for(function(text)
+      host_pid = text:match('\n"(%d+)"\n')
+      return host_pid ~= nil
+    end)
+    assert.is_true(ok, s)
+    wait_prompts(2)
+    assert.is_true(os.execute("kill -TERM " .. host_pid) == 0)
+    s, ok = wait_for("[exit 0]")
+    assert.is_true(ok, s)
+    assert.truthy(s:find("\nseed: 4\n", 1, true), s)
+    assert.truthy(s:find("\nstopped by: SIGTERM\n", 1, true), s)
+    -- Back in cooked mode: the shell's echo works again.
+    assert.are.equal("", tmux("send-keys -t repl -l 'typed'"))
+    s, ok = wait_for("[exit 0]\ntyped")
+    assert.is_true(ok, s)
+  end)
+
   it("with the real clock agents trade while the prompt waits", function()
     start(home, "-q --clock real --seed 2 spec/fixtures/quoter.lua")
     wait_prompts(1)

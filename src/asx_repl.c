@@ -653,6 +653,12 @@ void asx_repl_close(asx_repl *r) {
   r->ready = NULL;
   uv_close((uv_handle_t *)&r->check, on_handle_closed);
   if (r->mode == ASX_REPL_TTY) {
+    /* The session can end under an open prompt (its duration, SIGTERM):
+     * what follows must not start after "asx> ". */
+    if (r->installed) {
+      fputs("\n", stdout);
+      fflush(stdout);
+    }
     tty_stop(r);
     uv_close((uv_handle_t *)&r->poll, on_handle_closed);
   } else {
