@@ -83,7 +83,7 @@ local function check_value(name, flag, v)
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
   elseif name == "duration" then
     local d = tonumber(v)
-    if not d or not (d >= 0) or not v:match("^%s*[%d.eE+]+%s*$") then
+    if not d or d ~= d or d < 0 or not v:match("^%s*[%d.eE+]+%s*$") then
       usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
     end
     return d

@@ -1,0 +1,245 @@
+-- asx-host end to end: run the built program as a user would and check its
+-- exit status and exactly what it prints.
+local BUILD = os.getenv("ASX_BUILD") or "build"
+local cwd = os.getenv("PWD") or "."
+local HOST = BUILD:sub(1, 1) == "/" and BUILD .. "/asx-host" or cwd .. "/" .. BUILD .. "/asx-host"
+local F = "spec/fixtures/host/"
+local USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  os.execute("mkdir -p " .. p)
+  return p
+end
+
+-- Runs a shell command line with the host as "$HOST"; returns status,
+-- stdout and stderr. A watchdog kills a run that hangs, so a broken build
+-- fails the spec instead of stalling it.
+local function sh(cmdline, dir)
+  dir = dir or tmpdir()
+  local script = dir .. "/run.sh"
+  local f = assert(io.open(script, "w"))
+  f:write("HOST='", HOST, "'\n", cmdline, "\n")
+  f:close()
+  os.execute(("cd '%s' && timeout -s KILL 120 sh '%s' >'%s/out' 2>'%s/err' </dev/null; echo $? >'%s/code'")
+    :format(cwd, script, dir, dir, dir))
+  local r = { status = tonumber(slurp(dir .. "/code")), stdout = slurp(dir .. "/out"),
+    stderr = slurp(dir .. "/err") }
+  os.execute("rm -rf '" .. dir .. "'")
+  return r
+end
+
+local function host(args)
+  return sh('"$HOST" ' .. args)
+end
+
+local function lines(s)
+  local out = {}
+  for l in s:gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
+-- The summary without the two lines that depend on the machine's speed.
+local function steady(stdout)
+  local out = {}
+  for _, l in ipairs(lines(stdout)) do
+    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
+  end
+  return out
+end
+
+describe("asx-host", function()
+  it("runs a session and prints the summary", function()
+    local r = host("--clock virtual --seed 5 -d 10 " .. F .. "pair.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx-host: 4 agents, virtual clock, seed 5, duration 10 s (Ctrl-C stops)\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.matches("^wall time: %d+%.%d%d%d s$", out[4])
+    assert.matches("^orders per wall second: %d+$", out[10])
+    assert.are.same({
+      "seed: 5",
+      "clock: virtual",
+      "session time: 1.000 s",
+      "agents pair: 4 (0 running, 4 finished, 0 failed)",
+      "orders: 8",
+      "trades: 4",
+      "volume: 4",
+      "open/high/low/close: 10/10/10/10",
+      "value pair: mean 400.00, best 400, start 400.00",
+    }, steady(r.stdout))
+  end)
+
+  it("takes counts, -n, --money and --stocks, and -q silences stderr", function()
+    local r = host("-q --clock=virtual --seed 1 -n 2 --money 50 --stocks 1 " .. F .. "pair.lua " .. F
+      .. "pair.lua:3")
+    assert.are.equal(0, r.status)
+    assert.are.equal("", r.stderr)
+    local out = steady(r.stdout)
+    -- Two files of the same class name are two strategies of that name.
+    assert.are.equal("agents pair: 2 (0 running, 2 finished, 0 failed)", out[4])
+    assert.are.equal("agents pair: 3 (0 running, 3 finished, 0 failed)", out[5])
+    assert.are.equal("value pair: mean 60.00, best 60, start 60.00", out[10])
+  end)
+
+  it("repeats a virtual-clock run with the same seed", function()
+    local args = "-q --clock virtual --seed 77 -d 20 strategies/random_trader.lua:30 "
+      .. "strategies/market_maker.lua:3 strategies/momentum.lua:5"
+    local a, b = host(args), host(args)
+    local c = host(args:gsub("77", "78"))
+    assert.are.equal(0, a.status)
+    assert.are.same(steady(a.stdout), steady(b.stdout))
+    assert.are_not.same(steady(a.stdout), steady(c.stdout))
+    assert.are.equal("agents random_trader: 30 (30 running, 0 finished, 0 failed)", steady(a.stdout)[4])
+  end)
+
+  it("runs on the real clock until the duration", function()
+    local r = host("-q --seed 3 -d 0.2 " .. F .. "pair.lua")
+    assert.are.equal(0, r.status)
+    local out = steady(r.stdout)
+    assert.are.equal("clock: real", out[2])
+    assert.are.equal("session time: 0.200 s", out[3])
+    assert.are.equal("agents pair: 4 (4 running, 0 finished, 0 failed)", out[4])
+    assert.are.equal("orders: 4", out[5])
+    assert.are.equal("trades: 0", out[6])
+  end)
+
+  it("reports a failing agent and goes on; --strict ends with status 1", function()
+    local r = host("-q --clock virtual --seed 1 " .. F .. "boom.lua")
+    assert.are.equal(0, r.status)
+    assert.matches("^boom#%d+: spec/fixtures/host/boom%.lua:9: boom\nstack traceback:\n", r.stderr)
+    local _, errors = r.stderr:gsub("boom#%d+: ", "")
+    assert.are.equal(2, errors)
+    assert.are.equal("agents boom: 2 (0 running, 0 finished, 2 failed)", steady(r.stdout)[4])
+
+    r = host("-q --strict --clock virtual --seed 1 " .. F .. "boom.lua")
+    assert.are.equal(1, r.status)
+    local _, n = r.stderr:gsub("boom#%d+: ", "")
+    assert.are.equal(1, n)
+    assert.are.equal("agents boom: 2 (1 running, 0 finished, 1 failed)", steady(r.stdout)[4])
+  end)
+
+  it("prints help and version", function()
+    local r = host("--help")
+    assert.are.equal(0, r.status)
+    assert.are.equal("usage: asx-host [options] FILE.lua[:COUNT]...", lines(r.stdout)[1])
+    assert.are.equal("", r.stderr)
+    r = host("--version")
+    assert.are.equal(0, r.status)
+    assert.matches("^asx%-host %d+%.%d+%.%d+\n$", r.stdout)
+  end)
+
+  it("works from another directory", function()
+    local r = sh('cd / && "$HOST" -q --clock virtual --seed 5 "' .. cwd .. '/' .. F .. 'pair.lua"')
+    assert.are.equal(0, r.status)
+    assert.are.equal("trades: 4", steady(r.stdout)[6])
+  end)
+
+  it("works after cmake --install", function()
+    local dir = tmpdir()
+    local r = sh(('cmake --install "%s" --prefix "%s/prefix" >/dev/null && cd / && '
+      .. '"%s/prefix/bin/asx-host" -q --clock virtual --seed 5 "%s/%spair.lua"')
+      :format(BUILD, dir, dir, cwd, F))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(0, r.status)
+    assert.are.equal("trades: 4", steady(r.stdout)[6])
+  end)
+
+  describe("refuses a bad command line with status 2, a reason and the usage", function()
+    local syntax_dir = tmpdir()
+    local syntax = syntax_dir .. "/syntax.lua"
+    local f = assert(io.open(syntax, "w"))
+    f:write("local asx = require('asx')\nthis is not Lua\n")
+    f:close()
+    local _, syntax_err = loadfile(syntax)
+
+    local cases = {
+      { "--bogus " .. F .. "pair.lua", "unknown option '--bogus'" },
+      { "-x " .. F .. "pair.lua", "unknown option '-x'" },
+      { "", "no strategy file given" },
+      { "-q", "no strategy file given" },
+      { "missing.lua", "cannot read 'missing.lua': No such file or directory" },
+      { "spec/fixtures", "cannot read 'spec/fixtures': Is a directory" },
+      { syntax, syntax_err },
+      { F .. "not_trader.lua",
+        F .. "not_trader.lua: does not return a Trader subclass with a cycle method (got number)" },
+      { F .. "no_cycle.lua",
+        F .. "no_cycle.lua: does not return a Trader subclass with a cycle method (got a table)" },
+      { F .. "raises.lua", F .. "raises.lua:2: cannot load me" },
+      { F .. "pair.lua:0", "bad agent count in '" .. F .. "pair.lua:0' (positive integer expected, got '0')" },
+      { F .. "pair.lua:x", "bad agent count in '" .. F .. "pair.lua:x' (positive integer expected, got 'x')" },
+      { F .. "pair.lua:-3", "bad agent count in '" .. F .. "pair.lua:-3' (positive integer expected, got '-3')" },
+      { "-n 0 " .. F .. "pair.lua", "-n: positive integer expected, got '0'" },
+      { "--agents=1.5 " .. F .. "pair.lua", "--agents: positive integer expected, got '1.5'" },
+      { "-n abc " .. F .. "pair.lua", "-n: positive integer expected, got 'abc'" },
+      { "-d -1 " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got '-1'" },
+      { "--duration=soon " .. F .. "pair.lua", "--duration: non-negative number of seconds expected, got 'soon'" },
+      { "--clock fast " .. F .. "pair.lua", "--clock: 'real' or 'virtual' expected, got 'fast'" },
+      { "--money -5 " .. F .. "pair.lua", "--money: non-negative integer expected, got '-5'" },
+      { "--seed " .. F .. "pair.lua", "--seed: non-negative integer expected, got '" .. F .. "pair.lua'" },
+      { F .. "pair.lua --seed", "option '--seed' needs a value" },
+      { "--strict=yes " .. F .. "pair.lua", "option '--strict' takes no value" },
+    }
+    for _, case in ipairs(cases) do
+      it(case[2], function()
+        local r = host(case[1])
+        assert.are.equal(2, r.status)
+        assert.are.equal("", r.stdout)
+        assert.are.equal("asx-host: " .. case[2] .. "\n" .. USAGE, r.stderr)
+      end)
+    end
+    it("(cleans up)", function() os.execute("rm -rf '" .. syntax_dir .. "'") end)
+  end)
+
+  -- The signal specs wait for what the host writes on stderr (through a
+  -- FIFO) before each signal, so they need no sleeps and no timing.
+  local function with_signals(plan, args)
+    return sh(([[
+dir=$(mktemp -d)
+mkfifo "$dir/fifo"
+"$HOST" %s 2>"$dir/fifo" &
+pid=$!
+exec 3<"$dir/fifo"
+for step in %s; do
+  case $step in
+    read) IFS= read -r line <&3; printf '%%s\n' "$line" >&2 ;;
+    int) kill -INT $pid ;;
+  esac
+done
+cat <&3 >&2
+wait $pid
+status=$?
+rm -rf "$dir"
+exit $status
+]]):format(args, plan))
+  end
+
+  it("stops gracefully on SIGINT and prints the summary", function()
+    local r = with_signals("read int", "--clock virtual --seed 8 " .. F .. "forever.lua:3")
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx-host: 3 agents, virtual clock, seed 8 (Ctrl-C stops)\n"
+      .. "asx-host: interrupted, stopping (send it again to quit at once)\n", r.stderr)
+    local out = steady(r.stdout)
+    assert.are.equal("seed: 8", out[1])
+    assert.are.equal("stopped by: SIGINT", out[4])
+    assert.are.equal("agents forever: 3 (3 running, 0 finished, 0 failed)", out[5])
+  end)
+
+  it("quits at once on a second SIGINT, naming the agent stuck in a loop", function()
+    local r = with_signals("read read int read int", "--clock virtual --seed 8 " .. F .. "stuck.lua")
+    assert.are.equal(130, r.status)
+    local err = lines(r.stderr)
+    assert.are.equal(4, #err)
+    assert.are.equal("stuck", err[2])
+    assert.are.equal("asx-host: interrupted, stopping (send it again to quit at once)", err[3])
+    assert.matches("^asx%-host: quitting at once while stuck#%d+ was running$", err[4])
+    assert.are.equal("", r.stdout)
+  end)
+end)
