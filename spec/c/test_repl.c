@@ -47,11 +47,13 @@ static void rec_free(rec *r) {
     free(r->lines[i]);
 }
 
-/* Turns the loop until the reader reports something (or gives up). */
+/* Turns the loop until the reader reports something (or gives up). A file
+ * is read in libuv's thread pool, which can take longer to start than any
+ * number of non-blocking turns, so each turn waits for an event. */
 static void spin(uv_loop_t *loop, rec *r) {
   int before = r->n + r->eof;
   for (int i = 0; i < 1000 && r->n + r->eof == before; i++)
-    uv_run(loop, UV_RUN_NOWAIT);
+    uv_run(loop, UV_RUN_ONCE);
 }
 
 static asx_repl *open_on(uv_loop_t *loop, int fd, rec *r) {
