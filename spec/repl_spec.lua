@@ -388,6 +388,21 @@ id  strategy  money  stocks  orders  value  state
 5]]), out)
     end)
 
+    it("a long table shows its first 50 rows; the value keeps them all", function()
+      local out = run([[
+added = spawn(getmetatable(trader(1)), 60)
+traders()
+#traders()
+traders()[63].id
+]], VIRTUAL)
+      assert.are.equal(1 + 50 + 1 + 2, #out)
+      assert.are.equal("id  strategy  money  stocks  orders  value  state", out[1])
+      assert.are.equal(" 1  quoter     1000     100       0   1000  waiting", out[2])
+      assert.are.equal(" 3  me          300      10       0    300  user", out[4])
+      assert.are.equal("50  quoter     1000     100       0   1000  waiting", out[51])
+      assert.are.same({ "... 13 more rows", "63", "63" }, { out[52], out[53], out[54] })
+    end)
+
     it("speed is for the real clock only", function()
       local out = run("speed(2)\n", VIRTUAL)
       assert.are.same({

@@ -10,6 +10,7 @@
  *   r:prompt("asx> ", ready)  -- the same once ready() returns true, asked
  *                             -- after every turn of the loop
  *   r:mode()            -- "tty", "pipe" or "file"
+ *   r:print(text [, "stderr"])  -- output that keeps the prompt intact
  *   r:close()
  *
  * The callbacks run from libuv callbacks, outside any coroutine of the
@@ -218,6 +219,23 @@ static int l_prompt(lua_State *L) {
   return 0;
 }
 
+/* r:print(text [, "stderr"]): see asx_repl_print. */
+static int l_print(lua_State *L) {
+  lrepl *u = check_open(L, "print");
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  const char *stream = luaL_optstring(L, 3, "stdout");
+  FILE *out;
+  if (strcmp(stream, "stdout") == 0)
+    out = stdout;
+  else if (strcmp(stream, "stderr") == 0)
+    out = stderr;
+  else
+    return luaL_argerror(L, 3, "'stdout' or 'stderr' expected");
+  asx_repl_print(u->repl, out, text, len);
+  return 0;
+}
+
 static int l_mode(lua_State *L) {
   lrepl *u = check_open(L, "mode");
   switch (asx_repl_mode(u->repl)) {
@@ -248,6 +266,7 @@ static int l_close(lua_State *L) {
 int asx__lua_open_repl(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "prompt", l_prompt },   { "mode", l_mode }, { "reading", l_reading },
+    { "print", l_print },
     { "close", l_close },     { NULL, NULL }
   };
   if (luaL_newmetatable(L, REPL_MT)) {

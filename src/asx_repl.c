@@ -615,6 +615,21 @@ void asx_repl_prompt(asx_repl *r, const char *prompt) {
   }
 }
 
+void asx_repl_print(asx_repl *r, FILE *out, const char *text, size_t len) {
+  int redraw = r && r->mode == ASX_REPL_TTY && r->installed;
+  if (redraw) {
+    /* Back to the start of the prompt's line and clear it. */
+    fputs("\r\033[K", stdout);
+    fflush(stdout);
+  }
+  fwrite(text, 1, len, out);
+  if (redraw && (len == 0 || text[len - 1] != '\n'))
+    fputc('\n', out);
+  fflush(out);
+  if (redraw)
+    rl_forced_update_display();
+}
+
 static void on_check(uv_check_t *h) {
   asx_repl *r = h->data;
   char *prompt;

@@ -21,6 +21,7 @@
 #define ASX_REPL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <uv.h>
 
 typedef struct asx_repl asx_repl;
@@ -77,6 +78,13 @@ void asx_repl_prompt_when(asx_repl *repl, const char *prompt,
 
 /* 1 while a line is being read (between asx_repl_prompt and its report). */
 int asx_repl_reading(const asx_repl *repl);
+
+/* Writes len bytes of text to out (stdout or stderr) from outside the
+ * evaluation of a line (an agent's error, a logger's warning) without
+ * garbling the line being typed: on a terminal with the prompt up, the
+ * prompt's line is cleared, the text written, and the prompt drawn again
+ * below it with what was typed so far. */
+void asx_repl_print(asx_repl *repl, FILE *out, const char *text, size_t len);
 
 /* Adds one completion candidate; only valid inside on_complete. */
 void asx_repl_add_completion(asx_repl *repl, const char *candidate);

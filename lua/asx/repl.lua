@@ -30,6 +30,7 @@ M.PROMPT = "asx> "
 M.CONTINUE = ">> "
 M.TRADES_KEPT = 10000 -- the trade history trades(n) can reach back into
 M.DEPTH = 3           -- how deep tables print
+M.MAX_ROWS = 50       -- rows a displayed table shows
 
 -- Formatting values --------------------------------------------------------
 
@@ -199,9 +200,16 @@ end
 local function rows_class(name, columns, empty)
   local cls = {}
   cls.__index = cls
+  -- Ten thousand agents make a table nobody reads on a terminal: the display
+  -- shows the first rows and says how many it left out; the value itself
+  -- keeps them all, for # and indexing.
   cls.__tostring = function(self)
-    if #self == 0 then return empty end
-    return layout(columns, self)
+    local n = #self
+    if n == 0 then return empty end
+    if n <= M.MAX_ROWS then return layout(columns, self) end
+    local first = {}
+    for i = 1, M.MAX_ROWS do first[i] = self[i] end
+    return layout(columns, first) .. ("\n... %d more rows"):format(n - M.MAX_ROWS)
   end
   local known = {}
   for _, col in ipairs(columns) do known[col.title] = col.get end
@@ -730,6 +738,16 @@ function M.start(opts)
   if not reader then error("start: " .. tostring(err), 2) end
   self.reader = reader
   self.close = function() finish(nil) end
+  -- For output that does not come from the line being evaluated.
+  self.print = function(text, stream)
+    if self.done then
+      local f = stream == "stderr" and errout or out
+      f:write(text)
+      f:flush()
+    else
+      reader:print(text, stream)
+    end
+  end
   next_prompt()
   return self
 end
@@ -825,8 +843,17 @@ function M.run(host, opts, files)
   local classes = {}
   for i, f in ipairs(files) do classes[i] = load(f.path) end
 
+  -- An agent's error arrives while the user may be typing: it goes through
+  -- the reader, which moves the prompt below it.
+  local r
   local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
-    strict = opts.strict })
+    strict = opts.strict, on_error = function(_, _, text)
+      if r then
+        r.print(text .. "\n", "stderr")
+      else
+        io.stderr:write(text, "\n")
+      end
+    end })
   local topts = {}
   for i, cls in ipairs(classes) do
     local n = files[i].count or opts.agents or cls.agents or defaults.agents
@@ -863,7 +890,7 @@ function M.run(host, opts, files)
     io.stderr:write("type help() for the commands\n")
   end
 
-  local r = M.start({
+  r = M.start({
     exchange = s.exchange, me = me, session = control(s, defaults),
     load_strategy = function(path)
       local ok, res = pcall(load, path)
