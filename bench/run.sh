@@ -9,3 +9,16 @@ export LUA_CPATH="$build/?.so;;"
 # The matching engine, through the C API and through Lua (issue 2).
 "$build/bench_book"
 luajit bench/book_bench.lua
+
+# ---- Sessions and asx-host (issue 3) ----------------------------------------
+# host.orders_per_sec: asx-host itself, 10,000 random traders on the virtual
+# clock for 300 session seconds (a little over 5,000,000 orders); the rate is
+# orders over the wall time of the session, as its summary prints it.
+"$build/asx-host" -q --clock virtual --seed 1 -d 300 strategies/random_trader.lua:10000 |
+	awk -F': ' '/^orders: /{print "host.orders: " $2} /^orders per wall second: /{print "host.orders_per_sec: " $2}'
+# Peak RSS over 1,000,000 agents that only sleep, per agent.
+luajit bench/host_bench.lua idle 1000000
+# The cost per order as the population grows: about 1,000,000 orders each.
+luajit bench/host_bench.lua orders 1000 500
+luajit bench/host_bench.lua orders 100000 5
+luajit bench/host_bench.lua orders 1000000 0.5

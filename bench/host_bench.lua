@@ -1,0 +1,58 @@
+-- Benchmarks of sessions (issue 3), run by bench/run.sh with LUA_PATH and
+-- LUA_CPATH set to the tree being measured. Prints `name: value` lines.
+--
+--   luajit bench/host_bench.lua idle N
+--     N agents that only sleep: peak RSS of the process over N. Every agent
+--     is a trader (table, account, coroutine) plus its scheduler entries.
+--   luajit bench/host_bench.lua orders N SECONDS
+--     N random traders for SECONDS of virtual time: orders per wall second
+--     of the run (building the traders is not timed).
+local asx = require("asx")
+local session = require("asx.session")
+local core = require("asx.core")
+
+local mode, n = arg[1], tonumber(arg[2])
+
+-- The process's peak resident set, in bytes.
+local function peak_rss()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s+(%d+) kB")
+    if kb then return tonumber(kb) * 1024 end
+  end
+  error("no VmHWM in /proc/self/status")
+end
+
+local function fmt(v)
+  return ("%d"):format(math.floor(v + 0.5))
+end
+
+if mode == "idle" then
+  local Sleeper = asx.Trader:extend("sleeper")
+  function Sleeper:cycle()
+    while true do self:sleep(1000) end
+  end
+  -- Each agent runs once (it starts, then sleeps past the duration), so
+  -- every coroutine has really run and holds its stack.
+  local s = session.new({ clock = "virtual", seed = 1, duration = 1 })
+  local opts = { money = 300, stocks = 10 }
+  for _ = 1, n do s:add(Sleeper:new(opts)) end
+  s:run()
+  assert(s.sched:counts().waiting == n)
+  print(("host.bytes_per_idle_agent: %s"):format(fmt(peak_rss() / n)))
+  print(("host.idle_agents: %d"):format(n))
+elseif mode == "orders" then
+  local seconds = tonumber(arg[3])
+  local Random = dofile("strategies/random_trader.lua")
+  local s = session.new({ clock = "virtual", seed = 1, duration = seconds })
+  local opts = { money = 300, stocks = 10 }
+  for _ = 1, n do s:add(Random:new(opts)) end
+  local t0 = core.hrtime()
+  s:run()
+  local wall = core.hrtime() - t0
+  local orders = s.exchange:stats().orders
+  print(("host.orders_per_sec.agents_%d: %s"):format(n, fmt(orders / wall)))
+  print(("host.orders.agents_%d: %d"):format(n, orders))
+else
+  io.stderr:write("usage: luajit bench/host_bench.lua idle N | orders N SECONDS\n")
+  os.exit(2)
+end
