@@ -140,6 +140,18 @@ print("not reached")
     assert.are.equal("trades: 2", summary[8])
   end)
 
+  it("the session's duration ends the session, and the prompt with it", function()
+    local out, status, summary = run([[
+step(4)
+stats().time
+step(10)
+print("not reached")
+]], "-d 5 " .. VIRTUAL)
+    assert.are.same({ "4" }, out)
+    assert.are.equal(0, status)
+    assert.are.equal("session time: 5.000 s", summary[3])
+  end)
+
   it("help() lists every command on one line each", function()
     local out = run("help()\n")
     for _, name in ipairs({ "book", "trades", "traders", "trader", "orders", "stats", "pause",

@@ -75,15 +75,16 @@ local function screen_lines()
   return out
 end
 
--- Polls the screen until test(text) is true, at most `tries` times, 50 ms
--- apart. Returns the last screen either way.
+-- Polls the screen until test(text) is true, at most `tries` times 50 ms
+-- apart (default 200: ten seconds, for a slow sanitized build). Returns the
+-- last screen either way.
 local function wait_for(test, tries)
   if type(test) == "string" then
     local pattern = test
     test = function(s) return s:find(pattern, 1, true) ~= nil end
   end
   local s
-  for _ = 1, tries or 100 do
+  for _ = 1, tries or 200 do
     s = screen()
     if test(s) then return s, true end
     os.execute("sleep 0.05")
