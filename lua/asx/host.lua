@@ -35,6 +35,7 @@ options:
                          printed in the summary)
       --strict           end the session on the first agent error, status 1
   -q, --quiet            no progress line and no start message
+  -i, --interactive      a Lua prompt inside the live session (FILEs optional)
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
   -h, --help             this help
@@ -44,6 +45,7 @@ Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
 Ctrl-C quits at once.]]
 
 local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
+M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 -- REPL (issue 4): lua/asx/repl.lua applies the same defaults.
 M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 
@@ -261,7 +263,11 @@ function M.main(argv)
   end
   local status
   if ok then
-    ok, status = pcall(M.run, res, files)
+    if res.interactive then
+      ok, status = pcall(require("asx.repl").run, M, res, files)
+    else
+      ok, status = pcall(M.run, res, files)
+    end
     res = status
   end
   if not ok then
