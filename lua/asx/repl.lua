@@ -631,7 +631,7 @@ function M.start(opts)
     self.done = true
     out:flush()
     if reader then reader:close() end
-    if opts.on_exit then opts.on_exit(reason) end
+    if reason and opts.on_exit then opts.on_exit(reason) end
   end
   ctx.quit = finish
 
@@ -681,7 +681,9 @@ function M.start(opts)
     out:flush()
   end
 
-  local function stepping()
+  -- The next line waits while a step runs: a script's `book()` after
+  -- `step(5)` must see the book after the step.
+  local function ready()
     local ctl = ctx.session
     return not (ctl and type(ctl.stepping) == "function" and ctl:stepping())
   end
@@ -691,7 +693,7 @@ function M.start(opts)
     if self.buffer then
       reader:prompt(M.CONTINUE)
     else
-      reader:prompt(M.PROMPT, stepping)
+      reader:prompt(M.PROMPT, ready)
     end
   end
 
