@@ -152,6 +152,14 @@ print("not reached")
     assert.are.equal("session time: 5.000 s", summary[3])
   end)
 
+  it("without a standard input it says so and exits 2", function()
+    local p = io.popen(HOST .. " -i -q <&- 2>&1; echo \"status: $?\"")
+    local out = p:read("*a")
+    p:close()
+    assert.are.equal("asx-host: -i needs a standard input to read (standard input is closed or of an "
+      .. "unknown kind (bad file descriptor))\nstatus: 2\n", out)
+  end)
+
   it("help() lists every command on one line each", function()
     local out = run("help()\n")
     for _, name in ipairs({ "book", "trades", "traders", "trader", "orders", "stats", "pause",

@@ -892,15 +892,22 @@ function M.run(host, opts, files)
     io.stderr:write("type help() for the commands\n")
   end
 
-  r = M.start({
+  local ok, res = pcall(M.start, {
     exchange = s.exchange, me = me, session = control(s, defaults),
     load_strategy = function(path)
-      local ok, res = pcall(load, path)
-      if ok then return res end
-      error(type(res) == "table" and res.usage or tostring(res), 0)
+      local loaded_ok, cls = pcall(load, path)
+      if loaded_ok then return cls end
+      error(type(cls) == "table" and cls.usage or tostring(cls), 0)
     end,
     on_exit = function() s:stop() end,
   })
+  if not ok then
+    -- Nothing ran: like a bad command line, -i without an input is status 2.
+    io.stderr:write(("asx-host: -i needs a standard input to read (%s)\n")
+      :format(tostring(res):gsub("^start: ", "")))
+    return 2
+  end
+  r = res
   s:run()
   r.close()
   io.stdout:flush()
