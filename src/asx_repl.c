@@ -30,8 +30,11 @@
  * from a uv_idle callback, never from inside asx_repl_prompt, so a script of
  * a million lines does not nest a million calls.
  */
+/* For dladdr and RTLD_NODELETE (see pin_libedit). */
+#define _GNU_SOURCE
 #include "asx_repl.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -347,6 +350,17 @@ static void on_tty_readable(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* libedit's readline emulation keeps its editor, its history and the
+ * terminal's description in globals that no call of it frees; they live as
+ * long as the process. But closing the Lua state unloads asx/core.so, and
+ * libedit with it, and that memory would become unreachable: a leak to
+ * LeakSanitizer. Marking libedit never to be unloaded keeps it reachable. */
+static void pin_libedit(void) {
+  Dl_info info;
+  if (dladdr((void *)rl_callback_read_char, &info) && info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static int tty_open(asx_repl *r, const char **err) {
   int rc;
   static int atexit_done;
@@ -354,6 +368,7 @@ static int tty_open(asx_repl *r, const char **err) {
   rl_instream = stdin;
   rl_outstream = stdout;
   rl_catch_signals = 0;
+  pin_libedit();
   if (rl_initialize() != 0) {
     *err = "libedit failed to initialise the terminal";
     return UV_EIO;
