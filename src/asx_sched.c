@@ -135,8 +135,17 @@ double asx_sched_draw(void) {
 
 /* ---- the heap ---------------------------------------------------------- */
 
-static int before(const wake *a, const wake *b) {
-  return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+/* Times are finite and never negative (nor -0), so their IEEE bit
+ * patterns order like the times themselves, and (time, seq) compares as
+ * one 128-bit integer: a compare the compiler turns into flags and
+ * conditional moves rather than branches, which matters because heap
+ * compares on random times are mispredicted half the time. */
+static inline int before(const wake *a, const wake *b) {
+  uint64_t ta, tb;
+  memcpy(&ta, &a->time, sizeof ta);
+  memcpy(&tb, &b->time, sizeof tb);
+  __extension__ typedef unsigned __int128 u128;
+  return (((u128)ta << 64) | a->seq) < (((u128)tb << 64) | b->seq);
 }
 
 static void heap_set(asx_sched *s, uint32_t i, wake w) {
@@ -155,21 +164,36 @@ static void sift_up(asx_sched *s, uint32_t i, wake w) {
   heap_set(s, i, w);
 }
 
+/* The smallest of the children c .. c+3 (those below n). */
+static inline uint32_t min_child(const wake *h, uint32_t c, uint32_t n) {
+  uint32_t a, b;
+  if (c + 3 < n) {
+    a = before(&h[c + 1], &h[c]) ? c + 1 : c;
+    b = before(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
+    return before(&h[b], &h[a]) ? b : a;
+  }
+  a = c;
+  for (b = c + 1; b < n; b++)
+    a = before(&h[b], &h[a]) ? b : a;
+  return a;
+}
+
+/* Places w at i or below, where w is not before i's parent. Floyd's way:
+ * the hole goes down to a leaf along the smallest children (three compares
+ * a level and no compare with w), then w rises from there. A re-inserted
+ * wake-up is usually among the latest, so it rises little, and this does
+ * a quarter fewer compares than stopping early would. */
 static void sift_down(asx_sched *s, uint32_t i, wake w) {
+  uint32_t n = s->heap_len;
   for (;;) {
-    uint32_t c = 4 * i + 1, best = c, end;
-    if (c >= s->heap_len)
+    uint32_t c = 4 * i + 1, best;
+    if (c >= n)
       break;
-    end = c + 4 < s->heap_len ? c + 4 : s->heap_len;
-    for (uint32_t k = c + 1; k < end; k++)
-      if (before(&s->heap[k], &s->heap[best]))
-        best = k;
-    if (!before(&s->heap[best], &w))
-      break;
+    best = min_child(s->heap, c, n);
     heap_set(s, i, s->heap[best]);
     i = best;
   }
-  heap_set(s, i, w);
+  sift_up(s, i, w);
 }
 
 static void heap_remove(asx_sched *s, uint32_t i) {
@@ -668,6 +692,8 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   w.time = s->now + delay;
   if (!isfinite(w.time))
     return ASX_SCHED_E_ARG;
+  if (w.time == 0)
+    w.time = 0; /* -0 would sort after every positive time */
   w.seq = s->seq++;
   w.agent = agent;
   s->st[agent] = ASX_AGENT_WAITING;
