@@ -211,6 +211,7 @@ for step in %s; do
   case $step in
     read) IFS= read -r line <&3; printf '%%s\n' "$line" >&2 ;;
     int) kill -INT $pid ;;
+    term) kill -TERM $pid ;;
   esac
 done
 cat <&3 >&2
@@ -230,6 +231,14 @@ exit $status
     assert.are.equal("seed: 8", out[1])
     assert.are.equal("stopped by: SIGINT", out[4])
     assert.are.equal("agents forever: 3 (3 running, 0 finished, 0 failed)", out[5])
+  end)
+
+  it("stops gracefully on SIGTERM", function()
+    local r = with_signals("read term", "--clock virtual --seed 8 " .. F .. "forever.lua:2")
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx-host: 2 agents, virtual clock, seed 8 (Ctrl-C stops)\n"
+      .. "asx-host: terminated, stopping (send it again to quit at once)\n", r.stderr)
+    assert.are.equal("stopped by: SIGTERM", steady(r.stdout)[4])
   end)
 
   it("quits at once on a second SIGINT, naming the agent stuck in a loop", function()
