@@ -206,10 +206,14 @@ static void retry_later(asx_influx *ix) {
 static const char *server_message(asx_influx *ix) {
   char *p = strstr(ix->body, "\"error\":\"");
   if (p) {
+    /* Undo the JSON string escapes in place, up to the closing quote. */
     p += 9;
-    char *q = p;
-    while (*q && !(*q == '"' && q[-1] != '\\')) q++;
-    *q = '\0';
+    char *q = p, *w = p;
+    while (*q && *q != '"') {
+      if (*q == '\\' && q[1]) q++;
+      *w++ = *q++;
+    }
+    *w = '\0';
     return p;
   }
   p = strstr(ix->body, "\"message\":\""); /* 2.x puts it there */
@@ -279,7 +283,15 @@ static void request_done(asx_influx *ix, CURLcode rc) {
     ix->phase = PHASE_WRITE; /* try the writes anyway; they say why */
   } else {
     batch *b = ready_pop(ix);
-    ix->st.dropped += b->points;
+    int64_t lost = b->points;
+    /* A 1.x "partial write" stored all but the points it names as dropped. */
+    const char *d = strstr(msg, "dropped=");
+    if (d && strstr(msg, "partial write")) {
+      int64_t n = strtoll(d + 8, NULL, 10);
+      if (n >= 0 && n <= b->points) lost = n;
+    }
+    ix->st.written += b->points - lost;
+    ix->st.dropped += lost;
     ix->queued -= b->points;
     batch_free(ix, b);
   }

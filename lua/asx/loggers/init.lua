@@ -420,7 +420,11 @@ local function influx_text(event_type, m, session)
   local tags = {}
   for _, k in ipairs(tagkeys) do
     local v = m[k]
-    if k == "trader" and event_type == "agent" then v = m.id end
+    if k == "trader" and event_type == "agent" then
+      -- An agent's id is its trader id: a tag, like the traders of trades.
+      v = m.id
+      is_tag.id = true
+    end
     if v ~= nil then tags[#tags + 1] = { k, v } end
     is_tag[k] = true
   end
@@ -452,9 +456,9 @@ Influx.__index = Influx
 function Influx:_session(session, time)
   self.session = session
   local text = session ~= nil and (type(session) == "number" and num(session) or tostring(session)) or nil
-  -- Session time 0 is now, wall clock: a virtual-clock run lands on the
-  -- time axis where it was run.
-  local start = C.asx_wall_ns() - ffi.cast("int64_t", (time or 0) * 1e9)
+  -- Session time 0 is now, wall clock, so a virtual-clock run lands on the
+  -- time axis where it was run; opts.start pins it instead.
+  local start = self.start_ns or (C.asx_wall_ns() - ffi.cast("int64_t", (time or 0) * 1e9))
   C.asx_influx_set_session(self.ix, text, start)
 end
 
@@ -567,12 +571,17 @@ function M.influxdb(opts)
   o.retry_min = opt_number(opts, "retry_min", "influxdb")
   o.retry_max = opt_number(opts, "retry_max", "influxdb")
   local close_timeout = opts.close_timeout == nil and 5 or opt_number(opts, "close_timeout", "influxdb")
+  local start = opts.start
+  if start ~= nil and (type(start) ~= "number" or start ~= start or start < 0 or start >= 2 ^ 33) then
+    argerror(1, "influxdb", "start: wall-clock seconds since the epoch", start)
+  end
   o.quiet = opts.quiet and 1 or 0
   local ix = C.asx_influx_new(o, errbuf)
   if ix == nil then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
   local self = setmetatable({ ix = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end), url = url,
-    close_timeout = close_timeout, closed = false, version = tonumber(o.version) }, Influx)
-  if opts.session ~= nil then self:_session(opts.session, 0) end
+    close_timeout = close_timeout, closed = false, version = tonumber(o.version),
+    start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
+  if opts.session ~= nil or start then self:_session(opts.session, 0) end
   open_loggers[self] = true
   return self
 end

@@ -1,0 +1,316 @@
+-- The InfluxDB logger against real servers: Debian's influxd (1.x), started
+-- by the spec in a temporary directory on free loopback ports and stopped by
+-- its pid, and a one-shot HTTP listener for the 2.x request format. Also
+-- the Grafana dashboard: its JSON is valid and its queries, run on the
+-- server, find what the logger wrote.
+local asx = require("asx")
+local loggers = require("asx.loggers")
+local net = require("helpers.net")
+local json = require("dkjson")
+
+-- Runs a shell command and returns its output. The sanitizer runtimes that
+-- spec/run.sh preloads for our own code are not for the tools run here
+-- (curl hangs with them), so they are left out.
+local function sh(cmd)
+  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Starts influxd with everything in a new temporary directory and on free
+-- loopback ports; returns { pid, dir, port, url }.
+local function start_influxd()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir) == 0)
+  local http, rpc = net.free_port(), net.free_port()
+  local f = assert(io.open(dir .. "/influxdb.conf", "w"))
+  f:write(([[
+reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = "%s/meta"
+  logging-enabled = false
+[data]
+  dir = "%s/data"
+  wal-dir = "%s/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[http]
+  bind-address = "127.0.0.1:%d"
+  log-enabled = false
+  pprof-enabled = false
+[logging]
+  level = "warn"
+  suppress-logo = true
+]]):format(rpc, dir, dir, dir, http))
+  f:close()
+  local pid = tonumber(sh(("sh -c 'influxd -config %s/influxdb.conf >%s/influxd.log 2>&1 & echo $!'"):format(
+    dir, dir)))
+  assert(pid, "could not start influxd")
+  local srv = { pid = pid, dir = dir, port = http, url = ("http://127.0.0.1:%d"):format(http) }
+  if not net.wait_until(function() return net.listening(http) end, 30) then
+    os.execute("kill -9 " .. pid)
+    error("influxd did not start listening: " .. slurp(dir .. "/influxd.log"))
+  end
+  return srv
+end
+
+local function kill(srv)
+  if not srv.killed then
+    os.execute("kill -9 " .. srv.pid)
+    assert(net.wait_until(function() return net.gone(srv.pid) end, 10), "influxd did not stop")
+    srv.killed = true
+  end
+end
+
+local function stop_influxd(srv)
+  kill(srv)
+  os.execute("rm -rf " .. srv.dir)
+end
+
+-- Runs an InfluxQL query with the HTTP API (curl is one of asx's Debian
+-- packages); returns the decoded JSON.
+local function query(srv, db, q)
+  local cmd = ("curl -sS -G '%s/query' --data-urlencode 'db=%s' --data-urlencode %q"):format(
+    srv.url, db, "q=" .. q)
+  local out = sh(cmd)
+  local doc = json.decode(out)
+  assert(doc, "not JSON: " .. out)
+  return doc
+end
+
+-- The first row of the first series of a query's result, as { column = value }.
+local function first_row(doc)
+  local series = doc.results and doc.results[1].series
+  if not series then return nil end
+  local row = {}
+  for i, c in ipairs(series[1].columns) do row[c] = series[1].values[1][i] end
+  return row
+end
+
+-- A trader that trades fast around 10, so a short session makes many
+-- events of every kind.
+local Busy = asx.Trader:extend("busy")
+function Busy:cycle()
+  while true do
+    self:sleep(self:random() * 0.02)
+    local price = 8 + self:random(0, 4)
+    local r = self:random(4)
+    if r == 1 then
+      self:buy(self:random(3), price)
+    elseif r == 2 then
+      self:sell(self:random(3), price)
+    elseif r == 3 then
+      self:buy(1)
+    else
+      self:cancel_all()
+    end
+  end
+end
+
+-- Counts the events of each type the exchange delivers, on the generic path.
+local function counter()
+  return { n = {}, total = 0, send_event = function(self, t)
+    self.n[t] = (self.n[t] or 0) + 1
+    self.total = self.total + 1
+  end }
+end
+
+describe("the InfluxDB logger with influxd 1.x", function()
+  local srv
+  setup(function() srv = start_influxd() end)
+  teardown(function() if srv then stop_influxd(srv) end end)
+
+  it("writes every event as its own point, and the totals match the session's", function()
+    local L = assert(loggers.influxdb({ url = srv.url, db = "asx spec", batch_size = 500, quiet = true }))
+    local count = counter()
+    local traders = {}
+    for i = 1, 20 do traders[i] = Busy:new({ money = 1000, stocks = 50 }) end
+    local s = asx.session({ traders = traders, loggers = { L, count }, clock = "virtual", seed = 3,
+      duration = 5 })
+    s.exchange.session_id = "spec-1"
+    s:run()
+    assert.is_true(L:close(20))
+    local sum = s:summary()
+    assert.is_true(sum.trades > 100)
+    assert.are.same({ written = count.total, dropped = 0 },
+      { written = L:stats().written, dropped = L:stats().dropped })
+
+    local row = first_row(query(srv, "asx spec",
+      'SELECT count("amount") AS n, sum("amount") AS volume FROM "exchange" WHERE "session" = \'spec-1\''))
+    assert.are.same({ n = sum.trades, volume = sum.volume }, { n = row.n, volume = row.volume })
+    row = first_row(query(srv, "asx spec", 'SELECT count("id") AS n FROM "order"'))
+    assert.are.equal(sum.orders, row.n)
+    row = first_row(query(srv, "asx spec", 'SELECT count("remaining") AS n FROM "cancel"'))
+    assert.are.equal(count.n.cancel, row.n)
+    -- The session's own events (start and stop), when it sends them.
+    row = first_row(query(srv, "asx spec", 'SELECT count("seed") AS n FROM "session"'))
+    assert.are.equal(count.n.session or 0, row and row.n or 0)
+    -- Trader ids and sides are tags: one series per buyer, seller and side.
+    local doc = query(srv, "asx spec", 'SHOW TAG KEYS FROM "exchange"')
+    local keys = {}
+    for _, v in ipairs(doc.results[1].series[1].values) do keys[#keys + 1] = v[1] end
+    assert.are.same({ "aggressor", "buyer", "seller", "session" }, keys)
+  end)
+
+  it("runs the dashboard's queries on what the logger wrote", function()
+    local f = assert(io.open("setup/influxdb/grafana/dashboards/asx.json"))
+    local dash = json.decode(f:read("*a"))
+    f:close()
+    local ok = 0
+    for _, panel in ipairs(dash.panels) do
+      for _, target in ipairs(panel.targets) do
+        local q = target.query:gsub("%$timeFilter", "time > 0"):gsub("%$__interval", "1h")
+          :gsub("%$session", ".*")
+        local doc = query(srv, "asx spec", q)
+        assert.is_nil(doc.results[1].error, q)
+        assert.is_table(doc.results[1].series, q)
+        ok = ok + 1
+      end
+    end
+    assert.are.equal(6, ok)
+    -- The candlestick's open, high, low, close and volume over the whole run.
+    local q = dash.panels[1].targets[1].query:gsub("%$timeFilter", "time > 0")
+      :gsub("GROUP BY.*", ""):gsub("%$session", ".*")
+    local row = first_row(query(srv, "asx spec", q))
+    local all = first_row(query(srv, "asx spec", 'SELECT sum("amount") AS v FROM "exchange"'))
+    assert.are.equal(all.v, row.volume)
+    assert.is_true(row.low <= row.open and row.open <= row.high)
+  end)
+
+  it("reports the server's message when it refuses a write", function()
+    local L = assert(loggers.influxdb({ url = srv.url, db = "asx refuse", quiet = true }))
+    -- A float price first: the integer prices of trades then conflict.
+    L:send_event("exchange", { time = 0, price = 1.5, amount = 1, buyer = 1, seller = 2 })
+    assert.is_true(L:flush(10))
+    local ex = asx.exchange({ logger = L })
+    local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+    a:sell(1, 7)
+    a:buy(1, 7)
+    assert.is_true(L:flush(10))
+    local st = L:stats()
+    -- The batch had the two orders and the trade: InfluxDB stored the orders.
+    assert.are.same({ 3, 1 }, { st.written, st.dropped })
+    assert.matches('^the server refused the write %(HTTP 400%): partial write: field type conflict: '
+      .. 'input field "price" on measurement "exchange" is type integer, already exists as type float',
+      st.error)
+    assert.is_true(L:close())
+  end)
+
+  it("goes on when the server stops, and counts the points it lost", function()
+    local srv2 = start_influxd()
+    local L = assert(loggers.influxdb({ url = srv2.url, db = "asx", batch_size = 20, flush_interval = 0.05,
+      retry_min = 0.02, retry_max = 0.05, close_timeout = 0.3, quiet = true }))
+    local count = counter()
+    local traders = {}
+    for i = 1, 10 do traders[i] = Busy:new({ money = 1000, stocks = 50 }) end
+    -- Once the logger has written something, stop the server under it.
+    local Killer = asx.Trader:extend("killer")
+    function Killer:cycle()
+      while L:stats().written == 0 do self:sleep(0.01) end
+      kill(srv2)
+    end
+    traders[#traders + 1] = Killer:new({})
+    local s = asx.session({ traders = traders, loggers = { L, count }, clock = "real", seed = 5,
+      duration = 1 })
+    s:run()
+    assert.is_true(srv2.killed)
+    assert.are.equal(1, s:now()) -- the session ran to its end
+    local ok, err = L:close()
+    assert.is_nil(ok)
+    local st = L:stats()
+    assert.is_true(st.written > 0)
+    assert.is_true(st.dropped > 0)
+    assert.are.equal(count.total, st.written + st.dropped)
+    assert.matches("^%d+ points dropped at close: cannot reach the server at http://127%.0%.0%.1:%d+", err)
+    assert.matches(("^influxdb: %d points written, %d dropped %%(cannot reach"):format(st.written,
+      st.dropped), L:report())
+    stop_influxd(srv2)
+  end)
+end)
+
+describe("the InfluxDB logger with a 2.x listener", function()
+  -- Starts the one-shot listener; returns its pipe and port.
+  local function listener(status, body)
+    local p = assert(io.popen(("env -u LD_PRELOAD luajit spec/helpers/http_listener.lua %d '%s'"):format(
+      status, body or "")))
+    local port, pid = p:read("*l"):match("^(%d+) (%d+)$")
+    return p, tonumber(port), tonumber(pid)
+  end
+
+  it("posts the line protocol to /api/v2/write with the token", function()
+    local p, port = listener(204)
+    local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d/"):format(port), org = "my org",
+      bucket = "trades", token = "s3cret-t0ken", start = 1700000000, session = "s1", quiet = true }))
+    local ex = asx.exchange({ logger = L })
+    ex.session_id = "s1"
+    local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+    ex:set_time(0.25)
+    a:sell(1, 7)
+    a:buy(1)
+    ex:emit("agent", { id = a.id, name = "t#1", strategy = "t", state = "failed", message = 'x "y"' })
+    assert.is_true(L:flush(10))
+    assert.are.same({ 4, 0 }, { L:stats().written, L:stats().dropped })
+    assert.is_true(L:close())
+    local request = p:read("*a")
+    p:close()
+    local head, body = request:match("^(.-\r\n)\r\n(.*)$")
+    assert.matches("^POST /api/v2/write%?org=my%%20org&bucket=trades&precision=ns HTTP/1%.1\r\n", head)
+    assert.matches("\r\nAuthorization: Token s3cret%-t0ken\r\n", head)
+    assert.matches("\r\nContent%-Type: text/plain; charset=utf%-8\r\n", head)
+    local id = a.id
+    assert.are.equal(table.concat({
+      ("order,session=s1,side=sell,trader=%d id=1i,price=7i,amount=1i,seq=1i 1700000000250000000"):format(id),
+      ("order,session=s1,side=buy,trader=%d id=2i,amount=1i,seq=2i 1700000000250000001"):format(id),
+      ("exchange,aggressor=buy,buyer=%d,seller=%d,session=s1 price=7i,amount=1i,buy_order=2i,sell_order=1i,"
+        .. "seq=3i 1700000000250000002"):format(id, id),
+      ('agent,session=s1,state=failed,strategy=t,trader=%d name="t#1",message="x \\"y\\"",seq=4i '
+        .. "1700000000250000003"):format(id),
+    }, "\n") .. "\n", body)
+  end)
+
+  it("reports a refused token with the server's message and never prints the token", function()
+    local p, port = listener(401, '{"code":"unauthorized","message":"unauthorized access"}')
+    local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d"):format(port), org = "o",
+      bucket = "b", token = "s3cret-t0ken", quiet = true }))
+    L:send_event("session", { time = 0, state = "start", seed = 1, clock = "real" })
+    assert.is_true(L:flush(10))
+    p:read("*a")
+    p:close()
+    local st = L:stats()
+    assert.are.same({ 0, 1 }, { st.written, st.dropped })
+    assert.are.equal("the server refused the write (HTTP 401): unauthorized access", st.error)
+    assert.is_nil(L:report():find("s3cret", 1, true))
+    assert.is_true(L:close())
+  end)
+end)
+
+describe("asx.loggers.influxdb arguments", function()
+  it("rejects bad options with errors naming them, and bad values with nil, err", function()
+    assert.has_error(function() loggers.influxdb() end,
+      "bad argument #1 to 'influxdb' (table of options expected, got nil)")
+    assert.has_error(function() loggers.influxdb({}) end,
+      "bad argument #1 to 'influxdb' (url: string expected, got nil)")
+    assert.has_error(function() loggers.influxdb({ url = "http://h", batch_size = 1.5 }) end,
+      "bad argument #1 to 'influxdb' (batch_size: non-negative integer expected, got 1.5)")
+    assert.has_error(function() loggers.influxdb({ url = "http://h", timeout = -1 }) end,
+      "bad argument #1 to 'influxdb' (timeout: non-negative number expected, got -1)")
+    assert.are.same({ nil, "influxdb: url must start with http:// or https://" },
+      { loggers.influxdb({ url = "h:1" }) })
+    assert.are.same({ nil, "influxdb: 2.x needs a token" },
+      { loggers.influxdb({ url = "http://h", org = "o", bucket = "b" }) })
+  end)
+end)
