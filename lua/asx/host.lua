@@ -10,6 +10,7 @@
 local asx = require("asx")
 local session = require("asx.session")
 local core = require("asx.core")
+local loggers = require("asx.loggers") -- issue 5
 
 local M = {}
 
@@ -35,6 +36,12 @@ options:
                          printed in the summary)
       --strict           end the session on the first agent error, status 1
   -q, --quiet            no progress line and no start message
+      --log FILE.csv     write the trades to FILE.csv (header, one row each);
+      --log FILE.jsonl   or every event to FILE.jsonl; repeatable
+      --logger FILE.lua  send every event to the logger FILE.lua returns
+      --influx URL       send every event to InfluxDB: http://HOST:PORT/?db=NAME
+                         (1.x) or http://HOST:PORT/?org=ORG&bucket=BUCKET (2.x,
+                         token in ASX_INFLUX_TOKEN)
   -i, --interactive      a Lua prompt inside the live session (FILEs optional)
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
@@ -114,7 +121,16 @@ function M.parse(argv)
         -- -n5, -d10: a short option glued to its value.
         if a:match("^%-[nd].+$") then flag, value = a:sub(1, 2), a:sub(3) end
       end
-      if VALUED[flag] then
+      -- Loggers (issue 5): --log, --logger, --influx; repeatable, in order.
+      if loggers.CLI_FLAGS[flag] then
+        if value == nil then
+          i = i + 1
+          value = argv[i]
+          if value == nil then usage_error("option '%s' needs a value", flag) end
+        end
+        opts.loggers = opts.loggers or {}
+        opts.loggers[#opts.loggers + 1] = { loggers.CLI_FLAGS[flag], value }
+      elseif VALUED[flag] then
         if value == nil then
           i = i + 1
           value = argv[i]
@@ -213,8 +229,14 @@ function M.run(opts, files)
   local classes = {}
   for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
 
+  -- Loggers (issue 5): opened once the strategies loaded, before anything
+  -- runs, so a bad value exits 2 with nothing done.
+  local logs, log_err = loggers.open_cli(opts.loggers)
+  if not logs then usage_error("%s", log_err) end
+
   local s = session.new({
     clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
+    loggers = logs,
   })
   -- One options table for every trader: Cls:new copies what it needs, so a
   -- million agents do not make a million tables of garbage.
@@ -242,7 +264,12 @@ function M.run(opts, files)
   end
   s:run()
   if tty then io.stderr:write("\r\27[K") end
+  -- Loggers (issue 5): the session has stopped (its end, or a signal):
+  -- flush and close every logger, then say what each wrote and dropped.
+  local log_ok, close_err = loggers.finish(logs)
   M.summary(s, io.stdout)
+  loggers.finish(logs, io.stdout)
+  if not log_ok then io.stderr:write(("%s: %s\n"):format(PROG, close_err)) end
   io.stdout:flush()
   if opts.strict and s.failed > 0 then return 1 end
   return 0

@@ -711,4 +711,52 @@ function M.from_cli(kind, value, opts)
     tostring(kind)), 2)
 end
 
+-- asx-host's logging flags, by spelling, and the kind from_cli takes.
+M.CLI_FLAGS = { ["--log"] = "log", ["--logger"] = "logger", ["--influx"] = "influx" }
+
+-- Opens the loggers of a command line: specs is an array of { kind, value }
+-- in the order given. Returns the array of loggers, or nil and the first
+-- one-line reason (the loggers opened before it are closed again).
+function M.open_cli(specs)
+  local out = {}
+  for _, spec in ipairs(specs or {}) do
+    local L, err = M.from_cli(spec[1], spec[2])
+    if not L then
+      for _, prev in ipairs(out) do
+        if type(prev.close) == "function" then pcall(prev.close, prev) end
+      end
+      return nil, err
+    end
+    out[#out + 1] = L
+  end
+  return out
+end
+
+-- Ends the loggers of a run (after the session stopped, normally or by a
+-- signal): flushes and closes each, then writes one line per logger to out
+-- (a file handle, optional). A user's logger is closed if it has close.
+-- Returns true, or nil and the first error.
+function M.finish(list, out)
+  local first
+  for _, L in ipairs(list or {}) do
+    local ok, err = true, nil
+    if type(L.close) == "function" then
+      -- close may raise, return nil, err, or return nothing at all (a user's).
+      local pok, a, b = pcall(L.close, L)
+      if not pok then
+        ok, err = false, a
+      elseif a == nil and b ~= nil then
+        ok, err = false, b
+      end
+    end
+    if out and type(L.report) == "function" then
+      local pok, line = pcall(L.report, L)
+      if pok and line then out:write(line, "\n") end
+    end
+    if not ok and not first then first = tostring(err) end
+  end
+  if first then return nil, first end
+  return true
+end
+
 return M
