@@ -166,6 +166,20 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.are.same({ "aggressor", "buyer", "seller", "session" }, keys)
   end)
 
+  it("is what asx-host --influx URL uses", function()
+    local build = os.getenv("ASX_BUILD") or "build"
+    local host = build:sub(1, 1) == "/" and build .. "/asx-host" or "./" .. build .. "/asx-host"
+    local out = sh(("%s -q --clock virtual --seed 9 -d 20 strategies/random_trader.lua:30 --influx '%s/?db=e2e'"
+      .. " 2>&1"):format(host, srv.url))
+    local trades = tonumber(out:match("\ntrades: (%d+)\n"))
+    local volume = tonumber(out:match("\nvolume: (%d+)\n"))
+    assert(trades and trades > 0, out)
+    local written = tonumber(out:match("\ninfluxdb: (%d+) points written, 0 dropped\n$"))
+    assert(written and written > trades, out)
+    local row = first_row(query(srv, "e2e", 'SELECT count("amount") AS n, sum("amount") AS v FROM "exchange"'))
+    assert.are.same({ trades, volume }, { row.n, row.v })
+  end)
+
   it("runs the dashboard's queries on what the logger wrote", function()
     local f = assert(io.open("setup/influxdb/grafana/dashboards/asx.json"))
     local dash = json.decode(f:read("*a"))

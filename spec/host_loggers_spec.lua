@@ -1,0 +1,175 @@
+-- asx-host with loggers, end to end: --log FILE.csv and FILE.jsonl give
+-- files that agree with the summary, two runs with one seed give the same
+-- files, a SIGINT leaves complete files, and bad values exit 2 first.
+local json = require("dkjson")
+
+local BUILD = os.getenv("ASX_BUILD") or "build"
+local cwd = os.getenv("PWD") or "."
+local HOST = BUILD:sub(1, 1) == "/" and BUILD .. "/asx-host" or cwd .. "/" .. BUILD .. "/asx-host"
+local USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  os.execute("mkdir -p " .. p)
+  return p
+end
+
+-- Runs a shell script with the host as "$HOST" in directory dir, from the
+-- repository root; returns status, stdout and stderr. A watchdog kills a
+-- run that hangs, so a broken build fails the spec instead of stalling it.
+local function sh(script, dir)
+  local path = dir .. "/run.sh"
+  local f = assert(io.open(path, "w"))
+  f:write("HOST='", HOST, "'\nD='", dir, "'\n", script, "\n")
+  f:close()
+  os.execute(("cd '%s' && timeout -s KILL 120 sh '%s' >'%s/out' 2>'%s/err' </dev/null; echo $? >'%s/code'")
+    :format(cwd, path, dir, dir, dir))
+  return { status = tonumber(slurp(dir .. "/code")), stdout = slurp(dir .. "/out"), stderr = slurp(dir .. "/err") }
+end
+
+local function lines(s)
+  local out = {}
+  for l in s:gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
+-- The value of a "key: value" summary line.
+local function summary_value(stdout, key)
+  return stdout:match("\n" .. key .. ": ([^\n]*)") or stdout:match("^" .. key .. ": ([^\n]*)")
+end
+
+-- Checks that a CSV file of trades is whole: a header, rows of 9 fields
+-- that end in a newline; returns the row count and the volume.
+local function check_trades_csv(text)
+  assert.are.equal("\n", text:sub(-1))
+  local rows, volume = 0, 0
+  for i, l in ipairs(lines(text)) do
+    if i == 1 then
+      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", l)
+    else
+      local amount = l:match("^[%d.e+-]+,[^,]*,%d+,(%d+),%d+,%d+,%d+,%d+,[bs][ue][yl]l?$")
+      assert(amount, "not a trade row: " .. l)
+      rows, volume = rows + 1, volume + tonumber(amount)
+    end
+  end
+  return rows, volume
+end
+
+-- Checks that every line of a JSONL file is an object; returns the count
+-- of each event type.
+local function check_jsonl(text)
+  assert.are.equal("\n", text:sub(-1))
+  local n = {}
+  for _, l in ipairs(lines(text)) do
+    local e = json.decode(l)
+    assert(type(e) == "table" and type(e.type) == "string", "not an event: " .. l)
+    n[e.type] = (n[e.type] or 0) + 1
+  end
+  return n
+end
+
+describe("asx-host --log", function()
+  it("writes the trades to CSV and every event to JSONL, as the summary counts them", function()
+    local dir = tmpdir()
+    local r = sh('"$HOST" -q --clock virtual --seed 11 -d 30 strategies/random_trader.lua:40 '
+      .. '--log "$D/t.csv" --log "$D/e.jsonl"', dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal("", r.stderr)
+    local trades, volume = tonumber(summary_value(r.stdout, "trades")), tonumber(summary_value(r.stdout, "volume"))
+    assert.is_true(trades > 100)
+    local rows, vol = check_trades_csv(slurp(dir .. "/t.csv"))
+    assert.are.same({ trades, volume }, { rows, vol })
+    local n = check_jsonl(slurp(dir .. "/e.jsonl"))
+    assert.are.equal(trades, n.exchange)
+    assert.are.equal(tonumber(summary_value(r.stdout, "orders")), n.order)
+    local out = lines(r.stdout)
+    assert.are.equal(("csv: %d rows written to %s/t.csv"):format(trades, dir), out[#out - 1])
+    local total = 0
+    for _, c in pairs(n) do total = total + c end
+    assert.are.equal(("jsonl: %d lines written to %s/e.jsonl"):format(total, dir), out[#out])
+
+    -- The same seed again: the same files, byte for byte.
+    local first_csv, first_jsonl = slurp(dir .. "/t.csv"), slurp(dir .. "/e.jsonl")
+    r = sh('"$HOST" -q --clock virtual --seed 11 -d 30 strategies/random_trader.lua:40 '
+      .. '--log "$D/t.csv" --log "$D/e.jsonl"', dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal(first_csv, slurp(dir .. "/t.csv"))
+    assert.are.equal(first_jsonl, slurp(dir .. "/e.jsonl"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("leaves complete files when SIGINT stops the session", function()
+    local dir = tmpdir()
+    -- The host's first stderr line says the session starts; the signal
+    -- goes after it, read through a FIFO: no sleep, no timing.
+    local r = sh([[
+mkfifo "$D/fifo"
+"$HOST" --clock virtual --seed 3 strategies/random_trader.lua:200 --log "$D/t.csv" --log "$D/e.jsonl" \
+  2>"$D/fifo" &
+pid=$!
+exec 3<"$D/fifo"
+IFS= read -r line <&3
+printf '%s\n' "$line" >&2
+kill -INT $pid
+cat <&3 >&2
+wait $pid
+]], dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal("SIGINT", summary_value(r.stdout, "stopped by"))
+    local trades = tonumber(summary_value(r.stdout, "trades"))
+    local rows = check_trades_csv(slurp(dir .. "/t.csv"))
+    assert.are.equal(trades, rows)
+    local n = check_jsonl(slurp(dir .. "/e.jsonl"))
+    assert.are.equal(trades, n.exchange or 0)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("exits 2 with a one-line reason for a bad value, before anything runs", function()
+    local dir = tmpdir()
+    for _, case in ipairs({
+      { "--log $D/x.txt", "--log: unknown extension in '$D/x.txt' (expected .csv or .jsonl)" },
+      { "--log $D/no/x.csv", "--log: cannot open '$D/no/x.csv': No such file or directory" },
+      { "--influx localhost:8086", "--influx: malformed URL 'localhost:8086' (expected http://HOST:PORT/?db=NAME "
+        .. "or http://HOST:PORT/?org=ORG&bucket=BUCKET)" },
+      { "--influx 'http://127.0.0.1:1/?org=o&bucket=b'",
+        "--influx: ASX_INFLUX_TOKEN is not set (InfluxDB 2.x needs a token)" },
+      { "--logger $D/none.lua", "--logger: cannot open $D/none.lua" },
+    }) do
+      local r = sh('unset ASX_INFLUX_TOKEN; "$HOST" -d 1 --clock virtual strategies/random_trader.lua:2 '
+        .. case[1], dir)
+      assert.are.equal(2, r.status)
+      assert.are.equal("", r.stdout)
+      local want = "asx-host: " .. case[2]:gsub("%$D", dir)
+      assert.are.equal(want, r.stderr:sub(1, #want))
+      assert.are.equal(USAGE, r.stderr:sub(-#USAGE))
+    end
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("sends every event to the user's logger from --logger FILE.lua", function()
+    local dir = tmpdir()
+    local f = assert(io.open(dir .. "/count.lua", "w"))
+    f:write([[
+-- A user's logger: counts the trades and prints the count at close.
+local L = { trades = 0 }
+function L:send_event(event_type) if event_type == "exchange" then self.trades = self.trades + 1 end end
+function L:close() io.stdout:write("my logger: ", self.trades, " trades\n") end
+return L
+]])
+    f:close()
+    local r = sh('"$HOST" -q --clock virtual --seed 2 -d 10 strategies/random_trader.lua:20 --logger "$D/count.lua"',
+      dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal("my logger: " .. summary_value(r.stdout, "trades") .. " trades", lines(r.stdout)[1])
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+end)
