@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,44 @@ static void test_fmt_numbers(void **state) {
   assert_string_equal(buf, "nan");
   asx_fmt_double(buf, -1.0 / 0.0);
   assert_string_equal(buf, "-inf");
+}
+
+/* The shortest form printf gives, the slow way: the reference. */
+static void fmt_reference(char *buf, double v) {
+  for (int p = 15; p <= 17; p++) {
+    snprintf(buf, 32, "%.*g", p, v);
+    if (p == 17 || strtod(buf, NULL) == v) return;
+  }
+}
+
+/* The fast path for session-time-like numbers gives printf's text. */
+static void test_fmt_matches_printf(void **state) {
+  char a[32], b[32];
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 300000; i++) {
+    /* xorshift64: random mantissas over the exponents of both paths. */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v = ldexp((double)(x >> 11), -53) * pow(10, (int)(x % 25) - 7);
+    if (x & 1024) v = -v;
+    asx_fmt_double(a, v);
+    if (v == floor(v) && fabs(v) <= 9007199254740992.0) continue;
+    fmt_reference(b, v);
+    assert_string_equal(a, b);
+    assert_true(strtod(a, NULL) == v);
+  }
+  /* Around powers of two, where the gap below is half the gap above. */
+  for (int e = -13; e < 50; e++) {
+    double p2 = ldexp(1, e);
+    double vs[3] = {p2, nextafter(p2, 0), nextafter(p2, INFINITY)};
+    for (int j = 0; j < 3; j++) {
+      if (vs[j] == floor(vs[j])) continue;
+      asx_fmt_double(a, vs[j]);
+      fmt_reference(b, vs[j]);
+      assert_string_equal(a, b);
+    }
+  }
 }
 
 static const asx_event *sample(size_t *n) {
@@ -230,6 +269,7 @@ static void test_open_errors_and_write_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fmt_numbers),
+    cmocka_unit_test(test_fmt_matches_printf),
     cmocka_unit_test(test_csv_rows),
     cmocka_unit_test(test_jsonl_rows),
     cmocka_unit_test(test_many_rows_bounded),
