@@ -281,6 +281,37 @@ static void test_pause_and_step(void **state) {
   asx_sched_free(s);
 }
 
+static void test_real_clock_pause_and_step(void **state) {
+  run r;
+  uv_loop_t *loop = uv_default_loop();
+  asx_sched *s = make(&r, ASX_CLOCK_REAL, 2);
+  /* Paused, the real clock does not move either; a step runs what is due
+   * up to its end at the wake-ups' own times, as on the virtual clock. */
+  script(&r, 0, 0.25, 0.5, -1.0);
+  script(&r, 1, 0.375, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_pause(s, 1), 0);
+  assert_int_equal(asx_sched_start(s), 0);
+  assert_int_equal(asx_sched_step(s, 0.5), 0);
+  while (asx_sched_stepping(s))
+    uv_run(loop, UV_RUN_NOWAIT);
+  {
+    const uint32_t a[] = {0, 1, 0, 1};
+    const double t[] = {0, 0, 0.25, 0.375};
+    expect(&r, 4, a, t);
+  }
+  assert_true(asx_sched_now(s) == 0.5);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_PAUSED);
+  /* Resumed at a fast speed, the rest runs from 0.5 on. */
+  assert_int_equal(asx_sched_set_speed(s, 1000), 0);
+  assert_int_equal(asx_sched_pause(s, 0), 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.nlog, 5);
+  assert_int_equal(r.log_agent[4], 0);
+  assert_true(r.log_time[4] >= 0.75);
+  asx_sched_free(s);
+}
+
 static void test_bad_arguments(void **state) {
   run r;
   asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 1);
@@ -430,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_stop_from_agent),
       cmocka_unit_test(test_finished_agent_is_never_resumed),
       cmocka_unit_test(test_pause_and_step),
+      cmocka_unit_test(test_real_clock_pause_and_step),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_random_streams),
       cmocka_unit_test(test_labels),
