@@ -5,9 +5,13 @@
 # Usage: setup/demo.sh BUILD_DIR
 set -eu
 build=${1:-build}
+case $build in /*) ;; *) build="$PWD/$build" ;; esac
 host="$build/asx-host"
+# The strategies' paths, and the CSV file, are relative to the repository.
+cd "$(dirname "$0")/.."
 
-# Once asx-host can log trades (--log FILE.csv), the demo keeps them.
+# The demo keeps its trades (asx-host --log FILE.csv says where at the end),
+# when this asx-host has --log.
 set --
 if "$host" --help | grep -q -- "--log "; then
 	csv="demo-$(date +%Y%m%d-%H%M%S).csv"
@@ -16,6 +20,3 @@ fi
 
 "$host" --clock real --duration 10 "$@" \
 	strategies/random_trader.lua strategies/market_maker.lua strategies/momentum.lua
-if [ $# -gt 0 ]; then
-	echo "demo: the trades are in $csv"
-fi
