@@ -1,15 +1,18 @@
 /* The scheduler (see asx_sched.h for the model).
  *
- * Data structures, all indexed by agent number and grown together by
- * asx_sched_add, so that an agent costs a few bytes and no libuv handle:
- *   st[a]     its state (one byte);
- *   pos[a]    1 + its wake-up's index in the heap, or 0 when none;
- *   rng[a]    its splitmix64 state;
+ * Data structures, indexed by agent number and grown together by
+ * asx_sched_add, so that an agent costs 32 bytes and no libuv handle:
+ *   ag[a]     its state, 1 + its wake-up's index in the heap (0 when none)
+ *             and its splitmix64 state, in one 16-byte slot;
+ *   heap      one 16-byte {time, agent, seq} entry per agent at most;
  *   group[a], number[a]  its label, allocated only once an agent is named.
- * The heap holds {time, seq, agent} with the smallest (time, seq) at index 0;
- * it is 4-ary because a wider node keeps the sift-down loop in one or two
- * cache lines while halving the depth. Its capacity is kept at the number of
- * agents (each has at most one wake-up), so scheduling never allocates.
+ * The heap has the smallest (time, seq) at index 0. It is 4-ary and laid
+ * out so that the four children of a node fill exactly one cache line:
+ * with a million agents nearly every level of a sift is a cache miss, so
+ * the depth (halved against a binary heap) and the lines touched per level
+ * are what cost. Its capacity is kept at the number of agents (each has at
+ * most one wake-up), so scheduling never allocates. seq is 32 bits and is
+ * renumbered by rank before it would wrap (see renumber).
  *
  * Costs: wake O(log4 n), removing an agent's wake-up O(log4 n) through
  * pos[]. The entry of the agent being resumed stays at the root while it
@@ -35,11 +38,21 @@
 #define ASX_SCHED_BATCH 1024
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
+/* 16 bytes, so that the four children of a node fill one 64-byte cache
+ * line (the heap is laid out so that each group of siblings is aligned). */
 typedef struct wake {
   double time;
-  uint64_t seq;
   uint32_t agent;
+  uint32_t seq;
 } wake;
+
+/* What the scheduler keeps per agent, together so that one cache line
+ * serves a resume: its generator, its heap position and its state. */
+typedef struct agent_slot {
+  uint64_t rng; /* splitmix64 state */
+  uint32_t pos; /* 1 + its wake-up's index in the heap, or 0 */
+  uint8_t st;   /* ASX_AGENT_* */
+} agent_slot;
 
 enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
 
@@ -65,14 +78,13 @@ struct asx_sched {
   uint64_t base_hr;
   double base_time;
 
-  wake *heap;
+  wake *heap;       /* heap_mem + 3: see heap_alloc */
+  void *heap_mem;
   uint32_t heap_len;
-  uint64_t seq;
+  uint32_t seq;     /* the next wake-up's; renumbered before it wraps */
 
   uint32_t n, cap;
-  uint8_t *st;
-  uint32_t *pos;
-  uint64_t *rng;
+  agent_slot *ag;
   uint16_t *group;
   uint32_t *number;
   char **groups;
@@ -111,7 +123,7 @@ static uint64_t agent_seed(uint64_t seed, uint32_t agent) {
 }
 
 uint64_t asx_sched_rand(asx_sched *s, uint32_t agent) {
-  uint64_t *state = agent < s->n ? &s->rng[agent] : &s->session_rng;
+  uint64_t *state = agent < s->n ? &s->ag[agent].rng : &s->session_rng;
   *state += GOLDEN;
   return mix64(*state);
 }
@@ -145,12 +157,12 @@ static inline int before(const wake *a, const wake *b) {
   memcpy(&ta, &a->time, sizeof ta);
   memcpy(&tb, &b->time, sizeof tb);
   __extension__ typedef unsigned __int128 u128;
-  return (((u128)ta << 64) | a->seq) < (((u128)tb << 64) | b->seq);
+  return (((u128)ta << 32) | a->seq) < (((u128)tb << 32) | b->seq);
 }
 
 static void heap_set(asx_sched *s, uint32_t i, wake w) {
   s->heap[i] = w;
-  s->pos[w.agent] = i + 1;
+  s->ag[w.agent].pos = i + 1;
 }
 
 static void sift_up(asx_sched *s, uint32_t i, wake w) {
@@ -198,7 +210,7 @@ static void sift_down(asx_sched *s, uint32_t i, wake w) {
 
 static void heap_remove(asx_sched *s, uint32_t i) {
   wake last;
-  s->pos[s->heap[i].agent] = 0;
+  s->ag[s->heap[i].agent].pos = 0;
   last = s->heap[--s->heap_len];
   if (i == s->heap_len)
     return;
@@ -271,15 +283,15 @@ static int run_batch(asx_sched *s, double limit, int jump) {
      * since every new wake-up is at now or later, with a larger seq. */
     w = s->heap[0];
     s->now = jump ? w.time : limit;
-    s->st[w.agent] = ASX_AGENT_RUNNING;
+    s->ag[w.agent].st = ASX_AGENT_RUNNING;
     s->current = w.agent;
     s->resumes++;
     s->resume(s, w.agent, s->data);
     s->current = ASX_SCHED_NONE;
-    if (s->st[w.agent] == ASX_AGENT_RUNNING) {
+    if (s->ag[w.agent].st == ASX_AGENT_RUNNING) {
       /* It returned without sleeping: it has finished. */
-      heap_remove(s, s->pos[w.agent] - 1);
-      s->st[w.agent] = ASX_AGENT_FINISHED;
+      heap_remove(s, s->ag[w.agent].pos - 1);
+      s->ag[w.agent].st = ASX_AGENT_FINISHED;
     }
   }
   s->in_batch = 0;
@@ -629,16 +641,30 @@ void asx_sched_free(asx_sched *s) {
   for (int i = 0; i < s->ngroups; i++)
     free(s->groups[i]);
   free(s->groups);
-  free(s->heap);
-  free(s->st);
-  free(s->pos);
-  free(s->rng);
+  free(s->heap_mem);
+  free(s->ag);
   free(s->group);
   free(s->number);
   free(s);
 }
 
 void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn) { s->on_end = fn; }
+
+/* The heap array starts 3 entries (48 bytes) into a 64-byte aligned block,
+ * so that entry 1, and every group of siblings 4i+1 .. 4i+4 after it,
+ * begins on a cache line. */
+static int heap_alloc(asx_sched *s, uint32_t cap) {
+  size_t bytes = ((size_t)cap + 3) * sizeof(wake);
+  void *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!mem)
+    return 0;
+  if (s->heap_len)
+    memcpy((wake *)mem + 3, s->heap, s->heap_len * sizeof(wake));
+  free(s->heap_mem);
+  s->heap_mem = mem;
+  s->heap = (wake *)mem + 3;
+  return 1;
+}
 
 static int grow(void **p, size_t n, size_t size) {
   void *q = realloc(*p, n * size);
@@ -659,10 +685,7 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
       cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
     /* Each array is grown on its own; a failure leaves the larger ones
      * behind, which is harmless because cap only moves once all succeed. */
-    if (!grow((void **)&s->st, cap, sizeof *s->st) ||
-        !grow((void **)&s->pos, cap, sizeof *s->pos) ||
-        !grow((void **)&s->rng, cap, sizeof *s->rng) ||
-        !grow((void **)&s->heap, cap, sizeof *s->heap) ||
+    if (!grow((void **)&s->ag, cap, sizeof *s->ag) || !heap_alloc(s, cap) ||
         (s->group && !grow((void **)&s->group, cap, sizeof *s->group)) ||
         (s->number && !grow((void **)&s->number, cap, sizeof *s->number)))
       return ASX_SCHED_E_NOMEM;
@@ -671,9 +694,9 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
     s->cap = cap;
   }
   for (uint32_t a = s->n; a < need; a++) {
-    s->st[a] = ASX_AGENT_IDLE;
-    s->pos[a] = 0;
-    s->rng[a] = agent_seed(s->seed, a);
+    s->ag[a].st = ASX_AGENT_IDLE;
+    s->ag[a].pos = 0;
+    s->ag[a].rng = agent_seed(s->seed, a);
   }
   if (first)
     *first = s->n;
@@ -683,30 +706,50 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
 
 uint32_t asx_sched_count(const asx_sched *s) { return s->n; }
 
+static int by_time_seq(const void *a, const void *b) {
+  return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+/* Gives the pending wake-ups the numbers 0 .. n-1 in their order, so that
+ * the 32-bit seq never wraps: once every 4 billion wake-ups, O(n log n).
+ * A sorted array is a valid heap, so only the positions change. */
+static void renumber(asx_sched *s) {
+  qsort(s->heap, s->heap_len, sizeof *s->heap, by_time_seq);
+  for (uint32_t i = 0; i < s->heap_len; i++) {
+    s->heap[i].seq = i;
+    s->ag[s->heap[i].agent].pos = i + 1;
+  }
+  s->seq = s->heap_len;
+}
+
+void asx__sched_set_seq(asx_sched *s, uint32_t seq) { s->seq = seq; }
+
 int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   wake w;
   if (agent >= s->n || !(delay >= 0) || !isfinite(delay))
     return ASX_SCHED_E_ARG;
-  if (s->st[agent] != ASX_AGENT_IDLE && s->st[agent] != ASX_AGENT_RUNNING)
+  if (s->ag[agent].st != ASX_AGENT_IDLE && s->ag[agent].st != ASX_AGENT_RUNNING)
     return ASX_SCHED_E_STATE;
   w.time = s->now + delay;
   if (!isfinite(w.time))
     return ASX_SCHED_E_ARG;
   if (w.time == 0)
     w.time = 0; /* -0 would sort after every positive time */
+  if (s->seq == UINT32_MAX)
+    renumber(s);
   w.seq = s->seq++;
   w.agent = agent;
-  s->st[agent] = ASX_AGENT_WAITING;
-  if (s->pos[agent]) {
+  s->ag[agent].st = ASX_AGENT_WAITING;
+  if (s->ag[agent].pos) {
     /* A running agent's entry is still in the heap (see run_batch), and
      * its new time is not earlier: it can only move down. */
-    sift_down(s, s->pos[agent] - 1, w);
+    sift_down(s, s->ag[agent].pos - 1, w);
   } else {
     sift_up(s, s->heap_len++, w);
   }
   /* Only a wake-up set from outside a batch can be earlier than what the
    * loop is waiting for; inside a batch the caller re-arms afterwards. */
-  if (s->clock == ASX_CLOCK_REAL && !s->in_batch && s->pos[agent] == 1)
+  if (s->clock == ASX_CLOCK_REAL && !s->in_batch && s->ag[agent].pos == 1)
     schedule_next(s);
   return 0;
 }
@@ -714,16 +757,16 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
 int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
   if (agent >= s->n || state < ASX_AGENT_FINISHED || state > ASX_AGENT_STOPPED)
     return ASX_SCHED_E_ARG;
-  if (s->st[agent] >= ASX_AGENT_FINISHED)
+  if (s->ag[agent].st >= ASX_AGENT_FINISHED)
     return ASX_SCHED_E_STATE;
-  if (s->pos[agent])
-    heap_remove(s, s->pos[agent] - 1);
-  s->st[agent] = (uint8_t)state;
+  if (s->ag[agent].pos)
+    heap_remove(s, s->ag[agent].pos - 1);
+  s->ag[agent].st = (uint8_t)state;
   return 0;
 }
 
 int asx_sched_state(const asx_sched *s, uint32_t agent) {
-  return agent < s->n ? s->st[agent] : ASX_SCHED_E_ARG;
+  return agent < s->n ? s->ag[agent].st : ASX_SCHED_E_ARG;
 }
 
 uint32_t asx_sched_current(const asx_sched *s) { return s->current; }

@@ -98,6 +98,30 @@ static void expect(const run *r, int n, const uint32_t *agents,
   }
 }
 
+/* Internal, for this test: where the next seq starts. */
+void asx__sched_set_seq(asx_sched *s, uint32_t seq);
+
+static void test_seq_renumbering_keeps_fifo(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 5);
+  /* The 32-bit seq runs out during the run: the pending wake-ups are
+   * renumbered in order, and ties still wake in the order they were set. */
+  asx__sched_set_seq(s, UINT32_MAX - 3);
+  script(&r, 0, 0.5, 0.5, -1.0);
+  script(&r, 1, 0.5, 0.5, -1.0);
+  script(&r, 2, 0.5, 0.5, -1.0);
+  script(&r, 3, 0.5, 0.5, -1.0);
+  script(&r, 4, 0.5, 0.5, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4};
+    const double t[] = {0, 0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1};
+    expect(&r, 15, a, t);
+  }
+  asx_sched_free(s);
+}
+
 static void test_wake_order(void **state) {
   run r;
   asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
@@ -454,6 +478,7 @@ static void test_real_clock_order(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_wake_order),
+      cmocka_unit_test(test_seq_renumbering_keeps_fifo),
       cmocka_unit_test(test_fifo_ties),
       cmocka_unit_test(test_sleep_zero_yields_to_ready_agents),
       cmocka_unit_test(test_duration_boundary),
