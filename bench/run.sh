@@ -22,3 +22,9 @@ luajit bench/host_bench.lua idle 1000000
 luajit bench/host_bench.lua orders 1000 500
 luajit bench/host_bench.lua orders 100000 5
 luajit bench/host_bench.lua orders 1000000 0.5
+
+# ---- Loggers (issue 5) ------------------------------------------------------
+# host.orders_per_sec with the CSV logger (--log FILE.csv) and with the
+# InfluxDB logger (--influx, to an influxd started on a free loopback port),
+# against the same run without loggers; medians of three runs each.
+luajit bench/loggers_bench.lua "$build"

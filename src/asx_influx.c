@@ -49,7 +49,7 @@ struct asx_influx {
 
   batch *fill;
   batch *ready_head, *ready_tail;
-  batch *spare; /* one emptied batch kept for reuse */
+  batch *spare; /* emptied batches kept for reuse, linked by next */
   int64_t queued;
 
   int phase;
@@ -82,7 +82,7 @@ int64_t asx_wall_ns(void) {
 static batch *batch_new(asx_influx *ix) {
   batch *b = ix->spare;
   if (b) {
-    ix->spare = NULL;
+    ix->spare = b->next;
     b->len = 0;
     b->points = 0;
     b->next = NULL;
@@ -100,13 +100,14 @@ static batch *batch_new(asx_influx *ix) {
   return b;
 }
 
+/* Emptied batches are kept for reuse rather than freed: a batch buffer is
+ * big enough for malloc to map it afresh each time, and touching new pages
+ * for every batch costs the exchange more than formatting the points. There
+ * are never more than max_points / batch_size + 1 batches, so memory stays
+ * bounded by the queue's bound. */
 static void batch_free(asx_influx *ix, batch *b) {
-  if (!ix->spare) {
-    ix->spare = b;
-    return;
-  }
-  free(b->buf);
-  free(b);
+  b->next = ix->spare;
+  ix->spare = b;
 }
 
 static int batch_reserve(batch *b, size_t need) {
@@ -596,6 +597,9 @@ int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns
 static batch *room_for_point(asx_influx *ix, size_t need) {
   if (ix->queued >= ix->o.max_points) {
     ix->st.dropped++;
+    /* Said once: formatting the message per dropped point would make a
+     * slow server slow the exchange down too. */
+    if (ix->warned_behind) return NULL;
     char n[24];
     asx_fmt_int64(n, ix->o.max_points);
     report(ix, &ix->warned_behind,
@@ -806,9 +810,11 @@ int64_t asx_influx_close(asx_influx *ix, double timeout) {
     free(ix->fill->buf);
     free(ix->fill);
   }
-  if (ix->spare) {
-    free(ix->spare->buf);
-    free(ix->spare);
+  while (ix->spare) {
+    b = ix->spare;
+    ix->spare = b->next;
+    free(b->buf);
+    free(b);
   }
   free_strings(ix);
   free(ix);

@@ -1,0 +1,98 @@
+-- Benchmarks of the loggers (issue 5), run by bench/run.sh from the
+-- repository root: asx-host's host.orders_per_sec run (10,000 random traders,
+-- virtual clock, 300 session seconds) without loggers, with the CSV logger
+-- (--log FILE.csv, the trades) and with the InfluxDB logger (--influx, to an
+-- influxd this script starts on a free loopback port and stops by pid, and
+-- to a port where nothing listens, which isolates the logger's own cost).
+-- Each figure is the median of three runs; prints `name: value` lines.
+--
+--   luajit bench/loggers_bench.lua BUILD_DIR
+package.path = "spec/?.lua;" .. package.path
+local net = require("helpers.net")
+
+local build = arg[1] or "build"
+local host = build:sub(1, 1) == "/" and build .. "/asx-host" or "./" .. build .. "/asx-host"
+local RUN = host .. " -q --clock virtual --seed 1 -d 300 strategies/random_trader.lua:10000"
+local RUNS = 3
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function median(xs)
+  table.sort(xs)
+  return xs[math.floor((#xs + 1) / 2)]
+end
+
+-- The orders per wall second of RUNS runs with the given extra flags, and
+-- the last run's output.
+local function rate(flags)
+  local xs, out = {}, nil
+  for i = 1, RUNS do
+    out = sh(RUN .. " " .. flags .. " 2>&1")
+    xs[i] = tonumber(out:match("orders per wall second: (%d+)"))
+    assert(xs[i], out)
+  end
+  return median(xs), out
+end
+
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(os.execute("mkdir -p " .. tmp) == 0)
+
+local base = rate("")
+print(("host.orders_per_sec.no_logger: %d"):format(base))
+
+local csv, csv_out = rate(("--log %s/trades.csv"):format(tmp))
+print(("host.orders_per_sec.csv_logger: %d"):format(csv))
+print(("host.csv_logger_ratio: %.2f"):format(csv / base))
+print(("host.csv_logger_rows: %s"):format(csv_out:match("csv: (%d+) rows") or "?"))
+
+-- The InfluxDB logger's own cost, without a server competing for the two
+-- cores: nothing listens on the port, so the points are formatted and
+-- queued, the requests fail fast, and the bounded queue drops the rest.
+local down = rate(("--influx 'http://127.0.0.1:%d/?db=bench'"):format(net.free_port()))
+print(("host.orders_per_sec.influx_logger_no_server: %d"):format(down))
+print(("host.influx_logger_no_server_ratio: %.2f"):format(down / base))
+
+-- influxd, as the specs run it: everything in the temporary directory.
+local http, rpc = net.free_port(), net.free_port()
+local f = assert(io.open(tmp .. "/influxdb.conf", "w"))
+f:write(([[
+reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = "%s/meta"
+  logging-enabled = false
+[data]
+  dir = "%s/data"
+  wal-dir = "%s/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:%d"
+  log-enabled = false
+[logging]
+  level = "error"
+]]):format(rpc, tmp, tmp, tmp, http))
+f:close()
+local pid = tonumber(sh(("influxd -config %s/influxdb.conf >%s/influxd.log 2>&1 & echo $!"):format(tmp, tmp)))
+if pid and net.wait_until(function() return net.listening(http) end, 30) then
+  local influx, out = rate(("--influx 'http://127.0.0.1:%d/?db=bench'"):format(http))
+  print(("host.orders_per_sec.influx_logger: %d"):format(influx))
+  print(("host.influx_logger_ratio: %.2f"):format(influx / base))
+  local written, dropped = out:match("influxdb: (%d+) points written, (%d+) dropped")
+  print(("host.influx_points_written: %s"):format(written or "?"))
+  print(("host.influx_points_dropped: %s"):format(dropped or "?"))
+else
+  print("host.orders_per_sec.influx_logger: influxd did not start")
+end
+if pid then
+  os.execute("kill " .. pid)
+  net.wait_until(function() return net.gone(pid) end, 30)
+end
+os.execute("rm -rf " .. tmp)
