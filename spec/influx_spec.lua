@@ -312,6 +312,22 @@ describe("the InfluxDB logger with a 2.x listener", function()
   end)
 end)
 
+describe("asx.loggers.influxdb inside a session", function()
+  it("refuses to wait for the server from inside an agent", function()
+    local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d"):format(net.free_port()), quiet = true }))
+    local got = {}
+    local Impatient = asx.Trader:extend("impatient")
+    Impatient.cycle = function()
+      got = { L:flush() }
+      got[3] = select(2, L:close())
+    end
+    asx.session({ traders = { Impatient:new({}) }, logger = L, clock = "virtual", seed = 1 }):run()
+    assert.are.same({ nil, "flush: cannot wait for InfluxDB inside an agent (the session flushes at its end)",
+      "close: cannot wait for InfluxDB inside an agent (the session closes it at its end)" }, got)
+    L:close(0)
+  end)
+end)
+
 describe("asx.loggers.influxdb arguments", function()
   it("rejects bad options with errors naming them, and bad values with nil, err", function()
     assert.has_error(function() loggers.influxdb() end,

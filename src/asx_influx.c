@@ -777,6 +777,9 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout) {
   kick(ix);
   ix->deadline_hit = 0;
   if (!(timeout > 0)) timeout = 0;
+  /* The loop's clock is only updated when it runs; after a long stretch of
+   * agents' work it lags, and a deadline set from it would pass at once. */
+  uv_update_time(ix->loop);
   uv_timer_start(&ix->deadline, on_deadline, (uint64_t)(timeout * 1000), 0);
   /* The deadline timer is referenced, so each uv_run returns after some
    * event at the latest when the deadline passes. */

@@ -493,8 +493,17 @@ end
 
 -- Runs the libuv loop until everything queued is written or timeout (default
 -- opts.close_timeout) passes; call it between sessions, not from an agent.
+-- Agents are coroutines resumed from inside the loop, and libuv's loop
+-- cannot be run from inside itself: waiting for the server is for the main
+-- thread, after a session.
+local function in_agent()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
 function Influx:flush(timeout)
   if self.closed then return true end
+  if in_agent() then return nil, "flush: cannot wait for InfluxDB inside an agent (the session flushes at its end)" end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "flush", "non-negative number of seconds", timeout)
   end
@@ -508,6 +517,7 @@ end
 
 function Influx:close(timeout)
   if self.closed then return true end
+  if in_agent() then return nil, "close: cannot wait for InfluxDB inside an agent (the session closes it at its end)" end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "close", "non-negative number of seconds", timeout)
   end
