@@ -169,7 +169,9 @@ return L
     local r = sh('"$HOST" -q --clock virtual --seed 2 -d 10 strategies/random_trader.lua:20 --logger "$D/count.lua"',
       dir)
     assert.are.equal(0, r.status)
+    -- Closed once, before the summary.
     assert.are.equal("my logger: " .. summary_value(r.stdout, "trades") .. " trades", lines(r.stdout)[1])
+    assert.is_nil(r.stdout:find("my logger", 2, true))
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)

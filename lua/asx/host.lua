@@ -268,7 +268,7 @@ function M.run(opts, files)
   -- flush and close every logger, then say what each wrote and dropped.
   local log_ok, close_err = loggers.finish(logs)
   M.summary(s, io.stdout)
-  loggers.finish(logs, io.stdout)
+  loggers.report(logs, io.stdout)
   if not log_ok then io.stderr:write(("%s: %s\n"):format(PROG, close_err)) end
   io.stdout:flush()
   if opts.strict and s.failed > 0 then return 1 end

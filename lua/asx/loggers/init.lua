@@ -743,30 +743,30 @@ function M.open_cli(specs)
 end
 
 -- Ends the loggers of a run (after the session stopped, normally or by a
--- signal): flushes and closes each, then writes one line per logger to out
--- (a file handle, optional). A user's logger is closed if it has close.
--- Returns true, or nil and the first error.
-function M.finish(list, out)
+-- signal): flushes and closes each that has close, once. Returns true, or
+-- nil and the first error.
+function M.finish(list)
   local first
   for _, L in ipairs(list or {}) do
-    local ok, err = true, nil
     if type(L.close) == "function" then
-      -- close may raise, return nil, err, or return nothing at all (a user's).
-      local pok, a, b = pcall(L.close, L)
-      if not pok then
-        ok, err = false, a
-      elseif a == nil and b ~= nil then
-        ok, err = false, b
-      end
+      -- close may raise, return nil, err, or return nothing (a user's).
+      local ok, a, b = pcall(L.close, L)
+      local err = not ok and a or (a == nil and b ~= nil and b) or nil
+      if err and not first then first = tostring(err) end
     end
-    if out and type(L.report) == "function" then
-      local pok, line = pcall(L.report, L)
-      if pok and line then out:write(line, "\n") end
-    end
-    if not ok and not first then first = tostring(err) end
   end
   if first then return nil, first end
   return true
+end
+
+-- Writes one line per logger that has report() to out, for a summary.
+function M.report(list, out)
+  for _, L in ipairs(list or {}) do
+    if type(L.report) == "function" then
+      local ok, line = pcall(L.report, L)
+      if ok and type(line) == "string" then out:write(line, "\n") end
+    end
+  end
 end
 
 return M
