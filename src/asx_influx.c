@@ -33,6 +33,7 @@ typedef struct sockctx {
   uv_poll_t poll;
   curl_socket_t fd;
   struct asx_influx *ix;
+  struct sockctx *prev, *next; /* in ix->socks while the poll is open */
 } sockctx;
 
 enum { PHASE_CREATE_DB, PHASE_WRITE };
@@ -46,6 +47,7 @@ struct asx_influx {
   uv_loop_t *loop;
   uv_timer_t curl_timer, interval, retry, deadline;
   int handles_open; /* our libuv handles not yet closed */
+  sockctx *socks;    /* polls on curl's sockets, open and not closing */
 
   batch *fill;
   batch *ready_head, *ready_tail;
@@ -331,13 +333,20 @@ static void on_sock_closed(uv_handle_t *h) {
   free(c);
 }
 
+static void sock_close(asx_influx *ix, sockctx *c) {
+  if (c->prev) c->prev->next = c->next;
+  else ix->socks = c->next;
+  if (c->next) c->next->prev = c->prev;
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, on_sock_closed);
+}
+
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
   asx_influx *ix = userp;
   sockctx *c = socketp;
   if (what == CURL_POLL_REMOVE) {
     if (c) {
-      uv_poll_stop(&c->poll);
-      uv_close((uv_handle_t *)&c->poll, on_sock_closed);
+      sock_close(ix, c);
       curl_multi_assign(ix->multi, fd, NULL);
     }
     return 0;
@@ -353,6 +362,9 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     }
     c->poll.data = c;
     ix->handles_open++;
+    c->next = ix->socks;
+    if (ix->socks) ix->socks->prev = c;
+    ix->socks = c;
     curl_multi_assign(ix->multi, fd, c);
   }
   int events = 0;
@@ -800,6 +812,9 @@ int64_t asx_influx_close(asx_influx *ix, double timeout) {
   /* Cleaning the multi handle closes its sockets, which calls on_socket
    * with CURL_POLL_REMOVE for each: the polls are closed there. */
   curl_multi_cleanup(ix->multi);
+  /* Should curl not have said so for every socket, the polls left would
+   * keep the loop below waiting forever: they are closed here. */
+  while (ix->socks) sock_close(ix, ix->socks);
   uv_timer_t *timers[4] = {&ix->curl_timer, &ix->interval, &ix->retry, &ix->deadline};
   for (int i = 0; i < 4; i++) uv_close((uv_handle_t *)timers[i], on_handle_closed);
   /* Closing completes in the loop; ix must outlive every close callback. */
