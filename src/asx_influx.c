@@ -488,7 +488,7 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   ix->o = *opts;
   if (!ix->o.batch_size) ix->o.batch_size = 5000;
   if (!ix->o.flush_interval) ix->o.flush_interval = 1;
-  if (!ix->o.max_points) ix->o.max_points = 1000000;
+  if (!ix->o.max_points) ix->o.max_points = 200000;
   if (ix->o.max_points < ix->o.batch_size) ix->o.max_points = ix->o.batch_size;
   if (!ix->o.timeout) ix->o.timeout = 10;
   if (!ix->o.retry_min) ix->o.retry_min = 0.1;

@@ -70,7 +70,7 @@ typedef struct asx_influx_opts {
   const char *token;    /* 2.x: required */
   int64_t batch_size;   /* points per request; 5000 */
   double flush_interval; /* seconds between sends of a partial batch; 1 */
-  int64_t max_points;   /* points kept in memory at most; 1,000,000 */
+  int64_t max_points;   /* points kept in memory at most; 200,000 (about 30 MB) */
   double timeout;       /* seconds per request; 10 */
   double retry_min;     /* first retry delay, seconds; 0.1 */
   double retry_max;     /* longest retry delay, seconds; 10 */
