@@ -42,7 +42,6 @@ options:
       --influx URL       send every event to InfluxDB: http://HOST:PORT/?db=NAME
                          (1.x) or http://HOST:PORT/?org=ORG&bucket=BUCKET (2.x,
                          token in ASX_INFLUX_TOKEN)
-  -i, --interactive      a Lua prompt inside the live session (FILEs optional)
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
   -h, --help             this help
