@@ -284,6 +284,35 @@ describe("a virtual-clock session with file loggers", function()
     return a, b, seller.id, buyer.id, s:summary()
   end
 
+  it("writes exactly the events of the session", function()
+    local _, jsonl, S, B = run(42)
+    -- The session's own events (start, stop, agents) are the session's
+    -- business; the book's are checked here, exactly.
+    local book = {}
+    for line in jsonl:gmatch("[^\n]+\n") do
+      if not line:find('^{"type":"session"') and not line:find('^{"type":"agent"') then
+        book[#book + 1] = line
+      end
+    end
+    local function order(t, id, who, side, price)
+      return ('{"type":"order","time":%s,"session":null,"id":%d,"trader":%d,"side":"%s",%s"amount":1}\n')
+        :format(t, id, who, side, price and ('"price":%d,'):format(price) or "")
+    end
+    local function trade(t, bo, so)
+      return ('{"type":"exchange","time":%s,"session":null,"price":10,"amount":1,"buyer":%d,"seller":%d,'
+        .. '"buy_order":%d,"sell_order":%d,"aggressor":"buy"}\n'):format(t, B, S, bo, so)
+    end
+    assert.are.same({
+      order(0, 1, S, "sell", 10),
+      order(0.5, 2, S, "sell", 10),
+      order(0.75, 3, B, "buy"), trade(0.75, 3, 1),
+      order(1, 4, S, "sell", 10),
+      order(1.5, 5, B, "buy"), trade(1.5, 5, 2),
+      order(1.5, 6, S, "sell", 10),
+      order(2.25, 7, B, "buy"), trade(2.25, 7, 4),
+    }, book)
+  end)
+
   it("writes exactly the trades of the session", function()
     local csv, _, S, B, summary = run(42)
     assert.are.equal(3, summary.trades)
