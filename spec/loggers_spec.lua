@@ -295,11 +295,11 @@ describe("a virtual-clock session with file loggers", function()
       end
     end
     local function order(t, id, who, side, price)
-      return ('{"type":"order","time":%s,"session":null,"id":%d,"trader":%d,"side":"%s",%s"amount":1}\n')
+      return ('{"type":"order","time":%s,"session":"42","id":%d,"trader":%d,"side":"%s",%s"amount":1}\n')
         :format(t, id, who, side, price and ('"price":%d,'):format(price) or "")
     end
     local function trade(t, bo, so)
-      return ('{"type":"exchange","time":%s,"session":null,"price":10,"amount":1,"buyer":%d,"seller":%d,'
+      return ('{"type":"exchange","time":%s,"session":"42","price":10,"amount":1,"buyer":%d,"seller":%d,'
         .. '"buy_order":%d,"sell_order":%d,"aggressor":"buy"}\n'):format(t, B, S, bo, so)
     end
     assert.are.same({
@@ -317,9 +317,9 @@ describe("a virtual-clock session with file loggers", function()
     local csv, _, S, B, summary = run(42)
     assert.are.equal(3, summary.trades)
     assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
-      .. ("0.75,,10,1,%d,%d,3,1,buy\n"):format(B, S)
-      .. ("1.5,,10,1,%d,%d,5,2,buy\n"):format(B, S)
-      .. ("2.25,,10,1,%d,%d,7,4,buy\n"):format(B, S), csv)
+      .. ("0.75,42,10,1,%d,%d,3,1,buy\n"):format(B, S)
+      .. ("1.5,42,10,1,%d,%d,5,2,buy\n"):format(B, S)
+      .. ("2.25,42,10,1,%d,%d,7,4,buy\n"):format(B, S), csv)
   end)
 
   -- Trader ids count up per process, so two runs differ by an offset: the
@@ -336,6 +336,10 @@ describe("a virtual-clock session with file loggers", function()
     jsonl = jsonl:gsub('"(%a+)":(%d+)', function(k, v)
       if k == "trader" or k == "buyer" or k == "seller" then v = tonumber(v) - base end
       return ('"%s":%s'):format(k, v)
+    end)
+    -- Agent events name the trader by id and as class#id.
+    jsonl = jsonl:gsub('({"type":"agent",[^\n]-"id":)(%d+)(,"name":"[%w_]+#)(%d+)', function(a, id, b, n)
+      return a .. (tonumber(id) - base) .. b .. (tonumber(n) - base)
     end)
     return csv, jsonl
   end

@@ -504,4 +504,29 @@ spread -, mid -]]), out)
       }, out)
     end)
   end)
+
+  it("writes the session's trades with --log, as without -i", function()
+    local csv = os.tmpname() .. ".csv"
+    local out, status, summary = run("me:sell(2, 10)\nme:buy(2, 10)\n", "--seed 3 --log " .. csv)
+    assert.are.equal(0, status)
+    assert.are.same({ "order#1(sell 2 @ 10, filled 0, open)", "order#2(buy 0 @ 10, filled 2, filled)" }, out)
+    assert.are.equal(("csv: 1 rows written to %s"):format(csv), summary[#summary])
+    local f = assert(io.open(csv))
+    local text = f:read("*a")
+    f:close()
+    os.remove(csv)
+    local header, row = text:match("^([^\n]*)\n([^\n]*)\n$")
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", header)
+    assert.matches("^[%d.e-]+,3,10,2,1,1,2,1,buy$", row)
+  end)
+
+  it("refuses a bad --log before anything runs", function()
+    local out, status = run("me:buy(1, 1)\n", "--log /tmp/asx-nowhere.txt")
+    assert.are.equal(2, status)
+    assert.are.same({
+      "asx-host: --log: unknown extension in '/tmp/asx-nowhere.txt' (expected .csv or .jsonl)",
+      "usage: asx-host [options] FILE.lua[:COUNT]...",
+      "Try 'asx-host --help' for more.",
+    }, out)
+  end)
 end)

@@ -57,6 +57,32 @@ describe("asx.session", function()
     assert.are.same({ "a@0", "b@0", "a@0" }, log)
   end)
 
+  it("tells the loggers when agents start, finish and fail, in its session", function()
+    local Quick = asx.Trader:extend("quick")
+    function Quick:cycle() self:sleep(1) end
+    local Broken = asx.Trader:extend("broken")
+    function Broken:cycle() self:sleep(2); error("out of ideas", 0) end
+    local seen = {}
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" or event_type == "session" then seen[#seen + 1] = m end
+    end }
+    local q, b = Quick:new(), Broken:new()
+    local s = asx.session({ clock = "virtual", seed = 5, traders = { q, b }, logger = L,
+      on_error = function() end })
+    s:run()
+    local failed = seen[5]
+    assert.matches("^broken#%d+: out of ideas", failed.message)
+    failed.message = nil
+    assert.are.same({
+      { time = 0, session = "5", state = "start", seed = 5, clock = "virtual" },
+      { time = 0, session = "5", id = q.id, name = tostring(q), strategy = "quick", state = "started" },
+      { time = 0, session = "5", id = b.id, name = tostring(b), strategy = "broken", state = "started" },
+      { time = 1, session = "5", id = q.id, name = tostring(q), strategy = "quick", state = "finished" },
+      { time = 2, session = "5", id = b.id, name = tostring(b), strategy = "broken", state = "failed" },
+      { time = 2, session = "5", state = "stop", seed = 5, clock = "virtual" },
+    }, seen)
+  end)
+
   it("sets the exchange clock to the session time", function()
     local T = asx.Trader:extend("t")
     function T:cycle()
@@ -69,11 +95,14 @@ describe("asx.session", function()
     local t = T:new({ money = 100, stocks = 5 })
     local s = asx.session({ clock = "virtual", seed = 1, traders = { t }, logger = L })
     s:run()
+    -- The agent starts with the session and finishes when its cycle returns.
     assert.are.same({
       "session 0",
+      "agent 0",
       ("order 0.25 sell 1@10 by %d"):format(t.id),
       ("order 0.75 buy 1@10 by %d"):format(t.id),
       ("trade 0.75 1@10 %d>%d"):format(t.id, t.id),
+      "agent 0.75",
       "session 0.75",
     }, L.events)
     assert.are.equal(0.75, s.exchange:time())

@@ -47,6 +47,7 @@ typedef struct lsched {
   asx_book *book;      /* its clock follows the session's; may be NULL */
   int threads_ref;     /* registry: { [agent + 1] = coroutine } */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
+  int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
   int threads_idx;     /* the thread table's stack index in L during run */
   int sleep_req;       /* set by sleep just before it yields */
   double sleep_delay;
@@ -152,6 +153,17 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
                  "self:sleep(seconds) to wait)");
   } else if (status == 0) {
     asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
+    if (ls->on_finish_ref != LUA_NOREF) {
+      int top = lua_gettop(L);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
+      lua_pushinteger(L, (lua_Integer)agent + 1);
+      if (lua_pcall(L, 1, 0, 0) != 0) {
+        const char *e = lua_tostring(L, -1);
+        fprintf(stderr, "asx: the agent finish handler failed: %s\n",
+                e ? e : "?");
+      }
+      lua_settop(L, top);
+    }
   } else {
     const char *msg = lua_tostring(co, -1);
     asx_sched_finish(s, agent, ASX_AGENT_FAILED);
@@ -162,6 +174,22 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
   }
   lua_pushboolean(L, 0);
   lua_rawseti(L, ls->threads_idx, (int)agent + 1);
+}
+
+/* Fetches the next agent's coroutine into the cache (see
+ * asx_sched_prefetch_fn): its lua_State, and the slot of the thread table
+ * that leads to it is touched by the lookup itself. */
+static void prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
+  lsched *ls = data;
+  lua_State *co;
+  (void)s;
+  lua_rawgeti(ls->L, ls->threads_idx, (int)agent + 1);
+  co = lua_tothread(ls->L, -1);
+  lua_pop(ls->L, 1);
+  if (co != NULL) {
+    __builtin_prefetch(co);
+    __builtin_prefetch((const char *)co + 64);
+  }
 }
 
 /* ---- functions for agents ---------------------------------------------- */
@@ -256,11 +284,13 @@ static int l_scheduler(lua_State *L) {
   ls = lua_newuserdata(L, sizeof *ls);
   memset(ls, 0, sizeof *ls);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
+  ls->on_finish_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, resume_agent, ls);
   if (!ls->s)
     return luaL_error(L, "scheduler: out of memory");
+  asx_sched_set_prefetch(ls->s, prefetch_agent);
   lua_newtable(L);
   ls->threads_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   last = ls;
@@ -308,7 +338,9 @@ static int l_gc(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ls->threads_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_error_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
+  ls->on_finish_ref = LUA_NOREF;
   if (ls->progress) {
     ls->progress->data = NULL;
     uv_close((uv_handle_t *)ls->progress, free_handle);
@@ -524,6 +556,16 @@ static int l_on_error(lua_State *L) {
   return 0;
 }
 
+/* sched:on_finish(fn): fn(agent) when an agent's function returns. */
+static int l_on_finish(lua_State *L) {
+  lsched *ls = check_sched(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
+  lua_settop(L, 2);
+  ls->on_finish_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 /* sched:set_book(address): the book whose clock follows the session. The
  * address is tonumber(ffi.cast("uintptr_t", ex.book)); the caller keeps the
  * exchange alive while the scheduler runs. */
@@ -567,6 +609,7 @@ static const luaL_Reg sched_methods[] = {
     {"counts", l_counts},   {"finish", l_finish},
     {"current", l_current}, {"count", l_count},
     {"resumes", l_resumes}, {"on_error", l_on_error},
+    {"on_finish", l_on_finish},
     {"set_book", l_set_book}, {"catch_signals", l_catch_signals},
     {"signal", l_signal},   {"random", l_sched_random},
     {"on_progress", l_on_progress},

@@ -59,6 +59,7 @@ enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
 struct asx_sched {
   uv_loop_t *loop;
   asx_sched_resume_fn resume;
+  asx_sched_prefetch_fn prefetch;
   asx_sched_end_fn on_end;
   void *data;
   int clock;
@@ -282,6 +283,12 @@ static int run_batch(asx_sched *s, double limit, int jump) {
      * instead of a pop and a push. Nothing can get before it meanwhile,
      * since every new wake-up is at now or later, with a larger seq. */
     w = s->heap[0];
+    /* With many agents each one's coroutine is cold by its turn. The next
+     * to run is most likely the smallest child of the root, whatever this
+     * one sleeps for, so its state is fetched while this one runs. */
+    if (s->prefetch != NULL && s->heap_len > 1)
+      s->prefetch(s, s->heap[min_child(s->heap, 1, s->heap_len)].agent,
+                  s->data);
     s->now = jump ? w.time : limit;
     s->ag[w.agent].st = ASX_AGENT_RUNNING;
     s->current = w.agent;
@@ -599,6 +606,10 @@ char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
 }
 
 /* ---- the public calls -------------------------------------------------- */
+
+void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch) {
+  s->prefetch = prefetch;
+}
 
 asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
                          asx_sched_resume_fn resume, void *data) {

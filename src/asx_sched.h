@@ -74,6 +74,12 @@ typedef struct asx_sched asx_sched;
  * asx_sched_now() at its time. This is the only place agents run. */
 typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 
+/* Called with the agent most likely to run next, just before the current
+ * one runs, so its state can be fetched into the cache meanwhile. Optional;
+ * it must only prefetch, never run Lua or change the scheduler. */
+typedef void (*asx_sched_prefetch_fn)(asx_sched *s, uint32_t agent, void *data);
+void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch);
+
 /* Called once when the session ends, after the last resume. Optional. */
 typedef void (*asx_sched_end_fn)(asx_sched *s, void *data);
 

@@ -51,7 +51,6 @@ Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
 Ctrl-C quits at once.]]
 
 local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
-M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 -- REPL (issue 4): lua/asx/repl.lua applies the same defaults.
 M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 

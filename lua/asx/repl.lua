@@ -845,11 +845,17 @@ function M.run(host, opts, files)
   local classes = {}
   for i, f in ipairs(files) do classes[i] = load(f.path) end
 
+  -- The loggers of --log, --logger and --influx, as without -i: a bad value
+  -- is a bad command line, and nothing runs.
+  local loggers = require("asx.loggers")
+  local logs, log_err = loggers.open_cli(opts.loggers)
+  if not logs then error({ usage = log_err }, 0) end
+
   -- An agent's error arrives while the user may be typing: it goes through
   -- the reader, which moves the prompt below it.
   local r
   local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
-    strict = opts.strict, on_error = function(_, _, text)
+    strict = opts.strict, loggers = logs, on_error = function(_, _, text)
       if r then
         r.print(text .. "\n", "stderr")
       else
@@ -911,7 +917,10 @@ function M.run(host, opts, files)
   s:run()
   r.close()
   io.stdout:flush()
+  local log_ok, close_err = loggers.finish(logs)
   host.summary(s, io.stdout)
+  loggers.report(logs, io.stdout)
+  if not log_ok then io.stderr:write(("asx-host: %s\n"):format(close_err)) end
   io.stdout:flush()
   if opts.strict and s.failed > 0 then return 1 end
   return 0

@@ -109,6 +109,14 @@ function M.new(opts)
     argerror(1, "session", "on_error: function expected", opts.on_error)
   end
 
+  local session_id = opts.session_id
+  if session_id ~= nil and type(session_id) ~= "string" then
+    argerror(1, "session", "session_id: string expected", session_id)
+  end
+  -- Every event names its session. The default follows the seed, so that a
+  -- repeated run writes the same files, event for event.
+  session_id = session_id or ("%d"):format(seed)
+
   local ex = opts.exchange
   if ex == nil then
     ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers })
@@ -131,7 +139,10 @@ function M.new(opts)
     -- Per class: { name, cls, agents, money, stocks } at the start.
     classes = {}, class_list = {},
   }, Session)
+  if ex.session_id == nil then ex.session_id = session_id end
+  s.session_id = ex.session_id
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
+  sched:on_finish(function(agent) s:_agent_event(agent, "finished") end)
   for i = 1, #traders do
     local t = traders[i]
     if not is_trader(t) or type(t.cycle) ~= "function" then
@@ -163,7 +174,17 @@ function Session:add(t)
   local n = #self.traders + 1
   self.traders[n] = t
   self.sched:add(t.cycle, t, name, t.id)
+  -- Agents of a session that runs already start now; the others when it
+  -- starts, after its own start event.
+  if self.ran then self:_agent_event(n, "started") end
   return n
+end
+
+function Session:_agent_event(agent, state)
+  if not self.exchange.loggers[1] then return end
+  local t = self.traders[agent]
+  local _, cls_name = class_of(t)
+  self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = state })
 end
 
 function Session:_agent_error(agent, message)
@@ -202,6 +223,9 @@ function Session:run()
   -- math.random follows the session seed too, for strategies that use it.
   math.randomseed(self.seed)
   self:_emit("session", { state = "start", seed = self.seed, clock = self.clock })
+  if self.exchange.loggers[1] then
+    for i = 1, #self.traders do self:_agent_event(i, "started") end
+  end
   local t0 = core.hrtime()
   self.sched:run()
   self.wall = core.hrtime() - t0
