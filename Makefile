@@ -4,6 +4,7 @@
 BUILD      := build
 ASAN_BUILD := build-asan
 JOBS       := 2
+MAKEFLAGS  += --no-print-directory
 # CI builds with -Werror; a developer's tree is not stopped by a new warning.
 WERROR     := $(if $(CI),ON,OFF)
 
