@@ -382,6 +382,9 @@ describe("asx.session", function()
         "bad argument #1 to 'session' (traders[1]: trader with a cycle method expected, got table)" },
       { { traders = { 5 } },
         "bad argument #1 to 'session' (traders[1]: trader with a cycle method expected, got 5)" },
+      { { session_id = 7 }, "bad argument #1 to 'session' (session_id: string expected, got 7)" },
+      { { on_error = "print" }, "bad argument #1 to 'session' (on_error: function expected, got string)" },
+      { { exchange = {} }, "bad argument #1 to 'session' (exchange: exchange expected, got table)" },
     }) do
       local ok, err = pcall(asx.session, case[1])
       assert.is_false(ok)
