@@ -56,11 +56,17 @@ typedef struct asx_level {
   struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
 } asx_level;
 
+/* Orders arrive near the touch, at a few dozen prices: a direct-mapped
+ * cache by price finds their level without the binary search, whose
+ * branches a processor cannot predict. */
+#define ASX_LEVEL_CACHE 64
+
 typedef struct book_side {
   asx_level **levels; /* best price last */
   size_t n;
   size_t cap;
   size_t empty;       /* empty levels kept in the array */
+  asx_level *cache[ASX_LEVEL_CACHE]; /* by price; NULL or a live level */
 } book_side;
 
 struct asx_book {
@@ -240,14 +246,34 @@ static size_t level_find(const book_side *side, int s, int64_t price,
   return lo;
 }
 
+static inline asx_level **cache_slot(book_side *side, int64_t price) {
+  return &side->cache[(uint64_t)price % ASX_LEVEL_CACHE];
+}
+
+/* Returns a level to the pool; the cache must not keep it. */
+static void level_free(asx_book *b, book_side *side, asx_level *lvl) {
+  asx_level **c = cache_slot(side, lvl->price);
+  if (*c == lvl)
+    *c = NULL;
+  asx_pool_put(b->level_pool, lvl);
+}
+
 static asx_level *level_get(asx_book *b, int s, int64_t price) {
   book_side *side = &b->sides[s];
+  asx_level **c = cache_slot(side, price);
+  asx_level *lvl = *c;
+  if (lvl != NULL && lvl->price == price) {
+    if (lvl->count == 0)
+      side->empty--;
+    return lvl;
+  }
   int found;
   size_t i = level_find(side, s, price, &found);
   if (found) {
-    asx_level *lvl = side->levels[i];
+    lvl = side->levels[i];
     if (lvl->count == 0)
       side->empty--;
+    *c = lvl;
     return lvl;
   }
   if (side->n == side->cap) {
@@ -258,7 +284,7 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
     side->levels = levels;
     side->cap = cap;
   }
-  asx_level *lvl = asx_pool_get(b->level_pool);
+  lvl = asx_pool_get(b->level_pool);
   if (lvl == NULL)
     return NULL;
   memset(lvl, 0, sizeof(*lvl));
@@ -268,6 +294,7 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
           (side->n - i) * sizeof(*side->levels));
   side->levels[i] = lvl;
   side->n++;
+  *c = lvl;
   return lvl;
 }
 
@@ -276,7 +303,7 @@ static void side_compact(asx_book *b, book_side *side) {
   for (size_t i = 0; i < side->n; i++) {
     asx_level *lvl = side->levels[i];
     if (lvl->count == 0)
-      asx_pool_put(b->level_pool, lvl);
+      level_free(b, side, lvl);
     else
       side->levels[j++] = lvl;
   }
@@ -295,9 +322,9 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   }
   /* The best level emptied: pop it and any empty ones behind it, so the
    * last level is non-empty again. */
-  asx_pool_put(b->level_pool, side->levels[--side->n]);
+  level_free(b, side, side->levels[--side->n]);
   while (side->n > 0 && side->levels[side->n - 1]->count == 0) {
-    asx_pool_put(b->level_pool, side->levels[--side->n]);
+    level_free(b, side, side->levels[--side->n]);
     side->empty--;
   }
 }
