@@ -677,6 +677,19 @@ static char *put_session(asx_influx *ix, char *p) {
   return put_str(p, ix->session_tag);
 }
 
+/* What order, cancel and trim points share after their measurement (and,
+ * for trim, the reason tag): the session, side and trader tags, then the
+ * order id as the first field. */
+static char *put_order_head(asx_influx *ix, char *p, const asx_event *e) {
+  p = put_session(ix, p);
+  p = PUTS(p, ",side=");
+  p = put_str(p, e->side == ASX_BUY ? "buy" : "sell");
+  p = PUTS(p, ",trader=");
+  p += asx_fmt_int64(p, e->trader);
+  p = PUTS(p, " id=");
+  return put_i(p, e->order);
+}
+
 int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
   if (!ix || (!events && n)) return ASX_INFLUX_E_ARG;
   static const char *const reasons[] = {"money", "stocks", "limit"};
@@ -688,11 +701,10 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
     batch *b = room_for_point(ix, need);
     if (!b) continue;
     char *p = b->buf + b->len;
-    const char *side = e->side == ASX_BUY ? "buy" : "sell";
     switch (e->type) {
     case ASX_EV_TRADE:
       p = PUTS(p, "exchange,aggressor=");
-      p = put_str(p, side);
+      p = put_str(p, e->side == ASX_BUY ? "buy" : "sell");
       p = PUTS(p, ",buyer=");
       p += asx_fmt_int64(p, e->trader);
       p = PUTS(p, ",seller=");
@@ -709,13 +721,7 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
       break;
     case ASX_EV_ORDER:
       p = PUTS(p, "order");
-      p = put_session(ix, p);
-      p = PUTS(p, ",side=");
-      p = put_str(p, side);
-      p = PUTS(p, ",trader=");
-      p += asx_fmt_int64(p, e->trader);
-      p = PUTS(p, " id=");
-      p = put_i(p, e->order);
+      p = put_order_head(ix, p, e);
       /* A market order has no price field. */
       if (e->price) {
         p = PUTS(p, ",price=");
@@ -726,26 +732,14 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
       break;
     case ASX_EV_CANCEL:
       p = PUTS(p, "cancel");
-      p = put_session(ix, p);
-      p = PUTS(p, ",side=");
-      p = put_str(p, side);
-      p = PUTS(p, ",trader=");
-      p += asx_fmt_int64(p, e->trader);
-      p = PUTS(p, " id=");
-      p = put_i(p, e->order);
+      p = put_order_head(ix, p, e);
       p = PUTS(p, ",remaining=");
       p = put_i(p, e->amount);
       break;
     default:
       p = PUTS(p, "trim,reason=");
       p = put_str(p, e->reason < 3 ? reasons[e->reason] : "limit");
-      p = put_session(ix, p);
-      p = PUTS(p, ",side=");
-      p = put_str(p, side);
-      p = PUTS(p, ",trader=");
-      p += asx_fmt_int64(p, e->trader);
-      p = PUTS(p, " id=");
-      p = put_i(p, e->order);
+      p = put_order_head(ix, p, e);
       p = PUTS(p, ",price=");
       p = put_i(p, e->price);
       p = PUTS(p, ",from=");

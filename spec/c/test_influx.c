@@ -18,25 +18,7 @@
 #include <unistd.h>
 
 #include "asx_influx.h"
-
-static asx_event ev(int type, double time, int64_t price, int64_t amount, int64_t amount2,
-                    int64_t order, int64_t order2, uint32_t trader, uint32_t trader2, int side,
-                    int reason) {
-  asx_event e;
-  memset(&e, 0, sizeof e);
-  e.type = (uint8_t)type;
-  e.time = time;
-  e.price = price;
-  e.amount = amount;
-  e.amount2 = amount2;
-  e.order = order;
-  e.order2 = order2;
-  e.trader = trader;
-  e.trader2 = trader2;
-  e.side = (uint8_t)side;
-  e.reason = (uint8_t)reason;
-  return e;
-}
+#include "test_util.h"
 
 static asx_influx_opts v1_opts(const char *url) {
   asx_influx_opts o;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "asx_logfile.h"
+#include "test_util.h"
 
 static char *tmp_path(void) {
   static char path[64];
@@ -32,25 +33,6 @@ static char *slurp(const char *path) {
   s[n] = '\0';
   fclose(f);
   return s;
-}
-
-static asx_event ev(int type, double time, int64_t price, int64_t amount, int64_t amount2,
-                    int64_t order, int64_t order2, uint32_t trader, uint32_t trader2, int side,
-                    int reason) {
-  asx_event e;
-  memset(&e, 0, sizeof e);
-  e.type = (uint8_t)type;
-  e.time = time;
-  e.price = price;
-  e.amount = amount;
-  e.amount2 = amount2;
-  e.order = order;
-  e.order2 = order2;
-  e.trader = trader;
-  e.trader2 = trader2;
-  e.side = (uint8_t)side;
-  e.reason = (uint8_t)reason;
-  return e;
 }
 
 static void test_fmt_numbers(void **state) {
