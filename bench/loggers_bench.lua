@@ -8,19 +8,14 @@
 --
 --   luajit bench/loggers_bench.lua BUILD_DIR
 package.path = "spec/?.lua;" .. package.path
+local influxd = require("helpers.influxd")
 local net = require("helpers.net")
+local run = require("helpers.run")
 
 local build = arg[1] or "build"
 local host = build:sub(1, 1) == "/" and build .. "/asx-host" or "./" .. build .. "/asx-host"
 local RUN = host .. " -q --clock virtual --seed 1 -d 300 strategies/random_trader.lua:10000"
 local RUNS = 3
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 local function median(xs)
   table.sort(xs)
@@ -32,16 +27,14 @@ end
 local function rate(flags)
   local xs, out = {}, nil
   for i = 1, RUNS do
-    out = sh(RUN .. " " .. flags .. " 2>&1")
+    out = run.output(RUN .. " " .. flags .. " 2>&1")
     xs[i] = tonumber(out:match("orders per wall second: (%d+)"))
     assert(xs[i], out)
   end
   return median(xs), out
 end
 
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp) == 0)
+local tmp = run.tmpdir()
 
 local base = rate("")
 print(("host.orders_per_sec.no_logger: %d"):format(base))
@@ -58,41 +51,17 @@ local down = rate(("--influx 'http://127.0.0.1:%d/?db=bench'"):format(net.free_p
 print(("host.orders_per_sec.influx_logger_no_server: %d"):format(down))
 print(("host.influx_logger_no_server_ratio: %.2f"):format(down / base))
 
--- influxd, as the specs run it: everything in the temporary directory.
-local http, rpc = net.free_port(), net.free_port()
-local f = assert(io.open(tmp .. "/influxdb.conf", "w"))
-f:write(([[
-reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = "%s/meta"
-  logging-enabled = false
-[data]
-  dir = "%s/data"
-  wal-dir = "%s/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:%d"
-  log-enabled = false
-[logging]
-  level = "error"
-]]):format(rpc, tmp, tmp, tmp, http))
-f:close()
-local pid = tonumber(sh(("influxd -config %s/influxdb.conf >%s/influxd.log 2>&1 & echo $!"):format(tmp, tmp)))
-if pid and net.wait_until(function() return net.listening(http) end, 30) then
-  local influx, out = rate(("--influx 'http://127.0.0.1:%d/?db=bench'"):format(http))
+-- influxd, as the specs run it.
+local ok, srv = pcall(influxd.start)
+if ok then
+  local influx, out = rate(("--influx '%s/?db=bench'"):format(srv.url))
   print(("host.orders_per_sec.influx_logger: %d"):format(influx))
   print(("host.influx_logger_ratio: %.2f"):format(influx / base))
   local written, dropped = out:match("influxdb: (%d+) points written, (%d+) dropped")
   print(("host.influx_points_written: %s"):format(written or "?"))
   print(("host.influx_points_dropped: %s"):format(dropped or "?"))
+  influxd.stop(srv)
 else
   print("host.orders_per_sec.influx_logger: influxd did not start")
-end
-if pid then
-  os.execute("kill " .. pid)
-  net.wait_until(function() return net.gone(pid) end, 30)
 end
 os.execute("rm -rf " .. tmp)

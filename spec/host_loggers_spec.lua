@@ -2,45 +2,10 @@
 -- files that agree with the summary, two runs with one seed give the same
 -- files, a SIGINT leaves complete files, and bad values exit 2 first.
 local json = require("dkjson")
+local run = require("helpers.run")
 
-local BUILD = os.getenv("ASX_BUILD") or "build"
-local cwd = os.getenv("PWD") or "."
-local HOST = BUILD:sub(1, 1) == "/" and BUILD .. "/asx-host" or cwd .. "/" .. BUILD .. "/asx-host"
-local USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute("mkdir -p " .. p)
-  return p
-end
-
--- Runs a shell script with the host as "$HOST" in directory dir, from the
--- repository root; returns status, stdout and stderr. A watchdog kills a
--- run that hangs, so a broken build fails the spec instead of stalling it.
-local function sh(script, dir)
-  local path = dir .. "/run.sh"
-  local f = assert(io.open(path, "w"))
-  f:write("HOST='", HOST, "'\nD='", dir, "'\n", script, "\n")
-  f:close()
-  os.execute(("cd '%s' && timeout -s KILL 120 sh '%s' >'%s/out' 2>'%s/err' </dev/null; echo $? >'%s/code'")
-    :format(cwd, path, dir, dir, dir))
-  return { status = tonumber(slurp(dir .. "/code")), stdout = slurp(dir .. "/out"), stderr = slurp(dir .. "/err") }
-end
-
-local function lines(s)
-  local out = {}
-  for l in s:gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  return out
-end
+local USAGE = run.USAGE
+local lines, sh, slurp, tmpdir = run.lines, run.sh, run.slurp, run.tmpdir
 
 -- The value of a "key: value" summary line.
 local function summary_value(stdout, key)

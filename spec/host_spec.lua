@@ -1,50 +1,13 @@
 -- asx-host end to end: run the built program as a user would and check its
 -- exit status and exactly what it prints.
-local BUILD = os.getenv("ASX_BUILD") or "build"
-local cwd = os.getenv("PWD") or "."
-local HOST = BUILD:sub(1, 1) == "/" and BUILD .. "/asx-host" or cwd .. "/" .. BUILD .. "/asx-host"
+local run = require("helpers.run")
+
+local BUILD, USAGE, cwd = run.BUILD, run.USAGE, run.cwd
 local F = "spec/fixtures/host/"
-local USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute("mkdir -p " .. p)
-  return p
-end
-
--- Runs a shell command line with the host as "$HOST"; returns status,
--- stdout and stderr. A watchdog kills a run that hangs, so a broken build
--- fails the spec instead of stalling it.
-local function sh(cmdline, dir)
-  dir = dir or tmpdir()
-  local script = dir .. "/run.sh"
-  local f = assert(io.open(script, "w"))
-  f:write("HOST='", HOST, "'\n", cmdline, "\n")
-  f:close()
-  os.execute(("cd '%s' && timeout -s KILL 120 sh '%s' >'%s/out' 2>'%s/err' </dev/null; echo $? >'%s/code'")
-    :format(cwd, script, dir, dir, dir))
-  local r = { status = tonumber(slurp(dir .. "/code")), stdout = slurp(dir .. "/out"),
-    stderr = slurp(dir .. "/err") }
-  os.execute("rm -rf '" .. dir .. "'")
-  return r
-end
+local lines, sh, tmpdir = run.lines, run.sh, run.tmpdir
 
 local function host(args)
   return sh('"$HOST" ' .. args)
-end
-
-local function lines(s)
-  local out = {}
-  for l in s:gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  return out
 end
 
 -- The summary without the two lines that depend on the machine's speed.

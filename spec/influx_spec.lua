@@ -5,88 +5,17 @@
 -- server, find what the logger wrote.
 local asx = require("asx")
 local loggers = require("asx.loggers")
+local influxd = require("helpers.influxd")
 local net = require("helpers.net")
+local run = require("helpers.run")
 local json = require("dkjson")
-
--- Runs a shell command and returns its output. The sanitizer runtimes that
--- spec/run.sh preloads for our own code are not for the tools run here
--- (curl hangs with them), so they are left out.
-local function sh(cmd)
-  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- Starts influxd with everything in a new temporary directory and on free
--- loopback ports; returns { pid, dir, port, url }.
-local function start_influxd()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir) == 0)
-  local http, rpc = net.free_port(), net.free_port()
-  local f = assert(io.open(dir .. "/influxdb.conf", "w"))
-  f:write(([[
-reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = "%s/meta"
-  logging-enabled = false
-[data]
-  dir = "%s/data"
-  wal-dir = "%s/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "127.0.0.1:%d"
-  log-enabled = false
-  pprof-enabled = false
-[logging]
-  level = "warn"
-  suppress-logo = true
-]]):format(rpc, dir, dir, dir, http))
-  f:close()
-  local pid = tonumber(sh(("sh -c 'influxd -config %s/influxdb.conf >%s/influxd.log 2>&1 & echo $!'"):format(
-    dir, dir)))
-  assert(pid, "could not start influxd")
-  local srv = { pid = pid, dir = dir, port = http, url = ("http://127.0.0.1:%d"):format(http) }
-  if not net.wait_until(function() return net.listening(http) end, 30) then
-    os.execute("kill -9 " .. pid)
-    error("influxd did not start listening: " .. slurp(dir .. "/influxd.log"))
-  end
-  return srv
-end
-
-local function kill(srv)
-  if not srv.killed then
-    os.execute("kill -9 " .. srv.pid)
-    assert(net.wait_until(function() return net.gone(srv.pid) end, 10), "influxd did not stop")
-    srv.killed = true
-  end
-end
-
-local function stop_influxd(srv)
-  kill(srv)
-  os.execute("rm -rf " .. srv.dir)
-end
 
 -- Runs an InfluxQL query with the HTTP API (curl is one of asx's Debian
 -- packages); returns the decoded JSON.
 local function query(srv, db, q)
   local cmd = ("curl -sS -G '%s/query' --data-urlencode 'db=%s' --data-urlencode %q"):format(
     srv.url, db, "q=" .. q)
-  local out = sh(cmd)
+  local out = run.output(cmd)
   local doc = json.decode(out)
   assert(doc, "not JSON: " .. out)
   return doc
@@ -131,8 +60,8 @@ end
 
 describe("the InfluxDB logger with influxd 1.x", function()
   local srv
-  setup(function() srv = start_influxd() end)
-  teardown(function() if srv then stop_influxd(srv) end end)
+  setup(function() srv = influxd.start() end)
+  teardown(function() if srv then influxd.stop(srv) end end)
 
   it("writes every event as its own point, and the totals match the session's", function()
     local L = assert(loggers.influxdb({ url = srv.url, db = "asx spec", batch_size = 500, quiet = true }))
@@ -167,10 +96,8 @@ describe("the InfluxDB logger with influxd 1.x", function()
   end)
 
   it("is what asx-host --influx URL uses", function()
-    local build = os.getenv("ASX_BUILD") or "build"
-    local host = build:sub(1, 1) == "/" and build .. "/asx-host" or "./" .. build .. "/asx-host"
-    local out = sh(("%s -q --clock virtual --seed 9 -d 20 strategies/random_trader.lua:30 --influx '%s/?db=e2e'"
-      .. " 2>&1"):format(host, srv.url))
+    local out = run.output(("%s -q --clock virtual --seed 9 -d 20 strategies/random_trader.lua:30 --influx '%s/?db=e2e'"
+      .. " 2>&1"):format(run.HOST, srv.url))
     local trades = tonumber(out:match("\ntrades: (%d+)\n"))
     local volume = tonumber(out:match("\nvolume: (%d+)\n"))
     assert(trades and trades > 0, out)
@@ -225,7 +152,7 @@ describe("the InfluxDB logger with influxd 1.x", function()
   end)
 
   it("goes on when the server stops, and counts the points it lost", function()
-    local srv2 = start_influxd()
+    local srv2 = influxd.start()
     local L = assert(loggers.influxdb({ url = srv2.url, db = "asx", batch_size = 20, flush_interval = 0.05,
       retry_min = 0.02, retry_max = 0.05, close_timeout = 0.3, quiet = true }))
     local count = counter()
@@ -235,7 +162,7 @@ describe("the InfluxDB logger with influxd 1.x", function()
     local Killer = asx.Trader:extend("killer")
     function Killer:cycle()
       while L:stats().written == 0 do self:sleep(0.01) end
-      kill(srv2)
+      influxd.kill(srv2)
     end
     traders[#traders + 1] = Killer:new({})
     local s = asx.session({ traders = traders, loggers = { L, count }, clock = "real", seed = 5,
@@ -252,7 +179,7 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.matches("^%d+ points dropped at close: cannot reach the server at http://127%.0%.0%.1:%d+", err)
     assert.matches(("^influxdb: %d points written, %d dropped %%(cannot reach"):format(st.written,
       st.dropped), L:report())
-    stop_influxd(srv2)
+    influxd.stop(srv2)
   end)
 end)
 

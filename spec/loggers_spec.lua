@@ -4,19 +4,9 @@
 -- constructor, and bad input.
 local asx = require("asx")
 local loggers = require("asx.loggers")
+local files = require("helpers.run")
 
-local function tmpname(ext)
-  local p = os.tmpname()
-  os.remove(p)
-  return p .. ext
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local slurp, tmpname = files.slurp, files.tmpname
 
 -- A market driven by hand: a resting sell, a buy that sweeps two prices,
 -- a market buy, a trimmed buy, a cancel. Every kind of book event appears.

@@ -1,0 +1,78 @@
+-- Helpers the specs share for files and processes: the asx-host under
+-- test, reading a file whole, fresh temporary paths, and running shell
+-- commands either for their output or, with a watchdog, for their status,
+-- stdout and stderr.
+local M = {}
+
+M.BUILD = os.getenv("ASX_BUILD") or "build"
+M.cwd = os.getenv("PWD") or "."
+M.HOST = M.BUILD:sub(1, 1) == "/" and M.BUILD .. "/asx-host" or M.cwd .. "/" .. M.BUILD .. "/asx-host"
+M.USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
+
+-- The content of a file, or nil and the reason when it cannot be opened.
+function M.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- The content of a file that must exist.
+function M.slurp(path)
+  return assert(M.read(path))
+end
+
+-- A fresh temporary path ending in ext; nothing is created there.
+function M.tmpname(ext)
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. (ext or "")
+end
+
+-- A new empty temporary directory; the caller removes it.
+function M.tmpdir()
+  local p = M.tmpname()
+  assert(os.execute("mkdir -p " .. p) == 0, "cannot make " .. p)
+  return p
+end
+
+-- Runs a shell command and returns its standard output. The sanitizer
+-- runtimes that spec/run.sh preloads for our own code are not for the
+-- tools run this way (curl hangs with them), so they are left out.
+function M.output(cmd)
+  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+-- Runs a shell script from the repository root, with the host as "$HOST"
+-- and the directory dir as "$D"; returns { status, stdout, stderr }. The
+-- script and its output go in dir, which the caller removes; without dir
+-- they go in a temporary directory removed afterwards. A watchdog kills a
+-- run that hangs, so a broken build fails the spec instead of stalling it.
+function M.sh(script, dir)
+  local own = not dir
+  dir = dir or M.tmpdir()
+  local path = dir .. "/run.sh"
+  local f = assert(io.open(path, "w"))
+  f:write("HOST='", M.HOST, "'\nD='", dir, "'\n", script, "\n")
+  f:close()
+  os.execute(("cd '%s' && timeout -s KILL 120 sh '%s' >'%s/out' 2>'%s/err' </dev/null; echo $? >'%s/code'")
+    :format(M.cwd, path, dir, dir, dir))
+  local r = { status = tonumber(M.slurp(dir .. "/code")), stdout = M.slurp(dir .. "/out"),
+    stderr = M.slurp(dir .. "/err") }
+  if own then os.execute("rm -rf '" .. dir .. "'") end
+  return r
+end
+
+-- Splits text into its lines, each without its newline; a last line with
+-- no newline is left out.
+function M.lines(s)
+  local out = {}
+  for l in s:gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
+return M
