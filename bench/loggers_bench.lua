@@ -51,8 +51,11 @@ local down = rate(("--influx 'http://127.0.0.1:%d/?db=bench'"):format(net.free_p
 print(("host.orders_per_sec.influx_logger_no_server: %d"):format(down))
 print(("host.influx_logger_no_server_ratio: %.2f"):format(down / base))
 
--- influxd, as the specs run it.
-local ok, srv = pcall(influxd.start)
+-- influxd, as the specs run it, but at the lowest CPU priority: on this
+-- two-core machine a server at full speed takes a core from the host it
+-- serves, which on a real deployment it would not share. It still writes
+-- what it can; the points it cannot take in time are dropped and counted.
+local ok, srv = pcall(influxd.start, { nice = true })
 if ok then
   local influx, out = rate(("--influx '%s/?db=bench'"):format(srv.url))
   print(("host.orders_per_sec.influx_logger: %d"):format(influx))

@@ -7,8 +7,9 @@ local run = require("helpers.run")
 local M = {}
 
 -- Starts influxd; returns { pid, dir, port, url } once it listens, and
--- raises an error with its log when it does not within 30 seconds.
-function M.start()
+-- raises an error with its log when it does not within 30 seconds. With
+-- opts.nice it runs at the lowest CPU priority.
+function M.start(opts)
   local dir = run.tmpdir()
   local http, rpc = net.free_port(), net.free_port()
   local f = assert(io.open(dir .. "/influxdb.conf", "w"))
@@ -35,8 +36,9 @@ bind-address = "127.0.0.1:%d"
   suppress-logo = true
 ]]):format(rpc, dir, dir, dir, http))
   f:close()
-  local pid = tonumber(run.output(("sh -c 'influxd -config %s/influxdb.conf >%s/influxd.log 2>&1 & echo $!'")
-    :format(dir, dir)))
+  local nice = opts and opts.nice and "exec nice -n 19 " or "exec "
+  local pid = tonumber(run.output(("sh -c '(%sinfluxd -config %s/influxdb.conf >%s/influxd.log 2>&1) & echo $!'")
+    :format(nice, dir, dir)))
   assert(pid, "could not start influxd")
   local srv = { pid = pid, dir = dir, port = http, url = ("http://127.0.0.1:%d"):format(http) }
   if not net.wait_until(function() return net.listening(http) end, 30) then
