@@ -547,22 +547,24 @@ static int l_resumes(lua_State *L) {
   return 1;
 }
 
-static int l_on_error(lua_State *L) {
-  lsched *ls = check_sched(L, 1);
+/* Keeps the function at stack index 2 in the registry, in place of the one
+ * *ref held. */
+static void set_handler(lua_State *L, int *ref) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_error_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
   lua_settop(L, 2);
-  ls->on_error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* sched:on_error(fn): fn(agent, message) when an agent raises. */
+static int l_on_error(lua_State *L) {
+  set_handler(L, &check_sched(L, 1)->on_error_ref);
   return 0;
 }
 
 /* sched:on_finish(fn): fn(agent) when an agent's function returns. */
 static int l_on_finish(lua_State *L) {
-  lsched *ls = check_sched(L, 1);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
-  lua_settop(L, 2);
-  ls->on_finish_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  set_handler(L, &check_sched(L, 1)->on_finish_ref);
   return 0;
 }
 
