@@ -113,6 +113,9 @@ typedef struct asx_stats {
 typedef struct asx_book asx_book;
 
 asx_book *asx_book_new(void);
+/* Frees the book. Orders still resting are marked ASX_CANCELLED and must
+ * still be alive; their accounts are not touched (a garbage collector may
+ * have freed them), so an account serves one book for its whole life. */
 void asx_book_free(asx_book *book);
 
 /* The clock stamped on events; the scheduler sets it, 0 until then. */
