@@ -617,6 +617,12 @@ static const luaL_Reg sched_methods[] = {
     {"on_progress", l_on_progress},
     {NULL, NULL}};
 
+/* What asx.core gains from this file. */
+static const luaL_Reg module_functions[] = {
+    {"scheduler", l_scheduler}, {"sleep", l_sleep},   {"now", l_now},
+    {"random", l_random},       {"hrtime", l_hrtime}, {"isatty", l_isatty},
+    {NULL, NULL}};
+
 int asx__lua_open_sched(lua_State *L) {
   if (luaL_newmetatable(L, SCHED_MT)) {
     lua_pushvalue(L, -1);
@@ -626,17 +632,6 @@ int asx__lua_open_sched(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_scheduler);
-  lua_setfield(L, -2, "scheduler");
-  lua_pushcfunction(L, l_sleep);
-  lua_setfield(L, -2, "sleep");
-  lua_pushcfunction(L, l_now);
-  lua_setfield(L, -2, "now");
-  lua_pushcfunction(L, l_random);
-  lua_setfield(L, -2, "random");
-  lua_pushcfunction(L, l_hrtime);
-  lua_setfield(L, -2, "hrtime");
-  lua_pushcfunction(L, l_isatty);
-  lua_setfield(L, -2, "isatty");
+  luaL_register(L, NULL, module_functions);
   return 0;
 }
