@@ -427,10 +427,6 @@ function Trader:extend(name)
   return cls
 end
 
-function Trader:is_class()
-  return rawget(self, "__index") ~= nil
-end
-
 -- True when cls is Trader or one of its subclasses.
 function asx.is_trader_class(cls)
   while type(cls) == "table" do
@@ -575,7 +571,6 @@ function Trader:value(price)
   return tonumber(a.money) + tonumber(a.stocks) * price
 end
 
-asx._owners = owners
 -- Sessions (lua/asx/session.lua) need this module, so they load on first use.
 function asx.session(opts) return require("asx.session").new(opts) end
 
