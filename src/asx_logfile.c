@@ -3,9 +3,11 @@
  * asx_logfile.h; this file keeps to the mechanics.
  *
  * Locking: mu guards the queue of full chunks, the free list, the chunk
- * count and the writer's state. The current chunk (cur) belongs to the
- * producer alone, so appending a line takes no lock; only handing a chunk
- * over does, once per chunk.
+ * count, the writer's state and the written and dropped counts. The current
+ * chunk (cur) belongs to the producer alone, so appending a line takes no
+ * lock; only handing a chunk over does, once per chunk. open_mu guards the
+ * list of the regular files open for logging, which every log file of the
+ * process shares.
  */
 #include "asx_logfile.h"
 
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +28,9 @@
 #define CHUNK_SIZE (256 * 1024)
 #define DEFAULT_MAX_BYTES ((size_t)64 * 1024 * 1024)
 #define SESSION_MAX 256
+/* The session text cleaned (each byte at most U+FFFD's three), then quoted
+ * (each byte at most doubled for CSV, six bytes as \u00XX for JSON). */
+#define SESSION_CLEAN_MAX (SESSION_MAX * 3)
 
 typedef struct chunk {
   struct chunk *next;
@@ -49,10 +55,17 @@ struct asx_logfile {
   atomic_int err;            /* errno of the first failed write, or 0 */
   atomic_int tick;           /* set by the idle writer once a second */
 
+  /* Which regular file this is, for refusing a second log of it (open_mu). */
+  int claimed;
+  dev_t dev;
+  ino_t ino;
+  char *path;
+  asx_logfile *next_open;
+
   int format, type;
   int session_is_string;
-  char session_csv[SESSION_MAX * 2 + 3];
-  char session_json[SESSION_MAX * 6 + 3];
+  char session_csv[SESSION_CLEAN_MAX * 2 + 3];
+  char session_json[SESSION_CLEAN_MAX * 6 + 3];
   size_t session_csv_len, session_json_len;
 
   /* The text of the last time written: a batch of events mostly shares one
@@ -63,8 +76,12 @@ struct asx_logfile {
 
   int64_t lines, bytes;   /* producer-owned */
   atomic_llong dropped;  /* both threads add to it */
+  atomic_llong written;  /* lines in the file, whole */
   atomic_llong flushed;
 };
+
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static asx_logfile *open_files; /* the claimed ones (open_mu) */
 
 /* ---- number formatting ------------------------------------------------ */
 
@@ -191,17 +208,43 @@ int asx_fmt_double(char *buf, double v) {
 
 /* ---- the writer thread -------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t len) {
-  while (len) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
+/* Writes a chunk of whole lines and returns 0, or the errno of a write that
+ * failed. A write can stop part way (a full disk, a file size limit), in
+ * the middle of a line: the bytes after the last whole line are then cut
+ * off again, so the file still ends with a newline. *lines and *bytes say
+ * what of the chunk is in the file. On a file that cannot be truncated (a
+ * pipe, a device) a torn tail stays, but is not counted as a line. */
+static int write_chunk(int fd, const chunk *c, int64_t *lines, size_t *bytes) {
+  size_t done = 0;
+  int e = 0;
+  while (done < c->len) {
+    ssize_t w = write(fd, c->data + done, c->len - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      e = w < 0 ? errno : EIO; /* 0 for a non-empty write means no progress */
+      break;
     }
-    p += w;
-    len -= (size_t)w;
+    done += (size_t)w;
   }
-  return 0;
+  if (!e) {
+    *lines = c->lines;
+    *bytes = c->len;
+    return 0;
+  }
+  size_t whole = done;
+  while (whole && c->data[whole - 1] != '\n') whole--;
+  if (whole < done) {
+    /* The file offset is just past the bytes this chunk wrote, also with
+     * O_APPEND. */
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    off_t torn = (off_t)(done - whole);
+    if (end >= torn && ftruncate(fd, end - torn) == 0) lseek(fd, end - torn, SEEK_SET);
+  }
+  int64_t n = 0;
+  for (const char *p = c->data; (p = memchr(p, '\n', (size_t)(c->data + whole - p))); p++) n++;
+  *lines = n;
+  *bytes = whole;
+  return e;
 }
 
 static void *writer_main(void *arg) {
@@ -222,19 +265,22 @@ static void *writer_main(void *arg) {
     lf->writing = 1;
     pthread_mutex_unlock(&lf->mu);
 
-    int e = atomic_load(&lf->err);
-    if (!e) {
-      e = write_all(lf->fd, c->data, c->len);
+    /* After a failure the file takes no more lines, so that it holds a
+     * prefix of the log with no gap. */
+    int64_t lines = 0;
+    size_t bytes = 0;
+    if (!atomic_load(&lf->err)) {
+      int e = write_chunk(lf->fd, c, &lines, &bytes);
       if (e) {
         int expected = 0;
         atomic_compare_exchange_strong(&lf->err, &expected, e);
-      } else {
-        atomic_fetch_add(&lf->flushed, (long long)c->len);
       }
+      atomic_fetch_add(&lf->flushed, (long long)bytes);
     }
 
     pthread_mutex_lock(&lf->mu);
-    if (e) atomic_fetch_add(&lf->dropped, (long long)c->lines);
+    atomic_fetch_add(&lf->written, (long long)lines);
+    atomic_fetch_add(&lf->dropped, (long long)(c->lines - lines));
     lf->writing = 0;
     if (c->cap > CHUNK_SIZE) {
       free(c); /* an oversized chunk made for one long line */
@@ -269,38 +315,93 @@ static void enqueue_locked(asx_logfile *lf, chunk *c) {
 }
 
 /* Hands the current chunk to the writer and takes an empty one, waiting for
- * the writer only when the memory bound is reached. Returns 0 or
- * ASX_LOG_E_IO when no chunk can be had (out of memory). */
-static int handoff(asx_logfile *lf) {
+ * the writer when the memory bound is reached or memory is short. The wait
+ * always ends: at least one chunk exists, and every chunk that is not the
+ * current one is queued, being written or free, and the writer returns each
+ * it takes to the free list. */
+static void handoff(asx_logfile *lf) {
   atomic_store_explicit(&lf->tick, 0, memory_order_relaxed);
   pthread_mutex_lock(&lf->mu);
   if (lf->cur->len) {
     enqueue_locked(lf, lf->cur);
     lf->cur = NULL;
   }
-  if (!lf->cur) {
-    while (!lf->free_list && lf->nchunks >= lf->max_chunks)
-      pthread_cond_wait(&lf->done, &lf->mu);
+  while (!lf->cur) {
     if (lf->free_list) {
       lf->cur = lf->free_list;
       lf->free_list = lf->cur->next;
+    } else if (lf->nchunks < lf->max_chunks && (lf->cur = chunk_new(CHUNK_SIZE))) {
+      lf->nchunks++;
     } else {
-      lf->cur = chunk_new(CHUNK_SIZE);
-      if (lf->cur) lf->nchunks++;
+      pthread_cond_wait(&lf->done, &lf->mu);
     }
   }
   pthread_mutex_unlock(&lf->mu);
-  return lf->cur ? 0 : ASX_LOG_E_IO;
 }
 
-/* Makes room for need bytes in the current chunk. */
-static int reserve(asx_logfile *lf, size_t need) {
-  if (atomic_load_explicit(&lf->tick, memory_order_relaxed) && lf->cur->len) {
-    int rc = handoff(lf);
-    if (rc) return rc;
+/* Makes room for need bytes (at most CHUNK_SIZE) in the current chunk. */
+static void reserve(asx_logfile *lf, size_t need) {
+  if (atomic_load_explicit(&lf->tick, memory_order_relaxed) && lf->cur->len) handoff(lf);
+  if (lf->cur->cap - lf->cur->len < need) handoff(lf);
+}
+
+/* Counts lines that the file will never hold, after a failure. */
+static void drop(asx_logfile *lf, int64_t lines, size_t bytes) {
+  lf->lines += lines;
+  lf->bytes += (int64_t)bytes;
+  atomic_fetch_add(&lf->dropped, (long long)lines);
+}
+
+/* ---- one writer per regular file ------------------------------------- */
+
+/* Takes the file open as lf->fd for lf, and truncates it unless append;
+ * 0, or an errno (EBUSY: another log file of this process holds it). Only
+ * regular files are claimed: writing /dev/null twice is harmless. */
+static int claim(asx_logfile *lf, const char *path, int append) {
+  struct stat st;
+  if (fstat(lf->fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return 0;
+  lf->path = strdup(path);
+  if (!lf->path) return ENOMEM;
+  int e = 0;
+  pthread_mutex_lock(&open_mu);
+  for (asx_logfile *o = open_files; o; o = o->next_open)
+    if (o->dev == st.st_dev && o->ino == st.st_ino) e = EBUSY;
+  /* Truncated only once it is known to be no other log's file. */
+  if (!e && !append && ftruncate(lf->fd, 0) != 0) e = errno;
+  if (!e) {
+    lf->claimed = 1;
+    lf->dev = st.st_dev;
+    lf->ino = st.st_ino;
+    lf->next_open = open_files;
+    open_files = lf;
   }
-  if (lf->cur->cap - lf->cur->len >= need) return 0;
-  return handoff(lf);
+  pthread_mutex_unlock(&open_mu);
+  return e;
+}
+
+static void unclaim(asx_logfile *lf) {
+  if (lf->claimed) {
+    pthread_mutex_lock(&open_mu);
+    asx_logfile **pp = &open_files;
+    while (*pp != lf) pp = &(*pp)->next_open;
+    *pp = lf->next_open;
+    pthread_mutex_unlock(&open_mu);
+    lf->claimed = 0;
+  }
+  free(lf->path);
+  lf->path = NULL;
+}
+
+const char *asx_logfile_holder(const char *path) {
+  struct stat st;
+  if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
+  const char *held = NULL;
+  pthread_mutex_lock(&open_mu);
+  for (asx_logfile *o = open_files; o; o = o->next_open)
+    if (o->dev == st.st_dev && o->ino == st.st_ino) held = o->path;
+  pthread_mutex_unlock(&open_mu);
+  return held;
 }
 
 /* ---- the public calls --------------------------------------------------- */
@@ -319,11 +420,14 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
     *err = "out of memory";
     return NULL;
   }
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  /* Not O_TRUNC: the file may be another log's, which claim() finds out. */
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0);
   lf->fd = open(path, flags, 0644);
-  if (lf->fd < 0) {
-    int e = errno;
-    *err = strerror(e);
+  int e = lf->fd < 0 ? errno : claim(lf, path, append);
+  if (e) {
+    *err = e == EBUSY ? "already open for logging" : strerror(e);
+    if (lf->fd >= 0) close(lf->fd);
+    unclaim(lf);
     free(lf);
     errno = e;
     return NULL;
@@ -335,7 +439,7 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
   lf->nchunks = 1;
   lf->format = ASX_LOG_JSONL;
   lf->type = ASX_EV_TRADE;
-  asx_logfile_set_session(lf, NULL, 0);
+  asx_logfile_set_session(lf, NULL, 0, 0);
   lf->last_time = NAN;
   pthread_mutex_init(&lf->mu, NULL);
   pthread_cond_init(&lf->work, NULL);
@@ -344,6 +448,7 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
   if (!lf->cur || pthread_create(&lf->thread, NULL, writer_main, lf) != 0) {
     *err = "cannot start the writer thread";
     close(lf->fd);
+    unclaim(lf);
     free(lf->cur);
     pthread_mutex_destroy(&lf->mu);
     pthread_cond_destroy(&lf->work);
@@ -360,6 +465,74 @@ int asx_logfile_set_format(asx_logfile *lf, int format, int type) {
   lf->format = format;
   lf->type = type;
   return 0;
+}
+
+/* ---- text ------------------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (1 to 4 bytes, of the len
+ * left), or 0 when it is not one; *bad is then the length of its maximal
+ * invalid subpart: the lead byte and the continuation bytes that could
+ * still have completed it. */
+static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  size_t need;
+  unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;      /* overlong */
+    else if (c == 0xED) hi = 0x9F; /* surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;      /* overlong */
+    else if (c == 0xF4) hi = 0x8F; /* beyond U+10FFFF */
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t m = 1;
+  if (len > 1 && s[1] >= lo && s[1] <= hi) {
+    m = 2;
+    while (m <= need && m < len && (s[m] & 0xC0) == 0x80) m++;
+  }
+  if (m == need + 1) return m;
+  *bad = m;
+  return 0;
+}
+
+size_t asx_fmt_utf8_valid(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, bad;
+  while (i < len) {
+    if (u[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n = utf8_seq(u + i, len - i, &bad);
+    if (!n) break;
+    i += n;
+  }
+  return i;
+}
+
+size_t asx_fmt_utf8(char *out, const char *s, size_t len) {
+  size_t i = 0, n = 0;
+  while (i < len) {
+    size_t ok = asx_fmt_utf8_valid(s + i, len - i);
+    memcpy(out + n, s + i, ok);
+    n += ok;
+    i += ok;
+    if (i < len) {
+      size_t bad = 1;
+      utf8_seq((const unsigned char *)s + i, len - i, &bad);
+      memcpy(out + n, "\xEF\xBF\xBD", 3);
+      n += 3;
+      i += bad;
+    }
+  }
+  return n;
 }
 
 static size_t csv_quote(char *out, const char *s, size_t len) {
@@ -403,7 +576,7 @@ static size_t json_quote(char *out, const char *s, size_t len) {
   return n;
 }
 
-int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string) {
+int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, int is_string) {
   if (!lf) return ASX_LOG_E_ARG;
   if (!session) {
     lf->session_is_string = 0;
@@ -412,12 +585,13 @@ int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string)
     lf->session_json_len = 4;
     return 0;
   }
-  size_t len = strlen(session);
   if (len > SESSION_MAX || (!is_string && len == 0)) return ASX_LOG_E_ARG;
   lf->session_is_string = is_string != 0;
   if (is_string) {
-    lf->session_csv_len = csv_quote(lf->session_csv, session, len);
-    lf->session_json_len = json_quote(lf->session_json, session, len);
+    char clean[SESSION_CLEAN_MAX];
+    size_t n = asx_fmt_utf8(clean, session, len);
+    lf->session_csv_len = csv_quote(lf->session_csv, clean, n);
+    lf->session_json_len = json_quote(lf->session_json, clean, n);
   } else {
     memcpy(lf->session_csv, session, len);
     memcpy(lf->session_json, session, len);
@@ -431,15 +605,21 @@ int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
   int64_t nl = 0;
   for (const char *p = text; (p = memchr(p, '\n', (size_t)(text + len - p))); p++) nl++;
   if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
-    atomic_fetch_add(&lf->dropped, (long long)nl);
+    drop(lf, nl, len);
     return ASX_LOG_E_IO;
   }
   if (len > CHUNK_SIZE) {
     /* A line longer than a chunk gets a chunk of its own, outside the
      * bound: it is rare (a huge user message) and freed once written. */
-    if (lf->cur->len && handoff(lf)) return ASX_LOG_E_IO;
     chunk *c = chunk_new(len);
-    if (!c) return ASX_LOG_E_IO;
+    if (!c) {
+      /* Stopped, as after a write error, so the file has no gap. */
+      int expected = 0;
+      atomic_compare_exchange_strong(&lf->err, &expected, ENOMEM);
+      drop(lf, nl, len);
+      return ASX_LOG_E_IO;
+    }
+    if (lf->cur->len) handoff(lf);
     memcpy(c->data, text, len);
     c->len = len;
     c->lines = nl;
@@ -447,7 +627,7 @@ int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
     enqueue_locked(lf, c);
     pthread_mutex_unlock(&lf->mu);
   } else {
-    if (reserve(lf, len)) return ASX_LOG_E_IO;
+    reserve(lf, len);
     memcpy(lf->cur->data + lf->cur->len, text, len);
     lf->cur->len += len;
     lf->cur->lines += nl;
@@ -594,8 +774,8 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
   if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
     int64_t k = 0;
     for (size_t i = 0; i < n; i++)
-      if (lf->format == ASX_LOG_JSONL || events[i].type == lf->type) k++;
-    atomic_fetch_add(&lf->dropped, (long long)k);
+      if (events[i].type <= ASX_EV_TRIM && (lf->format == ASX_LOG_JSONL || events[i].type == lf->type)) k++;
+    drop(lf, k, 0);
     return ASX_LOG_E_IO;
   }
   /* The longest row: the fixed text, seven 20-digit integers, a time and
@@ -606,7 +786,7 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
     const asx_event *e = &events[i];
     if (e->type > ASX_EV_TRIM) continue;
     if (lf->format == ASX_LOG_CSV && e->type != lf->type) continue;
-    if (reserve(lf, maxrow)) return ASX_LOG_E_IO;
+    reserve(lf, maxrow);
     char *start = lf->cur->data + lf->cur->len;
     char *end = lf->format == ASX_LOG_CSV ? csv_row(lf, start, e) : json_row(lf, start, e);
     lf->cur->len += (size_t)(end - start);
@@ -620,7 +800,7 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
 
 int asx_logfile_flush(asx_logfile *lf) {
   if (!lf) return ASX_LOG_E_ARG;
-  if (lf->cur->len && handoff(lf)) return ASX_LOG_E_IO;
+  if (lf->cur->len) handoff(lf);
   pthread_mutex_lock(&lf->mu);
   while (lf->qhead || lf->writing) pthread_cond_wait(&lf->done, &lf->mu);
   pthread_mutex_unlock(&lf->mu);
@@ -636,6 +816,7 @@ int asx_logfile_close(asx_logfile *lf) {
   pthread_mutex_unlock(&lf->mu);
   pthread_join(lf->thread, NULL);
   if (close(lf->fd) != 0 && rc == 0) rc = ASX_LOG_E_IO;
+  unclaim(lf);
   free(lf->cur);
   while (lf->free_list) {
     chunk *c = lf->free_list;
@@ -654,6 +835,7 @@ void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out) {
   pthread_mutex_lock(&m->mu);
   out->lines = m->lines;
   out->dropped = atomic_load(&m->dropped);
+  out->written = atomic_load(&m->written);
   out->bytes = m->bytes;
   pthread_mutex_unlock(&m->mu);
   out->flushed = atomic_load(&m->flushed);

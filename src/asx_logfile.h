@@ -11,7 +11,11 @@
  * current chunk and, when a line does not fit, hands the chunk to the writer
  * thread and takes a free one. Only whole chunks of whole lines reach
  * write(2), so a file never ends in half a line, even when the process is
- * killed between two writes. Memory is bounded: at most max_bytes of chunks
+ * killed between two writes. A write that fails part way (a full disk, a
+ * file size limit) is cut back to the last whole line it wrote, and from
+ * then on the file takes no more lines: it holds a prefix of the log, every
+ * line whole, and the counters say exactly how many lines it holds and how
+ * many were lost. Memory is bounded: at most max_bytes of chunks
  * exist. When the disk is slower than the exchange for long enough to fill
  * them all, the producer waits for the writer: losing logged events would be
  * worse than slowing down, and a full buffer means the disk cannot keep up
@@ -44,21 +48,32 @@ enum {
 
 typedef struct asx_logfile asx_logfile;
 
-/* Counters, for the summary and for tests. */
+/* Counters, for the summary and for tests. Every line given to the file is
+ * in exactly one of written, dropped, or still queued (lines - written -
+ * dropped, zero after a flush). */
 typedef struct asx_logfile_stats {
-  int64_t lines;   /* lines accepted (written, or queued to be written) */
+  int64_t lines;   /* lines given to the file */
   int64_t dropped; /* lines lost because the file could not be written */
-  int64_t bytes;   /* bytes accepted */
+  int64_t bytes;   /* bytes given to the file, whole lines only */
   int64_t flushed; /* bytes that reached the file */
+  int64_t written; /* lines that reached the file, whole */
 } asx_logfile_stats;
 
 /* Opens (truncates, or appends to when append is non-zero) path and starts
  * its writer thread. max_bytes bounds the memory of its buffers (0: 64 MiB;
  * at least two chunks). Returns NULL and a static reason in *err when the
- * file cannot be opened; errno is kept from the failing call. The caller
- * owns the result and must end it with asx_logfile_close. */
+ * file cannot be opened; errno is kept from the failing call. A regular file
+ * that another open log file of this process already writes, by whatever
+ * path, is refused (EBUSY, and nothing truncated): two writers would
+ * interleave or overwrite each other's lines. The caller owns the result and
+ * must end it with asx_logfile_close. */
 asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
                               const char **err);
+
+/* The path an open log file was opened by, when it is the same regular file
+ * as path (same device and inode); NULL when there is none. The text
+ * belongs to that log file and lives until it is closed. */
+const char *asx_logfile_holder(const char *path);
 
 /* Sets how the book's events are written by asx_logfile_events: format is
  * ASX_LOG_CSV or ASX_LOG_JSONL; for CSV, type is the one ASX_EV_* type the
@@ -66,10 +81,11 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
 int asx_logfile_set_format(asx_logfile *lf, int format, int type);
 
 /* The session id written in every row: a number (is_string 0, the text of
- * the number) or a string (quoted as its format needs). The text is copied.
- * NULL means no session: an empty CSV field, null in JSON (the default).
- * 0 or ASX_LOG_E_ARG. */
-int asx_logfile_set_session(asx_logfile *lf, const char *session, int is_string);
+ * the number) or a string of len bytes, any bytes (quoted and cleaned as
+ * asx_fmt_utf8 says, as its format needs). The text is copied. NULL means no
+ * session: an empty CSV field, null in JSON (the default). 0, or
+ * ASX_LOG_E_ARG (also when out of memory). */
+int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, int is_string);
 
 /* Appends len bytes, which must be whole lines (ending in '\n'). Returns 0,
  * ASX_LOG_E_ARG (not a whole line), ASX_LOG_E_IO (the file failed earlier;
@@ -104,6 +120,17 @@ int asx_fmt_double(char *buf, double v);
 
 /* Writes v in decimal into buf (at least 21 bytes); returns the length. */
 int asx_fmt_int64(char *buf, int64_t v);
+
+/* Text in files is valid UTF-8, whatever bytes a message holds: every
+ * invalid sequence (a stray continuation byte, a truncated or overlong
+ * sequence, a surrogate, beyond U+10FFFF) becomes one U+FFFD per maximal
+ * invalid subpart, as the WHATWG decoder and Python's "replace" count them.
+ * Other bytes, NUL included, are kept. asx_fmt_utf8_valid returns the length
+ * of the longest valid prefix of s (len when all of it is valid);
+ * asx_fmt_utf8 writes the cleaned text into out (at least 3 * len bytes) and
+ * returns its length. */
+size_t asx_fmt_utf8_valid(const char *s, size_t len);
+size_t asx_fmt_utf8(char *out, const char *s, size_t len);
 /* ASX_FFI_END */
 
 #endif

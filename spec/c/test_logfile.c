@@ -1,15 +1,21 @@
 /* Unit tests of the log file writer and of the native event formatting:
- * exact text, whole lines, flush and close, and write errors. */
+ * exact text, whole lines, flush and close, write errors (a full disk is
+ * played by a file size limit: the write that crosses it stops part way,
+ * the next fails with EFBIG), one writer per file, and text cleaning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "asx_logfile.h"
@@ -119,14 +125,14 @@ static void test_csv_rows(void **state) {
   asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, &err);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_TRADE), 0);
-  assert_int_equal(asx_logfile_set_session(lf, "7", 0), 0);
+  assert_int_equal(asx_logfile_set_session(lf, "7", 1, 0), 0);
   const char *hdr = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n";
   assert_int_equal(asx_logfile_write(lf, hdr, strlen(hdr)), 0);
   size_t n;
   const asx_event *evs = sample(&n);
   assert_int_equal(asx_logfile_events(lf, evs, n), 1);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_ORDER), 0);
-  assert_int_equal(asx_logfile_set_session(lf, "a,\"b\"", 1), 0);
+  assert_int_equal(asx_logfile_set_session(lf, "a,\"b\"", 5, 1), 0);
   assert_int_equal(asx_logfile_events(lf, evs, n), 2);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_TRIM), 0);
   assert_int_equal(asx_logfile_events(lf, evs, n), 1);
@@ -153,7 +159,7 @@ static void test_jsonl_rows(void **state) {
   asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_JSONL, 0), 0);
-  assert_int_equal(asx_logfile_set_session(lf, "s\n1", 1), 0);
+  assert_int_equal(asx_logfile_set_session(lf, "s\n1", 3, 1), 0);
   size_t n;
   const asx_event *evs = sample(&n);
   assert_int_equal(asx_logfile_events(lf, evs, n), 5);
@@ -211,7 +217,7 @@ static void test_long_line_and_bad_input(void **state) {
   assert_int_equal(asx_logfile_write(lf, "", 0), ASX_LOG_E_ARG);
   assert_int_equal(asx_logfile_set_format(lf, 7, 0), ASX_LOG_E_ARG);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, 9), ASX_LOG_E_ARG);
-  assert_int_equal(asx_logfile_set_session(lf, "", 0), ASX_LOG_E_ARG);
+  assert_int_equal(asx_logfile_set_session(lf, "", 0, 0), ASX_LOG_E_ARG);
   size_t big = 1000000;
   char *s = malloc(big);
   memset(s, 'x', big);
@@ -248,6 +254,219 @@ static void test_open_errors_and_write_errors(void **state) {
   assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
 }
 
+/* The size of a file, or -1. */
+static long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Sets this process's file size limit (soft), returning the old one. With
+ * SIGXFSZ ignored, a write past it is short and the next one fails. */
+static rlim_t set_fsize_limit(rlim_t limit) {
+  struct rlimit rl;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+  rlim_t old = rl.rlim_cur;
+  rl.rlim_cur = limit;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+  return old;
+}
+
+/* Lines of 30 bytes: "line 0001 ....................\n". */
+static void numbered_line(char *buf, int i) {
+  snprintf(buf, 31, "line %04d %019d", i, 0);
+  buf[29] = '\n';
+}
+
+/* A write that stops inside a line: the file is cut back to the last whole
+ * line, and the counts say exactly what is in it and what was lost. */
+static void test_short_write_keeps_whole_lines(void **state) {
+  signal(SIGXFSZ, SIG_IGN);
+  for (int limit = 990; limit <= 1000; limit += 10) { /* on a line end, then inside a line */
+    asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+    assert_non_null(lf);
+    char line[31];
+    for (int i = 1; i <= 100; i++) {
+      numbered_line(line, i);
+      assert_int_equal(asx_logfile_write(lf, line, 30), 0);
+    }
+    rlim_t old = set_fsize_limit((rlim_t)limit);
+    assert_int_equal(asx_logfile_flush(lf), ASX_LOG_E_IO);
+    set_fsize_limit(old);
+    assert_string_equal(asx_logfile_error(lf), "File too large");
+    asx_logfile_stats st;
+    asx_logfile_stats_get(lf, &st);
+    assert_int_equal(st.lines, 100);
+    assert_int_equal(st.written, 33);
+    assert_int_equal(st.dropped, 67);
+    assert_int_equal(st.flushed, 990);
+    /* The file takes nothing more, so it never has a gap. */
+    assert_int_equal(asx_logfile_write(lf, "late\n", 5), ASX_LOG_E_IO);
+    asx_logfile_stats_get(lf, &st);
+    assert_int_equal(st.lines, 101);
+    assert_int_equal(st.dropped, 68);
+    assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
+    char *got = slurp(tmp_path());
+    assert_int_equal(strlen(got), 990);
+    for (int i = 1; i <= 33; i++) {
+      numbered_line(line, i);
+      assert_memory_equal(got + (i - 1) * 30, line, 30);
+    }
+    free(got);
+  }
+  unlink(tmp_path());
+}
+
+/* The same through the native rows, across many chunks and a small memory
+ * bound: the limit falls in a later chunk, mid-row. */
+static void test_short_write_native_rows(void **state) {
+  signal(SIGXFSZ, SIG_IGN);
+  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 1, NULL);
+  assert_non_null(lf);
+  asx_logfile_set_format(lf, ASX_LOG_JSONL, 0);
+  const long limit = 700001;
+  rlim_t old = set_fsize_limit((rlim_t)limit);
+  const int N = 20000;
+  for (int i = 1; i <= N; i++) {
+    asx_event e = ev(ASX_EV_TRADE, i, i, 1, 0, i, i, 1, 2, ASX_SELL, 0);
+    int64_t k = asx_logfile_events(lf, &e, 1);
+    assert_true(k == 1 || k == ASX_LOG_E_IO);
+  }
+  assert_int_equal(asx_logfile_flush(lf), ASX_LOG_E_IO);
+  set_fsize_limit(old);
+  asx_logfile_stats st;
+  asx_logfile_stats_get(lf, &st);
+  assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
+  char *got = slurp(tmp_path());
+  long size = (long)strlen(got);
+  assert_true(size > limit - 200 && size <= limit);
+  assert_int_equal(got[size - 1], '\n');
+  int64_t lines = 0;
+  char want[256];
+  for (char *p = got, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+    lines++;
+    snprintf(want, sizeof want,
+             "{\"type\":\"exchange\",\"time\":%d,\"session\":null,\"price\":%d,\"amount\":1,"
+             "\"buyer\":1,\"seller\":2,\"buy_order\":%d,\"sell_order\":%d,\"aggressor\":\"sell\"}\n",
+             (int)lines, (int)lines, (int)lines, (int)lines);
+    assert_memory_equal(p, want, strlen(want));
+  }
+  assert_int_equal(st.lines, N);
+  assert_int_equal(st.written, lines);
+  assert_int_equal(st.dropped, N - lines);
+  assert_int_equal(st.flushed, size);
+  free(got);
+  unlink(tmp_path());
+}
+
+/* A regular file takes one log file at a time, by whatever path it is
+ * named, and a refused open leaves the first one's lines alone. */
+static void test_one_writer_per_file(void **state) {
+  char dir[] = "/tmp/asx_test_logfile_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char a[128], dot[128], sym[128], hard[128];
+  snprintf(a, sizeof a, "%s/a.csv", dir);
+  snprintf(dot, sizeof dot, "%s/./a.csv", dir);
+  snprintf(sym, sizeof sym, "%s/sym.csv", dir);
+  snprintf(hard, sizeof hard, "%s/hard.csv", dir);
+  asx_logfile *lf = asx_logfile_open(a, 0, 0, NULL);
+  assert_non_null(lf);
+  assert_int_equal(symlink(a, sym), 0);
+  assert_int_equal(link(a, hard), 0);
+  assert_int_equal(asx_logfile_write(lf, "kept\n", 5), 0);
+  assert_int_equal(asx_logfile_flush(lf), 0);
+  const char *paths[] = {a, dot, sym, hard};
+  for (int i = 0; i < 4; i++) {
+    for (int append = 0; append <= 1; append++) {
+      const char *err = NULL;
+      errno = 0;
+      assert_null(asx_logfile_open(paths[i], append, 0, &err));
+      assert_int_equal(errno, EBUSY);
+      assert_string_equal(err, "already open for logging");
+      assert_string_equal(asx_logfile_holder(paths[i]), a);
+    }
+  }
+  assert_int_equal(file_size(a), 5);
+  assert_null(asx_logfile_holder("/dev/null"));
+  char other[128];
+  snprintf(other, sizeof other, "%s/none.csv", dir);
+  assert_null(asx_logfile_holder(other));
+  /* Devices are not claimed: /dev/null twice is harmless. */
+  asx_logfile *n1 = asx_logfile_open("/dev/null", 1, 0, NULL);
+  asx_logfile *n2 = asx_logfile_open("/dev/null", 1, 0, NULL);
+  assert_non_null(n1);
+  assert_non_null(n2);
+  assert_int_equal(asx_logfile_close(n1), 0);
+  assert_int_equal(asx_logfile_close(n2), 0);
+  assert_int_equal(asx_logfile_close(lf), 0);
+  /* Closed, the file can be opened again, through any name. */
+  assert_null(asx_logfile_holder(a));
+  lf = asx_logfile_open(sym, 1, 0, NULL);
+  assert_non_null(lf);
+  assert_string_equal(asx_logfile_holder(hard), sym);
+  assert_int_equal(asx_logfile_write(lf, "more\n", 5), 0);
+  assert_int_equal(asx_logfile_close(lf), 0);
+  char *got = slurp(a);
+  assert_string_equal(got, "kept\nmore\n");
+  free(got);
+  unlink(sym);
+  unlink(hard);
+  unlink(a);
+  rmdir(dir);
+}
+
+/* Cleans s (of len bytes) and compares with want (of wlen). */
+static void check_utf8(const char *s, size_t len, const char *want, size_t wlen) {
+  char out[64];
+  size_t n = asx_fmt_utf8(out, s, len);
+  assert_int_equal(n, wlen);
+  assert_memory_equal(out, want, wlen);
+}
+
+#define R "\xEF\xBF\xBD" /* U+FFFD */
+#define CHECK_UTF8(s, want) check_utf8((s), sizeof(s) - 1, (want), sizeof(want) - 1)
+
+static void test_utf8_cleaning(void **state) {
+  CHECK_UTF8("plain, \"ascii\"", "plain, \"ascii\"");
+  CHECK_UTF8("a\0b", "a\0b");                                  /* NUL is text */
+  CHECK_UTF8("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK_UTF8("a\x80" "b", "a" R "b");                            /* a stray continuation */
+  CHECK_UTF8("a\xFF\xFE", "a" R R);
+  CHECK_UTF8("\xE2\x82x", R "x");                               /* truncated: one U+FFFD */
+  CHECK_UTF8("\xF0\x9F\x98", R);                                /* truncated at the end */
+  CHECK_UTF8("\xC0\xAF", R R);                                  /* overlong */
+  CHECK_UTF8("\xE0\x80\xAF", R R R);                            /* overlong */
+  CHECK_UTF8("\xED\xA0\x80", R R R);                            /* a surrogate */
+  CHECK_UTF8("\xF4\x90\x80\x80", R R R R);                      /* beyond U+10FFFF */
+  CHECK_UTF8("\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF");            /* U+10FFFF itself */
+  assert_int_equal(asx_fmt_utf8_valid("ok\xC3\xA9\xC3", 5), 4);
+  assert_int_equal(asx_fmt_utf8_valid("", 0), 0);
+}
+
+/* A session id with a NUL and invalid UTF-8: JSON escapes the NUL and
+ * replaces the bad byte, CSV keeps the NUL and quotes the line break. */
+static void test_hostile_session(void **state) {
+  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  assert_non_null(lf);
+  asx_event e = ev(ASX_EV_CANCEL, 1, 0, 4, 0, 9, 0, 3, 0, ASX_BUY, 0);
+  assert_int_equal(asx_logfile_set_session(lf, "a\0\xFF\n\"", 5, 1), 0);
+  assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_JSONL, 0), 0);
+  assert_int_equal(asx_logfile_events(lf, &e, 1), 1);
+  assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_CANCEL), 0);
+  assert_int_equal(asx_logfile_events(lf, &e, 1), 1);
+  assert_int_equal(asx_logfile_close(lf), 0);
+  FILE *f = fopen(tmp_path(), "rb");
+  char got[256];
+  size_t n = fread(got, 1, sizeof got, f);
+  fclose(f);
+  static const char want[] =
+      "{\"type\":\"cancel\",\"time\":1,\"session\":\"a\\u0000" R "\\n\\\"\",\"id\":9,"
+      "\"trader\":3,\"side\":\"buy\",\"remaining\":4}\n"
+      "1,\"a\0" R "\n\"\"\",9,3,buy,4\n";
+  assert_int_equal(n, sizeof want - 1);
+  assert_memory_equal(got, want, n);
+  unlink(tmp_path());
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fmt_numbers),
@@ -257,6 +476,11 @@ int main(void) {
     cmocka_unit_test(test_many_rows_bounded),
     cmocka_unit_test(test_long_line_and_bad_input),
     cmocka_unit_test(test_open_errors_and_write_errors),
+    cmocka_unit_test(test_short_write_keeps_whole_lines),
+    cmocka_unit_test(test_short_write_native_rows),
+    cmocka_unit_test(test_one_writer_per_file),
+    cmocka_unit_test(test_utf8_cleaning),
+    cmocka_unit_test(test_hostile_session),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

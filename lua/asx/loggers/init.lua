@@ -71,6 +71,19 @@ local function num(v)
 end
 M.format_number = num
 
+-- Text ------------------------------------------------------------------------------
+
+-- Files hold valid UTF-8 whatever bytes a message has: each invalid
+-- sequence becomes U+FFFD, by the same C code the native rows use.
+local function clean_utf8(s)
+  if not s:find("[\128-\255]") then return s end
+  local n = #s
+  if C.asx_fmt_utf8_valid(s, n) == n then return s end
+  local buf = ffi.new("char[?]", 3 * n)
+  return ffi.string(buf, C.asx_fmt_utf8(buf, s, n))
+end
+M.clean_utf8 = clean_utf8
+
 -- CSV --------------------------------------------------------------------------------
 
 local function csv_field(v)
@@ -78,6 +91,7 @@ local function csv_field(v)
   if t == "number" then return num(v) end
   if v == nil then return "" end
   if t ~= "string" then v = tostring(v) end
+  v = clean_utf8(v)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
@@ -86,7 +100,7 @@ end
 
 local json_escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. clean_utf8(s):gsub('[%c"\\]', function(c)
     return json_escapes[c] or ("\\u%04x"):format(c:byte())
   end) .. '"'
 end
@@ -158,10 +172,23 @@ M.json_line = json_line
 
 local errbuf = ffi.new("const char *[1]")
 
--- Opens a log file; nil, err when it cannot be.
+-- Opens a log file; nil, err when it cannot be. A file that another open
+-- logger writes, by whatever path, is refused, naming that path; a logger
+-- that is no longer reachable is collected first, so only a live one counts.
 local function open_file(path, append, max_bytes)
   local lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
-  if lf == nil then return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0])) end
+  if lf == nil and C.asx_logfile_holder(path) ~= nil then
+    collectgarbage()
+    lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
+  end
+  if lf == nil then
+    local holder = C.asx_logfile_holder(path)
+    holder = holder ~= nil and ffi.string(holder)
+    if holder and holder ~= path then
+      return nil, ("cannot open '%s': it is '%s', already open for logging"):format(path, holder)
+    end
+    return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0]))
+  end
   return ffi.gc(lf, C.asx_logfile_close)
 end
 
@@ -174,11 +201,13 @@ end
 -- The session id as the C writer takes it: text, and whether it is a string.
 local function set_file_session(lf, session)
   if session == nil then
-    C.asx_logfile_set_session(lf, nil, 0)
+    C.asx_logfile_set_session(lf, nil, 0, 0)
   elseif type(session) == "number" then
-    C.asx_logfile_set_session(lf, num(session), 0)
+    local text = num(session)
+    C.asx_logfile_set_session(lf, text, #text, 0)
   else
-    C.asx_logfile_set_session(lf, tostring(session):sub(1, 256), 1)
+    local text = tostring(session):sub(1, 256)
+    C.asx_logfile_set_session(lf, text, #text, 1)
   end
 end
 
@@ -244,11 +273,15 @@ function FileLogger:stats()
   local written, dropped = 0, 0
   for _, f in ipairs(self.files) do
     C.asx_logfile_stats_get(f.lf, st)
-    -- Headers are lines too, but not rows; a lost header is not a lost row.
-    local rows = tonumber(st.lines) - f.headers
-    local lost = math.min(tonumber(st.dropped), rows)
-    written = written + rows - lost
-    dropped = dropped + lost
+    -- Headers are lines too, but not rows. A file takes its lines in order,
+    -- a prefix of them written and the rest dropped, so its header (its
+    -- first line) is written when any line is, and dropped when the first
+    -- lines are.
+    local w, d = tonumber(st.written), tonumber(st.dropped)
+    local header_written = math.min(w, f.headers)
+    local header_dropped = math.max(0, math.min(w + d, f.headers) - w)
+    written = written + w - header_written
+    dropped = dropped + d - header_dropped
   end
   return { written = written, dropped = dropped }
 end
@@ -346,8 +379,11 @@ function M.csv(path, opts)
     argerror(2, "csv", "columns: an array of field names, for one event type", columns)
   end
   local specs = {}
+  local seen = {}
   for _, t in ipairs(types) do
     if type(t) ~= "string" then argerror(2, "csv", "events: event type strings", t) end
+    if seen[t] then argerror(2, "csv", "events: each type once", t) end
+    seen[t] = true
     local cols = columns or FIELDS[t]
     if not cols then
       argerror(2, "csv", ("columns for event type '%s' (unknown type)"):format(t), nil)
