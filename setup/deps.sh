@@ -5,7 +5,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev
-lua5.1 lua-busted lua-check libcmocka-dev libedit-dev libcurl4-openssl-dev
+lua5.1 lua-busted lua-check lua-cjson libcmocka-dev libedit-dev libcurl4-openssl-dev
 influxdb tmux curl"
 
 missing=""

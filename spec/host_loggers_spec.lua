@@ -120,6 +120,33 @@ wait $pid
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("exits 2 for one file given twice, by whatever path", function()
+    local dir = tmpdir()
+    local r = sh('touch "$D/a.csv" && ln -s a.csv "$D/sym.jsonl" && ln "$D/a.csv" "$D/hard.csv"', dir)
+    assert.are.equal(0, r.status)
+    local a = dir .. "/a.csv"
+    for _, case in ipairs({
+      { a, "already open for logging" },
+      { dir .. "/./a.csv", "already open for logging as '" .. a .. "'" },
+      { dir .. "/sym.jsonl", "already open for logging as '" .. a .. "'" },
+      { dir .. "/hard.csv", "already open for logging as '" .. a .. "'" },
+    }) do
+      r = sh(('"$HOST" -d 1 --clock virtual strategies/random_trader.lua:2 --log "%s" --log "%s"')
+        :format(a, case[1]), dir)
+      assert.are.equal(2, r.status)
+      assert.are.equal("", r.stdout)
+      assert.are.equal(("asx-host: --log: cannot open '%s': %s"):format(case[1], case[2]), lines(r.stderr)[1])
+      assert.are.equal(USAGE, r.stderr:sub(-#USAGE))
+    end
+    -- A file that does not exist yet, named twice.
+    r = sh('"$HOST" -d 1 --clock virtual strategies/random_trader.lua:2 --log "$D/new.jsonl" --log "$D/./new.jsonl"',
+      dir)
+    assert.are.equal(2, r.status)
+    assert.are.equal(("asx-host: --log: cannot open '%s/./new.jsonl': already open for logging as '%s/new.jsonl'")
+      :format(dir, dir), lines(r.stderr)[1])
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("sends every event to the user's logger from --logger FILE.lua", function()
     local dir = tmpdir()
     local f = assert(io.open(dir .. "/count.lua", "w"))

@@ -178,6 +178,37 @@ describe("asx.loggers.csv", function()
     os.remove(path)
   end)
 
+  it("refuses a file another open logger writes, by any path to it, and leaves it whole", function()
+    local dir = files.tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local a = dir .. "/a.csv"
+    local L = assert(loggers.csv(a))
+    assert.is_true(os.execute(("ln -s a.csv '%s/sym.csv' && ln '%s' '%s/hard.jsonl'"):format(dir, a, dir)) == 0)
+    assert.are.same({ nil, ("cannot open '%s': already open for logging"):format(a) }, { loggers.csv(a) })
+    for _, p in ipairs({ dir .. "/./a.csv", dir .. "/sym.csv", dir .. "/hard.jsonl" }) do
+      assert.are.same({ nil, ("cannot open '%s': already open for logging as '%s'"):format(p, a) },
+        { loggers.jsonl(p, { append = true }) })
+    end
+    L:send_event("exchange", { time = 1, price = 2, amount = 3 })
+    assert.is_true(L:close())
+    local header = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
+    assert.are.equal(header .. "1,,2,3,,,,,\n", slurp(a))
+    -- Closed, it can be opened again, by any name.
+    local L2 = assert(loggers.csv(dir .. "/sym.csv", { append = true, header = false }))
+    assert.is_true(L2:close())
+    -- A logger nobody can reach any more does not hold its file.
+    local function abandon() assert(loggers.csv(a)) end
+    abandon()
+    local L3 = assert(loggers.csv(a))
+    assert.is_true(L3:close())
+    assert.are.equal(header, slurp(a))
+  end)
+
+  it("refuses an event type given twice, which would be one file twice", function()
+    assert.has_error(function() loggers.csv("x-{type}.csv", { events = { "order", "order" } }) end,
+      "bad argument #2 to 'csv' (events: each type once expected, got 'order')")
+  end)
+
   it("counts the rows a full disk lost", function()
     local L = loggers.csv("/dev/full", { append = true })
     if not L then return end -- no /dev/full here

@@ -97,11 +97,16 @@ static int arg_error(lua_State *L, int narg, const char *fname,
 
 /* ---- the one resume ---------------------------------------------------- */
 
+/* msg is len bytes: an error text may hold a NUL, and the log files keep
+ * all of it. */
 static void report_error(lsched *ls, uint32_t agent, lua_State *co,
-                         const char *msg) {
+                         const char *msg, size_t len) {
   lua_State *L = ls->L;
   int top = lua_gettop(L);
-  luaL_traceback(L, co, msg, 0);
+  lua_pushlstring(L, msg, len);
+  lua_pushliteral(L, "\n");
+  luaL_traceback(L, co, NULL, 0);
+  lua_concat(L, 3);
   if (ls->on_error_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_error_ref);
     lua_pushinteger(L, (lua_Integer)agent + 1);
@@ -148,9 +153,10 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
   }
   if (status == LUA_YIELD) {
     asx_sched_finish(s, agent, ASX_AGENT_FAILED);
-    report_error(ls, agent, co,
-                 "coroutine.yield called in an agent's own coroutine (use "
-                 "self:sleep(seconds) to wait)");
+    static const char yielded[] =
+        "coroutine.yield called in an agent's own coroutine (use "
+        "self:sleep(seconds) to wait)";
+    report_error(ls, agent, co, yielded, sizeof yielded - 1);
   } else if (status == 0) {
     asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
     if (ls->on_finish_ref != LUA_NOREF) {
@@ -165,12 +171,15 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
       lua_settop(L, top);
     }
   } else {
-    const char *msg = lua_tostring(co, -1);
+    size_t len;
+    const char *msg = lua_tolstring(co, -1, &len);
     asx_sched_finish(s, agent, ASX_AGENT_FAILED);
-    if (!msg)
+    if (!msg) {
       msg = lua_pushfstring(co, "(error object is a %s value)",
                             luaL_typename(co, -1));
-    report_error(ls, agent, co, msg);
+      len = strlen(msg);
+    }
+    report_error(ls, agent, co, msg, len);
   }
   lua_pushboolean(L, 0);
   lua_rawseti(L, ls->threads_idx, (int)agent + 1);

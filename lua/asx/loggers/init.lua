@@ -185,7 +185,7 @@ local function open_file(path, append, max_bytes)
     local holder = C.asx_logfile_holder(path)
     holder = holder ~= nil and ffi.string(holder)
     if holder and holder ~= path then
-      return nil, ("cannot open '%s': it is '%s', already open for logging"):format(path, holder)
+      return nil, ("cannot open '%s': already open for logging as '%s'"):format(path, holder)
     end
     return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0]))
   end
@@ -286,20 +286,24 @@ function FileLogger:stats()
   return { written = written, dropped = dropped }
 end
 
+-- A full disk fails every file on it: the error names each that failed.
 function FileLogger:close()
   if self.closed then return true end
-  local err
+  local errs, failed = {}, {}
   for _, f in ipairs(self.files) do
-    if C.asx_logfile_flush(f.lf) ~= 0 and not err then err = file_error(f) end
+    if C.asx_logfile_flush(f.lf) ~= 0 then
+      failed[f] = true
+      errs[#errs + 1] = file_error(f)
+    end
   end
   self.final = self:stats()
   for _, f in ipairs(self.files) do
-    if not close_file(f.lf) and not err then err = ("cannot close '%s'"):format(f.path) end
+    if not close_file(f.lf) and not failed[f] then errs[#errs + 1] = ("cannot close '%s'"):format(f.path) end
     f.lf = nil
   end
   self.closed = true
   open_loggers[self] = nil
-  if err then return nil, err end
+  if errs[1] then return nil, table.concat(errs, "; ") end
   return true
 end
 
@@ -780,18 +784,18 @@ end
 
 -- Ends the loggers of a run (after the session stopped, normally or by a
 -- signal): flushes and closes each that has close, once. Returns true, or
--- nil and the first error.
+-- nil and every error on one line, joined by "; ".
 function M.finish(list)
-  local first
+  local errs = {}
   for _, L in ipairs(list or {}) do
     if type(L.close) == "function" then
       -- close may raise, return nil, err, or return nothing (a user's).
       local ok, a, b = pcall(L.close, L)
       local err = not ok and a or (a == nil and b ~= nil and b) or nil
-      if err and not first then first = tostring(err) end
+      if err then errs[#errs + 1] = tostring(err) end
     end
   end
-  if first then return nil, first end
+  if errs[1] then return nil, table.concat(errs, "; ") end
   return true
 end
 
