@@ -7,5 +7,6 @@
 /* Each adds its functions to the table on top of the stack. */
 int asx__lua_open_sched(lua_State *L);
 int asx__lua_open_repl(lua_State *L);
+int asx__lua_open_guard(lua_State *L);
 
 #endif

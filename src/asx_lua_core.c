@@ -23,5 +23,6 @@ int luaopen_asx_core(lua_State *L) {
     asx__lua_open_sched(L);
   if (asx__lua_open_repl != NULL)
     asx__lua_open_repl(L);
+  asx__lua_open_guard(L);
   return 1;
 }

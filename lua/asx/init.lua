@@ -18,7 +18,7 @@ local ffi, C = F.ffi, F.C
 
 local MAX = 9007199254740991 -- 2^53 - 1
 local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
-local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
+local setmetatable, getmetatable, error = setmetatable, getmetatable, error
 
 
 local asx = { MAX_QTY = MAX, _VERSION = "0.1.0" }
@@ -134,21 +134,62 @@ local function event_message(ex, e)
   return m
 end
 
+-- Loggers are user code, called from inside the call that caused the event
+-- (an agent's buy, on the agent's coroutine). core.guard (src/asx_lua_guard.c)
+-- calls a logger's method through a boundary that no yield crosses and
+-- returns false, the error and the logger's own traceback when it raises, so
+-- that whatever a logger does, the delivery completes and the exchange
+-- leaves its delivering state.
+local guard = F.core.guard
+
+-- Records a logger's failure during a delivery. Without a handler (the
+-- library's default) the logger keeps getting the later events and the first
+-- error is raised to the caller once all are delivered. With
+-- ex:on_logger_error(fn) the logger is detached at once and fn hears of it
+-- when the delivery is over; the caller never sees the error.
+local function logger_failed(ex, failed, L, err, tb, at)
+  failed = failed or {}
+  if type(err) == "string" then
+    err = err:gsub("attempt to yield across C%-call boundary",
+      "a logger must not yield (coroutine.yield or sleep inside a logger)", 1)
+  end
+  if ex._on_logger_error then
+    ex:remove_logger(L)
+    failed[L] = true
+    failed[#failed + 1] = { L, err, tb, at }
+  elseif not failed.raise then
+    failed.raise, failed.err = true, err
+  end
+  return failed
+end
+
+local function report_failures(ex, failed)
+  if failed.raise then error(failed.err, 0) end
+  local handler = ex._on_logger_error
+  for i = 1, #failed do
+    local f = failed[i]
+    handler(ex, f[1], f[2], f[3], f[4])
+  end
+end
+
 -- Delivers the events of the call that just matched, in order, to every
--- logger. A logger that raises does not stop the others or the later events;
--- the first error is raised once all are delivered, and the book stands.
+-- logger, then clears them; the book stands whatever the loggers do. Events
+-- are numbered from 1 per exchange (ex.events counts them), so that a
+-- detached logger's missed events can be counted from the one it failed on.
 local function deliver(ex)
   local evs = C.asx_book_events(ex.book, count_out)
   local n = tonumber(count_out[0])
   if n == 0 then return end
-  local loggers = ex.loggers
-  local first_err
+  local loggers, native = ex.loggers, ex._native
+  local first = ex.events + 1
+  ex.events = ex.events + n
+  local failed
   ex._delivering = true
   for j = 1, #loggers do
     local L = loggers[j]
-    if L.consume_events then
-      local ok, err = pcall(L.consume_events, L, evs, n, ex)
-      if not ok and not first_err then first_err = err end
+    if native[L] then
+      local ok, err, tb = guard(L, "consume_events", evs, n, ex)
+      if not ok then failed = logger_failed(ex, failed, L, err, tb, first) end
     end
   end
   if ex._lua_loggers > 0 then
@@ -158,16 +199,16 @@ local function deliver(ex)
       local name = EVENT_TYPES[e.type]
       for j = 1, #loggers do
         local L = loggers[j]
-        if not L.consume_events then
-          local ok, err = pcall(L.send_event, L, name, m)
-          if not ok and not first_err then first_err = err end
+        if not native[L] and not (failed and failed[L]) then
+          local ok, err, tb = guard(L, "send_event", name, m)
+          if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
         end
       end
     end
   end
   C.asx_book_clear_events(ex.book)
   ex._delivering = false
-  if first_err then error(first_err, 0) end
+  if failed then report_failures(ex, failed) end
 end
 
 local function check_logger(L, fname, n)
@@ -209,8 +250,10 @@ function asx.exchange(opts)
     C.asx_book_free(b)
   end)
   local ex = setmetatable({
-    book = book, traders = {}, loggers = {}, _anchors = anchors,
-    _lua_loggers = 0, _delivering = false,
+    book = book, traders = {}, loggers = {}, _anchors = anchors, events = 0,
+    -- Loggers that take the book's records (consume_events) and those with
+    -- send_event, as they were when added.
+    _native = {}, _sends = {}, _lua_loggers = 0, _delivering = false,
   }, Exchange)
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
@@ -223,26 +266,67 @@ function Exchange:add_logger(L)
     if loggers[i] == L then return end
   end
   loggers[#loggers + 1] = L
-  if not L.consume_events then self._lua_loggers = self._lua_loggers + 1 end
+  if type(L.consume_events) == "function" then
+    self._native[L] = true
+  else
+    self._lua_loggers = self._lua_loggers + 1
+  end
+  if type(L.send_event) == "function" then self._sends[L] = true end
   C.asx_book_record_events(self.book, 1)
 end
 
+-- Detaches a logger; false when it was not attached. The loggers array is
+-- replaced, not edited, so a delivery under way goes on over the old one.
+function Exchange:remove_logger(L)
+  local old, new, found = self.loggers, {}, false
+  for i = 1, #old do
+    if old[i] == L then found = true else new[#new + 1] = old[i] end
+  end
+  if not found then return false end
+  self.loggers = new
+  if self._native[L] then self._native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
+  self._sends[L] = nil
+  if not new[1] then C.asx_book_record_events(self.book, 0) end
+  return true
+end
+
+-- fn(ex, logger, err, traceback, event) is called after a delivery in which
+-- a logger raised (or yielded); the logger is detached first and the call
+-- that caused the event returns normally. event is the number (ex.events)
+-- of the first event the logger did not take. nil restores the default:
+-- the error is raised to that call and the logger stays.
+function Exchange:on_logger_error(fn)
+  if fn ~= nil and type(fn) ~= "function" then argerror(1, "on_logger_error", "function or nil expected", fn) end
+  local previous = self._on_logger_error
+  self._on_logger_error = fn
+  return previous
+end
+
 -- Sends an event that is not the book's (an agent's, the session's) to every
--- logger, with the time and session filled in. Errors are raised like the
--- book's events: after every logger had it.
+-- logger that has send_event, with the time and session filled in. A logger
+-- that raises is handled as in a delivery of the book's events.
 function Exchange:emit(event_type, message)
   if type(event_type) ~= "string" then argerror(1, "emit", "event type string expected", event_type) end
   if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
   if message.time == nil then message.time = C.asx_book_time(self.book) end
   if message.session == nil then message.session = self.session_id end
-  local first_err
-  for _, L in ipairs(self.loggers) do
-    if type(L.send_event) == "function" then
-      local ok, err = pcall(L.send_event, L, event_type, message)
-      if not ok and not first_err then first_err = err end
+  local loggers, sends = self.loggers, self._sends
+  local at = self.events + 1
+  self.events = at
+  -- An emitted event is delivered like the book's: a logger must not trade
+  -- from it either.
+  local was_delivering = self._delivering
+  local failed
+  self._delivering = true
+  for j = 1, #loggers do
+    local L = loggers[j]
+    if sends[L] then
+      local ok, err, tb = guard(L, "send_event", event_type, message)
+      if not ok then failed = logger_failed(self, failed, L, err, tb, at) end
     end
   end
-  if first_err then error(first_err, 0) end
+  self._delivering = was_delivering
+  if failed then report_failures(self, failed) end
 end
 
 function Exchange:set_time(t)
