@@ -216,9 +216,12 @@ static int l_sleep(lua_State *L) {
     return luaL_error(L, "sleep: no session is running (sleep works inside an agent's cycle)");
   if (ls->co != L)
     return luaL_error(L, "sleep: only an agent can sleep, in its cycle's own coroutine");
+  /* lua_yield raises where the coroutine cannot yield (inside a logger):
+   * the request stands only once it has not. */
+  int rc = lua_yield(L, 0);
   ls->sleep_req = 1;
   ls->sleep_delay = d;
-  return lua_yield(L, 0);
+  return rc;
 }
 
 static int l_now(lua_State *L) {

@@ -3,7 +3,8 @@
 -- with the status it returns:
 --   0  the session ran (to its duration, until every agent finished, or
 --      until SIGINT/SIGTERM stopped it);
---   1  --strict and an agent raised;
+--   1  --strict and an agent or a logger raised;
+--   N  a strategy or logger called os.exit(N) during the session;
 --   2  a bad command line, or a strategy file that cannot be used; nothing
 --      ran then.
 -- (A second SIGINT while stopping exits 130 from the signal handler.)
@@ -90,7 +91,8 @@ local function check_value(name, flag, v)
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
   elseif name == "duration" then
     local d = tonumber(v)
-    if not d or d ~= d or d < 0 or not v:match("^%s*[%d.eE+]+%s*$") then
+    -- 1e999 is infinity, as "inf" is: neither is a duration.
+    if not d or d ~= d or d < 0 or d == math.huge or not v:match("^%s*[%d.eE+]+%s*$") then
       usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
     end
     return d
@@ -181,6 +183,69 @@ function M.load_strategy(path)
   return cls
 end
 
+local function is_balance(v)
+  return type(v) == "number" and v >= 0 and v <= asx.MAX_QTY and v % 1 == 0
+end
+
+-- What one sleeping agent costs (its coroutine, trader, account and
+-- wake-up), as `make bench` measures it (host.bytes_per_idle_agent).
+M.BYTES_PER_AGENT = 807
+
+-- The bytes the kernel can still give this process without swapping:
+-- MemAvailable, else the free pages; nil when neither can be read.
+function M.available_memory()
+  local f = io.open("/proc/meminfo", "r")
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local kb = text and text:match("MemAvailable:%s*(%d+) kB")
+    if kb then return tonumber(kb) * 1024 end
+  end
+  local ffi = require("ffi")
+  pcall(ffi.cdef, "long sysconf(int name);")
+  -- _SC_AVPHYS_PAGES and _SC_PAGESIZE, as Linux numbers them.
+  local ok, pages, size = pcall(function() return ffi.C.sysconf(86), ffi.C.sysconf(30) end)
+  if ok and pages > 0 and size > 0 then return tonumber(pages) * tonumber(size) end
+  return nil
+end
+
+local function gigabytes(bytes)
+  return ("%.1f GB"):format(bytes / 1e9)
+end
+
+-- Each strategy's agent count and starting balances: the command line's,
+-- else the class's fields, else the defaults. A class field of the wrong
+-- kind, or more agents than the memory available can hold, is a usage
+-- error, found before anything is made.
+function M.plan_agents(classes, files, opts, available)
+  local plan, total = {}, 0
+  for i, cls in ipairs(classes) do
+    local path = files[i].path
+    local function field(name, ok, what)
+      local v = cls[name]
+      if v ~= nil and not ok(v) then
+        usage_error("%s: the class's %s field must be %s (got %s)", path, name, what, asx._show(v))
+      end
+      return v
+    end
+    local n = files[i].count or opts.agents or field("agents", asx._is_count, "a positive integer")
+      or DEFAULT_AGENTS
+    plan[i] = {
+      count = n,
+      money = opts.money or field("money", is_balance, "a non-negative integer") or DEFAULT_MONEY,
+      stocks = opts.stocks or field("stocks", is_balance, "a non-negative integer") or DEFAULT_STOCKS,
+    }
+    total = total + n
+  end
+  available = available or M.available_memory()
+  local need = total * M.BYTES_PER_AGENT
+  if available and need > available then
+    usage_error("%.0f agents need about %s of memory (%d bytes each) and %s are available", total,
+      gigabytes(need), M.BYTES_PER_AGENT, gigabytes(available))
+  end
+  return plan
+end
+
 local function fmt_num(v)
   if v == nil then return "-" end
   if v % 1 == 0 and math.abs(v) < 1e15 then return ("%d"):format(v) end
@@ -195,8 +260,12 @@ function M.summary(s, out)
   w(("clock: %s"):format(r.clock))
   w(("session time: %.3f s"):format(r.session_time))
   w(("wall time: %.3f s"):format(r.wall_time))
-  if r.signal then w(("stopped by: %s"):format(r.signal == 2 and "SIGINT" or r.signal == 15 and "SIGTERM"
-    or ("signal " .. r.signal))) end
+  if r.signal then
+    w(("stopped by: %s"):format(r.signal == 2 and "SIGINT" or r.signal == 15 and "SIGTERM"
+      or ("signal " .. r.signal)))
+  elseif r.stopped_by then
+    w(("stopped by: %s"):format(r.stopped_by))
+  end
   for _, st in ipairs(r.strategies) do
     w(("agents %s: %d (%d running, %d finished, %d failed)"):format(st.name, st.agents, st.running,
       st.finished, st.failed))
@@ -211,6 +280,23 @@ function M.summary(s, out)
     w(("value %s: mean %.2f, best %s, start %.2f"):format(st.name, st.mean_value, fmt_num(st.best_value),
       st.start_value))
   end
+  for _, d in ipairs(r.detached_loggers) do
+    w(("%s: detached after an error, %d events missed"):format(d.name, d.missed))
+  end
+end
+
+-- The end of a run, with or without -i: every logger flushed and closed,
+-- the summary, and the exit status (os.exit's, else 1 for --strict with a
+-- failed agent or logger, else 0).
+function M.finish(s, logs, opts)
+  local log_ok, close_err = loggers.finish(logs)
+  M.summary(s, io.stdout)
+  loggers.report(logs, io.stdout)
+  if not log_ok then io.stderr:write(("%s: %s\n"):format(PROG, close_err)) end
+  io.stdout:flush()
+  if s.exit_code then return s.exit_code end
+  if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1 end
+  return 0
 end
 
 local function progress_line(s, t0)
@@ -226,6 +312,7 @@ function M.run(opts, files)
   if opts.interactive then return require("asx.repl").run(M, opts, files) end
   local classes = {}
   for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
+  local plan = M.plan_agents(classes, files, opts)
 
   -- Loggers (issue 5): opened once the strategies loaded, before anything
   -- runs, so a bad value exits 2 with nothing done.
@@ -240,14 +327,9 @@ function M.run(opts, files)
   -- million agents do not make a million tables of garbage.
   local topts = {}
   for i, cls in ipairs(classes) do
-    local f = files[i]
-    local n = f.count or opts.agents or cls.agents or DEFAULT_AGENTS
-    topts.money = opts.money or cls.money or DEFAULT_MONEY
-    topts.stocks = opts.stocks or cls.stocks or DEFAULT_STOCKS
-    if not positive_integer(tostring(n)) then
-      usage_error("%s: the class's agents field must be a positive integer", f.path)
-    end
-    for _ = 1, n do s:add(cls:new(topts)) end
+    local p = plan[i]
+    topts.money, topts.stocks = p.money, p.stocks
+    for _ = 1, p.count do s:add(cls:new(topts)) end
   end
   s.sched:catch_signals(PROG)
 
@@ -262,15 +344,7 @@ function M.run(opts, files)
   end
   s:run()
   if tty then io.stderr:write("\r\27[K") end
-  -- Loggers (issue 5): the session has stopped (its end, or a signal):
-  -- flush and close every logger, then say what each wrote and dropped.
-  local log_ok, close_err = loggers.finish(logs)
-  M.summary(s, io.stdout)
-  loggers.report(logs, io.stdout)
-  if not log_ok then io.stderr:write(("%s: %s\n"):format(PROG, close_err)) end
-  io.stdout:flush()
-  if opts.strict and s.failed > 0 then return 1 end
-  return 0
+  return M.finish(s, logs, opts)
 end
 
 function M.main(argv)

@@ -844,6 +844,7 @@ function M.run(host, opts, files)
   end
   local classes = {}
   for i, f in ipairs(files) do classes[i] = load(f.path) end
+  local plan = host.plan_agents(classes, files, opts)
 
   -- The loggers of --log, --logger and --influx, as without -i: a bad value
   -- is a bad command line, and nothing runs.
@@ -854,20 +855,20 @@ function M.run(host, opts, files)
   -- An agent's error arrives while the user may be typing: it goes through
   -- the reader, which moves the prompt below it.
   local r
+  local function report(text)
+    if r then
+      r.print(text .. "\n", "stderr")
+    else
+      io.stderr:write(text, "\n")
+    end
+  end
   local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
-    strict = opts.strict, loggers = logs, on_error = function(_, _, text)
-      if r then
-        r.print(text .. "\n", "stderr")
-      else
-        io.stderr:write(text, "\n")
-      end
-    end })
+    strict = opts.strict, loggers = logs, on_error = function(_, _, text) report(text) end,
+    on_logger_error = function(_, _, text) report("asx: " .. text) end })
   local topts = {}
   for i, cls in ipairs(classes) do
-    local n = files[i].count or opts.agents or cls.agents or defaults.agents
-    topts.money = opts.money or cls.money or defaults.money
-    topts.stocks = opts.stocks or cls.stocks or defaults.stocks
-    for _ = 1, n do s:add(cls:new(topts)) end
+    topts.money, topts.stocks = plan[i].money, plan[i].stocks
+    for _ = 1, plan[i].count do s:add(cls:new(topts)) end
   end
 
   -- `me` is added last, so the strategies' agents keep the positions (and
@@ -917,13 +918,7 @@ function M.run(host, opts, files)
   s:run()
   r.close()
   io.stdout:flush()
-  local log_ok, close_err = loggers.finish(logs)
-  host.summary(s, io.stdout)
-  loggers.report(logs, io.stdout)
-  if not log_ok then io.stderr:write(("asx-host: %s\n"):format(close_err)) end
-  io.stdout:flush()
-  if opts.strict and s.failed > 0 then return 1 end
-  return 0
+  return host.finish(s, logs, opts)
 end
 
 -- Tab completion: global names (and commands) for a bare word; fields and

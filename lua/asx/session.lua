@@ -14,8 +14,18 @@
 -- error, with the agent's name and a traceback, goes to opts.on_error (the
 -- default prints it on stderr) and the session goes on, unless opts.strict,
 -- which stops the session at the first error.
+--
+-- While it runs, a logger that raises (or trades, or yields) is the culprit,
+-- not the agent whose order caused the event: it is detached, reported once
+-- with its traceback through opts.on_logger_error (default: stderr), and the
+-- events it then misses are counted; with opts.strict the session stops.
+--
+-- os.exit(code) called while a session runs stops the session instead of
+-- the process: s:run() returns with s.exit_code set, and the caller (asx-host)
+-- flushes its loggers, prints its summary and exits with that status.
 local asx = require("asx")
 local core = require("asx.core")
+local loggers = require("asx.loggers")
 local ffi = require("ffi")
 
 local type, tostring, rawget, ipairs = type, tostring, rawget, ipairs
@@ -57,6 +67,38 @@ end
 
 local Session = {}
 Session.__index = Session
+
+-- os.exit ------------------------------------------------------------------------
+
+-- The session whose run() is on the stack, if any.
+local running_session
+local real_exit = os.exit
+-- What unwinds the code after os.exit where the caller cannot simply be
+-- suspended (a logger, a REPL line).
+local EXIT_MESSAGE = "os.exit: the session stops"
+
+-- The status os.exit(code) exits with: true or nothing 0, false 1, else the
+-- number, as the shell will see it (0 to 255).
+local function exit_status(code)
+  if code == nil or code == true then return 0 end
+  if code == false then return 1 end
+  local n = tonumber(code)
+  if not n or n ~= n or n == huge or n == -huge then
+    argerror(1, "exit", "number expected", code, 2)
+  end
+  return floor(n) % 256
+end
+
+-- Loaded with the sessions, so a strategy that keeps os.exit in a local at
+-- load time gets this one too. Outside a session it is the real os.exit,
+-- after the open loggers are flushed and closed (their files are whole).
+function os.exit(code, close) -- luacheck: ignore 122
+  local status = exit_status(code)
+  local s = running_session
+  if s then return s:_exit(status) end
+  loggers.close_all()
+  return real_exit(status, close)
+end
 
 local MAX_KEPT_ERRORS = 100
 
@@ -108,6 +150,9 @@ function M.new(opts)
   if opts.on_error ~= nil and type(opts.on_error) ~= "function" then
     argerror(1, "session", "on_error: function expected", opts.on_error)
   end
+  if opts.on_logger_error ~= nil and type(opts.on_logger_error) ~= "function" then
+    argerror(1, "session", "on_logger_error: function expected", opts.on_logger_error)
+  end
 
   local session_id = opts.session_id
   if session_id ~= nil and type(session_id) ~= "string" then
@@ -134,7 +179,13 @@ function M.new(opts)
   local s = setmetatable({
     exchange = ex, clock = clock, seed = seed, duration = duration,
     strict = opts.strict and true or false, on_error = opts.on_error,
+    on_logger_error = opts.on_logger_error,
     traders = {}, errors = {}, failed = 0, first_error = nil,
+    -- { name, at, text } per logger detached after an error.
+    logger_failures = {},
+    -- Why the session ended before its time, for the summary; and the
+    -- status os.exit asked for.
+    stopped_by = nil, exit_code = nil,
     sched = sched, ran = false, wall = 0,
     -- Per class: { name, cls, agents, money, stocks } at the start.
     classes = {}, class_list = {},
@@ -205,7 +256,71 @@ function Session:_agent_error(agent, message)
   else
     io.stderr:write(text, "\n")
   end
-  if self.strict then self.sched:stop() end
+  if self.strict then
+    self.stopped_by = self.stopped_by or "a failed agent (--strict)"
+    self.sched:stop()
+  end
+end
+
+-- A logger that takes every event and does nothing with it.
+local function ignore() end
+local COUNT_ONLY = { consume_events = ignore, send_event = ignore }
+
+-- An error value as text, whatever its __tostring does.
+local function error_text(e)
+  if type(e) == "string" then return e end
+  local ok, text = pcall(tostring, e)
+  if ok and type(text) == "string" then return text end
+  return ("(error object is a %s value)"):format(type(e))
+end
+
+-- The exchange's on_logger_error while the session runs: the logger is
+-- detached already.
+function Session:_logger_error(L, err, traceback, at)
+  local name = loggers.describe(L)
+  if err == EXIT_MESSAGE and self.exit_code ~= nil then
+    self.stopped_by = ("os.exit(%d) in %s"):format(self.exit_code, name)
+    return
+  end
+  local message = error_text(err)
+  -- The message names the logger's file and line when the error was raised
+  -- with one; otherwise the traceback's first Lua frame does.
+  local where = (traceback or ""):match("\n\t([^\n%[]-:%d+):")
+  if where and not message:find("^[^\n]-:%d+: ") then message = where .. ": " .. message end
+  local text = ("%s failed and was detached: %s\n%s"):format(name, message, traceback or "")
+  local failures = self.logger_failures
+  failures[#failures + 1] = { name = name, at = at, text = text }
+  -- The missed events are counted as the exchange numbers them, which it
+  -- does only while it has a logger to deliver to.
+  local ex = self.exchange
+  if not ex.loggers[1] then ex:add_logger(COUNT_ONLY) end
+  if self.on_logger_error then
+    self.on_logger_error(self, L, text)
+  else
+    io.stderr:write("asx: ", text, "\n")
+  end
+  if self.strict then
+    self.stopped_by = self.stopped_by or "a failed logger (--strict)"
+    self.sched:stop()
+  end
+end
+
+-- os.exit(status) inside the running session: the session stops, and the
+-- code after os.exit does not run. An agent is suspended for good (the
+-- stopped session never resumes it); a logger or a line of the REPL is
+-- unwound by an error instead.
+function Session:_exit(status)
+  local ex, sched = self.exchange, self.sched
+  local agent = sched:current()
+  if self.exit_code == nil then
+    self.exit_code = status
+    local where = ex._delivering and "a logger" or agent and tostring(self.traders[agent])
+      or "the main thread"
+    self.stopped_by = ("os.exit(%d) in %s"):format(status, where)
+  end
+  sched:stop()
+  if agent and not ex._delivering then pcall(core.sleep, nil, 0) end
+  error(EXIT_MESSAGE, 0)
 end
 
 -- Session and agent events go to the exchange's loggers; a logger that
@@ -220,6 +335,12 @@ end
 function Session:run()
   if self.ran then error("run: this session has run already; make a new one", 2) end
   self.ran = true
+  local ex = self.exchange
+  local previous_handler = ex:on_logger_error(function(_, L, err, traceback, at)
+    self:_logger_error(L, err, traceback, at)
+  end)
+  local previous_session = running_session
+  running_session = self
   -- math.random follows the session seed too, for strategies that use it.
   math.randomseed(self.seed)
   self:_emit("session", { state = "start", seed = self.seed, clock = self.clock })
@@ -227,9 +348,16 @@ function Session:run()
     for i = 1, #self.traders do self:_agent_event(i, "started") end
   end
   local t0 = core.hrtime()
-  self.sched:run()
+  local ok, err = pcall(self.sched.run, self.sched)
   self.wall = core.hrtime() - t0
+  if not ok then
+    running_session = previous_session
+    ex:on_logger_error(previous_handler)
+    error(err, 0)
+  end
   self:_emit("session", { time = self:now(), state = "stop", seed = self.seed, clock = self.clock })
+  running_session = previous_session
+  ex:on_logger_error(previous_handler)
   return self
 end
 
@@ -285,6 +413,7 @@ function Session:summary()
     agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
     volume = st.volume, notional = st.notional, open = st.open, high = st.high, low = st.low,
     close = st.last, signal = self.sched:signal(),
+    stopped_by = self.stopped_by, exit_code = self.exit_code,
     orders_per_sec = self.wall > 0 and st.orders / self.wall or 0,
     strategies = {},
   }
@@ -315,6 +444,11 @@ function Session:summary()
   for _, r in ipairs(out.strategies) do
     r.mean_value = r.value_sum / r.agents
     r.value_sum = nil
+  end
+  -- A detached logger missed the event it failed on and every one after.
+  out.detached_loggers = {}
+  for i, f in ipairs(self.logger_failures) do
+    out.detached_loggers[i] = { name = f.name, missed = ex.events - f.at + 1 }
   end
   return out
 end

@@ -709,16 +709,38 @@ function M.parse_influx_url(url, getenv)
   return o
 end
 
+-- The file each logger of --logger came from, so that a logger that fails
+-- can be named by it.
+local sources = setmetatable({}, { __mode = "k" })
+
+local function is_logger(L)
+  return (type(L) == "table" or type(L) == "userdata")
+    and (type(L.send_event) == "function" or type(L.consume_events) == "function")
+end
+
 local function load_logger_file(path)
   local chunk, err = loadfile(path)
   if not chunk then return nil, err end
   local ok, L = pcall(chunk)
   if not ok then return nil, ("%s: %s"):format(path, tostring(L)) end
-  if (type(L) ~= "table" and type(L) ~= "userdata")
-      or (type(L.send_event) ~= "function" and type(L.consume_events) ~= "function") then
+  -- The object is the user's: even looking at its fields may raise.
+  local looked, good = pcall(is_logger, L)
+  if not (looked and good) then
     return nil, ("%s does not return a logger (an object with a send_event method)"):format(path)
   end
+  sources[L] = path
   return L
+end
+
+-- A logger's name for messages: "logger FILE.lua" for one of --logger, the
+-- built-in loggers' own (csv logger(trades.csv)), else what tostring says.
+function M.describe(L)
+  if sources[L] then return "logger " .. sources[L] end
+  local ok, s = pcall(tostring, L)
+  if ok and type(s) == "string" then
+    return s:find("logger", 1, true) and s or "logger " .. s
+  end
+  return "logger (" .. type(L) .. ")"
 end
 
 -- The loggers of asx-host's flags: kind is "log" (--log FILE.csv|FILE.jsonl),
