@@ -86,7 +86,9 @@ describe("asx-host", function()
     assert.are.equal(1, r.status)
     local _, n = r.stderr:gsub("boom#%d+: ", "")
     assert.are.equal(1, n)
-    assert.are.equal("agents boom: 2 (1 running, 0 finished, 1 failed)", steady(r.stdout)[4])
+    -- The summary says why the session ended before its time.
+    assert.are.equal("stopped by: a failed agent (--strict)", steady(r.stdout)[4])
+    assert.are.equal("agents boom: 2 (1 running, 0 finished, 1 failed)", steady(r.stdout)[5])
   end)
 
   it("prints help and version", function()

@@ -315,7 +315,7 @@ function Session:_exit(status)
   if self.exit_code == nil then
     self.exit_code = status
     local where = ex._delivering and "a logger" or agent and tostring(self.traders[agent])
-      or "the main thread"
+      or "code outside any agent"
     self.stopped_by = ("os.exit(%d) in %s"):format(status, where)
   end
   sched:stop()

@@ -598,6 +598,26 @@ local function opt_number(o, k, fname, integer)
   return v or 0
 end
 
+-- A URL as messages show it: a password in it (http://user:PASSWORD@host/,
+-- or p=PASSWORD) is masked, as the 2.x token is never shown.
+local function mask_url(url)
+  return (url:gsub("^(%a[%w+.-]*://[^/?#@]-:)[^/?#@]*@", "%1***@"):gsub("([?&]p=)[^&#]*", "%1***"))
+end
+M.mask_url = mask_url
+
+local function percent_decode(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Splits "scheme://user:password@rest" into the URL without them, the user
+-- and the password (nil when the URL has none).
+local function split_userinfo(url)
+  local scheme, info, rest = url:match("^(%a[%w+.-]*://)([^/?#@]*)@(.*)$")
+  if not scheme then return url end
+  local user, password = info:match("^([^:]*):?(.*)$")
+  return scheme .. rest, percent_decode(user), info:find(":", 1, true) and percent_decode(password) or nil
+end
+
 function M.influxdb(opts)
   if type(opts) ~= "table" then argerror(1, "influxdb", "table of options", opts) end
   local o = ffi.new("asx_influx_opts")
@@ -609,8 +629,16 @@ function M.influxdb(opts)
     keep[#keep + 1] = v
     return v
   end
-  o.url = url
+  -- Credentials in the URL go to the user and password options, so the URL
+  -- that messages show has none.
+  local bare, url_user, url_password = split_userinfo(url)
+  keep[#keep + 1] = bare
+  o.url = bare
   o.db, o.user, o.password = s("db"), s("user"), s("password")
+  if opts.user == nil and url_user then
+    keep[#keep + 1], keep[#keep + 2] = url_user, url_password
+    o.user, o.password = url_user, url_password
+  end
   o.org, o.bucket, o.token = s("org"), s("bucket"), s("token")
   o.version = (opts.org or opts.bucket or opts.token) and C.ASX_INFLUX_V2 or C.ASX_INFLUX_V1
   if o.version == C.ASX_INFLUX_V1 and opts.db == nil then o.db = "influxdb_exchange" end
@@ -628,7 +656,7 @@ function M.influxdb(opts)
   o.quiet = opts.quiet and 1 or 0
   local ix = C.asx_influx_new(o, errbuf)
   if ix == nil then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
-  local self = setmetatable({ ix = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end), url = url,
+  local self = setmetatable({ ix = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end), url = mask_url(url),
     close_timeout = close_timeout, closed = false, version = tonumber(o.version),
     start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
@@ -669,10 +697,12 @@ end
 -- nil, err.
 function M.parse_influx_url(url, getenv)
   getenv = getenv or os.getenv
+  local shown = type(url) == "string" and mask_url(url) or tostring(url)
   local bad = ("malformed URL '%s' (expected http://HOST:PORT/?db=NAME or "
-    .. "http://HOST:PORT/?org=ORG&bucket=BUCKET)"):format(tostring(url))
+    .. "http://HOST:PORT/?org=ORG&bucket=BUCKET)"):format(shown)
   if type(url) ~= "string" then return nil, bad end
-  local scheme, hostport, path, query = url:match("^(https?)://([^/?#]+)([^?#]*)%??([^#]*)$")
+  local bare, user, password = split_userinfo(url)
+  local scheme, hostport, path, query = bare:match("^(https?)://([^/?#]+)([^?#]*)%??([^#]*)$")
   if not scheme then return nil, bad end
   local host, port = hostport:match("^(.-):(%d+)$")
   if hostport:find(":", 1, true) and not host then return nil, bad end
@@ -682,29 +712,32 @@ function M.parse_influx_url(url, getenv)
   for pair in query:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]+)=(.*)$")
     if not k then return nil, bad end
-    v = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-    params[k] = v
+    params[k] = percent_decode(v)
   end
   for k in pairs(params) do
     if k ~= "db" and k ~= "org" and k ~= "bucket" and k ~= "u" and k ~= "p" then
-      return nil, ("unknown parameter '%s' in URL '%s' (expected db, or org and bucket)"):format(k, url)
+      return nil, ("unknown parameter '%s' in URL '%s' (expected db, or org and bucket)"):format(k, shown)
     end
   end
   local o = { url = scheme .. "://" .. hostport .. path:gsub("/+$", "") }
   if params.org or params.bucket then
     if not (params.org and params.bucket) or params.org == "" or params.bucket == "" then
-      return nil, ("URL '%s' needs both org and bucket for InfluxDB 2.x"):format(url)
+      return nil, ("URL '%s' needs both org and bucket for InfluxDB 2.x"):format(shown)
     end
-    if params.db then return nil, ("URL '%s' has db (1.x) and org/bucket (2.x)"):format(url) end
+    if params.db then return nil, ("URL '%s' has db (1.x) and org/bucket (2.x)"):format(shown) end
+    if user or params.u or params.p then
+      return nil, ("URL '%s' has a user and password (1.x) and org/bucket (2.x, which takes "
+        .. "the token from ASX_INFLUX_TOKEN)"):format(shown)
+    end
     local token = getenv("ASX_INFLUX_TOKEN")
     if not token or token == "" then
       return nil, "ASX_INFLUX_TOKEN is not set (InfluxDB 2.x needs a token)"
     end
     o.org, o.bucket, o.token = params.org, params.bucket, token
   else
-    if params.db == "" then return nil, ("empty db in URL '%s'"):format(url) end
+    if params.db == "" then return nil, ("empty db in URL '%s'"):format(shown) end
     o.db = params.db or "influxdb_exchange"
-    o.user, o.password = params.u, params.p
+    o.user, o.password = params.u or user, params.p or password
   end
   return o
 end
