@@ -266,6 +266,25 @@ end
 local function ignore() end
 local COUNT_ONLY = { consume_events = ignore, send_event = ignore }
 
+-- asx's own Lua files, as tracebacks name them (perhaps cut short at the
+-- front, so by their ends).
+local OWN_FILES = { "asx/init.lua", "asx/session.lua", "asx/host.lua", "asx/repl.lua", "asx/ffi.lua",
+  "asx/loggers/init.lua" }
+local function is_own(file)
+  for _, f in ipairs(OWN_FILES) do
+    if file == f or file:sub(-#f - 1) == "/" .. f then return true end
+  end
+  return false
+end
+
+-- The first frame of a traceback in the user's code: "file:line".
+local function culprit_frame(traceback)
+  for file, line in traceback:gmatch("\n\t([^\n]-):(%d+):") do
+    if file ~= "[C]" and not is_own(file) then return file .. ":" .. line end
+  end
+  return nil
+end
+
 -- An error value as text, whatever its __tostring does.
 local function error_text(e)
   if type(e) == "string" then return e end
@@ -283,11 +302,19 @@ function Session:_logger_error(L, err, traceback, at)
     return
   end
   local message = error_text(err)
-  -- The message names the logger's file and line when the error was raised
-  -- with one; otherwise the traceback's first Lua frame does.
-  local where = (traceback or ""):match("\n\t([^\n%[]-:%d+):")
-  if where and not message:find("^[^\n]-:%d+: ") then message = where .. ": " .. message end
-  local text = ("%s failed and was detached: %s\n%s"):format(name, message, traceback or "")
+  local where = culprit_frame(traceback or "")
+  local text
+  if where then
+    -- The position is said once, where the logger was when it failed; one
+    -- inside asx (an API call refusing a logger) would only mislead.
+    local pos = message:match("^([^\n]-:%d+): ")
+    if pos and (pos == where or is_own(pos:match("^(.*):%d+$"))) then
+      message = message:sub(#pos + 3)
+    end
+    text = ("%s failed at %s and was detached: %s\n%s"):format(name, where, message, traceback)
+  else
+    text = ("%s failed and was detached: %s\n%s"):format(name, message, traceback or "")
+  end
   local failures = self.logger_failures
   failures[#failures + 1] = { name = name, at = at, text = text }
   -- The missed events are counted as the exchange numbers them, which it

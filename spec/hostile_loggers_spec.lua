@@ -1,0 +1,312 @@
+-- Hostile loggers and strategies: loggers that yield, sleep, trade or raise,
+-- and code that calls os.exit. Whatever they do, the exchange stays usable,
+-- the innocent agents go on, the culprit is named with its file and line,
+-- money and stocks are conserved, and the log files are whole.
+local asx = require("asx")
+local json = require("dkjson")
+local run = require("helpers.run")
+
+local lines, sh, slurp, tmpdir = run.lines, run.sh, run.slurp, run.tmpdir
+local HOSTILE = "spec/fixtures/hostile/"
+local PAIR = "spec/fixtures/host/pair.lua"
+
+-- A logger that keeps the type of every event it is sent.
+local function recorder()
+  local L = { types = {} }
+  function L:send_event(t) self.types[#self.types + 1] = t end
+  return L
+end
+
+-- Two traders who can trade with each other, and their totals.
+local function market(ex)
+  local s = asx.trader({ exchange = ex, money = 0, stocks = 10 })
+  local b = asx.trader({ exchange = ex, money = 1000, stocks = 0 })
+  return s, b, function() return s.money + b.money, s.stocks + b.stocks end
+end
+
+describe("a hostile logger on an exchange (library calls)", function()
+  it("that yields raises to the caller, and the exchange stays usable", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    local L = { send_event = function(_, t) if t == "exchange" then coroutine.yield("stolen") end end }
+    ex:add_logger(L)
+    s:sell(5, 10)
+    local co = coroutine.create(function() return b:buy(2, 10) end)
+    local ok, err = coroutine.resume(co)
+    -- The coroutine ran to its end: the yield did not suspend it.
+    assert.is_false(ok)
+    assert.are.equal("dead", coroutine.status(co))
+    assert.matches("^spec/hostile_loggers_spec%.lua:%d+: a logger must not yield %(coroutine%.yield or "
+      .. "sleep inside a logger%)$", err)
+    assert.are.same({ 1000, 10 }, { totals() })
+    assert.are.equal(3, ex:level("sell", 10)[1].amount)
+    -- Not stuck delivering: the next order trades and the logger hears of it.
+    ex:remove_logger(L)
+    local rec = recorder()
+    ex:add_logger(rec)
+    b:buy(1, 10)
+    assert.are.same({ "order", "exchange" }, rec.types)
+    assert.are.same({ 1000, 10 }, { totals() })
+  end)
+
+  it("that trades raises 'a logger must not trade' to the caller, with the book intact", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    ex:add_logger({ send_event = function() b:buy(1, 1) end })
+    assert.has_error(function() s:sell(5, 10) end, "buy: a logger must not trade")
+    assert.are.equal(5, ex:level("sell", 10)[1].amount)
+    -- emit delivers like the book's events: no trading there either.
+    assert.has_error(function() ex:emit("note", {}) end, "buy: a logger must not trade")
+    assert.is_nil(ex:best_bid())
+    assert.are.same({ 1000, 10 }, { totals() })
+  end)
+
+  it("goes to on_logger_error instead, detached, and the call returns", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    local rec = recorder()
+    local bad = { n = 0 }
+    function bad:send_event(t)
+      self.n = self.n + 1
+      if t == "exchange" then error("bad logger") end
+    end
+    ex:add_logger(bad)
+    ex:add_logger(rec)
+    local seen = {}
+    assert.is_nil(ex:on_logger_error(function(e, L, err, tb, at)
+      seen[#seen + 1] = { e == ex, L == bad, err, tb:match("^stack traceback:\n\t%[C%]: in function 'error'\n\t"
+        .. "(spec/hostile_loggers_spec%.lua:%d+:) in function"), at }
+    end))
+    s:sell(5, 10)
+    local o = b:buy(2, 10)
+    assert.are.equal("filled", o.status)
+    assert.are.equal(1, #seen)
+    assert.is_true(seen[1][1] and seen[1][2])
+    assert.matches("^spec/hostile_loggers_spec%.lua:%d+: bad logger$", seen[1][3])
+    assert.is_not_nil(seen[1][4])
+    -- Events 1 (the sell's order) and 2 (the buy's order) were taken; the
+    -- trade, event 3, was not.
+    assert.are.equal(3, seen[1][5])
+    assert.are.equal(3, bad.n)
+    assert.are.same({ rec }, ex.loggers)
+    assert.are.same({ "order", "order", "exchange" }, rec.types)
+    assert.are.equal(3, ex.events)
+    b:buy(1, 10)
+    assert.are.equal(3, bad.n)
+    assert.are.same({ 30, 7, 970, 3 }, { s.money, s.stocks, b.money, b.stocks })
+    assert.are.same({ 1000, 10 }, { totals() })
+  end)
+
+  it("remove_logger detaches once; without loggers nothing is recorded", function()
+    local ex = asx.exchange()
+    local s = market(ex)
+    local rec = recorder()
+    ex:add_logger(rec)
+    assert.is_true(ex:remove_logger(rec))
+    assert.is_false(ex:remove_logger(rec))
+    s:sell(1, 10)
+    assert.are.same({}, rec.types)
+    assert.are.equal(0, ex.events)
+    assert.has_error(function() ex:on_logger_error(5) end,
+      "bad argument #1 to 'on_logger_error' (function or nil expected, got 5)")
+  end)
+end)
+
+describe("a hostile logger in a session (library)", function()
+  it("is reported once and detached; the agents go on; the default comes back after run", function()
+    local ex = asx.exchange()
+    local L = { send_event = function(_, t) if t == "exchange" then error("no trades, please") end end }
+    local Pair = dofile(PAIR)
+    local traders = {}
+    for i = 1, 4 do traders[i] = Pair:new({ money = 300, stocks = 10 }) end
+    local reports = {}
+    local s = asx.session({ exchange = ex, logger = L, traders = traders, clock = "virtual", seed = 1,
+      on_logger_error = function(_, logger, text) reports[#reports + 1] = { logger, text } end })
+    s:run()
+    assert.are.equal(1, #reports)
+    assert.are.equal(L, reports[1][1])
+    assert.matches("^logger table: 0x%x+ failed at spec/hostile_loggers_spec%.lua:%d+ and was detached: "
+      .. "no trades, please\nstack traceback:\n", reports[1][2])
+    local sum = s:summary()
+    assert.are.equal(0, sum.failed)
+    assert.are.equal(4, sum.trades)
+    assert.are.same({ 1200, 40 }, { s:totals() })
+    -- The events after the first trade, the one it failed on included: 3 more
+    -- trades, 3 orders, 4 agents finished, the session's stop.
+    assert.are.equal(1, #sum.detached_loggers)
+    assert.are.equal(4 + 3 + 4 + 1, sum.detached_loggers[1].missed)
+    assert.is_nil(sum.stopped_by)
+    -- Outside the session, a failing logger is the caller's error again.
+    ex:add_logger(L)
+    local t = traders[1]
+    t:sell(1, 10)
+    assert.has_error(function() t:buy(1, 10) end)
+  end)
+
+  it("stops a strict session", function()
+    local L = { send_event = function(_, t) if t == "exchange" then error("no") end end }
+    local Pair = dofile(PAIR)
+    local traders = {}
+    for i = 1, 4 do traders[i] = Pair:new({ money = 300, stocks = 10 }) end
+    local s = asx.session({ logger = L, traders = traders, clock = "virtual", seed = 1, strict = true,
+      on_logger_error = function() end })
+    s:run()
+    local sum = s:summary()
+    assert.are.equal("a failed logger (--strict)", sum.stopped_by)
+    assert.are.equal(1, sum.trades)
+  end)
+
+  it("os.exit in an agent stops the session, not the process", function()
+    local Exiter = asx.Trader:extend("exiter")
+    local after = 0
+    function Exiter:cycle()
+      self:sleep(1)
+      os.exit(7)
+      after = after + 1
+    end
+    local a, b = Exiter:new(), Exiter:new()
+    local s = asx.session({ traders = { a, b }, clock = "virtual", seed = 1 })
+    s:run()
+    assert.are.equal(0, after)
+    assert.are.equal(7, s.exit_code)
+    assert.are.equal(("os.exit(7) in %s"):format(tostring(a)), s:summary().stopped_by)
+    assert.are.equal(0, s:summary().failed)
+    assert.are.equal(1, s:summary().session_time)
+  end)
+end)
+
+-- Checks a CSV file of trades: its header, then whole rows; returns the
+-- row count.
+local function csv_rows(text)
+  assert.are.equal("\n", text:sub(-1))
+  local rows = 0
+  for i, l in ipairs(lines(text)) do
+    if i == 1 then
+      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", l)
+    else
+      assert.matches("^[%d.]+,%d+,%d+,%d+,%d+,%d+,%d+,%d+,[bs][ue][yl]l?$", l)
+      rows = rows + 1
+    end
+  end
+  return rows
+end
+
+-- Checks a JSONL file: whole lines, each an event; returns their types.
+local function jsonl_types(text)
+  assert.are.equal("\n", text:sub(-1))
+  local types = {}
+  for _, l in ipairs(lines(text)) do
+    local e = json.decode(l)
+    assert(type(e) == "table" and type(e.type) == "string", "not an event: " .. l)
+    types[#types + 1] = e.type
+  end
+  return types
+end
+
+local function index_of(list, v)
+  for i, x in ipairs(list) do
+    if x == v then return i end
+  end
+end
+
+local function summary_lines(stdout)
+  local out = {}
+  for _, l in ipairs(lines(stdout)) do
+    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
+  end
+  return out
+end
+
+-- asx-host with the pair strategy, a hostile --logger, and a CSV and a JSONL
+-- log; returns the result, the summary lines, CSV rows and JSONL types.
+local function host_with(logger, extra)
+  local dir = tmpdir()
+  local r = sh('"$HOST" -q --clock virtual --seed 1 ' .. (extra or "") .. " " .. PAIR
+    .. ' --log "$D/t.csv" --log "$D/e.jsonl" --logger ' .. HOSTILE .. logger, dir)
+  local rows, types = csv_rows(slurp(dir .. "/t.csv")), jsonl_types(slurp(dir .. "/e.jsonl"))
+  os.execute("rm -rf '" .. dir .. "'")
+  return r, summary_lines(r.stdout), rows, types
+end
+
+describe("asx-host with a hostile logger", function()
+  -- Each fails on the first trade (trades.lua on the first order: it takes
+  -- the book's records), is named with its file and line, once, and detached.
+  local cases = {
+    { "yields.lua", "spec/fixtures/hostile/yields.lua:6",
+      "a logger must not yield (coroutine.yield or sleep inside a logger)", "exchange" },
+    { "sleeps.lua", "spec/fixtures/hostile/sleeps.lua:8",
+      "a logger must not yield (coroutine.yield or sleep inside a logger)", "exchange" },
+    { "trades.lua", "spec/fixtures/hostile/trades.lua:7", "buy: a logger must not trade", "order" },
+    { "raises.lua", "spec/fixtures/hostile/raises.lua:5", "cannot log this trade", "exchange" },
+    { "raises_table.lua", "spec/fixtures/hostile/raises_table.lua:6", "(error object is a table value)",
+      "exchange" },
+  }
+  for _, case in ipairs(cases) do
+    local file, where, message, failed_on = case[1], case[2], case[3], case[4]
+    it(file .. " is named, detached and counted; the agents go on", function()
+      local r, out, rows, types = host_with(file)
+      assert.are.equal(0, r.status)
+      local err = lines(r.stderr)
+      assert.are.equal(("asx: logger spec/fixtures/hostile/%s failed at %s and was detached: %s")
+        :format(file, where, message), err[1])
+      assert.are.equal("stack traceback:", err[2])
+      assert.is_truthy(r.stderr:find("\n\t" .. where .. ": in function", 1, true))
+      local _, reports = r.stderr:gsub("asx: ", "")
+      assert.are.equal(1, reports)
+      -- No agent paid for it: all finished, every trade made, nothing lost.
+      assert.are.same({
+        "seed: 1", "clock: virtual", "session time: 1.000 s",
+        "agents pair: 4 (0 running, 4 finished, 0 failed)",
+        "orders: 8", "trades: 4", "volume: 4", "open/high/low/close: 10/10/10/10",
+        "value pair: mean 400.00, best 400, start 400.00",
+        ("logger spec/fixtures/hostile/%s: detached after an error, %d events missed")
+          :format(file, #types - index_of(types, failed_on) + 1),
+      }, { unpack(out, 1, 10) })
+      assert.are.equal(4, rows)
+      assert.are.equal(22, #types)
+      assert.are.equal("session", types[#types])
+    end)
+  end
+
+  it("--strict stops the session at a failing logger, status 1", function()
+    local r, out, rows, types = host_with("raises.lua", "--strict")
+    assert.are.equal(1, r.status)
+    assert.are.equal("stopped by: a failed logger (--strict)", out[4])
+    assert.are.equal("trades: 1", out[7])
+    assert.are.equal(1, rows)
+    assert.are.equal("session", types[#types])
+  end)
+
+  it("os.exit in a logger stops the session with that status", function()
+    local r, out, rows = host_with("exits.lua")
+    assert.are.equal(5, r.status)
+    assert.are.equal("", r.stderr)
+    assert.are.equal("stopped by: os.exit(5) in logger spec/fixtures/hostile/exits.lua", out[4])
+    assert.are.equal("trades: 1", out[7])
+    assert.are.equal(1, rows)
+  end)
+end)
+
+describe("asx-host with a strategy calling os.exit", function()
+  it("stops the session with that status, the logs whole and the summary printed", function()
+    local dir = tmpdir()
+    local r = sh('"$HOST" -q --clock virtual --seed 1 ' .. HOSTILE .. 'exiting_pair.lua'
+      .. ' --log "$D/t.csv" --log "$D/e.jsonl"', dir)
+    local rows, types = csv_rows(slurp(dir .. "/t.csv")), jsonl_types(slurp(dir .. "/e.jsonl"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(3, r.status)
+    assert.are.equal("", r.stderr)
+    local out = summary_lines(r.stdout)
+    assert.are.same({
+      "seed: 1", "clock: virtual", "session time: 1.000 s", "stopped by: os.exit(3) in pair#2",
+      -- pair#2 is suspended for good: never resumed, it did not fail.
+      "agents pair: 4 (3 running, 1 finished, 0 failed)",
+      "orders: 6", "trades: 2", "volume: 2", "open/high/low/close: 10/10/10/10",
+      "value pair: mean 400.00, best 400, start 400.00",
+      "csv: 2 rows written to " .. dir .. "/t.csv",
+      ("jsonl: %d lines written to %s/e.jsonl"):format(#types, dir),
+    }, out)
+    assert.are.equal(2, rows)
+    assert.are.equal("session", types[#types])
+  end)
+end)
