@@ -149,6 +149,10 @@ describe("asx-host", function()
       { "--clock fast " .. F .. "pair.lua", "--clock: 'real' or 'virtual' expected, got 'fast'" },
       { "-d nan " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got 'nan'" },
       { "-d inf " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got 'inf'" },
+      { "-d 1e999 " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got '1e999'" },
+      { F .. "bad_money.lua", F .. "bad_money.lua: the class's money field must be a non-negative integer (got -1)" },
+      { F .. "bad_stocks.lua",
+        F .. "bad_stocks.lua: the class's stocks field must be a non-negative integer (got string)" },
       { "--money -5 " .. F .. "pair.lua", "--money: non-negative integer expected, got '-5'" },
       { "--stocks 1.5 " .. F .. "pair.lua", "--stocks: non-negative integer expected, got '1.5'" },
       { "--seed -1 " .. F .. "pair.lua", "--seed: non-negative integer expected, got '-1'" },
@@ -165,6 +169,17 @@ describe("asx-host", function()
       end)
     end
     it("(cleans up)", function() os.execute("rm -rf '" .. syntax_dir .. "'") end)
+  end)
+
+  it("refuses more agents than the memory available can hold, before making any", function()
+    for _, args in ipairs({ "-n 9007199254740991 " .. F .. "pair.lua", F .. "pair.lua:100000000000" }) do
+      local r = host("--clock virtual " .. args)
+      assert.are.equal(2, r.status)
+      assert.are.equal("", r.stdout)
+      local n = args:match("(%d%d%d%d+)")
+      assert.matches("^asx%-host: " .. n .. " agents need about [%d.]+ GB of memory %(807 bytes each%) and "
+        .. "[%d.]+ GB are available\n", r.stderr)
+    end
   end)
 
   -- The signal specs wait for what the host writes on stderr (through a

@@ -481,6 +481,34 @@ describe("asx.loggers.from_cli", function()
     assert.are.same({ nil, "--influx: " .. malformed:format("nope") }, { loggers.from_cli("influx", "nope") })
   end)
 
+  it("never shows a password given in an --influx URL", function()
+    local p = loggers.parse_influx_url
+    assert.are.same({ url = "http://h:8086/db", db = "x", user = "bob", password = "s3c@ret" },
+      p("http://bob:s3c%40ret@h:8086/db/?db=x"))
+    assert.are.same({ url = "http://h:8086", db = "influxdb_exchange", user = "bob", password = "pw" },
+      p("http://h:8086/?u=bob&p=pw"))
+    assert.are.same({ nil, "malformed URL 'http://bob:***@h:port/?p=***' (expected http://HOST:PORT/?db=NAME or "
+      .. "http://HOST:PORT/?org=ORG&bucket=BUCKET)" }, { p("http://bob:s3cret@h:port/?p=s3cret") })
+    assert.are.same({ nil, "unknown parameter 'x' in URL 'http://h/?u=bob&p=***&x=1' (expected db, or org and "
+      .. "bucket)" }, { p("http://h/?u=bob&p=s3cret&x=1") })
+    assert.are.same({ nil, "URL 'http://bob:***@h/?org=o&bucket=b' has a user and password (1.x) and "
+      .. "org/bucket (2.x, which takes the token from ASX_INFLUX_TOKEN)" },
+      { p("http://bob:s3cret@h/?org=o&bucket=b") })
+    assert.are.equal("http://bob@h/", loggers.mask_url("http://bob@h/"))
+    -- A server that cannot be reached: neither the logger's name nor its
+    -- error has the password.
+    local L = assert(loggers.influxdb({ url = "http://bob:s3cret@127.0.0.1:1/", db = "x", quiet = true,
+      close_timeout = 0 }))
+    assert.are.equal("influxdb logger(http://bob:***@127.0.0.1:1/)", tostring(L))
+    L:send_event("session", { time = 0, state = "start" })
+    local ok, err = L:flush(0.5)
+    assert.is_nil(ok)
+    assert.matches("^1 points not written yet", err)
+    assert.is_nil(err:find("s3cret", 1, true))
+    assert.is_nil(L:report():find("s3cret", 1, true))
+    L:close(0)
+  end)
+
   it("raises for an unknown kind", function()
     assert.has_error(function() loggers.from_cli("tape", "x") end,
       "bad argument #1 to 'from_cli' ('log', 'logger' or 'influx' expected, got tape)")
