@@ -156,6 +156,38 @@ describe("a hostile logger in a session (library)", function()
     assert.are.equal(1, sum.trades)
   end)
 
+  it("one of asx's own loggers altered to yield fails its agent, never the exchange", function()
+    local path = run.tmpname(".csv")
+    local L = assert(require("asx.loggers").csv(path))
+    local cls = getmetatable(L)
+    local original = cls.consume_events
+    -- Its consume_events runs unguarded, for speed: the yield suspends the
+    -- agent, which fails, and the delivery it was in is abandoned.
+    cls.consume_events = function() coroutine.yield() end
+    local Pair = dofile(PAIR)
+    local traders = {}
+    for i = 1, 2 do traders[i] = Pair:new({ money = 300, stocks = 10 }) end
+    local errors, detached = {}, {}
+    local s = asx.session({ logger = L, traders = traders, clock = "virtual", seed = 1,
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^[^\n]*") end,
+      on_logger_error = function(_, logger) detached[#detached + 1] = logger end })
+    local ok, err = pcall(s.run, s)
+    cls.consume_events = original
+    assert(ok, err)
+    assert.are.same({ tostring(traders[1]) .. ": coroutine.yield called in an agent's own coroutine "
+      .. "(use self:sleep(seconds) to wait)" }, errors)
+    -- Cancelling the agent's order delivers outside any coroutine, where the
+    -- yield is an error of the logger: it is detached, and the other agent
+    -- trades on.
+    assert.are.same({ L }, detached)
+    assert.are.equal(1, s:summary().trades)
+    assert.is_false(s.exchange._delivering)
+    assert.are.same({ 600, 20 }, { s:totals() })
+    assert.are.equal(0, s.exchange:stats().resting)
+    L:close()
+    os.remove(path)
+  end)
+
   it("os.exit in an agent stops the session, not the process", function()
     local Exiter = asx.Trader:extend("exiter")
     local after = 0
@@ -184,7 +216,7 @@ local function csv_rows(text)
     if i == 1 then
       assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", l)
     else
-      assert.matches("^[%d.]+,%d+,%d+,%d+,%d+,%d+,%d+,%d+,[bs][ue][yl]l?$", l)
+      assert.matches("^[%d.]+,%d*,%d+,%d+,%d+,%d+,%d+,%d+,[bs][ue][yl]l?$", l)
       rows = rows + 1
     end
   end
@@ -308,5 +340,39 @@ describe("asx-host with a strategy calling os.exit", function()
     }, out)
     assert.are.equal(2, rows)
     assert.are.equal("session", types[#types])
+  end)
+end)
+
+describe("os.exit elsewhere", function()
+  it("at the prompt stops the session with that status and prints the summary", function()
+    local dir = tmpdir()
+    local r = sh([[printf 'me:sell(1, 10)\nos.exit(4)\nprint("not run")\n' | "$HOST" -i -q --clock virtual ]]
+      .. [[--seed 2 --log "$D/t.csv"]], dir)
+    local rows = csv_rows(slurp(dir .. "/t.csv"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(4, r.status)
+    assert.are.equal("os.exit: the session stops\n", r.stderr)
+    local out = summary_lines(r.stdout)
+    assert.are.equal("order#1(sell 1 @ 10, filled 0, open)", out[1])
+    assert.are.equal("stopped by: os.exit(4) in code outside any agent", out[5])
+    assert.are.equal("orders: 1", out[7])
+    assert.are.equal(0, rows)
+  end)
+
+  it("outside a session closes the open loggers first, so their files are whole", function()
+    local dir = tmpdir()
+    local r = sh([[export D; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="]] .. run.BUILD .. [[/?.so;;" luajit -e '
+      local asx = require("asx")
+      require("asx.session")
+      local L = require("asx.loggers").csv(os.getenv("D") .. "/t.csv")
+      local ex = asx.exchange({ logger = L })
+      local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+      a:sell(1, 10)
+      a:buy(1, 10)
+      os.exit(6)']], dir)
+    local text = slurp(dir .. "/t.csv")
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(6, r.status)
+    assert.are.equal(1, csv_rows(text))
   end)
 end)

@@ -18,7 +18,7 @@ local ffi, C = F.ffi, F.C
 
 local MAX = 9007199254740991 -- 2^53 - 1
 local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
-local setmetatable, getmetatable, error = setmetatable, getmetatable, error
+local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
 
 
 local asx = { MAX_QTY = MAX, _VERSION = "0.1.0" }
@@ -142,6 +142,13 @@ end
 -- leaves its delivering state.
 local guard = F.core.guard
 
+-- The classes of asx's own loggers, whose consume_events never yields: it
+-- is called through a plain pcall, which compiled code runs without leaving
+-- the trace, where guard costs a trip through C per delivery.
+local own_classes = setmetatable({}, { __mode = "k" })
+local OWN = "own"
+function asx._own_logger_class(cls) own_classes[cls] = true end
+
 -- Records a logger's failure during a delivery. Without a handler (the
 -- library's default) the logger keeps getting the later events and the first
 -- error is raised to the caller once all are delivered. With
@@ -187,8 +194,14 @@ local function deliver(ex)
   ex._delivering = true
   for j = 1, #loggers do
     local L = loggers[j]
-    if native[L] then
-      local ok, err, tb = guard(L, "consume_events", evs, n, ex)
+    local kind = native[L]
+    if kind then
+      local ok, err, tb
+      if kind == OWN then
+        ok, err = pcall(L.consume_events, L, evs, n, ex)
+      else
+        ok, err, tb = guard(L, "consume_events", evs, n, ex)
+      end
       if not ok then failed = logger_failed(ex, failed, L, err, tb, first) end
     end
   end
@@ -267,7 +280,7 @@ function Exchange:add_logger(L)
   end
   loggers[#loggers + 1] = L
   if type(L.consume_events) == "function" then
-    self._native[L] = true
+    self._native[L] = own_classes[getmetatable(L)] and OWN or true
   else
     self._lua_loggers = self._lua_loggers + 1
   end
@@ -288,6 +301,14 @@ function Exchange:remove_logger(L)
   self._sends[L] = nil
   if not new[1] then C.asx_book_record_events(self.book, 0) end
   return true
+end
+
+-- Ends a delivery that cannot complete: the agent it ran in was suspended
+-- inside a logger (only one of asx's own could be, its class altered to
+-- yield) and has been stopped.
+function Exchange:_abandon_delivery()
+  C.asx_book_clear_events(self.book)
+  self._delivering = false
 end
 
 -- fn(ex, logger, err, traceback, event) is called after a delivery in which

@@ -240,6 +240,8 @@ end
 
 function Session:_agent_error(agent, message)
   local t = self.traders[agent]
+  local ex = self.exchange
+  if ex._delivering then ex:_abandon_delivery() end
   local text = ("%s: %s"):format(tostring(t), message)
   self.failed = self.failed + 1
   if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end

@@ -214,6 +214,7 @@ end
 -- What file loggers share: the session, flush, close, stats.
 local FileLogger = {}
 FileLogger.__index = FileLogger
+require("asx")._own_logger_class(FileLogger)
 
 local function check_open(self, fname)
   if self.closed then error(fname .. ": this logger is closed", 3) end
@@ -492,6 +493,7 @@ M.influx_text = influx_text
 
 local Influx = {}
 Influx.__index = Influx
+require("asx")._own_logger_class(Influx)
 
 function Influx:_session(session, time)
   self.session = session
