@@ -35,7 +35,8 @@ options:
                          virtual: discrete events, as fast as possible
       --seed N           seed of every random generator (default: fresh,
                          printed in the summary)
-      --strict           end the session on the first agent error, status 1
+      --strict           end the session on the first agent or logger error,
+                         status 1
   -q, --quiet            no progress line and no start message
       --log FILE.csv     write the trades to FILE.csv (header, one row each);
       --log FILE.jsonl   or every event to FILE.jsonl; repeatable
