@@ -466,6 +466,56 @@ describe("bad orders raise and change nothing", function()
   end)
 end)
 
+describe("arithmetic at 2^53 - 1", function()
+  it("refuses a limit order that would push its level past 2^53 - 1, changing nothing", function()
+    local L = recorder()
+    local ex = asx.exchange({ logger = L })
+    local a = asx.trader({ exchange = ex, money = MAX, stocks = MAX })
+    assert.equal("open", a:sell(MAX, 1).status)
+    L.events = {}
+    assert.has_error(function() a:sell(MAX, 1) end,
+      "bad argument #1 to 'sell' (amount at most 0 expected: the level at price 1 holds 9007199254740991"
+      .. " of at most 2^53 - 1, got 9007199254740991)")
+    assert.has_error(function() a:sell(1, 1) end)
+    assert.same({}, L.events)
+    assert.same({ [1] = MAX }, select(2, ex:orderbook()))
+    assert.same({ MAX, MAX, 1 }, { a.money, a.stocks, ex:stats().orders })
+  end)
+
+  it("lets a level hold exactly 2^53 - 1, and take more once it went down", function()
+    local ex, a, b = setup({ MAX, 0 }, { 0, 10 })
+    a:buy(MAX - 8, 1)
+    a:buy(8, 1)
+    assert.same({ [1] = MAX }, (ex:orderbook()))
+    assert.has_error(function() a:buy(1, 1) end,
+      "bad argument #1 to 'buy' (amount at most 0 expected: the level at price 1 holds 9007199254740991"
+      .. " of at most 2^53 - 1, got 1)")
+    b:sell(5) -- a market sell into the full level
+    assert.same({ [1] = MAX - 5 }, (ex:orderbook()))
+    assert.has_error(function() a:buy(6, 1) end,
+      "bad argument #1 to 'buy' (amount at most 5 expected: the level at price 1 holds 9007199254740986"
+      .. " of at most 2^53 - 1, got 6)")
+    local o = a:buy(5, 1)
+    assert.same({ 4, "open", 5 }, { o.id, o.status, o.amount })
+    assert.same({ [1] = MAX }, (ex:orderbook()))
+  end)
+
+  it("keeps stats volume and notional exact up to 2^53 and never wraps them", function()
+    local ex, a = setup({ MAX, MAX })
+    a:sell(MAX, 1); a:buy(MAX, 1)
+    assert.same({ MAX, MAX }, { ex:stats().volume, ex:stats().notional })
+    a:sell(1, 1); a:buy(1, 1)
+    assert.equal(2 ^ 53, ex:stats().volume)
+    -- 1,025 self-trades of 2^53 - 1 pass 2^63, where a signed sum wraps.
+    for _ = 2, 1025 do a:sell(MAX, 1); a:buy(MAX, 1) end
+    local st = ex:stats()
+    assert.equal(1026, st.trades)
+    assert.equal("9232379236109516800", ("%.0f"):format(st.volume)) -- 1025 × (2^53 - 1) + 1, rounded
+    assert.equal(st.volume, st.notional)
+    assert.same({ MAX, MAX }, { a.money, a.stocks })
+  end)
+end)
+
 describe("events", function()
   it("reports every trade to the logger after matching, in order", function()
     local L = recorder()

@@ -38,6 +38,13 @@
  *   at each fill, the buyer's money first, and a short side's order is trimmed
  *   for good (see issue 2's semantics, copied in README.md).
  *
+ * Arithmetic
+ *   No signed operation can overflow. Amounts, prices, their products,
+ *   balances and level totals stay within ASX_MAX_QTY: submit checks the
+ *   order and the total of the level it could rest on, a fill is bounded by
+ *   the buyer's money and the seller's stocks and stops where a receiving
+ *   balance would pass ASX_MAX_QTY. The statistics' sums are 128-bit.
+ *
  * Deliberately not supported: more than one instrument, order types other
  * than limit and market, and amending an order (cancel and place again).
  */
@@ -153,6 +160,17 @@ const asx_event *asx_book_events(const asx_book *b, size_t *count) {
 void asx_book_clear_events(asx_book *b) { b->n_events = 0; }
 
 const asx_stats *asx_book_stats(const asx_book *b) { return &b->stats; }
+
+double asx_u128_double(asx_u128 v) {
+  /* The compiler's conversion rounds once, to nearest; summing two doubles
+   * would round twice. */
+  return (double)(((unsigned __int128)v.hi << 64) | v.lo);
+}
+
+static inline void u128_add(asx_u128 *v, uint64_t x) {
+  v->lo += x;
+  v->hi += v->lo < x;
+}
 
 asx_order *const *asx_book_finished(const asx_book *b, size_t *count) {
   *count = b->n_finished;
@@ -371,6 +389,9 @@ static void order_unlink(asx_book *b, asx_order *o) {
  * order not resting. */
 static int order_rest(asx_book *b, asx_order *o) {
   if (b->n_free_slots == 0) {
+    /* Slots are uint32_t; memory runs out long before they do. */
+    if (b->next_slot == UINT32_MAX)
+      return ASX_E_NOMEM;
     /* Reserve the room the slot will need when its order leaves. */
     if (b->next_slot == b->cap_free_slots) {
       size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
@@ -425,14 +446,14 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-static void stats_trade(asx_stats *st, int64_t price, int64_t qty) {
+/* cost is price x qty, which the caller has checked. */
+static void stats_trade(asx_stats *st, int64_t price, int64_t qty,
+                        int64_t cost) {
   if (st->trades == 0)
     st->open = st->high = st->low = price;
   st->trades++;
-  st->volume += qty;
-  int64_t cost = price * qty;
-  st->notional = st->notional > INT64_MAX - cost ? INT64_MAX
-                                                 : st->notional + cost;
+  u128_add(&st->volume, (uint64_t)qty);
+  u128_add(&st->notional, (uint64_t)cost);
   if (price > st->high)
     st->high = price;
   if (price < st->low)
@@ -514,7 +535,7 @@ static void match(asx_book *b, asx_order *o) {
     r->amount -= qty;
     r->filled += qty;
     lvl->total -= qty;
-    stats_trade(&b->stats, price, qty);
+    stats_trade(&b->stats, price, qty, cost);
 
     asx_event *e;
     if (b->record && (e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
@@ -532,6 +553,18 @@ static void match(asx_book *b, asx_order *o) {
   }
 }
 
+/* The total resting at price on side s, 0 when none; the level cache
+ * answers most calls without a search. */
+static int64_t level_total(asx_book *b, int s, int64_t price) {
+  book_side *side = &b->sides[s];
+  const asx_level *lvl = *cache_slot(side, price);
+  if (lvl != NULL && lvl->price == price)
+    return lvl->total;
+  int found;
+  size_t i = level_find(side, s, price, &found);
+  return found ? side->levels[i]->total : 0;
+}
+
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                     int64_t price, int64_t amount) {
   /* A product, checked for overflow, rather than a division: this runs for
@@ -542,6 +575,11 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
       __builtin_mul_overflow(price, amount, &notional) ||
       notional > ASX_MAX_QTY)
     return ASX_E_ARG;
+  /* Only a level that already holds orders can overflow, and then the order
+   * cannot cross (the book is not crossed), so it would rest whole: the
+   * check before anything changes is exact. */
+  if (price != 0 && level_total(b, side, price) > ASX_MAX_QTY - amount)
+    return ASX_E_OVERFLOW;
 
   b->n_finished = 0;
   o->id = b->next_id++;
@@ -675,6 +713,8 @@ const char *asx_book_check(const asx_book *b) {
       for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
         if (o->amount <= 0)
           return "a resting amount is not positive";
+        if (o->amount > ASX_MAX_QTY - total)
+          return "a level total passes ASX_MAX_QTY";
         if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
             o->status != ASX_OPEN || o->prev_ != prev)
           return "an order is linked into the wrong level";

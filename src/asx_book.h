@@ -9,6 +9,12 @@
  * stay within ASX_MAX_QTY (2^53 - 1), the integers a Lua number holds exactly.
  * Calls that can be refused return 0 on success or a negative ASX_E* code and
  * never change anything when they refuse.
+ *
+ * Arithmetic: every quantity the book keeps stays within ASX_MAX_QTY by a
+ * check (prices, amounts, price x amount, balances, level totals), except
+ * the running sums of the statistics (volume, notional), which are 128-bit
+ * and cannot overflow, and the counters (ids, orders, trades), which are
+ * 64-bit and would need centuries to overflow.
  */
 #ifndef ASX_BOOK_H
 #define ASX_BOOK_H
@@ -38,7 +44,8 @@ enum {
   ASX_TRIM_LIMIT = 2,  /* the fill would push a balance past ASX_MAX_QTY */
 
   ASX_E_ARG = -1,      /* a bad argument: the binding raises */
-  ASX_E_OVERFLOW = -2, /* a balance would pass ASX_MAX_QTY */
+  ASX_E_OVERFLOW = -2, /* a limit order's rest would push its level's total
+                          past ASX_MAX_QTY */
   ASX_E_NOMEM = -3
 };
 
@@ -100,13 +107,19 @@ typedef struct asx_event {
   uint8_t pad_;
 } asx_event;
 
+/* An unsigned 128-bit integer, lo + hi x 2^64, in a form the FFI reads. A
+ * sum of at most 2^64 terms below 2^53 fits, so it never wraps. */
+typedef struct asx_u128 {
+  uint64_t lo, hi;
+} asx_u128;
+
 /* Running statistics of the book, kept whether or not events are recorded. */
 typedef struct asx_stats {
   int64_t orders;   /* accepted orders */
   int64_t cancels;
   int64_t trades;
-  int64_t volume;   /* shares traded */
-  int64_t notional; /* sum of price x amount; saturates at INT64_MAX */
+  asx_u128 volume;   /* shares traded */
+  asx_u128 notional; /* sum of price x amount */
   int64_t open, high, low, last; /* trade prices; 0 before the first trade */
 } asx_stats;
 
@@ -130,6 +143,9 @@ const asx_event *asx_book_events(const asx_book *book, size_t *count);
 void asx_book_clear_events(asx_book *book);
 
 const asx_stats *asx_book_stats(const asx_book *book);
+/* The double nearest to v (ties to even): exact up to 2^53, and beyond that
+ * as exact as a Lua number can be. */
+double asx_u128_double(asx_u128 v);
 
 /* Checks money and stocks for an account; 0 or ASX_E_ARG (negative or
  * above ASX_MAX_QTY). Nothing changes when it refuses. */
@@ -137,7 +153,11 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
 
 /* Places an order for acct: a limit order at price, or a market order when
  * price is 0. amount and price must be within 1..ASX_MAX_QTY and price x
- * amount too, else ASX_E_ARG and nothing changes (o->id stays 0).
+ * amount too, else ASX_E_ARG and nothing changes (o->id stays 0). A limit
+ * order that would rest on a level of its side whose total cannot take its
+ * amount within ASX_MAX_QTY gets ASX_E_OVERFLOW, and nothing changes either:
+ * such an order cannot cross (its side rests at its price), so it would rest
+ * whole.
  * The order matches at once; o tells the outcome: o->status is ASX_OPEN when
  * a rest was left in the book, where the caller must keep o alive. o must
  * not be resting already (its memory is overwritten). */

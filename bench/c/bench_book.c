@@ -78,7 +78,7 @@ int main(void) {
   qsort(times, RUNS, sizeof(times[0]), cmp_double);
   printf("book.orders_per_sec: %.0f\n", N_ORDERS / times[RUNS / 2]);
   printf("book.trades: %lld\n", (long long)last.trades);
-  printf("book.volume: %lld\n", (long long)last.volume);
-  printf("book.notional: %lld\n", (long long)last.notional);
+  printf("book.volume: %.0f\n", asx_u128_double(last.volume));
+  printf("book.notional: %.0f\n", asx_u128_double(last.notional));
   return 0;
 }

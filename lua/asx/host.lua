@@ -273,7 +273,7 @@ function M.summary(s, out)
   end
   w(("orders: %d"):format(r.orders))
   w(("trades: %d"):format(r.trades))
-  w(("volume: %d"):format(r.volume))
+  w(("volume: %.0f"):format(r.volume)) -- %d would wrap past 2^63
   w(("open/high/low/close: %s/%s/%s/%s"):format(fmt_num(r.open), fmt_num(r.high), fmt_num(r.low),
     fmt_num(r.close)))
   w(("orders per wall second: %d"):format(math.floor(r.orders_per_sec + 0.5)))

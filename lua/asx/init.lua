@@ -464,7 +464,7 @@ function Exchange:stats()
   local s = C.asx_book_stats(self.book)
   return {
     orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
-    volume = tonumber(s.volume), notional = tonumber(s.notional),
+    volume = C.asx_u128_double(s.volume), notional = C.asx_u128_double(s.notional),
     open = s.trades > 0 and tonumber(s.open) or nil, high = s.trades > 0 and tonumber(s.high) or nil,
     low = s.trades > 0 and tonumber(s.low) or nil, last = s.trades > 0 and tonumber(s.last) or nil,
     resting = tonumber(C.asx_book_resting(self.book)),
@@ -598,7 +598,11 @@ local function place(self, side, fname, amount, price)
   end
   if ex._delivering then error(fname .. ": a logger must not trade", 3) end
   local o = order_t()
-  C.asx_book_submit(ex.book, o, self._acct, side, price, amount)
+  if C.asx_book_submit(ex.book, o, self._acct, side, price, amount) == C.ASX_E_OVERFLOW then
+    local total = tonumber(C.asx_book_level_amount(ex.book, side, price))
+    argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
+      :format(show(MAX - total), show(price), show(total)), amount, 2)
+  end
   if o.status_ == 0 then ex._anchors[o.slot_] = o end
   if ex.loggers[1] then deliver(ex) end
   return o

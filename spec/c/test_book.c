@@ -60,6 +60,18 @@ static void eq_at(int64_t got, int64_t want, const char *what,
 }
 #define EQ(got, want) eq_at((int64_t)(got), (int64_t)(want), #got, __FILE__, __LINE__)
 
+/* A 128-bit statistic against hi x 2^64 + lo. */
+static void eq_u128_at(asx_u128 got, uint64_t hi, uint64_t lo,
+                       const char *what, const char *file, int line) {
+  if (got.hi != hi || got.lo != lo) {
+    print_error("%s is %llu x 2^64 + %llu, expected %llu x 2^64 + %llu\n",
+                what, (unsigned long long)got.hi, (unsigned long long)got.lo,
+                (unsigned long long)hi, (unsigned long long)lo);
+    _fail(file, line);
+  }
+}
+#define EQ_U128(got, hi, lo) eq_u128_at((got), (hi), (lo), #got, __FILE__, __LINE__)
+
 static void fund(asx_account *a, int64_t money, int64_t stocks) {
   assert_int_equal(asx_account_set(a, money, stocks), 0);
 }
@@ -220,8 +232,8 @@ static void test_ids_fields_and_nothing_reserved(void **state) {
   const asx_stats *st = asx_book_stats(f->b);
   EQ(st->orders, 5);
   EQ(st->trades, 0);
-  EQ(st->volume, 0);
-  EQ(st->notional, 0);
+  EQ_U128(st->volume, 0, 0);
+  EQ_U128(st->notional, 0, 0);
   EQ(st->open, 0);
   EQ(st->high, 0);
   EQ(st->low, 0);
@@ -405,8 +417,8 @@ static void test_self_trade(void **state) {
   EXPECT_EVENT(&e[2], EV_TRADE(2, 1, 101, 101, ASX_BUY, 10, 4));
   const asx_stats *st = asx_book_stats(f->b);
   EQ(st->trades, 1);
-  EQ(st->volume, 4);
-  EQ(st->notional, 40);
+  EQ_U128(st->volume, 0, 4);
+  EQ_U128(st->notional, 0, 40);
   CHECK_BOOK(f->b);
 }
 
@@ -668,7 +680,7 @@ static void test_resting_trimmed_to_zero_leaves(void **state) {
   EXPECT_EVENT(&e[3], EV_TRIM(3, 104, ASX_SELL, 11, 5, 0, ASX_TRIM_STOCKS));
   const asx_stats *st = asx_book_stats(f->b);
   EQ(st->trades, 1);
-  EQ(st->volume, 5);
+  EQ_U128(st->volume, 0, 5);
   EQ(st->cancels, 0);
   EQ(asx_book_best_ask(f->b), 0);
   EQ(asx_book_levels(f->b, ASX_SELL), 0);
@@ -883,8 +895,8 @@ static void test_sweep_a_million(void **state) {
   EXPECT_ACCOUNT(b, notional, 0, 0);
   const asx_stats *st = asx_book_stats(f->b);
   EQ(st->trades, N);
-  EQ(st->volume, N);
-  EQ(st->notional, notional);
+  EQ_U128(st->volume, 0, N);
+  EQ_U128(st->notional, 0, notional);
   EQ(st->open, 1);
   EQ(st->low, 1);
   EQ(st->high, LEVELS);
@@ -1353,8 +1365,8 @@ static void test_stats(void **state) {
   const asx_stats *st = asx_book_stats(f->b);
   EQ(st->orders, 10);
   EQ(st->trades, 4);
-  EQ(st->volume, 3 + 1 + 5 + 2);
-  EQ(st->notional, 30 + 12 + 40 + 22);
+  EQ_U128(st->volume, 0, 3 + 1 + 5 + 2);
+  EQ_U128(st->notional, 0, 30 + 12 + 40 + 22);
   EQ(st->open, 10);
   EQ(st->high, 12);
   EQ(st->low, 8);
@@ -1364,27 +1376,124 @@ static void test_stats(void **state) {
   CHECK_BOOK(f->b);
 }
 
-static void test_notional_saturates(void **state) {
+/* The sums of the statistics are 128-bit: 2050 self-trades of 2^53 - 1
+ * shares at 1 pass 2^64, and nothing wraps. */
+static void test_stats_sums_never_wrap(void **state) {
   fx *f = *state;
-  asx_account *a = &f->t[0], *b = &f->t[1];
+  asx_account *a = &f->t[0];
   asx_book_record_events(f->b, 0);
-  const int64_t price = (int64_t)1 << 26;
-  const int64_t amount = ASX_MAX_QTY / price;
-  /* Each trade adds almost 2^53, so 1100 of them pass INT64_MAX. */
-  for (int i = 0; i < 1100; i++) {
-    fund(a, ASX_MAX_QTY, 0);
-    fund(b, 0, ASX_MAX_QTY);
-    asx_order *s = SELL(b, price, amount);
-    asx_order *o = BUY(a, price, amount);
-    assert_int_equal(s->status, ASX_FILLED);
+  fund(a, ASX_MAX_QTY, ASX_MAX_QTY);
+  for (int i = 0; i < 2050; i++) {
+    asx_order *s = SELL(a, 1, ASX_MAX_QTY);
+    asx_order *o = BUY(a, 1, ASX_MAX_QTY);
     assert_int_equal(o->status, ASX_FILLED);
     asx_pool_put(f->pool, s);
     asx_pool_put(f->pool, o);
+    if (i == 1024) {
+      /* Past INT64_MAX, where the signed sums used to wrap. */
+      const asx_stats *st = asx_book_stats(f->b);
+      EQ_U128(st->volume, 0, 1025 * (uint64_t)ASX_MAX_QTY);
+      assert_true(asx_u128_double(st->volume) == 1025.0 * 9007199254740991.0);
+    }
   }
+  /* 2050 x (2^53 - 1) = 2^64 + 2^54 - 2050. */
   const asx_stats *st = asx_book_stats(f->b);
-  EQ(st->trades, 1100);
-  EQ(st->volume, 1100 * amount);
-  EQ(st->notional, INT64_MAX);
+  EQ(st->trades, 2050);
+  EQ_U128(st->volume, 1, ((uint64_t)1 << 54) - 2050);
+  EQ_U128(st->notional, 1, ((uint64_t)1 << 54) - 2050);
+  /* The nearest double: the step there is 4096, and 2046 rounds down. */
+  assert_true(asx_u128_double(st->volume) ==
+              18446744073709551616.0 + 18014398509479936.0 - 4096.0);
+  EXPECT_ACCOUNT(a, ASX_MAX_QTY, ASX_MAX_QTY, 0);
+  CHECK_BOOK(f->b);
+}
+
+/* The conversion to a Lua number rounds once, to nearest, ties to even. */
+static void test_u128_double(void **state) {
+  const double two53 = 9007199254740992.0, two64 = 18446744073709551616.0;
+  assert_true(asx_u128_double((asx_u128){0, 0}) == 0.0);
+  assert_true(asx_u128_double((asx_u128){(uint64_t)ASX_MAX_QTY, 0}) ==
+              9007199254740991.0);
+  assert_true(asx_u128_double((asx_u128){((uint64_t)1 << 53) + 1, 0}) == two53);
+  assert_true(asx_u128_double((asx_u128){((uint64_t)1 << 53) + 3, 0}) ==
+              two53 + 4.0);
+  assert_true(asx_u128_double((asx_u128){UINT64_MAX, 0}) == two64);
+  assert_true(asx_u128_double((asx_u128){2049, 1}) == two64 + 4096.0);
+  /* Adding the two words as doubles would round lo up to 2^63 + 2048 and
+   * then tie; one rounding of the whole gives the right answer. */
+  assert_true(asx_u128_double((asx_u128){((uint64_t)1 << 63) + 1025, 1}) ==
+              two64 + two64 / 2);
+  assert_true(asx_u128_double((asx_u128){((uint64_t)1 << 63) + 2049, 1}) ==
+              two64 + two64 / 2 + 4096.0);
+  assert_true(asx_u128_double((asx_u128){0, UINT64_MAX}) ==
+              two64 * two64 - two64);
+}
+
+/* A limit order that would rest on a level whose total cannot take it is
+ * refused, changing nothing; a level may hold exactly 2^53 - 1. */
+static void test_level_total_limit(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0], *b = &f->t[1], *c = &f->t[2];
+  const int64_t half = ASX_MAX_QTY / 2; /* 2^52 - 1 */
+  fund(a, 0, ASX_MAX_QTY);
+  fund(b, ASX_MAX_QTY, 0);
+  fund(c, 0, 100);
+  asx_order *b1 = BUY(b, 1, ASX_MAX_QTY - 1);
+  asx_order *b2 = BUY(a, 1, 1);
+  asx_order *s3 = SELL(a, 2, half);
+  asx_order *s4 = SELL(b, 2, half);
+  asx_order *s5 = SELL(a, 2, 1);
+  EQ(asx_book_level_amount(f->b, ASX_BUY, 1), ASX_MAX_QTY);
+  EQ(asx_book_level_amount(f->b, ASX_SELL, 2), ASX_MAX_QTY);
+  size_t n;
+  take_events(f, &n);
+
+  const asx_stats before = *asx_book_stats(f->b);
+  const asx_account a_before = *a;
+  const struct {
+    int side;
+    int64_t price, amount;
+  } full[] = {
+      {ASX_BUY, 1, 1},
+      {ASX_BUY, 1, ASX_MAX_QTY},
+      {ASX_SELL, 2, 1},
+      {ASX_SELL, 2, half},
+  };
+  for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+    asx_order o;
+    memset(&o, 0, sizeof(o));
+    int rc = asx_book_submit(f->b, &o, a, full[i].side, full[i].price,
+                             full[i].amount);
+    if (rc != ASX_E_OVERFLOW)
+      fail_msg("case %zu: returned %d, expected ASX_E_OVERFLOW", i, rc);
+    EQ(o.id, 0);
+  }
+  assert_memory_equal(asx_book_stats(f->b), &before, sizeof(before));
+  assert_memory_equal(a, &a_before, sizeof(a_before));
+  asx_book_events(f->b, &n);
+  EQ(n, 0);
+  EQ(asx_book_resting(f->b), 5);
+  CHECK_BOOK(f->b);
+
+  /* Trading against a full level is fine, and makes room on it. */
+  asx_order *o6 = SELL(c, 0, 5);
+  EXPECT_ORDER(o6, 6, ASX_SELL, 0, 0, 5, ASX_FILLED, 103);
+  EXPECT_ORDER(b1, 1, ASX_BUY, 1, ASX_MAX_QTY - 6, 5, ASX_OPEN, 102);
+  asx_order *b7 = BUY(a, 1, 5);
+  EXPECT_ORDER(b7, 7, ASX_BUY, 1, 5, 0, ASX_OPEN, 101);
+  asx_order o;
+  memset(&o, 0, sizeof(o));
+  assert_int_equal(asx_book_submit(f->b, &o, a, ASX_BUY, 1, 1), ASX_E_OVERFLOW);
+  /* So does a cancel. */
+  assert_int_equal(asx_book_cancel(f->b, s5), 1);
+  asx_order *s8 = SELL(b, 2, 1);
+  EXPECT_ORDER(s8, 8, ASX_SELL, 2, 1, 0, ASX_OPEN, 102);
+  EXPECT_ORDER(b2, 2, ASX_BUY, 1, 1, 0, ASX_OPEN, 101);
+  EXPECT_ORDER(s3, 3, ASX_SELL, 2, half, 0, ASX_OPEN, 101);
+  EXPECT_ORDER(s4, 4, ASX_SELL, 2, half, 0, ASX_OPEN, 102);
+  EQ(asx_book_level_amount(f->b, ASX_BUY, 1), ASX_MAX_QTY);
+  EQ(asx_book_level_amount(f->b, ASX_SELL, 2), ASX_MAX_QTY);
+  EQ(asx_book_stats(f->b)->orders, 8);
   CHECK_BOOK(f->b);
 }
 
@@ -1645,7 +1754,9 @@ int main(void) {
       T(test_account_lists),
       cmocka_unit_test(test_events_and_time),
       T(test_stats),
-      T(test_notional_saturates),
+      T(test_stats_sums_never_wrap),
+      cmocka_unit_test(test_u128_double),
+      T(test_level_total_limit),
       T(test_balance_limit),
       T(test_self_trade_at_limits),
       T(test_random_invariants),
