@@ -3,12 +3,21 @@
 
 BUILD      := build
 ASAN_BUILD := build-asan
+FUZZ_BUILD := build-fuzz
 JOBS       := 2
 MAKEFLAGS  += --no-print-directory
 # CI builds with -Werror; a developer's tree is not stopped by a new warning.
 WERROR     := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build test test-plain test-asan lint bench demo clean
+# make fuzz [SEED=n] [N=calls] [RUNS=n]: differential runs of the exchange
+# against the model in spec/fuzz (SEED defaults to the time).
+# make fuzz-c [TIME=seconds]: the libFuzzer target for the C book.
+SEED :=
+N    := 100000
+RUNS := 1
+TIME := 60
+
+.PHONY: all deps build test test-plain test-asan lint bench demo clean fuzz fuzz-c fuzz-c-build fuzz-c-smoke
 
 all: build
 
@@ -26,10 +35,33 @@ test: build lint
 		-DASX_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@sh spec/run.sh $(ASAN_BUILD) sanitize
+	@$(MAKE) fuzz-c-smoke
 	@echo "make test: all tests passed, plain and under ASan/UBSan"
 
 lint: deps
 	luacheck --quiet lua strategies spec bench
+
+fuzz: build
+	@LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;" \
+		luajit spec/fuzz/run.lua "$(SEED)" "$(N)" "$(RUNS)"
+
+fuzz-c-build: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DASX_FUZZ=ON \
+		-DASX_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_book
+
+# The corpus grows in build-fuzz/corpus; a failing input is saved as
+# build-fuzz/crash-*, and `build-fuzz/fuzz_book FILE` replays it.
+fuzz-c: fuzz-c-build
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	cd $(FUZZ_BUILD) && ./fuzz_book -max_total_time=$(TIME) -max_len=4096 \
+		-print_final_stats=1 corpus
+
+# A fixed, short run for make test (a few seconds), so the target cannot rot.
+fuzz-c-smoke: fuzz-c-build
+	@echo "== libFuzzer target, 100000 runs from seed 1"
+	@cd $(FUZZ_BUILD) && ./fuzz_book -seed=1 -runs=100000 -max_len=512 \
+		>smoke.log 2>&1 || { tail -30 smoke.log; exit 1; }
 
 bench: build
 	@sh bench/run.sh $(BUILD)
@@ -38,4 +70,4 @@ demo: build
 	@sh setup/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
