@@ -3,7 +3,8 @@
 -- with the status it returns:
 --   0  the session ran (to its duration, until every agent finished, or
 --      until SIGINT/SIGTERM stopped it);
---   1  --strict and an agent or a logger raised;
+--   1  --strict and an agent or a logger raised, or the --summary file
+--      could not be written;
 --   N  a strategy or logger called os.exit(N) during the session;
 --   2  a bad command line, or a strategy file that cannot be used; nothing
 --      ran then.
@@ -12,6 +13,8 @@ local asx = require("asx")
 local session = require("asx.session")
 local core = require("asx.core")
 local loggers = require("asx.loggers") -- issue 5
+local params = require("asx.params")
+local summary_json = require("asx.summary_json")
 
 local M = {}
 
@@ -44,6 +47,11 @@ options:
       --influx URL       send every event to InfluxDB: http://HOST:PORT/?db=NAME
                          (1.x) or http://HOST:PORT/?org=ORG&bucket=BUCKET (2.x,
                          token in ASX_INFLUX_TOKEN)
+      --set CLASS.FIELD=VALUE
+                         set a strategy class's field before its agents are
+                         made (a number, true/false or a string); repeatable
+      --summary FILE.json
+                         also write the summary, and more figures, as JSON
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
   -h, --help             this help
@@ -77,6 +85,7 @@ end
 local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
+  ["--summary"] = "summary", ["--set"] = "set",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
@@ -104,6 +113,9 @@ local function check_value(name, flag, v)
     return v
   elseif name == "seed" then
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
+  elseif name == "summary" then
+    if v == "" then usage_error("%s: file name expected", flag) end
+    return v
   end
 end
 
@@ -137,7 +149,14 @@ function M.parse(argv)
           value = argv[i]
           if value == nil then usage_error("option '%s' needs a value", flag) end
         end
-        opts[VALUED[flag]] = check_value(VALUED[flag], flag, value)
+        if VALUED[flag] == "set" then
+          local setting, err = params.parse(value)
+          if not setting then usage_error("--set %s", err) end
+          opts.sets = opts.sets or {}
+          opts.sets[#opts.sets + 1] = setting
+        else
+          opts[VALUED[flag]] = check_value(VALUED[flag], flag, value)
+        end
       elseif FLAGS[flag] and value == nil then
         opts[FLAGS[flag]] = true
       elseif FLAGS[flag] then
@@ -313,6 +332,12 @@ function M.run(opts, files)
   if opts.interactive then return require("asx.repl").run(M, opts, files) end
   local classes = {}
   for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
+  local set_ok, set_err = params.apply(opts.sets, classes)
+  if not set_ok then usage_error("%s", set_err) end
+  if opts.summary then
+    local ok, err = summary_json.check(opts.summary)
+    if not ok then usage_error("%s", err) end
+  end
   local plan = M.plan_agents(classes, files, opts)
 
   -- Loggers (issue 5): opened once the strategies loaded, before anything
@@ -333,6 +358,7 @@ function M.run(opts, files)
     for _ = 1, p.count do s:add(cls:new(topts)) end
   end
   s.sched:catch_signals(PROG)
+  local sampler = opts.summary and require("asx.sampler").attach(s)
 
   local tty = not opts.quiet and core.isatty(2)
   if not opts.quiet then
@@ -344,8 +370,17 @@ function M.run(opts, files)
     s.sched:on_progress(function() io.stderr:write(progress_line(s, t0)) end, 0.2)
   end
   s:run()
+  if sampler then sampler:finish() end
   if tty then io.stderr:write("\r\27[K") end
-  return M.finish(s, logs, opts)
+  local status = M.finish(s, logs, opts)
+  if opts.summary then
+    local ok, err = summary_json.write(opts.summary, s, opts, sampler, status)
+    if not ok then
+      io.stderr:write(("%s: %s\n"):format(PROG, err))
+      status = 1
+    end
+  end
+  return status
 end
 
 function M.main(argv)
@@ -353,6 +388,9 @@ function M.main(argv)
   local ok, res, files = pcall(M.parse, argv)
   if ok and not res.help and not res.version and not res.interactive and #files == 0 then
     ok, res = false, { usage = "no strategy file given" }
+  end
+  if ok and res.interactive and (res.sets or res.summary) then
+    ok, res = false, { usage = "--set and --summary are for runs without -i" }
   end
   if ok and res.help then
     io.stdout:write(USAGE, "\n", HELP, "\n")

@@ -1,0 +1,80 @@
+-- asx.params: `--set CLASS.FIELD=VALUE`, which changes a strategy class's
+-- field before any agent of it is made (market_maker.spread=4).
+--
+-- VALUE is read as true or false, else a number, else a string, and must
+-- fit the field it replaces: a number field takes only numbers, a boolean
+-- field only true or false, a string field any text. Only fields the class
+-- has (its own or inherited) can be set, and never methods or tables, so
+-- that a misspelt name stops the run instead of being silently ignored.
+local M = {}
+
+-- "CLASS.FIELD=VALUE" -> { class =, field =, value =, key = "CLASS.FIELD" },
+-- or nil and the reason.
+function M.parse(text)
+  local class, field, raw = text:match("^([%w_]+)%.([%a_][%w_]*)=(.*)$")
+  if not class then
+    return nil, ("'%s': CLASS.FIELD=VALUE expected"):format(text)
+  end
+  local value
+  if raw == "true" then
+    value = true
+  elseif raw == "false" then
+    value = false
+  else
+    local n = tonumber(raw)
+    if n and n == n and n ~= math.huge and n ~= -math.huge and raw:match("^%s*[-+%d.]") then
+      value = n
+    else
+      value = raw
+    end
+  end
+  return { class = class, field = field, value = value, raw = raw, key = class .. "." .. field }
+end
+
+local WANTED = { number = "a number", boolean = "true or false" }
+
+-- Sets each parsed setting on the classes named so (class.name); returns
+-- true, or nil and the reason, having changed nothing.
+function M.apply(settings, classes)
+  local targets = {}
+  for _, st in ipairs(settings or {}) do
+    local found = {}
+    for _, cls in ipairs(classes) do
+      if cls.name == st.class then found[#found + 1] = cls end
+    end
+    if not found[1] then
+      return nil, ("--set %s: no strategy class named '%s'"):format(st.key .. "=" .. st.raw, st.class)
+    end
+    for _, cls in ipairs(found) do
+      local old = cls[st.field]
+      local kind = type(old)
+      if old == nil then
+        return nil, ("--set %s=%s: class %s has no field '%s'"):format(st.key, st.raw, st.class, st.field)
+      elseif kind ~= "number" and kind ~= "boolean" and kind ~= "string" then
+        return nil, ("--set %s=%s: field '%s' of %s is a %s, not a setting"):format(st.key, st.raw,
+          st.field, st.class, kind)
+      end
+      local v = st.value
+      if kind == "string" then
+        v = st.raw
+      elseif type(v) ~= kind then
+        return nil, ("--set %s=%s: %s expected"):format(st.key, st.raw, WANTED[kind])
+      end
+      targets[#targets + 1] = { cls, st.field, v, st }
+    end
+  end
+  for _, t in ipairs(targets) do
+    t[1][t[2]] = t[3]
+    t[4].value = t[3]
+  end
+  return true
+end
+
+-- { ["CLASS.FIELD"] = value } as the classes received them, for summaries.
+function M.as_table(settings)
+  local out = {}
+  for _, st in ipairs(settings or {}) do out[st.key] = st.value end
+  return out
+end
+
+return M

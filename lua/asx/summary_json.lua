@@ -1,0 +1,97 @@
+-- asx.summary_json: `asx-host --summary FILE.json`, the run's summary for
+-- programs (asx-sweep reads it). It holds what the printed summary shows and
+-- the figures a study compares:
+--
+--   seed, clock, duration (null: none), session_time, wall_time, stopped_by,
+--   parameters   { ["CLASS.FIELD"] = value } from --set
+--   orders, trades, volume, open, high, low, close (null before any trade)
+--   vwap         volume-weighted average trade price
+--   volatility   standard deviation of the one-second log returns
+--   mean_spread  best ask - best bid, sampled each second (asx.sampler)
+--   agents       { [strategy] = { agents, running, finished, failed } }
+--   value        { [strategy] = { mean, median, min, max, start } }, where
+--                value is money + stocks x the last price
+--   status       asx-host's exit status
+--
+-- The file is written to FILE.json.tmp and renamed, so a reader never sees
+-- half a summary, and a run that stopped early leaves none.
+local cjson = require("cjson").new()
+local params = require("asx.params")
+
+local M = {}
+
+local null = cjson.null
+
+local function opt(v) if v == nil then return null end return v end
+
+-- Whether path can be written: checked before the session runs, so that a
+-- bad path is a bad command line rather than a lost run.
+function M.check(path)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then return nil, ("--summary: cannot write '%s': %s"):format(path, (err:gsub("^[^:]*: ", ""))) end
+  f:close()
+  os.remove(tmp)
+  -- A summary left by an earlier run must not pass for this one's.
+  os.remove(path)
+  return true
+end
+
+local function value_stats(vs, start)
+  table.sort(vs)
+  local n, sum = #vs, 0
+  for i = 1, n do sum = sum + vs[i] end
+  local median = n % 2 == 1 and vs[(n + 1) / 2] or (vs[n / 2] + vs[n / 2 + 1]) / 2
+  return { mean = sum / n, median = median, min = vs[1], max = vs[n], start = start }
+end
+
+-- The summary as a Lua table (cjson.null for absent figures).
+function M.build(s, opts, sampler, status)
+  local r = s:summary()
+  local price = r.close or 0
+  local by_cls, values = {}, {}
+  for _, c in ipairs(s.class_list) do
+    by_cls[c.cls] = c.name
+    values[c.name] = {}
+  end
+  for _, t in ipairs(s.traders) do
+    local vs = values[by_cls[getmetatable(t)]]
+    vs[#vs + 1] = t.money + t.stocks * price
+  end
+  local agents, value = {}, {}
+  for _, st in ipairs(r.strategies) do
+    agents[st.name] = { agents = st.agents, running = st.running, finished = st.finished, failed = st.failed }
+    value[st.name] = value_stats(values[st.name], st.start_value)
+  end
+  local sig = r.signal
+  return {
+    seed = r.seed, clock = r.clock, duration = opt(opts.duration), session_time = r.session_time,
+    wall_time = r.wall_time,
+    stopped_by = sig and (sig == 2 and "SIGINT" or sig == 15 and "SIGTERM" or ("signal " .. sig)) or null,
+    parameters = params.as_table(opts.sets),
+    orders = r.orders, trades = r.trades, volume = r.volume,
+    open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
+    vwap = r.volume > 0 and r.notional / r.volume or null,
+    volatility = opt(sampler:volatility()), mean_spread = opt(sampler:mean_spread()),
+    agents = agents, value = value, status = status,
+  }
+end
+
+-- Writes the summary to path; returns true, or nil and the reason.
+function M.write(path, s, opts, sampler, status)
+  local text = cjson.encode(M.build(s, opts, sampler, status))
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then return nil, ("--summary: cannot write '%s': %s"):format(path, err) end
+  local ok, werr = f:write(text, "\n")
+  local closed, cerr = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    return nil, ("--summary: cannot write '%s': %s"):format(path, werr or cerr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then return nil, ("--summary: cannot write '%s': %s"):format(path, rerr) end
+  return true
+end
+
+return M

@@ -1,0 +1,119 @@
+-- asx-host --set and --summary, end to end: the settings reach the classes
+-- or stop the run with a one-line reason, and the JSON summary holds what
+-- the printed summary says plus the figures a study compares.
+local run = require("helpers.run")
+local cjson = require("cjson")
+
+local USAGE = run.USAGE
+local F = "spec/fixtures/host/"
+local lines, sh, tmpdir, slurp = run.lines, run.sh, run.tmpdir, run.slurp
+
+local function host(args, dir)
+  return sh('"$HOST" ' .. args, dir)
+end
+
+local function without_wall(stdout)
+  local out = {}
+  for _, l in ipairs(lines(stdout)) do
+    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
+  end
+  return out
+end
+
+describe("asx-host --set", function()
+  it("sets numbers, booleans and strings on a class before its agents are made", function()
+    local r = host("-q --clock virtual -d 1 --set tape.agents=3 --set tape.loud=true --set tape.label=boom "
+      .. F .. "tape.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("agents tape: 3 (0 running, 0 finished, 3 failed)", without_wall(r.stdout)[4])
+    local _, booms = r.stderr:gsub(": boom\n", "")
+    assert.are.equal(3, booms)
+  end)
+
+  it("exits 2 with the reason for an unknown class or field, or a value of the wrong kind", function()
+    local cases = {
+      { "nope.label=x", "--set nope.label=x: no strategy class named 'nope'" },
+      { "tape.lable=x", "--set tape.lable=x: class tape has no field 'lable'" },
+      { "tape.agents=many", "--set tape.agents=many: a number expected" },
+      { "tape.agents=true", "--set tape.agents=true: a number expected" },
+      { "tape.loud=1", "--set tape.loud=1: true or false expected" },
+      { "tape.cycle=1", "--set tape.cycle=1: field 'cycle' of tape is a function, not a setting" },
+      { "label=x", "--set 'label=x': CLASS.FIELD=VALUE expected" },
+    }
+    for _, c in ipairs(cases) do
+      local r = host("-q --clock virtual -d 1 --set " .. c[1] .. " " .. F .. "tape.lua")
+      assert.are.equal(2, r.status)
+      assert.are.equal("asx-host: " .. c[2] .. "\n" .. USAGE, r.stderr)
+      assert.are.equal("", r.stdout)
+    end
+  end)
+end)
+
+describe("asx-host --summary", function()
+  it("writes the summary as JSON, with VWAP, volatility and spread on the one-second grid", function()
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 4 --set tape.label=x --summary \"$D/s.json\" " .. F
+      .. "tape.lua", d)
+    assert.are.equal(0, r.status)
+    local j = cjson.decode(slurp(d .. "/s.json"))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.is_true(j.wall_time >= 0)
+    j.wall_time = nil
+    -- Seconds 1 to 4 saw the last prices 10, 11, 12, 12 and a bid of 8 under
+    -- an ask of 14; second 0 had neither a trade nor a quote yet.
+    local r1, r2 = math.log(11 / 10), math.log(12 / 11)
+    local m = (r1 + r2) / 3
+    local sd = math.sqrt(((r1 - m) ^ 2 + (r2 - m) ^ 2 + m ^ 2) / 2)
+    assert.are.equal(("%.12g"):format(sd), ("%.12g"):format(j.volatility))
+    j.volatility = nil
+    assert.are.same({
+      seed = 3, clock = "virtual", duration = 4, session_time = 4, stopped_by = cjson.null,
+      parameters = { ["tape.label"] = "x" },
+      orders = 8, trades = 3, volume = 4, open = 10, high = 12, low = 10, close = 12,
+      vwap = 11.25, mean_spread = 6,
+      agents = { tape = { agents = 2, running = 2, finished = 0, failed = 0 } },
+      value = { tape = { mean = 1120, median = 1120, min = 1117, max = 1123, start = 1120 } },
+      status = 0,
+    }, j)
+  end)
+
+  it("matches the printed summary, and changes no event of the run", function()
+    local d = tmpdir()
+    local args = "-q --clock virtual --seed 11 -d 20 strategies/random_trader.lua:40 strategies/market_maker.lua:3"
+    local plain = host(args .. ' --log "$D/a.csv"', d)
+    local r = host(args .. ' --log "$D/b.csv" --summary "$D/s.json"', d)
+    assert.are.equal(0, r.status)
+    assert.are.equal(slurp(d .. "/a.csv"), slurp(d .. "/b.csv"))
+    assert.are.same(without_wall((plain.stdout:gsub("a%.csv", "b.csv"))), without_wall(r.stdout))
+    local j = cjson.decode(slurp(d .. "/s.json"))
+    os.execute("rm -rf '" .. d .. "'")
+    local function n(v) return v % 1 == 0 and ("%d"):format(v) or ("%.2f"):format(v) end
+    local expected = {
+      "seed: " .. j.seed, "clock: " .. j.clock, ("session time: %.3f s"):format(j.session_time),
+    }
+    for _, name in ipairs({ "random_trader", "market_maker" }) do
+      local a = j.agents[name]
+      expected[#expected + 1] = ("agents %s: %d (%d running, %d finished, %d failed)"):format(name, a.agents,
+        a.running, a.finished, a.failed)
+    end
+    expected[#expected + 1] = "orders: " .. j.orders
+    expected[#expected + 1] = "trades: " .. j.trades
+    expected[#expected + 1] = "volume: " .. j.volume
+    expected[#expected + 1] = ("open/high/low/close: %s/%s/%s/%s"):format(n(j.open), n(j.high), n(j.low), n(j.close))
+    for _, name in ipairs({ "random_trader", "market_maker" }) do
+      local v = j.value[name]
+      expected[#expected + 1] = ("value %s: mean %.2f, best %s, start %.2f"):format(name, v.mean, n(v.max), v.start)
+    end
+    expected[#expected + 1] = ("csv: %d rows written to %s/b.csv"):format(j.trades, d)
+    assert.are.same(expected, without_wall(r.stdout))
+    assert.is_true(j.trades > 100)
+    assert.is_true(j.low <= j.vwap and j.vwap <= j.high)
+  end)
+
+  it("exits 2 before running when the file cannot be written", function()
+    local r = host("-q --clock virtual -d 1 --summary /nonexistent/s.json " .. F .. "tape.lua")
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --summary: cannot write '/nonexistent/s.json': No such file or directory\n"
+      .. USAGE, r.stderr)
+  end)
+end)
