@@ -1,5 +1,7 @@
 /* asx-host's main: a Lua state that finds asx's own Lua library, then
  * `require("asx.host").main(arg)`, whose return value is the exit status.
+ * asx-sweep is the same program built with ASX_PROG "asx-sweep" and
+ * ASX_MODULE "asx.sweep": both are launchers for their Lua module.
  *
  * The library is found relative to the executable, never the working
  * directory, so asx-host works from anywhere:
@@ -22,6 +24,12 @@
 
 #ifndef ASX_VERSION
 #define ASX_VERSION "unknown"
+#endif
+#ifndef ASX_PROG
+#define ASX_PROG "asx-host"
+#endif
+#ifndef ASX_MODULE
+#define ASX_MODULE "asx.host"
 #endif
 
 /* The directory holding the executable, without a trailing slash. */
@@ -52,11 +60,8 @@ static void prepend(lua_State *L, const char *field, const char *paths) {
   lua_pop(L, 2);
 }
 
-static void set_paths(lua_State *L) {
-  char dir[PATH_MAX];
+static void set_paths(lua_State *L, const char *dir) {
   char buf[4 * PATH_MAX];
-  if (!exe_dir(dir, sizeof dir))
-    return;
 #if defined(ASX_BUILD_DIR) && defined(ASX_SOURCE_LUA_DIR)
   if (same_dir(dir, ASX_BUILD_DIR)) {
     snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua", ASX_SOURCE_LUA_DIR,
@@ -84,13 +89,17 @@ static int traceback(lua_State *L) {
 
 int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
+  char dir[PATH_MAX];
   int status;
   if (!L) {
-    fputs("asx-host: cannot create a Lua state (out of memory)\n", stderr);
+    fputs(ASX_PROG ": cannot create a Lua state (out of memory)\n", stderr);
     return 1;
   }
   luaL_openlibs(L);
-  set_paths(L);
+  if (exe_dir(dir, sizeof dir))
+    set_paths(L, dir);
+  else
+    dir[0] = '\0';
 
   /* arg as the luajit command line makes it: arg[0] the program. */
   lua_createtable(L, argc, 1);
@@ -100,20 +109,25 @@ int main(int argc, char **argv) {
   }
   lua_pushliteral(L, ASX_VERSION);
   lua_setfield(L, -2, "version");
+  /* Where the executable is: asx-sweep runs the asx-host next to it. */
+  if (dir[0]) {
+    lua_pushstring(L, dir);
+    lua_setfield(L, -2, "bindir");
+  }
   lua_setglobal(L, "arg");
 
   lua_pushcfunction(L, traceback);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "asx.host");
+  lua_pushliteral(L, ASX_MODULE);
   if (lua_pcall(L, 1, 1, 1) != 0) {
-    fprintf(stderr, "asx-host: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
     lua_close(L);
     return 1;
   }
   lua_getfield(L, -1, "main");
   lua_getglobal(L, "arg");
   if (lua_pcall(L, 1, 1, 1) != 0) {
-    fprintf(stderr, "asx-host: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
     lua_close(L);
     return 1;
   }

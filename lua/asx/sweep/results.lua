@@ -1,0 +1,238 @@
+-- A study's results from its runs' summary files: results.csv (one row per
+-- run), summary.csv (one row per parameter point, each metric's mean,
+-- standard deviation and 95% confidence interval over the seeds), a short
+-- table for the terminal, and the report of the runs that failed.
+--
+-- A run failed when it left no summary, when its summary says a non-zero
+-- exit status, or when the study's metrics function raised on it. Failed
+-- runs keep their row in results.csv (status "failed", no metrics) and
+-- count in neither the means nor the intervals.
+local cjson = require("cjson").new()
+local stats = require("asx.sweep.stats")
+local study = require("asx.sweep.study")
+local sys = require("asx.sweep.sys")
+
+local M = {}
+
+local fmt = study.format
+
+-- JSON null as Lua nil, so metrics functions can test fields plainly.
+local function denull(v)
+  if v == cjson.null then return nil end
+  if type(v) == "table" then
+    for k, x in pairs(v) do v[k] = denull(x) end
+  end
+  return v
+end
+
+local function field(summary, path)
+  local v = summary
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  return v
+end
+
+-- Reads every run's summary and computes its metrics. Returns the metric
+-- names in column order (the report fields, then the metrics function's
+-- names sorted); each run gets .ok, .values and, when it failed, .reason.
+function M.read(s, runs, exits)
+  local extra, seen = {}, {}
+  for _, r in ipairs(runs) do
+    r.values, r.ok, r.reason = {}, false, nil
+    r.exit = exits and exits[r.run] or r.exit
+    local text = sys.read(r.summary)
+    local okj, summary = pcall(cjson.decode, text or "")
+    if not text then
+      r.reason = r.exit and ("exit status %d, no summary"):format(r.exit) or "no summary"
+    elseif not okj or type(summary) ~= "table" then
+      r.reason = "its summary is not JSON"
+    elseif summary.status ~= 0 then
+      r.reason = ("exit status %s"):format(tostring(summary.status))
+    else
+      summary = denull(summary)
+      for _, f in ipairs(s.report) do r.values[f] = field(summary, f) end
+      r.ok = true
+      if s.metrics then
+        local okm, m = pcall(s.metrics, summary)
+        if not okm then
+          r.ok, r.reason = false, "the study's metrics function failed: " .. tostring(m)
+        elseif type(m) ~= "table" then
+          r.ok, r.reason = false, "the study's metrics function returned a " .. type(m) .. ", not a table"
+        else
+          for k, v in pairs(m) do
+            k = tostring(k)
+            r.values[k] = v
+            if not seen[k] then seen[k], extra[#extra + 1] = true, k end
+          end
+        end
+      end
+    end
+    if not r.ok then r.values = {} end
+  end
+  table.sort(extra)
+  local names, reported = {}, {}
+  for _, f in ipairs(s.report) do
+    if not reported[f] then names[#names + 1], reported[f] = f, true end
+  end
+  for _, k in ipairs(extra) do
+    if not reported[k] then names[#names + 1] = k end
+  end
+  return names
+end
+
+local function csv_cell(v)
+  if v == nil then return "" end
+  local t = fmt(v)
+  if t:find('[,"\n]') then t = '"' .. t:gsub('"', '""') .. '"' end
+  return t
+end
+
+local function csv_line(cells, n)
+  local out = {}
+  for i = 1, n do out[i] = csv_cell(cells[i]) end
+  return table.concat(out, ",") .. "\n"
+end
+
+function M.results_csv(s, runs, names)
+  local head = { "run", "point", "seed", "status" }
+  for _, k in ipairs(s.keys) do head[#head + 1] = k end
+  for _, k in ipairs(names) do head[#head + 1] = k end
+  local lines = { csv_line(head, #head) }
+  for _, r in ipairs(runs) do
+    local row = { r.run, r.point, r.seed, r.ok and "ok" or "failed" }
+    for _, k in ipairs(s.keys) do row[#row + 1] = r.params[k] end
+    for _, k in ipairs(names) do row[#row + 1] = r.values[k] end
+    lines[#lines + 1] = csv_line(row, #head)
+  end
+  return table.concat(lines)
+end
+
+-- Per point: its runs' counts and, per metric, stats.describe of the
+-- numeric values of its successful runs.
+function M.by_point(s, runs, names)
+  local points = {}
+  for p, params in ipairs(s.points) do
+    points[p] = { point = p, params = params, runs = 0, failed = 0, xs = {} }
+    for _, k in ipairs(names) do points[p].xs[k] = {} end
+  end
+  for _, r in ipairs(runs) do
+    local pt = points[r.point]
+    if r.ok then
+      pt.runs = pt.runs + 1
+      for _, k in ipairs(names) do
+        local v = r.values[k]
+        if type(v) == "number" then pt.xs[k][#pt.xs[k] + 1] = v end
+      end
+    else
+      pt.failed = pt.failed + 1
+    end
+  end
+  for _, pt in ipairs(points) do
+    pt.stats = {}
+    for _, k in ipairs(names) do pt.stats[k] = stats.describe(pt.xs[k]) end
+  end
+  return points
+end
+
+function M.summary_csv(s, points, names)
+  local head = { "point" }
+  for _, k in ipairs(s.keys) do head[#head + 1] = k end
+  head[#head + 1] = "runs"
+  head[#head + 1] = "failed"
+  for _, k in ipairs(names) do
+    for _, suffix in ipairs({ "mean", "sd", "ci95_low", "ci95_high" }) do head[#head + 1] = k .. "_" .. suffix end
+  end
+  local lines = { csv_line(head, #head) }
+  for _, pt in ipairs(points) do
+    local row = { pt.point }
+    for _, k in ipairs(s.keys) do row[#row + 1] = pt.params[k] end
+    row[#row + 1] = pt.runs
+    row[#row + 1] = pt.failed
+    for _, k in ipairs(names) do
+      local d = pt.stats[k]
+      row[#row + 1] = d.mean
+      row[#row + 1] = d.sd
+      row[#row + 1] = d.low
+      row[#row + 1] = d.high
+    end
+    lines[#lines + 1] = csv_line(row, #head)
+  end
+  return table.concat(lines)
+end
+
+-- The table at the end of a study: per point, each metric as
+-- "mean ± half the 95% interval".
+function M.table(s, points, names)
+  local head = { "point" }
+  for _, k in ipairs(s.keys) do head[#head + 1] = k end
+  head[#head + 1] = "runs"
+  for _, k in ipairs(names) do head[#head + 1] = k end
+  local rows = { head }
+  for _, pt in ipairs(points) do
+    local row = { tostring(pt.point) }
+    for _, k in ipairs(s.keys) do row[#row + 1] = fmt(pt.params[k]) end
+    row[#row + 1] = tostring(pt.runs)
+    for _, k in ipairs(names) do
+      local d = pt.stats[k]
+      if d.mean == nil then
+        row[#row + 1] = "-"
+      elseif d.high then
+        row[#row + 1] = ("%.4g ± %.3g"):format(d.mean, d.high - d.mean)
+      else
+        row[#row + 1] = ("%.4g"):format(d.mean)
+      end
+    end
+    rows[#rows + 1] = row
+  end
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, c in ipairs(row) do
+      -- "±" is two bytes and one column.
+      local w = #c - select(2, c:gsub("±", ""))
+      if not widths[i] or w > widths[i] then widths[i] = w end
+    end
+  end
+  local out = {}
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for i, c in ipairs(row) do
+      local w = #c - select(2, c:gsub("±", ""))
+      cells[i] = c .. (" "):rep(widths[i] - w)
+    end
+    out[#out + 1] = (table.concat(cells, "  "):gsub("%s+$", ""))
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- What went wrong with one failed run: its number, point and seed, why, its
+-- command and the last lines of its standard error.
+function M.failure(r)
+  local lines = {
+    ("run %d (point %d, seed %d) failed: %s"):format(r.run, r.point, r.seed, r.reason),
+    "  command: " .. r.command,
+  }
+  local tail = sys.tail(r.stderr, 5)
+  if tail then
+    lines[#lines + 1] = "  its stderr ends:"
+    for _, l in ipairs(tail) do lines[#lines + 1] = "    " .. l end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Reads the runs, writes results.csv and summary.csv into out, and returns
+-- the points and metric names (for the table) and the failed runs.
+function M.collect(s, runs, out, exits)
+  local names = M.read(s, runs, exits)
+  local points = M.by_point(s, runs, names)
+  sys.write(out .. "/results.csv", M.results_csv(s, runs, names))
+  sys.write(out .. "/summary.csv", M.summary_csv(s, points, names))
+  local failed = {}
+  for _, r in ipairs(runs) do
+    if not r.ok then failed[#failed + 1] = r end
+  end
+  return points, names, failed
+end
+
+return M

@@ -1,0 +1,209 @@
+-- A study file, checked, and expanded into its runs.
+--
+-- The file returns a table (see studies/spread.lua for a commented one):
+--   strategies  { "path.lua:COUNT", ... }, paths relative to the study file
+--   duration    session seconds of each run
+--   clock       "virtual" (default) or "real"
+--   parameters  { ["CLASS.FIELD"] = { values } }: every combination, or
+--   points      { { ["CLASS.FIELD"] = value, ... }, ... }: these points only
+--   seeds       a count (derived from `seed`) or a list of seeds
+--   seed        the study's seed (default 1)
+--   report      { "field", "value.CLASS.mean", ... }: summary fields to report
+--   metrics     optional function(summary) -> { name = number }
+--   args        optional list of more asx-host options
+--   name        optional; default: the file's name without .lua
+--
+-- Points are numbered in a fixed order: parameter names sorted, the first
+-- name varying slowest, values in the order given. Every point runs with the
+-- same seeds (common random numbers: two points differ by their parameters,
+-- not by their luck), and run r is point ceil(r / #seeds), seed
+-- (r - 1) % #seeds + 1.
+local sys = require("asx.sweep.sys")
+
+local M = {}
+
+local function fail(fmt, ...)
+  error({ usage = fmt:format(...) }, 0)
+end
+
+-- Numbers as the command line and the CSV files show them.
+function M.format(v)
+  if type(v) == "number" then
+    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then return ("%d"):format(v) end
+    return ("%.14g"):format(v)
+  end
+  return tostring(v)
+end
+
+-- The runs' seeds: the first n numbers of the minimal standard generator
+-- (Park and Miller's, multiplier 48271) started from the study's seed, so
+-- that a study is repeated exactly by its file alone.
+function M.derive_seeds(seed, n)
+  local m = 2147483647
+  local x = seed % (m - 1) + 1
+  local out = {}
+  for i = 1, n do
+    x = x * 48271 % m
+    out[i] = x
+  end
+  return out
+end
+
+local function check_value(key, v)
+  local t = type(v)
+  if t ~= "number" and t ~= "string" and t ~= "boolean" then
+    fail("parameter %s: number, string or boolean values expected, got a %s", key, t)
+  end
+  if t == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    fail("parameter %s: finite numbers expected", key)
+  end
+end
+
+local function check_key(key)
+  if type(key) ~= "string" or not key:match("^[%w_]+%.[%a_][%w_]*$") then
+    fail("parameter names are CLASS.FIELD strings, got %s", tostring(key))
+  end
+end
+
+-- The points of a study: a list of { [key] = value }, and the sorted keys.
+local function expand_points(st)
+  if st.parameters ~= nil and st.points ~= nil then fail("give parameters or points, not both") end
+  local keys, seen = {}, {}
+  local points
+  if st.points ~= nil then
+    if type(st.points) ~= "table" or #st.points == 0 then fail("points: a non-empty list of tables expected") end
+    points = {}
+    for i, p in ipairs(st.points) do
+      if type(p) ~= "table" then fail("points[%d]: a table expected", i) end
+      local copy = {}
+      for k, v in pairs(p) do
+        check_key(k)
+        check_value(k, v)
+        copy[k] = v
+        if not seen[k] then seen[k], keys[#keys + 1] = true, k end
+      end
+      points[i] = copy
+    end
+    table.sort(keys)
+  else
+    local params = st.parameters or {}
+    if type(params) ~= "table" then fail("parameters: a table of lists expected") end
+    for k, vs in pairs(params) do
+      check_key(k)
+      if type(vs) ~= "table" or #vs == 0 then fail("parameter %s: a non-empty list of values expected", k) end
+      for _, v in ipairs(vs) do check_value(k, v) end
+      keys[#keys + 1] = k
+    end
+    table.sort(keys)
+    points = { {} }
+    for _, k in ipairs(keys) do
+      local next_points = {}
+      for _, p in ipairs(points) do
+        for _, v in ipairs(params[k]) do
+          local q = {}
+          for pk, pv in pairs(p) do q[pk] = pv end
+          q[k] = v
+          next_points[#next_points + 1] = q
+        end
+      end
+      points = next_points
+    end
+  end
+  return points, keys
+end
+
+-- Loads and checks the study file at path; raises { usage = reason }.
+function M.load(path)
+  local chunk, err = loadfile(path)
+  if not chunk then fail("%s", err) end
+  local ok, st = pcall(chunk)
+  if not ok then fail("%s", tostring(st)) end
+  if type(st) ~= "table" then fail("%s: does not return a table (got %s)", path, type(st)) end
+  local dir = sys.dirname(sys.absolute(path))
+
+  local s = { path = sys.absolute(path), metrics = st.metrics }
+  s.name = st.name or path:match("([^/]+)%.lua$") or path:match("([^/]+)$")
+  if type(s.name) ~= "string" or not s.name:match("^[%w_.%-]+$") then
+    fail("name: letters, digits, '_', '-' and '.' expected")
+  end
+  if type(st.strategies) ~= "table" or #st.strategies == 0 then
+    fail("strategies: a non-empty list of \"FILE.lua[:COUNT]\" expected")
+  end
+  s.strategies = {}
+  for i, spec in ipairs(st.strategies) do
+    if type(spec) ~= "string" then fail("strategies[%d]: \"FILE.lua[:COUNT]\" expected", i) end
+    local file = spec:match("^(.-):%d+$") or spec
+    if not sys.exists(sys.absolute(file, dir)) then fail("strategies[%d]: no file '%s'", i, file) end
+    s.strategies[i] = sys.absolute(spec, dir)
+  end
+  if type(st.duration) ~= "number" or st.duration ~= st.duration or st.duration <= 0 or st.duration == math.huge then
+    fail("duration: a positive number of seconds expected")
+  end
+  s.duration = st.duration
+  s.clock = st.clock or "virtual"
+  if s.clock ~= "virtual" and s.clock ~= "real" then fail("clock: 'virtual' or 'real' expected") end
+  s.seed = st.seed or 1
+  if type(s.seed) ~= "number" or s.seed < 0 or s.seed % 1 ~= 0 then fail("seed: a non-negative integer expected") end
+  local seeds = st.seeds or 1
+  if type(seeds) == "number" then
+    if seeds < 1 or seeds % 1 ~= 0 then fail("seeds: a positive count or a list of seeds expected") end
+    s.seeds = M.derive_seeds(s.seed, seeds)
+  elseif type(seeds) == "table" and #seeds > 0 then
+    s.seeds = {}
+    for i, v in ipairs(seeds) do
+      if type(v) ~= "number" or v < 0 or v % 1 ~= 0 then fail("seeds[%d]: a non-negative integer expected", i) end
+      s.seeds[i] = v
+    end
+  else
+    fail("seeds: a positive count or a list of seeds expected")
+  end
+  s.report = st.report or { "trades", "volatility", "mean_spread" }
+  if type(s.report) ~= "table" then fail("report: a list of summary field names expected") end
+  for i, f in ipairs(s.report) do
+    if type(f) ~= "string" or not f:match("^[%w_]+[%w_.]*$") then
+      fail("report[%d]: a summary field name such as \"trades\" or \"value.CLASS.mean\" expected", i)
+    end
+  end
+  if s.metrics ~= nil and type(s.metrics) ~= "function" then fail("metrics: a function expected") end
+  s.args = st.args or {}
+  if type(s.args) ~= "table" then fail("args: a list of asx-host options expected") end
+  for i, a in ipairs(s.args) do
+    if type(a) ~= "string" and type(a) ~= "number" then fail("args[%d]: a string expected", i) end
+  end
+  s.points, s.keys = expand_points(st)
+  return s
+end
+
+-- The runs of a study whose output goes to out, each with the asx-host
+-- command line that makes it (host: asx-host's path).
+function M.runs(s, host, out)
+  local runs = {}
+  local total = #s.points * #s.seeds
+  local width = math.max(4, #tostring(total))
+  for p, point in ipairs(s.points) do
+    for k, seed in ipairs(s.seeds) do
+      local r = #runs + 1
+      local id = ("%0" .. width .. "d"):format(r)
+      local base = out .. "/runs/" .. id
+      local words = { sys.quote(host), "-q", "--clock", s.clock, "-d", M.format(s.duration), "--seed",
+        M.format(seed) }
+      for _, a in ipairs(s.args) do words[#words + 1] = sys.quote(a) end
+      for _, key in ipairs(s.keys) do
+        if point[key] ~= nil then
+          words[#words + 1] = "--set"
+          words[#words + 1] = sys.quote(key .. "=" .. M.format(point[key]))
+        end
+      end
+      words[#words + 1] = "--summary"
+      words[#words + 1] = sys.quote(base .. ".json")
+      for _, f in ipairs(s.strategies) do words[#words + 1] = sys.quote(f) end
+      words[#words + 1] = ">" .. sys.quote(base .. ".out")
+      words[#words + 1] = "2>" .. sys.quote(base .. ".err")
+      runs[r] = { run = r, id = id, point = p, seed_index = k, seed = seed, params = point,
+        summary = base .. ".json", stderr = base .. ".err", command = table.concat(words, " ") }
+    end
+  end
+  return runs
+end
+
+return M

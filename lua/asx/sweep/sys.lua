@@ -1,0 +1,96 @@
+-- The little of the operating system asx-sweep needs: quoting words for
+-- /bin/sh, running a command for its output and status, files and folders,
+-- and waiting.
+local ffi = require("ffi")
+
+ffi.cdef [[
+int poll(void *fds, unsigned long nfds, int timeout);
+int isatty(int fd);
+]]
+
+local M = {}
+
+-- A word as /bin/sh reads it back: as is when it has nothing special.
+function M.quote(s)
+  s = tostring(s)
+  if s:match("^[%w%-_./:=,+@%%]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns its stdout and its exit status.
+function M.capture(cmd)
+  local p = assert(io.popen(cmd .. "\necho \"$?\""))
+  local out = p:read("*a")
+  p:close()
+  local body, status = out:match("^(.-)(%d+)\n$")
+  return body or out, tonumber(status) or -1
+end
+
+function M.exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Writes text to path through a temporary file and a rename, so a reader
+-- never sees half of it; raises on failure.
+function M.write(path, text)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then error(("cannot write '%s': %s"):format(path, err), 0) end
+  assert(f:write(text))
+  assert(f:close())
+  assert(os.rename(tmp, path))
+end
+
+function M.mkdir(path)
+  local _, status = M.capture("mkdir -p " .. M.quote(path) .. " 2>&1")
+  if status ~= 0 then error(("cannot make the folder '%s'"):format(path), 0) end
+end
+
+-- An absolute path for path, relative to base (default: the working
+-- directory).
+function M.absolute(path, base)
+  if path:sub(1, 1) == "/" then return path end
+  base = base or os.getenv("PWD") or M.capture("pwd"):gsub("\n$", "")
+  path = path:gsub("^%./", "")
+  return base .. "/" .. path
+end
+
+function M.dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- The last n lines of a file, or nil when it is missing or empty.
+function M.tail(path, n)
+  local s = M.read(path)
+  if not s or s == "" then return nil end
+  local lines = {}
+  for l in s:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  local out = {}
+  for i = math.max(1, #lines - n + 1), #lines do out[#out + 1] = lines[i] end
+  return out
+end
+
+function M.sleep(seconds)
+  ffi.C.poll(nil, 0, math.floor(seconds * 1000))
+end
+
+function M.isatty(fd)
+  return ffi.C.isatty(fd) == 1
+end
+
+-- Wall seconds from an arbitrary start, for elapsed times.
+function M.clock()
+  return require("asx.core").hrtime()
+end
+
+return M
