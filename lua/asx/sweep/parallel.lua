@@ -34,7 +34,7 @@ function M.run(runs, out, opts, progress)
   local exits = {}
   local done, failed = progress.done, progress.failed
   for line in p:lines() do
-    local run, status = line:match("^" .. DONE .. " (%d+) (%d+)$")
+    local run, status = line:match("^" .. DONE:gsub("%-", "%%-") .. " (%d+) (%d+)$")
     if run then
       run, status = tonumber(run), tonumber(status)
       exits[run] = status

@@ -57,12 +57,25 @@ function M.mkdir(path)
 end
 
 -- An absolute path for path, relative to base (default: the working
--- directory).
+-- directory), normalized.
 function M.absolute(path, base)
   if path:sub(1, 1) == "/" then return path end
   base = base or os.getenv("PWD") or M.capture("pwd"):gsub("\n$", "")
-  path = path:gsub("^%./", "")
-  return base .. "/" .. path
+  return M.normalize(base .. "/" .. path)
+end
+
+-- An absolute path without "." and ".." parts (read as text: symbolic
+-- links are not followed).
+function M.normalize(path)
+  local parts = {}
+  for part in path:gmatch("[^/]+") do
+    if part == ".." then
+      parts[#parts] = nil
+    elseif part ~= "." then
+      parts[#parts + 1] = part
+    end
+  end
+  return "/" .. table.concat(parts, "/")
 end
 
 function M.dirname(path)

@@ -1,0 +1,135 @@
+-- asx-sweep end to end with the real GNU parallel: a small study (2 points
+-- x 3 seeds of 10-second virtual runs), its CSV files, a rerun, a failed
+-- run and --resume, --print and collect.
+local run = require("helpers.run")
+
+local lines, sh, tmpdir, slurp, read = run.lines, run.sh, run.tmpdir, run.slurp, run.read
+local SWEEP = run.HOST:gsub("asx%-host$", "asx-sweep")
+local STUDY = run.cwd .. "/spec/fixtures/studies/small.lua"
+
+local function sweep(args, dir, env)
+  return sh(("%s'%s' %s"):format(env or "", SWEEP, args), dir)
+end
+
+local RESULTS_HEAD = "run,point,seed,status,market_maker.spread,trades,volatility,mean_spread,"
+  .. "value.random_trader.mean,mm_gain"
+
+describe("asx-sweep on GNU parallel", function()
+  local d, first
+  setup(function()
+    d = tmpdir()
+    first = sweep('--jobs 2 -o "$D/study" ' .. STUDY, d)
+  end)
+  teardown(function() os.execute("rm -rf '" .. d .. "'") end)
+
+  it("runs every point with every seed and writes results.csv and summary.csv", function()
+    assert.are.equal(0, first.status)
+    local results = lines(slurp(d .. "/study/results.csv"))
+    assert.are.equal(7, #results)
+    assert.are.equal(RESULTS_HEAD, results[1])
+    -- Both points run with the same three seeds, derived from the study's.
+    local seeds = { "2075653", "1409598201", "1842888923" }
+    for i = 2, 7 do
+      local p = i <= 4 and 1 or 2
+      assert.matches(("^%d,%d,%s,ok,%d,%%d+,[%%d.]+,[%%d.]+,[%%d.]+,%%-?[%%d.]+$"):format(i - 1, p,
+        seeds[(i - 2) % 3 + 1], p == 1 and 2 or 6), results[i])
+    end
+    local summary = lines(slurp(d .. "/study/summary.csv"))
+    assert.are.equal(3, #summary)
+    local head = { "point,market_maker.spread,runs,failed" }
+    for _, m in ipairs({ "trades", "volatility", "mean_spread", "value.random_trader.mean", "mm_gain" }) do
+      head[#head + 1] = ("%s_mean,%s_sd,%s_ci95_low,%s_ci95_high"):format(m, m, m, m)
+    end
+    assert.are.equal(table.concat(head, ","), summary[1])
+    assert.matches("^1,2,3,0,", summary[2])
+    assert.matches("^2,6,3,0,", summary[3])
+    -- The table: a header and a line per point.
+    local out = lines(first.stdout)
+    assert.are.equal(3, #out)
+    assert.matches("^point  market_maker.spread  runs  trades", out[1])
+    assert.are.equal(("asx-sweep: 6 runs, 0 failed; results in %s/study/results.csv and summary.csv\n"):format(d),
+      first.stderr)
+  end)
+
+  it("gives the same bytes when run again", function()
+    local a, b = slurp(d .. "/study/results.csv"), slurp(d .. "/study/summary.csv")
+    local again = sweep('--jobs 2 -q -o "$D/study" ' .. STUDY, d)
+    assert.are.equal(0, again.status)
+    assert.are.equal("", again.stdout)
+    assert.are.equal(a, slurp(d .. "/study/results.csv"))
+    assert.are.equal(b, slurp(d .. "/study/summary.csv"))
+  end)
+
+  it("reports a failed run, completes the others, and --resume re-runs only it", function()
+    local good = lines(slurp(d .. "/study/results.csv"))
+    local good_summary = slurp(d .. "/study/summary.csv")
+    local commands = lines(slurp(d .. "/study/commands"))
+    local r = sweep('--jobs 2 -q -o "$D/study" ' .. STUDY, d, "ASX_TEST_FAIL_RUN=0005.json ")
+    assert.are.equal(1, r.status)
+    assert.are.equal(table.concat({
+      "asx-sweep: run 5 (point 2, seed 1409598201) failed: exit status 2, no summary",
+      "  command: " .. commands[5],
+      "  its stderr ends:",
+      "    asx-host: " .. run.cwd .. "/spec/fixtures/studies/fragile.lua:10: fragile.lua: failing on purpose",
+      "    usage: asx-host [options] FILE.lua[:COUNT]...",
+      "    Try 'asx-host --help' for more.",
+      ("asx-sweep: 6 runs, 1 failed; results in %s/study/results.csv and summary.csv"):format(d),
+    }, "\n") .. "\n", r.stderr)
+    local results = lines(slurp(d .. "/study/results.csv"))
+    assert.are.equal("5,2,1409598201,failed,6,,,,,", results[6])
+    results[6] = good[6]
+    assert.are.same(good, results)
+    assert.matches("^2,6,2,1,", lines(slurp(d .. "/study/summary.csv"))[3])
+
+    local joblog = #lines(slurp(d .. "/study/joblog"))
+    local resumed = sweep('--jobs 2 -q --resume -o "$D/study" ' .. STUDY, d)
+    assert.are.equal(0, resumed.status)
+    local log = lines(slurp(d .. "/study/joblog"))
+    assert.are.equal(joblog + 1, #log)
+    assert.matches("^5\t", log[#log])
+    assert.are.same(good, lines(slurp(d .. "/study/results.csv")))
+    assert.are.equal(good_summary, slurp(d .. "/study/summary.csv"))
+  end)
+
+  it("prints the runs' commands with --print, and collect reads what they made", function()
+    local good = slurp(d .. "/study/results.csv")
+    local r = sweep('--print -o "$D/printed" ' .. STUDY, d)
+    assert.are.equal(0, r.status)
+    assert.are.equal(6, #lines(r.stdout))
+    assert.are.equal(slurp(d .. "/printed/commands"), r.stdout)
+    assert.is_nil(read(d .. "/printed/runs/0001.json"))
+    assert.are.equal((r.stdout:gsub("/printed/", "/study/")), slurp(d .. "/study/commands"))
+    -- Any engine will do: here, the shell, one run after another.
+    assert.are.equal(0, sh("sh '" .. d .. "/printed/commands'").status)
+    local c = sweep('-q collect "$D/printed"', d)
+    assert.are.equal(0, c.status)
+    assert.are.equal(good, slurp(d .. "/printed/results.csv"))
+  end)
+end)
+
+describe("asx-sweep's command line", function()
+  local USAGE = "usage: asx-sweep [options] STUDY.lua\n       asx-sweep collect DIR\n"
+    .. "Try 'asx-sweep --help' for more.\n"
+
+  it("exits 2 with the reason for a bad option or study, running nothing", function()
+    local d = tmpdir()
+    local f = assert(io.open(d .. "/bad.lua", "w"))
+    f:write('return { strategies = { "nope.lua" }, duration = 10 }\n')
+    f:close()
+    local cases = {
+      { "--jobs 0 " .. STUDY, "--jobs: positive integer expected, got '0'" },
+      { "--wait " .. STUDY, "--wait goes with --slurm" },
+      { "--frobnicate " .. STUDY, "unknown option '--frobnicate'" },
+      { "", "no study file given" },
+      { '"$D/bad.lua"', "strategies[1]: no file 'nope.lua'" },
+      { 'collect "$D"', "collect: '" .. d .. "' is not a study's folder (no study.json)" },
+    }
+    for _, c in ipairs(cases) do
+      local r = sweep('-o "$D/study" ' .. c[1], d)
+      assert.are.equal(2, r.status)
+      assert.are.equal("asx-sweep: " .. c[2] .. "\n" .. USAGE, r.stderr)
+    end
+    assert.is_nil(read(d .. "/study/study.json"))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
