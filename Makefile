@@ -39,7 +39,7 @@ test: build lint
 	@echo "make test: all tests passed, plain and under ASan/UBSan"
 
 lint: deps
-	luacheck --quiet lua strategies spec bench
+	luacheck --quiet lua strategies studies spec bench
 
 fuzz: build
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;" \

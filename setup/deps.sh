@@ -7,7 +7,7 @@ set -eu
 # clang and its runtime libraries build the libFuzzer target (make fuzz-c).
 packages="build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev
 lua5.1 lua-busted lua-check lua-cjson libcmocka-dev libedit-dev libcurl4-openssl-dev
-influxdb tmux curl clang libclang-rt-14-dev"
+influxdb tmux curl clang libclang-rt-14-dev parallel slurm-wlm munge"
 
 missing=""
 for p in $packages; do

@@ -8,7 +8,7 @@ local SWEEP = run.HOST:gsub("asx%-host$", "asx-sweep")
 local STUDY = run.cwd .. "/spec/fixtures/studies/small.lua"
 
 local function sweep(args, dir, env)
-  return sh(("%s'%s' %s"):format(env or "", SWEEP, args), dir)
+  return sh(("env -u LD_PRELOAD %s'%s' %s"):format(env or "", SWEEP, args), dir)
 end
 
 local RESULTS_HEAD = "run,point,seed,status,market_maker.spread,trades,volatility,mean_spread,"
