@@ -1,0 +1,94 @@
+-- The parts of asx-sweep that need no engine: a study's expansion into
+-- points, seeds and commands, and the statistics of summary.csv.
+local study = require("asx.sweep.study")
+local stats = require("asx.sweep.stats")
+local run = require("helpers.run")
+
+local function write_study(text)
+  local d = run.tmpdir()
+  local f = assert(io.open(d .. "/s.lua", "w"))
+  f:write(text)
+  f:close()
+  os.execute("touch '" .. d .. "/a.lua'")
+  return d, d .. "/s.lua"
+end
+
+describe("a study", function()
+  it("crosses parameters in a fixed order, first name slowest, with the same seeds for every point", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua:3" }, duration = 5, seed = 7, seeds = 2,
+        parameters = { ["b.y"] = { "p", "q" }, ["a.x"] = { 1, 2.5, true } } }]])
+    local s = study.load(path)
+    assert.are.same({ "a.x", "b.y" }, s.keys)
+    assert.are.same({
+      { ["a.x"] = 1, ["b.y"] = "p" }, { ["a.x"] = 1, ["b.y"] = "q" },
+      { ["a.x"] = 2.5, ["b.y"] = "p" }, { ["a.x"] = 2.5, ["b.y"] = "q" },
+      { ["a.x"] = true, ["b.y"] = "p" }, { ["a.x"] = true, ["b.y"] = "q" },
+    }, s.points)
+    -- The minimal standard generator from 7 % (2^31 - 2) + 1 = 8.
+    assert.are.same({ 8 * 48271, 8 * 48271 * 48271 % 2147483647 }, s.seeds)
+    local runs = study.runs(s, "/bin/asx-host", "/o")
+    assert.are.equal(12, #runs)
+    assert.are.same({ 3, 3, 386168 }, { runs[6].point, runs[5].point, runs[5].seed })
+    assert.are.equal("/bin/asx-host -q --clock virtual -d 5 --seed 1460846352 --set a.x=2.5 --set b.y=p "
+      .. "--summary /o/runs/0006.json " .. d .. "/a.lua:3 >/o/runs/0006.out 2>/o/runs/0006.err", runs[6].command)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
+  it("takes explicit points and a list of seeds", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 5, 9 }, clock = "real",
+        points = { { ["a.x"] = 1 }, { ["a.x"] = 3, ["a.z"] = "it's" } } }]])
+    local s = study.load(path)
+    assert.are.same({ "a.x", "a.z" }, s.keys)
+    local runs = study.runs(s, "asx-host", "/o")
+    assert.are.same({ 5, 9, 5, 9 }, { runs[1].seed, runs[2].seed, runs[3].seed, runs[4].seed })
+    assert.are.equal("asx-host -q --clock real -d 1 --seed 9 --set a.x=3 --set 'a.z=it'\\''s' "
+      .. "--summary /o/runs/0004.json " .. d .. "/a.lua >/o/runs/0004.out 2>/o/runs/0004.err", runs[4].command)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
+  it("refuses what it cannot run, saying why", function()
+    local cases = {
+      { "return 5", "does not return a table (got number)" },
+      { "return { strategies = {}, duration = 1 }", 'strategies: a non-empty list of "FILE.lua[:COUNT]" expected' },
+      { "return { strategies = { 'a.lua' } }", "duration: a positive number of seconds expected" },
+      { "return { strategies = { 'a.lua' }, duration = 1, seeds = 0 }",
+        "seeds: a positive count or a list of seeds expected" },
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { spread = { 1 } } }",
+        "parameter names are CLASS.FIELD strings, got spread" },
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = {} } }",
+        "parameter a.b: a non-empty list of values expected" },
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = {}, points = {} }",
+        "give parameters or points, not both" },
+      { "return { strategies = { 'a.lua' }, duration = 1, clock = 'fast' }", "clock: 'virtual' or 'real' expected" },
+    }
+    for _, c in ipairs(cases) do
+      local d, path = write_study(c[1])
+      local ok, err = pcall(study.load, path)
+      assert.is_false(ok)
+      assert.are.equal(c[2], (err.usage:gsub("^.-s%.lua: ", "")))
+      os.execute("rm -rf '" .. d .. "'")
+    end
+  end)
+end)
+
+describe("the statistics of summary.csv", function()
+  it("use Student's t for n - 1 degrees of freedom", function()
+    assert.are.equal(12.706204736, stats.t975(1))
+    assert.are.equal(2.776445105, stats.t975(4))
+    assert.are.equal(2.042272456, stats.t975(30))
+    -- Above the table, the expansion is within 1e-7 of the exact quantile.
+    assert.is_true(math.abs(stats.t975(31) - 2.039513446) < 1e-7)
+    assert.is_true(math.abs(stats.t975(100) - 1.983971519) < 1e-7)
+  end)
+
+  it("give the mean, the sample sd and the 95% interval", function()
+    local d = stats.describe({ 1, 2, 3, 4 })
+    local sd = math.sqrt(5 / 3)
+    assert.are.same({ n = 4, mean = 2.5, sd = sd, low = 2.5 - 3.182446305 * sd / 2,
+      high = 2.5 + 3.182446305 * sd / 2 }, d)
+    assert.are.same({ n = 1, mean = 7 }, stats.describe({ 7 }))
+    assert.are.same({ n = 0 }, stats.describe({}))
+  end)
+end)
