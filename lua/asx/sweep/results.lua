@@ -162,6 +162,12 @@ function M.summary_csv(s, points, names)
   return table.concat(lines)
 end
 
+-- A number in a few significant digits, without an exponent below 1e15.
+local function short(v, digits)
+  if math.abs(v) >= 10 ^ digits and math.abs(v) < 1e15 then return ("%.0f"):format(v) end
+  return ("%." .. digits .. "g"):format(v)
+end
+
 -- The table at the end of a study: per point, each metric as
 -- "mean ± half the 95% interval".
 function M.table(s, points, names)
@@ -179,9 +185,9 @@ function M.table(s, points, names)
       if d.mean == nil then
         row[#row + 1] = "-"
       elseif d.high then
-        row[#row + 1] = ("%.4g ± %.3g"):format(d.mean, d.high - d.mean)
+        row[#row + 1] = short(d.mean, 4) .. " ± " .. short(d.high - d.mean, 3)
       else
-        row[#row + 1] = ("%.4g"):format(d.mean)
+        row[#row + 1] = short(d.mean, 4)
       end
     end
     rows[#rows + 1] = row
