@@ -181,6 +181,37 @@ function M.run(seed, n, opts)
         i = i + #level
       end
     end
+    -- Each trader's standing orders, in fill order, and the depth view.
+    for _, t in ipairs(traders) do
+      local buys, sells = t:standing_orders()
+      for side, list in pairs({ buy = buys, sell = sells }) do
+        local j = 0
+        for _, mo in ipairs(model.sides[side]) do
+          if mo.trader == t.id then
+            j = j + 1
+            if list[j] ~= real_of[mo] then
+              differ(("%s standing %s order %d"):format(tostring(t), side, j), mo.id, list[j] and list[j].id)
+            end
+          end
+        end
+        same(("%s standing %s orders"):format(tostring(t), side), j, #list)
+      end
+    end
+    for side, list in pairs(model.sides) do
+      local depth, totals, k, count = ex:depth(side), model:levels(side), 0, 0
+      for i, mo in ipairs(list) do
+        count = count + 1
+        if i == #list or list[i + 1].price ~= mo.price then
+          k = k + 1
+          local level = depth[k] or {}
+          same(("%s depth %d price"):format(side, k), mo.price, level.price)
+          same(("%s depth %d amount"):format(side, k), totals[mo.price], level.amount)
+          same(("%s depth %d orders"):format(side, k), count, level.orders)
+          count = 0
+        end
+      end
+      same(side .. " depth levels", k, #depth)
+    end
     local st, ms = ex:stats(), model.stats
     for _, k in ipairs({ "orders", "cancels", "trades", "open", "high", "low", "last" }) do
       same("stats " .. k, ms[k], st[k])
