@@ -500,6 +500,28 @@ describe("arithmetic at 2^53 - 1", function()
     assert.same({ [1] = MAX }, (ex:orderbook()))
   end)
 
+  it("refuses a trader past the last 32-bit trader id", function()
+    -- The counter is an upvalue of Trader.new; the spec moves it to the end
+    -- and back rather than make four billion traders.
+    local new = asx.Trader.new
+    local slot, saved
+    for i = 1, math.huge do
+      local name, value = debug.getupvalue(new, i)
+      if name == nil then break end
+      if name == "next_trader_id" then slot, saved = i, value end
+    end
+    assert.is_not_nil(slot)
+    debug.setupvalue(new, slot, 2 ^ 32 - 2)
+    local ok, last = pcall(asx.trader, { money = 1 })
+    local ok2, err = pcall(asx.trader)
+    debug.setupvalue(new, slot, saved)
+    assert.is_true(ok)
+    assert.equal(2 ^ 32 - 1, last.id)
+    assert.is_false(ok2)
+    assert.matches("new: no trader ids left %(a process makes at most 2^32 %- 1 traders%)$", err)
+    assert.equal(saved + 1, asx.trader().id)
+  end)
+
   it("keeps stats volume and notional exact up to 2^53 and never wraps them", function()
     local ex, a = setup({ MAX, MAX })
     a:sell(MAX, 1); a:buy(MAX, 1)

@@ -561,6 +561,10 @@ function Trader:new(opts)
     argerror(1, "new", "exchange: exchange expected", ex)
   end
 
+  -- Trader ids are the accounts' uint32_t ids; past them, ids would repeat.
+  if next_trader_id == 0xFFFFFFFF then
+    error("new: no trader ids left (a process makes at most 2^32 - 1 traders)", 2)
+  end
   next_trader_id = next_trader_id + 1
   local acct = account_t()
   acct.id = next_trader_id
