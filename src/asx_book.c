@@ -73,6 +73,8 @@ typedef struct book_side {
   size_t n;
   size_t cap;
   size_t empty;       /* empty levels kept in the array */
+  int64_t peak;       /* no level's total is above it: while an order fits
+                         under it, its level needs no look-up */
   asx_level *cache[ASX_LEVEL_CACHE]; /* by price; NULL or a live level */
 } book_side;
 
@@ -345,6 +347,8 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
     level_free(b, side, side->levels[--side->n]);
     side->empty--;
   }
+  if (side->n == 0)
+    side->peak = 0;
 }
 
 /* Takes a resting order out of its level and its account, and frees its
@@ -421,6 +425,9 @@ static int order_rest(asx_book *b, asx_order *o) {
   lvl->tail = o;
   lvl->count++;
   lvl->total += o->amount;
+  book_side *side = &b->sides[o->side];
+  if (lvl->total > side->peak)
+    side->peak = lvl->total;
 
   asx_account *a = o->acct_;
   o->aprev_ = NULL;
@@ -553,16 +560,23 @@ static void match(asx_book *b, asx_order *o) {
   }
 }
 
-/* The total resting at price on side s, 0 when none; the level cache
- * answers most calls without a search. */
-static int64_t level_total(asx_book *b, int s, int64_t price) {
+/* Whether amount more at price on side s would push that level's total
+ * past ASX_MAX_QTY. The side's peak answers almost every call. */
+static int level_full(asx_book *b, int s, int64_t price, int64_t amount) {
   book_side *side = &b->sides[s];
+  if (side->peak <= ASX_MAX_QTY - amount)
+    return 0;
   const asx_level *lvl = *cache_slot(side, price);
-  if (lvl != NULL && lvl->price == price)
-    return lvl->total;
-  int found;
-  size_t i = level_find(side, s, price, &found);
-  return found ? side->levels[i]->total : 0;
+  int64_t total = 0;
+  if (lvl != NULL && lvl->price == price) {
+    total = lvl->total;
+  } else {
+    int found;
+    size_t i = level_find(side, s, price, &found);
+    if (found)
+      total = side->levels[i]->total;
+  }
+  return total > ASX_MAX_QTY - amount;
 }
 
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
@@ -578,7 +592,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   /* Only a level that already holds orders can overflow, and then the order
    * cannot cross (the book is not crossed), so it would rest whole: the
    * check before anything changes is exact. */
-  if (price != 0 && level_total(b, side, price) > ASX_MAX_QTY - amount)
+  if (price != 0 && level_full(b, side, price, amount))
     return ASX_E_OVERFLOW;
 
   b->n_finished = 0;
@@ -728,6 +742,8 @@ const char *asx_book_check(const asx_book *b) {
         return "a level's tail is wrong";
       if (total != lvl->total)
         return "a level total differs from the sum of its orders";
+      if (total > side->peak)
+        return "a level total is above its side's peak";
       if (count != lvl->count)
         return "a level count differs from its orders";
       if (count == 0)
