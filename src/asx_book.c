@@ -587,13 +587,16 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   if ((side != ASX_BUY && side != ASX_SELL) || acct == NULL || amount < 1 ||
       amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
       __builtin_mul_overflow(price, amount, &notional) ||
-      notional > ASX_MAX_QTY)
+      notional > ASX_MAX_QTY || (acct->book_ != NULL && acct->book_ != b))
     return ASX_E_ARG;
   /* Only a level that already holds orders can overflow, and then the order
    * cannot cross (the book is not crossed), so it would rest whole: the
    * check before anything changes is exact. */
   if (price != 0 && level_full(b, side, price, amount))
     return ASX_E_OVERFLOW;
+  /* The account's order list links this book's orders only: an account
+   * with orders in two books would point into a freed one when either goes. */
+  acct->book_ = b;
 
   b->n_finished = 0;
   o->id = b->next_id++;

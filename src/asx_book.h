@@ -50,13 +50,16 @@ enum {
 };
 
 /* A trader's account. The owner (the Lua trader, or a C caller) allocates it
- * and must keep it alive while any order of its rests in a book. */
+ * zeroed and must keep it alive while any order of its rests in a book. An
+ * account serves one book for its whole life: the first order it places binds
+ * it, and asx_book_submit refuses it in any other book. */
 typedef struct asx_account {
   int64_t money;  /* public, read-write through asx_account_set */
   int64_t stocks; /* public, read-write through asx_account_set */
   uint32_t id;    /* public, read-only: the trader id */
-  uint32_t resting; /* read-only: how many of its orders rest in books */
+  uint32_t resting; /* read-only: how many of its orders rest in its book */
   struct asx_order *orders_; /* private: its resting orders, newest first */
+  struct asx_book *book_;    /* private: its book, NULL until its first order */
 } asx_account;
 
 struct asx_level;
@@ -153,11 +156,11 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
 
 /* Places an order for acct: a limit order at price, or a market order when
  * price is 0. amount and price must be within 1..ASX_MAX_QTY and price x
- * amount too, else ASX_E_ARG and nothing changes (o->id stays 0). A limit
- * order that would rest on a level of its side whose total cannot take its
- * amount within ASX_MAX_QTY gets ASX_E_OVERFLOW, and nothing changes either:
- * such an order cannot cross (its side rests at its price), so it would rest
- * whole.
+ * amount too, and acct must not be bound to another book, else ASX_E_ARG
+ * and nothing changes (o->id stays 0). A limit order that would rest on a
+ * level of its side whose total cannot take its amount within ASX_MAX_QTY
+ * gets ASX_E_OVERFLOW, and nothing changes either: such an order cannot
+ * cross (its side rests at its price), so it would rest whole.
  * The order matches at once; o tells the outcome: o->status is ASX_OPEN when
  * a rest was left in the book, where the caller must keep o alive. o must
  * not be resting already (its memory is overwritten). */

@@ -8,13 +8,28 @@ if registry["asx.ffi"] then return registry["asx.ffi"] end
 local ffi = require("ffi")
 local core = require("asx.core")
 
--- The order's public fields are renamed with a trailing underscore in the
--- Lua view, with the same layout. Then o.amount misses the struct and goes
--- through the order's __index, which returns plain Lua numbers and strings
--- rather than boxed 64-bit integers.
-local cdef = core.cdef:gsub("typedef struct asx_order {(.-)} asx_order;", function(body)
-  return "typedef struct asx_order {" .. body:gsub("(%w+);", "%1_;") .. "} asx_order;"
-end)
+-- Lua code gets orders, so their Lua view must not let it change memory the
+-- book relies on or follow a pointer out of them: every field is const, the
+-- links are plain integers, and the public fields get a trailing underscore
+-- (same layout). Then o.amount misses the struct and goes through the
+-- order's __index, which returns plain Lua numbers and strings rather than
+-- boxed 64-bit integers.
+local function order_view(body)
+  body = body:gsub("/%*.-%*/", "")
+  local fields = {}
+  for decl in body:gmatch("[^;]+") do
+    decl = decl:match("^%s*(.-)%s*$")
+    if decl:find("*", 1, true) then
+      local names = {}
+      for name in decl:gmatch("%*%s*([%w_]+)") do names[#names + 1] = name end
+      fields[#fields + 1] = "const uintptr_t " .. table.concat(names, ", ") .. ";"
+    elseif decl ~= "" then
+      fields[#fields + 1] = "const " .. decl .. "_;"
+    end
+  end
+  return "typedef struct asx_order {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_order;"
+end
+local cdef = core.cdef:gsub("typedef struct asx_order {(.-)} asx_order;", order_view)
 ffi.cdef(cdef)
 
 -- asx.core is already loaded, so this finds the same library, by the same

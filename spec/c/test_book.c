@@ -1113,6 +1113,33 @@ static void test_cancel(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* An account's resting orders are linked through it, so it serves one book:
+ * another book refuses it, and nothing changes there. */
+static void test_account_serves_one_book(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0];
+  fund(a, 1000, 10);
+  asx_order *mine = SELL(a, 12, 3);
+  EQ(mine->status, ASX_OPEN);
+
+  asx_book *other = asx_book_new();
+  assert_non_null(other);
+  asx_order o;
+  memset(&o, 0, sizeof(o));
+  assert_int_equal(asx_book_submit(other, &o, a, ASX_BUY, 7, 2), ASX_E_ARG);
+  EQ(o.id, 0);
+  EQ(asx_book_stats(other)->orders, 0);
+  EQ(asx_book_resting(other), 0);
+  EQ(a->resting, 1);
+  assert_ptr_equal(asx_account_first(a), mine);
+  asx_book_free(other);
+
+  /* Its own book still takes it. */
+  EQ(BUY(a, 11, 1)->status, ASX_OPEN);
+  EQ(a->resting, 2);
+  CHECK_BOOK(f->b);
+}
+
 static void test_cancel_keeps_time_priority(void **state) {
   fx *f = *state;
   asx_account *a = &f->t[0], *b = &f->t[1];
@@ -1749,6 +1776,7 @@ int main(void) {
       T(test_bad_arguments),
       cmocka_unit_test(test_account_set_bounds),
       T(test_cancel),
+      T(test_account_serves_one_book),
       T(test_cancel_keeps_time_priority),
       T(test_levels_and_depth),
       T(test_account_lists),
