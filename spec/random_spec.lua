@@ -68,7 +68,7 @@ describe("a randomized session of the core", function()
           end
         end
       end
-      local broken = F.C.asx_book_check(ex.book)
+      local broken = F.C.asx_book_check(asx._book(ex))
       if broken ~= nil then error(("call %d: %s"):format(call, F.ffi.string(broken))) end
     end
 

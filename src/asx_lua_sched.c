@@ -45,6 +45,7 @@ typedef struct lsched {
   lua_State *L;        /* the thread inside sched:run(), or NULL */
   lua_State *co;       /* the agent being resumed, or NULL */
   asx_book *book;      /* its clock follows the session's; may be NULL */
+  int book_ref;        /* registry: the book's Lua object, kept alive, or LUA_NOREF */
   int threads_ref;     /* registry: { [agent + 1] = coroutine } */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
@@ -317,7 +318,7 @@ static int l_scheduler(lua_State *L) {
   ls = lua_newuserdata(L, sizeof *ls);
   memset(ls, 0, sizeof *ls);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
+  ls->on_finish_ref = ls->tick_ref = ls->book_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, resume_agent, ls);
@@ -392,8 +393,10 @@ static int l_gc(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->tick_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->book_ref);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
+  ls->on_finish_ref = ls->tick_ref = ls->book_ref = LUA_NOREF;
+  ls->book = NULL;
   if (ls->progress) {
     ls->progress->data = NULL;
     uv_close((uv_handle_t *)ls->progress, free_handle);
@@ -621,13 +624,33 @@ static int l_on_finish(lua_State *L) {
   return 0;
 }
 
-/* sched:set_book(address): the book whose clock follows the session. The
- * address is tonumber(ffi.cast("uintptr_t", ex.book)); the caller keeps the
- * exchange alive while the scheduler runs. */
+/* sched:set_book(book): the book whose clock follows the session, as the
+ * FFI object asx._book(ex) returns, or nil for none. Lua code can reach this
+ * method, so it takes no address: the registry's "asx.book_address" (set by
+ * lua/asx/init.lua) tells a genuine book object and gives its address, and
+ * the scheduler keeps that object, so the book lives as long as it points
+ * at it. */
 static int l_set_book(lua_State *L) {
   lsched *ls = check_sched(L, 1);
-  double addr = luaL_optnumber(L, 2, 0);
-  ls->book = (asx_book *)(uintptr_t)addr;
+  asx_book *book = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "asx.book_address");
+    if (!lua_isfunction(L, -1))
+      return luaL_error(L, "set_book: require \"asx\" first");
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    if (!lua_isnumber(L, -1))
+      return luaL_argerror(L, 2, "book expected");
+    book = (asx_book *)(uintptr_t)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->book_ref);
+  ls->book_ref = LUA_NOREF;
+  if (book != NULL) {
+    lua_pushvalue(L, 2);
+    ls->book_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  ls->book = book;
   return 0;
 }
 

@@ -17,8 +17,8 @@ local F = require("asx.ffi")
 local ffi, C = F.ffi, F.C
 
 local MAX = 9007199254740991 -- 2^53 - 1
-local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
-local setmetatable, getmetatable, error, pcall = setmetatable, getmetatable, error, pcall
+local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
+local setmetatable, error, pcall = setmetatable, error, pcall
 
 
 local asx = { MAX_QTY = MAX, _VERSION = "0.1.0" }
@@ -35,6 +35,22 @@ local EVENT_TYPES = { [0] = "exchange", [1] = "order", [2] = "cancel", [3] = "tr
 -- Traders by id, weakly, so an order can name its owner without keeping it.
 local owners = setmetatable({}, { __mode = "v" })
 local next_trader_id = 0
+
+-- What C relies on lives here, keyed weakly by the Lua objects, out of reach
+-- of Lua code (rawset and setmetatable included): a trader's account and
+-- exchange, and an exchange's book with the objects the book points at. No
+-- value may lead back to its key: LuaJIT's weak tables are not ephemerons,
+-- so such an entry would never be collected.
+local account_of = setmetatable({}, { __mode = "k" })  -- trader -> asx_account
+local exchange_of = setmetatable({}, { __mode = "k" }) -- trader -> exchange, for life
+local state_of = setmetatable({}, { __mode = "k" })    -- exchange -> its private state
+local classes = setmetatable({}, { __mode = "k" })     -- Trader and its subclasses
+
+-- The built-in loggers' consume_events, the only ones given the book's raw
+-- event records (lua/asx/loggers adds them). It is reached through the
+-- registry so that no Lua code can add a function of its own.
+local native_consumers = setmetatable({}, { __mode = "k" })
+registry["asx.native_consumers"] = native_consumers
 
 -- Argument checks --------------------------------------------------------
 
@@ -54,6 +70,26 @@ local function argerror(n, fname, msg, v, level)
   error(("bad argument #%d to '%s' (%s, got %s)"):format(n, fname, msg, show(v)), (level or 2) + 1)
 end
 asx._argerror = argerror
+
+-- A method called on something else than its object (a dot for a colon:
+-- t.buy(5, 100)) names itself and the type it got.
+local function self_error(fname, what, v, level)
+  error(("bad argument #1 to '%s' (%s expected, got %s)"):format(fname, what, type(v)), level + 1)
+end
+
+-- The private state of self for a method named fname, called from the
+-- method itself.
+local function exchange_state(self, fname)
+  local st = state_of[self]
+  if not st then self_error(fname, "exchange", self, 3) end
+  return st
+end
+
+local function trader_account(self, fname)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 3) end
+  return acct
+end
 
 -- NaN fails v >= 1 and infinity fails v <= MAX, so one test covers both.
 local function is_count(v)
@@ -142,12 +178,10 @@ end
 -- leaves its delivering state.
 local guard = F.core.guard
 
--- The classes of asx's own loggers, whose consume_events never yields: it
--- is called through a plain pcall, which compiled code runs without leaving
+-- Only asx's own consume_events (native_consumers) are handed the book's
+-- records, as they were when the logger was added: they never yield, so they
+-- are called through a plain pcall, which compiled code runs without leaving
 -- the trace, where guard costs a trip through C per delivery.
-local own_classes = setmetatable({}, { __mode = "k" })
-local OWN = "own"
-function asx._own_logger_class(cls) own_classes[cls] = true end
 
 -- Records a logger's failure during a delivery. Without a handler (the
 -- library's default) the logger keeps getting the later events and the first
@@ -184,25 +218,21 @@ end
 -- are numbered from 1 per exchange (ex.events counts them), so that a
 -- detached logger's missed events can be counted from the one it failed on.
 local function deliver(ex)
-  local evs = C.asx_book_events(ex.book, count_out)
+  local st = state_of[ex]
+  local evs = C.asx_book_events(st.book, count_out)
   local n = tonumber(count_out[0])
   if n == 0 then return end
-  local loggers, native = ex.loggers, ex._native
+  local loggers, native = ex.loggers, st.native
   local first = ex.events + 1
   ex.events = ex.events + n
   local failed
-  ex._delivering = true
+  st.delivering = true
   for j = 1, #loggers do
     local L = loggers[j]
-    local kind = native[L]
-    if kind then
-      local ok, err, tb
-      if kind == OWN then
-        ok, err = pcall(L.consume_events, L, evs, n, ex)
-      else
-        ok, err, tb = guard(L, "consume_events", evs, n, ex)
-      end
-      if not ok then failed = logger_failed(ex, failed, L, err, tb, first) end
+    local consume = native[L]
+    if consume then
+      local ok, err = pcall(consume, L, evs, n, ex)
+      if not ok then failed = logger_failed(ex, failed, L, err, nil, first) end
     end
   end
   if ex._lua_loggers > 0 then
@@ -219,14 +249,14 @@ local function deliver(ex)
       end
     end
   end
-  C.asx_book_clear_events(ex.book)
-  ex._delivering = false
+  C.asx_book_clear_events(st.book)
+  st.delivering = false
   if failed then report_failures(ex, failed) end
 end
 
 local function check_logger(L, fname, n)
   if (type(L) ~= "table" and type(L) ~= "userdata" and type(L) ~= "cdata")
-      or (type(L.send_event) ~= "function" and type(L.consume_events) ~= "function") then
+      or (type(L.send_event) ~= "function" and not native_consumers[L.consume_events]) then
     argerror(n or 1, fname, "logger with a send_event method expected", L, 3)
   end
 end
@@ -253,53 +283,83 @@ function asx.exchange(opts)
 
   local book = C.asx_book_new()
   if book == nil then error("exchange: out of memory", 2) end
-  -- Orders resting in the book are Lua objects that C points at: each is
-  -- kept here, at its slot, until another takes the slot. The finalizer
-  -- holds this table too, so the orders outlive asx_book_free, which marks
-  -- them cancelled.
-  local anchors = {}
+  -- C points at the orders resting in the book and at their accounts: each
+  -- is kept here, at its order's slot, until another order takes the slot.
+  -- The finalizer holds these tables too, so they outlive asx_book_free,
+  -- which marks the orders cancelled.
+  local anchors, accounts = {}, {}
   book = ffi.gc(book, function(b)
     local _ = anchors
+    _ = accounts
     C.asx_book_free(b)
   end)
+  -- Traders are listed weakly: a trader keeps its exchange alive, not the
+  -- other way round (see account_of).
   local ex = setmetatable({
-    book = book, traders = {}, loggers = {}, _anchors = anchors, events = 0,
-    -- Loggers that take the book's records (consume_events) and those with
-    -- send_event, as they were when added.
-    _native = {}, _sends = {}, _lua_loggers = 0, _delivering = false,
+    traders = setmetatable({}, { __mode = "v" }), loggers = {}, events = 0,
+    -- Loggers with send_event, as they were when added.
+    _sends = {}, _lua_loggers = 0,
   }, Exchange)
+  -- The loggers that take the book's records are here, with the function
+  -- that does, as it was when they were added.
+  state_of[ex] = { book = book, anchors = anchors, accounts = accounts, native = {},
+    delivering = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
 
+-- True when v is an exchange made by asx.exchange.
+function asx.is_exchange(v)
+  return state_of[v] ~= nil
+end
+
+-- The book of an exchange, for code that calls the C core itself (the
+-- session's scheduler, tests); holding it keeps the book alive.
+function asx._book(ex)
+  local st = state_of[ex]
+  if not st then self_error("_book", "exchange", ex, 2) end
+  return st.book
+end
+
+-- The address of a book object from asx._book, else nil: the scheduler's
+-- set_book takes its book through this (src/asx_lua_sched.c).
+local book_t = ffi.typeof("asx_book *")
+registry["asx.book_address"] = function(b)
+  if istype(book_t, b) and b ~= nil then return tonumber(ffi.cast("uintptr_t", b)) end
+  return nil
+end
+
 function Exchange:add_logger(L)
+  local st = exchange_state(self, "add_logger")
   check_logger(L, "add_logger")
   local loggers = self.loggers
   for i = 1, #loggers do
     if loggers[i] == L then return end
   end
   loggers[#loggers + 1] = L
-  if type(L.consume_events) == "function" then
-    self._native[L] = own_classes[getmetatable(L)] and OWN or true
+  local consume = L.consume_events
+  if native_consumers[consume] then
+    st.native[L] = consume
   else
     self._lua_loggers = self._lua_loggers + 1
   end
   if type(L.send_event) == "function" then self._sends[L] = true end
-  C.asx_book_record_events(self.book, 1)
+  C.asx_book_record_events(st.book, 1)
 end
 
 -- Detaches a logger; false when it was not attached. The loggers array is
 -- replaced, not edited, so a delivery under way goes on over the old one.
 function Exchange:remove_logger(L)
+  local st = exchange_state(self, "remove_logger")
   local old, new, found = self.loggers, {}, false
   for i = 1, #old do
     if old[i] == L then found = true else new[#new + 1] = old[i] end
   end
   if not found then return false end
   self.loggers = new
-  if self._native[L] then self._native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
+  if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
   self._sends[L] = nil
-  if not new[1] then C.asx_book_record_events(self.book, 0) end
+  if not new[1] then C.asx_book_record_events(st.book, 0) end
   return true
 end
 
@@ -307,8 +367,15 @@ end
 -- inside a logger (only one of asx's own could be, its class altered to
 -- yield) and has been stopped.
 function Exchange:_abandon_delivery()
-  C.asx_book_clear_events(self.book)
-  self._delivering = false
+  local st = exchange_state(self, "_abandon_delivery")
+  C.asx_book_clear_events(st.book)
+  st.delivering = false
+end
+
+-- True while the exchange delivers events to its loggers (when trading
+-- raises).
+function Exchange:delivering()
+  return exchange_state(self, "delivering").delivering
 end
 
 -- fn(ex, logger, err, traceback, event) is called after a delivery in which
@@ -317,6 +384,7 @@ end
 -- of the first event the logger did not take. nil restores the default:
 -- the error is raised to that call and the logger stays.
 function Exchange:on_logger_error(fn)
+  exchange_state(self, "on_logger_error")
   if fn ~= nil and type(fn) ~= "function" then argerror(1, "on_logger_error", "function or nil expected", fn) end
   local previous = self._on_logger_error
   self._on_logger_error = fn
@@ -327,18 +395,19 @@ end
 -- logger that has send_event, with the time and session filled in. A logger
 -- that raises is handled as in a delivery of the book's events.
 function Exchange:emit(event_type, message)
+  local st = exchange_state(self, "emit")
   if type(event_type) ~= "string" then argerror(1, "emit", "event type string expected", event_type) end
   if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
-  if message.time == nil then message.time = C.asx_book_time(self.book) end
+  if message.time == nil then message.time = C.asx_book_time(st.book) end
   if message.session == nil then message.session = self.session_id end
   local loggers, sends = self.loggers, self._sends
   local at = self.events + 1
   self.events = at
   -- An emitted event is delivered like the book's: a logger must not trade
   -- from it either.
-  local was_delivering = self._delivering
+  local was_delivering = st.delivering
   local failed
-  self._delivering = true
+  st.delivering = true
   for j = 1, #loggers do
     local L = loggers[j]
     if sends[L] then
@@ -346,40 +415,42 @@ function Exchange:emit(event_type, message)
       if not ok then failed = logger_failed(self, failed, L, err, tb, at) end
     end
   end
-  self._delivering = was_delivering
+  st.delivering = was_delivering
   if failed then report_failures(self, failed) end
 end
 
 function Exchange:set_time(t)
+  local st = exchange_state(self, "set_time")
   if type(t) ~= "number" or t ~= t or t < 0 or t == 1 / 0 then
     argerror(1, "set_time", "non-negative number expected", t)
   end
-  C.asx_book_set_time(self.book, t)
+  C.asx_book_set_time(st.book, t)
 end
 
 function Exchange:time()
-  return C.asx_book_time(self.book)
+  return C.asx_book_time(exchange_state(self, "time").book)
 end
 
+-- A trader belongs to the first exchange it is registered with, for life:
+-- its account's orders can rest in that book only.
 function Exchange:register(t)
-  if type(t) ~= "table" or not istype(account_t, rawget(t, "_acct")) then
-    argerror(1, "register", "trader expected", t)
-  end
-  local current = rawget(t, "exchange")
+  exchange_state(self, "register")
+  local acct = account_of[t]
+  if not acct then argerror(1, "register", "trader expected", t) end
+  local current = exchange_of[t]
   if current == self then return t end
   if current ~= nil then
     error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)
   end
-  self.traders[t.id] = t
-  rawset(t, "exchange", self)
+  exchange_of[t] = self
+  self.traders[acct.id] = t
   return t
 end
 
-local function orderbook(self, depth, fname)
+local function orderbook(book, depth, fname)
   if depth ~= nil and not is_count(depth) then
-    argerror(1, fname, "positive integer depth expected", depth)
+    argerror(1, fname, "positive integer depth expected", depth, 3)
   end
-  local book = self.book
   local result = {}
   for s = 0, 1 do
     local n = tonumber(C.asx_book_levels(book, s))
@@ -399,25 +470,26 @@ local function orderbook(self, depth, fname)
 end
 
 function Exchange:orderbook(depth)
-  return orderbook(self, depth, "orderbook")
+  return orderbook(exchange_state(self, "orderbook").book, depth, "orderbook")
 end
 
 -- The non-empty levels of one side from the best price outwards, as an
 -- array of { price =, amount =, orders = } (for displays, which need order).
 function Exchange:depth(side, depth)
+  local book = exchange_state(self, "depth").book
   local s = side == "buy" and 0 or side == "sell" and 1 or nil
   if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
   if depth ~= nil and not is_count(depth) then
     argerror(2, "depth", "positive integer depth expected", depth)
   end
-  local n = tonumber(C.asx_book_levels(self.book, s))
+  local n = tonumber(C.asx_book_levels(book, s))
   if depth and depth < n then n = depth end
   local out = {}
   if n == 0 then return out end
   local prices = ffi.new("int64_t[?]", n)
   local amounts = ffi.new("int64_t[?]", n)
   local counts = ffi.new("uint32_t[?]", n)
-  local got = tonumber(C.asx_book_depth(self.book, s, prices, amounts, counts, n))
+  local got = tonumber(C.asx_book_depth(book, s, prices, amounts, counts, n))
   for i = 0, got - 1 do
     out[i + 1] = { price = tonumber(prices[i]), amount = tonumber(amounts[i]), orders = counts[i] }
   end
@@ -425,24 +497,25 @@ function Exchange:depth(side, depth)
 end
 
 function Exchange:best_bid()
-  local p = C.asx_book_best_bid(self.book)
+  local p = C.asx_book_best_bid(exchange_state(self, "best_bid").book)
   if p == 0 then return nil end
   return tonumber(p)
 end
 
 function Exchange:best_ask()
-  local p = C.asx_book_best_ask(self.book)
+  local p = C.asx_book_best_ask(exchange_state(self, "best_ask").book)
   if p == 0 then return nil end
   return tonumber(p)
 end
 
 function Exchange:level(side, price)
+  local st = exchange_state(self, "level")
   local s = side == "buy" and 0 or side == "sell" and 1 or nil
   if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
   if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
-  local anchors = self._anchors
+  local anchors = st.anchors
   local out, n = {}, 0
-  local o = C.asx_book_level_first(self.book, s, price)
+  local o = C.asx_book_level_first(st.book, s, price)
   while o ~= nil do
     n = n + 1
     out[n] = anchors[o.slot_]
@@ -451,53 +524,75 @@ function Exchange:level(side, price)
   return out
 end
 
-function Exchange:cancel(o)
-  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
-  if self._delivering then error("cancel: a logger must not trade", 2) end
-  local ok = C.asx_book_cancel(self.book, o) == 1
-  if ok and self.loggers[1] then deliver(self) end
+-- Cancels o when it rests in this exchange's book (the book checks it, so an
+-- order of another exchange, live or collected, is simply not resting here).
+local function cancel(ex, st, o, fname)
+  if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  local ok = C.asx_book_cancel(st.book, o) == 1
+  if ok and ex.loggers[1] then deliver(ex) end
   return ok
+end
+
+function Exchange:cancel(o)
+  local st = exchange_state(self, "cancel")
+  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  return cancel(self, st, o, "cancel")
+end
+
+local function last_price(book)
+  local s = C.asx_book_stats(book)
+  if s.trades == 0 then return nil end
+  return tonumber(s.last)
 end
 
 -- The figures the book keeps, as a table.
 function Exchange:stats()
-  local s = C.asx_book_stats(self.book)
+  local book = exchange_state(self, "stats").book
+  local s = C.asx_book_stats(book)
   return {
     orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
     volume = C.asx_u128_double(s.volume), notional = C.asx_u128_double(s.notional),
     open = s.trades > 0 and tonumber(s.open) or nil, high = s.trades > 0 and tonumber(s.high) or nil,
     low = s.trades > 0 and tonumber(s.low) or nil, last = s.trades > 0 and tonumber(s.last) or nil,
-    resting = tonumber(C.asx_book_resting(self.book)),
+    resting = tonumber(C.asx_book_resting(book)),
   }
 end
 
 function Exchange:last_price()
-  local s = C.asx_book_stats(self.book)
-  if s.trades == 0 then return nil end
-  return tonumber(s.last)
+  return last_price(exchange_state(self, "last_price").book)
 end
 
 function Exchange:__tostring()
-  return ("exchange(bid %s, ask %s, %d resting)"):format(tostring(self:best_bid()),
-    tostring(self:best_ask()), tonumber(C.asx_book_resting(self.book)))
+  local book = exchange_state(self, "tostring").book
+  local bid, ask = C.asx_book_best_bid(book), C.asx_book_best_ask(book)
+  return ("exchange(bid %s, ask %s, %d resting)"):format(bid == 0 and "nil" or tostring(tonumber(bid)),
+    ask == 0 and "nil" or tostring(tonumber(ask)), tonumber(C.asx_book_resting(book)))
 end
 
 -- Traders ----------------------------------------------------------------------
 
--- A trader is a table with raw fields id, exchange and _acct (the C account);
--- money and stocks live in the account and are read and written through the
--- class's __index and __newindex, so every write is checked.
+-- A trader is a table of the user's own fields; its id, money and stocks live
+-- in its C account and its exchange in exchange_of, read through the class's
+-- __index. money and stocks are written through __newindex, so every write is
+-- checked; id and exchange are read-only.
 local virtual = {
-  money = function(t) return tonumber(t._acct.money) end,
-  stocks = function(t) return tonumber(t._acct.stocks) end,
+  id = function(acct) return acct.id end,
+  money = function(acct) return tonumber(acct.money) end,
+  stocks = function(acct) return tonumber(acct.stocks) end,
+}
+
+local READ_ONLY = {
+  id = "trader field 'id' is read-only",
+  exchange = "trader field 'exchange' is read-only (a trader joins an exchange with ex:register(trader), for life)",
 }
 
 local function set_balance(t, k, v)
+  local acct = account_of[t]
+  if not acct then error(("bad value for '%s' (%s is not a trader)"):format(k, tostring(t)), 3) end
   if not is_balance(v) then
     error(("bad value for '%s' (non-negative integer expected, got %s)"):format(k, show(v)), 3)
   end
-  local a = t._acct
-  if k == "money" then a.money = v else a.stocks = v end
+  if k == "money" then acct.money = v else acct.stocks = v end
 end
 
 local Trader = { name = "trader" }
@@ -506,23 +601,33 @@ asx.Trader = Trader
 local function make_class(cls)
   cls.__index = function(t, k)
     local get = virtual[k]
-    if get then return get(t) end
+    if get then
+      local acct = account_of[t]
+      return acct and get(acct)
+    end
+    if k == "exchange" then return exchange_of[t] end
     return cls[k]
   end
   cls.__newindex = function(t, k, v)
-    if virtual[k] then return set_balance(t, k, v) end
+    if virtual[k] and k ~= "id" then
+      set_balance(t, k, v)
+      return
+    end
+    if READ_ONLY[k] then error(READ_ONLY[k], 2) end
     rawset(t, k, v)
   end
   cls.__tostring = function(t)
-    return ("%s#%d"):format(cls.name, t.id)
+    local acct = account_of[t]
+    return ("%s#%s"):format(tostring(cls.name), acct and acct.id or "?")
   end
+  classes[cls] = true
   return cls
 end
 make_class(Trader)
 
 -- Returns a subclass; its instances come from Cls:new(opts).
 function Trader:extend(name)
-  if type(self) ~= "table" or rawget(self, "__index") == nil then
+  if not classes[self] then
     error("extend: call it on a class, as Class:extend(name)", 2)
   end
   if type(name) ~= "string" or name == "" then
@@ -534,18 +639,18 @@ end
 
 -- True when cls is Trader or one of its subclasses.
 function asx.is_trader_class(cls)
-  while type(cls) == "table" do
-    if cls == Trader then return true end
-    local mt = getmetatable(cls)
-    cls = mt and type(mt.__index) == "table" and mt.__index or nil
-  end
-  return false
+  return classes[cls] == true
 end
 
-local RESERVED = { money = true, stocks = true, exchange = true, id = true, _acct = true }
+-- True when v is a trader made by Class:new.
+function asx.is_trader(v)
+  return account_of[v] ~= nil
+end
+
+local RESERVED = { money = true, stocks = true, exchange = true, id = true }
 
 function Trader:new(opts)
-  if type(self) ~= "table" or rawget(self, "__index") == nil then
+  if not classes[self] then
     error("new: call it on a class, as Class:new(opts)", 2)
   end
   if opts ~= nil and type(opts) ~= "table" then
@@ -557,7 +662,7 @@ function Trader:new(opts)
   if not is_balance(money) then argerror(1, "new", "money: non-negative integer expected", money) end
   if not is_balance(stocks) then argerror(1, "new", "stocks: non-negative integer expected", stocks) end
   local ex = opts.exchange
-  if ex ~= nil and getmetatable(ex) ~= Exchange then
+  if ex ~= nil and not state_of[ex] then
     argerror(1, "new", "exchange: exchange expected", ex)
   end
 
@@ -570,11 +675,12 @@ function Trader:new(opts)
   acct.id = next_trader_id
   acct.money = money
   acct.stocks = stocks
-  local t = { id = next_trader_id, _acct = acct }
+  local t = {}
   for k, v in pairs(opts) do
     if not RESERVED[k] then t[k] = v end
   end
   setmetatable(t, self)
+  account_of[t] = acct
   owners[next_trader_id] = t
   if ex then ex:register(t) end
   return t
@@ -584,7 +690,18 @@ function asx.trader(opts)
   return Trader.new(Trader, opts)
 end
 
+-- The exchange of a trader, with its private state; raises when it has none.
+local function trader_exchange(self, fname)
+  local ex = exchange_of[self]
+  if ex == nil then
+    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 4)
+  end
+  return ex, state_of[ex]
+end
+
 local function place(self, side, fname, amount, price)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 2) end
   if not is_count(amount) then
     argerror(1, fname, "positive integer amount expected", amount, 2)
   end
@@ -596,18 +713,19 @@ local function place(self, side, fname, amount, price)
     error(("bad argument #2 to '%s' (price × amount must not exceed 2^53 - 1, got %s × %s)")
       :format(fname, show(price), show(amount)), 3)
   end
-  local ex = rawget(self, "exchange")
-  if ex == nil then
-    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 3)
-  end
-  if ex._delivering then error(fname .. ": a logger must not trade", 3) end
+  local ex, st = trader_exchange(self, fname)
+  if st.delivering then error(fname .. ": a logger must not trade", 3) end
   local o = order_t()
-  if C.asx_book_submit(ex.book, o, self._acct, side, price, amount) == C.ASX_E_OVERFLOW then
-    local total = tonumber(C.asx_book_level_amount(ex.book, side, price))
+  if C.asx_book_submit(st.book, o, acct, side, price, amount) == C.ASX_E_OVERFLOW then
+    local total = tonumber(C.asx_book_level_amount(st.book, side, price))
     argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
       :format(show(MAX - total), show(price), show(total)), amount, 2)
   end
-  if o.status_ == 0 then ex._anchors[o.slot_] = o end
+  if o.status_ == 0 then
+    local slot = o.slot_
+    st.anchors[slot] = o
+    st.accounts[slot] = acct
+  end
   if ex.loggers[1] then deliver(ex) end
   return o
 end
@@ -621,18 +739,20 @@ function Trader:sell(amount, price)
 end
 
 function Trader:cancel(o)
+  local acct = trader_account(self, "cancel")
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
-  local ex = rawget(self, "exchange")
-  if ex == nil or o.trader_ ~= self.id then return false end
-  return ex:cancel(o)
+  local ex = exchange_of[self]
+  if ex == nil or o.trader_ ~= acct.id then return false end
+  return cancel(ex, state_of[ex], o, "cancel")
 end
 
 function Trader:cancel_all()
-  local ex = rawget(self, "exchange")
-  local acct = self._acct
+  local acct = trader_account(self, "cancel_all")
+  local ex = exchange_of[self]
   if ex == nil or acct.resting == 0 then return acct.resting == 0 end
-  if ex._delivering then error("cancel_all: a logger must not trade", 2) end
-  local book = ex.book
+  local st = state_of[ex]
+  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  local book = st.book
   local o = C.asx_account_first(acct)
   while o ~= nil do
     local next_o = C.asx_account_next(o)
@@ -652,11 +772,12 @@ local function by_priority(a, b)
 end
 
 function Trader:standing_orders()
+  local acct = trader_account(self, "standing_orders")
   local buys, sells = {}, {}
-  local ex = rawget(self, "exchange")
+  local ex = exchange_of[self]
   if ex == nil then return buys, sells end
-  local anchors = ex._anchors
-  local o = C.asx_account_first(self._acct)
+  local anchors = state_of[ex].anchors
+  local o = C.asx_account_first(acct)
   while o ~= nil do
     local obj = anchors[o.slot_]
     if o.side_ == 0 then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
@@ -668,20 +789,25 @@ function Trader:standing_orders()
 end
 
 function Trader:inspect_exchange()
-  local ex = rawget(self, "exchange")
+  trader_account(self, "inspect_exchange")
+  local ex = exchange_of[self]
   if ex == nil then
     error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
   end
-  return ex:orderbook()
+  return orderbook(state_of[ex].book)
 end
 
 -- The mark-to-market value: money plus stocks at the last trade price (or
 -- at the given price).
 function Trader:value(price)
-  local a = self._acct
-  local ex = rawget(self, "exchange")
-  price = price or (ex and ex:last_price()) or 0
-  return tonumber(a.money) + tonumber(a.stocks) * price
+  local acct = trader_account(self, "value")
+  if price == nil then
+    local ex = exchange_of[self]
+    price = ex and last_price(state_of[ex].book) or 0
+  elseif type(price) ~= "number" or not (price >= 0 and price < 1 / 0) then
+    argerror(1, "value", "non-negative price expected", price)
+  end
+  return tonumber(acct.money) + tonumber(acct.stocks) * price
 end
 
 -- Sessions (lua/asx/session.lua) need this module, so they load on first use.

@@ -78,9 +78,7 @@ local function key_less(a, b)
   return tostring(a) < tostring(b)
 end
 
-local function is_trader(v)
-  return type(v) == "table" and rawget(v, "_acct") ~= nil and rawget(v, "id") ~= nil
-end
+local is_trader = asx.is_trader
 
 local MAX_ITEMS = 100 -- a table with more entries prints its first ones only
 local WIDTH = 78       -- wider tables print one entry per line
@@ -122,7 +120,7 @@ end
 
 -- Traders print with their balances, which live in C and so would not show
 -- among the table's own fields.
-local TRADER_SKIP = { _acct = true, id = true, exchange = true }
+local TRADER_SKIP = { id = true, exchange = true }
 
 function render(v, depth, indent, seen)
   local tv = type(v)
@@ -271,6 +269,8 @@ function Recorder:consume_events(evs, n)
   end
   self.count = self.total < size and self.total or size
 end
+-- The exchange hands the book's raw records to registered consumers only.
+debug.getregistry()["asx.native_consumers"][Recorder.consume_events] = true
 
 -- The last n trades, oldest first.
 function Recorder:last(n)
@@ -610,7 +610,7 @@ local function pack_values(...) return { n = select("#", ...), packed_ = pack, .
 function M.start(opts)
   if type(opts) ~= "table" then argerror(1, "start", "table of options expected", opts) end
   local ex = opts.exchange
-  if getmetatable(ex) ~= asx.Exchange then argerror(1, "start", "exchange: exchange expected", ex) end
+  if not asx.is_exchange(ex) then argerror(1, "start", "exchange: exchange expected", ex) end
   local out, errout = opts.stdout or io.stdout, opts.stderr or io.stderr
   local history = opts.history
   if history == nil then
@@ -937,7 +937,8 @@ local function lookup(v, k)
 end
 
 -- A trader's methods live on its class, reached through an __index
--- function (money and stocks are virtual); walk the class chain instead.
+-- function (id, exchange, money and stocks are virtual); walk the class
+-- chain instead.
 local function class_fields(cls, out)
   local depth = 0
   while type(cls) == "table" and depth < 16 do
@@ -954,7 +955,7 @@ end
 local function fields(v, out)
   local private = is_trader(v) and "_" or "__"
   if private == "_" then
-    out.money, out.stocks = true, true
+    out.id, out.exchange, out.money, out.stocks = true, true, true, true
     class_fields(getmetatable(v), out)
   end
   local depth = 0

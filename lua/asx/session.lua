@@ -26,9 +26,8 @@
 local asx = require("asx")
 local core = require("asx.core")
 local loggers = require("asx.loggers")
-local ffi = require("ffi")
 
-local type, tostring, rawget, ipairs = type, tostring, rawget, ipairs
+local type, tostring, ipairs = type, tostring, ipairs
 local getmetatable, setmetatable = getmetatable, setmetatable
 local argerror, show = asx._argerror, asx._show
 local MAX = asx.MAX_QTY
@@ -117,9 +116,7 @@ local function fresh_seed()
   return os.time()
 end
 
-local function is_trader(t)
-  return type(t) == "table" and type(rawget(t, "_acct")) == "cdata"
-end
+local is_trader = asx.is_trader
 
 -- The class of a trader: the name shown in errors and summaries.
 local function class_of(t)
@@ -165,7 +162,7 @@ function M.new(opts)
   local ex = opts.exchange
   if ex == nil then
     ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers })
-  elseif getmetatable(ex) ~= asx.Exchange then
+  elseif not asx.is_exchange(ex) then
     argerror(1, "session", "exchange: exchange expected", ex)
   else
     if opts.logger ~= nil then ex:add_logger(opts.logger) end
@@ -174,7 +171,7 @@ function M.new(opts)
 
   local sched = core.scheduler(clock, seed)
   if duration ~= nil then sched:duration(duration) end
-  sched:set_book(tonumber(ffi.cast("uintptr_t", ex.book)))
+  sched:set_book(asx._book(ex))
 
   local s = setmetatable({
     exchange = ex, clock = clock, seed = seed, duration = duration,
@@ -241,7 +238,7 @@ end
 function Session:_agent_error(agent, message)
   local t = self.traders[agent]
   local ex = self.exchange
-  if ex._delivering then ex:_abandon_delivery() end
+  if ex:delivering() then ex:_abandon_delivery() end
   local text = ("%s: %s"):format(tostring(t), message)
   self.failed = self.failed + 1
   if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
@@ -343,12 +340,12 @@ function Session:_exit(status)
   local agent = sched:current()
   if self.exit_code == nil then
     self.exit_code = status
-    local where = ex._delivering and "a logger" or agent and tostring(self.traders[agent])
+    local where = ex:delivering() and "a logger" or agent and tostring(self.traders[agent])
       or "code outside any agent"
     self.stopped_by = ("os.exit(%d) in %s"):format(status, where)
   end
   sched:stop()
-  if agent and not ex._delivering then pcall(core.sleep, nil, 0) end
+  if agent and not ex:delivering() then pcall(core.sleep, nil, 0) end
   error(EXIT_MESSAGE, 0)
 end
 

@@ -214,7 +214,6 @@ end
 -- What file loggers share: the session, flush, close, stats.
 local FileLogger = {}
 FileLogger.__index = FileLogger
-require("asx")._own_logger_class(FileLogger)
 
 local function check_open(self, fname)
   if self.closed then error(fname .. ": this logger is closed", 3) end
@@ -232,6 +231,7 @@ end
 
 function FileLogger:consume_events(ptr, n, ex)
   check_open(self, "consume_events")
+  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id) end
   local files = self.native
   for i = 1, #files do
@@ -493,7 +493,6 @@ M.influx_text = influx_text
 
 local Influx = {}
 Influx.__index = Influx
-require("asx")._own_logger_class(Influx)
 
 function Influx:_session(session, time)
   self.session = session
@@ -506,7 +505,8 @@ end
 
 function Influx:consume_events(ptr, n, ex)
   check_open(self, "consume_events")
-  if ex and ex.session_id ~= self.session then self:_session(ex.session_id, C.asx_book_time(ex.book)) end
+  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
+  if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
   C.asx_influx_events(self.ix, ptr, n)
 end
 
@@ -865,5 +865,12 @@ function M.report(list, out)
     end
   end
 end
+
+-- The exchange hands the book's raw event records to registered consumers
+-- only (lua/asx/init.lua), so no Lua object can get a pointer into the book.
+require("asx")
+local native = debug.getregistry()["asx.native_consumers"]
+native[FileLogger.consume_events] = true
+native[Influx.consume_events] = true
 
 return M
