@@ -1,0 +1,28 @@
+-- Hostile strategies against memory safety, run in asx-host as a user would:
+-- the session survives, the culprit is named with its file and line, and
+-- the summary and exit status are those of a session with one failed agent.
+local run = require("helpers.run")
+
+local lines, sh = run.lines, run.sh
+local F = "spec/fixtures/"
+
+local function host(args)
+  return sh('"$HOST" ' .. args)
+end
+
+describe("asx-host against hostile strategies", function()
+  it("a strategy assigning self.exchange fails alone, named with its file and line", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/hijack.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status)
+    assert.matches("^hijack#%d+: spec/fixtures/hostile/hijack%.lua:13: trader field 'exchange' is read%-only "
+      .. "%(a trader joins an exchange with ex:register%(trader%), for life%)\nstack traceback:\n", r.stderr)
+    local _, failures = r.stderr:gsub("hijack#%d+: ", "")
+    assert.are.equal(1, failures)
+    local out = lines(r.stdout)
+    assert.are.equal("agents hijack: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    -- Its one order and the pairs' eight; the pairs trade among themselves.
+    assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
+    assert.are.equal("value hijack: mean 100.00, best 100, start 100.00", out[12])
+  end)
+end)

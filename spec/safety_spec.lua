@@ -1,0 +1,290 @@
+-- Memory safety from Lua: whatever plain Lua code (no ffi module) does to
+-- traders, exchanges and orders -- writing their fields, rawset, setmetatable,
+-- dropping them while C still points at them -- C never reads freed or wrong
+-- memory. The use-after-free cases are provoked with full collections, so the
+-- ASan run of this file (make test) catches any regression.
+local asx = require("asx")
+local F = require("asx.ffi")
+
+-- Full collections, enough for weak entries and finalized objects to go.
+local function collect()
+  for _ = 1, 4 do collectgarbage("collect") end
+end
+
+-- Checks that f raises msg at the position of its call, which is on the line
+-- where f is written (f is a one-line function).
+local function raises(f, msg)
+  local ok, err = pcall(f)
+  assert.is_false(ok, "no error raised")
+  local info = debug.getinfo(f, "S")
+  assert.are.equal(("%s:%d: %s"):format(info.short_src, info.linedefined, msg), err)
+end
+
+local function check_book(ex)
+  local broken = F.C.asx_book_check(asx._book(ex))
+  assert.is_nil(broken ~= nil and F.ffi.string(broken) or nil)
+end
+
+local EXCHANGE_RO = "trader field 'exchange' is read-only "
+  .. "(a trader joins an exchange with ex:register(trader), for life)"
+
+describe("memory safety from Lua", function()
+  describe("a trader's fields that C relies on", function()
+    it("are read-only: exchange and id raise, naming the field, and change nothing", function()
+      local ex, ex2 = asx.exchange(), asx.exchange()
+      local t = asx.trader({ exchange = ex, money = 100, stocks = 5 })
+      local loose = asx.trader({ money = 100 })
+      local id = t.id
+      raises(function() t.exchange = ex2 end, EXCHANGE_RO)
+      raises(function() t.exchange = nil end, EXCHANGE_RO)
+      raises(function() loose.exchange = ex end, EXCHANGE_RO)
+      raises(function() t.id = "x" end, "trader field 'id' is read-only")
+      assert.are.equal(ex, t.exchange)
+      assert.is_nil(loose.exchange)
+      assert.are.equal(id, t.id)
+      assert.are.equal("trader#" .. id, tostring(t))
+      assert.are.equal(t, ex.traders[id])
+      assert.is_nil(ex2.traders[id])
+    end)
+
+    it("give money and stocks errors the caller's position", function()
+      local t = asx.trader({ money = 100, stocks = 5 })
+      raises(function() t.money = -1 end, "bad value for 'money' (non-negative integer expected, got -1)")
+      raises(function() t.stocks = 0.5 end, "bad value for 'stocks' (non-negative integer expected, got 0.5)")
+      assert.are.same({ 100, 5 }, { t.money, t.stocks })
+    end)
+
+    it("do not depend on rawset or setmetatable", function()
+      local ex, other = asx.exchange(), asx.exchange()
+      local seller = asx.trader({ exchange = ex, stocks = 10 })
+      local buyer = asx.trader({ exchange = ex, money = 1000 })
+      seller:sell(4, 10)
+      rawset(seller, "exchange", other)
+      rawset(seller, "id", "x")
+      rawset(seller, "_acct", 5)
+      seller:sell(3, 11) -- still its own exchange
+      setmetatable(seller, nil)
+      collect()
+      assert.are.equal(2, ex:stats().resting)
+      assert.are.equal(0, other:stats().resting)
+      buyer:buy(7, 11)
+      assert.are.same({ 7, 1000 - 40 - 33 }, { buyer.stocks, buyer.money })
+      assert.are.equal(0, ex:stats().resting)
+      -- The methods still work on it through the class, with its account.
+      assert.are.equal(76, asx.Trader.value(seller, 1))
+      assert.is_true(asx.Trader.cancel_all(seller))
+      check_book(ex)
+    end)
+  end)
+
+  describe("lifetimes", function()
+    it("keeps the account of a collected trader while its order rests", function()
+      local ex = asx.exchange()
+      local buyer = asx.trader({ exchange = ex, money = 1000 })
+      local seller_id
+      do
+        local seller = asx.trader({ exchange = ex, stocks = 10 })
+        seller_id = seller.id
+        for price = 10, 19 do seller:sell(1, price) end
+      end
+      collect()
+      assert.is_nil(ex.traders[seller_id])
+      local o = buyer:buy(10, 19)
+      assert.are.same({ 10, "filled" }, { o.filled, o.status })
+      assert.are.same({ 10, 1000 - 145 }, { buyer.stocks, buyer.money })
+      assert.are.same({ trades = 10, volume = 10, resting = 0 },
+        { trades = ex:stats().trades, volume = ex:stats().volume, resting = ex:stats().resting })
+      check_book(ex)
+    end)
+
+    it("keeps the exchange of a trader alive, and frees both once dropped", function()
+      local t = asx.trader({ exchange = asx.exchange(), money = 100, stocks = 10 })
+      collect()
+      t:sell(2, 10)
+      assert.are.equal(10, t.exchange:best_ask())
+      local gone = setmetatable({ ex = t.exchange, t = t }, { __mode = "v" })
+      t = nil -- luacheck: ignore 311
+      collect()
+      assert.is_nil(gone.t)
+      assert.is_nil(gone.ex)
+    end)
+
+    it("cancels the orders of a collected exchange, which no other exchange can touch", function()
+      local ex2 = asx.exchange()
+      local t2 = asx.trader({ exchange = ex2, money = 1000, stocks = 10 })
+      t2:buy(1, 5)
+      local o
+      do
+        local t = asx.trader({ exchange = asx.exchange(), stocks = 10 })
+        o = t:sell(3, 10)
+        assert.is_false(ex2:cancel(o))
+        assert.is_false(t2:cancel(o))
+        assert.are.equal("open", o.status)
+      end
+      collect()
+      assert.are.same({ "cancelled", 3, 0 }, { o.status, o.amount, o.filled })
+      assert.is_false(ex2:cancel(o))
+      assert.are.equal(1, ex2:stats().resting)
+      check_book(ex2)
+    end)
+
+    it("a trader cannot move: another exchange refuses it and its orders stay in one book", function()
+      local ex1 = asx.exchange()
+      local t = asx.trader({ exchange = ex1, money = 1000, stocks = 10 })
+      local a = t:sell(1, 20)
+      do
+        local ex2 = asx.exchange()
+        assert.has_error(function() ex2:register(t) end,
+          ("register: %s is already registered with another exchange"):format(tostring(t)))
+        pcall(function() t.exchange = ex2 end)
+        rawset(t, "exchange", ex2)
+        t:sell(1, 21)
+        rawset(t, "exchange", nil)
+        assert.are.equal(0, ex2:stats().resting)
+      end
+      collect()
+      local buys, sells = t:standing_orders()
+      assert.are.same({ 0, 2, a }, { #buys, #sells, sells[1] })
+      assert.are.same({ 20, 21 }, { sells[1].price, sells[2].price })
+      assert.is_true(t:cancel_all())
+      assert.are.same({ "cancelled", "cancelled" }, { sells[1].status, sells[2].status })
+      assert.are.equal(0, ex1:stats().resting)
+      check_book(ex1)
+    end)
+
+    it("the scheduler keeps its book alive when the session's exchange is replaced", function()
+      local s = asx.session({ exchange = asx.exchange(), clock = "virtual", seed = 1, duration = 2 })
+      s.exchange = asx.exchange()
+      collect()
+      local Napper = asx.Trader:extend("napper")
+      function Napper:cycle()
+        for _ = 1, 4 do self:sleep(0.5); collectgarbage("collect") end
+      end
+      s:add(Napper:new({}))
+      s:run()
+      assert.are.equal(2, s:now())
+      assert.has_error(function() require("asx.core").scheduler("virtual", 1):set_book(4096) end,
+        "bad argument #1 to 'set_book' (book expected)")
+      assert.has_error(function() require("asx.core").scheduler("virtual", 1):set_book(s.exchange) end,
+        "bad argument #1 to 'set_book' (book expected)")
+    end)
+  end)
+
+  describe("orders", function()
+    it("are read-only and hand out no pointer, whatever the field", function()
+      local ex = asx.exchange()
+      local t = asx.trader({ exchange = ex, money = 1000, stocks = 10 })
+      local a = t:sell(2, 10)
+      local b = t:sell(3, 10)
+      for _, k in ipairs({ "id_", "price_", "amount_", "filled_", "trader_", "side_", "status_", "slot_",
+                           "acct_", "prev_", "next_", "aprev_", "anext_", "level_" }) do
+        local ok, err = pcall(function() b[k] = 0 end)
+        assert.is_false(ok)
+        assert.matches("attempt to write to constant location", err)
+      end
+      for _, k in ipairs({ "acct_", "prev_", "next_", "aprev_", "anext_", "level_" }) do
+        -- An address at most, never something to follow.
+        assert.matches("^%d+ULL$", tostring(a[k]))
+      end
+      assert.are.equal("order#2(sell 3 @ 10, filled 0, open)", tostring(b))
+      assert.are.same({ 2, 5 }, { #ex:level("sell", 10), ex:depth("sell")[1].amount })
+      check_book(ex)
+    end)
+
+    it("of one exchange cannot be cancelled on another", function()
+      local ex1, ex2 = asx.exchange(), asx.exchange()
+      local t1 = asx.trader({ exchange = ex1, stocks = 10 })
+      asx.trader({ exchange = ex2, stocks = 10 }):sell(1, 9)
+      local o = t1:sell(2, 10)
+      assert.is_false(ex2:cancel(o))
+      assert.are.equal("open", o.status)
+      assert.are.same({ 1, 1 }, { ex1:stats().resting, ex2:stats().resting })
+      assert.is_true(ex1:cancel(o))
+      check_book(ex1)
+      check_book(ex2)
+    end)
+  end)
+
+  describe("methods called without a trader or an exchange name themselves", function()
+    local t = asx.trader({ exchange = asx.exchange(), money = 10, stocks = 10 })
+    local ex = t.exchange
+
+    it("for every trader method", function()
+      raises(function() t.buy(5, 100) end, "bad argument #1 to 'buy' (trader expected, got number)")
+      raises(function() t.sell(5, 100) end, "bad argument #1 to 'sell' (trader expected, got number)")
+      raises(function() t.cancel() end, "bad argument #1 to 'cancel' (trader expected, got nil)")
+      raises(function() t.cancel_all({}) end, "bad argument #1 to 'cancel_all' (trader expected, got table)")
+      raises(function() t.standing_orders(ex) end,
+        "bad argument #1 to 'standing_orders' (trader expected, got table)")
+      raises(function() t.inspect_exchange("t") end,
+        "bad argument #1 to 'inspect_exchange' (trader expected, got string)")
+      raises(function() t.value(3) end, "bad argument #1 to 'value' (trader expected, got number)")
+    end)
+
+    it("for every exchange method", function()
+      local L = { send_event = function() end }
+      raises(function() ex.add_logger(L) end, "bad argument #1 to 'add_logger' (exchange expected, got table)")
+      raises(function() ex.emit("x", {}) end, "bad argument #1 to 'emit' (exchange expected, got string)")
+      raises(function() ex.set_time(1) end, "bad argument #1 to 'set_time' (exchange expected, got number)")
+      raises(function() ex.time() end, "bad argument #1 to 'time' (exchange expected, got nil)")
+      raises(function() ex.register(t) end, "bad argument #1 to 'register' (exchange expected, got table)")
+      raises(function() ex.orderbook(5) end, "bad argument #1 to 'orderbook' (exchange expected, got number)")
+      raises(function() ex.depth("buy") end, "bad argument #1 to 'depth' (exchange expected, got string)")
+      raises(function() ex.best_bid() end, "bad argument #1 to 'best_bid' (exchange expected, got nil)")
+      raises(function() ex.best_ask() end, "bad argument #1 to 'best_ask' (exchange expected, got nil)")
+      raises(function() ex.level("buy", 1) end, "bad argument #1 to 'level' (exchange expected, got string)")
+      raises(function() ex.cancel(t) end, "bad argument #1 to 'cancel' (exchange expected, got table)")
+      raises(function() ex.stats() end, "bad argument #1 to 'stats' (exchange expected, got nil)")
+      raises(function() ex.last_price() end, "bad argument #1 to 'last_price' (exchange expected, got nil)")
+      -- A table dressed as an exchange is not one.
+      raises(function() ex.best_bid(setmetatable({}, asx.Exchange)) end,
+        "bad argument #1 to 'best_bid' (exchange expected, got table)")
+    end)
+
+    it("value checks its price", function()
+      raises(function() t:value("x") end, "bad argument #1 to 'value' (non-negative price expected, got string)")
+      raises(function() t:value(0 / 0) end, "bad argument #1 to 'value' (non-negative price expected, got nan)")
+      raises(function() t:value(1 / 0) end, "bad argument #1 to 'value' (non-negative price expected, got inf)")
+      raises(function() t:value(-1) end, "bad argument #1 to 'value' (non-negative price expected, got -1)")
+      assert.are.same({ 10, 35, 40 }, { t:value(), t:value(2.5), t:value(3) })
+    end)
+  end)
+
+  describe("classes", function()
+    it("only Trader and its subclasses make traders", function()
+      for _, cls in ipairs({ {}, { __index = {} }, setmetatable({ __index = 1 }, { __index = asx.Trader }) }) do
+        raises(function() asx.Trader.new(cls, {}) end, "new: call it on a class, as Class:new(opts)")
+        raises(function() asx.Trader.extend(cls, "x") end, "extend: call it on a class, as Class:extend(name)")
+      end
+      assert.is_false(asx.is_trader(setmetatable({}, asx.Trader)))
+      raises(function() asx.Trader.buy(setmetatable({}, asx.Trader), 1, 1) end,
+        "bad argument #1 to 'buy' (trader expected, got table)")
+    end)
+  end)
+
+  describe("loggers", function()
+    it("a logger of one's own never gets the book's raw records", function()
+      local ex = asx.exchange()
+      local got = {}
+      local L = {
+        consume_events = function() error("handed raw records") end,
+        send_event = function(_, event_type) got[#got + 1] = event_type end,
+      }
+      ex:add_logger(L)
+      assert.has_error(function() ex:add_logger({ consume_events = function() end }) end,
+        "bad argument #1 to 'add_logger' (logger with a send_event method expected, got table)")
+      asx.trader({ exchange = ex, stocks = 1 }):sell(1, 5)
+      assert.are.same({ "order" }, got)
+    end)
+
+    it("a built-in logger refuses records that are not the book's", function()
+      local loggers = require("asx.loggers")
+      local path = os.tmpname()
+      local L = assert(loggers.jsonl(path))
+      assert.has_error(function() L:consume_events(nil, 5) end,
+        "bad argument #1 to 'consume_events' (event records expected, got nil)")
+      L:close()
+      os.remove(path)
+    end)
+  end)
+end)
