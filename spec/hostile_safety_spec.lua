@@ -14,7 +14,7 @@ describe("asx-host against hostile strategies", function()
   it("a strategy assigning self.exchange fails alone, named with its file and line", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/hijack.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status)
-    assert.matches("^hijack#%d+: spec/fixtures/hostile/hijack%.lua:13: trader field 'exchange' is read%-only "
+    assert.matches("^hijack#%d+: spec/fixtures/hostile/hijack%.lua:14: trader field 'exchange' is read%-only "
       .. "%(a trader joins an exchange with ex:register%(trader%), for life%)\nstack traceback:\n", r.stderr)
     local _, failures = r.stderr:gsub("hijack#%d+: ", "")
     assert.are.equal(1, failures)
