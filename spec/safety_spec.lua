@@ -286,5 +286,31 @@ describe("memory safety from Lua", function()
       L:close()
       os.remove(path)
     end)
+
+    it("a closed file logger cannot reach its writer again, whatever its fields say", function()
+      local loggers = require("asx.loggers")
+      local a, b = os.tmpname(), os.tmpname()
+      local csv = assert(loggers.csv(a .. ".csv", { events = "all" }))
+      local jsonl = assert(loggers.jsonl(b .. ".jsonl"))
+      local record = csv.files[2]
+      assert.is_true(csv:close())
+      csv.closed = false
+      assert.has_error(function() csv:flush() end, ("log file '%s-exchange.csv' is closed"):format(a))
+      jsonl.files[1], jsonl.native[1] = record, record
+      assert.has_error(function() jsonl:flush() end, ("log file '%s-order.csv' is closed"):format(a))
+      for _, p in ipairs({ a, b, b .. ".jsonl" }) do os.remove(p) end
+      for _, t in ipairs({ "exchange", "order", "cancel", "trim", "agent", "session" }) do
+        os.remove(("%s-%s.csv"):format(a, t))
+      end
+    end)
+
+    it("a closed InfluxDB logger cannot reach its client again", function()
+      local loggers = require("asx.loggers")
+      local L = assert(loggers.influxdb({ url = "http://127.0.0.1:9/", quiet = true }))
+      assert.is_true(L:close(0))
+      L.closed = false
+      assert.has_error(function() L:flush(0) end, "this logger is closed")
+      assert.has_error(function() L:send_event("x", {}) end, "this logger is closed")
+    end)
   end)
 end)

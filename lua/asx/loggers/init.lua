@@ -192,7 +192,22 @@ local function open_file(path, append, max_bytes)
   return ffi.gc(lf, C.asx_logfile_close)
 end
 
-local function close_file(lf)
+-- The C handle of each open file, keyed by the file's record. Lua code can
+-- reach the records (L.files) but not this table, and a closed file's record
+-- has no handle left: a record kept, copied or reopened past its close can
+-- raise, never reach the freed writer.
+local handles = setmetatable({}, { __mode = "k" })
+
+local function lf_of(f)
+  local lf = handles[f]
+  if lf == nil then error(("log file '%s' is closed"):format(tostring(f.path)), 3) end
+  return lf
+end
+
+local function close_file(f)
+  local lf = handles[f]
+  if lf == nil then return true end
+  handles[f] = nil
   ffi.gc(lf, nil)
   local rc = C.asx_logfile_close(lf)
   return rc == 0
@@ -221,11 +236,11 @@ end
 
 function FileLogger:_session(session)
   self.session = session
-  for _, f in ipairs(self.files) do set_file_session(f.lf, session) end
+  for _, f in ipairs(self.files) do set_file_session(lf_of(f), session) end
 end
 
 local function file_error(f)
-  local e = C.asx_logfile_error(f.lf)
+  local e = C.asx_logfile_error(lf_of(f))
   return ("cannot write '%s': %s"):format(f.path, e ~= nil and ffi.string(e) or "unknown error")
 end
 
@@ -236,7 +251,7 @@ function FileLogger:consume_events(ptr, n, ex)
   local files = self.native
   for i = 1, #files do
     local f = files[i]
-    if C.asx_logfile_events(f.lf, ptr, n) < 0 and not f.warned then
+    if C.asx_logfile_events(lf_of(f), ptr, n) < 0 and not f.warned then
       f.warned = true
       io.stderr:write("asx: log: ", file_error(f), "\n")
     end
@@ -252,7 +267,7 @@ function FileLogger:send_event(event_type, message)
   local f = self.by_type[event_type] or self.any
   if not f then return end
   local line = self:_format(f, event_type, message)
-  if C.asx_logfile_write(f.lf, line, #line) < 0 and not f.warned then
+  if C.asx_logfile_write(lf_of(f), line, #line) < 0 and not f.warned then
     f.warned = true
     io.stderr:write("asx: log: ", file_error(f), "\n")
   end
@@ -262,7 +277,7 @@ function FileLogger:flush()
   if self.closed then return true end
   local err
   for _, f in ipairs(self.files) do
-    if C.asx_logfile_flush(f.lf) ~= 0 and not err then err = file_error(f) end
+    if C.asx_logfile_flush(lf_of(f)) ~= 0 and not err then err = file_error(f) end
   end
   if err then return nil, err end
   return true
@@ -273,7 +288,7 @@ function FileLogger:stats()
   local st = ffi.new("asx_logfile_stats")
   local written, dropped = 0, 0
   for _, f in ipairs(self.files) do
-    C.asx_logfile_stats_get(f.lf, st)
+    C.asx_logfile_stats_get(lf_of(f), st)
     -- Headers are lines too, but not rows. A file takes its lines in order,
     -- a prefix of them written and the rest dropped, so its header (its
     -- first line) is written when any line is, and dropped when the first
@@ -292,15 +307,14 @@ function FileLogger:close()
   if self.closed then return true end
   local errs, failed = {}, {}
   for _, f in ipairs(self.files) do
-    if C.asx_logfile_flush(f.lf) ~= 0 then
+    if C.asx_logfile_flush(lf_of(f)) ~= 0 then
       failed[f] = true
       errs[#errs + 1] = file_error(f)
     end
   end
   self.final = self:stats()
   for _, f in ipairs(self.files) do
-    if not close_file(f.lf) and not failed[f] then errs[#errs + 1] = ("cannot close '%s'"):format(f.path) end
-    f.lf = nil
+    if not close_file(f) and not failed[f] then errs[#errs + 1] = ("cannot close '%s'"):format(f.path) end
   end
   self.closed = true
   open_loggers[self] = nil
@@ -350,10 +364,10 @@ local function open_all(specs, append, max_bytes)
   for _, s in ipairs(specs) do
     local lf, err = open_file(s.path, append, max_bytes)
     if not lf then
-      for _, f in ipairs(files) do close_file(f.lf) end
+      for _, f in ipairs(files) do close_file(f) end
       return nil, err
     end
-    s.lf = lf
+    handles[s] = lf
     s.headers = 0
     files[#files + 1] = s
   end
@@ -408,10 +422,10 @@ function M.csv(path, opts)
   local files, err = open_all(specs, opts.append, opts.max_bytes)
   if not files then return nil, err end
   for _, f in ipairs(files) do
-    if f.native then C.asx_logfile_set_format(f.lf, C.ASX_LOG_CSV, BOOK_TYPES[f.type]) end
+    if f.native then C.asx_logfile_set_format(lf_of(f), C.ASX_LOG_CSV, BOOK_TYPES[f.type]) end
     if opts.header ~= false then
       local h = "time,session," .. table.concat(f.columns, ",") .. "\n"
-      C.asx_logfile_write(f.lf, h, #h)
+      C.asx_logfile_write(lf_of(f), h, #h)
       f.headers = 1
     end
   end
@@ -428,7 +442,7 @@ function M.jsonl(path, opts)
   opts = check_common_opts("jsonl", path, opts)
   local files, err = open_all({ { path = path, native = true } }, opts.append, opts.max_bytes)
   if not files then return nil, err end
-  C.asx_logfile_set_format(files[1].lf, C.ASX_LOG_JSONL, 0)
+  C.asx_logfile_set_format(lf_of(files[1]), C.ASX_LOG_JSONL, 0)
   local self = new_file_logger("jsonl", files, opts)
   self._format = jsonl_format
   return self
@@ -494,20 +508,29 @@ M.influx_text = influx_text
 local Influx = {}
 Influx.__index = Influx
 
+-- A logger's C client, out of reach of Lua code (see handles above).
+local influx_handles = setmetatable({}, { __mode = "k" })
+
+local function ix_of(self)
+  local ix = influx_handles[self]
+  if ix == nil then error("this logger is closed", 3) end
+  return ix
+end
+
 function Influx:_session(session, time)
   self.session = session
   local text = session ~= nil and (type(session) == "number" and num(session) or tostring(session)) or nil
   -- Session time 0 is now, wall clock, so a virtual-clock run lands on the
   -- time axis where it was run; opts.start pins it instead.
   local start = self.start_ns or (C.asx_wall_ns() - ffi.cast("int64_t", (time or 0) * 1e9))
-  C.asx_influx_set_session(self.ix, text, start)
+  C.asx_influx_set_session(ix_of(self), text, start)
 end
 
 function Influx:consume_events(ptr, n, ex)
   check_open(self, "consume_events")
   if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
-  C.asx_influx_events(self.ix, ptr, n)
+  C.asx_influx_events(ix_of(self), ptr, n)
 end
 
 function Influx:send_event(event_type, message)
@@ -520,14 +543,14 @@ function Influx:send_event(event_type, message)
   end
   local text = influx_text(event_type, message, session)
   local t = message.time
-  C.asx_influx_point(self.ix, text, #text, type(t) == "number" and t or 0)
+  C.asx_influx_point(ix_of(self), text, #text, type(t) == "number" and t or 0)
 end
 
 function Influx:stats()
   if self.closed then return self.final end
   local st = ffi.new("asx_influx_stats")
-  C.asx_influx_stats_get(self.ix, st)
-  local e = C.asx_influx_error(self.ix)
+  C.asx_influx_stats_get(ix_of(self), st)
+  local e = C.asx_influx_error(ix_of(self))
   return { written = tonumber(st.written), dropped = tonumber(st.dropped), queued = tonumber(st.queued),
     requests = tonumber(st.requests), failures = tonumber(st.failures),
     error = e ~= nil and ffi.string(e) or nil }
@@ -549,9 +572,9 @@ function Influx:flush(timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "flush", "non-negative number of seconds", timeout)
   end
-  local left = tonumber(C.asx_influx_flush(self.ix, timeout or self.close_timeout))
+  local left = tonumber(C.asx_influx_flush(ix_of(self), timeout or self.close_timeout))
   if left > 0 then
-    local e = C.asx_influx_error(self.ix)
+    local e = C.asx_influx_error(ix_of(self))
     return nil, ("%d points not written yet%s"):format(left, e ~= nil and (": " .. ffi.string(e)) or "")
   end
   return true
@@ -563,16 +586,16 @@ function Influx:close(timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "close", "non-negative number of seconds", timeout)
   end
-  C.asx_influx_flush(self.ix, timeout or self.close_timeout)
+  C.asx_influx_flush(ix_of(self), timeout or self.close_timeout)
   local st = self:stats()
-  local ix = self.ix
+  local ix = ix_of(self)
+  influx_handles[self] = nil
   ffi.gc(ix, nil)
   local left = tonumber(C.asx_influx_close(ix, 0))
   st.dropped = st.dropped + left
   st.queued = 0
   self.final = st
   self.closed = true
-  self.ix = nil
   open_loggers[self] = nil
   if left > 0 then return nil, ("%d points dropped at close%s"):format(left, st.error and (": " .. st.error) or "") end
   return true
@@ -658,9 +681,10 @@ function M.influxdb(opts)
   o.quiet = opts.quiet and 1 or 0
   local ix = C.asx_influx_new(o, errbuf)
   if ix == nil then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
-  local self = setmetatable({ ix = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end), url = mask_url(url),
+  local self = setmetatable({ url = mask_url(url),
     close_timeout = close_timeout, closed = false, version = tonumber(o.version),
     start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
+  influx_handles[self] = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
   open_loggers[self] = true
   return self
