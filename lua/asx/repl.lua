@@ -442,13 +442,14 @@ local function commands(ctx)
     if filter ~= nil and tf ~= "string" and tf ~= "function" then
       argerror(1, "traders", "strategy or state name, or function, expected", filter)
     end
-    local ids = {}
-    for id in pairs(ex.traders) do ids[#ids + 1] = id end
+    -- ex.traders is weak: hold the traders while the rows are built.
+    local ids, live = {}, {}
+    for id, t in pairs(ex.traders) do ids[#ids + 1], live[id] = id, t end
     sort(ids)
     local last = ex:last_price()
     local rows = {}
     for _, id in ipairs(ids) do
-      local t = ex.traders[id]
+      local t = live[id]
       local buys, sells = t:standing_orders()
       local row = { id = id, strategy = strategy_of(t), money = t.money, stocks = t.stocks,
         orders = #buys + #sells, value = t:value(last), state = state_of(t), trader = t }
