@@ -195,8 +195,11 @@ end
 -- The C handle of each open file, keyed by the file's record. Lua code can
 -- reach the records (L.files) but not this table, and a closed file's record
 -- has no handle left: a record kept, copied or reopened past its close can
--- raise, never reach the freed writer.
-local handles = setmetatable({}, { __mode = "k" })
+-- raise, never reach the freed writer. The record's own field keeps the
+-- handle alive (values are weak too, so that an unreachable logger's file
+-- is closed in the same collection); Lua code that drops it only closes
+-- the file.
+local handles = setmetatable({}, { __mode = "kv" })
 
 local function lf_of(f)
   local lf = handles[f]
@@ -207,7 +210,7 @@ end
 local function close_file(f)
   local lf = handles[f]
   if lf == nil then return true end
-  handles[f] = nil
+  handles[f], f.handle = nil, nil
   ffi.gc(lf, nil)
   local rc = C.asx_logfile_close(lf)
   return rc == 0
@@ -367,7 +370,7 @@ local function open_all(specs, append, max_bytes)
       for _, f in ipairs(files) do close_file(f) end
       return nil, err
     end
-    handles[s] = lf
+    handles[s], s.handle = lf, lf
     s.headers = 0
     files[#files + 1] = s
   end
@@ -772,9 +775,10 @@ end
 -- can be named by it.
 local sources = setmetatable({}, { __mode = "k" })
 
+-- Only asx's own loggers are handed the book's records (consume_events), so
+-- a logger of one's own needs send_event.
 local function is_logger(L)
-  return (type(L) == "table" or type(L) == "userdata")
-    and (type(L.send_event) == "function" or type(L.consume_events) == "function")
+  return (type(L) == "table" or type(L) == "userdata") and type(L.send_event) == "function"
 end
 
 local function load_logger_file(path)
