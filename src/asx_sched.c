@@ -356,8 +356,8 @@ static void on_idle(uv_idle_t *h) {
       end_session(s);
       return;
     }
-    if (more)
-      return;
+    if (more || !s->stepping)
+      return; /* more to do, or an agent's pause ended the step */
     if (s->heap_len == 0) {
       end_session(s);
       return;
@@ -858,6 +858,14 @@ int asx_sched_pause(asx_sched *s, int on) {
   on = on != 0;
   if (s->state == S_ENDED)
     return ASX_SCHED_E_STATE;
+  if (on && s->stepping) {
+    /* Pausing cuts a step short (Ctrl-C at the REPL): the clock stays
+     * at the last wake-up the step ran. */
+    s->stepping = 0;
+    rebase(s, s->now);
+    schedule_next(s);
+    return 0;
+  }
   if (on == s->paused)
     return 0;
   if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL) {

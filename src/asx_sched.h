@@ -142,7 +142,8 @@ int asx_sched_run(asx_sched *s);
 void asx_sched_stop(asx_sched *s);
 
 /* Pauses (on = 1) or resumes (on = 0) a started session. While paused the
- * session advances only through asx_sched_step. */
+ * session advances only through asx_sched_step. Pausing during a step ends
+ * the step where it got to. */
 int asx_sched_pause(asx_sched *s, int on);
 
 /* While paused: runs every wake-up up to now + seconds, then leaves the clock

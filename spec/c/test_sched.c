@@ -29,6 +29,7 @@ typedef struct run {
   /* Optional actions on a given resume (by log index). */
   int stop_at;      /* asx_sched_stop when this resume happens */
   int finish_at;    /* asx_sched_finish(finish_agent) at this resume */
+  int pause_at;     /* asx_sched_pause(s, 1) at this resume */
   uint32_t finish_agent;
   int ended;
 } run;
@@ -43,6 +44,8 @@ static void resume(asx_sched *s, uint32_t agent, void *data) {
   r->log_time[r->nlog] = asx_sched_now(s);
   if (r->nlog == r->stop_at)
     asx_sched_stop(s);
+  if (r->nlog == r->pause_at)
+    assert_int_equal(asx_sched_pause(s, 1), 0);
   if (r->nlog == r->finish_at)
     assert_int_equal(asx_sched_finish(s, r->finish_agent, ASX_AGENT_STOPPED), 0);
   r->nlog++;
@@ -74,7 +77,7 @@ static asx_sched *make(run *r, int clock, uint32_t agents) {
   asx_sched *s;
   uint32_t first = 99;
   memset(r, 0, sizeof *r);
-  r->stop_at = r->finish_at = -1;
+  r->stop_at = r->finish_at = r->pause_at = -1;
   s = asx_sched_new(NULL, clock, 42, resume, r);
   assert_non_null(s);
   asx_sched_on_end(s, on_end);
@@ -305,6 +308,45 @@ static void test_pause_and_step(void **state) {
   asx_sched_free(s);
 }
 
+static void test_pause_ends_a_step(void **state) {
+  run r;
+  uv_loop_t *loop = uv_default_loop();
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 1);
+  script(&r, 0, 0.25, 0.25, 0.25, 0.25, 0.25, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_pause(s, 1), 0);
+  assert_int_equal(asx_sched_start(s), 0);
+
+  /* From outside the loop, before the step ran anything. */
+  assert_int_equal(asx_sched_step(s, 10), 0);
+  assert_int_equal(asx_sched_pause(s, 1), 0);
+  assert_int_equal(asx_sched_stepping(s), 0);
+  uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.nlog, 0);
+  assert_true(asx_sched_now(s) == 0);
+
+  /* From an agent, during the step: the clock stays at that wake-up. */
+  r.pause_at = 2;
+  assert_int_equal(asx_sched_step(s, 10), 0);
+  for (int i = 0; i < 100 && asx_sched_stepping(s); i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(asx_sched_stepping(s), 0);
+  assert_int_equal(r.nlog, 3);
+  assert_true(asx_sched_now(s) == 0.5);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_PAUSED);
+
+  /* The session goes on from there. */
+  assert_int_equal(asx_sched_step(s, 0.25), 0);
+  while (asx_sched_stepping(s))
+    uv_run(loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.nlog, 4);
+  assert_true(asx_sched_now(s) == 0.75);
+  assert_int_equal(r.ended, 0);
+  asx_sched_stop(s);
+  asx_sched_free(s);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
 static void test_real_clock_pause_and_step(void **state) {
   run r;
   uv_loop_t *loop = uv_default_loop();
@@ -486,6 +528,7 @@ int main(void) {
       cmocka_unit_test(test_stop_from_agent),
       cmocka_unit_test(test_finished_agent_is_never_resumed),
       cmocka_unit_test(test_pause_and_step),
+      cmocka_unit_test(test_pause_ends_a_step),
       cmocka_unit_test(test_real_clock_pause_and_step),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_random_streams),
