@@ -96,7 +96,7 @@ x = {
 "still"	"here"]]), out)
   end)
 
-  it("prints errors with their position and goes on", function()
+  it("prints errors with their line in the script, goes on, and exits 1", function()
     local out, status = run([[
 error("boom")
 1 +* 2
@@ -104,20 +104,35 @@ nil + 1
 error({ code = 1 })
 y = 5
 y
+function f()
+  error("in f")
+end
+for i = 1,
+  2 do nil_call()
+end
+f()
 ]])
     assert.are.same(lines([[
 stdin:1: boom
-stdin:1: unexpected symbol near '*'
-stdin:1: attempt to perform arithmetic on a nil value
+stdin:2: unexpected symbol near '*'
+stdin:3: attempt to perform arithmetic on a nil value
 error: { code = 1 }
-5]]), out)
+5
+stdin:11: attempt to call global 'nil_call' (a nil value)
+stdin:8: in f]]), out)
+    assert.are.equal(1, status)
+  end)
+
+  it("exits 0 when every line ran", function()
+    local out, status = run("x = 1\nx + 1\n")
+    assert.are.same({ "2" }, out)
     assert.are.equal(0, status)
   end)
 
   it("stops at end of input with the summary, even mid-statement", function()
     local out, status, summary = run("1\nfor i = 1, 2 do\n", VIRTUAL)
     assert.are.same({ "1", "stdin: incomplete statement at end of input" }, out)
-    assert.are.equal(0, status)
+    assert.are.equal(1, status)
     assert.are.equal("seed: 1", summary[1])
     assert.are.equal("clock: virtual", summary[2])
     assert.are.equal("session time: 0.000 s", summary[3])
@@ -499,8 +514,8 @@ spread -, mid -]]), out)
       local out = run("speed(0)\nspeed(-2)\nspeed(0/0)\n", "--clock real")
       assert.are.same({
         "stdin:1: bad argument #1 to 'speed' (positive factor expected, got 0)",
-        "stdin:1: bad argument #1 to 'speed' (positive factor expected, got -2)",
-        "stdin:1: bad argument #1 to 'speed' (positive factor expected, got nan)",
+        "stdin:2: bad argument #1 to 'speed' (positive factor expected, got -2)",
+        "stdin:3: bad argument #1 to 'speed' (positive factor expected, got nan)",
       }, out)
     end)
   end)

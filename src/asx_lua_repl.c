@@ -3,6 +3,7 @@
  *   local r = core.repl_open{
  *     on_line = function(line) end,          -- line is nil at end of input
  *     on_interrupt = function(count) end,    -- optional: Ctrl-C at the prompt
+ *     on_break = function() end,            -- optional: Ctrl-C while busy
  *     complete = function(word) return { "candidate", ... } end,  -- optional
  *     history = "/home/u/.asx_history",      -- optional, terminal mode only
  *   }
@@ -11,6 +12,7 @@
  *                             -- after every turn of the loop
  *   r:mode()            -- "tty", "pipe" or "file"
  *   r:print(text [, "stderr"])  -- output that keeps the prompt intact
+ *   r:pcall(f, ...)     -- pcall(f, ...), with Ctrl-C interrupting f
  *   r:close()
  *
  * The callbacks run from libuv callbacks, outside any coroutine of the
@@ -19,6 +21,13 @@
  * on stderr and the reader goes on; repl.lua catches its own errors first.
  * While the reader is open the userdata pins itself in the registry, because
  * the C side holds a pointer to it.
+ *
+ * Ctrl-C while interruptible: the signal handler sets a debug hook (as the
+ * stand-alone lua does), and the hook raises "interrupted" at the next call,
+ * return or instruction count of interpreted Lua code. Code that LuaJIT has
+ * compiled into a trace never sees the hook; lua/asx/repl.lua keeps the
+ * lines typed at the prompt out of the compiler for that reason. on_break
+ * runs from the loop afterwards, in any case.
  */
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +44,7 @@ typedef struct lrepl {
   asx_repl *repl; /* NULL once closed */
   lua_State *T;   /* the thread callbacks run on */
   int ref_self, ref_thread, ref_on_line, ref_on_interrupt, ref_complete;
-  int ref_ready;
+  int ref_ready, ref_on_break;
 } lrepl;
 
 static void report(lua_State *T, const char *where) {
@@ -48,7 +57,8 @@ static void report(lua_State *T, const char *where) {
 
 static void unref_all(lua_State *L, lrepl *u) {
   int *refs[] = { &u->ref_on_line, &u->ref_on_interrupt, &u->ref_complete,
-                  &u->ref_ready, &u->ref_thread, &u->ref_self };
+                  &u->ref_ready, &u->ref_on_break, &u->ref_thread,
+                  &u->ref_self };
   size_t i;
   for (i = 0; i < sizeof refs / sizeof refs[0]; i++) {
     luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
@@ -85,6 +95,31 @@ static void cb_interrupt(void *data, int count) {
   lua_pushinteger(T, count);
   if (lua_pcall(T, 1, 0, 0) != 0)
     report(T, "on_interrupt");
+}
+
+static void hook_interrupt(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
+/* In the signal handler: lua_sethook is the one Lua call that is safe
+ * there (it only stores the hook and its mask). */
+static void cb_signal(void *data) {
+  lrepl *u = data;
+  if (u->T)
+    lua_sethook(u->T, hook_interrupt,
+                LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void cb_break(void *data) {
+  lrepl *u = data;
+  lua_State *T = u->T;
+  if (!T || u->ref_on_break == LUA_NOREF)
+    return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_break);
+  if (lua_pcall(T, 0, 0, 0) != 0)
+    report(T, "on_break");
 }
 
 static void cb_complete(void *data, const char *word) {
@@ -140,6 +175,7 @@ static int l_repl_open(lua_State *L) {
   check_fn(L, "on_line", 1);
   check_fn(L, "on_interrupt", 0);
   check_fn(L, "complete", 0);
+  check_fn(L, "on_break", 0);
   lua_getfield(L, 1, "history");
   if (!lua_isnil(L, -1) && lua_toboolean(L, -1)) {
     if (lua_type(L, -1) != LUA_TSTRING)
@@ -154,18 +190,22 @@ static int l_repl_open(lua_State *L) {
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_line = LUA_NOREF;
   u->ref_on_interrupt = u->ref_complete = u->ref_ready = LUA_NOREF;
+  u->ref_on_break = LUA_NOREF;
   luaL_getmetatable(L, REPL_MT);
   lua_setmetatable(L, -2);
 
   u->ref_on_line = opt_ref(L, "on_line");
   u->ref_on_interrupt = opt_ref(L, "on_interrupt");
   u->ref_complete = opt_ref(L, "complete");
+  u->ref_on_break = opt_ref(L, "on_break");
   u->T = lua_newthread(L);
   u->ref_thread = luaL_ref(L, LUA_REGISTRYINDEX);
 
   cb.on_line = cb_line;
   cb.on_interrupt = cb_interrupt;
   cb.on_complete = cb_complete;
+  cb.on_signal = cb_signal;
+  cb.on_break = cb_break;
   cb.data = u;
   rc = asx_repl_open(uv_default_loop(), 0, history, &cb, &u->repl, &err);
   if (rc < 0) {
@@ -236,6 +276,26 @@ static int l_print(lua_State *L) {
   return 0;
 }
 
+/* r:pcall(f, ...): pcall(f, ...) during which Ctrl-C interrupts f. The
+ * window opens and closes here in C, where no hook can fire: closed from
+ * Lua, a Ctrl-C just before the closing call would raise in that call,
+ * outside any pcall. Closing also removes a hook that a Ctrl-C set but no
+ * Lua code met yet: it must not fire in whatever runs next. */
+static int l_pcall(lua_State *L) {
+  lrepl *u = check_open(L, "pcall");
+  int rc;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  asx_repl_interruptible(u->repl, 1);
+  rc = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
+  if (u->repl) /* f may have closed the reader (quit) */
+    asx_repl_interruptible(u->repl, 0);
+  if (lua_gethook(L) == hook_interrupt)
+    lua_sethook(L, NULL, 0, 0);
+  lua_pushboolean(L, rc == 0);
+  lua_replace(L, 1);
+  return lua_gettop(L);
+}
+
 static int l_mode(lua_State *L) {
   lrepl *u = check_open(L, "mode");
   switch (asx_repl_mode(u->repl)) {
@@ -266,7 +326,7 @@ static int l_close(lua_State *L) {
 int asx__lua_open_repl(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "prompt", l_prompt },   { "mode", l_mode }, { "reading", l_reading },
-    { "print", l_print },
+    { "print", l_print },     { "pcall", l_pcall },
     { "close", l_close },     { NULL, NULL }
   };
   if (luaL_newmetatable(L, REPL_MT)) {

@@ -13,15 +13,23 @@
  * Ctrl-C. The terminal's ISIG flag is cleared in libedit's edit mode, so at
  * the prompt Ctrl-C arrives as a key rather than as SIGINT: it is bound to a
  * function of ours, and no signal handler of the host has to know about the
- * prompt. While a line is evaluated the terminal is in cooked mode again and
- * Ctrl-C is the host's SIGINT as usual. libedit's own signal handling is off
+ * prompt. While a line is evaluated, or its `step` runs, the terminal is in
+ * cooked mode again and Ctrl-C is a SIGINT. The reader's own handler, put in
+ * front of the session's when the reader opens, takes the first one: it is
+ * meant for the line, not for the session, and the owner hears of it twice,
+ * at once (on_signal, to arm a debug hook) and from the loop (on_break, by
+ * a uv_async). Any SIGINT the reader does not take is handed to the handler
+ * that was there before. libedit's own signal handling is off
  * (rl_catch_signals = 0): it would re-raise signals to the whole process
  * group and fight libuv's handlers.
  *
  * History. We keep our own copy of the last ASX_REPL_HISTORY_MAX lines and
  * write the file ourselves, one plain line per entry, replacing it after
  * every line (write to a temporary file, then rename) so that a crash or a
- * kill loses nothing and the file never holds more than the limit. libedit
+ * kill loses nothing and the file never holds more than the limit. The
+ * temporary file is created 0600 and given the old file's mode before the
+ * rename, and a history path that is a symbolic link is followed, so the
+ * link survives. libedit
  * gets the same lines through add_history for Up/Down and Ctrl-R.
  *
  * Pipe and file modes. Input is read into a buffer with uv_read (pipes,
@@ -37,9 +45,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -65,6 +76,9 @@ struct asx_repl {
 
   /* Terminal mode. */
   uv_poll_t poll;
+  uv_async_t brk;   /* on_break, sent from the SIGINT handler */
+  volatile sig_atomic_t break_pending; /* taken, on_break not run yet */
+  volatile sig_atomic_t interruptible; /* see asx_repl_interruptible */
   int installed;     /* the libedit handler is installed (raw mode) */
   int line_done;     /* our line handler ran during this key */
   char *line;        /* what it got, malloc'd by libedit; NULL at EOF */
@@ -90,8 +104,8 @@ struct asx_repl {
 };
 
 /* libedit's readline emulation keeps its state in globals, and so do its
- * callbacks: the one open reader. */
-static asx_repl *the_repl;
+ * callbacks: the one open reader. The SIGINT handler reads it too. */
+static asx_repl *volatile the_repl;
 
 /* Identifier characters, '.' and ':' make up the word being completed, so
  * that "ex.book" or "me:bu" reaches the completer whole; everything else
@@ -176,28 +190,52 @@ static void history_load(asx_repl *r) {
   fclose(f);
 }
 
+/* Where the history really goes: the file a symbolic link points at, so
+ * that the rename replaces the file and not the link. Returns a malloc'd
+ * path, or NULL when out of memory. */
+static char *history_target(const char *path) {
+  char *real = realpath(path, NULL);
+  return real ? real : strdup(path);
+}
+
 /* A failure to save history is not worth interrupting the user for: the
  * session matters more than the record of what was typed. */
 static void history_save(asx_repl *r) {
-  char *tmp;
-  size_t n = strlen(r->history_path) + 16, i;
-  FILE *f;
-  int ok;
+  char *target, *tmp = NULL;
+  size_t n, i;
+  struct stat st;
+  mode_t mode = 0600;
+  FILE *f = NULL;
+  int fd, ok;
+  if ((target = history_target(r->history_path)) == NULL)
+    return;
+  n = strlen(target) + 24;
   if ((tmp = malloc(n)) == NULL)
-    return;
-  snprintf(tmp, n, "%s.%ld", r->history_path, (long)getpid());
-  if ((f = fopen(tmp, "w")) == NULL) {
-    free(tmp);
-    return;
+    goto out;
+  snprintf(tmp, n, "%s.%ld.tmp", target, (long)getpid());
+  if (stat(target, &st) == 0)
+    mode = st.st_mode & 07777;
+  /* O_NOFOLLOW: a link planted at the temporary name must not make us
+   * write elsewhere. The mode is set again with fchmod, because open's is
+   * cut by the umask and a leftover file keeps its own. */
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    goto out;
+  if (fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
+    close(fd);
+    (void)unlink(tmp);
+    goto out;
   }
   ok = 1;
   for (i = 0; i < r->hist_n && ok; i++)
     ok = fprintf(f, "%s\n", r->hist[(r->hist_first + i) %
                                     ASX_REPL_HISTORY_MAX]) >= 0;
   ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, r->history_path) != 0)
+  if (!ok || rename(tmp, target) != 0)
     (void)unlink(tmp);
+out:
   free(tmp);
+  free(target);
 }
 
 /* ---- Terminal mode ------------------------------------------------------ */
@@ -350,6 +388,74 @@ static void on_tty_readable(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* ---- Ctrl-C while the owner is busy ---------------------------------- */
+
+/* The handler that was installed when the reader opened (the session's),
+ * and whether ours is installed. */
+static struct sigaction prev_sigint;
+static int sigint_ours;
+
+/* Hands a signal we do not take to the handler before ours, as if ours
+ * were not there. */
+static void pass_on(int signo, siginfo_t *info, void *uctx) {
+  if (prev_sigint.sa_flags & SA_SIGINFO) {
+    prev_sigint.sa_sigaction(signo, info, uctx);
+  } else if (prev_sigint.sa_handler == SIG_DFL) {
+    signal(signo, SIG_DFL);
+    raise(signo);
+  } else if (prev_sigint.sa_handler != SIG_IGN) {
+    prev_sigint.sa_handler(signo);
+  }
+}
+
+/* Async-signal-safe: it only sets flags, calls on_signal (which must be
+ * safe too) and wakes the loop. */
+static void on_sigint(int signo, siginfo_t *info, void *uctx) {
+  asx_repl *r = the_repl;
+  if (!r || r->state != ST_HELD || r->break_pending) {
+    pass_on(signo, info, uctx);
+    return;
+  }
+  r->break_pending = 1;
+  if (r->interruptible && r->cb.on_signal)
+    r->cb.on_signal(r->cb.data);
+  uv_async_send(&r->brk);
+}
+
+static void on_break(uv_async_t *h) {
+  asx_repl *r = h->data;
+  if (!r->break_pending || r->state == ST_CLOSED)
+    return;
+  r->break_pending = 0;
+  if (r->cb.on_break)
+    r->cb.on_break(r->cb.data);
+}
+
+static void install_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigint;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGINT, &sa, &prev_sigint) == 0)
+    sigint_ours = 1;
+}
+
+/* Puts the previous handler back, unless someone replaced ours meanwhile
+ * (the session restores its own predecessor when it ends): theirs is the
+ * newer wish. */
+static void restore_sigint(void) {
+  struct sigaction cur;
+  if (!sigint_ours)
+    return;
+  sigint_ours = 0;
+  if (sigaction(SIGINT, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+      cur.sa_sigaction == on_sigint)
+    sigaction(SIGINT, &prev_sigint, NULL);
+}
+
+void asx_repl_interruptible(asx_repl *r, int on) { r->interruptible = on != 0; }
+
 /* libedit's readline emulation keeps its editor, its history and the
  * terminal's description in globals that no call of it frees; they live as
  * long as the process. But closing the Lua state unloads asx/core.so, and
@@ -386,6 +492,10 @@ static int tty_open(asx_repl *r, const char **err) {
     *err = "cannot watch standard input";
     return rc;
   }
+  uv_async_init(r->loop, &r->brk, on_break);
+  r->brk.data = r;
+  r->handles++;
+  install_sigint();
   /* libedit reads with blocking read(2); only the readiness comes from
    * the loop. */
   restore_fd(r);
@@ -690,7 +800,9 @@ void asx_repl_close(asx_repl *r) {
       fflush(stdout);
     }
     tty_stop(r);
+    restore_sigint();
     uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&r->brk, on_handle_closed);
   } else {
     uv_close((uv_handle_t *)&r->idle, on_handle_closed);
     if (r->mode == ASX_REPL_PIPE)

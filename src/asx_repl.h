@@ -42,6 +42,19 @@ typedef struct asx_repl_callbacks {
    * colons before the cursor). Add candidates, each the whole replacement
    * for word, with asx_repl_add_completion. May be NULL. */
   void (*on_complete)(void *data, const char *word);
+  /* Ctrl-C (SIGINT) in terminal mode while the reader waits for its owner,
+   * that is while a line is evaluated or the next prompt waits for ready().
+   * At the prompt itself Ctrl-C is a key (on_interrupt above); everywhere
+   * else SIGINT goes on to the handler that was installed before the
+   * reader opened (the session's). on_signal runs inside the signal
+   * handler, so it must be async-signal-safe, and only while the owner has
+   * said the evaluation may be interrupted (asx_repl_interruptible).
+   * on_break runs later from the loop, for what only the loop may do (cut a
+   * step short). A second SIGINT before on_break has run is not ours: it
+   * goes on to the previous handler, so code that never gives the loop
+   * back can still be stopped. Either may be NULL. */
+  void (*on_signal)(void *data);
+  void (*on_break)(void *data);
   void *data;
 } asx_repl_callbacks;
 
@@ -54,7 +67,11 @@ enum {
 
 /* Opens the reader on fd (normally 0) in the mode its type calls for.
  * history_path may be NULL (no history is kept, as in the other modes);
- * in the terminal mode it is read now and rewritten after every line.
+ * in the terminal mode it is read now and rewritten after every line. A new
+ * history file is made readable by its owner only (0600), as a shell's is:
+ * it can hold what was typed; a rewritten one keeps its mode. In terminal
+ * mode the reader installs its SIGINT handler (see on_signal) in front of
+ * the current one, and puts that back on close if nobody replaced it.
  * Returns 0 and *out, or a negative libuv error with a static *err.
  * Nothing is read until asx_repl_prompt. */
 int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
@@ -85,6 +102,10 @@ int asx_repl_reading(const asx_repl *repl);
  * prompt's line is cleared, the text written, and the prompt drawn again
  * below it with what was typed so far. */
 void asx_repl_print(asx_repl *repl, FILE *out, const char *text, size_t len);
+
+/* Says whether the owner is running code that on_signal may interrupt
+ * (1) or not (0); 0 when the reader opens. */
+void asx_repl_interruptible(asx_repl *repl, int on);
 
 /* Adds one completion candidate; only valid inside on_complete. */
 void asx_repl_add_completion(asx_repl *repl, const char *candidate);

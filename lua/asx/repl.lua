@@ -21,9 +21,13 @@ local asx = require("asx")
 local M = {}
 
 local type, tostring, tonumber, pairs, ipairs, select = type, tostring, tonumber, pairs, ipairs, select
-local rawget, getmetatable, setmetatable, pcall = rawget, getmetatable, setmetatable, pcall
+local rawget, getmetatable, setmetatable, pcall, next = rawget, getmetatable, setmetatable, pcall, next
 local huge = math.huge
 local concat, sort = table.concat, table.sort
+local format, gsub, sub, find, match, byte = string.format, string.gsub, string.sub, string.find,
+  string.match, string.byte
+local real_metatable = debug.getmetatable
+local jit_off = jit and jit.off
 local argerror, is_count = asx._argerror, asx._is_count
 
 M.PROMPT = "asx> "
@@ -31,89 +35,161 @@ M.CONTINUE = ">> "
 M.TRADES_KEPT = 10000 -- the trade history trades(n) can reach back into
 M.DEPTH = 3           -- how deep tables print
 M.MAX_ROWS = 50       -- rows a displayed table shows
+M.MAX_STRING = 4000   -- bytes of a string value shown, about as much text as MAX_ROWS rows
+M.MAX_ITEMS = 100     -- entries shown of one table
+M.MAX_TOTAL = 1000    -- entries shown of one value, nested tables included
 
 -- Formatting values --------------------------------------------------------
+--
+-- Printing runs code the user wrote (__tostring) on values the user built,
+-- and must never raise out of the prompt: a failure prints as a placeholder
+-- naming the value's type and what went wrong, and the prompt comes back.
+-- Tables are read raw (rawget, next), so __index, __len and __pairs never
+-- run; only __tostring does, as tostring would call it.
 
 -- Integers print without a fraction; others as Lua prints them.
 local function fmt_num(v)
   if v ~= v then return "nan" end
   if v == huge then return "inf" end
   if v == -huge then return "-inf" end
-  if v % 1 == 0 and v > -1e15 and v < 1e15 then return ("%d"):format(v) end
+  if v % 1 == 0 and v > -1e15 and v < 1e15 then return format("%d", v) end
   return tostring(v)
 end
 M.fmt_num = fmt_num
+
+-- The text of an error value, running none of its metamethods.
+local function error_text(e)
+  local te = type(e)
+  if te == "string" then return e end
+  if te == "number" then return fmt_num(e) end
+  return "(" .. te .. " error value)"
+end
+
+-- One line, short enough for a placeholder.
+local function brief(text)
+  text = gsub(match(text, "^[^\n]*"), "%c", "?")
+  if #text > 200 then text = sub(text, 1, 200) .. "..." end
+  return text
+end
+
+local function placeholder(v, what, err)
+  return format("<%s: %s: %s>", type(v), what, brief(error_text(err)))
+end
+
+-- tostring that never raises: a __tostring that fails or returns something
+-- other than a string gives a placeholder.
+local function safe_tostring(v)
+  local ok, s = pcall(tostring, v)
+  if not ok then return placeholder(v, "__tostring raised", s) end
+  if type(s) ~= "string" then return format("<%s: __tostring returned a %s>", type(v), type(s)) end
+  return s
+end
+M.safe_tostring = safe_tostring
 
 local KEYWORDS = {}
 for w in ([[and break do else elseif end false for function goto if in local nil not or
   repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
 
 local function is_ident(k)
-  return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil and not KEYWORDS[k]
+  return type(k) == "string" and match(k, "^[%a_][%w_]*$") ~= nil and not KEYWORDS[k]
+end
+
+-- Strings print as Lua source would write them, with every control
+-- character escaped (a string holding terminal escape sequences must not
+-- drive the terminal), and cut after MAX_STRING bytes.
+local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape(c)
+  return ESCAPES[c] or format("\\%03d", byte(c))
 end
 
 local function quote(s)
-  return (("%q"):format(s):gsub("\\\n", "\\n"):gsub("\r", "\\r"))
+  local cut = ""
+  if #s > M.MAX_STRING then
+    local n = M.MAX_STRING
+    -- Not in the middle of a UTF-8 sequence.
+    while n > M.MAX_STRING - 3 and find(sub(s, n + 1, n + 1), "^[\128-\191]") do n = n - 1 end
+    cut = format("... (%d bytes)", #s)
+    s = sub(s, 1, n)
+  end
+  return '"' .. gsub(s, '[%c"\\]', escape) .. '"' .. cut
 end
 
 local function scalar(v)
   local tv = type(v)
   if tv == "string" then return quote(v) end
   if tv == "number" then return fmt_num(v) end
-  return tostring(v)
-end
-
--- Keys print in a stable order: numbers, then strings, then the rest, each
--- sorted by value (booleans false first, others by their printed form).
-local KEY_RANK = { number = 1, string = 2, boolean = 3 }
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then
-    local ra, rb = KEY_RANK[ta] or 4, KEY_RANK[tb] or 4
-    if ra ~= rb then return ra < rb end
-    return ta < tb
-  end
-  if ta == "number" or ta == "string" then return a < b end
-  if ta == "boolean" then return not a and b end
-  return tostring(a) < tostring(b)
+  return safe_tostring(v)
 end
 
 local is_trader = asx.is_trader
 
-local MAX_ITEMS = 100 -- a table with more entries prints its first ones only
-local WIDTH = 78       -- wider tables print one entry per line
+local WIDTH = 78 -- wider tables print one entry per line
+
+-- Keys print in a stable order: numbers, then strings, then booleans (false
+-- first), then the rest by type name and printed form. Each key's rank and
+-- sort value are computed once, and ties keep the traversal order, so the
+-- comparison is a strict order whatever a __tostring returns.
+local KEY_RANK = { number = 1, string = 2, boolean = 3 }
+local function entry_less(a, b)
+  if a.rank ~= b.rank then return a.rank < b.rank end
+  if a.value ~= b.value then return a.value < b.value end
+  return a.pos < b.pos
+end
+
+local function sorted_keys(v, n, skip)
+  local entries = {}
+  for k in next, v do
+    if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) and not (skip and skip[k]) then
+      local tk = type(k)
+      local e = { key = k, rank = KEY_RANK[tk] or 4, pos = #entries + 1 }
+      if tk == "number" or tk == "string" then
+        e.value = k
+      elseif tk == "boolean" then
+        e.value = k and 1 or 0
+      else
+        e.value = tk .. " " .. safe_tostring(k)
+      end
+      entries[#entries + 1] = e
+    end
+  end
+  sort(entries, entry_less)
+  return entries
+end
 
 local render
 
-local function render_items(v, depth, indent, seen, skip)
+-- The entries of a table, as text; st.budget counts down the entries the
+-- whole value may still show.
+local function render_items(v, depth, indent, st, skip)
   local items = {}
   local n = 0
   while rawget(v, n + 1) ~= nil do n = n + 1 end
-  local keys = {}
-  for k in pairs(v) do
-    if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) and not (skip and skip[k]) then
-      keys[#keys + 1] = k
-    end
-  end
-  sort(keys, key_less)
+  local keys = sorted_keys(v, n, skip)
   local total = n + #keys
+  local limit = M.MAX_ITEMS
+  local function room()
+    if #items >= limit or st.budget <= 0 then return false end
+    st.budget = st.budget - 1
+    return true
+  end
   for i = 1, n do
-    if #items == MAX_ITEMS then break end
-    items[#items + 1] = render(rawget(v, i), depth - 1, indent .. "  ", seen)
+    if not room() then break end
+    items[#items + 1] = render(rawget(v, i), depth - 1, indent .. "  ", st)
   end
-  for _, k in ipairs(keys) do
-    if #items == MAX_ITEMS then break end
-    local ks = is_ident(k) and k or "[" .. render(k, 0, indent, seen) .. "]"
-    items[#items + 1] = ks .. " = " .. render(rawget(v, k), depth - 1, indent .. "  ", seen)
+  for _, e in ipairs(keys) do
+    if not room() then break end
+    local k = e.key
+    local ks = is_ident(k) and k or "[" .. render(k, 0, indent, st) .. "]"
+    items[#items + 1] = ks .. " = " .. render(rawget(v, k), depth - 1, indent .. "  ", st)
   end
-  if total > #items then items[#items + 1] = ("... (%d more)"):format(total - #items) end
+  if total > #items then items[#items + 1] = format("... (%d more)", total - #items) end
   return items
 end
 
 local function wrap(items, indent, prefix)
   if #items == 0 then return prefix .. "{}" end
   local one = prefix .. "{ " .. concat(items, ", ") .. " }"
-  if #one + #indent <= WIDTH and not one:find("\n", 1, true) then return one end
+  if #one + #indent <= WIDTH and not find(one, "\n", 1, true) then return one end
   local inner = indent .. "  "
   return prefix .. "{\n" .. inner .. concat(items, ",\n" .. inner) .. "\n" .. indent .. "}"
 end
@@ -122,33 +198,40 @@ end
 -- among the table's own fields.
 local TRADER_SKIP = { id = true, exchange = true }
 
-function render(v, depth, indent, seen)
+local function render_trader(v, depth, indent, st)
+  local items = { "money = " .. scalar(v.money), "stocks = " .. scalar(v.stocks) }
+  for _, s in ipairs(render_items(v, depth, indent, st, TRADER_SKIP)) do items[#items + 1] = s end
+  return wrap(items, indent, safe_tostring(v) .. " ")
+end
+
+function render(v, depth, indent, st)
   local tv = type(v)
-  if tv ~= "table" then
-    if tv == "string" or tv == "number" then return scalar(v) end
-    return tostring(v)
-  end
+  if tv ~= "table" then return scalar(v) end
+  local seen = st.seen
   if is_trader(v) then
-    if seen[v] or depth <= 0 then return tostring(v) end
+    if seen[v] or depth <= 0 then return safe_tostring(v) end
     seen[v] = true
-    local items = { "money = " .. fmt_num(v.money), "stocks = " .. fmt_num(v.stocks) }
-    for _, s in ipairs(render_items(v, depth, indent, seen, TRADER_SKIP)) do items[#items + 1] = s end
+    -- A trader's balances come through its class; a broken one prints as
+    -- tostring shows it.
+    local ok, text = pcall(render_trader, v, depth, indent, st)
     seen[v] = nil
-    return wrap(items, indent, tostring(v) .. " ")
+    return ok and text or safe_tostring(v)
   end
-  local mt = getmetatable(v)
-  if type(mt) == "table" and rawget(mt, "__tostring") then return tostring(v) end
+  local mt = real_metatable(v)
+  if mt and rawget(mt, "__tostring") then return safe_tostring(v) end
   if seen[v] then return "<cycle>" end
   if depth <= 0 then return next(v) == nil and "{}" or "{...}" end
   seen[v] = true
-  local items = render_items(v, depth, indent, seen)
+  local items = render_items(v, depth, indent, st)
   seen[v] = nil
   return wrap(items, indent, "")
 end
 
--- The printed form of one value, as the prompt shows it.
+-- The printed form of one value, as the prompt shows it. Never raises.
 function M.format(v, depth)
-  return render(v, depth or M.DEPTH, "", {})
+  local ok, text = pcall(render, v, depth or M.DEPTH, "", { seen = {}, budget = M.MAX_TOTAL })
+  if ok then return text end
+  return placeholder(v, "cannot be printed", text)
 end
 
 -- Tables of rows -----------------------------------------------------------
@@ -573,11 +656,17 @@ end
 -- to `return`: `return f(x)` would be a tail call, and an error raised in f
 -- would lose its "stdin:1:" position. The newline keeps a trailing comment
 -- from swallowing the closing parenthesis.
-function M.compile(src)
-  local f, experr = loadstring("local __values = ...; return __values(" .. src .. "\n)", "=stdin")
+--
+-- first is the line of the script the chunk starts on (default 1). Lua
+-- numbers a chunk's lines from 1, so a chunk from further down is named
+-- "stdin:<lines before it>" and M.script_lines turns "stdin:6:2:" in
+-- messages back into the script's "stdin:8:".
+function M.compile(src, first)
+  local name = (first or 1) > 1 and "=stdin:" .. (first - 1) or "=stdin"
+  local f, experr = loadstring("local __values = ...; return __values(" .. src .. "\n)", name)
   if f then return f end
   local err
-  f, err = loadstring(src, "=stdin")
+  f, err = loadstring(src, name)
   if f then return f end
   if is_incomplete(err) then return nil, "incomplete" end
   -- "1 +* 2" fails as a statement at its first token, which says little;
@@ -587,6 +676,13 @@ function M.compile(src)
     return nil, experr
   end
   return nil, err
+end
+
+-- Positions in chunks compiled by M.compile, as lines of the whole script.
+function M.script_lines(text)
+  return (gsub(text, "stdin:(%d+):(%d+)", function(before, line)
+    return "stdin:" .. (tonumber(before) + tonumber(line))
+  end))
 end
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -649,27 +745,49 @@ function M.start(opts)
   self.env = env
   self.commands = cmd
 
+  -- Whether line numbers are the script's (pipe and file modes), and how
+  -- many lines failed there: the exit status tells a script's caller.
+  local script = false
+  self.lineno, self.failures = 0, 0
+
+  local function lines_of(text)
+    return script and M.script_lines(text) or text
+  end
+
+  -- Writing must not fail the prompt either (a closed stdout).
+  local function put(f, ...)
+    pcall(f.write, f, ...)
+    pcall(f.flush, f)
+  end
+
   local function print_error(msg)
-    out:flush()
-    errout:write(msg, "\n")
-    errout:flush()
+    pcall(out.flush, out)
+    put(errout, lines_of(msg), "\n")
+  end
+
+  local function fail(msg)
+    self.failures = self.failures + 1
+    print_error(msg)
   end
 
   -- Evaluates one complete chunk and prints its values or its error.
-  local function run(src)
-    local f, err = M.compile(src)
-    if not f then return err end
+  -- Returns "incomplete" when the chunk needs more lines.
+  local function run(src, first)
+    local f, err = M.compile(src, first)
+    if err == "incomplete" then return err end
+    if not f then return fail(err) end
     setfenv(f, env)
+    -- Interpreted, so that Ctrl-C can stop it (see asx_lua_repl.c).
+    if jit_off then jit_off(f, true) end
     local res = pack(pcall(f, pack_values))
     if not res[1] then
       local e = res[2]
-      print_error(type(e) == "string" and e or "error: " .. M.format(e))
-      return
+      return fail(type(e) == "string" and e or "error: " .. M.format(e))
     end
     -- An expression returns its values packed; a statement returns nothing
     -- unless it says `return`, whose values print too.
     local values = res[2]
-    if res.n == 2 and type(values) == "table" and values.packed_ == pack then
+    if res.n == 2 and type(values) == "table" and rawget(values, "packed_") == pack then
       res = values
     else
       res = { n = res.n - 1, select(2, unpack(res, 1, res.n)) }
@@ -677,9 +795,8 @@ function M.start(opts)
     if res.n > 0 then
       local parts = {}
       for i = 1, res.n do parts[#parts + 1] = M.format(res[i]) end
-      out:write(concat(parts, "\t"), "\n")
+      put(out, concat(parts, "\t"), "\n")
     end
-    out:flush()
   end
 
   -- The next line waits while a step runs: a script's `book()` after
@@ -698,25 +815,34 @@ function M.start(opts)
     end
   end
 
-  local function on_line(line)
-    if self.done then return end
-    if line == nil then
-      if self.buffer then print_error("stdin: incomplete statement at end of input") end
-      finish("eof")
-      return
-    end
+  -- One line: the statement so far runs once it is complete.
+  local function take_line(line)
+    self.lineno = self.lineno + 1
+    if not self.buffer then self.first = self.lineno end
     local src = self.buffer and self.buffer .. "\n" .. line or line
     if src:match("^%s*$") then
       self.buffer = nil
-      return next_prompt()
+      return
     end
     -- A leading "=" prints an expression, as in the stock Lua REPL.
-    local status = run((src:gsub("^%s*=", "return ", 1)))
-    if status == "incomplete" then
-      self.buffer = src
-    else
+    local status = run((src:gsub("^%s*=", "return ", 1)), self.first)
+    self.buffer = status == "incomplete" and src or nil
+  end
+
+  -- Nothing may escape to the reader: a callback that raises leaves it
+  -- waiting for a prompt that never comes. The line runs where Ctrl-C can
+  -- interrupt it (reader:pcall); whatever fails, the next prompt comes.
+  local function on_line(line)
+    if self.done then return end
+    if line == nil then
+      if self.buffer then fail("stdin: incomplete statement at end of input") end
+      finish("eof")
+      return
+    end
+    local ok, err = reader:pcall(take_line, line)
+    if not ok then
       self.buffer = nil
-      if status then print_error(status) end
+      fail(type(err) == "string" and err or "error: " .. M.format(err))
     end
     next_prompt()
   end
@@ -727,26 +853,38 @@ function M.start(opts)
     next_prompt()
   end
 
+  -- Ctrl-C during a line or the step it started: the line has been
+  -- interrupted already if it could be; a step stops where it got to.
+  local function on_break()
+    local ctl = ctx.session
+    if not self.done and ctl and type(ctl.stepping) == "function" and ctl:stepping() then
+      ctl:pause()
+      print_error(format("interrupted: the step stopped at %s s", fmt_time(ctl:now())))
+    end
+  end
+
   -- The names the REPL adds in front of the globals, for completion.
   local own = { me = ctx.me }
   for k, v in pairs(cmd) do own[k] = v end
   local function complete(word)
-    return M.complete(own, word)
+    local ok, list = pcall(M.complete, own, word)
+    return ok and list or {}
   end
 
   local core = require("asx.core")
   local err
-  reader, err = core.repl_open({ on_line = on_line, on_interrupt = on_interrupt,
+  reader, err = core.repl_open({ on_line = on_line, on_interrupt = on_interrupt, on_break = on_break,
     complete = complete, history = history or nil })
   if not reader then error("start: " .. tostring(err), 2) end
   self.reader = reader
+  self.mode = reader:mode()
+  script = self.mode ~= "tty"
   self.close = function() finish(nil) end
   -- For output that does not come from the line being evaluated.
   self.print = function(text, stream)
+    text = lines_of(text)
     if self.done then
-      local f = stream == "stderr" and errout or out
-      f:write(text)
-      f:flush()
+      put(stream == "stderr" and errout or out, text)
     else
       reader:print(text, stream)
     end
@@ -919,7 +1057,11 @@ function M.run(host, opts, files)
   s:run()
   r.close()
   io.stdout:flush()
-  return host.finish(s, logs, opts)
+  local status = host.finish(s, logs, opts)
+  -- A script's caller learns that some of its lines failed, unless a line
+  -- chose the status itself (os.exit).
+  if status == 0 and s.exit_code == nil and r.mode ~= "tty" and r.failures > 0 then return 1 end
+  return status
 end
 
 -- Tab completion: global names (and commands) for a bare word; fields and

@@ -57,7 +57,7 @@ static void spin(uv_loop_t *loop, rec *r) {
 }
 
 static asx_repl *open_on(uv_loop_t *loop, int fd, rec *r) {
-  asx_repl_callbacks cb = { on_line, NULL, NULL, r };
+  asx_repl_callbacks cb = { .on_line = on_line, .data = r };
   asx_repl *repl = NULL;
   const char *err = NULL;
   assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &repl, &err), 0);
@@ -208,7 +208,7 @@ static void test_one_reader(void **state) {
   uv_loop_t *loop = uv_default_loop();
   int fd = make_file("");
   rec r = { 0 };
-  asx_repl_callbacks cb = { on_line, NULL, NULL, &r };
+  asx_repl_callbacks cb = { .on_line = on_line, .data = &r };
   asx_repl *repl = open_on(loop, fd, &r), *second = NULL;
   const char *err = NULL;
   assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &second, &err), UV_EBUSY);
