@@ -97,10 +97,27 @@ static void cb_interrupt(void *data, int count) {
     report(T, "on_interrupt");
 }
 
+/* Raises "stdin:3: interrupted", naming the line typed at the prompt that
+ * was running (luaL_error's level 1 means nothing inside a hook), or else
+ * the innermost Lua line: a global read goes through the REPL's own
+ * environment function, which is not what the user wants to hear of. */
 static void hook_interrupt(lua_State *L, lua_Debug *ar) {
+  lua_Debug where;
+  int level, typed;
+  char at[LUA_IDSIZE + 16] = "";
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted");
+  for (level = 0; lua_getstack(L, level, &where); level++) {
+    if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
+      continue;
+    typed = strncmp(where.source, "=stdin", 6) == 0;
+    if (typed || at[0] == '\0')
+      snprintf(at, sizeof at, "%s:%d: ", where.short_src, where.currentline);
+    if (typed)
+      break;
+  }
+  lua_pushfstring(L, "%sinterrupted", at);
+  lua_error(L);
 }
 
 /* In the signal handler: lua_sethook is the one Lua call that is safe

@@ -417,6 +417,11 @@ static void on_sigint(int signo, siginfo_t *info, void *uctx) {
     return;
   }
   r->break_pending = 1;
+  /* The terminal echoed "^C"; what the owner prints next (the error, the
+   * prompt) starts on a line of its own. */
+  if (write(STDOUT_FILENO, "\n", 1) < 0) {
+    /* Nothing to be done about it here. */
+  }
   if (r->interruptible && r->cb.on_signal)
     r->cb.on_signal(r->cb.data);
   uv_async_send(&r->brk);

@@ -20,13 +20,16 @@ local asx = require("asx")
 
 local M = {}
 
+-- Lines typed at the prompt may replace any global, the string library's
+-- functions included; the REPL keeps its own references.
 local type, tostring, tonumber, pairs, ipairs, select = type, tostring, tonumber, pairs, ipairs, select
 local rawget, getmetatable, setmetatable, pcall, next = rawget, getmetatable, setmetatable, pcall, next
 local huge = math.huge
 local concat, sort = table.concat, table.sort
-local format, gsub, sub, find, match, byte = string.format, string.gsub, string.sub, string.find,
-  string.match, string.byte
+local format, gsub, gmatch, sub, find, match, byte = string.format, string.gsub, string.gmatch,
+  string.sub, string.find, string.match, string.byte
 local real_metatable = debug.getmetatable
+local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
 local jit_off = jit and jit.off
 local argerror, is_count = asx._argerror, asx._is_count
 
@@ -646,7 +649,7 @@ end
 -- Evaluation ----------------------------------------------------------------
 
 local function is_incomplete(err)
-  return err:sub(-7) == "'<eof>'"
+  return sub(err, -7) == "'<eof>'"
 end
 
 -- Compiles a chunk typed at the prompt: as an expression first, so that its
@@ -671,8 +674,8 @@ function M.compile(src, first)
   if is_incomplete(err) then return nil, "incomplete" end
   -- "1 +* 2" fails as a statement at its first token, which says little;
   -- the expression's error points at the real culprit.
-  local near = err:match("unexpected symbol near '(.-)'$")
-  if near and src:match("^%s*()") == src:find(near, 1, true) and not is_incomplete(experr) then
+  local near = match(err, "unexpected symbol near '(.-)'$")
+  if near and match(src, "^%s*()") == find(src, near, 1, true) and not is_incomplete(experr) then
     return nil, experr
   end
   return nil, err
@@ -773,7 +776,7 @@ function M.start(opts)
   -- Evaluates one complete chunk and prints its values or its error.
   -- Returns "incomplete" when the chunk needs more lines.
   local function run(src, first)
-    local f, err = M.compile(src, first)
+    local f, err = M.compile(src, script and first or 1)
     if err == "incomplete" then return err end
     if not f then return fail(err) end
     setfenv(f, env)
@@ -820,12 +823,12 @@ function M.start(opts)
     self.lineno = self.lineno + 1
     if not self.buffer then self.first = self.lineno end
     local src = self.buffer and self.buffer .. "\n" .. line or line
-    if src:match("^%s*$") then
+    if match(src, "^%s*$") then
       self.buffer = nil
       return
     end
     -- A leading "=" prints an expression, as in the stock Lua REPL.
-    local status = run((src:gsub("^%s*=", "return ", 1)), self.first)
+    local status = run((gsub(src, "^%s*=", "return ", 1)), self.first)
     self.buffer = status == "incomplete" and src or nil
   end
 
@@ -1086,7 +1089,7 @@ local function class_fields(cls, out)
   local depth = 0
   while type(cls) == "table" and depth < 16 do
     for k in pairs(cls) do
-      if is_ident(k) and k:sub(1, 1) ~= "_" then out[k] = true end
+      if is_ident(k) and sub(k, 1, 1) ~= "_" then out[k] = true end
     end
     local mt = getmetatable(cls)
     cls = rawget(cls, "super") or (type(mt) == "table" and type(rawget(mt, "__index")) == "table"
@@ -1105,7 +1108,7 @@ local function fields(v, out)
   while v ~= nil and depth < 8 do
     if type(v) == "table" then
       for k in pairs(v) do
-        if is_ident(k) and k:sub(1, #private) ~= private then out[k] = true end
+        if is_ident(k) and sub(k, 1, #private) ~= private then out[k] = true end
       end
     end
     local mt = getmetatable(v)
@@ -1117,17 +1120,17 @@ end
 
 -- Returns the candidates for word, each the whole replacement, sorted.
 function M.complete(names_of, word)
-  local base, sep, prefix = word:match("^(.-)([.:])([%w_]*)$")
+  local base, sep, prefix = match(word, "^(.-)([.:])([%w_]*)$")
   local names = {}
   if not base then
-    if not word:match("^[%a_]?[%w_]*$") then return {} end
+    if not match(word, "^[%a_]?[%w_]*$") then return {} end
     prefix = word
     fields(_G, names)
     for k in pairs(names_of) do names[k] = true end
     for k in pairs(KEYWORDS) do names[k] = true end
   else
     local v
-    for part in (base .. "."):gmatch("(.-)[.:]") do
+    for part in gmatch(base .. ".", "(.-)[.:]") do
       if not is_ident(part) then return {} end
       if v == nil then v = names_of[part] or rawget(_G, part) else v = lookup(v, part) end
       if v == nil then return {} end
@@ -1136,7 +1139,7 @@ function M.complete(names_of, word)
   end
   local out = {}
   for k in pairs(names) do
-    if k:sub(1, #prefix) == prefix then
+    if sub(k, 1, #prefix) == prefix then
       out[#out + 1] = base and base .. sep .. k or k
     end
   end

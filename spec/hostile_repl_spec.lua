@@ -1,0 +1,194 @@
+-- Hostile lines at the prompt of `asx-host -i`: values and errors whose
+-- metamethods raise, cycles, deep and huge values, sabotaged globals. Each
+-- case runs through a pipe and checks that the REPL printed what it should
+-- (a placeholder where a value cannot be shown), read every later line, and
+-- exited with the status a script's caller expects. Tab completion on
+-- hostile objects is checked on M.complete directly; the terminal side of
+-- it is in spec/repl_tty_spec.lua.
+local HOST = (os.getenv("ASX_BUILD") or "build") .. "/asx-host"
+
+-- Runs asx-host -i -q with script on stdin. Returns the lines printed before
+-- the summary (stderr merged) and the exit status.
+local function run(script)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  -- A wedged prompt would never end: the timeout makes that a failed test, not a hung suite.
+  local p = io.popen(("timeout 60 %s -i -q --clock virtual --seed 1 < %s 2>&1; echo \"status: $?\""):format(HOST,
+    path))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  local lines = {}
+  for l in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local status = tonumber(table.remove(lines):match("^status: (%d+)$"))
+  local repl = {}
+  for _, l in ipairs(lines) do
+    if l:match("^seed: %d+$") then break end
+    repl[#repl + 1] = l
+  end
+  return repl, status
+end
+
+local function lines(s)
+  local out = {}
+  for l in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  if out[#out] == "" then out[#out] = nil end
+  return out
+end
+
+describe("hostile lines at the prompt", function()
+  it("a value whose __tostring raises prints a placeholder; the next lines run", function()
+    local out, status = run([[
+bad = setmetatable({}, { __tostring = function() error("no text") end })
+bad
+{ bad, 2 }
+{ [bad] = 1 }
+"after"
+]])
+    assert.are.same(lines([[
+<table: __tostring raised: stdin:1: no text>
+{ <table: __tostring raised: stdin:1: no text>, 2 }
+{ [<table: __tostring raised: stdin:1: no text>] = 1 }
+"after"]]), out)
+    assert.are.equal(0, status)
+  end)
+
+  it("an error value whose __tostring raises prints a placeholder, and the line counts as failed", function()
+    local out, status = run([[
+bad = setmetatable({}, { __tostring = function() error("no text") end })
+error(bad)
+error(setmetatable({}, { __tostring = function() return {} end }))
+"after"
+]])
+    assert.are.same(lines([[
+error: <table: __tostring raised: stdin:1: no text>
+error: <table: __tostring returned a table>
+"after"]]), out)
+    assert.are.equal(1, status)
+  end)
+
+  it("__index, __len, __pairs and __eq that raise never run while printing", function()
+    local out, status = run([[
+mt = {}
+for _, e in ipairs({ "__index", "__len", "__pairs", "__eq", "__lt", "__concat", "__call" }) do
+  mt[e] = function() error(e .. " ran") end
+end
+t = setmetatable({ 1, 2, a = "x" }, mt)
+t
+{ t, [t] = t }
+return setmetatable({}, mt)
+error(setmetatable({ code = 7 }, mt))
+]])
+    assert.are.same(lines([[
+{ 1, 2, a = "x" }
+{ { 1, 2, a = "x" }, [{...}] = { 1, 2, a = "x" } }
+{}
+error: { code = 7 }]]), out)
+    assert.are.equal(1, status)
+  end)
+
+  it("a fake trader whose fields raise prints as tostring shows it", function()
+    local out = run([[
+setmetatable({ _acct = 1, id = 2 }, { __index = function() error("no field") end,
+  __tostring = function() return "fake#2" end })
+]])
+    assert.are.same({ "fake#2" }, out)
+  end)
+
+  it("keys whose __tostring changes on every call still print, in a stable order", function()
+    local out, status = run([[
+n = 0
+mt = { __tostring = function() n = n + 1; return tostring(n % 3) end }
+t = {}
+for i = 1, 50 do t[setmetatable({}, mt)] = i end
+s = tostring(#((require("asx.repl").format(t))))
+#s > 0
+]])
+    assert.are.same({ "true" }, out)
+    assert.are.equal(0, status)
+  end)
+
+  it("cycles print as <cycle>, and deep tables stop at the print depth", function()
+    local out = run([[
+t = {} t[1] = t t.a = { t, { t } }
+t
+deep = {} for _ = 1, 100000 do deep = { deep } end
+deep
+]])
+    assert.are.same(lines([[
+{ <cycle>, a = { <cycle>, { <cycle> } } }
+{ { { {...} } } }]]), out)
+  end)
+
+  it("a huge string prints its first 4,000 bytes and its length", function()
+    local out = run([[
+s = ("ab"):rep(5e6)
+s
+#s
+]])
+    assert.are.equal(2, #out)
+    assert.are.equal('"' .. ("ab"):rep(2000) .. '"... (10000000 bytes)', out[1])
+    assert.are.equal("10000000", out[2])
+  end)
+
+  it("a huge string is not cut in the middle of a UTF-8 character", function()
+    local out = run([[
+("a"):rep(3999) .. "é" .. "z"
+]])
+    assert.are.equal('"' .. ("a"):rep(3999) .. '"... (4002 bytes)', out[1])
+  end)
+
+  it("control characters in strings are escaped, never sent to the terminal", function()
+    local out = run([[
+"a\27[2Jb\0c\td\r\n" .. string.char(127)
+]])
+    assert.are.same({ [["a\027[2Jb\000c\td\r\n\127"]] }, out)
+  end)
+
+  it("a table of a million entries prints at most 1,000 entries in all", function()
+    -- Entries count at every level: 4 rows of 1 + 100 * 2 entries, then 97
+    -- whole { j } of the fifth row, and the 98th is cut.
+    local out = run([[
+wide = {} for i = 1, 100 do local row = {} wide[i] = row for j = 1, 100 do row[j] = { j } end end
+text = require("asx.repl").format(wide)
+select(2, text:gsub("{ %d+ }", "")), text:match("[^\n]*\n}$"), #text < 100000
+]])
+    assert.are.same({ '497	"  ... (95 more)\\n}"	true' }, out)
+  end)
+
+  it("sabotaged globals and string methods do not break the prompt", function()
+    local out, status = run([[
+saved = { loadstring, setfenv, unpack, tostring, pcall, next, string.format, string.gsub }
+loadstring, setfenv, unpack, tostring, pcall, next, string.format, string.gsub = nil
+getmetatable("").__index = {}
+1 + 1
+{ "x", y = 2 }
+error("still caught")
+getmetatable("").__index = _G.string
+loadstring, setfenv, unpack, tostring = saved[1], saved[2], saved[3], saved[4]
+pcall, next, string.format, string.gsub = saved[5], saved[6], saved[7], saved[8]
+]])
+    assert.are.same(lines([[
+2
+{ "x", y = 2 }
+stdin:6: still caught]]), out)
+    assert.are.equal(1, status)
+  end)
+end)
+
+describe("completion on hostile objects", function()
+  local repl = require("asx.repl")
+
+  it("follows no __index function and raises nothing", function()
+    local raising = function() error("must not run") end
+    local obj = setmetatable({ shown = 1 }, { __index = raising, __pairs = raising, __len = raising })
+    local names = { obj = obj }
+    assert.are.same({ "obj.shown" }, repl.complete(names, "obj."))
+    assert.are.same({}, repl.complete(names, "obj.missing."))
+    -- __metatable hides the real metatable behind any value at all.
+    local hidden = setmetatable({ a = 1 }, { __metatable = setmetatable({}, { __index = raising }) })
+    assert.are.same({ "h.a" }, repl.complete({ h = hidden }, "h."))
+  end)
+end)
