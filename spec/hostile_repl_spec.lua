@@ -158,6 +158,18 @@ select(2, text:gsub("{ %d+ }", "")), text:match("[^\n]*\n}$"), #text < 100000
     assert.are.same({ '497	"  ... (95 more)\\n}"	true' }, out)
   end)
 
+  it("a table of 200,000 keys shows the first 100 in order and counts the rest", function()
+    local out = run([=[
+t = { "a", "b" } for i = 1, 200000 do t["k" .. i] = i end t[true] = 0 t[0.5] = 1
+keys = {} for k in pairs(t) do if type(k) == "string" then keys[#keys + 1] = k end end
+table.sort(keys)
+want = { '"a"', '"b"', "[0.5] = 1" } for i = 1, 97 do want[#want + 1] = keys[i] .. " = " .. t[keys[i]] end
+got = {} for l in require("asx.repl").format(t):gmatch("[^\n]+") do got[#got + 1] = l:match("^  (.-),?$") end
+table.concat(got, ";", 1, 100) == table.concat(want, ";"), got[101], #got
+]=])
+    assert.are.same({ 'true	"... (199904 more)"	101' }, out)
+  end)
+
   it("sabotaged globals and string methods do not break the prompt", function()
     local out, status = run([[
 saved = { loadstring, setfenv, unpack, tostring, pcall, next, string.format, string.gsub }

@@ -139,24 +139,39 @@ local function entry_less(a, b)
   return a.pos < b.pos
 end
 
-local function sorted_keys(v, n, skip)
-  local entries = {}
+-- The rank and sort value of a key.
+local function key_order(k)
+  local tk = type(k)
+  if tk == "number" or tk == "string" then return KEY_RANK[tk], k end
+  if tk == "boolean" then return 3, k and 1 or 0 end
+  return 4, tk .. " " .. safe_tostring(k)
+end
+
+-- The first `limit` keys of v in print order, and how many keys there are
+-- in all, leaving out the array part 1..n and the keys in skip. Only the
+-- keys shown are kept, in order, so a table of millions of keys prints in
+-- time proportional to its size and memory proportional to `limit`.
+local function first_keys(v, n, skip, limit)
+  local kept, total = {}, 0
   for k in next, v do
     if not (type(k) == "number" and k >= 1 and k <= n and k % 1 == 0) and not (skip and skip[k]) then
-      local tk = type(k)
-      local e = { key = k, rank = KEY_RANK[tk] or 4, pos = #entries + 1 }
-      if tk == "number" or tk == "string" then
-        e.value = k
-      elseif tk == "boolean" then
-        e.value = k and 1 or 0
-      else
-        e.value = tk .. " " .. safe_tostring(k)
+      total = total + 1
+      local rank, value = key_order(k)
+      local last = kept[#kept]
+      -- Ties go after: a later key (larger pos) is never less than last.
+      if #kept < limit or (limit > 0 and (rank < last.rank or (rank == last.rank and value < last.value))) then
+        local e = { key = k, rank = rank, value = value, pos = total }
+        local i = #kept
+        if i == limit then kept[i] = nil; i = i - 1 end
+        while i > 0 and entry_less(e, kept[i]) do
+          kept[i + 1] = kept[i]
+          i = i - 1
+        end
+        kept[i + 1] = e
       end
-      entries[#entries + 1] = e
     end
   end
-  sort(entries, entry_less)
-  return entries
+  return kept, total
 end
 
 local render
@@ -167,9 +182,9 @@ local function render_items(v, depth, indent, st, skip)
   local items = {}
   local n = 0
   while rawget(v, n + 1) ~= nil do n = n + 1 end
-  local keys = sorted_keys(v, n, skip)
-  local total = n + #keys
   local limit = M.MAX_ITEMS
+  local keys, nkeys = first_keys(v, n, skip, limit)
+  local total = n + nkeys
   local function room()
     if #items >= limit or st.budget <= 0 then return false end
     st.budget = st.budget - 1
