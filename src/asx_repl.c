@@ -29,8 +29,8 @@
  * kill loses nothing and the file never holds more than the limit. The
  * temporary file is created 0600 and given the old file's mode before the
  * rename, and a history path that is a symbolic link is followed, so the
- * link survives. libedit
- * gets the same lines through add_history for Up/Down and Ctrl-R.
+ * link survives. libedit gets the same lines through add_history for
+ * Up/Down and Ctrl-R.
  *
  * Pipe and file modes. Input is read into a buffer with uv_read (pipes,
  * sockets) or uv_fs_read (regular files and character devices, which epoll
@@ -45,7 +45,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
