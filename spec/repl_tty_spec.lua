@@ -59,7 +59,15 @@ local function start(home, args)
   local env = ("HOME=%s TERM=xterm ASAN_OPTIONS=%s UBSAN_OPTIONS=%s"):format(sh_quote(home),
     sh_quote(os.getenv("ASAN_OPTIONS") or ""), sh_quote(os.getenv("UBSAN_OPTIONS") or ""))
   local cmd = ("%s %s -i %s; echo \"[exit $?]\"; sleep 600"):format(env, HOST, args or "")
-  tmux("new-session -d -s repl -x 100 -y 40 " .. sh_quote(cmd))
+  -- Killing the last session makes the server exit, and a new-session sent
+  -- while it does so can reach the dying server and be lost: try again
+  -- until the session exists.
+  for _ = 1, 50 do
+    tmux("new-session -d -s repl -x 100 -y 40 " .. sh_quote(cmd))
+    if os.execute(TMUX .. "has-session -t repl 2>/dev/null") == 0 then return end
+    os.execute("sleep 0.05")
+  end
+  error("tmux could not start a session")
 end
 
 -- The whole pane, scrollback included, so counts of prompts keep growing.
