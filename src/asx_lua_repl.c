@@ -47,8 +47,11 @@ typedef struct lrepl {
   int ref_ready, ref_on_break;
 } lrepl;
 
+/* Prints an error that escaped a callback. Only a string is shown: making
+ * text of anything else would allocate, outside any protected call. */
 static void report(lua_State *T, const char *where) {
-  const char *msg = lua_tostring(T, -1);
+  const char *msg =
+      lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : NULL;
   fprintf(stderr, "asx repl: error in %s: %s\n", where,
           msg ? msg : "(not a string)");
   fflush(stderr);
@@ -67,34 +70,112 @@ static void unref_all(lua_State *L, lrepl *u) {
   u->T = NULL;
 }
 
-static void cb_line(void *data, const char *line, size_t len) {
-  lrepl *u = data;
-  lua_State *T = u->T;
-  if (!T)
+/* One call of a Lua callback. Everything in it that allocates runs inside
+ * lua_cpcall: an allocation can run a __gc metamethod, which may raise,
+ * and an error outside any protected call would end the process. Such an
+ * error before the callback started (pushing the line) is not the
+ * callback's: the call is tried again, or the line would be lost and the
+ * reader left waiting for a prompt. */
+enum { CALL_LINE, CALL_INTERRUPT, CALL_COMPLETE, CALL_READY, CALL_BREAK };
+
+typedef struct call {
+  lrepl *u;
+  int kind;
+  const char *text; /* the line (NULL at end of input) or the word */
+  size_t len;
+  int count;
+  int ready;   /* CALL_READY's answer */
+  int started; /* the Lua callback was called */
+} call;
+
+static void add_completions(lua_State *T, asx_repl *repl) {
+  int i, n;
+  if (!lua_istable(T, -1))
     return;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_line);
-  if (line)
-    lua_pushlstring(T, line, len);
-  else
-    lua_pushnil(T);
-  if (lua_pcall(T, 1, 0, 0) != 0)
-    report(T, "on_line");
+  n = (int)lua_objlen(T, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(T, -1, i);
+    if (lua_type(T, -1) == LUA_TSTRING)
+      asx_repl_add_completion(repl, lua_tostring(T, -1));
+    lua_pop(T, 1);
+  }
+}
+
+static int run_call(lua_State *T) {
+  call *c = lua_touserdata(T, 1);
+  lrepl *u = c->u;
+  switch (c->kind) {
+  case CALL_LINE:
+    lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_line);
+    if (c->text)
+      lua_pushlstring(T, c->text, c->len);
+    else
+      lua_pushnil(T);
+    c->started = 1;
+    lua_call(T, 1, 0);
+    break;
+  case CALL_INTERRUPT:
+    lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_interrupt);
+    lua_pushinteger(T, c->count);
+    c->started = 1;
+    lua_call(T, 1, 0);
+    break;
+  case CALL_COMPLETE:
+    lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_complete);
+    lua_pushlstring(T, c->text, c->len);
+    c->started = 1;
+    lua_call(T, 1, 1);
+    add_completions(T, u->repl);
+    break;
+  case CALL_READY:
+    lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_ready);
+    c->started = 1;
+    lua_call(T, 0, 1);
+    c->ready = lua_toboolean(T, -1);
+    break;
+  default:
+    lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_break);
+    c->started = 1;
+    lua_call(T, 0, 0);
+    break;
+  }
+  return 0;
+}
+
+/* Returns 0, or -1 after reporting the error. */
+static int protected_call(call *c, const char *where) {
+  lua_State *T = c->u->T;
+  int tries;
+  for (tries = 0; tries < 10; tries++) {
+    c->started = 0;
+    if (lua_cpcall(T, run_call, c) == 0)
+      return 0;
+    if (c->started)
+      break;
+    lua_pop(T, 1);
+  }
+  if (!c->started)
+    lua_pushliteral(T, "cannot call it: every try raised");
+  report(T, where);
+  return -1;
+}
+
+static void cb_line(void *data, const char *line, size_t len) {
+  call c = { data, CALL_LINE, line, len, 0, 0, 0 };
+  if (c.u->T)
+    protected_call(&c, "on_line");
 }
 
 static void cb_interrupt(void *data, int count) {
-  lrepl *u = data;
-  lua_State *T = u->T;
-  if (!T)
+  call c = { data, CALL_INTERRUPT, NULL, 0, count, 0, 0 };
+  if (!c.u->T)
     return;
-  if (u->ref_on_interrupt == LUA_NOREF) {
-    if (u->repl)
-      asx_repl_prompt(u->repl, NULL);
+  if (c.u->ref_on_interrupt == LUA_NOREF) {
+    if (c.u->repl)
+      asx_repl_prompt(c.u->repl, NULL);
     return;
   }
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_interrupt);
-  lua_pushinteger(T, count);
-  if (lua_pcall(T, 1, 0, 0) != 0)
-    report(T, "on_interrupt");
+  protected_call(&c, "on_interrupt");
 }
 
 /* Raises "stdin:3: interrupted", naming the line typed at the prompt that
@@ -130,37 +211,15 @@ static void cb_signal(void *data) {
 }
 
 static void cb_break(void *data) {
-  lrepl *u = data;
-  lua_State *T = u->T;
-  if (!T || u->ref_on_break == LUA_NOREF)
-    return;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_break);
-  if (lua_pcall(T, 0, 0, 0) != 0)
-    report(T, "on_break");
+  call c = { data, CALL_BREAK, NULL, 0, 0, 0, 0 };
+  if (c.u->T && c.u->ref_on_break != LUA_NOREF)
+    protected_call(&c, "on_break");
 }
 
 static void cb_complete(void *data, const char *word) {
-  lrepl *u = data;
-  lua_State *T = u->T;
-  int i, n;
-  if (!T || u->ref_complete == LUA_NOREF)
-    return;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_complete);
-  lua_pushstring(T, word);
-  if (lua_pcall(T, 1, 1, 0) != 0) {
-    report(T, "complete");
-    return;
-  }
-  if (lua_istable(T, -1)) {
-    n = (int)lua_objlen(T, -1);
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(T, -1, i);
-      if (lua_type(T, -1) == LUA_TSTRING)
-        asx_repl_add_completion(u->repl, lua_tostring(T, -1));
-      lua_pop(T, 1);
-    }
-  }
-  lua_pop(T, 1);
+  call c = { data, CALL_COMPLETE, word, strlen(word), 0, 0, 0 };
+  if (c.u->T && c.u->ref_complete != LUA_NOREF)
+    protected_call(&c, "complete");
 }
 
 /* Checks a callback field before anything is allocated, so that a bad
@@ -246,32 +305,29 @@ static lrepl *check_open(lua_State *L, const char *fn) {
 /* An error in ready() counts as ready: a prompt that never comes back
  * would leave the user with no way to type quit(). */
 static int cb_ready(void *data) {
-  lrepl *u = data;
-  lua_State *T = u->T;
-  int ok;
-  if (!T || u->ref_ready == LUA_NOREF)
+  call c = { data, CALL_READY, NULL, 0, 0, 0, 0 };
+  if (!c.u->T || c.u->ref_ready == LUA_NOREF)
     return 1;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_ready);
-  if (lua_pcall(T, 0, 1, 0) != 0) {
-    report(T, "prompt's ready function");
+  if (protected_call(&c, "prompt's ready function") != 0)
     return 1;
-  }
-  ok = lua_toboolean(T, -1);
-  lua_pop(T, 1);
-  return ok;
+  return c.ready;
 }
 
 static int l_prompt(lua_State *L) {
   lrepl *u = check_open(L, "prompt");
   const char *prompt = luaL_optstring(L, 2, "");
+  int ref;
   if (lua_isnoneornil(L, 3)) {
     asx_repl_prompt(u->repl, prompt);
     return 0;
   }
   luaL_checktype(L, 3, LUA_TFUNCTION);
-  luaL_unref(L, LUA_REGISTRYINDEX, u->ref_ready);
+  /* The new reference first: luaL_ref may raise (it can allocate), and the
+   * old one must not be freed twice when the call is tried again. */
   lua_pushvalue(L, 3);
-  u->ref_ready = luaL_ref(L, LUA_REGISTRYINDEX);
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_unref(L, LUA_REGISTRYINDEX, u->ref_ready);
+  u->ref_ready = ref;
   asx_repl_prompt_when(u->repl, prompt, cb_ready, u);
   return 0;
 }

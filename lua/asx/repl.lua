@@ -741,12 +741,21 @@ function M.start(opts)
     load_strategy = opts.load_strategy }
   local reader
 
+  -- A __gc metamethod that raises makes whichever allocation runs it raise,
+  -- once per finalizer, in the REPL's own code too: what the prompt cannot
+  -- go on without is tried again.
+  local function surely(f, ...)
+    for _ = 1, 10 do
+      if pcall(f, ...) then return end
+    end
+  end
+
   local function finish(reason)
     if self.done then return end
     self.done = true
-    out:flush()
-    if reader then reader:close() end
-    if reason and opts.on_exit then opts.on_exit(reason) end
+    pcall(out.flush, out)
+    if reader then surely(reader.close, reader) end
+    if reason and opts.on_exit then surely(opts.on_exit, reason) end
   end
   ctx.quit = finish
 
@@ -788,6 +797,10 @@ function M.start(opts)
     print_error(msg)
   end
 
+  local function fail_with(e)
+    fail(type(e) == "string" and e or "error: " .. M.format(e))
+  end
+
   -- Evaluates one complete chunk and prints its values or its error.
   -- Returns "incomplete" when the chunk needs more lines.
   local function run(src, first)
@@ -798,10 +811,7 @@ function M.start(opts)
     -- Interpreted, so that Ctrl-C can stop it (see asx_lua_repl.c).
     if jit_off then jit_off(f, true) end
     local res = pack(pcall(f, pack_values))
-    if not res[1] then
-      local e = res[2]
-      return fail(type(e) == "string" and e or "error: " .. M.format(e))
-    end
+    if not res[1] then return fail_with(res[2]) end
     -- An expression returns its values packed; a statement returns nothing
     -- unless it says `return`, whose values print too.
     local values = res[2]
@@ -853,22 +863,21 @@ function M.start(opts)
   local function on_line(line)
     if self.done then return end
     if line == nil then
-      if self.buffer then fail("stdin: incomplete statement at end of input") end
-      finish("eof")
-      return
+      if self.buffer then pcall(fail, "stdin: incomplete statement at end of input") end
+      return finish("eof")
     end
     local ok, err = reader:pcall(take_line, line)
     if not ok then
       self.buffer = nil
-      fail(type(err) == "string" and err or "error: " .. M.format(err))
+      pcall(fail_with, err)
     end
-    next_prompt()
+    surely(next_prompt)
   end
 
   local function on_interrupt(count)
     self.buffer = nil
     if count >= 2 then return finish("interrupt") end
-    next_prompt()
+    surely(next_prompt)
   end
 
   -- Ctrl-C during a line or the step it started: the line has been
@@ -876,7 +885,7 @@ function M.start(opts)
   local function on_break()
     local ctl = ctx.session
     if not self.done and ctl and type(ctl.stepping) == "function" and ctl:stepping() then
-      ctl:pause()
+      surely(ctl.pause, ctl)
       print_error(format("interrupted: the step stopped at %s s", fmt_time(ctl:now())))
     end
   end
