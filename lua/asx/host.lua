@@ -385,7 +385,7 @@ end
 
 function M.main(argv)
   argv = argv or {}
-  require("asx.finalizers").install()
+  require("asx.sandbox").install()
   local ok, res, files = pcall(M.parse, argv)
   if ok and not res.help and not res.version and not res.interactive and #files == 0 then
     ok, res = false, { usage = "no strategy file given" }

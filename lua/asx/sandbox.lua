@@ -1,0 +1,100 @@
+-- The two corners of LuaJIT where plain Lua code can crash the process, and
+-- how asx-host closes them in its Lua state before it loads any strategy,
+-- logger or REPL line. Everything else of the standard library is unchanged.
+--
+-- Bytecode. LuaJIT does not verify the bytecode it loads, so a binary chunk
+-- (string.dump's output, altered or not) can read and write any memory.
+-- load, loadstring, loadfile, dofile and require take only source text;
+-- string.dump still works.
+--
+-- Finalizers. LuaJIT runs a userdata's __gc at whatever allocation starts a
+-- collection step, compiled traces included. An error raised there unwinds
+-- through the trace, and LuaJIT 2.1 (Debian 12's) then crashes with a
+-- segmentation fault instead of raising a Lua error; a finalizer that trades
+-- would also run in the middle of another order's matching. Plain Lua
+-- reaches __gc only through newproxy (tables have no __gc in Lua 5.1, cdata
+-- finalizers need the ffi module), so newproxy's proxies refuse a __gc, with
+-- an error where the code sets it; their other metamethods work as before.
+local M = {}
+
+local real = {
+  load = load, loadstring = loadstring, loadfile = loadfile, newproxy = newproxy,
+}
+local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
+local select, type = select, type
+
+local BINARY = "binary chunks are not loaded in asx-host (LuaJIT does not verify bytecode)"
+
+-- A loader's results, with LuaJIT's "wrong mode" said in words a user can act on.
+local function text_only(fname, f, err)
+  if f == nil and type(err) == "string" and err:find("wrong mode", 1, true) then
+    err = ("%s: %s"):format(fname, BINARY)
+  end
+  return f, err
+end
+
+local function safe_load(chunk, name)
+  return text_only("load", real.load(chunk, name, "t"))
+end
+
+local function safe_loadstring(s, name)
+  return text_only("loadstring", real.loadstring(s, name, "t"))
+end
+
+local function safe_loadfile(path)
+  return text_only("loadfile", real.loadfile(path, "t"))
+end
+
+local function safe_dofile(path)
+  local f, err = safe_loadfile(path)
+  if not f then error(err, 2) end
+  return f()
+end
+
+-- require's loader for Lua files (package.loaders[2]), through safe_loadfile.
+local function lua_loader(name)
+  local path, err = package.searchpath(name, package.path)
+  if not path then return err end
+  local f, lerr = safe_loadfile(path)
+  if not f then
+    error(("error loading module '%s' from file '%s':\n\t%s"):format(name, path, lerr), 2)
+  end
+  return f
+end
+
+local REFUSED = {
+  __gc = "finalizers (__gc) are not available in asx-host",
+  -- The real metatable must stay hidden, or __gc could be set on it raw.
+  __metatable = "the metatable of a proxy cannot be replaced in asx-host",
+}
+
+-- getmetatable(proxy) returns this face instead of the real metatable: reads
+-- go through to it, writes are checked, and a rawset on the face changes
+-- only the face.
+local function face_of(mt)
+  return setmetatable({}, {
+    __index = mt,
+    __newindex = function(_, k, v)
+      local why = REFUSED[k]
+      if why then error(("newproxy: %s (setting %s)"):format(why, tostring(k)), 2) end
+      rawset(mt, k, v)
+    end,
+  })
+end
+
+local function safe_newproxy(...)
+  if select("#", ...) == 0 or select(1, ...) ~= true then return real.newproxy(...) end
+  local u = real.newproxy(true)
+  local mt = getmetatable(u)
+  mt.__metatable = face_of(mt)
+  return u
+end
+
+-- Closes both corners in the running Lua state; installing twice is harmless.
+function M.install()
+  load, loadstring, loadfile, dofile = safe_load, safe_loadstring, safe_loadfile, safe_dofile -- luacheck: ignore 121
+  package.loaders[2] = lua_loader
+  if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
+end
+
+return M
