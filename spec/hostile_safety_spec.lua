@@ -29,7 +29,7 @@ describe("asx-host against hostile strategies", function()
   it("a strategy giving proxies raising finalizers fails alone where it sets __gc", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/finalizers.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status)
-    assert.matches("^finalizers#%d+: spec/fixtures/hostile/finalizers%.lua:24: newproxy: finalizers %(__gc%) "
+    assert.matches("^finalizers#%d+: spec/fixtures/hostile/finalizers%.lua:25: newproxy: finalizers %(__gc%) "
       .. "are not available in asx%-host %(setting __gc%)\nstack traceback:\n", r.stderr)
     local out = lines(r.stdout)
     assert.are.equal("agents finalizers: 1 (0 running, 0 finished, 1 failed)", out[5])
