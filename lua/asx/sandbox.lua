@@ -22,13 +22,16 @@ local real = {
 }
 local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
 local select, type = select, type
+-- Captured now: a REPL line may take string methods away and put them back.
+local find, format = string.find, string.format
+local package = package
 
 local BINARY = "binary chunks are not loaded in asx-host (LuaJIT does not verify bytecode)"
 
 -- A loader's results, with LuaJIT's "wrong mode" said in words a user can act on.
 local function text_only(fname, f, err)
-  if f == nil and type(err) == "string" and err:find("wrong mode", 1, true) then
-    err = ("%s: %s"):format(fname, BINARY)
+  if f == nil and type(err) == "string" and find(err, "wrong mode", 1, true) then
+    err = format("%s: %s", fname, BINARY)
   end
   return f, err
 end
@@ -57,7 +60,7 @@ local function lua_loader(name)
   if not path then return err end
   local f, lerr = safe_loadfile(path)
   if not f then
-    error(("error loading module '%s' from file '%s':\n\t%s"):format(name, path, lerr), 2)
+    error(format("error loading module '%s' from file '%s':\n\t%s", name, path, lerr), 2)
   end
   return f
 end
@@ -76,7 +79,7 @@ local function face_of(mt)
     __index = mt,
     __newindex = function(_, k, v)
       local why = REFUSED[k]
-      if why then error(("newproxy: %s (setting %s)"):format(why, tostring(k)), 2) end
+      if why then error(format("newproxy: %s (setting %s)", why, tostring(k)), 2) end
       rawset(mt, k, v)
     end,
   })
