@@ -7,6 +7,9 @@
 --   luajit bench/host_bench.lua orders N SECONDS
 --     N random traders for SECONDS of virtual time: orders per wall second
 --     of the run (building the traders is not timed).
+--   luajit bench/host_bench.lua wakeups N SECONDS
+--     N agents that only sleep(self:random()) for SECONDS of virtual time:
+--     wake-ups (resumes) per wall second, the scheduler's own cost.
 local asx = require("asx")
 local session = require("asx.session")
 local core = require("asx.core")
@@ -52,7 +55,23 @@ elseif mode == "orders" then
   local orders = s.exchange:stats().orders
   print(("host.orders_per_sec.agents_%d: %s"):format(n, fmt(orders / wall)))
   print(("host.orders.agents_%d: %d"):format(n, orders))
+elseif mode == "wakeups" then
+  local seconds = tonumber(arg[3])
+  local Sleeper = asx.Trader:extend("sleeper")
+  function Sleeper:cycle()
+    while true do self:sleep(self:random()) end
+  end
+  local s = session.new({ clock = "virtual", seed = 1, duration = seconds })
+  local opts = { money = 300, stocks = 10 }
+  for _ = 1, n do s:add(Sleeper:new(opts)) end
+  local t0 = core.hrtime()
+  s:run()
+  local wall = core.hrtime() - t0
+  local wakeups = s.sched:resumes()
+  print(("host.wakeups_per_sec.agents_%d: %s"):format(n, fmt(wakeups / wall)))
+  print(("host.wakeups.agents_%d: %d"):format(n, wakeups))
 else
-  io.stderr:write("usage: luajit bench/host_bench.lua idle N | orders N SECONDS\n")
+  io.stderr:write("usage: luajit bench/host_bench.lua idle N | orders N SECONDS"
+    .. " | wakeups N SECONDS\n")
   os.exit(2)
 end

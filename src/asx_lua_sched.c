@@ -16,12 +16,14 @@
  *   - it raised: the agent fails; the message with a traceback of the dead
  *     coroutine goes to the error handler set by sched:on_error (the session
  *     cancels the agent's orders and prints it) and the session goes on.
- * A finished or failed agent's coroutine is dropped from the thread table so
+ * Each coroutine is anchored once in the thread table (so that the garbage
+ * collector keeps it) and its lua_State is kept in the scheduler's slot for
+ * the agent (asx_sched_udata), so a resume reaches it without a table
+ * look-up. A finished or failed agent's coroutine is dropped from both so
  * the garbage collector can take it.
  *
- * No allocation happens per resume: the thread table is kept on the calling
- * thread's stack while the loop runs, sleep's delay travels in a C field, and
- * the wake-up heap never grows past the number of agents.
+ * No allocation happens per resume: sleep's delay travels in a C field, and
+ * the wake-up queue never grows past the number of agents.
  *
  * sleep, now and random are plain functions that find the scheduler that is
  * running (one at a time: a session cannot run inside an agent), so they can
@@ -46,10 +48,9 @@ typedef struct lsched {
   lua_State *co;       /* the agent being resumed, or NULL */
   asx_book *book;      /* its clock follows the session's; may be NULL */
   int book_ref;        /* registry: the book's Lua object, kept alive, or LUA_NOREF */
-  int threads_ref;     /* registry: { [agent + 1] = coroutine } */
+  int threads_ref;     /* registry: { [agent + 1] = coroutine }, the anchor */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
-  int threads_idx;     /* the thread table's stack index in L during run */
   int sleep_req;       /* set by sleep just before it yields */
   double sleep_delay;
   int progress_ref;    /* registry: function() called every interval */
@@ -141,15 +142,21 @@ static void tick(lsched *ls, double now) {
   lua_settop(L, top);
 }
 
+/* Lets the garbage collector take agent's coroutine. */
+static void drop_thread(lsched *ls, lua_State *L, uint32_t agent) {
+  asx_sched_set_udata(ls->s, agent, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, -2, (int)agent + 1);
+  lua_pop(L, 1);
+}
+
 static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
   lsched *ls = data;
   lua_State *L = ls->L;
-  lua_State *co;
+  lua_State *co = asx_sched_udata(s, agent);
   int nargs, status;
 
-  lua_rawgeti(L, ls->threads_idx, (int)agent + 1);
-  co = lua_tothread(L, -1);
-  lua_pop(L, 1);
   if (!co) {
     asx_sched_finish(s, agent, ASX_AGENT_FAILED);
     return;
@@ -203,23 +210,17 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
     }
     report_error(ls, agent, co, msg, len);
   }
-  lua_pushboolean(L, 0);
-  lua_rawseti(L, ls->threads_idx, (int)agent + 1);
+  drop_thread(ls, L, agent);
 }
 
-/* Fetches the next agent's coroutine into the cache (see
- * asx_sched_prefetch_fn): its lua_State, and the slot of the thread table
- * that leads to it is touched by the lookup itself. */
+/* Fetches the next agent's lua_State into the cache (see
+ * asx_sched_prefetch_fn): lua_resume starts by reading its first lines. */
 static void prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
-  lsched *ls = data;
-  lua_State *co;
-  (void)s;
-  lua_rawgeti(ls->L, ls->threads_idx, (int)agent + 1);
-  co = lua_tothread(ls->L, -1);
-  lua_pop(ls->L, 1);
+  const char *co = asx_sched_udata(s, agent);
+  (void)data;
   if (co != NULL) {
     __builtin_prefetch(co);
-    __builtin_prefetch((const char *)co + 64);
+    __builtin_prefetch(co + 64);
   }
 }
 
@@ -432,6 +433,7 @@ static int l_add(lua_State *L) {
   lua_pushvalue(L, 3);
   lua_xmove(L, co, 2);
   lua_rawseti(L, -2, (int)agent + 1);
+  asx_sched_set_udata(ls->s, agent, co);
   asx_sched_wake(ls->s, agent, 0);
   lua_pushinteger(L, (lua_Integer)agent + 1);
   return 1;
@@ -445,8 +447,6 @@ static int l_run(lua_State *L) {
   if (running)
     return luaL_error(L, "run: another session is running (sessions do not nest)");
   lua_settop(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
-  ls->threads_idx = 2;
   ls->L = L;
   running = ls;
   last = ls;
@@ -577,9 +577,7 @@ static int l_finish(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
-  lua_pushboolean(L, 0);
-  lua_rawseti(L, -2, (int)a);
+  drop_thread(ls, L, (uint32_t)(a - 1));
   lua_pushboolean(L, 1);
   return 1;
 }

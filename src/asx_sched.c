@@ -1,22 +1,17 @@
 /* The scheduler (see asx_sched.h for the model).
  *
  * Data structures, indexed by agent number and grown together by
- * asx_sched_add, so that an agent costs 32 bytes and no libuv handle:
- *   ag[a]     its state, 1 + its wake-up's index in the heap (0 when none)
- *             and its splitmix64 state, in one 16-byte slot;
- *   heap      one 16-byte {time, agent, seq} entry per agent at most;
- *   group[a], number[a]  its label, allocated only once an agent is named.
- * The heap has the smallest (time, seq) at index 0. It is 4-ary and laid
- * out so that the four children of a node fill exactly one cache line:
- * with a million agents nearly every level of a sift is a cache miss, so
- * the depth (halved against a binary heap) and the lines touched per level
- * are what cost. Its capacity is kept at the number of agents (each has at
- * most one wake-up), so scheduling never allocates. seq is 32 bits and is
- * renumbered by rank before it would wrap (see renumber).
+ * asx_sched_add, so that an agent costs about 35 bytes and no libuv handle:
+ *   ag[a]     its splitmix64 state and the caller's pointer (asx_sched_udata:
+ *             the Lua binding keeps the agent's coroutine there), in one
+ *             16-byte slot, so that a resume touches one cache line;
+ *   st[a]     its state, one byte;
+ *   q         the wake-up queue (asx_wakeq.h): 16 bytes per agent and O(1)
+ *             per wake-up however many agents there are;
+ *   labels    runs of consecutive agents with consecutive numbers in one
+ *             group, which is how sessions add them: a few runs in all.
  *
- * Costs: wake O(log4 n), removing an agent's wake-up O(log4 n) through
- * pos[]. The entry of the agent being resumed stays at the root while it
- * runs, so a resume followed by another sleep costs a single sift-down.
+ * Costs: wake, finish and each resume O(1) amortized.
  *
  * Batches. Each turn of the libuv loop runs at most ASX_SCHED_BATCH wake-ups
  * and then returns to the loop, so a signal, a logger's socket or the REPL
@@ -28,6 +23,7 @@
  * sessions' batches inside each other.
  */
 #include "asx_sched.h"
+#include "asx_wakeq.h"
 
 #include <math.h>
 #include <signal.h>
@@ -38,21 +34,19 @@
 #define ASX_SCHED_BATCH 1024
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
-/* 16 bytes, so that the four children of a node fill one 64-byte cache
- * line (the heap is laid out so that each group of siblings is aligned). */
-typedef struct wake {
-  double time;
-  uint32_t agent;
-  uint32_t seq;
-} wake;
-
-/* What the scheduler keeps per agent, together so that one cache line
- * serves a resume: its generator, its heap position and its state. */
+/* What the scheduler keeps per agent for a resume, together so that one
+ * cache line serves it: its generator and the caller's pointer. */
 typedef struct agent_slot {
   uint64_t rng; /* splitmix64 state */
-  uint32_t pos; /* 1 + its wake-up's index in the heap, or 0 */
-  uint8_t st;   /* ASX_AGENT_* */
+  void *udata;  /* see asx_sched_set_udata */
 } agent_slot;
+
+/* A run of labels: agents first .. first + count - 1 are in group, with
+ * the numbers number .. number + count - 1. */
+typedef struct label_run {
+  uint32_t first, count, number;
+  uint16_t group;
+} label_run;
 
 enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
 
@@ -79,15 +73,13 @@ struct asx_sched {
   uint64_t base_hr;
   double base_time;
 
-  wake *heap;       /* heap_mem + 3: see heap_alloc */
-  void *heap_mem;
-  uint32_t heap_len;
-  uint32_t seq;     /* the next wake-up's; renumbered before it wraps */
+  asx_wakeq *q;
 
   uint32_t n, cap;
   agent_slot *ag;
-  uint16_t *group;
-  uint32_t *number;
+  uint8_t *st;      /* ASX_AGENT_* */
+  label_run *labels; /* sorted by first */
+  uint32_t nlabels, labels_cap;
   char **groups;
   int ngroups;
 
@@ -146,79 +138,10 @@ double asx_sched_draw(void) {
   return asx_sched_rand01(active, active->current);
 }
 
-/* ---- the heap ---------------------------------------------------------- */
-
-/* Times are finite and never negative (nor -0), so their IEEE bit
- * patterns order like the times themselves, and (time, seq) compares as
- * one 128-bit integer: a compare the compiler turns into flags and
- * conditional moves rather than branches, which matters because heap
- * compares on random times are mispredicted half the time. */
-static inline int before(const wake *a, const wake *b) {
-  uint64_t ta, tb;
-  memcpy(&ta, &a->time, sizeof ta);
-  memcpy(&tb, &b->time, sizeof tb);
-  __extension__ typedef unsigned __int128 u128;
-  return (((u128)ta << 32) | a->seq) < (((u128)tb << 32) | b->seq);
-}
-
-static void heap_set(asx_sched *s, uint32_t i, wake w) {
-  s->heap[i] = w;
-  s->ag[w.agent].pos = i + 1;
-}
-
-static void sift_up(asx_sched *s, uint32_t i, wake w) {
-  while (i > 0) {
-    uint32_t p = (i - 1) / 4;
-    if (!before(&w, &s->heap[p]))
-      break;
-    heap_set(s, i, s->heap[p]);
-    i = p;
-  }
-  heap_set(s, i, w);
-}
-
-/* The smallest of the children c .. c+3 (those below n). */
-static inline uint32_t min_child(const wake *h, uint32_t c, uint32_t n) {
-  uint32_t a, b;
-  if (c + 3 < n) {
-    a = before(&h[c + 1], &h[c]) ? c + 1 : c;
-    b = before(&h[c + 3], &h[c + 2]) ? c + 3 : c + 2;
-    return before(&h[b], &h[a]) ? b : a;
-  }
-  a = c;
-  for (b = c + 1; b < n; b++)
-    a = before(&h[b], &h[a]) ? b : a;
-  return a;
-}
-
-/* Places w at i or below, where w is not before i's parent. Floyd's way:
- * the hole goes down to a leaf along the smallest children (three compares
- * a level and no compare with w), then w rises from there. A re-inserted
- * wake-up is usually among the latest, so it rises little, and this does
- * a quarter fewer compares than stopping early would. */
-static void sift_down(asx_sched *s, uint32_t i, wake w) {
-  uint32_t n = s->heap_len;
-  for (;;) {
-    uint32_t c = 4 * i + 1, best;
-    if (c >= n)
-      break;
-    best = min_child(s->heap, c, n);
-    heap_set(s, i, s->heap[best]);
-    i = best;
-  }
-  sift_up(s, i, w);
-}
-
-static void heap_remove(asx_sched *s, uint32_t i) {
-  wake last;
-  s->ag[s->heap[i].agent].pos = 0;
-  last = s->heap[--s->heap_len];
-  if (i == s->heap_len)
-    return;
-  if (i > 0 && before(&last, &s->heap[(i - 1) / 4]))
-    sift_up(s, i, last);
-  else
-    sift_down(s, i, last);
+/* The time of the next wake-up, INFINITY when none is pending. */
+static double next_time(asx_sched *s) {
+  uint32_t a = asx_wakeq_peek(s->q);
+  return a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
 }
 
 /* ---- clocks and batches ------------------------------------------------ */
@@ -268,8 +191,11 @@ static int run_batch(asx_sched *s, double limit, int jump) {
   int budget = ASX_SCHED_BATCH;
   s->in_batch = 1;
   active = s;
-  while (s->heap_len > 0 && s->heap[0].time <= limit) {
-    wake w;
+  for (;;) {
+    uint32_t a = asx_wakeq_peek(s->q), next;
+    double t;
+    if (a == ASX_WAKEQ_NONE || (t = asx_wakeq_time(s->q, a)) > limit)
+      break;
     if (s->stop_req || (s->paused && !s->stepping)) {
       s->in_batch = 0;
       return 0;
@@ -278,28 +204,22 @@ static int run_batch(asx_sched *s, double limit, int jump) {
       s->in_batch = 0;
       return 1;
     }
-    /* The wake-up stays at the root while its agent runs: when the agent
-     * sleeps again asx_sched_wake reuses the entry with one sift-down,
-     * instead of a pop and a push. Nothing can get before it meanwhile,
-     * since every new wake-up is at now or later, with a larger seq. */
-    w = s->heap[0];
-    /* With many agents each one's coroutine is cold by its turn. The next
-     * to run is most likely the smallest child of the root, whatever this
-     * one sleeps for, so its state is fetched while this one runs. */
-    if (s->prefetch != NULL && s->heap_len > 1)
-      s->prefetch(s, s->heap[min_child(s->heap, 1, s->heap_len)].agent,
-                  s->data);
-    s->now = jump ? w.time : limit;
-    s->ag[w.agent].st = ASX_AGENT_RUNNING;
-    s->current = w.agent;
+    asx_wakeq_pop(s->q);
+    /* With many agents each one's state is cold by its turn. The next to
+     * run is the queue's next, unless this one sleeps for less, so its
+     * state is fetched while this one runs. */
+    next = s->prefetch != NULL ? asx_wakeq_peek(s->q) : ASX_WAKEQ_NONE;
+    if (next != ASX_WAKEQ_NONE)
+      s->prefetch(s, next, s->data);
+    s->now = jump ? t : limit;
+    s->st[a] = ASX_AGENT_RUNNING;
+    s->current = a;
     s->resumes++;
-    s->resume(s, w.agent, s->data);
+    s->resume(s, a, s->data);
     s->current = ASX_SCHED_NONE;
-    if (s->ag[w.agent].st == ASX_AGENT_RUNNING) {
-      /* It returned without sleeping: it has finished. */
-      heap_remove(s, s->ag[w.agent].pos - 1);
-      s->ag[w.agent].st = ASX_AGENT_FINISHED;
-    }
+    /* Returning without sleeping is finishing. */
+    if (s->st[a] == ASX_AGENT_RUNNING)
+      s->st[a] = ASX_AGENT_FINISHED;
   }
   s->in_batch = 0;
   return 0;
@@ -333,12 +253,13 @@ static void schedule_next(asx_sched *s) {
   }
   {
     double t = real_now(s);
-    if (s->heap_len == 0)
+    double next = next_time(s);
+    if (asx_wakeq_len(s->q) == 0)
       arm_timer(s, 0);
-    else if (s->heap[0].time > s->duration)
+    else if (next > s->duration)
       arm_timer(s, s->duration - t);
     else
-      arm_timer(s, s->heap[0].time - t);
+      arm_timer(s, next - t);
   }
 }
 
@@ -358,7 +279,7 @@ static void on_idle(uv_idle_t *h) {
     }
     if (more || !s->stepping)
       return; /* more to do, or an agent's pause ended the step */
-    if (s->heap_len == 0) {
+    if (asx_wakeq_len(s->q) == 0) {
       end_session(s);
       return;
     }
@@ -385,7 +306,7 @@ static void on_idle(uv_idle_t *h) {
   }
   if (more || s->paused || s->stepping)
     return;
-  if (s->heap_len == 0) {
+  if (asx_wakeq_len(s->q) == 0) {
     end_session(s);
     return;
   }
@@ -421,13 +342,13 @@ static void on_timer(uv_timer_t *h) {
     schedule_next(s);
     return;
   }
-  if (s->heap_len == 0) {
+  if (asx_wakeq_len(s->q) == 0) {
     if (s->now < limit)
       s->now = limit;
     end_session(s);
     return;
   }
-  if (s->heap[0].time > s->duration && t >= s->duration) {
+  if (next_time(s) > s->duration && t >= s->duration) {
     s->now = s->duration;
     end_session(s);
     return;
@@ -548,24 +469,45 @@ int asx_sched_group(asx_sched *s, const char *name) {
 }
 
 int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
+  label_run *last = s->nlabels ? &s->labels[s->nlabels - 1] : NULL;
   if (agent >= s->n || group < 0 || group >= s->ngroups)
     return ASX_SCHED_E_ARG;
-  if (!s->group) {
-    uint16_t *g = calloc(s->cap, sizeof *g);
-    uint32_t *num = calloc(s->cap, sizeof *num);
-    if (!g || !num) {
-      free(g);
-      free(num);
-      return ASX_SCHED_E_NOMEM;
-    }
-    /* Group 0xffff marks agents that were never labelled. */
-    memset(g, 0xff, s->cap * sizeof *g);
-    s->group = g;
-    s->number = num;
+  if (last && agent < last->first + last->count)
+    return ASX_SCHED_E_STATE;
+  if (last && agent == last->first + last->count && group == last->group &&
+      number == last->number + last->count) {
+    last->count++;
+    return 0;
   }
-  s->group[agent] = (uint16_t)group;
-  s->number[agent] = number;
+  if (s->nlabels == s->labels_cap) {
+    uint32_t cap = s->labels_cap ? s->labels_cap * 2 : 8;
+    label_run *l = realloc(s->labels, cap * sizeof *l);
+    if (!l)
+      return ASX_SCHED_E_NOMEM;
+    s->labels = l;
+    s->labels_cap = cap;
+  }
+  s->labels[s->nlabels].first = agent;
+  s->labels[s->nlabels].count = 1;
+  s->labels[s->nlabels].number = number;
+  s->labels[s->nlabels].group = (uint16_t)group;
+  s->nlabels++;
   return 0;
+}
+
+/* The run that labels agent, or NULL. */
+static const label_run *find_label(const asx_sched *s, uint32_t agent) {
+  uint32_t lo = 0, hi = s->nlabels;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (s->labels[mid].first <= agent)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0 || agent - s->labels[lo - 1].first >= s->labels[lo - 1].count)
+    return NULL;
+  return &s->labels[lo - 1];
 }
 
 /* Async-signal-safe: no stdio, no allocation. */
@@ -590,13 +532,14 @@ static char *append_u32(char *p, char *end, uint32_t v) {
 char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
                          size_t size) {
   char *p = buf, *end;
+  const label_run *l = agent < s->n ? find_label(s, agent) : NULL;
   if (size == 0)
     return buf;
   end = buf + size - 1;
-  if (agent < s->n && s->group && s->group[agent] < s->ngroups) {
-    p = append(p, end, s->groups[s->group[agent]]);
+  if (l) {
+    p = append(p, end, s->groups[l->group]);
     p = append(p, end, "#");
-    p = append_u32(p, end, s->number[agent]);
+    p = append_u32(p, end, l->number + (agent - l->first));
   } else {
     p = append(p, end, "agent ");
     p = append_u32(p, end, agent);
@@ -619,6 +562,11 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
+  s->q = asx_wakeq_new();
+  if (!s->q) {
+    free(s);
+    return NULL;
+  }
   s->loop = loop ? loop : uv_default_loop();
   s->clock = clock;
   s->resume = resume;
@@ -652,30 +600,14 @@ void asx_sched_free(asx_sched *s) {
   for (int i = 0; i < s->ngroups; i++)
     free(s->groups[i]);
   free(s->groups);
-  free(s->heap_mem);
+  asx_wakeq_free(s->q);
   free(s->ag);
-  free(s->group);
-  free(s->number);
+  free(s->st);
+  free(s->labels);
   free(s);
 }
 
 void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn) { s->on_end = fn; }
-
-/* The heap array starts 3 entries (48 bytes) into a 64-byte aligned block,
- * so that entry 1, and every group of siblings 4i+1 .. 4i+4 after it,
- * begins on a cache line. */
-static int heap_alloc(asx_sched *s, uint32_t cap) {
-  size_t bytes = ((size_t)cap + 3) * sizeof(wake);
-  void *mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
-  if (!mem)
-    return 0;
-  if (s->heap_len)
-    memcpy((wake *)mem + 3, s->heap, s->heap_len * sizeof(wake));
-  free(s->heap_mem);
-  s->heap_mem = mem;
-  s->heap = (wake *)mem + 3;
-  return 1;
-}
 
 static int grow(void **p, size_t n, size_t size) {
   void *q = realloc(*p, n * size);
@@ -696,18 +628,16 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
       cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
     /* Each array is grown on its own; a failure leaves the larger ones
      * behind, which is harmless because cap only moves once all succeed. */
-    if (!grow((void **)&s->ag, cap, sizeof *s->ag) || !heap_alloc(s, cap) ||
-        (s->group && !grow((void **)&s->group, cap, sizeof *s->group)) ||
-        (s->number && !grow((void **)&s->number, cap, sizeof *s->number)))
+    if (!grow((void **)&s->ag, cap, sizeof *s->ag) ||
+        !grow((void **)&s->st, cap, sizeof *s->st) ||
+        asx_wakeq_reserve(s->q, cap) != 0)
       return ASX_SCHED_E_NOMEM;
-    if (s->group)
-      memset(s->group + s->cap, 0xff, (cap - s->cap) * sizeof *s->group);
     s->cap = cap;
   }
   for (uint32_t a = s->n; a < need; a++) {
-    s->ag[a].st = ASX_AGENT_IDLE;
-    s->ag[a].pos = 0;
+    s->st[a] = ASX_AGENT_IDLE;
     s->ag[a].rng = agent_seed(s->seed, a);
+    s->ag[a].udata = NULL;
   }
   if (first)
     *first = s->n;
@@ -717,50 +647,28 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
 
 uint32_t asx_sched_count(const asx_sched *s) { return s->n; }
 
-static int by_time_seq(const void *a, const void *b) {
-  return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+void asx__sched_set_seq(asx_sched *s, uint32_t seq) {
+  asx__wakeq_set_seq(s->q, seq);
 }
-
-/* Gives the pending wake-ups the numbers 0 .. n-1 in their order, so that
- * the 32-bit seq never wraps: once every 4 billion wake-ups, O(n log n).
- * A sorted array is a valid heap, so only the positions change. */
-static void renumber(asx_sched *s) {
-  qsort(s->heap, s->heap_len, sizeof *s->heap, by_time_seq);
-  for (uint32_t i = 0; i < s->heap_len; i++) {
-    s->heap[i].seq = i;
-    s->ag[s->heap[i].agent].pos = i + 1;
-  }
-  s->seq = s->heap_len;
-}
-
-void asx__sched_set_seq(asx_sched *s, uint32_t seq) { s->seq = seq; }
 
 int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
-  wake w;
+  double t;
   if (agent >= s->n || !(delay >= 0) || !isfinite(delay))
     return ASX_SCHED_E_ARG;
-  if (s->ag[agent].st != ASX_AGENT_IDLE && s->ag[agent].st != ASX_AGENT_RUNNING)
+  if (s->st[agent] != ASX_AGENT_IDLE && s->st[agent] != ASX_AGENT_RUNNING)
     return ASX_SCHED_E_STATE;
-  w.time = s->now + delay;
-  if (!isfinite(w.time))
+  t = s->now + delay;
+  if (!isfinite(t))
     return ASX_SCHED_E_ARG;
-  if (w.time == 0)
-    w.time = 0; /* -0 would sort after every positive time */
-  if (s->seq == UINT32_MAX)
-    renumber(s);
-  w.seq = s->seq++;
-  w.agent = agent;
-  s->ag[agent].st = ASX_AGENT_WAITING;
-  if (s->ag[agent].pos) {
-    /* A running agent's entry is still in the heap (see run_batch), and
-     * its new time is not earlier: it can only move down. */
-    sift_down(s, s->ag[agent].pos - 1, w);
-  } else {
-    sift_up(s, s->heap_len++, w);
-  }
+  if (t == 0)
+    t = 0; /* -0 would sort after every positive time */
+  if (asx_wakeq_push(s->q, agent, t) != 0)
+    return ASX_SCHED_E_NOMEM;
+  s->st[agent] = ASX_AGENT_WAITING;
   /* Only a wake-up set from outside a batch can be earlier than what the
    * loop is waiting for; inside a batch the caller re-arms afterwards. */
-  if (s->clock == ASX_CLOCK_REAL && !s->in_batch && s->ag[agent].pos == 1)
+  if (s->clock == ASX_CLOCK_REAL && !s->in_batch &&
+      asx_wakeq_peek(s->q) == agent)
     schedule_next(s);
   return 0;
 }
@@ -768,16 +676,27 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
 int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
   if (agent >= s->n || state < ASX_AGENT_FINISHED || state > ASX_AGENT_STOPPED)
     return ASX_SCHED_E_ARG;
-  if (s->ag[agent].st >= ASX_AGENT_FINISHED)
+  if (s->st[agent] >= ASX_AGENT_FINISHED)
     return ASX_SCHED_E_STATE;
-  if (s->ag[agent].pos)
-    heap_remove(s, s->ag[agent].pos - 1);
-  s->ag[agent].st = (uint8_t)state;
+  if (s->st[agent] == ASX_AGENT_WAITING)
+    asx_wakeq_remove(s->q, agent);
+  s->st[agent] = (uint8_t)state;
   return 0;
 }
 
 int asx_sched_state(const asx_sched *s, uint32_t agent) {
-  return agent < s->n ? s->ag[agent].st : ASX_SCHED_E_ARG;
+  return agent < s->n ? s->st[agent] : ASX_SCHED_E_ARG;
+}
+
+int asx_sched_set_udata(asx_sched *s, uint32_t agent, void *udata) {
+  if (agent >= s->n)
+    return ASX_SCHED_E_ARG;
+  s->ag[agent].udata = udata;
+  return 0;
+}
+
+void *asx_sched_udata(const asx_sched *s, uint32_t agent) {
+  return agent < s->n ? s->ag[agent].udata : NULL;
 }
 
 uint32_t asx_sched_current(const asx_sched *s) { return s->current; }

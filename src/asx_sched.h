@@ -7,11 +7,11 @@
  * asx_sched_wake or ends the agent with asx_sched_finish. An agent that
  * returns from the resume function without doing either has finished.
  *
- * Wake-ups live in one 4-ary heap ordered by (time, seq); seq only grows, so
- * equal times wake in the order they were set and a virtual-clock run is
- * repeatable. Each agent has at most one pending wake-up and the heap knows
- * where it is, so ending an agent removes its wake-up at once: a finished or
- * stopped agent is never resumed again.
+ * Wake-ups live in one queue ordered by (time, seq) (asx_wakeq.h, O(1) per
+ * wake-up); seq only grows, so equal times wake in the order they were set
+ * and a virtual-clock run is repeatable. Each agent has at most one pending
+ * wake-up, and ending an agent removes it: a finished or stopped agent is
+ * never resumed again.
  *
  * Clocks. ASX_CLOCK_VIRTUAL is discrete-event: time jumps to the next wake-up
  * and batches of wake-ups run from a uv_idle handle, so the loop still polls
@@ -111,6 +111,12 @@ int asx_sched_finish(asx_sched *s, uint32_t agent, int state);
 
 int asx_sched_state(const asx_sched *s, uint32_t agent);
 
+/* One pointer per agent for the caller (NULL until set), kept in the slot
+ * a resume reads anyway: the Lua binding keeps the agent's coroutine there,
+ * so that a resume needs no table look-up. The scheduler never uses it. */
+int asx_sched_set_udata(asx_sched *s, uint32_t agent, void *udata);
+void *asx_sched_udata(const asx_sched *s, uint32_t agent);
+
 /* The agent inside the resume function, or ASX_SCHED_NONE. */
 uint32_t asx_sched_current(const asx_sched *s);
 
@@ -172,7 +178,10 @@ double asx_sched_draw(void);
 
 /* Names agents for the message printed when a second signal kills the
  * process: asx_sched_group returns the index of a name (copied), and
- * asx_sched_label gives an agent a group and a number ("name#number"). */
+ * asx_sched_label gives an agent a group and a number ("name#number").
+ * Agents are labelled in the order they were added, each at most once
+ * (else E_STATE): labels are kept as runs of consecutive agents with
+ * consecutive numbers, a few bytes for a whole strategy's agents. */
 int asx_sched_group(asx_sched *s, const char *name);
 int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number);
 /* Writes "name#number" (or "agent N") for agent into buf; returns buf. */

@@ -1,0 +1,477 @@
+/* The wake-up queue: a ladder queue (Tang, Goh and Thng, "Ladder Queue: An
+ * O(1) priority queue structure for large-scale discrete event simulation",
+ * 2005), kept in exact (time, seq) order.
+ *
+ * Structure. One 16-byte node per id, {time, seq, next}; every list below
+ * is a singly linked list of nodes through `next`, so the queue allocates
+ * nothing per entry. Entries live in one of three levels:
+ *   top     an unsorted stack of the entries at or after top_start, the
+ *           far future, with its count and its smallest and largest time;
+ *   rungs   up to MAX_RUNGS arrays of buckets, each bucket an unsorted
+ *           stack. A rung covers a span of time cut into nb buckets of
+ *           equal width; `cur` is its first bucket not yet consumed. Rung
+ *           i + 1 is one bucket of rung i, cut finer;
+ *   bottom  a short list sorted by (time, seq): the entries due next.
+ * Invariant: every entry of the bottom comes before every entry of the
+ * deepest rung, each rung's entries before those of the rung above, and
+ * the rungs' entries before the top's. Within a rung, bucket b's entries
+ * come before bucket b + 1's.
+ *
+ * Push: at or after top_start, onto the top. Otherwise into the coarsest
+ * rung whose unconsumed buckets cover the time (its bucket index is at
+ * least cur), else into the bottom by sorted insertion. The bucket index
+ * floor((time - start) / width) is computed the same way everywhere and is
+ * monotonic in time, so a time's place never depends on rounding elsewhere;
+ * an index past the last bucket goes into the last one.
+ *
+ * Pop: the bottom's head. When the bottom is empty, the deepest rung's next
+ * non-empty bucket comes down: sorted into the bottom if it holds at most
+ * THRES entries (or all at one time), else cut into a new, finer rung, with
+ * as many buckets as half its entries. When no rung is left, the top
+ * becomes the first rung the same way, sized to its span and count: the
+ * buckets follow the current spacing of the events, whatever the time
+ * scale. The bottom's sort is a natural merge sort, linear on runs already
+ * in order, which is how equal times arrive.
+ *
+ * Ties. seq grows with every push, so a new entry goes after every queued
+ * entry of its time: into the bottom it is appended at the tail or inserted
+ * after the "finger" (the last entry inserted), which makes a burst of
+ * equal times (sleep(0) by many agents) O(1) each. seq is 31 bits; before
+ * it would overflow, the queued entries are renumbered by rank, which keeps
+ * their order (once every 2^31 pushes, O(n log n)).
+ *
+ * Removal marks the node (seq's top bit) and leaves it in its list; every
+ * level drops marked nodes when it reaches them. That is why a removed id
+ * must never be pushed again: its node may still be linked.
+ *
+ * Costs, amortized, for the distributions simulations produce: push O(1)
+ * (one node and one bucket head touched), pop O(1) (each entry is moved at
+ * most once per level, and levels are few), remove O(1). A time far ahead
+ * of the others only makes the first rung coarse; the crowded bucket is cut
+ * again, up to MAX_RUNGS levels. Beyond that depth, or for entries all at
+ * one time, the bottom takes them all, and pushes then cost the distance
+ * from the finger.
+ *
+ * Memory: 16 bytes per id, and 4 bytes per bucket, that is 2 bytes per
+ * entry spread into a rung; the rung arrays are kept for reuse.
+ */
+#include "asx_wakeq.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+#define REMOVED ASX__WAKEQ_SEQ_LIMIT /* seq's top bit */
+#define MAX_RUNGS 8
+#define THRES 48
+
+typedef struct node {
+  double time;
+  uint32_t seq; /* push order; REMOVED set once removed */
+  uint32_t next;
+} node;
+
+typedef struct rung {
+  uint32_t *head; /* nb stacks; cap allocated */
+  uint32_t nb, cap;
+  uint32_t cur;   /* buckets before cur are consumed */
+  double start, width;
+} rung;
+
+struct asx_wakeq {
+  node *nd;
+  uint32_t cap;
+  uint32_t len; /* queued, not removed */
+  uint32_t seq; /* the next push's */
+
+  uint32_t top, top_count;
+  double top_min, top_max, top_start;
+
+  int nrungs;
+  rung rung[MAX_RUNGS];
+
+  uint32_t bot, bot_tail, finger;
+};
+
+static inline int before(const node *a, const node *b) {
+  return a->time < b->time ||
+         (a->time == b->time && (a->seq & ~REMOVED) < (b->seq & ~REMOVED));
+}
+
+static inline int removed(const node *n) { return (n->seq & REMOVED) != 0; }
+
+asx_wakeq *asx_wakeq_new(void) {
+  asx_wakeq *q = calloc(1, sizeof *q);
+  if (!q)
+    return NULL;
+  q->top = q->bot = q->bot_tail = q->finger = NIL;
+  q->top_start = -INFINITY;
+  return q;
+}
+
+void asx_wakeq_free(asx_wakeq *q) {
+  if (!q)
+    return;
+  for (int i = 0; i < MAX_RUNGS; i++)
+    free(q->rung[i].head);
+  free(q->nd);
+  free(q);
+}
+
+int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
+  node *nd;
+  if (n <= q->cap)
+    return 0;
+  nd = realloc(q->nd, (size_t)n * sizeof *nd);
+  if (!nd)
+    return -1;
+  /* A node never pushed has no mark; its other fields are set by push. */
+  for (uint32_t i = q->cap; i < n; i++)
+    nd[i].seq = 0;
+  q->nd = nd;
+  q->cap = n;
+  return 0;
+}
+
+uint32_t asx_wakeq_len(const asx_wakeq *q) { return q->len; }
+double asx_wakeq_time(const asx_wakeq *q, uint32_t id) { return q->nd[id].time; }
+
+/* ---- sorting a list ---------------------------------------------------- */
+
+/* Detaches the longest ascending or descending run at the head of *list and
+ * returns it ascending. Keys are distinct (seq is), so runs are strict. */
+static uint32_t take_run(node *nd, uint32_t *list) {
+  uint32_t head = *list, a = head, b = nd[head].next;
+  if (b != NIL && before(&nd[b], &nd[a])) {
+    uint32_t rev = head;
+    nd[head].next = NIL;
+    while (b != NIL && before(&nd[b], &nd[rev])) {
+      uint32_t next = nd[b].next;
+      nd[b].next = rev;
+      rev = b;
+      b = next;
+    }
+    *list = b;
+    return rev;
+  }
+  while (b != NIL && before(&nd[a], &nd[b])) {
+    a = b;
+    b = nd[b].next;
+  }
+  nd[a].next = NIL;
+  *list = b;
+  return head;
+}
+
+static uint32_t merge(node *nd, uint32_t a, uint32_t b) {
+  uint32_t head, *tail = &head;
+  while (a != NIL && b != NIL) {
+    if (before(&nd[a], &nd[b])) {
+      *tail = a;
+      tail = &nd[a].next;
+      a = nd[a].next;
+    } else {
+      *tail = b;
+      tail = &nd[b].next;
+      b = nd[b].next;
+    }
+  }
+  *tail = a != NIL ? a : b;
+  return head;
+}
+
+/* A natural merge sort: runs are merged like the digits of a binary
+ * counter, so n entries in r runs cost O(n log r). */
+static uint32_t sort_list(node *nd, uint32_t list) {
+  uint32_t bin[33];
+  int nbins = 0;
+  uint32_t out = NIL;
+  while (list != NIL) {
+    uint32_t run = take_run(nd, &list);
+    int i = 0;
+    while (i < nbins && bin[i] != NIL) {
+      run = merge(nd, bin[i], run);
+      bin[i++] = NIL;
+    }
+    if (i == nbins)
+      nbins++;
+    bin[i] = run;
+  }
+  for (int i = 0; i < nbins; i++)
+    if (bin[i] != NIL)
+      out = merge(nd, bin[i], out);
+  return out;
+}
+
+/* Unlinks the removed nodes of list; returns what is left and its count,
+ * smallest and largest time. */
+static uint32_t gather(node *nd, uint32_t list, uint32_t *count, double *min,
+                       double *max) {
+  uint32_t head = NIL, *tail = &head, n = 0;
+  double lo = INFINITY, hi = -INFINITY;
+  for (uint32_t id = list; id != NIL; id = nd[id].next) {
+    if (removed(&nd[id]))
+      continue;
+    *tail = id;
+    tail = &nd[id].next;
+    n++;
+    if (nd[id].time < lo)
+      lo = nd[id].time;
+    if (nd[id].time > hi)
+      hi = nd[id].time;
+  }
+  *tail = NIL;
+  *count = n;
+  *min = lo;
+  *max = hi;
+  return head;
+}
+
+/* ---- the levels -------------------------------------------------------- */
+
+/* Puts a node in bucket of rung r that index x (>= r->cur) falls in. */
+static inline void bucket_push(node *nd, rung *r, double x, uint32_t id) {
+  uint32_t b = x < (double)r->nb ? (uint32_t)x : r->nb - 1;
+  nd[id].next = r->head[b];
+  r->head[b] = id;
+}
+
+static void bottom_insert(asx_wakeq *q, uint32_t id) {
+  node *nd = q->nd;
+  double t = nd[id].time;
+  uint32_t prev;
+  if (q->bot == NIL) {
+    nd[id].next = NIL;
+    q->bot = q->bot_tail = id;
+    return;
+  }
+  /* A new entry goes after every entry of its time (its seq is larger). */
+  if (nd[q->bot_tail].time <= t) {
+    nd[id].next = NIL;
+    nd[q->bot_tail].next = id;
+    q->bot_tail = id;
+    return;
+  }
+  if (nd[q->bot].time > t) {
+    nd[id].next = q->bot;
+    q->bot = id;
+    q->finger = id;
+    return;
+  }
+  prev = q->finger != NIL && nd[q->finger].time <= t ? q->finger : q->bot;
+  /* Stops before the tail, whose time is later than t. */
+  while (nd[nd[prev].next].time <= t)
+    prev = nd[prev].next;
+  nd[id].next = nd[prev].next;
+  nd[prev].next = id;
+  q->finger = id;
+}
+
+/* Unlinks the bottom's head. */
+static uint32_t bottom_take(asx_wakeq *q) {
+  uint32_t id = q->bot;
+  q->bot = q->nd[id].next;
+  if (q->bot == NIL)
+    q->bot_tail = NIL;
+  if (q->finger == id)
+    q->finger = NIL;
+  return id;
+}
+
+/* The bottom is empty: list (removed nodes already unlinked) becomes it. */
+static void bottom_fill(asx_wakeq *q, uint32_t list) {
+  uint32_t tail;
+  list = sort_list(q->nd, list);
+  q->bot = list;
+  for (tail = list; q->nd[tail].next != NIL; tail = q->nd[tail].next)
+    ;
+  q->bot_tail = tail;
+}
+
+/* Makes list (count entries, times from min to max, min < max) a new
+ * deepest rung. Every entry of list comes before every entry of the rungs
+ * above. Returns 0 when the span cannot be cut or memory is short, and then
+ * the list is left as it was. */
+static int spawn(asx_wakeq *q, uint32_t list, uint32_t count, double min,
+                 double max) {
+  rung *r = &q->rung[q->nrungs];
+  uint32_t nb = count / 2;
+  double width = (max - min) / nb;
+  if (!(width > 0))
+    return 0;
+  if (nb > r->cap) {
+    uint32_t *head = realloc(r->head, (size_t)nb * sizeof *head);
+    if (!head)
+      return 0;
+    r->head = head;
+    r->cap = nb;
+  }
+  memset(r->head, 0xff, (size_t)nb * sizeof *r->head);
+  r->nb = nb;
+  r->cur = 0;
+  r->start = min;
+  r->width = width;
+  q->nrungs++;
+  while (list != NIL) {
+    uint32_t next = q->nd[list].next;
+    if (!removed(&q->nd[list]))
+      bucket_push(q->nd, r, (q->nd[list].time - min) / width, list);
+    list = next;
+  }
+  return 1;
+}
+
+/* The bottom is empty: brings down the next entries. Returns 0 when there
+ * are none left. */
+static int refill(asx_wakeq *q) {
+  for (;;) {
+    uint32_t list, count;
+    double min, max;
+    if (q->nrungs == 0) {
+      if (q->top == NIL) {
+        /* Empty: the next push starts afresh at the top. */
+        q->top_start = -INFINITY;
+        return 0;
+      }
+      list = q->top;
+      count = q->top_count;
+      min = q->top_min;
+      max = q->top_max;
+      q->top = NIL;
+      q->top_count = 0;
+      /* From now on the top takes only what comes after all of these. */
+      q->top_start = nextafter(max, INFINITY);
+      if (count > THRES && max > min && spawn(q, list, count, min, max))
+        continue;
+      list = gather(q->nd, list, &count, &min, &max);
+    } else {
+      rung *r = &q->rung[q->nrungs - 1];
+      while (r->cur < r->nb && r->head[r->cur] == NIL)
+        r->cur++;
+      if (r->cur == r->nb) {
+        q->nrungs--;
+        continue;
+      }
+      list = gather(q->nd, r->head[r->cur], &count, &min, &max);
+      r->head[r->cur++] = NIL;
+      if (count > THRES && max > min && q->nrungs < MAX_RUNGS &&
+          spawn(q, list, count, min, max))
+        continue;
+    }
+    if (list != NIL) {
+      bottom_fill(q, list);
+      return 1;
+    }
+  }
+}
+
+/* Puts a node that carries its time and seq in its level. */
+static void place(asx_wakeq *q, uint32_t id) {
+  node *nd = q->nd;
+  double t = nd[id].time;
+  if (t >= q->top_start) {
+    nd[id].next = q->top;
+    q->top = id;
+    if (q->top_count++ == 0) {
+      q->top_min = q->top_max = t;
+    } else if (t < q->top_min) {
+      q->top_min = t;
+    } else if (t > q->top_max) {
+      q->top_max = t;
+    }
+    return;
+  }
+  for (int i = 0; i < q->nrungs; i++) {
+    rung *r = &q->rung[i];
+    double x = (t - r->start) / r->width;
+    if (x >= (double)r->cur) {
+      bucket_push(nd, r, x, id);
+      return;
+    }
+  }
+  bottom_insert(q, id);
+}
+
+/* ---- renumbering ------------------------------------------------------- */
+
+static const node *sort_nodes;
+
+static int by_key(const void *a, const void *b) {
+  const node *x = &sort_nodes[*(const uint32_t *)a];
+  const node *y = &sort_nodes[*(const uint32_t *)b];
+  return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+static uint32_t *collect(const node *nd, uint32_t list, uint32_t *ids) {
+  for (; list != NIL; list = nd[list].next)
+    *ids++ = list;
+  return ids;
+}
+
+/* Gives every linked node (removed ones too) the seq of its rank, so that
+ * seq restarts small with the order unchanged. */
+static int renumber(asx_wakeq *q) {
+  uint32_t *ids = malloc((size_t)(q->cap ? q->cap : 1) * sizeof *ids), *end;
+  size_t n;
+  if (!ids)
+    return -1;
+  end = collect(q->nd, q->top, ids);
+  for (int i = 0; i < q->nrungs; i++)
+    for (uint32_t b = q->rung[i].cur; b < q->rung[i].nb; b++)
+      end = collect(q->nd, q->rung[i].head[b], end);
+  end = collect(q->nd, q->bot, end);
+  n = (size_t)(end - ids);
+  sort_nodes = q->nd;
+  qsort(ids, n, sizeof *ids, by_key);
+  for (size_t i = 0; i < n; i++)
+    q->nd[ids[i]].seq = (uint32_t)i | (q->nd[ids[i]].seq & REMOVED);
+  q->seq = (uint32_t)n;
+  free(ids);
+  return 0;
+}
+
+void asx__wakeq_set_seq(asx_wakeq *q, uint32_t seq) {
+  q->seq = seq < REMOVED ? seq : REMOVED;
+}
+
+/* ---- the public calls -------------------------------------------------- */
+
+int asx_wakeq_push(asx_wakeq *q, uint32_t id, double time) {
+  assert(id < q->cap && !removed(&q->nd[id]));
+  assert(isfinite(time) && !signbit(time));
+  if (q->seq == REMOVED && renumber(q) != 0)
+    return -1;
+  q->nd[id].time = time;
+  q->nd[id].seq = q->seq++;
+  q->len++;
+  place(q, id);
+  return 0;
+}
+
+void asx_wakeq_remove(asx_wakeq *q, uint32_t id) {
+  assert(id < q->cap && !removed(&q->nd[id]) && q->len > 0);
+  q->nd[id].seq |= REMOVED;
+  q->len--;
+}
+
+uint32_t asx_wakeq_peek(asx_wakeq *q) {
+  for (;;) {
+    while (q->bot != NIL && removed(&q->nd[q->bot]))
+      bottom_take(q);
+    if (q->bot != NIL)
+      return q->bot;
+    if (!refill(q))
+      return ASX_WAKEQ_NONE;
+  }
+}
+
+uint32_t asx_wakeq_pop(asx_wakeq *q) {
+  uint32_t id = asx_wakeq_peek(q);
+  if (id == ASX_WAKEQ_NONE)
+    return id;
+  bottom_take(q);
+  q->len--;
+  return id;
+}

@@ -1,0 +1,63 @@
+/* The wake-up queue: which agent wakes next, at a cost per wake-up that
+ * does not grow with the number of agents (a ladder queue; the design is at
+ * the top of asx_wakeq.c).
+ *
+ * Entries are small integer ids (agent numbers) with a time. They come out
+ * in (time, seq) order, seq being the order in which they were pushed: the
+ * earliest time first, and equal times first in, first out. That is the
+ * same order as the binary-heap reference in asx_wakeheap.h, entry for
+ * entry, which a test checks over long randomized runs.
+ *
+ * Contract: times are finite, >= 0 and never -0; an id is in the queue at
+ * most once; and an id removed with asx_wakeq_remove is never pushed again
+ * (an agent that was stopped never wakes). Debug builds assert these. The
+ * costs are O(1) when, as in a simulation, pushes are rarely much earlier
+ * than the entries already queued.
+ *
+ * Ownership: the caller owns the queue and frees it with asx_wakeq_free;
+ * the queue owns its arrays. Nothing allocates per push or pop except when
+ * a new level of buckets is first needed (arrays are kept for reuse).
+ */
+#ifndef ASX_WAKEQ_H
+#define ASX_WAKEQ_H
+
+#include <stdint.h>
+
+#define ASX_WAKEQ_NONE UINT32_MAX /* "no id" */
+
+typedef struct asx_wakeq asx_wakeq;
+
+/* An empty queue, or NULL when out of memory. */
+asx_wakeq *asx_wakeq_new(void);
+void asx_wakeq_free(asx_wakeq *q);
+
+/* Makes room for the ids 0 .. n - 1. Returns 0, or -1 when out of memory
+ * (then nothing changed). */
+int asx_wakeq_reserve(asx_wakeq *q, uint32_t n);
+
+/* Queues id at time. Returns 0, or -1 when out of memory (only possible
+ * once every two billion pushes, when seq is renumbered; nothing changed). */
+int asx_wakeq_push(asx_wakeq *q, uint32_t id, double time);
+
+/* Takes a queued id out for good, in O(1): it is only marked, and the
+ * queue drops it when it reaches it. */
+void asx_wakeq_remove(asx_wakeq *q, uint32_t id);
+
+/* The first id, or ASX_WAKEQ_NONE when the queue is empty. It may move
+ * entries between the queue's levels, hence not const. */
+uint32_t asx_wakeq_peek(asx_wakeq *q);
+
+/* Takes the first id out and returns it (ASX_WAKEQ_NONE when empty). */
+uint32_t asx_wakeq_pop(asx_wakeq *q);
+
+/* The time id was pushed with (id queued, or popped and not pushed since). */
+double asx_wakeq_time(const asx_wakeq *q, uint32_t id);
+
+/* The number of queued ids. */
+uint32_t asx_wakeq_len(const asx_wakeq *q);
+
+/* For tests: the next push gets this seq (at most ASX__WAKEQ_SEQ_LIMIT). */
+#define ASX__WAKEQ_SEQ_LIMIT 0x80000000u
+void asx__wakeq_set_seq(asx_wakeq *q, uint32_t seq);
+
+#endif
