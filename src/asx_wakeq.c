@@ -386,7 +386,9 @@ static void place(asx_wakeq *q, uint32_t id) {
   for (int i = 0; i < q->nrungs; i++) {
     rung *r = &q->rung[i];
     double x = (t - r->start) / r->width;
-    if (x >= (double)r->cur) {
+    /* A rung whose buckets are all consumed takes nothing: its last one
+     * was cut into the rung below, which covers what clamps into it. */
+    if (r->cur < r->nb && x >= (double)r->cur) {
       bucket_push(nd, r, x, id);
       return;
     }
