@@ -213,7 +213,7 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
   drop_thread(ls, L, agent);
 }
 
-/* Fetches the next agent's lua_State into the cache (see
+/* Fetches an agent's lua_State into the cache before its turn (see
  * asx_sched_prefetch_fn): lua_resume starts by reading its first lines. */
 static void prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
   const char *co = asx_sched_udata(s, agent);

@@ -23,6 +23,7 @@
  * sessions' batches inside each other.
  */
 #include "asx_sched.h"
+#include "asx_array.h"
 #include "asx_wakeq.h"
 
 #include <math.h>
@@ -205,12 +206,23 @@ static int run_batch(asx_sched *s, double limit, int jump) {
       return 1;
     }
     asx_wakeq_pop(s->q);
-    /* With many agents each one's state is cold by its turn. The next to
-     * run is the queue's next, unless this one sleeps for less, so its
-     * state is fetched while this one runs. */
+    /* With many agents each one's state is cold by its turn, so it is
+     * fetched ahead, in stages along the queue's order (which holds unless
+     * this agent sleeps for less): the slot of the third agent from here,
+     * and through the second one's slot, fetched a turn ago, what its
+     * resume will read first (the prefetch function). */
     next = s->prefetch != NULL ? asx_wakeq_peek(s->q) : ASX_WAKEQ_NONE;
-    if (next != ASX_WAKEQ_NONE)
-      s->prefetch(s, next, s->data);
+    if (next != ASX_WAKEQ_NONE) {
+      uint32_t after = asx_wakeq_hint_after(s->q, next), after2;
+      if (after == ASX_WAKEQ_NONE) {
+        s->prefetch(s, next, s->data);
+      } else {
+        after2 = asx_wakeq_hint_after(s->q, after);
+        if (after2 < s->n)
+          __builtin_prefetch(&s->ag[after2]);
+        s->prefetch(s, after, s->data);
+      }
+    }
     s->now = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
     s->current = a;
@@ -609,14 +621,6 @@ void asx_sched_free(asx_sched *s) {
 
 void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn) { s->on_end = fn; }
 
-static int grow(void **p, size_t n, size_t size) {
-  void *q = realloc(*p, n * size);
-  if (!q)
-    return 0;
-  *p = q;
-  return 1;
-}
-
 int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
   uint32_t need;
   if (n == 0 || n > ASX_SCHED_NONE - 1 - s->n)
@@ -628,8 +632,8 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
       cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
     /* Each array is grown on its own; a failure leaves the larger ones
      * behind, which is harmless because cap only moves once all succeed. */
-    if (!grow((void **)&s->ag, cap, sizeof *s->ag) ||
-        !grow((void **)&s->st, cap, sizeof *s->st) ||
+    if (!asx__array_grow((void **)&s->ag, cap, sizeof *s->ag) ||
+        !asx__array_grow((void **)&s->st, cap, sizeof *s->st) ||
         asx_wakeq_reserve(s->q, cap) != 0)
       return ASX_SCHED_E_NOMEM;
     s->cap = cap;

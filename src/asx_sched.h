@@ -74,9 +74,10 @@ typedef struct asx_sched asx_sched;
  * asx_sched_now() at its time. This is the only place agents run. */
 typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 
-/* Called with the agent most likely to run next, just before the current
- * one runs, so its state can be fetched into the cache meanwhile. Optional;
- * it must only prefetch, never run Lua or change the scheduler. */
+/* Called before each resume with an agent likely to run soon (the one
+ * after next, whose slot the scheduler fetched a turn earlier), so that
+ * what its resume will read can be fetched into the cache meanwhile.
+ * Optional; it must only prefetch, never run Lua or change the scheduler. */
 typedef void (*asx_sched_prefetch_fn)(asx_sched *s, uint32_t agent, void *data);
 void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch);
 

@@ -5,8 +5,10 @@
  * Structure. One 16-byte node per id, {time, seq, next}; every list below
  * is a singly linked list of nodes through `next`, so the queue allocates
  * nothing per entry. Entries live in one of three levels:
- *   top     an unsorted stack of the entries at or after top_start, the
- *           far future, with its count and its smallest and largest time;
+ *   top     the entries at or after top_start, the far future, unsorted,
+ *           with their count and smallest and largest time. They are
+ *           dealt round-robin onto TOPS stacks, so that moving them down
+ *           walks TOPS chains side by side and their cache misses overlap;
  *   rungs   up to MAX_RUNGS arrays of buckets, each bucket an unsorted
  *           stack. A rung covers a span of time cut into nb buckets of
  *           equal width; `cur` is its first bucket not yet consumed. Rung
@@ -27,11 +29,15 @@
  * Pop: the bottom's head. When the bottom is empty, the deepest rung's next
  * non-empty bucket comes down: sorted into the bottom if it holds at most
  * THRES entries (or all at one time), else cut into a new, finer rung, with
- * as many buckets as half its entries. When no rung is left, the top
- * becomes the first rung the same way, sized to its span and count: the
- * buckets follow the current spacing of the events, whatever the time
- * scale. The bottom's sort is a natural merge sort, linear on runs already
- * in order, which is how equal times arrive.
+ * as many buckets as entries. When no rung is left, the top becomes the
+ * first rung the same way, with buckets as wide as the mean spacing of its
+ * entries, so they follow the current spacing of the events whatever the
+ * time scale; it reaches twice as far as its entries, so that most
+ * wake-ups set meanwhile go straight into a bucket rather than the top.
+ * The bottom takes at least MIN_FILL entries at once when buckets are
+ * small, and the next buckets' first entries are prefetched: walking a
+ * bucket is a chain of cache misses. Its sort is a natural merge sort,
+ * linear on runs already in order, which is how equal times arrive.
  *
  * Ties. seq grows with every push, so a new entry goes after every queued
  * entry of its time: into the bottom it is appended at the tail or inserted
@@ -52,10 +58,11 @@
  * one time, the bottom takes them all, and pushes then cost the distance
  * from the finger.
  *
- * Memory: 16 bytes per id, and 4 bytes per bucket, that is 2 bytes per
- * entry spread into a rung; the rung arrays are kept for reuse.
+ * Memory: 16 bytes per id, and 4 bytes per bucket: 8 bytes per entry in
+ * the first rung, 4 in the others; the rung arrays are kept for reuse.
  */
 #include "asx_wakeq.h"
+#include "asx_array.h"
 
 #include <assert.h>
 #include <math.h>
@@ -66,6 +73,9 @@
 #define REMOVED ASX__WAKEQ_SEQ_LIMIT /* seq's top bit */
 #define MAX_RUNGS 8
 #define THRES 48
+#define TOPS 4
+#define LOOKAHEAD 8 /* buckets whose first entry is fetched ahead */
+#define MIN_FILL 8  /* entries the bottom takes at once from small buckets */
 
 typedef struct node {
   double time;
@@ -86,7 +96,7 @@ struct asx_wakeq {
   uint32_t len; /* queued, not removed */
   uint32_t seq; /* the next push's */
 
-  uint32_t top, top_count;
+  uint32_t top[TOPS], top_count;
   double top_min, top_max, top_start;
 
   int nrungs;
@@ -106,7 +116,9 @@ asx_wakeq *asx_wakeq_new(void) {
   asx_wakeq *q = calloc(1, sizeof *q);
   if (!q)
     return NULL;
-  q->top = q->bot = q->bot_tail = q->finger = NIL;
+  for (int k = 0; k < TOPS; k++)
+    q->top[k] = NIL;
+  q->bot = q->bot_tail = q->finger = NIL;
   q->top_start = -INFINITY;
   return q;
 }
@@ -124,9 +136,9 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
   node *nd;
   if (n <= q->cap)
     return 0;
-  nd = realloc(q->nd, (size_t)n * sizeof *nd);
-  if (!nd)
+  if (!asx__array_grow((void **)&q->nd, n, sizeof *nd))
     return -1;
+  nd = q->nd;
   /* A node never pushed has no mark; its other fields are set by push. */
   for (uint32_t i = q->cap; i < n; i++)
     nd[i].seq = 0;
@@ -205,28 +217,36 @@ static uint32_t sort_list(node *nd, uint32_t list) {
   return out;
 }
 
-/* Unlinks the removed nodes of list; returns what is left and its count,
+/* What a gather collects: the live entries, linked, and their count,
  * smallest and largest time. */
-static uint32_t gather(node *nd, uint32_t list, uint32_t *count, double *min,
-                       double *max) {
-  uint32_t head = NIL, *tail = &head, n = 0;
-  double lo = INFINITY, hi = -INFINITY;
+typedef struct gathered {
+  uint32_t head, *tail;
+  uint32_t count;
+  double min, max;
+} gathered;
+
+static void gather_init(gathered *g) {
+  g->head = NIL;
+  g->tail = &g->head;
+  g->count = 0;
+  g->min = INFINITY;
+  g->max = -INFINITY;
+}
+
+/* Appends the live entries of list to g, leaving the removed ones out. */
+static void gather(node *nd, uint32_t list, gathered *g) {
   for (uint32_t id = list; id != NIL; id = nd[id].next) {
     if (removed(&nd[id]))
       continue;
-    *tail = id;
-    tail = &nd[id].next;
-    n++;
-    if (nd[id].time < lo)
-      lo = nd[id].time;
-    if (nd[id].time > hi)
-      hi = nd[id].time;
+    *g->tail = id;
+    g->tail = &nd[id].next;
+    g->count++;
+    if (nd[id].time < g->min)
+      g->min = nd[id].time;
+    if (nd[id].time > g->max)
+      g->max = nd[id].time;
   }
-  *tail = NIL;
-  *count = n;
-  *min = lo;
-  *max = hi;
-  return head;
+  *g->tail = NIL;
 }
 
 /* ---- the levels -------------------------------------------------------- */
@@ -290,22 +310,23 @@ static void bottom_fill(asx_wakeq *q, uint32_t list) {
   q->bot_tail = tail;
 }
 
-/* Makes list (count entries, times from min to max, min < max) a new
- * deepest rung. Every entry of list comes before every entry of the rungs
- * above. Returns 0 when the span cannot be cut or memory is short, and then
- * the list is left as it was. */
-static int spawn(asx_wakeq *q, uint32_t list, uint32_t count, double min,
-                 double max) {
+/* Makes the entries of lists[0 .. nlists - 1] (count of them, times from
+ * min to max, min < max) a new deepest rung of nb buckets (nb >= count),
+ * each as wide as the mean spacing of the entries: the rung reaches as far
+ * beyond max as nb exceeds count. They all come before every entry of the
+ * rungs above. Returns 0 when the span cannot be cut or memory is short,
+ * and then the lists are left as they were. */
+static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
+                 uint32_t count, double min, double max, uint32_t nb) {
   rung *r = &q->rung[q->nrungs];
-  uint32_t nb = count / 2;
-  double width = (max - min) / nb;
+  uint32_t cur[TOPS];
+  double width = (max - min) / count;
+  int left = nlists;
   if (!(width > 0))
     return 0;
   if (nb > r->cap) {
-    uint32_t *head = realloc(r->head, (size_t)nb * sizeof *head);
-    if (!head)
+    if (!asx__array_grow((void **)&r->head, nb, sizeof *r->head))
       return 0;
-    r->head = head;
     r->cap = nb;
   }
   memset(r->head, 0xff, (size_t)nb * sizeof *r->head);
@@ -314,54 +335,109 @@ static int spawn(asx_wakeq *q, uint32_t list, uint32_t count, double min,
   r->start = min;
   r->width = width;
   q->nrungs++;
-  while (list != NIL) {
-    uint32_t next = q->nd[list].next;
-    if (!removed(&q->nd[list]))
-      bucket_push(q->nd, r, (q->nd[list].time - min) / width, list);
-    list = next;
+  memcpy(cur, lists, (size_t)nlists * sizeof *cur);
+  while (left > 0) {
+    left = 0;
+    for (int k = 0; k < nlists; k++) {
+      uint32_t id = cur[k];
+      if (id == NIL)
+        continue;
+      left = 1;
+      cur[k] = q->nd[id].next;
+      if (!removed(&q->nd[id]))
+        bucket_push(q->nd, r, (q->nd[id].time - min) / width, id);
+    }
   }
   return 1;
+}
+
+/* Fetches into the cache the first entries of the next LOOKAHEAD buckets,
+ * which the next refill will walk: walking a bucket is a chain of
+ * dependent loads, and this overlaps the first of each chain. */
+static void fetch_ahead(const node *nd, const rung *r) {
+  uint32_t end = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
+  for (uint32_t b = r->cur; b < end; b++)
+    if (r->head[b] != NIL)
+      __builtin_prefetch(&nd[r->head[b]]);
 }
 
 /* The bottom is empty: brings down the next entries. Returns 0 when there
  * are none left. */
 static int refill(asx_wakeq *q) {
   for (;;) {
-    uint32_t list, count;
-    double min, max;
+    gathered g;
+    gather_init(&g);
     if (q->nrungs == 0) {
-      if (q->top == NIL) {
+      uint32_t lists[TOPS];
+      int empty = 1;
+      for (int k = 0; k < TOPS; k++) {
+        lists[k] = q->top[k];
+        q->top[k] = NIL;
+        empty = empty && lists[k] == NIL;
+      }
+      if (empty) {
         /* Empty: the next push starts afresh at the top. */
         q->top_start = -INFINITY;
         return 0;
       }
-      list = q->top;
-      count = q->top_count;
-      min = q->top_min;
-      max = q->top_max;
-      q->top = NIL;
-      q->top_count = 0;
       /* From now on the top takes only what comes after all of these. */
-      q->top_start = nextafter(max, INFINITY);
-      if (count > THRES && max > min && spawn(q, list, count, min, max))
+      q->top_start = nextafter(q->top_max, INFINITY);
+      /* The first rung reaches twice as far as the entries it takes, so
+       * that the wake-ups set meanwhile mostly go straight into it. */
+      if (q->top_count > THRES && q->top_count <= UINT32_MAX / 2 &&
+          q->top_max > q->top_min &&
+          spawn(q, lists, TOPS, q->top_count, q->top_min, q->top_max,
+                2 * q->top_count)) {
+        rung *r = &q->rung[0];
+        double end = r->start + r->width * r->nb;
+        if (end > q->top_start)
+          q->top_start = end;
+        q->top_count = 0;
         continue;
-      list = gather(q->nd, list, &count, &min, &max);
+      }
+      q->top_count = 0;
+      for (int k = 0; k < TOPS; k++)
+        gather(q->nd, lists[k], &g);
     } else {
       rung *r = &q->rung[q->nrungs - 1];
+      uint32_t list;
       while (r->cur < r->nb && r->head[r->cur] == NIL)
         r->cur++;
       if (r->cur == r->nb) {
         q->nrungs--;
         continue;
       }
-      list = gather(q->nd, r->head[r->cur], &count, &min, &max);
+      gather(q->nd, r->head[r->cur], &g);
       r->head[r->cur++] = NIL;
-      if (count > THRES && max > min && q->nrungs < MAX_RUNGS &&
-          spawn(q, list, count, min, max))
+      list = g.head;
+      if (g.count > THRES && g.max > g.min && q->nrungs < MAX_RUNGS &&
+          spawn(q, &list, 1, g.count, g.min, g.max, g.count))
         continue;
+      /* A few small buckets at once: the scheduler looks one entry ahead
+       * to prefetch, and the next entry is then usually at hand. */
+      while (g.count < MIN_FILL) {
+        gathered more;
+        while (r->cur < r->nb && r->head[r->cur] == NIL)
+          r->cur++;
+        if (r->cur == r->nb)
+          break;
+        gather_init(&more);
+        gather(q->nd, r->head[r->cur], &more);
+        if (g.count + more.count > THRES) {
+          r->head[r->cur] = more.head;
+          break;
+        }
+        r->head[r->cur++] = NIL;
+        if (more.head == NIL)
+          continue;
+        *g.tail = more.head;
+        g.tail = more.tail;
+        g.count += more.count;
+      }
+      fetch_ahead(q->nd, r);
     }
-    if (list != NIL) {
-      bottom_fill(q, list);
+    if (g.head != NIL) {
+      bottom_fill(q, g.head);
       return 1;
     }
   }
@@ -372,8 +448,9 @@ static void place(asx_wakeq *q, uint32_t id) {
   node *nd = q->nd;
   double t = nd[id].time;
   if (t >= q->top_start) {
-    nd[id].next = q->top;
-    q->top = id;
+    uint32_t k = q->top_count % TOPS;
+    nd[id].next = q->top[k];
+    q->top[k] = id;
     if (q->top_count++ == 0) {
       q->top_min = q->top_max = t;
     } else if (t < q->top_min) {
@@ -419,7 +496,9 @@ static int renumber(asx_wakeq *q) {
   size_t n;
   if (!ids)
     return -1;
-  end = collect(q->nd, q->top, ids);
+  end = ids;
+  for (int k = 0; k < TOPS; k++)
+    end = collect(q->nd, q->top[k], end);
   for (int i = 0; i < q->nrungs; i++)
     for (uint32_t b = q->rung[i].cur; b < q->rung[i].nb; b++)
       end = collect(q->nd, q->rung[i].head[b], end);
@@ -467,6 +546,10 @@ uint32_t asx_wakeq_peek(asx_wakeq *q) {
     if (!refill(q))
       return ASX_WAKEQ_NONE;
   }
+}
+
+uint32_t asx_wakeq_hint_after(const asx_wakeq *q, uint32_t id) {
+  return q->nd[id].next;
 }
 
 uint32_t asx_wakeq_pop(asx_wakeq *q) {

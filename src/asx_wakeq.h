@@ -50,6 +50,12 @@ uint32_t asx_wakeq_peek(asx_wakeq *q);
 /* Takes the first id out and returns it (ASX_WAKEQ_NONE when empty). */
 uint32_t asx_wakeq_pop(asx_wakeq *q);
 
+/* For prefetching only: the id after id, when id is the first (what
+ * asx_wakeq_peek returned) or was returned by this call, and the next is at
+ * hand; else ASX_WAKEQ_NONE. It may be an id since removed, or not be the
+ * next to come out. */
+uint32_t asx_wakeq_hint_after(const asx_wakeq *q, uint32_t id);
+
 /* The time id was pushed with (id queued, or popped and not pushed since). */
 double asx_wakeq_time(const asx_wakeq *q, uint32_t id);
 

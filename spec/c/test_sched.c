@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "asx_sched.h"
+#include "asx_wakeq.h"
 
 #define MAX_AGENTS 16
 #define MAX_STEPS 16
@@ -107,9 +108,9 @@ void asx__sched_set_seq(asx_sched *s, uint32_t seq);
 static void test_seq_renumbering_keeps_fifo(void **state) {
   run r;
   asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 5);
-  /* The 32-bit seq runs out during the run: the pending wake-ups are
-   * renumbered in order, and ties still wake in the order they were set. */
-  asx__sched_set_seq(s, UINT32_MAX - 3);
+  /* seq runs out during the run: the pending wake-ups are renumbered in
+   * order, and ties still wake in the order they were set. */
+  asx__sched_set_seq(s, ASX__WAKEQ_SEQ_LIMIT - 3);
   script(&r, 0, 0.5, 0.5, -1.0);
   script(&r, 1, 0.5, 0.5, -1.0);
   script(&r, 2, 0.5, 0.5, -1.0);
@@ -441,6 +442,52 @@ static void test_labels(void **state) {
   assert_int_equal(asx_sched_add(s, 1000, NULL), 0);
   assert_string_equal(asx_sched_describe(s, 1, buf, sizeof buf), "random_trader#17");
   assert_string_equal(asx_sched_describe(s, 900, buf, sizeof buf), "agent 900");
+  /* Agents added one after the other with numbers one after the other, as
+   * a session labels them, and a second group, then a gap. */
+  for (uint32_t a = 2; a < 500; a++)
+    assert_int_equal(asx_sched_label(s, a, g, 16 + a), 0);
+  assert_int_equal(asx_sched_group(s, "market_maker"), 1);
+  for (uint32_t a = 500; a < 600; a++)
+    assert_int_equal(asx_sched_label(s, a, 1, a - 499), 0);
+  assert_int_equal(asx_sched_label(s, 700, g, 5), 0);
+  assert_string_equal(asx_sched_describe(s, 2, buf, sizeof buf), "random_trader#18");
+  assert_string_equal(asx_sched_describe(s, 499, buf, sizeof buf), "random_trader#515");
+  assert_string_equal(asx_sched_describe(s, 500, buf, sizeof buf), "market_maker#1");
+  assert_string_equal(asx_sched_describe(s, 599, buf, sizeof buf), "market_maker#100");
+  assert_string_equal(asx_sched_describe(s, 600, buf, sizeof buf), "agent 600");
+  assert_string_equal(asx_sched_describe(s, 700, buf, sizeof buf), "random_trader#5");
+  assert_string_equal(asx_sched_describe(s, 701, buf, sizeof buf), "agent 701");
+  /* Labels go in the order agents were added, each once. */
+  assert_int_equal(asx_sched_label(s, 650, g, 1), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_label(s, 700, g, 1), ASX_SCHED_E_STATE);
+  assert_string_equal(asx_sched_describe(s, 700, buf, sizeof buf), "random_trader#5");
+  asx_sched_free(s);
+}
+
+static void resume_reads_udata(asx_sched *s, uint32_t agent, void *data) {
+  int *seen = data;
+  seen[agent] = *(int *)asx_sched_udata(s, agent);
+}
+
+static void test_udata(void **state) {
+  int seen[3] = {0, 0, 0}, values[3] = {10, 20, 30};
+  asx_sched *s = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 1, resume_reads_udata, seen);
+  assert_int_equal(asx_sched_add(s, 3, NULL), 0);
+  assert_null(asx_sched_udata(s, 0));
+  assert_null(asx_sched_udata(s, 3));
+  assert_int_equal(asx_sched_set_udata(s, 3, values), ASX_SCHED_E_ARG);
+  for (uint32_t a = 0; a < 3; a++) {
+    assert_int_equal(asx_sched_set_udata(s, a, &values[a]), 0);
+    assert_int_equal(asx_sched_wake(s, a, 0.5 * a), 0);
+  }
+  /* Kept through growth. */
+  assert_int_equal(asx_sched_add(s, 5000, NULL), 0);
+  assert_ptr_equal(asx_sched_udata(s, 2), &values[2]);
+  assert_null(asx_sched_udata(s, 4000));
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(seen[0], 10);
+  assert_int_equal(seen[1], 20);
+  assert_int_equal(seen[2], 30);
   asx_sched_free(s);
 }
 
@@ -533,6 +580,7 @@ int main(void) {
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_random_streams),
       cmocka_unit_test(test_labels),
+      cmocka_unit_test(test_udata),
       cmocka_unit_test(test_many_agents_heap),
       cmocka_unit_test(test_real_clock_order),
   };
