@@ -10,6 +10,10 @@ export LUA_CPATH="$build/?.so;;"
 "$build/bench_book"
 luajit bench/book_bench.lua
 
+# The wake-up queue against the heap it replaced, with no Lua
+# (sched.heap.* and sched.ladder.*, at 1,000 to 1,000,000 waiting agents).
+"$build/bench_sched"
+
 # ---- Sessions and asx-host (issue 3) ----------------------------------------
 # host.orders_per_sec: asx-host itself, 10,000 random traders on the virtual
 # clock for 300 session seconds (a little over 5,000,000 orders); the rate is
@@ -18,6 +22,10 @@ luajit bench/book_bench.lua
 	awk -F': ' '/^orders: /{print "host.orders: " $2} /^orders per wall second: /{print "host.orders_per_sec: " $2}'
 # Peak RSS over 1,000,000 agents that only sleep, per agent.
 luajit bench/host_bench.lua idle 1000000
+# The scheduler's own rate: agents that only sleep(self:random()), about
+# 4,000,000 and 6,700,000 wake-ups.
+luajit bench/host_bench.lua wakeups 10000 200
+luajit bench/host_bench.lua wakeups 1000000 3
 # The cost per order as the population grows: about 1,000,000 orders each.
 luajit bench/host_bench.lua orders 1000 500
 luajit bench/host_bench.lua orders 100000 5

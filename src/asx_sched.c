@@ -33,6 +33,9 @@
 #include <unistd.h>
 
 #define ASX_SCHED_BATCH 1024
+/* How many agents ahead the prefetch function looks; the slots are
+ * fetched one further. Deeper did not measure faster. */
+#define PREFETCH_DEPTH 2
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
 /* What the scheduler keeps per agent for a resume, together so that one
@@ -208,20 +211,22 @@ static int run_batch(asx_sched *s, double limit, int jump) {
     asx_wakeq_pop(s->q);
     /* With many agents each one's state is cold by its turn, so it is
      * fetched ahead, in stages along the queue's order (which holds unless
-     * this agent sleeps for less): the slot of the third agent from here,
-     * and through the second one's slot, fetched a turn ago, what its
-     * resume will read first (the prefetch function). */
+     * this agent sleeps for less): the slot of the agent PREFETCH_DEPTH + 1
+     * from here, and through the slot of the one before it, fetched a turn
+     * ago, what that one's resume will read first (the prefetch function). */
     next = s->prefetch != NULL ? asx_wakeq_peek(s->q) : ASX_WAKEQ_NONE;
     if (next != ASX_WAKEQ_NONE) {
-      uint32_t after = asx_wakeq_hint_after(s->q, next), after2;
-      if (after == ASX_WAKEQ_NONE) {
-        s->prefetch(s, next, s->data);
-      } else {
-        after2 = asx_wakeq_hint_after(s->q, after);
-        if (after2 < s->n)
-          __builtin_prefetch(&s->ag[after2]);
-        s->prefetch(s, after, s->data);
+      uint32_t ahead = next, slot;
+      for (int k = 1; k < PREFETCH_DEPTH; k++) {
+        uint32_t a2 = asx_wakeq_hint_after(s->q, ahead);
+        if (a2 == ASX_WAKEQ_NONE)
+          break;
+        ahead = a2;
       }
+      slot = asx_wakeq_hint_after(s->q, ahead);
+      if (slot < s->n)
+        __builtin_prefetch(&s->ag[slot]);
+      s->prefetch(s, ahead, s->data);
     }
     s->now = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
