@@ -86,15 +86,10 @@ typedef struct asx_order {
 } asx_order;
 
 /* One event the book records while it works: a trade, an accepted order, a
- * cancel or a trim. Which fields mean what depends on the type:
- *   TRADE:  price, amount; order = buy order id, order2 = sell order id;
- *           trader = buyer, trader2 = seller; side = aggressor side.
- *   ORDER:  price (0 for market), amount; order, trader, side.
- *   CANCEL: amount = what was left; order, trader, side.
- *   TRIM:   price = the fill price, amount = from, amount2 = to; order,
- *           trader, side; reason = ASX_TRIM_MONEY, ASX_TRIM_STOCKS or
- *           ASX_TRIM_LIMIT. An order trimmed to 0 gets no CANCEL event.
- * time is the book's clock when the event happened. */
+ * cancel or a trim (an order trimmed to 0 gets no CANCEL event). Which
+ * member carries which field of each type is the table in asx_event.h,
+ * which every encoder and the Lua messages are made from. time is the
+ * book's clock when the event happened. */
 typedef struct asx_event {
   double time;
   int64_t price;

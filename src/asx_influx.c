@@ -9,6 +9,8 @@
  */
 #include "asx_influx.h"
 
+#include "asx_event.h"
+
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +19,6 @@
 #include <time.h>
 #include <uv.h>
 
-#include "asx_logfile.h"
 
 #define ERRBUF 512
 #define BODY_MAX 1024
@@ -65,7 +66,7 @@ struct asx_influx {
   size_t body_len;
   char curl_err[CURL_ERROR_SIZE];
 
-  char session_tag[3 * 256 + 1];
+  asx_event_fmt fmt; /* the line protocol, with the session tag */
   int64_t start_ns, last_ts, seq;
 
   int warned_behind, warned_down, warned_refused;
@@ -433,15 +434,6 @@ static void free_strings(asx_influx *ix) {
   curl_slist_free_all(ix->query_headers);
 }
 
-static void escape_tag(char *out, const char *s) {
-  for (; *s; s++) {
-    if (*s == ',' || *s == '=' || *s == ' ') *out++ = '\\';
-    if (*s == '\n') continue; /* a newline cannot appear in a tag at all */
-    *out++ = *s;
-  }
-  *out = '\0';
-}
-
 asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   static const char *dummy;
   if (!err) err = &dummy;
@@ -592,12 +584,13 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   uv_timer_start(&ix->interval, on_interval, every ? every : 1, every ? every : 1);
 
   ix->start_ns = asx_wall_ns();
+  asx_event_fmt_init(&ix->fmt, ASX_EVENT_LINE);
   return ix;
 }
 
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns) {
   if (!ix || (session && strlen(session) > 256)) return ASX_INFLUX_E_ARG;
-  escape_tag(ix->session_tag, session ? session : "");
+  asx_event_fmt_session(&ix->fmt, session ? session : "", session ? strlen(session) : 0, 1);
   ix->start_ns = start_ns;
   return 0;
 }
@@ -654,100 +647,16 @@ static void point_added(asx_influx *ix, batch *b, char *end) {
   }
 }
 
-#define PUTS(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
-
-static char *put_str(char *p, const char *s) {
-  size_t n = strlen(s);
-  memcpy(p, s, n);
-  return p + n;
-}
-
-static char *put_i(char *p, int64_t v) {
-  p += asx_fmt_int64(p, v);
-  *p++ = 'i';
-  return p;
-}
-
-/* The session tag, left out when there is no session. Tags are written in
- * key order (the order InfluxDB sorts them in anyway), and "session" falls
- * between the others by that order. */
-static char *put_session(asx_influx *ix, char *p) {
-  if (!ix->session_tag[0]) return p;
-  p = PUTS(p, ",session=");
-  return put_str(p, ix->session_tag);
-}
-
-/* What order, cancel and trim points share after their measurement (and,
- * for trim, the reason tag): the session, side and trader tags, then the
- * order id as the first field. */
-static char *put_order_head(asx_influx *ix, char *p, const asx_event *e) {
-  p = put_session(ix, p);
-  p = PUTS(p, ",side=");
-  p = put_str(p, e->side == ASX_BUY ? "buy" : "sell");
-  p = PUTS(p, ",trader=");
-  p += asx_fmt_int64(p, e->trader);
-  p = PUTS(p, " id=");
-  return put_i(p, e->order);
-}
-
 int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
   if (!ix || (!events && n)) return ASX_INFLUX_E_ARG;
-  static const char *const reasons[] = {"money", "stocks", "limit"};
-  size_t need = 256 + 8 * 22 + strlen(ix->session_tag);
+  size_t need = asx_event_max_len(&ix->fmt) + 64;
   int64_t k = 0;
   for (size_t i = 0; i < n; i++) {
     const asx_event *e = &events[i];
-    if (e->type > ASX_EV_TRIM) continue;
+    if (!asx_event_is_book_type(e->type)) continue;
     batch *b = room_for_point(ix, need);
     if (!b) continue;
-    char *p = b->buf + b->len;
-    switch (e->type) {
-    case ASX_EV_TRADE:
-      p = PUTS(p, "exchange,aggressor=");
-      p = put_str(p, e->side == ASX_BUY ? "buy" : "sell");
-      p = PUTS(p, ",buyer=");
-      p += asx_fmt_int64(p, e->trader);
-      p = PUTS(p, ",seller=");
-      p += asx_fmt_int64(p, e->trader2);
-      p = put_session(ix, p);
-      p = PUTS(p, " price=");
-      p = put_i(p, e->price);
-      p = PUTS(p, ",amount=");
-      p = put_i(p, e->amount);
-      p = PUTS(p, ",buy_order=");
-      p = put_i(p, e->order);
-      p = PUTS(p, ",sell_order=");
-      p = put_i(p, e->order2);
-      break;
-    case ASX_EV_ORDER:
-      p = PUTS(p, "order");
-      p = put_order_head(ix, p, e);
-      /* A market order has no price field. */
-      if (e->price) {
-        p = PUTS(p, ",price=");
-        p = put_i(p, e->price);
-      }
-      p = PUTS(p, ",amount=");
-      p = put_i(p, e->amount);
-      break;
-    case ASX_EV_CANCEL:
-      p = PUTS(p, "cancel");
-      p = put_order_head(ix, p, e);
-      p = PUTS(p, ",remaining=");
-      p = put_i(p, e->amount);
-      break;
-    default:
-      p = PUTS(p, "trim,reason=");
-      p = put_str(p, e->reason < 3 ? reasons[e->reason] : "limit");
-      p = put_order_head(ix, p, e);
-      p = PUTS(p, ",price=");
-      p = put_i(p, e->price);
-      p = PUTS(p, ",from=");
-      p = put_i(p, e->amount);
-      p = PUTS(p, ",to=");
-      p = put_i(p, e->amount2);
-      break;
-    }
+    char *p = asx_event_encode(&ix->fmt, b->buf + b->len, e);
     p = put_ts(ix, p, e->time);
     point_added(ix, b, p);
     k++;

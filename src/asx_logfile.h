@@ -1,6 +1,6 @@
 /* Log files that never block the agents: a buffered line writer with its own
- * writer thread, and native formatting of the book's events as CSV rows and
- * JSON lines.
+ * writer thread, which writes the book's events as CSV rows or JSON lines
+ * (encoded by asx_event.h).
  *
  * Why a thread and not uv_fs_write: the file must drain while the virtual
  * clock runs a long batch of agents without returning to the libuv loop, and
@@ -24,9 +24,6 @@
  *
  * Threads: every call below is for one thread (the one that owns the
  * exchange); the writer thread is private to this file.
- *
- * Numbers are written exactly: integers as integers, and other numbers (the
- * session time) in the shortest form that reads back as the same double.
  */
 #ifndef ASX_LOGFILE_H
 #define ASX_LOGFILE_H
@@ -34,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "asx_book.h"
+#include "asx_event.h"
 
 /* ASX_FFI_BEGIN */
 enum {
@@ -82,9 +79,9 @@ int asx_logfile_set_format(asx_logfile *lf, int format, int type);
 
 /* The session id written in every row: a number (is_string 0, the text of
  * the number) or a string of len bytes, any bytes (quoted and cleaned as
- * asx_fmt_utf8 says, as its format needs). The text is copied. NULL means no
+ * asx_event_fmt_session says). The text is copied. NULL means no
  * session: an empty CSV field, null in JSON (the default). 0, or
- * ASX_LOG_E_ARG (also when out of memory). */
+ * ASX_LOG_E_ARG (longer than ASX_EVENT_SESSION_MAX, or an empty number). */
 int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, int is_string);
 
 /* Appends len bytes, which must be whole lines (ending in '\n'). Returns 0,
@@ -111,26 +108,6 @@ void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out);
 /* The strerror text of the first write error, or NULL when none. */
 const char *asx_logfile_error(const asx_logfile *lf);
 
-/* Writes v into buf (at least 32 bytes) exactly: an integral value within
- * 2^53 as an integer, any other finite value in the shortest %g form that
- * strtod reads back as v, "nan", "inf" or "-inf" otherwise. Returns the
- * length. Lua formats the numbers of its own events with it, so the generic
- * path writes the same text as the native one. */
-int asx_fmt_double(char *buf, double v);
-
-/* Writes v in decimal into buf (at least 21 bytes); returns the length. */
-int asx_fmt_int64(char *buf, int64_t v);
-
-/* Text in files is valid UTF-8, whatever bytes a message holds: every
- * invalid sequence (a stray continuation byte, a truncated or overlong
- * sequence, a surrogate, beyond U+10FFFF) becomes one U+FFFD per maximal
- * invalid subpart, as the WHATWG decoder and Python's "replace" count them.
- * Other bytes, NUL included, are kept. asx_fmt_utf8_valid returns the length
- * of the longest valid prefix of s (len when all of it is valid);
- * asx_fmt_utf8 writes the cleaned text into out (at least 3 * len bytes) and
- * returns its length. */
-size_t asx_fmt_utf8_valid(const char *s, size_t len);
-size_t asx_fmt_utf8(char *out, const char *s, size_t len);
 /* ASX_FFI_END */
 
 #endif

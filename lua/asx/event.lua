@@ -1,0 +1,258 @@
+-- The event format in Lua, read from the one table in src/asx_event.h
+-- (asx_event_schema through the FFI), and the encoders of messages: what
+-- loggers write for an event that is a Lua table (ex:emit, send_event)
+-- rather than one of the book's records, which C encodes. Both write the
+-- same text for the same event.
+--
+--   event.NAMES[code]   a type's name ("exchange" for C.ASX_EV_TRADE)
+--   event.CODES[name]   the code of a type the book records
+--   event.TYPES         every type's name, in code order
+--   event.TRADE         the name of trades
+--   event.FIELDS[name]  its fields, in file order (time and session come first)
+--   event.TAGS[name]    its InfluxDB tags, { key =, field = }, in key order
+--   event.message(e, session)  the Lua message of a book record
+local ffi = require("ffi")
+local F = require("asx.ffi")
+local C = F.C
+
+local M = {}
+
+local NAMES, CODES, TYPES, FIELDS, TAGS = {}, {}, {}, {}, {}
+M.NAMES, M.CODES, M.TYPES, M.FIELDS, M.TAGS = NAMES, CODES, TYPES, FIELDS, TAGS
+for code = 0, C.ASX_EV_COUNT - 1 do
+  local name = ffi.string(C.asx_event_type_name(code))
+  NAMES[code] = name
+  TYPES[#TYPES + 1] = name
+  FIELDS[name], TAGS[name] = {}, {}
+end
+M.TRADE = NAMES[C.ASX_EV_TRADE]
+
+local SIDES = { [C.ASX_BUY] = ffi.string(C.asx_event_side_name(C.ASX_BUY)),
+  [C.ASX_SELL] = ffi.string(C.asx_event_side_name(C.ASX_SELL)) }
+local REASONS = {}
+for _, r in ipairs({ C.ASX_TRIM_MONEY, C.ASX_TRIM_STOCKS, C.ASX_TRIM_LIMIT }) do
+  REASONS[r] = ffi.string(C.asx_event_reason_name(r))
+end
+
+-- The fields as the book's records carry them, per type the book records.
+local members = {}
+do
+  local count = ffi.new("size_t[1]")
+  local schema = C.asx_event_schema(count)
+  for i = 0, tonumber(count[0]) - 1 do
+    local f = schema[i]
+    local tname, fname = NAMES[f.type], ffi.string(f.name)
+    local list = FIELDS[tname]
+    list[#list + 1] = fname
+    if f.tag ~= nil then TAGS[tname][#TAGS[tname] + 1] = { key = ffi.string(f.tag), field = fname } end
+    if f.member ~= nil then
+      CODES[tname] = f.type
+      members[f.type] = members[f.type] or {}
+      table.insert(members[f.type], { name = fname, member = ffi.string(f.member), kind = f.kind })
+    end
+  end
+  for _, tags in pairs(TAGS) do
+    table.sort(tags, function(a, b) return a.key < b.key end)
+  end
+end
+
+-- event.message is generated from the schema, so that building a message
+-- costs what the hand-written table constructor would.
+do
+  local VALUE = {
+    [C.ASX_EVF_INT] = "tonumber(e.%s)",
+    [C.ASX_EVF_OPT] = "(e.%s ~= 0 and tonumber(e.%s) or nil)",
+    [C.ASX_EVF_SIDE] = "SIDES[e.%s]",
+    [C.ASX_EVF_REASON] = "REASONS[e.%s]",
+  }
+  local src = { "local tonumber, SIDES, REASONS = ...", "return function(e, session)",
+    "local t, m = e.type" }
+  local codes = {}
+  for code in pairs(members) do codes[#codes + 1] = code end
+  table.sort(codes)
+  for i, code in ipairs(codes) do
+    local items = {}
+    for _, f in ipairs(members[code]) do
+      items[#items + 1] = ("[%q] = %s"):format(f.name, VALUE[f.kind]:format(f.member, f.member))
+    end
+    -- The last type takes any other code, so a message is always built.
+    local test = i == 1 and ("if t == %d then"):format(code)
+      or i < #codes and ("elseif t == %d then"):format(code) or "else"
+    src[#src + 1] = ("%s m = { %s }"):format(test, table.concat(items, ", "))
+  end
+  src[#src + 1] = "end m.time = e.time m.session = session return m end"
+  M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS)
+end
+
+-- Numbers -------------------------------------------------------------------
+
+-- The one number formatter: integers as integers, other numbers by
+-- asx_fmt_double, which the C encoders use, in the shortest form that reads
+-- back as the same number.
+local numbuf = ffi.new("char[32]")
+local function num(v)
+  -- Small integers are the common case, and LuaJIT formats them exactly.
+  if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%d"):format(v) end
+  return ffi.string(numbuf, C.asx_fmt_double(numbuf, v))
+end
+M.format_number = num
+
+-- Text ------------------------------------------------------------------------
+
+-- Files hold valid UTF-8 whatever bytes a message has: each invalid
+-- sequence becomes U+FFFD, by the same C code the native rows use.
+local function clean_utf8(s)
+  if not s:find("[\128-\255]") then return s end
+  local n = #s
+  if C.asx_fmt_utf8_valid(s, n) == n then return s end
+  local buf = ffi.new("char[?]", 3 * n)
+  return ffi.string(buf, C.asx_fmt_utf8(buf, s, n))
+end
+
+-- The fields beyond its type's that a message carries, sorted.
+local skip_common = { type = true, time = true, session = true }
+local skip_by_type = {}
+for name, fields in pairs(FIELDS) do
+  local s = { type = true, time = true, session = true }
+  for _, f in ipairs(fields) do s[f] = true end
+  skip_by_type[name] = s
+end
+
+local function sorted_keys(t, skip)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "string" and not (skip and skip[k]) then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  return keys
+end
+
+local function extra_keys(event_type, m)
+  return sorted_keys(m, skip_by_type[event_type] or skip_common)
+end
+
+-- CSV ---------------------------------------------------------------------------
+
+local function csv_field(v)
+  local t = type(v)
+  if t == "number" then return num(v) end
+  if v == nil then return "" end
+  if t ~= "string" then v = tostring(v) end
+  v = clean_utf8(v)
+  if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+-- A CSV row of message m with the given columns, ending in a newline.
+function M.csv_row(columns, m)
+  local row = { csv_field(m.time or 0), csv_field(m.session) }
+  for i, k in ipairs(columns) do row[i + 2] = csv_field(m[k]) end
+  return table.concat(row, ",") .. "\n"
+end
+
+-- JSON --------------------------------------------------------------------------
+
+local json_escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function json_string(s)
+  return '"' .. clean_utf8(s):gsub('[%c"\\]', function(c)
+    return json_escapes[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function json_value(v, depth)
+  local t = type(v)
+  if t == "number" then
+    if v ~= v or v == 1 / 0 or v == -1 / 0 then return "null" end
+    return num(v)
+  elseif t == "string" then
+    return json_string(v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t == "table" and depth < 16 then
+    local n = #v
+    if n > 0 then
+      local parts = {}
+      for i = 1, n do parts[i] = json_value(v[i], depth + 1) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local parts = {}
+    for _, k in ipairs(sorted_keys(v)) do
+      parts[#parts + 1] = json_string(k) .. ":" .. json_value(v[k], depth + 1)
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif v == nil then
+    return "null"
+  end
+  return json_string(tostring(v))
+end
+
+-- A JSON line of message m: type, time, session, its type's fields, then
+-- any others, sorted.
+function M.json_line(event_type, m, session)
+  local parts = { '{"type":', json_string(event_type), ',"time":', json_value(m.time or 0, 0),
+    ',"session":', json_value(session, 0) }
+  local fields = FIELDS[event_type]
+  if fields then
+    for _, k in ipairs(fields) do
+      local v = m[k]
+      if v ~= nil then parts[#parts + 1] = "," .. json_string(k) .. ":" .. json_value(v, 0) end
+    end
+  end
+  for _, k in ipairs(extra_keys(event_type, m)) do
+    parts[#parts + 1] = "," .. json_string(k) .. ":" .. json_value(m[k], 0)
+  end
+  parts[#parts + 1] = "}\n"
+  return table.concat(parts)
+end
+
+-- InfluxDB line protocol ------------------------------------------------------------
+
+local function escape_key(s) return (s:gsub("([, =])", "\\%1")) end
+local function escape_measurement(s) return (s:gsub("([, ])", "\\%1")) end
+local function field_value(v)
+  local t = type(v)
+  if t == "number" then
+    if v ~= v or v == 1 / 0 or v == -1 / 0 then return nil end -- InfluxDB has no NaN
+    if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then return num(v) .. "i" end
+    return num(v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t == "string" then
+    return '"' .. v:gsub('(["\\])', "\\%1"):gsub("\n", "\\n") .. '"'
+  end
+  return nil
+end
+
+-- "measurement,tags fields" for message m; the logger adds seq and the
+-- timestamp.
+function M.line(event_type, m, session)
+  local parts = { escape_measurement(event_type) }
+  local is_tag = {}
+  local tags = {}
+  for _, tag in ipairs(TAGS[event_type] or {}) do
+    local v = m[tag.field]
+    if v ~= nil then tags[#tags + 1] = { tag.key, v } end
+    is_tag[tag.key], is_tag[tag.field] = true, true
+  end
+  if session ~= nil then tags[#tags + 1] = { "session", session } end
+  table.sort(tags, function(a, b) return a[1] < b[1] end)
+  for _, kv in ipairs(tags) do
+    local v = type(kv[2]) == "number" and num(kv[2]) or tostring(kv[2])
+    if v ~= "" then parts[#parts + 1] = "," .. kv[1] .. "=" .. escape_key(v:gsub("\n", " ")) end
+  end
+  local fields = {}
+  local function add(k, v)
+    local fv = field_value(v)
+    if fv then fields[#fields + 1] = escape_key(k) .. "=" .. fv end
+  end
+  for _, k in ipairs(FIELDS[event_type] or {}) do
+    if not is_tag[k] then add(k, m[k]) end
+  end
+  for _, k in ipairs(extra_keys(event_type, m)) do
+    if not is_tag[k] then add(k, m[k]) end
+  end
+  if #fields == 0 then fields[1] = "event=true" end
+  return table.concat(parts) .. " " .. table.concat(fields, ",")
+end
+
+return M

@@ -1,0 +1,518 @@
+/* The event encoders and the number and text formatting they share; the
+ * format itself is the table in asx_event.h.
+ *
+ * The encoders are that table expanded per type into straight-line code, so
+ * a row costs what a hand-written one would: the per-type switch is the only
+ * dispatch. InfluxDB tags go in key order, which the table does not keep,
+ * so their order is sorted once, at first use, into tag_order.
+ */
+#include "asx_event.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- number formatting ------------------------------------------------ */
+
+int asx_fmt_int64(char *buf, int64_t v) {
+  /* Two digits per division: half the divisions, and rows are mostly
+   * integers. */
+  static const char pairs[201] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char tmp[24];
+  int n = 24;
+  /* Work in unsigned so that INT64_MIN negates without overflow. */
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  while (u >= 100) {
+    unsigned d = (unsigned)(u % 100) * 2;
+    u /= 100;
+    tmp[--n] = pairs[d + 1];
+    tmp[--n] = pairs[d];
+  }
+  if (u >= 10) {
+    tmp[--n] = pairs[u * 2 + 1];
+    tmp[--n] = pairs[u * 2];
+  } else {
+    tmp[--n] = (char)('0' + u);
+  }
+  int len = 0;
+  if (v < 0) buf[len++] = '-';
+  memcpy(buf + len, tmp + n, (size_t)(24 - n));
+  len += 24 - n;
+  buf[len] = '\0';
+  return len;
+}
+
+/* The shortest of 15, 16 or 17 significant digits that reads back as v, in
+ * %g's fixed form, for 1e-4 <= |v| < 1e15, where session times live.
+ * printf and strtod do this exactly but slowly (about 0.7 us for the three
+ * tries, most of a CSV row's cost), so it is done here in exact integer
+ * arithmetic: |v| = M / 2^s with M < 2^53 and 3 <= s <= 66, so M * 10^k and
+ * m * 2^s fit in 128 bits for the k <= 21 and m < 10^17 used. The digits m
+ * are M * 10^k / 2^s rounded half to even, as glibc's printf rounds, and
+ * m / 10^k reads back as v when it lies within half the gap to each
+ * neighbouring double. Returns 0 outside that range. */
+static int fmt_fixed_fast(char *buf, double v) {
+  typedef unsigned __int128 u128;
+  static const uint64_t p10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+  double a = fabs(v);
+  if (!(a >= 1e-4 && a < 1e15)) return 0;
+  int ex;
+  uint64_t M = (uint64_t)ldexp(frexp(a, &ex), 53);
+  int s = 53 - ex;
+  if (s < 1 || s > 66) return 0;
+  /* The decimal exponent, exactly: 1e0..1e14 are exact doubles, and the
+   * doubles nearest 1e-1..1e-4 lie above them, so a >= pow10d[e] says
+   * a >= 10^e of the real numbers too. */
+  static const double pow10d[19] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5,
+                                    1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14};
+  int e = 14;
+  while (a < pow10d[e + 4]) e--;
+  for (int p = 15; p <= 17; p++) {
+    int k = p - 1 - e; /* 0..21 */
+    u128 tenk = k < 20 ? (u128)p10[k] : (u128)p10[19] * p10[k - 19];
+    u128 P = (u128)M * tenk;
+    u128 q = P >> s, r = P & (((u128)1 << s) - 1), half = (u128)1 << (s - 1);
+    /* m has p digits, or is 10^p when the rounding carried: 9.99.. -> 10. */
+    uint64_t m = (uint64_t)q + (r > half || (r == half && (q & 1)));
+    u128 ms = (u128)m << s;
+    u128 diff = ms > P ? ms - P : P - ms;
+    /* Below a power of two the gap to the lower neighbour is half as big. */
+    int ok = (ms < P && M == (1ULL << 52)) ? 4 * diff < tenk : 2 * diff < tenk;
+    if (!ok) continue;
+    char digits[24];
+    int nd = asx_fmt_int64(digits, (int64_t)m);
+    int n = 0;
+    if (v < 0) buf[n++] = '-';
+    int intlen = nd - k;
+    if (intlen > 0) {
+      memcpy(buf + n, digits, (size_t)intlen);
+      n += intlen;
+    } else {
+      buf[n++] = '0';
+    }
+    int point = n;
+    buf[n++] = '.';
+    for (int z = intlen; z < 0; z++) buf[n++] = '0';
+    for (int i = intlen > 0 ? intlen : 0; i < nd; i++) buf[n++] = digits[i];
+    while (n > point + 1 && buf[n - 1] == '0') n--;
+    if (n == point + 1) n = point; /* nothing after the point */
+    buf[n] = '\0';
+    return n;
+  }
+  return 0;
+}
+
+int asx_fmt_double(char *buf, double v) {
+  if (isnan(v)) {
+    memcpy(buf, "nan", 4);
+    return 3;
+  }
+  if (isinf(v)) {
+    if (v < 0) {
+      memcpy(buf, "-inf", 5);
+      return 4;
+    }
+    memcpy(buf, "inf", 4);
+    return 3;
+  }
+  if (v == floor(v) && fabs(v) <= 9007199254740992.0)
+    return asx_fmt_int64(buf, (int64_t)v);
+  int n = fmt_fixed_fast(buf, v);
+  if (n) return n;
+  /* The shortest of 15, 16 or 17 significant digits that reads back as v:
+   * 17 always does, the shorter forms are what people expect to read. */
+  for (int prec = 15; prec <= 17; prec++) {
+    n = snprintf(buf, 32, "%.*g", prec, v);
+    if (prec == 17 || strtod(buf, NULL) == v) break;
+  }
+  return n;
+}
+
+/* ---- text ------------------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (1 to 4 bytes, of the len
+ * left), or 0 when it is not one; *bad is then the length of its maximal
+ * invalid subpart: the lead byte and the continuation bytes that could
+ * still have completed it. */
+static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  size_t need;
+  unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;      /* overlong */
+    else if (c == 0xED) hi = 0x9F; /* surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;      /* overlong */
+    else if (c == 0xF4) hi = 0x8F; /* beyond U+10FFFF */
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t m = 1;
+  if (len > 1 && s[1] >= lo && s[1] <= hi) {
+    m = 2;
+    while (m <= need && m < len && (s[m] & 0xC0) == 0x80) m++;
+  }
+  if (m == need + 1) return m;
+  *bad = m;
+  return 0;
+}
+
+size_t asx_fmt_utf8_valid(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, bad;
+  while (i < len) {
+    if (u[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n = utf8_seq(u + i, len - i, &bad);
+    if (!n) break;
+    i += n;
+  }
+  return i;
+}
+
+size_t asx_fmt_utf8(char *out, const char *s, size_t len) {
+  size_t i = 0, n = 0;
+  while (i < len) {
+    size_t ok = asx_fmt_utf8_valid(s + i, len - i);
+    memcpy(out + n, s + i, ok);
+    n += ok;
+    i += ok;
+    if (i < len) {
+      size_t bad = 1;
+      utf8_seq((const unsigned char *)s + i, len - i, &bad);
+      memcpy(out + n, "\xEF\xBF\xBD", 3);
+      n += 3;
+      i += bad;
+    }
+  }
+  return n;
+}
+
+static size_t csv_quote(char *out, const char *s, size_t len) {
+  if (!memchr(s, ',', len) && !memchr(s, '"', len) && !memchr(s, '\n', len) &&
+      !memchr(s, '\r', len)) {
+    memcpy(out, s, len);
+    return len;
+  }
+  size_t n = 0;
+  out[n++] = '"';
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '"') out[n++] = '"';
+    out[n++] = s[i];
+  }
+  out[n++] = '"';
+  return n;
+}
+
+static size_t json_quote(char *out, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+  out[n++] = '"';
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)c;
+    } else if (c == '\n') {
+      out[n++] = '\\';
+      out[n++] = 'n';
+    } else if (c < 0x20) {
+      memcpy(out + n, "\\u00", 4);
+      n += 4;
+      out[n++] = hex[c >> 4];
+      out[n++] = hex[c & 15];
+    } else {
+      out[n++] = (char)c;
+    }
+  }
+  out[n++] = '"';
+  return n;
+}
+
+
+/* ---- the schema as data ------------------------------------------------- */
+
+#define SCHEMA_FIELD(type_, name, member, kind, tag) \
+  {name, ASX_EVF_##kind == ASX_EVF_ANY ? NULL : #member, sizeof(tag) > 1 ? tag : NULL, type_, ASX_EVF_##kind},
+#define SCHEMA_TYPE(code, wire, fields) fields(SCHEMA_FIELD_OF_##code)
+/* Each type's fields need its code; one helper per type passes it on. */
+#define SCHEMA_FIELD_OF_ASX_EV_TRADE(...) SCHEMA_FIELD(ASX_EV_TRADE, __VA_ARGS__)
+#define SCHEMA_FIELD_OF_ASX_EV_ORDER(...) SCHEMA_FIELD(ASX_EV_ORDER, __VA_ARGS__)
+#define SCHEMA_FIELD_OF_ASX_EV_CANCEL(...) SCHEMA_FIELD(ASX_EV_CANCEL, __VA_ARGS__)
+#define SCHEMA_FIELD_OF_ASX_EV_TRIM(...) SCHEMA_FIELD(ASX_EV_TRIM, __VA_ARGS__)
+#define SCHEMA_FIELD_OF_ASX_EV_AGENT(...) SCHEMA_FIELD(ASX_EV_AGENT, __VA_ARGS__)
+#define SCHEMA_FIELD_OF_ASX_EV_SESSION(...) SCHEMA_FIELD(ASX_EV_SESSION, __VA_ARGS__)
+
+static const asx_event_field schema[] = {ASX_EVENT_TYPES(SCHEMA_TYPE)};
+
+#define TYPE_NAME(code, wire, fields) [code] = wire,
+static const char *const type_names[ASX_EV_COUNT] = {ASX_EVENT_TYPES(TYPE_NAME)};
+#define ENUM_NAME(code, name) [code] = name,
+static const char *const side_names[] = {ASX_EVENT_SIDES(ENUM_NAME)};
+static const char *const reason_names[] = {ASX_EVENT_REASONS(ENUM_NAME)};
+#define NREASONS (sizeof reason_names / sizeof reason_names[0])
+
+const asx_event_field *asx_event_schema(size_t *count) {
+  if (count) *count = sizeof schema / sizeof schema[0];
+  return schema;
+}
+
+const char *asx_event_type_name(int type) {
+  return type >= 0 && type < ASX_EV_COUNT ? type_names[type] : NULL;
+}
+
+const char *asx_event_side_name(int side) {
+  return side_names[side == ASX_BUY ? ASX_BUY : ASX_SELL];
+}
+
+const char *asx_event_reason_name(int reason) {
+  return reason >= 0 && (size_t)reason < NREASONS ? reason_names[reason]
+                                                  : reason_names[NREASONS - 1];
+}
+
+/* ---- the formatting context --------------------------------------------- */
+
+static void escape_tag(asx_event_fmt *f, const char *s, size_t len) {
+  char *out = f->session;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == ',' || s[i] == '=' || s[i] == ' ') *out++ = '\\';
+    if (s[i] == '\n') continue; /* a newline cannot appear in a tag at all */
+    *out++ = s[i];
+  }
+  f->session_len = (size_t)(out - f->session);
+}
+
+void asx_event_fmt_init(asx_event_fmt *f, int format) {
+  f->format = format;
+  f->last_time = NAN;
+  f->last_time_len = 0;
+  asx_event_fmt_session(f, NULL, 0, 0);
+}
+
+int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int is_string) {
+  if (!session) {
+    f->session_len = f->format == ASX_EVENT_JSON ? 4 : 0;
+    memcpy(f->session, "null", 4);
+    return 0;
+  }
+  if (len > ASX_EVENT_SESSION_MAX) return -1;
+  if (f->format == ASX_EVENT_LINE) {
+    escape_tag(f, session, len);
+  } else if (is_string) {
+    char clean[ASX_EVENT_SESSION_MAX * 3];
+    size_t n = asx_fmt_utf8(clean, session, len);
+    f->session_len = f->format == ASX_EVENT_CSV ? csv_quote(f->session, clean, n)
+                                                : json_quote(f->session, clean, n);
+  } else {
+    memcpy(f->session, session, len);
+    f->session_len = len;
+  }
+  return 0;
+}
+
+size_t asx_event_max_len(const asx_event_fmt *f) {
+  /* The fixed text, eight 20-digit integers and a time, and the session. */
+  return 256 + 8 * 22 + 32 + f->session_len;
+}
+
+/* ---- the encoders ------------------------------------------------------- */
+
+static inline char *put(char *p, const char *s, size_t len) {
+  memcpy(p, s, len);
+  return p + len;
+}
+#define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static inline char *put_int(char *p, int64_t v) {
+  return p + asx_fmt_int64(p, v);
+}
+
+static inline char *put_name(char *p, const char *s) {
+  return put(p, s, strlen(s));
+}
+
+static char *put_time(asx_event_fmt *f, char *p, double t) {
+  /* Compare bit patterns, so that a NaN time does not defeat the cache. */
+  if (memcmp(&t, &f->last_time, sizeof t) != 0) {
+    f->last_time = t;
+    f->last_time_len = asx_fmt_double(f->last_time_text, t);
+  }
+  return put(p, f->last_time_text, (size_t)f->last_time_len);
+}
+
+/* A value of each kind as CSV writes it (an absent one is an empty field),
+ * as JSON writes it with its key, and as a line protocol field: the first
+ * after a space, the others after a comma, integers with the i suffix. */
+static inline char *csv_INT(char *p, int64_t v) { return put_int(p, v); }
+static inline char *csv_OPT(char *p, int64_t v) { return v ? put_int(p, v) : p; }
+static inline char *csv_SIDE(char *p, int v) { return put_name(p, asx_event_side_name(v)); }
+static inline char *csv_REASON(char *p, int v) { return put_name(p, asx_event_reason_name(v)); }
+
+static inline char *quoted(char *p, const char *s) {
+  *p++ = '"';
+  p = put_name(p, s);
+  *p++ = '"';
+  return p;
+}
+
+static inline char *json_INT(char *p, const char *key, size_t klen, int64_t v) {
+  return put_int(put(p, key, klen), v);
+}
+static inline char *json_OPT(char *p, const char *key, size_t klen, int64_t v) {
+  return v ? json_INT(p, key, klen, v) : p;
+}
+static inline char *json_SIDE(char *p, const char *key, size_t klen, int v) {
+  return quoted(put(p, key, klen), asx_event_side_name(v));
+}
+static inline char *json_REASON(char *p, const char *key, size_t klen, int v) {
+  return quoted(put(p, key, klen), asx_event_reason_name(v));
+}
+
+static inline char *line_key(char *p, int *first, const char *key, size_t klen) {
+  *p++ = *first ? ' ' : ',';
+  *first = 0;
+  return put(p, key, klen);
+}
+static inline char *line_INT(char *p, int *first, const char *key, size_t klen, int64_t v) {
+  p = put_int(line_key(p, first, key, klen), v);
+  *p++ = 'i';
+  return p;
+}
+static inline char *line_OPT(char *p, int *first, const char *key, size_t klen, int64_t v) {
+  return v ? line_INT(p, first, key, klen, v) : p;
+}
+static inline char *line_SIDE(char *p, int *first, const char *key, size_t klen, int v) {
+  return quoted(line_key(p, first, key, klen), asx_event_side_name(v));
+}
+static inline char *line_REASON(char *p, int *first, const char *key, size_t klen, int v) {
+  return quoted(line_key(p, first, key, klen), asx_event_reason_name(v));
+}
+
+#define LIT(s) s, sizeof(s) - 1
+/* Tags are not fields: the line protocol writes them first, in key order. */
+#define IS_FIELD(tag) (sizeof(tag) == 1)
+
+#define CSV_FIELD(name, member, kind, tag) \
+  *p++ = ',';                              \
+  p = csv_##kind(p, e->member);
+#define JSON_FIELD(name, member, kind, tag) p = json_##kind(p, LIT(",\"" name "\":"), e->member);
+#define LINE_FIELD(name, member, kind, tag) \
+  if (IS_FIELD(tag)) p = line_##kind(p, &first, LIT(name "="), e->member);
+
+#define CSV_CASE(code, wire, fields) \
+  case code:                         \
+    fields(CSV_FIELD) break;
+#define JSON_CASE(code, wire, fields) \
+  case code:                          \
+    fields(JSON_FIELD) break;
+#define LINE_CASE(code, wire, fields) \
+  case code:                          \
+    fields(LINE_FIELD) break;
+
+/* The tags of each book type in key order, the session's place among them
+ * marked by a NULL value kind. Sorted once from the table. */
+typedef struct line_tag {
+  const char *key;
+  size_t off; /* of the member in asx_event */
+  size_t size;
+  int kind; /* ASX_EVF_*, or -1 for the session */
+} line_tag;
+#define MAX_TAGS 8
+static line_tag tag_order[ASX_EV_TRIM + 1][MAX_TAGS];
+static int tag_count[ASX_EV_TRIM + 1];
+static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
+
+#define TAG_OF(type_, name, member, kind, tag_)                                             \
+  if (!IS_FIELD(tag_))                                                                      \
+    tag_order[type_][tag_count[type_]++] =                                                  \
+        (line_tag){tag_, offsetof(asx_event, member), sizeof(((asx_event *)0)->member), ASX_EVF_##kind};
+#define TAG_OF_ASX_EV_TRADE(...) TAG_OF(ASX_EV_TRADE, __VA_ARGS__)
+#define TAG_OF_ASX_EV_ORDER(...) TAG_OF(ASX_EV_ORDER, __VA_ARGS__)
+#define TAG_OF_ASX_EV_CANCEL(...) TAG_OF(ASX_EV_CANCEL, __VA_ARGS__)
+#define TAG_OF_ASX_EV_TRIM(...) TAG_OF(ASX_EV_TRIM, __VA_ARGS__)
+#define TAGS_CASE(code, wire, fields) fields(TAG_OF_##code)
+
+static void sort_tags(void) {
+  ASX_EVENT_BOOK_TYPES(TAGS_CASE)
+  for (int t = 0; t <= ASX_EV_TRIM; t++) {
+    line_tag *v = tag_order[t];
+    v[tag_count[t]++] = (line_tag){"session", 0, 0, -1};
+    for (int i = 1; i < tag_count[t]; i++)
+      for (int j = i; j > 0 && strcmp(v[j - 1].key, v[j].key) > 0; j--) {
+        line_tag x = v[j];
+        v[j] = v[j - 1];
+        v[j - 1] = x;
+      }
+  }
+}
+
+static int64_t member_value(const asx_event *e, const line_tag *g) {
+  const char *m = (const char *)e + g->off;
+  if (g->size == sizeof(int64_t)) return *(const int64_t *)(const void *)m;
+  if (g->size == sizeof(uint32_t)) return *(const uint32_t *)(const void *)m;
+  return *(const uint8_t *)m;
+}
+
+static char *line_tags(asx_event_fmt *f, char *p, const asx_event *e) {
+  const line_tag *v = tag_order[e->type];
+  for (int i = 0; i < tag_count[e->type]; i++) {
+    const line_tag *g = &v[i];
+    if (g->kind < 0) {
+      if (!f->session_len) continue;
+      p = PUTS(p, ",session=");
+      p = put(p, f->session, f->session_len);
+      continue;
+    }
+    *p++ = ',';
+    p = put_name(p, g->key);
+    *p++ = '=';
+    int64_t x = member_value(e, g);
+    if (g->kind == ASX_EVF_SIDE) p = put_name(p, asx_event_side_name((int)x));
+    else if (g->kind == ASX_EVF_REASON) p = put_name(p, asx_event_reason_name((int)x));
+    else p = put_int(p, x);
+  }
+  return p;
+}
+
+char *asx_event_encode(asx_event_fmt *f, char *p, const asx_event *e) {
+  if (f->format == ASX_EVENT_CSV) {
+    p = put_time(f, p, e->time);
+    *p++ = ',';
+    p = put(p, f->session, f->session_len);
+    switch (e->type) { ASX_EVENT_BOOK_TYPES(CSV_CASE) }
+    *p++ = '\n';
+  } else if (f->format == ASX_EVENT_JSON) {
+    p = PUTS(p, "{\"type\":\"");
+    p = put_name(p, type_names[e->type]);
+    p = PUTS(p, "\",\"time\":");
+    p = put_time(f, p, e->time);
+    p = PUTS(p, ",\"session\":");
+    p = put(p, f->session, f->session_len);
+    switch (e->type) { ASX_EVENT_BOOK_TYPES(JSON_CASE) }
+    p = PUTS(p, "}\n");
+  } else {
+    pthread_once(&tag_once, sort_tags);
+    int first = 1;
+    p = put_name(p, type_names[e->type]);
+    p = line_tags(f, p, e);
+    switch (e->type) { ASX_EVENT_BOOK_TYPES(LINE_CASE) }
+  }
+  return p;
+}
