@@ -328,8 +328,10 @@ int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int
 }
 
 size_t asx_event_max_len(const asx_event_fmt *f) {
-  /* The fixed text, eight 20-digit integers and a time, and the session. */
-  return 256 + 8 * 22 + 32 + f->session_len;
+  /* The fixed text, eight 20-digit integers, a time and the longest
+   * session. A fixed bound: a log file hands its chunk to the writer when
+   * this much room is left, so the bound decides where writes split. */
+  return 256 + 8 * 21 + 32 + sizeof f->session;
 }
 
 /* ---- the encoders ------------------------------------------------------- */

@@ -4,13 +4,14 @@
 -- rather than one of the book's records, which C encodes. Both write the
 -- same text for the same event.
 --
---   event.NAMES[code]   a type's name ("exchange" for C.ASX_EV_TRADE)
+--   event.NAMES[code]   a type's name in files and messages
 --   event.CODES[name]   the code of a type the book records
 --   event.TYPES         every type's name, in code order
 --   event.TRADE         the name of trades
 --   event.FIELDS[name]  its fields, in file order (time and session come first)
 --   event.TAGS[name]    its InfluxDB tags, { key =, field = }, in key order
 --   event.message(e, session)  the Lua message of a book record
+--   event.reader(name, field)  a function(e) reading one field of a record
 local ffi = require("ffi")
 local F = require("asx.ffi")
 local C = F.C
@@ -82,6 +83,20 @@ do
   end
   src[#src + 1] = "end m.time = e.time m.session = session return m end"
   M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS)
+
+  -- A function that reads one field of a book record of the named type, as
+  -- event.message gives it: for a consumer that keeps a few fields without
+  -- a message per event (the REPL's trade history).
+  function M.reader(type_name, field)
+    for _, f in ipairs(members[CODES[type_name]] or {}) do
+      if f.name == field then
+        local body = "local tonumber, SIDES, REASONS = ... return function(e) return %s end"
+        return assert(loadstring(body:format(VALUE[f.kind]:format(f.member, f.member)),
+          "=asx.event.reader"))(tonumber, SIDES, REASONS)
+      end
+    end
+    error(("reader: no field '%s' in the book's '%s' events"):format(tostring(field), tostring(type_name)), 2)
+  end
 end
 
 -- Numbers -------------------------------------------------------------------

@@ -14,6 +14,7 @@ local registry = debug.getregistry()
 if registry["asx.module"] then return registry["asx.module"] end
 
 local F = require("asx.ffi")
+local event = require("asx.event")
 local ffi, C = F.ffi, F.C
 
 local MAX = 9007199254740991 -- 2^53 - 1
@@ -29,8 +30,7 @@ local istype = ffi.istype
 
 local SIDES = { [0] = "buy", [1] = "sell" }
 local STATUS = { [0] = "open", [1] = "filled", [2] = "cancelled", [3] = "new" }
-local TRIM_REASONS = { [0] = "money", [1] = "stocks", [2] = "limit" }
-local EVENT_TYPES = { [0] = "exchange", [1] = "order", [2] = "cancel", [3] = "trim" }
+local EVENT_TYPES = event.NAMES
 
 -- Traders by id, weakly, so an order can name its owner without keeping it.
 local owners = setmetatable({}, { __mode = "v" })
@@ -143,32 +143,8 @@ asx.Exchange = Exchange
 
 local count_out = ffi.new("size_t[1]")
 
-local function event_message(ex, e)
-  local t = e.type
-  local m
-  if t == 0 then
-    m = {
-      price = tonumber(e.price), amount = tonumber(e.amount),
-      buyer = e.trader, seller = e.trader2,
-      buy_order = tonumber(e.order), sell_order = tonumber(e.order2),
-      aggressor = SIDES[e.side],
-    }
-  elseif t == 1 then
-    local p = e.price
-    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
-          price = p ~= 0 and tonumber(p) or nil, amount = tonumber(e.amount) }
-  elseif t == 2 then
-    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
-          remaining = tonumber(e.amount) }
-  else
-    m = { id = tonumber(e.order), trader = e.trader, side = SIDES[e.side],
-          price = tonumber(e.price), from = tonumber(e.amount), to = tonumber(e.amount2),
-          reason = TRIM_REASONS[e.reason] }
-  end
-  m.time = e.time
-  m.session = ex.session_id
-  return m
-end
+-- A book record as the Lua message loggers' send_event gets (asx.event).
+local event_message = event.message
 
 -- Loggers are user code, called from inside the call that caused the event
 -- (an agent's buy, on the agent's coroutine). core.guard (src/asx_lua_guard.c)
@@ -238,7 +214,7 @@ local function deliver(ex)
   if ex._lua_loggers > 0 then
     for i = 0, n - 1 do
       local e = evs[i]
-      local m = event_message(ex, e)
+      local m = event_message(e, ex.session_id)
       local name = EVENT_TYPES[e.type]
       for j = 1, #loggers do
         local L = loggers[j]

@@ -17,6 +17,8 @@
 -- lua/asx/host.lua builds it from the asx.session object. Without one the
 -- REPL still works on a bare exchange (pause, step and friends then raise).
 local asx = require("asx")
+local event = require("asx.event")
+local C = require("asx.ffi").C
 
 local M = {}
 
@@ -348,24 +350,26 @@ end
 local Recorder = {}
 Recorder.__index = Recorder
 
+-- The fields of a trade it keeps, read as the event schema says.
+local TRADE_FIELDS = { "price", "amount", "buyer", "seller", "aggressor" }
+local read_trade = {}
+for i, f in ipairs(TRADE_FIELDS) do read_trade[i] = event.reader(event.TRADE, f) end
+
 function M.recorder(size)
-  return setmetatable({ size = size or M.TRADES_KEPT, count = 0, total = 0,
-    time = {}, price = {}, amount = {}, buyer = {}, seller = {}, aggressor = {} }, Recorder)
+  local self = { size = size or M.TRADES_KEPT, count = 0, total = 0, time = {} }
+  for _, f in ipairs(TRADE_FIELDS) do self[f] = {} end
+  return setmetatable(self, Recorder)
 end
 
 function Recorder:consume_events(evs, n)
   local size = self.size
   for i = 0, n - 1 do
     local e = evs[i]
-    if e.type == 0 then
+    if e.type == C.ASX_EV_TRADE then
       local k = self.total % size + 1
       self.total = self.total + 1
       self.time[k] = e.time
-      self.price[k] = tonumber(e.price)
-      self.amount[k] = tonumber(e.amount)
-      self.buyer[k] = tonumber(e.trader)
-      self.seller[k] = tonumber(e.trader2)
-      self.aggressor[k] = e.side == 0 and "buy" or "sell"
+      for j = 1, #TRADE_FIELDS do self[TRADE_FIELDS[j]][k] = read_trade[j](e) end
     end
   end
   self.count = self.total < size and self.total or size
@@ -379,8 +383,9 @@ function Recorder:last(n)
   if n > self.count then n = self.count end
   for j = self.total - n, self.total - 1 do
     local k = j % self.size + 1
-    out[#out + 1] = { time = self.time[k], price = self.price[k], amount = self.amount[k],
-      buyer = self.buyer[k], seller = self.seller[k], aggressor = self.aggressor[k] }
+    local row = { time = self.time[k] }
+    for _, f in ipairs(TRADE_FIELDS) do row[f] = self[f][k] end
+    out[#out + 1] = row
   end
   return out
 end

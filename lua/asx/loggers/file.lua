@@ -1,0 +1,294 @@
+-- The file loggers: CSV files (one event type each) and JSON-lines files.
+-- The book's events are encoded in C (asx_logfile_events), the messages
+-- from Lua by asx.event; both write the same text.
+local ffi = require("ffi")
+local F = require("asx.ffi")
+local event = require("asx.event")
+local common = require("asx.loggers.common")
+local C = F.C
+
+local argerror, check_open, num = common.argerror, common.check_open, event.format_number
+
+local M = {}
+
+local errbuf = ffi.new("const char *[1]")
+
+-- Opens a log file; nil, err when it cannot be. A file that another open
+-- logger writes, by whatever path, is refused, naming that path; a logger
+-- that is no longer reachable is collected first, so only a live one counts.
+local function open_file(path, append, max_bytes)
+  local lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
+  if lf == nil and C.asx_logfile_holder(path) ~= nil then
+    collectgarbage()
+    lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
+  end
+  if lf == nil then
+    local holder = C.asx_logfile_holder(path)
+    holder = holder ~= nil and ffi.string(holder)
+    if holder and holder ~= path then
+      return nil, ("cannot open '%s': already open for logging as '%s'"):format(path, holder)
+    end
+    return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0]))
+  end
+  return ffi.gc(lf, C.asx_logfile_close)
+end
+
+-- The C handle of each open file, keyed by the file's record. Lua code can
+-- reach the records (L.files) but not this table, and a closed file's record
+-- has no handle left: a record kept, copied or reopened past its close can
+-- raise, never reach the freed writer. The record's own field keeps the
+-- handle alive (values are weak too, so that an unreachable logger's file
+-- is closed in the same collection); Lua code that drops it only closes
+-- the file.
+local handles = setmetatable({}, { __mode = "kv" })
+
+local function lf_of(f)
+  local lf = handles[f]
+  if lf == nil then error(("log file '%s' is closed"):format(tostring(f.path)), 3) end
+  return lf
+end
+
+local function close_file(f)
+  local lf = handles[f]
+  if lf == nil then return true end
+  handles[f], f.handle = nil, nil
+  ffi.gc(lf, nil)
+  local rc = C.asx_logfile_close(lf)
+  return rc == 0
+end
+
+-- The session id as the C writer takes it: text, and whether it is a string.
+local function set_file_session(lf, session)
+  if session == nil then
+    C.asx_logfile_set_session(lf, nil, 0, 0)
+  elseif type(session) == "number" then
+    local text = num(session)
+    C.asx_logfile_set_session(lf, text, #text, 0)
+  else
+    local text = tostring(session):sub(1, 256)
+    C.asx_logfile_set_session(lf, text, #text, 1)
+  end
+end
+
+-- What file loggers share: the session, flush, close, stats.
+local FileLogger = {}
+FileLogger.__index = FileLogger
+
+function FileLogger:_session(session)
+  self.session = session
+  for _, f in ipairs(self.files) do set_file_session(lf_of(f), session) end
+end
+
+local function file_error(f)
+  local e = C.asx_logfile_error(lf_of(f))
+  return ("cannot write '%s': %s"):format(f.path, e ~= nil and ffi.string(e) or "unknown error")
+end
+
+function FileLogger:consume_events(ptr, n, ex)
+  check_open(self, "consume_events")
+  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
+  if ex and ex.session_id ~= self.session then self:_session(ex.session_id) end
+  local files = self.native
+  for i = 1, #files do
+    local f = files[i]
+    if C.asx_logfile_events(lf_of(f), ptr, n) < 0 and not f.warned then
+      f.warned = true
+      io.stderr:write("asx: log: ", file_error(f), "\n")
+    end
+  end
+end
+
+function FileLogger:send_event(event_type, message)
+  check_open(self, "send_event")
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table", message) end
+  local session = message.session
+  if session ~= self.session then self:_session(session) end
+  local f = self.by_type[event_type] or self.any
+  if not f then return end
+  local line = self:_format(f, event_type, message)
+  if C.asx_logfile_write(lf_of(f), line, #line) < 0 and not f.warned then
+    f.warned = true
+    io.stderr:write("asx: log: ", file_error(f), "\n")
+  end
+end
+
+function FileLogger:flush()
+  if self.closed then return true end
+  local err
+  for _, f in ipairs(self.files) do
+    if C.asx_logfile_flush(lf_of(f)) ~= 0 and not err then err = file_error(f) end
+  end
+  if err then return nil, err end
+  return true
+end
+
+function FileLogger:stats()
+  if self.closed then return self.final end
+  local st = ffi.new("asx_logfile_stats")
+  local written, dropped = 0, 0
+  for _, f in ipairs(self.files) do
+    C.asx_logfile_stats_get(lf_of(f), st)
+    -- Headers are lines too, but not rows. A file takes its lines in order,
+    -- a prefix of them written and the rest dropped, so its header (its
+    -- first line) is written when any line is, and dropped when the first
+    -- lines are.
+    local w, d = tonumber(st.written), tonumber(st.dropped)
+    local header_written = math.min(w, f.headers)
+    local header_dropped = math.max(0, math.min(w + d, f.headers) - w)
+    written = written + w - header_written
+    dropped = dropped + d - header_dropped
+  end
+  return { written = written, dropped = dropped }
+end
+
+-- A full disk fails every file on it: the error names each that failed.
+function FileLogger:close()
+  if self.closed then return true end
+  local errs, failed = {}, {}
+  for _, f in ipairs(self.files) do
+    if C.asx_logfile_flush(lf_of(f)) ~= 0 then
+      failed[f] = true
+      errs[#errs + 1] = file_error(f)
+    end
+  end
+  self.final = self:stats()
+  for _, f in ipairs(self.files) do
+    if not close_file(f) and not failed[f] then errs[#errs + 1] = ("cannot close '%s'"):format(f.path) end
+  end
+  self.closed = true
+  common.open[self] = nil
+  if errs[1] then return nil, table.concat(errs, "; ") end
+  return true
+end
+
+function FileLogger:report()
+  local st = self:stats()
+  local paths = {}
+  for _, f in ipairs(self.files) do paths[#paths + 1] = f.path end
+  return ("%s: %d %s written to %s%s"):format(self.kind, st.written,
+    self.kind == "csv" and "rows" or "lines", table.concat(paths, ", "),
+    st.dropped > 0 and (", %d lost"):format(st.dropped) or "")
+end
+
+function FileLogger:__tostring()
+  return ("%s logger(%s)"):format(self.kind, self.files[1] and self.files[1].path or "?")
+end
+
+local function check_common_opts(fname, path, opts)
+  if type(path) ~= "string" or path == "" then argerror(1, fname, "file path string", path, 3) end
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table of options", opts, 3) end
+  opts = opts or {}
+  local mb = opts.max_bytes
+  if mb ~= nil and (type(mb) ~= "number" or mb < 0 or mb % 1 ~= 0) then
+    argerror(2, fname, "max_bytes: non-negative integer", mb, 3)
+  end
+  return opts
+end
+
+local function new_file_logger(kind, files, opts)
+  local self = setmetatable({ kind = kind, files = files, by_type = {}, native = {},
+    session = nil, closed = false }, FileLogger)
+  for _, f in ipairs(files) do
+    if f.type then self.by_type[f.type] = f else self.any = f end
+    if f.native then self.native[#self.native + 1] = f end
+  end
+  if opts.session ~= nil then self:_session(opts.session) end
+  common.open[self] = true
+  return self
+end
+
+-- Opens every file or none: on a failure the ones already open are closed.
+local function open_all(specs, append, max_bytes)
+  local files = {}
+  for _, s in ipairs(specs) do
+    local lf, err = open_file(s.path, append, max_bytes)
+    if not lf then
+      for _, f in ipairs(files) do close_file(f) end
+      return nil, err
+    end
+    handles[s], s.handle = lf, lf
+    s.headers = 0
+    files[#files + 1] = s
+  end
+  return files
+end
+
+local function csv_format(_, f, _, m)
+  return event.csv_row(f.columns, m)
+end
+
+function M.csv(path, opts)
+  opts = check_common_opts("csv", path, opts)
+  local events = opts.events == nil and event.TRADE or opts.events
+  local types
+  if events == "all" then
+    types = event.TYPES
+  elseif type(events) == "string" then
+    types = { events }
+  elseif type(events) == "table" and #events > 0 then
+    types = events
+  else
+    argerror(2, "csv", "events: an event type, a list of them or 'all'", events)
+  end
+  local columns = opts.columns
+  if columns ~= nil and (type(columns) ~= "table" or #types ~= 1) then
+    argerror(2, "csv", "columns: an array of field names, for one event type", columns)
+  end
+  local specs = {}
+  local seen = {}
+  for _, t in ipairs(types) do
+    if type(t) ~= "string" then argerror(2, "csv", "events: event type strings", t) end
+    if seen[t] then argerror(2, "csv", "events: each type once", t) end
+    seen[t] = true
+    local cols = columns or event.FIELDS[t]
+    if not cols then
+      argerror(2, "csv", ("columns for event type '%s' (unknown type)"):format(t), nil)
+    end
+    local p = path
+    if #types > 1 then
+      if p:find("{type}", 1, true) then
+        p = p:gsub("{type}", t)
+      else
+        local stem, ext = p:match("^(.-)(%.[^./]*)$")
+        p = stem and (stem .. "-" .. t .. ext) or (p .. "-" .. t)
+      end
+    end
+    specs[#specs + 1] = { path = p, type = t, columns = cols,
+      native = event.CODES[t] ~= nil and columns == nil }
+  end
+  local files, err = open_all(specs, opts.append, opts.max_bytes)
+  if not files then return nil, err end
+  for _, f in ipairs(files) do
+    if f.native then C.asx_logfile_set_format(lf_of(f), C.ASX_LOG_CSV, event.CODES[f.type]) end
+    if opts.header ~= false then
+      local h = "time,session," .. table.concat(f.columns, ",") .. "\n"
+      C.asx_logfile_write(lf_of(f), h, #h)
+      f.headers = 1
+    end
+  end
+  local self = new_file_logger("csv", files, opts)
+  self._format = csv_format
+  return self
+end
+
+local function jsonl_format(self, _, event_type, m)
+  return event.json_line(event_type, m, self.session)
+end
+
+function M.jsonl(path, opts)
+  opts = check_common_opts("jsonl", path, opts)
+  local files, err = open_all({ { path = path, native = true } }, opts.append, opts.max_bytes)
+  if not files then return nil, err end
+  C.asx_logfile_set_format(lf_of(files[1]), C.ASX_LOG_JSONL, 0)
+  local self = new_file_logger("jsonl", files, opts)
+  self._format = jsonl_format
+  return self
+end
+
+-- The exchange hands the book's raw event records to registered consumers
+-- only (lua/asx/init.lua), so no Lua object can get a pointer into the book.
+require("asx")
+debug.getregistry()["asx.native_consumers"][FileLogger.consume_events] = true
+
+return M

@@ -1,0 +1,204 @@
+-- The InfluxDB logger: the book's events are encoded and sent by C
+-- (asx_influx.h), the messages from Lua encoded by asx.event.
+local ffi = require("ffi")
+local F = require("asx.ffi")
+local event = require("asx.event")
+local common = require("asx.loggers.common")
+local C = F.C
+
+local argerror, check_open, num = common.argerror, common.check_open, event.format_number
+local errbuf = ffi.new("const char *[1]")
+
+local M = {}
+
+local Influx = {}
+Influx.__index = Influx
+
+-- A logger's C client, out of reach of Lua code (see handles above).
+local influx_handles = setmetatable({}, { __mode = "k" })
+
+local function ix_of(self)
+  local ix = influx_handles[self]
+  if ix == nil then error("this logger is closed", 3) end
+  return ix
+end
+
+function Influx:_session(session, time)
+  self.session = session
+  local text = session ~= nil and (type(session) == "number" and num(session) or tostring(session)) or nil
+  -- Session time 0 is now, wall clock, so a virtual-clock run lands on the
+  -- time axis where it was run; opts.start pins it instead.
+  local start = self.start_ns or (C.asx_wall_ns() - ffi.cast("int64_t", (time or 0) * 1e9))
+  C.asx_influx_set_session(ix_of(self), text, start)
+end
+
+function Influx:consume_events(ptr, n, ex)
+  check_open(self, "consume_events")
+  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
+  if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
+  C.asx_influx_events(ix_of(self), ptr, n)
+end
+
+function Influx:send_event(event_type, message)
+  check_open(self, "send_event")
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table", message) end
+  local session = message.session
+  if session ~= self.session or (event_type == "session" and message.state == "start") then
+    self:_session(session, message.time)
+  end
+  local text = event.line(event_type, message, session)
+  local t = message.time
+  C.asx_influx_point(ix_of(self), text, #text, type(t) == "number" and t or 0)
+end
+
+function Influx:stats()
+  if self.closed then return self.final end
+  local st = ffi.new("asx_influx_stats")
+  C.asx_influx_stats_get(ix_of(self), st)
+  local e = C.asx_influx_error(ix_of(self))
+  return { written = tonumber(st.written), dropped = tonumber(st.dropped), queued = tonumber(st.queued),
+    requests = tonumber(st.requests), failures = tonumber(st.failures),
+    error = e ~= nil and ffi.string(e) or nil }
+end
+
+-- Runs the libuv loop until everything queued is written or timeout (default
+-- opts.close_timeout) passes; call it between sessions, not from an agent.
+-- Agents are coroutines resumed from inside the loop, and libuv's loop
+-- cannot be run from inside itself: waiting for the server is for the main
+-- thread, after a session.
+local function in_agent()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
+function Influx:flush(timeout)
+  if self.closed then return true end
+  if in_agent() then return nil, "flush: cannot wait for InfluxDB inside an agent (the session flushes at its end)" end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    argerror(1, "flush", "non-negative number of seconds", timeout)
+  end
+  local left = tonumber(C.asx_influx_flush(ix_of(self), timeout or self.close_timeout))
+  if left > 0 then
+    local e = C.asx_influx_error(ix_of(self))
+    return nil, ("%d points not written yet%s"):format(left, e ~= nil and (": " .. ffi.string(e)) or "")
+  end
+  return true
+end
+
+function Influx:close(timeout)
+  if self.closed then return true end
+  if in_agent() then return nil, "close: cannot wait for InfluxDB inside an agent (the session closes it at its end)" end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    argerror(1, "close", "non-negative number of seconds", timeout)
+  end
+  C.asx_influx_flush(ix_of(self), timeout or self.close_timeout)
+  local st = self:stats()
+  local ix = ix_of(self)
+  influx_handles[self] = nil
+  ffi.gc(ix, nil)
+  local left = tonumber(C.asx_influx_close(ix, 0))
+  st.dropped = st.dropped + left
+  st.queued = 0
+  self.final = st
+  self.closed = true
+  common.open[self] = nil
+  if left > 0 then return nil, ("%d points dropped at close%s"):format(left, st.error and (": " .. st.error) or "") end
+  return true
+end
+
+function Influx:report()
+  local st = self:stats()
+  return ("influxdb: %d points written, %d dropped%s"):format(st.written, st.dropped,
+    st.error and st.dropped > 0 and (" (" .. st.error .. ")") or "")
+end
+
+function Influx:__tostring() return ("influxdb logger(%s)"):format(self.url) end
+
+local function opt_string(o, k, fname)
+  local v = o[k]
+  if v ~= nil and type(v) ~= "string" then argerror(1, fname, k .. ": string", v, 3) end
+  return v
+end
+
+local function opt_number(o, k, fname, integer)
+  local v = o[k]
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == 1 / 0 or (integer and v % 1 ~= 0)) then
+    argerror(1, fname, k .. (integer and ": non-negative integer" or ": non-negative number"), v, 3)
+  end
+  return v or 0
+end
+
+-- A URL as messages show it: a password in it (http://user:PASSWORD@host/,
+-- or p=PASSWORD) is masked, as the 2.x token is never shown.
+local function mask_url(url)
+  return (url:gsub("^(%a[%w+.-]*://[^/?#@]-:)[^/?#@]*@", "%1***@"):gsub("([?&]p=)[^&#]*", "%1***"))
+end
+M.mask_url = mask_url
+
+function M.percent_decode(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Splits "scheme://user:password@rest" into the URL without them, the user
+-- and the password (nil when the URL has none).
+function M.split_userinfo(url)
+  local scheme, info, rest = url:match("^(%a[%w+.-]*://)([^/?#@]*)@(.*)$")
+  if not scheme then return url end
+  local user, password = info:match("^([^:]*):?(.*)$")
+  return scheme .. rest, M.percent_decode(user), info:find(":", 1, true) and M.percent_decode(password) or nil
+end
+
+function M.influxdb(opts)
+  if type(opts) ~= "table" then argerror(1, "influxdb", "table of options", opts) end
+  local o = ffi.new("asx_influx_opts")
+  local url = opt_string(opts, "url", "influxdb")
+  if not url then argerror(1, "influxdb", "url: string", nil) end
+  local keep = {} -- the strings must live until asx_influx_new has copied them
+  local function s(k)
+    local v = opt_string(opts, k, "influxdb")
+    keep[#keep + 1] = v
+    return v
+  end
+  -- Credentials in the URL go to the user and password options, so the URL
+  -- that messages show has none.
+  local bare, url_user, url_password = M.split_userinfo(url)
+  keep[#keep + 1] = bare
+  o.url = bare
+  o.db, o.user, o.password = s("db"), s("user"), s("password")
+  if opts.user == nil and url_user then
+    keep[#keep + 1], keep[#keep + 2] = url_user, url_password
+    o.user, o.password = url_user, url_password
+  end
+  o.org, o.bucket, o.token = s("org"), s("bucket"), s("token")
+  o.version = (opts.org or opts.bucket or opts.token) and C.ASX_INFLUX_V2 or C.ASX_INFLUX_V1
+  if o.version == C.ASX_INFLUX_V1 and opts.db == nil then o.db = "influxdb_exchange" end
+  o.batch_size = opt_number(opts, "batch_size", "influxdb", true)
+  o.max_points = opt_number(opts, "max_points", "influxdb", true)
+  o.flush_interval = opt_number(opts, "flush_interval", "influxdb")
+  o.timeout = opt_number(opts, "timeout", "influxdb")
+  o.retry_min = opt_number(opts, "retry_min", "influxdb")
+  o.retry_max = opt_number(opts, "retry_max", "influxdb")
+  local close_timeout = opts.close_timeout == nil and 5 or opt_number(opts, "close_timeout", "influxdb")
+  local start = opts.start
+  if start ~= nil and (type(start) ~= "number" or start ~= start or start < 0 or start >= 2 ^ 33) then
+    argerror(1, "influxdb", "start: wall-clock seconds since the epoch", start)
+  end
+  o.quiet = opts.quiet and 1 or 0
+  local ix = C.asx_influx_new(o, errbuf)
+  if ix == nil then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
+  local self = setmetatable({ url = mask_url(url),
+    close_timeout = close_timeout, closed = false, version = tonumber(o.version),
+    start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
+  influx_handles[self] = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end)
+  if opts.session ~= nil or start then self:_session(opts.session, 0) end
+  common.open[self] = true
+  return self
+end
+
+-- The exchange hands the book's raw event records to registered consumers
+-- only (lua/asx/init.lua), so no Lua object can get a pointer into the book.
+require("asx")
+debug.getregistry()["asx.native_consumers"][Influx.consume_events] = true
+
+return M
