@@ -8,6 +8,7 @@
  */
 #include "asx_event.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -250,15 +251,13 @@ static size_t json_quote(char *out, const char *s, size_t len) {
 /* ---- the schema as data ------------------------------------------------- */
 
 #define SCHEMA_FIELD(type_, name, member, kind, tag) \
-  {name, ASX_EVF_##kind == ASX_EVF_ANY ? NULL : #member, sizeof(tag) > 1 ? tag : NULL, type_, ASX_EVF_##kind},
-#define SCHEMA_TYPE(code, wire, fields) fields(SCHEMA_FIELD_OF_##code)
-/* Each type's fields need its code; one helper per type passes it on. */
-#define SCHEMA_FIELD_OF_ASX_EV_TRADE(...) SCHEMA_FIELD(ASX_EV_TRADE, __VA_ARGS__)
-#define SCHEMA_FIELD_OF_ASX_EV_ORDER(...) SCHEMA_FIELD(ASX_EV_ORDER, __VA_ARGS__)
-#define SCHEMA_FIELD_OF_ASX_EV_CANCEL(...) SCHEMA_FIELD(ASX_EV_CANCEL, __VA_ARGS__)
-#define SCHEMA_FIELD_OF_ASX_EV_TRIM(...) SCHEMA_FIELD(ASX_EV_TRIM, __VA_ARGS__)
-#define SCHEMA_FIELD_OF_ASX_EV_AGENT(...) SCHEMA_FIELD(ASX_EV_AGENT, __VA_ARGS__)
-#define SCHEMA_FIELD_OF_ASX_EV_SESSION(...) SCHEMA_FIELD(ASX_EV_SESSION, __VA_ARGS__)
+  {name, ASX_EVF_##kind == ASX_EVF_ANY ? NULL : #member, sizeof(tag) > 1 ? tag : NULL, type_, \
+   ASX_EVF_##kind},
+#define SCHEMA_TYPE(code, wire, fields) fields(SCHEMA_FIELD, code)
+
+_Static_assert((int)ASX_EV_AGENT == (int)ASX_EVENT_BOOK_COUNT, "the Lua types' codes follow the book's");
+#define COUNT_TYPE(code, wire, fields) +1
+_Static_assert(ASX_EV_COUNT == 0 ASX_EVENT_TYPES(COUNT_TYPE), "ASX_EV_COUNT counts every type");
 
 static const asx_event_field schema[] = {ASX_EVENT_TYPES(SCHEMA_TYPE)};
 
@@ -411,22 +410,22 @@ static inline char *line_REASON(char *p, int *first, const char *key, size_t kle
 /* Tags are not fields: the line protocol writes them first, in key order. */
 #define IS_FIELD(tag) (sizeof(tag) == 1)
 
-#define CSV_FIELD(name, member, kind, tag) \
+#define CSV_FIELD(type, name, member, kind, tag) \
   *p++ = ',';                              \
   p = csv_##kind(p, e->member);
-#define JSON_FIELD(name, member, kind, tag) p = json_##kind(p, LIT(",\"" name "\":"), e->member);
-#define LINE_FIELD(name, member, kind, tag) \
+#define JSON_FIELD(type, name, member, kind, tag) p = json_##kind(p, LIT(",\"" name "\":"), e->member);
+#define LINE_FIELD(type, name, member, kind, tag) \
   if (IS_FIELD(tag)) p = line_##kind(p, &first, LIT(name "="), e->member);
 
 #define CSV_CASE(code, wire, fields) \
   case code:                         \
-    fields(CSV_FIELD) break;
+    fields(CSV_FIELD, code) break;
 #define JSON_CASE(code, wire, fields) \
   case code:                          \
-    fields(JSON_FIELD) break;
+    fields(JSON_FIELD, code) break;
 #define LINE_CASE(code, wire, fields) \
   case code:                          \
-    fields(LINE_FIELD) break;
+    fields(LINE_FIELD, code) break;
 
 /* The tags of each book type in key order, the session's place among them
  * marked by a NULL value kind. Sorted once from the table. */
@@ -437,23 +436,21 @@ typedef struct line_tag {
   int kind; /* ASX_EVF_*, or -1 for the session */
 } line_tag;
 #define MAX_TAGS 8
-static line_tag tag_order[ASX_EV_TRIM + 1][MAX_TAGS];
-static int tag_count[ASX_EV_TRIM + 1];
+static line_tag tag_order[ASX_EVENT_BOOK_COUNT][MAX_TAGS];
+static int tag_count[ASX_EVENT_BOOK_COUNT];
 static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
 
-#define TAG_OF(type_, name, member, kind, tag_)                                             \
-  if (!IS_FIELD(tag_))                                                                      \
-    tag_order[type_][tag_count[type_]++] =                                                  \
-        (line_tag){tag_, offsetof(asx_event, member), sizeof(((asx_event *)0)->member), ASX_EVF_##kind};
-#define TAG_OF_ASX_EV_TRADE(...) TAG_OF(ASX_EV_TRADE, __VA_ARGS__)
-#define TAG_OF_ASX_EV_ORDER(...) TAG_OF(ASX_EV_ORDER, __VA_ARGS__)
-#define TAG_OF_ASX_EV_CANCEL(...) TAG_OF(ASX_EV_CANCEL, __VA_ARGS__)
-#define TAG_OF_ASX_EV_TRIM(...) TAG_OF(ASX_EV_TRIM, __VA_ARGS__)
-#define TAGS_CASE(code, wire, fields) fields(TAG_OF_##code)
+#define TAG_OF(type_, name, member, kind, tag_)                                          \
+  if (!IS_FIELD(tag_)) {                                                                 \
+    assert(tag_count[type_] < MAX_TAGS - 1); /* room for the session */                  \
+    tag_order[type_][tag_count[type_]++] = (line_tag){                                   \
+        tag_, offsetof(asx_event, member), sizeof(((asx_event *)0)->member), ASX_EVF_##kind}; \
+  }
+#define TAGS_CASE(code, wire, fields) fields(TAG_OF, code)
 
 static void sort_tags(void) {
   ASX_EVENT_BOOK_TYPES(TAGS_CASE)
-  for (int t = 0; t <= ASX_EV_TRIM; t++) {
+  for (int t = 0; t < ASX_EVENT_BOOK_COUNT; t++) {
     line_tag *v = tag_order[t];
     v[tag_count[t]++] = (line_tag){"session", 0, 0, -1};
     for (int i = 1; i < tag_count[t]; i++)

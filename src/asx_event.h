@@ -11,11 +11,12 @@
  * type is one T line and its list of fields.
  *
  * T(code, wire name, fields): the type's ASX_EV_* code, its name in files
- * and in Lua messages, and the macro listing its fields in file order.
+ * and in Lua messages, and the macro listing its fields in file order,
+ * fields(F, code).
  * Trades are called "exchange" outside the C code: that is the name the
  * first loggers gave them, kept so that outputs stay comparable.
  *
- * F(name, member, kind, tag), one per field:
+ * F(type, name, member, kind, tag), one per field (type is the code):
  *   name    the field in CSV headers, JSON objects, InfluxDB points and Lua
  *           messages;
  *   member  the asx_event member it is read from (none for the types that
@@ -43,65 +44,67 @@
 
 #include "asx_book.h"
 
-#define ASX_EVENT_TRADE(F)                 \
-  F("price", price, INT, "")               \
-  F("amount", amount, INT, "")             \
-  F("buyer", trader, INT, "buyer")         \
-  F("seller", trader2, INT, "seller")      \
-  F("buy_order", order, INT, "")           \
-  F("sell_order", order2, INT, "")         \
-  F("aggressor", side, SIDE, "aggressor")
+#define ASX_EVENT_TRADE(F, t)                       \
+  F(t, "price", price, INT, "")                     \
+  F(t, "amount", amount, INT, "")                   \
+  F(t, "buyer", trader, INT, "buyer")               \
+  F(t, "seller", trader2, INT, "seller")            \
+  F(t, "buy_order", order, INT, "")                 \
+  F(t, "sell_order", order2, INT, "")               \
+  F(t, "aggressor", side, SIDE, "aggressor")
 
-#define ASX_EVENT_ORDER(F)          \
-  F("id", order, INT, "")           \
-  F("trader", trader, INT, "trader") \
-  F("side", side, SIDE, "side")     \
-  F("price", price, OPT, "")        \
-  F("amount", amount, INT, "")
+#define ASX_EVENT_ORDER(F, t)                       \
+  F(t, "id", order, INT, "")                        \
+  F(t, "trader", trader, INT, "trader")             \
+  F(t, "side", side, SIDE, "side")                  \
+  F(t, "price", price, OPT, "")                     \
+  F(t, "amount", amount, INT, "")
 
-#define ASX_EVENT_CANCEL(F)         \
-  F("id", order, INT, "")           \
-  F("trader", trader, INT, "trader") \
-  F("side", side, SIDE, "side")     \
-  F("remaining", amount, INT, "")
+#define ASX_EVENT_CANCEL(F, t)                      \
+  F(t, "id", order, INT, "")                        \
+  F(t, "trader", trader, INT, "trader")             \
+  F(t, "side", side, SIDE, "side")                  \
+  F(t, "remaining", amount, INT, "")
 
 /* price is the fill's, from and to the order's amount before and after. */
-#define ASX_EVENT_TRIM(F)           \
-  F("id", order, INT, "")           \
-  F("trader", trader, INT, "trader") \
-  F("side", side, SIDE, "side")     \
-  F("price", price, INT, "")        \
-  F("from", amount, INT, "")        \
-  F("to", amount2, INT, "")         \
-  F("reason", reason, REASON, "reason")
+#define ASX_EVENT_TRIM(F, t)                        \
+  F(t, "id", order, INT, "")                        \
+  F(t, "trader", trader, INT, "trader")             \
+  F(t, "side", side, SIDE, "side")                  \
+  F(t, "price", price, INT, "")                     \
+  F(t, "from", amount, INT, "")                     \
+  F(t, "to", amount2, INT, "")                      \
+  F(t, "reason", reason, REASON, "reason")
 
-#define ASX_EVENT_AGENT(F)               \
-  F("id", none, ANY, "trader")           \
-  F("name", none, ANY, "")               \
-  F("strategy", none, ANY, "strategy")   \
-  F("state", none, ANY, "state")         \
-  F("message", none, ANY, "")
+#define ASX_EVENT_AGENT(F, t)                       \
+  F(t, "id", none, ANY, "trader")                   \
+  F(t, "name", none, ANY, "")                       \
+  F(t, "strategy", none, ANY, "strategy")           \
+  F(t, "state", none, ANY, "state")                 \
+  F(t, "message", none, ANY, "")
 
-#define ASX_EVENT_SESSION(F)     \
-  F("state", none, ANY, "state") \
-  F("seed", none, ANY, "")       \
-  F("clock", none, ANY, "")
+#define ASX_EVENT_SESSION(F, t)                     \
+  F(t, "state", none, ANY, "state")                 \
+  F(t, "seed", none, ANY, "")                       \
+  F(t, "clock", none, ANY, "")
 
 /* The types the book records, then the types Lua emits (ex:emit). */
-#define ASX_EVENT_BOOK_TYPES(T)                 \
-  T(ASX_EV_TRADE, "exchange", ASX_EVENT_TRADE)  \
-  T(ASX_EV_ORDER, "order", ASX_EVENT_ORDER)     \
-  T(ASX_EV_CANCEL, "cancel", ASX_EVENT_CANCEL)  \
+#define ASX_EVENT_BOOK_TYPES(T)                     \
+  T(ASX_EV_TRADE, "exchange", ASX_EVENT_TRADE)      \
+  T(ASX_EV_ORDER, "order", ASX_EVENT_ORDER)         \
+  T(ASX_EV_CANCEL, "cancel", ASX_EVENT_CANCEL)      \
   T(ASX_EV_TRIM, "trim", ASX_EVENT_TRIM)
-#define ASX_EVENT_LUA_TYPES(T)                  \
-  T(ASX_EV_AGENT, "agent", ASX_EVENT_AGENT)     \
+#define ASX_EVENT_LUA_TYPES(T)                      \
+  T(ASX_EV_AGENT, "agent", ASX_EVENT_AGENT)         \
   T(ASX_EV_SESSION, "session", ASX_EVENT_SESSION)
 #define ASX_EVENT_TYPES(T) ASX_EVENT_BOOK_TYPES(T) ASX_EVENT_LUA_TYPES(T)
 
 #define ASX_EVENT_SIDES(X) X(ASX_BUY, "buy") X(ASX_SELL, "sell")
-#define ASX_EVENT_REASONS(X) \
+#define ASX_EVENT_REASONS(X)                        \
   X(ASX_TRIM_MONEY, "money") X(ASX_TRIM_STOCKS, "stocks") X(ASX_TRIM_LIMIT, "limit")
 
+/* The codes of the types Lua emits follow the book's (asx_event.c checks
+ * it); they are plain numbers here for the FFI. */
 /* ASX_FFI_BEGIN */
 enum {
   ASX_EV_AGENT = 4,   /* an agent started, finished or failed: from Lua */
@@ -201,9 +204,13 @@ size_t asx_event_max_len(const asx_event_fmt *f);
  * book records. */
 char *asx_event_encode(asx_event_fmt *f, char *p, const asx_event *e);
 
+#define ASX__EVENT_ONE(code, wire, fields) +1
+/* How many types the book records: their codes are 0 to this - 1. */
+enum { ASX_EVENT_BOOK_COUNT = 0 ASX_EVENT_BOOK_TYPES(ASX__EVENT_ONE) };
+
 /* Whether the book records events of this type (the encoders take them). */
 static inline int asx_event_is_book_type(int type) {
-  return type >= 0 && type <= ASX_EV_TRIM;
+  return type >= 0 && type < ASX_EVENT_BOOK_COUNT;
 }
 
 #endif
