@@ -63,19 +63,28 @@ typedef struct asx_level {
   struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
 } asx_level;
 
-/* Orders arrive near the touch, at a few dozen prices: a direct-mapped
- * cache by price finds their level without the binary search, whose
- * branches a processor cannot predict. */
-#define ASX_LEVEL_CACHE 64
+/* The window spans this many prices (a multiple of 64: one bit a price). */
+#define ASX_WINDOW 128
+#define ASX_WINDOW_WORDS (ASX_WINDOW / 64)
 
+/* One side of the book. Prices are compared through a key, the price for
+ * bids and its negation for asks, so that the best price has the highest
+ * key on both sides. */
 typedef struct book_side {
-  asx_level **levels; /* best price last */
+  /* The window: the levels at keys lo .. lo + ASX_WINDOW - 1 by key - lo,
+   * NULL where no order came yet; bit i of live is set when window[i]
+   * holds orders. */
+  int64_t lo;
+  asx_level *window[ASX_WINDOW];
+  uint64_t live[ASX_WINDOW_WORDS];
+  asx_level *best; /* the best level with orders; NULL when none */
+  /* The outer array: the levels below the window, by key, best last. */
+  asx_level **levels;
   size_t n;
   size_t cap;
-  size_t empty;       /* empty levels kept in the array */
-  int64_t peak;       /* no level's total is above it: while an order fits
-                         under it, its level needs no look-up */
-  asx_level *cache[ASX_LEVEL_CACHE]; /* by price; NULL or a live level */
+  size_t empty; /* empty levels kept in the outer array */
+  int64_t peak; /* no level's total is above it: while an order fits
+                   under it, its level needs no look-up */
 } book_side;
 
 struct asx_book {
@@ -129,8 +138,10 @@ void asx_book_free(asx_book *b) {
    * account is used with one book only. */
   for (int s = 0; s < 2; s++) {
     book_side *side = &b->sides[s];
-    for (size_t i = 0; i < side->n; i++) {
-      for (asx_order *o = side->levels[i]->head; o != NULL;) {
+    for (size_t i = 0; i < ASX_WINDOW + side->n; i++) {
+      asx_level *lvl =
+          i < ASX_WINDOW ? side->window[i] : side->levels[i - ASX_WINDOW];
+      for (asx_order *o = lvl != NULL ? lvl->head : NULL; o != NULL;) {
         asx_order *next = o->next_;
         o->status = ASX_CANCELLED;
         o->slot = 0;
@@ -231,29 +242,47 @@ static void event_cancel(asx_book *b, const asx_order *o, int64_t left) {
 
 /* Levels. */
 
-/* The sort key puts the best price last on both sides. */
+/* The sort key puts the best price highest on both sides. */
 static inline int64_t side_key(int side, int64_t price) {
   return side == ASX_BUY ? price : -price;
 }
 
-/* The index of the level at price, or of where it would be inserted, and
- * whether it exists. */
-static size_t level_find(const book_side *side, int s, int64_t price,
+/* The window index of a key: below ASX_WINDOW when the window covers it. */
+static inline uint64_t window_index(const book_side *side, int64_t key) {
+  return (uint64_t)(key - side->lo);
+}
+
+static inline void live_set(book_side *side, uint64_t i) {
+  side->live[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static inline void live_clear(book_side *side, uint64_t i) {
+  side->live[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* The highest window index whose level holds orders, or -1. */
+static int window_top(const book_side *side) {
+  for (int w = ASX_WINDOW_WORDS; w-- > 0;)
+    if (side->live[w] != 0)
+      return w * 64 + 63 - __builtin_clzll(side->live[w]);
+  return -1;
+}
+
+static asx_level *level_new(asx_book *b, int64_t price) {
+  asx_level *lvl = asx_pool_get(b->level_pool);
+  if (lvl == NULL)
+    return NULL;
+  memset(lvl, 0, sizeof(*lvl));
+  lvl->price = price;
+  lvl->book = b;
+  return lvl;
+}
+
+/* The index in the outer array of the level at key, or of where it would
+ * be inserted, and whether it exists. */
+static size_t outer_find(const book_side *side, int s, int64_t key,
                          int *found) {
-  int64_t key = side_key(s, price);
   size_t lo = 0, hi = side->n;
-  /* New orders mostly arrive at or near the best price: try it first. */
-  if (hi > 0) {
-    int64_t best = side_key(s, side->levels[hi - 1]->price);
-    if (key == best) {
-      *found = 1;
-      return hi - 1;
-    }
-    if (key > best) {
-      *found = 0;
-      return hi;
-    }
-  }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     int64_t k = side_key(s, side->levels[mid]->price);
@@ -262,68 +291,63 @@ static size_t level_find(const book_side *side, int s, int64_t price,
     else
       hi = mid;
   }
-  *found = lo < side->n && side->levels[lo]->price == price;
+  *found = lo < side->n && side_key(s, side->levels[lo]->price) == key;
   return lo;
 }
 
-static inline asx_level **cache_slot(book_side *side, int64_t price) {
-  return &side->cache[(uint64_t)price % ASX_LEVEL_CACHE];
+/* Makes room in the outer array for extra more levels: 0 or -1. */
+static int outer_reserve(book_side *side, size_t extra) {
+  if (side->n + extra <= side->cap)
+    return 0;
+  size_t cap = side->cap ? side->cap : 64;
+  while (cap < side->n + extra)
+    cap *= 2;
+  asx_level **levels = realloc(side->levels, cap * sizeof(*levels));
+  if (levels == NULL)
+    return -1;
+  side->levels = levels;
+  side->cap = cap;
+  return 0;
 }
 
-/* Returns a level to the pool; the cache must not keep it. */
-static void level_free(asx_book *b, book_side *side, asx_level *lvl) {
-  asx_level **c = cache_slot(side, lvl->price);
-  if (*c == lvl)
-    *c = NULL;
-  asx_pool_put(b->level_pool, lvl);
-}
-
-static asx_level *level_get(asx_book *b, int s, int64_t price) {
-  book_side *side = &b->sides[s];
-  asx_level **c = cache_slot(side, price);
-  asx_level *lvl = *c;
-  if (lvl != NULL && lvl->price == price) {
-    if (lvl->count == 0)
-      side->empty--;
-    return lvl;
-  }
+/* The outer level at key for an order to rest on, made if needed. */
+static asx_level *outer_get(asx_book *b, book_side *side, int s, int64_t key,
+                            int64_t price) {
   int found;
-  size_t i = level_find(side, s, price, &found);
+  size_t i = outer_find(side, s, key, &found);
   if (found) {
-    lvl = side->levels[i];
+    asx_level *lvl = side->levels[i];
     if (lvl->count == 0)
       side->empty--;
-    *c = lvl;
     return lvl;
   }
-  if (side->n == side->cap) {
-    size_t cap = side->cap ? side->cap * 2 : 64;
-    asx_level **levels = realloc(side->levels, cap * sizeof(*levels));
-    if (levels == NULL)
-      return NULL;
-    side->levels = levels;
-    side->cap = cap;
-  }
-  lvl = asx_pool_get(b->level_pool);
+  if (outer_reserve(side, 1) != 0)
+    return NULL;
+  asx_level *lvl = level_new(b, price);
   if (lvl == NULL)
     return NULL;
-  memset(lvl, 0, sizeof(*lvl));
-  lvl->price = price;
-  lvl->book = b;
   memmove(&side->levels[i + 1], &side->levels[i],
           (side->n - i) * sizeof(*side->levels));
   side->levels[i] = lvl;
   side->n++;
-  *c = lvl;
   return lvl;
 }
 
-static void side_compact(asx_book *b, book_side *side) {
+/* Pops the empty levels at the best end of the outer array, so that its
+ * last level holds orders again. */
+static void outer_pop_empty(asx_book *b, book_side *side) {
+  while (side->n > 0 && side->levels[side->n - 1]->count == 0) {
+    asx_pool_put(b->level_pool, side->levels[--side->n]);
+    side->empty--;
+  }
+}
+
+static void outer_compact(asx_book *b, book_side *side) {
   size_t j = 0;
   for (size_t i = 0; i < side->n; i++) {
     asx_level *lvl = side->levels[i];
     if (lvl->count == 0)
-      level_free(b, side, lvl);
+      asx_pool_put(b->level_pool, lvl);
     else
       side->levels[j++] = lvl;
   }
@@ -331,24 +355,131 @@ static void side_compact(asx_book *b, book_side *side) {
   side->empty = 0;
 }
 
+/* Slides the window to start at key lo. A level that leaves it goes to the
+ * outer array when it holds orders, else back to the pool; outer levels it
+ * now covers move into it. The caller guarantees that no level with orders
+ * leaves above the new window (the window moves up, or down only once it
+ * holds no orders), so the levels that leave are worse than the new window
+ * and better than every outer level: they append at the outer array's best
+ * end, in order, where the caller has made room for ASX_WINDOW of them.
+ * O(ASX_WINDOW) plus the levels that move. */
+static void window_move(asx_book *b, book_side *side, int s, int64_t lo) {
+  asx_level *old[ASX_WINDOW];
+  memcpy(old, side->window, sizeof(old));
+  memset(side->window, 0, sizeof(side->window));
+  memset(side->live, 0, sizeof(side->live));
+  int64_t old_lo = side->lo;
+  side->lo = lo;
+  for (size_t i = 0; i < ASX_WINDOW; i++) {
+    asx_level *lvl = old[i];
+    if (lvl == NULL)
+      continue;
+    uint64_t j = window_index(side, old_lo + (int64_t)i);
+    if (j < ASX_WINDOW) {
+      side->window[j] = lvl;
+      if (lvl->count > 0)
+        live_set(side, j);
+    } else if (lvl->count > 0) {
+      side->levels[side->n++] = lvl;
+    } else {
+      asx_pool_put(b->level_pool, lvl);
+    }
+  }
+  /* Outer keys are below the old window, so only a window that moved down
+   * covers some: the best end of the array. */
+  while (side->n > 0) {
+    asx_level *lvl = side->levels[side->n - 1];
+    uint64_t j = window_index(side, side_key(s, lvl->price));
+    if (j >= ASX_WINDOW)
+      break;
+    side->n--;
+    side->window[j] = lvl;
+    if (lvl->count > 0)
+      live_set(side, j);
+    else
+      side->empty--;
+  }
+  outer_pop_empty(b, side);
+}
+
+/* Where the window starts when it moves to put key at its centre: orders
+ * arrive on both sides of the touch. */
+static inline int64_t window_centre(int64_t key) {
+  return key - ASX_WINDOW / 2;
+}
+
+/* The level for an order to rest on at price, made if needed; NULL when
+ * memory runs out (then nothing changed that matters: the window may have
+ * moved, which keeps every invariant). */
+static asx_level *level_get(asx_book *b, int s, int64_t price) {
+  book_side *side = &b->sides[s];
+  int64_t key = side_key(s, price);
+  uint64_t i = window_index(side, key);
+  if (i >= ASX_WINDOW) {
+    if (side->best != NULL && key < side->lo)
+      return outer_get(b, side, s, key, price);
+    /* The order will be the side's best (nothing with orders lies above
+     * the window), or the side is empty: the window moves to centre on it.
+     * Levels with orders that leave need room in the outer array. */
+    if (side->best != NULL && outer_reserve(side, ASX_WINDOW) != 0)
+      return NULL;
+    window_move(b, side, s, window_centre(key));
+    i = window_index(side, key);
+  }
+  asx_level *lvl = side->window[i];
+  if (lvl == NULL) {
+    lvl = level_new(b, price);
+    if (lvl == NULL)
+      return NULL;
+    side->window[i] = lvl;
+  }
+  return lvl;
+}
+
+/* Called when a level has just received its first order. */
+static void level_filled(book_side *side, int s, asx_level *lvl) {
+  int64_t key = side_key(s, lvl->price);
+  uint64_t i = window_index(side, key);
+  /* An outer level is worse than the best, which is in the window. */
+  if (i >= ASX_WINDOW)
+    return;
+  live_set(side, i);
+  if (side->best == NULL || key > side_key(s, side->best->price))
+    side->best = lvl;
+}
+
 /* Called when a level has just lost its last order. */
 static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   book_side *side = &b->sides[s];
+  uint64_t i = window_index(side, side_key(s, lvl->price));
+  if (i < ASX_WINDOW) {
+    /* Empty window levels stay for the next order at their price. */
+    live_clear(side, i);
+    if (lvl != side->best)
+      return;
+    int top = window_top(side);
+    if (top < 0 && side->n > 0) {
+      /* The window ran out of orders: it moves down to centre on the best
+       * outer level. */
+      window_move(b, side, s,
+                  window_centre(side_key(s, side->levels[side->n - 1]->price)));
+      top = window_top(side);
+    }
+    side->best = top >= 0 ? side->window[top] : NULL;
+    if (side->best == NULL)
+      side->peak = 0;
+    return;
+  }
+  /* An outer level: emptied in the middle it stays, counted, until the
+   * array is compacted; at the best end it is popped. */
   if (side->levels[side->n - 1] != lvl) {
     side->empty++;
     if (side->empty >= ASX_COMPACT_MIN && side->empty * 2 > side->n)
-      side_compact(b, side);
+      outer_compact(b, side);
     return;
   }
-  /* The best level emptied: pop it and any empty ones behind it, so the
-   * last level is non-empty again. */
-  level_free(b, side, side->levels[--side->n]);
-  while (side->n > 0 && side->levels[side->n - 1]->count == 0) {
-    level_free(b, side, side->levels[--side->n]);
-    side->empty--;
-  }
-  if (side->n == 0)
-    side->peak = 0;
+  asx_pool_put(b->level_pool, side->levels[--side->n]);
+  outer_pop_empty(b, side);
 }
 
 /* Takes a resting order out of its level and its account, and frees its
@@ -423,7 +554,8 @@ static int order_rest(asx_book *b, asx_order *o) {
   else
     lvl->head = o;
   lvl->tail = o;
-  lvl->count++;
+  if (lvl->count++ == 0)
+    level_filled(&b->sides[o->side], o->side, lvl);
   lvl->total += o->amount;
   book_side *side = &b->sides[o->side];
   if (lvl->total > side->peak)
@@ -476,8 +608,8 @@ static void match(asx_book *b, asx_order *o) {
   book_side *side = &b->sides[opp];
   asx_account *incoming = o->acct_;
 
-  while (o->amount > 0 && side->n > 0) {
-    asx_level *lvl = side->levels[side->n - 1];
+  while (o->amount > 0 && side->best != NULL) {
+    asx_level *lvl = side->best;
     int64_t price = lvl->price;
     if (o->price != 0 &&
         (o->side == ASX_BUY ? price > o->price : price < o->price))
@@ -560,23 +692,28 @@ static void match(asx_book *b, asx_order *o) {
   }
 }
 
+/* The level at price on side s, with or without orders, or NULL. */
+static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
+  if ((s != ASX_BUY && s != ASX_SELL) || price < 1 || price > ASX_MAX_QTY)
+    return NULL;
+  const book_side *side = &b->sides[s];
+  int64_t key = side_key(s, price);
+  uint64_t i = window_index(side, key);
+  if (i < ASX_WINDOW)
+    return side->window[i];
+  int found;
+  size_t j = outer_find(side, s, key, &found);
+  return found ? side->levels[j] : NULL;
+}
+
 /* Whether amount more at price on side s would push that level's total
  * past ASX_MAX_QTY. The side's peak answers almost every call. */
 static int level_full(asx_book *b, int s, int64_t price, int64_t amount) {
   book_side *side = &b->sides[s];
   if (side->peak <= ASX_MAX_QTY - amount)
     return 0;
-  const asx_level *lvl = *cache_slot(side, price);
-  int64_t total = 0;
-  if (lvl != NULL && lvl->price == price) {
-    total = lvl->total;
-  } else {
-    int found;
-    size_t i = level_find(side, s, price, &found);
-    if (found)
-      total = side->levels[i]->total;
-  }
-  return total > ASX_MAX_QTY - amount;
+  const asx_level *lvl = level_at(b, s, price);
+  return lvl != NULL && lvl->total > ASX_MAX_QTY - amount;
 }
 
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
@@ -653,13 +790,13 @@ int asx_book_cancel(asx_book *b, asx_order *o) {
 }
 
 int64_t asx_book_best_bid(const asx_book *b) {
-  const book_side *side = &b->sides[ASX_BUY];
-  return side->n > 0 ? side->levels[side->n - 1]->price : 0;
+  const asx_level *best = b->sides[ASX_BUY].best;
+  return best != NULL ? best->price : 0;
 }
 
 int64_t asx_book_best_ask(const asx_book *b) {
-  const book_side *side = &b->sides[ASX_SELL];
-  return side->n > 0 ? side->levels[side->n - 1]->price : 0;
+  const asx_level *best = b->sides[ASX_SELL].best;
+  return best != NULL ? best->price : 0;
 }
 
 size_t asx_book_depth(const asx_book *b, int s, int64_t *prices,
@@ -668,9 +805,11 @@ size_t asx_book_depth(const asx_book *b, int s, int64_t *prices,
     return 0;
   const book_side *side = &b->sides[s];
   size_t k = 0;
-  for (size_t i = side->n; i-- > 0 && k < max;) {
-    const asx_level *lvl = side->levels[i];
-    if (lvl->count == 0)
+  /* The window from its top, then the outer array from its end. */
+  for (size_t i = ASX_WINDOW + side->n; i-- > 0 && k < max;) {
+    const asx_level *lvl =
+        i < side->n ? side->levels[i] : side->window[i - side->n];
+    if (lvl == NULL || lvl->count == 0)
       continue;
     if (prices != NULL)
       prices[k] = lvl->price;
@@ -686,16 +825,11 @@ size_t asx_book_depth(const asx_book *b, int s, int64_t *prices,
 size_t asx_book_levels(const asx_book *b, int s) {
   if (s != ASX_BUY && s != ASX_SELL)
     return 0;
-  return b->sides[s].n - b->sides[s].empty;
-}
-
-static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
-  if (s != ASX_BUY && s != ASX_SELL)
-    return NULL;
   const book_side *side = &b->sides[s];
-  int found;
-  size_t i = level_find(side, s, price, &found);
-  return found ? side->levels[i] : NULL;
+  size_t live = 0;
+  for (int w = 0; w < ASX_WINDOW_WORDS; w++)
+    live += (size_t)__builtin_popcountll(side->live[w]);
+  return live + side->n - side->empty;
 }
 
 asx_order *asx_book_level_first(const asx_book *b, int s, int64_t price) {
@@ -714,49 +848,83 @@ asx_order *asx_account_first(const asx_account *acct) { return acct->orders_; }
 
 asx_order *asx_account_next(const asx_order *o) { return o->anext_; }
 
+/* The checks of one level: its orders, total and count. Adds its count to
+ * *resting. */
+static const char *level_check(const asx_level *lvl, int s, int64_t peak,
+                               size_t *resting) {
+  int64_t total = 0;
+  uint32_t count = 0;
+  const asx_order *prev = NULL;
+  for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
+    if (o->amount <= 0)
+      return "a resting amount is not positive";
+    if (o->amount > ASX_MAX_QTY - total)
+      return "a level total passes ASX_MAX_QTY";
+    if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
+        o->status != ASX_OPEN || o->prev_ != prev)
+      return "an order is linked into the wrong level";
+    if (prev != NULL && prev->id >= o->id)
+      return "orders at one price out of time priority";
+    total += o->amount;
+    count++;
+    prev = o;
+  }
+  if (lvl->tail != prev)
+    return "a level's tail is wrong";
+  if (total != lvl->total)
+    return "a level total differs from the sum of its orders";
+  if (total > peak)
+    return "a level total is above its side's peak";
+  if (count != lvl->count)
+    return "a level count differs from its orders";
+  *resting += count;
+  return NULL;
+}
+
 const char *asx_book_check(const asx_book *b) {
   size_t resting = 0;
+  const char *err;
   for (int s = 0; s < 2; s++) {
     const book_side *side = &b->sides[s];
+    const asx_level *top = NULL;
+    for (uint64_t i = 0; i < ASX_WINDOW; i++) {
+      const asx_level *lvl = side->window[i];
+      int live = (side->live[i / 64] >> (i % 64)) & 1;
+      if (lvl == NULL) {
+        if (live)
+          return "a window bit is set with no level";
+        continue;
+      }
+      if (side_key(s, lvl->price) != side->lo + (int64_t)i)
+        return "a window level is at the wrong index";
+      if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
+        return err;
+      if (live != (lvl->count > 0))
+        return "a window bit differs from its level";
+      if (live)
+        top = lvl;
+    }
+    if (side->best != top)
+      return "the best level is not the window's best";
     size_t empty = 0;
     for (size_t i = 0; i < side->n; i++) {
       const asx_level *lvl = side->levels[i];
       if (i > 0 && side_key(s, side->levels[i - 1]->price) >=
                        side_key(s, lvl->price))
         return "levels out of order";
-      int64_t total = 0;
-      uint32_t count = 0;
-      const asx_order *prev = NULL;
-      for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
-        if (o->amount <= 0)
-          return "a resting amount is not positive";
-        if (o->amount > ASX_MAX_QTY - total)
-          return "a level total passes ASX_MAX_QTY";
-        if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
-            o->status != ASX_OPEN || o->prev_ != prev)
-          return "an order is linked into the wrong level";
-        if (prev != NULL && prev->id >= o->id)
-          return "orders at one price out of time priority";
-        total += o->amount;
-        count++;
-        prev = o;
-      }
-      if (lvl->tail != prev)
-        return "a level's tail is wrong";
-      if (total != lvl->total)
-        return "a level total differs from the sum of its orders";
-      if (total > side->peak)
-        return "a level total is above its side's peak";
-      if (count != lvl->count)
-        return "a level count differs from its orders";
-      if (count == 0)
+      if (side_key(s, lvl->price) >= side->lo)
+        return "an outer level is not below the window";
+      if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
+        return err;
+      if (lvl->count == 0)
         empty++;
-      resting += count;
     }
     if (empty != side->empty)
       return "the empty level count is wrong";
     if (side->n > 0 && side->levels[side->n - 1]->count == 0)
-      return "the best level is empty";
+      return "the best outer level is empty";
+    if (side->n > 0 && top == NULL)
+      return "orders rest beyond an empty window";
   }
   if (resting != b->resting)
     return "the resting count is wrong";

@@ -1273,6 +1273,114 @@ static void test_levels_and_depth(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* The levels near the touch live in a window indexed by price, the others
+ * in a sorted array beyond it: the touch may jump any distance, levels may
+ * empty on either side of the window's edges, and the book must read the
+ * same whichever structure holds a level. */
+static void test_window_moves_with_the_touch(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0], *b = &f->t[1];
+  fund(a, 1000000000, 0);
+  fund(b, 0, 1000);
+  const int64_t max = ASX_MAX_QTY;
+  int64_t prices[8], amounts[8];
+
+  /* The best bid jumps from 1 to near 2^53 and back down as it empties. */
+  asx_order *low = BUY(a, 1, 2);
+  asx_order *mid = BUY(a, 1000000, 3);
+  asx_order *top = BUY(a, max, 1);
+  EQ(asx_book_best_bid(f->b), max);
+  EQ(asx_book_levels(f->b, ASX_BUY), 3);
+  EQ(asx_book_depth(f->b, ASX_BUY, prices, amounts, NULL, 8), 3);
+  EQ(prices[0], max);
+  EQ(prices[1], 1000000);
+  EQ(prices[2], 1);
+  EQ(amounts[2], 2);
+  EQ(asx_book_level_amount(f->b, ASX_BUY, 1), 2);
+  EQ(asx_book_level_amount(f->b, ASX_BUY, 1000000), 3);
+  CHECK_BOOK(f->b);
+  assert_int_equal(asx_book_cancel(f->b, top), 1);
+  EQ(asx_book_best_bid(f->b), 1000000);
+  CHECK_BOOK(f->b);
+  assert_int_equal(asx_book_cancel(f->b, mid), 1);
+  EQ(asx_book_best_bid(f->b), 1);
+  assert_ptr_equal(asx_book_level_first(f->b, ASX_BUY, 1), low);
+  CHECK_BOOK(f->b);
+
+  /* The best ask jumps from near 2^53 down to 2, and a sell at 1 fills the
+   * bid at 1, which leaves the buy side empty. */
+  asx_order *far = SELL(b, max, 1);
+  asx_order *near = SELL(b, max - 1, 1);
+  SELL(b, 2, 4);
+  EQ(asx_book_best_ask(f->b), 2);
+  EQ(asx_book_depth(f->b, ASX_SELL, prices, NULL, NULL, 8), 3);
+  EQ(prices[0], 2);
+  EQ(prices[1], max - 1);
+  EQ(prices[2], max);
+  CHECK_BOOK(f->b);
+  asx_order *hit = SELL(b, 1, 2);
+  EQ(hit->status, ASX_FILLED);
+  EQ(low->status, ASX_FILLED);
+  EQ(asx_book_best_bid(f->b), 0);
+  EQ(asx_book_levels(f->b, ASX_BUY), 0);
+  CHECK_BOOK(f->b);
+  /* A buy that takes the ask at 2 uncovers the asks near 2^53. */
+  EQ(b->money, 2);
+  BUY(a, 2, 4);
+  EQ(asx_book_best_ask(f->b), max - 1);
+  CHECK_BOOK(f->b);
+  assert_int_equal(asx_book_cancel(f->b, near), 1);
+  EQ(asx_book_best_ask(f->b), max);
+  assert_int_equal(asx_book_cancel(f->b, far), 1);
+  EQ(asx_book_best_ask(f->b), 0);
+  EQ(asx_book_resting(f->b), 0);
+  CHECK_BOOK(f->b);
+
+  /* A bid at every price from 1000 to 1300: wherever the window's edges
+   * fall, emptying the best level one price at a time uncovers the next. */
+  asx_order *bids[301];
+  for (int i = 0; i <= 300; i++)
+    bids[i] = BUY(a, 1000 + i, 1);
+  EQ(asx_book_levels(f->b, ASX_BUY), 301);
+  CHECK_BOOK(f->b);
+  for (int i = 300; i > 0; i--) {
+    assert_int_equal(asx_book_cancel(f->b, bids[i]), 1);
+    EQ(asx_book_best_bid(f->b), 1000 + i - 1);
+    EQ(asx_book_levels(f->b, ASX_BUY), i);
+    CHECK_BOOK(f->b);
+  }
+  /* Bids again from the bottom up, each the new best, then emptied from
+   * the bottom: the best stays while levels below it empty. */
+  for (int i = 1; i <= 300; i++) {
+    bids[i] = BUY(a, 1000 + i, 1);
+    EQ(asx_book_best_bid(f->b), 1000 + i);
+    CHECK_BOOK(f->b);
+  }
+  for (int i = 0; i < 300; i++) {
+    assert_int_equal(asx_book_cancel(f->b, bids[i]), 1);
+    EQ(asx_book_best_bid(f->b), 1300);
+    EQ(asx_book_levels(f->b, ASX_BUY), 300 - i);
+    CHECK_BOOK(f->b);
+  }
+  /* Refill 1000..1299 below the best, then one sell sweeps all 301 levels
+   * in price order, from inside the window to far beyond it. */
+  for (int i = 0; i < 300; i++)
+    bids[i] = BUY(a, 1000 + i, 1);
+  EQ(asx_book_levels(f->b, ASX_BUY), 301);
+  CHECK_BOOK(f->b);
+  int64_t trades = asx_book_stats(f->b)->trades;
+  asx_order *sweep = SELL(b, 1000, 400);
+  EQ(sweep->filled, 301);
+  EQ(sweep->amount, 99);
+  EQ(sweep->status, ASX_OPEN);
+  EQ(asx_book_stats(f->b)->trades - trades, 301);
+  EQ(asx_book_stats(f->b)->last, 1000);
+  EQ(asx_book_best_bid(f->b), 0);
+  EQ(asx_book_best_ask(f->b), 1000);
+  EQ(asx_book_levels(f->b, ASX_SELL), 1);
+  CHECK_BOOK(f->b);
+}
+
 static int has_order(const asx_account *a, const asx_order *want) {
   for (const asx_order *o = asx_account_first(a); o != NULL;
        o = asx_account_next(o))
@@ -1779,6 +1887,7 @@ int main(void) {
       T(test_account_serves_one_book),
       T(test_cancel_keeps_time_priority),
       T(test_levels_and_depth),
+      T(test_window_moves_with_the_touch),
       T(test_account_lists),
       cmocka_unit_test(test_events_and_time),
       T(test_stats),
