@@ -56,6 +56,7 @@
 
 typedef struct asx_level {
   int64_t price;
+  int64_t key;      /* side_key(its side, price) */
   int64_t total;    /* sum of the amounts of its orders */
   uint32_t count;   /* how many orders rest here */
   asx_order *head;  /* oldest */
@@ -260,38 +261,41 @@ static inline void live_clear(book_side *side, uint64_t i) {
   side->live[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
-/* The highest window index whose level holds orders, or -1. */
+/* The highest window index whose level holds orders, or -1. Every word is
+ * read and the answer picked without a branch to mispredict. */
 static int window_top(const book_side *side) {
-  for (int w = ASX_WINDOW_WORDS; w-- > 0;)
-    if (side->live[w] != 0)
-      return w * 64 + 63 - __builtin_clzll(side->live[w]);
-  return -1;
+  int top = -1;
+  for (int w = 0; w < ASX_WINDOW_WORDS; w++) {
+    uint64_t bits = side->live[w];
+    int high = w * 64 + 63 - __builtin_clzll(bits | 1);
+    top = bits != 0 ? high : top;
+  }
+  return top;
 }
 
-static asx_level *level_new(asx_book *b, int64_t price) {
+static asx_level *level_new(asx_book *b, int64_t price, int64_t key) {
   asx_level *lvl = asx_pool_get(b->level_pool);
   if (lvl == NULL)
     return NULL;
   memset(lvl, 0, sizeof(*lvl));
   lvl->price = price;
+  lvl->key = key;
   lvl->book = b;
   return lvl;
 }
 
 /* The index in the outer array of the level at key, or of where it would
  * be inserted, and whether it exists. */
-static size_t outer_find(const book_side *side, int s, int64_t key,
-                         int *found) {
+static size_t outer_find(const book_side *side, int64_t key, int *found) {
   size_t lo = 0, hi = side->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int64_t k = side_key(s, side->levels[mid]->price);
-    if (k < key)
+    if (side->levels[mid]->key < key)
       lo = mid + 1;
     else
       hi = mid;
   }
-  *found = lo < side->n && side_key(s, side->levels[lo]->price) == key;
+  *found = lo < side->n && side->levels[lo]->key == key;
   return lo;
 }
 
@@ -311,10 +315,10 @@ static int outer_reserve(book_side *side, size_t extra) {
 }
 
 /* The outer level at key for an order to rest on, made if needed. */
-static asx_level *outer_get(asx_book *b, book_side *side, int s, int64_t key,
+static asx_level *outer_get(asx_book *b, book_side *side, int64_t key,
                             int64_t price) {
   int found;
-  size_t i = outer_find(side, s, key, &found);
+  size_t i = outer_find(side, key, &found);
   if (found) {
     asx_level *lvl = side->levels[i];
     if (lvl->count == 0)
@@ -323,7 +327,7 @@ static asx_level *outer_get(asx_book *b, book_side *side, int s, int64_t key,
   }
   if (outer_reserve(side, 1) != 0)
     return NULL;
-  asx_level *lvl = level_new(b, price);
+  asx_level *lvl = level_new(b, price, key);
   if (lvl == NULL)
     return NULL;
   memmove(&side->levels[i + 1], &side->levels[i],
@@ -363,7 +367,7 @@ static void outer_compact(asx_book *b, book_side *side) {
  * and better than every outer level: they append at the outer array's best
  * end, in order, where the caller has made room for ASX_WINDOW of them.
  * O(ASX_WINDOW) plus the levels that move. */
-static void window_move(asx_book *b, book_side *side, int s, int64_t lo) {
+static void window_move(asx_book *b, book_side *side, int64_t lo) {
   asx_level *old[ASX_WINDOW];
   memcpy(old, side->window, sizeof(old));
   memset(side->window, 0, sizeof(side->window));
@@ -389,7 +393,7 @@ static void window_move(asx_book *b, book_side *side, int s, int64_t lo) {
    * covers some: the best end of the array. */
   while (side->n > 0) {
     asx_level *lvl = side->levels[side->n - 1];
-    uint64_t j = window_index(side, side_key(s, lvl->price));
+    uint64_t j = window_index(side, lvl->key);
     if (j >= ASX_WINDOW)
       break;
     side->n--;
@@ -417,18 +421,18 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
   uint64_t i = window_index(side, key);
   if (i >= ASX_WINDOW) {
     if (side->best != NULL && key < side->lo)
-      return outer_get(b, side, s, key, price);
+      return outer_get(b, side, key, price);
     /* The order will be the side's best (nothing with orders lies above
      * the window), or the side is empty: the window moves to centre on it.
      * Levels with orders that leave need room in the outer array. */
     if (side->best != NULL && outer_reserve(side, ASX_WINDOW) != 0)
       return NULL;
-    window_move(b, side, s, window_centre(key));
+    window_move(b, side, window_centre(key));
     i = window_index(side, key);
   }
   asx_level *lvl = side->window[i];
   if (lvl == NULL) {
-    lvl = level_new(b, price);
+    lvl = level_new(b, price, key);
     if (lvl == NULL)
       return NULL;
     side->window[i] = lvl;
@@ -437,21 +441,20 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
 }
 
 /* Called when a level has just received its first order. */
-static void level_filled(book_side *side, int s, asx_level *lvl) {
-  int64_t key = side_key(s, lvl->price);
-  uint64_t i = window_index(side, key);
+static void level_filled(book_side *side, asx_level *lvl) {
+  uint64_t i = window_index(side, lvl->key);
   /* An outer level is worse than the best, which is in the window. */
   if (i >= ASX_WINDOW)
     return;
   live_set(side, i);
-  if (side->best == NULL || key > side_key(s, side->best->price))
+  if (side->best == NULL || lvl->key > side->best->key)
     side->best = lvl;
 }
 
 /* Called when a level has just lost its last order. */
 static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   book_side *side = &b->sides[s];
-  uint64_t i = window_index(side, side_key(s, lvl->price));
+  uint64_t i = window_index(side, lvl->key);
   if (i < ASX_WINDOW) {
     /* Empty window levels stay for the next order at their price. */
     live_clear(side, i);
@@ -461,8 +464,7 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
     if (top < 0 && side->n > 0) {
       /* The window ran out of orders: it moves down to centre on the best
        * outer level. */
-      window_move(b, side, s,
-                  window_centre(side_key(s, side->levels[side->n - 1]->price)));
+      window_move(b, side, window_centre(side->levels[side->n - 1]->key));
       top = window_top(side);
     }
     side->best = top >= 0 ? side->window[top] : NULL;
@@ -486,14 +488,10 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
  * slot; its status is left for the caller to set. */
 static void order_unlink(asx_book *b, asx_order *o) {
   asx_level *lvl = o->level_;
-  if (o->prev_ != NULL)
-    o->prev_->next_ = o->next_;
-  else
-    lvl->head = o->next_;
-  if (o->next_ != NULL)
-    o->next_->prev_ = o->prev_;
-  else
-    lvl->tail = o->prev_;
+  /* Links chosen by address rather than by branches, which a processor
+   * cannot predict here: whether a neighbour exists is a coin toss. */
+  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
+  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
   lvl->count--;
   lvl->total -= o->amount;
 
@@ -523,23 +521,22 @@ static void order_unlink(asx_book *b, asx_order *o) {
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
  * order not resting. */
 static int order_rest(asx_book *b, asx_order *o) {
-  if (b->n_free_slots == 0) {
+  /* A new slot reserves the room it will need when its order leaves. The
+   * rare test comes first, so the common path has one predictable branch. */
+  if (b->next_slot == b->cap_free_slots && b->n_free_slots == 0) {
+    size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
     /* Slots are uint32_t; memory runs out long before they do. */
-    if (b->next_slot == UINT32_MAX)
+    if (cap > UINT32_MAX)
       return ASX_E_NOMEM;
-    /* Reserve the room the slot will need when its order leaves. */
-    if (b->next_slot == b->cap_free_slots) {
-      size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
-      uint32_t *slots = realloc(b->free_slots, cap * sizeof(*slots));
-      if (slots == NULL)
-        return ASX_E_NOMEM;
-      b->free_slots = slots;
-      asx_order **finished = realloc(b->finished, cap * sizeof(*finished));
-      if (finished == NULL)
-        return ASX_E_NOMEM;
-      b->finished = finished;
-      b->cap_free_slots = cap;
-    }
+    uint32_t *slots = realloc(b->free_slots, cap * sizeof(*slots));
+    if (slots == NULL)
+      return ASX_E_NOMEM;
+    b->free_slots = slots;
+    asx_order **finished = realloc(b->finished, cap * sizeof(*finished));
+    if (finished == NULL)
+      return ASX_E_NOMEM;
+    b->finished = finished;
+    b->cap_free_slots = cap;
   }
   asx_level *lvl = level_get(b, o->side, o->price);
   if (lvl == NULL)
@@ -549,17 +546,13 @@ static int order_rest(asx_book *b, asx_order *o) {
   o->level_ = lvl;
   o->prev_ = lvl->tail;
   o->next_ = NULL;
-  if (lvl->tail != NULL)
-    lvl->tail->next_ = o;
-  else
-    lvl->head = o;
+  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
   lvl->tail = o;
   if (lvl->count++ == 0)
-    level_filled(&b->sides[o->side], o->side, lvl);
+    level_filled(&b->sides[o->side], lvl);
   lvl->total += o->amount;
   book_side *side = &b->sides[o->side];
-  if (lvl->total > side->peak)
-    side->peak = lvl->total;
+  side->peak = lvl->total > side->peak ? lvl->total : side->peak;
 
   asx_account *a = o->acct_;
   o->aprev_ = NULL;
@@ -600,26 +593,32 @@ static void stats_trade(asx_stats *st, int64_t price, int64_t qty,
   st->last = price;
 }
 
-/* Matches the incoming order o against the opposite side while it crosses.
- * Returns with o->amount the rest, and o->status ASX_CANCELLED when it was
- * stopped (trimmed to nothing or by a balance limit). */
-static void match(asx_book *b, asx_order *o) {
-  int opp = o->side == ASX_BUY ? ASX_SELL : ASX_BUY;
+/* Matches the incoming order o, of side s, against the opposite side while
+ * it crosses. Returns with o->amount the rest, and o->status ASX_CANCELLED
+ * when it was stopped (trimmed to nothing or by a balance limit). Inlined
+ * once per side, so that no test of the side is left in the loop: the side
+ * of the next order is a coin toss a processor cannot predict. */
+static inline __attribute__((always_inline)) void match_side(asx_book *b,
+                                                             asx_order *o,
+                                                             int s) {
+  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
   book_side *side = &b->sides[opp];
   asx_account *incoming = o->acct_;
+  /* A level crosses when its key reaches the limit's key on that side; a
+   * market order crosses every level. */
+  int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
 
   while (o->amount > 0 && side->best != NULL) {
     asx_level *lvl = side->best;
-    int64_t price = lvl->price;
-    if (o->price != 0 &&
-        (o->side == ASX_BUY ? price > o->price : price < o->price))
+    if (lvl->key < limit)
       break;
+    int64_t price = lvl->price;
 
     asx_order *r = lvl->head;
-    asx_order *buy = o->side == ASX_BUY ? o : r;
-    asx_order *sell = o->side == ASX_BUY ? r : o;
-    asx_account *buyer = o->side == ASX_BUY ? incoming : r->acct_;
-    asx_account *seller = o->side == ASX_BUY ? r->acct_ : incoming;
+    asx_order *buy = s == ASX_BUY ? o : r;
+    asx_order *sell = s == ASX_BUY ? r : o;
+    asx_account *buyer = s == ASX_BUY ? incoming : r->acct_;
+    asx_account *seller = s == ASX_BUY ? r->acct_ : incoming;
     int64_t qty = min64(o->amount, r->amount);
 
     /* The buyer's money first: the order shrinks to what it can pay. The
@@ -682,7 +681,7 @@ static void match(asx_book *b, asx_order *o) {
       e->amount = qty;
       e->order2 = sell->id;
       e->trader2 = sell->trader;
-      e->side = o->side;
+      e->side = (uint8_t)s;
     }
 
     if (r->amount == 0) {
@@ -702,8 +701,15 @@ static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
   if (i < ASX_WINDOW)
     return side->window[i];
   int found;
-  size_t j = outer_find(side, s, key, &found);
+  size_t j = outer_find(side, key, &found);
   return found ? side->levels[j] : NULL;
+}
+
+static void match(asx_book *b, asx_order *o) {
+  if (o->side == ASX_BUY)
+    match_side(b, o, ASX_BUY);
+  else
+    match_side(b, o, ASX_SELL);
 }
 
 /* Whether amount more at price on side s would push that level's total
@@ -895,7 +901,9 @@ const char *asx_book_check(const asx_book *b) {
           return "a window bit is set with no level";
         continue;
       }
-      if (side_key(s, lvl->price) != side->lo + (int64_t)i)
+      if (lvl->key != side_key(s, lvl->price))
+        return "a level's key is wrong";
+      if (lvl->key != side->lo + (int64_t)i)
         return "a window level is at the wrong index";
       if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
         return err;
@@ -909,10 +917,11 @@ const char *asx_book_check(const asx_book *b) {
     size_t empty = 0;
     for (size_t i = 0; i < side->n; i++) {
       const asx_level *lvl = side->levels[i];
-      if (i > 0 && side_key(s, side->levels[i - 1]->price) >=
-                       side_key(s, lvl->price))
+      if (lvl->key != side_key(s, lvl->price))
+        return "a level's key is wrong";
+      if (i > 0 && side->levels[i - 1]->key >= lvl->key)
         return "levels out of order";
-      if (side_key(s, lvl->price) >= side->lo)
+      if (lvl->key >= side->lo)
         return "an outer level is not below the window";
       if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
         return err;
