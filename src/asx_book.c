@@ -3,35 +3,51 @@
  * Data structures
  *   A price level (struct asx_level) holds the orders resting at one price in
  *   a doubly-linked list, oldest first, with their total amount and count.
- *   Levels come from a pool. Each side keeps its levels in an array sorted by
- *   priority with the best price at the END: bids ascending, asks descending.
+ *   Levels come from a pool. Prices are compared through a key, the price
+ *   for bids and its negation for asks, so that the best price has the
+ *   highest key on both sides. Each side keeps its levels in two places:
+ *   - the window: an array of ASX_WINDOW level pointers indexed by key - lo,
+ *     which covers the prices around the touch, where almost every order
+ *     arrives (as in the QuantCup 2011 winner's flat price array, but sliding
+ *     so that its size does not depend on the price range), with a bitmap of
+ *     the slots whose level holds orders;
+ *   - the outer array: the levels below the window (worse prices), sorted by
+ *     key with the best last.
  *   Every resting order also sits in a list of its account, so one trader's
  *   orders are found without scanning the book.
  *
  * Invariants
- *   - The last level of a side is never empty, so the best price is
- *     side->levels[n - 1]->price: O(1).
- *   - A level emptied in the middle of the array (by a cancel or a trim) may
- *     stay there, counted in side->empty; it is reused when an order comes to
- *     its price, popped when it reaches the end, and the array is compacted
- *     when empty levels outnumber the others. A level's total is always the
- *     sum of its orders' amounts and every resting amount is positive.
+ *   - A level lives in the window when the window covers its price, else in
+ *     the outer array: every outer key is below lo.
+ *   - When a side has orders, its best level is in the window (side->best,
+ *     the highest set bit of the bitmap): the window moves up to centre on an
+ *     order that would rest above it, and down to centre on the best outer
+ *     level when its own last level with orders empties.
+ *   - An empty level may stay in the window, until the window moves away
+ *     from its price. In the outer array, one emptied in the middle stays,
+ *     counted in side->empty, until an order comes to its price or the array
+ *     is compacted (when empty levels outnumber the others); the outer
+ *     array's last level is never empty.
+ *   - A level's total is always the sum of its orders' amounts and every
+ *     resting amount is positive.
  *   - The book is never crossed: an order rests only once nothing opposite
  *     crosses its price.
  *
  * Costs
- *   best bid/ask O(1); cancel O(1) amortized (unlink, plus the amortized
- *   compaction); placing an order O(log L) to find its level among L levels
- *   of its side (binary search), plus O(L) to insert a new level in the middle
- *   of the array (levels are few near the touch, where new ones appear), plus
- *   O(1) per fill. Matching is a loop, never recursion, so one order may sweep
- *   any number of resting orders.
+ *   best bid/ask O(1) (side->best); cancel O(1) amortized; placing an order
+ *   in the window O(1), and O(log L + L) among L outer levels (binary search
+ *   and insertion); O(1) per fill, plus finding the next best level when one
+ *   empties: a scan of the bitmap's ASX_WINDOW / 64 words. The window moves
+ *   in O(ASX_WINDOW) plus the levels it hands over, and only once the touch
+ *   has moved by half its width. Matching is a loop, never recursion, so one
+ *   order may sweep any number of resting orders.
  *
  * Memory
  *   The book never allocates orders: callers own them (a pool in C, the
- *   garbage collector in Lua). Levels come from a pool and the level arrays,
- *   the free slot stack and the event buffer only grow to their peak size, so
- *   the steady state allocates nothing.
+ *   garbage collector in Lua). Levels come from a pool; the window holds at
+ *   most ASX_WINDOW per side, so memory follows the levels in use, not the
+ *   price range. The outer arrays, the free slot stack and the event buffer
+ *   only grow to their peak size, so the steady state allocates nothing.
  *
  * Accounts
  *   Nothing is reserved when an order is placed. Money and stocks are checked

@@ -691,7 +691,16 @@ local function place(self, side, fname, amount, price)
   end
   local ex, st = trader_exchange(self, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
-  local o = order_t()
+  -- The order is matched in the exchange's spare order, which becomes the
+  -- returned order only when it rests (the book then points at it, and a new
+  -- spare is made on the next call). An order that ends at once is returned
+  -- as a copy, which LuaJIT does not even allocate when the caller drops it.
+  -- The spare never rests, so a submit never overwrites an order in the book.
+  local o = st.spare
+  if o == nil then
+    o = order_t()
+    st.spare = o
+  end
   if C.asx_book_submit(st.book, o, acct, side, price, amount) == C.ASX_E_OVERFLOW then
     local total = tonumber(C.asx_book_level_amount(st.book, side, price))
     argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
@@ -701,6 +710,9 @@ local function place(self, side, fname, amount, price)
     local slot = o.slot_
     st.anchors[slot] = o
     st.accounts[slot] = acct
+    st.spare = nil
+  else
+    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_)
   end
   if ex.loggers[1] then deliver(ex) end
   return o
