@@ -1,6 +1,7 @@
 -- The matching engine's benchmark through Lua (issue 2): the same splitmix64
--- stream as bench/c/bench_book.c, replayed through t:buy and t:sell. Only
--- the replay is timed; the median of 5 runs is printed as name: value lines.
+-- stream as bench/c/bench_book.c, replayed through t:buy and t:sell, then
+-- again with a Lua logger. Only the replay is timed; the median of 5 runs is
+-- printed as name: value lines.
 local asx = require("asx")
 local ffi = require("ffi")
 
@@ -28,24 +29,47 @@ for i = 1, N do
   who[i] = 1 + tonumber(bit.rshift(r, 32) % TRADERS)
 end
 
-local times, stats = {}, nil
-for run = 1, RUNS do
-  local ex = asx.exchange()
-  local traders = {}
-  for i = 1, TRADERS do
-    traders[i] = asx.trader({ exchange = ex, money = 2 ^ 40, stocks = 2 ^ 30 })
+-- The replay's median rate over RUNS runs, with the exchange's stats and the
+-- logger of the last run (a fresh one each run when make_logger is given).
+local function replay(make_logger)
+  local times, stats, logger = {}, nil, nil
+  for run = 1, RUNS do
+    logger = make_logger and make_logger()
+    local ex = asx.exchange({ logger = logger })
+    local traders = {}
+    for i = 1, TRADERS do
+      traders[i] = asx.trader({ exchange = ex, money = 2 ^ 40, stocks = 2 ^ 30 })
+    end
+    collectgarbage()
+    local t0 = now()
+    for i = 1, N do
+      local t = traders[who[i]]
+      if sides[i] == 0 then t:buy(amounts[i], prices[i]) else t:sell(amounts[i], prices[i]) end
+    end
+    times[run] = now() - t0
+    stats = ex:stats()
   end
-  collectgarbage()
-  local t0 = now()
-  for i = 1, N do
-    local t = traders[who[i]]
-    if sides[i] == 0 then t:buy(amounts[i], prices[i]) else t:sell(amounts[i], prices[i]) end
-  end
-  times[run] = now() - t0
-  stats = ex:stats()
+  table.sort(times)
+  return N / times[math.ceil(RUNS / 2)], stats, logger
 end
-table.sort(times)
-print(("lua.orders_per_sec: %.0f"):format(N / times[math.ceil(RUNS / 2)]))
+
+local rate, stats = replay()
+print(("lua.orders_per_sec: %.0f"):format(rate))
 print(("lua.trades: %d"):format(stats.trades))
 print(("lua.volume: %d"):format(stats.volume))
 print(("lua.notional: %d"):format(stats.notional))
+
+-- The same stream with a Lua logger on the seed's interface that counts the
+-- trades and their volume: the cost of delivering events to Lua.
+local Counter = {}
+Counter.__index = Counter
+function Counter:send_event(event_type, m)
+  if event_type == "exchange" then
+    self.trades = self.trades + 1
+    self.volume = self.volume + m.amount
+  end
+end
+local counter
+rate, stats, counter = replay(function() return setmetatable({ trades = 0, volume = 0 }, Counter) end)
+assert(counter.trades == stats.trades and counter.volume == stats.volume, "the logger missed events")
+print(("lua.logger_orders_per_sec: %.0f"):format(rate))
