@@ -429,8 +429,7 @@ static inline int64_t window_centre(int64_t key) {
 }
 
 /* The level for an order to rest on at price, made if needed; NULL when
- * memory runs out (then nothing changed that matters: the window may have
- * moved, which keeps every invariant). */
+ * memory runs out, and then nothing has changed. */
 static asx_level *level_get(asx_book *b, int s, int64_t price) {
   book_side *side = &b->sides[s];
   int64_t key = side_key(s, price);
@@ -440,11 +439,18 @@ static asx_level *level_get(asx_book *b, int s, int64_t price) {
       return outer_get(b, side, key, price);
     /* The order will be the side's best (nothing with orders lies above
      * the window), or the side is empty: the window moves to centre on it.
-     * Levels with orders that leave need room in the outer array. */
+     * What can fail comes first, so that a refusal leaves the window where
+     * it was: room in the outer array for the levels with orders that
+     * leave, and the new level (the moved window has none at key: it
+     * covered nothing there before, and outer keys are below it). */
     if (side->best != NULL && outer_reserve(side, ASX_WINDOW) != 0)
       return NULL;
+    asx_level *lvl = level_new(b, price, key);
+    if (lvl == NULL)
+      return NULL;
     window_move(b, side, window_centre(key));
-    i = window_index(side, key);
+    side->window[window_index(side, key)] = lvl;
+    return lvl;
   }
   asx_level *lvl = side->window[i];
   if (lvl == NULL) {
