@@ -1,17 +1,15 @@
-/* The InfluxDB logger's machinery; the design is in asx_influx.h.
+/* The InfluxDB logger: its queue of batches and its retry policy; the
+ * design is in asx_influx.h, and the requests go through asx_http.h.
  *
  * States. A batch moves: fill (the producer appends) -> ready list (full, or
  * sent by the interval timer) -> in flight (the head of the ready list,
- * while inflight is set) -> written or dropped. The producer never touches
- * a ready batch, so the body curl sends stays put while it is in flight.
+ * while the transport is busy) -> written or dropped. The producer never
+ * touches a ready batch, so the body being sent stays put while in flight.
  * Everything runs on one thread: the producer's calls and the loop's
  * callbacks alternate, never overlap.
  */
 #include "asx_influx.h"
 
-#include "asx_event.h"
-
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +17,10 @@
 #include <time.h>
 #include <uv.h>
 
+#include "asx_event.h"
+#include "asx_http.h"
 
 #define ERRBUF 512
-#define BODY_MAX 1024
 
 typedef struct batch {
   struct batch *next;
@@ -30,25 +29,16 @@ typedef struct batch {
   int64_t points;
 } batch;
 
-typedef struct sockctx {
-  uv_poll_t poll;
-  curl_socket_t fd;
-  struct asx_influx *ix;
-  struct sockctx *prev, *next; /* in ix->socks while the poll is open */
-} sockctx;
-
 enum { PHASE_CREATE_DB, PHASE_WRITE };
 
 struct asx_influx {
   asx_influx_opts o; /* with the defaults filled in; strings are ours */
-  char *write_url, *query_url, *create_body;
-  struct curl_slist *write_headers, *query_headers;
-  CURLM *multi;
-  CURL *easy;
+  char *write_url, *query_url, *create_body, *auth;
+  const char *write_headers[4], *query_headers[2]; /* NULL-ended */
+  asx_http *http;
   uv_loop_t *loop;
-  uv_timer_t curl_timer, interval, retry, deadline;
+  uv_timer_t interval, retry, deadline;
   int handles_open; /* our libuv handles not yet closed */
-  sockctx *socks;    /* polls on curl's sockets, open and not closing */
 
   batch *fill;
   batch *ready_head, *ready_tail;
@@ -56,15 +46,11 @@ struct asx_influx {
   int64_t queued;
 
   int phase;
-  int inflight;      /* a request is in the multi handle */
   int inflight_kind; /* PHASE_CREATE_DB or PHASE_WRITE */
   int backing_off;
   double backoff;    /* the next retry delay, seconds */
   int recreated;     /* the database was created again after a 404 */
   int deadline_hit;
-  char body[BODY_MAX + 1];
-  size_t body_len;
-  char curl_err[CURL_ERROR_SIZE];
 
   asx_event_fmt fmt; /* the line protocol, with the session tag */
   int64_t start_ns, last_ts, seq;
@@ -155,41 +141,21 @@ static void report(asx_influx *ix, int *once, const char *fmt, const char *a, co
 
 static void kick(asx_influx *ix);
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
-  asx_influx *ix = data;
-  size_t n = size * nmemb, room = BODY_MAX - ix->body_len;
-  if (n < room) room = n;
-  memcpy(ix->body + ix->body_len, ptr, room);
-  ix->body_len += room;
-  ix->body[ix->body_len] = '\0';
-  return n;
-}
-
 static void start_request(asx_influx *ix) {
-  CURL *e = ix->easy;
-  ix->body_len = 0;
-  ix->body[0] = '\0';
-  ix->curl_err[0] = '\0';
+  ix->inflight_kind = ix->phase;
   if (ix->phase == PHASE_CREATE_DB) {
-    curl_easy_setopt(e, CURLOPT_URL, ix->query_url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, ix->query_headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, ix->create_body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(ix->create_body));
+    asx_http_post(ix->http, ix->query_url, ix->query_headers, ix->create_body,
+                  strlen(ix->create_body));
   } else {
     batch *b = ix->ready_head;
-    curl_easy_setopt(e, CURLOPT_URL, ix->write_url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, ix->write_headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, b->buf);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
+    asx_http_post(ix->http, ix->write_url, ix->write_headers, b->buf, b->len);
   }
-  ix->inflight_kind = ix->phase;
-  if (curl_multi_add_handle(ix->multi, e) == CURLM_OK) ix->inflight = 1;
 }
 
 /* Starts the next request when there is one to start and nothing stands in
  * the way (a request in flight, or a backoff delay running). */
 static void kick(asx_influx *ix) {
-  if (ix->inflight || ix->backing_off) return;
+  if (asx_http_busy(ix->http) || ix->backing_off) return;
   if (ix->phase == PHASE_CREATE_DB || ix->ready_head) start_request(ix);
 }
 
@@ -207,8 +173,8 @@ static void retry_later(asx_influx *ix) {
 }
 
 /* The server's message, from a JSON body {"error":"..."} or the raw body. */
-static const char *server_message(asx_influx *ix) {
-  char *p = strstr(ix->body, "\"error\":\"");
+static const char *server_message(char *body) {
+  char *p = strstr(body, "\"error\":\"");
   if (p) {
     /* Undo the JSON string escapes in place, up to the closing quote. */
     p += 9;
@@ -220,27 +186,25 @@ static const char *server_message(asx_influx *ix) {
     *w = '\0';
     return p;
   }
-  p = strstr(ix->body, "\"message\":\""); /* 2.x puts it there */
+  p = strstr(body, "\"message\":\""); /* 2.x puts it there */
   if (p) {
     p += 11;
     char *q = strchr(p, '"');
     if (q) *q = '\0';
     return p;
   }
-  size_t n = strlen(ix->body);
-  while (n && (ix->body[n - 1] == '\n' || ix->body[n - 1] == '\r')) ix->body[--n] = '\0';
-  return ix->body;
+  size_t n = strlen(body);
+  while (n && (body[n - 1] == '\n' || body[n - 1] == '\r')) body[--n] = '\0';
+  return body;
 }
 
-static void request_done(asx_influx *ix, CURLcode rc) {
-  long status = 0;
-  curl_easy_getinfo(ix->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_multi_remove_handle(ix->multi, ix->easy);
-  ix->inflight = 0;
+/* What the transport says of each request: the policy. */
+static void request_done(void *data, int ok, long status, const char *err, char *body) {
+  asx_influx *ix = data;
   ix->st.requests++;
   int creating = ix->inflight_kind == PHASE_CREATE_DB;
 
-  if (rc == CURLE_OK && status >= 200 && status < 300) {
+  if (ok && status >= 200 && status < 300) {
     ix->backoff = ix->o.retry_min;
     if (creating) {
       ix->phase = PHASE_WRITE;
@@ -255,11 +219,10 @@ static void request_done(asx_influx *ix, CURLcode rc) {
   }
   ix->st.failures++;
   char what[64];
-  if (rc != CURLE_OK || status >= 500 || status == 408 || status == 429) {
+  if (!ok || status >= 500 || status == 408 || status == 429) {
     /* The server is down or slow: the points stay queued for a retry. */
-    const char *why = rc != CURLE_OK ? (ix->curl_err[0] ? ix->curl_err : curl_easy_strerror(rc))
-                                     : server_message(ix);
-    if (rc == CURLE_OK) {
+    const char *why = ok ? server_message(body) : err;
+    if (ok) {
       snprintf(what, sizeof what, "HTTP %ld", status);
       report(ix, &ix->warned_down, "cannot write (%s: %s); retrying with backoff", what, why);
     } else {
@@ -269,7 +232,7 @@ static void request_done(asx_influx *ix, CURLcode rc) {
     retry_later(ix);
     return;
   }
-  const char *msg = server_message(ix);
+  const char *msg = server_message(body);
   if (!creating && ix->o.version == ASX_INFLUX_V1 && status == 404 && !ix->recreated &&
       strstr(msg, "database not found")) {
     /* The database went away (or was never there, if creating it was
@@ -302,93 +265,9 @@ static void request_done(asx_influx *ix, CURLcode rc) {
   kick(ix);
 }
 
-static void check_multi_info(asx_influx *ix) {
-  CURLMsg *m;
-  int left;
-  while ((m = curl_multi_info_read(ix->multi, &left))) {
-    if (m->msg == CURLMSG_DONE) request_done(ix, m->data.result);
-  }
-}
-
-/* ---- curl on the loop ----------------------------------------------------- */
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  sockctx *c = p->data;
-  asx_influx *ix = c->ix;
-  int flags = 0, running;
-  if (status < 0) flags = CURL_CSELECT_ERR;
-  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(ix->multi, c->fd, flags, &running);
-  check_multi_info(ix);
-}
-
 static void on_handle_closed(uv_handle_t *h) {
   asx_influx *ix = h->data;
   ix->handles_open--;
-}
-
-static void on_sock_closed(uv_handle_t *h) {
-  sockctx *c = h->data;
-  c->ix->handles_open--;
-  free(c);
-}
-
-static void sock_close(asx_influx *ix, sockctx *c) {
-  if (c->prev) c->prev->next = c->next;
-  else ix->socks = c->next;
-  if (c->next) c->next->prev = c->prev;
-  uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, on_sock_closed);
-}
-
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
-  asx_influx *ix = userp;
-  sockctx *c = socketp;
-  if (what == CURL_POLL_REMOVE) {
-    if (c) {
-      sock_close(ix, c);
-      curl_multi_assign(ix->multi, fd, NULL);
-    }
-    return 0;
-  }
-  if (!c) {
-    c = calloc(1, sizeof *c);
-    if (!c) return -1;
-    c->fd = fd;
-    c->ix = ix;
-    if (uv_poll_init_socket(ix->loop, &c->poll, fd) != 0) {
-      free(c);
-      return -1;
-    }
-    c->poll.data = c;
-    ix->handles_open++;
-    c->next = ix->socks;
-    if (ix->socks) ix->socks->prev = c;
-    ix->socks = c;
-    curl_multi_assign(ix->multi, fd, c);
-  }
-  int events = 0;
-  if (what != CURL_POLL_OUT) events |= UV_READABLE;
-  if (what != CURL_POLL_IN) events |= UV_WRITABLE;
-  uv_poll_start(&c->poll, events, on_poll);
-  return 0;
-}
-
-static void on_curl_timeout(uv_timer_t *t) {
-  asx_influx *ix = t->data;
-  int running;
-  curl_multi_socket_action(ix->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_multi_info(ix);
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp) {
-  asx_influx *ix = userp;
-  if (timeout_ms < 0) uv_timer_stop(&ix->curl_timer);
-  /* curl asks not to be called back from here, so even a zero timeout goes
-   * through the loop. */
-  else uv_timer_start(&ix->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-  return 0;
 }
 
 static void on_interval(uv_timer_t *t) {
@@ -430,53 +309,31 @@ static void free_strings(asx_influx *ix) {
   free(ix->write_url);
   free(ix->query_url);
   free(ix->create_body);
-  curl_slist_free_all(ix->write_headers);
-  curl_slist_free_all(ix->query_headers);
+  free(ix->auth);
 }
 
-asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
-  static const char *dummy;
-  if (!err) err = &dummy;
-  static int curl_ready;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-      *err = "libcurl failed to initialise";
-      return NULL;
-    }
-    curl_ready = 1;
-  }
-  if (!opts || !opts->url || strncmp(opts->url, "http", 4) != 0) {
-    *err = "url must start with http:// or https://";
-    return NULL;
-  }
+/* Why opts cannot make a logger, or NULL when they can. */
+static const char *check_opts(const asx_influx_opts *opts) {
+  if (!opts || !opts->url || strncmp(opts->url, "http", 4) != 0)
+    return "url must start with http:// or https://";
   if (opts->version == ASX_INFLUX_V1) {
-    if (!opts->db || !*opts->db) {
-      *err = "1.x needs a database name (db)";
-      return NULL;
-    }
+    if (!opts->db || !*opts->db) return "1.x needs a database name (db)";
   } else if (opts->version == ASX_INFLUX_V2) {
-    if (!opts->org || !*opts->org || !opts->bucket || !*opts->bucket) {
-      *err = "2.x needs an org and a bucket";
-      return NULL;
-    }
-    if (!opts->token || !*opts->token) {
-      *err = "2.x needs a token";
-      return NULL;
-    }
+    if (!opts->org || !*opts->org || !opts->bucket || !*opts->bucket)
+      return "2.x needs an org and a bucket";
+    if (!opts->token || !*opts->token) return "2.x needs a token";
   } else {
-    *err = "version must be 1 or 2";
-    return NULL;
+    return "version must be 1 or 2";
   }
   if (opts->batch_size < 0 || opts->max_points < 0 || !(opts->flush_interval >= 0) ||
-      !(opts->timeout >= 0) || !(opts->retry_min >= 0) || !(opts->retry_max >= 0)) {
-    *err = "negative option";
-    return NULL;
-  }
-  asx_influx *ix = calloc(1, sizeof *ix);
-  if (!ix) {
-    *err = "out of memory";
-    return NULL;
-  }
+      !(opts->timeout >= 0) || !(opts->retry_min >= 0) || !(opts->retry_max >= 0))
+    return "negative option";
+  return NULL;
+}
+
+/* Copies opts into ix->o with the defaults filled in; 0, or -1 when out of
+ * memory. */
+static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
   ix->o = *opts;
   if (!ix->o.batch_size) ix->o.batch_size = 5000;
   if (!ix->o.flush_interval) ix->o.flush_interval = 1;
@@ -486,98 +343,99 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   if (!ix->o.retry_min) ix->o.retry_min = 0.1;
   if (!ix->o.retry_max) ix->o.retry_max = 10;
   if (ix->o.retry_max < ix->o.retry_min) ix->o.retry_max = ix->o.retry_min;
-  ix->backoff = ix->o.retry_min;
-  ix->o.url = dupstr(opts->url);
-  ix->o.db = dupstr(opts->db);
-  ix->o.user = dupstr(opts->user);
-  ix->o.password = dupstr(opts->password);
-  ix->o.org = dupstr(opts->org);
-  ix->o.bucket = dupstr(opts->bucket);
-  ix->o.token = dupstr(opts->token);
-
-  /* The base URL without a trailing slash, so "http://h:8086/" works. */
-  char *base = dupstr(opts->url);
-  ix->easy = curl_easy_init();
-  ix->multi = curl_multi_init();
-  int ok = base && ix->easy && ix->multi;
-  if (ok) {
-    size_t n = strlen(base);
-    while (n && base[n - 1] == '/') base[--n] = '\0';
+  const char **strings[] = {&ix->o.url, &ix->o.db, &ix->o.user, &ix->o.password,
+                            &ix->o.org, &ix->o.bucket, &ix->o.token};
+  int ok = 1;
+  for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+    const char *given = *strings[i];
+    *strings[i] = dupstr(given);
+    if (given && !*strings[i]) ok = 0;
   }
-  if (ok && ix->o.version == ASX_INFLUX_V1) {
-    char *db = curl_easy_escape(ix->easy, ix->o.db, 0);
+  return ok ? 0 : -1;
+}
+
+/* The requests' URLs, bodies and headers, by version; 0, or -1 when out of
+ * memory. */
+static int make_requests(asx_influx *ix) {
+  /* The base URL without a trailing slash, so "http://h:8086/" works. */
+  char *base = dupstr(ix->o.url);
+  if (!base) return -1;
+  size_t n = strlen(base);
+  while (n && base[n - 1] == '/') base[--n] = '\0';
+  if (ix->o.version == ASX_INFLUX_V1) {
+    char *db = asx_http_escape(ix->http, ix->o.db);
     char *q = concat("CREATE DATABASE \"", ix->o.db, "\"", NULL, NULL, NULL);
-    char *qe = q ? curl_easy_escape(ix->easy, q, 0) : NULL;
+    char *qe = q ? asx_http_escape(ix->http, q) : NULL;
     ix->write_url = db ? concat(base, "/write?db=", db, "&precision=ns", NULL, NULL) : NULL;
     ix->query_url = concat(base, "/query", NULL, NULL, NULL, NULL);
     ix->create_body = qe ? concat("q=", qe, NULL, NULL, NULL, NULL) : NULL;
-    ok = ix->write_url && ix->query_url && ix->create_body;
-    curl_free(db);
-    curl_free(qe);
+    free(db);
+    free(qe);
     free(q);
     ix->phase = PHASE_CREATE_DB;
-  } else if (ok) {
-    char *org = curl_easy_escape(ix->easy, ix->o.org, 0);
-    char *bucket = curl_easy_escape(ix->easy, ix->o.bucket, 0);
+  } else {
+    char *org = asx_http_escape(ix->http, ix->o.org);
+    char *bucket = asx_http_escape(ix->http, ix->o.bucket);
     ix->write_url = org && bucket ? concat(base, "/api/v2/write?org=", org, "&bucket=", bucket,
                                            "&precision=ns")
                                   : NULL;
-    ok = ix->write_url != NULL;
-    curl_free(org);
-    curl_free(bucket);
+    free(org);
+    free(bucket);
     ix->phase = PHASE_WRITE;
   }
   free(base);
+  /* curl would send "Expect: 100-continue" for big bodies and wait for the
+   * answer; the servers do not need it, so it is switched off. */
+  ix->write_headers[0] = "Content-Type: text/plain; charset=utf-8";
+  ix->write_headers[1] = "Expect:";
+  if (ix->o.version == ASX_INFLUX_V2) {
+    ix->auth = concat("Authorization: Token ", ix->o.token, NULL, NULL, NULL, NULL);
+    ix->write_headers[2] = ix->auth;
+  }
+  ix->query_headers[0] = "Content-Type: application/x-www-form-urlencoded";
+  if (!ix->write_url) return -1;
+  if (ix->o.version == ASX_INFLUX_V1 && !(ix->query_url && ix->create_body)) return -1;
+  if (ix->o.version == ASX_INFLUX_V2 && !ix->auth) return -1;
+  return 0;
+}
+
+asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
+  static const char *dummy;
+  if (!err) err = &dummy;
+  if ((*err = check_opts(opts))) return NULL;
+  asx_influx *ix = calloc(1, sizeof *ix);
+  if (!ix) {
+    *err = "out of memory";
+    return NULL;
+  }
+  ix->loop = uv_default_loop();
+  *err = "out of memory";
+  int ok = take_opts(ix, opts) == 0;
   if (ok) {
-    /* curl would send "Expect: 100-continue" for big bodies and wait for
-     * the answer; the servers do not need it, so it is switched off. */
-    ix->write_headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-    ix->write_headers = curl_slist_append(ix->write_headers, "Expect:");
-    if (ix->o.version == ASX_INFLUX_V2) {
-      char *auth = concat("Authorization: Token ", ix->o.token, NULL, NULL, NULL, NULL);
-      ix->write_headers = auth ? curl_slist_append(ix->write_headers, auth) : NULL;
-      free(auth);
-    }
-    ix->query_headers =
-        curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    ok = ix->write_headers && ix->query_headers;
+    /* On failure it says why in *err. */
+    ix->http = asx_http_new(ix->loop, ix->o.timeout, ix->o.user, ix->o.password, request_done,
+                            ix, err);
+    ok = ix->http != NULL;
+  }
+  if (ok && make_requests(ix) != 0) {
+    *err = "out of memory";
+    ok = 0;
   }
   if (!ok) {
-    *err = "out of memory";
-    if (ix->easy) curl_easy_cleanup(ix->easy);
-    if (ix->multi) curl_multi_cleanup(ix->multi);
+    asx_http_free(ix->http);
     free_strings(ix);
     free(ix);
     return NULL;
   }
-
-  CURL *e = ix->easy;
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, ix);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ix->curl_err);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(ix->o.timeout * 1000));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(ix->o.timeout * 1000));
-  if (ix->o.user && *ix->o.user) {
-    curl_easy_setopt(e, CURLOPT_USERNAME, ix->o.user);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, ix->o.password ? ix->o.password : "");
-  }
-  curl_multi_setopt(ix->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(ix->multi, CURLMOPT_SOCKETDATA, ix);
-  curl_multi_setopt(ix->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(ix->multi, CURLMOPT_TIMERDATA, ix);
-
-  ix->loop = uv_default_loop();
-  uv_timer_t *timers[4] = {&ix->curl_timer, &ix->interval, &ix->retry, &ix->deadline};
-  for (int i = 0; i < 4; i++) {
+  ix->backoff = ix->o.retry_min;
+  uv_timer_t *timers[3] = {&ix->interval, &ix->retry, &ix->deadline};
+  for (int i = 0; i < 3; i++) {
     uv_timer_init(ix->loop, timers[i]);
     timers[i]->data = ix;
     ix->handles_open++;
   }
   /* Only the flush deadline keeps the loop alive: an idle logger must not
    * stop a host's loop from ending. */
-  uv_unref((uv_handle_t *)&ix->curl_timer);
   uv_unref((uv_handle_t *)&ix->interval);
   uv_unref((uv_handle_t *)&ix->retry);
   uint64_t every = (uint64_t)(ix->o.flush_interval * 1000);
@@ -698,7 +556,8 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout) {
   uv_timer_start(&ix->deadline, on_deadline, (uint64_t)(timeout * 1000), 0);
   /* The deadline timer is referenced, so each uv_run returns after some
    * event at the latest when the deadline passes. */
-  while ((ix->ready_head || ix->inflight || ix->phase == PHASE_CREATE_DB) && !ix->deadline_hit)
+  while ((ix->ready_head || asx_http_busy(ix->http) || ix->phase == PHASE_CREATE_DB) &&
+         !ix->deadline_hit)
     uv_run(ix->loop, UV_RUN_ONCE);
   uv_timer_stop(&ix->deadline);
   return ix->queued;
@@ -710,16 +569,11 @@ int64_t asx_influx_close(asx_influx *ix, double timeout) {
   int64_t left = ix->queued;
   ix->st.dropped += left;
   ix->queued = 0;
-  if (ix->inflight) curl_multi_remove_handle(ix->multi, ix->easy);
-  curl_easy_cleanup(ix->easy);
-  /* Cleaning the multi handle closes its sockets, which calls on_socket
-   * with CURL_POLL_REMOVE for each: the polls are closed there. */
-  curl_multi_cleanup(ix->multi);
-  /* Should curl not have said so for every socket, the polls left would
-   * keep the loop below waiting forever: they are closed here. */
-  while (ix->socks) sock_close(ix, ix->socks);
-  uv_timer_t *timers[4] = {&ix->curl_timer, &ix->interval, &ix->retry, &ix->deadline};
-  for (int i = 0; i < 4; i++) uv_close((uv_handle_t *)timers[i], on_handle_closed);
+  /* The timers are closed first, so that none starts a request while the
+   * transport closes (which runs the loop). */
+  uv_timer_t *timers[3] = {&ix->interval, &ix->retry, &ix->deadline};
+  for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)timers[i], on_handle_closed);
+  asx_http_free(ix->http);
   /* Closing completes in the loop; ix must outlive every close callback. */
   while (ix->handles_open > 0) uv_run(ix->loop, UV_RUN_NOWAIT);
   batch *b;

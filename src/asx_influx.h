@@ -1,8 +1,9 @@
-/* InfluxDB line protocol over HTTP, with libcurl's multi interface driven by
- * the libuv loop: the agents' thread only formats points into memory, and
- * the requests run from the loop's callbacks (uv_poll on curl's sockets and
- * a uv_timer for curl's timeouts). Nothing here ever waits on the network
- * unless asked to (asx_influx_flush and asx_influx_close, at the end).
+/* InfluxDB line protocol over HTTP: the agents' thread only formats points
+ * into memory, and the requests run from the libuv loop's callbacks, through
+ * the transport of asx_http.h (libcurl on the loop). This file is the queue
+ * and the policy: what to send, when, and what to do when it fails. Nothing
+ * here ever waits on the network unless asked to (asx_influx_flush and
+ * asx_influx_close, at the end).
  *
  * Targets. InfluxDB 1.x: POST {url}/write?db=DB&precision=ns, with basic
  * authentication when a user is given; the database is created first with
@@ -12,9 +13,10 @@
  * Authorization: Token TOKEN. The token is never printed nor kept in an
  * error message.
  *
- * Points. Measurement = event type; trader ids, sides, the trim reason and
- * the session are tags; the rest are fields (integers with the i suffix),
- * plus seq, the event's number in this logger (from 1). InfluxDB keeps one
+ * Points. Measurement = event type; the tags and fields are those of the
+ * event table in asx_event.h (trader ids, sides, the trim reason and the
+ * session are tags; integers have the i suffix), plus the field seq, the
+ * event's number in this logger (from 1). InfluxDB keeps one
  * point per measurement, tag set and timestamp, so two trades of one sweep
  * at the same session time would overwrite each other. We make every
  * timestamp unique instead of adding a unique tag (a tag per point would

@@ -1,0 +1,54 @@
+/* HTTP POST requests with libcurl's multi interface, driven by a libuv loop:
+ * uv_poll on curl's sockets and a uv_timer for curl's timeouts, so a
+ * request never blocks the thread that runs the loop. One request is in
+ * flight at a time. This is the transport under the InfluxDB logger
+ * (asx_influx.c): it sends what it is given and says how that went; what to
+ * send, and what to do about a failure, is the caller's.
+ *
+ * Threads: one, the loop's. The completion callback runs from the loop.
+ */
+#ifndef ASX_HTTP_H
+#define ASX_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+/* The most of a response body kept, for the caller's error messages. */
+#define ASX_HTTP_BODY_MAX 1024
+
+typedef struct asx_http asx_http;
+
+/* How a request ended. ok is 1 when a response came, whatever its status;
+ * else err says why there was none (no connection, a timeout). status is
+ * the HTTP status (0 without a response); body is the start of the response
+ * body, NUL-terminated, which the callback may cut up in place. */
+typedef void (*asx_http_done_cb)(void *data, int ok, long status, const char *err, char *body);
+
+/* A transport on loop. timeout (seconds) bounds the connection and each
+ * request; user and password, when user is not NULL or empty, are sent as
+ * basic authentication (both copied). done is called with data after each
+ * request. Returns NULL and a static reason in *err. The caller frees it
+ * with asx_http_free. */
+asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const char *password,
+                       asx_http_done_cb done, void *data, const char **err);
+
+/* Starts a POST of len bytes of body to url, with headers (a NULL-ended
+ * array of "Name: value" lines; copied). body must stay put until done is
+ * called. Returns 0, or -1 when a request is in flight or curl refused
+ * (nothing started). */
+int asx_http_post(asx_http *h, const char *url, const char *const *headers, const char *body,
+                  size_t len);
+
+/* Whether a request is in flight. */
+int asx_http_busy(const asx_http *h);
+
+/* s percent-encoded for a URL or a form, in a new string the caller frees;
+ * NULL when out of memory. */
+char *asx_http_escape(asx_http *h, const char *s);
+
+/* Drops the request in flight (done is not called), closes the handles on
+ * the loop, runs the loop until libuv has closed them, and frees h. Call it
+ * outside uv_run. */
+void asx_http_free(asx_http *h);
+
+#endif
