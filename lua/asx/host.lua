@@ -61,8 +61,6 @@ Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
 Ctrl-C quits at once.]]
 
 local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
--- REPL (issue 4): lua/asx/repl.lua applies the same defaults.
-M.DEFAULT_AGENTS, M.DEFAULT_MONEY, M.DEFAULT_STOCKS = DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS
 
 -- A bad command line: main prints it with the usage and returns 2.
 local function usage_error(fmt, ...)
@@ -327,11 +325,25 @@ local function progress_line(s, t0)
     st.trades, fmt_num(st.last), rate)
 end
 
+-- Runs a session: the agents of the strategy files, the loggers, and with
+-- opts.interactive the prompt of lua/asx/repl.lua on the same session.
+-- Returns the exit status.
 function M.run(opts, files)
-  -- REPL (issue 4): the same session with a prompt on the loop.
-  if opts.interactive then return require("asx.repl").run(M, opts, files) end
+  -- A file given twice on the command line is two strategies of one name.
+  -- With -i, one class per file: spawn("x.lua") at the prompt of a file
+  -- given on the command line adds agents of the same strategy, not of a
+  -- look-alike the summary would count apart.
+  local loaded = opts.interactive and {}
+  local function load(path)
+    local cls = loaded and loaded[path]
+    if not cls then
+      cls = M.load_strategy(path)
+      if loaded then loaded[path] = cls end
+    end
+    return cls
+  end
   local classes = {}
-  for i, f in ipairs(files) do classes[i] = M.load_strategy(f.path) end
+  for i, f in ipairs(files) do classes[i] = load(f.path) end
   local set_ok, set_err = params.apply(opts.sets, classes)
   if not set_ok then usage_error("%s", set_err) end
   if opts.summary then
@@ -345,9 +357,21 @@ function M.run(opts, files)
   local logs, log_err = loggers.open_cli(opts.loggers)
   if not logs then usage_error("%s", log_err) end
 
+  -- With -i an agent's error arrives while the user may be typing: it goes
+  -- through the reader, which moves the prompt below it.
+  local prompt
+  local function report(text)
+    if prompt then
+      prompt.print(text .. "\n", "stderr")
+    else
+      io.stderr:write(text, "\n")
+    end
+  end
   local s = session.new({
     clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
     loggers = logs,
+    on_error = opts.interactive and function(_, _, text) report(text) end or nil,
+    on_logger_error = opts.interactive and function(_, _, text) report("asx: " .. text) end or nil,
   })
   -- One options table for every trader: Cls:new copies what it needs, so a
   -- million agents do not make a million tables of garbage.
@@ -357,11 +381,30 @@ function M.run(opts, files)
     topts.money, topts.stocks = p.money, p.stocks
     for _ = 1, p.count do s:add(cls:new(topts)) end
   end
+
   s.sched:catch_signals(PROG)
+
+  if opts.interactive then
+    local err
+    prompt, err = require("asx.repl").attach(s, {
+      money = opts.money or DEFAULT_MONEY, stocks = opts.stocks or DEFAULT_STOCKS,
+      defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
+      load_strategy = function(path)
+        local ok, cls = pcall(load, path)
+        if ok then return cls end
+        error(type(cls) == "table" and cls.usage or tostring(cls), 0)
+      end,
+    })
+    -- Nothing ran: like a bad command line, -i without an input is status 2.
+    if not prompt then
+      io.stderr:write(("%s: -i needs a standard input to read (%s)\n"):format(PROG, err))
+      return 2
+    end
+  end
   local sampler = opts.summary and require("asx.sampler").attach(s)
 
-  local tty = not opts.quiet and core.isatty(2)
-  if not opts.quiet then
+  local tty = not opts.quiet and not prompt and core.isatty(2)
+  if not opts.quiet and not prompt then
     io.stderr:write(("%s: %d agents, %s clock, seed %d%s (Ctrl-C stops)\n"):format(PROG, #s.traders,
       s.clock, s.seed, s.duration and (", duration " .. fmt_num(s.duration) .. " s") or ""))
   end
@@ -372,7 +415,16 @@ function M.run(opts, files)
   s:run()
   if sampler then sampler:finish() end
   if tty then io.stderr:write("\r\27[K") end
+  if prompt then
+    prompt.close()
+    io.stdout:flush()
+  end
   local status = M.finish(s, logs, opts)
+  -- A script's caller learns that some of its lines failed, unless a line
+  -- chose the status itself (os.exit).
+  if prompt and status == 0 and s.exit_code == nil and prompt.mode ~= "tty" and prompt.failures > 0 then
+    status = 1
+  end
   if opts.summary then
     local ok, err = summary_json.write(opts.summary, s, opts, sampler, status)
     if not ok then
@@ -402,11 +454,7 @@ function M.main(argv)
   end
   local status
   if ok then
-    if res.interactive then
-      ok, status = pcall(require("asx.repl").run, M, res, files)
-    else
-      ok, status = pcall(M.run, res, files)
-    end
+    ok, status = pcall(M.run, res, files)
     res = status
   end
   if not ok then

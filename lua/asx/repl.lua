@@ -13,9 +13,11 @@
 -- number. Misuse raises an error naming the command and the argument, as
 -- everywhere in asx (README.md, "Errors"); the REPL prints it and goes on.
 --
--- The session is reached through a small control interface (see M.start);
--- lua/asx/host.lua builds it from the asx.session object. Without one the
--- REPL still works on a bare exchange (pause, step and friends then raise).
+-- The REPL is a mode of the host: lua/asx/host.lua runs the session as it
+-- always does and M.attach puts the prompt on it; the commands that act on
+-- the session (pause, step, spawn, kill) are the session's own methods.
+-- Without a session the REPL still works on a bare exchange (pause, step
+-- and friends then raise).
 local asx = require("asx")
 local event = require("asx.event")
 local C = require("asx.ffi").C
@@ -597,7 +599,7 @@ local function commands(ctx)
     s.agents = n
     if ctl then
       s.time = ctl:now()
-      s.clock = ctl:clock()
+      s.clock = ctl.clock
       s.state = ctl:state()
     else
       s.time = ex:time()
@@ -606,7 +608,7 @@ local function commands(ctx)
   end
 
   function cmd.pause()
-    need("pause", "pause"):pause()
+    need("pause", "pause"):pause(true)
   end
 
   function cmd.resume()
@@ -618,6 +620,7 @@ local function commands(ctx)
     if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 or seconds == huge then
       argerror(1, "step", "positive number of seconds expected", seconds)
     end
+    ctl:pause(true)
     ctl:step(seconds)
   end
 
@@ -627,7 +630,7 @@ local function commands(ctx)
     if type(x) ~= "number" or x ~= x or x <= 0 or x == huge then
       argerror(1, "speed", "positive factor expected", x)
     end
-    if ctl:clock() ~= "real" then
+    if ctl.clock ~= "real" then
       error("speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)", 2)
     end
     ctl:speed(x)
@@ -649,13 +652,23 @@ local function commands(ctx)
     if count == nil then count = 1 end
     if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
     if opts ~= nil and type(opts) ~= "table" then argerror(3, "spawn", "table of options expected", opts) end
-    return ctl:spawn(cls, count, opts or {})
+    -- Balances the options leave out: the class's fields, else the host's
+    -- defaults, as for the agents of the command line.
+    local topts, defaults = {}, ctx.defaults or {}
+    for k, v in pairs(opts or {}) do topts[k] = v end
+    if topts.money == nil then topts.money = cls.money or defaults.money end
+    if topts.stocks == nil then topts.stocks = cls.stocks or defaults.stocks end
+    return ctl:spawn(cls, count, topts)
   end
 
   function cmd.kill(id)
     need("kill", "kill")
     local t = find_trader("kill", id)
     if t == ctx.me then error("bad argument #1 to 'kill' (me is not an agent)", 2) end
+    -- Only an agent that waits can be stopped; the others have ended (or,
+    -- for a trader that is no agent, never started).
+    local st = ctl:agent_state(t)
+    if st ~= "idle" and st ~= "waiting" then return false end
     return ctl:kill(t)
   end
 
@@ -716,11 +729,9 @@ local function pack_values(...) return { n = select("#", ...), packed_ = pack, .
 -- Starts the prompt. opts:
 --   exchange   the session's exchange (required)
 --   me         the user's trader (optional)
---   session    the control interface (optional): now(), clock() ("real" or
---              "virtual"), state() ("running", "paused", "ended"), pause(),
---              resume(), step(seconds) and stepping(), speed([x]),
---              spawn(cls, count, opts) -> traders, kill(trader) -> boolean,
---              agent_state(trader) -> string
+--   session    the asx.session the exchange belongs to (optional): the
+--              commands pause, step, speed, spawn and kill are its methods
+--   defaults   { money =, stocks = } of agents spawned without them
 --   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
 --   history    a file name, or false for none (default ~/.asx_history)
 --   on_exit    called once with "quit", "eof" or "interrupt" when the user
@@ -743,6 +754,7 @@ function M.start(opts)
   ex:add_logger(self.recorder)
 
   local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
+    defaults = opts.defaults,
     load_strategy = opts.load_strategy }
   local reader
 
@@ -890,7 +902,7 @@ function M.start(opts)
   local function on_break()
     local ctl = ctx.session
     if not self.done and ctl and type(ctl.stepping) == "function" and ctl:stepping() then
-      surely(ctl.pause, ctl)
+      surely(ctl.pause, ctl, true)
       print_error(format("interrupted: the step stopped at %s s", fmt_time(ctl:now())))
     end
   end
@@ -932,134 +944,34 @@ end
 -- a virtual clock with nothing else to run pause instead of racing ahead.
 M.KEEPALIVE = 1
 
--- The control interface M.start expects, over an asx.session.
-local function control(s, defaults)
-  local ctl = {}
-  local index, indexed = {}, 0
+-- asx-host -i ----------------------------------------------------------------
 
-  local function agent_of(t)
-    local list = s.traders
-    for i = indexed + 1, #list do index[list[i]] = i end
-    indexed = #list
-    return index[t]
-  end
+-- How often `me` wakes. As an agent `me` only keeps the session alive while
+-- the prompt is open (a session ends when no agent waits any more), and lets
+-- a virtual clock with nothing else to run pause instead of racing ahead.
+M.KEEPALIVE = 1
 
-  function ctl.now() return s:now() end
-  function ctl.clock() return s.clock end
-  function ctl.state() return s.sched:state() end
-  function ctl.stepping() return s.sched:stepping() end
-  function ctl.pause() s:pause(true) end
-  function ctl.resume() s:pause(false) end
-
-  function ctl.step(_, seconds)
-    s:pause(true)
-    s:step(seconds)
-  end
-
-  function ctl.speed(_, x)
-    if x == nil then return s.sched:speed() end
-    s:speed(x)
-  end
-
-  function ctl.spawn(_, cls, count, opts)
-    local topts = {}
-    for k, v in pairs(opts) do topts[k] = v end
-    if topts.money == nil then topts.money = cls.money or defaults.money end
-    if topts.stocks == nil then topts.stocks = cls.stocks or defaults.stocks end
-    local added = {}
-    for i = 1, count do
-      local t = cls:new(topts)
-      s:add(t)
-      added[i] = t
-    end
-    return added
-  end
-
-  function ctl.kill(_, t)
-    local i = agent_of(t)
-    if not i then return false end
-    local st = s:agent_state(i)
-    if st ~= "idle" and st ~= "waiting" then return false end
-    local ok = s.sched:finish(i, "stopped")
-    t:cancel_all()
-    return ok
-  end
-
-  function ctl.agent_state(_, t)
-    local i = agent_of(t)
-    return i and s:agent_state(i) or nil
-  end
-
-  return ctl
-end
-M.control = control
-
--- Runs `asx-host -i`: the session of host.run with the prompt on the loop.
--- host is lua/asx/host.lua's module (load_strategy, summary and defaults);
--- opts and files are what host.parse returned. Returns the exit status.
-function M.run(host, opts, files)
-  local session = require("asx.session")
-  local defaults = { agents = host.DEFAULT_AGENTS or 100, money = host.DEFAULT_MONEY or 300,
-    stocks = host.DEFAULT_STOCKS or 10 }
-  -- One class per file: spawn("x.lua") of a file given on the command line
-  -- adds agents of the same strategy, not of a look-alike the summary would
-  -- count apart.
-  local loaded = {}
-  local function load(path)
-    local cls = loaded[path]
-    if not cls then
-      cls = host.load_strategy(path)
-      loaded[path] = cls
-    end
-    return cls
-  end
-  local classes = {}
-  for i, f in ipairs(files) do classes[i] = load(f.path) end
-  local plan = host.plan_agents(classes, files, opts)
-
-  -- The loggers of --log, --logger and --influx, as without -i: a bad value
-  -- is a bad command line, and nothing runs.
-  local loggers = require("asx.loggers")
-  local logs, log_err = loggers.open_cli(opts.loggers)
-  if not logs then error({ usage = log_err }, 0) end
-
-  -- An agent's error arrives while the user may be typing: it goes through
-  -- the reader, which moves the prompt below it.
-  local r
-  local function report(text)
-    if r then
-      r.print(text .. "\n", "stderr")
-    else
-      io.stderr:write(text, "\n")
-    end
-  end
-  local s = session.new({ clock = opts.clock, seed = opts.seed, duration = opts.duration,
-    strict = opts.strict, loggers = logs, on_error = function(_, _, text) report(text) end,
-    on_logger_error = function(_, _, text) report("asx: " .. text) end })
-  local topts = {}
-  for i, cls in ipairs(classes) do
-    topts.money, topts.stocks = plan[i].money, plan[i].stocks
-    for _ = 1, plan[i].count do s:add(cls:new(topts)) end
-  end
-
-  -- `me` is added last, so the strategies' agents keep the positions (and
-  -- so the random draws) they have in a run without -i.
+-- Puts the prompt on a session host.run has made, before it runs: adds the
+-- user's trader `me` as the last agent (so the strategies' agents keep the
+-- positions, and so the random draws, they have in a run without -i),
+-- pauses a virtual clock (nothing would be left to look at by the time the
+-- first line is read), prints the start message unless opts.quiet, and
+-- opens the reader. opts: money, stocks (me's), defaults (see M.start),
+-- load_strategy, quiet. Returns the REPL object, or nil and why the reader
+-- could not open.
+function M.attach(s, opts)
   local Me = asx.Trader:extend("me")
   function Me:cycle()
     while true do
       self:sleep(M.KEEPALIVE)
-      if s.clock == "virtual" and not s.sched:stepping() then
+      if s.clock == "virtual" and not s:stepping() then
         local c = s.sched:counts()
         if c.waiting == 0 and c.idle == 0 then s:pause(true) end
       end
     end
   end
-  local me = Me:new({ money = opts.money or defaults.money, stocks = opts.stocks or defaults.stocks })
+  local me = Me:new({ money = opts.money, stocks = opts.stocks })
   s:add(me)
-
-  s.sched:catch_signals("asx-host")
-  -- With the virtual clock nothing would be left to look at by the time the
-  -- first line is read: the session waits for step or resume.
   if s.clock == "virtual" then s:pause(true) end
 
   if not opts.quiet then
@@ -1071,29 +983,11 @@ function M.run(host, opts, files)
   end
 
   local ok, res = pcall(M.start, {
-    exchange = s.exchange, me = me, session = control(s, defaults),
-    load_strategy = function(path)
-      local loaded_ok, cls = pcall(load, path)
-      if loaded_ok then return cls end
-      error(type(cls) == "table" and cls.usage or tostring(cls), 0)
-    end,
-    on_exit = function() s:stop() end,
+    exchange = s.exchange, me = me, session = s, defaults = opts.defaults,
+    load_strategy = opts.load_strategy, on_exit = function() s:stop() end,
   })
-  if not ok then
-    -- Nothing ran: like a bad command line, -i without an input is status 2.
-    io.stderr:write(("asx-host: -i needs a standard input to read (%s)\n")
-      :format(tostring(res):gsub("^start: ", "")))
-    return 2
-  end
-  r = res
-  s:run()
-  r.close()
-  io.stdout:flush()
-  local status = host.finish(s, logs, opts)
-  -- A script's caller learns that some of its lines failed, unless a line
-  -- chose the status itself (os.exit).
-  if status == 0 and s.exit_code == nil and r.mode ~= "tty" and r.failures > 0 then return 1 end
-  return status
+  if not ok then return nil, (tostring(res):gsub("^start: ", "")) end
+  return res
 end
 
 -- Tab completion: global names (and commands) for a bare word; fields and

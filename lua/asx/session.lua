@@ -429,6 +429,23 @@ function Session:kill(t)
   return true
 end
 
+-- Adds count agents (default 1) of class cls, each made by cls:new(opts),
+-- after the others; a session that runs starts them now. Returns them.
+function Session:spawn(cls, count, opts)
+  if not asx.is_trader_class(cls) or type(cls.cycle) ~= "function" then
+    argerror(1, "spawn", "Trader class with cycle expected", cls)
+  end
+  if count == nil then count = 1 end
+  if not asx._is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+  local added = {}
+  for i = 1, count do
+    local t = cls:new(opts)
+    self:add(t)
+    added[i] = t
+  end
+  return added
+end
+
 -- The figures a summary shows, as a table.
 function Session:summary()
   local ex = self.exchange
