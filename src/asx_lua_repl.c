@@ -1,4 +1,4 @@
-/* Lua binding of the line reader (src/asx_repl.h), used by lua/asx/repl.lua:
+/* Lua binding of the line reader (src/asx_repl.h), used by lua/asx/repl/:
  *
  *   local r = core.repl_open{
  *     on_line = function(line) end,          -- line is nil at end of input
@@ -18,14 +18,14 @@
  * The callbacks run from libuv callbacks, outside any coroutine of the
  * caller, on a Lua thread of the reader's own: a line evaluated there may
  * call anything that does not yield. An error escaping a callback is printed
- * on stderr and the reader goes on; repl.lua catches its own errors first.
+ * on stderr and the reader goes on; lua/asx/repl/ catches its own errors first.
  * While the reader is open the userdata pins itself in the registry, because
  * the C side holds a pointer to it.
  *
  * Ctrl-C while interruptible: the signal handler sets a debug hook (as the
  * stand-alone lua does), and the hook raises "interrupted" at the next call,
  * return or instruction count of interpreted Lua code. Code that LuaJIT has
- * compiled into a trace never sees the hook; lua/asx/repl.lua keeps the
+ * compiled into a trace never sees the hook; lua/asx/repl/init.lua keeps the
  * lines typed at the prompt out of the compiler for that reason. on_break
  * runs from the loop afterwards, in any case.
  */

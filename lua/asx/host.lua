@@ -88,7 +88,7 @@ local VALUED = {
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
   ["--help"] = "help", ["--version"] = "version",
-  -- REPL (issue 4): -i runs the session with a Lua prompt, lua/asx/repl.lua.
+  -- -i runs the session with a Lua prompt, lua/asx/repl/.
   ["-i"] = "interactive", ["--interactive"] = "interactive",
 }
 
@@ -326,7 +326,7 @@ local function progress_line(s, t0)
 end
 
 -- Runs a session: the agents of the strategy files, the loggers, and with
--- opts.interactive the prompt of lua/asx/repl.lua on the same session.
+-- opts.interactive the prompt of lua/asx/repl/ on the same session.
 -- Returns the exit status.
 function M.run(opts, files)
   -- A file given twice on the command line is two strategies of one name.

@@ -1,0 +1,348 @@
+-- The prompt of `asx-host -i`: a Lua REPL inside a live session.
+--
+-- Lines come from the line reader in src/asx_repl.c (libedit on a terminal,
+-- plain reads from a pipe or a file), one at a time, from the same libuv loop
+-- that runs the agents: with the real clock they keep trading while the user
+-- types. Each line is evaluated in the session's own Lua state (globals are
+-- the session's globals); the built-in commands live in an environment table
+-- in front of _G, so they neither clobber nor depend on what strategies did
+-- to the globals.
+--
+-- Every command returns its data as a Lua value whose printed form is the
+-- display, so `book()` shows the ladder while `book().asks[1].price` is a
+-- number. Misuse raises an error naming the command and the argument, as
+-- everywhere in asx (README.md, "Errors"); the REPL prints it and goes on.
+--
+-- The REPL is a mode of the host: lua/asx/host.lua runs the session as it
+-- always does and M.attach puts the prompt on it; the commands that act on
+-- the session (pause, step, spawn, kill) are the session's own methods.
+local asx = require("asx")
+local fmt = require("asx.repl.format")
+local commands = require("asx.repl.commands")
+local complete = require("asx.repl.complete")
+local recorder = require("asx.loggers.recorder")
+
+local M = {}
+
+-- Lines typed at the prompt may replace any global, the string library's
+-- functions included; the REPL keeps its own references.
+local type, tostring, tonumber, pairs, select = type, tostring, tonumber, pairs, select
+local rawget, setmetatable, pcall = rawget, setmetatable, pcall
+local concat = table.concat
+local format, gsub, sub, find, match = string.format, string.gsub, string.sub, string.find, string.match
+local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
+local jit_off = jit and jit.off
+local argerror = asx._argerror
+
+M.PROMPT = "asx> "
+M.CONTINUE = ">> "
+
+-- The value printer and completion, as the prompt uses them.
+M.format = fmt.format
+M.complete = complete.complete
+
+-- Evaluation ----------------------------------------------------------------
+
+local function is_incomplete(err)
+  return sub(err, -7) == "'<eof>'"
+end
+
+-- Compiles a chunk typed at the prompt: as an expression first, so that its
+-- values print, then as a statement. Returns the function, or nil and
+-- "incomplete" or the syntax error. The expression's values go through a
+-- call to the function passed as the chunk's argument rather than straight
+-- to `return`: `return f(x)` would be a tail call, and an error raised in f
+-- would lose its "stdin:1:" position. The newline keeps a trailing comment
+-- from swallowing the closing parenthesis.
+--
+-- first is the line of the script the chunk starts on (default 1). Lua
+-- numbers a chunk's lines from 1, so a chunk from further down is named
+-- "stdin:<lines before it>" and M.script_lines turns "stdin:6:2:" in
+-- messages back into the script's "stdin:8:".
+function M.compile(src, first)
+  local name = (first or 1) > 1 and "=stdin:" .. (first - 1) or "=stdin"
+  local f, experr = loadstring("local __values = ...; return __values(" .. src .. "\n)", name)
+  if f then return f end
+  local err
+  f, err = loadstring(src, name)
+  if f then return f end
+  if is_incomplete(err) then return nil, "incomplete" end
+  -- "1 +* 2" fails as a statement at its first token, which says little;
+  -- the expression's error points at the real culprit.
+  local near = match(err, "unexpected symbol near '(.-)'$")
+  if near and match(src, "^%s*()") == find(src, near, 1, true) and not is_incomplete(experr) then
+    return nil, experr
+  end
+  return nil, err
+end
+
+-- Positions in chunks compiled by M.compile, as lines of the whole script.
+function M.script_lines(text)
+  return (gsub(text, "stdin:(%d+):(%d+)", function(before, line)
+    return "stdin:" .. (tonumber(before) + tonumber(line))
+  end))
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+local function pack_values(...) return { n = select("#", ...), packed_ = pack, ... } end
+
+-- The REPL -------------------------------------------------------------------
+
+-- Starts the prompt. opts:
+--   exchange   the session's exchange (required)
+--   me         the user's trader (optional)
+--   session    the asx.session the exchange belongs to (optional): the
+--              commands pause, step, speed, spawn and kill are its methods
+--   defaults   { money =, stocks = } of agents spawned without them
+--   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
+--   history    a file name, or false for none (default ~/.asx_history)
+--   on_exit    called once with "quit", "eof" or "interrupt" when the user
+--              ends the REPL; the host then stops the session
+--   stdout, stderr  file handles (default io.stdout, io.stderr)
+-- Returns the REPL object (r:close() ends it without calling on_exit).
+function M.start(opts)
+  if type(opts) ~= "table" then argerror(1, "start", "table of options expected", opts) end
+  local ex = opts.exchange
+  if not asx.is_exchange(ex) then argerror(1, "start", "exchange: exchange expected", ex) end
+  local out, errout = opts.stdout or io.stdout, opts.stderr or io.stderr
+  local history = opts.history
+  if history == nil then
+    local home = os.getenv("HOME")
+    history = home and home ~= "" and home .. "/.asx_history" or false
+  end
+
+  local self = { exchange = ex, me = opts.me, session = opts.session, buffer = nil, done = false }
+  self.recorder = recorder.new(opts.trades_kept)
+  ex:add_logger(self.recorder)
+
+  local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
+    defaults = opts.defaults,
+    load_strategy = opts.load_strategy }
+  local reader
+
+  -- A __gc metamethod that raises makes whichever allocation runs it raise,
+  -- once per finalizer, in the REPL's own code too: what the prompt cannot
+  -- go on without is tried again.
+  local function surely(f, ...)
+    for _ = 1, 10 do
+      if pcall(f, ...) then return end
+    end
+  end
+
+  local function finish(reason)
+    if self.done then return end
+    self.done = true
+    pcall(out.flush, out)
+    if reader then surely(reader.close, reader) end
+    if reason and opts.on_exit then surely(opts.on_exit, reason) end
+  end
+  ctx.quit = finish
+
+  local cmd = commands.make(ctx)
+  local env = setmetatable({}, {
+    __index = function(_, k)
+      local v = cmd[k]
+      if v ~= nil then return v end
+      if k == "me" then return ctx.me end
+      return _G[k]
+    end,
+    __newindex = _G,
+  })
+  self.env = env
+  self.commands = cmd
+
+  -- Whether line numbers are the script's (pipe and file modes), and how
+  -- many lines failed there: the exit status tells a script's caller.
+  local script = false
+  self.lineno, self.failures = 0, 0
+
+  local function lines_of(text)
+    return script and M.script_lines(text) or text
+  end
+
+  -- Writing must not fail the prompt either (a closed stdout).
+  local function put(f, ...)
+    pcall(f.write, f, ...)
+    pcall(f.flush, f)
+  end
+
+  local function print_error(msg)
+    pcall(out.flush, out)
+    put(errout, lines_of(msg), "\n")
+  end
+
+  local function fail(msg)
+    self.failures = self.failures + 1
+    print_error(msg)
+  end
+
+  local function fail_with(e)
+    fail(type(e) == "string" and e or "error: " .. M.format(e))
+  end
+
+  -- Evaluates one complete chunk and prints its values or its error.
+  -- Returns "incomplete" when the chunk needs more lines.
+  local function run(src, first)
+    local f, err = M.compile(src, script and first or 1)
+    if err == "incomplete" then return err end
+    if not f then return fail(err) end
+    setfenv(f, env)
+    -- Interpreted, so that Ctrl-C can stop it (see asx_lua_repl.c).
+    if jit_off then jit_off(f, true) end
+    local res = pack(pcall(f, pack_values))
+    if not res[1] then return fail_with(res[2]) end
+    -- An expression returns its values packed; a statement returns nothing
+    -- unless it says `return`, whose values print too.
+    local values = res[2]
+    if res.n == 2 and type(values) == "table" and rawget(values, "packed_") == pack then
+      res = values
+    else
+      res = { n = res.n - 1, select(2, unpack(res, 1, res.n)) }
+    end
+    if res.n > 0 then
+      local parts = {}
+      for i = 1, res.n do parts[#parts + 1] = M.format(res[i]) end
+      put(out, concat(parts, "\t"), "\n")
+    end
+  end
+
+  -- The next line waits while a step runs: a script's `book()` after
+  -- `step(5)` must see the book after the step.
+  local function ready()
+    local ctl = ctx.session
+    return not (ctl and type(ctl.stepping) == "function" and ctl:stepping())
+  end
+
+  local function next_prompt()
+    if self.done then return end
+    if self.buffer then
+      reader:prompt(M.CONTINUE)
+    else
+      reader:prompt(M.PROMPT, ready)
+    end
+  end
+
+  -- One line: the statement so far runs once it is complete.
+  local function take_line(line)
+    self.lineno = self.lineno + 1
+    if not self.buffer then self.first = self.lineno end
+    local src = self.buffer and self.buffer .. "\n" .. line or line
+    if match(src, "^%s*$") then
+      self.buffer = nil
+      return
+    end
+    -- A leading "=" prints an expression, as in the stock Lua REPL.
+    local status = run((gsub(src, "^%s*=", "return ", 1)), self.first)
+    self.buffer = status == "incomplete" and src or nil
+  end
+
+  -- Nothing may escape to the reader: a callback that raises leaves it
+  -- waiting for a prompt that never comes. The line runs where Ctrl-C can
+  -- interrupt it (reader:pcall); whatever fails, the next prompt comes.
+  local function on_line(line)
+    if self.done then return end
+    if line == nil then
+      if self.buffer then pcall(fail, "stdin: incomplete statement at end of input") end
+      return finish("eof")
+    end
+    local ok, err = reader:pcall(take_line, line)
+    if not ok then
+      self.buffer = nil
+      pcall(fail_with, err)
+    end
+    surely(next_prompt)
+  end
+
+  local function on_interrupt(count)
+    self.buffer = nil
+    if count >= 2 then return finish("interrupt") end
+    surely(next_prompt)
+  end
+
+  -- Ctrl-C during a line or the step it started: the line has been
+  -- interrupted already if it could be; a step stops where it got to.
+  local function on_break()
+    local ctl = ctx.session
+    if not self.done and ctl and type(ctl.stepping) == "function" and ctl:stepping() then
+      surely(ctl.pause, ctl, true)
+      print_error(format("interrupted: the step stopped at %s s", format("%.3f", ctl:now())))
+    end
+  end
+
+  -- The names the REPL adds in front of the globals, for completion.
+  local own = { me = ctx.me }
+  for k, v in pairs(cmd) do own[k] = v end
+  local function candidates(word)
+    local ok, list = pcall(M.complete, own, word)
+    return ok and list or {}
+  end
+
+  local core = require("asx.core")
+  local err
+  reader, err = core.repl_open({ on_line = on_line, on_interrupt = on_interrupt, on_break = on_break,
+    complete = candidates, history = history or nil })
+  if not reader then error("start: " .. tostring(err), 2) end
+  self.reader = reader
+  self.mode = reader:mode()
+  script = self.mode ~= "tty"
+  self.close = function() finish(nil) end
+  -- For output that does not come from the line being evaluated.
+  self.print = function(text, stream)
+    text = lines_of(text)
+    if self.done then
+      put(stream == "stderr" and errout or out, text)
+    else
+      reader:print(text, stream)
+    end
+  end
+  next_prompt()
+  return self
+end
+
+-- asx-host -i ----------------------------------------------------------------
+
+-- How often `me` wakes. As an agent `me` only keeps the session alive while
+-- the prompt is open (a session ends when no agent waits any more), and lets
+-- a virtual clock with nothing else to run pause instead of racing ahead.
+M.KEEPALIVE = 1
+
+-- Puts the prompt on a session host.run has made, before it runs: adds the
+-- user's trader `me` as the last agent (so the strategies' agents keep the
+-- positions, and so the random draws, they have in a run without -i),
+-- pauses a virtual clock (nothing would be left to look at by the time the
+-- first line is read), prints the start message unless opts.quiet, and
+-- opens the reader. opts: money, stocks (me's), defaults (see M.start),
+-- load_strategy, quiet. Returns the REPL object, or nil and why the reader
+-- could not open.
+function M.attach(s, opts)
+  local Me = asx.Trader:extend("me")
+  function Me:cycle()
+    while true do
+      self:sleep(M.KEEPALIVE)
+      if s.clock == "virtual" and not s:stepping() then
+        local c = s.sched:counts()
+        if c.waiting == 0 and c.idle == 0 then s:pause(true) end
+      end
+    end
+  end
+  local me = Me:new({ money = opts.money, stocks = opts.stocks })
+  s:add(me)
+  if s.clock == "virtual" then s:pause(true) end
+
+  if not opts.quiet then
+    io.stderr:write(("asx-host: %d agents, %s clock, seed %d%s; you are %s (money %d, stocks %d)%s\n")
+      :format(#s.traders - 1, s.clock, s.seed,
+        s.duration and (", duration " .. fmt.fmt_num(s.duration) .. " s") or "", tostring(me), me.money,
+        me.stocks, s.clock == "virtual" and "; paused: step(seconds) or resume()" or ""))
+    io.stderr:write("type help() for the commands\n")
+  end
+
+  local ok, res = pcall(M.start, {
+    exchange = s.exchange, me = me, session = s, defaults = opts.defaults,
+    load_strategy = opts.load_strategy, on_exit = function() s:stop() end,
+  })
+  if not ok then return nil, (tostring(res):gsub("^start: ", "")) end
+  return res
+end
+
+return M

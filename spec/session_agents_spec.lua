@@ -1,0 +1,66 @@
+-- A session's agents as the prompt drives them: spawn adds agents to a
+-- session, kill stops one, agent_state tells where each is.
+local asx = require("asx")
+
+-- Sleeps `nap` seconds at a time, counting its wake-ups.
+local Sleeper = asx.Trader:extend("sleeper")
+function Sleeper:cycle()
+  self.woke = 0
+  while true do
+    self:sleep(self.nap or 1)
+    self.woke = self.woke + 1
+  end
+end
+
+describe("session:spawn", function()
+  it("adds count agents of a class, made with the options, after the others", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3, traders = { Sleeper:new({}) } })
+    local added = s:spawn(Sleeper, 2, { money = 7, stocks = 3 })
+    assert.are.equal(2, #added)
+    assert.are.equal(3, #s.traders)
+    assert.are.equal(added[1], s.traders[2])
+    assert.are.equal(added[2], s.traders[3])
+    assert.are.same({ 7, 3 }, { added[1].money, added[1].stocks })
+    s:run()
+    assert.are.same({ 3, 3, 3 }, { s.traders[1].woke, added[1].woke, added[2].woke })
+  end)
+
+  it("adds one agent by default", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1 })
+    assert.are.equal(1, #s:spawn(Sleeper))
+  end)
+
+  it("names the argument it cannot use, and adds nothing", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1 })
+    assert.has_error(function() s:spawn({}) end,
+      "bad argument #1 to 'spawn' (Trader class with cycle expected, got table)")
+    assert.has_error(function() s:spawn(Sleeper, 0) end,
+      "bad argument #2 to 'spawn' (positive integer count expected, got 0)")
+    assert.are.equal(0, #s.traders)
+  end)
+end)
+
+describe("session:kill", function()
+  it("stops a waiting agent for good and tells its state; false once it has ended", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 5,
+      traders = { Sleeper:new({}), Sleeper:new({}) } })
+    local a, b = s.traders[1], s.traders[2]
+    -- The second agent kills the first after two seconds.
+    local Killer = asx.Trader:extend("killer")
+    function Killer:cycle()
+      self:sleep(2.5)
+      self.result = s:kill(a)
+      self.again = s:kill(a)
+    end
+    local k = Killer:new({})
+    s:add(k)
+    s:run()
+    assert.is_true(k.result)
+    assert.is_false(k.again)
+    assert.are.equal("stopped", s:agent_state(a))
+    assert.are.equal(2, a.woke)
+    assert.are.equal(5, b.woke)
+    assert.are.equal("waiting", s:agent_state(b))
+    assert.is_nil(s:agent_state(Sleeper:new({})))
+  end)
+end)
