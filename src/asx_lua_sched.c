@@ -74,7 +74,8 @@ static lsched *check_sched(lua_State *L, int idx) {
   return ls;
 }
 
-/* Argument errors in the project's form, with the caller's position:
+/* Argument errors in the project's form, with the caller's position, the
+ * value shown as lua/asx/check.lua's show does:
  * "file:line: bad argument #1 to 'sleep' (what, got value)". sleep and
  * random are methods (self:sleep(seconds)), so the value at stack index
  * narg is shown as argument narg - 1, whether or not the call was written
@@ -88,6 +89,8 @@ static int arg_error(lua_State *L, int narg, const char *fname,
       strcpy(got, "nan");
     else if (isinf(v))
       strcpy(got, v > 0 ? "inf" : "-inf");
+    else if (v == floor(v) && fabs(v) <= 1e15)
+      snprintf(got, sizeof got, "%lld", (long long)v);
     else
       snprintf(got, sizeof got, "%.17g", v);
   } else {

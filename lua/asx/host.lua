@@ -10,6 +10,7 @@
 --      ran then.
 -- (A second SIGINT while stopping exits 130 from the signal handler.)
 local asx = require("asx")
+local check = require("asx.check")
 local session = require("asx.session")
 local core = require("asx.core")
 local loggers = require("asx.loggers") -- issue 5
@@ -69,13 +70,13 @@ end
 
 local function positive_integer(s)
   local n = tonumber(s)
-  if n and n >= 1 and n <= asx.MAX_QTY and n % 1 == 0 and s:match("^%s*%d+%s*$") then return n end
+  if check.is_count(n) and s:match("^%s*%d+%s*$") then return n end
   return nil
 end
 
 local function balance(s)
   local n = tonumber(s)
-  if n and n >= 0 and n <= asx.MAX_QTY and n % 1 == 0 and s:match("^%s*%d+%s*$") then return n end
+  if check.is_balance(n) and s:match("^%s*%d+%s*$") then return n end
   return nil
 end
 
@@ -201,10 +202,6 @@ function M.load_strategy(path)
   return cls
 end
 
-local function is_balance(v)
-  return type(v) == "number" and v >= 0 and v <= asx.MAX_QTY and v % 1 == 0
-end
-
 -- What one sleeping agent costs (its coroutine, trader, account and
 -- wake-up), as `make bench` measures it (host.bytes_per_idle_agent).
 M.BYTES_PER_AGENT = 807
@@ -242,16 +239,16 @@ function M.plan_agents(classes, files, opts, available)
     local function field(name, ok, what)
       local v = cls[name]
       if v ~= nil and not ok(v) then
-        usage_error("%s: the class's %s field must be %s (got %s)", path, name, what, asx._show(v))
+        usage_error("%s: the class's %s field must be %s (got %s)", path, name, what, check.show(v))
       end
       return v
     end
-    local n = files[i].count or opts.agents or field("agents", asx._is_count, "a positive integer")
+    local n = files[i].count or opts.agents or field("agents", check.is_count, "a positive integer")
       or DEFAULT_AGENTS
     plan[i] = {
       count = n,
-      money = opts.money or field("money", is_balance, "a non-negative integer") or DEFAULT_MONEY,
-      stocks = opts.stocks or field("stocks", is_balance, "a non-negative integer") or DEFAULT_STOCKS,
+      money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,
+      stocks = opts.stocks or field("stocks", check.is_balance, "a non-negative integer") or DEFAULT_STOCKS,
     }
     total = total + n
   end

@@ -17,7 +17,7 @@ local F = require("asx.ffi")
 local event = require("asx.event")
 local ffi, C = F.ffi, F.C
 
-local MAX = 9007199254740991 -- 2^53 - 1
+local MAX = require("asx.check").MAX
 local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
 local setmetatable, error, pcall = setmetatable, error, pcall
 
@@ -54,28 +54,9 @@ registry["asx.native_consumers"] = native_consumers
 
 -- Argument checks --------------------------------------------------------
 
-local function show(v)
-  if type(v) == "number" then
-    if v ~= v then return "nan" end
-    if v == 1 / 0 then return "inf" end
-    if v == -1 / 0 then return "-inf" end
-    if v % 1 == 0 and v >= -1e15 and v <= 1e15 then return ("%d"):format(v) end
-    return ("%.17g"):format(v)
-  end
-  return type(v)
-end
-asx._show = show
-
-local function argerror(n, fname, msg, v, level)
-  error(("bad argument #%d to '%s' (%s, got %s)"):format(n, fname, msg, show(v)), (level or 2) + 1)
-end
-asx._argerror = argerror
-
--- A method called on something else than its object (a dot for a colon:
--- t.buy(5, 100)) names itself and the type it got.
-local function self_error(fname, what, v, level)
-  error(("bad argument #1 to '%s' (%s expected, got %s)"):format(fname, what, type(v)), level + 1)
-end
+local check = require("asx.check")
+local argerror, self_error, show = check.argerror, check.self_error, check.show
+local is_count, is_balance = check.is_count, check.is_balance
 
 -- The private state of self for a method named fname, called from the
 -- method itself.
@@ -90,16 +71,6 @@ local function trader_account(self, fname)
   if not acct then self_error(fname, "trader", self, 3) end
   return acct
 end
-
--- NaN fails v >= 1 and infinity fails v <= MAX, so one test covers both.
-local function is_count(v)
-  return type(v) == "number" and v >= 1 and v <= MAX and v % 1 == 0
-end
-
-local function is_balance(v)
-  return type(v) == "number" and v >= 0 and v <= MAX and v % 1 == 0
-end
-asx._is_count = is_count
 
 -- Orders -------------------------------------------------------------------
 
@@ -796,6 +767,37 @@ function Trader:value(price)
     argerror(1, "value", "non-negative price expected", price)
   end
   return tonumber(acct.money) + tonumber(acct.stocks) * price
+end
+
+-- An agent's calls, for a trader running as an agent of a session
+-- (lua/asx/session.lua). They are methods of the base class, so they cost
+-- no field per trader. sleep is the scheduler's C function, because it
+-- yields; now is one too. random is Lua over an FFI call, so that
+-- strategies that draw many numbers stay in compiled code.
+Trader.sleep = F.core.sleep
+Trader.now = F.core.now
+
+local draw = C.asx_sched_draw
+local floor = math.floor
+
+local function check_bound(v, n)
+  if not check.is_finite(v) then argerror(n, "random", "finite number expected", v, 2) end
+  return floor(v)
+end
+
+-- self:random(), self:random(m), self:random(m, n): math.random's results,
+-- from the running agent's own generator (see asx_sched_draw).
+function Trader.random(_, m, n)
+  local r = draw()
+  if m == nil and n == nil then return r end
+  if n == nil then
+    m = check_bound(m, 1)
+    if m < 1 then argerror(1, "random", "interval is empty", m, 1) end
+    return floor(r * m) + 1
+  end
+  m, n = check_bound(m, 1), check_bound(n, 2)
+  if m > n then argerror(2, "random", "interval is empty", n, 1) end
+  return floor(r * (n - m + 1)) + m
 end
 
 -- Sessions (lua/asx/session.lua) need this module, so they load on first use.

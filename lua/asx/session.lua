@@ -29,40 +29,9 @@ local loggers = require("asx.loggers")
 
 local type, tostring, ipairs = type, tostring, ipairs
 local getmetatable, setmetatable = getmetatable, setmetatable
-local argerror, show = asx._argerror, asx._show
-local MAX = asx.MAX_QTY
-
--- The agents' functions are methods of the base class, so they cost no
--- field per trader. sleep is the scheduler's C function, because it yields;
--- now is one too. random is Lua over an FFI call, so that strategies that
--- draw many numbers stay in compiled code.
-asx.Trader.sleep = core.sleep
-asx.Trader.now = core.now
-
-local draw = require("asx.ffi").C.asx_sched_draw
+local check = require("asx.check")
+local argerror, show = check.argerror, check.show
 local floor, huge = math.floor, math.huge
-
-local function check_bound(v, n)
-  if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
-    argerror(n, "random", "finite number expected", v, 2)
-  end
-  return floor(v)
-end
-
--- self:random(), self:random(m), self:random(m, n): math.random's results,
--- from the running agent's own generator (see asx_sched_draw).
-function asx.Trader.random(_, m, n)
-  local r = draw()
-  if m == nil and n == nil then return r end
-  if n == nil then
-    m = check_bound(m, 1)
-    if m < 1 then argerror(1, "random", "interval is empty", m, 1) end
-    return floor(r * m) + 1
-  end
-  m, n = check_bound(m, 1), check_bound(n, 2)
-  if m > n then argerror(2, "random", "interval is empty", n, 1) end
-  return floor(r * (n - m + 1)) + m
-end
 
 local Session = {}
 Session.__index = Session
@@ -116,7 +85,7 @@ local function fresh_seed()
   return os.time()
 end
 
-local is_trader = asx.is_trader
+local is_trader = check.is_trader
 
 -- The class of a trader: the name shown in errors and summaries.
 local function class_of(t)
@@ -135,7 +104,7 @@ function M.new(opts)
   local seed = opts.seed
   if seed == nil then
     seed = fresh_seed()
-  elseif type(seed) ~= "number" or not (seed >= 0 and seed <= MAX) or seed % 1 ~= 0 then
+  elseif not check.is_balance(seed) then
     argerror(1, "session", "seed: non-negative integer expected", seed)
   end
   local duration = opts.duration

@@ -15,9 +15,10 @@ local rawget, getmetatable, setmetatable, pcall = rawget, getmetatable, setmetat
 local huge = math.huge
 local concat, sort = table.concat, table.sort
 local error = error
-local argerror, is_count = asx._argerror, asx._is_count
+local check = require("asx.check")
+local argerror, is_count = check.argerror, check.is_count
 local fmt_num, layout, column, rows_class = fmt.fmt_num, fmt.layout, fmt.column, fmt.rows_class
-local is_trader = asx.is_trader
+local is_trader = check.is_trader
 
 
 local function fmt_time(t) return t and ("%.3f"):format(t) or nil end

@@ -1,7 +1,6 @@
 -- Tab completion at the prompt: global names (and commands) for a bare
 -- word; fields and methods after "." and ":". Lookups are raw and follow only
 -- __index tables, never functions: completing a name must not have effects.
-local asx = require("asx")
 local fmt = require("asx.repl.format")
 
 local M = {}
@@ -13,7 +12,7 @@ local rawget, getmetatable = rawget, getmetatable
 local sort = table.sort
 local gmatch, sub, match = string.gmatch, string.sub, string.match
 local is_ident, KEYWORDS = fmt.is_ident, fmt.KEYWORDS
-local is_trader = asx.is_trader
+local is_trader = require("asx.check").is_trader
 
 local function lookup(v, k)
   local depth = 0

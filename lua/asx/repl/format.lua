@@ -1,7 +1,6 @@
 -- How the prompt shows values: the value printer (M.format) and the
 -- layout of rows under a header (M.layout, M.rows_class), which the
 -- commands' displays (lua/asx/repl/commands.lua) are made of.
-local asx = require("asx")
 
 local M = {}
 
@@ -14,7 +13,8 @@ local concat, sort = table.concat, table.sort
 local format, gsub, sub, find, match, byte = string.format, string.gsub, string.sub, string.find,
   string.match, string.byte
 local real_metatable = debug.getmetatable
-local argerror = asx._argerror
+local check = require("asx.check")
+local argerror = check.argerror
 
 M.DEPTH = 3           -- how deep tables print
 M.MAX_ROWS = 50       -- rows a displayed table shows
@@ -103,7 +103,7 @@ local function scalar(v)
   return safe_tostring(v)
 end
 
-local is_trader = asx.is_trader
+local is_trader = check.is_trader
 
 local WIDTH = 78 -- wider tables print one entry per line
 

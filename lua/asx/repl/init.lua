@@ -32,7 +32,7 @@ local concat = table.concat
 local format, gsub, sub, find, match = string.format, string.gsub, string.sub, string.find, string.match
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
 local jit_off = jit and jit.off
-local argerror = asx._argerror
+local argerror = require("asx.check").argerror
 
 M.PROMPT = "asx> "
 M.CONTINUE = ">> "

@@ -1,0 +1,75 @@
+-- asx.check: the one way asx checks arguments and reports a bad one
+-- (README.md, "Errors"). A wrong argument raises
+--
+--   bad argument #1 to 'buy' (positive integer amount expected, got -5)
+--
+-- from the caller's line; an expected outcome is a return value, not an
+-- error. Every module of lua/asx checks its arguments with these, so the
+-- messages read alike and a bad value is shown the same way everywhere.
+local type, error = type, error
+
+local M = {}
+
+M.MAX = 9007199254740991 -- 2^53 - 1: the largest amount, price or balance
+local MAX = M.MAX
+
+-- How a bad value appears in a message: a number as its value (integers
+-- without an exponent, nan and inf by name), anything else as its type,
+-- since a string or table may be long, or hold the secret being checked.
+function M.show(v)
+  if type(v) == "number" then
+    if v ~= v then return "nan" end
+    if v == 1 / 0 then return "inf" end
+    if v == -1 / 0 then return "-inf" end
+    if v % 1 == 0 and v >= -1e15 and v <= 1e15 then return ("%d"):format(v) end
+    return ("%.17g"):format(v)
+  end
+  return type(v)
+end
+local show = M.show
+
+-- Raises "bad argument #n to 'fname' (expected, got text)". level counts as
+-- error's does, from the function that calls bad_argument: 2, the default,
+-- blames the line that called that function, the user's line for an API
+-- call that checks its own arguments. text is shown as given: for a word
+-- the user chose (an event type named twice), where the word itself says
+-- what is wrong.
+function M.bad_argument(n, fname, expected, text, level)
+  error(("bad argument #%d to '%s' (%s, got %s)"):format(n, fname, expected, text), (level or 2) + 1)
+end
+
+-- The same for a value v, shown as show(v); expected ends in "expected"
+-- ("positive integer amount expected").
+function M.argerror(n, fname, expected, v, level)
+  M.bad_argument(n, fname, expected, show(v), (level or 2) + 1)
+end
+
+-- A method called on something other than its object (a dot for a colon:
+-- t.buy(5, 100)) names itself and the type it got.
+function M.self_error(fname, what, v, level)
+  error(("bad argument #1 to '%s' (%s expected, got %s)"):format(fname, what, type(v)), (level or 2) + 1)
+end
+
+-- NaN fails v >= 1 and infinity fails v <= MAX, so one test covers both.
+-- An amount, a price, a depth: a positive integer up to 2^53 - 1.
+function M.is_count(v)
+  return type(v) == "number" and v >= 1 and v <= MAX and v % 1 == 0
+end
+
+-- A trader's money or stocks: a non-negative integer up to 2^53 - 1.
+function M.is_balance(v)
+  return type(v) == "number" and v >= 0 and v <= MAX and v % 1 == 0
+end
+
+-- A number that is neither NaN nor infinite.
+function M.is_finite(v)
+  return type(v) == "number" and v == v and v ~= 1 / 0 and v ~= -1 / 0
+end
+
+-- A trader made by Class:new: what has an account on the exchange module,
+-- which keeps the accounts (and requires this module, hence the late look-up).
+function M.is_trader(v)
+  return require("asx").is_trader(v)
+end
+
+return M
