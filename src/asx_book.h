@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "asx_err.h"
+
 #define ASX_MAX_QTY ((int64_t)9007199254740991) /* 2^53 - 1 */
 
 /* ASX_FFI_BEGIN */
@@ -41,12 +43,7 @@ enum {
 
   ASX_TRIM_MONEY = 0,  /* the buyer could not pay for the fill */
   ASX_TRIM_STOCKS = 1, /* the seller did not hold the stocks */
-  ASX_TRIM_LIMIT = 2,  /* the fill would push a balance past ASX_MAX_QTY */
-
-  ASX_E_ARG = -1,      /* a bad argument: the binding raises */
-  ASX_E_OVERFLOW = -2, /* a limit order's rest would push its level's total
-                          past ASX_MAX_QTY */
-  ASX_E_NOMEM = -3
+  ASX_TRIM_LIMIT = 2   /* the fill would push a balance past ASX_MAX_QTY */
 };
 
 /* A trader's account. The owner (the Lua trader, or a C caller) allocates it

@@ -447,7 +447,7 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
 }
 
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns) {
-  if (!ix || (session && strlen(session) > 256)) return ASX_INFLUX_E_ARG;
+  if (!ix || (session && strlen(session) > 256)) return ASX_E_ARG;
   asx_event_fmt_session(&ix->fmt, session ? session : "", session ? strlen(session) : 0, 1);
   ix->start_ns = start_ns;
   return 0;
@@ -506,7 +506,7 @@ static void point_added(asx_influx *ix, batch *b, char *end) {
 }
 
 int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
-  if (!ix || (!events && n)) return ASX_INFLUX_E_ARG;
+  if (!ix || (!events && n)) return ASX_E_ARG;
   size_t need = asx_event_max_len(&ix->fmt) + 64;
   int64_t k = 0;
   for (size_t i = 0; i < n; i++) {
@@ -524,7 +524,7 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n) {
 
 int asx_influx_point(asx_influx *ix, const char *text, size_t len, double time) {
   if (!ix || !text || !len || memchr(text, '\n', len) || !memchr(text, ' ', len))
-    return ASX_INFLUX_E_ARG;
+    return ASX_E_ARG;
   batch *b = room_for_point(ix, len + 64);
   if (!b) return 0;
   char *p = b->buf + b->len;
@@ -542,7 +542,7 @@ static void on_deadline(uv_timer_t *t) {
 }
 
 int64_t asx_influx_flush(asx_influx *ix, double timeout) {
-  if (!ix) return ASX_INFLUX_E_ARG;
+  if (!ix) return ASX_E_ARG;
   if (ix->fill && ix->fill->points) {
     ready_push(ix, ix->fill);
     ix->fill = NULL;

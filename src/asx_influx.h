@@ -53,10 +53,7 @@
 /* ASX_FFI_BEGIN */
 enum {
   ASX_INFLUX_V1 = 1,
-  ASX_INFLUX_V2 = 2,
-
-  ASX_INFLUX_E_ARG = -1,
-  ASX_INFLUX_E_NOMEM = -3
+  ASX_INFLUX_V2 = 2
 };
 
 /* Options; zero means the default given for each field. The strings are
@@ -95,7 +92,7 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err);
 
 /* The session tag (copied, escaped as a tag value; NULL or "" for none, the
  * default) and the wall-clock time in ns since the epoch at session time 0
- * (the default is when the logger was made). 0 or ASX_INFLUX_E_ARG. */
+ * (the default is when the logger was made). 0 or ASX_E_ARG. */
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns);
 
 /* Formats the book's events as points; returns how many were queued (the
@@ -104,7 +101,7 @@ int64_t asx_influx_events(asx_influx *ix, const asx_event *events, size_t n);
 
 /* Queues one point made elsewhere: text is "measurement,tags fields" (the
  * caller escapes it); seq and the timestamp for session time are added.
- * Returns 1 when queued, 0 when dropped, or ASX_INFLUX_E_ARG. */
+ * Returns 1 when queued, 0 when dropped, or ASX_E_ARG. */
 int asx_influx_point(asx_influx *ix, const char *text, size_t len, double time);
 
 /* Sends what is queued and runs the loop until it is written, refused or

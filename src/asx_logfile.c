@@ -327,8 +327,8 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
 }
 
 int asx_logfile_set_format(asx_logfile *lf, int format, int type) {
-  if (!lf || (format != ASX_LOG_CSV && format != ASX_LOG_JSONL)) return ASX_LOG_E_ARG;
-  if (format == ASX_LOG_CSV && (type < ASX_EV_TRADE || type > ASX_EV_TRIM)) return ASX_LOG_E_ARG;
+  if (!lf || (format != ASX_LOG_CSV && format != ASX_LOG_JSONL)) return ASX_E_ARG;
+  if (format == ASX_LOG_CSV && (type < ASX_EV_TRADE || type > ASX_EV_TRIM)) return ASX_E_ARG;
   lf->format = format;
   lf->type = type;
   asx_event_fmt_init(&lf->fmt, format == ASX_LOG_CSV ? ASX_EVENT_CSV : ASX_EVENT_JSON);
@@ -338,8 +338,8 @@ int asx_logfile_set_format(asx_logfile *lf, int format, int type) {
 }
 
 int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, int is_string) {
-  if (!lf) return ASX_LOG_E_ARG;
-  if (session && (len > ASX_EVENT_SESSION_MAX || (!is_string && len == 0))) return ASX_LOG_E_ARG;
+  if (!lf) return ASX_E_ARG;
+  if (session && (len > ASX_EVENT_SESSION_MAX || (!is_string && len == 0))) return ASX_E_ARG;
   lf->has_session = session != NULL;
   lf->session_is_string = is_string != 0;
   lf->session_len = session ? len : 0;
@@ -349,12 +349,12 @@ int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, in
 }
 
 int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
-  if (!lf || !text || len == 0 || text[len - 1] != '\n') return ASX_LOG_E_ARG;
+  if (!lf || !text || len == 0 || text[len - 1] != '\n') return ASX_E_ARG;
   int64_t nl = 0;
   for (const char *p = text; (p = memchr(p, '\n', (size_t)(text + len - p))); p++) nl++;
   if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
     drop(lf, nl, len);
-    return ASX_LOG_E_IO;
+    return ASX_E_IO;
   }
   if (len > CHUNK_SIZE) {
     /* A line longer than a chunk gets a chunk of its own, outside the
@@ -365,7 +365,7 @@ int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
       int expected = 0;
       atomic_compare_exchange_strong(&lf->err, &expected, ENOMEM);
       drop(lf, nl, len);
-      return ASX_LOG_E_IO;
+      return ASX_E_IO;
     }
     if (lf->cur->len) handoff(lf);
     memcpy(c->data, text, len);
@@ -388,13 +388,13 @@ int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
 /* ---- events ---------------------------------------------------------- */
 
 int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
-  if (!lf || (!events && n)) return ASX_LOG_E_ARG;
+  if (!lf || (!events && n)) return ASX_E_ARG;
   if (atomic_load_explicit(&lf->err, memory_order_relaxed)) {
     int64_t k = 0;
     for (size_t i = 0; i < n; i++)
       if (asx_event_is_book_type(events[i].type) && (lf->format == ASX_LOG_JSONL || events[i].type == lf->type)) k++;
     drop(lf, k, 0);
-    return ASX_LOG_E_IO;
+    return ASX_E_IO;
   }
   size_t maxrow = asx_event_max_len(&lf->fmt);
   int64_t k = 0;
@@ -415,23 +415,23 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
 }
 
 int asx_logfile_flush(asx_logfile *lf) {
-  if (!lf) return ASX_LOG_E_ARG;
+  if (!lf) return ASX_E_ARG;
   if (lf->cur->len) handoff(lf);
   pthread_mutex_lock(&lf->mu);
   while (lf->qhead || lf->writing) pthread_cond_wait(&lf->done, &lf->mu);
   pthread_mutex_unlock(&lf->mu);
-  return atomic_load(&lf->err) ? ASX_LOG_E_IO : 0;
+  return atomic_load(&lf->err) ? ASX_E_IO : 0;
 }
 
 int asx_logfile_close(asx_logfile *lf) {
-  if (!lf) return ASX_LOG_E_ARG;
+  if (!lf) return ASX_E_ARG;
   int rc = asx_logfile_flush(lf);
   pthread_mutex_lock(&lf->mu);
   lf->quit = 1;
   pthread_cond_signal(&lf->work);
   pthread_mutex_unlock(&lf->mu);
   pthread_join(lf->thread, NULL);
-  if (close(lf->fd) != 0 && rc == 0) rc = ASX_LOG_E_IO;
+  if (close(lf->fd) != 0 && rc == 0) rc = ASX_E_IO;
   unclaim(lf);
   free(lf->cur);
   while (lf->free_list) {

@@ -36,11 +36,7 @@
 /* ASX_FFI_BEGIN */
 enum {
   ASX_LOG_CSV = 0,   /* one event type, one row per event, no header */
-  ASX_LOG_JSONL = 1, /* every event type, one JSON object per line */
-
-  ASX_LOG_E_ARG = -1, /* a bad argument */
-  ASX_LOG_E_IO = -2,  /* the file could not be opened or written */
-  ASX_LOG_E_CLOSED = -3
+  ASX_LOG_JSONL = 1  /* every event type, one JSON object per line */
 };
 
 typedef struct asx_logfile asx_logfile;
@@ -74,19 +70,19 @@ const char *asx_logfile_holder(const char *path);
 
 /* Sets how the book's events are written by asx_logfile_events: format is
  * ASX_LOG_CSV or ASX_LOG_JSONL; for CSV, type is the one ASX_EV_* type the
- * file holds. 0 or ASX_LOG_E_ARG. */
+ * file holds. 0 or ASX_E_ARG. */
 int asx_logfile_set_format(asx_logfile *lf, int format, int type);
 
 /* The session id written in every row: a number (is_string 0, the text of
  * the number) or a string of len bytes, any bytes (quoted and cleaned as
  * asx_event_fmt_session says). The text is copied. NULL means no
  * session: an empty CSV field, null in JSON (the default). 0, or
- * ASX_LOG_E_ARG (longer than ASX_EVENT_SESSION_MAX, or an empty number). */
+ * ASX_E_ARG (longer than ASX_EVENT_SESSION_MAX, or an empty number). */
 int asx_logfile_set_session(asx_logfile *lf, const char *session, size_t len, int is_string);
 
 /* Appends len bytes, which must be whole lines (ending in '\n'). Returns 0,
- * ASX_LOG_E_ARG (not a whole line), ASX_LOG_E_IO (the file failed earlier;
- * the lines are counted as dropped) or ASX_LOG_E_CLOSED. */
+ * ASX_E_ARG (not a whole line), ASX_E_IO (the file failed earlier;
+ * the lines are counted as dropped) or ASX_E_CLOSED. */
 int asx_logfile_write(asx_logfile *lf, const char *text, size_t len);
 
 /* Formats and appends the events the file holds (see set_format); events of
@@ -96,11 +92,11 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n);
 
 /* Waits until everything appended so far is in the file. The wait is the
  * caller's choice (at a stop or a checkpoint), never forced on the agents.
- * 0, or ASX_LOG_E_IO when some write failed (see asx_logfile_error). */
+ * 0, or ASX_E_IO when some write failed (see asx_logfile_error). */
 int asx_logfile_flush(asx_logfile *lf);
 
 /* Flushes, stops the writer thread, closes the file and frees lf. Returns
- * what asx_logfile_flush returned, or ASX_LOG_E_IO when close(2) failed. */
+ * what asx_logfile_flush returned, or ASX_E_IO when close(2) failed. */
 int asx_logfile_close(asx_logfile *lf);
 
 void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out);

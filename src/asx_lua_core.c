@@ -5,24 +5,26 @@
  * exact declarations the core was compiled with, as `cdef`. Functions that
  * yield or resume coroutines are classic lua_CFunctions added by the other
  * asx_lua_*.c files. */
-#include "asx_lua.h"
+#include "asx_err.h"
 #include "asx_ffi_cdef.h"
+#include "asx_lua.h"
 
 #include <lauxlib.h>
 
-/* Binding files that are not part of this build yet are skipped, so each
- * concept can land on its own. */
-#pragma weak asx__lua_open_sched
-#pragma weak asx__lua_open_repl
+/* The error codes as an enum the FFI can parse: LuaJIT's cdef has no
+ * preprocessor, so the X-macro is expanded here, from the same list. */
+#define XX(name, code, message) "  ASX_E_" #name " = " #code ",\n"
+static const char err_cdef[] = "enum {\n" ASX_ERRNO_MAP(XX) "};\n";
+#undef XX
 
 int luaopen_asx_core(lua_State *L) {
   lua_newtable(L);
+  lua_pushlstring(L, err_cdef, sizeof(err_cdef) - 1);
   lua_pushlstring(L, asx_ffi_cdef, sizeof(asx_ffi_cdef) - 1);
+  lua_concat(L, 2);
   lua_setfield(L, -2, "cdef");
-  if (asx__lua_open_sched != NULL)
-    asx__lua_open_sched(L);
-  if (asx__lua_open_repl != NULL)
-    asx__lua_open_repl(L);
+  asx__lua_open_sched(L);
+  asx__lua_open_repl(L);
   asx__lua_open_guard(L);
   return 1;
 }

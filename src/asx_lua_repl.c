@@ -35,6 +35,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "asx_err.h"
 #include "asx_lua.h"
 #include "asx_repl.h"
 
@@ -287,7 +288,7 @@ static int l_repl_open(lua_State *L) {
   if (rc < 0) {
     unref_all(L, u);
     lua_pushnil(L);
-    lua_pushfstring(L, "%s (%s)", err ? err : "cannot open", uv_strerror(rc));
+    lua_pushfstring(L, "%s (%s)", err ? err : "cannot open", asx_strerror(rc));
     return 2;
   }
   lua_pushvalue(L, -1);

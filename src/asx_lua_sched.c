@@ -519,7 +519,7 @@ static int l_step(lua_State *L) {
   lsched *ls = check_sched(L, 1);
   double d = luaL_checknumber(L, 2);
   int rc = asx_sched_step(ls->s, d);
-  if (rc == ASX_SCHED_E_ARG)
+  if (rc == ASX_E_ARG)
     return luaL_argerror(L, 2, "non-negative finite number expected");
   lua_pushboolean(L, rc == 0);
   return 1;

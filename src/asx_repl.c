@@ -472,7 +472,6 @@ static void pin_libedit(void) {
 }
 
 static int tty_open(asx_repl *r, const char **err) {
-  int rc;
   static int atexit_done;
   rl_readline_name = "asx";
   rl_instream = stdin;
@@ -481,7 +480,7 @@ static int tty_open(asx_repl *r, const char **err) {
   pin_libedit();
   if (rl_initialize() != 0) {
     *err = "libedit failed to initialise the terminal";
-    return UV_EIO;
+    return ASX_E_IO;
   }
   rl_parse_and_bind("setty -d -isig");
   rl_add_defun("asx-interrupt", rl_interrupt, 3 /* Ctrl-C */);
@@ -491,10 +490,9 @@ static int tty_open(asx_repl *r, const char **err) {
   rl_completion_append_character = '\0';
   stifle_history(ASX_REPL_HISTORY_MAX);
   history_load(r);
-  rc = uv_poll_init(r->loop, &r->poll, r->fd);
-  if (rc < 0) {
+  if (uv_poll_init(r->loop, &r->poll, r->fd) < 0) {
     *err = "cannot watch standard input";
-    return rc;
+    return ASX_E_IO;
   }
   uv_async_init(r->loop, &r->brk, on_break);
   r->brk.data = r;
@@ -658,15 +656,15 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
   *err = NULL;
   if (the_repl) {
     *err = "a line reader is open already";
-    return UV_EBUSY;
+    return ASX_E_STATE;
   }
   if (!cb || !cb->on_line) {
     *err = "on_line callback expected";
-    return UV_EINVAL;
+    return ASX_E_ARG;
   }
   if ((r = calloc(1, sizeof *r)) == NULL) {
     *err = "out of memory";
-    return UV_ENOMEM;
+    return ASX_E_NOMEM;
   }
   r->loop = loop;
   r->cb = *cb;
@@ -683,7 +681,7 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
   } else {
     free(r);
     *err = "standard input is closed or of an unknown kind";
-    return UV_EBADF;
+    return ASX_E_BADF;
   }
   the_repl = r;
   uv_check_init(loop, &r->check);
@@ -692,7 +690,7 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
 
   if (r->mode == ASX_REPL_TTY) {
     if (history_path && (r->history_path = strdup(history_path)) == NULL) {
-      rc = UV_ENOMEM;
+      rc = ASX_E_NOMEM;
       *err = "out of memory";
       goto fail;
     }
@@ -706,10 +704,10 @@ int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
       uv_pipe_init(loop, &r->pipe, 0);
       r->pipe.data = r;
       r->handles++;
-      if ((rc = uv_pipe_open(&r->pipe, fd)) < 0) {
+      if (uv_pipe_open(&r->pipe, fd) < 0) {
         *err = "cannot read standard input";
         asx_repl_close(r);
-        return rc;
+        return ASX_E_IO;
       }
     }
   }

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "asx_err.h"
+
 typedef struct asx_repl asx_repl;
 
 /* What the reader calls back. Every callback runs from the loop, never from
@@ -72,7 +74,8 @@ enum {
  * it can hold what was typed; a rewritten one keeps its mode. In terminal
  * mode the reader installs its SIGINT handler (see on_signal) in front of
  * the current one, and puts that back on close if nobody replaced it.
- * Returns 0 and *out, or a negative libuv error with a static *err.
+ * Returns 0 and *out, or a negative ASX_E_* code (src/asx_err.h) with a
+ * static *err: ASX_E_STATE when a reader is open already.
  * Nothing is read until asx_repl_prompt. */
 int asx_repl_open(uv_loop_t *loop, int fd, const char *history_path,
                   const asx_repl_callbacks *cb, asx_repl **out,

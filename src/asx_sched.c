@@ -443,12 +443,12 @@ static void restore_signals(asx_sched *s) {
 int asx_sched_catch_signals(asx_sched *s, int on, const char *prog) {
   on = on != 0;
   if (s->state == S_ENDED)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   s->prog = prog;
   if (on == s->catch_signals)
     return 0;
   if (on && sig_target && sig_target != s)
-    return ASX_SCHED_E_STATE; /* another session has them */
+    return ASX_E_STATE; /* another session has them */
   /* Installed now rather than at start, so that a signal sent as soon as
    * the caller says it is ready is never lost to the default action. */
   if (on)
@@ -471,13 +471,13 @@ int asx_sched_group(asx_sched *s, const char *name) {
     if (strcmp(s->groups[i], name) == 0)
       return i;
   if (s->ngroups >= UINT16_MAX)
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   len = strlen(name);
   copy = malloc(len + 1);
   g = copy ? realloc(s->groups, sizeof *g * (size_t)(s->ngroups + 1)) : NULL;
   if (!g) {
     free(copy);
-    return ASX_SCHED_E_NOMEM;
+    return ASX_E_NOMEM;
   }
   memcpy(copy, name, len + 1);
   s->groups = g;
@@ -488,9 +488,9 @@ int asx_sched_group(asx_sched *s, const char *name) {
 int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
   label_run *last = s->nlabels ? &s->labels[s->nlabels - 1] : NULL;
   if (agent >= s->n || group < 0 || group >= s->ngroups)
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (last && agent < last->first + last->count)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   if (last && agent == last->first + last->count && group == last->group &&
       number == last->number + last->count) {
     last->count++;
@@ -500,7 +500,7 @@ int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
     uint32_t cap = s->labels_cap ? s->labels_cap * 2 : 8;
     label_run *l = realloc(s->labels, cap * sizeof *l);
     if (!l)
-      return ASX_SCHED_E_NOMEM;
+      return ASX_E_NOMEM;
     s->labels = l;
     s->labels_cap = cap;
   }
@@ -629,7 +629,7 @@ void asx_sched_on_end(asx_sched *s, asx_sched_end_fn fn) { s->on_end = fn; }
 int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
   uint32_t need;
   if (n == 0 || n > ASX_SCHED_NONE - 1 - s->n)
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   need = s->n + n;
   if (need > s->cap) {
     uint32_t cap = s->cap ? s->cap : 64;
@@ -640,7 +640,7 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
     if (!asx__array_grow((void **)&s->ag, cap, sizeof *s->ag) ||
         !asx__array_grow((void **)&s->st, cap, sizeof *s->st) ||
         asx_wakeq_reserve(s->q, cap) != 0)
-      return ASX_SCHED_E_NOMEM;
+      return ASX_E_NOMEM;
     s->cap = cap;
   }
   for (uint32_t a = s->n; a < need; a++) {
@@ -663,16 +663,16 @@ void asx__sched_set_seq(asx_sched *s, uint32_t seq) {
 int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   double t;
   if (agent >= s->n || !(delay >= 0) || !isfinite(delay))
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (s->st[agent] != ASX_AGENT_IDLE && s->st[agent] != ASX_AGENT_RUNNING)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   t = s->now + delay;
   if (!isfinite(t))
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (t == 0)
     t = 0; /* -0 would sort after every positive time */
   if (asx_wakeq_push(s->q, agent, t) != 0)
-    return ASX_SCHED_E_NOMEM;
+    return ASX_E_NOMEM;
   s->st[agent] = ASX_AGENT_WAITING;
   /* Only a wake-up set from outside a batch can be earlier than what the
    * loop is waiting for; inside a batch the caller re-arms afterwards. */
@@ -684,9 +684,9 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
 
 int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
   if (agent >= s->n || state < ASX_AGENT_FINISHED || state > ASX_AGENT_STOPPED)
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (s->st[agent] >= ASX_AGENT_FINISHED)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   if (s->st[agent] == ASX_AGENT_WAITING)
     asx_wakeq_remove(s->q, agent);
   s->st[agent] = (uint8_t)state;
@@ -694,12 +694,12 @@ int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
 }
 
 int asx_sched_state(const asx_sched *s, uint32_t agent) {
-  return agent < s->n ? s->st[agent] : ASX_SCHED_E_ARG;
+  return agent < s->n ? s->st[agent] : ASX_E_ARG;
 }
 
 int asx_sched_set_udata(asx_sched *s, uint32_t agent, void *udata) {
   if (agent >= s->n)
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   s->ag[agent].udata = udata;
   return 0;
 }
@@ -713,7 +713,7 @@ double asx_sched_now(const asx_sched *s) { return s->now; }
 
 int asx_sched_set_duration(asx_sched *s, double duration) {
   if (isnan(duration))
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   s->duration = duration < 0 ? INFINITY : duration;
   schedule_next(s);
   return 0;
@@ -723,7 +723,7 @@ double asx_sched_duration(const asx_sched *s) { return s->duration; }
 
 int asx_sched_set_speed(asx_sched *s, double speed) {
   if (!(speed > 0) || !isfinite(speed))
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL && !s->paused)
     rebase(s, real_now(s));
   s->speed = speed;
@@ -744,7 +744,7 @@ int asx_sched_session_state(const asx_sched *s) {
 
 int asx_sched_start(asx_sched *s) {
   if (s->state != S_NEW)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   if (s->stop_req || s->signal) {
     end_session(s);
     return 0;
@@ -768,7 +768,7 @@ int asx_sched_start(asx_sched *s) {
 int asx_sched_run(asx_sched *s) {
   int rc;
   if (s->in_batch)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   if (s->state == S_NEW && (rc = asx_sched_start(s)) != 0)
     return rc;
   while (s->state != S_ENDED || s->handles_open > 0)
@@ -785,7 +785,7 @@ void asx_sched_stop(asx_sched *s) {
 int asx_sched_pause(asx_sched *s, int on) {
   on = on != 0;
   if (s->state == S_ENDED)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   if (on && s->stepping) {
     /* Pausing cuts a step short (Ctrl-C at the REPL): the clock stays
      * at the last wake-up the step ran. */
@@ -811,9 +811,9 @@ int asx_sched_pause(asx_sched *s, int on) {
 
 int asx_sched_step(asx_sched *s, double seconds) {
   if (!(seconds >= 0) || !isfinite(seconds))
-    return ASX_SCHED_E_ARG;
+    return ASX_E_ARG;
   if (s->state != S_STARTED || !s->paused || s->stepping)
-    return ASX_SCHED_E_STATE;
+    return ASX_E_STATE;
   s->step_target = s->now + seconds;
   s->stepping = 1;
   schedule_next(s);

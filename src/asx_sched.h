@@ -37,6 +37,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "asx_err.h"
+
 enum {
   ASX_CLOCK_REAL = 0,
   ASX_CLOCK_VIRTUAL = 1
@@ -60,11 +62,6 @@ enum {
   ASX_SESSION_ENDED = 3
 };
 
-enum {
-  ASX_SCHED_E_ARG = -1,   /* a bad argument */
-  ASX_SCHED_E_STATE = -2, /* not possible in the current state */
-  ASX_SCHED_E_NOMEM = -3
-};
 
 #define ASX_SCHED_NONE UINT32_MAX /* "no agent" */
 

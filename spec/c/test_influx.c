@@ -46,8 +46,8 @@ static void test_line_protocol(void **state) {
   assert_int_equal(asx_influx_events(ix, evs, 6), 6);
   assert_int_equal(asx_influx_point(ix, "agent,session=x,state=started id=3i", 35, 1.25), 1);
   assert_int_equal(asx_influx_point(ix, "no fields", 9, 0), 1);
-  assert_int_equal(asx_influx_point(ix, "nofields", 8, 0), ASX_INFLUX_E_ARG);
-  assert_int_equal(asx_influx_point(ix, "a b=1\nc d=2", 11, 0), ASX_INFLUX_E_ARG);
+  assert_int_equal(asx_influx_point(ix, "nofields", 8, 0), ASX_E_ARG);
+  assert_int_equal(asx_influx_point(ix, "a b=1\nc d=2", 11, 0), ASX_E_ARG);
   char *text = asx__influx_pending_text(ix);
   /* Three events share session time 1.25: their timestamps step by 1 ns,
    * and a later point at an earlier time still gets a larger one. */

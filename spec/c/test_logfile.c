@@ -213,11 +213,11 @@ static void test_many_rows_bounded(void **state) {
 static void test_long_line_and_bad_input(void **state) {
   asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
-  assert_int_equal(asx_logfile_write(lf, "no newline", 10), ASX_LOG_E_ARG);
-  assert_int_equal(asx_logfile_write(lf, "", 0), ASX_LOG_E_ARG);
-  assert_int_equal(asx_logfile_set_format(lf, 7, 0), ASX_LOG_E_ARG);
-  assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, 9), ASX_LOG_E_ARG);
-  assert_int_equal(asx_logfile_set_session(lf, "", 0, 0), ASX_LOG_E_ARG);
+  assert_int_equal(asx_logfile_write(lf, "no newline", 10), ASX_E_ARG);
+  assert_int_equal(asx_logfile_write(lf, "", 0), ASX_E_ARG);
+  assert_int_equal(asx_logfile_set_format(lf, 7, 0), ASX_E_ARG);
+  assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, 9), ASX_E_ARG);
+  assert_int_equal(asx_logfile_set_session(lf, "", 0, 0), ASX_E_ARG);
   size_t big = 1000000;
   char *s = malloc(big);
   memset(s, 'x', big);
@@ -245,13 +245,13 @@ static void test_open_errors_and_write_errors(void **state) {
   asx_logfile *lf = asx_logfile_open("/dev/full", 1, 0, &err);
   if (!lf) skip();
   assert_int_equal(asx_logfile_write(lf, "a\nb\n", 4), 0);
-  assert_int_equal(asx_logfile_flush(lf), ASX_LOG_E_IO);
+  assert_int_equal(asx_logfile_flush(lf), ASX_E_IO);
   assert_string_equal(asx_logfile_error(lf), "No space left on device");
-  assert_int_equal(asx_logfile_write(lf, "c\n", 2), ASX_LOG_E_IO);
+  assert_int_equal(asx_logfile_write(lf, "c\n", 2), ASX_E_IO);
   asx_logfile_stats st;
   asx_logfile_stats_get(lf, &st);
   assert_int_equal(st.dropped, 3);
-  assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
+  assert_int_equal(asx_logfile_close(lf), ASX_E_IO);
 }
 
 /* The size of a file, or -1. */
@@ -290,7 +290,7 @@ static void test_short_write_keeps_whole_lines(void **state) {
       assert_int_equal(asx_logfile_write(lf, line, 30), 0);
     }
     rlim_t old = set_fsize_limit((rlim_t)limit);
-    assert_int_equal(asx_logfile_flush(lf), ASX_LOG_E_IO);
+    assert_int_equal(asx_logfile_flush(lf), ASX_E_IO);
     set_fsize_limit(old);
     assert_string_equal(asx_logfile_error(lf), "File too large");
     asx_logfile_stats st;
@@ -300,11 +300,11 @@ static void test_short_write_keeps_whole_lines(void **state) {
     assert_int_equal(st.dropped, 67);
     assert_int_equal(st.flushed, 990);
     /* The file takes nothing more, so it never has a gap. */
-    assert_int_equal(asx_logfile_write(lf, "late\n", 5), ASX_LOG_E_IO);
+    assert_int_equal(asx_logfile_write(lf, "late\n", 5), ASX_E_IO);
     asx_logfile_stats_get(lf, &st);
     assert_int_equal(st.lines, 101);
     assert_int_equal(st.dropped, 68);
-    assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
+    assert_int_equal(asx_logfile_close(lf), ASX_E_IO);
     char *got = slurp(tmp_path());
     assert_int_equal(strlen(got), 990);
     for (int i = 1; i <= 33; i++) {
@@ -329,13 +329,13 @@ static void test_short_write_native_rows(void **state) {
   for (int i = 1; i <= N; i++) {
     asx_event e = ev(ASX_EV_TRADE, i, i, 1, 0, i, i, 1, 2, ASX_SELL, 0);
     int64_t k = asx_logfile_events(lf, &e, 1);
-    assert_true(k == 1 || k == ASX_LOG_E_IO);
+    assert_true(k == 1 || k == ASX_E_IO);
   }
-  assert_int_equal(asx_logfile_flush(lf), ASX_LOG_E_IO);
+  assert_int_equal(asx_logfile_flush(lf), ASX_E_IO);
   set_fsize_limit(old);
   asx_logfile_stats st;
   asx_logfile_stats_get(lf, &st);
-  assert_int_equal(asx_logfile_close(lf), ASX_LOG_E_IO);
+  assert_int_equal(asx_logfile_close(lf), ASX_E_IO);
   char *got = slurp(tmp_path());
   long size = (long)strlen(got);
   assert_true(size > limit - 200 && size <= limit);

@@ -211,12 +211,12 @@ static void test_one_reader(void **state) {
   asx_repl_callbacks cb = { .on_line = on_line, .data = &r };
   asx_repl *repl = open_on(loop, fd, &r), *second = NULL;
   const char *err = NULL;
-  assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &second, &err), UV_EBUSY);
+  assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &second, &err), ASX_E_STATE);
   assert_null(second);
   assert_string_equal(err, "a line reader is open already");
   cb.on_line = NULL;
   close_and_drain(loop, repl);
-  assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &second, &err), UV_EINVAL);
+  assert_int_equal(asx_repl_open(loop, fd, NULL, &cb, &second, &err), ASX_E_ARG);
   close(fd);
 }
 

@@ -257,8 +257,8 @@ static void test_finished_agent_is_never_resumed(void **state) {
     expect(&r, 6, a, t);
   }
   assert_int_equal(asx_sched_state(s, 1), ASX_AGENT_STOPPED);
-  assert_int_equal(asx_sched_finish(s, 1, ASX_AGENT_FAILED), ASX_SCHED_E_STATE);
-  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_finish(s, 1, ASX_AGENT_FAILED), ASX_E_STATE);
+  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_E_STATE);
   asx_sched_free(s);
 }
 
@@ -278,7 +278,7 @@ static void test_pause_and_step(void **state) {
   assert_int_equal(r.nlog, 0);
 
   assert_int_equal(asx_sched_step(s, 0.5), 0);
-  assert_int_equal(asx_sched_step(s, 0.5), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_step(s, 0.5), ASX_E_STATE);
   while (asx_sched_stepping(s))
     uv_run(loop, UV_RUN_NOWAIT);
   {
@@ -305,7 +305,7 @@ static void test_pause_and_step(void **state) {
     const double t[] = {0, 0, 0.25, 0.5, 0.5, 0.75, 1.0, 1.0};
     expect(&r, 8, a, t);
   }
-  assert_int_equal(asx_sched_step(s, 1), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_step(s, 1), ASX_E_STATE);
   asx_sched_free(s);
 }
 
@@ -384,19 +384,19 @@ static void test_bad_arguments(void **state) {
   asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 1);
   assert_null(asx_sched_new(NULL, 7, 1, resume, NULL));
   assert_null(asx_sched_new(NULL, ASX_CLOCK_REAL, 1, NULL, NULL));
-  assert_int_equal(asx_sched_wake(s, 0, -1), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_wake(s, 0, NAN), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_wake(s, 0, INFINITY), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 0, -1), ASX_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 0, NAN), ASX_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 0, INFINITY), ASX_E_ARG);
+  assert_int_equal(asx_sched_wake(s, 1, 0), ASX_E_ARG);
   assert_int_equal(asx_sched_state(s, 0), ASX_AGENT_IDLE);
   assert_int_equal(asx_sched_wake(s, 0, 0), 0);
-  assert_int_equal(asx_sched_wake(s, 0, 0), ASX_SCHED_E_STATE);
-  assert_int_equal(asx_sched_set_speed(s, 0), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_set_speed(s, -2), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_set_duration(s, NAN), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_add(s, 0, NULL), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_finish(s, 0, ASX_AGENT_WAITING), ASX_SCHED_E_ARG);
-  assert_int_equal(asx_sched_step(s, 1), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_wake(s, 0, 0), ASX_E_STATE);
+  assert_int_equal(asx_sched_set_speed(s, 0), ASX_E_ARG);
+  assert_int_equal(asx_sched_set_speed(s, -2), ASX_E_ARG);
+  assert_int_equal(asx_sched_set_duration(s, NAN), ASX_E_ARG);
+  assert_int_equal(asx_sched_add(s, 0, NULL), ASX_E_ARG);
+  assert_int_equal(asx_sched_finish(s, 0, ASX_AGENT_WAITING), ASX_E_ARG);
+  assert_int_equal(asx_sched_step(s, 1), ASX_E_STATE);
   asx_sched_free(s);
 }
 
@@ -458,8 +458,8 @@ static void test_labels(void **state) {
   assert_string_equal(asx_sched_describe(s, 700, buf, sizeof buf), "random_trader#5");
   assert_string_equal(asx_sched_describe(s, 701, buf, sizeof buf), "agent 701");
   /* Labels go in the order agents were added, each once. */
-  assert_int_equal(asx_sched_label(s, 650, g, 1), ASX_SCHED_E_STATE);
-  assert_int_equal(asx_sched_label(s, 700, g, 1), ASX_SCHED_E_STATE);
+  assert_int_equal(asx_sched_label(s, 650, g, 1), ASX_E_STATE);
+  assert_int_equal(asx_sched_label(s, 700, g, 1), ASX_E_STATE);
   assert_string_equal(asx_sched_describe(s, 700, buf, sizeof buf), "random_trader#5");
   asx_sched_free(s);
 }
@@ -475,7 +475,7 @@ static void test_udata(void **state) {
   assert_int_equal(asx_sched_add(s, 3, NULL), 0);
   assert_null(asx_sched_udata(s, 0));
   assert_null(asx_sched_udata(s, 3));
-  assert_int_equal(asx_sched_set_udata(s, 3, values), ASX_SCHED_E_ARG);
+  assert_int_equal(asx_sched_set_udata(s, 3, values), ASX_E_ARG);
   for (uint32_t a = 0; a < 3; a++) {
     assert_int_equal(asx_sched_set_udata(s, a, &values[a]), 0);
     assert_int_equal(asx_sched_wake(s, a, 0.5 * a), 0);
