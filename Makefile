@@ -1,5 +1,6 @@
 # A thin front to CMake, busted and luacheck. Every target first installs the
-# Debian packages it needs (setup/deps.sh), so each works on a fresh machine.
+# Debian packages it needs (setup/deps.sh) when they have not been checked
+# yet, so each works on a fresh machine.
 
 BUILD      := build
 ASAN_BUILD := build-asan
@@ -21,8 +22,15 @@ TIME := 60
 
 all: build
 
-deps:
+# The package check runs once per build tree, and again when setup/deps.sh
+# changes: the stamp records that every package was there.
+DEPS_STAMP := $(BUILD)/.deps-checked
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): setup/deps.sh
 	@sh setup/deps.sh
+	@mkdir -p $(@D) && touch $@
 
 build: deps
 	@cmake -S . -B $(BUILD) -DASX_WERROR=$(WERROR) >/dev/null

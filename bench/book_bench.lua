@@ -1,4 +1,4 @@
--- The matching engine's benchmark through Lua (issue 2): the same splitmix64
+-- The matching engine's benchmark through Lua: the same splitmix64
 -- stream as bench/c/bench_book.c, replayed through t:buy and t:sell, then
 -- again with a Lua logger. Only the replay is timed; the median of 5 runs is
 -- printed as name: value lines.

@@ -1,4 +1,4 @@
--- Benchmarks of sessions (issue 3), run by bench/run.sh with LUA_PATH and
+-- Benchmarks of sessions, run by bench/run.sh with LUA_PATH and
 -- LUA_CPATH set to the tree being measured. Prints `name: value` lines.
 --
 --   luajit bench/host_bench.lua idle N

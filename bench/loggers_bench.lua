@@ -1,4 +1,4 @@
--- Benchmarks of the loggers (issue 5), run by bench/run.sh from the
+-- Benchmarks of the loggers, run by bench/run.sh from the
 -- repository root: asx-host's host.orders_per_sec run (10,000 random traders,
 -- virtual clock, 300 session seconds) without loggers, with the CSV logger
 -- (--log FILE.csv, the trades) and with the InfluxDB logger (--influx, to an

@@ -6,7 +6,7 @@ build=${1:-build}
 export LUA_PATH="lua/?.lua;lua/?/init.lua;;"
 export LUA_CPATH="$build/?.so;;"
 
-# The matching engine, through the C API and through Lua (issue 2).
+# The matching engine, through the C API and through Lua.
 "$build/bench_book"
 luajit bench/book_bench.lua
 
@@ -14,7 +14,7 @@ luajit bench/book_bench.lua
 # (sched.heap.* and sched.ladder.*, at 1,000 to 1,000,000 waiting agents).
 "$build/bench_sched"
 
-# ---- Sessions and asx-host (issue 3) ----------------------------------------
+# ---- Sessions and asx-host ----------------------------------------------------
 # host.orders_per_sec: asx-host itself, 10,000 random traders on the virtual
 # clock for 300 session seconds (a little over 5,000,000 orders); the rate is
 # orders over the wall time of the session, as its summary prints it.
@@ -31,7 +31,7 @@ luajit bench/host_bench.lua orders 1000 500
 luajit bench/host_bench.lua orders 100000 5
 luajit bench/host_bench.lua orders 1000000 0.5
 
-# ---- Loggers (issue 5) ------------------------------------------------------
+# ---- Loggers ----------------------------------------------------------------
 # host.orders_per_sec with the CSV logger (--log FILE.csv) and with the
 # InfluxDB logger (--influx, to an influxd started on a free loopback port),
 # against the same run without loggers; medians of three runs each.

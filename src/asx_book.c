@@ -52,7 +52,7 @@
  * Accounts
  *   Nothing is reserved when an order is placed. Money and stocks are checked
  *   at each fill, the buyer's money first, and a short side's order is trimmed
- *   for good (see issue 2's semantics, copied in README.md).
+ *   for good (README.md, "Semantics").
  *
  * Arithmetic
  *   No signed operation can overflow. Amounts, prices, their products,

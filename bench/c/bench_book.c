@@ -1,4 +1,4 @@
-/* The matching engine's benchmark (issue 2): replays a splitmix64 order
+/* The matching engine's benchmark: replays a splitmix64 order
  * stream through the C API and prints `name: value` lines. Only the replay
  * is timed; the median of 5 runs is reported. */
 #include "asx_book.h"

@@ -13,7 +13,7 @@ local asx = require("asx")
 local check = require("asx.check")
 local session = require("asx.session")
 local core = require("asx.core")
-local loggers = require("asx.loggers") -- issue 5
+local loggers = require("asx.loggers")
 local params = require("asx.params")
 local summary_json = require("asx.summary_json")
 
@@ -133,7 +133,7 @@ function M.parse(argv)
         -- -n5, -d10: a short option glued to its value.
         if a:match("^%-[nd].+$") then flag, value = a:sub(1, 2), a:sub(3) end
       end
-      -- Loggers (issue 5): --log, --logger, --influx; repeatable, in order.
+      -- The loggers' flags (--log, --logger, --influx) repeat and keep their order.
       if loggers.CLI_FLAGS[flag] then
         if value == nil then
           i = i + 1
@@ -349,7 +349,7 @@ function M.run(opts, files)
   end
   local plan = M.plan_agents(classes, files, opts)
 
-  -- Loggers (issue 5): opened once the strategies loaded, before anything
+  -- The loggers open once the strategies loaded, before anything
   -- runs, so a bad value exits 2 with nothing done.
   local logs, log_err = loggers.open_cli(opts.loggers)
   if not logs then usage_error("%s", log_err) end

@@ -28,8 +28,12 @@ local order_t = ffi.typeof("asx_order")
 local account_t = ffi.typeof("asx_account")
 local istype = ffi.istype
 
-local SIDES = { [0] = "buy", [1] = "sell" }
-local STATUS = { [0] = "open", [1] = "filled", [2] = "cancelled", [3] = "new" }
+-- The core's enums, as locals for the paths that run per order.
+local BUY, SELL, OPEN = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN
+
+local SIDES = { [BUY] = "buy", [SELL] = "sell" }
+local STATUS = { [C.ASX_OPEN] = "open", [C.ASX_FILLED] = "filled", [C.ASX_CANCELLED] = "cancelled",
+  [C.ASX_NEW] = "new" }
 local EVENT_TYPES = event.NAMES
 
 -- Traders by id, weakly, so an order can name its owner without keeping it.
@@ -677,7 +681,7 @@ local function place(self, side, fname, amount, price)
     argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
       :format(show(MAX - total), show(price), show(total)), amount, 2)
   end
-  if o.status_ == 0 then
+  if o.status_ == OPEN then
     local slot = o.slot_
     st.anchors[slot] = o
     st.accounts[slot] = acct
@@ -690,11 +694,11 @@ local function place(self, side, fname, amount, price)
 end
 
 function Trader:buy(amount, price)
-  return place(self, 0, "buy", amount, price)
+  return place(self, BUY, "buy", amount, price)
 end
 
 function Trader:sell(amount, price)
-  return place(self, 1, "sell", amount, price)
+  return place(self, SELL, "sell", amount, price)
 end
 
 function Trader:cancel(o)
@@ -724,7 +728,7 @@ end
 
 local function by_priority(a, b)
   if a.price_ ~= b.price_ then
-    if a.side_ == 0 then return a.price_ > b.price_ end
+    if a.side_ == BUY then return a.price_ > b.price_ end
     return a.price_ < b.price_
   end
   return a.id_ < b.id_
@@ -739,7 +743,7 @@ function Trader:standing_orders()
   local o = C.asx_account_first(acct)
   while o ~= nil do
     local obj = anchors[o.slot_]
-    if o.side_ == 0 then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
+    if o.side_ == BUY then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
     o = C.asx_account_next(o)
   end
   table.sort(buys, by_priority)
