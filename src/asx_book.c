@@ -67,6 +67,7 @@
 #include "asx_book.h"
 #include "asx_pool.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -476,6 +477,7 @@ static void level_filled(book_side *side, asx_level *lvl) {
 /* Called when a level has just lost its last order. */
 static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   book_side *side = &b->sides[s];
+  assert(lvl->count == 0 && lvl->total == 0);
   uint64_t i = window_index(side, lvl->key);
   if (i < ASX_WINDOW) {
     /* Empty window levels stay for the next order at their price. */
@@ -510,6 +512,8 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
  * slot; its status is left for the caller to set. */
 static void order_unlink(asx_book *b, asx_order *o) {
   asx_level *lvl = o->level_;
+  assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
+  assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
   /* Links chosen by address rather than by branches, which a processor
    * cannot predict here: whether a neighbour exists is a coin toss. */
   *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
@@ -543,6 +547,7 @@ static void order_unlink(asx_book *b, asx_order *o) {
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
  * order not resting. */
 static int order_rest(asx_book *b, asx_order *o) {
+  assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
   /* A new slot reserves the room it will need when its order leaves. The
    * rare test comes first, so the common path has one predictable branch. */
   if (b->next_slot == b->cap_free_slots && b->n_free_slots == 0) {
@@ -592,6 +597,7 @@ static int order_rest(asx_book *b, asx_order *o) {
 static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
                        int reason) {
   int64_t from = o->amount;
+  assert(to >= 0 && to <= from);
   if (o->level_ != NULL)
     o->level_->total -= from - to;
   o->amount = to;
@@ -695,6 +701,8 @@ static inline __attribute__((always_inline)) void match_side(asx_book *b,
     r->amount -= qty;
     r->filled += qty;
     lvl->total -= qty;
+    assert(buyer->money >= 0 && seller->stocks >= 0 && r->amount >= 0);
+    assert(seller->money <= ASX_MAX_QTY && buyer->stocks <= ASX_MAX_QTY);
     stats_trade(&b->stats, price, qty, cost);
 
     asx_event *e;

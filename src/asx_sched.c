@@ -26,6 +26,7 @@
 #include "asx_array.h"
 #include "asx_wakeq.h"
 
+#include <assert.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -228,6 +229,7 @@ static int run_batch(asx_sched *s, double limit, int jump) {
         __builtin_prefetch(&s->ag[slot]);
       s->prefetch(s, ahead, s->data);
     }
+    assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
     s->now = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
     s->current = a;
