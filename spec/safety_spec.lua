@@ -152,7 +152,7 @@ describe("memory safety from Lua", function()
       check_book(ex1)
     end)
 
-    it("the scheduler keeps its book alive when the session's exchange is replaced", function()
+    it("a session runs on when its exchange is replaced, and a book's clock takes only a scheduler", function()
       local s = asx.session({ exchange = asx.exchange(), clock = "virtual", seed = 1, duration = 2 })
       s.exchange = asx.exchange()
       collect()
@@ -163,10 +163,11 @@ describe("memory safety from Lua", function()
       s:add(Napper:new({}))
       s:run()
       assert.are.equal(2, s:now())
-      assert.has_error(function() require("asx.core").scheduler("virtual", 1):set_book(4096) end,
-        "bad argument #1 to 'set_book' (book expected)")
-      assert.has_error(function() require("asx.core").scheduler("virtual", 1):set_book(s.exchange) end,
-        "bad argument #1 to 'set_book' (book expected)")
+      -- A book's clock takes a scheduler, nothing else (no address).
+      assert.has_error(function() asx._set_clock(s.exchange, 4096) end,
+        "bad argument #2 to '_set_clock' (scheduler expected, got 4096)")
+      assert.has_error(function() asx._set_clock(s.exchange, s.exchange) end,
+        "bad argument #2 to '_set_clock' (scheduler expected, got table)")
     end)
   end)
 

@@ -110,6 +110,8 @@ struct asx_book {
   asx_pool *level_pool;
   int64_t next_id;
   double time;
+  asx_clock_fn clock; /* NULL, or where time comes from */
+  const void *clock_data;
   size_t resting;
 
   /* Slots identify resting orders with small integers, so the Lua side can
@@ -178,8 +180,24 @@ void asx_book_free(asx_book *b) {
   free(b);
 }
 
+static inline void clock_read(asx_book *b) {
+  double t;
+  if (b->clock != NULL && (t = b->clock(b->clock_data)) >= 0)
+    b->time = t;
+}
+
+void asx_book_set_clock(asx_book *b, asx_clock_fn clock, const void *data) {
+  clock_read(b);
+  b->clock = clock;
+  b->clock_data = data;
+}
+
 void asx_book_set_time(asx_book *b, double time) { b->time = time; }
-double asx_book_time(const asx_book *b) { return b->time; }
+
+double asx_book_time(const asx_book *b) {
+  double t = b->clock != NULL ? b->clock(b->clock_data) : -1;
+  return t >= 0 ? t : b->time;
+}
 
 void asx_book_record_events(asx_book *b, int on) { b->record = on != 0; }
 
@@ -771,6 +789,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
    * with orders in two books would point into a freed one when either goes. */
   acct->book_ = b;
 
+  clock_read(b);
   b->n_finished = 0;
   o->id = b->next_id++;
   o->price = price;
@@ -817,6 +836,7 @@ int asx_book_cancel(asx_book *b, asx_order *o) {
   if (o == NULL || o->status != ASX_OPEN || o->level_ == NULL ||
       o->level_->book != b)
     return 0;
+  clock_read(b);
   b->n_finished = 0;
   order_unlink(b, o);
   o->status = ASX_CANCELLED;

@@ -126,7 +126,14 @@ asx_book *asx_book_new(void);
  * have freed them), so an account serves one book for its whole life. */
 void asx_book_free(asx_book *book);
 
-/* The clock stamped on events; the scheduler sets it, 0 until then. */
+/* The clock stamped on events: clock(data) when a clock is set (a
+ * session's scheduler provides one, asx_sched_clock_time), else the time
+ * last set or read, 0 at first. The book reads its clock once per submit or
+ * cancel and in asx_book_time; a negative reading (a clock that has no time
+ * yet) leaves the book's own. data must stay valid while the clock is set.
+ * Setting a clock, or NULL for none, first keeps the current clock's time. */
+typedef double (*asx_clock_fn)(const void *data);
+void asx_book_set_clock(asx_book *book, asx_clock_fn clock, const void *data);
 void asx_book_set_time(asx_book *book, double time);
 double asx_book_time(const asx_book *book);
 

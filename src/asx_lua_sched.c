@@ -30,7 +30,6 @@
  * be methods of asx.Trader and cost nothing per trader.
  */
 #include "asx_lua.h"
-#include "asx_book.h"
 #include "asx_sched.h"
 
 #include <lauxlib.h>
@@ -46,8 +45,6 @@ typedef struct lsched {
   asx_sched *s;
   lua_State *L;        /* the thread inside sched:run(), or NULL */
   lua_State *co;       /* the agent being resumed, or NULL */
-  asx_book *book;      /* its clock follows the session's; may be NULL */
-  int book_ref;        /* registry: the book's Lua object, kept alive, or LUA_NOREF */
   int threads_ref;     /* registry: { [agent + 1] = coroutine }, the anchor */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
@@ -169,8 +166,6 @@ static void resume_agent(asx_sched *s, uint32_t agent, void *data) {
   nargs = lua_status(co) == LUA_YIELD ? 0 : lua_gettop(co) - 1;
   if (ls->tick_ref != LUA_NOREF && asx_sched_now(s) >= ls->next_tick)
     tick(ls, asx_sched_now(s));
-  if (ls->book)
-    asx_book_set_time(ls->book, asx_sched_now(s));
   ls->co = co;
   ls->sleep_req = 0;
   status = lua_resume(co, nargs);
@@ -322,7 +317,7 @@ static int l_scheduler(lua_State *L) {
   ls = lua_newuserdata(L, sizeof *ls);
   memset(ls, 0, sizeof *ls);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = ls->book_ref = LUA_NOREF;
+  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, resume_agent, ls);
@@ -397,10 +392,8 @@ static int l_gc(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->tick_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, ls->book_ref);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = ls->book_ref = LUA_NOREF;
-  ls->book = NULL;
+  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
   if (ls->progress) {
     ls->progress->data = NULL;
     uv_close((uv_handle_t *)ls->progress, free_handle);
@@ -625,34 +618,12 @@ static int l_on_finish(lua_State *L) {
   return 0;
 }
 
-/* sched:set_book(book): the book whose clock follows the session, as the
- * FFI object asx._book(ex) returns, or nil for none. Lua code can reach this
- * method, so it takes no address: the registry's "asx.book_address" (set by
- * lua/asx/init.lua) tells a genuine book object and gives its address, and
- * the scheduler keeps that object, so the book lives as long as it points
- * at it. */
-static int l_set_book(lua_State *L) {
-  lsched *ls = check_sched(L, 1);
-  asx_book *book = NULL;
-  if (!lua_isnoneornil(L, 2)) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "asx.book_address");
-    if (!lua_isfunction(L, -1))
-      return luaL_error(L, "set_book: require \"asx\" first");
-    lua_pushvalue(L, 2);
-    lua_call(L, 1, 1);
-    if (!lua_isnumber(L, -1))
-      return luaL_argerror(L, 2, "book expected");
-    book = (asx_book *)(uintptr_t)lua_tonumber(L, -1);
-    lua_pop(L, 1);
-  }
-  luaL_unref(L, LUA_REGISTRYINDEX, ls->book_ref);
-  ls->book_ref = LUA_NOREF;
-  if (book != NULL) {
-    lua_pushvalue(L, 2);
-    ls->book_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
-  ls->book = book;
-  return 0;
+/* sched:clock_source(): the scheduler as the data of asx_sched_clock_time,
+ * for a book's clock (lua/asx/init.lua holds this object while the book
+ * reads it, so the scheduler outlives the reads). */
+static int l_clock_source(lua_State *L) {
+  lua_pushlightuserdata(L, check_sched(L, 1)->s);
+  return 1;
 }
 
 static int l_catch_signals(lua_State *L) {
@@ -689,7 +660,7 @@ static const luaL_Reg sched_methods[] = {
     {"current", l_current}, {"count", l_count},
     {"resumes", l_resumes}, {"on_error", l_on_error},
     {"on_finish", l_on_finish},
-    {"set_book", l_set_book}, {"catch_signals", l_catch_signals},
+    {"clock_source", l_clock_source}, {"catch_signals", l_catch_signals},
     {"signal", l_signal},   {"random", l_sched_random},
     {"on_progress", l_on_progress}, {"on_tick", l_on_tick},
     {NULL, NULL}};
@@ -701,12 +672,17 @@ static const luaL_Reg module_functions[] = {
     {NULL, NULL}};
 
 int asx__lua_open_sched(lua_State *L) {
+  /* The methods live apart from the metatable, which Lua code cannot
+   * reach: calling __gc by hand would free a scheduler that a book's clock
+   * still reads. */
   if (luaL_newmetatable(L, SCHED_MT)) {
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "__index");
+    lua_newtable(L);
     luaL_register(L, NULL, sched_methods);
+    lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   luaL_register(L, NULL, module_functions);

@@ -70,6 +70,7 @@ struct asx_sched {
   int free_on_close;
   int handles_open;
   double now;
+  double resumed;  /* the time of the wake-up run last, -1 before any */
   double duration; /* INFINITY when there is none */
   double speed;
   double step_target;
@@ -230,7 +231,7 @@ static int run_batch(asx_sched *s, double limit, int jump) {
       s->prefetch(s, ahead, s->data);
     }
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
-    s->now = jump ? t : limit;
+    s->now = s->resumed = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
     s->current = a;
     s->resumes++;
@@ -590,6 +591,7 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->clock = clock;
   s->resume = resume;
   s->data = data;
+  s->resumed = -1;
   s->duration = INFINITY;
   s->speed = 1;
   s->seed = seed;
@@ -712,6 +714,10 @@ void *asx_sched_udata(const asx_sched *s, uint32_t agent) {
 
 uint32_t asx_sched_current(const asx_sched *s) { return s->current; }
 double asx_sched_now(const asx_sched *s) { return s->now; }
+
+double asx_sched_clock_time(const void *sched) {
+  return ((const asx_sched *)sched)->resumed;
+}
 
 int asx_sched_set_duration(asx_sched *s, double duration) {
   if (isnan(duration))

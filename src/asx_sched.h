@@ -172,6 +172,10 @@ double asx_sched_rand01(asx_sched *s, uint32_t agent);
  * that ran or was made last. A plain call with no arguments, so that the
  * Lua side reaches it through the FFI from compiled traces. */
 double asx_sched_draw(void);
+/* A book's clock (asx_book_set_clock) that follows a session: sched is the
+ * asx_sched, and the time is that of the wake-up run last, or -1 before the
+ * first one (the book then keeps its own). */
+double asx_sched_clock_time(const void *sched);
 /* ASX_FFI_END */
 
 /* Names agents for the message printed when a second signal kills the

@@ -272,12 +272,20 @@ function asx._book(ex)
   return st.book
 end
 
--- The address of a book object from asx._book, else nil: the scheduler's
--- set_book takes its book through this (src/asx_lua_sched.c).
-local book_t = ffi.typeof("asx_book *")
-registry["asx.book_address"] = function(b)
-  if istype(book_t, b) and b ~= nil then return tonumber(ffi.cast("uintptr_t", b)) end
-  return nil
+-- A session's scheduler drives the book's clock (asx_book_set_clock): the
+-- book reads the time of the scheduler's last wake-up through the FFI, and
+-- the exchange holds the scheduler as long as the book reads it. nil stops
+-- the clock, the book keeping the time it had.
+function asx._set_clock(ex, sched)
+  local st = exchange_state(ex, "_set_clock")
+  if sched == nil then
+    C.asx_book_set_clock(st.book, nil, nil)
+  elseif debug.getmetatable(sched) ~= registry["asx.scheduler"] then
+    argerror(2, "_set_clock", "scheduler expected", sched)
+  else
+    C.asx_book_set_clock(st.book, C.asx_sched_clock_time, sched:clock_source())
+  end
+  st.clock_owner = sched
 end
 
 function Exchange:add_logger(L)

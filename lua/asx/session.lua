@@ -140,7 +140,7 @@ function M.new(opts)
 
   local sched = core.scheduler(clock, seed)
   if duration ~= nil then sched:duration(duration) end
-  sched:set_book(asx._book(ex))
+  asx._set_clock(ex, sched)
 
   local s = setmetatable({
     exchange = ex, clock = clock, seed = seed, duration = duration,

@@ -1433,6 +1433,45 @@ static void test_account_lists(void **state) {
 }
 
 /* Events are recorded only when asked, stamped with the book's clock. */
+/* A clock that reads a double it is given; negative means "no time yet". */
+static double read_clock(const void *data) { return *(const double *)data; }
+
+/* With a clock set, events take its time at each submit and cancel; a
+ * negative reading leaves the book's own time, and removing the clock keeps
+ * the time it gave last. */
+static void test_clock(void **state) {
+  (void)state;
+  asx_book *book = asx_book_new();
+  assert_non_null(book);
+  asx_account a = {.id = 1}, b = {.id = 2};
+  fund(&a, 1000, 0);
+  fund(&b, 0, 100);
+  asx_order o1, o2;
+  size_t n;
+  double now = -1;
+
+  asx_book_record_events(book, 1);
+  asx_book_set_time(book, 0.5);
+  asx_book_set_clock(book, read_clock, &now);
+  assert_true(asx_book_time(book) == 0.5);
+  assert_int_equal(asx_book_submit(book, &o1, &b, ASX_SELL, 10, 5), 0);
+  now = 3.25;
+  assert_true(asx_book_time(book) == 3.25);
+  assert_int_equal(asx_book_submit(book, &o2, &a, ASX_BUY, 10, 2), 0);
+  now = 4;
+  assert_int_equal(asx_book_cancel(book, &o1), 1);
+  const asx_event *e = asx_book_events(book, &n);
+  EQ(n, 4);
+  assert_true(e[0].time == 0.5);
+  assert_true(e[1].time == 3.25 && e[2].time == 3.25);
+  assert_true(e[3].time == 4);
+
+  asx_book_set_clock(book, NULL, NULL);
+  now = 9;
+  assert_true(asx_book_time(book) == 4);
+  asx_book_free(book);
+}
+
 static void test_events_and_time(void **state) {
   (void)state;
   asx_book *book = asx_book_new();
@@ -1890,6 +1929,7 @@ int main(void) {
       T(test_window_moves_with_the_touch),
       T(test_account_lists),
       cmocka_unit_test(test_events_and_time),
+      cmocka_unit_test(test_clock),
       T(test_stats),
       T(test_stats_sums_never_wrap),
       cmocka_unit_test(test_u128_double),
