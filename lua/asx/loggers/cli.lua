@@ -1,5 +1,6 @@
 -- asx-host's logging flags: --log FILE.csv|FILE.jsonl, --logger FILE.lua and
 -- --influx URL, and what a host does with the loggers they open.
+local check = require("asx.check")
 local event = require("asx.event")
 local file = require("asx.loggers.file")
 local influxdb = require("asx.loggers.influxdb")
@@ -131,8 +132,7 @@ function M.from_cli(kind, value, opts)
     if not L then return nil, "--influx: " .. err2 end
     return L
   end
-  error(("bad argument #1 to 'from_cli' ('log', 'logger' or 'influx' expected, got %s)"):format(
-    tostring(kind)), 2)
+  check.bad_argument(1, "from_cli", "'log', 'logger' or 'influx' expected", tostring(kind))
 end
 
 -- asx-host's logging flags, by spelling, and the kind from_cli takes.

@@ -1,11 +1,6 @@
--- What the built-in loggers share: the argument error, the closed check
+-- What the built-in loggers share: the closed check
 -- and the registry of open loggers, which os.exit closes (asx.session).
 local M = {}
-
-function M.argerror(n, fname, expected, got, level)
-  error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, expected,
-    type(got) == "string" and ("'" .. got .. "'") or tostring(got)), (level or 2) + 1)
-end
 
 function M.check_open(self, fname)
   if self.closed then error(fname .. ": this logger is closed", 3) end

@@ -7,7 +7,8 @@ local event = require("asx.event")
 local common = require("asx.loggers.common")
 local C = F.C
 
-local argerror, check_open, num = common.argerror, common.check_open, event.format_number
+local check = require("asx.check")
+local argerror, check_open, num = check.argerror, common.check_open, event.format_number
 
 local M = {}
 
@@ -86,7 +87,7 @@ end
 
 function FileLogger:consume_events(ptr, n, ex)
   check_open(self, "consume_events")
-  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
+  if ptr == nil then argerror(1, "consume_events", "event records expected", ptr) end
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id) end
   local files = self.native
   for i = 1, #files do
@@ -100,8 +101,8 @@ end
 
 function FileLogger:send_event(event_type, message)
   check_open(self, "send_event")
-  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string", event_type) end
-  if type(message) ~= "table" then argerror(2, "send_event", "message table", message) end
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message) end
   local session = message.session
   if session ~= self.session then self:_session(session) end
   local f = self.by_type[event_type] or self.any
@@ -176,12 +177,12 @@ function FileLogger:__tostring()
 end
 
 local function check_common_opts(fname, path, opts)
-  if type(path) ~= "string" or path == "" then argerror(1, fname, "file path string", path, 3) end
-  if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table of options", opts, 3) end
+  if type(path) ~= "string" or path == "" then argerror(1, fname, "file path string expected", path, 3) end
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table of options expected", opts, 3) end
   opts = opts or {}
   local mb = opts.max_bytes
   if mb ~= nil and (type(mb) ~= "number" or mb < 0 or mb % 1 ~= 0) then
-    argerror(2, fname, "max_bytes: non-negative integer", mb, 3)
+    argerror(2, fname, "max_bytes: non-negative integer expected", mb, 3)
   end
   return opts
 end
@@ -229,21 +230,22 @@ function M.csv(path, opts)
   elseif type(events) == "table" and #events > 0 then
     types = events
   else
-    argerror(2, "csv", "events: an event type, a list of them or 'all'", events)
+    argerror(2, "csv", "events: an event type, a list of them or 'all' expected", events)
   end
   local columns = opts.columns
   if columns ~= nil and (type(columns) ~= "table" or #types ~= 1) then
-    argerror(2, "csv", "columns: an array of field names, for one event type", columns)
+    argerror(2, "csv", "columns: an array of field names, for one event type expected", columns)
   end
   local specs = {}
   local seen = {}
   for _, t in ipairs(types) do
-    if type(t) ~= "string" then argerror(2, "csv", "events: event type strings", t) end
-    if seen[t] then argerror(2, "csv", "events: each type once", t) end
+    if type(t) ~= "string" then argerror(2, "csv", "events: event type strings expected", t) end
+    -- The type itself says what is wrong, so it is shown, quoted.
+    if seen[t] then check.bad_argument(2, "csv", "events: each type once expected", "'" .. t .. "'") end
     seen[t] = true
     local cols = columns or event.FIELDS[t]
     if not cols then
-      argerror(2, "csv", ("columns for event type '%s' (unknown type)"):format(t), nil)
+      argerror(2, "csv", ("columns for event type '%s' (unknown type) expected"):format(t), nil)
     end
     local p = path
     if #types > 1 then

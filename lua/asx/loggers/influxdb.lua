@@ -6,7 +6,8 @@ local event = require("asx.event")
 local common = require("asx.loggers.common")
 local C = F.C
 
-local argerror, check_open, num = common.argerror, common.check_open, event.format_number
+local check = require("asx.check")
+local argerror, check_open, num = check.argerror, common.check_open, event.format_number
 local errbuf = ffi.new("const char *[1]")
 
 local M = {}
@@ -34,15 +35,15 @@ end
 
 function Influx:consume_events(ptr, n, ex)
   check_open(self, "consume_events")
-  if ptr == nil then argerror(1, "consume_events", "event records", ptr) end
+  if ptr == nil then argerror(1, "consume_events", "event records expected", ptr) end
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
   C.asx_influx_events(ix_of(self), ptr, n)
 end
 
 function Influx:send_event(event_type, message)
   check_open(self, "send_event")
-  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string", event_type) end
-  if type(message) ~= "table" then argerror(2, "send_event", "message table", message) end
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message) end
   local session = message.session
   if session ~= self.session or (event_type == "session" and message.state == "start") then
     self:_session(session, message.time)
@@ -76,7 +77,7 @@ function Influx:flush(timeout)
   if self.closed then return true end
   if in_agent() then return nil, "flush: cannot wait for InfluxDB inside an agent (the session flushes at its end)" end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
-    argerror(1, "flush", "non-negative number of seconds", timeout)
+    argerror(1, "flush", "non-negative number of seconds expected", timeout)
   end
   local left = tonumber(C.asx_influx_flush(ix_of(self), timeout or self.close_timeout))
   if left > 0 then
@@ -90,7 +91,7 @@ function Influx:close(timeout)
   if self.closed then return true end
   if in_agent() then return nil, "close: cannot wait for InfluxDB inside an agent (the session closes it at its end)" end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
-    argerror(1, "close", "non-negative number of seconds", timeout)
+    argerror(1, "close", "non-negative number of seconds expected", timeout)
   end
   C.asx_influx_flush(ix_of(self), timeout or self.close_timeout)
   local st = self:stats()
@@ -117,14 +118,14 @@ function Influx:__tostring() return ("influxdb logger(%s)"):format(self.url) end
 
 local function opt_string(o, k, fname)
   local v = o[k]
-  if v ~= nil and type(v) ~= "string" then argerror(1, fname, k .. ": string", v, 3) end
+  if v ~= nil and type(v) ~= "string" then argerror(1, fname, k .. ": string expected", v, 3) end
   return v
 end
 
 local function opt_number(o, k, fname, integer)
   local v = o[k]
   if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == 1 / 0 or (integer and v % 1 ~= 0)) then
-    argerror(1, fname, k .. (integer and ": non-negative integer" or ": non-negative number"), v, 3)
+    argerror(1, fname, k .. (integer and ": non-negative integer expected" or ": non-negative number expected"), v, 3)
   end
   return v or 0
 end
@@ -150,10 +151,10 @@ function M.split_userinfo(url)
 end
 
 function M.influxdb(opts)
-  if type(opts) ~= "table" then argerror(1, "influxdb", "table of options", opts) end
+  if type(opts) ~= "table" then argerror(1, "influxdb", "table of options expected", opts) end
   local o = ffi.new("asx_influx_opts")
   local url = opt_string(opts, "url", "influxdb")
-  if not url then argerror(1, "influxdb", "url: string", nil) end
+  if not url then argerror(1, "influxdb", "url: string expected", nil) end
   local keep = {} -- the strings must live until asx_influx_new has copied them
   local function s(k)
     local v = opt_string(opts, k, "influxdb")
@@ -182,7 +183,7 @@ function M.influxdb(opts)
   local close_timeout = opts.close_timeout == nil and 5 or opt_number(opts, "close_timeout", "influxdb")
   local start = opts.start
   if start ~= nil and (type(start) ~= "number" or start ~= start or start < 0 or start >= 2 ^ 33) then
-    argerror(1, "influxdb", "start: wall-clock seconds since the epoch", start)
+    argerror(1, "influxdb", "start: wall-clock seconds since the epoch expected", start)
   end
   o.quiet = opts.quiet and 1 or 0
   local ix = C.asx_influx_new(o, errbuf)
