@@ -264,8 +264,8 @@ function asx.is_exchange(v)
   return state_of[v] ~= nil
 end
 
--- The book of an exchange, for code that calls the C core itself (the
--- session's scheduler, tests); holding it keeps the book alive.
+-- The book of an exchange, for code that calls the C core itself (tests
+-- that check the book's invariants); holding it keeps the book alive.
 function asx._book(ex)
   local st = state_of[ex]
   if not st then self_error("_book", "exchange", ex, 2) end
