@@ -406,7 +406,7 @@ function Session:spawn(cls, count, opts)
     argerror(1, "spawn", "Trader class with cycle expected", cls)
   end
   if count == nil then count = 1 end
-  if not asx._is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+  if not check.is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
   local added = {}
   for i = 1, count do
     local t = cls:new(opts)
