@@ -220,6 +220,9 @@ describe("memory safety from Lua", function()
       raises(function() t.inspect_exchange("t") end,
         "bad argument #1 to 'inspect_exchange' (trader expected, got string)")
       raises(function() t.value(3) end, "bad argument #1 to 'value' (trader expected, got number)")
+      raises(function() t.sleep(1) end, "bad argument #1 to 'sleep' (trader expected, got number)")
+      raises(function() t.now() end, "bad argument #1 to 'now' (trader expected, got nil)")
+      raises(function() t.random(1, 6) end, "bad argument #1 to 'random' (trader expected, got number)")
     end)
 
     it("for every exchange method", function()

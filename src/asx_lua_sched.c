@@ -224,10 +224,23 @@ static void prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
 
 /* ---- functions for agents ---------------------------------------------- */
 
+/* An agent's method called with a dot (self.sleep(1)) has no trader as its
+ * first argument: it names itself and the type it got, as the trader's
+ * other methods do (asx.check's self_error). */
+static int self_error(lua_State *L, const char *fname) {
+  luaL_where(L, 1);
+  lua_pushfstring(L, "bad argument #1 to '%s' (trader expected, got %s)", fname,
+                  luaL_typename(L, 1));
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 /* self:sleep(seconds): yields to resume_agent, which sets the wake-up. */
 static int l_sleep(lua_State *L) {
   lsched *ls = running;
   double d;
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return self_error(L, "sleep");
   if (lua_type(L, 2) != LUA_TNUMBER)
     return arg_error(L, 2, "sleep", "non-negative number of seconds expected");
   d = lua_tonumber(L, 2);

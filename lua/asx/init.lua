@@ -784,10 +784,14 @@ end
 -- An agent's calls, for a trader running as an agent of a session
 -- (lua/asx/session.lua). They are methods of the base class, so they cost
 -- no field per trader. sleep is the scheduler's C function, because it
--- yields; now is one too. random is Lua over an FFI call, so that
+-- yields; now and random check their trader in Lua, random over an FFI call so that
 -- strategies that draw many numbers stay in compiled code.
 Trader.sleep = F.core.sleep
-Trader.now = F.core.now
+local session_now = F.core.now
+function Trader.now(self)
+  if type(self) ~= "table" then self_error("now", "trader", self) end
+  return session_now()
+end
 
 local draw = C.asx_sched_draw
 local floor = math.floor
@@ -799,7 +803,8 @@ end
 
 -- self:random(), self:random(m), self:random(m, n): math.random's results,
 -- from the running agent's own generator (see asx_sched_draw).
-function Trader.random(_, m, n)
+function Trader.random(self, m, n)
+  if type(self) ~= "table" then self_error("random", "trader", self) end
   local r = draw()
   if m == nil and n == nil then return r end
   if n == nil then

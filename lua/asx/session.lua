@@ -315,7 +315,7 @@ function Session:_exit(status)
     self.stopped_by = ("os.exit(%d) in %s"):format(status, where)
   end
   sched:stop()
-  if agent and not ex:delivering() then pcall(core.sleep, nil, 0) end
+  if agent and not ex:delivering() then pcall(core.sleep, self.traders[agent], 0) end
   error(EXIT_MESSAGE, 0)
 end
 
