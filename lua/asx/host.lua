@@ -53,6 +53,8 @@ options:
                          made (a number, true/false or a string); repeatable
       --summary FILE.json
                          also write the summary, and more figures, as JSON
+      --report FILE.html write a report page: candles, depth, spread, values
+                         by strategy and the summary (opens offline)
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
   -h, --help             this help
@@ -84,7 +86,7 @@ end
 local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
-  ["--summary"] = "summary", ["--set"] = "set",
+  ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
@@ -112,7 +114,7 @@ local function check_value(name, flag, v)
     return v
   elseif name == "seed" then
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
-  elseif name == "summary" then
+  elseif name == "summary" or name == "report" then
     if v == "" then usage_error("%s: file name expected", flag) end
     return v
   end
@@ -347,6 +349,10 @@ function M.run(opts, files)
     local ok, err = summary_json.check(opts.summary)
     if not ok then usage_error("%s", err) end
   end
+  if opts.report then
+    local ok, err = require("asx.report.html").check(opts.report)
+    if not ok then usage_error("--report: %s", err) end
+  end
   local plan = M.plan_agents(classes, files, opts)
 
   -- The loggers open once the strategies loaded, before anything
@@ -399,6 +405,7 @@ function M.run(opts, files)
     end
   end
   local sampler = opts.summary and require("asx.sampler").attach(s)
+  local report = opts.report and require("asx.report").attach(s, { on_tick = sampler and sampler.take })
 
   local tty = not opts.quiet and not prompt and core.isatty(2)
   if not opts.quiet and not prompt then
@@ -422,6 +429,13 @@ function M.run(opts, files)
   if prompt and status == 0 and s.exit_code == nil and prompt.mode ~= "tty" and prompt.failures > 0 then
     status = 1
   end
+  if report then
+    local ok, err = report:write(opts.report, { parameters = params.as_table(opts.sets) })
+    if not ok then
+      io.stderr:write(("%s: --report: %s\n"):format(PROG, err))
+      status = 1
+    end
+  end
   if opts.summary then
     local ok, err = summary_json.write(opts.summary, s, opts, sampler, status)
     if not ok then
@@ -438,6 +452,9 @@ function M.main(argv)
   local ok, res, files = pcall(M.parse, argv)
   if ok and not res.help and not res.version and not res.interactive and #files == 0 then
     ok, res = false, { usage = "no strategy file given" }
+  end
+  if ok and res.interactive and res.report then
+    ok, res = false, { usage = "--report is for runs without -i (report(\"FILE.html\") at the prompt)" }
   end
   if ok and res.interactive and (res.sets or res.summary) then
     ok, res = false, { usage = "--set and --summary are for runs without -i" }

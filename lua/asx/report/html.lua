@@ -1,0 +1,81 @@
+-- asx.report.html: fills the report page template with a session's data.
+--
+-- The template is web/report.html with the charting library, the style and
+-- the script inlined by the build (cmake/inline_page.lua), installed as
+-- asx/report.html beside the native module asx/core.so, where this finds it.
+-- It holds one line
+--   <script type="application/json" id="asx-data">null</script>
+-- whose null becomes the data; the page reads it from there, so a page
+-- needs no server and fetches nothing.
+local M = {}
+
+local PLACEHOLDER = '<script type="application/json" id="asx-data">null</script>'
+
+-- The template's path, or nil and the reason.
+function M.template_path()
+  local so = package.searchpath("asx.core", package.cpath)
+  if not so then return nil, "the native module asx.core is not on package.cpath" end
+  local path = so:gsub("[^/]*$", "") .. "report.html"
+  local f = io.open(path, "r")
+  if not f then return nil, ("the report page template is missing (%s): rebuild asx"):format(path) end
+  f:close()
+  return path
+end
+
+local cached
+
+-- The page with json in place of the placeholder; nil, err without a template.
+function M.page(json)
+  if not cached then
+    local path, err = M.template_path()
+    if not path then return nil, err end
+    local f = assert(io.open(path, "rb"))
+    cached = f:read("*a")
+    f:close()
+    if not cached:find(PLACEHOLDER, 1, true) then
+      cached = nil
+      return nil, ("the report page template %s has no data placeholder"):format(path)
+    end
+  end
+  -- cjson writes "/" as "\/", so no "</script>" can end the block early.
+  local at = cached:find(PLACEHOLDER, 1, true)
+  local head = at - 1 + #PLACEHOLDER - #"null</script>"
+  return cached:sub(1, head) .. json .. cached:sub(head + 5)
+end
+
+-- Whether a page can be written to path: the template is there and the
+-- file can be made. Checked before a session runs, so that a bad path is a
+-- bad command line rather than a lost run.
+function M.check(path)
+  local _, err = M.template_path()
+  if err then return nil, err end
+  local tmp = path .. ".tmp"
+  local f, oerr = io.open(tmp, "w")
+  if not f then return nil, ("cannot write '%s': %s"):format(path, (oerr:gsub("^[^:]*: ", ""))) end
+  f:close()
+  os.remove(tmp)
+  -- A page left by an earlier run must not pass for this one's.
+  os.remove(path)
+  return true
+end
+
+-- Writes the page to path through path.tmp and a rename, so a reader never
+-- sees half a page; true, or nil and the reason.
+function M.write(path, json)
+  local page, err = M.page(json)
+  if not page then return nil, err end
+  local tmp = path .. ".tmp"
+  local f, oerr = io.open(tmp, "wb")
+  if not f then return nil, ("cannot write '%s': %s"):format(path, (oerr:gsub("^[^:]*: ", ""))) end
+  local ok, werr = f:write(page)
+  local closed, cerr = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    return nil, ("cannot write '%s': %s"):format(path, werr or cerr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then return nil, ("cannot write '%s': %s"):format(path, rerr) end
+  return true
+end
+
+return M

@@ -1,0 +1,144 @@
+-- The report page's data: candles and samples in bounded memory
+-- (asx.report.candles, asx.report.series), and `asx-host --report` end to
+-- end, read back from the page's asx-data block. spec/report_browser_spec.lua
+-- opens the same pages in a browser.
+local cjson = require("cjson")
+local candles = require("asx.report.candles")
+local series = require("asx.report.series")
+local run = require("helpers.run")
+
+local F = "spec/fixtures/report/"
+
+-- The JSON of a page's asx-data block, decoded.
+local function page_data(path)
+  local page = run.slurp(path)
+  local json = page:match('<script type="application/json" id="asx%-data">(.-)</script>')
+  return cjson.decode(json), page
+end
+
+describe("asx.report.candles", function()
+  it("folds trades into one-second candles and counts orders and cancels per second", function()
+    local cs = candles.new()
+    cs:add_order(0.2)
+    cs:add_trade(0.5, 10, 3)
+    cs:add_trade(0.9, 12, 1)
+    cs:add_trade(0.99, 9, 2)
+    cs:add_trade(1.0, 11, 4)
+    cs:add_cancel(3.5)
+    assert.are.equal(1, cs.interval)
+    assert.are.same({ { 0, 10, 12, 9, 9, 6 }, { 1, 11, 11, 11, 11, 4 } }, cs:candles())
+    assert.are.same({ { 0, 3, 1, 0 }, { 1, 1, 0, 0 }, { 3, 0, 0, 1 } }, cs:activity())
+  end)
+
+  it("moves to the next interval of the ladder when the session outgrows its slots", function()
+    local cs = candles.new(20)
+    cs:add_trade(0, 10, 1)
+    cs:add_trade(9.5, 14, 2)
+    cs:add_trade(10, 8, 1)
+    cs:add_order(19)
+    assert.are.equal(1, cs.interval)
+    assert.are.equal(20, cs.slots)
+    cs:add_trade(25, 7, 5) -- second 25 needs slot 26 of 20: 10-second candles
+    assert.are.equal(10, cs.interval)
+    assert.are.same({ { 0, 10, 14, 10, 14, 3 }, { 10, 8, 8, 8, 8, 1 }, { 20, 7, 7, 7, 7, 5 } },
+      cs:candles())
+    assert.are.same({ { 0, 2, 0, 0 }, { 10, 1, 1, 0 }, { 20, 1, 0, 0 } }, cs:activity())
+    cs:add_trade(1000, 9, 1) -- past 200 s: one-minute candles
+    assert.are.equal(60, cs.interval)
+    assert.are.same({ 0, 10, 14, 7, 7, 9 }, cs:candles()[1])
+    assert.are.same({ 960, 9, 9, 9, 9, 1 }, cs:candles()[2])
+  end)
+end)
+
+describe("asx.report.series", function()
+  it("keeps a sample a second, then every other one when full", function()
+    local sr = series.new(4)
+    for t = 0, 3 do sr:sample(t, { spread = t + 1, value = t % 2 == 0 and 10 * t or false }) end
+    assert.are.same({ { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 } }, sr:points("spread"))
+    assert.are.same({ { 0, 0 }, { 2, 20 } }, sr:points("value"))
+    sr:sample(4, { spread = 5, value = 40 })
+    assert.are.equal(2, sr.period)
+    assert.are.same({ { 0, 1 }, { 2, 3 }, { 4, 5 } }, sr:points("spread"))
+    sr:sample(5, { spread = 6 }) -- not a multiple of the period
+    sr:sample(6, { spread = 7, other = 1 })
+    assert.are.same({ { 0, 1 }, { 2, 3 }, { 4, 5 }, { 6, 7 } }, sr:points("spread"))
+    assert.are.same({ { 6, 1 } }, sr:points("other"))
+    assert.are.same({}, sr:points("none"))
+  end)
+end)
+
+describe("asx-host --report", function()
+  it("writes a page whose data has the session's one trade, book, samples and summary", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 5 -d 3 ' .. F .. 'one_trade.lua --report "$D/r.html"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local data, page = page_data(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, data.interval)
+    assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)
+    -- Orders: the bid and the offer at 0.5 s, the buy at 1.5 s.
+    assert.are.same({ { 0, 0, 2, 0 }, { 1, 1, 1, 0 } }, data.activity)
+    assert.are.same({ bids = { { 8, 1, 1 } }, asks = {} }, data.book)
+    -- No spread at 0 s (an empty book), 8 to 10 at 1 s, no ask after.
+    assert.are.same({ { 1, 2 } }, data.spread)
+    -- Value of each agent: 100 + 5 x the last price (0 before the trade).
+    assert.are.same({ { 0, 100 }, { 1, 100 }, { 2, 150 }, { 3, 150 } }, data.values.one)
+    assert.are.same({ 1, 10, 60, 300, 3600, 86400 }, data.intervals)
+    assert.are.equal(5, data.session.seed)
+    assert.are.equal("virtual", data.session.clock)
+    assert.are.equal(3, data.session.duration)
+    assert.are.equal(1, data.summary.trades)
+    assert.are.equal(10, data.summary.vwap)
+    assert.are.same({ name = "one", agents = 2, running = 2, finished = 0, failed = 0, money = 100,
+      stocks = 5, start_value = 150, mean_value = 150, best_value = 150 }, data.strategies[1])
+    -- The library is inlined: the page refers to no other file.
+    assert.is_nil(page:find("<script src", 1, true))
+    assert.is_nil(page:find("<link", 1, true))
+    assert.truthy(page:find("TradingView Lightweight Charts", 1, true))
+  end)
+
+  it("writes a page with no candles for a session without trades", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 5 ' .. F .. 'quiet.lua --report "$D/r.html"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local data = page_data(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    -- lua-cjson writes an empty array as {}.
+    assert.are.same({}, data.candles)
+    assert.are.same({ { 1, 0, 2, 0 }, { 2, 0, 2, 0 }, { 3, 0, 2, 0 } }, data.activity)
+    assert.are.same({ bids = { { 9, 1, 1 }, { 8, 2, 1 }, { 7, 3, 1 } },
+      asks = { { 21, 1, 1 }, { 22, 2, 1 }, { 23, 3, 1 } } }, data.book)
+    assert.are.same({ { 2, 12 }, { 3, 12 }, { 4, 12 }, { 5, 12 } }, data.spread)
+    assert.are.equal(cjson.null, data.summary.close)
+  end)
+
+  it("stays small with a million trades: candles are per second, not per trade", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 800 strategies/random_trader.lua:1000 '
+      .. '--report "$D/r.html"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local data, page = page_data(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    local trades = tonumber(r.stdout:match("\ntrades: (%d+)\n"))
+    local volume = tonumber(r.stdout:match("\nvolume: (%d+)\n"))
+    assert.is_true(trades >= 1000000, "trades: " .. trades)
+    assert.are.equal(800, #data.candles)
+    local v, n = 0, 0
+    for _, c in ipairs(data.candles) do v = v + c[6] end
+    for _, a in ipairs(data.activity) do n = n + a[2] end
+    assert.are.equal(volume, v)
+    assert.are.equal(trades, n)
+    assert.is_true(#page < 600000, "page of " .. #page .. " bytes")
+  end)
+
+  it("refuses a path it cannot write before the session runs, and -i", function()
+    local r = run.sh('"$HOST" -q --clock virtual -d 1 ' .. F .. 'quiet.lua --report /nonexistent/r.html')
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --report: cannot write '/nonexistent/r.html': No such file or directory\n"
+      .. run.USAGE, r.stderr)
+    r = run.sh('"$HOST" -i --report r.html </dev/null')
+    assert.are.equal(2, r.status)
+    assert.are.equal('asx-host: --report is for runs without -i (report("FILE.html") at the prompt)\n'
+      .. run.USAGE, r.stderr)
+  end)
+end)

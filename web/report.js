@@ -1,0 +1,287 @@
+// The asx report page: draws the session data that asx embedded in the
+// asx-data block with TradingView Lightweight Charts (inlined before this
+// script as LightweightCharts). window.asxReport exposes what was drawn, for
+// the browser tests and for anyone scripting the page.
+(function () {
+  'use strict';
+  const LC = window.LightweightCharts;
+  const data = JSON.parse(document.getElementById('asx-data').textContent);
+  // lua-cjson writes an empty array as {}.
+  const arr = (v) => (Array.isArray(v) ? v : []);
+  const css = getComputedStyle(document.documentElement);
+  const color = (name) => css.getPropertyValue(name).trim();
+  const UP = color('--up'), DOWN = color('--down'), ACCENT = color('--accent');
+  const PALETTE = [ACCENT, '#ff9800', '#9c27b0', '#00897b', '#795548', '#e91e63', '#607d8b', '#3f51b5'];
+
+  const two = (n) => (n < 10 ? '0' : '') + n;
+  // Session time in seconds as m:ss, or h:mm:ss past an hour.
+  function clock(t) {
+    t = Math.floor(t);
+    const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
+    return h > 0 ? h + ':' + two(m) + ':' + two(s) : m + ':' + two(s);
+  }
+  function label(iv) {
+    if (iv % 86400 === 0) return iv / 86400 + ' d';
+    if (iv % 3600 === 0) return iv / 3600 + ' h';
+    if (iv % 60 === 0) return iv / 60 + ' min';
+    return iv + ' s';
+  }
+  function num(v, digits) {
+    if (v === null || v === undefined) return '-';
+    if (Number.isInteger(v)) return v.toLocaleString('en-US');
+    return v.toLocaleString('en-US', { minimumFractionDigits: digits ?? 2, maximumFractionDigits: digits ?? 2 });
+  }
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function row(table, cells, head) {
+    const tr = el('tr');
+    for (const c of cells) {
+      const numeric = typeof c === 'number';
+      tr.appendChild(el(head ? 'th' : 'td', numeric ? { class: 'num' } : {}, numeric ? num(c) : c));
+    }
+    table.appendChild(tr);
+  }
+  function empty(container, text) {
+    container.appendChild(el('div', { class: 'empty' }, text));
+  }
+
+  const session = data.session;
+  const summary = data.summary;
+  const candles = arr(data.candles);
+  const activity = arr(data.activity);
+  const finest = data.interval;
+
+  // ---- Header ------------------------------------------------------------
+  document.getElementById('title').textContent = data.title;
+  const facts = document.getElementById('facts');
+  for (const [k, v] of [
+    ['seed', String(session.seed)], ['clock', session.clock],
+    ['session time', clock(session.session_time)], ['trades', num(summary.trades)],
+    ['volume', num(summary.volume)], ['last', num(summary.close)],
+    ['stopped by', session.stopped_by || (session.duration !== null ? 'duration' : '-')],
+  ]) {
+    const d = el('div');
+    d.appendChild(el('dt', {}, k));
+    d.appendChild(el('dd', {}, v));
+    facts.appendChild(d);
+  }
+
+  // ---- Candles at an interval ----------------------------------------------
+  // The finest candles merged into intervals of iv seconds (a multiple of
+  // the finest), as the session would have made them.
+  function candlesAt(iv) {
+    const out = [];
+    for (const [t, o, h, l, c, v] of candles) {
+      const b = Math.floor(t / iv) * iv;
+      const last = out[out.length - 1];
+      if (last && last.time === b) {
+        last.high = Math.max(last.high, h);
+        last.low = Math.min(last.low, l);
+        last.close = c;
+        last.volume += v;
+      } else {
+        out.push({ time: b, open: o, high: h, low: l, close: c, volume: v });
+      }
+    }
+    return out;
+  }
+  function activityAt(iv) {
+    const out = [];
+    for (const [t, tr, o, c] of activity) {
+      const b = Math.floor(t / iv) * iv;
+      const last = out[out.length - 1];
+      if (last && last.time === b) {
+        last.trades += tr; last.orders += o; last.cancels += c;
+      } else {
+        out.push({ time: b, trades: tr, orders: o, cancels: c });
+      }
+    }
+    return out;
+  }
+
+  const span = Math.max(session.session_time, finest);
+  // Intervals offered: the classic 1 s, 10 s, 1 min and 5 min, and longer
+  // ones for sessions that last ten of them; none finer than the data.
+  const intervals = arr(data.intervals).filter((iv) => iv >= finest && (iv <= 300 || span >= 10 * iv));
+  // The default: the finest that draws at most 300 candles.
+  let current = intervals.find((iv) => span / iv <= 300) || intervals[intervals.length - 1];
+
+  const base = {
+    autoSize: true,
+    layout: { background: { color: '#ffffff' }, textColor: '#3b4150', fontSize: 12,
+      panes: { separatorColor: '#e3e6ea', enableResize: true } },
+    grid: { vertLines: { color: '#f0f2f5' }, horzLines: { color: '#f0f2f5' } },
+    localization: { timeFormatter: clock, priceFormatter: (p) => num(p) },
+    timeScale: { timeVisible: true, secondsVisible: true, borderColor: '#e3e6ea',
+      tickMarkFormatter: (t) => clock(t) },
+    rightPriceScale: { borderColor: '#e3e6ea' },
+    crosshair: { mode: LC.CrosshairMode.Normal },
+  };
+
+  // ---- Price chart: candles, volume, activity -------------------------------
+  const priceEl = document.getElementById('chart-price');
+  const price = LC.createChart(priceEl, base);
+  const candleSeries = price.addSeries(LC.CandlestickSeries, {
+    upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+    priceFormat: { type: 'price', precision: 0, minMove: 1 },
+  }, 0);
+  const volumeSeries = price.addSeries(LC.HistogramSeries, {
+    priceFormat: { type: 'volume' }, priceLineVisible: false, lastValueVisible: false,
+  }, 1);
+  const ordersSeries = price.addSeries(LC.LineSeries, {
+    color: '#9aa3b2', lineWidth: 1, priceFormat: { type: 'volume' }, title: 'orders',
+    priceLineVisible: false, lastValueVisible: false,
+  }, 2);
+  const tradesSeries = price.addSeries(LC.HistogramSeries, {
+    color: ACCENT, priceFormat: { type: 'volume' }, title: 'trades',
+    priceLineVisible: false, lastValueVisible: false,
+  }, 2);
+  // The candles take most of the height; the panes below share the rest.
+  price.panes()[0].setStretchFactor(3);
+  price.panes()[1].setStretchFactor(1);
+  price.panes()[2].setStretchFactor(1);
+  if (candles.length === 0) empty(priceEl, 'No trades in this session');
+
+  const legend = document.getElementById('legend');
+  const drawn = { candles: 0, volume: 0 };
+  function draw(iv) {
+    current = iv;
+    const cs = candlesAt(iv);
+    candleSeries.setData(cs.map((c) => ({ time: c.time, open: c.open, high: c.high, low: c.low, close: c.close })));
+    volumeSeries.setData(cs.map((c) => ({ time: c.time, value: c.volume,
+      color: c.close >= c.open ? UP + '99' : DOWN + '99' })));
+    const act = activityAt(iv);
+    tradesSeries.setData(act.map((a) => ({ time: a.time, value: a.trades })));
+    ordersSeries.setData(act.map((a) => ({ time: a.time, value: a.orders })));
+    price.timeScale().fitContent();
+    drawn.candles = candleSeries.data().length;
+    drawn.volume = volumeSeries.data().reduce((s, p) => s + p.value, 0);
+    for (const b of document.querySelectorAll('#intervals button')) {
+      b.setAttribute('aria-pressed', String(Number(b.dataset.interval) === iv));
+    }
+    legend.textContent = cs.length + ' candles of ' + label(iv);
+  }
+  const buttons = document.getElementById('intervals');
+  for (const iv of intervals) {
+    const b = el('button', { type: 'button', 'data-interval': String(iv) }, label(iv));
+    b.addEventListener('click', () => draw(iv));
+    buttons.appendChild(b);
+  }
+  price.subscribeCrosshairMove((p) => {
+    const c = p.time !== undefined && p.seriesData.get(candleSeries);
+    if (!c) { legend.textContent = drawn.candles + ' candles of ' + label(current); return; }
+    const v = p.seriesData.get(volumeSeries);
+    legend.textContent = clock(c.time) + '  O ' + num(c.open) + '  H ' + num(c.high) + '  L ' + num(c.low) +
+      '  C ' + num(c.close) + '  V ' + num(v ? v.value : 0);
+  });
+
+  // ---- Spread and strategy values, sampled each period ----------------------
+  const samplesEl = document.getElementById('chart-samples');
+  const samples = LC.createChart(samplesEl, base);
+  const spreadSeries = samples.addSeries(LC.LineSeries, {
+    color: '#ff9800', lineWidth: 1, lineType: LC.LineType.WithSteps, title: 'spread',
+    priceFormat: { type: 'price', precision: 0, minMove: 1 },
+  }, 0);
+  spreadSeries.setData(arr(data.spread).map(([t, v]) => ({ time: t, value: v })));
+  let k = 0;
+  for (const st of arr(data.strategies)) {
+    const s = samples.addSeries(LC.LineSeries, {
+      color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: st.name,
+      priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+    }, 1);
+    s.setData(arr((data.values || {})[st.name]).map(([t, v]) => ({ time: t, value: v })));
+  }
+  if (samples.panes()[1]) samples.panes()[1].setStretchFactor(2);
+  samples.timeScale().fitContent();
+  document.getElementById('sampled').textContent = 'sampled every ' + label(data.sample_period) +
+    ' of session time';
+  if (arr(data.spread).length === 0) empty(samplesEl, 'No moment with both a bid and an ask');
+
+  // ---- Depth: cumulative amounts by price -----------------------------------
+  const bids = arr(data.book && data.book.bids), asks = arr(data.book && data.book.asks);
+  const depthEl = document.getElementById('chart-depth');
+  const depth = LC.createOptionsChart(depthEl, Object.assign({}, base, {
+    localization: { priceFormatter: (p) => num(p) },
+    timeScale: { borderColor: '#e3e6ea' },
+  }));
+  const area = (c) => ({ lineColor: c, topColor: c + '55', bottomColor: c + '08', lineWidth: 2,
+    lineType: LC.LineType.WithSteps, priceFormat: { type: 'volume' }, priceLineVisible: false });
+  const bidSeries = depth.addSeries(LC.AreaSeries, area(UP));
+  const askSeries = depth.addSeries(LC.AreaSeries, area(DOWN));
+  let cum = 0;
+  const bidPts = bids.map(([p, a]) => ({ time: p, value: (cum += a) })).reverse();
+  cum = 0;
+  const askPts = asks.map(([p, a]) => ({ time: p, value: (cum += a) }));
+  bidSeries.setData(bidPts);
+  askSeries.setData(askPts);
+  depth.timeScale().fitContent();
+  if (bids.length + asks.length === 0) empty(depthEl, 'The book was empty at the end');
+
+  // ---- Ladder: the top levels ----------------------------------------------
+  const ladder = document.getElementById('ladder');
+  row(ladder, ['orders', 'bid size', 'bid', 'ask', 'ask size', 'orders'], true);
+  const top = 10;
+  const maxAmount = Math.max(1, ...bids.slice(0, top).map((l) => l[1]), ...asks.slice(0, top).map((l) => l[1]));
+  for (let i = 0; i < top && (i < bids.length || i < asks.length); i++) {
+    const tr = el('tr');
+    const b = bids[i], a = asks[i];
+    tr.appendChild(el('td', {}, b ? num(b[2]) : ''));
+    const bs = el('td', { class: 'bid' }, b ? num(b[1]) : '');
+    if (b) {
+      const bar = el('span', { class: 'bar bid' });
+      bar.style.width = (100 * b[1] / maxAmount) + '%';
+      bs.appendChild(bar);
+    }
+    tr.appendChild(bs);
+    tr.appendChild(el('td', { class: 'bid' }, b ? num(b[0]) : ''));
+    tr.appendChild(el('td', { class: 'ask' }, a ? num(a[0]) : ''));
+    const as = el('td', { class: 'ask' }, a ? num(a[1]) : '');
+    if (a) {
+      const bar = el('span', { class: 'bar ask' });
+      bar.style.width = (100 * a[1] / maxAmount) + '%';
+      as.appendChild(bar);
+    }
+    tr.appendChild(as);
+    tr.appendChild(el('td', {}, a ? num(a[2]) : ''));
+    ladder.appendChild(tr);
+  }
+  if (bids.length + asks.length === 0) row(ladder, ['', '', 'empty', 'book', '', '']);
+
+  // ---- Tables -----------------------------------------------------------------
+  const sum = document.getElementById('summary');
+  row(sum, ['orders', 'trades', 'volume', 'open', 'high', 'low', 'close', 'VWAP', 'orders/wall s'], true);
+  row(sum, [summary.orders, summary.trades, summary.volume, summary.open ?? '-', summary.high ?? '-',
+    summary.low ?? '-', summary.close ?? '-', summary.vwap === null ? '-' : Number(summary.vwap.toFixed(2)),
+    Math.round(summary.orders_per_sec)]);
+  const strat = document.getElementById('strategies');
+  row(strat, ['strategy', 'agents', 'running', 'finished', 'failed', 'start value', 'mean value', 'best value'], true);
+  for (const st of arr(data.strategies)) {
+    row(strat, [st.name, st.agents, st.running, st.finished, st.failed, Number(st.start_value.toFixed(2)),
+      Number(st.mean_value.toFixed(2)), st.best_value ?? '-']);
+  }
+  const params = document.getElementById('params');
+  const pairs = [['seed', String(session.seed)], ['clock', session.clock],
+    ['duration', session.duration === null ? 'until stopped' : session.duration + ' s'],
+    ['session time', session.session_time.toFixed(3) + ' s'], ['wall time', session.wall_time.toFixed(3) + ' s'],
+    ['stopped by', session.stopped_by || '-'], ['candle data', label(finest) + ' candles']];
+  for (const st of arr(data.strategies)) {
+    pairs.push(['strategy ' + st.name, st.agents + ' agents, money ' + num(st.money) + ', stocks ' + num(st.stocks)]);
+  }
+  for (const key of Object.keys(session.parameters || {}).sort()) {
+    pairs.push(['--set ' + key, String(session.parameters[key])]);
+  }
+  for (const [kk, v] of pairs) row(params, [kk, v]);
+
+  draw(current);
+  window.asxReport = {
+    data, intervals,
+    get interval() { return current; },
+    setInterval: draw,
+    drawn: () => ({ interval: current, candles: drawn.candles, volume: drawn.volume }),
+    ready: true,
+  };
+})();
