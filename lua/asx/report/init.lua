@@ -153,7 +153,7 @@ function Report:close()
   return true
 end
 
-function Report:__tostring()
+function Report.__tostring()
   return "report logger"
 end
 
