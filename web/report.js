@@ -50,6 +50,7 @@
   }
 
   const session = data.session;
+  const stoppedBy = session.stopped_by || (session.duration !== null ? 'duration' : 'all agents done');
   const summary = data.summary;
   const candles = arr(data.candles);
   const activity = arr(data.activity);
@@ -62,7 +63,7 @@
     ['seed', String(session.seed)], ['clock', session.clock],
     ['session time', clock(session.session_time)], ['trades', num(summary.trades)],
     ['volume', num(summary.volume)], ['last', num(summary.close)],
-    ['stopped by', session.stopped_by || (session.duration !== null ? 'duration' : '-')],
+    ['stopped by', stoppedBy],
   ]) {
     const d = el('div');
     d.appendChild(el('dt', {}, k));
@@ -110,8 +111,18 @@
   // The default: the finest that draws at most 300 candles.
   let current = intervals.find((iv) => span / iv <= 300) || intervals[intervals.length - 1];
 
+  // Charts take their containers' size now, so that fitContent sees the
+  // real width, and again when the window changes.
+  const charts = [];
+  function chartIn(make, container, options) {
+    const c = make(container, Object.assign({ width: container.clientWidth, height: container.clientHeight }, options));
+    charts.push([c, container]);
+    return c;
+  }
+  window.addEventListener('resize', () => {
+    for (const [c, container] of charts) c.resize(container.clientWidth, container.clientHeight);
+  });
   const base = {
-    autoSize: true,
     layout: { background: { color: '#ffffff' }, textColor: '#3b4150', fontSize: 12,
       panes: { separatorColor: '#e3e6ea', enableResize: true } },
     grid: { vertLines: { color: '#f0f2f5' }, horzLines: { color: '#f0f2f5' } },
@@ -124,7 +135,7 @@
 
   // ---- Price chart: candles, volume, activity -------------------------------
   const priceEl = document.getElementById('chart-price');
-  const price = LC.createChart(priceEl, base);
+  const price = chartIn(LC.createChart, priceEl, base);
   const candleSeries = price.addSeries(LC.CandlestickSeries, {
     upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
     priceFormat: { type: 'price', precision: 0, minMove: 1 },
@@ -147,23 +158,40 @@
   if (candles.length === 0) empty(priceEl, 'No trades in this session');
 
   const legend = document.getElementById('legend');
+  const candleCount = (n, iv) => n + (n === 1 ? ' candle of ' : ' candles of ') + label(iv);
   const drawn = { candles: 0, volume: 0 };
   function draw(iv) {
     current = iv;
     const cs = candlesAt(iv);
-    candleSeries.setData(cs.map((c) => ({ time: c.time, open: c.open, high: c.high, low: c.low, close: c.close })));
+    // Every interval of the session is on the time axis, those without a
+    // trade as gaps, so that the candles stand where they happened.
+    const bars = [];
+    const end = Math.floor(session.session_time / iv) * iv;
+    let j = 0;
+    for (let t = 0; t <= end || j < cs.length; t += iv) {
+      const c = cs[j];
+      if (c && c.time === t) {
+        bars.push({ time: t, open: c.open, high: c.high, low: c.low, close: c.close });
+        j++;
+      } else {
+        bars.push({ time: t });
+      }
+    }
+    candleSeries.setData(bars);
     volumeSeries.setData(cs.map((c) => ({ time: c.time, value: c.volume,
       color: c.close >= c.open ? UP + '99' : DOWN + '99' })));
     const act = activityAt(iv);
     tradesSeries.setData(act.map((a) => ({ time: a.time, value: a.trades })));
     ordersSeries.setData(act.map((a) => ({ time: a.time, value: a.orders })));
-    price.timeScale().fitContent();
-    drawn.candles = candleSeries.data().length;
+    // The whole session, gaps included (fitContent leaves out the gaps at
+    // the ends).
+    price.timeScale().setVisibleLogicalRange({ from: -0.5, to: bars.length - 0.5 });
+    drawn.candles = candleSeries.data().filter((b) => b.open !== undefined).length;
     drawn.volume = volumeSeries.data().reduce((s, p) => s + p.value, 0);
     for (const b of document.querySelectorAll('#intervals button')) {
       b.setAttribute('aria-pressed', String(Number(b.dataset.interval) === iv));
     }
-    legend.textContent = cs.length + ' candles of ' + label(iv);
+    legend.textContent = candleCount(cs.length, iv);
   }
   const buttons = document.getElementById('intervals');
   for (const iv of intervals) {
@@ -173,7 +201,7 @@
   }
   price.subscribeCrosshairMove((p) => {
     const c = p.time !== undefined && p.seriesData.get(candleSeries);
-    if (!c) { legend.textContent = drawn.candles + ' candles of ' + label(current); return; }
+    if (!c || c.open === undefined) { legend.textContent = candleCount(drawn.candles, current); return; }
     const v = p.seriesData.get(volumeSeries);
     legend.textContent = clock(c.time) + '  O ' + num(c.open) + '  H ' + num(c.high) + '  L ' + num(c.low) +
       '  C ' + num(c.close) + '  V ' + num(v ? v.value : 0);
@@ -181,7 +209,7 @@
 
   // ---- Spread and strategy values, sampled each period ----------------------
   const samplesEl = document.getElementById('chart-samples');
-  const samples = LC.createChart(samplesEl, base);
+  const samples = chartIn(LC.createChart, samplesEl, base);
   const spreadSeries = samples.addSeries(LC.LineSeries, {
     color: '#ff9800', lineWidth: 1, lineType: LC.LineType.WithSteps, title: 'spread',
     priceFormat: { type: 'price', precision: 0, minMove: 1 },
@@ -204,7 +232,7 @@
   // ---- Depth: cumulative amounts by price -----------------------------------
   const bids = arr(data.book && data.book.bids), asks = arr(data.book && data.book.asks);
   const depthEl = document.getElementById('chart-depth');
-  const depth = LC.createOptionsChart(depthEl, Object.assign({}, base, {
+  const depth = chartIn(LC.createOptionsChart, depthEl, Object.assign({}, base, {
     localization: { priceFormatter: (p) => num(p) },
     timeScale: { borderColor: '#e3e6ea' },
   }));
@@ -216,6 +244,16 @@
   const bidPts = bids.map(([p, a]) => ({ time: p, value: (cum += a) })).reverse();
   cum = 0;
   const askPts = asks.map(([p, a]) => ({ time: p, value: (cum += a) }));
+  // The horizontal scale spaces points evenly, as a time scale spaces bars:
+  // every whole price between the lowest bid and the highest ask is a point,
+  // so that distances are prices (up to a few thousand ticks).
+  const lo = bidPts.length ? bidPts[0].time : askPts.length ? askPts[0].time : 0;
+  const hi = askPts.length ? askPts[askPts.length - 1].time : lo;
+  if (hi - lo <= 5000) {
+    const have = new Set(bidPts.map((p) => p.time));
+    for (let p = lo; p <= hi; p++) if (!have.has(p)) bidPts.push({ time: p });
+    bidPts.sort((a, b) => a.time - b.time);
+  }
   bidSeries.setData(bidPts);
   askSeries.setData(askPts);
   depth.timeScale().fitContent();
@@ -267,7 +305,7 @@
   const pairs = [['seed', String(session.seed)], ['clock', session.clock],
     ['duration', session.duration === null ? 'until stopped' : session.duration + ' s'],
     ['session time', session.session_time.toFixed(3) + ' s'], ['wall time', session.wall_time.toFixed(3) + ' s'],
-    ['stopped by', session.stopped_by || '-'], ['candle data', label(finest) + ' candles']];
+    ['stopped by', stoppedBy], ['candle data', label(finest) + ' candles']];
   for (const st of arr(data.strategies)) {
     pairs.push(['strategy ' + st.name, st.agents + ' agents, money ' + num(st.money) + ', stocks ' + num(st.stocks)]);
   }

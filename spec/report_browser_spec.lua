@@ -1,0 +1,94 @@
+-- The report page in a real browser: Debian's chromium, headless, driven by
+-- playwright-core (spec/browser/report_page.js) with the network cut off.
+-- Each page opens without a request or a console error, draws as many
+-- candles, with as much volume, as the CSV log of the same run has at each
+-- interval the page offers, and paints a picture that is not blank. The
+-- pictures are kept in BUILD/report-screenshots/ for people to look at.
+local cjson = require("cjson")
+local run = require("helpers.run")
+
+local F = "spec/fixtures/report/"
+local SHOTS = run.BUILD .. "/report-screenshots"
+os.execute("mkdir -p '" .. SHOTS .. "'")
+
+-- Candles per interval from the CSV log: the trades grouped by
+-- floor(time / interval), counted, and their amounts summed.
+local function from_csv(path, intervals)
+  local out = {}
+  for _, iv in ipairs(intervals) do out[iv] = { buckets = {}, candles = 0, volume = 0 } end
+  local first = true
+  for line in io.lines(path) do
+    if first then
+      assert(line:match("^time,session,price,amount,"), line)
+      first = false
+    else
+      local t, amount = line:match("^([^,]*),[^,]*,[^,]*,([^,]*),")
+      t, amount = tonumber(t), tonumber(amount)
+      for _, iv in ipairs(intervals) do
+        local o = out[iv]
+        local b = math.floor(t / iv)
+        if not o.buckets[b] then
+          o.buckets[b] = true
+          o.candles = o.candles + 1
+        end
+        o.volume = o.volume + amount
+      end
+    end
+  end
+  return out
+end
+
+-- Runs asx-host with --report and --log, opens the page, and checks it
+-- against the log; returns what the browser saw.
+local function check(name, args, intervals)
+  local d = run.tmpdir()
+  local r = run.sh(('"$HOST" -q --clock virtual %s --report "$D/r.html" --log "$D/t.csv"'):format(args), d)
+  assert.are.equal(0, r.status, r.stderr)
+  local shot = SHOTS .. "/" .. name .. ".png"
+  local out = run.output(("NODE_PATH=setup/web/node_modules node spec/browser/report_page.js '%s' '%s' 2>&1")
+    :format(d .. "/r.html", shot))
+  local ok, seen = pcall(cjson.decode, out)
+  assert(ok and type(seen) == "table", out)
+  local want = from_csv(d .. "/t.csv", intervals)
+  os.execute("rm -rf '" .. d .. "'")
+  assert.are.same({}, seen.errors)
+  assert.are.same({}, seen.requests)
+  assert.are.same(intervals, seen.intervals)
+  for _, iv in ipairs(intervals) do
+    local drawn = seen.drawn[tostring(iv)]
+    assert.are.same({ interval = iv, candles = want[iv].candles, volume = want[iv].volume, pressed = true },
+      drawn)
+  end
+  -- A blank page is one or two colours; charts, text and tables are many.
+  assert.is_true(seen.screenshot.colors > 50, "colours: " .. seen.screenshot.colors)
+  return seen, want
+end
+
+describe("the report page in chromium #browser", function()
+  it("draws a market of random traders, at each interval, as the CSV log has it", function()
+    local seen, want = check("random_traders", "--seed 1 -d 300 strategies/random_trader.lua:500 "
+      .. "strategies/market_maker.lua:2 strategies/momentum.lua:10", { 1, 10, 60, 300 })
+    assert.are.equal(1, seen.default)
+    assert.are.equal(300, want[1].candles)
+    assert.are.equal(1, want[300].candles)
+  end)
+
+  it("draws one trade as one candle", function()
+    local seen, want = check("one_trade", "--seed 5 -d 3 " .. F .. "one_trade.lua", { 1, 10, 60, 300 })
+    assert.are.equal(1, want[1].candles)
+    assert.are.equal(1, seen.drawn["1"].volume)
+  end)
+
+  it("draws a session without trades with no candle", function()
+    local seen = check("no_trades", "--seed 1 -d 5 " .. F .. "quiet.lua", { 1, 10, 60, 300 })
+    assert.are.equal(0, seen.drawn["1"].candles)
+  end)
+
+  it("draws a million trades as candles, and picks a coarser interval for a long session", function()
+    local seen, want = check("million_trades", "--seed 1 -d 800 strategies/random_trader.lua:1000",
+      { 1, 10, 60, 300 })
+    -- 800 one-second candles are more than the page draws at first.
+    assert.are.equal(10, seen.default)
+    assert.are.equal(80, want[10].candles)
+  end)
+end)
