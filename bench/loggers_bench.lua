@@ -1,7 +1,8 @@
 -- Benchmarks of the loggers, run by bench/run.sh from the
 -- repository root: asx-host's host.orders_per_sec run (10,000 random traders,
 -- virtual clock, 300 session seconds) without loggers, with the CSV logger
--- (--log FILE.csv, the trades) and with the InfluxDB logger (--influx, to an
+-- (--log FILE.csv, the trades), with the report page (--report FILE.html)
+-- and with the InfluxDB logger (--influx, to an
 -- influxd this script starts on a free loopback port and stops by pid, and
 -- to a port where nothing listens, which isolates the logger's own cost).
 -- Each figure is the median of three runs; prints `name: value` lines.
@@ -43,6 +44,15 @@ local csv, csv_out = rate(("--log %s/trades.csv"):format(tmp))
 print(("host.orders_per_sec.csv_logger: %d"):format(csv))
 print(("host.csv_logger_ratio: %.2f"):format(csv / base))
 print(("host.csv_logger_rows: %s"):format(csv_out:match("csv: (%d+) rows") or "?"))
+
+-- The report page (--report FILE.html): candles folded from the book's
+-- events as they happen, and a sample of the market each session second.
+local rep = rate(("--report %s/report.html"):format(tmp))
+print(("host.orders_per_sec.report: %d"):format(rep))
+print(("host.report_ratio: %.2f"):format(rep / base))
+local page = io.open(tmp .. "/report.html", "rb")
+print(("host.report_bytes: %d"):format(page and page:seek("end") or -1))
+if page then page:close() end
 
 -- The InfluxDB logger's own cost, without a server competing for the two
 -- cores: nothing listens on the port, so the points are formatted and

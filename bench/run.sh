@@ -32,7 +32,8 @@ luajit bench/host_bench.lua orders 100000 5
 luajit bench/host_bench.lua orders 1000000 0.5
 
 # ---- Loggers ----------------------------------------------------------------
-# host.orders_per_sec with the CSV logger (--log FILE.csv) and with the
+# host.orders_per_sec with the CSV logger (--log FILE.csv), with the report
+# page (--report FILE.html, host.orders_per_sec.report) and with the
 # InfluxDB logger (--influx, to an influxd started on a free loopback port),
 # against the same run without loggers; medians of three runs each.
 luajit bench/loggers_bench.lua "$build"
