@@ -405,7 +405,9 @@ function M.run(opts, files)
     end
   end
   local sampler = opts.summary and require("asx.sampler").attach(s)
-  local report = opts.report and require("asx.report").attach(s, { on_tick = sampler and sampler.take })
+  -- The report of --report, also kept at the prompt for chart() and report().
+  local report = (opts.report or opts.interactive)
+    and require("asx.report").attach(s, { on_tick = sampler and sampler.take })
 
   local tty = not opts.quiet and not prompt and core.isatty(2)
   if not opts.quiet and not prompt then
@@ -429,7 +431,7 @@ function M.run(opts, files)
   if prompt and status == 0 and s.exit_code == nil and prompt.mode ~= "tty" and prompt.failures > 0 then
     status = 1
   end
-  if report then
+  if opts.report then
     local ok, err = report:write(opts.report, { parameters = params.as_table(opts.sets) })
     if not ok then
       io.stderr:write(("%s: --report: %s\n"):format(PROG, err))

@@ -333,6 +333,9 @@ end)
 
 command("me", "me", "your trader: me:buy(5, 101), me:sell(2), me:cancel_all()")
 
+-- chart() and report(): lua/asx/report/repl.lua.
+for _, c in ipairs(require("asx.report.repl").commands) do command(c.name, c.usage, c.help, c.make) end
+
 command("help", "help()", "this list",
 function()
   local Help = setmetatable({}, { __tostring = function() return M.help_text end })

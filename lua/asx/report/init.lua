@@ -35,6 +35,14 @@ asx._own_logger_class(Report)
 
 local floor = math.floor
 
+-- The report attached to each exchange, for the REPL's commands.
+local by_exchange = setmetatable({}, { __mode = "k" })
+
+-- The report attached to an exchange, or nil.
+function M.of(ex)
+  return by_exchange[ex]
+end
+
 -- Attaches a report to a session that has not run yet. opts.on_tick is
 -- called with the time of each tick too: the scheduler has one tick hook,
 -- which the report then shares (asx.sampler's take, for --summary).
@@ -45,6 +53,7 @@ function M.attach(s, opts)
   self.tick = function(now) self:_sample(now) end
   s.exchange:add_logger(self)
   s.sched:on_tick(self.tick, 1)
+  by_exchange[s.exchange] = self
   return self
 end
 
@@ -150,6 +159,7 @@ end
 -- Detaches the report from the exchange; the data stays.
 function Report:close()
   self.session.exchange:remove_logger(self)
+  by_exchange[self.session.exchange] = nil
   return true
 end
 

@@ -1,0 +1,56 @@
+-- The REPL's chart() and report(), through a pipe: the candles of the
+-- session so far drawn in text, and the report page of the session so far.
+local cjson = require("cjson")
+local run = require("helpers.run")
+local term = require("asx.report.term")
+
+local F = "spec/fixtures/report/"
+
+describe("asx.report.term", function()
+  it("draws candles in block characters, prices on the right, times below", function()
+    -- Five rows of one price each, 14 at the top: row r holds 13 - r to 14 - r.
+    local cs = { { 0, 10, 14, 9, 13, 5 }, { 1, 13, 13, 10, 11, 2 }, { 2, 11, 12, 11, 12, 1 } }
+    assert.are.equal(table.concat({
+      "│   14",
+      "█░  ",
+      "█░█ 11.5",
+      "█░█ ",
+      "█│  9",
+      "0:02",
+    }, "\n"), term.draw(cs, { width = 80, height = 5 }))
+  end)
+
+  it("keeps the newest candles that fit the width", function()
+    local cs = {}
+    for i = 0, 9 do cs[#cs + 1] = { i, 10 + i, 10 + i, 10 + i, 10 + i, 1 } end
+    local lines = run.lines(term.draw(cs, { width = 8, height = 2 }) .. "\n")
+    -- Labels take 3 columns and a space: 4 candles, seconds 6 to 9.
+    assert.are.same({ "  ██ 19", "██   16", "0:09" }, lines)
+  end)
+end)
+
+describe("chart() and report() at the prompt", function()
+  it("draw the session's one trade and write its report page", function()
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/in", "w"))
+    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\n'):format(d))
+    f:close()
+    local out = run.output(("%s -i -q --clock virtual --seed 5 %s < %s/in 2>&1"):format(run.HOST,
+      F .. "one_trade.lua", d))
+    local page = run.slurp(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    local lines = run.lines(out)
+    -- A flat candle sits in the middle row, with its price.
+    local chart = {}
+    for i = 1, 13 do chart[i] = lines[i] end
+    assert.are.same({ "  ", "  ", "  ", "  ", "  ", "  ", "█ 10", "  ", "  ", "  ", "  ", "  ", "0:01" },
+      chart)
+    assert.are.equal(('"%s/r.html"'):format(d), lines[14])
+    assert.are.equal("stdin:1: bad argument #1 to 'chart' (a multiple of 1 seconds expected, got 0.5)",
+      lines[15])
+    assert.are.equal("stdin:1: bad argument #1 to 'report' (file name expected, got 1)", lines[16])
+    local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)
+    assert.are.equal(3, data.session.session_time)
+  end)
+end)
