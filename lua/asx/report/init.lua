@@ -15,7 +15,7 @@
 -- build makes from web/ with the charting library inlined (asx/report.html,
 -- beside the native module).
 local cjson = require("cjson").new()
-local asx = require("asx")
+require("asx")
 local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local html = require("asx.report.html")
@@ -31,7 +31,6 @@ M.DEPTH_LEVELS = 500
 
 local Report = {}
 Report.__index = Report
-asx._own_logger_class(Report)
 
 local floor = math.floor
 
@@ -58,8 +57,12 @@ function M.attach(s, opts)
 end
 
 function Report:consume_events(ptr, n)
+  if ptr == nil then error("bad argument #1 to 'consume_events' (event records expected, got nil)", 2) end
   self.candles:consume(ptr, n)
 end
+-- The exchange hands the book's raw records to registered consumers only
+-- (lua/asx/init.lua).
+debug.getregistry()["asx.native_consumers"][Report.consume_events] = true
 
 -- Takes the spread and the strategies' mean values for every whole second
 -- up to session time now: a tick comes before the first wake-up due at or
