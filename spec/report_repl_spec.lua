@@ -46,9 +46,9 @@ describe("chart() and report() at the prompt", function()
     assert.are.same({ "  ", "  ", "  ", "  ", "  ", "  ", "█ 10", "  ", "  ", "  ", "  ", "  ", "0:01" },
       chart)
     assert.are.equal(('"%s/r.html"'):format(d), lines[14])
-    assert.are.equal("stdin:1: bad argument #1 to 'chart' (a multiple of 1 seconds expected, got 0.5)",
+    assert.are.equal("stdin:4: bad argument #1 to 'chart' (a multiple of 1 seconds expected, got 0.5)",
       lines[15])
-    assert.are.equal("stdin:1: bad argument #1 to 'report' (file name expected, got 1)", lines[16])
+    assert.are.equal("stdin:5: bad argument #1 to 'report' (file name expected, got 1)", lines[16])
     local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
     assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)
     assert.are.equal(3, data.session.session_time)
