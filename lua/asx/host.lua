@@ -406,7 +406,7 @@ function M.run(opts, files)
   end
   local sampler = opts.summary and require("asx.sampler").attach(s)
   -- The report of --report, also kept at the prompt for chart() and report().
-  local report = (opts.report or opts.interactive)
+  local page = (opts.report or opts.interactive)
     and require("asx.report").attach(s, { on_tick = sampler and sampler.take })
 
   local tty = not opts.quiet and not prompt and core.isatty(2)
@@ -432,7 +432,7 @@ function M.run(opts, files)
     status = 1
   end
   if opts.report then
-    local ok, err = report:write(opts.report, { parameters = params.as_table(opts.sets) })
+    local ok, err = page:write(opts.report, { parameters = params.as_table(opts.sets) })
     if not ok then
       io.stderr:write(("%s: --report: %s\n"):format(PROG, err))
       status = 1
