@@ -133,6 +133,8 @@ describe("help()", function()
       "spawn(file_or_class, count, opts)  add count agents (default 1) to the running session",
       "kill(id)           stop one agent and cancel its orders",
       "me                 your trader: me:buy(5, 101), me:sell(2), me:cancel_all()",
+      "chart(seconds)     the recent candles in the terminal (default: 1-second candles)",
+      "report(file)       write the report page of the session so far (open it in a browser)",
       "help()             this list",
       "quit()             end the session (also Ctrl-D, or Ctrl-C twice)",
     }, "\n"), require("asx.repl.commands").help_text)
