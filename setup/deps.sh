@@ -6,10 +6,12 @@ set -eu
 
 # clang and its runtime libraries build the libFuzzer target (make fuzz-c).
 # nodejs and npm install the report page's charting library (setup/web);
-# chromium runs the page's tests.
+# chromium runs the page's tests. libh2o-dev (libh2o built on libuv) serves
+# the live page of --http.
 packages="build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev
 lua5.1 lua-busted lua-check lua-cjson libcmocka-dev libedit-dev libcurl4-openssl-dev
-influxdb tmux curl clang libclang-rt-14-dev parallel slurm-wlm munge chromium nodejs"
+influxdb tmux curl clang libclang-rt-14-dev parallel slurm-wlm munge chromium nodejs
+libh2o-dev"
 # A Node.js from elsewhere (NodeSource) brings its own npm and conflicts
 # with Debian's package.
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

@@ -8,5 +8,6 @@
 int asx__lua_open_sched(lua_State *L);
 int asx__lua_open_repl(lua_State *L);
 int asx__lua_open_guard(lua_State *L);
+int asx__lua_open_httpd(lua_State *L);
 
 #endif

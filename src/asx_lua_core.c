@@ -25,6 +25,7 @@ int luaopen_asx_core(lua_State *L) {
   lua_setfield(L, -2, "cdef");
   asx__lua_open_sched(L);
   asx__lua_open_repl(L);
+  asx__lua_open_httpd(L);
   asx__lua_open_guard(L);
   return 1;
 }

@@ -50,26 +50,31 @@
   }
 
   const session = data.session;
-  const stoppedBy = session.stopped_by || (session.duration !== null ? 'duration' : 'all agents done');
+  const stoppedBy = data.live ? '-' :
+    session.stopped_by || (session.duration !== null ? 'duration' : 'all agents done');
   const summary = data.summary;
-  const candles = arr(data.candles);
+  let candles = arr(data.candles);
   const activity = arr(data.activity);
   const finest = data.interval;
 
   // ---- Header ------------------------------------------------------------
   document.getElementById('title').textContent = data.title;
   const facts = document.getElementById('facts');
-  for (const [k, v] of [
-    ['seed', String(session.seed)], ['clock', session.clock],
-    ['session time', clock(session.session_time)], ['trades', num(summary.trades)],
-    ['volume', num(summary.volume)], ['last', num(summary.close)],
-    ['stopped by', stoppedBy],
-  ]) {
-    const d = el('div');
-    d.appendChild(el('dt', {}, k));
-    d.appendChild(el('dd', {}, v));
-    facts.appendChild(d);
+  function drawFacts() {
+    facts.replaceChildren();
+    for (const [k, v] of [
+      ['seed', String(session.seed)], ['clock', session.clock],
+      ['session time', clock(session.session_time)], ['trades', num(summary.trades)],
+      ['volume', num(summary.volume)], ['last', num(summary.close)],
+      [data.live ? 'state' : 'stopped by', data.live ? data.live.state || 'running' : stoppedBy],
+    ]) {
+      const d = el('div');
+      d.appendChild(el('dt', {}, k));
+      d.appendChild(el('dd', {}, v));
+      facts.appendChild(d);
+    }
   }
+  drawFacts();
 
   // ---- Candles at an interval ----------------------------------------------
   // The finest candles merged into intervals of iv seconds (a multiple of
@@ -155,7 +160,9 @@
   price.panes()[0].setStretchFactor(3);
   price.panes()[1].setStretchFactor(1);
   price.panes()[2].setStretchFactor(1);
-  if (candles.length === 0) empty(priceEl, 'No trades in this session');
+  const priceEmpty = el('div', { class: 'empty' }, data.live ? 'No trades yet' : 'No trades in this session');
+  priceEmpty.hidden = candles.length > 0;
+  priceEl.appendChild(priceEmpty);
 
   const legend = document.getElementById('legend');
   const candleCount = (n, iv) => n + (n === 1 ? ' candle of ' : ' candles of ') + label(iv);
@@ -229,8 +236,7 @@
     ' of session time';
   if (arr(data.spread).length === 0) empty(samplesEl, 'No moment with both a bid and an ask');
 
-  // ---- Depth: cumulative amounts by price -----------------------------------
-  const bids = arr(data.book && data.book.bids), asks = arr(data.book && data.book.asks);
+  // ---- Depth and ladder: the book -----------------------------------------------
   const depthEl = document.getElementById('chart-depth');
   const depth = chartIn(LC.createOptionsChart, depthEl, Object.assign({}, base, {
     localization: { priceFormatter: (p) => num(p) },
@@ -240,54 +246,63 @@
     lineType: LC.LineType.WithSteps, priceFormat: { type: 'volume' }, priceLineVisible: false });
   const bidSeries = depth.addSeries(LC.AreaSeries, area(UP));
   const askSeries = depth.addSeries(LC.AreaSeries, area(DOWN));
-  let cum = 0;
-  const bidPts = bids.map(([p, a]) => ({ time: p, value: (cum += a) })).reverse();
-  cum = 0;
-  const askPts = asks.map(([p, a]) => ({ time: p, value: (cum += a) }));
-  // The horizontal scale spaces points evenly, as a time scale spaces bars:
-  // every whole price between the lowest bid and the highest ask is a point,
-  // so that distances are prices (up to a few thousand ticks).
-  const lo = bidPts.length ? bidPts[0].time : askPts.length ? askPts[0].time : 0;
-  const hi = askPts.length ? askPts[askPts.length - 1].time : lo;
-  if (hi - lo <= 5000) {
-    const have = new Set(bidPts.map((p) => p.time));
-    for (let p = lo; p <= hi; p++) if (!have.has(p)) bidPts.push({ time: p });
-    bidPts.sort((a, b) => a.time - b.time);
-  }
-  bidSeries.setData(bidPts);
-  askSeries.setData(askPts);
-  depth.timeScale().fitContent();
-  if (bids.length + asks.length === 0) empty(depthEl, 'The book was empty at the end');
-
-  // ---- Ladder: the top levels ----------------------------------------------
+  const depthEmpty = el('div', { class: 'empty' }, 'The book is empty');
+  depthEl.appendChild(depthEmpty);
   const ladder = document.getElementById('ladder');
-  row(ladder, ['orders', 'bid size', 'bid', 'ask', 'ask size', 'orders'], true);
-  const top = 10;
-  const maxAmount = Math.max(1, ...bids.slice(0, top).map((l) => l[1]), ...asks.slice(0, top).map((l) => l[1]));
-  for (let i = 0; i < top && (i < bids.length || i < asks.length); i++) {
-    const tr = el('tr');
-    const b = bids[i], a = asks[i];
-    tr.appendChild(el('td', {}, b ? num(b[2]) : ''));
-    const bs = el('td', { class: 'bid' }, b ? num(b[1]) : '');
-    if (b) {
-      const bar = el('span', { class: 'bar bid' });
-      bar.style.width = (100 * b[1] / maxAmount) + '%';
-      bs.appendChild(bar);
+  // The ladder as drawn, [bids, asks] of [price, amount, orders], for tests.
+  let ladderShown = [[], []];
+
+  function drawBook(bids, asks) {
+    let cum = 0;
+    const bidPts = bids.map(([p, a]) => ({ time: p, value: (cum += a) })).reverse();
+    cum = 0;
+    const askPts = asks.map(([p, a]) => ({ time: p, value: (cum += a) }));
+    // The horizontal scale spaces points evenly, as a time scale spaces
+    // bars: every whole price between the lowest bid and the highest ask is
+    // a point, so that distances are prices (up to a few thousand ticks).
+    const lo = bidPts.length ? bidPts[0].time : askPts.length ? askPts[0].time : 0;
+    const hi = askPts.length ? askPts[askPts.length - 1].time : lo;
+    if (hi - lo <= 5000) {
+      const have = new Set(bidPts.map((p) => p.time));
+      for (let p = lo; p <= hi; p++) if (!have.has(p)) bidPts.push({ time: p });
+      bidPts.sort((a, b) => a.time - b.time);
     }
-    tr.appendChild(bs);
-    tr.appendChild(el('td', { class: 'bid' }, b ? num(b[0]) : ''));
-    tr.appendChild(el('td', { class: 'ask' }, a ? num(a[0]) : ''));
-    const as = el('td', { class: 'ask' }, a ? num(a[1]) : '');
-    if (a) {
-      const bar = el('span', { class: 'bar ask' });
-      bar.style.width = (100 * a[1] / maxAmount) + '%';
-      as.appendChild(bar);
+    bidSeries.setData(bidPts);
+    askSeries.setData(askPts);
+    depth.timeScale().fitContent();
+    depthEmpty.hidden = bids.length + asks.length > 0;
+
+    ladder.replaceChildren();
+    row(ladder, ['orders', 'bid size', 'bid', 'ask', 'ask size', 'orders'], true);
+    const top = 10;
+    ladderShown = [bids.slice(0, top), asks.slice(0, top)];
+    const maxAmount = Math.max(1, ...bids.slice(0, top).map((l) => l[1]), ...asks.slice(0, top).map((l) => l[1]));
+    for (let i = 0; i < top && (i < bids.length || i < asks.length); i++) {
+      const tr = el('tr');
+      const b = bids[i], a = asks[i];
+      tr.appendChild(el('td', {}, b ? num(b[2]) : ''));
+      const bs = el('td', { class: 'bid' }, b ? num(b[1]) : '');
+      if (b) {
+        const bar = el('span', { class: 'bar bid' });
+        bar.style.width = (100 * b[1] / maxAmount) + '%';
+        bs.appendChild(bar);
+      }
+      tr.appendChild(bs);
+      tr.appendChild(el('td', { class: 'bid' }, b ? num(b[0]) : ''));
+      tr.appendChild(el('td', { class: 'ask' }, a ? num(a[0]) : ''));
+      const as = el('td', { class: 'ask' }, a ? num(a[1]) : '');
+      if (a) {
+        const bar = el('span', { class: 'bar ask' });
+        bar.style.width = (100 * a[1] / maxAmount) + '%';
+        as.appendChild(bar);
+      }
+      tr.appendChild(as);
+      tr.appendChild(el('td', {}, a ? num(a[2]) : ''));
+      ladder.appendChild(tr);
     }
-    tr.appendChild(as);
-    tr.appendChild(el('td', {}, a ? num(a[2]) : ''));
-    ladder.appendChild(tr);
+    if (bids.length + asks.length === 0) row(ladder, ['', '', 'empty', 'book', '', '']);
   }
-  if (bids.length + asks.length === 0) row(ladder, ['', '', 'empty', 'book', '', '']);
+  drawBook(arr(data.book && data.book.bids), arr(data.book && data.book.asks));
 
   // ---- Tables -----------------------------------------------------------------
   const sum = document.getElementById('summary');
@@ -315,7 +330,90 @@
   for (const [kk, v] of pairs) row(params, [kk, v]);
 
   draw(current);
+
+  // ---- Live mode (asx-host --http): the stream of /api/stream ------------------
+  const live = { events: 0, candles: 0, books: 0, trades: 0, sessions: 0, open: false };
+  if (data.live) {
+    document.getElementById('live').hidden = false;
+    const status = document.getElementById('live-status');
+    const agentsEl = document.getElementById('agents');
+    const tradesEl = document.getElementById('trades');
+    const tape = [];
+    const on = (name, fn) => source.addEventListener(name, (e) => {
+      live.events++;
+      live[name + 's']++;
+      fn(JSON.parse(e.data));
+    });
+    const source = new EventSource('/api/stream');
+    source.onopen = () => { live.open = true; };
+    source.onerror = () => {
+      live.open = false;
+      status.textContent = 'disconnected: the session has ended';
+      source.close();
+    };
+    on('candle', (m) => {
+      // The newest candles replace those of the same time, or come after.
+      const byTime = new Map(candles.map((c, i) => [c[0], i]));
+      for (const c of m.candles) {
+        if (byTime.has(c[0])) candles[byTime.get(c[0])] = c;
+        else candles.push(c);
+      }
+      candles.sort((a, b) => a[0] - b[0]);
+      priceEmpty.hidden = candles.length > 0;
+      const range = price.timeScale().getVisibleLogicalRange();
+      draw(current);
+      if (range && live.candles > 1) price.timeScale().setVisibleLogicalRange(range);
+    });
+    on('book', (m) => drawBook(m.bids, m.asks));
+    function addTrades(m) {
+      for (const t of m) tape.unshift(t);
+      tape.length = Math.min(tape.length, 20);
+      tradesEl.replaceChildren();
+      row(tradesEl, ['time', 'price', 'amount', 'aggressor'], true);
+      for (const [t, p, a, side] of tape) {
+        const tr = el('tr');
+        tr.appendChild(el('td', {}, clock(t) + (t % 1).toFixed(3).slice(1)));
+        tr.appendChild(el('td', { class: 'num ' + side }, num(p)));
+        tr.appendChild(el('td', { class: 'num' }, num(a)));
+        tr.appendChild(el('td', { class: side }, side));
+        tradesEl.appendChild(tr);
+      }
+    }
+    addTrades(arr(data.live.trades));
+    on('trade', addTrades);
+    on('session', (m) => {
+      session.session_time = m.time;
+      summary.trades = m.trades;
+      summary.volume = m.volume;
+      summary.close = m.last;
+      data.live.state = m.state;
+      drawFacts();
+      status.textContent = m.state + ' at ' + clock(m.time) + ', ' + m.clock + ' clock, ' +
+        num(m.orders) + ' orders, ' + num(m.trades) + ' trades, last ' + num(m.last);
+      agentsEl.replaceChildren();
+      row(agentsEl, ['state', 'agents'], true);
+      for (const k of Object.keys(m.agents || {}).sort()) row(agentsEl, [k, m.agents[k]]);
+    });
+    if (data.live.control) {
+      const controls = document.getElementById('controls');
+      controls.hidden = false;
+      let speed = 1;
+      for (const b of controls.querySelectorAll('button')) {
+        b.addEventListener('click', () => {
+          const action = b.dataset.action;
+          const body = { action: action === 'slower' ? 'speed' : action, seconds: 1 };
+          if (action === 'speed') body.x = (speed *= 2);
+          if (action === 'slower') body.x = (speed /= 2);
+          fetch('/api/control', { method: 'POST', body: JSON.stringify(body) })
+            .then((r) => r.text().then((t) => { if (!r.ok) status.textContent = t.trim(); }));
+        });
+      }
+    }
+  }
+
   window.asxReport = {
+    live,
+    ladder: () => ladderShown,
     data, intervals,
     get interval() { return current; },
     setInterval: draw,

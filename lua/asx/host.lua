@@ -55,6 +55,9 @@ options:
                          also write the summary, and more figures, as JSON
       --report FILE.html write a report page: candles, depth, spread, values
                          by strategy and the summary (opens offline)
+      --http [HOST:]PORT serve the live page while the session runs (default
+                         host 127.0.0.1); read-only unless --http-control
+      --http-control     let the live page pause, resume, step and speed up
   -i, --interactive      a Lua prompt on the running session (FILEs optional;
                          the virtual clock starts paused); type help() there
   -h, --help             this help
@@ -86,13 +89,14 @@ end
 local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
-  ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report",
+  ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report", ["--http"] = "http",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
   ["--help"] = "help", ["--version"] = "version",
   -- -i runs the session with a Lua prompt, lua/asx/repl/.
   ["-i"] = "interactive", ["--interactive"] = "interactive",
+  ["--http-control"] = "http_control",
 }
 
 local function check_value(name, flag, v)
@@ -114,6 +118,10 @@ local function check_value(name, flag, v)
     return v
   elseif name == "seed" then
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
+  elseif name == "http" then
+    local host, port = require("asx.http").parse_address(v)
+    if not host then usage_error("%s: %s", flag, port) end
+    return { host = host, port = port }
   elseif name == "summary" or name == "report" then
     if v == "" then usage_error("%s: file name expected", flag) end
     return v
@@ -406,8 +414,15 @@ function M.run(opts, files)
   end
   local sampler = opts.summary and require("asx.sampler").attach(s)
   -- The report of --report, also kept at the prompt for chart() and report().
-  local page = (opts.report or opts.interactive)
+  local page = (opts.report or opts.interactive or opts.http)
     and require("asx.report").attach(s, { on_tick = sampler and sampler.take })
+  -- The live page (--http), on the session's loop.
+  local live
+  if opts.http then
+    local err
+    live, err = require("asx.http").start(s, page, opts, PROG)
+    if not live then usage_error("--http: %s", err) end
+  end
 
   local tty = not opts.quiet and not prompt and core.isatty(2)
   if not opts.quiet and not prompt then
@@ -425,6 +440,8 @@ function M.run(opts, files)
     prompt.close()
     io.stdout:flush()
   end
+  -- After the prompt: closing runs the loop until the streams have ended.
+  if live then live.close() end
   local status = M.finish(s, logs, opts)
   -- A script's caller learns that some of its lines failed, unless a line
   -- chose the status itself (os.exit).
@@ -454,6 +471,9 @@ function M.main(argv)
   local ok, res, files = pcall(M.parse, argv)
   if ok and not res.help and not res.version and not res.interactive and #files == 0 then
     ok, res = false, { usage = "no strategy file given" }
+  end
+  if ok and res.http_control and not res.http then
+    ok, res = false, { usage = "--http-control needs --http" }
   end
   if ok and res.interactive and res.report then
     ok, res = false, { usage = "--report is for runs without -i (report(\"FILE.html\") at the prompt)" }

@@ -1,0 +1,266 @@
+-- asx.http: `asx-host --http [HOST:]PORT`, the live page of a running
+-- session, served from the session's own libuv loop (libh2o; see
+-- src/asx_httpd.h).
+--
+--   local http = require("asx.http")
+--   local host, port = http.parse_address("8080")     -- "127.0.0.1", 8080
+--   local srv = assert(http.serve(session, report, { host = host, port = port, control = false }))
+--   srv.url                                           -- "http://127.0.0.1:8080/"
+--   session:run(); srv:close()
+--
+-- GET /               the report page in live mode (the data so far, then
+--                     the stream)
+-- GET /api/summary    the session's figures, as JSON
+-- GET /api/book?depth=N  the top N levels of each side (default 10), as
+--                     { time, bids = { {price, amount, orders}, ... }, asks }
+-- GET /api/stream     server-sent events, sent every STREAM_EVERY wall
+--                     seconds whatever the session's pace: `candle` (the
+--                     candles changed since the last), `book` (as
+--                     /api/book), `trade` (the trades since the last, at
+--                     most TRADES_KEPT), `session` (clock, state, figures,
+--                     agents by state)
+-- POST /api/control   only with control = true (--http-control): a JSON
+--                     body { "action": "pause" | "resume" | "step" | "speed",
+--                     "seconds": s, "x": factor }
+-- Any other method is refused with 405; an unknown path is 404.
+local cjson = require("cjson").new()
+local core = require("asx.core")
+require("asx")
+local html = require("asx.report.html")
+
+cjson.encode_number_precision(14)
+
+local M = {}
+
+M.STREAM_EVERY = 0.25
+M.TRADES_KEPT = 50
+M.BOOK_DEPTH = 10
+local MAX_DEPTH = 1000
+
+-- "[HOST:]PORT" -> host, port; nil, err when it is not one. An IPv6 host
+-- is written in brackets: [::1]:8080.
+function M.parse_address(s)
+  if type(s) ~= "string" then return nil, "[HOST:]PORT expected" end
+  local host, port = s:match("^%[([%x:.]+)%]:(%d+)$")
+  if not host then host, port = s:match("^([^:]+):(%d+)$") end
+  if not host then host, port = "127.0.0.1", s:match("^(%d+)$") end
+  port = tonumber(port)
+  if not port or port > 65535 then return nil, ("'%s': [HOST:]PORT expected"):format(s) end
+  if host == "localhost" then host = "127.0.0.1" end
+  return host, port
+end
+
+-- Whether a host address is this machine's loopback.
+function M.is_loopback(host)
+  return host:match("^127%.") ~= nil or host == "::1"
+end
+
+-- The last trades, in a ring: a logger with a cheap consume_events.
+local Tape = {}
+Tape.__index = Tape
+local EV_TRADE = require("asx.ffi").C.ASX_EV_TRADE
+
+local function new_tape(n)
+  return setmetatable({ n = n, count = 0, ring = {} }, Tape)
+end
+
+function Tape:consume_events(ptr, n)
+  if ptr == nil then error("bad argument #1 to 'consume_events' (event records expected, got nil)", 2) end
+  for i = 0, n - 1 do
+    local e = ptr[i]
+    if e.type == EV_TRADE then
+      local c = self.count + 1
+      self.count = c
+      self.ring[(c - 1) % self.n + 1] = { e.time, tonumber(e.price), tonumber(e.amount),
+        e.side == 0 and "buy" or "sell" }
+    end
+  end
+end
+
+-- The exchange hands the book's raw records to registered consumers only
+-- (lua/asx/init.lua).
+debug.getregistry()["asx.native_consumers"][Tape.consume_events] = true
+
+-- The trades after the first `since` ones, oldest first (at most n).
+function Tape:since(since)
+  local out = {}
+  for c = math.max(since + 1, self.count - self.n + 1), self.count do
+    out[#out + 1] = self.ring[(c - 1) % self.n + 1]
+  end
+  return out
+end
+
+local function levels(ex, side, depth)
+  local out = {}
+  for i, l in ipairs(ex:depth(side, depth)) do out[i] = { l.price, l.amount, l.orders } end
+  return out
+end
+
+local function book(s, depth)
+  local ex = s.exchange
+  return { time = s:now(), bids = levels(ex, "buy", depth), asks = levels(ex, "sell", depth) }
+end
+
+local function agents_by_state(s)
+  local counts = {}
+  local sched = s.sched
+  for i = 1, #s.traders do
+    local st = sched:state(i)
+    counts[st] = (counts[st] or 0) + 1
+  end
+  return counts
+end
+
+local function session_event(s, counts)
+  local st = s.exchange:stats()
+  return { time = s:now(), clock = s.clock, state = s:state(), orders = st.orders, trades = st.trades,
+    volume = st.volume, last = st.last or cjson.null, agents = counts }
+end
+
+local function json_response(v)
+  return 200, "application/json", cjson.encode(v)
+end
+
+local function query(path)
+  local q = {}
+  for k, v in (path:match("%?(.*)$") or ""):gmatch("([^&=]+)=([^&]*)") do q[k] = v end
+  return q
+end
+
+-- Serves the live page of session s, whose report R is attached. Returns
+-- the server ({ url, host, port, close }), or nil and the reason.
+function M.serve(s, R, opts)
+  local tape = new_tape(M.TRADES_KEPT)
+  s.exchange:add_logger(tape)
+  local control = opts.control
+  local sent_trades, sent_slot, ticks = 0, 1, 0
+  local counts = agents_by_state(s)
+
+  local function event(name, v)
+    return "event: " .. name .. "\ndata: " .. cjson.encode(v) .. "\n\n"
+  end
+
+  local function do_control(body)
+    local ok, req = pcall(cjson.decode, body)
+    if not ok or type(req) ~= "table" then return 400, "text/plain", "JSON body expected\n" end
+    local a = req.action
+    local state = s:state()
+    if state == "ended" or state == "new" then return 409, "text/plain", "the session is " .. state .. "\n" end
+    if a == "pause" then
+      s:pause(true)
+    elseif a == "resume" then
+      s:pause(false)
+    elseif a == "step" then
+      local secs = tonumber(req.seconds) or 1
+      if not (secs > 0 and secs < math.huge) then return 400, "text/plain", "seconds: positive number\n" end
+      if s:stepping() then return 409, "text/plain", "a step is under way\n" end
+      s:pause(true)
+      s:step(secs)
+    elseif a == "speed" then
+      local x = tonumber(req.x)
+      if s.clock ~= "real" then return 409, "text/plain", "the virtual clock has no speed\n" end
+      if not (x and x > 0 and x < math.huge) then return 400, "text/plain", "x: positive number\n" end
+      s:speed(x)
+    else
+      return 400, "text/plain", "action: pause, resume, step or speed\n"
+    end
+    return json_response({ state = s:state(), time = s:now() })
+  end
+
+  local function on_request(method, path, body)
+    local route = path:match("^[^?]*")
+    if method == "POST" and route == "/api/control" and control then return do_control(body) end
+    if method ~= "GET" and method ~= "HEAD" then
+      return 405, "text/plain", control and "GET, or POST /api/control\n" or "read-only: GET only\n"
+    end
+    if route == "/" or route == "/index.html" then
+      local data = R:data({ title = "asx session (live)" })
+      data.live = { control = control and true or false, every = M.STREAM_EVERY,
+        trades = tape:since(math.max(0, tape.count - 20)) }
+      local page, err = html.page(cjson.encode(data))
+      if not page then return 500, "text/plain", err .. "\n" end
+      return 200, "text/html; charset=utf-8", page
+    elseif route == "/api/summary" then
+      local d = R:data()
+      return json_response({ session = d.session, summary = d.summary, strategies = d.strategies,
+        time = s:now(), state = s:state() })
+    elseif route == "/api/book" then
+      local depth = query(path).depth
+      local n = depth == nil and M.BOOK_DEPTH or tonumber(depth)
+      if not n or n < 1 or n > MAX_DEPTH or n % 1 ~= 0 then
+        return 400, "text/plain", ("depth: integer from 1 to %d expected\n"):format(MAX_DEPTH)
+      end
+      return json_response(book(s, n))
+    elseif route == "/api/stream" then
+      return "stream"
+    end
+    return 404, "text/plain", "not found\n"
+  end
+
+  -- Every STREAM_EVERY wall seconds: what changed, to every open stream.
+  local srv
+  local function on_tick()
+    ticks = ticks + 1
+    local cs = R.candles
+    local parts = {}
+    if cs.slots >= sent_slot then
+      local list, iv = {}, cs.interval
+      for k = math.max(sent_slot, cs.slots - 500), cs.slots do
+        if cs.trades[k] and cs.trades[k] > 0 then
+          list[#list + 1] = { (k - 1) * iv, cs.open[k], cs.high[k], cs.low[k], cs.close[k], cs.volume[k] }
+        end
+      end
+      -- The newest slot may still change: it goes again next time.
+      sent_slot = cs.slots
+      if #list > 0 then parts[#parts + 1] = event("candle", { interval = iv, candles = list }) end
+    end
+    local trades = tape:since(sent_trades)
+    sent_trades = tape.count
+    if #trades > 0 then parts[#parts + 1] = event("trade", trades) end
+    parts[#parts + 1] = event("book", book(s, M.BOOK_DEPTH))
+    -- Counting agents is one look per agent: once a second is enough.
+    if ticks % math.max(1, math.floor(1 / M.STREAM_EVERY)) == 0 then counts = agents_by_state(s) end
+    parts[#parts + 1] = event("session", session_event(s, counts))
+    srv:broadcast(table.concat(parts))
+  end
+
+  local err
+  srv, err = core.http_listen({ host = opts.host, port = opts.port, on_request = on_request,
+    every = M.STREAM_EVERY, on_tick = on_tick })
+  if not srv then
+    s.exchange:remove_logger(tape)
+    return nil, ("cannot serve on %s:%d: %s"):format(opts.host, opts.port, err)
+  end
+  local port = srv:port()
+  local shown = opts.host:find(":", 1, true) and ("[" .. opts.host .. "]") or opts.host
+  return {
+    host = opts.host, port = port, url = ("http://%s:%d/"):format(shown, port),
+    close = function()
+      on_tick() -- the last figures, then the end of every stream
+      srv:close()
+      s.exchange:remove_logger(tape)
+    end,
+    dropped = function() return srv:dropped() end,
+  }
+end
+
+-- What asx-host does for --http: serves session s (with its report R, or
+-- a new one) on opts.http ({ host, port }), prints the URL on stderr, and a
+-- warning for an address other machines can reach. Returns the server, or
+-- nil and the reason.
+function M.start(s, R, opts, prog)
+  R = R or require("asx.report").attach(s)
+  local srv, err = M.serve(s, R, { host = opts.http.host, port = opts.http.port,
+    control = opts.http_control })
+  if not srv then return nil, err end
+  if not M.is_loopback(srv.host) then
+    io.stderr:write(("%s: warning: --http on %s: other machines can see this session%s\n"):format(prog,
+      srv.host, opts.http_control and " and control it" or ""))
+  end
+  io.stderr:write(("%s: live page at %s%s\n"):format(prog, srv.url,
+    opts.http_control and " (with controls)" or ""))
+  io.stderr:flush()
+  return srv
+end
+
+return M

@@ -1,0 +1,50 @@
+// Opens asx-host's live page (--http) in Debian's headless chromium
+// (playwright-core), waits until the stream has brought a few book and
+// session events, and prints one JSON line:
+//   { errors, requests, live: { events, books, ... }, ladder: [bids, asks],
+//     screenshot: { path, colors } }
+// requests are those to any other origin. With --wait-close it then keeps
+// the page open and prints a second line, { closed: true }, once the server
+// ends the stream (the session stopped); spec/http_spec.lua uses both.
+//
+//   node spec/browser/live_page.js URL SCREENSHOT.png [--wait-close]
+'use strict';
+const { chromium } = require('playwright-core');
+
+async function main() {
+  const [url, shotPath, flag] = process.argv.slice(2);
+  const origin = new URL(url).origin;
+  const browser = await chromium.launch({
+    executablePath: process.env.ASX_CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-proxy-server'],
+  });
+  const out = { errors: [], requests: [] };
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    await context.route('**/*', (route) => {
+      const u = route.request().url();
+      if (u.startsWith(origin + '/')) return route.continue();
+      out.requests.push(u);
+      return route.abort();
+    });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') out.errors.push(m.text()); });
+    page.on('pageerror', (e) => out.errors.push(String(e)));
+    await page.goto(url, { waitUntil: 'load' });
+    await page.waitForFunction(() => window.asxReport && window.asxReport.live.books >= 2 &&
+      window.asxReport.live.sessions >= 1, null, { timeout: 20000 });
+    out.live = await page.evaluate(() => window.asxReport.live);
+    out.ladder = await page.evaluate(() => window.asxReport.ladder());
+    const shot = await page.screenshot({ path: shotPath, fullPage: true });
+    out.screenshot = { path: shotPath, bytes: shot.length };
+    process.stdout.write(JSON.stringify(out) + '\n');
+    if (flag === '--wait-close') {
+      await page.waitForFunction(() => !window.asxReport.live.open, null, { timeout: 30000 });
+      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors }) + '\n');
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(1); });

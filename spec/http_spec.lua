@@ -1,0 +1,156 @@
+-- asx-host --http, end to end: the live page and its API served from the
+-- session's loop while it runs. A session under -i reads its lines from a
+-- FIFO the spec writes, so the spec decides when the book moves; the page
+-- runs in Debian's headless chromium (spec/browser/live_page.js).
+local cjson = require("cjson")
+local run = require("helpers.run")
+
+-- Polls fn until it returns a value, for at most `seconds` of wall time.
+local function wait_for(what, fn, seconds)
+  local deadline = os.time() + (seconds or 30)
+  repeat
+    local v = fn()
+    if v then return v end
+    os.execute("sleep 0.05")
+  until os.time() > deadline
+  error("timed out waiting for " .. what, 2)
+end
+
+-- Starts asx-host ARGS in the background, its standard input a FIFO; returns
+-- { dir, fifo (open for writing), url }.
+local function start(args)
+  local d = run.tmpdir()
+  assert(os.execute(("mkfifo '%s/in'"):format(d)) == 0)
+  os.execute(("cd '%s' && ('%s' %s <'%s/in' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+    :format(run.cwd, run.HOST, args, d, d, d, d))
+  local fifo = assert(io.open(d .. "/in", "w"))
+  local url = wait_for("the URL", function()
+    return (run.read(d .. "/err") or ""):match("live page at (http://%S+/)")
+  end)
+  return { dir = d, fifo = fifo, url = url }
+end
+
+local function send(h, line)
+  h.fifo:write(line, "\n")
+  h.fifo:flush()
+end
+
+-- Waits for the host to exit; returns its status, stdout and stderr.
+local function finish(h)
+  h.fifo:close()
+  local code = wait_for("the host to exit", function() return tonumber(run.read(h.dir .. "/code") or "") end)
+  local out, err = run.slurp(h.dir .. "/out"), run.slurp(h.dir .. "/err")
+  os.execute("rm -rf '" .. h.dir .. "'")
+  return code, out, err
+end
+
+-- curl: the status and the body, without its last newline.
+local function curl(args)
+  local out = run.output("curl -s -m 10 -w '\\n%{http_code}' " .. args)
+  local body, status = out:match("^(.*)\n(%d+)$")
+  return tonumber(status), (body:gsub("\n$", ""))
+end
+
+-- A REPL line whose value is the top 10 levels as the API shows them (a
+-- value: the REPL flushes those at once).
+local BOOK = [[(function() local b = book(10) local function a(l) local o = {} for i, x in ipairs(l) do ]]
+  .. [[o[i] = { x.price, x.amount, x.orders } end return o end ]]
+  .. [[return "BOOK " .. require("cjson").encode({ a(b.bids), a(b.asks) }) end)()]]
+
+local function repl_book(h)
+  local line = wait_for("the REPL's book", function()
+    return run.slurp(h.dir .. "/out"):match('"BOOK ([^"\n]*)"\n')
+  end)
+  return cjson.decode(line)
+end
+
+describe("asx-host --http #browser", function()
+  it("serves the book as the session has it, to the API and the page, read-only", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:200")
+    send(h, "step(5)")
+    send(h, BOOK)
+    local want = repl_book(h)
+    assert.is_true(#want[1] > 0 and #want[2] > 0)
+
+    local status, body = curl(h.url .. "api/book?depth=10")
+    assert.are.equal(200, status)
+    local api = cjson.decode(body)
+    assert.are.same(want, { api.bids, api.asks })
+    assert.are.equal(5, api.time)
+
+    status, body = curl(h.url .. "api/summary")
+    assert.are.equal(200, status)
+    assert.are.equal("paused", cjson.decode(body).state)
+
+    assert.are.same({ 405, "read-only: GET only" }, { curl("-X POST -d '{\"action\":\"resume\"}' " .. h.url .. "api/control") })
+    assert.are.same({ 405, "read-only: GET only" }, { curl("-X DELETE " .. h.url) })
+    assert.are.same({ 400, "depth: integer from 1 to 1000 expected" }, { curl(h.url .. "api/book?depth=0") })
+    assert.are.same({ 404, "not found" }, { curl(h.url .. "nope") })
+
+    -- The page: its ladder is the book, over the stream; it stays open
+    -- while the session stops.
+    local shot = run.BUILD .. "/report-screenshots/live.png"
+    local node = assert(io.popen(("NODE_PATH=setup/web/node_modules node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1")
+      :format(h.url, shot)))
+    local seen = cjson.decode(node:read("*l"))
+    assert.are.same({}, seen.errors)
+    assert.are.same({}, seen.requests)
+    assert.are.same(want, seen.ladder)
+    assert.is_true(seen.live.books >= 2 and seen.live.sessions >= 1)
+    send(h, "quit()")
+    local closed = cjson.decode(node:read("*l"))
+    node:close()
+    assert.are.same({ closed = true, errors = {} }, closed)
+    local code = finish(h)
+    assert.are.equal(0, code)
+  end)
+
+  it("takes pause, resume and step with --http-control", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 --http-control strategies/random_trader.lua:50")
+    local status, body = curl("-X POST -d '{\"action\":\"step\",\"seconds\":2}' " .. h.url .. "api/control")
+    assert.are.equal(200, status)
+    assert.are.equal("paused", cjson.decode(body).state)
+    wait_for("the step", function()
+      local _, s = curl(h.url .. "api/summary")
+      return cjson.decode(s).session.session_time == 2
+    end)
+    assert.are.same({ 400, "action: pause, resume, step or speed" },
+      { curl("-X POST -d '{\"action\":\"fly\"}' " .. h.url .. "api/control") })
+    assert.are.same({ 409, "the virtual clock has no speed" },
+      { curl("-X POST -d '{\"action\":\"speed\",\"x\":2}' " .. h.url .. "api/control") })
+    assert.are.same({ 400, "JSON body expected" }, { curl("-X POST -d 'pause' " .. h.url .. "api/control") })
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+
+  it("streams at its own pace, not the session's, and ends the stream when the session ends", function()
+    local h = start("--clock virtual --seed 1 -d 60 --http 127.0.0.1:0 strategies/random_trader.lua:10000")
+    local stream = run.output(("curl -s -N -m 120 '%sapi/stream'"):format(h.url))
+    local code, out = finish(h)
+    assert.are.equal(0, code)
+    local orders = tonumber(out:match("\norders: (%d+)\n"))
+    local wall = tonumber(out:match("\nwall time: ([%d.]+) s\n"))
+    local _, books = stream:gsub("event: book\n", "")
+    local _, sessions = stream:gsub("event: session\n", "")
+    assert.is_true(orders > 500000, "orders: " .. orders)
+    -- Four a second, whatever the rate of orders (the stream may have
+    -- begun a little before the session).
+    assert.is_true(books >= 1 and books <= 4 * wall + 3, ("%d book events in %.1f s"):format(books, wall))
+    assert.are.equal(books, sessions)
+    -- The last session event is the end.
+    assert.truthy(stream:match('"state":"ended"[^\n]*\n\n$'))
+  end)
+
+  it("warns of an address other machines can reach, and refuses a bad one", function()
+    local r = run.sh('"$HOST" -q --clock virtual -d 1 --http 0.0.0.0:0 spec/fixtures/report/quiet.lua')
+    assert.are.equal(0, r.status)
+    assert.truthy(r.stderr:match("^asx%-host: warning: %-%-http on 0%.0%.0%.0: other machines can see this session\n"
+      .. "asx%-host: live page at http://0%.0%.0%.0:%d+/\n$"), r.stderr)
+    r = run.sh('"$HOST" -q --clock virtual -d 1 --http nope spec/fixtures/report/quiet.lua')
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --http: 'nope': [HOST:]PORT expected\n" .. run.USAGE, r.stderr)
+    r = run.sh('"$HOST" -q --clock virtual -d 1 --http-control spec/fixtures/report/quiet.lua')
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --http-control needs --http\n" .. run.USAGE, r.stderr)
+  end)
+end)

@@ -1,0 +1,295 @@
+/* asx_httpd: see asx_httpd.h. libh2o does the HTTP; this file routes every
+ * request to one callback and keeps the list of event streams.
+ *
+ * A stream is an h2o generator allocated in its request's memory pool, so
+ * it lives exactly as long as the request: the pool's dispose hook unlinks
+ * it from the server's list, whichever way the request ends (the client
+ * left, or the server sent the final chunk). libh2o needs the bytes of a
+ * chunk to stay put until it calls proceed, so a stream has the chunk in
+ * flight (sending) and the bytes that came since (pending), sent on the
+ * next proceed. */
+#include "asx_httpd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <h2o.h>
+
+typedef struct stream {
+  h2o_generator_t gen; /* first: libh2o hands it back */
+  h2o_req_t *req;
+  asx_httpd *h;
+  struct stream *prev, *next;
+  char *sending;
+  char *pending;
+  size_t pending_len, pending_cap;
+  int inflight; /* a chunk is with libh2o until proceed */
+  int finish;   /* send the final chunk once nothing is in flight */
+  int done;     /* the final chunk went, or the client left */
+} stream;
+
+typedef struct handler {
+  h2o_handler_t super;
+  asx_httpd *h;
+} handler;
+
+struct asx_httpd_req {
+  h2o_req_t *req;
+  asx_httpd *h;
+  int answered;
+};
+
+struct asx_httpd {
+  h2o_globalconf_t config;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept;
+  uv_tcp_t listener;
+  asx_httpd_cb cb;
+  void *data;
+  stream *streams;
+  uint64_t dropped;
+  int port;
+  int closed;
+};
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
+  default: return status < 500 ? "Error" : "Internal Server Error";
+  }
+}
+
+static void unlink_stream(stream *st) {
+  if (st->h == NULL)
+    return;
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    st->h->streams = st->next;
+  if (st->next)
+    st->next->prev = st->prev;
+  st->prev = st->next = NULL;
+  st->h = NULL;
+}
+
+static void stream_dispose(void *p) {
+  stream *st = p;
+  unlink_stream(st);
+  free(st->sending);
+  free(st->pending);
+  st->sending = st->pending = NULL;
+}
+
+/* Hands libh2o the pending bytes, or the final chunk, when it can take them. */
+static void flush(stream *st) {
+  if (st->inflight || st->done)
+    return;
+  free(st->sending);
+  st->sending = NULL;
+  if (st->pending_len > 0) {
+    h2o_iovec_t buf = h2o_iovec_init(st->pending, st->pending_len);
+    st->sending = st->pending;
+    st->pending = NULL;
+    st->pending_len = st->pending_cap = 0;
+    st->inflight = 1;
+    if (st->finish)
+      st->done = 1;
+    h2o_send(st->req, &buf, 1, st->finish ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+  } else if (st->finish) {
+    st->done = 1;
+    h2o_send(st->req, NULL, 0, H2O_SEND_STATE_FINAL);
+  }
+}
+
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req) {
+  stream *st = (stream *)gen;
+  st->inflight = 0;
+  flush(st);
+}
+
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req) {
+  stream *st = (stream *)gen;
+  st->done = 1;
+  unlink_stream(st);
+}
+
+/* Appends bytes to a stream's pending buffer; 0, or -1 when they would pass
+ * ASX_HTTPD_STREAM_MAX (or memory ran out) and were dropped. */
+static int append(stream *st, const char *bytes, size_t len) {
+  if (st->pending_len + len > ASX_HTTPD_STREAM_MAX)
+    return -1;
+  if (st->pending_len + len > st->pending_cap) {
+    size_t cap = st->pending_cap ? st->pending_cap : 4096;
+    char *p;
+    while (cap < st->pending_len + len)
+      cap *= 2;
+    if ((p = realloc(st->pending, cap)) == NULL)
+      return -1;
+    st->pending = p;
+    st->pending_cap = cap;
+  }
+  memcpy(st->pending + st->pending_len, bytes, len);
+  st->pending_len += len;
+  return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req) {
+  asx_httpd *h = ((handler *)self)->h;
+  asx_httpd_req r = { req, h, 0 };
+  h->cb(h->data, &r, req->method.base, req->method.len, req->path.base, req->path.len,
+        req->entity.base, req->entity.base ? req->entity.len : 0);
+  if (!r.answered)
+    asx_httpd_respond(&r, 500, "text/plain; charset=utf-8", "no answer\n", 10);
+  return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  asx_httpd *h = listener->data;
+  uv_tcp_t *conn;
+  h2o_socket_t *sock;
+  if (status != 0 || h->closed)
+    return;
+  if ((conn = malloc(sizeof *conn)) == NULL)
+    return;
+  uv_tcp_init(listener->loop, conn);
+  if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    return;
+  }
+  sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+  h2o_accept(&h->accept, sock);
+}
+
+asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
+                        const char **err) {
+  asx_httpd *h;
+  h2o_hostconf_t *hostconf;
+  h2o_pathconf_t *pathconf;
+  handler *hd;
+  struct sockaddr_storage addr;
+  int namelen = sizeof addr;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
+    *err = "not an IP address";
+    return NULL;
+  }
+  if ((h = calloc(1, sizeof *h)) == NULL) {
+    *err = "out of memory";
+    return NULL;
+  }
+  h->cb = cb;
+  h->data = data;
+  uv_tcp_init(loop, &h->listener);
+  h->listener.data = h;
+  if (uv_tcp_bind(&h->listener, (struct sockaddr *)&addr, 0) != 0 ||
+      uv_listen((uv_stream_t *)&h->listener, 64, on_connection) != 0) {
+    *err = "cannot listen there (address in use, or not this machine's)";
+    /* The handle is closed by the next turn of the loop, which frees it. */
+    uv_close((uv_handle_t *)&h->listener, (uv_close_cb)free);
+    return NULL;
+  }
+  uv_unref((uv_handle_t *)&h->listener);
+  uv_tcp_getsockname(&h->listener, (struct sockaddr *)&addr, &namelen);
+  h->port = ntohs(addr.ss_family == AF_INET ? ((struct sockaddr_in *)&addr)->sin_port
+                                             : ((struct sockaddr_in6 *)&addr)->sin6_port);
+
+  h2o_config_init(&h->config);
+  h->config.max_request_entity_size = 65536;
+  hostconf = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  pathconf = h2o_config_register_path(hostconf, "/", 0);
+  hd = (handler *)h2o_create_handler(pathconf, sizeof *hd);
+  hd->super.on_req = on_req;
+  hd->h = h;
+  h2o_context_init(&h->ctx, loop, &h->config);
+  h->accept.ctx = &h->ctx;
+  h->accept.hosts = h->config.hosts;
+  return h;
+}
+
+int asx_httpd_port(const asx_httpd *h) { return h->port; }
+
+static void start(h2o_req_t *req, int status, const char *content_type) {
+  req->res.status = status;
+  req->res.reason = reason(status);
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                 strlen(content_type));
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                 H2O_STRLIT("no-store"));
+}
+
+void asx_httpd_respond(asx_httpd_req *r, int status, const char *content_type, const char *body,
+                      size_t len) {
+  if (r->answered)
+    return;
+  r->answered = 1;
+  start(r->req, status, content_type);
+  h2o_send_inline(r->req, body, len);
+}
+
+void asx_httpd_stream(asx_httpd_req *r) {
+  stream *st;
+  asx_httpd *h = r->h;
+  static const char hello[] = ": asx\n\n";
+  if (r->answered)
+    return;
+  r->answered = 1;
+  st = h2o_mem_alloc_shared(&r->req->pool, sizeof *st, stream_dispose);
+  memset(st, 0, sizeof *st);
+  st->gen.proceed = on_proceed;
+  st->gen.stop = on_stop;
+  st->req = r->req;
+  st->h = h;
+  st->next = h->streams;
+  if (h->streams)
+    h->streams->prev = st;
+  h->streams = st;
+  start(r->req, 200, "text/event-stream");
+  h2o_start_response(r->req, &st->gen);
+  append(st, hello, sizeof hello - 1);
+  flush(st);
+}
+
+int asx_httpd_broadcast(asx_httpd *h, const char *bytes, size_t len) {
+  int n = 0;
+  stream *st, *next;
+  for (st = h->streams; st; st = next) {
+    next = st->next;
+    n++;
+    if (st->done || st->finish)
+      continue;
+    if (append(st, bytes, len) != 0)
+      h->dropped += len;
+    else
+      flush(st);
+  }
+  return n;
+}
+
+uint64_t asx_httpd_dropped(const asx_httpd *h) { return h->dropped; }
+
+void asx_httpd_close(asx_httpd *h) {
+  stream *st, *next;
+  uint64_t deadline;
+  if (h->closed)
+    return;
+  h->closed = 1;
+  for (st = h->streams; st; st = next) {
+    next = st->next;
+    st->finish = 1;
+    flush(st);
+  }
+  uv_close((uv_handle_t *)&h->listener, NULL);
+  /* The final chunks reach the clients before the caller goes on (and
+   * maybe exits): a second at most, for a client that stopped reading. */
+  deadline = uv_hrtime() + 1000000000u;
+  while (h->streams && uv_hrtime() < deadline)
+    uv_run(h->ctx.loop, UV_RUN_NOWAIT);
+  /* The server's own memory stays: connections still open refer to its
+   * context, and they end with the process. */
+}

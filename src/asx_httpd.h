@@ -1,0 +1,55 @@
+/* asx_httpd: a small HTTP/1.1 server on the session's libuv loop, built on
+ * libh2o (Debian's libh2o, compiled with libuv), for `asx-host --http`.
+ *
+ * Every request goes to one callback, which answers it before returning:
+ * with asx_httpd_respond (a whole response), or with asx_httpd_stream, which
+ * keeps it open as a server-sent-events stream. asx_httpd_broadcast then
+ * writes the same bytes to every open stream. A stream whose client reads
+ * slower than the session writes holds at most ASX_HTTPD_STREAM_MAX bytes
+ * waiting; what would go past that is dropped for that client (and
+ * counted), so a slow browser never slows the session or grows its memory.
+ *
+ * Request bodies are read whole before the callback (libh2o 2.2 does so).
+ * Nothing here knows Lua; src/asx_lua_httpd.c binds it.
+ */
+#ifndef ASX_HTTPD_H
+#define ASX_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define ASX_HTTPD_STREAM_MAX (1u << 20)
+
+typedef struct asx_httpd asx_httpd;
+/* One request being answered; valid only during the callback. */
+typedef struct asx_httpd_req asx_httpd_req;
+
+typedef void (*asx_httpd_cb)(void *data, asx_httpd_req *req, const char *method, size_t method_len,
+                            const char *path, size_t path_len, const char *body, size_t body_len);
+
+/* Listens on host (an IPv4 or IPv6 address) and port (0: any free port) on
+ * loop. Returns the server, or NULL and a static message in *err. The
+ * listener does not keep the loop alive. */
+asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
+                        const char **err);
+/* The port it listens on. */
+int asx_httpd_port(const asx_httpd *h);
+/* Answers req with status, a Content-Type and body (copied). */
+void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
+                      size_t len);
+/* Answers req with a text/event-stream that stays open until the client
+ * goes or the server closes. */
+void asx_httpd_stream(asx_httpd_req *req);
+/* Writes len bytes (copied) to every open stream; returns how many streams
+ * there are. */
+int asx_httpd_broadcast(asx_httpd *h, const char *bytes, size_t len);
+/* Bytes dropped so far for streams whose clients read too slowly. */
+uint64_t asx_httpd_dropped(const asx_httpd *h);
+/* Ends every stream, stops listening, and runs the loop (outside uv_run
+ * only) until the streams' last bytes are written, for a second at most.
+ * Connections still open then are cut when the process exits; the server's
+ * memory is kept until then, since they refer to it. */
+void asx_httpd_close(asx_httpd *h);
+
+#endif

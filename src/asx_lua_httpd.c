@@ -1,0 +1,190 @@
+/* Lua binding of the HTTP server (src/asx_httpd.h), used by lua/asx/http.lua:
+ *
+ *   local srv = core.http_listen{
+ *     host = "127.0.0.1", port = 8080,        -- port 0: any free port
+ *     on_request = function(method, path, body)
+ *       return status, content_type, body     -- or return "stream"
+ *     end,
+ *     every = 0.25, on_tick = function() end, -- optional: called every
+ *   }                                          -- `every` wall seconds
+ *   srv:port()  srv:broadcast(text)  srv:dropped()  srv:close()
+ *
+ * Returns nil, err when it cannot listen. The callbacks run from libuv
+ * callbacks on a Lua thread of the server's own, outside any agent; an
+ * error escaping one is printed on stderr and answered with status 500.
+ * While open, the userdata pins itself in the registry.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "asx_httpd.h"
+#include "asx_lua.h"
+
+#define HTTP_MT "asx.httpd"
+
+typedef struct lhttp {
+  asx_httpd *h; /* NULL once closed */
+  lua_State *T;
+  uv_timer_t *timer;
+  int ref_self, ref_thread, ref_on_request, ref_on_tick;
+} lhttp;
+
+static void report(lua_State *T, const char *where) {
+  const char *msg = lua_tostring(T, -1);
+  fprintf(stderr, "asx http: error in %s: %s\n", where, msg ? msg : "(not a string)");
+  fflush(stderr);
+  lua_pop(T, 1);
+}
+
+static void on_request(void *data, asx_httpd_req *req, const char *method, size_t method_len,
+                       const char *path, size_t path_len, const char *body, size_t body_len) {
+  lhttp *u = data;
+  lua_State *T = u->T;
+  const char *ctype, *text;
+  size_t len;
+  if (!T)
+    return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_request);
+  lua_pushlstring(T, method, method_len);
+  lua_pushlstring(T, path, path_len);
+  lua_pushlstring(T, body ? body : "", body_len);
+  if (lua_pcall(T, 3, 3, 0) != 0) {
+    report(T, "on_request");
+    return; /* asx_httpd answers 500 */
+  }
+  if (lua_type(T, -3) == LUA_TSTRING && strcmp(lua_tostring(T, -3), "stream") == 0) {
+    asx_httpd_stream(req);
+  } else {
+    ctype = lua_tostring(T, -2);
+    text = lua_tolstring(T, -1, &len);
+    asx_httpd_respond(req, (int)lua_tointeger(T, -3), ctype ? ctype : "text/plain",
+                     text ? text : "", text ? len : 0);
+  }
+  lua_pop(T, 3);
+}
+
+static void on_timer(uv_timer_t *t) {
+  lhttp *u = t->data;
+  lua_State *T = u->T;
+  if (!T || u->ref_on_tick == LUA_NOREF)
+    return;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_tick);
+  if (lua_pcall(T, 0, 0, 0) != 0)
+    report(T, "on_tick");
+}
+
+static int l_http_listen(lua_State *L) {
+  lhttp *u;
+  const char *host, *err = NULL;
+  lua_Number port, every;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "host");
+  host = luaL_optstring(L, -1, "127.0.0.1");
+  lua_getfield(L, 1, "port");
+  port = luaL_checknumber(L, -1);
+  if (!(port >= 0 && port <= 65535 && port == (int)port))
+    return luaL_argerror(L, 1, "port: integer from 0 to 65535 expected");
+  lua_getfield(L, 1, "on_request");
+  luaL_checktype(L, -1, LUA_TFUNCTION);
+  lua_getfield(L, 1, "every");
+  every = luaL_optnumber(L, -1, 0);
+  lua_pop(L, 1);
+  u = lua_newuserdata(L, sizeof *u);
+  memset(u, 0, sizeof *u);
+  u->ref_self = u->ref_thread = u->ref_on_request = u->ref_on_tick = LUA_NOREF;
+  luaL_getmetatable(L, HTTP_MT);
+  lua_setmetatable(L, -2);
+  u->h = asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &err);
+  if (!u->h) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushvalue(L, -2); /* on_request */
+  u->ref_on_request = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_getfield(L, 1, "on_tick");
+  if (lua_isfunction(L, -1) && every > 0) {
+    u->ref_on_tick = luaL_ref(L, LUA_REGISTRYINDEX);
+    u->timer = malloc(sizeof *u->timer);
+    if (u->timer) {
+      uv_timer_init(uv_default_loop(), u->timer);
+      u->timer->data = u;
+      uv_timer_start(u->timer, on_timer, (uint64_t)(every * 1000), (uint64_t)(every * 1000));
+      uv_unref((uv_handle_t *)u->timer);
+    }
+  } else {
+    lua_pop(L, 1);
+  }
+  u->T = lua_newthread(L);
+  u->ref_thread = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -1);
+  u->ref_self = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+static lhttp *check(lua_State *L) { return luaL_checkudata(L, 1, HTTP_MT); }
+
+static int l_port(lua_State *L) {
+  lhttp *u = check(L);
+  if (!u->h)
+    return luaL_error(L, "port: this server is closed");
+  lua_pushinteger(L, asx_httpd_port(u->h));
+  return 1;
+}
+
+static int l_broadcast(lua_State *L) {
+  lhttp *u = check(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  lua_pushinteger(L, u->h ? asx_httpd_broadcast(u->h, s, len) : 0);
+  return 1;
+}
+
+static int l_dropped(lua_State *L) {
+  lhttp *u = check(L);
+  lua_pushnumber(L, u->h ? (lua_Number)asx_httpd_dropped(u->h) : 0);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  lhttp *u = check(L);
+  int refs[4];
+  size_t i;
+  if (!u->h)
+    return 0;
+  asx_httpd_close(u->h);
+  u->h = NULL;
+  if (u->timer) {
+    uv_timer_stop(u->timer);
+    uv_close((uv_handle_t *)u->timer, (uv_close_cb)free);
+    u->timer = NULL;
+  }
+  u->T = NULL;
+  refs[0] = u->ref_on_request;
+  refs[1] = u->ref_on_tick;
+  refs[2] = u->ref_thread;
+  refs[3] = u->ref_self;
+  for (i = 0; i < 4; i++)
+    luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
+  u->ref_on_request = u->ref_on_tick = u->ref_thread = u->ref_self = LUA_NOREF;
+  return 0;
+}
+
+int asx__lua_open_httpd(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"port", l_port}, {"broadcast", l_broadcast}, {"dropped", l_dropped},
+      {"close", l_close}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {{"http_listen", l_http_listen}, {NULL, NULL}};
+  if (luaL_newmetatable(L, HTTP_MT)) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    luaL_register(L, NULL, methods);
+  }
+  lua_pop(L, 1);
+  luaL_register(L, NULL, functions);
+  return 0;
+}
