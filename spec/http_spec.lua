@@ -90,8 +90,8 @@ describe("asx-host --http #browser", function()
     -- The page: its ladder is the book, over the stream; it stays open
     -- while the session stops.
     local shot = run.BUILD .. "/report-screenshots/live.png"
-    local node = assert(io.popen(("NODE_PATH=setup/web/node_modules node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1")
-      :format(h.url, shot)))
+    local node = assert(io.popen(("env -u LD_PRELOAD NODE_PATH=setup/web/node_modules "
+      .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(h.url, shot)))
     local seen = cjson.decode(node:read("*l"))
     assert.are.same({}, seen.errors)
     assert.are.same({}, seen.requests)
@@ -124,7 +124,7 @@ describe("asx-host --http #browser", function()
   end)
 
   it("streams at its own pace, not the session's, and ends the stream when the session ends", function()
-    local h = start("--clock virtual --seed 1 -d 60 --http 127.0.0.1:0 strategies/random_trader.lua:10000")
+    local h = start("--clock virtual --seed 1 -d 30 --http 127.0.0.1:0 strategies/random_trader.lua:10000")
     local stream = run.output(("curl -s -N -m 120 '%sapi/stream'"):format(h.url))
     local code, out = finish(h)
     assert.are.equal(0, code)
@@ -132,7 +132,7 @@ describe("asx-host --http #browser", function()
     local wall = tonumber(out:match("\nwall time: ([%d.]+) s\n"))
     local _, books = stream:gsub("event: book\n", "")
     local _, sessions = stream:gsub("event: session\n", "")
-    assert.is_true(orders > 500000, "orders: " .. orders)
+    assert.is_true(orders > 250000, "orders: " .. orders)
     -- Four a second, whatever the rate of orders (the stream may have
     -- begun a little before the session).
     assert.is_true(books >= 1 and books <= 4 * wall + 3, ("%d book events in %.1f s"):format(books, wall))
