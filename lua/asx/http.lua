@@ -58,7 +58,8 @@ end
 -- The last trades, in a ring: a logger with a cheap consume_events.
 local Tape = {}
 Tape.__index = Tape
-local EV_TRADE = require("asx.ffi").C.ASX_EV_TRADE
+local C = require("asx.ffi").C
+local EV_TRADE = C.ASX_EV_TRADE
 
 local function new_tape(n)
   return setmetatable({ n = n, count = 0, ring = {} }, Tape)
@@ -72,7 +73,7 @@ function Tape:consume_events(ptr, n)
       local c = self.count + 1
       self.count = c
       self.ring[(c - 1) % self.n + 1] = { e.time, tonumber(e.price), tonumber(e.amount),
-        e.side == 0 and "buy" or "sell" }
+        e.side == C.ASX_BUY and "buy" or "sell" }
     end
   end
 end
