@@ -3,11 +3,14 @@
  * asx_logfile.h; this file keeps to the mechanics.
  *
  * Locking: mu guards the queue of full chunks, the free list, the chunk
- * count, the writer's state and the written and dropped counts. The current
- * chunk (cur) belongs to the producer alone, so appending a line takes no
- * lock; only handing a chunk over does, once per chunk. open_mu guards the
- * list of the regular files open for logging, which every log file of the
- * process shares.
+ * count, the writer's state, the written and dropped counts, and the
+ * current chunk (cur). The producer holds it for each call that appends
+ * (one uncontended lock per call, not per row), so that the writer can take
+ * lines the producer has not handed over itself: the producer may be idle,
+ * or busy with an agent that does not yield, for as long as it likes, and
+ * whole lines still reach the file within a fraction of a second (see
+ * writer_main). open_mu guards the list of the regular files open for
+ * logging, which every log file of the process shares.
  */
 #include "asx_logfile.h"
 
@@ -27,6 +30,9 @@
  * enough that a bounded buffer still holds many of them. */
 #define CHUNK_SIZE (256 * 1024)
 #define DEFAULT_MAX_BYTES ((size_t)64 * 1024 * 1024)
+/* The longest a whole line waits in the current chunk before the writer
+ * takes it: a killed process loses at most about that much of its log. */
+#define STALE_NS 250000000L
 
 typedef struct chunk {
   struct chunk *next;
@@ -49,7 +55,6 @@ struct asx_logfile {
   int writing;               /* the writer holds a chunk (mu) */
   int quit;                  /* (mu) */
   atomic_int err;            /* errno of the first failed write, or 0 */
-  atomic_int tick;           /* set by the idle writer once a second */
 
   /* Which regular file this is, for refusing a second log of it (open_mu). */
   int claimed;
@@ -72,6 +77,13 @@ struct asx_logfile {
 };
 
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* asx_logfile_quiesce: once quitting is set, no writer starts a write, and
+ * writes_under_way tells when those already started have ended. Both are
+ * sequentially consistent, so that a writer and the quitting thread cannot
+ * both miss the other's store. */
+static atomic_int quitting;
+static atomic_int writes_under_way;
 static asx_logfile *open_files; /* the claimed ones (open_mu) */
 
 /* ---- the writer thread -------------------------------------------------- */
@@ -115,6 +127,11 @@ static int write_chunk(int fd, const chunk *c, int64_t *lines, size_t *bytes) {
   return e;
 }
 
+static void enqueue_locked(asx_logfile *lf, chunk *c);
+
+/* The writer takes full chunks as the producer hands them over, and when
+ * none came for STALE_NS it takes the current chunk too, with the whole
+ * lines it holds: the producer then starts a fresh one at its next line. */
 static void *writer_main(void *arg) {
   asx_logfile *lf = arg;
   pthread_mutex_lock(&lf->mu);
@@ -122,9 +139,16 @@ static void *writer_main(void *arg) {
     while (!lf->qhead && !lf->quit) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_sec += 1;
-      if (pthread_cond_timedwait(&lf->work, &lf->mu, &ts) == ETIMEDOUT)
-        atomic_store_explicit(&lf->tick, 1, memory_order_relaxed);
+      ts.tv_nsec += STALE_NS;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait(&lf->work, &lf->mu, &ts) == ETIMEDOUT &&
+          lf->cur && lf->cur->len) {
+        enqueue_locked(lf, lf->cur);
+        lf->cur = NULL;
+      }
     }
     if (!lf->qhead) break; /* quit, and nothing left to write */
     chunk *c = lf->qhead;
@@ -137,6 +161,12 @@ static void *writer_main(void *arg) {
      * prefix of the log with no gap. */
     int64_t lines = 0;
     size_t bytes = 0;
+    atomic_fetch_add(&writes_under_way, 1);
+    if (atomic_load(&quitting)) {
+      /* The process is about to exit: the chunk is not written. */
+      atomic_fetch_sub(&writes_under_way, 1);
+      for (;;) pause();
+    }
     if (!atomic_load(&lf->err)) {
       int e = write_chunk(lf->fd, c, &lines, &bytes);
       if (e) {
@@ -145,6 +175,7 @@ static void *writer_main(void *arg) {
       }
       atomic_fetch_add(&lf->flushed, (long long)bytes);
     }
+    atomic_fetch_sub(&writes_under_way, 1);
 
     pthread_mutex_lock(&lf->mu);
     atomic_fetch_add(&lf->written, (long long)lines);
@@ -186,11 +217,9 @@ static void enqueue_locked(asx_logfile *lf, chunk *c) {
  * the writer when the memory bound is reached or memory is short. The wait
  * always ends: at least one chunk exists, and every chunk that is not the
  * current one is queued, being written or free, and the writer returns each
- * it takes to the free list. */
+ * it takes to the free list. Called with mu held. */
 static void handoff(asx_logfile *lf) {
-  atomic_store_explicit(&lf->tick, 0, memory_order_relaxed);
-  pthread_mutex_lock(&lf->mu);
-  if (lf->cur->len) {
+  if (lf->cur && lf->cur->len) {
     enqueue_locked(lf, lf->cur);
     lf->cur = NULL;
   }
@@ -204,13 +233,12 @@ static void handoff(asx_logfile *lf) {
       pthread_cond_wait(&lf->done, &lf->mu);
     }
   }
-  pthread_mutex_unlock(&lf->mu);
 }
 
-/* Makes room for need bytes (at most CHUNK_SIZE) in the current chunk. */
+/* Makes room for need bytes (at most CHUNK_SIZE) in the current chunk (mu
+ * held; the writer may have taken the chunk). */
 static void reserve(asx_logfile *lf, size_t need) {
-  if (atomic_load_explicit(&lf->tick, memory_order_relaxed) && lf->cur->len) handoff(lf);
-  if (lf->cur->cap - lf->cur->len < need) handoff(lf);
+  if (!lf->cur || lf->cur->cap - lf->cur->len < need) handoff(lf);
 }
 
 /* Counts lines that the file will never hold, after a failure. */
@@ -367,18 +395,23 @@ int asx_logfile_write(asx_logfile *lf, const char *text, size_t len) {
       drop(lf, nl, len);
       return ASX_E_IO;
     }
-    if (lf->cur->len) handoff(lf);
     memcpy(c->data, text, len);
     c->len = len;
     c->lines = nl;
     pthread_mutex_lock(&lf->mu);
+    if (lf->cur && lf->cur->len) {
+      enqueue_locked(lf, lf->cur);
+      lf->cur = NULL;
+    }
     enqueue_locked(lf, c);
     pthread_mutex_unlock(&lf->mu);
   } else {
+    pthread_mutex_lock(&lf->mu);
     reserve(lf, len);
     memcpy(lf->cur->data + lf->cur->len, text, len);
     lf->cur->len += len;
     lf->cur->lines += nl;
+    pthread_mutex_unlock(&lf->mu);
   }
   lf->lines += nl;
   lf->bytes += (int64_t)len;
@@ -398,6 +431,7 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
   }
   size_t maxrow = asx_event_max_len(&lf->fmt);
   int64_t k = 0;
+  pthread_mutex_lock(&lf->mu);
   for (size_t i = 0; i < n; i++) {
     const asx_event *e = &events[i];
     if (!asx_event_is_book_type(e->type)) continue;
@@ -410,14 +444,18 @@ int64_t asx_logfile_events(asx_logfile *lf, const asx_event *events, size_t n) {
     lf->bytes += end - start;
     k++;
   }
+  pthread_mutex_unlock(&lf->mu);
   lf->lines += k;
   return k;
 }
 
 int asx_logfile_flush(asx_logfile *lf) {
   if (!lf) return ASX_E_ARG;
-  if (lf->cur->len) handoff(lf);
   pthread_mutex_lock(&lf->mu);
+  if (lf->cur && lf->cur->len) {
+    enqueue_locked(lf, lf->cur);
+    lf->cur = NULL;
+  }
   while (lf->qhead || lf->writing) pthread_cond_wait(&lf->done, &lf->mu);
   pthread_mutex_unlock(&lf->mu);
   return atomic_load(&lf->err) ? ASX_E_IO : 0;
@@ -444,6 +482,14 @@ int asx_logfile_close(asx_logfile *lf) {
   pthread_cond_destroy(&lf->done);
   free(lf);
   return rc;
+}
+
+void asx_logfile_quiesce(double max_seconds) {
+  struct timespec ms = {0, 1000000};
+  atomic_store(&quitting, 1);
+  for (double waited = 0; atomic_load(&writes_under_way) > 0 && waited < max_seconds;
+       waited += 0.001)
+    nanosleep(&ms, NULL);
 }
 
 void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out) {

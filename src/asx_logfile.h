@@ -19,8 +19,10 @@
  * exist. When the disk is slower than the exchange for long enough to fill
  * them all, the producer waits for the writer: losing logged events would be
  * worse than slowing down, and a full buffer means the disk cannot keep up
- * anyway. Chunks also go to the writer about once a second while lines keep
- * coming, so a file can be followed with tail -f during a real-clock run.
+ * anyway. The writer also takes the lines of the chunk being filled once
+ * none came for a quarter of a second, whatever the producer is doing, so a
+ * file can be followed with tail -f, and a process killed while its agents'
+ * thread is idle or stuck loses at most the last quarter second.
  *
  * Threads: every call below is for one thread (the one that owns the
  * exchange); the writer thread is private to this file.
@@ -105,5 +107,12 @@ void asx_logfile_stats_get(const asx_logfile *lf, asx_logfile_stats *out);
 const char *asx_logfile_error(const asx_logfile *lf);
 
 /* ASX_FFI_END */
+
+/* For a process about to _exit (a forced quit): no writer of any log file
+ * starts another write, and the call waits, at most max_seconds, for the
+ * writes under way to end, so that the exit cuts no line in two. A write
+ * cut by the exit would stop at a page boundary, anywhere in a line.
+ * Async-signal-safe; the log files take no more writes afterwards. */
+void asx_logfile_quiesce(double max_seconds);
 
 #endif

@@ -236,6 +236,32 @@ static void test_long_line_and_bad_input(void **state) {
   unlink(tmp_path());
 }
 
+static void test_writer_writes_waiting_lines_itself(void **state) {
+  /* Lines that nobody hands over or flushes (the producer idle, or busy in
+   * an agent that never yields) still reach the file, whole, a moment
+   * later: a process killed then keeps them. Polled with a deadline. */
+  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  assert_non_null(lf);
+  assert_int_equal(asx_logfile_write(lf, "header\n", 7), 0);
+  assert_int_equal(asx_logfile_write(lf, "row 1\nrow 2\n", 12), 0);
+  char *got = NULL;
+  for (int tries = 0; tries < 1000; tries++) { /* 10 s at most */
+    free(got);
+    got = slurp(tmp_path());
+    if (strlen(got) == 19) break;
+    usleep(10000);
+  }
+  assert_string_equal(got, "header\nrow 1\nrow 2\n");
+  free(got);
+  /* The next lines go on after them, in order. */
+  assert_int_equal(asx_logfile_write(lf, "row 3\n", 6), 0);
+  assert_int_equal(asx_logfile_close(lf), 0);
+  got = slurp(tmp_path());
+  assert_string_equal(got, "header\nrow 1\nrow 2\nrow 3\n");
+  free(got);
+  unlink(tmp_path());
+}
+
 static void test_open_errors_and_write_errors(void **state) {
   const char *err = NULL;
   assert_null(asx_logfile_open("/nonexistent-dir/x.csv", 0, 0, &err));
@@ -475,6 +501,7 @@ int main(void) {
     cmocka_unit_test(test_jsonl_rows),
     cmocka_unit_test(test_many_rows_bounded),
     cmocka_unit_test(test_long_line_and_bad_input),
+    cmocka_unit_test(test_writer_writes_waiting_lines_itself),
     cmocka_unit_test(test_open_errors_and_write_errors),
     cmocka_unit_test(test_short_write_keeps_whole_lines),
     cmocka_unit_test(test_short_write_native_rows),
