@@ -27,10 +27,14 @@
 #include "asx_wakeq.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ASX_SCHED_BATCH 1024
@@ -64,7 +68,9 @@ struct asx_sched {
   int clock;
   int state;  /* S_NEW, S_STARTED, S_ENDED */
   int paused;
-  int stop_req;
+  /* Set by asx_sched_stop and by the signal handler, which thereby stops a
+   * batch before its next resume. */
+  volatile sig_atomic_t stop_req;
   int stepping;
   int in_batch; /* inside run_batch: the resume function is on the stack */
   int free_on_close;
@@ -91,8 +97,9 @@ struct asx_sched {
 
   uint64_t seed;
   uint64_t session_rng;
+  /* Both are read by the signal handlers and the watchdog thread, hence
+   * stored and loaded as relaxed atomics (plain moves on the hot path). */
   uint64_t resumes;
-  /* Read by the signal handler, hence volatile. */
   volatile uint32_t current;
 
   int catch_signals;
@@ -100,11 +107,31 @@ struct asx_sched {
   const char *prog;
   volatile sig_atomic_t signal;
   struct sigaction old_int, old_term;
+  asx_sched_quit_fn on_forced_quit;
+
+  /* The watchdog (see asx_sched_watch). The thread and its report live
+   * while the session is started; stuck_* describe the report asked of
+   * the session's thread, where the position it found. */
+  double stuck_after; /* seconds; 0: no warning */
+  asx_sched_stuck_fn on_stuck;
+  pthread_t session_thread, watchdog;
+  int watchdog_on, watchdog_quit;
+  pthread_mutex_t wd_mu;
+  pthread_cond_t wd_cv;
+  struct sigaction old_urg;
+  int stuck_kind;
+  double stuck_for;
+  uint64_t stuck_resume;  /* the resume a report is due for (atomic) */
+  uint64_t where_resume;  /* where[] describes this resume (atomic) */
+  char where[256];
 
   uv_idle_t idle;
   uv_timer_t timer;
   uv_async_t async;
 };
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* ---- random numbers ---------------------------------------------------- */
 
@@ -170,6 +197,7 @@ static void on_close(uv_handle_t *h) {
 }
 
 static void restore_signals(asx_sched *s);
+static void watchdog_stop(asx_sched *s);
 
 static void end_session(asx_sched *s) {
   if (s->state == S_ENDED)
@@ -180,7 +208,18 @@ static void end_session(asx_sched *s) {
     uv_close((uv_handle_t *)&s->async, on_close);
     s->async_ready = 0;
   }
+  watchdog_stop(s);
   restore_signals(s);
+  /* A stop on the real clock happens at the time measured then, not at
+   * that of the last wake-up, which may lie long before. */
+  if (s->stop_req && s->state == S_STARTED && s->clock == ASX_CLOCK_REAL &&
+      !s->paused) {
+    double t = real_now(s);
+    if (t > s->duration)
+      t = s->duration;
+    if (t > s->now)
+      s->now = t;
+  }
   s->state = S_ENDED;
   s->stepping = 0;
   s->paused = 0;
@@ -233,10 +272,10 @@ static int run_batch(asx_sched *s, double limit, int jump) {
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
     s->now = s->resumed = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
-    s->current = a;
-    s->resumes++;
+    STORE(s->current, a);
+    STORE(s->resumes, s->resumes + 1);
     s->resume(s, a, s->data);
-    s->current = ASX_SCHED_NONE;
+    STORE(s->current, ASX_SCHED_NONE);
     /* Returning without sleeping is finishing. */
     if (s->st[a] == ASX_AGENT_RUNNING)
       s->st[a] = ASX_AGENT_FINISHED;
@@ -283,43 +322,35 @@ static void schedule_next(asx_sched *s) {
   }
 }
 
-static void on_idle(uv_idle_t *h) {
-  asx_sched *s = h->data;
-  int more;
+/* A step, from the idle handle: the wake-ups up to the step's end run at
+ * their own times, in batches; then the clock stays at the end, paused. */
+static void step_turn(asx_sched *s) {
+  double limit = s->step_target < s->duration ? s->step_target : s->duration;
+  int more = run_batch(s, limit, 1);
   if (s->stop_req) {
     end_session(s);
     return;
   }
-  if (s->stepping) {
-    double limit = s->step_target < s->duration ? s->step_target : s->duration;
-    more = run_batch(s, limit, 1);
-    if (s->stop_req) {
-      end_session(s);
-      return;
-    }
-    if (more || !s->stepping)
-      return; /* more to do, or an agent's pause ended the step */
-    if (asx_wakeq_len(s->q) == 0) {
-      end_session(s);
-      return;
-    }
-    if (limit < s->step_target) {
-      /* The step went past the duration. */
-      s->now = limit;
-      end_session(s);
-      return;
-    }
-    s->now = s->step_target;
-    s->stepping = 0;
-    rebase(s, s->now);
-    uv_idle_stop(&s->idle);
+  if (more || !s->stepping)
+    return; /* more to do, or an agent's pause ended the step */
+  if (asx_wakeq_len(s->q) == 0) {
+    end_session(s);
     return;
   }
-  if (s->paused || s->clock != ASX_CLOCK_VIRTUAL) {
-    schedule_next(s);
+  if (limit < s->step_target) {
+    /* The step went past the duration. */
+    s->now = limit;
+    end_session(s);
     return;
   }
-  more = run_batch(s, s->duration, 1);
+  s->now = s->step_target;
+  s->stepping = 0;
+  rebase(s, s->now);
+  uv_idle_stop(&s->idle);
+}
+
+static void virtual_turn(asx_sched *s) {
+  int more = run_batch(s, s->duration, 1);
   if (s->stop_req) {
     end_session(s);
     return;
@@ -335,31 +366,26 @@ static void on_idle(uv_idle_t *h) {
   end_session(s);
 }
 
-static void on_timer(uv_timer_t *h) {
-  asx_sched *s = h->data;
-  double t, limit;
-  int more;
+/* One batch of the wake-ups due by the measured time. When more are due
+ * still, the next batch runs from the idle handle, not from a timer re-armed
+ * at 0 ms: libuv runs such a timer again in the same pass over its timers,
+ * so the loop would never poll, and a signal's uv_async or a logger's
+ * socket would wait for as long as wake-ups keep coming due. */
+static void real_turn(asx_sched *s) {
+  double t = real_now(s);
+  double limit = t < s->duration ? t : s->duration;
+  int more = run_batch(s, limit, 0);
   if (s->stop_req) {
     end_session(s);
     return;
   }
   if (s->paused || s->stepping) {
     schedule_next(s);
-    return;
-  }
-  t = real_now(s);
-  limit = t < s->duration ? t : s->duration;
-  more = run_batch(s, limit, 0);
-  if (s->stop_req) {
-    end_session(s);
     return;
   }
   if (more) {
-    arm_timer(s, 0);
-    return;
-  }
-  if (s->paused || s->stepping) {
-    schedule_next(s);
+    uv_timer_stop(&s->timer);
+    uv_idle_start(&s->idle, on_idle);
     return;
   }
   if (asx_wakeq_len(s->q) == 0) {
@@ -375,6 +401,24 @@ static void on_timer(uv_timer_t *h) {
   }
   schedule_next(s);
 }
+
+/* The idle handle and the timer both come here: what runs depends on the
+ * state, not on which handle fired. */
+static void turn(asx_sched *s) {
+  if (s->stop_req)
+    end_session(s);
+  else if (s->stepping)
+    step_turn(s);
+  else if (s->paused)
+    schedule_next(s);
+  else if (s->clock == ASX_CLOCK_VIRTUAL)
+    virtual_turn(s);
+  else
+    real_turn(s);
+}
+
+static void on_idle(uv_idle_t *h) { turn(h->data); }
+static void on_timer(uv_timer_t *h) { turn(h->data); }
 
 static void on_async(uv_async_t *h) {
   asx_sched_stop(h->data);
@@ -402,6 +446,7 @@ static void on_signal(int signo) {
   const char *prog = s && s->prog ? s->prog : "asx";
   if (++sig_hits == 1 && s) {
     s->signal = signo;
+    s->stop_req = 1;
     put(prog);
     put(signo == SIGINT ? ": interrupted" : ": terminated");
     put(", stopping (send it again to quit at once)\n");
@@ -413,13 +458,19 @@ static void on_signal(int signo) {
   }
   put(prog);
   put(": quitting at once");
-  if (s && s->current != ASX_SCHED_NONE) {
+  if (s && LOAD(s->current) != ASX_SCHED_NONE) {
     char buf[96];
     put(" while ");
-    put(asx_sched_describe(s, s->current, buf, sizeof buf));
+    put(asx_sched_describe(s, LOAD(s->current), buf, sizeof buf));
     put(" was running");
+    if (LOAD(s->where_resume) == LOAD(s->resumes)) {
+      put(" at ");
+      put(s->where);
+    }
   }
   put("\n");
+  if (s && s->on_forced_quit)
+    s->on_forced_quit();
   _exit(128 + signo);
 }
 
@@ -463,6 +514,197 @@ int asx_sched_catch_signals(asx_sched *s, int on, const char *prog) {
 }
 
 int asx_sched_signal(const asx_sched *s) { return s->signal; }
+
+void asx_sched_on_forced_quit(asx_sched *s, asx_sched_quit_fn fn) {
+  s->on_forced_quit = fn;
+}
+
+/* ---- the watchdog ------------------------------------------------------ */
+
+/* An agent that does not yield holds the session's thread: only another
+ * thread can notice, and only a signal can make the session's thread say
+ * where the agent is. The watchdog thread looks at the resume counter a
+ * few times a second; when one resume lasts too long (or goes on after a
+ * stopping signal), it asks the session's thread, with SIGURG, to run the
+ * stuck function, which arms a debug hook (see asx_sched_watch). If no
+ * report comes (the hook cannot fire in compiled code), the watchdog
+ * writes the warning itself, without the position. */
+
+#define WATCH_PERIOD_NS 100000000L  /* how often the watchdog looks */
+#define SIGNAL_GRACE_NS 300000000ULL /* a stop's wait before it says where */
+#define REPORT_WAIT_NS 500000000ULL  /* the wait for the hook's report */
+
+static asx_sched *volatile watch_target;
+
+static void on_urg(int signo) {
+  asx_sched *s = watch_target;
+  int saved = errno;
+  (void)signo;
+  if (s && s->on_stuck && LOAD(s->current) != ASX_SCHED_NONE &&
+      LOAD(s->resumes) == LOAD(s->stuck_resume))
+    s->on_stuck(s, LOAD(s->current), s->data);
+  errno = saved;
+}
+
+/* The warning without a position, from the watchdog thread. */
+static void report_unplaced(asx_sched *s, uint32_t agent) {
+  char name[96], line[256];
+  int n = snprintf(line, sizeof line,
+                   "%s: %s%s has not yielded for %.1f s (in compiled code: "
+                   "where is not known)\n",
+                   s->prog ? s->prog : "asx",
+                   s->stuck_kind == ASX_STUCK_WARNING ? "warning: " : "",
+                   asx_sched_describe(s, agent, name, sizeof name), s->stuck_for);
+  if (n > 0)
+    put(line);
+}
+
+/* Takes the report due for resume r, so that only one of the hook and the
+ * watchdog makes it. */
+static int claim(asx_sched *s, uint64_t r) {
+  return __atomic_compare_exchange_n(&s->stuck_resume, &r, UINT64_MAX, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static void ask_report(asx_sched *s, int kind, uint64_t resume, double seconds) {
+  s->stuck_kind = kind;
+  s->stuck_for = seconds;
+  STORE(s->stuck_resume, resume);
+  pthread_kill(s->session_thread, SIGURG);
+}
+
+static void *watchdog_main(void *arg) {
+  asx_sched *s = arg;
+  uint64_t seen = 0, since = 0, signal_at = 0, asked_at = 0;
+  int warned = 0, told = 0;
+  pthread_mutex_lock(&s->wd_mu);
+  while (!s->watchdog_quit) {
+    struct timespec ts;
+    uint64_t now, r;
+    uint32_t agent;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WATCH_PERIOD_NS;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->wd_cv, &s->wd_mu, &ts);
+    if (s->watchdog_quit)
+      break;
+    now = uv_hrtime();
+    r = LOAD(s->resumes);
+    agent = LOAD(s->current);
+    if (agent == ASX_SCHED_NONE || r != seen) {
+      seen = r;
+      since = now;
+      signal_at = asked_at = 0;
+      warned = told = 0;
+      continue;
+    }
+    /* The same resume still runs. */
+    if (asked_at && now - asked_at >= REPORT_WAIT_NS) {
+      if (claim(s, r))
+        report_unplaced(s, agent);
+      asked_at = 0;
+    }
+    if (asked_at)
+      continue;
+    if (!warned && s->stuck_after > 0 &&
+        (double)(now - since) * 1e-9 >= s->stuck_after) {
+      warned = 1;
+      ask_report(s, ASX_STUCK_WARNING, r, (double)(now - since) * 1e-9);
+      asked_at = now;
+    } else if (!told && s->signal) {
+      if (!signal_at) {
+        signal_at = now;
+      } else if (now - signal_at >= SIGNAL_GRACE_NS) {
+        told = 1;
+        ask_report(s, ASX_STUCK_SIGNAL, r, (double)(now - since) * 1e-9);
+        asked_at = now;
+      }
+    }
+  }
+  pthread_mutex_unlock(&s->wd_mu);
+  return NULL;
+}
+
+/* Starts the watchdog with the session, when there is something to watch
+ * for: a warning, or signals that may wait for a stuck agent. */
+static void watchdog_start(asx_sched *s) {
+  struct sigaction sa;
+  sigset_t all, old;
+  if (s->watchdog_on || (s->stuck_after <= 0 && !s->catch_signals) || watch_target)
+    return;
+  s->session_thread = pthread_self();
+  s->watchdog_quit = 0;
+  STORE(s->where_resume, UINT64_MAX);
+  pthread_mutex_init(&s->wd_mu, NULL);
+  pthread_cond_init(&s->wd_cv, NULL);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_urg;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  watch_target = s;
+  sigaction(SIGURG, &sa, &s->old_urg);
+  /* The watchdog takes no signal: they are for the session's thread. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  s->watchdog_on = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!s->watchdog_on) {
+    sigaction(SIGURG, &s->old_urg, NULL);
+    watch_target = NULL;
+    pthread_mutex_destroy(&s->wd_mu);
+    pthread_cond_destroy(&s->wd_cv);
+  }
+}
+
+static void watchdog_stop(asx_sched *s) {
+  if (!s->watchdog_on)
+    return;
+  pthread_mutex_lock(&s->wd_mu);
+  s->watchdog_quit = 1;
+  pthread_cond_signal(&s->wd_cv);
+  pthread_mutex_unlock(&s->wd_mu);
+  pthread_join(s->watchdog, NULL);
+  s->watchdog_on = 0;
+  /* A SIGURG already sent finds no target, or the handler of before. */
+  watch_target = NULL;
+  sigaction(SIGURG, &s->old_urg, NULL);
+  pthread_mutex_destroy(&s->wd_mu);
+  pthread_cond_destroy(&s->wd_cv);
+}
+
+int asx_sched_watch(asx_sched *s, double seconds, asx_sched_stuck_fn fn) {
+  if (!(seconds >= 0) || isinf(seconds))
+    return ASX_E_ARG;
+  if (s->state != S_NEW)
+    return ASX_E_STATE;
+  s->stuck_after = seconds;
+  s->on_stuck = fn;
+  return 0;
+}
+
+int asx_sched_stuck_claim(asx_sched *s) {
+  if (LOAD(s->current) == ASX_SCHED_NONE || !claim(s, LOAD(s->resumes)))
+    return ASX_STUCK_NONE;
+  return s->stuck_kind;
+}
+
+double asx_sched_stuck_for(const asx_sched *s) { return s->stuck_for; }
+
+void asx_sched_stuck_reported(asx_sched *s, const char *where) {
+  size_t len = where ? strlen(where) : 0;
+  if (len >= sizeof s->where)
+    len = sizeof s->where - 1;
+  /* Invalidated first: a second signal during the copy must not read a
+   * half-written position as valid. */
+  STORE(s->where_resume, UINT64_MAX);
+  memcpy(s->where, where ? where : "", len);
+  s->where[len] = '\0';
+  STORE(s->where_resume, LOAD(s->resumes));
+}
+
 
 /* ---- labels ------------------------------------------------------------ */
 
@@ -597,6 +839,8 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->seed = seed;
   s->session_rng = mix64(seed);
   s->current = ASX_SCHED_NONE;
+  s->where_resume = UINT64_MAX;
+  s->stuck_resume = UINT64_MAX;
   active = s;
   return s;
 }
@@ -673,6 +917,12 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   t = s->now + delay;
   if (!isfinite(t))
     return ASX_E_ARG;
+  /* At the duration's own instant, an agent asking to run again at that
+   * instant (sleep(0), or a delay too small to move the clock) would run
+   * again and again and the session would never end: its wake-up lies
+   * just beyond the end instead. */
+  if (s->in_batch && s->now >= s->duration && t <= s->duration)
+    t = nextafter(s->duration, INFINITY);
   if (t == 0)
     t = 0; /* -0 would sort after every positive time */
   if (asx_wakeq_push(s->q, agent, t) != 0)
@@ -712,7 +962,7 @@ void *asx_sched_udata(const asx_sched *s, uint32_t agent) {
   return agent < s->n ? s->ag[agent].udata : NULL;
 }
 
-uint32_t asx_sched_current(const asx_sched *s) { return s->current; }
+uint32_t asx_sched_current(const asx_sched *s) { return LOAD(s->current); }
 double asx_sched_now(const asx_sched *s) { return s->now; }
 
 double asx_sched_clock_time(const void *sched) {
@@ -769,6 +1019,7 @@ int asx_sched_start(asx_sched *s) {
   if (s->signal)
     s->stop_req = 1;
   rebase(s, s->now);
+  watchdog_start(s);
   schedule_next(s);
   return 0;
 }
@@ -829,4 +1080,6 @@ int asx_sched_step(asx_sched *s, double seconds) {
 }
 
 int asx_sched_stepping(const asx_sched *s) { return s->stepping; }
-uint64_t asx_sched_resumes(const asx_sched *s) { return s->resumes; }
+uint64_t asx_sched_resumes(const asx_sched *s) {
+  return LOAD(((asx_sched *)s)->resumes);
+}

@@ -18,11 +18,15 @@
  * for I/O (signals, loggers, the REPL) between batches without blocking.
  * ASX_CLOCK_REAL measures session time as wall time since the run began,
  * times a speed factor, and sleeps in one uv_timer set to the next due
- * wake-up. Neither clock uses a libuv handle per agent.
+ * wake-up; while wake-ups are due, its batches too run from the idle handle,
+ * so that the loop polls between them however far behind the agents are.
+ * Neither clock uses a libuv handle per agent.
  *
  * A session ends when stopped, when no wake-up is pending and no agent runs,
  * or when the next wake-up lies beyond the duration (a wake-up at exactly the
- * duration still runs); in the last case the clock ends at the duration.
+ * duration still runs, but one set at that instant for that instant lies
+ * beyond it); in the last case the clock ends at the duration. A stop on the
+ * real clock ends it at the time measured then.
  *
  * Ownership: the caller owns the scheduler and frees it with asx_sched_free.
  * The scheduler owns its arrays and its libuv handles, which exist only
@@ -192,12 +196,51 @@ char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
 
 /* Makes SIGINT and SIGTERM stop this session gracefully while it is
  * started (on = 1), with prog prefixing the messages. The handler is a real
- * sigaction handler: the first signal asks the loop to stop through a
- * uv_async; a second one writes which agent was running and calls
- * _exit(128 + signal), so an agent that never yields cannot make the process
- * unkillable. The previous handlers come back when the session ends. */
+ * sigaction handler: the first signal stops the session before the next
+ * resume, waking the loop through a uv_async; a second one writes which
+ * agent was running (and where, when a report said so: asx_sched_watch) and
+ * calls _exit(128 + signal), so an agent that never yields cannot make the
+ * process unkillable. The previous handlers come back when the session
+ * ends. */
 int asx_sched_catch_signals(asx_sched *s, int on, const char *prog);
 /* The signal that stopped the session, or 0. */
 int asx_sched_signal(const asx_sched *s);
+
+/* Called by a second signal just before it exits the process, in the
+ * signal handler: it must be async-signal-safe (asx-host lets the log
+ * files' writes under way end, so that no line is cut). */
+typedef void (*asx_sched_quit_fn)(void);
+void asx_sched_on_forced_quit(asx_sched *s, asx_sched_quit_fn fn);
+
+/* Agents that do not yield. While the session is started, a watchdog
+ * thread looks a few times a second at how long the running agent has
+ * run. It asks for a report once an agent has run `seconds` of wall time
+ * without returning (0, the default: never), and once a stopping signal
+ * has waited 0.3 s for the running agent (when signals are caught).
+ *
+ * The report is made by fn, called in a SIGURG handler on the thread that
+ * started the session, with the agent that is stuck: only what is safe in
+ * a signal handler may happen there (the Lua binding arms a debug hook,
+ * which is safe there, and reports from the hook). The reporter claims the
+ * report with asx_sched_stuck_claim, and gives the agent's position
+ * ("file:line") to asx_sched_stuck_reported, for the message of a second
+ * signal. When nobody claims the report within half a second, the
+ * watchdog writes the warning itself, without the position. Set before
+ * the session starts; fn may be NULL. */
+typedef void (*asx_sched_stuck_fn)(asx_sched *s, uint32_t agent, void *data);
+int asx_sched_watch(asx_sched *s, double seconds, asx_sched_stuck_fn fn);
+
+enum {
+  ASX_STUCK_NONE = 0,    /* no report is due (the agent has yielded since) */
+  ASX_STUCK_WARNING = 1, /* it ran past the warning time */
+  ASX_STUCK_SIGNAL = 2   /* a stopping signal waits for it */
+};
+/* Takes the report due now for the running agent: returns what it is
+ * about, or ASX_STUCK_NONE when none is due (the agent has yielded since,
+ * or the report was made). asx_sched_stuck_for says how long the agent had
+ * run when the report was asked for (seconds of wall time). */
+int asx_sched_stuck_claim(asx_sched *s);
+double asx_sched_stuck_for(const asx_sched *s);
+void asx_sched_stuck_reported(asx_sched *s, const char *where);
 
 #endif

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "asx_sched.h"
@@ -564,6 +565,205 @@ static void test_real_clock_order(void **state) {
   asx_sched_free(s);
 }
 
+/* ---- agents that are always due ---------------------------------------- */
+
+/* Agents that sleep `delay` after every resume, for good. At resume number
+ * act_at one of them acts (stops the session from outside through a
+ * uv_async, or raises SIGINT); a run that goes on far past that fails
+ * instead of hanging. */
+#define SPIN_LIMIT 5000000
+
+typedef struct spin_run {
+  double delay;
+  uint64_t resumes, act_at;
+  int action; /* SPIN_* */
+  double last_time;
+  uv_async_t async;
+  asx_sched *s;
+} spin_run;
+
+enum { SPIN_NONE, SPIN_ASYNC, SPIN_SIGINT };
+
+static void spin_resume(asx_sched *s, uint32_t agent, void *data) {
+  spin_run *r = data;
+  r->resumes++;
+  r->last_time = asx_sched_now(s);
+  if (r->resumes > SPIN_LIMIT)
+    fail_msg("the session did not stop (%llu resumes)", (unsigned long long)r->resumes);
+  if (r->resumes == r->act_at && r->action == SPIN_ASYNC)
+    uv_async_send(&r->async);
+  if (r->resumes == r->act_at && r->action == SPIN_SIGINT)
+    raise(SIGINT);
+  assert_int_equal(asx_sched_wake(s, agent, r->delay), 0);
+}
+
+static void spin_stop(uv_async_t *h) {
+  spin_run *r = h->data;
+  asx_sched_stop(r->s);
+  uv_close((uv_handle_t *)h, NULL);
+}
+
+static asx_sched *spin_make(spin_run *r, int clock, uint32_t agents) {
+  memset(r, 0, sizeof *r);
+  r->s = asx_sched_new(NULL, clock, 1, spin_resume, r);
+  assert_non_null(r->s);
+  assert_int_equal(asx_sched_add(r->s, agents, NULL), 0);
+  for (uint32_t a = 0; a < agents; a++)
+    assert_int_equal(asx_sched_wake(r->s, a, 0), 0);
+  return r->s;
+}
+
+static void test_real_clock_serves_the_loop_while_always_due(void **state) {
+  spin_run r;
+  /* Agents that sleep(0) are due at every instant. The loop must still
+   * poll between batches, or nothing else on it (a signal's uv_async, a
+   * logger's socket) is ever served: here a uv_async stops the session. */
+  asx_sched *s = spin_make(&r, ASX_CLOCK_REAL, 3);
+  uv_async_init(uv_default_loop(), &r.async, spin_stop);
+  r.async.data = &r;
+  r.action = SPIN_ASYNC;
+  r.act_at = 5000; /* a few batches in */
+  assert_int_equal(asx_sched_run(s), 0);
+  /* The async is served at the end of the batch that sent it. */
+  assert_true(r.resumes >= 5000 && r.resumes < 5000 + 2 * 1024);
+  assert_int_equal(asx_sched_session_state(s), ASX_SESSION_ENDED);
+  asx_sched_free(s);
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+}
+
+static void test_signal_stops_after_the_running_agent(void **state) {
+  spin_run r;
+  /* SIGINT stops the session before the next resume, even in the middle
+   * of a batch of agents that are always due. */
+  asx_sched *s = spin_make(&r, ASX_CLOCK_REAL, 3);
+  assert_int_equal(asx_sched_catch_signals(s, 1, "test_sched"), 0);
+  r.action = SPIN_SIGINT;
+  r.act_at = 3000;
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.resumes, 3000);
+  assert_int_equal(asx_sched_signal(s), SIGINT);
+  asx_sched_free(s);
+}
+
+static void test_sleep_zero_at_the_duration_ends(void **state) {
+  run r;
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 2);
+  /* At exactly the duration an agent runs once more; when it asks to run
+   * again at that same instant (sleep(0)), the session ends instead of
+   * running it forever. Agent 1 is due at the duration too, and runs. */
+  script(&r, 0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+         0.0, -1.0);
+  script(&r, 1, 1.0, 0.0, -1.0);
+  assert_int_equal(asx_sched_set_duration(s, 1.0), 0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 0, 1};
+    const double t[] = {0, 0, 1.0, 1.0};
+    expect(&r, 4, a, t);
+  }
+  assert_true(asx_sched_now(s) == 1.0);
+  assert_int_equal(asx_sched_state(s, 0), ASX_AGENT_WAITING);
+  assert_int_equal(asx_sched_state(s, 1), ASX_AGENT_WAITING);
+  asx_sched_free(s);
+}
+
+static void test_real_clock_sleep_zero_at_the_duration_ends(void **state) {
+  spin_run r;
+  /* The real clock reaches the duration while agents keep sleeping 0:
+   * the wake-ups then all fall at the duration itself. */
+  asx_sched *s = spin_make(&r, ASX_CLOCK_REAL, 2);
+  assert_int_equal(asx_sched_set_speed(s, 1000), 0);
+  assert_int_equal(asx_sched_set_duration(s, 20), 0); /* 20 ms of wall time */
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_true(r.last_time == 20);
+  assert_true(asx_sched_now(s) == 20);
+  asx_sched_free(s);
+}
+
+static void stop_timer(uv_timer_t *t) {
+  asx_sched_stop(t->data);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_real_clock_stop_takes_the_time_of_the_stop(void **state) {
+  spin_run r;
+  uv_timer_t t;
+  /* The only agent sleeps for 1000 s of session time (a second of wall
+   * time at speed 1000); the session is stopped during that sleep, after
+   * 100 ms of wall time: its clock is where the stop found it, not at the
+   * last wake-up (its first, at the start), and not beyond the duration. */
+  asx_sched *s = spin_make(&r, ASX_CLOCK_REAL, 1);
+  r.delay = 1000;
+  assert_int_equal(asx_sched_set_speed(s, 1000), 0);
+  assert_int_equal(asx_sched_set_duration(s, 5000), 0);
+  assert_int_equal(asx_sched_start(s), 0);
+  uv_timer_init(uv_default_loop(), &t);
+  t.data = s;
+  /* The loop's cached time may be old: the timer counts from now. */
+  uv_update_time(uv_default_loop());
+  uv_timer_start(&t, stop_timer, 100, 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.resumes, 1);
+  assert_true(asx_sched_now(s) > r.last_time);
+  assert_true(asx_sched_now(s) >= 100 && asx_sched_now(s) < 5000);
+  asx_sched_free(s);
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+}
+
+/* ---- agents that do not yield ------------------------------------------ */
+
+typedef struct stuck_run {
+  volatile sig_atomic_t called, agent, kind;
+  double stuck_for;
+} stuck_run;
+
+static stuck_run stuck;
+
+/* The stuck function, in the SIGURG handler: it claims the report, as the
+ * Lua binding's hook does. */
+static void on_stuck(asx_sched *s, uint32_t agent, void *data) {
+  (void)data;
+  stuck.agent = (sig_atomic_t)agent;
+  stuck.kind = asx_sched_stuck_claim(s);
+  stuck.stuck_for = asx_sched_stuck_for(s);
+  asx_sched_stuck_reported(s, "here:1");
+  stuck.called++;
+}
+
+/* Agent 1 runs until the watchdog has called the stuck function (or 10 s
+ * of wall time pass); the others return at once. */
+static void stuck_resume(asx_sched *s, uint32_t agent, void *data) {
+  uint64_t t0 = uv_hrtime();
+  (void)s;
+  (void)data;
+  if (agent != 1)
+    return;
+  while (!stuck.called && uv_hrtime() - t0 < 10000000000ULL) {
+  }
+}
+
+static void test_watchdog_reports_an_agent_that_does_not_yield(void **state) {
+  asx_sched *s = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 1, stuck_resume, NULL);
+  memset(&stuck, 0, sizeof stuck);
+  assert_int_equal(asx_sched_watch(s, -1, on_stuck), ASX_E_ARG);
+  assert_int_equal(asx_sched_watch(s, INFINITY, on_stuck), ASX_E_ARG);
+  assert_int_equal(asx_sched_watch(s, 0.1, on_stuck), 0);
+  assert_int_equal(asx_sched_add(s, 3, NULL), 0);
+  for (uint32_t a = 0; a < 3; a++)
+    assert_int_equal(asx_sched_wake(s, a, 0), 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  /* Called once, on this thread, about agent 1, while it ran. */
+  assert_int_equal(stuck.called, 1);
+  assert_int_equal(stuck.agent, 1);
+  assert_int_equal(stuck.kind, ASX_STUCK_WARNING);
+  assert_true(stuck.stuck_for >= 0.1);
+  /* The report was taken: none is due any more. */
+  assert_int_equal(asx_sched_stuck_claim(s), ASX_STUCK_NONE);
+  assert_int_equal(asx_sched_watch(s, 1, on_stuck), ASX_E_STATE);
+  asx_sched_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_wake_order),
@@ -583,6 +783,12 @@ int main(void) {
       cmocka_unit_test(test_udata),
       cmocka_unit_test(test_many_agents_heap),
       cmocka_unit_test(test_real_clock_order),
+      cmocka_unit_test(test_real_clock_serves_the_loop_while_always_due),
+      cmocka_unit_test(test_signal_stops_after_the_running_agent),
+      cmocka_unit_test(test_sleep_zero_at_the_duration_ends),
+      cmocka_unit_test(test_real_clock_sleep_zero_at_the_duration_ends),
+      cmocka_unit_test(test_real_clock_stop_takes_the_time_of_the_stop),
+      cmocka_unit_test(test_watchdog_reports_an_agent_that_does_not_yield),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
