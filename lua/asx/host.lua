@@ -41,6 +41,9 @@ options:
                          printed in the summary)
       --strict           end the session on the first agent or logger error,
                          status 1
+      --stuck-warning SECONDS
+                         warn about an agent that runs that long without
+                         yielding, naming its file:line (default 5; 0: never)
   -q, --quiet            no progress line and no start message
       --log FILE.csv     write the trades to FILE.csv (header, one row each);
       --log FILE.jsonl   or every event to FILE.jsonl; repeatable
@@ -90,6 +93,7 @@ local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
   ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report", ["--http"] = "http",
+  ["--stuck-warning"] = "stuck_warning",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
@@ -104,7 +108,7 @@ local function check_value(name, flag, v)
     return positive_integer(v) or usage_error("%s: positive integer expected, got '%s'", flag, v)
   elseif name == "money" or name == "stocks" then
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
-  elseif name == "duration" then
+  elseif name == "duration" or name == "stuck_warning" then
     local d = tonumber(v)
     -- 1e999 is infinity, as "inf" is: neither is a duration.
     if not d or d ~= d or d < 0 or d == math.huge or not v:match("^%s*[%d.eE+]+%s*$") then
@@ -380,7 +384,7 @@ function M.run(opts, files)
   end
   local s = session.new({
     clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
-    loggers = logs,
+    loggers = logs, stuck_warning = opts.stuck_warning,
     on_error = opts.interactive and function(_, _, text) report(text) end or nil,
     on_logger_error = opts.interactive and function(_, _, text) report("asx: " .. text) end or nil,
   })

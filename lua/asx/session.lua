@@ -93,7 +93,9 @@ local function class_of(t)
   return cls, (type(cls) == "table" and type(cls.name) == "string") and cls.name or "trader"
 end
 
-local M = { Session = Session }
+-- Seconds of wall time an agent may run without yielding before a warning
+-- says which agent it is and where (0: no warning).
+local M = { Session = Session, STUCK_WARNING = 5 }
 
 function M.new(opts)
   if type(opts) ~= "table" then argerror(1, "session", "table of options expected", opts) end
@@ -119,6 +121,12 @@ function M.new(opts)
   if opts.on_logger_error ~= nil and type(opts.on_logger_error) ~= "function" then
     argerror(1, "session", "on_logger_error: function expected", opts.on_logger_error)
   end
+  local stuck = opts.stuck_warning
+  if stuck == nil then
+    stuck = M.STUCK_WARNING
+  elseif type(stuck) ~= "number" or not (stuck >= 0 and stuck < huge) then
+    argerror(1, "session", "stuck_warning: non-negative number of seconds expected", stuck)
+  end
 
   local session_id = opts.session_id
   if session_id ~= nil and type(session_id) ~= "string" then
@@ -140,6 +148,7 @@ function M.new(opts)
 
   local sched = core.scheduler(clock, seed)
   if duration ~= nil then sched:duration(duration) end
+  sched:watch(stuck)
   asx._set_clock(ex, sched)
 
   local s = setmetatable({
