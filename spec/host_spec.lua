@@ -228,7 +228,12 @@ exit $status
   it("quits at once on a second SIGINT, naming the agent stuck in a loop", function()
     local r = with_signals("read read int read int", "--clock virtual --seed 8 " .. F .. "stuck.lua")
     assert.are.equal(130, r.status)
-    local err = lines(r.stderr)
+    -- Left out: the line saying the stop waits for the stuck agent, which
+    -- comes only if the second signal takes a while.
+    local err = {}
+    for _, l in ipairs(lines(r.stderr)) do
+      if not l:match("has not yielded") then err[#err + 1] = l end
+    end
     assert.are.equal(4, #err)
     assert.are.equal("stuck", err[2])
     assert.are.equal("asx-host: interrupted, stopping (send it again to quit at once)", err[3])
