@@ -10,14 +10,7 @@ local function host(args)
   return sh('"$HOST" ' .. args)
 end
 
--- The summary without the two lines that depend on the machine's speed.
-local function steady(stdout)
-  local out = {}
-  for _, l in ipairs(lines(stdout)) do
-    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
-  end
-  return out
-end
+local steady = run.steady
 
 describe("asx-host", function()
   it("runs a session and prints the summary", function()

@@ -6,19 +6,13 @@ local cjson = require("cjson")
 
 local USAGE = run.USAGE
 local F = "spec/fixtures/host/"
-local lines, sh, tmpdir, slurp = run.lines, run.sh, run.tmpdir, run.slurp
+local sh, tmpdir, slurp = run.sh, run.tmpdir, run.slurp
 
 local function host(args, dir)
   return sh('"$HOST" ' .. args, dir)
 end
 
-local function without_wall(stdout)
-  local out = {}
-  for _, l in ipairs(lines(stdout)) do
-    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
-  end
-  return out
-end
+local without_wall = run.steady
 
 describe("asx-host --set", function()
   it("sets numbers, booleans and strings on a class before its agents are made", function()

@@ -244,13 +244,7 @@ local function index_of(list, v)
   end
 end
 
-local function summary_lines(stdout)
-  local out = {}
-  for _, l in ipairs(lines(stdout)) do
-    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
-  end
-  return out
-end
+local summary_lines = run.steady
 
 -- asx-host with the pair strategy, a hostile --logger, and a CSV and a JSONL
 -- log; returns the result, the summary lines, CSV rows and JSONL types.

@@ -72,9 +72,8 @@ Ctrl-C quits at once.]]
 local DEFAULT_AGENTS, DEFAULT_MONEY, DEFAULT_STOCKS = 100, 300, 10
 
 -- A bad command line: main prints it with the usage and returns 2.
-local function usage_error(fmt, ...)
-  error({ usage = fmt:format(...) }, 0)
-end
+local usage = require("asx.usage")
+local usage_error = usage.fail
 
 local function positive_integer(s)
   local n = tonumber(s)
@@ -492,19 +491,8 @@ function M.main(argv)
     io.stdout:write(("%s %s\n"):format(PROG, argv.version or asx._VERSION))
     return 0
   end
-  local status
-  if ok then
-    ok, status = pcall(M.run, res, files)
-    res = status
-  end
-  if not ok then
-    if type(res) == "table" and res.usage then
-      io.stderr:write(("%s: %s\n%s\nTry '%s --help' for more.\n"):format(PROG, res.usage, USAGE, PROG))
-      return 2
-    end
-    error(res, 0)
-  end
-  return status
+  if ok then ok, res = pcall(M.run, res, files) end
+  return usage.exit(PROG, USAGE, ok, res)
 end
 
 return M

@@ -75,4 +75,14 @@ function M.lines(s)
   return out
 end
 
+-- asx-host's summary lines without the two that depend on the machine's
+-- speed (wall time, orders per wall second), as specs compare them.
+function M.steady(stdout)
+  local out = {}
+  for _, l in ipairs(M.lines(stdout)) do
+    if not l:match("^wall time: ") and not l:match("^orders per wall second: ") then out[#out + 1] = l end
+  end
+  return out
+end
+
 return M

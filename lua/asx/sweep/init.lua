@@ -50,9 +50,8 @@ options:
 asx-sweep collect DIR gathers the results of runs made by --slurm without
 --wait, or by any other engine from --print's commands.]]
 
-local function usage_error(fmt, ...)
-  error({ usage = fmt:format(...) }, 0)
-end
+local usage = require("asx.usage")
+local usage_error = usage.fail
 
 local VALUED = {
   ["-o"] = "out", ["--out"] = "out", ["-j"] = "jobs", ["--jobs"] = "jobs", ["--chunk"] = "chunk",
@@ -261,14 +260,7 @@ function M.main(argv)
   else
     status = opts
   end
-  if not ok then
-    if type(status) == "table" and status.usage then
-      io.stderr:write(("%s: %s\n%s\nTry '%s --help' for more.\n"):format(PROG, status.usage, USAGE, PROG))
-      return 2
-    end
-    error(status, 0)
-  end
-  return status
+  return usage.exit(PROG, USAGE, ok, status)
 end
 
 return M
