@@ -31,12 +31,7 @@ local function run(script)
   return repl, status
 end
 
-local function lines(s)
-  local out = {}
-  for l in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  if out[#out] == "" then out[#out] = nil end
-  return out
-end
+local lines = require("helpers.run").block
 
 describe("hostile lines at the prompt", function()
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()

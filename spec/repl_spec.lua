@@ -30,13 +30,7 @@ local function run(script, args)
   return repl, status, summary
 end
 
--- The lines of a [[...]] block, so expected output reads as it prints.
-local function lines(s)
-  local out = {}
-  for l in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  if out[#out] == "" then out[#out] = nil end
-  return out
-end
+local lines = require("helpers.run").block
 
 local VIRTUAL = "--seed 1 --clock virtual " .. QUOTER
 

@@ -75,6 +75,15 @@ function M.lines(s)
   return out
 end
 
+-- The lines of a [[...]] block, the last one with or without its newline,
+-- so that expected output reads in a spec as it prints.
+function M.block(s)
+  local out = {}
+  for l in (s .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  if out[#out] == "" then out[#out] = nil end
+  return out
+end
+
 -- asx-host's summary lines without the two that depend on the machine's
 -- speed (wall time, orders per wall second), as specs compare them.
 function M.steady(stdout)
