@@ -134,49 +134,27 @@ end
 -- Parses argv (arg[1..n]) into options and a list of { path, count }.
 function M.parse(argv)
   local opts, files = { clock = "real" }, {}
-  local i, only_files = 1, false
-  while i <= #argv do
-    local a = argv[i]
-    if not only_files and a == "--" then
-      only_files = true
-    elseif not only_files and a:sub(1, 1) == "-" and a ~= "-" then
-      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
-      if not flag then
-        flag = a
-        -- -n5, -d10: a short option glued to its value.
-        if a:match("^%-[nd].+$") then flag, value = a:sub(1, 2), a:sub(3) end
-      end
+  usage.each_option(argv, {
+    -- -n5, -d10: a short option glued to its value; after --, only files.
+    glued = { ["-n"] = true, ["-d"] = true }, dashdash = true,
+    valued = setmetatable({}, { __index = function(_, flag) return loggers.CLI_FLAGS[flag] or VALUED[flag] end }),
+    flags = FLAGS,
+    on_value = function(flag, value)
       -- The loggers' flags (--log, --logger, --influx) repeat and keep their order.
       if loggers.CLI_FLAGS[flag] then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage_error("option '%s' needs a value", flag) end
-        end
         opts.loggers = opts.loggers or {}
         opts.loggers[#opts.loggers + 1] = { loggers.CLI_FLAGS[flag], value }
-      elseif VALUED[flag] then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage_error("option '%s' needs a value", flag) end
-        end
-        if VALUED[flag] == "set" then
-          local setting, err = params.parse(value)
-          if not setting then usage_error("--set %s", err) end
-          opts.sets = opts.sets or {}
-          opts.sets[#opts.sets + 1] = setting
-        else
-          opts[VALUED[flag]] = check_value(VALUED[flag], flag, value)
-        end
-      elseif FLAGS[flag] and value == nil then
-        opts[FLAGS[flag]] = true
-      elseif FLAGS[flag] then
-        usage_error("option '%s' takes no value", flag)
+      elseif VALUED[flag] == "set" then
+        local setting, err = params.parse(value)
+        if not setting then usage_error("--set %s", err) end
+        opts.sets = opts.sets or {}
+        opts.sets[#opts.sets + 1] = setting
       else
-        usage_error("unknown option '%s'", flag)
+        opts[VALUED[flag]] = check_value(VALUED[flag], flag, value)
       end
-    else
+    end,
+    on_flag = function(flag) opts[FLAGS[flag]] = true end,
+    on_word = function(a)
       local path, count = a, nil
       local f = io.open(a, "r")
       if f then
@@ -190,9 +168,8 @@ function M.parse(argv)
         end
       end
       files[#files + 1] = { path = path, count = count, arg = a }
-    end
-    i = i + 1
-  end
+    end,
+  })
   return opts, files
 end
 

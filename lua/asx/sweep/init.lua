@@ -65,37 +65,21 @@ local FLAGS = {
 
 function M.parse(argv)
   local opts, words = {}, {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    if a:sub(1, 1) == "-" and a ~= "-" then
-      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
-      flag = flag or a
-      if VALUED[flag] or LISTS[flag] then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage_error("option '%s' needs a value", flag) end
-        end
-        if LISTS[flag] then
-          local name = LISTS[flag]
-          opts[name] = opts[name] or {}
-          opts[name][#opts[name] + 1] = value
-        else
-          opts[VALUED[flag]] = value
-        end
-      elseif FLAGS[flag] and value == nil then
-        opts[FLAGS[flag]] = true
-      elseif FLAGS[flag] then
-        usage_error("option '%s' takes no value", flag)
+  usage.each_option(argv, {
+    valued = setmetatable({}, { __index = function(_, flag) return VALUED[flag] or LISTS[flag] end }),
+    flags = FLAGS,
+    on_value = function(flag, value)
+      local name = LISTS[flag]
+      if name then
+        opts[name] = opts[name] or {}
+        opts[name][#opts[name] + 1] = value
       else
-        usage_error("unknown option '%s'", flag)
+        opts[VALUED[flag]] = value
       end
-    else
-      words[#words + 1] = a
-    end
-    i = i + 1
-  end
+    end,
+    on_flag = function(flag) opts[FLAGS[flag]] = true end,
+    on_word = function(a) words[#words + 1] = a end,
+  })
   for _, name in ipairs({ "jobs", "chunk" }) do
     local v = opts[name]
     if v ~= nil then
