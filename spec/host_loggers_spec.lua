@@ -122,7 +122,7 @@ wait $pid
 
   it("exits 2 for one file given twice, by whatever path", function()
     local dir = tmpdir()
-    local r = sh('touch "$D/a.csv" && ln -s a.csv "$D/sym.jsonl" && ln "$D/a.csv" "$D/hard.csv"', dir)
+    local r = sh('echo keep > "$D/a.csv" && ln -s a.csv "$D/sym.jsonl" && ln "$D/a.csv" "$D/hard.csv"', dir)
     assert.are.equal(0, r.status)
     local a = dir .. "/a.csv"
     for _, case in ipairs({
@@ -137,8 +137,17 @@ wait $pid
       assert.are.equal("", r.stdout)
       assert.are.equal(("asx-host: --log: cannot open '%s': %s"):format(case[1], case[2]), lines(r.stderr)[1])
       assert.are.equal(USAGE, r.stderr:sub(-#USAGE))
+      -- Refused before any file was opened: the first is not emptied.
+      local f = assert(io.open(a))
+      assert.are.equal("keep\n", f:read("*a"))
+      f:close()
     end
-    -- A file that does not exist yet, named twice.
+    -- A file that does not exist yet, named twice, is not created.
+    r = sh('"$HOST" -d 1 --clock virtual strategies/random_trader.lua:2 --log "$D/x.csv" --log "$D/x.csv"', dir)
+    assert.are.equal(2, r.status)
+    assert.are.equal(("asx-host: --log: cannot open '%s/x.csv': already open for logging"):format(dir),
+      lines(r.stderr)[1])
+    assert.is_nil(io.open(dir .. "/x.csv"))
     r = sh('"$HOST" -d 1 --clock virtual strategies/random_trader.lua:2 --log "$D/new.jsonl" --log "$D/./new.jsonl"',
       dir)
     assert.are.equal(2, r.status)

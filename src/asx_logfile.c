@@ -300,6 +300,33 @@ const char *asx_logfile_holder(const char *path) {
   return held;
 }
 
+/* The directory and the last name of path, by identity: the directory's
+ * device and inode, and a pointer to the name inside path. 0 or errno. */
+static int dir_and_name(const char *path, struct stat *dir, const char **name) {
+  const char *slash = strrchr(path, '/');
+  *name = slash ? slash + 1 : path;
+  size_t n = slash ? (size_t)(slash - path) : 0;
+  char *d = malloc(n + 2);
+  if (!d) return ENOMEM;
+  if (!slash) strcpy(d, ".");
+  else if (n == 0) strcpy(d, "/");
+  else { memcpy(d, path, n); d[n] = '\0'; }
+  int e = stat(d, dir) == 0 ? 0 : errno;
+  free(d);
+  return e;
+}
+
+int asx_logfile_same(const char *a, const char *b) {
+  if (!a || !b) return 0;
+  struct stat sa, sb;
+  int ea = stat(a, &sa), eb = stat(b, &sb);
+  if (ea == 0 && eb == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  if (ea == 0 || eb == 0) return 0;
+  const char *na, *nb;
+  if (dir_and_name(a, &sa, &na) || dir_and_name(b, &sb, &nb)) return 0;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && strcmp(na, nb) == 0;
+}
+
 /* ---- the public calls --------------------------------------------------- */
 
 asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,

@@ -70,6 +70,11 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
  * belongs to that log file and lives until it is closed. */
 const char *asx_logfile_holder(const char *path);
 
+/* 1 when paths a and b name the same file: the same device and inode when
+ * both exist, else the same name in the same directory (a file open() would
+ * create). For checking a set of paths before any is opened, and truncated. */
+int asx_logfile_same(const char *a, const char *b);
+
 /* Sets how the book's events are written by asx_logfile_events: format is
  * ASX_LOG_CSV or ASX_LOG_JSONL; for CSV, type is the one ASX_EV_* type the
  * file holds. 0 or ASX_E_ARG. */

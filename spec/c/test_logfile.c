@@ -434,6 +434,16 @@ static void test_one_writer_per_file(void **state) {
   char *got = slurp(a);
   assert_string_equal(got, "kept\nmore\n");
   free(got);
+  /* The same file by any name, checked before anything is opened. */
+  for (int i = 0; i < 4; i++) assert_int_equal(asx_logfile_same(a, paths[i]), 1);
+  assert_int_equal(asx_logfile_same(a, "/dev/null"), 0);
+  assert_int_equal(asx_logfile_same(other, other), 1);
+  char other_dot[160];
+  snprintf(other_dot, sizeof other_dot, "%s/./none.csv", dir);
+  assert_int_equal(asx_logfile_same(other, other_dot), 1);
+  assert_int_equal(asx_logfile_same(other, a), 0);
+  assert_int_equal(asx_logfile_same("none.csv", "./none.csv"), 1);
+  assert_int_equal(asx_logfile_same("none.csv", "/no/such/dir/none.csv"), 0);
   unlink(sym);
   unlink(hard);
   unlink(a);

@@ -142,6 +142,19 @@ M.CLI_FLAGS = { ["--log"] = "log", ["--logger"] = "logger", ["--influx"] = "infl
 -- in the order given. Returns the array of loggers, or nil and the first
 -- one-line reason (the loggers opened before it are closed again).
 function M.open_cli(specs)
+  -- One file named twice is refused before any file is opened: opening the
+  -- first would already have emptied it.
+  local logs = {}
+  for _, spec in ipairs(specs or {}) do
+    if spec[1] == "log" and type(spec[2]) == "string" then
+      for _, earlier in ipairs(logs) do
+        if file.same_file(earlier, spec[2]) then
+          return nil, "--log: " .. file.already_open(spec[2], earlier)
+        end
+      end
+      logs[#logs + 1] = spec[2]
+    end
+  end
   local out = {}
   for _, spec in ipairs(specs or {}) do
     local L, err = M.from_cli(spec[1], spec[2])

@@ -14,6 +14,12 @@ local M = {}
 
 local errbuf = ffi.new("const char *[1]")
 
+-- Why path cannot be opened when the log file opened as holder writes it.
+function M.already_open(path, holder)
+  local as = holder ~= path and (" as '%s'"):format(holder) or ""
+  return ("cannot open '%s': already open for logging%s"):format(path, as)
+end
+
 -- Opens a log file; nil, err when it cannot be. A file that another open
 -- logger writes, by whatever path, is refused, naming that path; a logger
 -- that is no longer reachable is collected first, so only a live one counts.
@@ -26,12 +32,15 @@ local function open_file(path, append, max_bytes)
   if lf == nil then
     local holder = C.asx_logfile_holder(path)
     holder = holder ~= nil and ffi.string(holder)
-    if holder and holder ~= path then
-      return nil, ("cannot open '%s': already open for logging as '%s'"):format(path, holder)
-    end
+    if holder then return nil, M.already_open(path, holder) end
     return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0]))
   end
   return ffi.gc(lf, C.asx_logfile_close)
+end
+
+-- True when paths a and b name the same file, existing or not yet created.
+function M.same_file(a, b)
+  return C.asx_logfile_same(a, b) == 1
 end
 
 -- The C handle of each open file, keyed by the file's record. Lua code can
