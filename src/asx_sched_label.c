@@ -1,0 +1,120 @@
+/* Agents' names for the messages of signals and of the watchdog (see
+ * asx_sched_label): groups are names kept once each, and labels are runs
+ * of consecutive agents with consecutive numbers in one group, sorted by
+ * their first agent, which is how sessions add them: a few runs in all,
+ * found by binary search. asx_sched_describe runs in signal handlers, hence
+ * writes without stdio or allocation.
+ */
+#include "asx_sched_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int asx_sched_group(asx_sched *s, const char *name) {
+  char **g;
+  char *copy;
+  size_t len;
+  for (int i = 0; i < s->ngroups; i++)
+    if (strcmp(s->groups[i], name) == 0)
+      return i;
+  if (s->ngroups >= UINT16_MAX)
+    return ASX_E_ARG;
+  len = strlen(name);
+  copy = malloc(len + 1);
+  g = copy ? realloc(s->groups, sizeof *g * (size_t)(s->ngroups + 1)) : NULL;
+  if (!g) {
+    free(copy);
+    return ASX_E_NOMEM;
+  }
+  memcpy(copy, name, len + 1);
+  s->groups = g;
+  s->groups[s->ngroups] = copy;
+  return s->ngroups++;
+}
+
+int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
+  label_run *last = s->nlabels ? &s->labels[s->nlabels - 1] : NULL;
+  if (agent >= s->n || group < 0 || group >= s->ngroups)
+    return ASX_E_ARG;
+  if (last && agent < last->first + last->count)
+    return ASX_E_STATE;
+  if (last && agent == last->first + last->count && group == last->group &&
+      number == last->number + last->count) {
+    last->count++;
+    return 0;
+  }
+  if (s->nlabels == s->labels_cap) {
+    uint32_t cap = s->labels_cap ? s->labels_cap * 2 : 8;
+    label_run *l = realloc(s->labels, cap * sizeof *l);
+    if (!l)
+      return ASX_E_NOMEM;
+    s->labels = l;
+    s->labels_cap = cap;
+  }
+  s->labels[s->nlabels].first = agent;
+  s->labels[s->nlabels].count = 1;
+  s->labels[s->nlabels].number = number;
+  s->labels[s->nlabels].group = (uint16_t)group;
+  s->nlabels++;
+  return 0;
+}
+
+/* The run that labels agent, or NULL. */
+static const label_run *find_label(const asx_sched *s, uint32_t agent) {
+  uint32_t lo = 0, hi = s->nlabels;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (s->labels[mid].first <= agent)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0 || agent - s->labels[lo - 1].first >= s->labels[lo - 1].count)
+    return NULL;
+  return &s->labels[lo - 1];
+}
+
+/* Async-signal-safe: no stdio, no allocation. */
+static char *append(char *p, char *end, const char *str) {
+  while (*str && p < end)
+    *p++ = *str++;
+  return p;
+}
+
+static char *append_u32(char *p, char *end, uint32_t v) {
+  char digits[10];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n > 0 && p < end)
+    *p++ = digits[--n];
+  return p;
+}
+
+char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
+                         size_t size) {
+  char *p = buf, *end;
+  const label_run *l = agent < s->n ? find_label(s, agent) : NULL;
+  if (size == 0)
+    return buf;
+  end = buf + size - 1;
+  if (l) {
+    p = append(p, end, s->groups[l->group]);
+    p = append(p, end, "#");
+    p = append_u32(p, end, l->number + (agent - l->first));
+  } else {
+    p = append(p, end, "agent ");
+    p = append_u32(p, end, agent);
+  }
+  *p = '\0';
+  return buf;
+}
+
+void asx__sched_free_labels(asx_sched *s) {
+  for (int i = 0; i < s->ngroups; i++)
+    free(s->groups[i]);
+  free(s->groups);
+  free(s->labels);
+}
