@@ -1,0 +1,269 @@
+/* Agents as coroutines, `sleep` as a yield: the scheduler binding's resume
+ * path (asx_lua_sched.h lists the binding's files).
+ *
+ * asx__lua_resume_agent is the only function that calls lua_resume. An agent leaves
+ * the coroutine in one of four ways, told apart there:
+ *   - it called sleep: sleep stored the delay in the scheduler object and
+ *     yielded; the agent's next wake-up is set;
+ *   - it called coroutine.yield itself: a stray yield that nothing would
+ *     ever answer; the agent fails with a message saying so;
+ *   - its function returned: the agent has finished;
+ *   - it raised: the agent fails; the message with a traceback of the dead
+ *     coroutine goes to the error handler set by sched:on_error (the session
+ *     cancels the agent's orders and prints it) and the session goes on.
+ * Each coroutine is anchored once in the thread table (so that the garbage
+ * collector keeps it) and its lua_State is kept in the scheduler's slot for
+ * the agent (asx_sched_udata), so a resume reaches it without a table
+ * look-up. A finished or failed agent's coroutine is dropped from both so
+ * the garbage collector can take it.
+ *
+ * No allocation happens per resume: sleep's delay travels in a C field, and
+ * the wake-up queue never grows past the number of agents.
+ *
+ * sleep, now and random are plain functions that find the scheduler that is
+ * running (one at a time: a session cannot run inside an agent), so they can
+ * be methods of asx.Trader and cost nothing per trader.
+ */
+#include "asx_lua_sched.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Argument errors in the project's form, with the caller's position, the
+ * value shown as lua/asx/check.lua's show does:
+ * "file:line: bad argument #1 to 'sleep' (what, got value)". sleep and
+ * random are methods (self:sleep(seconds)), so the value at stack index
+ * narg is shown as argument narg - 1, whether or not the call was written
+ * with a colon, which a tail call would hide from lua_getinfo anyway. */
+static int arg_error(lua_State *L, int narg, const char *fname,
+                     const char *expected) {
+  char got[64];
+  if (lua_type(L, narg) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, narg);
+    if (v != v)
+      strcpy(got, "nan");
+    else if (isinf(v))
+      strcpy(got, v > 0 ? "inf" : "-inf");
+    else if (v == floor(v) && fabs(v) <= 1e15)
+      snprintf(got, sizeof got, "%lld", (long long)v);
+    else
+      snprintf(got, sizeof got, "%.17g", v);
+  } else {
+    snprintf(got, sizeof got, "%s", luaL_typename(L, narg));
+  }
+  luaL_where(L, 1);
+  lua_pushfstring(L, "bad argument #%d to '%s' (%s, got %s)", narg - 1, fname,
+                  expected, got);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* ---- the one resume ---------------------------------------------------- */
+
+/* msg is len bytes: an error text may hold a NUL, and the log files keep
+ * all of it. */
+static void report_error(lsched *ls, uint32_t agent, lua_State *co,
+                         const char *msg, size_t len) {
+  lua_State *L = ls->L;
+  int top = lua_gettop(L);
+  lua_pushlstring(L, msg, len);
+  lua_pushliteral(L, "\n");
+  luaL_traceback(L, co, NULL, 0);
+  lua_concat(L, 3);
+  if (ls->on_error_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_error_ref);
+    lua_pushinteger(L, (lua_Integer)agent + 1);
+    lua_pushvalue(L, -3);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+      const char *e = lua_tostring(L, -1);
+      fprintf(stderr, "asx: the agent error handler failed: %s\n", e ? e : "?");
+    }
+  } else {
+    fprintf(stderr, "agent %u: %s\n", agent + 1, lua_tostring(L, -1));
+  }
+  lua_settop(L, top);
+}
+
+/* Calls the tick function with the session time, before the agent due at
+ * that time runs: the book it sees is the one every earlier wake-up left,
+ * which is the book at each tick passed since the last call. */
+static void tick(lsched *ls, double now) {
+  lua_State *L = ls->L;
+  int top = lua_gettop(L);
+  ls->next_tick = (floor(now / ls->tick_interval) + 1) * ls->tick_interval;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->tick_ref);
+  lua_pushnumber(L, now);
+  if (lua_pcall(L, 1, 0, 0) != 0) {
+    const char *e = lua_tostring(L, -1);
+    fprintf(stderr, "asx: the tick function failed: %s\n", e ? e : "?");
+  }
+  lua_settop(L, top);
+}
+
+/* Lets the garbage collector take agent's coroutine. */
+void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent) {
+  asx_sched_set_udata(ls->s, agent, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, -2, (int)agent + 1);
+  lua_pop(L, 1);
+}
+
+void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
+  lsched *ls = data;
+  lua_State *L = ls->L;
+  lua_State *co = asx_sched_udata(s, agent);
+  int nargs, status;
+
+  if (!co) {
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    return;
+  }
+  /* A new coroutine holds the function and its argument; a suspended one
+   * is continued with no values (sleep returns nothing). */
+  nargs = lua_status(co) == LUA_YIELD ? 0 : lua_gettop(co) - 1;
+  if (ls->tick_ref != LUA_NOREF && asx_sched_now(s) >= ls->next_tick)
+    tick(ls, asx_sched_now(s));
+  ls->co = co;
+  ls->sleep_req = 0;
+  status = lua_resume(co, nargs);
+  ls->co = NULL;
+
+  if (status == LUA_YIELD && ls->sleep_req) {
+    lua_settop(co, 0);
+    /* A session stopped from inside the agent still accepts the wake-up;
+     * it just never runs. */
+    asx_sched_wake(s, agent, ls->sleep_delay);
+    return;
+  }
+  if (status == LUA_YIELD) {
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    static const char yielded[] =
+        "coroutine.yield called in an agent's own coroutine (use "
+        "self:sleep(seconds) to wait)";
+    report_error(ls, agent, co, yielded, sizeof yielded - 1);
+  } else if (status == 0) {
+    asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
+    if (ls->on_finish_ref != LUA_NOREF) {
+      int top = lua_gettop(L);
+      lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
+      lua_pushinteger(L, (lua_Integer)agent + 1);
+      if (lua_pcall(L, 1, 0, 0) != 0) {
+        const char *e = lua_tostring(L, -1);
+        fprintf(stderr, "asx: the agent finish handler failed: %s\n",
+                e ? e : "?");
+      }
+      lua_settop(L, top);
+    }
+  } else {
+    size_t len;
+    const char *msg = lua_tolstring(co, -1, &len);
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    if (!msg) {
+      msg = lua_pushfstring(co, "(error object is a %s value)",
+                            luaL_typename(co, -1));
+      len = strlen(msg);
+    }
+    report_error(ls, agent, co, msg, len);
+  }
+  asx__lua_drop_thread(ls, L, agent);
+}
+
+/* Fetches an agent's lua_State into the cache before its turn (see
+ * asx_sched_prefetch_fn): lua_resume starts by reading its first lines. */
+void asx__lua_prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
+  const char *co = asx_sched_udata(s, agent);
+  (void)data;
+  if (co != NULL) {
+    __builtin_prefetch(co);
+    __builtin_prefetch(co + 64);
+  }
+}
+
+/* ---- functions for agents ---------------------------------------------- */
+
+/* An agent's method called with a dot (self.sleep(1)) has no trader as its
+ * first argument: it names itself and the type it got, as the trader's
+ * other methods do (asx.check's self_error). */
+static int self_error(lua_State *L, const char *fname) {
+  luaL_where(L, 1);
+  lua_pushfstring(L, "bad argument #1 to '%s' (trader expected, got %s)", fname,
+                  luaL_typename(L, 1));
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* self:sleep(seconds): yields to asx__lua_resume_agent, which sets the wake-up. */
+static int l_sleep(lua_State *L) {
+  lsched *ls = asx__lua_running;
+  double d;
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return self_error(L, "sleep");
+  if (lua_type(L, 2) != LUA_TNUMBER)
+    return arg_error(L, 2, "sleep", "non-negative number of seconds expected");
+  d = lua_tonumber(L, 2);
+  if (!(d >= 0) || isinf(d))
+    return arg_error(L, 2, "sleep", "non-negative number of seconds expected");
+  if (!ls)
+    return luaL_error(L, "sleep: no session is running (sleep works inside an agent's cycle)");
+  if (ls->co != L)
+    return luaL_error(L, "sleep: only an agent can sleep, in its cycle's own coroutine");
+  /* lua_yield raises where the coroutine cannot yield (inside a logger):
+   * the request stands only once it has not. */
+  int rc = lua_yield(L, 0);
+  ls->sleep_req = 1;
+  ls->sleep_delay = d;
+  return rc;
+}
+
+static int l_now(lua_State *L) {
+  lsched *ls = asx__lua_running ? asx__lua_running : asx__lua_last;
+  lua_pushnumber(L, ls ? asx_sched_now(ls->s) : 0);
+  return 1;
+}
+
+/* math.random's contract: random() in [0, 1), random(m) in [1, m],
+ * random(m, n) in [m, n]. Arguments follow self when called as a method. */
+int asx__lua_random_args(lua_State *L, int first, const char *fname, double r) {
+  int n = lua_gettop(L) - first + 1;
+  double lo, hi;
+  if (n <= 0) {
+    lua_pushnumber(L, r);
+    return 1;
+  }
+  if (n > 2)
+    return luaL_error(L, "bad argument #3 to '%s' (at most two numbers expected)", fname);
+  if (n == 1) {
+    lo = 1;
+    if (lua_type(L, first) != LUA_TNUMBER)
+      return arg_error(L, first, fname, "number expected");
+    hi = floor(lua_tonumber(L, first));
+  } else {
+    if (lua_type(L, first) != LUA_TNUMBER)
+      return arg_error(L, first, fname, "number expected");
+    if (lua_type(L, first + 1) != LUA_TNUMBER)
+      return arg_error(L, first + 1, fname, "number expected");
+    lo = floor(lua_tonumber(L, first));
+    hi = floor(lua_tonumber(L, first + 1));
+  }
+  if (!(lo <= hi) || isinf(hi - lo))
+    return arg_error(L, n == 1 ? first : first + 1, fname, "interval is empty");
+  lua_pushnumber(L, floor(r * (hi - lo + 1)) + lo);
+  return 1;
+}
+
+/* The running agent's generator, else the last session's (see
+ * asx_sched_draw); lua/asx/session.lua has the same through the FFI for
+ * compiled code. */
+static int l_random(lua_State *L) {
+  return asx__lua_random_args(L, 2, "random", asx_sched_draw());
+}
+
+static const luaL_Reg agent_functions[] = {
+    {"sleep", l_sleep}, {"now", l_now}, {"random", l_random}, {NULL, NULL}};
+
+void asx__lua_open_agent(lua_State *L) {
+  luaL_register(L, NULL, agent_functions);
+}

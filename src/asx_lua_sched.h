@@ -1,0 +1,63 @@
+/* What the scheduler's binding files share (internal to them):
+ *   asx_lua_sched.c  the scheduler object: a session's set-up and control;
+ *   asx_lua_agent.c  the one resume, and the functions agents call (sleep,
+ *                    now, random);
+ *   asx_lua_watch.c  stopping from outside: signals, and the report on an
+ *                    agent that does not yield.
+ */
+#ifndef ASX_LUA_SCHED_H
+#define ASX_LUA_SCHED_H
+
+#include "asx_sched.h"
+
+#include <lua.h>
+
+#define SCHED_MT "asx.scheduler"
+
+#define SCHED_MT "asx.scheduler"
+
+typedef struct lsched {
+  asx_sched *s;
+  lua_State *L;        /* the thread inside sched:run(), or NULL */
+  lua_State *co;       /* the agent being resumed, or NULL */
+  int threads_ref;     /* registry: { [agent + 1] = coroutine }, the anchor */
+  int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
+  int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
+  int sleep_req;       /* set by sleep just before it yields */
+  double sleep_delay;
+  int progress_ref;    /* registry: function() called every interval */
+  double progress_interval;
+  uv_timer_t *progress; /* malloc'd: it may outlive the userdata */
+  int tick_ref;        /* registry: function(now) called each tick, or LUA_NOREF */
+  double tick_interval;
+  double next_tick;    /* session time of the next tick */
+  char prog[64];
+} lsched;
+
+
+/* The scheduler whose agents are running, and the one that ran last (for
+ * now() and random() called outside an agent). Hidden: the resume path
+ * reads them as directly as a file's own statics. */
+extern lsched *asx__lua_running __attribute__((visibility("hidden")));
+extern lsched *asx__lua_last __attribute__((visibility("hidden")));
+
+/* asx_lua_sched.c: the scheduler at stack index idx, or a Lua error. */
+lsched *asx__lua_check_sched(lua_State *L, int idx);
+
+/* asx_lua_agent.c: the scheduler's resume and prefetch functions; lets the
+ * garbage collector take an agent's coroutine; math.random's contract on
+ * the arguments from stack index first, with the draw r; and sleep, now
+ * and random added to the module table on top of the stack. */
+void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data);
+void asx__lua_prefetch_agent(asx_sched *s, uint32_t agent, void *data);
+void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent);
+int asx__lua_random_args(lua_State *L, int first, const char *fname, double r);
+void asx__lua_open_agent(lua_State *L);
+
+/* asx_lua_watch.c: watch, catch_signals and signal added to the methods
+ * table on top of the stack; and, after a session, removes a report's
+ * hook that never fired. */
+void asx__lua_open_watch(lua_State *L);
+void asx__lua_unhook_stuck(lua_State *L);
+
+#endif
