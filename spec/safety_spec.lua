@@ -254,6 +254,18 @@ describe("memory safety from Lua", function()
     end)
   end)
 
+  describe("asx's own modules", function()
+    it("hand out through require only what asx itself hands out", function()
+      assert.are.equal(true, require("asx.private"))
+      assert.are.equal(true, require("asx.order"))
+      local exchange, trader = require("asx.exchange"), require("asx.trader")
+      assert.are.same({ Exchange = asx.Exchange, new = asx.exchange, is_exchange = asx.is_exchange,
+        book = asx._book, set_clock = asx._set_clock }, exchange)
+      assert.are.same({ Trader = asx.Trader, is_trader_class = asx.is_trader_class,
+        is_trader = asx.is_trader, trader = asx.trader }, trader)
+    end)
+  end)
+
   describe("classes", function()
     it("only Trader and its subclasses make traders", function()
       for _, cls in ipairs({ {}, { __index = {} }, setmetatable({ __index = 1 }, { __index = asx.Trader }) }) do

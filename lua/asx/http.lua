@@ -79,7 +79,7 @@ function Tape:consume_events(ptr, n)
 end
 
 -- The exchange hands the book's raw records to registered consumers only
--- (lua/asx/init.lua).
+-- (lua/asx/exchange.lua).
 debug.getregistry()["asx.native_consumers"][Tape.consume_events] = true
 
 -- The trades after the first `since` ones, oldest first (at most n).

@@ -298,7 +298,7 @@ function M.jsonl(path, opts)
 end
 
 -- The exchange hands the book's raw event records to registered consumers
--- only (lua/asx/init.lua), so no Lua object can get a pointer into the book.
+-- only (lua/asx/exchange.lua), so no Lua object can get a pointer into the book.
 require("asx")
 debug.getregistry()["asx.native_consumers"][FileLogger.consume_events] = true
 

@@ -198,7 +198,7 @@ function M.influxdb(opts)
 end
 
 -- The exchange hands the book's raw event records to registered consumers
--- only (lua/asx/init.lua), so no Lua object can get a pointer into the book.
+-- only (lua/asx/exchange.lua), so no Lua object can get a pointer into the book.
 require("asx")
 debug.getregistry()["asx.native_consumers"][Influx.consume_events] = true
 

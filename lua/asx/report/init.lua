@@ -61,7 +61,7 @@ function Report:consume_events(ptr, n)
   self.candles:consume(ptr, n)
 end
 -- The exchange hands the book's raw records to registered consumers only
--- (lua/asx/init.lua).
+-- (lua/asx/exchange.lua).
 debug.getregistry()["asx.native_consumers"][Report.consume_events] = true
 
 -- Takes the spread and the strategies' mean values for every whole second

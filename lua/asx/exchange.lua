@@ -1,0 +1,457 @@
+-- The exchange: one order book (src/asx_book.c), its queries, the traders
+-- registered with it, and the delivery of the book's events to its loggers
+-- after each call that made them. Part of require "asx" (lua/asx/init.lua),
+-- which hands out what this module returns; the book and the objects it
+-- points at are kept in the private state (lua/asx/private.lua), where the
+-- traders' orders (lua/asx/trader.lua) reach them.
+require("asx.private")
+local registry = debug.getregistry()
+local P = registry["asx.private"]
+-- One Exchange class per Lua state, as there is one asx.
+if P.exchange_module then return P.exchange_module end
+require("asx.order")
+
+local F = require("asx.ffi")
+local event = require("asx.event")
+local check = require("asx.check")
+local ffi, C = F.ffi, F.C
+local type, tostring, tonumber = type, tostring, tonumber
+local setmetatable, error, pcall = setmetatable, error, pcall
+local argerror, self_error, is_count = check.argerror, check.self_error, check.is_count
+
+local order_t, istype = P.order_t, ffi.istype
+local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local native_consumers = P.native_consumers
+local EVENT_TYPES = event.NAMES
+
+local M = {}
+
+-- The private state of self for a method named fname, called from the
+-- method itself.
+local function exchange_state(self, fname)
+  local st = state_of[self]
+  if not st then self_error(fname, "exchange", self, 3) end
+  return st
+end
+
+local Exchange = {}
+Exchange.__index = Exchange
+M.Exchange = Exchange
+
+local count_out = ffi.new("size_t[1]")
+
+-- A book record as the Lua message loggers' send_event gets (asx.event).
+local event_message = event.message
+
+-- Loggers are user code, called from inside the call that caused the event
+-- (an agent's buy, on the agent's coroutine). core.guard (src/asx_lua_guard.c)
+-- calls a logger's method through a boundary that no yield crosses and
+-- returns false, the error and the logger's own traceback when it raises, so
+-- that whatever a logger does, the delivery completes and the exchange
+-- leaves its delivering state.
+local guard = F.core.guard
+
+-- Only asx's own consume_events (native_consumers) are handed the book's
+-- records, as they were when the logger was added: they never yield, so they
+-- are called through a plain pcall, which compiled code runs without leaving
+-- the trace, where guard costs a trip through C per delivery.
+
+-- Records a logger's failure during a delivery. Without a handler (the
+-- library's default) the logger keeps getting the later events and the first
+-- error is raised to the caller once all are delivered. With
+-- ex:on_logger_error(fn) the logger is detached at once and fn hears of it
+-- when the delivery is over; the caller never sees the error.
+local function logger_failed(ex, failed, L, err, tb, at)
+  failed = failed or {}
+  if type(err) == "string" then
+    err = err:gsub("attempt to yield across C%-call boundary",
+      "a logger must not yield (coroutine.yield or sleep inside a logger)", 1)
+  end
+  if ex._on_logger_error then
+    ex:remove_logger(L)
+    failed[L] = true
+    failed[#failed + 1] = { L, err, tb, at }
+  elseif not failed.raise then
+    failed.raise, failed.err = true, err
+  end
+  return failed
+end
+
+local function report_failures(ex, failed)
+  if failed.raise then error(failed.err, 0) end
+  local handler = ex._on_logger_error
+  for i = 1, #failed do
+    local f = failed[i]
+    handler(ex, f[1], f[2], f[3], f[4])
+  end
+end
+
+-- Delivers the events of the call that just matched, in order, to every
+-- logger, then clears them; the book stands whatever the loggers do. Events
+-- are numbered from 1 per exchange (ex.events counts them), so that a
+-- detached logger's missed events can be counted from the one it failed on.
+local function deliver(ex)
+  local st = state_of[ex]
+  local evs = C.asx_book_events(st.book, count_out)
+  local n = tonumber(count_out[0])
+  if n == 0 then return end
+  local loggers, native = ex.loggers, st.native
+  local first = ex.events + 1
+  ex.events = ex.events + n
+  local failed
+  st.delivering = true
+  for j = 1, #loggers do
+    local L = loggers[j]
+    local consume = native[L]
+    if consume then
+      local ok, err = pcall(consume, L, evs, n, ex)
+      if not ok then failed = logger_failed(ex, failed, L, err, nil, first) end
+    end
+  end
+  if ex._lua_loggers > 0 then
+    for i = 0, n - 1 do
+      local e = evs[i]
+      local m = event_message(e, ex.session_id)
+      local name = EVENT_TYPES[e.type]
+      for j = 1, #loggers do
+        local L = loggers[j]
+        if not native[L] and not (failed and failed[L]) then
+          local ok, err, tb = guard(L, "send_event", name, m)
+          if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
+        end
+      end
+    end
+  end
+  C.asx_book_clear_events(st.book)
+  st.delivering = false
+  if failed then report_failures(ex, failed) end
+end
+
+local function check_logger(L, fname, n)
+  if (type(L) ~= "table" and type(L) ~= "userdata" and type(L) ~= "cdata")
+      or (type(L.send_event) ~= "function" and not native_consumers[L.consume_events]) then
+    argerror(n or 1, fname, "logger with a send_event method expected", L, 3)
+  end
+end
+
+function M.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "exchange", "table of options expected", opts)
+  end
+  opts = opts or {}
+  local loggers = {}
+  if opts.logger ~= nil then
+    check_logger(opts.logger, "exchange")
+    loggers[1] = opts.logger
+  end
+  if opts.loggers ~= nil then
+    if type(opts.loggers) ~= "table" then
+      argerror(1, "exchange", "loggers: array of loggers expected", opts.loggers)
+    end
+    for i = 1, #opts.loggers do
+      check_logger(opts.loggers[i], "exchange")
+      loggers[#loggers + 1] = opts.loggers[i]
+    end
+  end
+
+  local book = C.asx_book_new()
+  if book == nil then error("exchange: out of memory", 2) end
+  -- C points at the orders resting in the book and at their accounts: each
+  -- is kept here, at its order's slot, until another order takes the slot.
+  -- The finalizer holds these tables too, so they outlive asx_book_free,
+  -- which marks the orders cancelled.
+  local anchors, accounts = {}, {}
+  book = ffi.gc(book, function(b)
+    local _ = anchors
+    _ = accounts
+    C.asx_book_free(b)
+  end)
+  -- Traders are listed weakly: a trader keeps its exchange alive, not the
+  -- other way round (see account_of).
+  local ex = setmetatable({
+    traders = setmetatable({}, { __mode = "v" }), loggers = {}, events = 0,
+    -- Loggers with send_event, as they were when added.
+    _sends = {}, _lua_loggers = 0,
+  }, Exchange)
+  -- The loggers that take the book's records are here, with the function
+  -- that does, as it was when they were added.
+  state_of[ex] = { book = book, anchors = anchors, accounts = accounts, native = {},
+    delivering = false }
+  for i = 1, #loggers do ex:add_logger(loggers[i]) end
+  return ex
+end
+
+-- True when v is an exchange made by asx.exchange.
+function M.is_exchange(v)
+  return state_of[v] ~= nil
+end
+
+-- The book of an exchange, for code that calls the C core itself (tests
+-- that check the book's invariants); holding it keeps the book alive.
+function M.book(ex)
+  local st = state_of[ex]
+  if not st then self_error("_book", "exchange", ex, 2) end
+  return st.book
+end
+
+-- A session's scheduler drives the book's clock (asx_book_set_clock): the
+-- book reads the time of the scheduler's last wake-up through the FFI, and
+-- the exchange holds the scheduler as long as the book reads it. nil stops
+-- the clock, the book keeping the time it had.
+function M.set_clock(ex, sched)
+  local st = exchange_state(ex, "_set_clock")
+  if sched == nil then
+    C.asx_book_set_clock(st.book, nil, nil)
+  elseif debug.getmetatable(sched) ~= registry["asx.scheduler"] then
+    argerror(2, "_set_clock", "scheduler expected", sched)
+  else
+    C.asx_book_set_clock(st.book, C.asx_sched_clock_time, sched:clock_source())
+  end
+  st.clock_owner = sched
+end
+
+function Exchange:add_logger(L)
+  local st = exchange_state(self, "add_logger")
+  check_logger(L, "add_logger")
+  local loggers = self.loggers
+  for i = 1, #loggers do
+    if loggers[i] == L then return end
+  end
+  loggers[#loggers + 1] = L
+  local consume = L.consume_events
+  if native_consumers[consume] then
+    st.native[L] = consume
+  else
+    self._lua_loggers = self._lua_loggers + 1
+  end
+  if type(L.send_event) == "function" then self._sends[L] = true end
+  C.asx_book_record_events(st.book, 1)
+end
+
+-- Detaches a logger; false when it was not attached. The loggers array is
+-- replaced, not edited, so a delivery under way goes on over the old one.
+function Exchange:remove_logger(L)
+  local st = exchange_state(self, "remove_logger")
+  local old, new, found = self.loggers, {}, false
+  for i = 1, #old do
+    if old[i] == L then found = true else new[#new + 1] = old[i] end
+  end
+  if not found then return false end
+  self.loggers = new
+  if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
+  self._sends[L] = nil
+  if not new[1] then C.asx_book_record_events(st.book, 0) end
+  return true
+end
+
+-- Ends a delivery that cannot complete: the agent it ran in was suspended
+-- inside a logger (only one of asx's own could be, its class altered to
+-- yield) and has been stopped.
+function Exchange:_abandon_delivery()
+  local st = exchange_state(self, "_abandon_delivery")
+  C.asx_book_clear_events(st.book)
+  st.delivering = false
+end
+
+-- True while the exchange delivers events to its loggers (when trading
+-- raises).
+function Exchange:delivering()
+  return exchange_state(self, "delivering").delivering
+end
+
+-- fn(ex, logger, err, traceback, event) is called after a delivery in which
+-- a logger raised (or yielded); the logger is detached first and the call
+-- that caused the event returns normally. event is the number (ex.events)
+-- of the first event the logger did not take. nil restores the default:
+-- the error is raised to that call and the logger stays.
+function Exchange:on_logger_error(fn)
+  exchange_state(self, "on_logger_error")
+  if fn ~= nil and type(fn) ~= "function" then argerror(1, "on_logger_error", "function or nil expected", fn) end
+  local previous = self._on_logger_error
+  self._on_logger_error = fn
+  return previous
+end
+
+-- Sends an event that is not the book's (an agent's, the session's) to every
+-- logger that has send_event, with the time and session filled in. A logger
+-- that raises is handled as in a delivery of the book's events.
+function Exchange:emit(event_type, message)
+  local st = exchange_state(self, "emit")
+  if type(event_type) ~= "string" then argerror(1, "emit", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
+  if message.time == nil then message.time = C.asx_book_time(st.book) end
+  if message.session == nil then message.session = self.session_id end
+  local loggers, sends = self.loggers, self._sends
+  local at = self.events + 1
+  self.events = at
+  -- An emitted event is delivered like the book's: a logger must not trade
+  -- from it either.
+  local was_delivering = st.delivering
+  local failed
+  st.delivering = true
+  for j = 1, #loggers do
+    local L = loggers[j]
+    if sends[L] then
+      local ok, err, tb = guard(L, "send_event", event_type, message)
+      if not ok then failed = logger_failed(self, failed, L, err, tb, at) end
+    end
+  end
+  st.delivering = was_delivering
+  if failed then report_failures(self, failed) end
+end
+
+function Exchange:set_time(t)
+  local st = exchange_state(self, "set_time")
+  if type(t) ~= "number" or t ~= t or t < 0 or t == 1 / 0 then
+    argerror(1, "set_time", "non-negative number expected", t)
+  end
+  C.asx_book_set_time(st.book, t)
+end
+
+function Exchange:time()
+  return C.asx_book_time(exchange_state(self, "time").book)
+end
+
+-- A trader belongs to the first exchange it is registered with, for life:
+-- its account's orders can rest in that book only.
+function Exchange:register(t)
+  exchange_state(self, "register")
+  local acct = account_of[t]
+  if not acct then argerror(1, "register", "trader expected", t) end
+  local current = exchange_of[t]
+  if current == self then return t end
+  if current ~= nil then
+    error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)
+  end
+  exchange_of[t] = self
+  self.traders[acct.id] = t
+  return t
+end
+
+local function orderbook(book, depth, fname)
+  if depth ~= nil and not is_count(depth) then
+    argerror(1, fname, "positive integer depth expected", depth, 3)
+  end
+  local result = {}
+  for s = 0, 1 do
+    local n = tonumber(C.asx_book_levels(book, s))
+    if depth and depth < n then n = depth end
+    local levels = {}
+    if n > 0 then
+      local prices = ffi.new("int64_t[?]", n)
+      local amounts = ffi.new("int64_t[?]", n)
+      local got = tonumber(C.asx_book_depth(book, s, prices, amounts, nil, n))
+      for i = 0, got - 1 do
+        levels[tonumber(prices[i])] = tonumber(amounts[i])
+      end
+    end
+    result[s + 1] = levels
+  end
+  return result[1], result[2]
+end
+
+function Exchange:orderbook(depth)
+  return orderbook(exchange_state(self, "orderbook").book, depth, "orderbook")
+end
+
+-- The non-empty levels of one side from the best price outwards, as an
+-- array of { price =, amount =, orders = } (for displays, which need order).
+function Exchange:depth(side, depth)
+  local book = exchange_state(self, "depth").book
+  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
+  if depth ~= nil and not is_count(depth) then
+    argerror(2, "depth", "positive integer depth expected", depth)
+  end
+  local n = tonumber(C.asx_book_levels(book, s))
+  if depth and depth < n then n = depth end
+  local out = {}
+  if n == 0 then return out end
+  local prices = ffi.new("int64_t[?]", n)
+  local amounts = ffi.new("int64_t[?]", n)
+  local counts = ffi.new("uint32_t[?]", n)
+  local got = tonumber(C.asx_book_depth(book, s, prices, amounts, counts, n))
+  for i = 0, got - 1 do
+    out[i + 1] = { price = tonumber(prices[i]), amount = tonumber(amounts[i]), orders = counts[i] }
+  end
+  return out
+end
+
+function Exchange:best_bid()
+  local p = C.asx_book_best_bid(exchange_state(self, "best_bid").book)
+  if p == 0 then return nil end
+  return tonumber(p)
+end
+
+function Exchange:best_ask()
+  local p = C.asx_book_best_ask(exchange_state(self, "best_ask").book)
+  if p == 0 then return nil end
+  return tonumber(p)
+end
+
+function Exchange:level(side, price)
+  local st = exchange_state(self, "level")
+  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
+  if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
+  local anchors = st.anchors
+  local out, n = {}, 0
+  local o = C.asx_book_level_first(st.book, s, price)
+  while o ~= nil do
+    n = n + 1
+    out[n] = anchors[o.slot_]
+    o = C.asx_order_next(o)
+  end
+  return out
+end
+
+-- Cancels o when it rests in this exchange's book (the book checks it, so an
+-- order of another exchange, live or collected, is simply not resting here).
+local function cancel(ex, st, o, fname)
+  if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  local ok = C.asx_book_cancel(st.book, o) == 1
+  if ok and ex.loggers[1] then deliver(ex) end
+  return ok
+end
+
+function Exchange:cancel(o)
+  local st = exchange_state(self, "cancel")
+  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  return cancel(self, st, o, "cancel")
+end
+
+local function last_price(book)
+  local s = C.asx_book_stats(book)
+  if s.trades == 0 then return nil end
+  return tonumber(s.last)
+end
+
+-- The figures the book keeps, as a table.
+function Exchange:stats()
+  local book = exchange_state(self, "stats").book
+  local s = C.asx_book_stats(book)
+  return {
+    orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
+    volume = C.asx_u128_double(s.volume), notional = C.asx_u128_double(s.notional),
+    open = s.trades > 0 and tonumber(s.open) or nil, high = s.trades > 0 and tonumber(s.high) or nil,
+    low = s.trades > 0 and tonumber(s.low) or nil, last = s.trades > 0 and tonumber(s.last) or nil,
+    resting = tonumber(C.asx_book_resting(book)),
+  }
+end
+
+function Exchange:last_price()
+  return last_price(exchange_state(self, "last_price").book)
+end
+
+function Exchange:__tostring()
+  local book = exchange_state(self, "tostring").book
+  local bid, ask = C.asx_book_best_bid(book), C.asx_book_best_ask(book)
+  return ("exchange(bid %s, ask %s, %d resting)"):format(bid == 0 and "nil" or tostring(tonumber(bid)),
+    ask == 0 and "nil" or tostring(tonumber(ask)), tonumber(C.asx_book_resting(book)))
+end
+
+-- What the traders' calls (lua/asx/trader.lua) share with the exchange's.
+P.deliver, P.cancel, P.orderbook, P.last_price = deliver, cancel, orderbook, last_price
+
+P.exchange_module = M
+return M

@@ -1,0 +1,30 @@
+-- The state asx's own modules share and Lua code must not reach: what the C
+-- core relies on, keyed weakly by the Lua objects, and the internal functions
+-- that take it on trust. It lives in the Lua registry, under "asx.private",
+-- so that plain Lua code (without the debug library) can neither read nor
+-- write it, rawset and setmetatable included. require("asx.private") makes
+-- it and returns nothing of it: asx's modules read it from the registry.
+--
+-- No value may lead back to its key: LuaJIT's weak tables are not
+-- ephemerons, so such an entry would never be collected.
+local registry = debug.getregistry()
+if registry["asx.private"] then return true end
+
+local function weak(mode) return setmetatable({}, { __mode = mode }) end
+
+-- The built-in loggers' consume_events, the only ones given the book's raw
+-- event records (lua/asx/loggers adds them). They are listed in the registry
+-- so that no Lua code can add a function of its own.
+registry["asx.native_consumers"] = weak("k")
+
+registry["asx.private"] = {
+  account_of = weak("k"),  -- trader -> asx_account
+  exchange_of = weak("k"), -- trader -> exchange, for life
+  state_of = weak("k"),    -- exchange -> its private state (book, anchors, ...)
+  classes = weak("k"),     -- Trader and its subclasses
+  owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it
+  native_consumers = registry["asx.native_consumers"],
+  -- Set by the modules that define them (lua/asx/order.lua, exchange.lua):
+  -- order_t, and the exchange's deliver, cancel, orderbook and last_price.
+}
+return true

@@ -1,0 +1,328 @@
+-- Traders: a class (Trader) that strategies extend, whose instances hold
+-- their own fields and reach their C account (id, money, stocks) and their
+-- exchange through the class's metamethods; the calls that trade (buy, sell,
+-- cancel, ...); and the calls of a trader running as an agent of a session
+-- (sleep, now, random). Part of require "asx" (lua/asx/init.lua), which hands
+-- out what this module returns.
+require("asx.private")
+local P = debug.getregistry()["asx.private"]
+-- One Trader class per Lua state, as there is one asx.
+if P.trader_module then return P.trader_module end
+require("asx.exchange")
+
+local F = require("asx.ffi")
+local check = require("asx.check")
+local ffi, C = F.ffi, F.C
+local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
+local setmetatable, error = setmetatable, error
+local argerror, self_error, show = check.argerror, check.self_error, check.show
+local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
+
+local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
+local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local classes, owners = P.classes, P.owners
+local deliver, cancel, orderbook, last_price = P.deliver, P.cancel, P.orderbook, P.last_price
+
+-- The core's enums, as locals for the paths that run per order.
+local BUY, SELL, OPEN = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN
+
+local next_trader_id = 0
+
+local M = {}
+
+local function trader_account(self, fname)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 3) end
+  return acct
+end
+
+-- A trader is a table of the user's own fields; its id, money and stocks live
+-- in its C account and its exchange in exchange_of, read through the class's
+-- __index. money and stocks are written through __newindex, so every write is
+-- checked; id and exchange are read-only.
+local virtual = {
+  id = function(acct) return acct.id end,
+  money = function(acct) return tonumber(acct.money) end,
+  stocks = function(acct) return tonumber(acct.stocks) end,
+}
+
+local READ_ONLY = {
+  id = "trader field 'id' is read-only",
+  exchange = "trader field 'exchange' is read-only (a trader joins an exchange with ex:register(trader), for life)",
+}
+
+local function set_balance(t, k, v)
+  local acct = account_of[t]
+  if not acct then error(("bad value for '%s' (%s is not a trader)"):format(k, tostring(t)), 3) end
+  if not is_balance(v) then
+    error(("bad value for '%s' (non-negative integer expected, got %s)"):format(k, show(v)), 3)
+  end
+  if k == "money" then acct.money = v else acct.stocks = v end
+end
+
+local Trader = { name = "trader" }
+M.Trader = Trader
+
+local function make_class(cls)
+  cls.__index = function(t, k)
+    local get = virtual[k]
+    if get then
+      local acct = account_of[t]
+      return acct and get(acct)
+    end
+    if k == "exchange" then return exchange_of[t] end
+    return cls[k]
+  end
+  cls.__newindex = function(t, k, v)
+    if virtual[k] and k ~= "id" then
+      set_balance(t, k, v)
+      return
+    end
+    if READ_ONLY[k] then error(READ_ONLY[k], 2) end
+    rawset(t, k, v)
+  end
+  cls.__tostring = function(t)
+    local acct = account_of[t]
+    return ("%s#%s"):format(tostring(cls.name), acct and acct.id or "?")
+  end
+  classes[cls] = true
+  return cls
+end
+make_class(Trader)
+
+-- Returns a subclass; its instances come from Cls:new(opts).
+function Trader:extend(name)
+  if not classes[self] then
+    error("extend: call it on a class, as Class:extend(name)", 2)
+  end
+  if type(name) ~= "string" or name == "" then
+    argerror(1, "extend", "non-empty class name expected", name)
+  end
+  local cls = make_class(setmetatable({ name = name, super = self }, { __index = self }))
+  return cls
+end
+
+-- True when cls is Trader or one of its subclasses.
+function M.is_trader_class(cls)
+  return classes[cls] == true
+end
+
+-- True when v is a trader made by Class:new.
+function M.is_trader(v)
+  return account_of[v] ~= nil
+end
+
+local RESERVED = { money = true, stocks = true, exchange = true, id = true }
+
+function Trader:new(opts)
+  if not classes[self] then
+    error("new: call it on a class, as Class:new(opts)", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "new", "table of options expected", opts)
+  end
+  opts = opts or {}
+  local money = opts.money == nil and 0 or opts.money
+  local stocks = opts.stocks == nil and 0 or opts.stocks
+  if not is_balance(money) then argerror(1, "new", "money: non-negative integer expected", money) end
+  if not is_balance(stocks) then argerror(1, "new", "stocks: non-negative integer expected", stocks) end
+  local ex = opts.exchange
+  if ex ~= nil and not state_of[ex] then
+    argerror(1, "new", "exchange: exchange expected", ex)
+  end
+
+  -- Trader ids are the accounts' uint32_t ids; past them, ids would repeat.
+  if next_trader_id == 0xFFFFFFFF then
+    error("new: no trader ids left (a process makes at most 2^32 - 1 traders)", 2)
+  end
+  next_trader_id = next_trader_id + 1
+  local acct = account_t()
+  acct.id = next_trader_id
+  acct.money = money
+  acct.stocks = stocks
+  local t = {}
+  for k, v in pairs(opts) do
+    if not RESERVED[k] then t[k] = v end
+  end
+  setmetatable(t, self)
+  account_of[t] = acct
+  owners[next_trader_id] = t
+  if ex then ex:register(t) end
+  return t
+end
+
+function M.trader(opts)
+  return Trader.new(Trader, opts)
+end
+
+-- The exchange of a trader, with its private state; raises when it has none.
+local function trader_exchange(self, fname)
+  local ex = exchange_of[self]
+  if ex == nil then
+    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 4)
+  end
+  return ex, state_of[ex]
+end
+
+local function place(self, side, fname, amount, price)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 2) end
+  if not is_count(amount) then
+    argerror(1, fname, "positive integer amount expected", amount, 2)
+  end
+  if price == nil then
+    price = 0
+  elseif not is_count(price) then
+    argerror(2, fname, "positive integer price expected", price, 2)
+  elseif price * amount > MAX then
+    error(("bad argument #2 to '%s' (price × amount must not exceed 2^53 - 1, got %s × %s)")
+      :format(fname, show(price), show(amount)), 3)
+  end
+  local ex, st = trader_exchange(self, fname)
+  if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  -- The order is matched in the exchange's spare order, which becomes the
+  -- returned order only when it rests (the book then points at it, and a new
+  -- spare is made on the next call). An order that ends at once is returned
+  -- as a copy, which LuaJIT does not even allocate when the caller drops it.
+  -- The spare never rests, so a submit never overwrites an order in the book.
+  local o = st.spare
+  if o == nil then
+    o = order_t()
+    st.spare = o
+  end
+  if C.asx_book_submit(st.book, o, acct, side, price, amount) == C.ASX_E_OVERFLOW then
+    local total = tonumber(C.asx_book_level_amount(st.book, side, price))
+    argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
+      :format(show(MAX - total), show(price), show(total)), amount, 2)
+  end
+  if o.status_ == OPEN then
+    local slot = o.slot_
+    st.anchors[slot] = o
+    st.accounts[slot] = acct
+    st.spare = nil
+  else
+    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_)
+  end
+  if ex.loggers[1] then deliver(ex) end
+  return o
+end
+
+function Trader:buy(amount, price)
+  return place(self, BUY, "buy", amount, price)
+end
+
+function Trader:sell(amount, price)
+  return place(self, SELL, "sell", amount, price)
+end
+
+function Trader:cancel(o)
+  local acct = trader_account(self, "cancel")
+  if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  local ex = exchange_of[self]
+  if ex == nil or o.trader_ ~= acct.id then return false end
+  return cancel(ex, state_of[ex], o, "cancel")
+end
+
+function Trader:cancel_all()
+  local acct = trader_account(self, "cancel_all")
+  local ex = exchange_of[self]
+  if ex == nil or acct.resting == 0 then return acct.resting == 0 end
+  local st = state_of[ex]
+  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  local book = st.book
+  local o = C.asx_account_first(acct)
+  while o ~= nil do
+    local next_o = C.asx_account_next(o)
+    C.asx_book_cancel(book, o)
+    o = next_o
+  end
+  if ex.loggers[1] then deliver(ex) end
+  return acct.resting == 0
+end
+
+local function by_priority(a, b)
+  if a.price_ ~= b.price_ then
+    if a.side_ == BUY then return a.price_ > b.price_ end
+    return a.price_ < b.price_
+  end
+  return a.id_ < b.id_
+end
+
+function Trader:standing_orders()
+  local acct = trader_account(self, "standing_orders")
+  local buys, sells = {}, {}
+  local ex = exchange_of[self]
+  if ex == nil then return buys, sells end
+  local anchors = state_of[ex].anchors
+  local o = C.asx_account_first(acct)
+  while o ~= nil do
+    local obj = anchors[o.slot_]
+    if o.side_ == BUY then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
+    o = C.asx_account_next(o)
+  end
+  table.sort(buys, by_priority)
+  table.sort(sells, by_priority)
+  return buys, sells
+end
+
+function Trader:inspect_exchange()
+  trader_account(self, "inspect_exchange")
+  local ex = exchange_of[self]
+  if ex == nil then
+    error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
+  end
+  return orderbook(state_of[ex].book)
+end
+
+-- The mark-to-market value: money plus stocks at the last trade price (or
+-- at the given price).
+function Trader:value(price)
+  local acct = trader_account(self, "value")
+  if price == nil then
+    local ex = exchange_of[self]
+    price = ex and last_price(state_of[ex].book) or 0
+  elseif type(price) ~= "number" or not (price >= 0 and price < 1 / 0) then
+    argerror(1, "value", "non-negative price expected", price)
+  end
+  return tonumber(acct.money) + tonumber(acct.stocks) * price
+end
+
+-- An agent's calls, for a trader running as an agent of a session
+-- (lua/asx/session.lua). They are methods of the base class, so they cost
+-- no field per trader. sleep is the scheduler's C function, because it
+-- yields; now and random check their trader in Lua, random over an FFI call so that
+-- strategies that draw many numbers stay in compiled code.
+Trader.sleep = F.core.sleep
+local session_now = F.core.now
+function Trader.now(self)
+  if type(self) ~= "table" then self_error("now", "trader", self) end
+  return session_now()
+end
+
+local draw = C.asx_sched_draw
+local floor = math.floor
+
+local function check_bound(v, n)
+  if not check.is_finite(v) then argerror(n, "random", "finite number expected", v, 2) end
+  return floor(v)
+end
+
+-- self:random(), self:random(m), self:random(m, n): math.random's results,
+-- from the running agent's own generator (see asx_sched_draw).
+function Trader.random(self, m, n)
+  if type(self) ~= "table" then self_error("random", "trader", self) end
+  local r = draw()
+  if m == nil and n == nil then return r end
+  if n == nil then
+    m = check_bound(m, 1)
+    if m < 1 then argerror(1, "random", "interval is empty", m, 1) end
+    return floor(r * m) + 1
+  end
+  m, n = check_bound(m, 1), check_bound(n, 2)
+  if m > n then argerror(2, "random", "interval is empty", n, 1) end
+  return floor(r * (n - m + 1)) + m
+end
+
+
+P.trader_module = M
+return M
