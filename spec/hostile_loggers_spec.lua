@@ -97,6 +97,57 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.same({ 1000, 10 }, { totals() })
   end)
 
+
+  it("is reported with its own frames only, the same on the main thread and on a coroutine", function()
+    local function deep() error("deep trouble") end
+    local bad = {}
+    function bad.send_event(_, t)
+      if t == "exchange" then deep() end
+    end
+    local deep_line = debug.getinfo(deep, "S").linedefined
+    local send_line = debug.getinfo(bad.send_event, "S").linedefined
+    local src = "spec/hostile_loggers_spec.lua"
+    local want = ("stack traceback:\n\t[C]: in function 'error'\n\t%s:%d: in function 'deep'\n\t"
+      .. "%s:%d: in function <%s:%d>"):format(src, deep_line, src, send_line + 1, src, send_line)
+    local function failure(on_coroutine)
+      local ex = asx.exchange({ logger = bad })
+      local s, b = market(ex)
+      local seen
+      ex:on_logger_error(function(_, L, err, tb, at) seen = { L == bad, err, tb, at } end)
+      s:sell(5, 10)
+      if on_coroutine then
+        local co = coroutine.create(function() return b:buy(2, 10) end)
+        assert.is_true(coroutine.resume(co))
+        assert.are.equal("dead", coroutine.status(co))
+      else
+        b:buy(2, 10)
+      end
+      return seen
+    end
+    local want_err = ("%s:%d: deep trouble"):format(src, deep_line)
+    assert.are.same({ true, want_err, want, 3 }, failure(false))
+    assert.are.same({ true, want_err, want, 3 }, failure(true))
+  end)
+
+  it("whose send_event cannot be looked up fails like one that raises", function()
+    local ex = asx.exchange()
+    local s, b = market(ex)
+    local function index(_, k)
+      if k == "send_event" and ex.events >= 2 then error("no method today", 0) end
+      return function() end
+    end
+    local L = setmetatable({}, { __index = index })
+    ex:add_logger(L)
+    local seen
+    ex:on_logger_error(function(_, logger, err, tb, at) seen = { logger == L, err, tb, at } end)
+    s:sell(5, 10)
+    b:buy(2, 10)
+    local line = debug.getinfo(index, "S").linedefined
+    -- Event 2, the buy's order, is the first after the method went away.
+    assert.are.same({ true, "no method today", ("stack traceback:\n\t[C]: in function 'error'\n\t"
+      .. "spec/hostile_loggers_spec.lua:%d: in function '__index'"):format(line + 1), 2 }, seen)
+  end)
+
   it("remove_logger detaches once; without loggers nothing is recorded", function()
     local ex = asx.exchange()
     local s = market(ex)

@@ -79,9 +79,11 @@ do
     -- The last type takes any other code, so a message is always built.
     local test = i == 1 and ("if t == %d then"):format(code)
       or i < #codes and ("elseif t == %d then"):format(code) or "else"
-    src[#src + 1] = ("%s m = { %s }"):format(test, table.concat(items, ", "))
+    -- time and session are in the constructor, so the table is made at its
+    -- final size rather than grown by a rehash.
+    src[#src + 1] = ("%s m = { %s, time = e.time, session = session }"):format(test, table.concat(items, ", "))
   end
-  src[#src + 1] = "end m.time = e.time m.session = session return m end"
+  src[#src + 1] = "end return m end"
   M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS)
 
   -- A function that reads one field of a book record of the named type, as

@@ -44,17 +44,16 @@ local count_out = ffi.new("size_t[1]")
 local event_message = event.message
 
 -- Loggers are user code, called from inside the call that caused the event
--- (an agent's buy, on the agent's coroutine). core.guard (src/asx_lua_guard.c)
--- calls a logger's method through a boundary that no yield crosses and
--- returns false, the error and the logger's own traceback when it raises, so
--- that whatever a logger does, the delivery completes and the exchange
--- leaves its delivering state.
-local guard = F.core.guard
+-- (an agent's buy, on the agent's coroutine), through guard.send
+-- (lua/asx/guard.lua), so that whatever a logger does, the delivery
+-- completes and the exchange leaves its delivering state. Where a yield
+-- could suspend the caller, the sends run inside guard.unyielding.
+local guard = require("asx.guard")
+local send, can_yield, unyielding = guard.send, guard.can_yield, guard.unyielding
 
 -- Only asx's own consume_events (native_consumers) are handed the book's
 -- records, as they were when the logger was added: they never yield, so they
--- are called through a plain pcall, which compiled code runs without leaving
--- the trace, where guard costs a trip through C per delivery.
+-- are called through a plain pcall.
 
 -- Records a logger's failure during a delivery. Without a handler (the
 -- library's default) the logger keeps getting the later events and the first
@@ -86,6 +85,26 @@ local function report_failures(ex, failed)
   end
 end
 
+-- The messages of the book's records evs[0 .. n - 1], each sent to every
+-- logger without consume_events that has not failed in this delivery (the
+-- first numbered first). Returns failed.
+local function send_messages(ex, loggers, native, evs, n, first, failed)
+  local session = ex.session_id
+  for i = 0, n - 1 do
+    local e = evs[i]
+    local m = event_message(e, session)
+    local name = EVENT_TYPES[e.type]
+    for j = 1, #loggers do
+      local L = loggers[j]
+      if not native[L] and not (failed and failed[L]) then
+        local ok, err, tb = send(L, name, m)
+        if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
+      end
+    end
+  end
+  return failed
+end
+
 -- Delivers the events of the call that just matched, in order, to every
 -- logger, then clears them; the book stands whatever the loggers do. Events
 -- are numbered from 1 per exchange (ex.events counts them), so that a
@@ -109,17 +128,10 @@ local function deliver(ex)
     end
   end
   if ex._lua_loggers > 0 then
-    for i = 0, n - 1 do
-      local e = evs[i]
-      local m = event_message(e, ex.session_id)
-      local name = EVENT_TYPES[e.type]
-      for j = 1, #loggers do
-        local L = loggers[j]
-        if not native[L] and not (failed and failed[L]) then
-          local ok, err, tb = guard(L, "send_event", name, m)
-          if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
-        end
-      end
+    if can_yield() then
+      failed = unyielding(send_messages, ex, loggers, native, evs, n, first, failed)
+    else
+      failed = send_messages(ex, loggers, native, evs, n, first, failed)
     end
   end
   C.asx_book_clear_events(st.book)
@@ -272,6 +284,20 @@ function Exchange:on_logger_error(fn)
   return previous
 end
 
+-- The event of emit, sent to every logger with send_event. Returns the
+-- failures.
+local function send_emitted(ex, loggers, sends, event_type, message, at)
+  local failed
+  for j = 1, #loggers do
+    local L = loggers[j]
+    if sends[L] then
+      local ok, err, tb = send(L, event_type, message)
+      if not ok then failed = logger_failed(ex, failed, L, err, tb, at) end
+    end
+  end
+  return failed
+end
+
 -- Sends an event that is not the book's (an agent's, the session's) to every
 -- logger that has send_event, with the time and session filled in. A logger
 -- that raises is handled as in a delivery of the book's events.
@@ -289,12 +315,10 @@ function Exchange:emit(event_type, message)
   local was_delivering = st.delivering
   local failed
   st.delivering = true
-  for j = 1, #loggers do
-    local L = loggers[j]
-    if sends[L] then
-      local ok, err, tb = guard(L, "send_event", event_type, message)
-      if not ok then failed = logger_failed(self, failed, L, err, tb, at) end
-    end
+  if can_yield() then
+    failed = unyielding(send_emitted, self, loggers, sends, event_type, message, at)
+  else
+    failed = send_emitted(self, loggers, sends, event_type, message, at)
   end
   st.delivering = was_delivering
   if failed then report_failures(self, failed) end
