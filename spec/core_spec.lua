@@ -1,4 +1,4 @@
--- The exchange core's Lua API (issue 2): every rule and every bad input.
+-- The exchange core's Lua API: every rule and every bad input.
 local asx = require("asx")
 
 local MAX = 9007199254740991

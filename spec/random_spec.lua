@@ -1,4 +1,4 @@
--- A seeded randomized run of the exchange core (issue 2): 1,000 traders with
+-- A seeded randomized run of the exchange core: 1,000 traders with
 -- small balances, 1,000,000 random limit orders, market orders and cancels.
 -- After every call the book is not crossed and the totals of money and stocks
 -- are unchanged; every 10,000 calls and at the end, every resting amount is

@@ -23,6 +23,8 @@ local order_t, istype = P.order_t, ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
 local native_consumers = P.native_consumers
 local EVENT_TYPES = event.NAMES
+local BUY, SELL = C.ASX_BUY, C.ASX_SELL
+local SIDE_OF = { buy = BUY, sell = SELL }
 
 local M = {}
 
@@ -352,26 +354,34 @@ function Exchange:register(t)
   return t
 end
 
+-- The best levels of side s, at most depth of them (all when depth is nil):
+-- their number, then their prices and amounts as C arrays, and the number of
+-- orders at each when with_counts.
+local function read_levels(book, s, depth, with_counts)
+  local n = tonumber(C.asx_book_levels(book, s))
+  if depth and depth < n then n = depth end
+  if n == 0 then return 0 end
+  local prices = ffi.new("int64_t[?]", n)
+  local amounts = ffi.new("int64_t[?]", n)
+  local counts = with_counts and ffi.new("uint32_t[?]", n) or nil
+  return tonumber(C.asx_book_depth(book, s, prices, amounts, counts, n)), prices, amounts, counts
+end
+
+-- One side as a table of amounts by price.
+local function side_levels(book, s, depth)
+  local levels = {}
+  local got, prices, amounts = read_levels(book, s, depth, false)
+  for i = 0, got - 1 do
+    levels[tonumber(prices[i])] = tonumber(amounts[i])
+  end
+  return levels
+end
+
 local function orderbook(book, depth, fname)
   if depth ~= nil and not is_count(depth) then
     argerror(1, fname, "positive integer depth expected", depth, 3)
   end
-  local result = {}
-  for s = 0, 1 do
-    local n = tonumber(C.asx_book_levels(book, s))
-    if depth and depth < n then n = depth end
-    local levels = {}
-    if n > 0 then
-      local prices = ffi.new("int64_t[?]", n)
-      local amounts = ffi.new("int64_t[?]", n)
-      local got = tonumber(C.asx_book_depth(book, s, prices, amounts, nil, n))
-      for i = 0, got - 1 do
-        levels[tonumber(prices[i])] = tonumber(amounts[i])
-      end
-    end
-    result[s + 1] = levels
-  end
-  return result[1], result[2]
+  return side_levels(book, BUY, depth), side_levels(book, SELL, depth)
 end
 
 function Exchange:orderbook(depth)
@@ -382,19 +392,13 @@ end
 -- array of { price =, amount =, orders = } (for displays, which need order).
 function Exchange:depth(side, depth)
   local book = exchange_state(self, "depth").book
-  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  local s = SIDE_OF[side]
   if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
   if depth ~= nil and not is_count(depth) then
     argerror(2, "depth", "positive integer depth expected", depth)
   end
-  local n = tonumber(C.asx_book_levels(book, s))
-  if depth and depth < n then n = depth end
   local out = {}
-  if n == 0 then return out end
-  local prices = ffi.new("int64_t[?]", n)
-  local amounts = ffi.new("int64_t[?]", n)
-  local counts = ffi.new("uint32_t[?]", n)
-  local got = tonumber(C.asx_book_depth(book, s, prices, amounts, counts, n))
+  local got, prices, amounts, counts = read_levels(book, s, depth, true)
   for i = 0, got - 1 do
     out[i + 1] = { price = tonumber(prices[i]), amount = tonumber(amounts[i]), orders = counts[i] }
   end
@@ -415,7 +419,7 @@ end
 
 function Exchange:level(side, price)
   local st = exchange_state(self, "level")
-  local s = side == "buy" and 0 or side == "sell" and 1 or nil
+  local s = SIDE_OF[side]
   if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
   if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
   local anchors = st.anchors

@@ -198,7 +198,7 @@ M.BYTES_PER_AGENT = 807
 
 -- The bytes the kernel can still give this process without swapping:
 -- MemAvailable, else the free pages; nil when neither can be read.
-function M.available_memory()
+local function available_memory()
   local f = io.open("/proc/meminfo", "r")
   if f then
     local text = f:read("*a")
@@ -222,7 +222,7 @@ end
 -- else the class's fields, else the defaults. A class field of the wrong
 -- kind, or more agents than the memory available can hold, is a usage
 -- error, found before anything is made.
-function M.plan_agents(classes, files, opts, available)
+local function plan_agents(classes, files, opts, available)
   local plan, total = {}, 0
   for i, cls in ipairs(classes) do
     local path = files[i].path
@@ -242,7 +242,7 @@ function M.plan_agents(classes, files, opts, available)
     }
     total = total + n
   end
-  available = available or M.available_memory()
+  available = available or available_memory()
   local need = total * M.BYTES_PER_AGENT
   if available and need > available then
     usage_error("%.0f agents need about %s of memory (%d bytes each) and %s are available", total,
@@ -341,7 +341,7 @@ function M.run(opts, files)
     local ok, err = require("asx.report.html").check(opts.report)
     if not ok then usage_error("--report: %s", err) end
   end
-  local plan = M.plan_agents(classes, files, opts)
+  local plan = plan_agents(classes, files, opts)
 
   -- The loggers open once the strategies loaded, before anything
   -- runs, so a bad value exits 2 with nothing done.

@@ -51,7 +51,7 @@ function M.parse_address(s)
 end
 
 -- Whether a host address is this machine's loopback.
-function M.is_loopback(host)
+local function is_loopback(host)
   return host:match("^127%.") ~= nil or host == "::1"
 end
 
@@ -254,7 +254,7 @@ function M.start(s, R, opts, prog)
   local srv, err = M.serve(s, R, { host = opts.http.host, port = opts.http.port,
     control = opts.http_control })
   if not srv then return nil, err end
-  if not M.is_loopback(srv.host) then
+  if not is_loopback(srv.host) then
     io.stderr:write(("%s: warning: --http on %s: other machines can see this session%s\n"):format(prog,
       srv.host, opts.http_control and " and control it" or ""))
   end

@@ -213,6 +213,21 @@ function Session:_agent_event(agent, state)
   self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = state })
 end
 
+-- Tells of a failed agent or logger (what): to handler(session, subject,
+-- text) when the session has one, else on stderr after prefix; with
+-- --strict, the session stops.
+local function tell_failure(self, handler, subject, text, prefix, what)
+  if handler then
+    handler(self, subject, text)
+  else
+    io.stderr:write(prefix, text, "\n")
+  end
+  if self.strict then
+    self.stopped_by = self.stopped_by or ("a failed %s (--strict)"):format(what)
+    self.sched:stop()
+  end
+end
+
 function Session:_agent_error(agent, message)
   local t = self.traders[agent]
   local ex = self.exchange
@@ -228,15 +243,7 @@ function Session:_agent_error(agent, message)
   local _, cls_name = class_of(t)
   self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = "failed",
     message = text })
-  if self.on_error then
-    self.on_error(self, t, text)
-  else
-    io.stderr:write(text, "\n")
-  end
-  if self.strict then
-    self.stopped_by = self.stopped_by or "a failed agent (--strict)"
-    self.sched:stop()
-  end
+  tell_failure(self, self.on_error, t, text, "", "agent")
 end
 
 -- A logger that takes every event and does nothing with it.
@@ -300,15 +307,7 @@ function Session:_logger_error(L, err, traceback, at)
   -- does only while it has a logger to deliver to.
   local ex = self.exchange
   if not ex.loggers[1] then ex:add_logger(COUNT_ONLY) end
-  if self.on_logger_error then
-    self.on_logger_error(self, L, text)
-  else
-    io.stderr:write("asx: ", text, "\n")
-  end
-  if self.strict then
-    self.stopped_by = self.stopped_by or "a failed logger (--strict)"
-    self.sched:stop()
-  end
+  tell_failure(self, self.on_logger_error, L, text, "asx: ", "logger")
 end
 
 -- os.exit(status) inside the running session: the session stops, and the

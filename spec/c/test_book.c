@@ -1,5 +1,5 @@
 /* Unit tests of the order book, the accounts and the matching engine with no
- * Lua: every rule of issue 2's semantics, with exact balances, exact order
+ * Lua: every rule of the README's trading semantics, with exact balances, exact order
  * fields and the exact events the book records, and the block pool that C
  * callers take their orders from.
  *

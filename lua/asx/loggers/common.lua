@@ -1,9 +1,20 @@
--- What the built-in loggers share: the closed check
+-- What the built-in loggers share: the checks of their calls
 -- and the registry of open loggers, which os.exit closes (asx.session).
+local argerror = require("asx.check").argerror
+local type, error = type, error
+
 local M = {}
 
-function M.check_open(self, fname)
-  if self.closed then error(fname .. ": this logger is closed", 3) end
+-- Raises when the logger is closed; level counts as check.argerror's does.
+function M.check_open(self, fname, level)
+  if self.closed then error(fname .. ": this logger is closed", (level or 2) + 1) end
+end
+
+-- The checks of send_event(event_type, message), called from send_event.
+function M.check_send_event(self, event_type, message)
+  M.check_open(self, "send_event", 3)
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type, 3) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message, 3) end
 end
 
 -- Every logger still open; weak, so an abandoned logger is still collected.

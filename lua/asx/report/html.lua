@@ -12,7 +12,7 @@ local M = {}
 local PLACEHOLDER = '<script type="application/json" id="asx-data">null</script>'
 
 -- The template's path, or nil and the reason.
-function M.template_path()
+local function template_path()
   local so = package.searchpath("asx.core", package.cpath)
   if not so then return nil, "the native module asx.core is not on package.cpath" end
   local path = so:gsub("[^/]*$", "") .. "report.html"
@@ -27,7 +27,7 @@ local cached
 -- The page with json in place of the placeholder; nil, err without a template.
 function M.page(json)
   if not cached then
-    local path, err = M.template_path()
+    local path, err = template_path()
     if not path then return nil, err end
     local f = assert(io.open(path, "rb"))
     cached = f:read("*a")
@@ -47,7 +47,7 @@ end
 -- file can be made. Checked before a session runs, so that a bad path is a
 -- bad command line rather than a lost run.
 function M.check(path)
-  local _, err = M.template_path()
+  local _, err = template_path()
   if err then return nil, err end
   local tmp = path .. ".tmp"
   local f, oerr = io.open(tmp, "w")

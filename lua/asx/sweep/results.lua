@@ -95,7 +95,7 @@ local function csv_line(cells, n)
   return table.concat(out, ",") .. "\n"
 end
 
-function M.results_csv(s, runs, names)
+local function results_csv(s, runs, names)
   local head = { "run", "point", "seed", "status" }
   for _, k in ipairs(s.keys) do head[#head + 1] = k end
   for _, k in ipairs(names) do head[#head + 1] = k end
@@ -111,7 +111,7 @@ end
 
 -- Per point: its runs' counts and, per metric, stats.describe of the
 -- numeric values of its successful runs.
-function M.by_point(s, runs, names)
+local function by_point(s, runs, names)
   local points = {}
   for p, params in ipairs(s.points) do
     points[p] = { point = p, params = params, runs = 0, failed = 0, xs = {} }
@@ -136,7 +136,7 @@ function M.by_point(s, runs, names)
   return points
 end
 
-function M.summary_csv(s, points, names)
+local function summary_csv(s, points, names)
   local head = { "point" }
   for _, k in ipairs(s.keys) do head[#head + 1] = k end
   head[#head + 1] = "runs"
@@ -231,9 +231,9 @@ end
 -- the points and metric names (for the table) and the failed runs.
 function M.collect(s, runs, out, exits)
   local names = M.read(s, runs, exits)
-  local points = M.by_point(s, runs, names)
-  sys.write(out .. "/results.csv", M.results_csv(s, runs, names))
-  sys.write(out .. "/summary.csv", M.summary_csv(s, points, names))
+  local points = by_point(s, runs, names)
+  sys.write(out .. "/results.csv", results_csv(s, runs, names))
+  sys.write(out .. "/summary.csv", summary_csv(s, points, names))
   local failed = {}
   for _, r in ipairs(runs) do
     if not r.ok then failed[#failed + 1] = r end

@@ -38,7 +38,7 @@ end
 -- The runs' seeds: the first n numbers of the minimal standard generator
 -- (Park and Miller's, multiplier 48271) started from the study's seed, so
 -- that a study is repeated exactly by its file alone.
-function M.derive_seeds(seed, n)
+local function derive_seeds(seed, n)
   local m = 2147483647
   local x = seed % (m - 1) + 1
   local out = {}
@@ -147,7 +147,7 @@ function M.load(path)
   local seeds = st.seeds or 1
   if type(seeds) == "number" then
     if seeds < 1 or seeds % 1 ~= 0 then fail("seeds: a positive count or a list of seeds expected") end
-    s.seeds = M.derive_seeds(s.seed, seeds)
+    s.seeds = derive_seeds(s.seed, seeds)
   elseif type(seeds) == "table" and #seeds > 0 then
     s.seeds = {}
     for i, v in ipairs(seeds) do

@@ -56,17 +56,9 @@ function M.mkdir(path)
   if status ~= 0 then error(("cannot make the folder '%s'"):format(path), 0) end
 end
 
--- An absolute path for path, relative to base (default: the working
--- directory), normalized.
-function M.absolute(path, base)
-  if path:sub(1, 1) == "/" then return path end
-  base = base or os.getenv("PWD") or M.capture("pwd"):gsub("\n$", "")
-  return M.normalize(base .. "/" .. path)
-end
-
 -- An absolute path without "." and ".." parts (read as text: symbolic
 -- links are not followed).
-function M.normalize(path)
+local function normalize(path)
   local parts = {}
   for part in path:gmatch("[^/]+") do
     if part == ".." then
@@ -76,6 +68,14 @@ function M.normalize(path)
     end
   end
   return "/" .. table.concat(parts, "/")
+end
+
+-- An absolute path for path, relative to base (default: the working
+-- directory), normalized.
+function M.absolute(path, base)
+  if path:sub(1, 1) == "/" then return path end
+  base = base or os.getenv("PWD") or M.capture("pwd"):gsub("\n$", "")
+  return normalize(base .. "/" .. path)
 end
 
 function M.dirname(path)
