@@ -13,10 +13,11 @@
 --                value is money + stocks x the last price
 --   status       asx-host's exit status
 --
--- The file is written to FILE.json.tmp and renamed, so a reader never sees
--- half a summary, and a run that stopped early leaves none.
+-- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
+-- a reader never sees half a summary, and a run that stopped early leaves none.
 local cjson = require("cjson").new()
 local params = require("asx.params")
+local outfile = require("asx.outfile")
 
 local M = {}
 
@@ -24,16 +25,11 @@ local null = cjson.null
 
 local function opt(v) if v == nil then return null end return v end
 
--- Whether path can be written: checked before the session runs, so that a
--- bad path is a bad command line rather than a lost run.
+-- Whether path can be written (asx.outfile), before the session runs; a file
+-- an earlier run left there is removed.
 function M.check(path)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then return nil, ("--summary: cannot write '%s': %s"):format(path, (err:gsub("^[^:]*: ", ""))) end
-  f:close()
-  os.remove(tmp)
-  -- A summary left by an earlier run must not pass for this one's.
-  os.remove(path)
+  local ok, err = outfile.check(path)
+  if not ok then return nil, "--summary: " .. err end
   return true
 end
 
@@ -79,18 +75,8 @@ end
 
 -- Writes the summary to path; returns true, or nil and the reason.
 function M.write(path, s, opts, sampler, status)
-  local text = cjson.encode(M.build(s, opts, sampler, status))
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then return nil, ("--summary: cannot write '%s': %s"):format(path, err) end
-  local ok, werr = f:write(text, "\n")
-  local closed, cerr = f:close()
-  if not ok or not closed then
-    os.remove(tmp)
-    return nil, ("--summary: cannot write '%s': %s"):format(path, werr or cerr)
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then return nil, ("--summary: cannot write '%s': %s"):format(path, rerr) end
+  local ok, err = outfile.write(path, cjson.encode(M.build(s, opts, sampler, status)), "\n")
+  if not ok then return nil, "--summary: " .. err end
   return true
 end
 

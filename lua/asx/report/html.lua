@@ -7,6 +7,8 @@
 --   <script type="application/json" id="asx-data">null</script>
 -- whose null becomes the data; the page reads it from there, so a page
 -- needs no server and fetches nothing.
+local outfile = require("asx.outfile")
+
 local M = {}
 
 local PLACEHOLDER = '<script type="application/json" id="asx-data">null</script>'
@@ -49,33 +51,14 @@ end
 function M.check(path)
   local _, err = template_path()
   if err then return nil, err end
-  local tmp = path .. ".tmp"
-  local f, oerr = io.open(tmp, "w")
-  if not f then return nil, ("cannot write '%s': %s"):format(path, (oerr:gsub("^[^:]*: ", ""))) end
-  f:close()
-  os.remove(tmp)
-  -- A page left by an earlier run must not pass for this one's.
-  os.remove(path)
-  return true
+  return outfile.check(path)
 end
 
--- Writes the page to path through path.tmp and a rename, so a reader never
--- sees half a page; true, or nil and the reason.
+-- Writes the page to path (asx.outfile); true, or nil and the reason.
 function M.write(path, json)
   local page, err = M.page(json)
   if not page then return nil, err end
-  local tmp = path .. ".tmp"
-  local f, oerr = io.open(tmp, "wb")
-  if not f then return nil, ("cannot write '%s': %s"):format(path, (oerr:gsub("^[^:]*: ", ""))) end
-  local ok, werr = f:write(page)
-  local closed, cerr = f:close()
-  if not ok or not closed then
-    os.remove(tmp)
-    return nil, ("cannot write '%s': %s"):format(path, werr or cerr)
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then return nil, ("cannot write '%s': %s"):format(path, rerr) end
-  return true
+  return outfile.write(path, page)
 end
 
 return M

@@ -1,0 +1,41 @@
+-- asx.outfile: the files asx-host writes whole at the end of a run
+-- (--summary, --report). A path is checked before the run, so that a bad one
+-- is a bad command line rather than a lost run; the file is written to
+-- PATH.tmp and renamed, so a reader never sees half a file and a run that
+-- stopped early leaves none.
+local M = {}
+
+local function cannot(path, err)
+  return nil, ("cannot write '%s': %s"):format(path, err)
+end
+
+-- Whether path can be written; true, or nil and the reason. A file an
+-- earlier run left at path is removed, so that it cannot pass for this
+-- run's.
+function M.check(path)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
+  f:close()
+  os.remove(tmp)
+  os.remove(path)
+  return true
+end
+
+-- Writes the strings ... to path; true, or nil and the reason.
+function M.write(path, ...)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
+  local ok, werr = f:write(...)
+  local closed, cerr = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    return cannot(path, werr or cerr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then return cannot(path, rerr) end
+  return true
+end
+
+return M
