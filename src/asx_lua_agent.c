@@ -102,6 +102,27 @@ static void tick(lsched *ls, double now) {
   lua_settop(L, top);
 }
 
+/* The courier (asx_sched_on_courier): the Lua function that delivers the
+ * first message in flight (lua/asx/courier.lua), on the thread inside
+ * sched:run(), never on an agent's coroutine, so that what it calls cannot
+ * sleep. A tick due first is taken first, as before a resume. */
+void asx__lua_run_courier(asx_sched *s, void *data) {
+  lsched *ls = data;
+  lua_State *L = ls->L;
+  int top;
+  if (!L || ls->courier_ref == LUA_NOREF)
+    return;
+  if (ls->tick_ref != LUA_NOREF && asx_sched_now(s) >= ls->next_tick)
+    tick(ls, asx_sched_now(s));
+  top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->courier_ref);
+  if (lua_pcall(L, 0, 0, 0) != 0) {
+    const char *e = lua_tostring(L, -1);
+    fprintf(stderr, "asx: the courier failed: %s\n", e ? e : "?");
+  }
+  lua_settop(L, top);
+}
+
 /* Lets the garbage collector take agent's coroutine. */
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent) {
   asx_sched_set_udata(ls->s, agent, NULL);

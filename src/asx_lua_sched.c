@@ -57,7 +57,7 @@ static int l_scheduler(lua_State *L) {
   ls = lua_newuserdata(L, sizeof *ls);
   memset(ls, 0, sizeof *ls);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
+  ls->on_finish_ref = ls->tick_ref = ls->courier_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, asx__lua_resume_agent, ls);
@@ -106,6 +106,49 @@ static int l_on_tick(lua_State *L) {
   return 0;
 }
 
+/* sched:on_courier(fn): fn() delivers the first message in flight when
+ * its time comes (see asx_sched_on_courier) and sets the next time with
+ * sched:courier_at. */
+static int l_on_courier(lua_State *L) {
+  lsched *ls = asx__lua_check_sched(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->courier_ref);
+  lua_pushvalue(L, 2);
+  ls->courier_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  asx_sched_on_courier(ls->s, asx__lua_run_courier);
+  return 0;
+}
+
+/* sched:courier_at(time | nil): the time of the first message in flight;
+ * nil when there is none. False once the session has ended. */
+static int l_courier_at(lua_State *L) {
+  lsched *ls = asx__lua_check_sched(L, 1);
+  double t = lua_isnoneornil(L, 2) ? HUGE_VAL : luaL_checknumber(L, 2);
+  int rc = asx_sched_courier_at(ls->s, t);
+  if (rc == ASX_E_ARG)
+    return luaL_argerror(L, 2, "time not before the session's expected");
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* sched:act_for(agent | nil): inside the courier, the code that follows
+ * runs for that agent (its generator, sched:current()); nil ends it. */
+static int l_act_for(lua_State *L) {
+  lsched *ls = asx__lua_check_sched(L, 1);
+  uint32_t a = ASX_SCHED_NONE;
+  int rc;
+  if (!lua_isnoneornil(L, 2)) {
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || i > (lua_Integer)asx_sched_count(ls->s))
+      return luaL_argerror(L, 2, "agent number expected");
+    a = (uint32_t)(i - 1);
+  }
+  rc = asx_sched_act_for(ls->s, a);
+  if (rc != 0)
+    return luaL_error(L, "act_for: only inside the courier");
+  return 0;
+}
+
 /* sched:on_progress(fn, seconds): calls fn every `seconds` of wall time
  * while the session runs (the real clock's speed does not apply). */
 static int l_on_progress(lua_State *L) {
@@ -132,8 +175,9 @@ static int l_gc(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ls->progress_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->tick_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->courier_ref);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
-  ls->on_finish_ref = ls->tick_ref = LUA_NOREF;
+  ls->on_finish_ref = ls->tick_ref = ls->courier_ref = LUA_NOREF;
   if (ls->progress) {
     ls->progress->data = NULL;
     uv_close((uv_handle_t *)ls->progress, free_handle);
@@ -385,6 +429,8 @@ static const luaL_Reg sched_methods[] = {
     {"on_finish", l_on_finish},
     {"clock_source", l_clock_source}, {"random", l_sched_random},
     {"on_progress", l_on_progress}, {"on_tick", l_on_tick},
+    {"on_courier", l_on_courier}, {"courier_at", l_courier_at},
+    {"act_for", l_act_for},
     {NULL, NULL}};
 
 /* What asx.core gains from this file. */

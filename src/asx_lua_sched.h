@@ -31,6 +31,7 @@ typedef struct lsched {
   int tick_ref;        /* registry: function(now) called each tick, or LUA_NOREF */
   double tick_interval;
   double next_tick;    /* session time of the next tick */
+  int courier_ref;     /* registry: function() delivering a message, or LUA_NOREF */
   char prog[64];
 } lsched;
 
@@ -50,6 +51,8 @@ lsched *asx__lua_check_sched(lua_State *L, int idx);
  * and random added to the module table on top of the stack. */
 void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data);
 void asx__lua_prefetch_agent(asx_sched *s, uint32_t agent, void *data);
+/* The scheduler's courier function: calls the courier_ref function. */
+void asx__lua_run_courier(asx_sched *s, void *data);
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent);
 int asx__lua_random_args(lua_State *L, int first, const char *fname, double r);
 void asx__lua_open_agent(lua_State *L);

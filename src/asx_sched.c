@@ -74,10 +74,17 @@ double asx_sched_draw(void) {
   return asx_sched_rand01(active, active->current);
 }
 
-/* The time of the next wake-up, INFINITY when none is pending. */
+/* The time of the next wake-up or courier call, INFINITY when none is
+ * pending. */
 static double next_time(asx_sched *s) {
   uint32_t a = asx_wakeq_peek(s->q);
-  return a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
+  double t = a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
+  return s->courier_at < t ? s->courier_at : t;
+}
+
+/* Nothing will ever run again: no wake-up and no message in flight. */
+static int nothing_pending(const asx_sched *s) {
+  return asx_wakeq_len(s->q) == 0 && isinf(s->courier_at);
 }
 
 /* ---- clocks and batches ------------------------------------------------ */
@@ -127,6 +134,17 @@ static void end_session(asx_sched *s) {
     s->on_end(s, s->data);
 }
 
+/* Calls the courier at time t; it sets its next time itself. */
+static void run_courier(asx_sched *s, double t) {
+  assert(s->current == ASX_SCHED_NONE);
+  s->now = s->resumed = t;
+  s->courier_at = INFINITY;
+  s->in_courier = 1;
+  s->courier(s, s->data);
+  s->in_courier = 0;
+  STORE(s->current, ASX_SCHED_NONE);
+}
+
 /* Runs due wake-ups with time <= limit, at most ASX_SCHED_BATCH of them.
  * With jump set (virtual clock, or a step) the clock moves to each
  * wake-up's own time; otherwise (real clock) every wake-up of the batch runs
@@ -138,8 +156,12 @@ static int run_batch(asx_sched *s, double limit, int jump) {
   active = s;
   for (;;) {
     uint32_t a = asx_wakeq_peek(s->q), next;
-    double t;
-    if (a == ASX_WAKEQ_NONE || (t = asx_wakeq_time(s->q, a)) > limit)
+    double t = a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
+    /* A message due at an instant arrives before the agents due then. */
+    int courier = s->courier_at <= t;
+    if (courier)
+      t = s->courier_at;
+    if (isinf(t) || t > limit)
       break;
     if (s->stop_req || (s->paused && !s->stepping)) {
       s->in_batch = 0;
@@ -148,6 +170,10 @@ static int run_batch(asx_sched *s, double limit, int jump) {
     if (budget-- == 0) {
       s->in_batch = 0;
       return 1;
+    }
+    if (courier) {
+      run_courier(s, jump ? t : limit);
+      continue;
     }
     asx_wakeq_pop(s->q);
     /* With many agents each one's state is cold by its turn, so it is
@@ -213,7 +239,7 @@ static void schedule_next(asx_sched *s) {
   {
     double t = real_now(s);
     double next = next_time(s);
-    if (asx_wakeq_len(s->q) == 0)
+    if (nothing_pending(s))
       arm_timer(s, 0);
     else if (next > s->duration)
       arm_timer(s, s->duration - t);
@@ -233,7 +259,7 @@ static void step_turn(asx_sched *s) {
   }
   if (more || !s->stepping)
     return; /* more to do, or an agent's pause ended the step */
-  if (asx_wakeq_len(s->q) == 0) {
+  if (nothing_pending(s)) {
     end_session(s);
     return;
   }
@@ -257,7 +283,7 @@ static void virtual_turn(asx_sched *s) {
   }
   if (more || s->paused || s->stepping)
     return;
-  if (asx_wakeq_len(s->q) == 0) {
+  if (nothing_pending(s)) {
     end_session(s);
     return;
   }
@@ -288,7 +314,7 @@ static void real_turn(asx_sched *s) {
     uv_idle_start(&s->idle, on_idle);
     return;
   }
-  if (asx_wakeq_len(s->q) == 0) {
+  if (nothing_pending(s)) {
     if (s->now < limit)
       s->now = limit;
     end_session(s);
@@ -349,6 +375,7 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->data = data;
   s->resumed = -1;
   s->duration = INFINITY;
+  s->courier_at = INFINITY;
   s->speed = 1;
   s->seed = seed;
   s->session_rng = mix64(seed);
@@ -471,6 +498,38 @@ int asx_sched_set_udata(asx_sched *s, uint32_t agent, void *udata) {
 
 void *asx_sched_udata(const asx_sched *s, uint32_t agent) {
   return agent < s->n ? s->ag[agent].udata : NULL;
+}
+
+void asx_sched_on_courier(asx_sched *s, asx_sched_courier_fn fn) {
+  s->courier = fn;
+}
+
+int asx_sched_courier_at(asx_sched *s, double time) {
+  if (!s->courier || s->state == S_ENDED)
+    return ASX_E_STATE;
+  if (!(time >= s->now))
+    return ASX_E_ARG;
+  s->courier_at = time;
+  /* As for a wake-up: only a time set from outside a batch can be earlier
+   * than what the loop is waiting for. */
+  if (s->clock == ASX_CLOCK_REAL && !s->in_batch)
+    schedule_next(s);
+  return 0;
+}
+
+double asx_sched_courier_time(const asx_sched *s) { return s->courier_at; }
+
+int asx_sched_act_for(asx_sched *s, uint32_t agent) {
+  if (!s->in_courier)
+    return ASX_E_STATE;
+  if (agent != ASX_SCHED_NONE && agent >= s->n)
+    return ASX_E_ARG;
+  /* A new "resume" for the watchdog, so that a handler that does not
+   * return is told apart from the turn before it. */
+  if (agent != ASX_SCHED_NONE)
+    STORE(s->resumes, s->resumes + 1);
+  STORE(s->current, agent);
+  return 0;
 }
 
 uint32_t asx_sched_current(const asx_sched *s) { return LOAD(s->current); }

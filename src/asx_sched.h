@@ -82,6 +82,29 @@ typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 typedef void (*asx_sched_prefetch_fn)(asx_sched *s, uint32_t agent, void *data);
 void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch);
 
+/* The courier: messages in flight between the agents and what they act on
+ * (the Lua binding carries orders that reach the book later than they were
+ * sent). It is not an agent and needs no slot, no wake-up of its own and no
+ * libuv handle: the scheduler keeps one time, that of the first message in
+ * flight, and once it comes calls fn before any agent due at the same time,
+ * with asx_sched_now() at that time and no agent current. fn delivers one
+ * message and sets the time of the next with asx_sched_courier_at. While a
+ * courier time is pending the session goes on, as for a wake-up; one beyond
+ * the duration ends it like a wake-up would. */
+typedef void (*asx_sched_courier_fn)(asx_sched *s, void *data);
+void asx_sched_on_courier(asx_sched *s, asx_sched_courier_fn fn);
+/* Sets the courier's time: >= now, or INFINITY for no message in flight.
+ * ASX_E_ARG for an earlier time or NaN, ASX_E_STATE without a courier
+ * function or once the session has ended; nothing changes then. */
+int asx_sched_courier_at(asx_sched *s, double time);
+double asx_sched_courier_time(const asx_sched *s);
+/* Inside the courier function only: code that runs on behalf of agent (a
+ * handler of the agent's own) draws from its generator and is the current
+ * agent for asx_sched_current and the stuck-agent watchdog, as in a resume
+ * of its own; ASX_SCHED_NONE ends that. ASX_E_STATE outside the courier,
+ * ASX_E_ARG for an agent that does not exist. */
+int asx_sched_act_for(asx_sched *s, uint32_t agent);
+
 /* Called once when the session ends, after the last resume. Optional. */
 typedef void (*asx_sched_end_fn)(asx_sched *s, void *data);
 

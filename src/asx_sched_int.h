@@ -66,6 +66,11 @@ struct asx_sched {
   double base_time;
 
   asx_wakeq *q;
+  /* The courier (asx_sched_on_courier): its time, INFINITY when nothing is
+   * in flight, and whether it is running. */
+  asx_sched_courier_fn courier;
+  double courier_at;
+  int in_courier;
 
   uint32_t n, cap;
   agent_slot *ag;

@@ -10,6 +10,7 @@ local P = registry["asx.private"]
 -- One Exchange class per Lua state, as there is one asx.
 if P.exchange_module then return P.exchange_module end
 require("asx.order")
+local fills = require("asx.fills")
 
 local F = require("asx.ffi")
 local event = require("asx.event")
@@ -111,11 +112,38 @@ end
 -- logger, then clears them; the book stands whatever the loggers do. Events
 -- are numbered from 1 per exchange (ex.events counts them), so that a
 -- detached logger's missed events can be counted from the one it failed on.
+-- The fills of watched orders (lua/asx/fills.lua) in a delivery: in a
+-- session they go to the courier, which runs each handler in a turn of its
+-- agent's own; without one they are returned, as a list of (trader, order,
+-- fill), for the handlers to be called once the loggers have the events.
+local function hear_fills(ex, st, evs, n)
+  local courier = st.courier
+  if courier then
+    fills.collect(ex, st, evs, n, function(t, o, fill) courier:notice(t, o, fill) end)
+    return nil
+  end
+  local list = {}
+  fills.collect(ex, st, evs, n, function(t, o, fill)
+    list[#list + 1], list[#list + 2], list[#list + 3] = t, o, fill
+  end)
+  return list[1] and list or nil
+end
+
 local function deliver(ex)
   local st = state_of[ex]
   local evs = C.asx_book_events(st.book, count_out)
   local n = tonumber(count_out[0])
   if n == 0 then return end
+  local heard
+  if st.watching then
+    heard = hear_fills(ex, st, evs, n)
+    -- Recorded for the fills alone.
+    if not ex.loggers[1] then
+      C.asx_book_clear_events(st.book)
+      if heard then fills.call_now(heard) end
+      return
+    end
+  end
   local loggers, native = ex.loggers, st.native
   local first = ex.events + 1
   ex.events = ex.events + n
@@ -138,7 +166,10 @@ local function deliver(ex)
   end
   C.asx_book_clear_events(st.book)
   st.delivering = false
+  local ok, err = true, nil
+  if heard then ok, err = pcall(fills.call_now, heard) end
   if failed then report_failures(ex, failed) end
+  if not ok then error(err, 0) end
 end
 
 local function check_logger(L, fname, n)
@@ -224,6 +255,13 @@ function M.set_clock(ex, sched)
   st.clock_owner = sched
 end
 
+-- A running session's courier (lua/asx/courier.lua) carries the orders and
+-- cancels of traders with a latency, and their fill notices; nil when the
+-- session ends.
+function M.set_courier(ex, courier)
+  exchange_state(ex, "_set_courier").courier = courier
+end
+
 function Exchange:add_logger(L)
   local st = exchange_state(self, "add_logger")
   check_logger(L, "add_logger")
@@ -254,7 +292,7 @@ function Exchange:remove_logger(L)
   self.loggers = new
   if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
   self._sends[L] = nil
-  if not new[1] then C.asx_book_record_events(st.book, 0) end
+  if not new[1] and not st.watching then C.asx_book_record_events(st.book, 0) end
   return true
 end
 
@@ -438,7 +476,7 @@ end
 local function cancel(ex, st, o, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
   local ok = C.asx_book_cancel(st.book, o) == 1
-  if ok and ex.loggers[1] then deliver(ex) end
+  if ok and (ex.loggers[1] or st.watching) then deliver(ex) end
   return ok
 end
 

@@ -44,6 +44,9 @@ options:
       --stuck-warning SECONDS
                          warn about an agent that runs that long without
                          yielding, naming its file:line (default 5; 0: never)
+      --latency SECONDS  orders and cancels reach the book that long after
+                         they are sent (default 0; a strategy's `latency`
+                         field wins)
   -q, --quiet            no progress line and no start message
       --log FILE.csv     write the trades to FILE.csv (header, one row each);
       --log FILE.jsonl   or every event to FILE.jsonl; repeatable
@@ -92,7 +95,7 @@ local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
   ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report", ["--http"] = "http",
-  ["--stuck-warning"] = "stuck_warning",
+  ["--stuck-warning"] = "stuck_warning", ["--latency"] = "latency",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
@@ -107,7 +110,7 @@ local function check_value(name, flag, v)
     return positive_integer(v) or usage_error("%s: positive integer expected, got '%s'", flag, v)
   elseif name == "money" or name == "stocks" then
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
-  elseif name == "duration" or name == "stuck_warning" then
+  elseif name == "duration" or name == "stuck_warning" or name == "latency" then
     local d = tonumber(v)
     -- 1e999 is infinity, as "inf" is: neither is a duration.
     if not d or d ~= d or d < 0 or d == math.huge or not v:match("^%s*[%d.eE+]+%s*$") then
@@ -360,7 +363,7 @@ function M.run(opts, files)
   end
   local s = session.new({
     clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
-    loggers = logs, stuck_warning = opts.stuck_warning,
+    loggers = logs, stuck_warning = opts.stuck_warning, latency = opts.latency,
     on_error = opts.interactive and function(_, _, text) report(text) end or nil,
     on_logger_error = opts.interactive and function(_, _, text) report("asx: " .. text) end or nil,
   })

@@ -32,6 +32,8 @@ asx.is_exchange = exchange.is_exchange
 asx._book = exchange.book
 -- A session's scheduler drives the book's clock (lua/asx/session.lua).
 asx._set_clock = exchange.set_clock
+-- and carries the messages of traders with a latency (lua/asx/courier.lua).
+asx._set_courier = exchange.set_courier
 
 asx.Trader = trader.Trader
 asx.is_trader_class = trader.is_trader_class

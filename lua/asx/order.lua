@@ -14,11 +14,16 @@ local tonumber, tostring, error = tonumber, tostring, error
 
 local SIDES = { [C.ASX_BUY] = "buy", [C.ASX_SELL] = "sell" }
 local STATUS = { [C.ASX_OPEN] = "open", [C.ASX_FILLED] = "filled", [C.ASX_CANCELLED] = "cancelled",
-  [C.ASX_NEW] = "new" }
+  [C.ASX_NEW] = "pending" }
 local owners = P.owners
 
 local order_getters = {
-  id = function(o) return tonumber(o.id_) end,
+  -- An order gets its id from the book it reaches: none while pending.
+  id = function(o)
+    local id = o.id_
+    if id == 0 then return nil end
+    return tonumber(id)
+  end,
   side = function(o) return SIDES[o.side_] end,
   price = function(o)
     local p = o.price_
@@ -44,10 +49,17 @@ ffi.metatype(order_t, {
   end,
   __tostring = function(o)
     local p = o.price_
-    return ("order#%d(%s %d @ %s, filled %d, %s)"):format(tonumber(o.id_), SIDES[o.side_],
+    return ("order#%s(%s %d @ %s, filled %d, %s)"):format(o.id_ == 0 and "?" or tostring(tonumber(o.id_)), SIDES[o.side_],
       tonumber(o.amount_), p == 0 and "market" or tostring(tonumber(p)), tonumber(o.filled_),
       STATUS[o.status_])
   end,
 })
 P.order_t = order_t
+
+-- Lua's view of an order is const: the book sets every status but that of
+-- an order that never reached it (pending, then dropped: lua/asx/courier.lua).
+local STATUS_AT = ffi.offsetof(order_t, "status_")
+function P.set_order_status(o, status)
+  ffi.cast("uint8_t *", o)[STATUS_AT] = status
+end
 return true

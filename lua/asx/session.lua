@@ -26,6 +26,7 @@
 local asx = require("asx")
 local core = require("asx.core")
 local loggers = require("asx.loggers")
+local courier = require("asx.courier")
 
 local type, tostring, ipairs = type, tostring, ipairs
 local getmetatable, setmetatable = getmetatable, setmetatable
@@ -128,6 +129,11 @@ function M.new(opts)
     argerror(1, "session", "stuck_warning: non-negative number of seconds expected", stuck)
   end
 
+  local latency = opts.latency
+  if latency ~= nil and (type(latency) ~= "number" or not (latency >= 0 and latency < huge)) then
+    argerror(1, "session", "latency: non-negative number of seconds expected", latency)
+  end
+
   local session_id = opts.session_id
   if session_id ~= nil and type(session_id) ~= "string" then
     argerror(1, "session", "session_id: string expected", session_id)
@@ -165,6 +171,9 @@ function M.new(opts)
     -- Per class: { name, cls, agents, money, stocks } at the start.
     classes = {}, class_list = {},
   }, Session)
+  -- Orders and cancels of traders with a latency, and fill notices.
+  s.courier = courier.new(s, latency)
+  sched:on_courier(function() s.courier:deliver() end)
   if ex.session_id == nil then ex.session_id = session_id end
   s.session_id = ex.session_id
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
@@ -236,8 +245,10 @@ function Session:_agent_error(agent, message)
   self.failed = self.failed + 1
   if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
   if not self.first_error then self.first_error = text end
-  -- Cancelling may deliver events to loggers, which may raise in turn: that
-  -- must not hide the agent's own error.
+  -- Its messages in flight are lost with it. Cancelling may deliver events
+  -- to loggers, which may raise in turn: that must not hide the agent's own
+  -- error.
+  self.courier:drop(t)
   local ok, err = pcall(t.cancel_all, t)
   if not ok then text = text .. "\n(cancelling its orders failed: " .. tostring(err) .. ")" end
   local _, cls_name = class_of(t)
@@ -352,9 +363,13 @@ function Session:run()
   if self.exchange.loggers[1] then
     for i = 1, #self.traders do self:_agent_event(i, "started") end
   end
+  asx._set_courier(ex, self.courier)
   local t0 = core.hrtime()
   local ok, err = pcall(self.sched.run, self.sched)
   self.wall = core.hrtime() - t0
+  -- What is still in flight never arrives; the exchange acts at once again.
+  self.courier:finish()
+  asx._set_courier(ex, nil)
   if not ok then
     running_session = previous_session
     ex:on_logger_error(previous_handler)
@@ -404,6 +419,7 @@ function Session:kill(t)
   if not i then argerror(1, "kill", "trader of this session expected", t) end
   if not self.sched:finish(i, "stopped") then return false end
   local tr = self.traders[i]
+  self.courier:drop(tr)
   pcall(tr.cancel_all, tr)
   return true
 end

@@ -22,9 +22,14 @@ local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.ist
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
 local classes, owners = P.classes, P.owners
 local deliver, cancel, orderbook, last_price = P.deliver, P.cancel, P.orderbook, P.last_price
+local fills = require("asx.fills")
+local courier_module = require("asx.courier")
+local is_latency, LATENCY_EXPECTED = courier_module.is_latency, courier_module.LATENCY_EXPECTED
+-- Whether any trader or class has a latency or an on_fill (asx.fills).
+local used = P.used
 
 -- The core's enums, as locals for the paths that run per order.
-local BUY, SELL, OPEN = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN
+local BUY, SELL, OPEN, PENDING = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN, C.ASX_NEW
 
 local next_trader_id = 0
 
@@ -60,6 +65,29 @@ local function set_balance(t, k, v)
   if k == "money" then acct.money = v else acct.stocks = v end
 end
 
+-- The fields that change how a trader's orders travel or are heard of:
+-- they are noted in `used` wherever they are set (an instance, a class, the
+-- options of new), and a latency is checked there.
+local function note_field(k, v, fname)
+  if k == "latency" then
+    if v ~= nil and not is_latency(v) then
+      if fname then argerror(1, fname, "latency: " .. LATENCY_EXPECTED, v, 3) end
+      error(("bad value for 'latency' (%s, got %s)"):format(LATENCY_EXPECTED, show(v)), 3)
+    end
+    used.latency = true
+  elseif k == "on_fill" then
+    used.on_fill = true
+  end
+end
+
+-- Classes are tables of methods and defaults; writing one of the fields
+-- above into a class is noted too.
+local class_meta = {}
+local function class_newindex(cls, k, v)
+  note_field(k, v)
+  rawset(cls, k, v)
+end
+
 local Trader = { name = "trader" }
 M.Trader = Trader
 
@@ -79,6 +107,7 @@ local function make_class(cls)
       return
     end
     if READ_ONLY[k] then error(READ_ONLY[k], 2) end
+    note_field(k, v)
     rawset(t, k, v)
   end
   cls.__tostring = function(t)
@@ -89,6 +118,8 @@ local function make_class(cls)
   return cls
 end
 make_class(Trader)
+class_meta.__newindex = class_newindex
+setmetatable(Trader, class_meta)
 
 -- Returns a subclass; its instances come from Cls:new(opts).
 function Trader:extend(name)
@@ -98,7 +129,8 @@ function Trader:extend(name)
   if type(name) ~= "string" or name == "" then
     argerror(1, "extend", "non-empty class name expected", name)
   end
-  local cls = make_class(setmetatable({ name = name, super = self }, { __index = self }))
+  local cls = make_class(setmetatable({ name = name, super = self },
+    { __index = self, __newindex = class_newindex }))
   return cls
 end
 
@@ -130,6 +162,8 @@ function Trader:new(opts)
   if ex ~= nil and not state_of[ex] then
     argerror(1, "new", "exchange: exchange expected", ex)
   end
+  if opts.latency ~= nil then note_field("latency", opts.latency, "new") end
+  if opts.on_fill ~= nil then note_field("on_fill", opts.on_fill) end
 
   -- Trader ids are the accounts' uint32_t ids; past them, ids would repeat.
   if next_trader_id == 0xFFFFFFFF then
@@ -180,6 +214,17 @@ local function place(self, side, fname, amount, price)
   end
   local ex, st = trader_exchange(self, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  local courier = st.courier
+  if courier ~= nil and (used.latency or courier.default > 0) then
+    local delay = courier:delay(self, 4)
+    if delay then
+      -- On its way: it reaches the book later (arrive_order), as this object.
+      local o = order_t(0, price, amount, 0, acct.id, side, PENDING)
+      courier:send_order(self, delay, o, side, price, amount)
+      return o
+    end
+  end
+  local hears = used.on_fill and fills.hears(self, st)
   -- The order is matched in the exchange's spare order, which becomes the
   -- returned order only when it rests (the book then points at it, and a new
   -- spare is made on the next call). An order that ends at once is returned
@@ -203,8 +248,30 @@ local function place(self, side, fname, amount, price)
   else
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_)
   end
-  if ex.loggers[1] then deliver(ex) end
+  if hears then fills.watch(st, o) end
+  if ex.loggers[1] or st.watching then deliver(ex) end
   return o
+end
+
+-- An order of t's that was on its way reaches the book: it is matched as
+-- itself (the object t holds), as place would have matched it.
+local function arrive_order(t, o, side, price, amount)
+  local acct, ex = account_of[t], exchange_of[t]
+  local st = state_of[ex]
+  local hears = used.on_fill and fills.hears(t, st)
+  -- A level that cannot take the amount: the order could not have rested;
+  -- with no caller left to tell, it ends cancelled, as it was never placed.
+  if C.asx_book_submit(st.book, o, acct, side, price, amount) ~= 0 then
+    P.set_order_status(o, C.ASX_CANCELLED)
+    return
+  end
+  if o.status_ == OPEN then
+    local slot = o.slot_
+    st.anchors[slot] = o
+    st.accounts[slot] = acct
+  end
+  if hears then fills.watch(st, o) end
+  if ex.loggers[1] or st.watching then deliver(ex) end
 end
 
 function Trader:buy(amount, price)
@@ -215,20 +282,47 @@ function Trader:sell(amount, price)
   return place(self, SELL, "sell", amount, price)
 end
 
+-- The delay of a cancel of t's in a session, or nil when it acts at once.
+local function cancel_delay(t, st, fname)
+  local courier = st.courier
+  if courier == nil or not (used.latency or courier.default > 0) then return nil end
+  if st.delivering then error(fname .. ": a logger must not trade", 4) end
+  return courier:delay(t, 4), courier
+end
+
+-- With a latency, a cancel is sent (true) when o is pending or resting; it
+-- acts on arrival (arrive_cancel).
 function Trader:cancel(o)
   local acct = trader_account(self, "cancel")
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
   local ex = exchange_of[self]
   if ex == nil or o.trader_ ~= acct.id then return false end
-  return cancel(ex, state_of[ex], o, "cancel")
+  local st = state_of[ex]
+  local delay, courier = cancel_delay(self, st, "cancel")
+  if delay then
+    if o.status_ ~= OPEN and o.status_ ~= PENDING then return false end
+    courier:send_cancel(self, delay, o)
+    return true
+  end
+  return cancel(ex, st, o, "cancel")
 end
 
-function Trader:cancel_all()
-  local acct = trader_account(self, "cancel_all")
-  local ex = exchange_of[self]
-  if ex == nil or acct.resting == 0 then return acct.resting == 0 end
+-- A cancel of t's arrives: o is cancelled if it still rests; else it is too
+-- late, and the cancel event says so.
+local function arrive_cancel(t, o)
+  local ex = exchange_of[t]
   local st = state_of[ex]
-  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  if C.asx_book_cancel(st.book, o) == 1 then
+    if ex.loggers[1] or st.watching then deliver(ex) end
+    return
+  end
+  if ex.loggers[1] then
+    ex:emit("cancel", { id = o.id, trader = o.trader_, side = o.side, remaining = 0,
+      reason = "too_late" })
+  end
+end
+
+local function cancel_resting(self, acct, ex, st)
   local book = st.book
   local o = C.asx_account_first(acct)
   while o ~= nil do
@@ -236,9 +330,42 @@ function Trader:cancel_all()
     C.asx_book_cancel(book, o)
     o = next_o
   end
-  if ex.loggers[1] then deliver(ex) end
+  if ex.loggers[1] or st.watching then deliver(ex) end
   return acct.resting == 0
 end
+
+-- With a latency, one message cancels on arrival every order of the
+-- trader's resting then (those sent before it have arrived); true when sent.
+function Trader:cancel_all()
+  local acct = trader_account(self, "cancel_all")
+  local ex = exchange_of[self]
+  if ex ~= nil then
+    local delay, courier = cancel_delay(self, state_of[ex], "cancel_all")
+    if delay then
+      courier:send_cancel_all(self, delay)
+      return true
+    end
+  end
+  if ex == nil or acct.resting == 0 then return acct.resting == 0 end
+  local st = state_of[ex]
+  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  return cancel_resting(self, acct, ex, st)
+end
+
+-- What the courier (lua/asx/courier.lua) does when a message arrives.
+P.arrive = {
+  order = arrive_order,
+  cancel = arrive_cancel,
+  cancel_all = function(t)
+    local ex = exchange_of[t]
+    local acct = account_of[t]
+    if acct.resting > 0 then cancel_resting(t, acct, ex, state_of[ex]) end
+  end,
+  -- A pending order that will never arrive.
+  dropped = function(o) P.set_order_status(o, C.ASX_CANCELLED) end,
+}
+
+Trader.on_fill = fills.register
 
 local function by_priority(a, b)
   if a.price_ ~= b.price_ then

@@ -1,0 +1,515 @@
+-- Order-entry latency and on_fill: messages that reach the book later than
+-- they were sent, through the session's scheduler, and fills heard without
+-- polling. Everything runs on the virtual clock; times and balances are
+-- compared exactly.
+local asx = require("asx")
+local run = require("spec.helpers.run")
+
+-- A logger that keeps the book's events as "time type fields" lines.
+local function recorder()
+  local L = { lines = {} }
+  function L:send_event(event_type, m)
+    local line
+    if event_type == "exchange" then
+      line = ("%s trade %d@%d %d>%d"):format(m.time, m.amount, m.price, m.seller, m.buyer)
+    elseif event_type == "order" then
+      line = ("%s order #%d %s %d@%s by %d"):format(m.time, m.id, m.side, m.amount,
+        tostring(m.price), m.trader)
+    elseif event_type == "cancel" then
+      line = ("%s cancel #%d by %d remaining %d%s"):format(m.time, m.id, m.trader, m.remaining,
+        m.reason and (" " .. m.reason) or "")
+    else
+      return
+    end
+    self.lines[#self.lines + 1] = line
+  end
+  return L
+end
+
+-- An agent that follows a script: { at = session time, fn(self) } steps,
+-- sleeping from one to the next.
+local Scripted = asx.Trader:extend("scripted")
+function Scripted:cycle()
+  for _, step in ipairs(self.steps) do
+    self:sleep(step[1] - self:now())
+    step[2](self)
+  end
+end
+
+local function agent(opts, steps)
+  opts.steps = steps
+  if opts.money == nil then opts.money = 10000 end
+  if opts.stocks == nil then opts.stocks = 100 end
+  return Scripted:new(opts)
+end
+
+local function session(traders, opts)
+  opts = opts or {}
+  opts.clock, opts.seed, opts.traders = "virtual", opts.seed or 1, traders
+  return asx.session(opts)
+end
+
+describe("latency", function()
+  it("delivers an order at send time + latency; it is pending until then", function()
+    local seen = {}
+    local a = agent({ latency = 0.5 }, {
+      { 0, function(self)
+        local o = self:sell(5, 100)
+        seen.order = o
+        seen.at_send = { o.status, o.id, o.amount, o.filled, o.side, o.price }
+      end },
+    })
+    local watcher = agent({}, {
+      { 0.25, function(self) seen.at_025 = { seen.order.status, self.exchange:best_ask() } end },
+      -- A message due at an instant reaches the book before the agents due then.
+      { 0.5, function(self) seen.at_05 = { seen.order.status, seen.order.id, self.exchange:best_ask() } end },
+    })
+    local L = recorder()
+    local s = session({ a, watcher }, { logger = L })
+    s:run()
+    assert.are.same({ "pending", nil, 5, 0, "sell", 100 }, seen.at_send)
+    assert.are.same({ "pending" }, seen.at_025)
+    assert.are.same({ "open", 1, 100 }, seen.at_05)
+    assert.are.same({ ("0.5 order #1 sell 5@100 by %d"):format(a.id) }, L.lines)
+    assert.are.equal(0.5, s:now())
+  end)
+
+  it("orders two agents' crossing orders by arrival, not by sending", function()
+    -- a sends first but is slower: b's sell rests first, and a's buy takes it at b's price.
+    local a = agent({ latency = 0.3, money = 1000, stocks = 0 }, {
+      { 0, function(self) self:buy(5, 101) end },
+    })
+    local b = agent({ latency = 0.1, money = 0, stocks = 5 }, {
+      { 0.1, function(self) self:sell(5, 99) end },
+    })
+    local L = recorder()
+    session({ a, b }, { logger = L }):run()
+    assert.are.same({
+      ("0.2 order #1 sell 5@99 by %d"):format(b.id),
+      ("0.3 order #2 buy 5@101 by %d"):format(a.id),
+      ("0.3 trade 5@99 %d>%d"):format(b.id, a.id),
+    }, L.lines)
+    assert.are.same({ 505, 5 }, { a.money, a.stocks })
+    assert.are.same({ 495, 0 }, { b.money, b.stocks })
+  end)
+
+  it("breaks a tie in arrival time by the order of sending", function()
+    local a = agent({ latency = 0.2, stocks = 5 }, { { 0, function(self) self:sell(5, 100) end } })
+    local b = agent({ latency = 0.1, stocks = 5 }, { { 0.1, function(self) self:sell(5, 100) end } })
+    local c = agent({ money = 500, stocks = 0 }, { { 1, function(self) self:buy(5, 100) end } })
+    session({ a, b, c }):run()
+    assert.are.same({ 10500, 0 }, { a.money, a.stocks })
+    assert.are.same({ 10000, 5 }, { b.money, b.stocks })
+    assert.are.same({ 0, 5 }, { c.money, c.stocks })
+    local _, sells = b:standing_orders()
+    assert.are.equal(1, #sells)
+  end)
+
+  describe("a cancel racing a fill", function()
+    local function race(taker_sends_at)
+      local st = {}
+      local maker = agent({ latency = 1, money = 0, stocks = 10 }, {
+        { 0, function(self) st.order = self:sell(10, 100) end },
+        { 2, function(self) st.cancel = self:cancel(st.order) end },
+      })
+      local taker = agent({ latency = 0.5, money = 1000, stocks = 0 }, {
+        { taker_sends_at, function(self) st.buy = self:buy(10, 100) end },
+      })
+      local L = recorder()
+      session({ maker, taker }, { logger = L }):run()
+      return st, maker, taker, L.lines
+    end
+
+    it("is too late when the fill arrives first: nothing to undo", function()
+      local st, maker, taker, lines = race(2.2)
+      assert.is_true(st.cancel)
+      assert.are.same({ "filled", 0, 10 }, { st.order.status, st.order.amount, st.order.filled })
+      assert.are.same({ 1000, 0 }, { maker.money, maker.stocks })
+      assert.are.same({ 0, 10 }, { taker.money, taker.stocks })
+      assert.are.same({
+        ("1 order #1 sell 10@100 by %d"):format(maker.id),
+        ("2.7 order #2 buy 10@100 by %d"):format(taker.id),
+        ("2.7 trade 10@100 %d>%d"):format(maker.id, taker.id),
+        ("3 cancel #1 by %d remaining 0 too_late"):format(maker.id),
+      }, lines)
+    end)
+
+    it("wins when it arrives first: the buy rests, nothing trades", function()
+      local st, maker, taker, lines = race(2.6)
+      assert.are.same({ "cancelled", 0 }, { st.order.status, st.order.filled })
+      assert.are.same({ "open", 10 }, { st.buy.status, st.buy.amount })
+      assert.are.same({ 0, 10 }, { maker.money, maker.stocks })
+      assert.are.same({ 1000, 0 }, { taker.money, taker.stocks })
+      assert.are.same({
+        ("1 order #1 sell 10@100 by %d"):format(maker.id),
+        ("3 cancel #1 by %d remaining 10"):format(maker.id),
+        ("3.1 order #2 buy 10@100 by %d"):format(taker.id),
+      }, lines)
+    end)
+  end)
+
+  it("cancels a pending order once it has arrived: a trader's messages never overtake", function()
+    local st = {}
+    local lat = { 1, 0.1 }
+    local a = agent({ latency = function(self)
+      self.sent = (self.sent or 0) + 1
+      return lat[self.sent]
+    end }, {
+      { 0, function(self)
+        st.order = self:buy(5, 90)
+        st.cancel = self:cancel(st.order)
+        st.status = st.order.status
+      end },
+    })
+    local L = recorder()
+    session({ a }, { logger = L }):run()
+    assert.are.same({ true, "pending", "cancelled" }, { st.cancel, st.status, st.order.status })
+    assert.are.same({
+      ("1 order #1 buy 5@90 by %d"):format(a.id),
+      ("1 cancel #1 by %d remaining 5"):format(a.id),
+    }, L.lines)
+  end)
+
+  it("draws a latency function once per message, with the agent's own generator", function()
+    local drawn = {}
+    local A = asx.Trader:extend("jittery")
+    A.latency = function(self)
+      local d = 0.01 + self:random() * 0.01
+      drawn[#drawn + 1] = d
+      return d
+    end
+    function A:cycle()
+      for _ = 1, 3 do
+        self:buy(1, 10)
+        self:sleep(1)
+      end
+    end
+    local t = A:new({ money = 100 })
+    local times = {}
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "order" then times[#times + 1] = m.time end
+    end }
+    session({ t }, { logger = L, seed = 7 }):run()
+    assert.are.equal(3, #drawn)
+    assert.are.same({ drawn[1], 1 + drawn[2], 2 + drawn[3] }, times)
+  end)
+
+  it("changes nothing with latency 0, with a session default of 0, or without a session", function()
+    local function lines_of(field, default)
+      local R = asx.Trader:extend("r")
+      R.latency = field
+      function R:cycle()
+        for _ = 1, 200 do
+          if self:random() < 0.5 then
+            self:buy(self:random(1, 5), self:random(95, 105))
+          else
+            self:sell(self:random(1, 5), self:random(95, 105))
+          end
+          self:sleep(self:random())
+        end
+      end
+      local traders = {}
+      for i = 1, 5 do traders[i] = R:new({ money = 5000, stocks = 50 }) end
+      local L = recorder()
+      session(traders, { logger = L, seed = 11, latency = default }):run()
+      -- Trader ids differ from run to run; their positions do not.
+      local lines, first = {}, traders[1].id - 1
+      for i, line in ipairs(L.lines) do
+        lines[i] = line:gsub("(%d+)>(%d+)", function(a, b) return (a - first) .. ">" .. (b - first) end)
+          :gsub("by (%d+)", function(a) return "by " .. (a - first) end)
+      end
+      for i, t in ipairs(traders) do lines[#lines + 1] = ("%d %d %d"):format(i, t.money, t.stocks) end
+      return lines
+    end
+    local plain = lines_of(nil, nil)
+    assert.is_true(#plain > 500)
+    assert.are.same(plain, lines_of(0, nil))
+    assert.are.same(plain, lines_of(nil, 0))
+    assert.are.same(plain, lines_of(function() return 0 end, nil))
+
+    local ex = asx.exchange()
+    local t = asx.trader({ exchange = ex, money = 0, stocks = 5, latency = 3 })
+    local o = t:sell(5, 100)
+    assert.are.same({ "open", 1 }, { o.status, o.id })
+  end)
+
+  it("uses the session default for traders without the field; the field wins", function()
+    local a = agent({}, { { 0, function(self) self:sell(1, 100) end } })
+    local b = agent({ latency = 0.25 }, { { 0, function(self) self:sell(1, 101) end } })
+    local L = recorder()
+    session({ a, b }, { logger = L, latency = 0.5 }):run()
+    assert.are.same({
+      ("0.25 order #1 sell 1@101 by %d"):format(b.id),
+      ("0.5 order #2 sell 1@100 by %d"):format(a.id),
+    }, L.lines)
+  end)
+
+  describe("messages in flight", function()
+    it("are dropped when their agent is killed: its pending orders end cancelled", function()
+      local st = {}
+      local a = agent({ latency = 1 }, {
+        { 0, function(self) st.o = self:sell(5, 100) end },
+        { 5, function() end },
+      })
+      local s
+      local killer = agent({}, { { 0.5, function() st.killed = s:kill(a) end } })
+      s = session({ a, killer })
+      s:run()
+      assert.is_true(st.killed)
+      assert.are.same({ "cancelled", 0, 5 }, { st.o.status, st.o.filled, st.o.amount })
+      assert.are.same(0, s.exchange:stats().orders)
+      assert.is_nil(s.exchange:best_ask())
+    end)
+
+    it("are dropped when their agent fails", function()
+      local st = {}
+      local a = agent({ latency = 1 }, {
+        { 0, function(self) st.o = self:sell(5, 100); error("broken", 0) end },
+      })
+      local s = session({ a }, { on_error = function(_, _, text) st.err = text end })
+      s:run()
+      assert.matches("broken", st.err)
+      assert.are.equal("cancelled", st.o.status)
+      assert.are.same(0, s.exchange:stats().orders)
+    end)
+
+    it("keep the session going until they arrive, within the duration", function()
+      local st = {}
+      local a = agent({ latency = 2 }, { { 1, function(self) st.o = self:sell(5, 100) end } })
+      local s = session({ a })
+      s:run()
+      assert.are.equal(3, s:now())
+      assert.are.equal("open", st.o.status)
+    end)
+
+    it("never arrive after the session's end: pending orders end cancelled", function()
+      local st = {}
+      local a = agent({ latency = 2 }, { { 1, function(self)
+        st.o = self:sell(5, 100)
+        st.b = self:buy(1, 50)
+      end } })
+      local s = session({ a }, { duration = 2 })
+      s:run()
+      assert.are.equal(2, s:now())
+      assert.are.same({ "cancelled", "cancelled" }, { st.o.status, st.b.status })
+      assert.are.same(0, s.exchange:stats().orders)
+      -- The exchange works on without the session, at once.
+      local o = a:sell(1, 100)
+      assert.are.equal("open", o.status)
+    end)
+
+    it("are not the exchange's to cancel: ex:cancel of a pending order is false", function()
+      local st = {}
+      local a = agent({ latency = 1 }, { { 0, function(self)
+        st.o = self:sell(5, 100)
+        st.ex_cancel = self.exchange:cancel(st.o)
+      end } })
+      session({ a }):run()
+      assert.are.same({ false, "open" }, { st.ex_cancel, st.o.status })
+    end)
+
+    it("cancel_all on arrival cancels every order sent before it", function()
+      local st = {}
+      local a = agent({ latency = 1 }, {
+        { 0, function(self)
+          st.o1 = self:sell(5, 100)
+          st.sent = self:cancel_all()
+          st.o2 = self:sell(5, 101)
+        end },
+      })
+      session({ a }):run()
+      assert.are.same({ true, "cancelled", "open" }, { st.sent, st.o1.status, st.o2.status })
+    end)
+  end)
+
+  it("repeats a run from its seed, byte for byte (asx-host)", function()
+    local dir = run.tmpdir()
+    local f = assert(io.open(dir .. "/jit.lua", "w"))
+    f:write([[
+local asx = require("asx")
+local J = asx.Trader:extend("jit")
+J.money, J.stocks = 5000, 50
+function J:latency() return self:random() * 0.2 end
+function J:cycle()
+  while true do
+    local p = self:random(95, 105)
+    local o = self:random() < 0.5 and self:buy(self:random(1, 3), p) or self:sell(self:random(1, 3), p)
+    if self:random() < 0.3 then self:cancel(o) end
+    self:sleep(self:random() * 0.3)
+  end
+end
+return J
+]])
+    f:close()
+    local r = run.sh([[
+for i in 1 2; do
+  "$HOST" -q --clock virtual --seed 9 -d 20 --latency 0.05 --log "$D/run$i.jsonl" "$D/jit.lua:20" > "$D/out$i.txt"
+done]], dir)
+    assert.are.equal(0, r.status)
+    local one, two = run.slurp(dir .. "/run1.jsonl"), run.slurp(dir .. "/run2.jsonl")
+    assert.is_true(#one > 10000)
+    assert.are.equal(one, two)
+    assert.truthy(one:find('"reason":"too_late"', 1, true))
+    local function summary(i) return (run.slurp(("%s/out%d.txt"):format(dir, i)):gsub("run%d%.jsonl", "run.jsonl")) end
+    assert.are.same(run.steady(summary(1)), run.steady(summary(2)))
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("asx-host --latency sets the default; a strategy's field wins", function()
+    local dir = run.tmpdir()
+    local function strategy(name, field, price)
+      local f = assert(io.open(("%s/%s.lua"):format(dir, name), "w"))
+      f:write(([[
+local asx = require("asx")
+local S = asx.Trader:extend("%s")
+S.latency = %s
+function S:cycle() self:sell(1, %d) end
+return S
+]]):format(name, field, price))
+      f:close()
+    end
+    strategy("plain", "nil", 100)
+    strategy("quick", "0.125", 101)
+    local r = run.sh([["$HOST" -q --clock virtual --seed 1 --latency 0.5 --log "$D/o.jsonl" "$D/plain.lua:1" "$D/quick.lua:1"]], dir)
+    assert.are.equal(0, r.status)
+    local times = {}
+    for line in run.slurp(dir .. "/o.jsonl"):gmatch("[^\n]+") do
+      if line:find('"type":"order"', 1, true) then
+        times[#times + 1] = line:match('"time":([%d.]+)') .. "@" .. line:match('"price":(%d+)')
+      end
+    end
+    assert.are.same({ "0.125@101", "0.5@100" }, times)
+    r = run.sh([["$HOST" --latency -1 x.lua]], dir)
+    assert.are.equal(2, r.status)
+    assert.matches("%-%-latency: non%-negative number of seconds expected, got '%-1'", r.stderr)
+    os.execute("rm -rf " .. dir)
+  end)
+
+  describe("bad arguments", function()
+    local function err_of(fn)
+      local ok, e = pcall(fn)
+      assert.is_false(ok)
+      return (tostring(e):gsub("^[^:]*:%d+: ", ""))
+    end
+
+    it("name the function and the argument and change nothing", function()
+      assert.are.equal("bad argument #1 to 'new' (latency: non-negative number of seconds or function expected, got -1)",
+        err_of(function() asx.trader({ latency = -1 }) end))
+      assert.are.equal("bad argument #1 to 'new' (latency: non-negative number of seconds or function expected, got inf)",
+        err_of(function() asx.trader({ latency = math.huge }) end))
+      local t = asx.trader({ money = 10 })
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got string)",
+        err_of(function() t.latency = "fast" end))
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got nan)",
+        err_of(function() t.latency = 0 / 0 end))
+      assert.is_nil(t.latency)
+      assert.are.equal("bad argument #1 to 'session' (latency: non-negative number of seconds expected, got -0.5)",
+        err_of(function() asx.session({ latency = -0.5 }) end))
+      assert.are.equal("bad argument #1 to 'session' (latency: non-negative number of seconds expected, got function)",
+        err_of(function() asx.session({ latency = print }) end))
+      assert.are.equal("bad argument #1 to 'on_fill' (function or nil expected, got 5)",
+        err_of(function() t:on_fill(5) end))
+    end)
+
+    it("a bad latency at send time fails the call and changes nothing", function()
+      local errs = {}
+      local Bad = asx.Trader:extend("bad")
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got -2)",
+        err_of(function() Bad.latency = -2 end))
+      -- rawset passes by the check on assignment; the send checks again.
+      rawset(Bad, "latency", -2)
+      function Bad:cycle() self:buy(1, 10) end
+      local Nan = asx.Trader:extend("nan")
+      function Nan.latency() return 0 / 0 end
+      function Nan:cycle() self:sell(1, 10) end
+      local b, n = Bad:new({ money = 10 }), Nan:new({ stocks = 1 })
+      local s = session({ b, n }, { on_error = function(_, _, text) errs[#errs + 1] = text:match("^[^\n]*") end })
+      s:run()
+      assert.are.same({
+        tostring(b) .. ": bad value for 'latency' (non-negative number of seconds or function expected, got -2)",
+        tostring(n) .. ": bad value for 'latency' (non-negative number of seconds expected from the latency function, got nan)",
+      }, (function()
+        local out = {}
+        for i, e in ipairs(errs) do out[i] = e:gsub(": [^:]*:%d+: ", ": ", 1) end
+        return out
+      end)())
+      assert.are.same(0, s.exchange:stats().orders)
+    end)
+  end)
+end)
+
+describe("on_fill", function()
+  it("without a session runs right after the call that filled, before it returns", function()
+    local ex = asx.exchange()
+    local calls = {}
+    local maker = asx.trader({ exchange = ex, money = 0, stocks = 10 })
+    local taker = asx.trader({ exchange = ex, money = 1000 })
+    maker:on_fill(function(self, o, fill)
+      calls[#calls + 1] = { self == maker, o.id, o.status, fill.price, fill.amount, fill.buyer, fill.seller }
+    end)
+    local rest = maker:sell(10, 100)
+    taker:buy(4, 100)
+    assert.are.same({ { true, 1, "open", 100, 4, taker.id, maker.id } }, calls)
+    assert.are.equal(rest, ex:level("sell", 100)[1])
+    taker:buy(6, 100)
+    assert.are.same({ true, 1, "filled", 100, 6, taker.id, maker.id }, calls[2])
+    maker:on_fill(nil)
+    maker:sell(1, 100)
+    taker:buy(1, 100)
+    assert.are.equal(2, #calls)
+  end)
+
+  it("in a session runs after the turn that filled, at its time, before the next agent", function()
+    local log = {}
+    local Maker = asx.Trader:extend("maker")
+    function Maker:on_fill(o, fill)
+      log[#log + 1] = ("fill %s #%d %d@%d %s"):format(self:now(), o.id, fill.amount, fill.price, o.status)
+      -- It may trade: the hedge goes out with the agent's latency.
+      self:buy(fill.amount, fill.price - 1)
+    end
+    function Maker:cycle()
+      self:sell(3, 100)
+      self:sleep(10)
+    end
+    local m = Maker:new({ money = 1000, stocks = 3, latency = 0.5 })
+    local taker = agent({ money = 1000, stocks = 0 }, {
+      { 1, function(self) self:buy(2, 100); log[#log + 1] = "taker turn ends" end },
+      { 1, function() log[#log + 1] = "taker next turn" end },
+    })
+    local other = agent({}, { { 1, function() log[#log + 1] = "other at 1" end } })
+    local L = recorder()
+    session({ m, taker, other }, { logger = L }):run()
+    assert.are.same({ "taker turn ends", "fill 1 #1 2@100 open", "other at 1", "taker next turn" }, log)
+    assert.are.same(("1.5 order #3 buy 2@99 by %d"):format(m.id), L.lines[#L.lines])
+    assert.are.same({ 1000 + 200, 1 }, { m.money, m.stocks })
+  end)
+
+  it("fails its agent when it raises or sleeps, and is not called for ended agents", function()
+    local errs = {}
+    local Loud = asx.Trader:extend("loud")
+    function Loud:on_fill() error("no thanks", 0) end
+    function Loud:cycle() self:sell(1, 100); self:sell(1, 101); self:sleep(5) end
+    local Sleepy = asx.Trader:extend("sleepy")
+    function Sleepy:on_fill() self:sleep(1) end
+    function Sleepy:cycle() self:sell(1, 100); self:sleep(5) end
+    local calls = 0
+    local Gone = asx.Trader:extend("gone")
+    function Gone.on_fill() calls = calls + 1 end
+    function Gone:cycle() self:sell(1, 100) end
+    local loud, sleepy, gone = Loud:new({ stocks = 2 }), Sleepy:new({ stocks = 1 }), Gone:new({ stocks = 1 })
+    local taker = agent({ money = 1000 }, { { 1, function(self) self:buy(3, 100) end } })
+    local s = session({ loud, sleepy, gone, taker }, { on_error = function(_, t, text)
+      errs[#errs + 1] = tostring(t) .. " " .. text:match("^[^\n]*")
+    end })
+    s:run()
+    assert.are.equal(2, #errs)
+    assert.matches("^loud#%d+ loud#%d+: no thanks$", errs[1])
+    assert.matches("^sleepy#%d+ sleepy#%d+: .*sleep: only an agent can sleep", errs[2])
+    assert.are.equal(0, calls)
+    -- loud's other order was cancelled with the failure.
+    assert.are.same({ "failed", 0 }, { s.sched:state(1), #select(2, loud:standing_orders()) })
+    assert.are.same({ 100, 1 }, { loud.money, loud.stocks })
+    assert.are.same({ 100, 0 }, { sleepy.money, sleepy.stocks })
+    assert.are.same({ 100, 0 }, { gone.money, gone.stocks })
+  end)
+end)
