@@ -370,7 +370,8 @@ return S
     end
     strategy("plain", "nil", 100)
     strategy("quick", "0.125", 101)
-    local r = run.sh([["$HOST" -q --clock virtual --seed 1 --latency 0.5 --log "$D/o.jsonl" "$D/plain.lua:1" "$D/quick.lua:1"]], dir)
+    local r = run.sh([["$HOST" -q --clock virtual --seed 1 --latency 0.5 --log "$D/o.jsonl" ]]
+      .. [["$D/plain.lua:1" "$D/quick.lua:1"]], dir)
     assert.are.equal(0, r.status)
     local times = {}
     for line in run.slurp(dir .. "/o.jsonl"):gmatch("[^\n]+") do
@@ -383,6 +384,71 @@ return S
     assert.are.equal(2, r.status)
     assert.matches("%-%-latency: non%-negative number of seconds expected, got '%-1'", r.stderr)
     os.execute("rm -rf " .. dir)
+  end)
+
+  it("arrives in the REPL's step that reaches its time", function()
+    local dir = run.tmpdir()
+    local f = assert(io.open(dir .. "/s.lua", "w"))
+    f:write([[
+local asx = require("asx")
+local S = asx.Trader:extend("seller")
+function S:cycle() self:sell(1, 100); self:sleep(10) end
+return S
+]])
+    f:close()
+    local r = run.sh([[printf 'step(0.25)\nbook()\nstep(0.25)\nbook()\no = me:buy(1, 100)\no.status\n]]
+      .. [[step(0.5)\no.status\n' | "$HOST" -i -q --seed 1 --clock virtual --latency 0.5 "$D/s.lua:1"]], dir)
+    assert.are.equal(0, r.status)
+    assert.are.same(run.block([[
+buy  price  sell
+----------------
+spread -, mid -
+buy  price  sell
+       100  1 (1)  best ask
+---------------------------
+spread -, mid -
+"pending"
+"filled"]]), { unpack(run.lines(r.stdout), 1, 9) })
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("is safe against Lua code that calls the session's courier itself", function()
+    local st = {}
+    local a = agent({ latency = 1 }, {
+      { 0, function(self)
+        st.rest = self:sell(5, 100)
+      end },
+      { 2, function(self)
+        local c = st.session.courier
+        -- A resting order sent again, an order dropped twice, a message of no trader's:
+        c:send_order(self, 0, st.rest, 1, 100, 5)
+        c:send_order({}, 0, st.rest, 1, 100, 5)
+        c:send_cancel(self, 0, "not an order")
+        c:drop(self)
+      end },
+    })
+    local s = session({ a })
+    st.session = s
+    s:run()
+    assert.are.same({ "open", 5, 1 }, { st.rest.status, st.rest.amount, s.exchange:stats().orders })
+    assert.are.equal(nil, require("asx.ffi").C.asx_book_check(asx._book(s.exchange)))
+  end)
+
+  it("keeps the book whole when Lua code replaces the courier's notice with trading", function()
+    local errs = {}
+    local maker = agent({ stocks = 5 }, { { 0, function(self) self:sell(5, 100) end } })
+    maker:on_fill(function() end)
+    local s
+    local taker = agent({ money = 1000 }, { { 1, function(self)
+      s.courier.notice = function() self:buy(1, 1) end
+      self:buy(2, 100)
+    end } })
+    s = session({ maker, taker }, { on_error = function(_, _, text) errs[#errs + 1] = text:match("^[^\n]*") end })
+    s:run()
+    assert.matches(": buy: a logger must not trade$", errs[1])
+    assert.are.same({ 102, 3 }, { taker.stocks, maker.stocks })
+    assert.are.equal(nil, require("asx.ffi").C.asx_book_check(asx._book(s.exchange)))
+    assert.is_false(s.exchange:delivering())
   end)
 
   describe("bad arguments", function()
@@ -442,8 +508,8 @@ describe("on_fill", function()
   it("without a session runs right after the call that filled, before it returns", function()
     local ex = asx.exchange()
     local calls = {}
-    local maker = asx.trader({ exchange = ex, money = 0, stocks = 10 })
-    local taker = asx.trader({ exchange = ex, money = 1000 })
+    local maker = asx.trader({ exchange = ex, money = 0, stocks = 20 })
+    local taker = asx.trader({ exchange = ex, money = 10000 })
     maker:on_fill(function(self, o, fill)
       calls[#calls + 1] = { self == maker, o.id, o.status, fill.price, fill.amount, fill.buyer, fill.seller }
     end)
@@ -457,6 +523,29 @@ describe("on_fill", function()
     maker:sell(1, 100)
     taker:buy(1, 100)
     assert.are.equal(2, #calls)
+    -- A handler set after an order rested hears of its fills too; one that
+    -- raises does so once the call's effects stand.
+    local late = maker:sell(2, 100)
+    maker:on_fill(function(_, o) calls[#calls + 1] = o.id; error("handler says no", 0) end)
+    local ok, err = pcall(taker.buy, taker, 2, 100)
+    assert.are.same({ false, "handler says no", late.id, "filled", 1300 },
+      { ok, err, calls[3], late.status, maker.money })
+  end)
+
+  it("stops the session from a handler that calls os.exit", function()
+    local H = asx.Trader:extend("exiting")
+    function H.on_fill() os.exit(4) end
+    function H:cycle() self:sell(1, 100); self:sleep(5) end
+    local h = H:new({ stocks = 1 })
+    local after = {}
+    local taker = agent({ money = 100 }, {
+      { 1, function(self) self:buy(1, 100) end },
+      { 2, function() after[#after + 1] = "ran" end },
+    })
+    local s = session({ h, taker })
+    s:run()
+    assert.are.same({ 4, 1, {} }, { s.exit_code, s:now(), after })
+    assert.matches("^os.exit%(4%) in exiting#%d+$", s.stopped_by)
   end)
 
   it("in a session runs after the turn that filled, at its time, before the next agent", function()
@@ -487,7 +576,7 @@ describe("on_fill", function()
   it("fails its agent when it raises or sleeps, and is not called for ended agents", function()
     local errs = {}
     local Loud = asx.Trader:extend("loud")
-    function Loud:on_fill() error("no thanks", 0) end
+    function Loud.on_fill() error("no thanks", 0) end
     function Loud:cycle() self:sell(1, 100); self:sell(1, 101); self:sleep(5) end
     local Sleepy = asx.Trader:extend("sleepy")
     function Sleepy:on_fill() self:sleep(1) end

@@ -258,9 +258,10 @@ describe("memory safety from Lua", function()
     it("hand out through require only what asx itself hands out", function()
       assert.are.equal(true, require("asx.private"))
       assert.are.equal(true, require("asx.order"))
+      assert.are.equal(true, require("asx.fills"))
       local exchange, trader = require("asx.exchange"), require("asx.trader")
       assert.are.same({ Exchange = asx.Exchange, new = asx.exchange, is_exchange = asx.is_exchange,
-        book = asx._book, set_clock = asx._set_clock }, exchange)
+        book = asx._book, set_clock = asx._set_clock, set_courier = asx._set_courier }, exchange)
       assert.are.same({ Trader = asx.Trader, is_trader_class = asx.is_trader_class,
         is_trader = asx.is_trader, trader = asx.trader }, trader)
     end)

@@ -29,10 +29,12 @@
 local check = require("asx.check")
 require("asx.private")
 local P = debug.getregistry()["asx.private"]
-local fills = require("asx.fills")
+require("asx.fills")
+local fills = P.fills
 
 local type, tostring, ipairs = type, tostring, ipairs
-local huge, xpcall, traceback = math.huge, xpcall, debug.traceback
+local pcall, xpcall, error, setmetatable = pcall, xpcall, error, setmetatable
+local huge, traceback = math.huge, debug.traceback
 
 local ORDER, CANCEL, CANCEL_ALL, NOTICE = 1, 2, 3, 4
 
@@ -83,10 +85,12 @@ M.LATENCY_EXPECTED = "non-negative number of seconds or function expected"
 
 -- A courier for session s, whose traders without a latency field have
 -- default (seconds). What a message does when it arrives is the traders'
--- own code (P.arrive, lua/asx/trader.lua).
+-- own code (P.arrive, lua/asx/trader.lua), out of reach of Lua code, which
+-- checks that what it is given is what it sent: the courier object itself
+-- is the session's, and Lua code may call it with anything.
 function M.new(s, default)
   return setmetatable({
-    session = s, sched = s.sched, ops = P.arrive, default = default or 0,
+    session = s, sched = s.sched, default = default or 0,
     heap = {}, seq = 0,
     -- Per trader: messages in flight, and the arrival of the last one sent.
     inflight = {}, last = {},
@@ -172,35 +176,41 @@ function Courier:_notify(m)
   s:_agent_error(agent, type(err) == "string" and err or tostring(err))
 end
 
--- The scheduler's courier: delivers the first message (its time has come).
+-- What message m does on arrival.
+function Courier:_act(m)
+  local ops, t, kind = P.arrive, m.trader, m.kind
+  if kind == ORDER then
+    ops.order(t, m.order, m.side, m.price, m.amount)
+  elseif kind == CANCEL then
+    ops.cancel(t, m.order)
+  elseif kind == CANCEL_ALL then
+    ops.cancel_all(t)
+  else
+    self:_notify(m)
+  end
+end
+
+-- The scheduler's courier: delivers the first message (its time has come)
+-- and sets the time of the next, whatever the first does.
 function Courier:deliver()
   local heap = self.heap
   local m = heap[1]
+  local ok, err = true, nil
   if m then
     pop(heap)
-    local t, kind = m.trader, m.kind
-    if kind ~= NOTICE then
-      local n = self.inflight[t] - 1
+    local t = m.trader
+    if m.kind ~= NOTICE then
+      local n = (self.inflight[t] or 1) - 1
       if n == 0 then
         self.inflight[t], self.last[t] = nil, nil
       else
         self.inflight[t] = n
       end
     end
-    if not m.dead then
-      local ops = self.ops
-      if kind == ORDER then
-        ops.order(t, m.order, m.side, m.price, m.amount)
-      elseif kind == CANCEL then
-        ops.cancel(t, m.order)
-      elseif kind == CANCEL_ALL then
-        ops.cancel_all(t)
-      else
-        self:_notify(m)
-      end
-    end
+    if not m.dead then ok, err = pcall(self._act, self, m) end
   end
   self:_arm()
+  if not ok then error(err, 0) end
 end
 
 -- Drops t's messages in flight (its agent failed or was stopped): its
@@ -210,7 +220,7 @@ function Courier:drop(t)
   for _, m in ipairs(self.heap) do
     if m.trader == t and not m.dead then
       m.dead = true
-      if m.kind == ORDER then self.ops.dropped(m.order) end
+      if m.kind == ORDER then P.arrive.dropped(m.order) end
     end
   end
 end
@@ -218,7 +228,7 @@ end
 -- The session is over: what is still in flight never arrives.
 function Courier:finish()
   for _, m in ipairs(self.heap) do
-    if m.kind == ORDER and not m.dead then self.ops.dropped(m.order) end
+    if m.kind == ORDER and not m.dead then P.arrive.dropped(m.order) end
   end
   self.heap = {}
   self.inflight = {}

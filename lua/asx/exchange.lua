@@ -10,7 +10,8 @@ local P = registry["asx.private"]
 -- One Exchange class per Lua state, as there is one asx.
 if P.exchange_module then return P.exchange_module end
 require("asx.order")
-local fills = require("asx.fills")
+require("asx.fills")
+local fills = P.fills
 
 local F = require("asx.ffi")
 local event = require("asx.event")
@@ -136,13 +137,20 @@ local function deliver(ex)
   if n == 0 then return end
   local heard
   if st.watching then
-    heard = hear_fills(ex, st, evs, n)
-    -- Recorded for the fills alone.
-    if not ex.loggers[1] then
+    -- The courier is the session's, which Lua code can reach and alter:
+    -- whatever it runs here finds the exchange delivering, so it cannot
+    -- trade while evs is read, and the events are cleared whatever it does.
+    st.delivering = true
+    local ok, got = pcall(hear_fills, ex, st, evs, n)
+    st.delivering = false
+    if not ok or not ex.loggers[1] then
+      -- Recorded for the fills alone.
       C.asx_book_clear_events(st.book)
-      if heard then fills.call_now(heard) end
+      if not ok then error(got, 0) end
+      if got then fills.call_now(got) end
       return
     end
+    heard = got
   end
   local loggers, native = ex.loggers, st.native
   local first = ex.events + 1

@@ -16,7 +16,9 @@
 -- listens pay nothing.
 require("asx.private")
 local P = debug.getregistry()["asx.private"]
-if P.fills then return P.fills end
+-- Its functions take the exchange's private state on trust: they live in
+-- the private state too, and require("asx.fills") returns nothing of them.
+if P.fills then return true end
 
 local F = require("asx.ffi")
 local check = require("asx.check")
@@ -148,4 +150,4 @@ function M.call_now(list)
 end
 
 P.fills = M
-return M
+return true

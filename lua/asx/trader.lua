@@ -22,7 +22,8 @@ local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.ist
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
 local classes, owners = P.classes, P.owners
 local deliver, cancel, orderbook, last_price = P.deliver, P.cancel, P.orderbook, P.last_price
-local fills = require("asx.fills")
+require("asx.fills")
+local fills = P.fills
 local courier_module = require("asx.courier")
 local is_latency, LATENCY_EXPECTED = courier_module.is_latency, courier_module.LATENCY_EXPECTED
 -- Whether any trader or class has a latency or an on_fill (asx.fills).
@@ -257,6 +258,12 @@ end
 -- itself (the object t holds), as place would have matched it.
 local function arrive_order(t, o, side, price, amount)
   local acct, ex = account_of[t], exchange_of[t]
+  -- Only a pending order is matched, once: submitting an order that rests
+  -- would overwrite it in the book.
+  if acct == nil or ex == nil or not istype(order_t, o) or o.status_ ~= PENDING or o.id_ ~= 0
+      or o.trader_ ~= acct.id then
+    return
+  end
   local st = state_of[ex]
   local hears = used.on_fill and fills.hears(t, st)
   -- A level that cannot take the amount: the order could not have rested;
@@ -311,6 +318,7 @@ end
 -- late, and the cancel event says so.
 local function arrive_cancel(t, o)
   local ex = exchange_of[t]
+  if ex == nil or not istype(order_t, o) then return end
   local st = state_of[ex]
   if C.asx_book_cancel(st.book, o) == 1 then
     if ex.loggers[1] or st.watching then deliver(ex) end
@@ -322,7 +330,7 @@ local function arrive_cancel(t, o)
   end
 end
 
-local function cancel_resting(self, acct, ex, st)
+local function cancel_resting(acct, ex, st)
   local book = st.book
   local o = C.asx_account_first(acct)
   while o ~= nil do
@@ -349,7 +357,7 @@ function Trader:cancel_all()
   if ex == nil or acct.resting == 0 then return acct.resting == 0 end
   local st = state_of[ex]
   if st.delivering then error("cancel_all: a logger must not trade", 2) end
-  return cancel_resting(self, acct, ex, st)
+  return cancel_resting(acct, ex, st)
 end
 
 -- What the courier (lua/asx/courier.lua) does when a message arrives.
@@ -357,12 +365,13 @@ P.arrive = {
   order = arrive_order,
   cancel = arrive_cancel,
   cancel_all = function(t)
-    local ex = exchange_of[t]
-    local acct = account_of[t]
-    if acct.resting > 0 then cancel_resting(t, acct, ex, state_of[ex]) end
+    local ex, acct = exchange_of[t], account_of[t]
+    if ex ~= nil and acct ~= nil and acct.resting > 0 then cancel_resting(acct, ex, state_of[ex]) end
   end,
   -- A pending order that will never arrive.
-  dropped = function(o) P.set_order_status(o, C.ASX_CANCELLED) end,
+  dropped = function(o)
+    if istype(order_t, o) and o.status_ == PENDING then P.set_order_status(o, C.ASX_CANCELLED) end
+  end,
 }
 
 Trader.on_fill = fills.register

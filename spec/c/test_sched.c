@@ -219,6 +219,91 @@ static void test_duration_ends_clock_at_duration(void **state) {
   asx_sched_free(s);
 }
 
+/* The courier: message times to deliver, in order; each delivery is
+ * logged as agent COURIER. */
+#define COURIER 99u
+static double courier_times[8];
+static int courier_next, courier_count;
+static run *courier_run;
+
+static void courier(asx_sched *s, void *data) {
+  run *r = data;
+  assert_ptr_equal(r, courier_run);
+  assert_int_equal(asx_sched_current(s), ASX_SCHED_NONE);
+  assert_true(asx_sched_courier_time(s) == INFINITY);
+  r->log_agent[r->nlog] = COURIER;
+  r->log_time[r->nlog++] = asx_sched_now(s);
+  /* Code run for agent 1 is that agent's, for its generator and the
+   * watchdog; then no agent is current again. */
+  assert_int_equal(asx_sched_act_for(s, 1), 0);
+  assert_int_equal(asx_sched_current(s), 1);
+  assert_int_equal(asx_sched_act_for(s, ASX_SCHED_NONE), 0);
+  assert_int_equal(asx_sched_act_for(s, 7), ASX_E_ARG);
+  courier_next++;
+  assert_int_equal(asx_sched_courier_at(s, courier_next < courier_count
+                                               ? courier_times[courier_next]
+                                               : INFINITY),
+                   0);
+}
+
+static asx_sched *make_courier(run *r, int n, const double *times) {
+  asx_sched *s = make(r, ASX_CLOCK_VIRTUAL, 2);
+  courier_run = r;
+  courier_next = 0;
+  courier_count = n;
+  memcpy(courier_times, times, (size_t)n * sizeof *times);
+  assert_int_equal(asx_sched_courier_at(s, 1.0), ASX_E_STATE); /* no courier yet */
+  asx_sched_on_courier(s, courier);
+  assert_int_equal(asx_sched_courier_at(s, NAN), ASX_E_ARG);
+  assert_int_equal(asx_sched_courier_at(s, times[0]), 0);
+  assert_int_equal(asx_sched_act_for(s, 0), ASX_E_STATE); /* not inside it */
+  return s;
+}
+
+static void test_courier_runs_before_agents_due_then(void **state) {
+  run r;
+  const double times[] = {0.25, 0.5, 0.5, 2.0};
+  asx_sched *s = make_courier(&r, 4, times);
+  script(&r, 0, 0.5, 0.5, -1.0);
+  script(&r, 1, 0.5, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    /* Messages due at 0.5 come before the agents due then; the session
+     * goes on after the agents until the last message at 2.0. */
+    const uint32_t a[] = {0, 1, COURIER, COURIER, COURIER, 0, 1, 0};
+    const double t[] = {0, 0, 0.25, 0.5, 0.5, 0.5, 0.5, 1.0, 2.0};
+    assert_int_equal(r.nlog, 9);
+    for (int i = 0; i < 8; i++)
+      assert_int_equal(r.log_agent[i], a[i]);
+    assert_int_equal(r.log_agent[8], COURIER);
+    for (int i = 0; i < 9; i++)
+      assert_true(r.log_time[i] == t[i]);
+  }
+  assert_true(asx_sched_now(s) == 2.0);
+  /* Courier calls are not resumes; act_for counts one for the watchdog. */
+  assert_int_equal(asx_sched_resumes(s), 5 + 4);
+  assert_int_equal(asx_sched_courier_at(s, 3.0), ASX_E_STATE); /* ended */
+  asx_sched_free(s);
+}
+
+static void test_courier_beyond_the_duration(void **state) {
+  run r;
+  const double times[] = {1.0, 3.0};
+  asx_sched *s = make_courier(&r, 2, times);
+  script(&r, 0, -1.0);
+  script(&r, 1, -1.0);
+  assert_int_equal(asx_sched_set_duration(s, 2.0), 0);
+  start_all(s);
+  assert_int_equal(asx_sched_run(s), 0);
+  assert_int_equal(r.nlog, 3);
+  assert_int_equal(r.log_agent[2], COURIER);
+  assert_true(r.log_time[2] == 1.0);
+  assert_true(asx_sched_now(s) == 2.0);
+  assert_true(asx_sched_courier_time(s) == 3.0);
+  asx_sched_free(s);
+}
+
 static void test_stop_from_agent(void **state) {
   run r;
   asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 3);
@@ -772,6 +857,8 @@ int main(void) {
       cmocka_unit_test(test_sleep_zero_yields_to_ready_agents),
       cmocka_unit_test(test_duration_boundary),
       cmocka_unit_test(test_duration_ends_clock_at_duration),
+      cmocka_unit_test(test_courier_runs_before_agents_due_then),
+      cmocka_unit_test(test_courier_beyond_the_duration),
       cmocka_unit_test(test_stop_from_agent),
       cmocka_unit_test(test_finished_agent_is_never_resumed),
       cmocka_unit_test(test_pause_and_step),
