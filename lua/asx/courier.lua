@@ -89,6 +89,7 @@ M.LATENCY_EXPECTED = "non-negative number of seconds or function expected"
 -- checks that what it is given is what it sent: the courier object itself
 -- is the session's, and Lua code may call it with anything.
 function M.new(s, default)
+  if default and default > 0 then P.used.latency, P.used.any = true, true end
   return setmetatable({
     session = s, sched = s.sched, default = default or 0,
     heap = {}, seq = 0,

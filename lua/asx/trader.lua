@@ -75,9 +75,9 @@ local function note_field(k, v, fname)
       if fname then argerror(1, fname, "latency: " .. LATENCY_EXPECTED, v, 3) end
       error(("bad value for 'latency' (%s, got %s)"):format(LATENCY_EXPECTED, show(v)), 3)
     end
-    used.latency = true
+    used.latency, used.any = true, true
   elseif k == "on_fill" then
-    used.on_fill = true
+    used.on_fill, used.any = true, true
   end
 end
 
@@ -215,17 +215,20 @@ local function place(self, side, fname, amount, price)
   end
   local ex, st = trader_exchange(self, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
-  local courier = st.courier
-  if courier ~= nil and (used.latency or courier.default > 0) then
-    local delay = courier:delay(self, 4)
-    if delay then
-      -- On its way: it reaches the book later (arrive_order), as this object.
-      local o = order_t(0, price, amount, 0, acct.id, side, PENDING)
-      courier:send_order(self, delay, o, side, price, amount)
-      return o
+  local hears = false
+  if used.any then
+    local courier = st.courier
+    if courier ~= nil and used.latency then
+      local delay = courier:delay(self, 4)
+      if delay then
+        -- On its way: it reaches the book later (arrive_order), as this object.
+        local o = order_t(0, price, amount, 0, acct.id, side, PENDING)
+        courier:send_order(self, delay, o, side, price, amount)
+        return o
+      end
     end
+    hears = used.on_fill and fills.hears(self, st)
   end
-  local hears = used.on_fill and fills.hears(self, st)
   -- The order is matched in the exchange's spare order, which becomes the
   -- returned order only when it rests (the book then points at it, and a new
   -- spare is made on the next call). An order that ends at once is returned
@@ -250,7 +253,7 @@ local function place(self, side, fname, amount, price)
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_)
   end
   if hears then fills.watch(st, o) end
-  if ex.loggers[1] or st.watching then deliver(ex) end
+  if ex.loggers[1] or (used.any and st.watching) then deliver(ex) end
   return o
 end
 
@@ -292,7 +295,7 @@ end
 -- The delay of a cancel of t's in a session, or nil when it acts at once.
 local function cancel_delay(t, st, fname)
   local courier = st.courier
-  if courier == nil or not (used.latency or courier.default > 0) then return nil end
+  if courier == nil or not used.latency then return nil end
   if st.delivering then error(fname .. ": a logger must not trade", 4) end
   return courier:delay(t, 4), courier
 end
