@@ -475,6 +475,15 @@ spread -, mid -
         err_of(function() asx.session({ latency = print }) end))
       assert.are.equal("bad argument #1 to 'on_fill' (function or nil expected, got 5)",
         err_of(function() t:on_fill(5) end))
+      assert.are.equal("bad argument #1 to 'on_fill' (trader expected, got string)",
+        err_of(function() t.on_fill("x") end))
+      assert.are.equal("bad value for 'on_fill' (function or nil expected, got boolean)",
+        err_of(function() t.on_fill = true end))
+      assert.are.equal("bad value for 'on_fill' (function or nil expected, got string)",
+        err_of(function() asx.Trader:extend("x").on_fill = "later" end))
+      assert.are.equal("bad argument #1 to 'new' (on_fill: function expected, got 1)",
+        err_of(function() asx.trader({ on_fill = 1 }) end))
+      assert.is_nil(rawget(t, "on_fill"))
     end)
 
     it("a bad latency at send time fails the call and changes nothing", function()

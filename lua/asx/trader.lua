@@ -77,6 +77,10 @@ local function note_field(k, v, fname)
     end
     used.latency, used.any = true, true
   elseif k == "on_fill" then
+    if v ~= nil and type(v) ~= "function" then
+      if fname then argerror(1, fname, "on_fill: function expected", v, 3) end
+      error(("bad value for 'on_fill' (function or nil expected, got %s)"):format(show(v)), 3)
+    end
     used.on_fill, used.any = true, true
   end
 end
@@ -164,7 +168,7 @@ function Trader:new(opts)
     argerror(1, "new", "exchange: exchange expected", ex)
   end
   if opts.latency ~= nil then note_field("latency", opts.latency, "new") end
-  if opts.on_fill ~= nil then note_field("on_fill", opts.on_fill) end
+  if opts.on_fill ~= nil then note_field("on_fill", opts.on_fill, "new") end
 
   -- Trader ids are the accounts' uint32_t ids; past them, ids would repeat.
   if next_trader_id == 0xFFFFFFFF then
