@@ -109,10 +109,6 @@ local function send_messages(ex, loggers, native, evs, n, first, failed)
   return failed
 end
 
--- Delivers the events of the call that just matched, in order, to every
--- logger, then clears them; the book stands whatever the loggers do. Events
--- are numbered from 1 per exchange (ex.events counts them), so that a
--- detached logger's missed events can be counted from the one it failed on.
 -- The fills of watched orders (lua/asx/fills.lua) in a delivery: in a
 -- session they go to the courier, which runs each handler in a turn of its
 -- agent's own; without one they are returned, as a list of (trader, order,
@@ -130,6 +126,12 @@ local function hear_fills(ex, st, evs, n)
   return list[1] and list or nil
 end
 
+-- Delivers the events of the call that just matched, in order, to every
+-- logger, then clears them; the book stands whatever the loggers do. Events
+-- are numbered from 1 per exchange (ex.events counts them), so that a
+-- detached logger's missed events can be counted from the one it failed on.
+-- Fills of watched orders are read first (hear_fills); their handlers run
+-- once the loggers have the events.
 local function deliver(ex)
   local st = state_of[ex]
   local evs = C.asx_book_events(st.book, count_out)
