@@ -36,5 +36,18 @@ ffi.cdef(cdef)
 -- path, and gives its symbols to the FFI.
 local path = assert(package.searchpath("asx.core", package.cpath), "asx.core not found on package.cpath")
 
-registry["asx.ffi"] = { ffi = ffi, C = ffi.load(path), core = core }
+local C = ffi.load(path)
+
+-- Every function and constant is looked up now rather than at its first
+-- use: the JIT compiles C.name only once the name is in C's cache, and a
+-- trace recorded before (in an agent's first order, say) would be abandoned,
+-- which can leave the agent's loop in the interpreter for good.
+for name in cdef:gmatch("[%s%*](asx_[%w_]+)%s*%(") do
+  local _ = C[name]
+end
+for name in cdef:gmatch("[%s,{](ASX_[%w_]+)%s*=") do
+  local _ = C[name]
+end
+
+registry["asx.ffi"] = { ffi = ffi, C = C, core = core }
 return registry["asx.ffi"]
