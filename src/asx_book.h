@@ -1,9 +1,9 @@
 /* The limit order book, the traders' accounts and the matching engine.
  *
- * The core knows nothing of Lua: lua/asx/init.lua reaches these functions
- * through the FFI (the declarations between the ASX_FFI markers are read by
- * it verbatim, so keep them plain C with no macros), and the cmocka tests in
- * spec/c call them directly.
+ * The core knows nothing of Lua: the asx Lua library (lua/asx/exchange.lua,
+ * trader.lua) reaches these functions through the FFI (the declarations
+ * between the ASX_FFI markers are read verbatim, so keep them plain C with
+ * no macros), and the cmocka tests in spec/c call them directly.
  *
  * Conventions: every call takes the book first. Quantities are int64_t and
  * stay within ASX_MAX_QTY (2^53 - 1), the integers a Lua number holds exactly.

@@ -404,7 +404,7 @@ static int l_on_finish(lua_State *L) {
 }
 
 /* sched:clock_source(): the scheduler as the data of asx_sched_clock_time,
- * for a book's clock (lua/asx/init.lua holds this object while the book
+ * for a book's clock (lua/asx/exchange.lua holds this object while the book
  * reads it, so the scheduler outlives the reads). */
 static int l_clock_source(lua_State *L) {
   lua_pushlightuserdata(L, asx__lua_check_sched(L, 1)->s);
