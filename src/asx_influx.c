@@ -19,6 +19,7 @@
 
 #include "asx_event.h"
 #include "asx_http.h"
+#include "asx_influx_api.h"
 
 #define ERRBUF 512
 
@@ -33,8 +34,7 @@ enum { PHASE_CREATE_DB, PHASE_WRITE };
 
 struct asx_influx {
   asx_influx_opts o; /* with the defaults filled in; strings are ours */
-  char *write_url, *query_url, *create_body, *auth;
-  const char *write_headers[4], *query_headers[2]; /* NULL-ended */
+  asx__influx_api api; /* what to send, by version */
   asx_http *http;
   uv_loop_t *loop;
   uv_timer_t interval, retry, deadline;
@@ -144,11 +144,12 @@ static void kick(asx_influx *ix);
 static void start_request(asx_influx *ix) {
   ix->inflight_kind = ix->phase;
   if (ix->phase == PHASE_CREATE_DB) {
-    asx_http_post(ix->http, ix->query_url, ix->query_headers, ix->create_body,
-                  strlen(ix->create_body));
+    asx_http_post(ix->http, ix->api.query_url, ix->api.query_headers,
+                  ix->api.create_body, strlen(ix->api.create_body));
   } else {
     batch *b = ix->ready_head;
-    asx_http_post(ix->http, ix->write_url, ix->write_headers, b->buf, b->len);
+    asx_http_post(ix->http, ix->api.write_url, ix->api.write_headers, b->buf,
+                  b->len);
   }
 }
 
@@ -170,32 +171,6 @@ static void retry_later(asx_influx *ix) {
   uv_timer_start(&ix->retry, on_retry, (uint64_t)(ix->backoff * 1000), 0);
   ix->backoff *= 2;
   if (ix->backoff > ix->o.retry_max) ix->backoff = ix->o.retry_max;
-}
-
-/* The server's message, from a JSON body {"error":"..."} or the raw body. */
-static const char *server_message(char *body) {
-  char *p = strstr(body, "\"error\":\"");
-  if (p) {
-    /* Undo the JSON string escapes in place, up to the closing quote. */
-    p += 9;
-    char *q = p, *w = p;
-    while (*q && *q != '"') {
-      if (*q == '\\' && q[1]) q++;
-      *w++ = *q++;
-    }
-    *w = '\0';
-    return p;
-  }
-  p = strstr(body, "\"message\":\""); /* 2.x puts it there */
-  if (p) {
-    p += 11;
-    char *q = strchr(p, '"');
-    if (q) *q = '\0';
-    return p;
-  }
-  size_t n = strlen(body);
-  while (n && (body[n - 1] == '\n' || body[n - 1] == '\r')) body[--n] = '\0';
-  return body;
 }
 
 /* What the transport says of each request: the policy. */
@@ -221,7 +196,7 @@ static void request_done(void *data, int ok, long status, const char *err, char 
   char what[64];
   if (!ok || status >= 500 || status == 408 || status == 429) {
     /* The server is down or slow: the points stay queued for a retry. */
-    const char *why = ok ? server_message(body) : err;
+    const char *why = ok ? asx__influx_server_message(body) : err;
     if (ok) {
       snprintf(what, sizeof what, "HTTP %ld", status);
       report(ix, &ix->warned_down, "cannot write (%s: %s); retrying with backoff", what, why);
@@ -232,7 +207,7 @@ static void request_done(void *data, int ok, long status, const char *err, char 
     retry_later(ix);
     return;
   }
-  const char *msg = server_message(body);
+  const char *msg = asx__influx_server_message(body);
   if (!creating && ix->o.version == ASX_INFLUX_V1 && status == 404 && !ix->recreated &&
       strstr(msg, "database not found")) {
     /* The database went away (or was never there, if creating it was
@@ -281,23 +256,6 @@ static void on_interval(uv_timer_t *t) {
 
 /* ---- construction ------------------------------------------------------- */
 
-static char *dupstr(const char *s) {
-  return s ? strdup(s) : NULL;
-}
-
-static char *concat(const char *a, const char *b, const char *c, const char *d,
-                    const char *e, const char *f) {
-  const char *parts[6] = {a, b, c, d, e, f};
-  size_t n = 1;
-  for (int i = 0; i < 6; i++) n += parts[i] ? strlen(parts[i]) : 0;
-  char *s = malloc(n);
-  if (!s) return NULL;
-  s[0] = '\0';
-  for (int i = 0; i < 6; i++)
-    if (parts[i]) strcat(s, parts[i]);
-  return s;
-}
-
 static void free_strings(asx_influx *ix) {
   free((char *)ix->o.url);
   free((char *)ix->o.db);
@@ -306,29 +264,7 @@ static void free_strings(asx_influx *ix) {
   free((char *)ix->o.org);
   free((char *)ix->o.bucket);
   free((char *)ix->o.token);
-  free(ix->write_url);
-  free(ix->query_url);
-  free(ix->create_body);
-  free(ix->auth);
-}
-
-/* Why opts cannot make a logger, or NULL when they can. */
-static const char *check_opts(const asx_influx_opts *opts) {
-  if (!opts || !opts->url || strncmp(opts->url, "http", 4) != 0)
-    return "url must start with http:// or https://";
-  if (opts->version == ASX_INFLUX_V1) {
-    if (!opts->db || !*opts->db) return "1.x needs a database name (db)";
-  } else if (opts->version == ASX_INFLUX_V2) {
-    if (!opts->org || !*opts->org || !opts->bucket || !*opts->bucket)
-      return "2.x needs an org and a bucket";
-    if (!opts->token || !*opts->token) return "2.x needs a token";
-  } else {
-    return "version must be 1 or 2";
-  }
-  if (opts->batch_size < 0 || opts->max_points < 0 || !(opts->flush_interval >= 0) ||
-      !(opts->timeout >= 0) || !(opts->retry_min >= 0) || !(opts->retry_max >= 0))
-    return "negative option";
-  return NULL;
+  asx__influx_api_free(&ix->api);
 }
 
 /* Copies opts into ix->o with the defaults filled in; 0, or -1 when out of
@@ -348,61 +284,16 @@ static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
   int ok = 1;
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
     const char *given = *strings[i];
-    *strings[i] = dupstr(given);
+    *strings[i] = given ? strdup(given) : NULL;
     if (given && !*strings[i]) ok = 0;
   }
   return ok ? 0 : -1;
 }
 
-/* The requests' URLs, bodies and headers, by version; 0, or -1 when out of
- * memory. */
-static int make_requests(asx_influx *ix) {
-  /* The base URL without a trailing slash, so "http://h:8086/" works. */
-  char *base = dupstr(ix->o.url);
-  if (!base) return -1;
-  size_t n = strlen(base);
-  while (n && base[n - 1] == '/') base[--n] = '\0';
-  if (ix->o.version == ASX_INFLUX_V1) {
-    char *db = asx_http_escape(ix->http, ix->o.db);
-    char *q = concat("CREATE DATABASE \"", ix->o.db, "\"", NULL, NULL, NULL);
-    char *qe = q ? asx_http_escape(ix->http, q) : NULL;
-    ix->write_url = db ? concat(base, "/write?db=", db, "&precision=ns", NULL, NULL) : NULL;
-    ix->query_url = concat(base, "/query", NULL, NULL, NULL, NULL);
-    ix->create_body = qe ? concat("q=", qe, NULL, NULL, NULL, NULL) : NULL;
-    free(db);
-    free(qe);
-    free(q);
-    ix->phase = PHASE_CREATE_DB;
-  } else {
-    char *org = asx_http_escape(ix->http, ix->o.org);
-    char *bucket = asx_http_escape(ix->http, ix->o.bucket);
-    ix->write_url = org && bucket ? concat(base, "/api/v2/write?org=", org, "&bucket=", bucket,
-                                           "&precision=ns")
-                                  : NULL;
-    free(org);
-    free(bucket);
-    ix->phase = PHASE_WRITE;
-  }
-  free(base);
-  /* curl would send "Expect: 100-continue" for big bodies and wait for the
-   * answer; the servers do not need it, so it is switched off. */
-  ix->write_headers[0] = "Content-Type: text/plain; charset=utf-8";
-  ix->write_headers[1] = "Expect:";
-  if (ix->o.version == ASX_INFLUX_V2) {
-    ix->auth = concat("Authorization: Token ", ix->o.token, NULL, NULL, NULL, NULL);
-    ix->write_headers[2] = ix->auth;
-  }
-  ix->query_headers[0] = "Content-Type: application/x-www-form-urlencoded";
-  if (!ix->write_url) return -1;
-  if (ix->o.version == ASX_INFLUX_V1 && !(ix->query_url && ix->create_body)) return -1;
-  if (ix->o.version == ASX_INFLUX_V2 && !ix->auth) return -1;
-  return 0;
-}
-
 asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
   static const char *dummy;
   if (!err) err = &dummy;
-  if ((*err = check_opts(opts))) return NULL;
+  if ((*err = asx__influx_check_opts(opts))) return NULL;
   asx_influx *ix = calloc(1, sizeof *ix);
   if (!ix) {
     *err = "out of memory";
@@ -417,7 +308,7 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
                             ix, err);
     ok = ix->http != NULL;
   }
-  if (ok && make_requests(ix) != 0) {
+  if (ok && asx__influx_api_init(&ix->api, &ix->o, ix->http) != 0) {
     *err = "out of memory";
     ok = 0;
   }
@@ -427,6 +318,9 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
     free(ix);
     return NULL;
   }
+  /* 1.x creates the database before the first write; 2.x buckets are
+   * made by their owner. */
+  ix->phase = ix->o.version == ASX_INFLUX_V1 ? PHASE_CREATE_DB : PHASE_WRITE;
   ix->backoff = ix->o.retry_min;
   uv_timer_t *timers[3] = {&ix->interval, &ix->retry, &ix->deadline};
   for (int i = 0; i < 3; i++) {

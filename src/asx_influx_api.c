@@ -1,0 +1,117 @@
+/* The InfluxDB HTTP API, by version (see asx_influx_api.h): what the
+ * logger's requests hold, and what a server's answer says.
+ */
+#include "asx_influx_api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *dupstr(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static char *concat(const char *a, const char *b, const char *c, const char *d,
+                    const char *e, const char *f) {
+  const char *parts[6] = {a, b, c, d, e, f};
+  size_t n = 1;
+  for (int i = 0; i < 6; i++) n += parts[i] ? strlen(parts[i]) : 0;
+  char *s = malloc(n);
+  if (!s) return NULL;
+  s[0] = '\0';
+  for (int i = 0; i < 6; i++)
+    if (parts[i]) strcat(s, parts[i]);
+  return s;
+}
+
+const char *asx__influx_check_opts(const asx_influx_opts *opts) {
+  if (!opts || !opts->url || strncmp(opts->url, "http", 4) != 0)
+    return "url must start with http:// or https://";
+  if (opts->version == ASX_INFLUX_V1) {
+    if (!opts->db || !*opts->db) return "1.x needs a database name (db)";
+  } else if (opts->version == ASX_INFLUX_V2) {
+    if (!opts->org || !*opts->org || !opts->bucket || !*opts->bucket)
+      return "2.x needs an org and a bucket";
+    if (!opts->token || !*opts->token) return "2.x needs a token";
+  } else {
+    return "version must be 1 or 2";
+  }
+  if (opts->batch_size < 0 || opts->max_points < 0 || !(opts->flush_interval >= 0) ||
+      !(opts->timeout >= 0) || !(opts->retry_min >= 0) || !(opts->retry_max >= 0))
+    return "negative option";
+  return NULL;
+}
+
+int asx__influx_api_init(asx__influx_api *api, const asx_influx_opts *o,
+                         asx_http *http) {
+  /* The base URL without a trailing slash, so "http://h:8086/" works. */
+  char *base = dupstr(o->url);
+  if (!base) return ASX_E_NOMEM;
+  size_t n = strlen(base);
+  while (n && base[n - 1] == '/') base[--n] = '\0';
+  if (o->version == ASX_INFLUX_V1) {
+    char *db = asx_http_escape(http, o->db);
+    char *q = concat("CREATE DATABASE \"", o->db, "\"", NULL, NULL, NULL);
+    char *qe = q ? asx_http_escape(http, q) : NULL;
+    api->write_url = db ? concat(base, "/write?db=", db, "&precision=ns", NULL, NULL) : NULL;
+    api->query_url = concat(base, "/query", NULL, NULL, NULL, NULL);
+    api->create_body = qe ? concat("q=", qe, NULL, NULL, NULL, NULL) : NULL;
+    free(db);
+    free(qe);
+    free(q);
+  } else {
+    char *org = asx_http_escape(http, o->org);
+    char *bucket = asx_http_escape(http, o->bucket);
+    api->write_url = org && bucket ? concat(base, "/api/v2/write?org=", org, "&bucket=", bucket,
+                                            "&precision=ns")
+                                   : NULL;
+    free(org);
+    free(bucket);
+  }
+  free(base);
+  /* curl would send "Expect: 100-continue" for big bodies and wait for the
+   * answer; the servers do not need it, so it is switched off. */
+  api->write_headers[0] = "Content-Type: text/plain; charset=utf-8";
+  api->write_headers[1] = "Expect:";
+  if (o->version == ASX_INFLUX_V2) {
+    api->auth = concat("Authorization: Token ", o->token, NULL, NULL, NULL, NULL);
+    api->write_headers[2] = api->auth;
+  }
+  api->query_headers[0] = "Content-Type: application/x-www-form-urlencoded";
+  if (!api->write_url) return ASX_E_NOMEM;
+  if (o->version == ASX_INFLUX_V1 && !(api->query_url && api->create_body)) return ASX_E_NOMEM;
+  if (o->version == ASX_INFLUX_V2 && !api->auth) return ASX_E_NOMEM;
+  return 0;
+}
+
+void asx__influx_api_free(asx__influx_api *api) {
+  free(api->write_url);
+  free(api->query_url);
+  free(api->create_body);
+  free(api->auth);
+  memset(api, 0, sizeof *api);
+}
+
+const char *asx__influx_server_message(char *body) {
+  char *p = strstr(body, "\"error\":\"");
+  if (p) {
+    /* Undo the JSON string escapes in place, up to the closing quote. */
+    p += 9;
+    char *q = p, *w = p;
+    while (*q && *q != '"') {
+      if (*q == '\\' && q[1]) q++;
+      *w++ = *q++;
+    }
+    *w = '\0';
+    return p;
+  }
+  p = strstr(body, "\"message\":\""); /* 2.x puts it there */
+  if (p) {
+    p += 11;
+    char *q = strchr(p, '"');
+    if (q) *q = '\0';
+    return p;
+  }
+  size_t n = strlen(body);
+  while (n && (body[n - 1] == '\n' || body[n - 1] == '\r')) body[--n] = '\0';
+  return body;
+}
