@@ -311,7 +311,7 @@ int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int
     memcpy(f->session, "null", 4);
     return 0;
   }
-  if (len > ASX_EVENT_SESSION_MAX) return -1;
+  if (len > ASX_EVENT_SESSION_MAX) return ASX_E_ARG;
   if (f->format == ASX_EVENT_LINE) {
     escape_tag(f, session, len);
   } else if (is_string) {

@@ -192,7 +192,8 @@ void asx_event_fmt_init(asx_event_fmt *f, int format);
  * InfluxDB), a number's text (is_string 0) or a string of len bytes, any
  * bytes, at most ASX_EVENT_SESSION_MAX. In CSV and JSON a string is cleaned
  * (asx_fmt_utf8) and quoted; in InfluxDB it is escaped as a tag value, and
- * the empty string means no tag. 0, or -1 when too long (f unchanged). */
+ * the empty string means no tag. 0, or ASX_E_ARG when too long (f
+ * unchanged). */
 int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int is_string);
 
 /* The most bytes one encoded event takes with f. */

@@ -188,12 +188,12 @@ asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const 
 
 int asx_http_post(asx_http *h, const char *url, const char *const *headers, const char *body,
                   size_t len) {
-  if (h->inflight) return -1;
+  if (h->inflight) return ASX_E_STATE;
   curl_slist_free_all(h->headers);
   h->headers = NULL;
   for (; *headers; headers++) {
     struct curl_slist *l = curl_slist_append(h->headers, *headers);
-    if (!l) return -1;
+    if (!l) return ASX_E_NOMEM;
     h->headers = l;
   }
   CURL *e = h->easy;
@@ -204,7 +204,7 @@ int asx_http_post(asx_http *h, const char *url, const char *const *headers, cons
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) return -1;
+  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) return ASX_E_IO;
   h->inflight = 1;
   return 0;
 }

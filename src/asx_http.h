@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "asx_err.h"
+
 /* The most of a response body kept, for the caller's error messages. */
 #define ASX_HTTP_BODY_MAX 1024
 
@@ -34,8 +36,8 @@ asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const 
 
 /* Starts a POST of len bytes of body to url, with headers (a NULL-ended
  * array of "Name: value" lines; copied). body must stay put until done is
- * called. Returns 0, or -1 when a request is in flight or curl refused
- * (nothing started). */
+ * called. Returns 0, or (nothing started) ASX_E_STATE when a request is in
+ * flight, ASX_E_NOMEM, or ASX_E_IO when curl refused it. */
 int asx_http_post(asx_http *h, const char *url, const char *const *headers, const char *body,
                   size_t len);
 

@@ -124,12 +124,12 @@ int asx_wakeheap_reserve(asx_wakeheap *h, uint32_t n) {
     return 0;
   pos = realloc(h->pos, (size_t)n * sizeof *pos);
   if (!pos)
-    return -1;
+    return ASX_E_NOMEM;
   memset(pos + h->cap, 0, (size_t)(n - h->cap) * sizeof *pos);
   h->pos = pos;
   mem = aligned_alloc(64, (bytes + 63) / 64 * 64);
   if (!mem)
-    return -1;
+    return ASX_E_NOMEM;
   if (h->len)
     memcpy((wake *)mem + 3, h->heap, h->len * sizeof(wake));
   free(h->heap_mem);

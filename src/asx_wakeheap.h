@@ -15,13 +15,15 @@
 
 #include <stdint.h>
 
+#include "asx_err.h"
+
 #define ASX_WAKEHEAP_NONE UINT32_MAX
 
 typedef struct asx_wakeheap asx_wakeheap;
 
 asx_wakeheap *asx_wakeheap_new(void);
 void asx_wakeheap_free(asx_wakeheap *h);
-/* Makes room for the ids 0 .. n - 1; 0, or -1 when out of memory. */
+/* Makes room for the ids 0 .. n - 1; 0, or ASX_E_NOMEM. */
 int asx_wakeheap_reserve(asx_wakeheap *h, uint32_t n);
 /* Always 0: it never allocates. */
 int asx_wakeheap_push(asx_wakeheap *h, uint32_t id, double time);

@@ -137,7 +137,7 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
   if (n <= q->cap)
     return 0;
   if (!asx__array_grow((void **)&q->nd, n, sizeof *nd))
-    return -1;
+    return ASX_E_NOMEM;
   nd = q->nd;
   /* A node never pushed has no mark; its other fields are set by push. */
   for (uint32_t i = q->cap; i < n; i++)
@@ -495,7 +495,7 @@ static int renumber(asx_wakeq *q) {
   uint32_t *ids = malloc((size_t)(q->cap ? q->cap : 1) * sizeof *ids), *end;
   size_t n;
   if (!ids)
-    return -1;
+    return ASX_E_NOMEM;
   end = ids;
   for (int k = 0; k < TOPS; k++)
     end = collect(q->nd, q->top[k], end);
@@ -523,7 +523,7 @@ int asx_wakeq_push(asx_wakeq *q, uint32_t id, double time) {
   assert(id < q->cap && !removed(&q->nd[id]));
   assert(isfinite(time) && !signbit(time));
   if (q->seq == REMOVED && renumber(q) != 0)
-    return -1;
+    return ASX_E_NOMEM;
   q->nd[id].time = time;
   q->nd[id].seq = q->seq++;
   q->len++;

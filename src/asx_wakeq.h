@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+#include "asx_err.h"
+
 #define ASX_WAKEQ_NONE UINT32_MAX /* "no id" */
 
 typedef struct asx_wakeq asx_wakeq;
@@ -31,12 +33,12 @@ typedef struct asx_wakeq asx_wakeq;
 asx_wakeq *asx_wakeq_new(void);
 void asx_wakeq_free(asx_wakeq *q);
 
-/* Makes room for the ids 0 .. n - 1. Returns 0, or -1 when out of memory
- * (then nothing changed). */
+/* Makes room for the ids 0 .. n - 1. Returns 0, or ASX_E_NOMEM (then
+ * nothing changed). */
 int asx_wakeq_reserve(asx_wakeq *q, uint32_t n);
 
-/* Queues id at time. Returns 0, or -1 when out of memory (only possible
- * once every two billion pushes, when seq is renumbered; nothing changed). */
+/* Queues id at time. Returns 0, or ASX_E_NOMEM (only possible once every
+ * two billion pushes, when seq is renumbered; nothing changed). */
 int asx_wakeq_push(asx_wakeq *q, uint32_t id, double time);
 
 /* Takes a queued id out for good, in O(1): it is only marked, and the
