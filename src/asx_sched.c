@@ -102,11 +102,14 @@ static void rebase(asx_sched *s, double t) {
 
 static void on_close(uv_handle_t *h) {
   asx_sched *s = h->data;
+  assert(s->handles_open > 0 && s->state == S_ENDED);
   if (--s->handles_open == 0 && s->free_on_close)
     asx_sched_free(s);
 }
 
 static void end_session(asx_sched *s) {
+  /* Never under a resume: the handles it closes are the batch's. */
+  assert(!s->in_batch);
   if (s->state == S_ENDED)
     return;
   if (s->state == S_STARTED) {
@@ -152,6 +155,7 @@ static void run_courier(asx_sched *s, double t) {
  * the budget with more due, 0 when nothing more is due or it must stop. */
 static int run_batch(asx_sched *s, double limit, int jump) {
   int budget = ASX_SCHED_BATCH;
+  assert(s->state == S_STARTED && !s->in_batch);
   s->in_batch = 1;
   active = s;
   for (;;) {
@@ -205,6 +209,8 @@ static int run_batch(asx_sched *s, double limit, int jump) {
     /* Returning without sleeping is finishing. */
     if (s->st[a] == ASX_AGENT_RUNNING)
       s->st[a] = ASX_AGENT_FINISHED;
+    /* A resume leaves its agent waiting again or ended, never idle. */
+    assert(s->st[a] == ASX_AGENT_WAITING || s->st[a] >= ASX_AGENT_FINISHED);
   }
   s->in_batch = 0;
   return 0;
@@ -331,6 +337,8 @@ static void real_turn(asx_sched *s) {
 /* The idle handle and the timer both come here: what runs depends on the
  * state, not on which handle fired. */
 static void turn(asx_sched *s) {
+  /* The handles exist only while the session is started. */
+  assert(s->state == S_STARTED);
   if (s->stop_req)
     end_session(s);
   else if (s->stepping)
@@ -389,6 +397,7 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
 void asx_sched_free(asx_sched *s) {
   if (!s)
     return;
+  assert(!s->in_batch);
   if (active == s)
     active = NULL;
   asx__sched_restore_signals(s);
@@ -481,6 +490,8 @@ int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
     return ASX_E_STATE;
   if (s->st[agent] == ASX_AGENT_WAITING)
     asx_wakeq_remove(s->q, agent);
+  /* Only the resume function may end the agent that runs (its own). */
+  assert(s->st[agent] != ASX_AGENT_RUNNING || s->in_batch);
   s->st[agent] = (uint8_t)state;
   return 0;
 }

@@ -7,6 +7,7 @@
  */
 #include "asx_sched_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,9 @@ int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
   s->labels[s->nlabels].number = number;
   s->labels[s->nlabels].group = (uint16_t)group;
   s->nlabels++;
+  /* Runs are sorted and disjoint, which the binary search relies on. */
+  assert(s->nlabels == 1 || s->labels[s->nlabels - 2].first +
+                                    s->labels[s->nlabels - 2].count <= agent);
   return 0;
 }
 
@@ -71,6 +75,7 @@ static const label_run *find_label(const asx_sched *s, uint32_t agent) {
   }
   if (lo == 0 || agent - s->labels[lo - 1].first >= s->labels[lo - 1].count)
     return NULL;
+  assert(s->labels[lo - 1].group < s->ngroups);
   return &s->labels[lo - 1];
 }
 

@@ -6,6 +6,7 @@
  */
 #include "asx_sched_int.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ static void install_signals(asx_sched *s) {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
+  assert(sig_target == NULL);
   sig_hits = 0;
   sig_target = s;
   sigaction(SIGINT, &sa, &s->old_int);

@@ -9,6 +9,7 @@
  */
 #include "asx_sched_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -155,6 +156,7 @@ void asx__sched_watchdog_stop(asx_sched *s) {
   pthread_mutex_unlock(&s->wd_mu);
   pthread_join(s->watchdog, NULL);
   s->watchdog_on = 0;
+  assert(watch_target == s);
   /* A SIGURG already sent finds no target, or the handler of before. */
   watch_target = NULL;
   sigaction(SIGURG, &s->old_urg, NULL);

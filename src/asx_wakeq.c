@@ -148,7 +148,10 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
 }
 
 uint32_t asx_wakeq_len(const asx_wakeq *q) { return q->len; }
-double asx_wakeq_time(const asx_wakeq *q, uint32_t id) { return q->nd[id].time; }
+double asx_wakeq_time(const asx_wakeq *q, uint32_t id) {
+  assert(id < q->cap);
+  return q->nd[id].time;
+}
 
 /* ---- sorting a list ---------------------------------------------------- */
 
@@ -254,6 +257,7 @@ static void gather(node *nd, uint32_t list, gathered *g) {
 /* Puts a node in bucket of rung r that index x (>= r->cur) falls in. */
 static inline void bucket_push(node *nd, rung *r, double x, uint32_t id) {
   uint32_t b = x < (double)r->nb ? (uint32_t)x : r->nb - 1;
+  assert(x >= (double)r->cur && b < r->nb);
   nd[id].next = r->head[b];
   r->head[b] = id;
 }
@@ -287,6 +291,7 @@ static void bottom_insert(asx_wakeq *q, uint32_t id) {
   nd[id].next = nd[prev].next;
   nd[prev].next = id;
   q->finger = id;
+  assert(before(&nd[prev], &nd[id]) && before(&nd[id], &nd[nd[id].next]));
 }
 
 /* Unlinks the bottom's head. */
@@ -303,10 +308,11 @@ static uint32_t bottom_take(asx_wakeq *q) {
 /* The bottom is empty: list (removed nodes already unlinked) becomes it. */
 static void bottom_fill(asx_wakeq *q, uint32_t list) {
   uint32_t tail;
+  assert(q->bot == NIL && list != NIL);
   list = sort_list(q->nd, list);
   q->bot = list;
   for (tail = list; q->nd[tail].next != NIL; tail = q->nd[tail].next)
-    ;
+    assert(before(&q->nd[tail], &q->nd[q->nd[tail].next]));
   q->bot_tail = tail;
 }
 
@@ -322,6 +328,7 @@ static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
   uint32_t cur[TOPS];
   double width = (max - min) / count;
   int left = nlists;
+  assert(q->nrungs < MAX_RUNGS && nb >= count && count > 0);
   if (!(width > 0))
     return 0;
   if (nb > r->cap) {
@@ -509,6 +516,7 @@ static int renumber(asx_wakeq *q) {
   for (size_t i = 0; i < n; i++)
     q->nd[ids[i]].seq = (uint32_t)i | (q->nd[ids[i]].seq & REMOVED);
   q->seq = (uint32_t)n;
+  assert(q->seq < REMOVED && n >= q->len);
   free(ids);
   return 0;
 }
@@ -543,8 +551,11 @@ uint32_t asx_wakeq_peek(asx_wakeq *q) {
       bottom_take(q);
     if (q->bot != NIL)
       return q->bot;
-    if (!refill(q))
+    if (!refill(q)) {
+      /* Every level was drained: nothing live can be left. */
+      assert(q->len == 0);
       return ASX_WAKEQ_NONE;
+    }
   }
 }
 
@@ -556,6 +567,7 @@ uint32_t asx_wakeq_pop(asx_wakeq *q) {
   uint32_t id = asx_wakeq_peek(q);
   if (id == ASX_WAKEQ_NONE)
     return id;
+  assert(q->len > 0 && !removed(&q->nd[id]));
   bottom_take(q);
   q->len--;
   return id;
