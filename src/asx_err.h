@@ -7,6 +7,14 @@
  * asx_strerror gives a code's message and asx_err_name its name; the
  * bindings use them, and Lua sees the codes as C.ASX_E_* through the FFI.
  *
+ * Constructors follow the same rule. One that can fail for a reason the
+ * caller must tell apart (a bad option, a file that cannot be opened)
+ * returns 0 or a code, hands the new object through an out-parameter
+ * (NULL on failure) and says why in *err: asx_logfile_open, asx_influx_new,
+ * asx_http_new, asx_httpd_open, asx_repl_open. One that can only run out of
+ * memory, or be misused, returns the object or NULL, as malloc does:
+ * asx_book_new, asx_sched_new, asx_pool_new, asx_wakeq_new.
+ *
  * The list is written once, as an X-macro (libuv's UV_ERRNO_MAP): each
  * XX(name, code, message) entry makes ASX_E_<name> and a case of each
  * function below. A new code is one more line here. */

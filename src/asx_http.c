@@ -134,15 +134,16 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp) {
   return 0;
 }
 
-asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const char *password,
-                       asx_http_done_cb done, void *data, const char **err) {
+int asx_http_new(uv_loop_t *loop, double timeout, const char *user, const char *password,
+                 asx_http_done_cb done, void *data, asx_http **out, const char **err) {
   static const char *dummy;
   if (!err) err = &dummy;
+  *out = NULL;
   static int curl_ready;
   if (!curl_ready) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
       *err = "libcurl failed to initialise";
-      return NULL;
+      return ASX_E_IO;
     }
     curl_ready = 1;
   }
@@ -156,7 +157,7 @@ asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const 
     if (h && h->easy) curl_easy_cleanup(h->easy);
     if (h && h->multi) curl_multi_cleanup(h->multi);
     free(h);
-    return NULL;
+    return ASX_E_NOMEM;
   }
   h->loop = loop;
   h->done = done;
@@ -183,7 +184,8 @@ asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const 
   h->handles_open++;
   /* Waiting on curl alone must not keep a host's loop alive. */
   uv_unref((uv_handle_t *)&h->curl_timer);
-  return h;
+  *out = h;
+  return 0;
 }
 
 int asx_http_post(asx_http *h, const char *url, const char *const *headers, const char *body,

@@ -29,10 +29,11 @@ typedef void (*asx_http_done_cb)(void *data, int ok, long status, const char *er
 /* A transport on loop. timeout (seconds) bounds the connection and each
  * request; user and password, when user is not NULL or empty, are sent as
  * basic authentication (both copied). done is called with data after each
- * request. Returns NULL and a static reason in *err. The caller frees it
- * with asx_http_free. */
-asx_http *asx_http_new(uv_loop_t *loop, double timeout, const char *user, const char *password,
-                       asx_http_done_cb done, void *data, const char **err);
+ * request. Returns 0 and the transport in *out, which the caller frees
+ * with asx_http_free; or ASX_E_IO (libcurl failed to initialise) or
+ * ASX_E_NOMEM, with a static reason in *err. */
+int asx_http_new(uv_loop_t *loop, double timeout, const char *user, const char *password,
+                 asx_http_done_cb done, void *data, asx_http **out, const char **err);
 
 /* Starts a POST of len bytes of body to url, with headers (a NULL-ended
  * array of "Name: value" lines; copied). body must stay put until done is

@@ -166,22 +166,23 @@ static void on_connection(uv_stream_t *listener, int status) {
   h2o_accept(&h->accept, sock);
 }
 
-asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
-                        const char **err) {
+int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
+                   asx_httpd **out, const char **err) {
   asx_httpd *h;
   h2o_hostconf_t *hostconf;
   h2o_pathconf_t *pathconf;
   handler *hd;
   struct sockaddr_storage addr;
   int namelen = sizeof addr;
+  *out = NULL;
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
     *err = "not an IP address";
-    return NULL;
+    return ASX_E_ARG;
   }
   if ((h = calloc(1, sizeof *h)) == NULL) {
     *err = "out of memory";
-    return NULL;
+    return ASX_E_NOMEM;
   }
   h->cb = cb;
   h->data = data;
@@ -192,7 +193,7 @@ asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd
     *err = "cannot listen there (address in use, or not this machine's)";
     /* The handle is closed by the next turn of the loop, which frees it. */
     uv_close((uv_handle_t *)&h->listener, (uv_close_cb)free);
-    return NULL;
+    return ASX_E_IO;
   }
   uv_unref((uv_handle_t *)&h->listener);
   uv_tcp_getsockname(&h->listener, (struct sockaddr *)&addr, &namelen);
@@ -209,7 +210,8 @@ asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd
   h2o_context_init(&h->ctx, loop, &h->config);
   h->accept.ctx = &h->ctx;
   h->accept.hosts = h->config.hosts;
-  return h;
+  *out = h;
+  return 0;
 }
 
 int asx_httpd_port(const asx_httpd *h) { return h->port; }

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "asx_err.h"
+
 #define ASX_HTTPD_STREAM_MAX (1u << 20)
 
 typedef struct asx_httpd asx_httpd;
@@ -29,10 +31,11 @@ typedef void (*asx_httpd_cb)(void *data, asx_httpd_req *req, const char *method,
                             const char *path, size_t path_len, const char *body, size_t body_len);
 
 /* Listens on host (an IPv4 or IPv6 address) and port (0: any free port) on
- * loop. Returns the server, or NULL and a static message in *err. The
- * listener does not keep the loop alive. */
-asx_httpd *asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
-                        const char **err);
+ * loop. Returns 0 and the server in *out; or ASX_E_ARG (not an address),
+ * ASX_E_NOMEM or ASX_E_IO (cannot listen there), with a static message in
+ * *err. The listener does not keep the loop alive. */
+int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
+                   asx_httpd **out, const char **err);
 /* The port it listens on. */
 int asx_httpd_port(const asx_httpd *h);
 /* Answers req with status, a Content-Type and body (copied). */

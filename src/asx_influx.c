@@ -267,8 +267,7 @@ static void free_strings(asx_influx *ix) {
   asx__influx_api_free(&ix->api);
 }
 
-/* Copies opts into ix->o with the defaults filled in; 0, or -1 when out of
- * memory. */
+/* Copies opts into ix->o with the defaults filled in; 0 or ASX_E_NOMEM. */
 static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
   ix->o = *opts;
   if (!ix->o.batch_size) ix->o.batch_size = 5000;
@@ -287,36 +286,33 @@ static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
     *strings[i] = given ? strdup(given) : NULL;
     if (given && !*strings[i]) ok = 0;
   }
-  return ok ? 0 : -1;
+  return ok ? 0 : ASX_E_NOMEM;
 }
 
-asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
+int asx_influx_new(const asx_influx_opts *opts, asx_influx **out, const char **err) {
   static const char *dummy;
   if (!err) err = &dummy;
-  if ((*err = asx__influx_check_opts(opts))) return NULL;
+  *out = NULL;
+  if ((*err = asx__influx_check_opts(opts))) return ASX_E_ARG;
   asx_influx *ix = calloc(1, sizeof *ix);
   if (!ix) {
     *err = "out of memory";
-    return NULL;
+    return ASX_E_NOMEM;
   }
   ix->loop = uv_default_loop();
   *err = "out of memory";
-  int ok = take_opts(ix, opts) == 0;
-  if (ok) {
-    /* On failure it says why in *err. */
-    ix->http = asx_http_new(ix->loop, ix->o.timeout, ix->o.user, ix->o.password, request_done,
-                            ix, err);
-    ok = ix->http != NULL;
-  }
-  if (ok && asx__influx_api_init(&ix->api, &ix->o, ix->http) != 0) {
+  int rc = take_opts(ix, opts);
+  /* On failure the transport says why in *err. */
+  if (rc == 0)
+    rc = asx_http_new(ix->loop, ix->o.timeout, ix->o.user, ix->o.password, request_done, ix,
+                      &ix->http, err);
+  if (rc == 0 && (rc = asx__influx_api_init(&ix->api, &ix->o, ix->http)) != 0)
     *err = "out of memory";
-    ok = 0;
-  }
-  if (!ok) {
+  if (rc != 0) {
     asx_http_free(ix->http);
     free_strings(ix);
     free(ix);
-    return NULL;
+    return rc;
   }
   /* 1.x creates the database before the first write; 2.x buckets are
    * made by their owner. */
@@ -337,7 +333,8 @@ asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err) {
 
   ix->start_ns = asx_wall_ns();
   asx_event_fmt_init(&ix->fmt, ASX_EVENT_LINE);
-  return ix;
+  *out = ix;
+  return 0;
 }
 
 int asx_influx_set_session(asx_influx *ix, const char *session, int64_t start_ns) {

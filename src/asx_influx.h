@@ -86,9 +86,10 @@ typedef struct asx_influx_stats {
 
 typedef struct asx_influx asx_influx;
 
-/* A new logger, or NULL and a static reason in *err. Sends nothing yet. The
- * caller owns it and ends it with asx_influx_close. */
-asx_influx *asx_influx_new(const asx_influx_opts *opts, const char **err);
+/* A new logger in *out, which the caller owns and ends with
+ * asx_influx_close; it sends nothing yet. Returns 0, or ASX_E_ARG (bad
+ * options), ASX_E_NOMEM or ASX_E_IO, with a static reason in *err. */
+int asx_influx_new(const asx_influx_opts *opts, asx_influx **out, const char **err);
 
 /* The session tag (copied, escaped as a tag value; NULL or "" for none, the
  * default) and the wall-clock time in ns since the epoch at session time 0

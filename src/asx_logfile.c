@@ -329,19 +329,20 @@ int asx_logfile_same(const char *a, const char *b) {
 
 /* ---- the public calls --------------------------------------------------- */
 
-asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
-                              const char **err) {
+int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile **out,
+                     const char **err) {
   static const char *dummy;
   if (!err) err = &dummy;
+  *out = NULL;
   if (!path || !*path) {
     *err = "empty path";
     errno = EINVAL;
-    return NULL;
+    return ASX_E_ARG;
   }
   asx_logfile *lf = calloc(1, sizeof *lf);
   if (!lf) {
     *err = "out of memory";
-    return NULL;
+    return ASX_E_NOMEM;
   }
   /* Not O_TRUNC: the file may be another log's, which claim() finds out. */
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0);
@@ -353,7 +354,7 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
     unclaim(lf);
     free(lf);
     errno = e;
-    return NULL;
+    return e == EBUSY ? ASX_E_STATE : e == ENOMEM ? ASX_E_NOMEM : ASX_E_IO;
   }
   if (!max_bytes) max_bytes = DEFAULT_MAX_BYTES;
   lf->max_chunks = max_bytes / CHUNK_SIZE;
@@ -376,9 +377,10 @@ asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
     pthread_cond_destroy(&lf->work);
     pthread_cond_destroy(&lf->done);
     free(lf);
-    return NULL;
+    return ASX_E_NOMEM;
   }
-  return lf;
+  *out = lf;
+  return 0;
 }
 
 int asx_logfile_set_format(asx_logfile *lf, int format, int type) {

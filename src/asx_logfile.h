@@ -56,14 +56,16 @@ typedef struct asx_logfile_stats {
 
 /* Opens (truncates, or appends to when append is non-zero) path and starts
  * its writer thread. max_bytes bounds the memory of its buffers (0: 64 MiB;
- * at least two chunks). Returns NULL and a static reason in *err when the
- * file cannot be opened; errno is kept from the failing call. A regular file
- * that another open log file of this process already writes, by whatever
- * path, is refused (EBUSY, and nothing truncated): two writers would
- * interleave or overwrite each other's lines. The caller owns the result and
- * must end it with asx_logfile_close. */
-asx_logfile *asx_logfile_open(const char *path, int append, size_t max_bytes,
-                              const char **err);
+ * at least two chunks). Returns 0 and the log file in *out, which the caller
+ * owns and must end with asx_logfile_close. Else it returns ASX_E_ARG (an
+ * empty path), ASX_E_IO (the file cannot be opened; errno is kept from the
+ * failing call), ASX_E_STATE or ASX_E_NOMEM, with a static reason in *err.
+ * A regular file that another open log file of this process already
+ * writes, by whatever path, is refused with ASX_E_STATE (errno EBUSY, and
+ * nothing truncated): two writers would interleave or overwrite each
+ * other's lines. */
+int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile **out,
+                     const char **err);
 
 /* The path an open log file was opened by, when it is the same regular file
  * as path (same device and inode); NULL when there is none. The text

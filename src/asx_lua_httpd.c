@@ -98,8 +98,7 @@ static int l_http_listen(lua_State *L) {
   u->ref_self = u->ref_thread = u->ref_on_request = u->ref_on_tick = LUA_NOREF;
   luaL_getmetatable(L, HTTP_MT);
   lua_setmetatable(L, -2);
-  u->h = asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &err);
-  if (!u->h) {
+  if (asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &u->h, &err) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;

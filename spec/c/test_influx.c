@@ -20,6 +20,14 @@
 #include "asx_influx.h"
 #include "test_util.h"
 
+/* A new logger, or NULL with the reason in *err; the code agrees. */
+static asx_influx *new_influx(const asx_influx_opts *o, const char **err) {
+  asx_influx *ix = NULL;
+  int rc = asx_influx_new(o, &ix, err);
+  assert_true(rc == 0 ? ix != NULL : rc < 0 && ix == NULL);
+  return ix;
+}
+
 static asx_influx_opts v1_opts(const char *url) {
   asx_influx_opts o;
   memset(&o, 0, sizeof o);
@@ -32,7 +40,7 @@ static asx_influx_opts v1_opts(const char *url) {
 
 static void test_line_protocol(void **state) {
   asx_influx_opts o = v1_opts("http://127.0.0.1:1");
-  asx_influx *ix = asx_influx_new(&o, NULL);
+  asx_influx *ix = new_influx(&o, NULL);
   assert_non_null(ix);
   assert_int_equal(asx_influx_set_session(ix, "run 1,a=b", 1000000000000000000), 0);
   asx_event evs[6] = {
@@ -77,23 +85,25 @@ static void test_line_protocol(void **state) {
 
 static void test_bad_options(void **state) {
   const char *err = NULL;
+  asx_influx *ix = NULL;
   asx_influx_opts o = v1_opts("ftp://x");
-  assert_null(asx_influx_new(&o, &err));
+  assert_int_equal(asx_influx_new(&o, &ix, &err), ASX_E_ARG);
   assert_string_equal(err, "url must start with http:// or https://");
   o = v1_opts("http://x");
   o.db = "";
-  assert_null(asx_influx_new(&o, &err));
+  assert_int_equal(asx_influx_new(&o, &ix, &err), ASX_E_ARG);
   assert_string_equal(err, "1.x needs a database name (db)");
   memset(&o, 0, sizeof o);
   o.version = ASX_INFLUX_V2;
   o.url = "http://x";
   o.org = "o";
   o.bucket = "b";
-  assert_null(asx_influx_new(&o, &err));
+  assert_int_equal(asx_influx_new(&o, &ix, &err), ASX_E_ARG);
   assert_string_equal(err, "2.x needs a token");
   o.version = 3;
-  assert_null(asx_influx_new(&o, &err));
+  assert_int_equal(asx_influx_new(&o, &ix, &err), ASX_E_ARG);
   assert_string_equal(err, "version must be 1 or 2");
+  assert_null(ix);
 }
 
 /* ---- a tiny HTTP server on a thread ------------------------------------- */
@@ -190,7 +200,7 @@ static void test_v2_request(void **state) {
   o.bucket = "b&1";
   o.token = "s3cret";
   o.quiet = 1;
-  asx_influx *ix = asx_influx_new(&o, NULL);
+  asx_influx *ix = new_influx(&o, NULL);
   assert_non_null(ix);
   asx_influx_set_session(ix, "1", 5);
   asx_event e = ev(ASX_EV_TRADE, 0, 10, 2, 0, 2, 1, 2, 1, ASX_SELL, 0);
@@ -222,7 +232,7 @@ static void test_v1_create_then_write_in_batches(void **state) {
   o.user = "u";
   o.password = "p";
   o.batch_size = 2;
-  asx_influx *ix = asx_influx_new(&o, NULL);
+  asx_influx *ix = new_influx(&o, NULL);
   assert_non_null(ix);
   asx_influx_set_session(ix, "1", 0);
   for (int i = 1; i <= 3; i++) {
@@ -255,7 +265,7 @@ static void test_refused_write_is_reported(void **state) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
   asx_influx_opts o = v1_opts(url);
-  asx_influx *ix = asx_influx_new(&o, NULL);
+  asx_influx *ix = new_influx(&o, NULL);
   asx_event e = ev(ASX_EV_CANCEL, 1, 0, 1, 0, 1, 0, 1, 0, ASX_BUY, 0);
   asx_influx_events(ix, &e, 1);
   asx_influx_events(ix, &e, 1);
@@ -292,7 +302,7 @@ static void test_unreachable_and_bounded(void **state) {
   o.max_points = 100;
   o.retry_min = 0.01;
   o.retry_max = 0.02;
-  asx_influx *ix = asx_influx_new(&o, NULL);
+  asx_influx *ix = new_influx(&o, NULL);
   for (int i = 0; i < 150; i++) {
     asx_event e = ev(ASX_EV_CANCEL, i, 0, 1, 0, i, 0, 1, 0, ASX_BUY, 0);
     asx_influx_events(ix, &e, 1);

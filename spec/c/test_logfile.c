@@ -27,6 +27,16 @@ static char *tmp_path(void) {
   return path;
 }
 
+/* Opens a log file that the test expects to open: the log file, or NULL
+ * (with the reason in *err) for a test that skips without it. */
+static asx_logfile *open_log(const char *path, int append, size_t max_bytes,
+                             const char **err) {
+  asx_logfile *lf = NULL;
+  int rc = asx_logfile_open(path, append, max_bytes, &lf, err);
+  assert_true(rc == 0 ? lf != NULL : rc < 0 && lf == NULL);
+  return lf;
+}
+
 /* Reads a whole file into a new string. */
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -122,7 +132,7 @@ static const asx_event *sample(size_t *n) {
 
 static void test_csv_rows(void **state) {
   const char *err = NULL;
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, &err);
+  asx_logfile *lf = open_log(tmp_path(), 0, 0, &err);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_TRADE), 0);
   assert_int_equal(asx_logfile_set_session(lf, "7", 1, 0), 0);
@@ -156,7 +166,7 @@ static void test_csv_rows(void **state) {
 }
 
 static void test_jsonl_rows(void **state) {
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_JSONL, 0), 0);
   assert_int_equal(asx_logfile_set_session(lf, "s\n1", 3, 1), 0);
@@ -183,7 +193,7 @@ static void test_jsonl_rows(void **state) {
 /* Many more rows than one chunk holds, through a small memory bound, so the
  * producer waits for the writer: every row must arrive, whole and in order. */
 static void test_many_rows_bounded(void **state) {
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 1, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 1, NULL);
   assert_non_null(lf);
   asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_TRADE);
   const int N = 200000;
@@ -211,7 +221,7 @@ static void test_many_rows_bounded(void **state) {
 }
 
 static void test_long_line_and_bad_input(void **state) {
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_write(lf, "no newline", 10), ASX_E_ARG);
   assert_int_equal(asx_logfile_write(lf, "", 0), ASX_E_ARG);
@@ -240,7 +250,7 @@ static void test_writer_writes_waiting_lines_itself(void **state) {
   /* Lines that nobody hands over or flushes (the producer idle, or busy in
    * an agent that never yields) still reach the file, whole, a moment
    * later: a process killed then keeps them. Polled with a deadline. */
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
   assert_int_equal(asx_logfile_write(lf, "header\n", 7), 0);
   assert_int_equal(asx_logfile_write(lf, "row 1\nrow 2\n", 12), 0);
@@ -264,11 +274,14 @@ static void test_writer_writes_waiting_lines_itself(void **state) {
 
 static void test_open_errors_and_write_errors(void **state) {
   const char *err = NULL;
-  assert_null(asx_logfile_open("/nonexistent-dir/x.csv", 0, 0, &err));
+  asx_logfile *lf = NULL;
+  assert_int_equal(asx_logfile_open("/nonexistent-dir/x.csv", 0, 0, &lf, &err), ASX_E_IO);
+  assert_null(lf);
   assert_string_equal(err, "No such file or directory");
-  assert_null(asx_logfile_open("", 0, 0, &err));
+  assert_int_equal(asx_logfile_open("", 0, 0, &lf, &err), ASX_E_ARG);
+  assert_null(lf);
   /* /dev/full accepts open(2) and fails every write with ENOSPC. */
-  asx_logfile *lf = asx_logfile_open("/dev/full", 1, 0, &err);
+  lf = open_log("/dev/full", 1, 0, &err);
   if (!lf) skip();
   assert_int_equal(asx_logfile_write(lf, "a\nb\n", 4), 0);
   assert_int_equal(asx_logfile_flush(lf), ASX_E_IO);
@@ -308,7 +321,7 @@ static void numbered_line(char *buf, int i) {
 static void test_short_write_keeps_whole_lines(void **state) {
   signal(SIGXFSZ, SIG_IGN);
   for (int limit = 990; limit <= 1000; limit += 10) { /* on a line end, then inside a line */
-    asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+    asx_logfile *lf = open_log(tmp_path(), 0, 0, NULL);
     assert_non_null(lf);
     char line[31];
     for (int i = 1; i <= 100; i++) {
@@ -346,7 +359,7 @@ static void test_short_write_keeps_whole_lines(void **state) {
  * bound: the limit falls in a later chunk, mid-row. */
 static void test_short_write_native_rows(void **state) {
   signal(SIGXFSZ, SIG_IGN);
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 1, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 1, NULL);
   assert_non_null(lf);
   asx_logfile_set_format(lf, ASX_LOG_JSONL, 0);
   const long limit = 700001;
@@ -394,7 +407,7 @@ static void test_one_writer_per_file(void **state) {
   snprintf(dot, sizeof dot, "%s/./a.csv", dir);
   snprintf(sym, sizeof sym, "%s/sym.csv", dir);
   snprintf(hard, sizeof hard, "%s/hard.csv", dir);
-  asx_logfile *lf = asx_logfile_open(a, 0, 0, NULL);
+  asx_logfile *lf = open_log(a, 0, 0, NULL);
   assert_non_null(lf);
   assert_int_equal(symlink(a, sym), 0);
   assert_int_equal(link(a, hard), 0);
@@ -404,8 +417,10 @@ static void test_one_writer_per_file(void **state) {
   for (int i = 0; i < 4; i++) {
     for (int append = 0; append <= 1; append++) {
       const char *err = NULL;
+      asx_logfile *again = NULL;
       errno = 0;
-      assert_null(asx_logfile_open(paths[i], append, 0, &err));
+      assert_int_equal(asx_logfile_open(paths[i], append, 0, &again, &err), ASX_E_STATE);
+      assert_null(again);
       assert_int_equal(errno, EBUSY);
       assert_string_equal(err, "already open for logging");
       assert_string_equal(asx_logfile_holder(paths[i]), a);
@@ -417,8 +432,8 @@ static void test_one_writer_per_file(void **state) {
   snprintf(other, sizeof other, "%s/none.csv", dir);
   assert_null(asx_logfile_holder(other));
   /* Devices are not claimed: /dev/null twice is harmless. */
-  asx_logfile *n1 = asx_logfile_open("/dev/null", 1, 0, NULL);
-  asx_logfile *n2 = asx_logfile_open("/dev/null", 1, 0, NULL);
+  asx_logfile *n1 = open_log("/dev/null", 1, 0, NULL);
+  asx_logfile *n2 = open_log("/dev/null", 1, 0, NULL);
   assert_non_null(n1);
   assert_non_null(n2);
   assert_int_equal(asx_logfile_close(n1), 0);
@@ -426,7 +441,7 @@ static void test_one_writer_per_file(void **state) {
   assert_int_equal(asx_logfile_close(lf), 0);
   /* Closed, the file can be opened again, through any name. */
   assert_null(asx_logfile_holder(a));
-  lf = asx_logfile_open(sym, 1, 0, NULL);
+  lf = open_log(sym, 1, 0, NULL);
   assert_non_null(lf);
   assert_string_equal(asx_logfile_holder(hard), sym);
   assert_int_equal(asx_logfile_write(lf, "more\n", 5), 0);
@@ -481,7 +496,7 @@ static void test_utf8_cleaning(void **state) {
 /* A session id with a NUL and invalid UTF-8: JSON escapes the NUL and
  * replaces the bad byte, CSV keeps the NUL and quotes the line break. */
 static void test_hostile_session(void **state) {
-  asx_logfile *lf = asx_logfile_open(tmp_path(), 0, 0, NULL);
+  asx_logfile *lf = open_log(tmp_path(), 0, 0, NULL);
   assert_non_null(lf);
   asx_event e = ev(ASX_EV_CANCEL, 1, 0, 4, 0, 9, 0, 3, 0, ASX_BUY, 0);
   assert_int_equal(asx_logfile_set_session(lf, "a\0\xFF\n\"", 5, 1), 0);

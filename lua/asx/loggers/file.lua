@@ -9,11 +9,11 @@ local C = F.C
 
 local check = require("asx.check")
 local argerror, check_open, num = check.argerror, common.check_open, event.format_number
-local check_send_event = common.check_send_event
 
 local M = {}
 
 local errbuf = ffi.new("const char *[1]")
+local lfbuf = ffi.new("asx_logfile *[1]")
 
 -- Why path cannot be opened when the log file opened as holder writes it.
 function M.already_open(path, holder)
@@ -25,12 +25,14 @@ end
 -- logger writes, by whatever path, is refused, naming that path; a logger
 -- that is no longer reachable is collected first, so only a live one counts.
 local function open_file(path, append, max_bytes)
-  local lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
-  if lf == nil and C.asx_logfile_holder(path) ~= nil then
+  local rc = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, lfbuf, errbuf)
+  if rc ~= 0 and C.asx_logfile_holder(path) ~= nil then
     collectgarbage()
-    lf = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, errbuf)
+    rc = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, lfbuf, errbuf)
   end
-  if lf == nil then
+  local lf = lfbuf[0]
+  lfbuf[0] = nil
+  if rc ~= 0 then
     local holder = C.asx_logfile_holder(path)
     holder = holder ~= nil and ffi.string(holder)
     if holder then return nil, M.already_open(path, holder) end
@@ -110,7 +112,9 @@ function FileLogger:consume_events(ptr, n, ex)
 end
 
 function FileLogger:send_event(event_type, message)
-  check_send_event(self, event_type, message)
+  check_open(self, "send_event")
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message) end
   local session = message.session
   if session ~= self.session then self:_session(session) end
   local f = self.by_type[event_type] or self.any

@@ -8,8 +8,8 @@ local C = F.C
 
 local check = require("asx.check")
 local argerror, check_open, num = check.argerror, common.check_open, event.format_number
-local check_send_event = common.check_send_event
 local errbuf = ffi.new("const char *[1]")
+local ixbuf = ffi.new("asx_influx *[1]")
 
 local M = {}
 
@@ -42,7 +42,9 @@ function Influx:consume_events(ptr, n, ex)
 end
 
 function Influx:send_event(event_type, message)
-  check_send_event(self, event_type, message)
+  check_open(self, "send_event")
+  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type) end
+  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message) end
   local session = message.session
   if session ~= self.session or (event_type == "session" and message.state == "start") then
     self:_session(session, message.time)
@@ -185,8 +187,10 @@ function M.influxdb(opts)
     argerror(1, "influxdb", "start: wall-clock seconds since the epoch expected", start)
   end
   o.quiet = opts.quiet and 1 or 0
-  local ix = C.asx_influx_new(o, errbuf)
-  if ix == nil then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
+  local rc = C.asx_influx_new(o, ixbuf, errbuf)
+  local ix = ixbuf[0]
+  ixbuf[0] = nil
+  if rc ~= 0 then return nil, "influxdb: " .. ffi.string(errbuf[0]) end
   local self = setmetatable({ url = mask_url(url),
     close_timeout = close_timeout, closed = false, version = tonumber(o.version),
     start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
