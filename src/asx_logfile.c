@@ -9,10 +9,11 @@
  * lines the producer has not handed over itself: the producer may be idle,
  * or busy with an agent that does not yield, for as long as it likes, and
  * whole lines still reach the file within a fraction of a second (see
- * writer_main). open_mu guards the list of the regular files open for
- * logging, which every log file of the process shares.
+ * writer_main). Which files are open for logging, shared by every log file
+ * of the process, is asx_logfile_claim.c's.
  */
 #include "asx_logfile.h"
+#include "asx_logfile_claim.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,12 +57,7 @@ struct asx_logfile {
   int quit;                  /* (mu) */
   atomic_int err;            /* errno of the first failed write, or 0 */
 
-  /* Which regular file this is, for refusing a second log of it (open_mu). */
-  int claimed;
-  dev_t dev;
-  ino_t ino;
-  char *path;
-  asx_logfile *next_open;
+  asx__claimed_file claim; /* which regular file this is (asx_logfile_claim.c) */
 
   int format, type;
   /* The session as given, kept to quote it again when the format changes. */
@@ -76,15 +72,12 @@ struct asx_logfile {
   atomic_llong flushed;
 };
 
-static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
-
 /* asx_logfile_quiesce: once quitting is set, no writer starts a write, and
  * writes_under_way tells when those already started have ended. Both are
  * sequentially consistent, so that a writer and the quitting thread cannot
  * both miss the other's store. */
 static atomic_int quitting;
 static atomic_int writes_under_way;
-static asx_logfile *open_files; /* the claimed ones (open_mu) */
 
 /* ---- the writer thread -------------------------------------------------- */
 
@@ -248,85 +241,6 @@ static void drop(asx_logfile *lf, int64_t lines, size_t bytes) {
   atomic_fetch_add(&lf->dropped, (long long)lines);
 }
 
-/* ---- one writer per regular file ------------------------------------- */
-
-/* Takes the file open as lf->fd for lf, and truncates it unless append;
- * 0, or an errno (EBUSY: another log file of this process holds it). Only
- * regular files are claimed: writing /dev/null twice is harmless. */
-static int claim(asx_logfile *lf, const char *path, int append) {
-  struct stat st;
-  if (fstat(lf->fd, &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode)) return 0;
-  lf->path = strdup(path);
-  if (!lf->path) return ENOMEM;
-  int e = 0;
-  pthread_mutex_lock(&open_mu);
-  for (asx_logfile *o = open_files; o; o = o->next_open)
-    if (o->dev == st.st_dev && o->ino == st.st_ino) e = EBUSY;
-  /* Truncated only once it is known to be no other log's file. */
-  if (!e && !append && ftruncate(lf->fd, 0) != 0) e = errno;
-  if (!e) {
-    lf->claimed = 1;
-    lf->dev = st.st_dev;
-    lf->ino = st.st_ino;
-    lf->next_open = open_files;
-    open_files = lf;
-  }
-  pthread_mutex_unlock(&open_mu);
-  return e;
-}
-
-static void unclaim(asx_logfile *lf) {
-  if (lf->claimed) {
-    pthread_mutex_lock(&open_mu);
-    asx_logfile **pp = &open_files;
-    while (*pp != lf) pp = &(*pp)->next_open;
-    *pp = lf->next_open;
-    pthread_mutex_unlock(&open_mu);
-    lf->claimed = 0;
-  }
-  free(lf->path);
-  lf->path = NULL;
-}
-
-const char *asx_logfile_holder(const char *path) {
-  struct stat st;
-  if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
-  const char *held = NULL;
-  pthread_mutex_lock(&open_mu);
-  for (asx_logfile *o = open_files; o; o = o->next_open)
-    if (o->dev == st.st_dev && o->ino == st.st_ino) held = o->path;
-  pthread_mutex_unlock(&open_mu);
-  return held;
-}
-
-/* The directory and the last name of path, by identity: the directory's
- * device and inode, and a pointer to the name inside path. 0 or errno. */
-static int dir_and_name(const char *path, struct stat *dir, const char **name) {
-  const char *slash = strrchr(path, '/');
-  *name = slash ? slash + 1 : path;
-  size_t n = slash ? (size_t)(slash - path) : 0;
-  char *d = malloc(n + 2);
-  if (!d) return ENOMEM;
-  if (!slash) strcpy(d, ".");
-  else if (n == 0) strcpy(d, "/");
-  else { memcpy(d, path, n); d[n] = '\0'; }
-  int e = stat(d, dir) == 0 ? 0 : errno;
-  free(d);
-  return e;
-}
-
-int asx_logfile_same(const char *a, const char *b) {
-  if (!a || !b) return 0;
-  struct stat sa, sb;
-  int ea = stat(a, &sa), eb = stat(b, &sb);
-  if (ea == 0 && eb == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-  if (ea == 0 || eb == 0) return 0;
-  const char *na, *nb;
-  if (dir_and_name(a, &sa, &na) || dir_and_name(b, &sb, &nb)) return 0;
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && strcmp(na, nb) == 0;
-}
-
 /* ---- the public calls --------------------------------------------------- */
 
 int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile **out,
@@ -344,14 +258,14 @@ int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile
     *err = "out of memory";
     return ASX_E_NOMEM;
   }
-  /* Not O_TRUNC: the file may be another log's, which claim() finds out. */
+  /* Not O_TRUNC: the file may be another log's, which the claim finds out. */
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0);
   lf->fd = open(path, flags, 0644);
-  int e = lf->fd < 0 ? errno : claim(lf, path, append);
+  int e = lf->fd < 0 ? errno : asx__logfile_claim(&lf->claim, lf->fd, path, append);
   if (e) {
     *err = e == EBUSY ? "already open for logging" : strerror(e);
     if (lf->fd >= 0) close(lf->fd);
-    unclaim(lf);
+    asx__logfile_unclaim(&lf->claim);
     free(lf);
     errno = e;
     return e == EBUSY ? ASX_E_STATE : e == ENOMEM ? ASX_E_NOMEM : ASX_E_IO;
@@ -371,7 +285,7 @@ int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile
   if (!lf->cur || pthread_create(&lf->thread, NULL, writer_main, lf) != 0) {
     *err = "cannot start the writer thread";
     close(lf->fd);
-    unclaim(lf);
+    asx__logfile_unclaim(&lf->claim);
     free(lf->cur);
     pthread_mutex_destroy(&lf->mu);
     pthread_cond_destroy(&lf->work);
@@ -499,7 +413,7 @@ int asx_logfile_close(asx_logfile *lf) {
   pthread_mutex_unlock(&lf->mu);
   pthread_join(lf->thread, NULL);
   if (close(lf->fd) != 0 && rc == 0) rc = ASX_E_IO;
-  unclaim(lf);
+  asx__logfile_unclaim(&lf->claim);
   free(lf->cur);
   while (lf->free_list) {
     chunk *c = lf->free_list;
