@@ -3,8 +3,9 @@
  * 2005), kept in exact (time, seq) order.
  *
  * Structure. One 16-byte node per id, {time, seq, next}; every list below
- * is a singly linked list of nodes through `next`, so the queue allocates
- * nothing per entry. Entries live in one of three levels:
+ * is a singly linked list of nodes through `next` (asx_wakeq_list.h sorts
+ * and gathers them), so the queue allocates nothing per entry. Entries
+ * live in one of three levels:
  *   top     the entries at or after top_start, the far future, unsorted,
  *           with their count and smallest and largest time. They are
  *           dealt round-robin onto TOPS stacks, so that moving them down
@@ -63,25 +64,18 @@
  */
 #include "asx_wakeq.h"
 #include "asx_array.h"
+#include "asx_wakeq_list.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NIL UINT32_MAX
-#define REMOVED ASX__WAKEQ_SEQ_LIMIT /* seq's top bit */
 #define MAX_RUNGS 8
 #define THRES 48
 #define TOPS 4
 #define LOOKAHEAD 8 /* buckets whose first entry is fetched ahead */
 #define MIN_FILL 8  /* entries the bottom takes at once from small buckets */
-
-typedef struct node {
-  double time;
-  uint32_t seq; /* push order; REMOVED set once removed */
-  uint32_t next;
-} node;
 
 typedef struct rung {
   uint32_t *head; /* nb stacks; cap allocated */
@@ -104,13 +98,6 @@ struct asx_wakeq {
 
   uint32_t bot, bot_tail, finger;
 };
-
-static inline int before(const node *a, const node *b) {
-  return a->time < b->time ||
-         (a->time == b->time && (a->seq & ~REMOVED) < (b->seq & ~REMOVED));
-}
-
-static inline int removed(const node *n) { return (n->seq & REMOVED) != 0; }
 
 asx_wakeq *asx_wakeq_new(void) {
   asx_wakeq *q = calloc(1, sizeof *q);
@@ -151,105 +138,6 @@ uint32_t asx_wakeq_len(const asx_wakeq *q) { return q->len; }
 double asx_wakeq_time(const asx_wakeq *q, uint32_t id) {
   assert(id < q->cap);
   return q->nd[id].time;
-}
-
-/* ---- sorting a list ---------------------------------------------------- */
-
-/* Detaches the longest ascending or descending run at the head of *list and
- * returns it ascending. Keys are distinct (seq is), so runs are strict. */
-static uint32_t take_run(node *nd, uint32_t *list) {
-  uint32_t head = *list, a = head, b = nd[head].next;
-  if (b != NIL && before(&nd[b], &nd[a])) {
-    uint32_t rev = head;
-    nd[head].next = NIL;
-    while (b != NIL && before(&nd[b], &nd[rev])) {
-      uint32_t next = nd[b].next;
-      nd[b].next = rev;
-      rev = b;
-      b = next;
-    }
-    *list = b;
-    return rev;
-  }
-  while (b != NIL && before(&nd[a], &nd[b])) {
-    a = b;
-    b = nd[b].next;
-  }
-  nd[a].next = NIL;
-  *list = b;
-  return head;
-}
-
-static uint32_t merge(node *nd, uint32_t a, uint32_t b) {
-  uint32_t head, *tail = &head;
-  while (a != NIL && b != NIL) {
-    if (before(&nd[a], &nd[b])) {
-      *tail = a;
-      tail = &nd[a].next;
-      a = nd[a].next;
-    } else {
-      *tail = b;
-      tail = &nd[b].next;
-      b = nd[b].next;
-    }
-  }
-  *tail = a != NIL ? a : b;
-  return head;
-}
-
-/* A natural merge sort: runs are merged like the digits of a binary
- * counter, so n entries in r runs cost O(n log r). */
-static uint32_t sort_list(node *nd, uint32_t list) {
-  uint32_t bin[33];
-  int nbins = 0;
-  uint32_t out = NIL;
-  while (list != NIL) {
-    uint32_t run = take_run(nd, &list);
-    int i = 0;
-    while (i < nbins && bin[i] != NIL) {
-      run = merge(nd, bin[i], run);
-      bin[i++] = NIL;
-    }
-    if (i == nbins)
-      nbins++;
-    bin[i] = run;
-  }
-  for (int i = 0; i < nbins; i++)
-    if (bin[i] != NIL)
-      out = merge(nd, bin[i], out);
-  return out;
-}
-
-/* What a gather collects: the live entries, linked, and their count,
- * smallest and largest time. */
-typedef struct gathered {
-  uint32_t head, *tail;
-  uint32_t count;
-  double min, max;
-} gathered;
-
-static void gather_init(gathered *g) {
-  g->head = NIL;
-  g->tail = &g->head;
-  g->count = 0;
-  g->min = INFINITY;
-  g->max = -INFINITY;
-}
-
-/* Appends the live entries of list to g, leaving the removed ones out. */
-static void gather(node *nd, uint32_t list, gathered *g) {
-  for (uint32_t id = list; id != NIL; id = nd[id].next) {
-    if (removed(&nd[id]))
-      continue;
-    *g->tail = id;
-    g->tail = &nd[id].next;
-    g->count++;
-    if (nd[id].time < g->min)
-      g->min = nd[id].time;
-    if (nd[id].time > g->max)
-      g->max = nd[id].time;
-  }
-  *g->tail = NIL;
 }
 
 /* ---- the levels -------------------------------------------------------- */
