@@ -627,3 +627,26 @@ describe("on_fill", function()
     assert.are.same({ 100, 0 }, { gone.money, gone.stocks })
   end)
 end)
+
+describe("orders without latency or on_fill", function()
+  it("take the path that looks for neither until a trader or class sets one", function()
+    local dir = run.tmpdir()
+    local f = assert(io.open(dir .. "/probe.lua", "w"))
+    f:write([[
+local asx = require("asx")
+local used = debug.getregistry()["asx.private"].used
+local Probe = asx.Trader:extend("probe")
+function Probe:cycle()
+  print("before:", used.any, used.on_fill, used.latency)
+  self.on_fill = function() end
+  print("after:", used.any, used.on_fill, used.latency)
+end
+return Probe
+]])
+    f:close()
+    local r = run.sh([["$HOST" -q --clock virtual -d 1 "$D/probe.lua:1"]], dir)
+    assert.are.equal(0, r.status)
+    assert.truthy(r.stdout:find("before:\tfalse\tfalse\tfalse\nafter:\ttrue\ttrue\tfalse\n"), r.stdout)
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -381,7 +381,9 @@ P.arrive = {
   end,
 }
 
-Trader.on_fill = fills.register
+-- Set raw: the base class's own method is not a handler, and noting it
+-- (class_newindex) would put every order on the path that looks for one.
+rawset(Trader, "on_fill", fills.register)
 
 local function by_priority(a, b)
   if a.price_ ~= b.price_ then
