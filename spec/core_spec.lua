@@ -223,7 +223,7 @@ describe("balances checked at each fill", function()
     assert.equal(5, b.money)
     assert.equal(2, b.stocks)
     assert.same({ id = o.id, trader = b.id, side = "buy", price = 10, from = 5, to = 2, reason = "money",
-      time = 0 }, L.events[3].m)
+      instrument = "STOCK", time = 0 }, L.events[3].m)
     assert.equal("trim", L.events[3].type)
   end)
 
@@ -576,9 +576,9 @@ describe("events", function()
     end
     assert.same({
       { price = 10, amount = 2, buyer = b.id, seller = s.id, buy_order = bo.id, sell_order = so.id,
-        aggressor = "buy", time = 0 },
+        aggressor = "buy", instrument = "STOCK", time = 0 },
       { price = 11, amount = 1, buyer = b.id, seller = s.id, buy_order = bo.id, sell_order = so2.id,
-        aggressor = "buy", time = 0 },
+        aggressor = "buy", instrument = "STOCK", time = 0 },
     }, trades)
     assert.same({ "order", "order", "order", "exchange", "exchange" },
       (function() local t = {} for i, e in ipairs(L.events) do t[i] = e.type end return t end)())

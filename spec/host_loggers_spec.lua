@@ -19,9 +19,9 @@ local function check_trades_csv(text)
   local rows, volume = 0, 0
   for i, l in ipairs(lines(text)) do
     if i == 1 then
-      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", l)
+      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument", l)
     else
-      local amount = l:match("^[%d.e+-]+,[^,]*,%d+,(%d+),%d+,%d+,%d+,%d+,[bs][ue][yl]l?$")
+      local amount = l:match("^[%d.e+-]+,[^,]*,%d+,(%d+),%d+,%d+,%d+,%d+,[bs][ue][yl]l?,STOCK$")
       assert(amount, "not a trade row: " .. l)
       rows, volume = rows + 1, volume + tonumber(amount)
     end

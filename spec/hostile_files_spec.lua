@@ -28,8 +28,10 @@ end
 
 local NO_MOUNT = "cannot mount a tmpfs here (needs root): the full-disk test did not run"
 
--- The number of lines of a text that must end with a newline.
+-- The number of lines of a text that must end with a newline (or be empty:
+-- a file the disk had no room for at all).
 local function count_lines(text)
+  if text == "" then return 0 end
   assert.are.equal("\n", text:sub(-1), "the file ends in a torn line")
   local _, n = text:gsub("\n", "")
   return n
@@ -128,9 +130,11 @@ describe("a full disk", function()
       local whole = slurp(dir .. "/ref/" .. name)
       local text = slurp(disk .. "/" .. name)
       local written, lost = reported(r.stdout, kind, disk .. "/" .. name)
+      -- Even the header is lost when the other file filled the disk first.
+      local kept_headers = text == "" and 0 or headers
       -- The file is the start of the whole log, cut at a line end.
       assert.are.equal(whole:sub(1, #text), text)
-      assert.are.equal(written, count_lines(text) - headers)
+      assert.are.equal(written, count_lines(text) - kept_headers)
       assert.are.equal(count_lines(whole) - headers, written + lost)
       if lost > 0 then
         failed[#failed + 1] = ("cannot write '%s/%s': No space left on device"):format(disk, name)

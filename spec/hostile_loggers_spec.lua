@@ -268,9 +268,9 @@ local function csv_rows(text)
   local rows = 0
   for i, l in ipairs(lines(text)) do
     if i == 1 then
-      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", l)
+      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument", l)
     else
-      assert.matches("^[%d.]+,%d*,%d+,%d+,%d+,%d+,%d+,%d+,[bs][ue][yl]l?$", l)
+      assert.matches("^[%d.]+,%d*,%d+,%d+,%d+,%d+,%d+,%d+,[bs][ue][yl]l?,STOCK$", l)
       rows = rows + 1
     end
   end

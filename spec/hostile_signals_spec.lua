@@ -139,9 +139,9 @@ describe("asx-host stopping", function()
       local rows = lines(csv)
       assert.are.equal("\n", csv:sub(-1))
       assert.are.equal(11, #rows)
-      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor", rows[1])
+      assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument", rows[1])
       for i = 2, 11 do
-        assert.matches("^[%d.e-]+,3,100,1,1,1," .. (2 * i - 2) .. "," .. (2 * i - 3) .. ",buy$", rows[i])
+        assert.matches("^[%d.e-]+,3,100,1,1,1," .. (2 * i - 2) .. "," .. (2 * i - 3) .. ",buy,STOCK$", rows[i])
       end
       -- The JSON lines hold at least the session's start and the trades,
       -- every line whole.

@@ -88,11 +88,12 @@ describe("the InfluxDB logger with influxd 1.x", function()
     -- The session's own events (start and stop), when it sends them.
     row = first_row(query(srv, "asx spec", 'SELECT count("seed") AS n FROM "session"'))
     assert.are.equal(count.n.session or 0, row and row.n or 0)
-    -- Trader ids and sides are tags: one series per buyer, seller and side.
+    -- Trader ids, sides and instruments are tags: one series per buyer,
+    -- seller, side and instrument.
     local doc = query(srv, "asx spec", 'SHOW TAG KEYS FROM "exchange"')
     local keys = {}
     for _, v in ipairs(doc.results[1].series[1].values) do keys[#keys + 1] = v[1] end
-    assert.are.same({ "aggressor", "buyer", "seller", "session" }, keys)
+    assert.are.same({ "aggressor", "buyer", "instrument", "seller", "session" }, keys)
   end)
 
   it("is what asx-host --influx URL uses", function()
@@ -214,9 +215,9 @@ describe("the InfluxDB logger with a 2.x listener", function()
     assert.matches("\r\nContent%-Type: text/plain; charset=utf%-8\r\n", head)
     local id = a.id
     assert.are.equal(table.concat({
-      ("order,session=s1,side=sell,trader=%d id=1i,price=7i,amount=1i,seq=1i 1700000000250000000"):format(id),
-      ("order,session=s1,side=buy,trader=%d id=2i,amount=1i,seq=2i 1700000000250000001"):format(id),
-      ("exchange,aggressor=buy,buyer=%d,seller=%d,session=s1 price=7i,amount=1i,buy_order=2i,sell_order=1i,"
+      ("order,instrument=STOCK,session=s1,side=sell,trader=%d id=1i,price=7i,amount=1i,seq=1i 1700000000250000000"):format(id),
+      ("order,instrument=STOCK,session=s1,side=buy,trader=%d id=2i,amount=1i,seq=2i 1700000000250000001"):format(id),
+      ("exchange,aggressor=buy,buyer=%d,instrument=STOCK,seller=%d,session=s1 price=7i,amount=1i,buy_order=2i,sell_order=1i,"
         .. "seq=3i 1700000000250000002"):format(id, id),
       ('agent,session=s1,state=failed,strategy=t,trader=%d name="t#1",message="x \\"y\\"",seq=4i '
         .. "1700000000250000003"):format(id),

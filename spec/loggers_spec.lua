@@ -34,42 +34,42 @@ local function expected(ids, session)
   local js = session and ('"' .. session .. '"') or "null"
   local csv = {
     exchange = table.concat({
-      "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor",
-      ("1.25,%s,10,2,%d,%d,3,1,buy"):format(s, B, A),
+      "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument",
+      ("1.25,%s,10,2,%d,%d,3,1,buy,STOCK"):format(s, B, A),
     }, "\n") .. "\n",
     order = table.concat({
-      "time,session,id,trader,side,price,amount",
-      ("0.5,%s,1,%d,sell,10,3"):format(s, A),
-      ("0.5,%s,2,%d,sell,11,2"):format(s, A),
-      ("1.25,%s,3,%d,buy,11,2"):format(s, B),
-      ("2,%s,4,%d,buy,,5"):format(s, B),
-      ("2,%s,5,%d,buy,3,1"):format(s, A),
+      "time,session,id,trader,side,price,amount,instrument",
+      ("0.5,%s,1,%d,sell,10,3,STOCK"):format(s, A),
+      ("0.5,%s,2,%d,sell,11,2,STOCK"):format(s, A),
+      ("1.25,%s,3,%d,buy,11,2,STOCK"):format(s, B),
+      ("2,%s,4,%d,buy,,5,STOCK"):format(s, B),
+      ("2,%s,5,%d,buy,3,1,STOCK"):format(s, A),
     }, "\n") .. "\n",
     cancel = table.concat({
-      "time,session,id,trader,side,remaining",
-      ("0.30000000000000004,%s,5,%d,buy,1"):format(s, A),
+      "time,session,id,trader,side,remaining,reason,instrument",
+      ("0.30000000000000004,%s,5,%d,buy,1,,STOCK"):format(s, A),
     }, "\n") .. "\n",
     trim = table.concat({
-      "time,session,id,trader,side,price,from,to,reason",
-      ("2,%s,4,%d,buy,10,5,0,money"):format(s, B),
+      "time,session,id,trader,side,price,from,to,reason,instrument",
+      ("2,%s,4,%d,buy,10,5,0,money,STOCK"):format(s, B),
     }, "\n") .. "\n",
   }
   local jsonl = table.concat({
-    ('{"type":"order","time":0.5,"session":%s,"id":1,"trader":%d,"side":"sell","price":10,"amount":3}')
+    ('{"type":"order","time":0.5,"session":%s,"id":1,"trader":%d,"side":"sell","price":10,"amount":3,"instrument":"STOCK"}')
       :format(js, A),
-    ('{"type":"order","time":0.5,"session":%s,"id":2,"trader":%d,"side":"sell","price":11,"amount":2}')
+    ('{"type":"order","time":0.5,"session":%s,"id":2,"trader":%d,"side":"sell","price":11,"amount":2,"instrument":"STOCK"}')
       :format(js, A),
-    ('{"type":"order","time":1.25,"session":%s,"id":3,"trader":%d,"side":"buy","price":11,"amount":2}')
+    ('{"type":"order","time":1.25,"session":%s,"id":3,"trader":%d,"side":"buy","price":11,"amount":2,"instrument":"STOCK"}')
       :format(js, B),
     ('{"type":"exchange","time":1.25,"session":%s,"price":10,"amount":2,"buyer":%d,"seller":%d,'
-      .. '"buy_order":3,"sell_order":1,"aggressor":"buy"}'):format(js, B, A),
-    ('{"type":"order","time":2,"session":%s,"id":4,"trader":%d,"side":"buy","amount":5}'):format(js, B),
+      .. '"buy_order":3,"sell_order":1,"aggressor":"buy","instrument":"STOCK"}'):format(js, B, A),
+    ('{"type":"order","time":2,"session":%s,"id":4,"trader":%d,"side":"buy","amount":5,"instrument":"STOCK"}'):format(js, B),
     ('{"type":"trim","time":2,"session":%s,"id":4,"trader":%d,"side":"buy","price":10,"from":5,"to":0,'
-      .. '"reason":"money"}'):format(js, B),
-    ('{"type":"order","time":2,"session":%s,"id":5,"trader":%d,"side":"buy","price":3,"amount":1}')
+      .. '"reason":"money","instrument":"STOCK"}'):format(js, B),
+    ('{"type":"order","time":2,"session":%s,"id":5,"trader":%d,"side":"buy","price":3,"amount":1,"instrument":"STOCK"}')
       :format(js, A),
     ('{"type":"cancel","time":0.30000000000000004,"session":%s,"id":5,"trader":%d,"side":"buy",'
-      .. '"remaining":1}'):format(js, A),
+      .. '"remaining":1,"instrument":"STOCK"}'):format(js, A),
   }, "\n") .. "\n"
   return csv, jsonl
 end
@@ -122,8 +122,8 @@ describe("asx.loggers.csv", function()
     assert.is_true(os.execute("mkdir " .. dir) == 0)
     local L = assert(loggers.csv(dir .. "/run.csv", { events = { "order", "cancel" } }))
     assert.is_true(L:close())
-    assert.are.equal("time,session,id,trader,side,price,amount\n", slurp(dir .. "/run-order.csv"))
-    assert.are.equal("time,session,id,trader,side,remaining\n", slurp(dir .. "/run-cancel.csv"))
+    assert.are.equal("time,session,id,trader,side,price,amount,instrument\n", slurp(dir .. "/run-order.csv"))
+    assert.are.equal("time,session,id,trader,side,remaining,reason,instrument\n", slurp(dir .. "/run-cancel.csv"))
     os.execute("rm -r " .. dir)
   end)
 
@@ -134,8 +134,8 @@ describe("asx.loggers.csv", function()
     ex.session_id = 'run "7", b'
     local ids = drive(ex)
     assert.is_true(L:close())
-    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
-      .. ('1.25,"run ""7"", b",10,2,%d,%d,3,1,buy\n'):format(ids.b, ids.a), slurp(path))
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n"
+      .. ('1.25,"run ""7"", b",10,2,%d,%d,3,1,buy,STOCK\n'):format(ids.b, ids.a), slurp(path))
     os.remove(path)
   end)
 
@@ -191,8 +191,8 @@ describe("asx.loggers.csv", function()
     end
     L:send_event("exchange", { time = 1, price = 2, amount = 3 })
     assert.is_true(L:close())
-    local header = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
-    assert.are.equal(header .. "1,,2,3,,,,,\n", slurp(a))
+    local header = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n"
+    assert.are.equal(header .. "1,,2,3,,,,,,\n", slurp(a))
     -- Closed, it can be opened again, by any name.
     local L2 = assert(loggers.csv(dir .. "/sym.csv", { append = true, header = false }))
     assert.is_true(L2:close())
@@ -263,7 +263,7 @@ describe("asx.loggers.jsonl", function()
     for line in io.lines(path) do
       n = n + 1
       assert.are.equal(('{"type":"order","time":0,"session":null,"id":%d,"trader":%d,"side":"sell",'
-        .. '"price":5,"amount":1}'):format(n, a.id), line)
+        .. '"price":5,"amount":1,"instrument":"STOCK"}'):format(n, a.id), line)
     end
     assert.are.equal(100000, n)
     os.remove(path)
@@ -316,12 +316,13 @@ describe("a virtual-clock session with file loggers", function()
       end
     end
     local function order(t, id, who, side, price)
-      return ('{"type":"order","time":%s,"session":"42","id":%d,"trader":%d,"side":"%s",%s"amount":1}\n')
+      return ('{"type":"order","time":%s,"session":"42","id":%d,"trader":%d,"side":"%s",%s"amount":1,'
+        .. '"instrument":"STOCK"}\n')
         :format(t, id, who, side, price and ('"price":%d,'):format(price) or "")
     end
     local function trade(t, bo, so)
       return ('{"type":"exchange","time":%s,"session":"42","price":10,"amount":1,"buyer":%d,"seller":%d,'
-        .. '"buy_order":%d,"sell_order":%d,"aggressor":"buy"}\n'):format(t, B, S, bo, so)
+        .. '"buy_order":%d,"sell_order":%d,"aggressor":"buy","instrument":"STOCK"}\n'):format(t, B, S, bo, so)
     end
     assert.are.same({
       order(0, 1, S, "sell", 10),
@@ -337,10 +338,10 @@ describe("a virtual-clock session with file loggers", function()
   it("writes exactly the trades of the session", function()
     local csv, _, S, B, summary = run(42)
     assert.are.equal(3, summary.trades)
-    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
-      .. ("0.75,42,10,1,%d,%d,3,1,buy\n"):format(B, S)
-      .. ("1.5,42,10,1,%d,%d,5,2,buy\n"):format(B, S)
-      .. ("2.25,42,10,1,%d,%d,7,4,buy\n"):format(B, S), csv)
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n"
+      .. ("0.75,42,10,1,%d,%d,3,1,buy,STOCK\n"):format(B, S)
+      .. ("1.5,42,10,1,%d,%d,5,2,buy,STOCK\n"):format(B, S)
+      .. ("2.25,42,10,1,%d,%d,7,4,buy,STOCK\n"):format(B, S), csv)
   end)
 
   -- Trader ids count up per process, so two runs differ by an offset: the
@@ -402,7 +403,7 @@ describe("asx.loggers.from_cli", function()
     local path = tmpname(".csv")
     local L = assert(loggers.from_cli("log", path))
     assert.is_true(L:close())
-    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n", slurp(path))
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n", slurp(path))
     os.remove(path)
   end)
 

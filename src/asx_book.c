@@ -52,7 +52,21 @@
  * Accounts
  *   Nothing is reserved when an order is placed. Money and stocks are checked
  *   at each fill, the buyer's money first, and a short side's order is trimmed
- *   for good (README.md, "Semantics").
+ *   for good (README.md, "Semantics"). An account has one money for all
+ *   instruments and a position per instrument.
+ *
+ * Instruments
+ *   One book per instrument, each with its own levels, pool and statistics;
+ *   what the books of an exchange share (ids, slots, clock, event record, the
+ *   orders finished by a call) is their venue, freed with the last book.
+ *
+ * Order types
+ *   IOC cancels the rest instead of resting it. FOK first runs the match on
+ *   copies of the balances it would touch (fok_fills, rule for rule the
+ *   same as match_side) and trades only when the whole amount would fill,
+ *   so a refused FOK order changes nothing, not even the trims matching
+ *   would have made. Post-only is refused when the opposite best crosses
+ *   its price. An amend reduces a resting order in place, keeping its place.
  *
  * Arithmetic
  *   No signed operation can overflow. Amounts, prices, their products,
@@ -61,8 +75,8 @@
  *   the buyer's money and the seller's stocks and stops where a receiving
  *   balance would pass ASX_MAX_QTY. The statistics' sums are 128-bit.
  *
- * Deliberately not supported: more than one instrument, order types other
- * than limit and market, and amending an order (cancel and place again).
+ * Deliberately not supported: raising an order's amount in place (it would
+ * jump the queue: cancel and place again), stop orders, hidden quantities.
  */
 #include "asx_book.h"
 #include "asx_pool.h"
@@ -84,6 +98,34 @@ typedef struct asx_level {
 /* The window spans this many prices (a multiple of 64: one bit a price). */
 #define ASX_WINDOW 128
 #define ASX_WINDOW_WORDS (ASX_WINDOW / 64)
+
+/* What the books of one exchange share. */
+typedef struct asx_venue {
+  int64_t next_id;
+  double time;
+  asx_clock_fn clock; /* NULL, or where time comes from */
+  const void *clock_data;
+
+  /* Slots identify resting orders with small integers, so the Lua side can
+   * keep its orders alive in a plain array indexed by slot. */
+  uint32_t *free_slots;
+  size_t n_free_slots;
+  size_t cap_free_slots;
+  uint32_t next_slot;
+
+  /* Resting orders that left during the current call. */
+  asx_order **finished;
+  size_t n_finished;
+
+  int record;
+  asx_event *events;
+  size_t n_events;
+  size_t cap_events;
+
+  uint32_t books; /* made so far: the next instrument's number */
+  uint32_t refs;  /* alive */
+  uint64_t sim_mark; /* the current fill-or-kill check (fok_fills) */
+} asx_venue;
 
 /* One side of the book. Prices are compared through a key, the price for
  * bids and its negation for asks, so that the best price has the highest
@@ -108,35 +150,17 @@ typedef struct book_side {
 struct asx_book {
   book_side sides[2];
   asx_pool *level_pool;
-  int64_t next_id;
-  double time;
-  asx_clock_fn clock; /* NULL, or where time comes from */
-  const void *clock_data;
+  asx_venue *v;
   size_t resting;
-
-  /* Slots identify resting orders with small integers, so the Lua side can
-   * keep its orders alive in a plain array indexed by slot. */
-  uint32_t *free_slots;
-  size_t n_free_slots;
-  size_t cap_free_slots;
-  uint32_t next_slot;
-
-  /* Resting orders that left during the current call. */
-  asx_order **finished;
-  size_t n_finished;
-
-  int record;
-  asx_event *events;
-  size_t n_events;
-  size_t cap_events;
-
+  uint32_t instrument;
+  char name[ASX_NAME_MAX + 1];
   asx_stats stats;
 };
 
 /* Compaction waits for this many empty levels, so a small book never pays. */
 #define ASX_COMPACT_MIN 32
 
-asx_book *asx_book_new(void) {
+static asx_book *book_new(asx_venue *v) {
   asx_book *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return NULL;
@@ -145,8 +169,47 @@ asx_book *asx_book_new(void) {
     free(b);
     return NULL;
   }
-  b->next_id = 1;
+  b->v = v;
+  b->instrument = v->books++;
+  v->refs++;
+  memcpy(b->name, "STOCK", sizeof("STOCK"));
   return b;
+}
+
+asx_book *asx_book_new(void) {
+  asx_venue *v = calloc(1, sizeof(*v));
+  if (v == NULL)
+    return NULL;
+  v->next_id = 1;
+  asx_book *b = book_new(v);
+  if (b == NULL)
+    free(v);
+  return b;
+}
+
+asx_book *asx_book_new_instrument(asx_book *first) {
+  /* Instruments are uint32_t; memory runs out long before they do. */
+  if (first == NULL || first->v->books == UINT32_MAX)
+    return NULL;
+  return book_new(first->v);
+}
+
+uint32_t asx_book_instrument(const asx_book *b) { return b->instrument; }
+
+const char *asx_book_name(const asx_book *b) { return b->name; }
+
+int asx_book_set_name(asx_book *b, const char *name) {
+  size_t n = name != NULL ? strlen(name) : 0;
+  if (n < 1 || n > ASX_NAME_MAX)
+    return ASX_E_ARG;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+      return ASX_E_ARG;
+  }
+  memcpy(b->name, name, n + 1);
+  return 0;
 }
 
 void asx_book_free(asx_book *b) {
@@ -174,39 +237,44 @@ void asx_book_free(asx_book *b) {
     free(side->levels);
   }
   asx_pool_free(b->level_pool);
-  free(b->free_slots);
-  free(b->finished);
-  free(b->events);
+  asx_venue *v = b->v;
   free(b);
+  if (--v->refs > 0)
+    return;
+  free(v->free_slots);
+  free(v->finished);
+  free(v->events);
+  free(v);
 }
 
-static inline void clock_read(asx_book *b) {
+static inline void clock_read(asx_venue *v) {
   double t;
-  if (b->clock != NULL && (t = b->clock(b->clock_data)) >= 0)
-    b->time = t;
+  if (v->clock != NULL && (t = v->clock(v->clock_data)) >= 0)
+    v->time = t;
 }
 
 void asx_book_set_clock(asx_book *b, asx_clock_fn clock, const void *data) {
-  clock_read(b);
-  b->clock = clock;
-  b->clock_data = data;
+  clock_read(b->v);
+  b->v->clock = clock;
+  b->v->clock_data = data;
 }
 
-void asx_book_set_time(asx_book *b, double time) { b->time = time; }
+void asx_book_set_time(asx_book *b, double time) { b->v->time = time; }
 
 double asx_book_time(const asx_book *b) {
-  double t = b->clock != NULL ? b->clock(b->clock_data) : -1;
-  return t >= 0 ? t : b->time;
+  const asx_venue *v = b->v;
+  double t = v->clock != NULL ? v->clock(v->clock_data) : -1;
+  return t >= 0 ? t : v->time;
 }
 
-void asx_book_record_events(asx_book *b, int on) { b->record = on != 0; }
+void asx_book_record_events(asx_book *b, int on) { b->v->record = on != 0; }
 
 const asx_event *asx_book_events(const asx_book *b, size_t *count) {
-  *count = b->n_events;
-  return b->events;
+  *count = b->v->n_events;
+  return b->v->events;
 }
 
-void asx_book_clear_events(asx_book *b) { b->n_events = 0; }
+void asx_book_clear_events(asx_book *b) { b->v->n_events = 0; }
 
 const asx_stats *asx_book_stats(const asx_book *b) { return &b->stats; }
 
@@ -222,8 +290,8 @@ static inline void u128_add(asx_u128 *v, uint64_t x) {
 }
 
 asx_order *const *asx_book_finished(const asx_book *b, size_t *count) {
-  *count = b->n_finished;
-  return b->finished;
+  *count = b->v->n_finished;
+  return b->v->finished;
 }
 
 size_t asx_book_resting(const asx_book *b) { return b->resting; }
@@ -236,32 +304,58 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks) {
   return 0;
 }
 
+/* An account's position in an instrument it holds. */
+static inline int64_t *position(asx_account *a, uint32_t instrument) {
+  return instrument == 0 ? &a->stocks : &a->positions[instrument - 1];
+}
+
+static inline int holds(const asx_account *a, uint32_t instrument) {
+  return instrument == 0 || (a->positions != NULL && instrument <= a->n_positions);
+}
+
+int64_t asx_account_position(const asx_account *acct, uint32_t instrument) {
+  if (!holds(acct, instrument))
+    return -1;
+  return *position((asx_account *)acct, instrument);
+}
+
+int asx_account_set_position(asx_account *acct, uint32_t instrument,
+                             int64_t stocks) {
+  if (!holds(acct, instrument) || stocks < 0 || stocks > ASX_MAX_QTY)
+    return ASX_E_ARG;
+  *position(acct, instrument) = stocks;
+  return 0;
+}
+
 /* Events. A failure to grow the buffer drops the event rather than the
  * trade: the book must stay consistent whatever happens to its observers. */
 
 static asx_event *event_push(asx_book *b, int type, const asx_order *o) {
-  if (b->n_events == b->cap_events) {
-    size_t cap = b->cap_events ? b->cap_events * 2 : 256;
-    asx_event *events = realloc(b->events, cap * sizeof(*events));
+  asx_venue *v = b->v;
+  if (v->n_events == v->cap_events) {
+    size_t cap = v->cap_events ? v->cap_events * 2 : 256;
+    asx_event *events = realloc(v->events, cap * sizeof(*events));
     if (events == NULL)
       return NULL;
-    b->events = events;
-    b->cap_events = cap;
+    v->events = events;
+    v->cap_events = cap;
   }
-  asx_event *e = &b->events[b->n_events++];
+  asx_event *e = &v->events[v->n_events++];
   memset(e, 0, sizeof(*e));
-  e->time = b->time;
+  e->time = v->time;
   e->type = (uint8_t)type;
   e->order = o->id;
   e->trader = o->trader;
   e->side = o->side;
+  e->instrument = b->instrument;
+  e->instrument_name = b->name;
   return e;
 }
 
 static void event_trim(asx_book *b, const asx_order *o, int64_t price,
                        int64_t from, int reason) {
   asx_event *e;
-  if (!b->record || (e = event_push(b, ASX_EV_TRIM, o)) == NULL)
+  if (!b->v->record || (e = event_push(b, ASX_EV_TRIM, o)) == NULL)
     return;
   e->price = price;
   e->amount = from;
@@ -269,11 +363,13 @@ static void event_trim(asx_book *b, const asx_order *o, int64_t price,
   e->reason = (uint8_t)reason;
 }
 
-static void event_cancel(asx_book *b, const asx_order *o, int64_t left) {
+static void event_cancel(asx_book *b, const asx_order *o, int64_t left,
+                         int reason) {
   asx_event *e;
-  if (!b->record || (e = event_push(b, ASX_EV_CANCEL, o)) == NULL)
+  if (!b->v->record || (e = event_push(b, ASX_EV_CANCEL, o)) == NULL)
     return;
   e->amount = left;
+  e->reason = (uint8_t)reason;
 }
 
 /* Levels. */
@@ -449,7 +545,8 @@ static inline int64_t window_centre(int64_t key) {
 
 /* The level for an order to rest on at price, made if needed; NULL when
  * memory runs out, and then nothing has changed. */
-static asx_level *level_get(asx_book *b, int s, int64_t price) {
+static inline __attribute__((always_inline)) asx_level *
+level_get(asx_book *b, int s, int64_t price) {
   book_side *side = &b->sides[s];
   int64_t key = side_key(s, price);
   uint64_t i = window_index(side, key);
@@ -550,8 +647,9 @@ static void order_unlink(asx_book *b, asx_order *o) {
 
   /* The slot stack and the finished list have room: neither holds more
    * entries than slots were handed out, and both grew when each was. */
-  b->free_slots[b->n_free_slots++] = o->slot;
-  b->finished[b->n_finished++] = o;
+  asx_venue *v = b->v;
+  v->free_slots[v->n_free_slots++] = o->slot;
+  v->finished[v->n_finished++] = o;
   b->resting--;
   o->slot = 0;
   o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
@@ -564,30 +662,32 @@ static void order_unlink(asx_book *b, asx_order *o) {
 
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
  * order not resting. */
-static int order_rest(asx_book *b, asx_order *o) {
+static inline __attribute__((always_inline)) int order_rest(asx_book *b,
+                                                            asx_order *o) {
   assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
   /* A new slot reserves the room it will need when its order leaves. The
    * rare test comes first, so the common path has one predictable branch. */
-  if (b->next_slot == b->cap_free_slots && b->n_free_slots == 0) {
-    size_t cap = b->cap_free_slots ? b->cap_free_slots * 2 : 1024;
+  asx_venue *v = b->v;
+  if (v->next_slot == v->cap_free_slots && v->n_free_slots == 0) {
+    size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
     /* Slots are uint32_t; memory runs out long before they do. */
     if (cap > UINT32_MAX)
       return ASX_E_NOMEM;
-    uint32_t *slots = realloc(b->free_slots, cap * sizeof(*slots));
+    uint32_t *slots = realloc(v->free_slots, cap * sizeof(*slots));
     if (slots == NULL)
       return ASX_E_NOMEM;
-    b->free_slots = slots;
-    asx_order **finished = realloc(b->finished, cap * sizeof(*finished));
+    v->free_slots = slots;
+    asx_order **finished = realloc(v->finished, cap * sizeof(*finished));
     if (finished == NULL)
       return ASX_E_NOMEM;
-    b->finished = finished;
-    b->cap_free_slots = cap;
+    v->finished = finished;
+    v->cap_free_slots = cap;
   }
   asx_level *lvl = level_get(b, o->side, o->price);
   if (lvl == NULL)
     return ASX_E_NOMEM;
-  o->slot = b->n_free_slots > 0 ? b->free_slots[--b->n_free_slots]
-                                : ++b->next_slot;
+  o->slot = v->n_free_slots > 0 ? v->free_slots[--v->n_free_slots]
+                                : ++v->next_slot;
   o->level_ = lvl;
   o->prev_ = lvl->tail;
   o->next_ = NULL;
@@ -625,7 +725,7 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* cost is price x qty, which the caller has checked. */
-static void stats_trade(asx_stats *st, int64_t price, int64_t qty,
+static inline __attribute__((always_inline)) void stats_trade(asx_stats *st, int64_t price, int64_t qty,
                         int64_t cost) {
   if (st->trades == 0)
     st->open = st->high = st->low = price;
@@ -644,12 +744,12 @@ static void stats_trade(asx_stats *st, int64_t price, int64_t qty,
  * when it was stopped (trimmed to nothing or by a balance limit). Inlined
  * once per side, so that no test of the side is left in the loop: the side
  * of the next order is a coin toss a processor cannot predict. */
-static inline __attribute__((always_inline)) void match_side(asx_book *b,
-                                                             asx_order *o,
-                                                             int s) {
+static inline __attribute__((always_inline)) void
+match_side(asx_book *b, asx_order *o, int s, uint32_t inst) {
   int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
   book_side *side = &b->sides[opp];
   asx_account *incoming = o->acct_;
+  int64_t *own = position(incoming, inst);
   /* A level crosses when its key reaches the limit's key on that side; a
    * market order crosses every level. */
   int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
@@ -665,6 +765,9 @@ static inline __attribute__((always_inline)) void match_side(asx_book *b,
     asx_order *sell = s == ASX_BUY ? r : o;
     asx_account *buyer = s == ASX_BUY ? incoming : r->acct_;
     asx_account *seller = s == ASX_BUY ? r->acct_ : incoming;
+    int64_t *theirs = position(r->acct_, inst);
+    int64_t *buyer_stocks = s == ASX_BUY ? own : theirs;
+    int64_t *seller_stocks = s == ASX_BUY ? theirs : own;
     int64_t qty = min64(o->amount, r->amount);
 
     /* The buyer's money first: the order shrinks to what it can pay. The
@@ -677,9 +780,9 @@ static inline __attribute__((always_inline)) void match_side(asx_book *b,
       qty = afford;
       cost = price * qty;
     }
-    if (qty > seller->stocks) {
-      order_trim(b, sell, seller->stocks, price, ASX_TRIM_STOCKS);
-      qty = seller->stocks;
+    if (qty > *seller_stocks) {
+      order_trim(b, sell, *seller_stocks, price, ASX_TRIM_STOCKS);
+      qty = *seller_stocks;
       cost = price * qty;
     }
     if (qty == 0) {
@@ -699,9 +802,9 @@ static inline __attribute__((always_inline)) void match_side(asx_book *b,
      * order simply stops there. cost <= money <= ASX_MAX_QTY, so the sums
      * cannot overflow. A self-trade moves no balance and needs no room. */
     if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
-                            buyer->stocks > ASX_MAX_QTY - qty)) {
+                            *buyer_stocks > ASX_MAX_QTY - qty)) {
       qty = min64((ASX_MAX_QTY - seller->money) / price,
-                  ASX_MAX_QTY - buyer->stocks);
+                  ASX_MAX_QTY - *buyer_stocks);
       if (qty == 0) {
         order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
         o->status = ASX_CANCELLED;
@@ -712,19 +815,19 @@ static inline __attribute__((always_inline)) void match_side(asx_book *b,
 
     buyer->money -= cost;
     seller->money += cost;
-    buyer->stocks += qty;
-    seller->stocks -= qty;
+    *buyer_stocks += qty;
+    *seller_stocks -= qty;
     o->amount -= qty;
     o->filled += qty;
     r->amount -= qty;
     r->filled += qty;
     lvl->total -= qty;
-    assert(buyer->money >= 0 && seller->stocks >= 0 && r->amount >= 0);
-    assert(seller->money <= ASX_MAX_QTY && buyer->stocks <= ASX_MAX_QTY);
+    assert(buyer->money >= 0 && *seller_stocks >= 0 && r->amount >= 0);
+    assert(seller->money <= ASX_MAX_QTY && *buyer_stocks <= ASX_MAX_QTY);
     stats_trade(&b->stats, price, qty, cost);
 
     asx_event *e;
-    if (b->record && (e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
+    if (b->v->record && (e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
       e->price = price;
       e->amount = qty;
       e->order2 = sell->id;
@@ -753,11 +856,21 @@ static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
   return found ? side->levels[j] : NULL;
 }
 
-static void match(asx_book *b, asx_order *o) {
-  if (o->side == ASX_BUY)
-    match_side(b, o, ASX_BUY);
-  else
-    match_side(b, o, ASX_SELL);
+/* The default instrument gets copies of its own, where a position is the
+ * account's stocks with no test: a session of one instrument pays nothing
+ * for the others. */
+static inline __attribute__((always_inline)) void match(asx_book *b, asx_order *o,
+                                                       uint32_t inst) {
+  if (inst == 0) {
+    if (o->side == ASX_BUY)
+      match_side(b, o, ASX_BUY, 0);
+    else
+      match_side(b, o, ASX_SELL, 0);
+  } else if (o->side == ASX_BUY) {
+    match_side(b, o, ASX_BUY, inst);
+  } else {
+    match_side(b, o, ASX_SELL, inst);
+  }
 }
 
 /* Whether amount more at price on side s would push that level's total
@@ -770,49 +883,164 @@ static int level_full(asx_book *b, int s, int64_t price, int64_t amount) {
   return lvl != NULL && lvl->total > ASX_MAX_QTY - amount;
 }
 
-int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
-                    int64_t price, int64_t amount) {
+/* A fill-or-kill check works on copies of an account's balances, made on
+ * first use in the check. */
+static inline asx_account *sim_account(asx_account *a, uint32_t inst,
+                                       uint64_t mark) {
+  if (a->sim_mark_ != mark) {
+    a->sim_mark_ = mark;
+    a->sim_money_ = a->money;
+    a->sim_stocks_ = *position(a, inst);
+  }
+  return a;
+}
+
+/* Whether the incoming order o, of side s, would fill whole: match_side run
+ * on copies of the balances, changing nothing in the book or the accounts.
+ * Each rule of match_side is here in the same order; where matching would
+ * trim or stop the incoming order, it cannot fill whole. A resting order
+ * matching would trim to nothing is passed over, as matching drops it. The
+ * levels are walked from the best: the window's from its top, then the
+ * outer array's from its end. */
+static int fok_fills(asx_book *b, const asx_order *o, int s) {
+  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
+  const book_side *side = &b->sides[opp];
+  uint32_t inst = b->instrument;
+  uint64_t mark = ++b->v->sim_mark;
+  asx_account *incoming = sim_account(o->acct_, inst, mark);
+  int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
+  int64_t need = o->amount;
+
+  for (size_t i = ASX_WINDOW + side->n; i-- > 0;) {
+    const asx_level *lvl =
+        i >= side->n ? side->window[i - side->n] : side->levels[i];
+    if (lvl == NULL || lvl->count == 0)
+      continue;
+    if (lvl->key < limit)
+      return 0;
+    int64_t price = lvl->price;
+    for (const asx_order *r = lvl->head; r != NULL; r = r->next_) {
+      asx_account *other = sim_account(r->acct_, inst, mark);
+      asx_account *buyer = s == ASX_BUY ? incoming : other;
+      asx_account *seller = s == ASX_BUY ? other : incoming;
+      int64_t qty = min64(need, r->amount);
+      int64_t cost;
+      /* Matching trims the buy order, then the sell order: the incoming
+       * one when it is on that side, whoever the accounts are. */
+      if (__builtin_mul_overflow(price, qty, &cost) || cost > buyer->sim_money_) {
+        if (s == ASX_BUY)
+          return 0;
+        qty = buyer->sim_money_ / price;
+      }
+      if (qty > seller->sim_stocks_) {
+        if (s == ASX_SELL)
+          return 0;
+        qty = seller->sim_stocks_;
+      }
+      if (qty == 0)
+        continue;
+      cost = price * qty;
+      if (buyer != seller && (seller->sim_money_ > ASX_MAX_QTY - cost ||
+                              buyer->sim_stocks_ > ASX_MAX_QTY - qty))
+        return 0;
+      buyer->sim_money_ -= cost;
+      seller->sim_money_ += cost;
+      buyer->sim_stocks_ += qty;
+      seller->sim_stocks_ -= qty;
+      need -= qty;
+      if (need == 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/* Whether a limit order of side s at price would trade on arrival. */
+static int crosses(const asx_book *b, int s, int64_t price) {
+  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
+  const asx_level *best = b->sides[opp].best;
+  return best != NULL && best->key >= side_key(opp, price);
+}
+
+/* Ends the incoming order o without resting: the rest is cancelled. */
+static void order_drop(asx_book *b, asx_order *o, int reason) {
+  o->status = ASX_CANCELLED;
+  o->reason = (uint8_t)reason;
+  o->acct_ = NULL;
+  event_cancel(b, o, o->amount, reason);
+}
+
+/* Inlined into both entry points, so that asx_book_submit, with no flags,
+ * tests none. */
+static inline __attribute__((always_inline)) int
+submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
+       int64_t amount, int flags) {
   /* A product, checked for overflow, rather than a division: this runs for
    * every order and a division costs more than the rest of the checks. */
   int64_t notional;
+  asx_venue *v = b->v;
   if ((side != ASX_BUY && side != ASX_SELL) || acct == NULL || amount < 1 ||
       amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
       __builtin_mul_overflow(price, amount, &notional) ||
-      notional > ASX_MAX_QTY || (acct->book_ != NULL && acct->book_ != b))
+      notional > ASX_MAX_QTY || (acct->venue_ != NULL && acct->venue_ != v))
+    return ASX_E_ARG;
+  /* The order types are rare: one predictable test on the common path. */
+  if (flags != 0 &&
+      ((flags & ~(ASX_IOC | ASX_FOK | ASX_POST_ONLY)) != 0 ||
+       (flags & (flags - 1)) != 0 || ((flags & ASX_POST_ONLY) && price == 0)))
+    return ASX_E_ARG;
+  uint32_t inst = b->instrument;
+  if (inst != 0 && !holds(acct, inst))
     return ASX_E_ARG;
   /* Only a level that already holds orders can overflow, and then the order
    * cannot cross (the book is not crossed), so it would rest whole: the
    * check before anything changes is exact. */
   if (price != 0 && level_full(b, side, price, amount))
     return ASX_E_OVERFLOW;
-  /* The account's order list links this book's orders only: an account
-   * with orders in two books would point into a freed one when either goes. */
-  acct->book_ = b;
+  /* The account's order list links its exchange's orders only: an account
+   * with orders in two exchanges would point into a freed one when either
+   * goes. */
+  acct->venue_ = v;
 
-  clock_read(b);
-  b->n_finished = 0;
-  o->id = b->next_id++;
+  clock_read(v);
+  v->n_finished = 0;
+  o->id = v->next_id++;
   o->price = price;
   o->amount = amount;
   o->filled = 0;
   o->trader = acct->id;
   o->side = (uint8_t)side;
   o->status = ASX_NEW;
+  o->flags = (uint8_t)flags;
+  o->reason = ASX_CANCEL_ASKED;
   o->slot = 0;
+  o->instrument = inst;
   o->acct_ = acct;
   o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   b->stats.orders++;
 
   asx_event *e;
-  if (b->record && (e = event_push(b, ASX_EV_ORDER, o)) != NULL) {
+  if (v->record && (e = event_push(b, ASX_EV_ORDER, o)) != NULL) {
     e->price = price;
     e->amount = amount;
   }
 
-  match(b, o);
+  if (flags != 0) {
+    if ((flags & ASX_POST_ONLY) && crosses(b, side, price)) {
+      order_drop(b, o, ASX_CANCEL_POST_ONLY);
+      return 0;
+    }
+    if ((flags & ASX_FOK) && !fok_fills(b, o, side)) {
+      order_drop(b, o, ASX_CANCEL_FOK);
+      return 0;
+    }
+  }
+
+  match(b, o, inst);
 
   if (o->status == ASX_CANCELLED) {
+    assert(!(flags & ASX_FOK));
     o->acct_ = NULL;
     return 0;
   }
@@ -821,27 +1049,74 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
     o->acct_ = NULL;
     return 0;
   }
-  if (price == 0 || order_rest(b, o) != 0) {
-    /* A market order's rest is dropped, never rested; so is a limit order's
-     * when the book cannot grow. */
-    o->status = ASX_CANCELLED;
-    o->acct_ = NULL;
-    event_cancel(b, o, o->amount);
-  }
+  assert(!(flags & ASX_FOK));
+  /* A market order's rest is dropped, never rested; so is an IOC order's,
+   * and a limit order's when the book cannot grow. */
+  if (price == 0 || (flags & ASX_IOC) || order_rest(b, o) != 0)
+    order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
   return 0;
 }
 
-int asx_book_cancel(asx_book *b, asx_order *o) {
-  /* The order must rest in this book, not another one. */
-  if (o == NULL || o->status != ASX_OPEN || o->level_ == NULL ||
-      o->level_->book != b)
+int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
+                    int64_t price, int64_t amount) {
+  return submit(b, o, acct, side, price, amount, 0);
+}
+
+int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
+                       int64_t price, int64_t amount, int flags) {
+  return submit(b, o, acct, side, price, amount, flags);
+}
+
+/* Whether o rests in this book (not another one: the level tells). */
+static inline int rests_here(const asx_book *b, const asx_order *o) {
+  return o != NULL && o->status == ASX_OPEN && o->level_ != NULL &&
+         o->level_->book == b;
+}
+
+int asx_book_cancel_why(asx_book *b, asx_order *o, int reason) {
+  if (!rests_here(b, o))
     return 0;
-  clock_read(b);
-  b->n_finished = 0;
+  clock_read(b->v);
+  b->v->n_finished = 0;
   order_unlink(b, o);
   o->status = ASX_CANCELLED;
+  o->reason = (uint8_t)reason;
   b->stats.cancels++;
-  event_cancel(b, o, o->amount);
+  event_cancel(b, o, o->amount, reason);
+  return 1;
+}
+
+int asx_book_cancel(asx_book *b, asx_order *o) {
+  return asx_book_cancel_why(b, o, ASX_CANCEL_ASKED);
+}
+
+int asx_book_cancel_late(asx_book *b, const asx_order *o) {
+  if (o->status == ASX_OPEN)
+    return 0;
+  clock_read(b->v);
+  b->v->n_finished = 0;
+  event_cancel(b, o, 0, ASX_CANCEL_TOO_LATE);
+  return 1;
+}
+
+int asx_book_amend(asx_book *b, asx_order *o, int64_t amount) {
+  if (amount < 1 || amount > ASX_MAX_QTY)
+    return ASX_E_ARG;
+  if (!rests_here(b, o))
+    return 0;
+  if (amount > o->amount)
+    return ASX_E_ARG;
+  clock_read(b->v);
+  b->v->n_finished = 0;
+  int64_t from = o->amount;
+  o->level_->total -= from - amount;
+  o->amount = amount;
+  asx_event *e;
+  if (b->v->record && (e = event_push(b, ASX_EV_AMEND, o)) != NULL) {
+    e->price = o->price;
+    e->amount = from;
+    e->amount2 = amount;
+  }
   return 1;
 }
 

@@ -10,6 +10,13 @@
  * Calls that can be refused return 0 on success or a negative ASX_E* code and
  * never change anything when they refuse.
  *
+ * Instruments: a book trades one instrument. The books of one exchange (the
+ * first from asx_book_new, the others from asx_book_new_instrument) share
+ * order ids, slots, the clock and the event record, so one list of events
+ * and one array of orders by slot serve them all; an account holds one
+ * money and a position per instrument, and its orders may rest in any book
+ * of its exchange.
+ *
  * Arithmetic: every quantity the book keeps stays within ASX_MAX_QTY by a
  * check (prices, amounts, price x amount, balances, level totals), except
  * the running sums of the statistics (volume, notional), which are 128-bit
@@ -25,6 +32,8 @@
 #include "asx_err.h"
 
 #define ASX_MAX_QTY ((int64_t)9007199254740991) /* 2^53 - 1 */
+/* The longest instrument name, in bytes. */
+#define ASX_NAME_MAX 32
 
 /* ASX_FFI_BEGIN */
 enum {
@@ -40,6 +49,22 @@ enum {
   ASX_EV_ORDER = 1,
   ASX_EV_CANCEL = 2,
   ASX_EV_TRIM = 3,
+  ASX_EV_AMEND = 4,
+
+  /* Order flags (asx_book_submit_ex): what is not filled at once is
+   * cancelled (IOC); all at once or nothing (FOK); refused when it would
+   * trade on arrival (POST_ONLY, limit orders only). */
+  ASX_IOC = 1,
+  ASX_FOK = 2,
+  ASX_POST_ONLY = 4,
+
+  /* Why an order was cancelled (asx_order.reason, the cancel event's). */
+  ASX_CANCEL_ASKED = 0,     /* by its trader, or a market order's rest */
+  ASX_CANCEL_IOC = 1,       /* an IOC order's rest */
+  ASX_CANCEL_FOK = 2,       /* a FOK order that could not fill whole */
+  ASX_CANCEL_POST_ONLY = 3, /* a post-only order that would have traded */
+  ASX_CANCEL_REPLACE = 4,   /* replaced by a new order */
+  ASX_CANCEL_TOO_LATE = 5,  /* a cancel that came after its order ended */
 
   ASX_TRIM_MONEY = 0,  /* the buyer could not pay for the fill */
   ASX_TRIM_STOCKS = 1, /* the seller did not hold the stocks */
@@ -48,15 +73,25 @@ enum {
 
 /* A trader's account. The owner (the Lua trader, or a C caller) allocates it
  * zeroed and must keep it alive while any order of its rests in a book. An
- * account serves one book for its whole life: the first order it places binds
- * it, and asx_book_submit refuses it in any other book. */
+ * account serves one exchange for its whole life: the first order it places
+ * binds it, and asx_book_submit refuses it in the books of any other.
+ * It holds a position in instrument 0 (stocks) and, when positions is set,
+ * in instruments 1 .. n_positions (positions[i - 1]); the caller owns that
+ * array and keeps it alive with the account. */
 typedef struct asx_account {
   int64_t money;  /* public, read-write through asx_account_set */
   int64_t stocks; /* public, read-write through asx_account_set */
   uint32_t id;    /* public, read-only: the trader id */
-  uint32_t resting; /* read-only: how many of its orders rest in its book */
+  uint32_t resting; /* read-only: how many of its orders rest, in all books */
   struct asx_order *orders_; /* private: its resting orders, newest first */
-  struct asx_book *book_;    /* private: its book, NULL until its first order */
+  struct asx_venue *venue_;  /* private: its exchange, NULL until its first order */
+  int64_t *positions;    /* public, set once before the first order */
+  uint32_t n_positions;  /* public, set once with positions */
+  uint32_t pad_;
+  /* Private: the balances a fill-or-kill check works on, valid while
+   * sim_mark_ is the exchange's current check. */
+  int64_t sim_money_, sim_stocks_;
+  uint64_t sim_mark_;
 } asx_account;
 
 struct asx_level;
@@ -65,16 +100,18 @@ struct asx_level;
  * in Lua) and must keep it alive while it rests (status ASX_OPEN); the book
  * links resting orders into its levels and unlinks them when they end. */
 typedef struct asx_order {
-  int64_t id;      /* read-only: set by asx_book_submit, from 1 per book */
+  int64_t id;      /* read-only: set by asx_book_submit, from 1 per exchange */
   int64_t price;   /* read-only: 0 for a market order */
   int64_t amount;  /* read-only: what can still trade */
   int64_t filled;  /* read-only: what has traded */
   uint32_t trader; /* read-only: the owner's account id */
   uint8_t side;    /* read-only: ASX_BUY or ASX_SELL */
   uint8_t status;  /* read-only: ASX_OPEN, ASX_FILLED, ASX_CANCELLED */
-  uint16_t pad_;
+  uint8_t flags;   /* read-only: ASX_IOC, ASX_FOK, ASX_POST_ONLY */
+  uint8_t reason;  /* read-only: ASX_CANCEL_* once cancelled */
   uint32_t slot;   /* read-only: while resting, a small integer unique among
-                      the book's resting orders (from 1); 0 otherwise */
+                      the exchange's resting orders (from 1); 0 otherwise */
+  uint32_t instrument; /* read-only: its book's instrument */
   /* Private. */
   asx_account *acct_;
   struct asx_order *prev_, *next_;   /* in its level, oldest first */
@@ -83,7 +120,8 @@ typedef struct asx_order {
 } asx_order;
 
 /* One event the book records while it works: a trade, an accepted order, a
- * cancel or a trim (an order trimmed to 0 gets no CANCEL event). Which
+ * cancel, a trim (an order trimmed to 0 gets no CANCEL event) or an amend;
+ * the books of one exchange record into one list. Which
  * member carries which field of each type is the table in asx_event.h,
  * which every encoder and the Lua messages are made from. time is the
  * book's clock when the event happened. */
@@ -100,6 +138,8 @@ typedef struct asx_event {
   uint8_t side;
   uint8_t reason;
   uint8_t pad_;
+  uint32_t instrument;
+  const char *instrument_name; /* its book's name, valid while the book lives */
 } asx_event;
 
 /* An unsigned 128-bit integer, lo + hi x 2^64, in a form the FFI reads. A
@@ -120,11 +160,24 @@ typedef struct asx_stats {
 
 typedef struct asx_book asx_book;
 
+/* A new exchange's first book: instrument 0, named "STOCK". */
 asx_book *asx_book_new(void);
+/* A book for the next instrument of book's exchange (numbered from 1 in the
+ * order made), named "STOCK" until asx_book_set_name; NULL when memory runs
+ * out. It shares ids, slots, the clock and the event record with book. */
+asx_book *asx_book_new_instrument(asx_book *book);
 /* Frees the book. Orders still resting are marked ASX_CANCELLED and must
  * still be alive; their accounts are not touched (a garbage collector may
- * have freed them), so an account serves one book for its whole life. */
+ * have freed them), so free the books of an exchange together, once its
+ * accounts will not be used again. What they share goes with the last. */
 void asx_book_free(asx_book *book);
+
+/* The instrument's number and name. A name is 1 to ASX_NAME_MAX letters,
+ * digits, '_', '.' or '-' (so every output writes it as it is); else
+ * ASX_E_ARG and nothing changes. The name is copied. */
+uint32_t asx_book_instrument(const asx_book *book);
+const char *asx_book_name(const asx_book *book);
+int asx_book_set_name(asx_book *book, const char *name);
 
 /* The clock stamped on events: clock(data) when a clock is set (a
  * session's scheduler provides one, asx_sched_clock_time), else the time
@@ -152,6 +205,11 @@ double asx_u128_double(asx_u128 v);
 /* Checks money and stocks for an account; 0 or ASX_E_ARG (negative or
  * above ASX_MAX_QTY). Nothing changes when it refuses. */
 int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
+/* The position in an instrument (-1 beyond the account's), and its setter:
+ * 0, or ASX_E_ARG for a bad value or instrument, changing nothing. */
+int64_t asx_account_position(const asx_account *acct, uint32_t instrument);
+int asx_account_set_position(asx_account *acct, uint32_t instrument,
+                             int64_t stocks);
 
 /* Places an order for acct: a limit order at price, or a market order when
  * price is 0. amount and price must be within 1..ASX_MAX_QTY and price x
@@ -165,6 +223,16 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks);
  * not be resting already (its memory is overwritten). */
 int asx_book_submit(asx_book *book, asx_order *o, asx_account *acct,
                     int side, int64_t price, int64_t amount);
+/* asx_book_submit with flags (ASX_IOC, ASX_FOK, ASX_POST_ONLY; at most one,
+ * POST_ONLY for a limit order only, else ASX_E_ARG). An IOC order's rest is
+ * cancelled rather than rested. A FOK order is checked before anything
+ * trades, against the same rules of money and stocks that matching applies:
+ * it fills whole or is cancelled with nothing traded and nothing trimmed. A
+ * post-only order that would cross is cancelled the same way. Cancelled
+ * orders say why in o->reason, like their CANCEL event; an account whose
+ * positions do not reach the book's instrument gets ASX_E_ARG. */
+int asx_book_submit_ex(asx_book *book, asx_order *o, asx_account *acct,
+                       int side, int64_t price, int64_t amount, int flags);
 
 /* The resting orders that left the book during the last submit or cancel
  * (filled, trimmed to nothing, or cancelled), so that a C caller that takes
@@ -175,6 +243,18 @@ asx_order *const *asx_book_finished(const asx_book *book, size_t *count);
 /* Cancels a resting order: 1 when it was resting (now ASX_CANCELLED), 0
  * when it was not (filled, cancelled, or never placed). O(1). */
 int asx_book_cancel(asx_book *book, asx_order *o);
+/* asx_book_cancel with a reason (ASX_CANCEL_*) for the order and its event. */
+int asx_book_cancel_why(asx_book *book, asx_order *o, int reason);
+/* For a cancel that arrives after its order ended (filled or cancelled):
+ * records a CANCEL event of o, remaining 0, reason ASX_CANCEL_TOO_LATE, and
+ * changes nothing else. 1 when o ended, 0 when it still rests (nothing
+ * recorded). */
+int asx_book_cancel_late(asx_book *book, const asx_order *o);
+
+/* Reduces a resting order's amount to amount, keeping its time priority.
+ * 1 when done, 0 when o does not rest in this book, ASX_E_ARG when amount
+ * is not within 1 .. o->amount (nothing changes then). */
+int asx_book_amend(asx_book *book, asx_order *o, int64_t amount);
 
 /* The best prices, or 0 when that side is empty. O(1). */
 int64_t asx_book_best_bid(const asx_book *book);
@@ -201,7 +281,7 @@ asx_order *asx_account_next(const asx_order *o);
 /* The total resting amount at a price (0 when none). */
 int64_t asx_book_level_amount(const asx_book *book, int side, int64_t price);
 
-/* How many orders rest in the book. */
+/* How many orders rest in the book (this instrument's). */
 size_t asx_book_resting(const asx_book *book);
 /* Checks the book's invariants (for tests): levels sorted, totals equal the
  * sums of their orders, every resting amount positive, not crossed. Returns

@@ -267,6 +267,8 @@ static const char *const type_names[ASX_EV_COUNT] = {ASX_EVENT_TYPES(TYPE_NAME)}
 static const char *const side_names[] = {ASX_EVENT_SIDES(ENUM_NAME)};
 static const char *const reason_names[] = {ASX_EVENT_REASONS(ENUM_NAME)};
 #define NREASONS (sizeof reason_names / sizeof reason_names[0])
+static const char *const cancel_reason_names[] = {ASX_EVENT_CANCEL_REASONS(ENUM_NAME)};
+#define NCANCEL_REASONS (sizeof cancel_reason_names / sizeof cancel_reason_names[0])
 
 const asx_event_field *asx_event_schema(size_t *count) {
   if (count) *count = sizeof schema / sizeof schema[0];
@@ -284,6 +286,10 @@ const char *asx_event_side_name(int side) {
 const char *asx_event_reason_name(int reason) {
   return reason >= 0 && (size_t)reason < NREASONS ? reason_names[reason]
                                                   : reason_names[NREASONS - 1];
+}
+
+const char *asx_event_cancel_reason_name(int reason) {
+  return reason > 0 && (size_t)reason < NCANCEL_REASONS ? cancel_reason_names[reason] : NULL;
 }
 
 /* ---- the formatting context --------------------------------------------- */
@@ -330,7 +336,7 @@ size_t asx_event_max_len(const asx_event_fmt *f) {
   /* The fixed text, eight 20-digit integers, a time and the longest
    * session. A fixed bound: a log file hands its chunk to the writer when
    * this much room is left, so the bound decides where writes split. */
-  return 256 + 8 * 21 + 32 + sizeof f->session;
+  return 320 + 8 * 21 + 32 + ASX_NAME_MAX + sizeof f->session;
 }
 
 /* ---- the encoders ------------------------------------------------------- */
@@ -365,6 +371,12 @@ static inline char *csv_INT(char *p, int64_t v) { return put_int(p, v); }
 static inline char *csv_OPT(char *p, int64_t v) { return v ? put_int(p, v) : p; }
 static inline char *csv_SIDE(char *p, int v) { return put_name(p, asx_event_side_name(v)); }
 static inline char *csv_REASON(char *p, int v) { return put_name(p, asx_event_reason_name(v)); }
+static inline char *csv_WHY(char *p, int v) {
+  const char *s = asx_event_cancel_reason_name(v);
+  return s ? put_name(p, s) : p;
+}
+/* A record made by hand may have no name: it is written empty. */
+static inline char *csv_NAME(char *p, const char *s) { return s ? put_name(p, s) : p; }
 
 static inline char *quoted(char *p, const char *s) {
   *p++ = '"';
@@ -385,6 +397,13 @@ static inline char *json_SIDE(char *p, const char *key, size_t klen, int v) {
 static inline char *json_REASON(char *p, const char *key, size_t klen, int v) {
   return quoted(put(p, key, klen), asx_event_reason_name(v));
 }
+static inline char *json_WHY(char *p, const char *key, size_t klen, int v) {
+  const char *s = asx_event_cancel_reason_name(v);
+  return s ? quoted(put(p, key, klen), s) : p;
+}
+static inline char *json_NAME(char *p, const char *key, size_t klen, const char *s) {
+  return quoted(put(p, key, klen), s ? s : "");
+}
 
 static inline char *line_key(char *p, int *first, const char *key, size_t klen) {
   *p++ = *first ? ' ' : ',';
@@ -404,6 +423,15 @@ static inline char *line_SIDE(char *p, int *first, const char *key, size_t klen,
 }
 static inline char *line_REASON(char *p, int *first, const char *key, size_t klen, int v) {
   return quoted(line_key(p, first, key, klen), asx_event_reason_name(v));
+}
+/* WHY and NAME are tags, never fields; these are for completeness of the
+ * expansion. */
+static inline char *line_WHY(char *p, int *first, const char *key, size_t klen, int v) {
+  const char *s = asx_event_cancel_reason_name(v);
+  return s ? quoted(line_key(p, first, key, klen), s) : p;
+}
+static inline char *line_NAME(char *p, int *first, const char *key, size_t klen, const char *s) {
+  return quoted(line_key(p, first, key, klen), s ? s : "");
 }
 
 #define LIT(s) s, sizeof(s) - 1
@@ -464,6 +492,7 @@ static void sort_tags(void) {
 
 static int64_t member_value(const asx_event *e, const line_tag *g) {
   const char *m = (const char *)e + g->off;
+  if (g->kind == ASX_EVF_NAME) return 0; /* read by member_name */
   if (g->size == sizeof(int64_t)) return *(const int64_t *)(const void *)m;
   if (g->size == sizeof(uint32_t)) return *(const uint32_t *)(const void *)m;
   return *(const uint8_t *)m;
@@ -479,13 +508,23 @@ static char *line_tags(asx_event_fmt *f, char *p, const asx_event *e) {
       p = put(p, f->session, f->session_len);
       continue;
     }
+    int64_t x = member_value(e, g);
+    const char *text = NULL;
+    if (g->kind == ASX_EVF_NAME) {
+      text = *(const char *const *)(const void *)((const char *)e + g->off);
+      if (text == NULL) continue;
+    } else if (g->kind == ASX_EVF_WHY) {
+      /* A cancel its trader asked for has no reason tag. */
+      if ((text = asx_event_cancel_reason_name((int)x)) == NULL) continue;
+    } else if (g->kind == ASX_EVF_SIDE) {
+      text = asx_event_side_name((int)x);
+    } else if (g->kind == ASX_EVF_REASON) {
+      text = asx_event_reason_name((int)x);
+    }
     *p++ = ',';
     p = put_name(p, g->key);
     *p++ = '=';
-    int64_t x = member_value(e, g);
-    if (g->kind == ASX_EVF_SIDE) p = put_name(p, asx_event_side_name((int)x));
-    else if (g->kind == ASX_EVF_REASON) p = put_name(p, asx_event_reason_name((int)x));
-    else p = put_int(p, x);
+    p = text ? put_name(p, text) : put_int(p, x);
   }
   return p;
 }

@@ -24,13 +24,17 @@
  *   kind    INT an integer; OPT an integer, absent when 0 (an empty CSV
  *           field, left out of JSON, InfluxDB and the Lua message: a market
  *           order has no price); SIDE "buy" or "sell"; REASON why an order
- *           was trimmed, "money", "stocks" or "limit"; ANY a Lua value;
+ *           was trimmed, "money", "stocks" or "limit"; WHY why an order was
+ *           cancelled, absent when its trader asked (like OPT); NAME a C
+ *           string that needs no quoting (an instrument's name); ANY a Lua
+ *           value;
  *   tag     "" for an InfluxDB field, else the tag key it is written under.
  *           Tags are the small sets of values (trader ids, sides); an
  *           agent's id is its trader tag, like the traders of a trade.
  *
  * Every event also has time (the session clock, in seconds) and session
- * (the session id) before its fields. In InfluxDB the measurement is the
+ * (the session id) before its fields; every event of the book ends with its
+ * instrument, so that files from before instruments gain one last column. In InfluxDB the measurement is the
  * type's name, tags are written in key order (session among them), and the
  * fields follow in file order. A message from Lua may carry fields beyond
  * its type's: JSON and InfluxDB add them after, sorted; CSV keeps its
@@ -51,20 +55,24 @@
   F(t, "seller", trader2, INT, "seller")            \
   F(t, "buy_order", order, INT, "")                 \
   F(t, "sell_order", order2, INT, "")               \
-  F(t, "aggressor", side, SIDE, "aggressor")
+  F(t, "aggressor", side, SIDE, "aggressor")        \
+  F(t, "instrument", instrument_name, NAME, "instrument")
 
 #define ASX_EVENT_ORDER(F, t)                       \
   F(t, "id", order, INT, "")                        \
   F(t, "trader", trader, INT, "trader")             \
   F(t, "side", side, SIDE, "side")                  \
   F(t, "price", price, OPT, "")                     \
-  F(t, "amount", amount, INT, "")
+  F(t, "amount", amount, INT, "")                   \
+  F(t, "instrument", instrument_name, NAME, "instrument")
 
 #define ASX_EVENT_CANCEL(F, t)                      \
   F(t, "id", order, INT, "")                        \
   F(t, "trader", trader, INT, "trader")             \
   F(t, "side", side, SIDE, "side")                  \
-  F(t, "remaining", amount, INT, "")
+  F(t, "remaining", amount, INT, "")                \
+  F(t, "reason", reason, WHY, "reason")             \
+  F(t, "instrument", instrument_name, NAME, "instrument")
 
 /* price is the fill's, from and to the order's amount before and after. */
 #define ASX_EVENT_TRIM(F, t)                        \
@@ -74,7 +82,18 @@
   F(t, "price", price, INT, "")                     \
   F(t, "from", amount, INT, "")                     \
   F(t, "to", amount2, INT, "")                      \
-  F(t, "reason", reason, REASON, "reason")
+  F(t, "reason", reason, REASON, "reason")          \
+  F(t, "instrument", instrument_name, NAME, "instrument")
+
+/* An order reduced in place: from and to its amount before and after. */
+#define ASX_EVENT_AMEND(F, t)                       \
+  F(t, "id", order, INT, "")                        \
+  F(t, "trader", trader, INT, "trader")             \
+  F(t, "side", side, SIDE, "side")                  \
+  F(t, "price", price, INT, "")                     \
+  F(t, "from", amount, INT, "")                     \
+  F(t, "to", amount2, INT, "")                      \
+  F(t, "instrument", instrument_name, NAME, "instrument")
 
 #define ASX_EVENT_AGENT(F, t)                       \
   F(t, "id", none, ANY, "trader")                   \
@@ -93,7 +112,8 @@
   T(ASX_EV_TRADE, "exchange", ASX_EVENT_TRADE)      \
   T(ASX_EV_ORDER, "order", ASX_EVENT_ORDER)         \
   T(ASX_EV_CANCEL, "cancel", ASX_EVENT_CANCEL)      \
-  T(ASX_EV_TRIM, "trim", ASX_EVENT_TRIM)
+  T(ASX_EV_TRIM, "trim", ASX_EVENT_TRIM)            \
+  T(ASX_EV_AMEND, "amend", ASX_EVENT_AMEND)
 #define ASX_EVENT_LUA_TYPES(T)                      \
   T(ASX_EV_AGENT, "agent", ASX_EVENT_AGENT)         \
   T(ASX_EV_SESSION, "session", ASX_EVENT_SESSION)
@@ -102,20 +122,27 @@
 #define ASX_EVENT_SIDES(X) X(ASX_BUY, "buy") X(ASX_SELL, "sell")
 #define ASX_EVENT_REASONS(X)                        \
   X(ASX_TRIM_MONEY, "money") X(ASX_TRIM_STOCKS, "stocks") X(ASX_TRIM_LIMIT, "limit")
+/* ASX_CANCEL_ASKED has no name: the field is absent. */
+#define ASX_EVENT_CANCEL_REASONS(X)                 \
+  X(ASX_CANCEL_IOC, "ioc") X(ASX_CANCEL_FOK, "fok")  \
+  X(ASX_CANCEL_POST_ONLY, "post_only") X(ASX_CANCEL_REPLACE, "replace") \
+  X(ASX_CANCEL_TOO_LATE, "too_late")
 
 /* The codes of the types Lua emits follow the book's (asx_event.c checks
  * it); they are plain numbers here for the FFI. */
 /* ASX_FFI_BEGIN */
 enum {
-  ASX_EV_AGENT = 4,   /* an agent started, finished or failed: from Lua */
-  ASX_EV_SESSION = 5, /* a session started or stopped: from Lua */
-  ASX_EV_COUNT = 6,
+  ASX_EV_AGENT = 5,   /* an agent started, finished or failed: from Lua */
+  ASX_EV_SESSION = 6, /* a session started or stopped: from Lua */
+  ASX_EV_COUNT = 7,
 
   ASX_EVF_INT = 0,
   ASX_EVF_OPT = 1,
   ASX_EVF_SIDE = 2,
   ASX_EVF_REASON = 3,
-  ASX_EVF_ANY = 4
+  ASX_EVF_ANY = 4,
+  ASX_EVF_WHY = 5,
+  ASX_EVF_NAME = 6
 };
 
 /* One field of ASX_EVENT_TYPES, as data. The strings are static. */
@@ -135,6 +162,9 @@ const char *asx_event_type_name(int type);
  * beyond the known ones). */
 const char *asx_event_side_name(int side);
 const char *asx_event_reason_name(int reason);
+/* A cancel reason's name (ASX_CANCEL_*), or NULL for ASX_CANCEL_ASKED and
+ * beyond the known ones. */
+const char *asx_event_cancel_reason_name(int reason);
 
 /* Writes v into buf (at least 32 bytes) exactly: an integral value within
  * 2^53 as an integer, any other finite value in the shortest %g form that

@@ -299,7 +299,7 @@ int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile
 
 int asx_logfile_set_format(asx_logfile *lf, int format, int type) {
   if (!lf || (format != ASX_LOG_CSV && format != ASX_LOG_JSONL)) return ASX_E_ARG;
-  if (format == ASX_LOG_CSV && (type < ASX_EV_TRADE || type > ASX_EV_TRIM)) return ASX_E_ARG;
+  if (format == ASX_LOG_CSV && !asx_event_is_book_type(type)) return ASX_E_ARG;
   lf->format = format;
   lf->type = type;
   asx_event_fmt_init(&lf->fmt, format == ASX_LOG_CSV ? ASX_EVENT_CSV : ASX_EVENT_JSON);

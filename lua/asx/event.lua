@@ -34,6 +34,14 @@ local REASONS = {}
 for _, r in ipairs({ C.ASX_TRIM_MONEY, C.ASX_TRIM_STOCKS, C.ASX_TRIM_LIMIT }) do
   REASONS[r] = ffi.string(C.asx_event_reason_name(r))
 end
+-- Why an order was cancelled, by code; a trader's own cancel has none.
+local CANCEL_REASONS = {}
+for r = 1, 255 do
+  local name = C.asx_event_cancel_reason_name(r)
+  if name == nil then break end
+  CANCEL_REASONS[r] = ffi.string(name)
+end
+M.CANCEL_REASONS = CANCEL_REASONS
 
 -- The fields as the book's records carry them, per type the book records.
 local members = {}
@@ -65,8 +73,12 @@ do
     [C.ASX_EVF_OPT] = "(e.%s ~= 0 and tonumber(e.%s) or nil)",
     [C.ASX_EVF_SIDE] = "SIDES[e.%s]",
     [C.ASX_EVF_REASON] = "REASONS[e.%s]",
+    [C.ASX_EVF_WHY] = "WHY[e.%s]",
+    -- LuaJIT interns the string, so a name costs no garbage after the first.
+    [C.ASX_EVF_NAME] = "(e.%s ~= nil and ffi_string(e.%s) or nil)",
   }
-  local src = { "local tonumber, SIDES, REASONS = ...", "return function(e, session)",
+  local HEAD = "local tonumber, SIDES, REASONS, WHY, ffi_string = ..."
+  local src = { HEAD, "return function(e, session)",
     "local t, m = e.type" }
   local codes = {}
   for code in pairs(members) do codes[#codes + 1] = code end
@@ -84,7 +96,8 @@ do
     src[#src + 1] = ("%s m = { %s, time = e.time, session = session }"):format(test, table.concat(items, ", "))
   end
   src[#src + 1] = "end return m end"
-  M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS)
+  M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS,
+    CANCEL_REASONS, ffi.string)
 
   -- A function that reads one field of a book record of the named type, as
   -- event.message gives it: for a consumer that keeps a few fields without
@@ -92,9 +105,9 @@ do
   function M.reader(type_name, field)
     for _, f in ipairs(members[CODES[type_name]] or {}) do
       if f.name == field then
-        local body = "local tonumber, SIDES, REASONS = ... return function(e) return %s end"
+        local body = HEAD .. " return function(e) return %s end"
         return assert(loadstring(body:format(VALUE[f.kind]:format(f.member, f.member)),
-          "=asx.event.reader"))(tonumber, SIDES, REASONS)
+          "=asx.event.reader"))(tonumber, SIDES, REASONS, CANCEL_REASONS, ffi.string)
       end
     end
     error(("reader: no field '%s' in the book's '%s' events"):format(tostring(field), tostring(type_name)), 2)

@@ -60,17 +60,17 @@ static void test_line_protocol(void **state) {
   /* Three events share session time 1.25: their timestamps step by 1 ns,
    * and a later point at an earlier time still gets a larger one. */
   assert_string_equal(text,
-    "order,session=run\\ 1\\,a\\=b,side=sell,trader=1 id=1i,price=10i,amount=3i,seq=1i "
+    "order,instrument=STOCK,session=run\\ 1\\,a\\=b,side=sell,trader=1 id=1i,price=10i,amount=3i,seq=1i "
     "1000000000500000000\n"
-    "order,session=run\\ 1\\,a\\=b,side=buy,trader=2 id=2i,amount=2i,seq=2i "
+    "order,instrument=STOCK,session=run\\ 1\\,a\\=b,side=buy,trader=2 id=2i,amount=2i,seq=2i "
     "1000000001250000000\n"
-    "exchange,aggressor=buy,buyer=2,seller=1,session=run\\ 1\\,a\\=b price=10i,amount=2i,"
+    "exchange,aggressor=buy,buyer=2,instrument=STOCK,seller=1,session=run\\ 1\\,a\\=b price=10i,amount=2i,"
     "buy_order=2i,sell_order=1i,seq=3i 1000000001250000001\n"
-    "exchange,aggressor=buy,buyer=2,seller=4,session=run\\ 1\\,a\\=b price=11i,amount=1i,"
+    "exchange,aggressor=buy,buyer=2,instrument=STOCK,seller=4,session=run\\ 1\\,a\\=b price=11i,amount=1i,"
     "buy_order=2i,sell_order=3i,seq=4i 1000000001250000002\n"
-    "trim,reason=stocks,session=run\\ 1\\,a\\=b,side=buy,trader=2 id=3i,price=10i,from=5i,"
+    "trim,instrument=STOCK,reason=stocks,session=run\\ 1\\,a\\=b,side=buy,trader=2 id=3i,price=10i,from=5i,"
     "to=4i,seq=5i 1000000001250000003\n"
-    "cancel,session=run\\ 1\\,a\\=b,side=sell,trader=1 id=1i,remaining=1i,seq=6i "
+    "cancel,instrument=STOCK,session=run\\ 1\\,a\\=b,side=sell,trader=1 id=1i,remaining=1i,seq=6i "
     "1000000002000000000\n"
     "agent,session=x,state=started id=3i,seq=7i 1000000002000000001\n"
     "no fields,seq=8i 1000000002000000002\n");
@@ -219,7 +219,7 @@ static void test_v2_request(void **state) {
   assert_non_null(strstr(s->log, "\r\nAuthorization: Token s3cret\r\n"));
   assert_non_null(strstr(s->log, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
   assert_null(strstr(s->log, "Expect:"));
-  assert_non_null(strstr(s->log, "\r\n\r\nexchange,aggressor=sell,buyer=2,seller=1,session=1 "
+  assert_non_null(strstr(s->log, "\r\n\r\nexchange,aggressor=sell,buyer=2,instrument=STOCK,seller=1,session=1 "
                                   "price=10i,amount=2i,buy_order=2i,sell_order=1i,seq=1i 5\n|"));
   free(s);
 }
@@ -254,7 +254,7 @@ static void test_v1_create_then_write_in_batches(void **state) {
   assert_non_null(strstr(s->log, "\r\n\r\nq=CREATE%20DATABASE%20%22test%20db%22|POST "
                                   "/write?db=test%20db&precision=ns HTTP/1.1\r\n"));
   assert_non_null(strstr(s->log, "id=1i,remaining=1i,seq=1i 1000000000\n"
-                                  "cancel,session=1,side=buy,trader=1 id=2i,remaining=1i,seq=2i "
+                                  "cancel,instrument=STOCK,session=1,side=buy,trader=1 id=2i,remaining=1i,seq=2i "
                                   "2000000000\n|POST /write"));
   assert_non_null(strstr(s->log, "id=3i,remaining=1i,seq=3i 3000000000\n|"));
   free(s);

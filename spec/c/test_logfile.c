@@ -136,7 +136,7 @@ static void test_csv_rows(void **state) {
   assert_non_null(lf);
   assert_int_equal(asx_logfile_set_format(lf, ASX_LOG_CSV, ASX_EV_TRADE), 0);
   assert_int_equal(asx_logfile_set_session(lf, "7", 1, 0), 0);
-  const char *hdr = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n";
+  const char *hdr = "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n";
   assert_int_equal(asx_logfile_write(lf, hdr, strlen(hdr)), 0);
   size_t n;
   const asx_event *evs = sample(&n);
@@ -155,12 +155,12 @@ static void test_csv_rows(void **state) {
   assert_int_equal(asx_logfile_close(lf), 0);
   char *s = slurp(tmp_path());
   assert_string_equal(s,
-    "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor\n"
-    "1.25,7,10,2,2,1,2,1,buy\n"
-    "0.5,\"a,\"\"b\"\"\",1,1,sell,10,3\n"
-    "1.25,\"a,\"\"b\"\"\",2,2,buy,,2\n"
-    "1.25,\"a,\"\"b\"\"\",3,2,buy,10,5,4,money\n"
-    "2,\"a,\"\"b\"\"\",1,1,sell,1\n");
+    "time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n"
+    "1.25,7,10,2,2,1,2,1,buy,STOCK\n"
+    "0.5,\"a,\"\"b\"\"\",1,1,sell,10,3,STOCK\n"
+    "1.25,\"a,\"\"b\"\"\",2,2,buy,,2,STOCK\n"
+    "1.25,\"a,\"\"b\"\"\",3,2,buy,10,5,4,money,STOCK\n"
+    "2,\"a,\"\"b\"\"\",1,1,sell,1,,STOCK\n");
   free(s);
   unlink(tmp_path());
 }
@@ -177,15 +177,16 @@ static void test_jsonl_rows(void **state) {
   char *s = slurp(tmp_path());
   assert_string_equal(s,
     "{\"type\":\"order\",\"time\":0.5,\"session\":\"s\\n1\",\"id\":1,\"trader\":1,"
-    "\"side\":\"sell\",\"price\":10,\"amount\":3}\n"
+    "\"side\":\"sell\",\"price\":10,\"amount\":3,\"instrument\":\"STOCK\"}\n"
     "{\"type\":\"order\",\"time\":1.25,\"session\":\"s\\n1\",\"id\":2,\"trader\":2,"
-    "\"side\":\"buy\",\"amount\":2}\n"
+    "\"side\":\"buy\",\"amount\":2,\"instrument\":\"STOCK\"}\n"
     "{\"type\":\"exchange\",\"time\":1.25,\"session\":\"s\\n1\",\"price\":10,\"amount\":2,"
-    "\"buyer\":2,\"seller\":1,\"buy_order\":2,\"sell_order\":1,\"aggressor\":\"buy\"}\n"
+    "\"buyer\":2,\"seller\":1,\"buy_order\":2,\"sell_order\":1,\"aggressor\":\"buy\","
+    "\"instrument\":\"STOCK\"}\n"
     "{\"type\":\"trim\",\"time\":1.25,\"session\":\"s\\n1\",\"id\":3,\"trader\":2,"
-    "\"side\":\"buy\",\"price\":10,\"from\":5,\"to\":4,\"reason\":\"money\"}\n"
+    "\"side\":\"buy\",\"price\":10,\"from\":5,\"to\":4,\"reason\":\"money\",\"instrument\":\"STOCK\"}\n"
     "{\"type\":\"cancel\",\"time\":2,\"session\":\"s\\n1\",\"id\":1,\"trader\":1,"
-    "\"side\":\"sell\",\"remaining\":1}\n");
+    "\"side\":\"sell\",\"remaining\":1,\"instrument\":\"STOCK\"}\n");
   free(s);
   unlink(tmp_path());
 }
@@ -212,7 +213,7 @@ static void test_many_rows_bounded(void **state) {
   int i = 0;
   while (fgets(line, sizeof line, f)) {
     i++;
-    snprintf(want, sizeof want, "%d,,%d,1,1,2,%d,%d,sell\n", i, i, i, i);
+    snprintf(want, sizeof want, "%d,,%d,1,1,2,%d,%d,sell,STOCK\n", i, i, i, i);
     assert_string_equal(line, want);
   }
   fclose(f);
@@ -385,7 +386,8 @@ static void test_short_write_native_rows(void **state) {
     lines++;
     snprintf(want, sizeof want,
              "{\"type\":\"exchange\",\"time\":%d,\"session\":null,\"price\":%d,\"amount\":1,"
-             "\"buyer\":1,\"seller\":2,\"buy_order\":%d,\"sell_order\":%d,\"aggressor\":\"sell\"}\n",
+             "\"buyer\":1,\"seller\":2,\"buy_order\":%d,\"sell_order\":%d,\"aggressor\":\"sell\","
+             "\"instrument\":\"STOCK\"}\n",
              (int)lines, (int)lines, (int)lines, (int)lines);
     assert_memory_equal(p, want, strlen(want));
   }
@@ -511,8 +513,8 @@ static void test_hostile_session(void **state) {
   fclose(f);
   static const char want[] =
       "{\"type\":\"cancel\",\"time\":1,\"session\":\"a\\u0000" R "\\n\\\"\",\"id\":9,"
-      "\"trader\":3,\"side\":\"buy\",\"remaining\":4}\n"
-      "1,\"a\0" R "\n\"\"\",9,3,buy,4\n";
+      "\"trader\":3,\"side\":\"buy\",\"remaining\":4,\"instrument\":\"STOCK\"}\n"
+      "1,\"a\0" R "\n\"\"\",9,3,buy,4,,STOCK\n";
   assert_int_equal(n, sizeof want - 1);
   assert_memory_equal(got, want, n);
   unlink(tmp_path());

@@ -9,7 +9,8 @@
 
 #include "asx_book.h"
 
-/* A book event with every field given, as the book would record it. */
+/* A book event with every field given, as the book would record it, of the
+ * default instrument "STOCK". */
 static inline asx_event ev(int type, double time, int64_t price, int64_t amount,
                            int64_t amount2, int64_t order, int64_t order2, uint32_t trader,
                            uint32_t trader2, int side, int reason) {
@@ -26,6 +27,7 @@ static inline asx_event ev(int type, double time, int64_t price, int64_t amount,
   e.trader2 = trader2;
   e.side = (uint8_t)side;
   e.reason = (uint8_t)reason;
+  e.instrument_name = "STOCK";
   return e;
 }
 

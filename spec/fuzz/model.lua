@@ -46,7 +46,9 @@ function Model:begin()
   self.events, self.touched = {}, {}
 end
 
+-- Every event of the book names its instrument.
 local function emit(self, event_type, m)
+  m.instrument = "STOCK"
   self.events[#self.events + 1] = { type = event_type, m = m }
 end
 
