@@ -116,7 +116,7 @@ describe("the InfluxDB logger with influxd 1.x", function()
     for _, panel in ipairs(dash.panels) do
       for _, target in ipairs(panel.targets) do
         local q = target.query:gsub("%$timeFilter", "time > 0"):gsub("%$__interval", "1h")
-          :gsub("%$session", ".*")
+          :gsub("%$session", ".*"):gsub("%$instrument", "STOCK")
         local doc = query(srv, "asx spec", q)
         assert.is_nil(doc.results[1].error, q)
         assert.is_table(doc.results[1].series, q)
@@ -126,7 +126,7 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.are.equal(6, ok)
     -- The candlestick's open, high, low, close and volume over the whole run.
     local q = dash.panels[1].targets[1].query:gsub("%$timeFilter", "time > 0")
-      :gsub("GROUP BY.*", ""):gsub("%$session", ".*")
+      :gsub("GROUP BY.*", ""):gsub("%$session", ".*"):gsub("%$instrument", "STOCK")
     local row = first_row(query(srv, "asx spec", q))
     local all = first_row(query(srv, "asx spec", 'SELECT sum("amount") AS v FROM "exchange"'))
     assert.are.equal(all.v, row.volume)
