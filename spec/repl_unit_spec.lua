@@ -119,8 +119,9 @@ end)
 describe("help()", function()
   it("lists every command, each with its help beside it", function()
     assert.are.equal(table.concat({
-      "book(depth)        the order book as a ladder (default depth 10); .asks/.bids, best first",
-      "trades(n)          the last n trades (default 10), oldest first",
+      "book(depth, name)  the order book as a ladder (default depth 10); .asks/.bids, best first;",
+      "                   name: an instrument (default the first)",
+      "trades(n, name)    the last n trades (default 10), oldest first; name: of one instrument",
       "traders(filter)    agents with balances and state; filter: strategy or state name, or a",
       "                   function(row); sort with :sort(\"value\") or :sort(\"-value\")",
       "trader(id)         the live trader object with that id",

@@ -18,11 +18,22 @@ RandomTrader.money = 300
 RandomTrader.stocks = 10
 
 local floor, sqrt = math.floor, math.sqrt
+-- Each exchange's instruments, asked once.
+local names_of = setmetatable({}, { __mode = "k" })
 
--- One decision: look at the book, place one random order (or none).
+-- One decision: look at the book, place one random order (or none). On an
+-- exchange of several instruments it picks one at random first (and only
+-- then draws that number, so a one-instrument session draws what it always
+-- has and repeats its old runs exactly); name nil is the default one.
 function RandomTrader:trade()
   local ex = self.exchange
-  local bid, ask = ex:best_bid(), ex:best_ask()
+  local names = names_of[ex]
+  if names == nil then
+    names = ex:instruments()
+    names_of[ex] = names
+  end
+  local name = #names > 1 and names[self:random(#names)] or nil
+  local bid, ask = ex:best_bid(name), ex:best_ask(name)
   local price
   if not bid and not ask then
     -- Someone has to open the market: an empty book trades at 10.
@@ -41,10 +52,10 @@ function RandomTrader:trade()
   -- money or the stocks are gone by then.
   if self:random(2) == 1 then
     local most = floor(self.money / price)
-    if most > 0 then self:buy(self:random(most), price) end
+    if most > 0 then self:buy(self:random(most), price, name) end
   else
-    local most = self.stocks
-    if most > 0 then self:sell(self:random(most), price) end
+    local most = self:position(name)
+    if most > 0 then self:sell(self:random(most), price, name) end
   end
 end
 

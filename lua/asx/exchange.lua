@@ -1,6 +1,6 @@
--- The exchange: one order book (src/asx_book.c), its queries, the traders
--- registered with it, and the delivery of the book's events to its loggers
--- after each call that made them. Part of require "asx" (lua/asx/init.lua),
+-- The exchange: one order book per instrument (src/asx_book.c), their
+-- queries, the traders registered with it, and the delivery of the books'
+-- events to its loggers after each call that made them. Part of require "asx" (lua/asx/init.lua),
 -- which hands out what this module returns; the book and the objects it
 -- points at are kept in the private state (lua/asx/private.lua), where the
 -- traders' orders (lua/asx/trader.lua) reach them.
@@ -38,9 +38,29 @@ local function exchange_state(self, fname)
   return st
 end
 
+-- The book of the instrument a query names as its argument #n: the first
+-- instrument's when name is nil.
+local function book_of(st, name, fname, n)
+  if name == nil then return st.book end
+  local i = st.index[name]
+  if i == nil then
+    if type(name) ~= "string" then argerror(n, fname, "instrument name expected", name, 3) end
+    error(("bad argument #%d to '%s' (unknown instrument %q)"):format(n, fname, name), 3)
+  end
+  return st.books[i]
+end
+
 local Exchange = {}
 Exchange.__index = Exchange
 M.Exchange = Exchange
+
+-- The instruments' names, the default (the first) first.
+function Exchange:instruments()
+  local st = exchange_state(self, "instruments")
+  local out = {}
+  for i = 0, st.n - 1 do out[i + 1] = st.names[i] end
+  return out
+end
 
 local count_out = ffi.new("size_t[1]")
 
@@ -189,11 +209,35 @@ local function check_logger(L, fname, n)
   end
 end
 
+-- The instruments of asx.exchange{ instruments = ... }: their names by
+-- number from 0, and the numbers by name. Names are what every output
+-- writes as they are, so they are checked here as the C core checks them.
+local function instrument_names(list)
+  if list == nil then return { [0] = "STOCK" }, { STOCK = 0 }, 1 end
+  if type(list) ~= "table" or list[1] == nil then
+    argerror(1, "exchange", "instruments: non-empty array of names expected", list, 3)
+  end
+  local names, index, n = {}, {}, #list
+  for i = 1, n do
+    local name = list[i]
+    if type(name) ~= "string" or not name:find("^[%w_.-]+$") or #name > 32 then
+      argerror(1, "exchange", ("instruments[%d]: a name of 1 to 32 letters, digits, '_', '.' or '-' expected")
+        :format(i), name, 3)
+    end
+    if index[name] then
+      error(("bad argument #1 to 'exchange' (instruments: %q is named twice)"):format(name), 3)
+    end
+    names[i - 1], index[name] = name, i - 1
+  end
+  return names, index, n
+end
+
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "exchange", "table of options expected", opts)
   end
   opts = opts or {}
+  local names, index, n_instruments = instrument_names(opts.instruments)
   local loggers = {}
   if opts.logger ~= nil then
     check_logger(opts.logger, "exchange")
@@ -209,18 +253,26 @@ function M.new(opts)
     end
   end
 
-  local book = C.asx_book_new()
-  if book == nil then error("exchange: out of memory", 2) end
-  -- C points at the orders resting in the book and at their accounts: each
+  -- One book per instrument; they share ids, slots, the clock and the event
+  -- record, so one anchors table, one delivery and one clock serve them all.
+  -- C points at the orders resting in the books and at their accounts: each
   -- is kept here, at its order's slot, until another order takes the slot.
-  -- The finalizer holds these tables too, so they outlive asx_book_free,
+  -- The finalizers hold these tables too, so they outlive asx_book_free,
   -- which marks the orders cancelled.
   local anchors, accounts = {}, {}
-  book = ffi.gc(book, function(b)
+  local function free(b)
     local _ = anchors
     _ = accounts
     C.asx_book_free(b)
-  end)
+  end
+  local books = {}
+  for i = 0, n_instruments - 1 do
+    local b = i == 0 and C.asx_book_new() or C.asx_book_new_instrument(books[0])
+    if b == nil then error("exchange: out of memory", 2) end
+    books[i] = ffi.gc(b, free)
+    assert(C.asx_book_set_name(b, names[i]) == 0)
+  end
+  local book = books[0]
   -- Traders are listed weakly: a trader keeps its exchange alive, not the
   -- other way round (see account_of).
   local ex = setmetatable({
@@ -230,8 +282,8 @@ function M.new(opts)
   }, Exchange)
   -- The loggers that take the book's records are here, with the function
   -- that does, as it was when they were added.
-  state_of[ex] = { book = book, anchors = anchors, accounts = accounts, native = {},
-    delivering = false }
+  state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
+    anchors = anchors, accounts = accounts, native = {}, delivering = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
@@ -386,10 +438,37 @@ function Exchange:time()
   return C.asx_book_time(exchange_state(self, "time").book)
 end
 
+-- The positions of an account in the instruments after the first, which C
+-- reads through acct.positions: kept as long as the account.
+local positions_of = setmetatable({}, { __mode = "k" })
+
+-- Gives acct a position in every instrument of st, from wanted ({ [name] =
+-- stocks }, checked by the trader: asx.trader{ stocks = { ... } }). Raises
+-- for a name st does not have, before anything changes.
+local function set_positions(st, acct, wanted, fname)
+  if wanted then
+    for name in pairs(wanted) do
+      if st.index[name] == nil then
+        error(("bad argument #1 to '%s' (stocks: unknown instrument %q)"):format(fname, name), 3)
+      end
+    end
+  end
+  if st.n > 1 then
+    local arr = ffi.new("int64_t[?]", st.n - 1)
+    positions_of[acct] = arr
+    acct.positions = arr
+    acct.n_positions = st.n - 1
+  end
+  if wanted then
+    for name, v in pairs(wanted) do C.asx_account_set_position(acct, st.index[name], v) end
+  end
+end
+
 -- A trader belongs to the first exchange it is registered with, for life:
--- its account's orders can rest in that book only.
+-- its account's orders can rest in that exchange's books only, and it holds
+-- a position in each of its instruments.
 function Exchange:register(t)
-  exchange_state(self, "register")
+  local st = exchange_state(self, "register")
   local acct = account_of[t]
   if not acct then argerror(1, "register", "trader expected", t) end
   local current = exchange_of[t]
@@ -397,6 +476,8 @@ function Exchange:register(t)
   if current ~= nil then
     error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)
   end
+  set_positions(st, acct, P.wanted_positions[t], "register")
+  P.wanted_positions[t] = nil
   exchange_of[t] = self
   self.traders[acct.id] = t
   return t
@@ -432,14 +513,15 @@ local function orderbook(book, depth, fname)
   return side_levels(book, BUY, depth), side_levels(book, SELL, depth)
 end
 
-function Exchange:orderbook(depth)
-  return orderbook(exchange_state(self, "orderbook").book, depth, "orderbook")
+function Exchange:orderbook(depth, instrument)
+  local st = exchange_state(self, "orderbook")
+  return orderbook(book_of(st, instrument, "orderbook", 2), depth, "orderbook")
 end
 
 -- The non-empty levels of one side from the best price outwards, as an
 -- array of { price =, amount =, orders = } (for displays, which need order).
-function Exchange:depth(side, depth)
-  local book = exchange_state(self, "depth").book
+function Exchange:depth(side, depth, instrument)
+  local book = book_of(exchange_state(self, "depth"), instrument, "depth", 3)
   local s = SIDE_OF[side]
   if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
   if depth ~= nil and not is_count(depth) then
@@ -453,26 +535,29 @@ function Exchange:depth(side, depth)
   return out
 end
 
-function Exchange:best_bid()
-  local p = C.asx_book_best_bid(exchange_state(self, "best_bid").book)
+function Exchange:best_bid(instrument)
+  local st = exchange_state(self, "best_bid")
+  local p = C.asx_book_best_bid(instrument == nil and st.book or book_of(st, instrument, "best_bid", 1))
   if p == 0 then return nil end
   return tonumber(p)
 end
 
-function Exchange:best_ask()
-  local p = C.asx_book_best_ask(exchange_state(self, "best_ask").book)
+function Exchange:best_ask(instrument)
+  local st = exchange_state(self, "best_ask")
+  local p = C.asx_book_best_ask(instrument == nil and st.book or book_of(st, instrument, "best_ask", 1))
   if p == 0 then return nil end
   return tonumber(p)
 end
 
-function Exchange:level(side, price)
+function Exchange:level(side, price, instrument)
   local st = exchange_state(self, "level")
   local s = SIDE_OF[side]
   if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
   if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
+  local book = book_of(st, instrument, "level", 3)
   local anchors = st.anchors
   local out, n = {}, 0
-  local o = C.asx_book_level_first(st.book, s, price)
+  local o = C.asx_book_level_first(book, s, price)
   while o ~= nil do
     n = n + 1
     out[n] = anchors[o.slot_]
@@ -485,7 +570,8 @@ end
 -- order of another exchange, live or collected, is simply not resting here).
 local function cancel(ex, st, o, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
-  local ok = C.asx_book_cancel(st.book, o) == 1
+  local book = st.books[o.instrument_]
+  local ok = book ~= nil and C.asx_book_cancel(book, o) == 1
   if ok and (ex.loggers[1] or st.watching) then deliver(ex) end
   return ok
 end
@@ -502,9 +588,7 @@ local function last_price(book)
   return tonumber(s.last)
 end
 
--- The figures the book keeps, as a table.
-function Exchange:stats()
-  local book = exchange_state(self, "stats").book
+local function book_stats(book)
   local s = C.asx_book_stats(book)
   return {
     orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
@@ -515,8 +599,24 @@ function Exchange:stats()
   }
 end
 
-function Exchange:last_price()
-  return last_price(exchange_state(self, "last_price").book)
+-- The figures the books keep, as a table: one instrument's, or with no
+-- name the whole exchange's. Counts and sums add up over the instruments;
+-- prices (open, high, low, last) do not mix, so the whole exchange has them
+-- only when it has one instrument.
+function Exchange:stats(instrument)
+  local st = exchange_state(self, "stats")
+  if instrument ~= nil or st.n == 1 then return book_stats(book_of(st, instrument, "stats", 1)) end
+  local all = { orders = 0, cancels = 0, trades = 0, volume = 0, notional = 0, resting = 0 }
+  for i = 0, st.n - 1 do
+    local s = book_stats(st.books[i])
+    for k in pairs(all) do all[k] = all[k] + s[k] end
+  end
+  return all
+end
+
+function Exchange:last_price(instrument)
+  local st = exchange_state(self, "last_price")
+  return last_price(instrument == nil and st.book or book_of(st, instrument, "last_price", 1))
 end
 
 function Exchange:__tostring()
@@ -528,6 +628,7 @@ end
 
 -- What the traders' calls (lua/asx/trader.lua) share with the exchange's.
 P.deliver, P.cancel, P.orderbook, P.last_price = deliver, cancel, orderbook, last_price
+P.book_of = book_of
 
 P.exchange_module = M
 return M

@@ -31,8 +31,10 @@ options:
   -n, --agents N         agents per strategy without :COUNT
       --money M          starting money of each agent (default: the
                          class's `money`, else 300)
-      --stocks S         starting stocks of each agent (default: the
-                         class's `stocks`, else 10)
+      --stocks S         starting stocks of each agent, in each instrument
+                         (default: the class's `stocks`, else 10)
+      --instruments A,B  the instruments traded, the first the default
+                         (default: one, STOCK)
   -d, --duration SECONDS session time to run (default: until stopped)
       --clock real|virtual
                          real: sleeping takes wall time (default);
@@ -95,7 +97,7 @@ local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
   ["-d"] = "duration", ["--duration"] = "duration", ["--clock"] = "clock", ["--seed"] = "seed",
   ["--summary"] = "summary", ["--set"] = "set", ["--report"] = "report", ["--http"] = "http",
-  ["--stuck-warning"] = "stuck_warning", ["--latency"] = "latency",
+  ["--stuck-warning"] = "stuck_warning", ["--latency"] = "latency", ["--instruments"] = "instruments",
 }
 local FLAGS = {
   ["--strict"] = "strict", ["-q"] = "quiet", ["--quiet"] = "quiet", ["-h"] = "help",
@@ -128,6 +130,18 @@ local function check_value(name, flag, v)
     local host, port = require("asx.http").parse_address(v)
     if not host then usage_error("%s: %s", flag, port) end
     return { host = host, port = port }
+  elseif name == "instruments" then
+    local list, seen = {}, {}
+    for name_ in (v .. ","):gmatch("([^,]*),") do
+      if not name_:find("^[%w_.-]+$") or #name_ > 32 then
+        usage_error("%s: names of 1 to 32 letters, digits, '_', '.' or '-', comma-separated expected, got '%s'",
+          flag, v)
+      end
+      if seen[name_] then usage_error("%s: '%s' is named twice", flag, name_) end
+      seen[name_] = true
+      list[#list + 1] = name_
+    end
+    return list
   elseif name == "summary" or name == "report" then
     if v == "" then usage_error("%s: file name expected", flag) end
     return v
@@ -221,6 +235,16 @@ local function gigabytes(bytes)
   return ("%.1f GB"):format(bytes / 1e9)
 end
 
+-- A class's stocks: one number (each instrument's), or { [name] = n }.
+local function is_stocks(v)
+  if check.is_balance(v) then return true end
+  if type(v) ~= "table" then return false end
+  for k, n in pairs(v) do
+    if type(k) ~= "string" or not check.is_balance(n) then return false end
+  end
+  return true
+end
+
 -- Each strategy's agent count and starting balances: the command line's,
 -- else the class's fields, else the defaults. A class field of the wrong
 -- kind, or more agents than the memory available can hold, is a usage
@@ -241,7 +265,7 @@ local function plan_agents(classes, files, opts, available)
     plan[i] = {
       count = n,
       money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,
-      stocks = opts.stocks or field("stocks", check.is_balance, "a non-negative integer") or DEFAULT_STOCKS,
+      stocks = opts.stocks or field("stocks", is_stocks, "a non-negative integer") or DEFAULT_STOCKS,
     }
     total = total + n
   end
@@ -281,8 +305,11 @@ function M.summary(s, out)
   w(("orders: %d"):format(r.orders))
   w(("trades: %d"):format(r.trades))
   w(("volume: %.0f"):format(r.volume)) -- %d would wrap past 2^63
-  w(("open/high/low/close: %s/%s/%s/%s"):format(fmt_num(r.open), fmt_num(r.high), fmt_num(r.low),
-    fmt_num(r.close)))
+  -- One line of prices per instrument, named when there are several.
+  for _, p in ipairs(r.instruments) do
+    w(("open/high/low/close%s: %s/%s/%s/%s"):format(#r.instruments > 1 and " " .. p.name or "",
+      fmt_num(p.open), fmt_num(p.high), fmt_num(p.low), fmt_num(p.close)))
+  end
   w(("orders per wall second: %d"):format(math.floor(r.orders_per_sec + 0.5)))
   for _, st in ipairs(r.strategies) do
     w(("value %s: mean %.2f, best %s, start %.2f"):format(st.name, st.mean_value, fmt_num(st.best_value),
@@ -364,15 +391,24 @@ function M.run(opts, files)
   local s = session.new({
     clock = opts.clock, seed = opts.seed, duration = opts.duration, strict = opts.strict,
     loggers = logs, stuck_warning = opts.stuck_warning, latency = opts.latency,
+    instruments = opts.instruments,
     on_error = opts.interactive and function(_, _, text) report(text) end or nil,
     on_logger_error = opts.interactive and function(_, _, text) report("asx: " .. text) end or nil,
   })
   -- One options table for every trader: Cls:new copies what it needs, so a
   -- million agents do not make a million tables of garbage.
   local topts = {}
+  -- With several instruments, a number of stocks is each one's position.
+  local names = s.exchange:instruments()
+  local function each(stocks)
+    if #names == 1 or type(stocks) ~= "number" then return stocks end
+    local by = {}
+    for _, name in ipairs(names) do by[name] = stocks end
+    return by
+  end
   for i, cls in ipairs(classes) do
     local p = plan[i]
-    topts.money, topts.stocks = p.money, p.stocks
+    topts.money, topts.stocks = p.money, each(p.stocks)
     for _ = 1, p.count do s:add(cls:new(topts)) end
   end
 
@@ -381,8 +417,8 @@ function M.run(opts, files)
   if opts.interactive then
     local err
     prompt, err = require("asx.repl").attach(s, {
-      money = opts.money or DEFAULT_MONEY, stocks = opts.stocks or DEFAULT_STOCKS,
-      defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
+      money = opts.money or DEFAULT_MONEY, stocks = each(opts.stocks or DEFAULT_STOCKS),
+      defaults = { money = DEFAULT_MONEY, stocks = each(DEFAULT_STOCKS) }, quiet = opts.quiet,
       load_strategy = function(path)
         local ok, cls = pcall(load, path)
         if ok then return cls end

@@ -23,6 +23,9 @@ registry["asx.private"] = {
   state_of = weak("k"),    -- exchange -> its private state (book, anchors, ...)
   classes = weak("k"),     -- Trader and its subclasses
   owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it
+  -- trader -> { [instrument name] = stocks } asked for by asx.trader{ stocks = { ... } }, until
+  -- the trader joins its exchange and its account gets them.
+  wanted_positions = weak("k"),
   native_consumers = registry["asx.native_consumers"],
   -- Set by the modules that define them (lua/asx/order.lua, exchange.lua):
   -- order_t, and the exchange's deliver, cancel, orderbook and last_price.

@@ -144,7 +144,7 @@ function M.new(opts)
 
   local ex = opts.exchange
   if ex == nil then
-    ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers })
+    ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers, instruments = opts.instruments })
   elseif not asx.is_exchange(ex) then
     argerror(1, "session", "exchange: exchange expected", ex)
   else
@@ -174,6 +174,7 @@ function M.new(opts)
   -- Orders and cancels of traders with a latency, and fill notices.
   s.courier = courier.new(s, latency)
   sched:on_courier(function() s.courier:deliver() end)
+  s.instrument_names = ex:instruments()
   if ex.session_id == nil then ex.session_id = session_id end
   s.session_id = ex.session_id
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
@@ -199,13 +200,21 @@ function Session:add(t)
   local cls, name = class_of(t)
   local c = self.classes[cls]
   if not c then
-    c = { name = name, cls = cls, agents = 0, money = 0, stocks = 0, first = #self.traders + 1 }
+    c = { name = name, cls = cls, agents = 0, money = 0, stocks = 0, positions = {},
+      first = #self.traders + 1 }
     self.classes[cls] = c
     self.class_list[#self.class_list + 1] = c
   end
   c.agents = c.agents + 1
   c.money = c.money + t.money
   c.stocks = c.stocks + t.stocks
+  -- Positions by instrument, without a table per agent: a million agents
+  -- are added at the start.
+  local names = self.instrument_names
+  for i = 1, #names do
+    local name = names[i]
+    c.positions[name] = (c.positions[name] or 0) + t:position(name)
+  end
   local n = #self.traders + 1
   self.traders[n] = t
   self.sched:add(t.cycle, t, name, t.id)
@@ -445,21 +454,32 @@ end
 function Session:summary()
   local ex = self.exchange
   local st = ex:stats()
-  local price = st.last or 0
+  -- Each instrument's prices; the whole exchange's are the first's when it
+  -- has one instrument, as before there were several.
+  local instruments, last = {}, {}
+  for i, name in ipairs(ex:instruments()) do
+    local s = ex:stats(name)
+    instruments[i] = { name = name, open = s.open, high = s.high, low = s.low, close = s.last }
+    last[name] = s.last or 0
+  end
   local out = {
+    instruments = instruments,
     session_time = self:now(), wall_time = self.wall, seed = self.seed, clock = self.clock,
     agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
-    volume = st.volume, notional = st.notional, open = st.open, high = st.high, low = st.low,
-    close = st.last, signal = self.sched:signal(),
+    volume = st.volume, notional = st.notional,
+    open = instruments[1].open, high = instruments[1].high, low = instruments[1].low,
+    close = instruments[1].close, signal = self.sched:signal(),
     stopped_by = self.stopped_by, exit_code = self.exit_code,
     orders_per_sec = self.wall > 0 and st.orders / self.wall or 0,
     strategies = {},
   }
   local by_cls = {}
   for _, c in ipairs(self.class_list) do
+    local start = c.money
+    for name, v in pairs(c.positions) do start = start + v * last[name] end
     local r = {
       name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0,
-      start_value = (c.money + c.stocks * price) / c.agents, value_sum = 0, best_value = nil,
+      start_value = start / c.agents, value_sum = 0, best_value = nil,
     }
     by_cls[c.cls] = r
     out.strategies[#out.strategies + 1] = r
@@ -475,7 +495,8 @@ function Session:summary()
     else
       r.running = r.running + 1
     end
-    local v = t.money + t.stocks * price
+    -- Money and every position at its instrument's last price.
+    local v = t:value()
     r.value_sum = r.value_sum + v
     if r.best_value == nil or v > r.best_value then r.best_value = v end
   end

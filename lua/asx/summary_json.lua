@@ -10,7 +10,7 @@
 --   mean_spread  best ask - best bid, sampled each second (asx.sampler)
 --   agents       { [strategy] = { agents, running, finished, failed } }
 --   value        { [strategy] = { mean, median, min, max, start } }, where
---                value is money + stocks x the last price
+--                value is money + each position x its last price
 --   status       asx-host's exit status
 --
 -- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
@@ -44,7 +44,6 @@ end
 -- The summary as a Lua table (cjson.null for absent figures).
 function M.build(s, opts, sampler, status)
   local r = s:summary()
-  local price = r.close or 0
   local by_cls, values = {}, {}
   for _, c in ipairs(s.class_list) do
     by_cls[c.cls] = c.name
@@ -52,7 +51,7 @@ function M.build(s, opts, sampler, status)
   end
   for _, t in ipairs(s.traders) do
     local vs = values[by_cls[getmetatable(t)]]
-    vs[#vs + 1] = t.money + t.stocks * price
+    vs[#vs + 1] = t:value()
   end
   local agents, value = {}, {}
   for _, st in ipairs(r.strategies) do

@@ -28,6 +28,8 @@ local courier_module = require("asx.courier")
 local is_latency, LATENCY_EXPECTED = courier_module.is_latency, courier_module.LATENCY_EXPECTED
 -- Whether any trader or class has a latency or an on_fill (asx.fills).
 local used = P.used
+local book_of, order_options = P.book_of, P.order_options
+local wanted_positions = P.wanted_positions
 
 -- The core's enums, as locals for the paths that run per order.
 local BUY, SELL, OPEN, PENDING = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN, C.ASX_NEW
@@ -162,13 +164,35 @@ function Trader:new(opts)
   local money = opts.money == nil and 0 or opts.money
   local stocks = opts.stocks == nil and 0 or opts.stocks
   if not is_balance(money) then argerror(1, "new", "money: non-negative integer expected", money) end
-  if not is_balance(stocks) then argerror(1, "new", "stocks: non-negative integer expected", stocks) end
+  -- stocks: the default instrument's position, or { [name] = position }
+  -- for several, given to the account when it joins its exchange.
+  local wanted
+  if type(stocks) == "table" then
+    wanted = {}
+    for name, v in pairs(stocks) do
+      if type(name) ~= "string" then argerror(1, "new", "stocks: instrument names as keys expected", name) end
+      if not is_balance(v) then
+        argerror(1, "new", ("stocks.%s: non-negative integer expected"):format(name), v)
+      end
+      wanted[name] = v
+    end
+    stocks = 0
+  elseif not is_balance(stocks) then
+    argerror(1, "new", "stocks: non-negative integer expected", stocks)
+  end
   local ex = opts.exchange
   if ex ~= nil and not state_of[ex] then
     argerror(1, "new", "exchange: exchange expected", ex)
   end
   if opts.latency ~= nil then note_field("latency", opts.latency, "new") end
   if opts.on_fill ~= nil then note_field("on_fill", opts.on_fill, "new") end
+  if ex ~= nil and wanted then
+    for name in pairs(wanted) do
+      if state_of[ex].index[name] == nil then
+        error(("bad argument #1 to 'new' (stocks: unknown instrument %q)"):format(name), 2)
+      end
+    end
+  end
 
   -- Trader ids are the accounts' uint32_t ids; past them, ids would repeat.
   if next_trader_id == 0xFFFFFFFF then
@@ -186,6 +210,7 @@ function Trader:new(opts)
   setmetatable(t, self)
   account_of[t] = acct
   owners[next_trader_id] = t
+  wanted_positions[t] = wanted
   if ex then ex:register(t) end
   return t
 end
@@ -203,7 +228,7 @@ local function trader_exchange(self, fname)
   return ex, state_of[ex]
 end
 
-local function place(self, side, fname, amount, price)
+local function place(self, side, fname, amount, price, opts)
   local acct = account_of[self]
   if not acct then self_error(fname, "trader", self, 2) end
   if not is_count(amount) then
@@ -218,6 +243,8 @@ local function place(self, side, fname, amount, price)
       :format(fname, show(price), show(amount)), 3)
   end
   local ex, st = trader_exchange(self, fname)
+  local book, inst, flags = st.book, 0, 0
+  if opts ~= nil then inst, flags = order_options(st, opts, fname, price ~= 0) end
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
   local hears = false
   if used.any then
@@ -226,7 +253,7 @@ local function place(self, side, fname, amount, price)
       local delay = courier:delay(self, 4)
       if delay then
         -- On its way: it reaches the book later (arrive_order), as this object.
-        local o = order_t(0, price, amount, 0, acct.id, side, PENDING)
+        local o = order_t(0, price, amount, 0, acct.id, side, PENDING, flags, 0, 0, inst)
         courier:send_order(self, delay, o, side, price, amount)
         return o
       end
@@ -243,8 +270,15 @@ local function place(self, side, fname, amount, price)
     o = order_t()
     st.spare = o
   end
-  if C.asx_book_submit(st.book, o, acct, side, price, amount) == C.ASX_E_OVERFLOW then
-    local total = tonumber(C.asx_book_level_amount(st.book, side, price))
+  local rc
+  if opts == nil then
+    rc = C.asx_book_submit(book, o, acct, side, price, amount)
+  else
+    book = st.books[inst]
+    rc = C.asx_book_submit_ex(book, o, acct, side, price, amount, flags)
+  end
+  if rc == C.ASX_E_OVERFLOW then
+    local total = tonumber(C.asx_book_level_amount(book, side, price))
     argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
       :format(show(MAX - total), show(price), show(total)), amount, 2)
   end
@@ -254,7 +288,8 @@ local function place(self, side, fname, amount, price)
     st.accounts[slot] = acct
     st.spare = nil
   else
-    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_)
+    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
+      o.reason_, 0, o.instrument_)
   end
   if hears then fills.watch(st, o) end
   if ex.loggers[1] or (used.any and st.watching) then deliver(ex) end
@@ -275,7 +310,8 @@ local function arrive_order(t, o, side, price, amount)
   local hears = used.on_fill and fills.hears(t, st)
   -- A level that cannot take the amount: the order could not have rested;
   -- with no caller left to tell, it ends cancelled, as it was never placed.
-  if C.asx_book_submit(st.book, o, acct, side, price, amount) ~= 0 then
+  -- The order carries its instrument and flags from place.
+  if C.asx_book_submit_ex(st.books[o.instrument_], o, acct, side, price, amount, o.flags_) ~= 0 then
     P.set_order_status(o, C.ASX_CANCELLED)
     return
   end
@@ -288,12 +324,118 @@ local function arrive_order(t, o, side, price, amount)
   if ex.loggers[1] or st.watching then deliver(ex) end
 end
 
-function Trader:buy(amount, price)
-  return place(self, BUY, "buy", amount, price)
+-- t:buy(amount, price, options): options is an instrument's name or a
+-- table { instrument =, tif = "gtc" | "ioc" | "fok", post_only = true }
+-- (lua/asx/order.lua reads it).
+function Trader:buy(amount, price, opts)
+  return place(self, BUY, "buy", amount, price, opts)
 end
 
-function Trader:sell(amount, price)
-  return place(self, SELL, "sell", amount, price)
+function Trader:sell(amount, price, opts)
+  return place(self, SELL, "sell", amount, price, opts)
+end
+
+-- Whether o is one of self's orders resting in its exchange, with what
+-- the calls on it need.
+local function own_resting(self, o, fname)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 3) end
+  if not istype(order_t, o) then argerror(1, fname, "order expected", o, 3) end
+  local ex = exchange_of[self]
+  if ex == nil or o.trader_ ~= acct.id or o.status_ ~= OPEN then return nil end
+  local st = state_of[ex]
+  -- The book checks that o rests in it.
+  return ex, st, st.books[o.instrument_]
+end
+
+-- Reduces a resting order to amount, keeping its place in the queue: true,
+-- or false when o is not a resting order of self. A larger amount would jump
+-- the queue: it is refused (cancel and place again).
+function Trader:amend(o, amount)
+  local ex, st, book = own_resting(self, o, "amend")
+  if not is_count(amount) then argerror(2, "amend", "positive integer amount expected", amount) end
+  if ex == nil then return false end
+  local now = tonumber(o.amount_)
+  if amount > now then
+    argerror(2, "amend", ("amount at most %d expected: an order cannot grow in place (cancel it and place "
+      .. "another)"):format(now), amount)
+  end
+  if st.delivering then error("amend: a logger must not trade", 2) end
+  local ok = C.asx_book_amend(book, o, amount) == 1
+  if ok and ex.loggers[1] then deliver(ex) end
+  return ok
+end
+
+-- Cancels a resting order and places a new one on the same instrument and
+-- side (amount, price: the old price when nil; options as buy's, on the
+-- same instrument), in one call; the new order queues behind the others at
+-- its price. Returns the new order, or nil when o is not a resting order of
+-- self (nothing is placed then).
+function Trader:replace(o, amount, price, opts)
+  local ex, st, book = own_resting(self, o, "replace")
+  if not is_count(amount) then argerror(2, "replace", "positive integer amount expected", amount) end
+  if price ~= nil and not is_count(price) then argerror(3, "replace", "positive integer price expected", price) end
+  if ex == nil then return nil end
+  price = price or tonumber(o.price_)
+  local inst, flags = order_options(st, opts, "replace", true, o.instrument_)
+  if price * amount > MAX then
+    error(("bad argument #3 to 'replace' (price × amount must not exceed 2^53 - 1, got %s × %s)")
+      :format(show(price), show(amount)), 2)
+  end
+  if st.delivering then error("replace: a logger must not trade", 2) end
+  -- The new order must fit its level once the old one has left it.
+  local side = o.side_
+  local left = tonumber(C.asx_book_level_amount(book, side, price))
+  if o.price_ == price then left = left - tonumber(o.amount_) end
+  if left > MAX - amount then
+    argerror(2, "replace", ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
+      :format(show(MAX - left), show(price), show(left)), amount)
+  end
+  C.asx_book_cancel_why(book, o, C.ASX_CANCEL_REPLACE)
+  local n = st.spare
+  if n == nil then n = order_t() end
+  st.spare = nil
+  C.asx_book_submit_ex(book, n, account_of[self], side, price, amount, flags)
+  assert(inst == o.instrument_)
+  if n.status_ == OPEN then
+    st.anchors[n.slot_] = n
+    st.accounts[n.slot_] = account_of[self]
+  end
+  if ex.loggers[1] then deliver(ex) end
+  return n
+end
+
+-- The position in an instrument (the default one when name is nil).
+function Trader:position(name)
+  local acct = trader_account(self, "position")
+  if name == nil then return tonumber(acct.stocks) end
+  local ex = exchange_of[self]
+  if ex == nil then
+    local wanted = wanted_positions[self]
+    if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
+    return wanted and wanted[name] or 0
+  end
+  local st = state_of[ex]
+  local i = st.index[name]
+  if i == nil then
+    if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
+    error(("bad argument #1 to 'position' (unknown instrument %q)"):format(name), 2)
+  end
+  return tonumber(C.asx_account_position(acct, i))
+end
+
+-- { [name] = position } over the exchange's instruments.
+function Trader:positions()
+  local acct = trader_account(self, "positions")
+  local ex = exchange_of[self]
+  local out = {}
+  if ex == nil then
+    for k, v in pairs(wanted_positions[self] or {}) do out[k] = v end
+    return out
+  end
+  local st = state_of[ex]
+  for i = 0, st.n - 1 do out[st.names[i]] = tonumber(C.asx_account_position(acct, i)) end
+  return out
 end
 
 -- The delay of a cancel of t's in a session, or nil when it acts at once.
@@ -327,22 +469,23 @@ local function arrive_cancel(t, o)
   local ex = exchange_of[t]
   if ex == nil or not istype(order_t, o) then return end
   local st = state_of[ex]
-  if C.asx_book_cancel(st.book, o) == 1 then
+  local book = st.books[o.instrument_]
+  if book ~= nil and C.asx_book_cancel(book, o) == 1 then
     if ex.loggers[1] or st.watching then deliver(ex) end
     return
   end
   if ex.loggers[1] then
     ex:emit("cancel", { id = o.id, trader = o.trader_, side = o.side, remaining = 0,
-      reason = "too_late" })
+      reason = "too_late", instrument = st.names[o.instrument_] })
   end
 end
 
 local function cancel_resting(acct, ex, st)
-  local book = st.book
+  local books = st.books
   local o = C.asx_account_first(acct)
   while o ~= nil do
     local next_o = C.asx_account_next(o)
-    C.asx_book_cancel(book, o)
+    C.asx_book_cancel(books[o.instrument_], o)
     o = next_o
   end
   if ex.loggers[1] or st.watching then deliver(ex) end
@@ -393,16 +536,21 @@ local function by_priority(a, b)
   return a.id_ < b.id_
 end
 
-function Trader:standing_orders()
+-- The resting orders of self, in one instrument or (name nil) all.
+function Trader:standing_orders(instrument)
   local acct = trader_account(self, "standing_orders")
   local buys, sells = {}, {}
   local ex = exchange_of[self]
   if ex == nil then return buys, sells end
-  local anchors = state_of[ex].anchors
+  local st = state_of[ex]
+  local only = instrument ~= nil and C.asx_book_instrument(book_of(st, instrument, "standing_orders", 1))
+  local anchors = st.anchors
   local o = C.asx_account_first(acct)
   while o ~= nil do
-    local obj = anchors[o.slot_]
-    if o.side_ == BUY then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
+    if not only or o.instrument_ == only then
+      local obj = anchors[o.slot_]
+      if o.side_ == BUY then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
+    end
     o = C.asx_account_next(o)
   end
   table.sort(buys, by_priority)
@@ -410,26 +558,34 @@ function Trader:standing_orders()
   return buys, sells
 end
 
-function Trader:inspect_exchange()
+function Trader:inspect_exchange(instrument)
   trader_account(self, "inspect_exchange")
   local ex = exchange_of[self]
   if ex == nil then
     error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
   end
-  return orderbook(state_of[ex].book)
+  return orderbook(book_of(state_of[ex], instrument, "inspect_exchange", 1))
 end
 
--- The mark-to-market value: money plus stocks at the last trade price (or
--- at the given price).
+-- The mark-to-market value: money plus each position at its instrument's
+-- last trade price (0 before the first trade); price, when given, values
+-- the default instrument instead.
 function Trader:value(price)
   local acct = trader_account(self, "value")
-  if price == nil then
-    local ex = exchange_of[self]
-    price = ex and last_price(state_of[ex].book) or 0
-  elseif type(price) ~= "number" or not (price >= 0 and price < 1 / 0) then
+  if price ~= nil and (type(price) ~= "number" or not (price >= 0 and price < 1 / 0)) then
     argerror(1, "value", "non-negative price expected", price)
   end
-  return tonumber(acct.money) + tonumber(acct.stocks) * price
+  local ex = exchange_of[self]
+  local st = ex and state_of[ex]
+  if price == nil then price = st and last_price(st.book) or 0 end
+  local v = tonumber(acct.money) + tonumber(acct.stocks) * price
+  if st and st.n > 1 then
+    for i = 1, st.n - 1 do
+      local p = last_price(st.books[i]) or 0
+      v = v + tonumber(C.asx_account_position(acct, i)) * p
+    end
+  end
+  return v
 end
 
 -- An agent's calls, for a trader running as an agent of a session

@@ -1,8 +1,11 @@
 -- The differential fuzzer: random calls on a real exchange (require "asx")
 -- and on the reference model (spec/fuzz/model.lua), compared after every
 -- call: the call's result or error, every event a logger received, every
--- balance, the best prices and every order the call touched; every 100 calls
--- and at the end, the whole book, every order and the statistics.
+-- balance and position, the best prices and every order the call touched;
+-- every 100 calls and at the end, the whole of every book, every order and
+-- the statistics. Half the runs have one instrument, half two; orders come
+-- with every time in force and post-only, and orders are amended and
+-- replaced.
 --
 -- run(seed, n) returns true, or false and a report that names the seed, the
 -- call and what differed. The same seed gives the same calls.
@@ -14,6 +17,17 @@ local random = math.random
 local floor = math.floor
 
 local M = {}
+
+-- Whether replacing mo by amount at price (mo's when nil) would overflow
+-- the new order's level, once mo has left it.
+local function level_total_after(model, mo, amount, price)
+  price = price or mo.price
+  local total = 0
+  for _, o in ipairs(model.books[mo.instrument].sides[mo.side]) do
+    if o.price == price and o ~= mo then total = total + o.amount end
+  end
+  return total > MAX - amount
+end
 
 -- Values -----------------------------------------------------------------------
 
@@ -80,10 +94,11 @@ local function same(what, want, got)
 end
 
 local EVENT_FIELDS = {
-  exchange = { "price", "amount", "buyer", "seller", "buy_order", "sell_order", "aggressor" },
-  order = { "id", "trader", "side", "price", "amount" },
-  cancel = { "id", "trader", "side", "remaining" },
-  trim = { "id", "trader", "side", "price", "from", "to", "reason" },
+  exchange = { "price", "amount", "buyer", "seller", "buy_order", "sell_order", "aggressor", "instrument" },
+  order = { "id", "trader", "side", "price", "amount", "instrument" },
+  cancel = { "id", "trader", "side", "remaining", "reason", "instrument" },
+  trim = { "id", "trader", "side", "price", "from", "to", "reason", "instrument" },
+  amend = { "id", "trader", "side", "price", "from", "to", "instrument" },
 }
 
 local function by_order_id(a, b) return a.m.id < b.m.id end
@@ -123,6 +138,25 @@ local function compare_order(mo, o)
   same(what .. " status", mo.status, o.status)
   same(what .. " amount", mo.amount, o.amount)
   same(what .. " filled", mo.filled, o.filled)
+  same(what .. " instrument", mo.instrument, o.instrument)
+  same(what .. " reason", mo.reason, o.reason)
+end
+
+-- The options of an order: mostly none, else a name or a table with a time
+-- in force and now and then post-only (never both: that is a bad argument,
+-- which the Lua specs check).
+local function order_options(instruments, has_price)
+  local r = random(100)
+  if r <= 50 then return nil, {} end
+  local name = instruments[random(#instruments)]
+  if r <= 65 then return name, { instrument = name } end
+  local opts = { instrument = random(2) == 1 and name or nil }
+  local k = random(4)
+  if k == 1 then opts.tif = "ioc" elseif k == 2 then opts.tif = "fok" elseif k == 3 then opts.tif = "gtc" end
+  if k == 4 and has_price then opts.post_only = true end
+  local copy = {}
+  for key, v in pairs(opts) do copy[key] = v end
+  return opts, copy
 end
 
 -- The run ----------------------------------------------------------------------
@@ -133,15 +167,17 @@ function M.run(seed, n, opts)
   math.randomseed(seed)
   local got = {}
   local logger = { send_event = function(_, event_type, m) got[#got + 1] = { type = event_type, m = m } end }
-  local ex = asx.exchange({ logger = logger })
-  local model = Model.new()
+  local instruments = random(2) == 1 and { "STOCK" } or { "ACME", "BOLT" }
+  local ex = asx.exchange({ logger = logger, instruments = instruments })
+  local model = Model.new(instruments)
 
   local traders, by_id, orders = {}, {}, {} -- orders: every pair { model =, real = } made
   for i = 1, random(2, 6) do
-    local m, s = random(0, 5000), random(0, 200)
-    local t = asx.trader({ exchange = ex, money = m, stocks = s })
+    local m, pos = random(0, 5000), {}
+    for _, name in ipairs(instruments) do pos[name] = random(0, 200) end
+    local t = asx.trader({ exchange = ex, money = m, stocks = pos })
     traders[i], by_id[t.id] = t, t
-    model:add_trader(t.id, m, s)
+    model:add_trader(t.id, m, pos)
   end
   local real_of = {} -- model order -> asx order
 
@@ -149,28 +185,39 @@ function M.run(seed, n, opts)
   local history = {}
   local seen, deepest = {}, 0 -- what the run covered, for -v
 
-  local function full_check()
+  local function check_balances()
     for _, t in ipairs(traders) do
       same(tostring(t) .. " money", model.traders[t.id].money, t.money)
-      same(tostring(t) .. " stocks", model.traders[t.id].stocks, t.stocks)
+      same(tostring(t) .. " stocks", model:stocks(t.id), t.stocks)
+      for _, name in ipairs(instruments) do
+        same(tostring(t) .. " position " .. name, model:stocks(t.id, name), t:position(name))
+      end
     end
-    -- The resting orders and the last ones made: an order that ended
-    -- changes no more, and was compared when it ended.
-    for side in pairs(model.sides) do
-      for _, mo in ipairs(model.sides[side]) do compare_order(mo, real_of[mo]) end
+  end
+
+  local function full_check()
+    check_balances()
+    for _, name in ipairs(instruments) do
+      local sides = model.books[name].sides
+      for side in pairs(sides) do
+        for _, mo in ipairs(sides[side]) do compare_order(mo, real_of[mo]) end
+      end
     end
     for i = math.max(1, #orders - 500), #orders do compare_order(orders[i].model, orders[i].real) end
-    local bids, asks = ex:orderbook()
+    for _, name in ipairs(instruments) do
+      local msides, mstats = model.books[name].sides, model.books[name].stats
+      local function check_book()
+    local bids, asks = ex:orderbook(nil, name)
     for side, levels in pairs({ buy = bids, sell = asks }) do
-      local want = model:levels(side)
+      local want = model:levels(side, name)
       for p, total in pairs(want) do same(("%s level %s"):format(side, show(p)), total, levels[p]) end
       for p, total in pairs(levels) do same(("%s level %s"):format(side, show(p)), want[p], total) end
     end
     -- Time priority within each level.
-    for side, list in pairs(model.sides) do
+    for side, list in pairs(msides) do
       local i = 1
       while i <= #list do
-        local level = ex:level(side, list[i].price)
+        local level = ex:level(side, list[i].price, name)
         for j = 1, #level do
           local mo = list[i + j - 1]
           if not mo or level[j] ~= real_of[mo] then
@@ -183,10 +230,10 @@ function M.run(seed, n, opts)
     end
     -- Each trader's standing orders, in fill order, and the depth view.
     for _, t in ipairs(traders) do
-      local buys, sells = t:standing_orders()
+      local buys, sells = t:standing_orders(name)
       for side, list in pairs({ buy = buys, sell = sells }) do
         local j = 0
-        for _, mo in ipairs(model.sides[side]) do
+        for _, mo in ipairs(msides[side]) do
           if mo.trader == t.id then
             j = j + 1
             if list[j] ~= real_of[mo] then
@@ -197,8 +244,8 @@ function M.run(seed, n, opts)
         same(("%s standing %s orders"):format(tostring(t), side), j, #list)
       end
     end
-    for side, list in pairs(model.sides) do
-      local depth, totals, k, count = ex:depth(side), model:levels(side), 0, 0
+    for side, list in pairs(msides) do
+      local depth, totals, k, count = ex:depth(side, nil, name), model:levels(side, name), 0, 0
       for i, mo in ipairs(list) do
         count = count + 1
         if i == #list or list[i + 1].price ~= mo.price then
@@ -212,11 +259,11 @@ function M.run(seed, n, opts)
       end
       same(side .. " depth levels", k, #depth)
     end
-    local st, ms = ex:stats(), model.stats
+    local st, ms = ex:stats(name), mstats
     for _, k in ipairs({ "orders", "cancels", "trades", "open", "high", "low", "last" }) do
-      same("stats " .. k, ms[k], st[k])
+      same(name .. " stats " .. k, ms[k], st[k])
     end
-    same("stats resting", model:resting(), st.resting)
+    same(name .. " stats resting", model:resting(name), st.resting)
     deepest = math.max(deepest, st.resting)
     -- The model sums in doubles: exact below 2^53, close beyond.
     for _, k in ipairs({ "volume", "notional" }) do
@@ -225,6 +272,9 @@ function M.run(seed, n, opts)
       elseif math.abs(st[k] - ms[k]) > ms[k] * 2 ^ -40 then
         differ("stats " .. k, ms[k], st[k])
       end
+    end
+      end
+      check_book()
     end
   end
 
@@ -247,10 +297,13 @@ function M.run(seed, n, opts)
       if p and Model.is_count(a) and Model.is_count(p) and p * a > MAX and random(10) > 1 then
         a = floor(MAX / p) -- mostly keep the product legal
       end
-      desc = ("%s:%s(%s, %s)"):format(tostring(t), side, show(a), show(p))
+      local o_opts, mopts = order_options(instruments, p ~= nil)
+      desc = ("%s:%s(%s, %s, %s)"):format(tostring(t), side, show(a), show(p),
+        type(o_opts) == "table" and ("{%s %s %s}"):format(tostring(o_opts.instrument), tostring(o_opts.tif),
+          tostring(o_opts.post_only)) or tostring(o_opts))
       local bad_arg
-      want, bad_arg = model:place(t.id, side, a, p)
-      ok, res = pcall(t[side], t, a, p)
+      want, bad_arg = model:place(t.id, side, a, p, mopts)
+      ok, res = pcall(t[side], t, a, p, o_opts)
       if want then
         if not ok then differ(desc .. " raised", "an order", res) end
         real_of[want] = res
@@ -281,6 +334,57 @@ function M.run(seed, n, opts)
       if not ok then differ(desc .. " raised", want, res) end
       same(desc .. " result", want, res)
       touched_orders[#touched_orders + 1] = pair.model
+    elseif r <= 830 and #orders > 0 then
+      -- Amend or replace a recent order, mostly by its owner, with valid
+      -- arguments (the Lua specs check the bad ones).
+      -- Mostly a resting order, where amending and replacing do something.
+      local pair = orders[random(math.max(1, #orders - 50), #orders)]
+      local resting = model.books[pick(instruments)].sides[random(2) == 1 and "buy" or "sell"]
+      if #resting > 0 and random(10) <= 8 then
+        local mo = resting[random(#resting)]
+        pair = { model = mo, real = real_of[mo] }
+      end
+      local by = random(10) <= 8 and by_id[pair.model.trader] or t
+      local mo = pair.model
+      if random(2) == 1 then
+        local a = random(1, math.max(1, mo.amount))
+        desc = ("%s:amend(order#%d, %s)"):format(tostring(by), mo.id, show(a))
+        want = model:amend(mo, a, by.id)
+        ok, res = pcall(by.amend, by, pair.real, a)
+        if want == nil then
+          if ok then differ(desc .. " returned", "an error", res) end
+        else
+          if not ok then differ(desc .. " raised", want, res) end
+          same(desc .. " result", want, res)
+        end
+        touched_orders[#touched_orders + 1] = mo
+      else
+        local a = random(1, 20)
+        local p = random(3) > 1 and mo.price and math.max(1, mo.price + random(-3, 3)) or nil
+        if p and p * a > MAX then p = nil end
+        if (p or mo.price or 1) * a > MAX then a = 1 end
+        desc = ("%s:replace(order#%d, %s, %s)"):format(tostring(by), mo.id, show(a), show(p))
+        local bad = mo.status == "open" and by.id == mo.trader
+          and level_total_after(model, mo, a, p)
+        if bad then
+          -- The new order would not fit its level: both refuse alike.
+          ok, res = pcall(by.replace, by, pair.real, a, p)
+          if ok then differ(desc .. " returned", "an error", res) end
+        else
+          want = model:replace(mo, a, p, by.id)
+          ok, res = pcall(by.replace, by, pair.real, a, p)
+          if not ok then differ(desc .. " raised", "a result", res) end
+          if want then
+            if res == nil then differ(desc .. " returned", "an order", nil) end
+            real_of[want] = res
+            orders[#orders + 1] = { model = want, real = res }
+            touched_orders[#touched_orders + 1] = want
+          elseif res ~= nil then
+            differ(desc .. " returned", "nil", res)
+          end
+        end
+        touched_orders[#touched_orders + 1] = mo
+      end
     elseif r <= 840 then
       desc = ("%s:cancel_all()"):format(tostring(t))
       want = model:cancel_all(t.id)
@@ -308,15 +412,14 @@ function M.run(seed, n, opts)
 
     compare_events(model.events, got, sort_events)
     for _, e in ipairs(got) do
-      local k = e.type == "trim" and "trim " .. e.m.reason or e.type
+      local k = (e.type == "trim" or e.type == "cancel") and e.m.reason and e.type .. " " .. e.m.reason or e.type
       seen[k] = (seen[k] or 0) + 1
     end
-    same("best bid", model:best("buy"), ex:best_bid())
-    same("best ask", model:best("sell"), ex:best_ask())
-    for _, tr in ipairs(traders) do
-      same(tostring(tr) .. " money", model.traders[tr.id].money, tr.money)
-      same(tostring(tr) .. " stocks", model.traders[tr.id].stocks, tr.stocks)
+    for _, name in ipairs(instruments) do
+      same(name .. " best bid", model:best("buy", name), ex:best_bid(name))
+      same(name .. " best ask", model:best("sell", name), ex:best_ask(name))
     end
+    check_balances()
     for mo in pairs(model.touched) do touched_orders[#touched_orders + 1] = mo end
     for _, mo in ipairs(touched_orders) do
       if real_of[mo] then compare_order(mo, real_of[mo]) end

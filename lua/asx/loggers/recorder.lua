@@ -18,7 +18,7 @@ local Recorder = {}
 Recorder.__index = Recorder
 
 -- The fields of a trade it keeps, read as the event schema says.
-local TRADE_FIELDS = { "price", "amount", "buyer", "seller", "aggressor" }
+local TRADE_FIELDS = { "price", "amount", "buyer", "seller", "aggressor", "instrument" }
 local read_trade = {}
 for i, f in ipairs(TRADE_FIELDS) do read_trade[i] = event.reader(event.TRADE, f) end
 
@@ -45,15 +45,20 @@ end
 debug.getregistry()["asx.native_consumers"][Recorder.consume_events] = true
 
 -- The last n trades, oldest first.
-function Recorder:last(n)
+function Recorder:last(n, instrument)
   local out = {}
-  if n > self.count then n = self.count end
-  for j = self.total - n, self.total - 1 do
+  local inst = self.instrument
+  -- Newest first over what is kept, then put oldest first.
+  for j = self.total - 1, self.total - self.count, -1 do
+    if #out == n then break end
     local k = j % self.size + 1
-    local row = { time = self.time[k] }
-    for _, f in ipairs(TRADE_FIELDS) do row[f] = self[f][k] end
-    out[#out + 1] = row
+    if instrument == nil or inst[k] == instrument then
+      local row = { time = self.time[k] }
+      for _, f in ipairs(TRADE_FIELDS) do row[f] = self[f][k] end
+      out[#out + 1] = row
+    end
   end
+  for i = 1, #out / 2 do out[i], out[#out - i + 1] = out[#out - i + 1], out[i] end
   return out
 end
 

@@ -76,6 +76,8 @@ Book.__tostring = function(b)
   local width = 0
   for _, l in ipairs(lines) do if #l > width then width = #l end end
   table.insert(lines, split + 2, ("-"):rep(width))
+  -- Named when the exchange has several instruments.
+  if b.instrument then table.insert(lines, 1, b.instrument) end
   lines[#lines + 1] = b.spread and ("spread %s, mid %s"):format(fmt_num(b.spread), fmt_num(b.mid))
     or "spread -, mid -"
   return concat(lines, "\n")
@@ -142,16 +144,31 @@ local function state_of(ctx, t)
   return "-"
 end
 
+-- The exchange's instruments; raises naming fname when instrument (its
+-- argument #2) is given and not one of them.
+local function check_instrument(ex, instrument, fname)
+  local names = ex:instruments()
+  if instrument == nil then return names end
+  for _, name in ipairs(names) do
+    if name == instrument then return names end
+  end
+  if type(instrument) ~= "string" then argerror(2, fname, "instrument name expected", instrument, 3) end
+  error(("bad argument #2 to '%s' (unknown instrument %q)"):format(fname, instrument), 3)
+end
+
 -- The commands ------------------------------------------------------------------
 
-command("book", "book(depth)", "the order book as a ladder (default depth 10); .asks/.bids, best first",
+command("book", "book(depth, name)",
+  "the order book as a ladder (default depth 10); .asks/.bids, best first;\nname: an instrument (default the first)",
 function(ctx)
   local ex = ctx.exchange
-  return function(depth)
+  return function(depth, instrument)
     if depth == nil then depth = 10 end
     if not is_count(depth) then argerror(1, "book", "positive integer depth expected", depth) end
-    local b = setmetatable({ asks = ex:depth("sell", depth), bids = ex:depth("buy", depth),
-      best_bid = ex:best_bid(), best_ask = ex:best_ask() }, Book)
+    local names = check_instrument(ex, instrument, "book")
+    local b = setmetatable({ asks = ex:depth("sell", depth, instrument), bids = ex:depth("buy", depth, instrument),
+      best_bid = ex:best_bid(instrument), best_ask = ex:best_ask(instrument),
+      instrument = #names > 1 and (instrument or names[1]) or nil }, Book)
     if b.best_bid and b.best_ask then
       b.spread = b.best_ask - b.best_bid
       b.mid = (b.best_ask + b.best_bid) / 2
@@ -160,12 +177,14 @@ function(ctx)
   end
 end)
 
-command("trades", "trades(n)", "the last n trades (default 10), oldest first",
+command("trades", "trades(n, name)", "the last n trades (default 10), oldest first; name: of one instrument",
 function(ctx)
-  return function(n)
+  local ex = ctx.exchange
+  return function(n, instrument)
     if n == nil then n = 10 end
     if not is_count(n) then argerror(1, "trades", "positive integer count expected", n) end
-    return setmetatable(ctx.recorder:last(n), Trades)
+    check_instrument(ex, instrument, "trades")
+    return setmetatable(ctx.recorder:last(n, instrument), Trades)
   end
 end)
 

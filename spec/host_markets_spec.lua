@@ -1,0 +1,95 @@
+-- asx-host with several instruments (--instruments): what the agents start
+-- with, the summary's price line per instrument, the instrument column of
+-- the log files, the REPL's book() and trades() of one instrument, the
+-- pairs trader, and the bad command lines.
+local run = require("helpers.run")
+local HOST, lines = run.HOST, run.lines
+
+-- Runs asx-host -i on a script, as a user types it; returns the REPL's
+-- lines and the summary's.
+local function repl(script, args)
+  local path = run.tmpname(".lua")
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local out = run.output(("%s -i -q %s < %s 2>&1"):format(HOST, args, path))
+  os.remove(path)
+  local got, summary = {}, {}
+  local into = got
+  for _, l in ipairs(lines(out)) do
+    if l:match("^seed: %d+$") then into = summary end
+    into[#into + 1] = l
+  end
+  return got, summary
+end
+
+describe("asx-host --instruments", function()
+  it("runs the pairs trader among random traders, a price line per instrument", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 4 -d 120 --instruments ACME,BOLT '
+      .. 'strategies/random_trader.lua:60 strategies/pairs_trader.lua:3 --log "$D/t.csv" --stocks 20', d)
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("\nopen/high/low/close ACME: %d+/%d+/%d+/%d+\nopen/high/low/close BOLT: %d+/%d+/%d+/%d+\n",
+      r.stdout)
+    assert.is_nil(r.stdout:find("\nopen/high/low/close: ", 1, true))
+    -- Both instruments traded, and the file names each trade's.
+    local csv = run.slurp(d .. "/t.csv")
+    os.execute("rm -rf '" .. d .. "'")
+    local rows = lines(csv)
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument", rows[1])
+    local by = {}
+    for i = 2, #rows do
+      local inst = rows[i]:match(",([%u]+)$")
+      by[inst] = (by[inst] or 0) + 1
+    end
+    assert.is_true((by.ACME or 0) > 100 and (by.BOLT or 0) > 100)
+    assert.are.equal(#rows - 1, tonumber(r.stdout:match("\ntrades: (%d+)\n")))
+    -- Each agent started with 20 of each: the start value counts both.
+    assert.matches("\nvalue pairs_trader: mean [%d.]+, best %d+, start [%d.]+\n", r.stdout)
+  end)
+
+  it("gives the REPL's book() and trades() an instrument, and me a position in each", function()
+    local out = repl([[
+me:sell(2, 50, "BOLT")
+me:buy(1, 50, "BOLT")
+me:positions()
+book(3, "BOLT")
+trades(5, "BOLT")
+#trades(5, "ACME")
+]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5 --money 100")
+    assert.are.same(lines([[
+order#1(sell 2 BOLT @ 50, filled 0, open)
+order#2(buy 0 BOLT @ 50, filled 1, filled)
+{ ACME = 5, BOLT = 5 }
+BOLT
+buy  price  sell
+        50  1 (1)  best ask
+---------------------------
+spread -, mid -
+ time  price  amount  buyer  seller  aggressor
+0.000     50       1      1       1  buy
+0
+]]), out)
+    out = repl('book(1, "NOPE")\ntrades(1, 7)\n', "--clock virtual --seed 1 --instruments ACME,BOLT")
+    assert.are.same({ [[stdin:1: bad argument #2 to 'book' (unknown instrument "NOPE")]],
+      "stdin:2: bad argument #2 to 'trades' (instrument name expected, got 7)" }, out)
+  end)
+
+  it("refuses a bad list before anything runs", function()
+    for _, case in ipairs({
+      { "A,,B", "asx-host: --instruments: names of 1 to 32 letters, digits, '_', '.' or '-', comma-separated "
+        .. "expected, got 'A,,B'" },
+      { "A,A", "asx-host: --instruments: 'A' is named twice" },
+    }) do
+      local r = run.sh('"$HOST" --instruments ' .. case[1] .. " strategies/random_trader.lua")
+      assert.are.equal(2, r.status)
+      assert.are.equal(case[2], lines(r.stderr)[1])
+    end
+  end)
+
+  it("keeps a run of one instrument what it was: one unnamed price line", function()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 9 -d 30 strategies/random_trader.lua:50')
+    assert.are.equal(0, r.status)
+    assert.matches("\nopen/high/low/close: %d+/%d+/%d+/%d+\n", r.stdout)
+  end)
+end)
