@@ -69,7 +69,8 @@ function Tape:consume_events(ptr, n)
   if ptr == nil then error("bad argument #1 to 'consume_events' (event records expected, got nil)", 2) end
   for i = 0, n - 1 do
     local e = ptr[i]
-    if e.type == EV_TRADE then
+    -- The default instrument's trades: the page follows it.
+    if e.type == EV_TRADE and e.instrument == 0 then
       local c = self.count + 1
       self.count = c
       self.ring[(c - 1) % self.n + 1] = { e.time, tonumber(e.price), tonumber(e.amount),

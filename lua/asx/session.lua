@@ -212,8 +212,8 @@ function Session:add(t)
   -- are added at the start.
   local names = self.instrument_names
   for i = 1, #names do
-    local name = names[i]
-    c.positions[name] = (c.positions[name] or 0) + t:position(name)
+    local inst = names[i]
+    c.positions[inst] = (c.positions[inst] or 0) + t:position(inst)
   end
   local n = #self.traders + 1
   self.traders[n] = t

@@ -122,11 +122,13 @@ function Candles:add_cancel(t)
 end
 
 -- Takes n records of the book (a const asx_event *): trades, orders and
--- cancels; trims change no candle.
+-- cancels; trims change no candle. The page follows the default instrument
+-- (prices of different instruments do not mix), so the others' are passed
+-- over.
 function Candles:consume(ptr, n)
   for i = 0, n - 1 do
     local e = ptr[i]
-    local ty = e.type
+    local ty = e.instrument == 0 and e.type or nil
     if ty == EV_TRADE then
       self:add_trade(e.time, tonumber(e.price), tonumber(e.amount))
     elseif ty == EV_ORDER then

@@ -81,10 +81,12 @@ function Report:_sample(now)
     sums[c] = 0
   end
   local traders = s.traders
+  -- With several instruments each position counts at its own last price.
+  local several = #s.instrument_names > 1
   for i = 1, #traders do
     local t = traders[i]
     local c = by_cls[getmetatable(t)]
-    sums[c] = sums[c] + t.money + t.stocks * price
+    sums[c] = sums[c] + (several and t:value() or t.money + t.stocks * price)
   end
   local values = { spread = bid and ask and ask - bid or false }
   for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
