@@ -268,3 +268,30 @@ describe("order types", function()
     assert.are.equal(1, a:buy(1, 1, { tif = "gtc" }).id)
   end)
 end)
+
+describe("orders with a latency", function()
+  it("reach their instrument's book with their time in force", function()
+    local Scripted = asx.Trader:extend("markets_scripted")
+    local seen = {}
+    function Scripted:cycle()
+      if self.role == "seller" then
+        self:sell(3, 20, "BOLT")
+      else
+        self:sleep(0.1)
+        local o = self:buy(5, 20, { instrument = "BOLT", tif = "ioc" })
+        seen.sent = { o.status, o.instrument }
+        self:sleep(1)
+        seen.after = { o.status, o.instrument, o.filled, o.reason }
+      end
+    end
+    local seller = Scripted:new({ role = "seller", money = 0, stocks = { BOLT = 3 } })
+    local buyer = Scripted:new({ role = "buyer", money = 1000, latency = 0.5 })
+    local s = asx.session({ clock = "virtual", seed = 1, instruments = { "ACME", "BOLT" },
+      traders = { seller, buyer } })
+    s:run()
+    assert.are.same({ "pending", "BOLT" }, seen.sent)
+    assert.are.same({ "cancelled", "BOLT", 3, "ioc" }, seen.after)
+    assert.are.same({ 940, 3, 0 }, { buyer.money, buyer:position("BOLT"), buyer.stocks })
+    assert.is_nil(s.exchange:best_bid("BOLT"))
+  end)
+end)
