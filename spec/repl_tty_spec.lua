@@ -485,7 +485,9 @@ describe_tty("asx-host -i in a terminal", function()
   end)
 
   it("with the real clock agents trade while the prompt waits", function()
-    start(home, "-q --clock real --seed 2 spec/fixtures/quoter.lua")
+    -- Balances for hours of trading: the fixture's own money buys only 9
+    -- shares, and a loaded machine may read the count after the 9th.
+    start(home, "-q --clock real --seed 2 --money 1000000 --stocks 1000000 spec/fixtures/quoter.lua")
     wait_prompts(1)
     -- Ten times faster: the quoters trade ten times a second.
     type_text("speed(10)")
