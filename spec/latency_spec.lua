@@ -135,6 +135,34 @@ describe("latency", function()
       }, lines)
     end)
 
+    it("writes the too late cancel to the built-in JSONL and CSV logs like any book event", function()
+      local path = run.tmpname(".jsonl")
+      local st = {}
+      local maker = agent({ latency = 1, money = 0, stocks = 10 }, {
+        { 0, function(self) st.order = self:sell(10, 100) end },
+        { 2, function(self) self:cancel(st.order) end },
+      })
+      local taker = agent({ latency = 0.5, money = 1000, stocks = 0 }, {
+        { 2.2, function(self) self:buy(10, 100) end },
+      })
+      local loggers = require("asx.loggers")
+      local log, csv = loggers.jsonl(path), loggers.csv(path .. ".csv", { events = { "cancel" } })
+      session({ maker, taker }, { loggers = { log, csv } }):run()
+      log:close()
+      csv:close()
+      local rows = run.slurp(path .. ".csv")
+      os.remove(path .. ".csv")
+      assert.are.equal(("time,session,id,trader,side,remaining,reason,instrument\n"
+        .. "3,1,1,%d,sell,0,too_late,STOCK\n"):format(maker.id), rows)
+      local cancels = {}
+      for l in run.slurp(path):gmatch("[^\n]+") do
+        if l:find('"type":"cancel"', 1, true) then cancels[#cancels + 1] = l end
+      end
+      os.remove(path)
+      assert.are.same({ ('{"type":"cancel","time":3,"session":"1","id":1,"trader":%d,"side":"sell","remaining":0,'
+        .. '"reason":"too_late","instrument":"STOCK"}'):format(maker.id) }, cancels)
+    end)
+
     it("wins when it arrives first: the buy rests, nothing trades", function()
       local st, maker, taker, lines = race(2.6)
       assert.are.same({ "cancelled", 0 }, { st.order.status, st.order.filled })

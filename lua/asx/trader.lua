@@ -464,20 +464,17 @@ function Trader:cancel(o)
 end
 
 -- A cancel of t's arrives: o is cancelled if it still rests; else it is too
--- late, and the cancel event says so.
+-- late, and the book records a cancel event that says so (remaining 0), which
+-- every logger, the built-in ones included, gets like any other.
 local function arrive_cancel(t, o)
   local ex = exchange_of[t]
   if ex == nil or not istype(order_t, o) then return end
   local st = state_of[ex]
   local book = st.books[o.instrument_]
-  if book ~= nil and C.asx_book_cancel(book, o) == 1 then
-    if ex.loggers[1] or st.watching then deliver(ex) end
-    return
-  end
-  if ex.loggers[1] then
-    ex:emit("cancel", { id = o.id, trader = o.trader_, side = o.side, remaining = 0,
-      reason = "too_late", instrument = st.names[o.instrument_] })
-  end
+  if book == nil then return end
+  -- An order the book refused on arrival never had an id: no event names it.
+  if C.asx_book_cancel(book, o) ~= 1 and o.id_ ~= 0 then C.asx_book_cancel_late(book, o) end
+  if ex.loggers[1] or st.watching then deliver(ex) end
 end
 
 local function cancel_resting(acct, ex, st)
