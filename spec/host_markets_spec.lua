@@ -75,6 +75,24 @@ spread -, mid -
       "stdin:2: bad argument #2 to 'trades' (instrument name expected, got 7)" }, out)
   end)
 
+  it("gives spawn()'s agents a number of stocks in each instrument, as the command line does", function()
+    -- Without the class's field, the host's default (10), as for an agent of the command line.
+    local out = repl([[
+asx = require("asx"); Still = asx.Trader:extend("still"); Still.stocks = 7; function Still:cycle() self:sleep(1e9) end
+spawn(Still)[1]:positions()
+spawn(Still, 1, { stocks = 3 })[1]:positions()
+spawn(Still, 1, { stocks = { BOLT = 2 } })[1]:positions()
+Still.stocks = nil
+spawn(Still)[1]:positions()
+]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5")
+    assert.are.same(lines([[
+{ ACME = 7, BOLT = 7 }
+{ ACME = 3, BOLT = 3 }
+{ ACME = 0, BOLT = 2 }
+{ ACME = 10, BOLT = 10 }
+]]), out)
+  end)
+
   it("refuses a bad list before anything runs", function()
     for _, case in ipairs({
       { "A,,B", "asx-host: --instruments: names of 1 to 32 letters, digits, '_', '.' or '-', comma-separated "

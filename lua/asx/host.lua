@@ -399,13 +399,7 @@ function M.run(opts, files)
   -- million agents do not make a million tables of garbage.
   local topts = {}
   -- With several instruments, a number of stocks is each one's position.
-  local names = s.exchange:instruments()
-  local function each(stocks)
-    if #names == 1 or type(stocks) ~= "number" then return stocks end
-    local by = {}
-    for _, name in ipairs(names) do by[name] = stocks end
-    return by
-  end
+  local function each(stocks) return session.each_instrument(s.exchange, stocks) end
   for i, cls in ipairs(classes) do
     local p = plan[i]
     topts.money, topts.stocks = p.money, each(p.stocks)

@@ -98,6 +98,17 @@ end
 -- says which agent it is and where (0: no warning).
 local M = { Session = Session, STUCK_WARNING = 5 }
 
+-- Starting stocks as asx-host and its REPL give them to agents: a number is
+-- the position in each of ex's instruments (Trader:new takes a number as the
+-- default instrument's only); a table by instrument, or nil, is kept.
+function M.each_instrument(ex, stocks)
+  local names = ex:instruments()
+  if #names == 1 or type(stocks) ~= "number" then return stocks end
+  local by = {}
+  for _, name in ipairs(names) do by[name] = stocks end
+  return by
+end
+
 function M.new(opts)
   if type(opts) ~= "table" then argerror(1, "session", "table of options expected", opts) end
   local clock = opts.clock == nil and "real" or opts.clock

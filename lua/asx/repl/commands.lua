@@ -16,6 +16,7 @@ local huge = math.huge
 local concat, sort = table.concat, table.sort
 local error = error
 local check = require("asx.check")
+local session = require("asx.session")
 local argerror, is_count = check.argerror, check.is_count
 local fmt_num, layout, column, rows_class = fmt.fmt_num, fmt.layout, fmt.column, fmt.rows_class
 local is_trader = check.is_trader
@@ -327,11 +328,13 @@ function(ctx)
     if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
     if opts ~= nil and type(opts) ~= "table" then argerror(3, "spawn", "table of options expected", opts) end
     -- Balances the options leave out: the class's fields, else the host's
-    -- defaults, as for the agents of the command line.
+    -- defaults, as for the agents of the command line (a number of stocks
+    -- is each instrument's there too).
     local topts, defaults = {}, ctx.defaults or {}
     for k, v in pairs(opts or {}) do topts[k] = v end
     if topts.money == nil then topts.money = cls.money or defaults.money end
     if topts.stocks == nil then topts.stocks = cls.stocks or defaults.stocks end
+    topts.stocks = session.each_instrument(ses.exchange, topts.stocks)
     return ses:spawn(cls, count, topts)
   end
 end)
