@@ -259,6 +259,9 @@ describe("memory safety from Lua", function()
       assert.are.equal(true, require("asx.private"))
       assert.are.equal(true, require("asx.order"))
       assert.are.equal(true, require("asx.fills"))
+      assert.are.equal(true, require("asx.queries"))
+      local Session = require("asx.session").Session
+      assert.are.same({ summary = Session.summary, totals = Session.totals }, require("asx.summary"))
       local exchange, trader = require("asx.exchange"), require("asx.trader")
       assert.are.same({ Exchange = asx.Exchange, new = asx.exchange, is_exchange = asx.is_exchange,
         book = asx._book, set_clock = asx._set_clock, set_courier = asx._set_courier }, exchange)

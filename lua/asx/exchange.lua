@@ -1,6 +1,7 @@
--- The exchange: one order book per instrument (src/asx_book.c), their
--- queries, the traders registered with it, and the delivery of the books'
--- events to its loggers after each call that made them. Part of require "asx" (lua/asx/init.lua),
+-- The exchange: one order book per instrument (src/asx_book.c), the traders
+-- registered with it, and the delivery of the books' events to its loggers
+-- after each call that made them; its read-only queries are in
+-- lua/asx/queries.lua. Part of require "asx" (lua/asx/init.lua),
 -- which hands out what this module returns; the book and the objects it
 -- points at are kept in the private state (lua/asx/private.lua), where the
 -- traders' orders (lua/asx/trader.lua) reach them.
@@ -11,6 +12,7 @@ local P = registry["asx.private"]
 if P.exchange_module then return P.exchange_module end
 require("asx.order")
 require("asx.fills")
+require("asx.queries")
 local fills = P.fills
 
 local F = require("asx.ffi")
@@ -19,48 +21,21 @@ local check = require("asx.check")
 local ffi, C = F.ffi, F.C
 local type, tostring, tonumber = type, tostring, tonumber
 local setmetatable, error, pcall = setmetatable, error, pcall
-local argerror, self_error, is_count = check.argerror, check.self_error, check.is_count
+local argerror, self_error = check.argerror, check.self_error
 
 local order_t, istype = P.order_t, ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local exchange_state = P.exchange_state
 local native_consumers = P.native_consumers
 local EVENT_TYPES = event.NAMES
-local BUY, SELL = C.ASX_BUY, C.ASX_SELL
-local SIDE_OF = { buy = BUY, sell = SELL }
 
 local M = {}
-
--- The private state of self for a method named fname, called from the
--- method itself.
-local function exchange_state(self, fname)
-  local st = state_of[self]
-  if not st then self_error(fname, "exchange", self, 3) end
-  return st
-end
-
--- The book of the instrument a query names as its argument #n: the first
--- instrument's when name is nil.
-local function book_of(st, name, fname, n)
-  if name == nil then return st.book end
-  local i = st.index[name]
-  if i == nil then
-    if type(name) ~= "string" then argerror(n, fname, "instrument name expected", name, 3) end
-    error(("bad argument #%d to '%s' (unknown instrument %q)"):format(n, fname, name), 3)
-  end
-  return st.books[i]
-end
 
 local Exchange = {}
 Exchange.__index = Exchange
 M.Exchange = Exchange
-
--- The instruments' names, the default (the first) first.
-function Exchange:instruments()
-  local st = exchange_state(self, "instruments")
-  local out = {}
-  for i = 0, st.n - 1 do out[i + 1] = st.names[i] end
-  return out
-end
+-- The read-only queries (lua/asx/queries.lua).
+for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
 
 local count_out = ffi.new("size_t[1]")
 
@@ -483,89 +458,6 @@ function Exchange:register(t)
   return t
 end
 
--- The best levels of side s, at most depth of them (all when depth is nil):
--- their number, then their prices and amounts as C arrays, and the number of
--- orders at each when with_counts.
-local function read_levels(book, s, depth, with_counts)
-  local n = tonumber(C.asx_book_levels(book, s))
-  if depth and depth < n then n = depth end
-  if n == 0 then return 0 end
-  local prices = ffi.new("int64_t[?]", n)
-  local amounts = ffi.new("int64_t[?]", n)
-  local counts = with_counts and ffi.new("uint32_t[?]", n) or nil
-  return tonumber(C.asx_book_depth(book, s, prices, amounts, counts, n)), prices, amounts, counts
-end
-
--- One side as a table of amounts by price.
-local function side_levels(book, s, depth)
-  local levels = {}
-  local got, prices, amounts = read_levels(book, s, depth, false)
-  for i = 0, got - 1 do
-    levels[tonumber(prices[i])] = tonumber(amounts[i])
-  end
-  return levels
-end
-
-local function orderbook(book, depth, fname)
-  if depth ~= nil and not is_count(depth) then
-    argerror(1, fname, "positive integer depth expected", depth, 3)
-  end
-  return side_levels(book, BUY, depth), side_levels(book, SELL, depth)
-end
-
-function Exchange:orderbook(depth, instrument)
-  local st = exchange_state(self, "orderbook")
-  return orderbook(book_of(st, instrument, "orderbook", 2), depth, "orderbook")
-end
-
--- The non-empty levels of one side from the best price outwards, as an
--- array of { price =, amount =, orders = } (for displays, which need order).
-function Exchange:depth(side, depth, instrument)
-  local book = book_of(exchange_state(self, "depth"), instrument, "depth", 3)
-  local s = SIDE_OF[side]
-  if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
-  if depth ~= nil and not is_count(depth) then
-    argerror(2, "depth", "positive integer depth expected", depth)
-  end
-  local out = {}
-  local got, prices, amounts, counts = read_levels(book, s, depth, true)
-  for i = 0, got - 1 do
-    out[i + 1] = { price = tonumber(prices[i]), amount = tonumber(amounts[i]), orders = counts[i] }
-  end
-  return out
-end
-
-function Exchange:best_bid(instrument)
-  local st = exchange_state(self, "best_bid")
-  local p = C.asx_book_best_bid(instrument == nil and st.book or book_of(st, instrument, "best_bid", 1))
-  if p == 0 then return nil end
-  return tonumber(p)
-end
-
-function Exchange:best_ask(instrument)
-  local st = exchange_state(self, "best_ask")
-  local p = C.asx_book_best_ask(instrument == nil and st.book or book_of(st, instrument, "best_ask", 1))
-  if p == 0 then return nil end
-  return tonumber(p)
-end
-
-function Exchange:level(side, price, instrument)
-  local st = exchange_state(self, "level")
-  local s = SIDE_OF[side]
-  if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
-  if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
-  local book = book_of(st, instrument, "level", 3)
-  local anchors = st.anchors
-  local out, n = {}, 0
-  local o = C.asx_book_level_first(book, s, price)
-  while o ~= nil do
-    n = n + 1
-    out[n] = anchors[o.slot_]
-    o = C.asx_order_next(o)
-  end
-  return out
-end
-
 -- Cancels o when it rests in this exchange's book (the book checks it, so an
 -- order of another exchange, live or collected, is simply not resting here).
 local function cancel(ex, st, o, fname)
@@ -582,53 +474,8 @@ function Exchange:cancel(o)
   return cancel(self, st, o, "cancel")
 end
 
-local function last_price(book)
-  local s = C.asx_book_stats(book)
-  if s.trades == 0 then return nil end
-  return tonumber(s.last)
-end
-
-local function book_stats(book)
-  local s = C.asx_book_stats(book)
-  return {
-    orders = tonumber(s.orders), cancels = tonumber(s.cancels), trades = tonumber(s.trades),
-    volume = C.asx_u128_double(s.volume), notional = C.asx_u128_double(s.notional),
-    open = s.trades > 0 and tonumber(s.open) or nil, high = s.trades > 0 and tonumber(s.high) or nil,
-    low = s.trades > 0 and tonumber(s.low) or nil, last = s.trades > 0 and tonumber(s.last) or nil,
-    resting = tonumber(C.asx_book_resting(book)),
-  }
-end
-
--- The figures the books keep, as a table: one instrument's, or with no
--- name the whole exchange's. Counts and sums add up over the instruments;
--- prices (open, high, low, last) do not mix, so the whole exchange has them
--- only when it has one instrument.
-function Exchange:stats(instrument)
-  local st = exchange_state(self, "stats")
-  if instrument ~= nil or st.n == 1 then return book_stats(book_of(st, instrument, "stats", 1)) end
-  local all = { orders = 0, cancels = 0, trades = 0, volume = 0, notional = 0, resting = 0 }
-  for i = 0, st.n - 1 do
-    local s = book_stats(st.books[i])
-    for k in pairs(all) do all[k] = all[k] + s[k] end
-  end
-  return all
-end
-
-function Exchange:last_price(instrument)
-  local st = exchange_state(self, "last_price")
-  return last_price(instrument == nil and st.book or book_of(st, instrument, "last_price", 1))
-end
-
-function Exchange:__tostring()
-  local book = exchange_state(self, "tostring").book
-  local bid, ask = C.asx_book_best_bid(book), C.asx_book_best_ask(book)
-  return ("exchange(bid %s, ask %s, %d resting)"):format(bid == 0 and "nil" or tostring(tonumber(bid)),
-    ask == 0 and "nil" or tostring(tonumber(ask)), tonumber(C.asx_book_resting(book)))
-end
-
 -- What the traders' calls (lua/asx/trader.lua) share with the exchange's.
-P.deliver, P.cancel, P.orderbook, P.last_price = deliver, cancel, orderbook, last_price
-P.book_of = book_of
+P.deliver, P.cancel = deliver, cancel
 
 P.exchange_module = M
 return M

@@ -27,7 +27,8 @@ registry["asx.private"] = {
   -- the trader joins its exchange and its account gets them.
   wanted_positions = weak("k"),
   native_consumers = registry["asx.native_consumers"],
-  -- Set by the modules that define them (lua/asx/order.lua, exchange.lua):
-  -- order_t, and the exchange's deliver, cancel, orderbook and last_price.
+  -- Set by the modules that define them (lua/asx/order.lua, exchange.lua,
+  -- queries.lua): order_t, the exchange's deliver and cancel, and its
+  -- queries' exchange_state, book_of, orderbook, last_price and methods.
 }
 return true

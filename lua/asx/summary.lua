@@ -1,0 +1,82 @@
+-- A session's figures (Session:summary, the table asx-host prints at the
+-- end of a run and --summary writes as JSON, lua/asx/summary_json.lua) and
+-- its traders' totals. lua/asx/session.lua copies these methods into its
+-- Session class.
+local getmetatable, ipairs, pairs = getmetatable, ipairs, pairs
+
+local Session = {}
+
+-- The figures a summary shows, as a table.
+function Session:summary()
+  local ex = self.exchange
+  local st = ex:stats()
+  -- Each instrument's prices; the whole exchange's are the first's when it
+  -- has one instrument, as before there were several.
+  local instruments, last = {}, {}
+  for i, name in ipairs(ex:instruments()) do
+    local s = ex:stats(name)
+    instruments[i] = { name = name, open = s.open, high = s.high, low = s.low, close = s.last }
+    last[name] = s.last or 0
+  end
+  local out = {
+    instruments = instruments,
+    session_time = self:now(), wall_time = self.wall, seed = self.seed, clock = self.clock,
+    agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
+    volume = st.volume, notional = st.notional,
+    open = instruments[1].open, high = instruments[1].high, low = instruments[1].low,
+    close = instruments[1].close, signal = self.sched:signal(),
+    stopped_by = self.stopped_by, exit_code = self.exit_code,
+    orders_per_sec = self.wall > 0 and st.orders / self.wall or 0,
+    strategies = {},
+  }
+  local by_cls = {}
+  for _, c in ipairs(self.class_list) do
+    local start = c.money
+    for name, v in pairs(c.positions) do start = start + v * last[name] end
+    local r = {
+      name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0,
+      start_value = start / c.agents, value_sum = 0, best_value = nil,
+    }
+    by_cls[c.cls] = r
+    out.strategies[#out.strategies + 1] = r
+  end
+  local sched = self.sched
+  for i, t in ipairs(self.traders) do
+    local r = by_cls[getmetatable(t)]
+    local state = sched:state(i)
+    if state == "finished" then
+      r.finished = r.finished + 1
+    elseif state == "failed" then
+      r.failed = r.failed + 1
+    else
+      r.running = r.running + 1
+    end
+    -- Money and every position at its instrument's last price.
+    local v = t:value()
+    r.value_sum = r.value_sum + v
+    if r.best_value == nil or v > r.best_value then r.best_value = v end
+  end
+  for _, r in ipairs(out.strategies) do
+    r.mean_value = r.value_sum / r.agents
+    r.value_sum = nil
+  end
+  -- A detached logger missed the event it failed on and every one after.
+  out.detached_loggers = {}
+  for i, f in ipairs(self.logger_failures) do
+    out.detached_loggers[i] = { name = f.name, missed = ex.events - f.at + 1 }
+  end
+  return out
+end
+
+-- Totals over the session's traders, for checks that nothing was created or
+-- lost.
+function Session:totals()
+  local money, stocks = 0, 0
+  for _, t in ipairs(self.traders) do
+    money = money + t.money
+    stocks = stocks + t.stocks
+  end
+  return money, stocks
+end
+
+return Session
