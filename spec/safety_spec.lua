@@ -260,6 +260,8 @@ describe("memory safety from Lua", function()
       assert.are.equal(true, require("asx.order"))
       assert.are.equal(true, require("asx.fills"))
       assert.are.equal(true, require("asx.queries"))
+      assert.are.equal(true, require("asx.amend"))
+      assert.are.equal(true, require("asx.trader_queries"))
       local Session = require("asx.session").Session
       assert.are.same({ summary = Session.summary, totals = Session.totals }, require("asx.summary"))
       local exchange, trader = require("asx.exchange"), require("asx.trader")

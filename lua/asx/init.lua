@@ -7,6 +7,8 @@
 --   lua/asx/order.lua     orders, read-only views of the book's records
 --   lua/asx/exchange.lua  the exchange: its book, queries and loggers
 --   lua/asx/trader.lua    Trader: trading calls and an agent's calls
+--   lua/asx/amend.lua     Trader's amend and replace
+--   lua/asx/trader_queries.lua  Trader's read-only queries (position, value, ...)
 -- This file assembles the public table from them.
 --
 -- Error convention (README.md, "Errors"): a wrong argument raises a Lua error

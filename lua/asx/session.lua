@@ -284,7 +284,8 @@ local COUNT_ONLY = { consume_events = ignore, send_event = ignore }
 -- asx's own Lua files, as tracebacks name them (perhaps cut short at the
 -- front, so by their ends).
 local OWN_FILES = { "asx/init.lua", "asx/exchange.lua", "asx/trader.lua", "asx/order.lua",
-  "asx/session.lua", "asx/queries.lua", "asx/host.lua", "asx/ffi.lua", "asx/courier.lua", "asx/fills.lua",
+  "asx/amend.lua", "asx/trader_queries.lua", "asx/session.lua", "asx/queries.lua", "asx/host.lua",
+  "asx/host_args.lua", "asx/ffi.lua", "asx/courier.lua", "asx/fills.lua",
   "asx/repl/init.lua", "asx/repl/commands.lua", "asx/repl/format.lua", "asx/repl/complete.lua",
   "asx/loggers/init.lua" }
 local function is_own(file)

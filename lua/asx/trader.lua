@@ -1,8 +1,9 @@
 -- Traders: a class (Trader) that strategies extend, whose instances hold
 -- their own fields and reach their C account (id, money, stocks) and their
 -- exchange through the class's metamethods; the calls that trade (buy, sell,
--- cancel, ...); and the calls of a trader running as an agent of a session
--- (sleep, now, random). Part of require "asx" (lua/asx/init.lua), which hands
+-- cancel, cancel_all; amend and replace are in lua/asx/amend.lua, the
+-- read-only queries in lua/asx/trader_queries.lua); and the calls of a
+-- trader running as an agent of a session (sleep, now, random). Part of require "asx" (lua/asx/init.lua), which hands
 -- out what this module returns.
 require("asx.private")
 local P = debug.getregistry()["asx.private"]
@@ -21,14 +22,14 @@ local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
 local classes, owners = P.classes, P.owners
-local deliver, cancel, orderbook, last_price = P.deliver, P.cancel, P.orderbook, P.last_price
+local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
 local fills = P.fills
 local courier_module = require("asx.courier")
 local is_latency, LATENCY_EXPECTED = courier_module.is_latency, courier_module.LATENCY_EXPECTED
 -- Whether any trader or class has a latency or an on_fill (asx.fills).
 local used = P.used
-local book_of, order_options = P.book_of, P.order_options
+local order_options = P.order_options
 local wanted_positions = P.wanted_positions
 
 -- The core's enums, as locals for the paths that run per order.
@@ -335,109 +336,6 @@ function Trader:sell(amount, price, opts)
   return place(self, SELL, "sell", amount, price, opts)
 end
 
--- Whether o is one of self's orders resting in its exchange, with what
--- the calls on it need.
-local function own_resting(self, o, fname)
-  local acct = account_of[self]
-  if not acct then self_error(fname, "trader", self, 3) end
-  if not istype(order_t, o) then argerror(1, fname, "order expected", o, 3) end
-  local ex = exchange_of[self]
-  if ex == nil or o.trader_ ~= acct.id or o.status_ ~= OPEN then return nil end
-  local st = state_of[ex]
-  -- The book checks that o rests in it.
-  return ex, st, st.books[o.instrument_]
-end
-
--- Reduces a resting order to amount, keeping its place in the queue: true,
--- or false when o is not a resting order of self. A larger amount would jump
--- the queue: it is refused (cancel and place again).
-function Trader:amend(o, amount)
-  local ex, st, book = own_resting(self, o, "amend")
-  if not is_count(amount) then argerror(2, "amend", "positive integer amount expected", amount) end
-  if ex == nil then return false end
-  local now = tonumber(o.amount_)
-  if amount > now then
-    argerror(2, "amend", ("amount at most %d expected: an order cannot grow in place (cancel it and place "
-      .. "another)"):format(now), amount)
-  end
-  if st.delivering then error("amend: a logger must not trade", 2) end
-  local ok = C.asx_book_amend(book, o, amount) == 1
-  if ok and ex.loggers[1] then deliver(ex) end
-  return ok
-end
-
--- Cancels a resting order and places a new one on the same instrument and
--- side (amount, price: the old price when nil; options as buy's, on the
--- same instrument), in one call; the new order queues behind the others at
--- its price. Returns the new order, or nil when o is not a resting order of
--- self (nothing is placed then).
-function Trader:replace(o, amount, price, opts)
-  local ex, st, book = own_resting(self, o, "replace")
-  if not is_count(amount) then argerror(2, "replace", "positive integer amount expected", amount) end
-  if price ~= nil and not is_count(price) then argerror(3, "replace", "positive integer price expected", price) end
-  if ex == nil then return nil end
-  price = price or tonumber(o.price_)
-  local inst, flags = order_options(st, opts, "replace", true, o.instrument_)
-  if price * amount > MAX then
-    error(("bad argument #3 to 'replace' (price × amount must not exceed 2^53 - 1, got %s × %s)")
-      :format(show(price), show(amount)), 2)
-  end
-  if st.delivering then error("replace: a logger must not trade", 2) end
-  -- The new order must fit its level once the old one has left it.
-  local side = o.side_
-  local left = tonumber(C.asx_book_level_amount(book, side, price))
-  if o.price_ == price then left = left - tonumber(o.amount_) end
-  if left > MAX - amount then
-    argerror(2, "replace", ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
-      :format(show(MAX - left), show(price), show(left)), amount)
-  end
-  C.asx_book_cancel_why(book, o, C.ASX_CANCEL_REPLACE)
-  local n = st.spare
-  if n == nil then n = order_t() end
-  st.spare = nil
-  C.asx_book_submit_ex(book, n, account_of[self], side, price, amount, flags)
-  assert(inst == o.instrument_)
-  if n.status_ == OPEN then
-    st.anchors[n.slot_] = n
-    st.accounts[n.slot_] = account_of[self]
-  end
-  if ex.loggers[1] then deliver(ex) end
-  return n
-end
-
--- The position in an instrument (the default one when name is nil).
-function Trader:position(name)
-  local acct = trader_account(self, "position")
-  if name == nil then return tonumber(acct.stocks) end
-  local ex = exchange_of[self]
-  if ex == nil then
-    local wanted = wanted_positions[self]
-    if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
-    return wanted and wanted[name] or 0
-  end
-  local st = state_of[ex]
-  local i = st.index[name]
-  if i == nil then
-    if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
-    error(("bad argument #1 to 'position' (unknown instrument %q)"):format(name), 2)
-  end
-  return tonumber(C.asx_account_position(acct, i))
-end
-
--- { [name] = position } over the exchange's instruments.
-function Trader:positions()
-  local acct = trader_account(self, "positions")
-  local ex = exchange_of[self]
-  local out = {}
-  if ex == nil then
-    for k, v in pairs(wanted_positions[self] or {}) do out[k] = v end
-    return out
-  end
-  local st = state_of[ex]
-  for i = 0, st.n - 1 do out[st.names[i]] = tonumber(C.asx_account_position(acct, i)) end
-  return out
-end
-
 -- The delay of a cancel of t's in a session, or nil when it acts at once.
 local function cancel_delay(t, st, fname)
   local courier = st.courier
@@ -525,65 +423,12 @@ P.arrive = {
 -- (class_newindex) would put every order on the path that looks for one.
 rawset(Trader, "on_fill", fills.register)
 
-local function by_priority(a, b)
-  if a.price_ ~= b.price_ then
-    if a.side_ == BUY then return a.price_ > b.price_ end
-    return a.price_ < b.price_
-  end
-  return a.id_ < b.id_
-end
-
--- The resting orders of self, in one instrument or (name nil) all.
-function Trader:standing_orders(instrument)
-  local acct = trader_account(self, "standing_orders")
-  local buys, sells = {}, {}
-  local ex = exchange_of[self]
-  if ex == nil then return buys, sells end
-  local st = state_of[ex]
-  local only = instrument ~= nil and C.asx_book_instrument(book_of(st, instrument, "standing_orders", 1))
-  local anchors = st.anchors
-  local o = C.asx_account_first(acct)
-  while o ~= nil do
-    if not only or o.instrument_ == only then
-      local obj = anchors[o.slot_]
-      if o.side_ == BUY then buys[#buys + 1] = obj else sells[#sells + 1] = obj end
-    end
-    o = C.asx_account_next(o)
-  end
-  table.sort(buys, by_priority)
-  table.sort(sells, by_priority)
-  return buys, sells
-end
-
-function Trader:inspect_exchange(instrument)
-  trader_account(self, "inspect_exchange")
-  local ex = exchange_of[self]
-  if ex == nil then
-    error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
-  end
-  return orderbook(book_of(state_of[ex], instrument, "inspect_exchange", 1))
-end
-
--- The mark-to-market value: money plus each position at its instrument's
--- last trade price (0 before the first trade); price, when given, values
--- the default instrument instead.
-function Trader:value(price)
-  local acct = trader_account(self, "value")
-  if price ~= nil and (type(price) ~= "number" or not (price >= 0 and price < 1 / 0)) then
-    argerror(1, "value", "non-negative price expected", price)
-  end
-  local ex = exchange_of[self]
-  local st = ex and state_of[ex]
-  if price == nil then price = st and last_price(st.book) or 0 end
-  local v = tonumber(acct.money) + tonumber(acct.stocks) * price
-  if st and st.n > 1 then
-    for i = 1, st.n - 1 do
-      local p = last_price(st.books[i]) or 0
-      v = v + tonumber(C.asx_account_position(acct, i)) * p
-    end
-  end
-  return v
-end
+-- The calls on resting orders (lua/asx/amend.lua) and the read-only
+-- queries (lua/asx/trader_queries.lua).
+require("asx.amend")
+require("asx.trader_queries")
+for name, method in pairs(P.trader_amend) do Trader[name] = method end
+for name, method in pairs(P.trader_queries) do Trader[name] = method end
 
 -- An agent's calls, for a trader running as an agent of a session
 -- (lua/asx/session.lua). They are methods of the base class, so they cost
