@@ -387,17 +387,21 @@ describe_tty("asx-host -i in a terminal", function()
   it("a loop LuaJIT compiled ignores the first Ctrl-C; the next two stop the session as without -i", function()
     start(home, "-q --clock virtual")
     wait_prompts(1)
-    -- Code from outside the prompt (here loadstring's) may be compiled.
-    type_text([[f = loadstring("while true do end")]])
+    -- Code from outside the prompt (here loadstring's) may be compiled. The
+    -- loop is compiled microseconds after it says it spins; a Ctrl-C sent
+    -- earlier could find it still interpreted, where the hook stops it.
+    type_text([[f = loadstring("io.write('spinning\\n') io.flush() while true do end")]])
     send("Enter")
     wait_prompts(2)
     type_text("f()")
     send("Enter")
     wait_running()
+    local s, ok = wait_for("asx> f()\nspinning\n")
+    assert.is_true(ok, s)
     -- Signals sent together may arrive as one: each waits for the newline
     -- the REPL writes when it takes a Ctrl-C.
     send("C-c")
-    local s, ok = wait_for("asx> f()\n^C\n")
+    s, ok = wait_for("asx> f()\nspinning\n^C\n")
     assert.is_true(ok, s)
     send("C-c")
     s, ok = wait_for("asx-host: interrupted, stopping (send it again to quit at once)")

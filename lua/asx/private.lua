@@ -31,4 +31,15 @@ registry["asx.private"] = {
   -- queries.lua): order_t, the exchange's deliver and cancel, and its
   -- queries' exchange_state, book_of, orderbook, last_price and methods.
 }
+
+-- The account of trader self, for its method fname, called from the method
+-- itself: the error names the method and the caller's line.
+local self_error = require("asx.check").self_error
+local P = registry["asx.private"]
+local account_of = P.account_of
+function P.trader_account(self, fname)
+  local acct = account_of[self]
+  if not acct then self_error(fname, "trader", self, 3) end
+  return acct
+end
 return true

@@ -39,11 +39,7 @@ local next_trader_id = 0
 
 local M = {}
 
-local function trader_account(self, fname)
-  local acct = account_of[self]
-  if not acct then self_error(fname, "trader", self, 3) end
-  return acct
-end
+local trader_account = P.trader_account
 
 -- A trader is a table of the user's own fields; its id, money and stocks live
 -- in its C account and its exchange in exchange_of, read through the class's

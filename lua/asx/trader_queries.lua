@@ -11,9 +11,9 @@ local F = require("asx.ffi")
 local check = require("asx.check")
 local C = F.C
 local type, tostring, tonumber, pairs, error = type, tostring, tonumber, pairs, error
-local argerror, self_error = check.argerror, check.self_error
+local argerror = check.argerror
 
-local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local exchange_of, state_of = P.exchange_of, P.state_of
 local book_of, orderbook, last_price = P.book_of, P.orderbook, P.last_price
 local wanted_positions = P.wanted_positions
 local BUY = C.ASX_BUY
@@ -21,11 +21,7 @@ local BUY = C.ASX_BUY
 -- The methods, copied into the Trader class.
 local Trader = {}
 
-local function trader_account(self, fname)
-  local acct = account_of[self]
-  if not acct then self_error(fname, "trader", self, 3) end
-  return acct
-end
+local trader_account = P.trader_account
 
 -- The position in an instrument (the default one when name is nil).
 function Trader:position(name)
