@@ -32,6 +32,9 @@
  *     resting amount is positive.
  *   - The book is never crossed: an order rests only once nothing opposite
  *     crosses its price.
+ *   Debug builds assert each of these where a change could break it, at a
+ *   constant cost (the touched level, bit or neighbours); release builds
+ *   define NDEBUG and pay nothing. asx_book_check walks the whole book.
  *
  * Costs
  *   best bid/ask O(1) (side->best); cancel O(1) amortized; placing an order
@@ -125,6 +128,9 @@ typedef struct asx_venue {
   uint32_t books; /* made so far: the next instrument's number */
   uint32_t refs;  /* alive */
   uint64_t sim_mark; /* the current fill-or-kill check (fok_fills) */
+#ifndef NDEBUG
+  double clock_last; /* the clock's last reading: it never goes back */
+#endif
 } asx_venue;
 
 /* One side of the book. Prices are compared through a key, the price for
@@ -247,16 +253,26 @@ void asx_book_free(asx_book *b) {
   free(v);
 }
 
+/* Event times follow the clock, so they never go back while one clock
+ * drives the book; asx_book_set_time and a new clock may set any time. */
 static inline void clock_read(asx_venue *v) {
   double t;
-  if (v->clock != NULL && (t = v->clock(v->clock_data)) >= 0)
+  if (v->clock != NULL && (t = v->clock(v->clock_data)) >= 0) {
+#ifndef NDEBUG
+    assert(t >= v->clock_last);
+    v->clock_last = t;
+#endif
     v->time = t;
+  }
 }
 
 void asx_book_set_clock(asx_book *b, asx_clock_fn clock, const void *data) {
   clock_read(b->v);
   b->v->clock = clock;
   b->v->clock_data = data;
+#ifndef NDEBUG
+  b->v->clock_last = 0;
+#endif
 }
 
 void asx_book_set_time(asx_book *b, double time) { b->v->time = time; }
@@ -392,6 +408,10 @@ static inline void live_clear(book_side *side, uint64_t i) {
   side->live[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
+static inline int live_get(const book_side *side, uint64_t i) {
+  return (side->live[i / 64] >> (i % 64)) & 1;
+}
+
 /* The highest window index whose level holds orders, or -1. Every word is
  * read and the answer picked without a branch to mispredict. */
 static int window_top(const book_side *side) {
@@ -402,6 +422,14 @@ static int window_top(const book_side *side) {
     top = bits != 0 ? high : top;
   }
   return top;
+}
+
+/* Whether side->best is the window's highest level with orders, or NULL
+ * with no bit set: the window's few words, for the asserts. */
+static inline int best_is_top(const book_side *side) {
+  int top = window_top(side);
+  return top < 0 ? side->best == NULL
+                 : side->best == side->window[top] && side->best->count > 0;
 }
 
 static asx_level *level_new(asx_book *b, int64_t price, int64_t key) {
@@ -450,6 +478,7 @@ static asx_level *outer_get(asx_book *b, book_side *side, int64_t key,
                             int64_t price) {
   int found;
   size_t i = outer_find(side, key, &found);
+  assert(key < side->lo);
   if (found) {
     asx_level *lvl = side->levels[i];
     if (lvl->count == 0)
@@ -465,6 +494,9 @@ static asx_level *outer_get(asx_book *b, book_side *side, int64_t key,
           (side->n - i) * sizeof(*side->levels));
   side->levels[i] = lvl;
   side->n++;
+  /* Sorted around the insertion; the rest was sorted before it. */
+  assert((i == 0 || side->levels[i - 1]->key < key) &&
+         (i + 1 == side->n || side->levels[i + 1]->key > key));
   return lvl;
 }
 
@@ -515,6 +547,9 @@ static void window_move(asx_book *b, book_side *side, int64_t lo) {
       if (lvl->count > 0)
         live_set(side, j);
     } else if (lvl->count > 0) {
+      /* It leaves below the new window, better than every outer level. */
+      assert(lvl->key < lo && side->n < side->cap &&
+             (side->n == 0 || side->levels[side->n - 1]->key < lvl->key));
       side->levels[side->n++] = lvl;
     } else {
       asx_pool_put(b->level_pool, lvl);
@@ -581,12 +616,17 @@ level_get(asx_book *b, int s, int64_t price) {
 /* Called when a level has just received its first order. */
 static void level_filled(book_side *side, asx_level *lvl) {
   uint64_t i = window_index(side, lvl->key);
+  assert(lvl->count == 1 && lvl->head != NULL && lvl->head == lvl->tail);
   /* An outer level is worse than the best, which is in the window. */
-  if (i >= ASX_WINDOW)
+  if (i >= ASX_WINDOW) {
+    assert(lvl->key < side->lo && side->best != NULL);
     return;
+  }
+  assert(side->window[i] == lvl && !live_get(side, i));
   live_set(side, i);
   if (side->best == NULL || lvl->key > side->best->key)
     side->best = lvl;
+  assert(best_is_top(side));
 }
 
 /* Called when a level has just lost its last order. */
@@ -596,9 +636,12 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   uint64_t i = window_index(side, lvl->key);
   if (i < ASX_WINDOW) {
     /* Empty window levels stay for the next order at their price. */
+    assert(side->window[i] == lvl && live_get(side, i));
     live_clear(side, i);
-    if (lvl != side->best)
+    if (lvl != side->best) {
+      assert(side->best != NULL && side->best->key > lvl->key);
       return;
+    }
     int top = window_top(side);
     if (top < 0 && side->n > 0) {
       /* The window ran out of orders: it moves down to centre on the best
@@ -609,10 +652,13 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
     side->best = top >= 0 ? side->window[top] : NULL;
     if (side->best == NULL)
       side->peak = 0;
+    /* The side has no orders left exactly when it has no best. */
+    assert(best_is_top(side) && (side->best != NULL || side->n == 0));
     return;
   }
   /* An outer level: emptied in the middle it stays, counted, until the
    * array is compacted; at the best end it is popped. */
+  assert(lvl->key < side->lo && side->n > 0 && side->best != NULL);
   if (side->levels[side->n - 1] != lvl) {
     side->empty++;
     if (side->empty >= ASX_COMPACT_MIN && side->empty * 2 > side->n)
@@ -635,6 +681,10 @@ static void order_unlink(asx_book *b, asx_order *o) {
   *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
   lvl->count--;
   lvl->total -= o->amount;
+  /* Every other order's amount is positive. */
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
 
   asx_account *a = o->acct_;
   if (o->aprev_ != NULL)
@@ -688,6 +738,10 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
     return ASX_E_NOMEM;
   o->slot = v->n_free_slots > 0 ? v->free_slots[--v->n_free_slots]
                                 : ++v->next_slot;
+  /* Time priority: the newest order joins the tail. */
+  assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0));
   o->level_ = lvl;
   o->prev_ = lvl->tail;
   o->next_ = NULL;
@@ -698,6 +752,8 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
   lvl->total += o->amount;
   book_side *side = &b->sides[o->side];
   side->peak = lvl->total > side->peak ? lvl->total : side->peak;
+  assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY && side->best != NULL &&
+         side->best->key >= lvl->key);
 
   asx_account *a = o->acct_;
   o->aprev_ = NULL;
@@ -716,8 +772,10 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
                        int reason) {
   int64_t from = o->amount;
   assert(to >= 0 && to <= from);
-  if (o->level_ != NULL)
+  if (o->level_ != NULL) {
     o->level_->total -= from - to;
+    assert(o->level_->total >= 0);
+  }
   o->amount = to;
   event_trim(b, o, price, from, reason);
 }
@@ -759,6 +817,7 @@ match_side(asx_book *b, asx_order *o, int s, uint32_t inst) {
     if (lvl->key < limit)
       break;
     int64_t price = lvl->price;
+    assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
 
     asx_order *r = lvl->head;
     asx_order *buy = s == ASX_BUY ? o : r;
@@ -962,6 +1021,12 @@ static int crosses(const asx_book *b, int s, int64_t price) {
   return best != NULL && best->key >= side_key(opp, price);
 }
 
+/* Whether the best bid reaches the best ask, which the book never allows. */
+static inline int crossed(const asx_book *b) {
+  const asx_level *bid = b->sides[ASX_BUY].best, *ask = b->sides[ASX_SELL].best;
+  return bid != NULL && ask != NULL && bid->price >= ask->price;
+}
+
 /* Ends the incoming order o without resting: the rest is cancelled. */
 static void order_drop(asx_book *b, asx_order *o, int reason) {
   o->status = ASX_CANCELLED;
@@ -1004,6 +1069,8 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
 
   clock_read(v);
   v->n_finished = 0;
+  /* Ids only grow: time priority and the event record rely on it. */
+  assert(v->next_id > 0 && v->next_id < INT64_MAX);
   o->id = v->next_id++;
   o->price = price;
   o->amount = amount;
@@ -1054,6 +1121,11 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
    * and a limit order's when the book cannot grow. */
   if (price == 0 || (flags & ASX_IOC) || order_rest(b, o) != 0)
     order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
+  /* Only a limit order without IOC rests, and the match left nothing
+   * opposite that crosses it. */
+  assert(o->status == ASX_CANCELLED ||
+         (o->status == ASX_OPEN && price != 0 && !(flags & ASX_IOC)));
+  assert(!crossed(b));
   return 0;
 }
 
@@ -1111,6 +1183,7 @@ int asx_book_amend(asx_book *b, asx_order *o, int64_t amount) {
   int64_t from = o->amount;
   o->level_->total -= from - amount;
   o->amount = amount;
+  assert(o->level_->total > 0);
   asx_event *e;
   if (b->v->record && (e = event_push(b, ASX_EV_AMEND, o)) != NULL) {
     e->price = o->price;
@@ -1220,7 +1293,7 @@ const char *asx_book_check(const asx_book *b) {
     const asx_level *top = NULL;
     for (uint64_t i = 0; i < ASX_WINDOW; i++) {
       const asx_level *lvl = side->window[i];
-      int live = (side->live[i / 64] >> (i % 64)) & 1;
+      int live = live_get(side, i);
       if (lvl == NULL) {
         if (live)
           return "a window bit is set with no level";
@@ -1262,8 +1335,7 @@ const char *asx_book_check(const asx_book *b) {
   }
   if (resting != b->resting)
     return "the resting count is wrong";
-  int64_t bid = asx_book_best_bid(b), ask = asx_book_best_ask(b);
-  if (bid != 0 && ask != 0 && bid >= ask)
+  if (crossed(b))
     return "the book is crossed";
   return NULL;
 }
