@@ -23,14 +23,20 @@ TIME := 60
 all: build
 
 # The package check runs once per build tree, and again when setup/deps.sh
-# changes: the stamp records that every package was there.
+# or the npm packages it installs (setup/web) change: the stamp records that
+# every package was there. A node_modules that went missing is installed
+# again too (its copy of the lock file is gone with it).
 DEPS_STAMP := $(BUILD)/.deps-checked
 
 deps: $(DEPS_STAMP)
 
-$(DEPS_STAMP): setup/deps.sh
+$(DEPS_STAMP): setup/deps.sh setup/web/package.json setup/web/package-lock.json \
+		setup/web/node_modules/.asx-lock.json
 	@sh setup/deps.sh
 	@mkdir -p $(@D) && touch $@
+
+# Missing (a fresh clone, or node_modules removed): the stamp is out of date.
+setup/web/node_modules/.asx-lock.json:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DASX_WERROR=$(WERROR) >/dev/null

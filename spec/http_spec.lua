@@ -97,12 +97,74 @@ describe("asx-host --http #browser", function()
     assert.are.same({}, seen.requests)
     assert.are.same(want, seen.ladder)
     assert.is_true(seen.live.books >= 2 and seen.live.sessions >= 1)
+    assert.is_true(seen.screenshot.colors > 50, "colours: " .. seen.screenshot.colors)
     send(h, "quit()")
     local closed = cjson.decode(node:read("*l"))
     node:close()
-    assert.are.same({ closed = true, errors = {} }, closed)
+    assert.is_true(closed.closed)
+    assert.are.same({}, closed.errors)
     local code = finish(h)
     assert.are.equal(0, code)
+  end)
+
+  it("keeps up with a session at full speed: the page holds what the report of the session has", function()
+    -- 10,000 random traders on the virtual clock run as fast as the host
+    -- goes (about a million orders per wall second on an idle machine);
+    -- the stream sends four times a wall second whatever the rate.
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:10000")
+    local node = assert(io.popen(("env -u LD_PRELOAD NODE_PATH=setup/web/node_modules "
+      .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(h.url,
+        run.BUILD .. "/report-screenshots/live-fast.png")))
+    local seen = cjson.decode(node:read("*l"))
+    assert.are.same({}, seen.errors)
+    send(h, "step(20)")
+    send(h, ('report("%s/page.html")'):format(h.dir))
+    send(h, "stats().orders")
+    local orders = tonumber(wait_for("the orders", function()
+      return run.slurp(h.dir .. "/out"):match("\n(%d+)\n")
+    end))
+    assert.is_true(orders > 300000, "orders: " .. orders)
+    local report = run.slurp(h.dir .. "/page.html")
+    local want = cjson.decode(report:match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    send(h, "quit()")
+    local closed = cjson.decode(node:read("*l"))
+    node:close()
+    assert.are.same({}, closed.errors)
+    -- Candles, activity and samples, as the report of the same moment has
+    -- them: every message arrived, none was lost to the pace.
+    local held = closed.held
+    assert.are.equal(want.interval, held.interval)
+    assert.are.equal(20, #want.candles)
+    assert.are.same(want.candles, held.candles)
+    assert.are.same(want.activity, held.activity)
+    assert.are.equal(20, #want.spread) -- seconds 1 to 20: at 0 the book is empty
+    assert.are.same(want.spread, held.spread)
+    assert.are.same(want.values, held.values)
+    assert.is_true(closed.live.series >= 1 and closed.live.candles >= 1)
+    assert.are.equal(0, finish(h))
+  end)
+
+  it("goes on when a browser leaves in the middle of its stream", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    -- A client that reads the start of the stream and leaves; then one
+    -- that stays for four more messages, written after the first left.
+    local first = assert(io.popen(("env -u LD_PRELOAD curl -s -N '%sapi/stream'"):format(h.url)))
+    assert.are.equal(": asx", first:read("*l"))
+    first:close()
+    local second = assert(io.popen(("env -u LD_PRELOAD curl -s -N '%sapi/stream'"):format(h.url)))
+    local sessions = 0
+    while sessions < 4 do
+      local line = assert(second:read("*l"), "the stream ended")
+      if line == "event: session" then sessions = sessions + 1 end
+    end
+    second:close()
+    send(h, "step(2)")
+    send(h, BOOK)
+    local want = repl_book(h)
+    local _, body = curl(h.url .. "api/book?depth=10")
+    assert.are.same(want, { cjson.decode(body).bids, cjson.decode(body).asks })
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
   end)
 
   it("takes pause, resume and step with --http-control", function()

@@ -10,6 +10,8 @@
  * next proceed. */
 #include "asx_httpd.h"
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +49,7 @@ struct asx_httpd {
   asx_httpd_cb cb;
   void *data;
   stream *streams;
+  char *post_path; /* the one path a POST may go to, or NULL */
   uint64_t dropped;
   int port;
   int closed;
@@ -139,9 +142,45 @@ static int append(stream *st, const char *bytes, size_t len) {
   return 0;
 }
 
+/* Whether the request's method may reach the callback: GET and HEAD
+ * anywhere, POST only to the path given to asx_httpd_allow_post (its query
+ * aside). */
+static int allowed(const asx_httpd *h, const h2o_req_t *req) {
+  size_t len;
+  if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+    return 1;
+  if (h->post_path == NULL || !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+    return 0;
+  for (len = 0; len < req->path.len && req->path.base[len] != '?'; len++)
+    ;
+  return h2o_memis(req->path.base, len, h->post_path, strlen(h->post_path));
+}
+
+/* 405, with the methods the server takes in Allow and in the body. */
+static void refuse(asx_httpd *h, h2o_req_t *req) {
+  asx_httpd_req r = {req, h, 0};
+  const char *text = "read-only: GET only\n";
+  char *buf;
+  if (h->post_path) {
+    size_t len = strlen(h->post_path) + 32;
+    buf = h2o_mem_alloc_pool(&req->pool, len);
+    snprintf(buf, len, "GET, or POST %s\n", h->post_path);
+    text = buf;
+  }
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                 h->post_path ? "GET, HEAD, POST" : "GET, HEAD",
+                 h->post_path ? 15 : 9);
+  asx_httpd_respond(&r, 405, "text/plain; charset=utf-8", text, strlen(text));
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   asx_httpd *h = ((handler *)self)->h;
   asx_httpd_req r = { req, h, 0 };
+  if (!allowed(h, req)) {
+    refuse(h, req);
+    return 0;
+  }
   h->cb(h->data, &r, req->method.base, req->method.len, req->path.base, req->path.len,
         req->entity.base, req->entity.base ? req->entity.len : 0);
   if (!r.answered)
@@ -184,6 +223,11 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
     *err = "out of memory";
     return ASX_E_NOMEM;
   }
+  /* A browser that leaves makes the next write to its socket fail; on
+   * Linux that also raises SIGPIPE, whose default action would end the
+   * session. Ignored, the write fails with EPIPE and libh2o closes that
+   * connection only. */
+  signal(SIGPIPE, SIG_IGN);
   h->cb = cb;
   h->data = data;
   uv_tcp_init(loop, &h->listener);
@@ -215,6 +259,15 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
 }
 
 int asx_httpd_port(const asx_httpd *h) { return h->port; }
+
+int asx_httpd_allow_post(asx_httpd *h, const char *path) {
+  char *copy = NULL;
+  if (path != NULL && (copy = strdup(path)) == NULL)
+    return ASX_E_NOMEM;
+  free(h->post_path);
+  h->post_path = copy;
+  return 0;
+}
 
 static void start(h2o_req_t *req, int status, const char *content_type) {
   req->res.status = status;

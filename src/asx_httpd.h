@@ -1,7 +1,10 @@
 /* asx_httpd: a small HTTP/1.1 server on the session's libuv loop, built on
  * libh2o (Debian's libh2o, compiled with libuv), for `asx-host --http`.
  *
- * Every request goes to one callback, which answers it before returning:
+ * GET and HEAD requests go to one callback, and POST requests to the one
+ * path allowed (asx_httpd_allow_post); any other request is refused with
+ * 405 before the callback, so a read-only server cannot be driven by a
+ * request whatever the callback does. The callback answers before returning:
  * with asx_httpd_respond (a whole response), or with asx_httpd_stream, which
  * keeps it open as a server-sent-events stream. asx_httpd_broadcast then
  * writes the same bytes to every open stream. A stream whose client reads
@@ -33,11 +36,15 @@ typedef void (*asx_httpd_cb)(void *data, asx_httpd_req *req, const char *method,
 /* Listens on host (an IPv4 or IPv6 address) and port (0: any free port) on
  * loop. Returns 0 and the server in *out; or ASX_E_ARG (not an address),
  * ASX_E_NOMEM or ASX_E_IO (cannot listen there), with a static message in
- * *err. The listener does not keep the loop alive. */
+ * *err. The listener does not keep the loop alive. The process ignores
+ * SIGPIPE from then on, so that a client that leaves does not end it. */
 int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb, void *data,
                    asx_httpd **out, const char **err);
 /* The port it listens on. */
 int asx_httpd_port(const asx_httpd *h);
+/* Lets POST requests to path (exactly, the query aside) reach the callback;
+ * NULL: none (the default). 0, or ASX_E_NOMEM (nothing changed). */
+int asx_httpd_allow_post(asx_httpd *h, const char *path);
 /* Answers req with status, a Content-Type and body (copied). */
 void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
                       size_t len);

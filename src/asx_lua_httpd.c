@@ -6,10 +6,14 @@
  *       return status, content_type, body     -- or return "stream"
  *     end,
  *     every = 0.25, on_tick = function() end, -- optional: called every
- *   }                                          -- `every` wall seconds
+ *                                              -- `every` wall seconds
+ *     post = "/api/control",                  -- optional: the one path
+ *   }                                          -- POST may go to
  *   srv:port()  srv:broadcast(text)  srv:dropped()  srv:close()
  *
- * Returns nil, err when it cannot listen. The callbacks run from libuv
+ * Other methods than GET and HEAD (and POST to `post`) are refused with
+ * 405 before on_request (src/asx_httpd.h). Returns nil, err when it cannot
+ * listen. The callbacks run from libuv
  * callbacks on a Lua thread of the server's own, outside any agent; an
  * error escaping one is printed on stderr and answered with status 500.
  * While open, the userdata pins itself in the registry.
@@ -79,7 +83,7 @@ static void on_timer(uv_timer_t *t) {
 
 static int l_http_listen(lua_State *L) {
   lhttp *u;
-  const char *host, *err = NULL;
+  const char *host, *post, *err = NULL;
   lua_Number port, every;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "host");
@@ -92,13 +96,21 @@ static int l_http_listen(lua_State *L) {
   luaL_checktype(L, -1, LUA_TFUNCTION);
   lua_getfield(L, 1, "every");
   every = luaL_optnumber(L, -1, 0);
-  lua_pop(L, 1);
+  lua_getfield(L, 1, "post");
+  post = luaL_optstring(L, -1, NULL);
+  lua_pop(L, 2);
   u = lua_newuserdata(L, sizeof *u);
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_request = u->ref_on_tick = LUA_NOREF;
   luaL_getmetatable(L, HTTP_MT);
   lua_setmetatable(L, -2);
-  if (asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &u->h, &err) != 0) {
+  if (asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &u->h, &err) == 0 && post &&
+      asx_httpd_allow_post(u->h, post) != 0) {
+    asx_httpd_close(u->h);
+    u->h = NULL;
+    err = "out of memory";
+  }
+  if (!u->h) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;

@@ -54,8 +54,8 @@
     session.stopped_by || (session.duration !== null ? 'duration' : 'all agents done');
   const summary = data.summary;
   let candles = arr(data.candles);
-  const activity = arr(data.activity);
-  const finest = data.interval;
+  let activity = arr(data.activity);
+  let finest = data.interval;
 
   // ---- Header ------------------------------------------------------------
   document.getElementById('title').textContent = data.title;
@@ -109,12 +109,16 @@
     return out;
   }
 
-  const span = Math.max(session.session_time, finest);
   // Intervals offered: the classic 1 s, 10 s, 1 min and 5 min, and longer
   // ones for sessions that last ten of them; none finer than the data.
-  const intervals = arr(data.intervals).filter((iv) => iv >= finest && (iv <= 300 || span >= 10 * iv));
+  function offered() {
+    const span = Math.max(session.session_time, finest);
+    return arr(data.intervals).filter((iv) => iv >= finest && (iv <= 300 || span >= 10 * iv));
+  }
+  let intervals = offered();
   // The default: the finest that draws at most 300 candles.
-  let current = intervals.find((iv) => span / iv <= 300) || intervals[intervals.length - 1];
+  let current = intervals.find((iv) => Math.max(session.session_time, finest) / iv <= 300) ||
+    intervals[intervals.length - 1];
 
   // Charts take their containers' size now, so that fitContent sees the
   // real width, and again when the window changes.
@@ -201,11 +205,15 @@
     legend.textContent = candleCount(cs.length, iv);
   }
   const buttons = document.getElementById('intervals');
-  for (const iv of intervals) {
-    const b = el('button', { type: 'button', 'data-interval': String(iv) }, label(iv));
-    b.addEventListener('click', () => draw(iv));
-    buttons.appendChild(b);
+  function drawButtons() {
+    buttons.replaceChildren();
+    for (const iv of intervals) {
+      const b = el('button', { type: 'button', 'data-interval': String(iv) }, label(iv));
+      b.addEventListener('click', () => draw(iv));
+      buttons.appendChild(b);
+    }
   }
+  drawButtons();
   price.subscribeCrosshairMove((p) => {
     const c = p.time !== undefined && p.seriesData.get(candleSeries);
     if (!c || c.open === undefined) { legend.textContent = candleCount(drawn.candles, current); return; }
@@ -221,20 +229,30 @@
     color: '#ff9800', lineWidth: 1, lineType: LC.LineType.WithSteps, title: 'spread',
     priceFormat: { type: 'price', precision: 0, minMove: 1 },
   }, 0);
-  spreadSeries.setData(arr(data.spread).map(([t, v]) => ({ time: t, value: v })));
+  const points = (xs) => arr(xs).map(([t, v]) => ({ time: t, value: v }));
+  let spread = arr(data.spread);
+  spreadSeries.setData(points(spread));
+  const values = data.values || {};
+  const valueSeries = {};
   let k = 0;
   for (const st of arr(data.strategies)) {
-    const s = samples.addSeries(LC.LineSeries, {
+    valueSeries[st.name] = samples.addSeries(LC.LineSeries, {
       color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: st.name,
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
     }, 1);
-    s.setData(arr((data.values || {})[st.name]).map(([t, v]) => ({ time: t, value: v })));
+    values[st.name] = arr(values[st.name]);
+    valueSeries[st.name].setData(points(values[st.name]));
   }
   if (samples.panes()[1]) samples.panes()[1].setStretchFactor(2);
   samples.timeScale().fitContent();
-  document.getElementById('sampled').textContent = 'sampled every ' + label(data.sample_period) +
-    ' of session time';
-  if (arr(data.spread).length === 0) empty(samplesEl, 'No moment with both a bid and an ask');
+  const sampled = document.getElementById('sampled');
+  const drawSampled = () => {
+    sampled.textContent = 'sampled every ' + label(data.sample_period) + ' of session time';
+  };
+  drawSampled();
+  const samplesEmpty = el('div', { class: 'empty' }, 'No moment with both a bid and an ask');
+  samplesEmpty.hidden = spread.length > 0;
+  samplesEl.appendChild(samplesEmpty);
 
   // ---- Depth and ladder: the book -----------------------------------------------
   const depthEl = document.getElementById('chart-depth');
@@ -332,7 +350,7 @@
   draw(current);
 
   // ---- Live mode (asx-host --http): the stream of /api/stream ------------------
-  const live = { events: 0, candles: 0, books: 0, trades: 0, sessions: 0, open: false };
+  const live = { events: 0, candles: 0, series: 0, books: 0, trades: 0, sessions: 0, open: false };
   if (data.live) {
     document.getElementById('live').hidden = false;
     const status = document.getElementById('live-status');
@@ -341,7 +359,7 @@
     const tape = [];
     const on = (name, fn) => source.addEventListener(name, (e) => {
       live.events++;
-      live[name + 's']++;
+      live[name === 'series' ? name : name + 's']++;
       fn(JSON.parse(e.data));
     });
     const source = new EventSource('/api/stream');
@@ -351,20 +369,38 @@
       status.textContent = 'disconnected: the session has ended';
       source.close();
     };
+    // A message holds everything from session time m.from on: what the
+    // page has from there is replaced (all of it when the interval or the
+    // sampling period changed).
     on('candle', (m) => {
-      // The newest candles replace those of the same time, or come after.
-      const byTime = new Map(candles.map((c, i) => [c[0], i]));
-      for (const c of m.candles) {
-        if (byTime.has(c[0])) candles[byTime.get(c[0])] = c;
-        else candles.push(c);
+      const fresh = m.interval !== finest;
+      if (fresh) {
+        finest = m.interval;
+        intervals = offered();
+        if (current < finest) current = finest;
+        drawButtons();
       }
-      candles.sort((a, b) => a[0] - b[0]);
+      candles = (fresh ? [] : candles.filter((c) => c[0] < m.from)).concat(arr(m.candles));
+      activity = (fresh ? [] : activity.filter((a) => a[0] < m.from)).concat(arr(m.activity));
       priceEmpty.hidden = candles.length > 0;
       const range = price.timeScale().getVisibleLogicalRange();
       draw(current);
       if (range && live.candles > 1) price.timeScale().setVisibleLogicalRange(range);
     });
-    on('book', (m) => drawBook(m.bids, m.asks));
+    on('series', (m) => {
+      const fresh = m.period !== data.sample_period;
+      data.sample_period = m.period;
+      const keep = (xs) => (fresh ? [] : xs.filter((x) => x[0] < m.from));
+      spread = keep(spread).concat(arr(m.spread));
+      spreadSeries.setData(points(spread));
+      samplesEmpty.hidden = spread.length > 0;
+      for (const name of Object.keys(valueSeries)) {
+        values[name] = keep(values[name]).concat(arr((m.values || {})[name]));
+        valueSeries[name].setData(points(values[name]));
+      }
+      drawSampled();
+    });
+    on('book', (m) => drawBook(arr(m.bids), arr(m.asks)));
     function addTrades(m) {
       for (const t of m) tape.unshift(t);
       tape.length = Math.min(tape.length, 20);
@@ -380,7 +416,7 @@
       }
     }
     addTrades(arr(data.live.trades));
-    on('trade', addTrades);
+    on('trade', (m) => addTrades(arr(m)));
     on('session', (m) => {
       session.session_time = m.time;
       summary.trades = m.trades;
@@ -414,10 +450,14 @@
   window.asxReport = {
     live,
     ladder: () => ladderShown,
-    data, intervals,
+    data,
+    get intervals() { return intervals; },
     get interval() { return current; },
     setInterval: draw,
     drawn: () => ({ interval: current, candles: drawn.candles, volume: drawn.volume }),
+    // What the page holds now, in the asx-data block's form: the live page
+    // keeps it up to date from the stream.
+    held: () => ({ interval: finest, candles, activity, sample_period: data.sample_period, spread, values }),
     ready: true,
   };
 })();

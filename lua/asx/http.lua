@@ -15,14 +15,16 @@
 --                     { time, bids = { {price, amount, orders}, ... }, asks }
 -- GET /api/stream     server-sent events, sent every STREAM_EVERY wall
 --                     seconds whatever the session's pace: `candle` (the
---                     candles changed since the last), `book` (as
---                     /api/book), `trade` (the trades since the last, at
---                     most TRADES_KEPT), `session` (clock, state, figures,
---                     agents by state)
+--                     candles and activity changed since the last),
+--                     `series` (the spread and value samples since the
+--                     last), `book` (as /api/book), `trade` (the trades
+--                     since the last, at most TRADES_KEPT), `session`
+--                     (clock, state, figures, agents by state)
 -- POST /api/control   only with control = true (--http-control): a JSON
 --                     body { "action": "pause" | "resume" | "step" | "speed",
 --                     "seconds": s, "x": factor }
--- Any other method is refused with 405; an unknown path is 404.
+-- Any other method (or POST elsewhere, or without control) is refused with
+-- 405 by the server; an unknown path is 404.
 local cjson = require("cjson").new()
 local core = require("asx.core")
 require("asx")
@@ -135,7 +137,11 @@ function M.serve(s, R, opts)
   local tape = new_tape(M.TRADES_KEPT)
   s.exchange:add_logger(tape)
   local control = opts.control
-  local sent_trades, sent_slot, ticks = 0, 1, 0
+  local sent_trades, ticks = 0, 0
+  -- What the stream has sent (see on_tick).
+  local sent_interval, sent_candle, sent_events, sent_period, sent_sample
+  -- The session time, interval and sample period of the last page served.
+  local served
   local counts = agents_by_state(s)
 
   local function event(name, v)
@@ -169,14 +175,14 @@ function M.serve(s, R, opts)
     return json_response({ state = s:state(), time = s:now() })
   end
 
+  -- The server lets through GET and HEAD, and POST to /api/control with
+  -- control only: it refuses the rest (src/asx_httpd.h).
   local function on_request(method, path, body)
     local route = path:match("^[^?]*")
-    if method == "POST" and route == "/api/control" and control then return do_control(body) end
-    if method ~= "GET" and method ~= "HEAD" then
-      return 405, "text/plain", control and "GET, or POST /api/control\n" or "read-only: GET only\n"
-    end
+    if method == "POST" then return do_control(body) end
     if route == "/" or route == "/index.html" then
       local data = R:data({ title = "asx session (live)" })
+      served = { time = data.session.session_time, interval = data.interval, period = data.sample_period }
       data.live = { control = control and true or false, every = M.STREAM_EVERY,
         trades = tape:since(math.max(0, tape.count - 20)) }
       local page, err = html.page(cjson.encode(data))
@@ -194,27 +200,53 @@ function M.serve(s, R, opts)
       end
       return json_response(book(s, n))
     elseif route == "/api/stream" then
+      -- The new client has the page of a moment ago (or none): the next
+      -- messages start from the time that page was made, so that it misses
+      -- nothing in between, or from 0 when its interval or period is no
+      -- longer the stream's.
+      local p = served
+      if p and p.interval == sent_interval and p.period == sent_period then
+        sent_candle = math.min(sent_candle, math.floor(p.time / p.interval) * p.interval)
+        sent_sample = math.min(sent_sample, math.floor(p.time))
+        sent_events = -1
+      else
+        sent_interval, sent_period = nil, nil
+      end
       return "stream"
     end
     return 404, "text/plain", "not found\n"
   end
 
   -- Every STREAM_EVERY wall seconds: what changed, to every open stream.
+  -- The newest interval may still change, so each candle message starts
+  -- again from the last one sent; a series message starts after the last
+  -- sample sent. `from` is that session time: the page replaces what it
+  -- has from there on. When the candles moved to a coarser interval, or the
+  -- samples to a longer period, everything goes again (from 0).
   local srv
   local function on_tick()
     ticks = ticks + 1
     local cs = R.candles
     local parts = {}
-    if cs.slots >= sent_slot then
-      local list, iv = {}, cs.interval
-      for k = math.max(sent_slot, cs.slots - 500), cs.slots do
-        if cs.trades[k] and cs.trades[k] > 0 then
-          list[#list + 1] = { (k - 1) * iv, cs.open[k], cs.high[k], cs.low[k], cs.close[k], cs.volume[k] }
-        end
-      end
-      -- The newest slot may still change: it goes again next time.
-      sent_slot = cs.slots
-      if #list > 0 then parts[#parts + 1] = event("candle", { interval = iv, candles = list }) end
+    local iv, slots = cs:interval(), cs:slots()
+    if iv ~= sent_interval then sent_interval, sent_candle, sent_events = iv, 0, -1 end
+    local events = s.exchange.events
+    if slots > 0 and events ~= sent_events then
+      local from = sent_candle
+      sent_events = events
+      sent_candle = (slots - 1) * iv
+      parts[#parts + 1] = event("candle", { interval = iv, from = from, candles = cs:candles(from),
+        activity = cs:activity(from) })
+    end
+    local sr = R.series
+    if sr.period ~= sent_period then sent_period, sent_sample = sr.period, 0 end
+    local latest = sr:latest()
+    if latest and latest >= sent_sample then
+      local m = R:samples(sent_sample)
+      m.from = sent_sample
+      -- Samples are taken at whole seconds and never change once taken.
+      sent_sample = latest + 1
+      parts[#parts + 1] = event("series", m)
     end
     local trades = tape:since(sent_trades)
     sent_trades = tape.count
@@ -228,7 +260,7 @@ function M.serve(s, R, opts)
 
   local err
   srv, err = core.http_listen({ host = opts.host, port = opts.port, on_request = on_request,
-    every = M.STREAM_EVERY, on_tick = on_tick })
+    every = M.STREAM_EVERY, on_tick = on_tick, post = control and "/api/control" or nil })
   if not srv then
     s.exchange:remove_logger(tape)
     return nil, ("cannot serve on %s:%d: %s"):format(opts.host, opts.port, err)

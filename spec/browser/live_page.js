@@ -4,12 +4,14 @@
 //   { errors, requests, live: { events, books, ... }, ladder: [bids, asks],
 //     screenshot: { path, colors } }
 // requests are those to any other origin. With --wait-close it then keeps
-// the page open and prints a second line, { closed: true }, once the server
-// ends the stream (the session stopped); spec/http_spec.lua uses both.
+// the page open and prints a second line, { closed: true, errors, held, live },
+// once the server ends the stream (the session stopped): held is the data
+// the page holds then (window.asxReport.held()). spec/http_spec.lua uses both.
 //
 //   node spec/browser/live_page.js URL SCREENSHOT.png [--wait-close]
 'use strict';
 const { chromium } = require('playwright-core');
+const { colors } = require('./shot');
 
 async function main() {
   const [url, shotPath, flag] = process.argv.slice(2);
@@ -35,12 +37,16 @@ async function main() {
       window.asxReport.live.sessions >= 1, null, { timeout: 20000 });
     out.live = await page.evaluate(() => window.asxReport.live);
     out.ladder = await page.evaluate(() => window.asxReport.ladder());
+    // Waits for the charts to paint before the picture.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const shot = await page.screenshot({ path: shotPath, fullPage: true });
-    out.screenshot = { path: shotPath, bytes: shot.length };
+    out.screenshot = { path: shotPath, bytes: shot.length, colors: await colors(page, shot) };
     process.stdout.write(JSON.stringify(out) + '\n');
     if (flag === '--wait-close') {
       await page.waitForFunction(() => !window.asxReport.live.open, null, { timeout: 30000 });
-      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors }) + '\n');
+      const held = await page.evaluate(() => window.asxReport.held());
+      const live = await page.evaluate(() => window.asxReport.live);
+      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, live }) + '\n');
     }
   } finally {
     await browser.close();

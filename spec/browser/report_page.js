@@ -11,6 +11,7 @@
 'use strict';
 const path = require('path');
 const { chromium } = require('playwright-core');
+const { colors } = require('./shot');
 
 async function main() {
   const [pagePath, shotPath] = process.argv.slice(2);
@@ -41,19 +42,7 @@ async function main() {
     // Waits for the charts to paint before the picture.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const shot = await page.screenshot({ path: shotPath, fullPage: true });
-    // The picture's distinct colours, counted in the page from the PNG bytes:
-    // a blank page has one or two.
-    out.screenshot = { path: shotPath, bytes: shot.length, colors: await page.evaluate(async (b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
-      const canvas = new OffscreenCanvas(bmp.width, bmp.height);
-      const g = canvas.getContext('2d');
-      g.drawImage(bmp, 0, 0);
-      const px = g.getImageData(0, 0, bmp.width, bmp.height).data;
-      const seen = new Set();
-      for (let i = 0; i < px.length; i += 4) seen.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
-      return seen.size;
-    }, shot.toString('base64')) };
+    out.screenshot = { path: shotPath, bytes: shot.length, colors: await colors(page, shot) };
     for (const iv of out.intervals) {
       await page.click(`#intervals button[data-interval="${iv}"]`);
       const d = await page.evaluate(() => window.asxReport.drawn());

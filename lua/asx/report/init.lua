@@ -19,6 +19,8 @@ require("asx")
 local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local html = require("asx.report.html")
+-- The traders' accounts (asx's private state, lua/asx/private.lua).
+local account_of = debug.getregistry()["asx.private"].account_of
 
 -- lua-cjson keeps at most 14 significant digits: prices, amounts and
 -- counts are exact below 10^14.
@@ -75,23 +77,70 @@ function Report:_sample(now)
   local ex = s.exchange
   local bid, ask = ex:best_bid(), ex:best_ask()
   local price = ex:last_price() or 0
-  local sums, by_cls = {}, {}
-  for _, c in ipairs(s.class_list) do
-    by_cls[c.cls] = c
-    sums[c] = 0
-  end
-  local traders = s.traders
-  -- With several instruments each position counts at its own last price.
-  local several = #s.instrument_names > 1
-  for i = 1, #traders do
-    local t = traders[i]
-    local c = by_cls[getmetatable(t)]
-    sums[c] = sums[c] + (several and t:value() or t.money + t.stocks * price)
-  end
   local values = { spread = bid and ask and ask - bid or false }
-  for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
+  if #s.instrument_names > 1 then
+    -- With several instruments each position counts at its own last price.
+    local sums, by_cls = {}, {}
+    for _, c in ipairs(s.class_list) do
+      by_cls[c.cls] = c
+      sums[c] = 0
+    end
+    local traders = s.traders
+    for i = 1, #traders do
+      local t = traders[i]
+      local c = by_cls[getmetatable(t)]
+      sums[c] = sums[c] + t:value()
+    end
+    for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
+  else
+    -- Balances are integers below 2^53, so the sums are exact, and the
+    -- same as the sum of each trader's money + stocks x price.
+    for c, accts in pairs(self:_accounts()) do
+      local money, stocks = 0, 0
+      for i = 1, #accts do
+        local a = accts[i]
+        money = money + tonumber(a.money)
+        stocks = stocks + tonumber(a.stocks)
+      end
+      values["value " .. c.name] = c.agents > 0 and (money + stocks * price) / c.agents
+    end
+  end
   self.series:fill(self.sampled + 1, upto, values)
   self.sampled = upto
+end
+
+-- Each strategy's accounts: { [class] = { asx_account, ... } }, read
+-- directly at each sample rather than through every trader's fields; made
+-- again when the session has another number of agents (spawn).
+function Report:_accounts()
+  local s = self.session
+  local traders = s.traders
+  if self.accounts_of ~= #traders then
+    local by_cls, lists = {}, {}
+    for _, c in ipairs(s.class_list) do
+      by_cls[c.cls] = c
+      lists[c] = {}
+    end
+    for i = 1, #traders do
+      local t = traders[i]
+      local l = lists[by_cls[getmetatable(t)]]
+      l[#l + 1] = account_of[t]
+    end
+    self.accounts, self.accounts_of = lists, #traders
+  end
+  return self.accounts
+end
+
+-- The samples at or after session time from (default: all), as the page
+-- draws them: { period, spread = { {time, value}, ... }, values = { [strategy
+-- name] = { {time, value}, ... } } }.
+function Report:samples(from)
+  local sr = self.series
+  local values = {}
+  for _, c in ipairs(self.session.class_list) do
+    values[c.name] = sr:points("value " .. c.name, from)
+  end
+  return { period = sr.period, spread = sr:points("spread", from), values = values }
 end
 
 -- The book's levels on one side, best first, as { price, amount, orders }.
@@ -113,17 +162,17 @@ function Report:data(extra)
   local s = self.session
   self:_sample(s:now())
   local r = s:summary()
-  local strategies, values = {}, {}
+  local strategies = {}
   for i, st in ipairs(r.strategies) do
     local c = s.class_list[i]
     strategies[i] = { name = st.name, agents = st.agents, running = st.running,
       finished = st.finished, failed = st.failed, money = c.money / c.agents,
       stocks = c.stocks / c.agents, start_value = st.start_value, mean_value = st.mean_value,
       best_value = opt(st.best_value) }
-    values[st.name] = self.series:points("value " .. st.name)
   end
   local ex = s.exchange
   local cs = self.candles
+  local samples = self:samples()
   return {
     version = 1,
     title = extra.title or "asx session",
@@ -141,13 +190,13 @@ function Report:data(extra)
       orders_per_sec = r.orders_per_sec,
     },
     strategies = strategies,
-    interval = cs.interval,
+    interval = cs:interval(),
     intervals = candles.LADDER,
     candles = cs:candles(),
     activity = cs:activity(),
-    sample_period = self.series.period,
-    spread = self.series:points("spread"),
-    values = values,
+    sample_period = samples.period,
+    spread = samples.spread,
+    values = samples.values,
     book = { bids = levels(ex, "buy"), asks = levels(ex, "sell") },
   }
 end

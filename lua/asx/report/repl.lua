@@ -43,7 +43,7 @@ M.commands = {
     make = function(ctx)
       return function(seconds)
         local R = need(ctx, "chart")
-        local iv = R.candles.interval
+        local iv = R.candles:interval()
         if seconds ~= nil and (type(seconds) ~= "number" or seconds < iv or seconds % iv ~= 0
             or seconds == math.huge) then
           error(("bad argument #1 to 'chart' (a multiple of %s seconds expected, got %s)"):format(iv,

@@ -4,6 +4,7 @@
 --   local sr = require("asx.report.series").new()
 --   sr:sample(now, { spread = 2, ["value momentum"] = 301.5 })  -- nil: no value
 --   sr:points("spread")  -- { {time, value}, ... }, oldest first
+--   sr:points("spread", t)  -- those at or after time t
 --
 -- A sample is kept when its time is a multiple of the current period (from
 -- 1 s). When MAX_POINTS samples are held, every other one is dropped and the
@@ -72,14 +73,21 @@ function Series:fill(from, to, values)
   for t = from, to do self:sample(t, values) end
 end
 
--- The samples of one figure that have a value: { {time, value}, ... }.
-function Series:points(name)
+-- The samples of one figure that have a value: { {time, value}, ... },
+-- those at or after time from (default: all).
+function Series:points(name, from)
   local col, out = self.cols[name], {}
   if not col then return out end
+  from = from or -math.huge
   for i, t in ipairs(self.times) do
-    if col[i] then out[#out + 1] = { t, col[i] } end
+    if col[i] and t >= from then out[#out + 1] = { t, col[i] } end
   end
   return out
+end
+
+-- The time of the latest sample, or nil before the first.
+function Series:latest()
+  return self.times[#self.times]
 end
 
 return M
