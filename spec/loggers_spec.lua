@@ -178,6 +178,26 @@ describe("asx.loggers.csv", function()
     os.remove(path)
   end)
 
+  it("names send_event's bad argument at the caller's line", function()
+    local path = tmpname(".jsonl")
+    for _, L in ipairs({ assert(loggers.jsonl(path)), assert(loggers.influxdb({ url = "http://127.0.0.1:1/?db=x",
+      quiet = true })) }) do
+      local line = debug.getinfo(1, "l").currentline
+      local ok, err = pcall(L.send_event, L, 5, {})
+      assert.is_false(ok)
+      assert.are.equal("bad argument #1 to 'send_event' (event type string expected, got 5)", err)
+      ok, err = pcall(function() L:send_event("exchange", "x") end)
+      assert.is_false(ok)
+      assert.are.equal(("spec/loggers_spec.lua:%d: bad argument #2 to 'send_event' (message table expected, "
+        .. "got string)"):format(line + 4), err)
+      assert.is_true(L:close())
+      ok, err = pcall(function() L:send_event("exchange", {}) end)
+      assert.is_false(ok)
+      assert.are.equal(("spec/loggers_spec.lua:%d: send_event: this logger is closed"):format(line + 9), err)
+    end
+    os.remove(path)
+  end)
+
   it("refuses a file another open logger writes, by any path to it, and leaves it whole", function()
     local dir = files.tmpdir()
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)

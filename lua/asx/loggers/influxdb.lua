@@ -42,9 +42,7 @@ function Influx:consume_events(ptr, n, ex)
 end
 
 function Influx:send_event(event_type, message)
-  check_open(self, "send_event")
-  if type(event_type) ~= "string" then argerror(1, "send_event", "event type string expected", event_type) end
-  if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message) end
+  common.check_send_event(self, event_type, message)
   local session = message.session
   if session ~= self.session or (event_type == "session" and message.state == "start") then
     self:_session(session, message.time)
