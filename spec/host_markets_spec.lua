@@ -76,21 +76,28 @@ spread -, mid -
   end)
 
   it("gives spawn()'s agents a number of stocks in each instrument, as the command line does", function()
-    -- Without the class's field, the host's default (10), as for an agent of the command line.
-    local out = repl([[
+    -- --stocks first, else the class's field, else the host's default (10),
+    -- as for an agent of the command line.
+    local script = [[
 asx = require("asx"); Still = asx.Trader:extend("still"); Still.stocks = 7; function Still:cycle() self:sleep(1e9) end
 spawn(Still)[1]:positions()
 spawn(Still, 1, { stocks = 3 })[1]:positions()
 spawn(Still, 1, { stocks = { BOLT = 2 } })[1]:positions()
 Still.stocks = nil
 spawn(Still)[1]:positions()
-]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5")
+]]
+    assert.are.same(lines([[
+{ ACME = 5, BOLT = 5 }
+{ ACME = 3, BOLT = 3 }
+{ ACME = 0, BOLT = 2 }
+{ ACME = 5, BOLT = 5 }
+]]), repl(script, "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5"))
     assert.are.same(lines([[
 { ACME = 7, BOLT = 7 }
 { ACME = 3, BOLT = 3 }
 { ACME = 0, BOLT = 2 }
 { ACME = 10, BOLT = 10 }
-]]), out)
+]]), repl(script, "--clock virtual --seed 1 --instruments ACME,BOLT"))
   end)
 
   it("refuses a bad list before anything runs", function()

@@ -417,6 +417,30 @@ id  strategy  money  stocks  orders  value  state
 5]]), out)
     end)
 
+    it("spawn's agents start with --money and --stocks, as the command line's do", function()
+      -- The fixture's class holds money 1000 and stocks 100: the command line
+      -- wins over them, spawn's options over the command line; without the
+      -- class's fields, the command line's still.
+      local script = [[
+Q = getmetatable(trader(1))
+trader(1)
+spawn(Q)
+spawn(Q, 1, { money = 5 })
+Q.money, Q.stocks = nil, nil
+spawn(Q)
+]]
+      assert.are.same(lines([[
+quoter#1 { money = 70, stocks = 4 }
+{ quoter#4 { money = 70, stocks = 4 } }
+{ quoter#5 { money = 5, stocks = 4 } }
+{ quoter#6 { money = 70, stocks = 4 } }]]), run(script, "--money 70 --stocks 4 " .. VIRTUAL))
+      assert.are.same(lines([[
+quoter#1 { money = 1000, stocks = 100 }
+{ quoter#4 { money = 1000, stocks = 100 } }
+{ quoter#5 { money = 5, stocks = 100 } }
+{ quoter#6 { money = 300, stocks = 10 } }]]), run(script, VIRTUAL))
+    end)
+
     it("a long table shows its first 50 rows; the value keeps them all", function()
       local out = run([[
 added = spawn(getmetatable(trader(1)), 60)

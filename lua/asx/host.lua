@@ -253,7 +253,10 @@ function M.run(opts, files)
     local err
     prompt, err = require("asx.repl").attach(s, {
       money = opts.money or DEFAULT_MONEY, stocks = each(opts.stocks or DEFAULT_STOCKS),
-      defaults = { money = DEFAULT_MONEY, stocks = each(DEFAULT_STOCKS) }, quiet = opts.quiet,
+      -- spawn()'s agents start as plan_agents starts those of the command
+      -- line: --money/--stocks, else the class's fields, else the defaults.
+      given = { money = opts.money, stocks = opts.stocks },
+      defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
       load_strategy = function(path)
         local ok, cls = pcall(load, path)
         if ok then return cls end

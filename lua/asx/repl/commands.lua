@@ -2,7 +2,7 @@
 -- it; help() lists them in the order they are defined here. A command is
 -- made for one prompt by its factory, which receives the prompt's context:
 --   exchange, me, session (an asx.session, or nil: pause, step and friends
---   then raise), recorder (the trade history), defaults, load_strategy, quit.
+--   then raise), recorder (the trade history), given, defaults, load_strategy, quit.
 local asx = require("asx")
 local fmt = require("asx.repl.format")
 
@@ -327,13 +327,13 @@ function(ctx)
     if count == nil then count = 1 end
     if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
     if opts ~= nil and type(opts) ~= "table" then argerror(3, "spawn", "table of options expected", opts) end
-    -- Balances the options leave out: the class's fields, else the host's
-    -- defaults, as for the agents of the command line (a number of stocks
-    -- is each instrument's there too).
-    local topts, defaults = {}, ctx.defaults or {}
+    -- Balances the options leave out: the host's --money/--stocks, else the
+    -- class's fields, else the host's defaults, as for the agents of the
+    -- command line (a number of stocks is each instrument's there too).
+    local topts, given, defaults = {}, ctx.given or {}, ctx.defaults or {}
     for k, v in pairs(opts or {}) do topts[k] = v end
-    if topts.money == nil then topts.money = cls.money or defaults.money end
-    if topts.stocks == nil then topts.stocks = cls.stocks or defaults.stocks end
+    if topts.money == nil then topts.money = given.money or cls.money or defaults.money end
+    if topts.stocks == nil then topts.stocks = given.stocks or cls.stocks or defaults.stocks end
     topts.stocks = session.each_instrument(ses.exchange, topts.stocks)
     return ses:spawn(cls, count, topts)
   end

@@ -93,7 +93,10 @@ local function pack_values(...) return { n = select("#", ...), packed_ = pack, .
 --   me         the user's trader (optional)
 --   session    the asx.session the exchange belongs to (optional): the
 --              commands pause, step, speed, spawn and kill are its methods
---   defaults   { money =, stocks = } of agents spawned without them
+--   given      { money =, stocks = } of agents spawned without them, before
+--              their class's fields (asx-host's --money and --stocks)
+--   defaults   { money =, stocks = } of agents spawned without them, after
+--              their class's fields
 --   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
 --   history    a file name, or false for none (default ~/.asx_history)
 --   on_exit    called once with "quit", "eof" or "interrupt" when the user
@@ -116,7 +119,7 @@ function M.start(opts)
   ex:add_logger(self.recorder)
 
   local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
-    defaults = opts.defaults,
+    given = opts.given, defaults = opts.defaults,
     load_strategy = opts.load_strategy }
   local reader
 
@@ -311,7 +314,7 @@ M.KEEPALIVE = 1
 -- positions, and so the random draws, they have in a run without -i),
 -- pauses a virtual clock (nothing would be left to look at by the time the
 -- first line is read), prints the start message unless opts.quiet, and
--- opens the reader. opts: money, stocks (me's), defaults (see M.start),
+-- opens the reader. opts: money, stocks (me's), given, defaults (see M.start),
 -- load_strategy, quiet. Returns the REPL object, or nil and why the reader
 -- could not open.
 function M.attach(s, opts)
@@ -338,7 +341,7 @@ function M.attach(s, opts)
   end
 
   local ok, res = pcall(M.start, {
-    exchange = s.exchange, me = me, session = s, defaults = opts.defaults,
+    exchange = s.exchange, me = me, session = s, given = opts.given, defaults = opts.defaults,
     load_strategy = opts.load_strategy, on_exit = function() s:stop() end,
   })
   if not ok then return nil, (tostring(res):gsub("^start: ", "")) end
