@@ -21,6 +21,7 @@ local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local seat_of = P.seat_of
 local classes, owners = P.classes, P.owners
 local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
@@ -34,6 +35,7 @@ local wanted_positions = P.wanted_positions
 
 -- The core's enums, as locals for the paths that run per order.
 local BUY, SELL, OPEN, PENDING = C.ASX_BUY, C.ASX_SELL, C.ASX_OPEN, C.ASX_NEW
+local OVERFLOW = C.ASX_E_OVERFLOW
 
 local next_trader_id = 0
 
@@ -225,7 +227,7 @@ local function trader_exchange(self, fname)
   return ex, state_of[ex]
 end
 
-local function place(self, side, fname, amount, price, opts)
+local function place_any(self, side, fname, amount, price, opts)
   local acct = account_of[self]
   if not acct then self_error(fname, "trader", self, 2) end
   if not is_count(amount) then
@@ -290,6 +292,44 @@ local function place(self, side, fname, amount, price, opts)
   end
   if hears then fills.watch(st, o) end
   if ex.loggers[1] or (used.any and st.watching) then deliver(ex) end
+  return o
+end
+
+-- The common call: a limit order with no options from a trader of an
+-- exchange, while no trader uses a latency or on_fill and no logger is being
+-- delivered to. It takes the steps place_any takes for it, with the trader's
+-- account, exchange and book found in one look-up (seat_of); every other
+-- call, bad arguments included, goes on to place_any (a tail call, so its
+-- errors name the caller's line), which checks and raises in its order.
+local function place(self, side, fname, amount, price, opts)
+  local seat = seat_of[self]
+  if seat == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
+      or price * amount > MAX then
+    return place_any(self, side, fname, amount, price, opts)
+  end
+  local st = seat.st
+  if st.delivering then return place_any(self, side, fname, amount, price, opts) end
+  local o = st.spare
+  if o == nil then
+    o = order_t()
+    st.spare = o
+  end
+  local acct = seat.acct
+  -- A refused order changes nothing: place_any submits it again and raises.
+  if C.asx_book_submit(seat.book, o, acct, side, price, amount) == OVERFLOW then
+    return place_any(self, side, fname, amount, price, opts)
+  end
+  if o.status_ == OPEN then
+    local slot = o.slot_
+    st.anchors[slot] = o
+    st.accounts[slot] = acct
+    st.spare = nil
+  else
+    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
+      o.reason_, 0, o.instrument_)
+  end
+  local ex = seat.ex
+  if ex.loggers[1] then deliver(ex) end
   return o
 end
 
