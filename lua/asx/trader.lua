@@ -323,7 +323,8 @@ local function place(self, side, fname, amount, price, opts)
     local slot = o.slot_
     st.anchors[slot] = o
     st.accounts[slot] = acct
-    st.spare = nil
+    -- The next spare now, so that the next call finds one.
+    st.spare = order_t()
   else
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
       o.reason_, 0, o.instrument_)
