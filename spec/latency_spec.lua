@@ -530,6 +530,65 @@ spread -, mid -
       assert.is_nil(rawget(t, "on_fill"))
     end)
 
+    it("replacing a trader's latency is checked too, and a bad value changes nothing", function()
+      local t = asx.trader({ money = 10, latency = 0.25 })
+      for _, case in ipairs({
+        { -1, "-1" }, { 0 / 0, "nan" }, { math.huge, "inf" }, { "fast", "string" }, { true, "boolean" },
+      }) do
+        assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got "
+          .. case[2] .. ")", err_of(function() t.latency = case[1] end))
+        assert.are.equal(0.25, t.latency)
+      end
+      local f = function() return 1 end
+      t.latency = 0.5
+      t.latency = f
+      assert.are.equal(f, t.latency)
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got -2)",
+        err_of(function() t.latency = -2 end))
+      assert.are.equal(f, t.latency)
+      -- nil removes the trader's own value: its class's (or the session's) applies.
+      local Slow = asx.Trader:extend("slow")
+      Slow.latency = 3
+      local u = Slow:new({ latency = 1 })
+      u.latency = nil
+      assert.are.equal(3, u.latency)
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got -1)",
+        err_of(function() u.latency = -1 end))
+      assert.are.equal(3, u.latency)
+    end)
+
+    it("a --set latency or a class's latency that is not one stops asx-host before it runs", function()
+      local dir = run.tmpdir()
+      local f = assert(io.open(dir .. "/slow.lua", "w"))
+      f:write([[
+local asx = require("asx")
+local S = asx.Trader:extend("slow")
+S.latency = 0.5
+S.latency = tonumber(os.getenv("LATENCY") or "0.5") -- a replacement: not checked on assignment
+function S:cycle() self:sell(1, 100) end
+return S
+]])
+      f:close()
+      for _, case in ipairs({
+        { "--set slow.latency=-1", "asx-host: --set slow.latency=-1: bad value for 'latency' "
+          .. "(non-negative number of seconds or function expected, got -1)" },
+        { "--set slow.latency=-0.25", "asx-host: --set slow.latency=-0.25: bad value for 'latency' "
+          .. "(non-negative number of seconds or function expected, got -0.25)" },
+        { "--set slow.latency=inf", "asx-host: --set slow.latency=inf: a number expected" },
+      }) do
+        local r = run.sh([["$HOST" -q --clock virtual -d 1 ]] .. case[1] .. [[ "$D/slow.lua:1"]], dir)
+        assert.are.equal(2, r.status)
+        assert.are.equal(case[2], r.stderr:match("^[^\n]*"))
+      end
+      local r = run.sh([[LATENCY=-3 "$HOST" -q --clock virtual -d 1 "$D/slow.lua:1"]], dir)
+      assert.are.equal(2, r.status)
+      assert.are.equal(("asx-host: %s/slow.lua: the class's latency field must be a non-negative number of "
+        .. "seconds or a function (got -3)"):format(dir), r.stderr:match("^[^\n]*"))
+      r = run.sh([["$HOST" -q --clock virtual -d 1 --set slow.latency=0.25 "$D/slow.lua:1"]], dir)
+      assert.are.equal(0, r.status)
+      os.execute("rm -rf " .. dir)
+    end)
+
     it("a bad latency at send time fails the call and changes nothing", function()
       local errs = {}
       local Bad = asx.Trader:extend("bad")

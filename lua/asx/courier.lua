@@ -83,6 +83,13 @@ function M.is_latency(v)
 end
 M.LATENCY_EXPECTED = "non-negative number of seconds or function expected"
 
+-- The error of a latency field that would hold v, or nil when v is a
+-- latency: one message for every place that sets or reads the field.
+function M.latency_error(v)
+  if M.is_latency(v) then return nil end
+  return ("bad value for 'latency' (%s, got %s)"):format(M.LATENCY_EXPECTED, check.show(v))
+end
+
 -- A courier for session s, whose traders without a latency field have
 -- default (seconds). What a message does when it arrives is the traders'
 -- own code (P.arrive, lua/asx/trader.lua), out of reach of Lua code, which
@@ -115,7 +122,7 @@ function Courier:delay(t, level)
         :format(check.show(d)), level)
     end
   elseif type(d) ~= "number" or not (d >= 0 and d < huge) then
-    error(("bad value for 'latency' (%s, got %s)"):format(M.LATENCY_EXPECTED, check.show(d)), level)
+    error(M.latency_error(d), level)
   end
   if d == 0 and not self.inflight[t] then return nil end
   return d

@@ -16,6 +16,7 @@ local core = require("asx.core")
 local loggers = require("asx.loggers")
 local params = require("asx.params")
 local summary_json = require("asx.summary_json")
+local is_latency = require("asx.courier").is_latency
 
 local M = {}
 
@@ -103,6 +104,8 @@ local function plan_agents(classes, files, opts, available)
     end
     local n = files[i].count or opts.agents or field("agents", check.is_count, "a positive integer")
       or DEFAULT_AGENTS
+    -- Checked on assignment only the first time (lua/asx/trader.lua).
+    field("latency", is_latency, "a non-negative number of seconds or a function")
     plan[i] = {
       count = n,
       money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,

@@ -33,6 +33,10 @@ end
 
 local WANTED = { number = "a number", boolean = "true or false" }
 
+-- Fields whose values are checked where they are set: the same check, so
+-- that a bad value stops the run here instead of in every agent.
+local FIELD_ERRORS = { latency = require("asx.courier").latency_error }
+
 -- Sets each parsed setting on the classes named so (class.name); returns
 -- true, or nil and the reason, having changed nothing.
 function M.apply(settings, classes)
@@ -60,6 +64,8 @@ function M.apply(settings, classes)
       elseif type(v) ~= kind then
         return nil, ("--set %s=%s: %s expected"):format(st.key, st.raw, WANTED[kind])
       end
+      local bad = FIELD_ERRORS[st.field] and FIELD_ERRORS[st.field](v)
+      if bad then return nil, ("--set %s=%s: %s"):format(st.key, st.raw, bad) end
       targets[#targets + 1] = { cls, st.field, v, st }
     end
   end

@@ -27,7 +27,7 @@ local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
 local fills = P.fills
 local courier_module = require("asx.courier")
-local is_latency, LATENCY_EXPECTED = courier_module.is_latency, courier_module.LATENCY_EXPECTED
+local latency_error, LATENCY_EXPECTED = courier_module.latency_error, courier_module.LATENCY_EXPECTED
 -- Whether any trader or class has a latency or an on_fill (asx.fills).
 local used = P.used
 local order_options = P.order_options
@@ -72,9 +72,10 @@ end
 -- options of new), and a latency is checked there.
 local function note_field(k, v, fname)
   if k == "latency" then
-    if v ~= nil and not is_latency(v) then
+    local bad = v ~= nil and latency_error(v)
+    if bad then
       if fname then argerror(1, fname, "latency: " .. LATENCY_EXPECTED, v, 3) end
-      error(("bad value for 'latency' (%s, got %s)"):format(LATENCY_EXPECTED, show(v)), 3)
+      error(bad, 3)
     end
     used.latency, used.any = true, true
   elseif k == "on_fill" then
@@ -86,8 +87,15 @@ local function note_field(k, v, fname)
   end
 end
 
+-- A trader's own latency lives here rather than in its table, so that
+-- every assignment to t.latency reaches __newindex and is checked, not only
+-- the first (Lua calls __newindex only for a key the table does not hold).
+local own_latency = setmetatable({}, { __mode = "k" })
+
 -- Classes are tables of methods and defaults; writing one of the fields
--- above into a class is noted too.
+-- above into a class is noted too (the first time: replacing a class's
+-- field is checked when asx-host starts its agents, and at the send that
+-- reads it).
 local class_meta = {}
 local function class_newindex(cls, k, v)
   note_field(k, v)
@@ -105,6 +113,10 @@ local function make_class(cls)
       return acct and get(acct)
     end
     if k == "exchange" then return exchange_of[t] end
+    if k == "latency" then
+      local v = own_latency[t]
+      if v ~= nil then return v end
+    end
     return cls[k]
   end
   cls.__newindex = function(t, k, v)
@@ -114,6 +126,10 @@ local function make_class(cls)
     end
     if READ_ONLY[k] then error(READ_ONLY[k], 2) end
     note_field(k, v)
+    if k == "latency" then
+      own_latency[t] = v
+      return
+    end
     rawset(t, k, v)
   end
   cls.__tostring = function(t)
@@ -206,6 +222,8 @@ function Trader:new(opts)
   for k, v in pairs(opts) do
     if not RESERVED[k] then t[k] = v end
   end
+  -- Out of the table, where __newindex keeps it too.
+  t.latency, own_latency[t] = nil, opts.latency
   setmetatable(t, self)
   account_of[t] = acct
   owners[next_trader_id] = t
