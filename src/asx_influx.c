@@ -17,6 +17,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "asx_err.h"
 #include "asx_event.h"
 #include "asx_http.h"
 #include "asx_influx_api.h"
@@ -140,17 +141,30 @@ static void report(asx_influx *ix, int *once, const char *fmt, const char *a, co
 /* ---- requests ----------------------------------------------------------- */
 
 static void kick(asx_influx *ix);
+static void retry_later(asx_influx *ix);
 
+/* Sends the database creation, or the batch at the head of the ready list,
+ * which stays there until the server has answered. A request the transport
+ * cannot start (curl refused it, or memory ran out) never reaches
+ * request_done: it counts as a failure and waits for the backoff, as a
+ * request that found no server does, and its batch stays at the head to be
+ * sent once, whole, by the retry. */
 static void start_request(asx_influx *ix) {
   ix->inflight_kind = ix->phase;
+  int rc;
   if (ix->phase == PHASE_CREATE_DB) {
-    asx_http_post(ix->http, ix->api.query_url, ix->api.query_headers,
-                  ix->api.create_body, strlen(ix->api.create_body));
+    rc = asx_http_post(ix->http, ix->api.query_url, ix->api.query_headers,
+                       ix->api.create_body, strlen(ix->api.create_body));
   } else {
     batch *b = ix->ready_head;
-    asx_http_post(ix->http, ix->api.write_url, ix->api.write_headers, b->buf,
-                  b->len);
+    rc = asx_http_post(ix->http, ix->api.write_url, ix->api.write_headers, b->buf,
+                       b->len);
   }
+  if (rc == 0) return;
+  ix->st.failures++;
+  report(ix, &ix->warned_down, "cannot start a request to %s (%s); retrying with backoff",
+         ix->o.url, asx_strerror(rc));
+  retry_later(ix);
 }
 
 /* Starts the next request when there is one to start and nothing stands in

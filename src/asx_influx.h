@@ -31,8 +31,8 @@
  * flight at a time, so points arrive in order. At most max_points wait in
  * memory; beyond that new points are dropped and counted, and stderr says
  * once that the logger is behind. A failed request (no connection, a
- * timeout, HTTP 5xx, 408 or 429) is retried with exponential backoff from
- * retry_min to retry_max seconds. A refused request (another 4xx: a wrong
+ * timeout, HTTP 5xx, 408 or 429, or one the transport could not start) is
+ * retried with exponential backoff from retry_min to retry_max seconds. A refused request (another 4xx: a wrong
  * database, a bad token, a malformed point) is not retried: its points are
  * dropped, and the server's message is printed once and kept for
  * asx_influx_error.
@@ -81,7 +81,7 @@ typedef struct asx_influx_stats {
   int64_t dropped;  /* points lost: queue full, refused, or left at close */
   int64_t queued;   /* points waiting or in flight */
   int64_t requests; /* requests completed, successful or not */
-  int64_t failures; /* requests that failed or were refused */
+  int64_t failures; /* requests that failed, were refused or could not start */
 } asx_influx_stats;
 
 typedef struct asx_influx asx_influx;

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "asx_err.h"
+#include "asx_http.h"
 #include "asx_influx.h"
 #include "test_util.h"
 
@@ -283,6 +285,75 @@ static void test_refused_write_is_reported(void **state) {
   free(s);
 }
 
+/* The transport as the logger sees it: the link wraps asx_http_post
+ * (CMakeLists.txt), so that the next `refusals` requests are refused before
+ * they start, as curl refuses a handle it cannot add. */
+int __real_asx_http_post(asx_http *h, const char *url, const char *const *headers,
+                         const char *body, size_t len);
+int __wrap_asx_http_post(asx_http *h, const char *url, const char *const *headers,
+                         const char *body, size_t len);
+static int refusals, posts;
+
+int __wrap_asx_http_post(asx_http *h, const char *url, const char *const *headers,
+                         const char *body, size_t len) {
+  posts++;
+  if (refusals > 0) {
+    refusals--;
+    return ASX_E_IO;
+  }
+  return __real_asx_http_post(h, url, headers, body, len);
+}
+
+/* A request the transport cannot start is retried after the backoff, as a
+ * failed one is, not at the next flush interval (an hour here): the flush
+ * ends with the batch written whole, once. */
+static void test_refused_start_retries_with_backoff(void **state) {
+  server *s = server_start(204, "", 1);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
+  asx_influx_opts o;
+  memset(&o, 0, sizeof o);
+  o.version = ASX_INFLUX_V2;
+  o.url = url;
+  o.org = "o";
+  o.bucket = "b";
+  o.token = "t";
+  o.quiet = 1;
+  o.flush_interval = 3600;
+  o.retry_min = 0.01;
+  o.retry_max = 0.02;
+  asx_influx *ix = new_influx(&o, NULL);
+  assert_non_null(ix);
+  asx_influx_set_session(ix, "1", 0);
+  for (int i = 1; i <= 2; i++) {
+    asx_event e = ev(ASX_EV_CANCEL, i, 0, 1, 0, i, 0, 1, 0, ASX_BUY, 0);
+    assert_int_equal(asx_influx_events(ix, &e, 1), 1);
+  }
+  refusals = 2;
+  posts = 0;
+  assert_int_equal(asx_influx_flush(ix, 5), 0);
+  asx_influx_stats st;
+  asx_influx_stats_get(ix, &st);
+  assert_int_equal(posts, 3);
+  assert_int_equal(st.failures, 2);
+  assert_int_equal(st.requests, 1);
+  assert_int_equal(st.written, 2);
+  assert_int_equal(st.dropped, 0);
+  char want[160];
+  snprintf(want, sizeof want,
+           "cannot start a request to %s (input/output error); retrying with backoff", url);
+  assert_string_equal(asx_influx_error(ix), want);
+  assert_int_equal(asx_influx_close(ix, 1), 0);
+  server_stop(s);
+  /* One request, with both points once. */
+  const char *body = strstr(s->log, "\r\n\r\n");
+  assert_non_null(body);
+  assert_string_equal(body,
+    "\r\n\r\ncancel,instrument=STOCK,session=1,side=buy,trader=1 id=1i,remaining=1i,seq=1i 1000000000\n"
+    "cancel,instrument=STOCK,session=1,side=buy,trader=1 id=2i,remaining=1i,seq=2i 2000000000\n|");
+  free(s);
+}
+
 /* A port where nothing listens: the points stay queued through retries,
  * the queue bound drops the excess, and close drops what is left. */
 static void test_unreachable_and_bounded(void **state) {
@@ -326,6 +397,7 @@ int main(void) {
     cmocka_unit_test(test_v1_create_then_write_in_batches),
     cmocka_unit_test(test_refused_write_is_reported),
     cmocka_unit_test(test_unreachable_and_bounded),
+    cmocka_unit_test(test_refused_start_retries_with_backoff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
