@@ -256,9 +256,11 @@ function M.new(opts)
     _sends = {}, _lua_loggers = 0,
   }, Exchange)
   -- The loggers that take the book's records are here, with the function
-  -- that does, as it was when they were added.
+  -- that does, as it was when they were added. listening says whether
+  -- ex.loggers has any (add_logger and remove_logger keep it), for the
+  -- order path to test per order.
   state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
-    anchors = anchors, accounts = accounts, native = {}, delivering = false }
+    anchors = anchors, accounts = accounts, native = {}, delivering = false, listening = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
@@ -314,6 +316,7 @@ function Exchange:add_logger(L)
     self._lua_loggers = self._lua_loggers + 1
   end
   if type(L.send_event) == "function" then self._sends[L] = true end
+  st.listening = true
   C.asx_book_record_events(st.book, 1)
 end
 
@@ -327,6 +330,7 @@ function Exchange:remove_logger(L)
   end
   if not found then return false end
   self.loggers = new
+  st.listening = new[1] ~= nil
   if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
   self._sends[L] = nil
   if not new[1] and not st.watching then C.asx_book_record_events(st.book, 0) end

@@ -347,8 +347,7 @@ local function place(self, side, fname, amount, price, opts)
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
       o.reason_, 0, o.instrument_)
   end
-  local ex = seat.ex
-  if ex.loggers[1] then deliver(ex) end
+  if st.listening then deliver(seat.ex) end
   return o
 end
 
