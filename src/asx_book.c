@@ -45,6 +45,17 @@
  *   has moved by half its width. Matching is a loop, never recursion, so one
  *   order may sweep any number of resting orders.
  *
+ * The hot path
+ *   The benchmark's stream (bench/c/bench_book.c) is what the common path is
+ *   shaped for: orders within a few ticks of the touch, half of them
+ *   crossing. What a processor cannot predict there is the side of the next
+ *   order, whether it crosses, whether a fill ends the resting order and
+ *   whether a level empties, so the code branches on as few of these as it
+ *   can: one match loop serves both sides (a fill's changes take the
+ *   incoming side's sign), every balance rule of a fill is one test with
+ *   the rare cases out of line (fill_limited), and a rest sets its level's
+ *   bit and the best by data rather than by a test of the level's count.
+ *
  * Memory
  *   The book never allocates orders: callers own them (a pool in C, the
  *   garbage collector in Lua). Levels come from a pool; the window holds at
@@ -97,6 +108,9 @@ typedef struct asx_level {
   asx_order *tail;  /* newest */
   struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
 } asx_level;
+
+/* Below every level: what a side without orders compares its best as. */
+static const asx_level level_none = {.key = INT64_MIN};
 
 /* The window spans this many prices (a multiple of 64: one bit a price). */
 #define ASX_WINDOW 128
@@ -613,20 +627,30 @@ level_get(asx_book *b, int s, int64_t price) {
   return lvl;
 }
 
-/* Called when a level has just received its first order. */
-static void level_filled(book_side *side, asx_level *lvl) {
-  uint64_t i = window_index(side, lvl->key);
-  assert(lvl->count == 1 && lvl->head != NULL && lvl->head == lvl->tail);
-  /* An outer level is worse than the best, which is in the window. */
-  if (i >= ASX_WINDOW) {
-    assert(lvl->key < side->lo && side->best != NULL);
-    return;
+/* Called when the best level of a side, in the window at index i, has just
+ * lost its last order: the best moves to the next level with orders. */
+static __attribute__((noinline)) void best_emptied(asx_book *b,
+                                                    book_side *side,
+                                                    uint64_t i) {
+  assert(side->best != NULL && side->best->count == 0 &&
+         side->best->total == 0 && side->window[i] == side->best &&
+         live_get(side, i));
+  /* Empty window levels stay for the next order at their price. */
+  live_clear(side, i);
+  int top = window_top(side);
+  if (__builtin_expect(top < 0, 0)) {
+    if (side->n > 0) {
+      /* The window ran out of orders: it moves down to centre on the best
+       * outer level. */
+      window_move(b, side, window_centre(side->levels[side->n - 1]->key));
+      top = window_top(side);
+    } else {
+      side->peak = 0;
+    }
   }
-  assert(side->window[i] == lvl && !live_get(side, i));
-  live_set(side, i);
-  if (side->best == NULL || lvl->key > side->best->key)
-    side->best = lvl;
-  assert(best_is_top(side));
+  side->best = top >= 0 ? side->window[top] : NULL;
+  /* The side has no orders left exactly when it has no best. */
+  assert(best_is_top(side) && (side->best != NULL || side->n == 0));
 }
 
 /* Called when a level has just lost its last order. */
@@ -635,25 +659,14 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   assert(lvl->count == 0 && lvl->total == 0);
   uint64_t i = window_index(side, lvl->key);
   if (i < ASX_WINDOW) {
+    if (lvl == side->best) {
+      best_emptied(b, side, i);
+      return;
+    }
     /* Empty window levels stay for the next order at their price. */
     assert(side->window[i] == lvl && live_get(side, i));
     live_clear(side, i);
-    if (lvl != side->best) {
-      assert(side->best != NULL && side->best->key > lvl->key);
-      return;
-    }
-    int top = window_top(side);
-    if (top < 0 && side->n > 0) {
-      /* The window ran out of orders: it moves down to centre on the best
-       * outer level. */
-      window_move(b, side, window_centre(side->levels[side->n - 1]->key));
-      top = window_top(side);
-    }
-    side->best = top >= 0 ? side->window[top] : NULL;
-    if (side->best == NULL)
-      side->peak = 0;
-    /* The side has no orders left exactly when it has no best. */
-    assert(best_is_top(side) && (side->best != NULL || side->n == 0));
+    assert(side->best != NULL && side->best->key > lvl->key);
     return;
   }
   /* An outer level: emptied in the middle it stays, counted, until the
@@ -669,28 +682,15 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
   outer_pop_empty(b, side);
 }
 
-/* Takes a resting order out of its level and its account, and frees its
- * slot; its status is left for the caller to set. */
-static void order_unlink(asx_book *b, asx_order *o) {
-  asx_level *lvl = o->level_;
-  assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
+/* Takes a resting order out of its account and frees its slot, once it has
+ * left its level; its status is left for the caller to set. */
+static inline __attribute__((always_inline)) void order_leave(asx_book *b,
+                                                              asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
-  /* Links chosen by address rather than by branches, which a processor
-   * cannot predict here: whether a neighbour exists is a coin toss. */
-  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
-  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
-  lvl->count--;
-  lvl->total -= o->amount;
-  /* Every other order's amount is positive. */
-  assert((lvl->count == 0) == (lvl->head == NULL) &&
-         (lvl->head == NULL) == (lvl->tail == NULL) &&
-         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
-
   asx_account *a = o->acct_;
-  if (o->aprev_ != NULL)
-    o->aprev_->anext_ = o->anext_;
-  else
-    a->orders_ = o->anext_;
+  /* By address, like the level's links: whether the order is its account's
+   * newest is a coin toss. */
+  *(o->aprev_ != NULL ? &o->aprev_->anext_ : &a->orders_) = o->anext_;
   if (o->anext_ != NULL)
     o->anext_->aprev_ = o->aprev_;
   a->resting--;
@@ -705,9 +705,47 @@ static void order_unlink(asx_book *b, asx_order *o) {
   o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   o->acct_ = NULL;
+}
 
+/* Takes a resting order out of its level and its account, and frees its
+ * slot; its status is left for the caller to set. */
+static void order_unlink(asx_book *b, asx_order *o) {
+  asx_level *lvl = o->level_;
+  assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
+  /* Links chosen by address rather than by branches, which a processor
+   * cannot predict here: whether a neighbour exists is a coin toss. */
+  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
+  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
+  lvl->count--;
+  lvl->total -= o->amount;
+  /* Every other order's amount is positive. */
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
+  int s = o->side;
+  order_leave(b, o);
   if (lvl->count == 0)
-    level_emptied(b, o->side, lvl);
+    level_emptied(b, s, lvl);
+}
+
+/* Takes the filled order r, the oldest of the best level lvl of side s, out
+ * of the book: order_unlink for the one order matching removes. */
+static inline __attribute__((always_inline)) void
+best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
+  assert(lvl == b->sides[s].best && lvl->head == r && r->prev_ == NULL &&
+         r->amount == 0);
+  asx_order *next = r->next_;
+  lvl->head = next;
+  *(next != NULL ? &next->prev_ : &lvl->tail) = NULL;
+  lvl->count--;
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
+  order_leave(b, r);
+  if (lvl->count == 0) {
+    book_side *side = &b->sides[s];
+    best_emptied(b, side, window_index(side, lvl->key));
+  }
 }
 
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
@@ -716,9 +754,10 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
                                                             asx_order *o) {
   assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
   /* A new slot reserves the room it will need when its order leaves. The
-   * rare test comes first, so the common path has one predictable branch. */
+   * rare test is one branch, so the common path has one predictable jump. */
   asx_venue *v = b->v;
-  if (v->next_slot == v->cap_free_slots && v->n_free_slots == 0) {
+  if (__builtin_expect((v->next_slot == v->cap_free_slots) &
+                           (v->n_free_slots == 0), 0)) {
     size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
     /* Slots are uint32_t; memory runs out long before they do. */
     if (cap > UINT32_MAX)
@@ -733,11 +772,29 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
     v->finished = finished;
     v->cap_free_slots = cap;
   }
-  asx_level *lvl = level_get(b, o->side, o->price);
-  if (lvl == NULL)
-    return ASX_E_NOMEM;
-  o->slot = v->n_free_slots > 0 ? v->free_slots[--v->n_free_slots]
-                                : ++v->next_slot;
+  int s = o->side;
+  book_side *side = &b->sides[s];
+  int64_t key = side_key(s, o->price);
+  uint64_t i = window_index(side, key);
+  asx_level *lvl;
+  /* Almost every order rests on a level the window already holds. */
+  if (__builtin_expect(i < ASX_WINDOW && side->window[i] != NULL, 1)) {
+    lvl = side->window[i];
+  } else {
+    lvl = level_get(b, s, o->price);
+    if (lvl == NULL)
+      return ASX_E_NOMEM;
+    i = window_index(side, key); /* the window may have moved */
+  }
+  /* A recycled slot or a new one, picked without a branch: whether one is
+   * free is a coin toss. The stack is never empty of memory (it grew above),
+   * so reading its top is safe even when it holds no slot. */
+  size_t n_free = v->n_free_slots;
+  size_t top = n_free - (n_free != 0);
+  uint32_t recycled = v->free_slots[top];
+  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
+  v->next_slot += n_free == 0;
+  v->n_free_slots = top;
   /* Time priority: the newest order joins the tail. */
   assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
   assert((lvl->count == 0) == (lvl->head == NULL) &&
@@ -747,10 +804,21 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
   o->next_ = NULL;
   *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
   lvl->tail = o;
-  if (lvl->count++ == 0)
-    level_filled(&b->sides[o->side], lvl);
+  lvl->count++;
   lvl->total += o->amount;
-  book_side *side = &b->sides[o->side];
+  if (__builtin_expect(i < ASX_WINDOW, 1)) {
+    /* Whether the level was empty is a coin toss, so neither its bit nor
+     * the best is set under that test: the bit of a level with orders is
+     * set already, and such a level is not above the best. */
+    assert(side->window[i] == lvl && live_get(side, i) == (lvl->count > 1));
+    live_set(side, i);
+    const asx_level *best = side->best != NULL ? side->best : &level_none;
+    side->best = key > best->key ? lvl : side->best;
+    assert(best_is_top(side));
+  } else {
+    /* An outer level is worse than the best, which is in the window. */
+    assert(key < side->lo && side->best != NULL);
+  }
   side->peak = lvl->total > side->peak ? lvl->total : side->peak;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY && side->best != NULL &&
          side->best->key >= lvl->key);
@@ -797,108 +865,175 @@ static inline __attribute__((always_inline)) void stats_trade(asx_stats *st, int
   st->last = price;
 }
 
+/* What a fill that meets a balance limit does (fill_limited). */
+enum { FILL_GO, FILL_NEXT, FILL_STOP };
+
+/* The rules of a fill that meets a limit: the buyer's money first (the buy
+ * order shrinks to what it can pay, for good), then the seller's stocks
+ * (the sell order likewise), then the room left in the receiving balances:
+ * a fill must not push them past ASX_MAX_QTY. Such a balance is far beyond
+ * any market this book serves, so the incoming order simply stops there; a
+ * self-trade moves no balance and needs no room. On FILL_GO the balances
+ * have moved and *qty and *cost are the fill; on FILL_NEXT the resting
+ * order r was trimmed to nothing and has left; on FILL_STOP the incoming
+ * order o is cancelled. Out of line: a funded book never comes here. */
+static __attribute__((noinline)) int
+fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
+             uint32_t inst, int64_t *qty_io, int64_t *cost_io) {
+  asx_order *buy = s == ASX_BUY ? o : r;
+  asx_order *sell = s == ASX_BUY ? r : o;
+  asx_account *buyer = buy->acct_, *seller = sell->acct_;
+  int64_t *buyer_stocks = position(buyer, inst);
+  int64_t *seller_stocks = position(seller, inst);
+  int64_t qty = min64(o->amount, r->amount), cost;
+  /* The product is checked although it cannot overflow (qty is at most the
+   * resting order's amount, whose product with its price was checked). */
+  if (__builtin_mul_overflow(price, qty, &cost) || cost > buyer->money) {
+    int64_t afford = buyer->money / price;
+    order_trim(b, buy, afford, price, ASX_TRIM_MONEY);
+    qty = afford;
+    cost = price * qty;
+  }
+  if (qty > *seller_stocks) {
+    order_trim(b, sell, *seller_stocks, price, ASX_TRIM_STOCKS);
+    qty = *seller_stocks;
+    cost = price * qty;
+  }
+  if (qty == 0) {
+    if (o->amount == 0) {
+      o->status = ASX_CANCELLED;
+      return FILL_STOP;
+    }
+    /* The resting order was trimmed to nothing: it leaves without trading
+     * and matching goes on. */
+    r->status = ASX_CANCELLED;
+    order_unlink(b, r);
+    return FILL_NEXT;
+  }
+  /* cost <= money <= ASX_MAX_QTY, so the sums cannot overflow. */
+  if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
+                          *buyer_stocks > ASX_MAX_QTY - qty)) {
+    qty = min64((ASX_MAX_QTY - seller->money) / price,
+                ASX_MAX_QTY - *buyer_stocks);
+    if (qty == 0) {
+      order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
+      o->status = ASX_CANCELLED;
+      return FILL_STOP;
+    }
+    cost = price * qty;
+  }
+  buyer->money -= cost;
+  seller->money += cost;
+  *buyer_stocks += qty;
+  *seller_stocks -= qty;
+  *qty_io = qty;
+  *cost_io = cost;
+  return FILL_GO;
+}
+
 /* Matches the incoming order o, of side s, against the opposite side while
  * it crosses. Returns with o->amount the rest, and o->status ASX_CANCELLED
- * when it was stopped (trimmed to nothing or by a balance limit). Inlined
- * once per side, so that no test of the side is left in the loop: the side
- * of the next order is a coin toss a processor cannot predict. */
+ * when it was stopped (trimmed to nothing or by a balance limit).
+ * The side of the next order is a coin toss a processor cannot predict, so
+ * nothing here branches on it: a fill's cost and quantity become the
+ * incoming account's changes by a sign, and the resting account's by the
+ * opposite one. */
 static inline __attribute__((always_inline)) void
-match_side(asx_book *b, asx_order *o, int s, uint32_t inst) {
-  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
+match(asx_book *b, asx_order *o, int s, uint32_t inst) {
+  int opp = s ^ 1;
   book_side *side = &b->sides[opp];
-  asx_account *incoming = o->acct_;
-  int64_t *own = position(incoming, inst);
   /* A level crosses when its key reaches the limit's key on that side; a
    * market order crosses every level. */
   int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
+  asx_level *lvl = side->best;
+  /* Half the orders cross nothing: they leave before any set-up. */
+  if (lvl == NULL || lvl->key < limit)
+    return;
 
-  while (o->amount > 0 && side->best != NULL) {
-    asx_level *lvl = side->best;
-    if (lvl->key < limit)
-      break;
+  asx_account *incoming = o->acct_;
+  int64_t *own = position(incoming, inst);
+  /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
+  int64_t neg = -(int64_t)(s == ASX_BUY);
+  int64_t left = o->amount, done = 0;
+  assert(done == o->filled);
+  do {
     int64_t price = lvl->price;
     assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
-
     asx_order *r = lvl->head;
-    asx_order *buy = s == ASX_BUY ? o : r;
-    asx_order *sell = s == ASX_BUY ? r : o;
-    asx_account *buyer = s == ASX_BUY ? incoming : r->acct_;
-    asx_account *seller = s == ASX_BUY ? r->acct_ : incoming;
-    int64_t *theirs = position(r->acct_, inst);
-    int64_t *buyer_stocks = s == ASX_BUY ? own : theirs;
-    int64_t *seller_stocks = s == ASX_BUY ? theirs : own;
-    int64_t qty = min64(o->amount, r->amount);
-
-    /* The buyer's money first: the order shrinks to what it can pay. The
-     * product is checked for overflow, since a market order's amount is not
-     * bounded by a price; the division runs only when the buyer is short. */
-    int64_t cost;
-    if (__builtin_mul_overflow(price, qty, &cost) || cost > buyer->money) {
-      int64_t afford = buyer->money / price;
-      order_trim(b, buy, afford, price, ASX_TRIM_MONEY);
-      qty = afford;
-      cost = price * qty;
-    }
-    if (qty > *seller_stocks) {
-      order_trim(b, sell, *seller_stocks, price, ASX_TRIM_STOCKS);
-      qty = *seller_stocks;
-      cost = price * qty;
-    }
-    if (qty == 0) {
-      if (o->amount == 0) {
-        o->status = ASX_CANCELLED;
+    asx_account *other = r->acct_;
+    int64_t *theirs = position(other, inst);
+    int64_t theirs_left = r->amount;
+    int64_t qty = min64(left, theirs_left);
+    /* No overflow: qty is at most r's amount, and r's price x amount was
+     * checked when it came. */
+    int64_t cost = price * qty;
+    int64_t money = (cost ^ neg) - neg; /* the incoming account's change */
+    int64_t stocks = (qty ^ ~neg) - ~neg;
+    int64_t own_money = incoming->money + money;
+    int64_t own_stocks = *own + stocks;
+    int64_t their_money = other->money - money;
+    int64_t their_stocks = *theirs - stocks;
+    /* A fill that leaves every balance within 0 .. ASX_MAX_QTY, between two
+     * accounts, is a plain one, which matching's rules leave whole: one
+     * test, which a funded book always passes. */
+    if (__builtin_expect(((uint64_t)own_money > (uint64_t)ASX_MAX_QTY) |
+                             ((uint64_t)own_stocks > (uint64_t)ASX_MAX_QTY) |
+                             ((uint64_t)their_money > (uint64_t)ASX_MAX_QTY) |
+                             ((uint64_t)their_stocks > (uint64_t)ASX_MAX_QTY) |
+                             (incoming == other),
+                         0)) {
+      o->amount = left;
+      int next = fill_limited(b, o, r, s, price, inst, &qty, &cost);
+      left = o->amount;
+      if (next == FILL_STOP) {
+        o->filled = done;
         return;
       }
-      /* The resting order was trimmed to nothing: it leaves without
-       * trading and matching goes on. */
-      r->status = ASX_CANCELLED;
-      order_unlink(b, r);
-      continue;
+      if (next == FILL_NEXT)
+        goto next_level;
+    } else {
+      incoming->money = own_money;
+      *own = own_stocks;
+      other->money = their_money;
+      *theirs = their_stocks;
     }
 
-    /* A fill must not push the receiving balances past ASX_MAX_QTY. Such a
-     * balance is far beyond any market this book serves, so the incoming
-     * order simply stops there. cost <= money <= ASX_MAX_QTY, so the sums
-     * cannot overflow. A self-trade moves no balance and needs no room. */
-    if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
-                            *buyer_stocks > ASX_MAX_QTY - qty)) {
-      qty = min64((ASX_MAX_QTY - seller->money) / price,
-                  ASX_MAX_QTY - *buyer_stocks);
-      if (qty == 0) {
-        order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
-        o->status = ASX_CANCELLED;
-        return;
-      }
-      cost = price * qty;
-    }
-
-    buyer->money -= cost;
-    seller->money += cost;
-    *buyer_stocks += qty;
-    *seller_stocks -= qty;
-    o->amount -= qty;
-    o->filled += qty;
-    r->amount -= qty;
+    left -= qty;
+    done += qty;
+    /* fill_limited may have trimmed r. */
+    theirs_left = r->amount - qty;
+    r->amount = theirs_left;
     r->filled += qty;
     lvl->total -= qty;
-    assert(buyer->money >= 0 && *seller_stocks >= 0 && r->amount >= 0);
-    assert(seller->money <= ASX_MAX_QTY && *buyer_stocks <= ASX_MAX_QTY);
+    assert(incoming->money >= 0 && *own >= 0 && other->money >= 0 &&
+           *theirs >= 0 && r->amount >= 0);
+    assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
+           other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
     stats_trade(&b->stats, price, qty, cost);
 
     asx_event *e;
-    if (b->v->record && (e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
-      e->price = price;
-      e->amount = qty;
-      e->order2 = sell->id;
-      e->trader2 = sell->trader;
-      e->side = (uint8_t)s;
+    if (b->v->record) {
+      asx_order *buy = s == ASX_BUY ? o : r, *sell = s == ASX_BUY ? r : o;
+      if ((e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
+        e->price = price;
+        e->amount = qty;
+        e->order2 = sell->id;
+        e->trader2 = sell->trader;
+        e->side = (uint8_t)s;
+      }
     }
 
-    if (r->amount == 0) {
+    if (theirs_left == 0) {
       r->status = ASX_FILLED;
-      order_unlink(b, r);
+      best_pop(b, opp, lvl, r);
     }
-  }
+    if (left == 0)
+      break;
+  next_level:
+    lvl = side->best;
+  } while (lvl != NULL && lvl->key >= limit);
+  o->amount = left;
+  o->filled = done;
 }
 
 /* The level at price on side s, with or without orders, or NULL. */
@@ -913,23 +1048,6 @@ static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
   int found;
   size_t j = outer_find(side, key, &found);
   return found ? side->levels[j] : NULL;
-}
-
-/* The default instrument gets copies of its own, where a position is the
- * account's stocks with no test: a session of one instrument pays nothing
- * for the others. */
-static inline __attribute__((always_inline)) void match(asx_book *b, asx_order *o,
-                                                       uint32_t inst) {
-  if (inst == 0) {
-    if (o->side == ASX_BUY)
-      match_side(b, o, ASX_BUY, 0);
-    else
-      match_side(b, o, ASX_SELL, 0);
-  } else if (o->side == ASX_BUY) {
-    match_side(b, o, ASX_BUY, inst);
-  } else {
-    match_side(b, o, ASX_SELL, inst);
-  }
 }
 
 /* Whether amount more at price on side s would push that level's total
@@ -1104,7 +1222,7 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
     }
   }
 
-  match(b, o, inst);
+  match(b, o, side, inst);
 
   if (o->status == ASX_CANCELLED) {
     assert(!(flags & ASX_FOK));
