@@ -334,13 +334,19 @@ int asx_account_set(asx_account *acct, int64_t money, int64_t stocks) {
   return 0;
 }
 
-/* An account's position in an instrument it holds. */
+/* An account's position in an instrument it holds. Picked without a
+ * branch (the address is computed as an integer, so that it is defined
+ * whatever positions holds): with several instruments, which one the next
+ * order trades is a coin toss. */
 static inline int64_t *position(asx_account *a, uint32_t instrument) {
-  return instrument == 0 ? &a->stocks : &a->positions[instrument - 1];
+  uintptr_t other = (uintptr_t)a->positions +
+                    ((uintptr_t)instrument - 1) * sizeof(*a->positions);
+  return instrument == 0 ? &a->stocks : (int64_t *)other;
 }
 
 static inline int holds(const asx_account *a, uint32_t instrument) {
-  return instrument == 0 || (a->positions != NULL && instrument <= a->n_positions);
+  uint32_t held = a->positions != NULL ? a->n_positions : 0;
+  return instrument <= held;
 }
 
 int64_t asx_account_position(const asx_account *acct, uint32_t instrument) {
@@ -433,7 +439,7 @@ static int window_top(const book_side *side) {
   for (int w = 0; w < ASX_WINDOW_WORDS; w++) {
     uint64_t bits = side->live[w];
     int high = w * 64 + 63 - __builtin_clzll(bits | 1);
-    top = bits != 0 ? high : top;
+    top ^= (top ^ high) & -(bits != 0);
   }
   return top;
 }
@@ -865,21 +871,22 @@ static inline __attribute__((always_inline)) void stats_trade(asx_stats *st, int
   st->last = price;
 }
 
-/* What a fill that meets a balance limit does (fill_limited). */
-enum { FILL_GO, FILL_NEXT, FILL_STOP };
+/* What a fill that meets a balance limit does, when it does not trade
+ * (fill_limited). */
+enum { FILL_NEXT = -1, FILL_STOP = -2 };
 
 /* The rules of a fill that meets a limit: the buyer's money first (the buy
  * order shrinks to what it can pay, for good), then the seller's stocks
  * (the sell order likewise), then the room left in the receiving balances:
  * a fill must not push them past ASX_MAX_QTY. Such a balance is far beyond
  * any market this book serves, so the incoming order simply stops there; a
- * self-trade moves no balance and needs no room. On FILL_GO the balances
- * have moved and *qty and *cost are the fill; on FILL_NEXT the resting
- * order r was trimmed to nothing and has left; on FILL_STOP the incoming
- * order o is cancelled. Out of line: a funded book never comes here. */
-static __attribute__((noinline)) int
+ * self-trade moves no balance and needs no room. Returns the quantity that
+ * trades, the balances moved already; or FILL_NEXT when the resting order r
+ * was trimmed to nothing and has left, FILL_STOP when the incoming order o
+ * is cancelled. Out of line: a funded book never comes here. */
+static __attribute__((noinline)) int64_t
 fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
-             uint32_t inst, int64_t *qty_io, int64_t *cost_io) {
+             uint32_t inst) {
   asx_order *buy = s == ASX_BUY ? o : r;
   asx_order *sell = s == ASX_BUY ? r : o;
   asx_account *buyer = buy->acct_, *seller = sell->acct_;
@@ -926,9 +933,7 @@ fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
   seller->money += cost;
   *buyer_stocks += qty;
   *seller_stocks -= qty;
-  *qty_io = qty;
-  *cost_io = cost;
-  return FILL_GO;
+  return qty;
 }
 
 /* Matches the incoming order o, of side s, against the opposite side while
@@ -983,14 +988,15 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
                              (incoming == other),
                          0)) {
       o->amount = left;
-      int next = fill_limited(b, o, r, s, price, inst, &qty, &cost);
+      qty = fill_limited(b, o, r, s, price, inst);
       left = o->amount;
-      if (next == FILL_STOP) {
+      if (qty == FILL_STOP) {
         o->filled = done;
         return;
       }
-      if (next == FILL_NEXT)
+      if (qty == FILL_NEXT)
         goto next_level;
+      cost = price * qty;
     } else {
       incoming->money = own_money;
       *own = own_stocks;
@@ -1173,7 +1179,7 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
        (flags & (flags - 1)) != 0 || ((flags & ASX_POST_ONLY) && price == 0)))
     return ASX_E_ARG;
   uint32_t inst = b->instrument;
-  if (inst != 0 && !holds(acct, inst))
+  if (!holds(acct, inst))
     return ASX_E_ARG;
   /* Only a level that already holds orders can overflow, and then the order
    * cannot cross (the book is not crossed), so it would rest whole: the
