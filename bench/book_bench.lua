@@ -12,11 +12,14 @@ local function now()
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
 end
 
-local N, TRADERS, MID, RUNS = 200000, 1000, 50, 5
+local N, TRADERS, MID = 200000, 1000, 50
 -- ASX_BENCH_ONCE=1: the replay without a logger, run once, and nothing
 -- else (for a profiler: callgrind counts its instructions exactly).
+-- ASX_BENCH=logger: the replay with the logger alone; ASX_BENCH=plain: the
+-- one without; ASX_BENCH_RUNS=k: k runs of each rather than 5.
 local ONCE = os.getenv("ASX_BENCH_ONCE") == "1"
-if ONCE then RUNS = 1 end
+local ONLY = ONCE and "plain" or os.getenv("ASX_BENCH")
+local RUNS = ONCE and 1 or tonumber(os.getenv("ASX_BENCH_RUNS")) or 5
 local d = math.floor(math.sqrt(MID))
 
 local sides, prices, amounts, who = {}, {}, {}, {}
@@ -57,12 +60,14 @@ local function replay(make_logger)
   return N / times[math.ceil(RUNS / 2)], stats, logger
 end
 
-local rate, stats = replay()
-print(("lua.orders_per_sec: %.0f"):format(rate))
-print(("lua.trades: %d"):format(stats.trades))
-print(("lua.volume: %d"):format(stats.volume))
-print(("lua.notional: %d"):format(stats.notional))
-if ONCE then return end
+local rate, stats
+if ONLY ~= "logger" then
+  rate, stats = replay()
+  print(("lua.orders_per_sec: %.0f"):format(rate))
+  print(("lua.trades: %d"):format(stats.trades))
+  print(("lua.volume: %d"):format(stats.volume))
+  print(("lua.notional: %d"):format(stats.notional))
+end
 
 -- The same stream with a Lua logger on the seed's interface that counts the
 -- trades and their volume: the cost of delivering events to Lua.
@@ -74,6 +79,7 @@ function Counter:send_event(event_type, m)
     self.volume = self.volume + m.amount
   end
 end
+if ONLY == "plain" then return end
 local counter
 rate, stats, counter = replay(function() return setmetatable({ trades = 0, volume = 0 }, Counter) end)
 assert(counter.trades == stats.trades and counter.volume == stats.volume, "the logger missed events")

@@ -10,7 +10,9 @@
 --   event.TRADE         the name of trades
 --   event.FIELDS[name]  its fields, in file order (time and session come first)
 --   event.TAGS[name]    its InfluxDB tags, { key =, field = }, in key order
---   event.message(e, session)  the Lua message of a book record
+--   event.message(e, session, names)  the Lua message of a book record;
+--                              names, the exchange's instrument names by
+--                              number from 0, is optional
 --   event.reader(name, field)  a function(e) reading one field of a record
 local ffi = require("ffi")
 local F = require("asx.ffi")
@@ -74,11 +76,13 @@ do
     [C.ASX_EVF_SIDE] = "SIDES[e.%s]",
     [C.ASX_EVF_REASON] = "REASONS[e.%s]",
     [C.ASX_EVF_WHY] = "WHY[e.%s]",
-    -- LuaJIT interns the string, so a name costs no garbage after the first.
-    [C.ASX_EVF_NAME] = "(e.%s ~= nil and ffi_string(e.%s) or nil)",
+    -- The name of the record's instrument: the exchange's Lua string by the
+    -- book's number when the caller gives its names, a table look-up where
+    -- ffi.string would hash the C string again for every event.
+    [C.ASX_EVF_NAME] = "(names and names[e.instrument] or e.%s ~= nil and ffi_string(e.%s) or nil)",
   }
   local HEAD = "local tonumber, SIDES, REASONS, WHY, ffi_string = ..."
-  local src = { HEAD, "return function(e, session)",
+  local src = { HEAD, "return function(e, session, names)",
     "local t, m = e.type" }
   local codes = {}
   for code in pairs(members) do codes[#codes + 1] = code end
@@ -105,7 +109,7 @@ do
   function M.reader(type_name, field)
     for _, f in ipairs(members[CODES[type_name]] or {}) do
       if f.name == field then
-        local body = HEAD .. " return function(e) return %s end"
+        local body = HEAD .. " return function(e, names) return %s end"
         return assert(loadstring(body:format(VALUE[f.kind]:format(f.member, f.member)),
           "=asx.event.reader"))(tonumber, SIDES, REASONS, CANCEL_REASONS, ffi.string)
       end

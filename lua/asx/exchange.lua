@@ -86,12 +86,27 @@ end
 
 -- The messages of the book's records evs[0 .. n - 1], each sent to every
 -- logger without consume_events that has not failed in this delivery (the
--- first numbered first). Returns failed.
-local function send_messages(ex, loggers, native, evs, n, first, failed)
-  local session = ex.session_id
+-- first numbered first). Returns failed. A lone logger has a loop of its
+-- own: with no loop over the loggers inside the loop over the events, the
+-- compiled loop builds the message and calls the logger in one trace, and
+-- LuaJIT does not even allocate a message the logger does not keep.
+local function send_messages(ex, st, loggers, native, evs, n, first, failed)
+  local session, names = ex.session_id, st.names
+  local only = loggers[1]
+  if loggers[2] == nil and not native[only] then
+    for i = 0, n - 1 do
+      local e = evs[i]
+      local ok, err, tb = send(only, EVENT_TYPES[e.type], event_message(e, session, names))
+      if not ok then
+        failed = logger_failed(ex, failed, only, err, tb, first + i)
+        if failed[only] then break end
+      end
+    end
+    return failed
+  end
   for i = 0, n - 1 do
     local e = evs[i]
-    local m = event_message(e, session)
+    local m = event_message(e, session, names)
     local name = EVENT_TYPES[e.type]
     for j = 1, #loggers do
       local L = loggers[j]
@@ -121,6 +136,17 @@ local function hear_fills(ex, st, evs, n)
   return list[1] and list or nil
 end
 
+-- The book's event records and their count. Their address is kept in st
+-- while it stays the same: a pointer that compiled code reads from a table
+-- is not allocated anew, as the one an FFI call returns is for every
+-- delivery when it outlives the trace that got it (delivering to a Lua
+-- logger spans several).
+local function book_events(st)
+  local evs = C.asx_book_events(st.book, count_out)
+  if evs ~= st.evs then st.evs = evs end
+  return st.evs, tonumber(count_out[0])
+end
+
 -- Delivers the events of the call that just matched, in order, to every
 -- logger, then clears them; the book stands whatever the loggers do. Events
 -- are numbered from 1 per exchange (ex.events counts them), so that a
@@ -129,8 +155,7 @@ end
 -- once the loggers have the events.
 local function deliver(ex)
   local st = state_of[ex]
-  local evs = C.asx_book_events(st.book, count_out)
-  local n = tonumber(count_out[0])
+  local evs, n = book_events(st)
   if n == 0 then return end
   local heard
   if st.watching then
@@ -164,9 +189,9 @@ local function deliver(ex)
   end
   if ex._lua_loggers > 0 then
     if can_yield() then
-      failed = unyielding(send_messages, ex, loggers, native, evs, n, first, failed)
+      failed = unyielding(send_messages, ex, st, loggers, native, evs, n, first, failed)
     else
-      failed = send_messages(ex, loggers, native, evs, n, first, failed)
+      failed = send_messages(ex, st, loggers, native, evs, n, first, failed)
     end
   end
   C.asx_book_clear_events(st.book)
