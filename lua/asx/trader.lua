@@ -343,12 +343,16 @@ local function place(self, side, fname, amount, price, opts)
     st.accounts[slot] = acct
     -- The next spare now, so that the next call finds one.
     st.spare = order_t()
-  else
-    o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
-      o.reason_, 0, o.instrument_)
+    if st.listening then deliver(seat.ex) end
+    return o
   end
+  -- The copy is made once the loggers have the events (nothing on this path
+  -- can trade meanwhile, so the spare still holds the order): the delivery
+  -- runs through traces of its own, and a copy made before it would be
+  -- allocated for them even when the caller drops it.
   if st.listening then deliver(seat.ex) end
-  return o
+  return order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
+    o.reason_, 0, o.instrument_)
 end
 
 -- An order of t's that was on its way reaches the book: it is matched as
