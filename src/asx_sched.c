@@ -432,8 +432,8 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
       cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
     /* Each array is grown on its own; a failure leaves the larger ones
      * behind, which is harmless because cap only moves once all succeed. */
-    if (!asx__array_grow((void **)&s->ag, cap, sizeof *s->ag) ||
-        !asx__array_grow((void **)&s->st, cap, sizeof *s->st) ||
+    if (!asx__array_grow((void **)&s->ag, s->cap, cap, sizeof *s->ag) ||
+        !asx__array_grow((void **)&s->st, s->cap, cap, sizeof *s->st) ||
         asx_wakeq_reserve(s->q, cap) != 0)
       return ASX_E_NOMEM;
     s->cap = cap;

@@ -76,6 +76,7 @@
 #define TOPS 4
 #define LOOKAHEAD 8 /* buckets whose first entry is fetched ahead */
 #define MIN_FILL 8  /* entries the bottom takes at once from small buckets */
+#define PENDING 8   /* pushes into buckets held back while their head loads */
 
 typedef struct rung {
   uint32_t *head; /* nb stacks; cap allocated */
@@ -97,6 +98,13 @@ struct asx_wakeq {
   rung rung[MAX_RUNGS];
 
   uint32_t bot, bot_tail, finger;
+
+  /* Pushes into a rung's bucket not yet linked: the bucket's head word
+   * (pend_head[k]) is being fetched for id pend_id[k]. A ring, oldest at
+   * pend_first. */
+  uint32_t *pend_head[PENDING];
+  uint32_t pend_id[PENDING];
+  uint32_t pend_first, npend;
 };
 
 asx_wakeq *asx_wakeq_new(void) {
@@ -123,7 +131,7 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
   node *nd;
   if (n <= q->cap)
     return 0;
-  if (!asx__array_grow((void **)&q->nd, n, sizeof *nd))
+  if (!asx__array_grow((void **)&q->nd, q->cap, n, sizeof *nd))
     return ASX_E_NOMEM;
   nd = q->nd;
   /* A node never pushed has no mark; its other fields are set by push. */
@@ -142,12 +150,50 @@ double asx_wakeq_time(const asx_wakeq *q, uint32_t id) {
 
 /* ---- the levels -------------------------------------------------------- */
 
-/* Puts a node in bucket of rung r that index x (>= r->cur) falls in. */
-static inline void bucket_push(node *nd, rung *r, double x, uint32_t id) {
+/* The head of the bucket of rung r that index x (>= r->cur) falls in. */
+static inline uint32_t *bucket_of(rung *r, double x) {
   uint32_t b = x < (double)r->nb ? (uint32_t)x : r->nb - 1;
   assert(x >= (double)r->cur && b < r->nb);
-  nd[id].next = r->head[b];
-  r->head[b] = id;
+  return &r->head[b];
+}
+
+static inline void bucket_push(node *nd, rung *r, double x, uint32_t id) {
+  uint32_t *head = bucket_of(r, x);
+  nd[id].next = *head;
+  *head = id;
+}
+
+/* Links the pushes held back (see defer). */
+static void flush_pending(asx_wakeq *q) {
+  for (; q->npend > 0; q->npend--) {
+    uint32_t k = q->pend_first, id = q->pend_id[k];
+    q->nd[id].next = *q->pend_head[k];
+    *q->pend_head[k] = id;
+    q->pend_first = (k + 1) % PENDING;
+  }
+}
+
+/* Pushes id into the bucket whose head is *head, a few pushes later. With
+ * many entries the heads are a cold array read at random, one cache miss
+ * per push; the head is fetched now and linked once PENDING more pushes
+ * came, by when it has arrived. Held back, the entry is in no list, which
+ * only matters to what walks the buckets: refill and renumber flush
+ * first. Nothing else can tell, since an entry in a bucket comes after
+ * every entry of the bottom, and the bucket cannot be consumed or freed
+ * before a refill. */
+static void defer(asx_wakeq *q, uint32_t *head, uint32_t id) {
+  uint32_t k;
+  __builtin_prefetch(head, 1);
+  if (q->npend == PENDING) {
+    k = q->pend_first;
+    q->nd[q->pend_id[k]].next = *q->pend_head[k];
+    *q->pend_head[k] = q->pend_id[k];
+    q->pend_first = (k + 1) % PENDING;
+    q->npend--;
+  }
+  k = (q->pend_first + q->npend++) % PENDING;
+  q->pend_head[k] = head;
+  q->pend_id[k] = id;
 }
 
 static void bottom_insert(asx_wakeq *q, uint32_t id) {
@@ -220,7 +266,7 @@ static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
   if (!(width > 0))
     return 0;
   if (nb > r->cap) {
-    if (!asx__array_grow((void **)&r->head, nb, sizeof *r->head))
+    if (!asx__array_grow((void **)&r->head, r->cap, nb, sizeof *r->head))
       return 0;
     r->cap = nb;
   }
@@ -259,6 +305,7 @@ static void fetch_ahead(const node *nd, const rung *r) {
 /* The bottom is empty: brings down the next entries. Returns 0 when there
  * are none left. */
 static int refill(asx_wakeq *q) {
+  flush_pending(q);
   for (;;) {
     gathered g;
     gather_init(&g);
@@ -361,7 +408,7 @@ static void place(asx_wakeq *q, uint32_t id) {
     /* A rung whose buckets are all consumed takes nothing: its last one
      * was cut into the rung below, which covers what clamps into it. */
     if (r->cur < r->nb && x >= (double)r->cur) {
-      bucket_push(nd, r, x, id);
+      defer(q, bucket_of(r, x), id);
       return;
     }
   }
@@ -391,6 +438,7 @@ static int renumber(asx_wakeq *q) {
   size_t n;
   if (!ids)
     return ASX_E_NOMEM;
+  flush_pending(q);
   end = ids;
   for (int k = 0; k < TOPS; k++)
     end = collect(q->nd, q->top[k], end);
