@@ -292,12 +292,17 @@ static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
   return 1;
 }
 
-/* Fetches into the cache the first entries of the next LOOKAHEAD buckets,
- * which the next refill will walk: walking a bucket is a chain of
- * dependent loads, and this overlaps the first of each chain. */
+/* Fetches into the cache what the next refills will walk: walking a
+ * bucket is a chain of dependent loads. The first entries of the buckets
+ * LOOKAHEAD to 2 * LOOKAHEAD ahead, and the second entries of the next
+ * LOOKAHEAD buckets, whose first entries were fetched a refill ago. */
 static void fetch_ahead(const node *nd, const rung *r) {
-  uint32_t end = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
-  for (uint32_t b = r->cur; b < end; b++)
+  uint32_t near = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
+  uint32_t far = near + LOOKAHEAD < r->nb ? near + LOOKAHEAD : r->nb;
+  for (uint32_t b = r->cur; b < near; b++)
+    if (r->head[b] != NIL && nd[r->head[b]].next != NIL)
+      __builtin_prefetch(&nd[nd[r->head[b]].next]);
+  for (uint32_t b = near; b < far; b++)
     if (r->head[b] != NIL)
       __builtin_prefetch(&nd[r->head[b]]);
 }
@@ -496,7 +501,16 @@ uint32_t asx_wakeq_peek(asx_wakeq *q) {
 }
 
 uint32_t asx_wakeq_hint_after(const asx_wakeq *q, uint32_t id) {
-  return q->nd[id].next;
+  uint32_t next = q->nd[id].next;
+  /* Past the bottom's end: the first entry of the next bucket, which the
+   * next refill brings down, as likely to come soon as any. */
+  if (next == NIL && id == q->bot_tail && q->nrungs > 0) {
+    const rung *r = &q->rung[q->nrungs - 1];
+    uint32_t end = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
+    for (uint32_t b = r->cur; b < end && next == NIL; b++)
+      next = r->head[b];
+  }
+  return next;
 }
 
 uint32_t asx_wakeq_pop(asx_wakeq *q) {
