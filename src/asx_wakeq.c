@@ -22,7 +22,8 @@
  *
  * Push: at or after top_start, onto the top. Otherwise into the coarsest
  * rung whose unconsumed buckets cover the time (its bucket index is at
- * least cur), else into the bottom by sorted insertion. The bucket index
+ * least cur), linked there PENDING pushes later while the bucket's head is
+ * fetched (defer), else into the bottom by sorted insertion. The bucket index
  * floor((time - start) / width) is computed the same way everywhere and is
  * monotonic in time, so a time's place never depends on rounding elsewhere;
  * an index past the last bucket goes into the last one.
