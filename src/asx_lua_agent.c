@@ -153,7 +153,10 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   ls->co = NULL;
 
   if (status == LUA_YIELD && ls->sleep_req) {
-    lua_settop(co, 0);
+    /* sleep yields no values, so the stack is empty already; the check
+     * costs less than the call. */
+    if (lua_gettop(co) != 0)
+      lua_settop(co, 0);
     /* A session stopped from inside the agent still accepts the wake-up;
      * it just never runs. */
     asx_sched_wake(s, agent, ls->sleep_delay);
