@@ -483,7 +483,6 @@ function Exchange:register(t)
   set_positions(st, acct, P.wanted_positions[t], "register")
   P.wanted_positions[t] = nil
   exchange_of[t] = self
-  P.seat_of[t] = { acct = acct, ex = self, st = st, book = st.book }
   self.traders[acct.id] = t
   return t
 end

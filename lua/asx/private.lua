@@ -20,11 +20,6 @@ registry["asx.native_consumers"] = weak("k")
 registry["asx.private"] = {
   account_of = weak("k"),  -- trader -> asx_account
   exchange_of = weak("k"), -- trader -> exchange, for life
-  -- trader -> { acct =, ex =, st =, book = }: its account, exchange, the
-  -- exchange's state and first book, set when it joins its exchange, so that
-  -- an order reaches them all with one look-up (values that are already
-  -- held while the trader lives: nothing new is kept alive).
-  seat_of = weak("k"),
   state_of = weak("k"),    -- exchange -> its private state (book, anchors, ...)
   classes = weak("k"),     -- Trader and its subclasses
   owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it

@@ -21,7 +21,6 @@ local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
-local seat_of = P.seat_of
 local classes, owners = P.classes, P.owners
 local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
@@ -219,11 +218,12 @@ function Trader:new(opts)
   acct.money = money
   acct.stocks = stocks
   local t = {}
+  -- The latency is kept out of the table, where __newindex keeps it too
+  -- (storing nil into the table would still give it a slot).
   for k, v in pairs(opts) do
-    if not RESERVED[k] then t[k] = v end
+    if not RESERVED[k] and k ~= "latency" then t[k] = v end
   end
-  -- Out of the table, where __newindex keeps it too.
-  t.latency, own_latency[t] = nil, opts.latency
+  own_latency[t] = opts.latency
   setmetatable(t, self)
   account_of[t] = acct
   owners[next_trader_id] = t
@@ -316,25 +316,26 @@ end
 -- The common call: a limit order with no options from a trader of an
 -- exchange, while no trader uses a latency or on_fill and no logger is being
 -- delivered to. It takes the steps place_any takes for it, with the trader's
--- account, exchange and book found in one look-up (seat_of); every other
+-- account and exchange found directly (no per-trader record: at a million
+-- agents it would cost more memory than it saves instructions); every other
 -- call, bad arguments included, goes on to place_any (a tail call, so its
 -- errors name the caller's line), which checks and raises in its order.
 local function place(self, side, fname, amount, price, opts)
-  local seat = seat_of[self]
-  if seat == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
+  local ex = exchange_of[self]
+  if ex == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
       or price * amount > MAX then
     return place_any(self, side, fname, amount, price, opts)
   end
-  local st = seat.st
+  local st = state_of[ex]
   if st.delivering then return place_any(self, side, fname, amount, price, opts) end
   local o = st.spare
   if o == nil then
     o = order_t()
     st.spare = o
   end
-  local acct = seat.acct
+  local acct = account_of[self]
   -- A refused order changes nothing: place_any submits it again and raises.
-  if C.asx_book_submit(seat.book, o, acct, side, price, amount) == OVERFLOW then
+  if C.asx_book_submit(st.book, o, acct, side, price, amount) == OVERFLOW then
     return place_any(self, side, fname, amount, price, opts)
   end
   if o.status_ == OPEN then
@@ -343,14 +344,14 @@ local function place(self, side, fname, amount, price, opts)
     st.accounts[slot] = acct
     -- The next spare now, so that the next call finds one.
     st.spare = order_t()
-    if st.listening then deliver(seat.ex) end
+    if st.listening then deliver(ex) end
     return o
   end
   -- The copy is made once the loggers have the events (nothing on this path
   -- can trade meanwhile, so the spare still holds the order): the delivery
   -- runs through traces of its own, and a copy made before it would be
   -- allocated for them even when the caller drops it.
-  if st.listening then deliver(seat.ex) end
+  if st.listening then deliver(ex) end
   return order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
     o.reason_, 0, o.instrument_)
 end
