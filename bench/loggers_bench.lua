@@ -50,6 +50,8 @@ print(("host.csv_logger_rows: %s"):format(csv_out:match("csv: (%d+) rows") or "?
 local rep = rate(("--report %s/report.html"):format(tmp))
 print(("host.orders_per_sec.report: %d"):format(rep))
 print(("host.report_ratio: %.2f"):format(rep / base))
+-- What the report costs the session: at most 0.10 is the aim.
+print(("host.report_cost: %.2f"):format(1 - rep / base))
 local page = io.open(tmp .. "/report.html", "rb")
 print(("host.report_bytes: %d"):format(page and page:seek("end") or -1))
 if page then page:close() end

@@ -142,3 +142,69 @@ describe("asx-host --report", function()
       .. run.USAGE, r.stderr)
   end)
 end)
+
+describe("the report's records", function()
+  local asx = require("asx")
+  local report = require("asx.report")
+  local Random = dofile("strategies/random_trader.lua")
+
+  -- A Lua logger that counts the book's events by type.
+  local function counter()
+    local L = { n = {} }
+    function L:send_event(t) self.n[t] = (self.n[t] or 0) + 1 end
+    return L
+  end
+
+  -- 300 random traders for 20 session seconds (over 10,000 records, so
+  -- the book hands the report several batches), with its report; extra
+  -- agents and loggers as given.
+  local function session(extra, loggers)
+    local traders = {}
+    for i = 1, 300 do traders[i] = Random:new({ money = 300, stocks = 10 }) end
+    for _, t in ipairs(extra or {}) do traders[#traders + 1] = t end
+    local s = asx.session({ traders = traders, loggers = loggers, clock = "virtual", seed = 7,
+      duration = 20 })
+    return s, report.attach(s)
+  end
+
+  local function totals(R)
+    local n = { trades = 0, orders = 0, cancels = 0 }
+    for _, a in ipairs(R.candles:activity()) do
+      n.trades, n.orders, n.cancels = n.trades + a[2], n.orders + a[3], n.cancels + a[4]
+    end
+    return n
+  end
+
+  it("folds the same candles alone (records in batches) as beside another logger (after each call)", function()
+    local alone, R1 = session()
+    alone:run()
+    local shared, R2 = session(nil, { counter() })
+    shared:run()
+    local n = totals(R1)
+    local st = alone.exchange:stats()
+    assert.is_true(n.orders > 10000)
+    assert.are.equal(st.orders, n.orders)
+    assert.are.equal(st.trades, n.trades)
+    assert.are.same(totals(R2), n)
+    assert.are.same(R2.candles:candles(), R1.candles:candles())
+    -- Every event numbered alike, the agents' and the session's included.
+    assert.are.equal(shared.exchange.events, alone.exchange.events)
+  end)
+
+  it("hands a logger added while it is alone the events from then on only", function()
+    local L, orders_before = counter(), nil
+    local Adder = asx.Trader:extend("adder")
+    function Adder:cycle()
+      self:sleep(10)
+      orders_before = self.exchange:stats().orders
+      self.exchange:add_logger(L)
+    end
+    local s, R = session({ Adder:new({ money = 0, stocks = 0 }) })
+    s:run()
+    local st = s.exchange:stats()
+    assert.is_true(orders_before > 1000)
+    assert.are.equal(st.orders - orders_before, L.n.order)
+    assert.are.equal(st.orders, totals(R).orders)
+    assert.are.equal(st.trades, totals(R).trades)
+  end)
+end)

@@ -138,6 +138,13 @@ typedef struct asx_venue {
   asx_event *events;
   size_t n_events;
   size_t cap_events;
+  /* A record that finds limit_events held takes the slow path: the buffer
+   * is full, or the sink's batch is there. */
+  size_t limit_events;
+  asx_event_sink sink;
+  void *sink_data;
+  size_t sink_batch;
+  uint64_t sunk;
 
   uint32_t books; /* made so far: the next instrument's number */
   uint32_t refs;  /* alive */
@@ -306,6 +313,25 @@ const asx_event *asx_book_events(const asx_book *b, size_t *count) {
 
 void asx_book_clear_events(asx_book *b) { b->v->n_events = 0; }
 
+static void set_limit(asx_venue *v) {
+  v->limit_events = v->sink != NULL && v->sink_batch < v->cap_events ? v->sink_batch
+                                                                     : v->cap_events;
+}
+
+void asx_book_set_sink(asx_book *b, asx_event_sink sink, void *data, size_t batch) {
+  asx_venue *v = b->v;
+  v->sink = sink;
+  v->sink_data = data;
+  v->sink_batch = batch > 0 ? batch : 1;
+  set_limit(v);
+}
+
+uint64_t asx_book_take_sunk(asx_book *b) {
+  uint64_t n = b->v->sunk;
+  b->v->sunk = 0;
+  return n;
+}
+
 const asx_stats *asx_book_stats(const asx_book *b) { return &b->stats; }
 
 double asx_u128_double(asx_u128 v) {
@@ -366,16 +392,43 @@ int asx_account_set_position(asx_account *acct, uint32_t instrument,
 /* Events. A failure to grow the buffer drops the event rather than the
  * trade: the book must stay consistent whatever happens to its observers. */
 
-static asx_event *event_push(asx_book *b, int type, const asx_order *o) {
-  asx_venue *v = b->v;
+/* Hands the records held to the sink, keeping those it did not take. */
+static void sink_drain(asx_venue *v) {
+  size_t n = v->n_events;
+  size_t took = v->sink(v->sink_data, v->events, n);
+  if (took > n)
+    took = n;
+  v->sunk += took;
+  if (took < n) {
+    memmove(v->events, v->events + took, (n - took) * sizeof(*v->events));
+    v->sink = NULL;
+  }
+  v->n_events = n - took;
+  set_limit(v);
+}
+
+/* Makes room for one more record: drains to the sink when its batch is
+ * held, grows the buffer when full. 0, or -1 when memory runs out. */
+static int events_room(asx_venue *v) {
+  if (v->sink != NULL && v->n_events >= v->sink_batch)
+    sink_drain(v);
   if (v->n_events == v->cap_events) {
     size_t cap = v->cap_events ? v->cap_events * 2 : 256;
     asx_event *events = realloc(v->events, cap * sizeof(*events));
     if (events == NULL)
-      return NULL;
+      return -1;
     v->events = events;
     v->cap_events = cap;
+    set_limit(v);
   }
+  return 0;
+}
+
+/* Inline: a call that trades records one event per order and per fill. */
+static inline asx_event *event_push(asx_book *b, int type, const asx_order *o) {
+  asx_venue *v = b->v;
+  if (v->n_events >= v->limit_events && events_room(v) != 0)
+    return NULL;
   asx_event *e = &v->events[v->n_events++];
   memset(e, 0, sizeof(*e));
   e->time = v->time;

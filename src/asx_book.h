@@ -197,6 +197,21 @@ void asx_book_record_events(asx_book *book, int on);
 const asx_event *asx_book_events(const asx_book *book, size_t *count);
 void asx_book_clear_events(asx_book *book);
 
+/* A consumer of the records in C, in batches: sink(data, events, n) folds
+ * events[0 .. n - 1] and returns how many it took, n unless it failed. */
+typedef size_t (*asx_event_sink)(void *data, const asx_event *events, size_t n);
+/* While a sink is set, a record that finds batch records held hands them to
+ * the sink first, in the middle of a call if need be, and the book keeps
+ * only what the sink did not take: records then wait for the caller's
+ * delivery (asx_book_events) only while fewer than batch are held. A sink
+ * that fails is unset, keeping the records it did not take. NULL unsets;
+ * data must stay valid while the sink is set. Shared by the exchange's
+ * books, like the record itself. */
+void asx_book_set_sink(asx_book *book, asx_event_sink sink, void *data, size_t batch);
+/* The records the sink took since the last call, which starts the count
+ * again from 0. */
+uint64_t asx_book_take_sunk(asx_book *book);
+
 const asx_stats *asx_book_stats(const asx_book *book);
 /* The double nearest to v (ties to even): exact up to 2^53, and beyond that
  * as exact as a Lua number can be. */

@@ -55,6 +55,7 @@ static void merge(asx_candle *a, const asx_candle *b) {
  * goes to i / ratio, which is never after i. */
 static void coarsen(asx_candles *cs) {
   size_t ratio, i, n;
+  cs->hit_lo_ = cs->hit_hi_ = NAN; /* no time is in the slot last found */
   cs->rung_++;
   ratio = (size_t)(ladder[cs->rung_] / cs->interval);
   cs->interval = ladder[cs->rung_];
@@ -72,6 +73,15 @@ static void coarsen(asx_candles *cs) {
   cs->count = n;
 }
 
+/* Remembers slot k for the times that floor(t / interval) puts in it: from
+ * k x interval (exact), and below (k + 1) x interval less a relative 2^-50,
+ * which the quotient's rounding cannot carry to k + 1. */
+static void remember(asx_candles *cs, double k) {
+  cs->hit_ = (size_t)k;
+  cs->hit_lo_ = k * cs->interval;
+  cs->hit_hi_ = (k + 1) * cs->interval * (1 - 0x1p-50);
+}
+
 /* The slot of time t, opening the empty ones up to it; NULL when out of
  * memory. */
 static asx_candle *slot_at(asx_candles *cs, double t) {
@@ -79,16 +89,23 @@ static asx_candle *slot_at(asx_candles *cs, double t) {
   size_t i;
   if (!(t > 0))
     t = 0;
+  /* Times come in order, most in the slot of the time before. */
+  if (t >= cs->hit_lo_ && t < cs->hit_hi_)
+    return &cs->slot[cs->hit_];
   k = floor(t / cs->interval);
-  if (k < (double)cs->count)
+  if (k < (double)cs->count) {
+    remember(cs, k);
     return &cs->slot[(size_t)k];
+  }
   while (k >= (double)cs->max_slots_ && cs->rung_ + 1 < (int)LADDER_LEN) {
     coarsen(cs);
     k = floor(t / cs->interval);
   }
+  /* Times past the last slot count in it: not remembered. */
   if (k >= (double)cs->max_slots_)
-    k = (double)(cs->max_slots_ - 1);
-  i = (size_t)k;
+    i = cs->max_slots_ - 1;
+  else
+    i = (size_t)k;
   if (i >= cs->cap_) {
     size_t cap = cs->cap_ ? cs->cap_ : 64;
     asx_candle *p;
@@ -105,6 +122,8 @@ static asx_candle *slot_at(asx_candles *cs, double t) {
   if (i >= cs->count)
     cs->count = i + 1;
   assert(cs->count <= cs->cap_ && cs->cap_ <= cs->max_slots_);
+  if ((double)i == k)
+    remember(cs, k);
   return &cs->slot[i];
 }
 
@@ -150,6 +169,11 @@ int asx_candles_cancel(asx_candles *cs, double t) {
  * serves the next ones at the same time. Finding a slot may merge the
  * slots, so it is looked up again for another time. */
 int asx_candles_consume(asx_candles *cs, const asx_event *ev, size_t n) {
+  return asx_candles_take(cs, ev, n) == n ? 0 : ASX_E_NOMEM;
+}
+
+size_t asx_candles_take(void *data, const asx_event *ev, size_t n) {
+  asx_candles *cs = data;
   asx_candle *c = NULL;
   double last = NAN; /* equal to no time */
   size_t i;
@@ -159,9 +183,11 @@ int asx_candles_consume(asx_candles *cs, const asx_event *ev, size_t n) {
         (e->type != ASX_EV_TRADE && e->type != ASX_EV_ORDER && e->type != ASX_EV_CANCEL))
       continue;
     if (!(e->time == last)) {
-      if ((c = slot_at(cs, e->time)) == NULL)
-        return ASX_E_NOMEM;
       last = e->time;
+      if (last >= cs->hit_lo_ && last < cs->hit_hi_)
+        c = &cs->slot[cs->hit_];
+      else if ((c = slot_at(cs, last)) == NULL)
+        return i;
     }
     switch (e->type) {
     case ASX_EV_TRADE: add_trade(c, e->price, e->amount); break;
@@ -169,5 +195,5 @@ int asx_candles_consume(asx_candles *cs, const asx_event *ev, size_t n) {
     default: c->cancels++; break;
     }
   }
-  return 0;
+  return n;
 }

@@ -54,6 +54,9 @@ typedef struct asx_candles {
   size_t cap_;
   size_t max_slots_;
   int rung_;
+  /* The slot last found, for the times from hit_lo_ to below hit_hi_. */
+  size_t hit_;
+  double hit_lo_, hit_hi_;
 } asx_candles;
 
 /* The intervals of the ladder, finest first, in seconds; *count is set to
@@ -70,6 +73,10 @@ void asx_candles_free(asx_candles *cs);
  * cancels; trims and other types change nothing). Returns 0, or ASX_E_NOMEM: the records from the
  * one that could not be placed on are left out. */
 int asx_candles_consume(asx_candles *cs, const asx_event *ev, size_t n);
+/* asx_candles_consume as a book's sink (asx_event_sink, asx_book.h): cs is
+ * an asx_candles; returns how many records it took, n unless memory ran out
+ * on the one after. */
+size_t asx_candles_take(void *cs, const asx_event *ev, size_t n);
 
 /* One trade, order or cancel at session time t (seconds, >= 0; a negative
  * or NaN time counts at 0). 0, or ASX_E_NOMEM (nothing changed). */

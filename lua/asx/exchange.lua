@@ -147,14 +147,13 @@ local function book_events(st)
   return st.evs, tonumber(count_out[0])
 end
 
--- Delivers the events of the call that just matched, in order, to every
--- logger, then clears them; the book stands whatever the loggers do. Events
--- are numbered from 1 per exchange (ex.events counts them), so that a
--- detached logger's missed events can be counted from the one it failed on.
--- Fills of watched orders are read first (hear_fills); their handlers run
--- once the loggers have the events.
-local function deliver(ex)
-  local st = state_of[ex]
+-- Delivers the events the book holds, in order, to every logger, then
+-- clears them; the book stands whatever the loggers do. Events are numbered
+-- from 1 per exchange (ex.events counts them), so that a detached logger's
+-- missed events can be counted from the one it failed on. Fills of watched
+-- orders are read first (hear_fills); their handlers run once the loggers
+-- have the events.
+local function deliver_now(ex, st)
   local evs, n = book_events(st)
   if n == 0 then return end
   local heard
@@ -200,6 +199,58 @@ local function deliver(ex)
   if heard then ok, err = pcall(fills.call_now, heard) end
   if failed then report_failures(ex, failed) end
   if not ok then error(err, 0) end
+end
+
+-- A logger of asx's own that folds the records in C (the report) takes
+-- them from the book itself while it is the only logger: the book hands
+-- them to its sink (asx_book_set_sink) once BATCH are held, so the calls
+-- that trade hand nothing to Lua, and Lua delivers the rest before anything
+-- reads what the logger made (flush). Its consume_events is registered
+-- with a function that gives the sink: sink_of(L) -> C function, data (or
+-- nil: records each call). A batch of 4096 records takes 288 KiB.
+local BATCH = 4096
+
+-- After each call that recorded events: delivers them, unless the book's
+-- sink takes them (st.batched).
+local function deliver(ex)
+  local st = state_of[ex]
+  if st.batched then return end
+  deliver_now(ex, st)
+end
+
+-- Sets the book's sink when the exchange's only logger has one and no
+-- fills are watched (their handlers run after the call that traded); else
+-- unsets it. The sink's data is kept here while the book may call it.
+local function update_batched(ex, st)
+  local loggers = ex.loggers
+  local L = loggers[1]
+  local sink_of = L ~= nil and loggers[2] == nil and not st.watching and native_consumers[st.native[L]]
+  local fn, data
+  if type(sink_of) == "function" then fn, data = sink_of(L) end
+  st.batched, st.sink = fn ~= nil, data
+  -- The order path delivers after each call only to loggers the sink does
+  -- not feed.
+  st.listening = loggers[1] ~= nil and fn == nil
+  if fn ~= nil then
+    C.asx_book_set_sink(st.book, fn, data, BATCH)
+  else
+    C.asx_book_set_sink(st.book, nil, nil, 0)
+  end
+end
+
+-- Delivers what the book's sink has not taken, and counts what it took:
+-- before anything that must find the records delivered (a query of the
+-- logger's data, another logger, an emitted event, watched fills), never
+-- inside a delivery, whose records are the ones in the book. A sink that
+-- failed was unset by the book: it is set again, and the logger gets the
+-- records it did not take through consume_events, which fails as it may.
+local function flush(ex)
+  local st = state_of[ex]
+  if st.batched and not st.delivering then
+    ex.events = ex.events + tonumber(C.asx_book_take_sunk(st.book))
+    update_batched(ex, st)
+    deliver_now(ex, st)
+  end
 end
 
 local function check_logger(L, fname, n)
@@ -282,10 +333,12 @@ function M.new(opts)
   }, Exchange)
   -- The loggers that take the book's records are here, with the function
   -- that does, as it was when they were added. listening says whether
-  -- ex.loggers has any (add_logger and remove_logger keep it), for the
-  -- order path to test per order.
+  -- a call must deliver to them (ex.loggers has any the book's sink does
+  -- not feed: update_batched keeps it), for the order path to test per
+  -- order.
   state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
-    anchors = anchors, accounts = accounts, native = {}, delivering = false, listening = false }
+    anchors = anchors, accounts = accounts, native = {}, delivering = false, listening = false,
+    batched = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
@@ -333,6 +386,8 @@ function Exchange:add_logger(L)
   for i = 1, #loggers do
     if loggers[i] == L then return end
   end
+  -- A new logger gets the events from now on only.
+  flush(self)
   loggers[#loggers + 1] = L
   local consume = L.consume_events
   if native_consumers[consume] then
@@ -341,7 +396,7 @@ function Exchange:add_logger(L)
     self._lua_loggers = self._lua_loggers + 1
   end
   if type(L.send_event) == "function" then self._sends[L] = true end
-  st.listening = true
+  update_batched(self, st)
   C.asx_book_record_events(st.book, 1)
 end
 
@@ -354,10 +409,12 @@ function Exchange:remove_logger(L)
     if old[i] == L then found = true else new[#new + 1] = old[i] end
   end
   if not found then return false end
+  -- A logger removed gets the events held back for it first.
+  flush(self)
   self.loggers = new
-  st.listening = new[1] ~= nil
   if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
   self._sends[L] = nil
+  update_batched(self, st)
   if not new[1] and not st.watching then C.asx_book_record_events(st.book, 0) end
   return true
 end
@@ -413,6 +470,8 @@ function Exchange:emit(event_type, message)
   if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
   if message.time == nil then message.time = C.asx_book_time(st.book) end
   if message.session == nil then message.session = self.session_id end
+  -- The book's earlier events are numbered, and delivered, first.
+  flush(self)
   local loggers, sends = self.loggers, self._sends
   local at = self.events + 1
   self.events = at
@@ -428,6 +487,17 @@ function Exchange:emit(event_type, message)
   end
   st.delivering = was_delivering
   if failed then report_failures(self, failed) end
+end
+
+-- For code about to make an event to emit: true when no logger would get
+-- it (none has send_event), once it is numbered as emit numbers it, so that
+-- its message need not be made.
+function Exchange:_emit_unheard()
+  exchange_state(self, "_emit_unheard")
+  if next(self._sends) ~= nil then return false end
+  flush(self)
+  self.events = self.events + 1
+  return true
 end
 
 function Exchange:set_time(t)
@@ -505,6 +575,20 @@ end
 
 -- What the traders' calls (lua/asx/trader.lua) share with the exchange's.
 P.deliver, P.cancel = deliver, cancel
+-- Fills are watched from now on (lua/asx/fills.lua): the records held back
+-- are delivered before, and the next ones after each call.
+function P.start_watching(ex, st)
+  flush(ex)
+  st.watching = true
+  update_batched(ex, st)
+end
+
+-- Delivers the records held back for the loggers that take them in
+-- batches (the report), for code that reads what those loggers made.
+function M.flush_events(ex)
+  exchange_state(ex, "_flush_events")
+  flush(ex)
+end
 
 P.exchange_module = M
 return M

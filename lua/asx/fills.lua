@@ -66,9 +66,10 @@ function M.handler(t)
   return nil
 end
 
--- Makes the exchange's book record its events from now on.
-local function start(st)
-  st.watching = true
+-- Makes the exchange's book record its events from now on, and the
+-- exchange deliver them after each call (lua/asx/exchange.lua).
+local function start(ex, st)
+  P.start_watching(ex, st)
   st.watched = st.watched or {}
   C.asx_book_record_events(st.book, 1)
 end
@@ -77,7 +78,7 @@ end
 -- events then, so the submit's trades can be read).
 function M.hears(t, st)
   if not M.handler(t) then return false end
-  if not st.watching then start(st) end
+  if not st.watching then start(P.exchange_of[t], st) end
   return true
 end
 
@@ -90,7 +91,7 @@ function M.watch_resting(t)
   local ex = P.exchange_of[t]
   if ex == nil then return end
   local st = state_of[ex]
-  if not st.watching then start(st) end
+  if not st.watching then start(ex, st) end
   local acct, anchors = account_of[t], st.anchors
   local o = C.asx_account_first(acct)
   while o ~= nil do

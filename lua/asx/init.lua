@@ -36,6 +36,9 @@ asx._book = exchange.book
 asx._set_clock = exchange.set_clock
 -- and carries the messages of traders with a latency (lua/asx/courier.lua).
 asx._set_courier = exchange.set_courier
+-- Hands the loggers that take the book's records in batches (the report)
+-- those held back, before their data is read.
+asx._flush_events = exchange.flush_events
 
 asx.Trader = trader.Trader
 asx.is_trader_class = trader.is_trader_class

@@ -14,7 +14,9 @@ local function weak(mode) return setmetatable({}, { __mode = mode }) end
 
 -- The built-in loggers' consume_events, the only ones given the book's raw
 -- event records (lua/asx/loggers adds them). They are listed in the registry
--- so that no Lua code can add a function of its own.
+-- so that no Lua code can add a function of its own. The value is true, or
+-- for one that can take them in C, in batches, a function of the logger
+-- that returns the book's sink for it (lua/asx/exchange.lua).
 registry["asx.native_consumers"] = weak("k")
 
 registry["asx.private"] = {

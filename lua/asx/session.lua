@@ -236,7 +236,9 @@ function Session:add(t)
 end
 
 function Session:_agent_event(agent, state)
-  if not self.exchange.loggers[1] then return end
+  -- Only a logger with send_event gets it (a million agents start at once).
+  local ex = self.exchange
+  if not ex.loggers[1] or ex:_emit_unheard() then return end
   local t = self.traders[agent]
   local _, cls_name = class_of(t)
   self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = state })

@@ -60,7 +60,9 @@ function Session:summary()
     r.mean_value = r.value_sum / r.agents
     r.value_sum = nil
   end
-  -- A detached logger missed the event it failed on and every one after.
+  -- A detached logger missed the event it failed on and every one after,
+  -- counted once the events held back for the report are numbered.
+  require("asx")._flush_events(ex)
   out.detached_loggers = {}
   for i, f in ipairs(self.logger_failures) do
     out.detached_loggers[i] = { name = f.name, missed = ex.events - f.at + 1 }

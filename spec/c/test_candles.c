@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <string.h>
 
 #include "asx_candles.h"
 #include "test_util.h"
@@ -147,12 +148,115 @@ static void test_bounded(void **state) {
   asx_candles_free(cs);
 }
 
+/* Times just below and at each interval's edges land in the slot of
+ * floor(t / interval), whatever slot was found before: after the slot of
+ * the interval's start, at each edge, at interval 1, 10, 60 and 3600. */
+static void test_slot_edges(void **state) {
+  static const double first[] = {1e3, 1e5, 1e6, 1e7};
+  static int64_t want[ASX_CANDLES_MAX_SLOTS];
+  for (size_t r = 0; r < sizeof first / sizeof first[0]; r++) {
+    asx_candles *cs = asx_candles_new(0);
+    asx_event e[3];
+    double iv;
+    size_t k, n = 0;
+    assert_int_equal(asx_candles_order(cs, first[r]), 0);
+    iv = cs->interval;
+    memset(want, 0, sizeof want);
+    want[(size_t)floor(first[r] / iv)]++;
+    for (k = 1; k < 1500; k++) {
+      double t[3] = {(double)(k - 1) * iv + iv / 2, nextafter((double)k * iv, 0), (double)k * iv};
+      for (int j = 0; j < 3; j++) {
+        e[j] = ev(ASX_EV_ORDER, t[j], 10, 1, 0, 1, 0, 1, 0, ASX_BUY, 0);
+        want[(size_t)floor(t[j] / iv)]++;
+      }
+      /* By the fold of the records and by the single calls, alternately. */
+      if (k % 2)
+        assert_int_equal(asx_candles_take(cs, e, 3), 3);
+      else
+        for (int j = 0; j < 3; j++)
+          assert_int_equal(asx_candles_order(cs, t[j]), 0);
+      n += 3;
+    }
+    assert_true(cs->interval == iv);
+    for (k = 0; k < cs->count; k++)
+      assert_int_equal(cs->slot[k].orders, want[k]);
+    assert_int_equal(n, 3 * 1499);
+    asx_candles_free(cs);
+  }
+}
+
+/* A sink that takes at most `room` more records, then fails. */
+typedef struct sink_fx {
+  asx_candles *cs;
+  size_t room, calls, seen;
+} sink_fx;
+
+static size_t limited_sink(void *data, const asx_event *ev, size_t n) {
+  sink_fx *s = data;
+  size_t take = n < s->room ? n : s->room;
+  s->calls++;
+  s->seen += n;
+  s->room -= take;
+  return asx_candles_take(s->cs, ev, take);
+}
+
+/* The book hands its records to a sink once the batch is held, keeps what
+ * the sink did not take, and unsets a sink that failed. */
+static void test_book_sink(void **state) {
+  asx_book *b = asx_book_new();
+  asx_account a = {0};
+  asx_order o[10];
+  sink_fx s = {asx_candles_new(0), 6, 0, 0};
+  size_t n;
+  const asx_event *evs;
+  a.id = 7;
+  a.money = 1000;
+  asx_book_record_events(b, 1);
+  asx_book_set_sink(b, limited_sink, &s, 4);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(asx_book_submit(b, &o[i], &a, ASX_BUY, 1 + i, 1), 0);
+  /* Four held: the next record hands them over first. */
+  asx_book_events(b, &n);
+  assert_int_equal(n, 4);
+  assert_int_equal(s.calls, 0);
+  assert_int_equal(asx_book_submit(b, &o[4], &a, ASX_BUY, 5, 1), 0);
+  evs = asx_book_events(b, &n);
+  assert_int_equal(n, 1);
+  assert_int_equal(evs[0].order, o[4].id);
+  assert_int_equal(s.calls, 1);
+  assert_int_equal(s.cs->slot[0].orders, 4);
+  assert_int_equal(asx_book_take_sunk(b), 4);
+  assert_int_equal(asx_book_take_sunk(b), 0);
+  /* The sink takes 2 of the next 4 and fails: the other 2 stay, in order,
+   * and the record grows from there, the sink unset. */
+  for (int i = 5; i < 8; i++)
+    assert_int_equal(asx_book_submit(b, &o[i], &a, ASX_BUY, 1 + i, 1), 0);
+  assert_int_equal(asx_book_submit(b, &o[8], &a, ASX_BUY, 9, 1), 0);
+  assert_int_equal(s.calls, 2);
+  evs = asx_book_events(b, &n);
+  assert_int_equal(n, 3);
+  assert_int_equal(evs[0].order, o[6].id);
+  assert_int_equal(evs[1].order, o[7].id);
+  assert_int_equal(evs[2].order, o[8].id);
+  assert_int_equal(asx_book_take_sunk(b), 2);
+  assert_int_equal(asx_book_submit(b, &o[9], &a, ASX_BUY, 10, 1), 0);
+  assert_int_equal(s.calls, 2);
+  asx_book_events(b, &n);
+  assert_int_equal(n, 4);
+  assert_int_equal(s.cs->slot[0].orders, 6);
+  assert_int_equal(s.seen, 8);
+  asx_book_free(b);
+  asx_candles_free(s.cs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_second_slots),
       cmocka_unit_test(test_coarser_intervals),
       cmocka_unit_test(test_book_records),
       cmocka_unit_test(test_bounded),
+      cmocka_unit_test(test_slot_edges),
+      cmocka_unit_test(test_book_sink),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,9 @@
 --   cs:slots()               -- intervals opened, from time 0 to the latest event's
 --   cs:candles([from])       -- { {time, open, high, low, close, volume}, ... }
 --   cs:activity([from])      -- { {time, trades, orders, cancels}, ... }
+--   cs.sync = fn             -- called before each of the four above reads: a
+--                            -- fold fed in batches gets the rest there
+--   cs:sink()                -- C function, data: a book's sink (asx_book.h)
 --
 -- Memory is bounded by time, not by trades: one slot per interval of session
 -- time, whatever happened in it. When the session outgrows max_slots
@@ -46,12 +49,35 @@ function M.new(max_slots)
   return setmetatable({ c = ffi.gc(c, C.asx_candles_free) }, Candles)
 end
 
+-- The fold, once whatever it is owed has come.
+local function synced(self)
+  local sync = self.sync
+  if sync then sync() end
+  return self.c
+end
+
+-- True when v is a fold made by new.
+function M.is_candles(v)
+  return getmetatable(v) == Candles
+end
+
+local candles_ptr = ffi.typeof("asx_candles *")
+
+-- The fold as a book's sink (asx_book_set_sink): the C function and its
+-- data, which the caller keeps while the book may call it; nil when c is
+-- not a fold.
+function Candles:sink()
+  local c = rawget(self, "c")
+  if not ffi.istype(candles_ptr, c) then return nil end
+  return C.asx_candles_take, c
+end
+
 function Candles:interval()
-  return self.c.interval
+  return synced(self).interval
 end
 
 function Candles:slots()
-  return tonumber(self.c.count)
+  return tonumber(synced(self).count)
 end
 
 function Candles:add_trade(t, price, amount)
@@ -84,7 +110,7 @@ end
 -- each interval that had a trade, from the one holding time from (default
 -- 0) on.
 function Candles:candles(from)
-  local c = self.c
+  local c = synced(self)
   local out, iv, slot = {}, c.interval, c.slot
   for k = first(c, from), tonumber(c.count) - 1 do
     local s = slot[k]
@@ -99,7 +125,7 @@ end
 -- The activity, oldest first: { time, trades, orders, cancels } for each
 -- interval that had any, from the one holding time from (default 0) on.
 function Candles:activity(from)
-  local c = self.c
+  local c = synced(self)
   local out, iv, slot = {}, c.interval, c.slot
   for k = first(c, from), tonumber(c.count) - 1 do
     local s = slot[k]

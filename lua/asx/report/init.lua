@@ -8,14 +8,16 @@
 --
 -- R is a logger on the session's exchange: it takes the book's records
 -- through consume_events and folds them into candles (asx.report.candles),
--- so what it keeps grows with session time, not with trades. Once per
+-- so what it keeps grows with session time, not with trades. While it is
+-- the exchange's only logger the book hands the records to the fold itself,
+-- in batches, and the candles ask for the rest before they are read. Once per
 -- session second, on the scheduler's tick, it samples the spread and each
 -- strategy's mean value (asx.report.series). write() adds the book's depth
 -- and the summary at that moment and fills the page template, which the
 -- build makes from web/ with the charting library inlined (asx/report.html,
 -- beside the native module).
 local cjson = require("cjson").new()
-require("asx")
+local asx = require("asx")
 local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local html = require("asx.report.html")
@@ -51,6 +53,8 @@ function M.attach(s, opts)
   opts = opts or {}
   local self = setmetatable({ session = s, candles = candles.new(), series = series.new(),
     on_tick = opts.on_tick, sampled = -1 }, Report)
+  local ex = s.exchange
+  self.candles.sync = function() asx._flush_events(ex) end
   self.tick = function(now) self:_sample(now) end
   s.exchange:add_logger(self)
   s.sched:on_tick(self.tick, 1)
@@ -63,8 +67,13 @@ function Report:consume_events(ptr, n)
   self.candles:consume(ptr, n)
 end
 -- The exchange hands the book's raw records to registered consumers only
--- (lua/asx/exchange.lua).
-debug.getregistry()["asx.native_consumers"][Report.consume_events] = true
+-- (lua/asx/exchange.lua); while the report is its only logger, the book
+-- hands them to the candles' fold itself, in batches.
+debug.getregistry()["asx.native_consumers"][Report.consume_events] = function(R)
+  local cs = rawget(R, "candles")
+  if candles.is_candles(cs) then return cs:sink() end
+  return nil
+end
 
 -- Takes the spread and the strategies' mean values for every whole second
 -- up to session time now: a tick comes before the first wake-up due at or
