@@ -266,7 +266,8 @@ describe("memory safety from Lua", function()
       assert.are.same({ summary = Session.summary, totals = Session.totals }, require("asx.summary"))
       local exchange, trader = require("asx.exchange"), require("asx.trader")
       assert.are.same({ Exchange = asx.Exchange, new = asx.exchange, is_exchange = asx.is_exchange,
-        book = asx._book, set_clock = asx._set_clock, set_courier = asx._set_courier }, exchange)
+        book = asx._book, set_clock = asx._set_clock, set_courier = asx._set_courier,
+        flush_events = asx._flush_events }, exchange)
       assert.are.same({ Trader = asx.Trader, is_trader_class = asx.is_trader_class,
         is_trader = asx.is_trader, trader = asx.trader }, trader)
     end)
