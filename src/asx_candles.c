@@ -69,7 +69,9 @@ static void coarsen(asx_candles *cs) {
     else
       merge(&cs->slot[k], &cs->slot[i]);
   }
-  memset(cs->slot + n, 0, (cs->count - n) * sizeof *cs->slot);
+  /* An empty fold has no array yet. */
+  if (cs->count > n)
+    memset(cs->slot + n, 0, (cs->count - n) * sizeof *cs->slot);
   cs->count = n;
 }
 
