@@ -125,10 +125,12 @@ describe("asx-host stopping", function()
   it("leaves whole log files with their header when a second signal quits at once", function()
     with_dir(function(dir)
       -- Ten trades are logged, then the agent loops without yielding: the
-      -- logs' writers put the rows in the files by themselves, and the
+      -- logs' writers put the rows in the files by themselves (each on its
+      -- own thread, so both files are polled: 11 CSV lines, and 32 JSON
+      -- lines for the session, the agent, 20 orders and 10 trades), and the
       -- forced quit leaves them whole.
       local r = plan(("--seed 3 --stuck-warning 0 --log $D/t.csv --log $D/e.jsonl %strade_then_stick.lua")
-        :format(F), "read until:stuck rows:t.csv:11 int read int", dir)
+        :format(F), "read until:stuck rows:t.csv:11 rows:e.jsonl:32 int read int", dir)
       assert.are.equal(130, r.status)
       assert.are.equal("", r.stdout)
       local err = lines(r.stderr)
