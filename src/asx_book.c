@@ -807,6 +807,30 @@ best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
   }
 }
 
+/* Joins the order o to the tail of lvl (time priority: the newest is
+ * last), with a slot: a recycled one or a new one, picked without a branch
+ * (whether one is free is a coin toss). The slot stack is never empty of
+ * memory, so reading its top is safe even when it holds no slot. */
+static inline __attribute__((always_inline)) void
+level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
+  size_t n_free = v->n_free_slots;
+  size_t top = n_free - (n_free != 0);
+  uint32_t recycled = v->free_slots[top];
+  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
+  v->next_slot += n_free == 0;
+  v->n_free_slots = top;
+  assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0));
+  o->level_ = lvl;
+  o->prev_ = lvl->tail;
+  o->next_ = NULL;
+  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
+  lvl->tail = o;
+  lvl->count++;
+  lvl->total += o->amount;
+}
+
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
  * order not resting. */
 static inline __attribute__((always_inline)) int order_rest(asx_book *b,
@@ -839,44 +863,32 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
   /* Almost every order rests on a level the window already holds. */
   if (__builtin_expect(i < ASX_WINDOW && side->window[i] != NULL, 1)) {
     lvl = side->window[i];
-  } else {
-    lvl = level_get(b, s, o->price);
-    if (lvl == NULL)
-      return ASX_E_NOMEM;
-    i = window_index(side, key); /* the window may have moved */
-  }
-  /* A recycled slot or a new one, picked without a branch: whether one is
-   * free is a coin toss. The stack is never empty of memory (it grew above),
-   * so reading its top is safe even when it holds no slot. */
-  size_t n_free = v->n_free_slots;
-  size_t top = n_free - (n_free != 0);
-  uint32_t recycled = v->free_slots[top];
-  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
-  v->next_slot += n_free == 0;
-  v->n_free_slots = top;
-  /* Time priority: the newest order joins the tail. */
-  assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
-  assert((lvl->count == 0) == (lvl->head == NULL) &&
-         (lvl->count == 0) == (lvl->total == 0));
-  o->level_ = lvl;
-  o->prev_ = lvl->tail;
-  o->next_ = NULL;
-  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
-  lvl->tail = o;
-  lvl->count++;
-  lvl->total += o->amount;
-  if (__builtin_expect(i < ASX_WINDOW, 1)) {
+    level_append(v, lvl, o);
     /* Whether the level was empty is a coin toss, so neither its bit nor
      * the best is set under that test: the bit of a level with orders is
      * set already, and such a level is not above the best. */
-    assert(side->window[i] == lvl && live_get(side, i) == (lvl->count > 1));
+    assert(live_get(side, i) == (lvl->count > 1));
     live_set(side, i);
     const asx_level *best = side->best != NULL ? side->best : &level_none;
     side->best = key > best->key ? lvl : side->best;
     assert(best_is_top(side));
   } else {
-    /* An outer level is worse than the best, which is in the window. */
-    assert(key < side->lo && side->best != NULL);
+    /* A new level in the window (which may move to it), or an outer one. */
+    lvl = level_get(b, s, o->price);
+    if (lvl == NULL)
+      return ASX_E_NOMEM;
+    level_append(v, lvl, o);
+    i = window_index(side, key); /* the window may have moved */
+    if (i < ASX_WINDOW) {
+      assert(lvl->count == 1 && !live_get(side, i));
+      live_set(side, i);
+      if (side->best == NULL || key > side->best->key)
+        side->best = lvl;
+      assert(best_is_top(side));
+    } else {
+      /* An outer level is worse than the best, which is in the window. */
+      assert(key < side->lo && side->best != NULL);
+    }
   }
   side->peak = lvl->total > side->peak ? lvl->total : side->peak;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY && side->best != NULL &&
