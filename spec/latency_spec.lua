@@ -583,7 +583,7 @@ return S
       local r = run.sh([[LATENCY=-3 "$HOST" -q --clock virtual -d 1 "$D/slow.lua:1"]], dir)
       assert.are.equal(2, r.status)
       assert.are.equal(("asx-host: %s/slow.lua: the class's latency field must be a non-negative number of "
-        .. "seconds or a function (got -3)"):format(dir), r.stderr:match("^[^\n]*"))
+        .. "seconds or function (got -3)"):format(dir), r.stderr:match("^[^\n]*"))
       r = run.sh([["$HOST" -q --clock virtual -d 1 --set slow.latency=0.25 "$D/slow.lua:1"]], dir)
       assert.are.equal(0, r.status)
       os.execute("rm -rf " .. dir)

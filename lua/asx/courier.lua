@@ -81,7 +81,9 @@ end
 function M.is_latency(v)
   return type(v) == "function" or (type(v) == "number" and v >= 0 and v < huge)
 end
-M.LATENCY_EXPECTED = "non-negative number of seconds or function expected"
+-- What a latency is, for every error about one.
+M.LATENCY = "non-negative number of seconds or function"
+M.LATENCY_EXPECTED = M.LATENCY .. " expected"
 
 -- The error of a latency field that would hold v, or nil when v is a
 -- latency: one message for every place that sets or reads the field.

@@ -16,7 +16,7 @@ local core = require("asx.core")
 local loggers = require("asx.loggers")
 local params = require("asx.params")
 local summary_json = require("asx.summary_json")
-local is_latency = require("asx.courier").is_latency
+local courier = require("asx.courier")
 
 local M = {}
 
@@ -105,7 +105,7 @@ local function plan_agents(classes, files, opts, available)
     local n = files[i].count or opts.agents or field("agents", check.is_count, "a positive integer")
       or DEFAULT_AGENTS
     -- Checked on assignment only the first time (lua/asx/trader.lua).
-    field("latency", is_latency, "a non-negative number of seconds or a function")
+    field("latency", courier.is_latency, "a " .. courier.LATENCY)
     plan[i] = {
       count = n,
       money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,
