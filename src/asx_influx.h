@@ -1,7 +1,8 @@
 /* InfluxDB line protocol over HTTP: the agents' thread only formats points
  * into memory, and the requests run from the libuv loop's callbacks, through
- * the transport of asx_http.h (libcurl on the loop). This file is the queue
- * and the policy: what to send, when, and what to do when it fails. Nothing
+ * the transport of asx_http.h (libcurl on the loop). The logger is the queue
+ * and the policy: what to send, when, and what to do when it fails (its
+ * files are listed in asx_influx_int.h). Nothing
  * here ever waits on the network unless asked to (asx_influx_flush and
  * asx_influx_close, at the end).
  *
