@@ -349,6 +349,24 @@ resting         5
 3]]), out)
     end)
 
+    -- The report is the exchange's only logger once the prompt's trade
+    -- history is detached: the book then hands the records over in batches,
+    -- and each line must still see every record up to now. Three seconds of
+    -- the quoters are 12 events (an offer, a bid that trades and a bid each
+    -- second), after the session's start and three agents' starts.
+    it("each line sees every event up to now, whichever loggers take them", function()
+      local out = run([[
+ex = me.exchange
+for _, L in ipairs(ex.loggers) do if L.last then ex:remove_logger(L) end end
+#ex.loggers
+step(3)
+ex.events
+]], VIRTUAL)
+      assert.are.same(lines([[
+1
+16]]), out)
+    end)
+
     it("me trades by hand against the agents", function()
       local out = run([[
 me

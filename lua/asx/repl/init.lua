@@ -33,6 +33,7 @@ local format, gsub, sub, find, match = string.format, string.gsub, string.sub, s
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
 local jit_off = jit and jit.off
 local argerror = require("asx.check").argerror
+local flush_events = asx._flush_events
 
 M.PROMPT = "asx> "
 M.CONTINUE = ">> "
@@ -192,6 +193,12 @@ function M.start(opts)
     setfenv(f, env)
     -- Interpreted, so that Ctrl-C can stop it (see asx_lua_repl.c).
     if jit_off then jit_off(f, true) end
+    -- While the report is the exchange's only logger, the book hands it the
+    -- records in batches; the line must see every record up to now, in
+    -- ex.events as in what any logger made of them. A logger failing here is
+    -- not the line's failure: it is said, and the line runs.
+    local flushed, ferr = pcall(flush_events, ex)
+    if not flushed then print_error(type(ferr) == "string" and ferr or "error: " .. M.format(ferr)) end
     local res = pack(pcall(f, pack_values))
     if not res[1] then return fail_with(res[2]) end
     -- An expression returns its values packed; a statement returns nothing
