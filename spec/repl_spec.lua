@@ -435,6 +435,16 @@ id  strategy  money  stocks  orders  value  state
 5]]), out)
     end)
 
+    it("the summary counts a killed agent as stopped, not running", function()
+      local _, status, summary = run([[
+kill(1)
+step(1)
+]], VIRTUAL)
+      assert.are.equal(0, status)
+      assert.are.equal("agents quoter: 2 (1 running, 0 finished, 0 failed, 1 stopped)", summary[5])
+      assert.are.equal("agents me: 1 (1 running, 0 finished, 0 failed)", summary[6])
+    end)
+
     it("spawn's agents start with --money and --stocks, as the command line's do", function()
       -- The fixture's class holds money 1000 and stocks 100: the command line
       -- wins over them, spawn's options over the command line; without the

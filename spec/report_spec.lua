@@ -89,7 +89,7 @@ describe("asx-host --report", function()
     assert.are.equal(3, data.session.duration)
     assert.are.equal(1, data.summary.trades)
     assert.are.equal(10, data.summary.vwap)
-    assert.are.same({ name = "one", agents = 2, running = 2, finished = 0, failed = 0, money = 100,
+    assert.are.same({ name = "one", agents = 2, running = 2, finished = 0, failed = 0, stopped = 0, money = 100,
       stocks = 5, start_value = 150, mean_value = 150, best_value = 150 }, data.strategies[1])
     -- The library is inlined: the page refers to no other file.
     assert.is_nil(page:find("<script src", 1, true))

@@ -63,4 +63,13 @@ describe("session:kill", function()
     assert.are.equal("waiting", s:agent_state(b))
     assert.is_nil(s:agent_state(Sleeper:new({})))
   end)
+
+  it("counts a killed agent as stopped in the summary, not as running", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3,
+      traders = { Sleeper:new({}), Sleeper:new({}), Sleeper:new({}) } })
+    s:kill(s.traders[2])
+    s:run()
+    local r = s:summary().strategies[1]
+    assert.are.same({ "sleeper", 3, 2, 0, 0, 1 }, { r.name, r.agents, r.running, r.finished, r.failed, r.stopped })
+  end)
 end)

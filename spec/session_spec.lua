@@ -360,9 +360,9 @@ describe("asx.session", function()
     assert.are.equal(3, r.orders)
     assert.are.equal(1, r.trades)
     assert.are.equal(10, r.close)
-    assert.are.same({ name = "alpha", agents = 2, running = 0, finished = 2, failed = 0,
+    assert.are.same({ name = "alpha", agents = 2, running = 0, finished = 2, failed = 0, stopped = 0,
       start_value = 50, mean_value = 50, best_value = 50 }, r.strategies[1])
-    assert.are.same({ name = "beta", agents = 1, running = 1, finished = 0, failed = 0,
+    assert.are.same({ name = "beta", agents = 1, running = 1, finished = 0, failed = 0, stopped = 0,
       start_value = 100, mean_value = 100, best_value = 100 }, r.strategies[2])
   end)
 

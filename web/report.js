@@ -329,9 +329,10 @@
     summary.low ?? '-', summary.close ?? '-', summary.vwap === null ? '-' : Number(summary.vwap.toFixed(2)),
     Math.round(summary.orders_per_sec)]);
   const strat = document.getElementById('strategies');
-  row(strat, ['strategy', 'agents', 'running', 'finished', 'failed', 'start value', 'mean value', 'best value'], true);
+  row(strat, ['strategy', 'agents', 'running', 'finished', 'failed', 'stopped', 'start value', 'mean value',
+    'best value'], true);
   for (const st of arr(data.strategies)) {
-    row(strat, [st.name, st.agents, st.running, st.finished, st.failed, Number(st.start_value.toFixed(2)),
+    row(strat, [st.name, st.agents, st.running, st.finished, st.failed, st.stopped, Number(st.start_value.toFixed(2)),
       Number(st.mean_value.toFixed(2)), st.best_value ?? '-']);
   }
   const params = document.getElementById('params');

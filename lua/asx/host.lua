@@ -143,8 +143,9 @@ function M.summary(s, out)
     w(("stopped by: %s"):format(r.stopped_by))
   end
   for _, st in ipairs(r.strategies) do
-    w(("agents %s: %d (%d running, %d finished, %d failed)"):format(st.name, st.agents, st.running,
-      st.finished, st.failed))
+    -- Agents are stopped only by kill at the prompt: said only then.
+    w(("agents %s: %d (%d running, %d finished, %d failed%s)"):format(st.name, st.agents, st.running,
+      st.finished, st.failed, st.stopped > 0 and (", %d stopped"):format(st.stopped) or ""))
   end
   w(("orders: %d"):format(r.orders))
   w(("trades: %d"):format(r.trades))

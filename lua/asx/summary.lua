@@ -34,7 +34,7 @@ function Session:summary()
     local start = c.money
     for name, v in pairs(c.positions) do start = start + v * last[name] end
     local r = {
-      name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0,
+      name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0, stopped = 0,
       start_value = start / c.agents, value_sum = 0, best_value = nil,
     }
     by_cls[c.cls] = r
@@ -48,6 +48,8 @@ function Session:summary()
       r.finished = r.finished + 1
     elseif state == "failed" then
       r.failed = r.failed + 1
+    elseif state == "stopped" then -- killed (Session:kill): no longer running
+      r.stopped = r.stopped + 1
     else
       r.running = r.running + 1
     end

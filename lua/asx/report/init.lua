@@ -175,7 +175,7 @@ function Report:data(extra)
   for i, st in ipairs(r.strategies) do
     local c = s.class_list[i]
     strategies[i] = { name = st.name, agents = st.agents, running = st.running,
-      finished = st.finished, failed = st.failed, money = c.money / c.agents,
+      finished = st.finished, failed = st.failed, stopped = st.stopped, money = c.money / c.agents,
       stocks = c.stocks / c.agents, start_value = st.start_value, mean_value = st.mean_value,
       best_value = opt(st.best_value) }
   end
