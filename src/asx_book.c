@@ -104,10 +104,20 @@ typedef struct asx_level {
   int64_t key;      /* side_key(its side, price) */
   int64_t total;    /* sum of the amounts of its orders */
   uint32_t count;   /* how many orders rest here */
-  asx_order *head;  /* oldest */
-  asx_order *tail;  /* newest */
+  uint32_t head;    /* the slot of the oldest, 0 when none */
+  uint32_t tail;    /* the slot of the newest, 0 when none */
   struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
 } asx_level;
+
+/* A slot's record: the order resting in it and its links, by slot, in its
+ * level (oldest first) and in its account's list (newest first); 0 ends a
+ * list. Slot 0 holds no order: a link to it may be written without a test
+ * (it is never read), so an unlink at either end takes no branch. */
+typedef struct asx_slot {
+  asx_order *order;
+  uint32_t prev, next;
+  uint32_t aprev, anext;
+} asx_slot;
 
 /* Below every level: what a side without orders compares its best as. */
 static const asx_level level_none = {.key = INT64_MIN};
@@ -124,7 +134,9 @@ typedef struct asx_venue {
   const void *clock_data;
 
   /* Slots identify resting orders with small integers, so the Lua side can
-   * keep its orders alive in a plain array indexed by slot. */
+   * keep its orders alive in a plain array indexed by slot; slots[i] links
+   * the order in slot i (slots 0 .. cap_free_slots). */
+  asx_slot *slots;
   uint32_t *free_slots;
   size_t n_free_slots;
   size_t cap_free_slots;
@@ -246,19 +258,19 @@ void asx_book_free(asx_book *b) {
    * cancelled so that nothing points into freed levels. Their accounts are
    * not touched: a garbage collector may already have freed them, and an
    * account is used with one book only. */
+  asx_slot *slots = b->v->slots;
   for (int s = 0; s < 2; s++) {
     book_side *side = &b->sides[s];
     for (size_t i = 0; i < ASX_WINDOW + side->n; i++) {
       asx_level *lvl =
           i < ASX_WINDOW ? side->window[i] : side->levels[i - ASX_WINDOW];
-      for (asx_order *o = lvl != NULL ? lvl->head : NULL; o != NULL;) {
-        asx_order *next = o->next_;
+      for (uint32_t at = lvl != NULL ? lvl->head : 0; at != 0;
+           at = slots[at].next) {
+        asx_order *o = slots[at].order;
         o->status = ASX_CANCELLED;
         o->slot = 0;
         o->level_ = NULL;
-        o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
         o->acct_ = NULL;
-        o = next;
       }
     }
     free(side->levels);
@@ -268,6 +280,7 @@ void asx_book_free(asx_book *b) {
   free(b);
   if (--v->refs > 0)
     return;
+  free(v->slots);
   free(v->free_slots);
   free(v->finished);
   free(v->events);
@@ -747,21 +760,24 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
                                                               asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
   asx_account *a = o->acct_;
+  asx_venue *v = b->v;
+  asx_slot *slots = v->slots;
+  uint32_t at = o->slot;
+  assert(slots[at].order == o);
+  uint32_t aprev = slots[at].aprev, anext = slots[at].anext;
   /* By address, like the level's links: whether the order is its account's
-   * newest is a coin toss. */
-  *(o->aprev_ != NULL ? &o->aprev_->anext_ : &a->orders_) = o->anext_;
-  if (o->anext_ != NULL)
-    o->anext_->aprev_ = o->aprev_;
+   * newest is a coin toss. The oldest's next is slot 0, written freely. */
+  *(aprev != 0 ? &slots[aprev].anext : &a->orders_) = anext;
+  slots[anext].aprev = aprev;
   a->resting--;
+  slots[at].order = NULL;
 
   /* The slot stack and the finished list have room: neither holds more
    * entries than slots were handed out, and both grew when each was. */
-  asx_venue *v = b->v;
-  v->free_slots[v->n_free_slots++] = o->slot;
+  v->free_slots[v->n_free_slots++] = at;
   v->finished[v->n_finished++] = o;
   b->resting--;
   o->slot = 0;
-  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   o->acct_ = NULL;
 }
@@ -771,15 +787,17 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
 static void order_unlink(asx_book *b, asx_order *o) {
   asx_level *lvl = o->level_;
   assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
+  asx_slot *slots = b->v->slots;
+  uint32_t prev = slots[o->slot].prev, next = slots[o->slot].next;
   /* Links chosen by address rather than by branches, which a processor
    * cannot predict here: whether a neighbour exists is a coin toss. */
-  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
-  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
+  *(prev != 0 ? &slots[prev].next : &lvl->head) = next;
+  *(next != 0 ? &slots[next].prev : &lvl->tail) = prev;
   lvl->count--;
   lvl->total -= o->amount;
   /* Every other order's amount is positive. */
-  assert((lvl->count == 0) == (lvl->head == NULL) &&
-         (lvl->head == NULL) == (lvl->tail == NULL) &&
+  assert((lvl->count == 0) == (lvl->head == 0) &&
+         (lvl->head == 0) == (lvl->tail == 0) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
   int s = o->side;
   order_leave(b, o);
@@ -791,14 +809,17 @@ static void order_unlink(asx_book *b, asx_order *o) {
  * of the book: order_unlink for the one order matching removes. */
 static inline __attribute__((always_inline)) void
 best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
-  assert(lvl == b->sides[s].best && lvl->head == r && r->prev_ == NULL &&
-         r->amount == 0);
-  asx_order *next = r->next_;
+  asx_slot *slots = b->v->slots;
+  assert(lvl == b->sides[s].best && lvl->head == r->slot &&
+         slots[r->slot].prev == 0 && r->amount == 0);
+  uint32_t next = slots[r->slot].next;
   lvl->head = next;
-  *(next != NULL ? &next->prev_ : &lvl->tail) = NULL;
+  /* The next order's link, or slot 0's when none: the tail is then 0. */
+  slots[next].prev = 0;
+  lvl->tail = next != 0 ? lvl->tail : 0;
   lvl->count--;
-  assert((lvl->count == 0) == (lvl->head == NULL) &&
-         (lvl->head == NULL) == (lvl->tail == NULL) &&
+  assert((lvl->count == 0) == (lvl->head == 0) &&
+         (lvl->head == 0) == (lvl->tail == 0) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
   order_leave(b, r);
   if (lvl->count == 0) {
@@ -816,17 +837,22 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
   size_t n_free = v->n_free_slots;
   size_t top = n_free - (n_free != 0);
   uint32_t recycled = v->free_slots[top];
-  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
+  uint32_t at = n_free != 0 ? recycled : v->next_slot + 1;
   v->next_slot += n_free == 0;
   v->n_free_slots = top;
-  assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
-  assert((lvl->count == 0) == (lvl->head == NULL) &&
+  asx_slot *slots = v->slots;
+  uint32_t tail = lvl->tail;
+  assert(lvl->price == o->price && slots[at].order == NULL &&
+         (tail == 0 || slots[tail].order->id < o->id));
+  assert((lvl->count == 0) == (lvl->head == 0) &&
          (lvl->count == 0) == (lvl->total == 0));
+  o->slot = at;
   o->level_ = lvl;
-  o->prev_ = lvl->tail;
-  o->next_ = NULL;
-  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
-  lvl->tail = o;
+  slots[at].order = o;
+  slots[at].prev = tail;
+  slots[at].next = 0;
+  *(tail != 0 ? &slots[tail].next : &lvl->head) = at;
+  lvl->tail = at;
   lvl->count++;
   lvl->total += o->amount;
 }
@@ -845,6 +871,12 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
     /* Slots are uint32_t; memory runs out long before they do. */
     if (cap > UINT32_MAX)
       return ASX_E_NOMEM;
+    asx_slot *recs = realloc(v->slots, (cap + 1) * sizeof(*recs));
+    if (recs == NULL)
+      return ASX_E_NOMEM;
+    if (v->slots == NULL)
+      recs[0] = (asx_slot){0};
+    v->slots = recs;
     uint32_t *slots = realloc(v->free_slots, cap * sizeof(*slots));
     if (slots == NULL)
       return ASX_E_NOMEM;
@@ -895,11 +927,12 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
          side->best->key >= lvl->key);
 
   asx_account *a = o->acct_;
-  o->aprev_ = NULL;
-  o->anext_ = a->orders_;
-  if (a->orders_ != NULL)
-    a->orders_->aprev_ = o;
-  a->orders_ = o;
+  asx_slot *slots = v->slots;
+  uint32_t at = o->slot;
+  slots[at].aprev = 0;
+  slots[at].anext = a->orders_;
+  slots[a->orders_].aprev = at; /* slot 0's when the list was empty */
+  a->orders_ = at;
   a->resting++;
   b->resting++;
   o->status = ASX_OPEN;
@@ -921,19 +954,37 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* cost is price x qty, which the caller has checked. */
-static inline __attribute__((always_inline)) void stats_trade(asx_stats *st, int64_t price, int64_t qty,
-                        int64_t cost) {
-  if (st->trades == 0)
-    st->open = st->high = st->low = price;
-  st->trades++;
+/* What one submit traded, added to the statistics once rather than per
+ * fill: fills trades of qty shares in all, for notional, the first at
+ * price first and the last at price last. Matching walks from the best
+ * level outwards, so the prices between are between these two. */
+typedef struct fill_sum {
+  int64_t fills;
+  int64_t first, last;
+  unsigned __int128 notional;
+} fill_sum;
+
+static inline __attribute__((always_inline)) void
+stats_add(asx_stats *st, const fill_sum *sum, int64_t qty) {
+  if (sum->fills == 0)
+    return;
+  int64_t high = sum->first > sum->last ? sum->first : sum->last;
+  int64_t low = sum->first < sum->last ? sum->first : sum->last;
+  if (st->trades == 0) {
+    st->open = sum->first;
+    st->high = high;
+    st->low = low;
+  }
+  st->trades += sum->fills;
   u128_add(&st->volume, (uint64_t)qty);
-  u128_add(&st->notional, (uint64_t)cost);
-  if (price > st->high)
-    st->high = price;
-  if (price < st->low)
-    st->low = price;
-  st->last = price;
+  /* Below 2^64 fills of below 2^53 each: the sum fits in 128 bits. */
+  unsigned __int128 notional =
+      ((unsigned __int128)st->notional.hi << 64 | st->notional.lo) + sum->notional;
+  st->notional.lo = (uint64_t)notional;
+  st->notional.hi = (uint64_t)(notional >> 64);
+  st->high = high > st->high ? high : st->high;
+  st->low = low < st->low ? low : st->low;
+  st->last = sum->last;
 }
 
 /* What a fill that meets a balance limit does, when it does not trade
@@ -1025,11 +1076,15 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
   /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
   int64_t neg = -(int64_t)(s == ASX_BUY);
   int64_t left = o->amount, done = 0;
+  /* Read once: stores through the orders' byte fields could alias them. */
+  const asx_slot *slots = b->v->slots;
+  const int record = b->v->record;
+  fill_sum sum = {0};
   assert(done == o->filled);
   do {
     int64_t price = lvl->price;
-    assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
-    asx_order *r = lvl->head;
+    assert(lvl->count > 0 && lvl->head != 0 && lvl->total > 0);
+    asx_order *r = slots[lvl->head].order;
     asx_account *other = r->acct_;
     int64_t *theirs = position(other, inst);
     int64_t theirs_left = r->amount;
@@ -1055,10 +1110,8 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
       o->amount = left;
       qty = fill_limited(b, o, r, s, price, inst);
       left = o->amount;
-      if (qty == FILL_STOP) {
-        o->filled = done;
-        return;
-      }
+      if (qty == FILL_STOP)
+        break;
       if (qty == FILL_NEXT)
         goto next_level;
       cost = price * qty;
@@ -1080,10 +1133,13 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
            *theirs >= 0 && r->amount >= 0);
     assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
            other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
-    stats_trade(&b->stats, price, qty, cost);
+    sum.first = sum.fills == 0 ? price : sum.first;
+    sum.last = price;
+    sum.fills++;
+    sum.notional += (uint64_t)cost;
 
     asx_event *e;
-    if (b->v->record) {
+    if (record) {
       asx_order *buy = s == ASX_BUY ? o : r, *sell = s == ASX_BUY ? r : o;
       if ((e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
         e->price = price;
@@ -1105,6 +1161,7 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
   } while (lvl != NULL && lvl->key >= limit);
   o->amount = left;
   o->filled = done;
+  stats_add(&b->stats, &sum, done);
 }
 
 /* The level at price on side s, with or without orders, or NULL. */
@@ -1167,7 +1224,9 @@ static int fok_fills(asx_book *b, const asx_order *o, int s) {
     if (lvl->key < limit)
       return 0;
     int64_t price = lvl->price;
-    for (const asx_order *r = lvl->head; r != NULL; r = r->next_) {
+    const asx_slot *slots = b->v->slots;
+    for (uint32_t at = lvl->head; at != 0; at = slots[at].next) {
+      const asx_order *r = slots[at].order;
       asx_account *other = sim_account(r->acct_, inst, mark);
       asx_account *buyer = s == ASX_BUY ? incoming : other;
       asx_account *seller = s == ASX_BUY ? other : incoming;
@@ -1224,27 +1283,30 @@ static void order_drop(asx_book *b, asx_order *o, int reason) {
   event_cancel(b, o, o->amount, reason);
 }
 
-/* Inlined into both entry points, so that asx_book_submit, with no flags,
- * tests none. */
-static inline __attribute__((always_inline)) int
-submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
-       int64_t amount, int flags) {
-  /* A product, checked for overflow, rather than a division: this runs for
-   * every order and a division costs more than the rest of the checks. */
+/* Below this, a price and an amount multiply within ASX_MAX_QTY (2^26 x
+ * 2^26 = 2^52): such an order needs no overflow check. */
+#define ASX_LEAN_QTY ((uint64_t)1 << 26)
+
+/* Every check of an order, for those the common test does not pass: 0, or
+ * the error, with nothing changed. Out of line: a stream of plain limit
+ * orders from bound accounts never comes here after each one's first. */
+static __attribute__((noinline)) int submit_check(asx_book *b,
+                                                  asx_account *acct, int side,
+                                                  int64_t price, int64_t amount,
+                                                  int flags) {
+  /* A product, checked for overflow, rather than a division. */
   int64_t notional;
   asx_venue *v = b->v;
-  if ((side != ASX_BUY && side != ASX_SELL) || acct == NULL || amount < 1 ||
+  if ((side != ASX_BUY && side != ASX_SELL) || amount < 1 ||
       amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
       __builtin_mul_overflow(price, amount, &notional) ||
       notional > ASX_MAX_QTY || (acct->venue_ != NULL && acct->venue_ != v))
     return ASX_E_ARG;
-  /* The order types are rare: one predictable test on the common path. */
   if (flags != 0 &&
       ((flags & ~(ASX_IOC | ASX_FOK | ASX_POST_ONLY)) != 0 ||
        (flags & (flags - 1)) != 0 || ((flags & ASX_POST_ONLY) && price == 0)))
     return ASX_E_ARG;
-  uint32_t inst = b->instrument;
-  if (!holds(acct, inst))
+  if (!holds(acct, b->instrument))
     return ASX_E_ARG;
   /* Only a level that already holds orders can overflow, and then the order
    * cannot cross (the book is not crossed), so it would rest whole: the
@@ -1255,6 +1317,34 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
    * with orders in two exchanges would point into a freed one when either
    * goes. */
   acct->venue_ = v;
+  return 0;
+}
+
+/* Inlined into both entry points, so that asx_book_submit, with no flags,
+ * tests none. */
+static inline __attribute__((always_inline)) int
+submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
+       int64_t amount, int flags) {
+  asx_venue *v = b->v;
+  uint32_t inst = b->instrument;
+  if (__builtin_expect(acct == NULL, 0))
+    return ASX_E_ARG;
+  /* The common order passes one test, of bits combined without branches: a
+   * limit order without flags, of a price and amount far below ASX_MAX_QTY
+   * (so no product overflows), from an account bound to this exchange and
+   * holding its instrument, whose level cannot overflow (the side's peak
+   * has room for it). Anything else takes every check. */
+  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+  if (__builtin_expect(
+          (flags != 0) | ((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
+              (acct->venue_ != v) | !holds(acct, inst) |
+              ((uint64_t)b->sides[side & 1].peak + (uint64_t)amount >
+               (uint64_t)ASX_MAX_QTY),
+          0)) {
+    int err = submit_check(b, acct, side, price, amount, flags);
+    if (err != 0)
+      return err;
+  }
 
   clock_read(v);
   v->n_finished = 0;
@@ -1272,7 +1362,6 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
   o->slot = 0;
   o->instrument = inst;
   o->acct_ = acct;
-  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   b->stats.orders++;
 
@@ -1427,19 +1516,31 @@ size_t asx_book_levels(const asx_book *b, int s) {
 
 asx_order *asx_book_level_first(const asx_book *b, int s, int64_t price) {
   const asx_level *lvl = level_at(b, s, price);
-  return lvl != NULL ? lvl->head : NULL;
+  return lvl != NULL && lvl->head != 0 ? b->v->slots[lvl->head].order : NULL;
 }
 
-asx_order *asx_order_next(const asx_order *o) { return o->next_; }
+asx_order *asx_order_next(const asx_order *o) {
+  if (o->level_ == NULL)
+    return NULL;
+  const asx_slot *slots = o->level_->book->v->slots;
+  return slots[slots[o->slot].next].order;
+}
 
 int64_t asx_book_level_amount(const asx_book *b, int s, int64_t price) {
   const asx_level *lvl = level_at(b, s, price);
   return lvl != NULL ? lvl->total : 0;
 }
 
-asx_order *asx_account_first(const asx_account *acct) { return acct->orders_; }
+asx_order *asx_account_first(const asx_account *acct) {
+  return acct->orders_ != 0 ? acct->venue_->slots[acct->orders_].order : NULL;
+}
 
-asx_order *asx_account_next(const asx_order *o) { return o->anext_; }
+asx_order *asx_account_next(const asx_order *o) {
+  if (o->acct_ == NULL)
+    return NULL;
+  const asx_slot *slots = o->acct_->venue_->slots;
+  return slots[slots[o->slot].anext].order;
+}
 
 /* The checks of one level: its orders, total and count. Adds its count to
  * *resting. */
@@ -1447,14 +1548,19 @@ static const char *level_check(const asx_level *lvl, int s, int64_t peak,
                                size_t *resting) {
   int64_t total = 0;
   uint32_t count = 0;
+  const asx_slot *slots = lvl->book->v->slots;
   const asx_order *prev = NULL;
-  for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
+  uint32_t prev_at = 0;
+  for (uint32_t at = lvl->head; at != 0; prev_at = at, at = slots[at].next) {
+    const asx_order *o = slots[at].order;
+    if (o == NULL || o->slot != at)
+      return "a level links a slot that holds no order of it";
     if (o->amount <= 0)
       return "a resting amount is not positive";
     if (o->amount > ASX_MAX_QTY - total)
       return "a level total passes ASX_MAX_QTY";
     if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
-        o->status != ASX_OPEN || o->prev_ != prev)
+        o->status != ASX_OPEN || slots[at].prev != prev_at)
       return "an order is linked into the wrong level";
     if (prev != NULL && prev->id >= o->id)
       return "orders at one price out of time priority";
@@ -1462,7 +1568,7 @@ static const char *level_check(const asx_level *lvl, int s, int64_t peak,
     count++;
     prev = o;
   }
-  if (lvl->tail != prev)
+  if (lvl->tail != prev_at)
     return "a level's tail is wrong";
   if (total != lvl->total)
     return "a level total differs from the sum of its orders";
