@@ -95,6 +95,13 @@
 #include "asx_book.h"
 #include "asx_pool.h"
 
+/* GCC's straight-line vectorizer pairs the book's neighbouring 64-bit
+ * fields into vector registers, which costs more instructions than it saves
+ * on these single updates. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-slp-vectorize")
+#endif
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,15 +119,18 @@ typedef struct asx_level {
 /* A slot's record: the order resting in it and its links, by slot, in its
  * level (oldest first) and in its account's list (newest first); 0 ends a
  * list. Slot 0 holds no order: a link to it may be written without a test
- * (it is never read), so an unlink at either end takes no branch. */
+ * (it is never read), so an unlink at either end takes no branch. A free
+ * slot's next links the free list. */
 typedef struct asx_slot {
   asx_order *order;
   uint32_t prev, next;
   uint32_t aprev, anext;
 } asx_slot;
 
-/* Below every level: what a side without orders compares its best as. */
-static const asx_level level_none = {.key = INT64_MIN};
+/* The best of a side without orders: below every level (and every limit,
+ * -ASX_MAX_QTY at the lowest), at price 0, so that the best price needs no
+ * test. Never written: nothing crosses it. */
+static asx_level level_none = {.key = INT64_MIN};
 
 /* The window spans this many prices (a multiple of 64: one bit a price). */
 #define ASX_WINDOW 128
@@ -135,14 +145,14 @@ typedef struct asx_venue {
 
   /* Slots identify resting orders with small integers, so the Lua side can
    * keep its orders alive in a plain array indexed by slot; slots[i] links
-   * the order in slot i (slots 0 .. cap_free_slots). */
+   * the order in slot i (slots 0 .. cap_slots). The free ones form a list
+   * from free_slot (0 when all are taken): the last freed first, then those
+   * never used in ascending order, so slots stay small. */
   asx_slot *slots;
-  uint32_t *free_slots;
-  size_t n_free_slots;
-  size_t cap_free_slots;
-  uint32_t next_slot;
+  size_t cap_slots;
+  uint32_t free_slot;
 
-  /* Resting orders that left during the current call. */
+  /* Resting orders that left during the current call (room for cap_slots). */
   asx_order **finished;
   size_t n_finished;
 
@@ -176,14 +186,16 @@ typedef struct book_side {
   int64_t lo;
   asx_level *window[ASX_WINDOW];
   uint64_t live[ASX_WINDOW_WORDS];
-  asx_level *best; /* the best level with orders; NULL when none */
+  asx_level *best; /* the best level with orders; &level_none when none */
   /* The outer array: the levels below the window, by key, best last. */
   asx_level **levels;
   size_t n;
   size_t cap;
   size_t empty; /* empty levels kept in the outer array */
-  int64_t peak; /* no level's total is above it: while an order fits
-                   under it, its level needs no look-up */
+  int64_t peak; /* the bitwise or of the totals its levels have had since
+                   it was last empty: no level's total is above it, so
+                   while an order fits under it, its level needs no
+                   look-up (or-ed in one instruction, below 2^53 still) */
 } book_side;
 
 struct asx_book {
@@ -209,6 +221,7 @@ static asx_book *book_new(asx_venue *v) {
     return NULL;
   }
   b->v = v;
+  b->sides[ASX_BUY].best = b->sides[ASX_SELL].best = &level_none;
   b->instrument = v->books++;
   v->refs++;
   memcpy(b->name, "STOCK", sizeof("STOCK"));
@@ -281,7 +294,6 @@ void asx_book_free(asx_book *b) {
   if (--v->refs > 0)
     return;
   free(v->slots);
-  free(v->free_slots);
   free(v->finished);
   free(v->events);
   free(v);
@@ -510,11 +522,11 @@ static int window_top(const book_side *side) {
   return top;
 }
 
-/* Whether side->best is the window's highest level with orders, or NULL
- * with no bit set: the window's few words, for the asserts. */
+/* Whether side->best is the window's highest level with orders, or
+ * level_none with no bit set: the window's few words, for the asserts. */
 static inline int best_is_top(const book_side *side) {
   int top = window_top(side);
-  return top < 0 ? side->best == NULL
+  return top < 0 ? side->best == &level_none
                  : side->best == side->window[top] && side->best->count > 0;
 }
 
@@ -672,7 +684,7 @@ level_get(asx_book *b, int s, int64_t price) {
   int64_t key = side_key(s, price);
   uint64_t i = window_index(side, key);
   if (i >= ASX_WINDOW) {
-    if (side->best != NULL && key < side->lo)
+    if (side->best != &level_none && key < side->lo)
       return outer_get(b, side, key, price);
     /* The order will be the side's best (nothing with orders lies above
      * the window), or the side is empty: the window moves to centre on it.
@@ -680,7 +692,7 @@ level_get(asx_book *b, int s, int64_t price) {
      * it was: room in the outer array for the levels with orders that
      * leave, and the new level (the moved window has none at key: it
      * covered nothing there before, and outer keys are below it). */
-    if (side->best != NULL && outer_reserve(side, ASX_WINDOW) != 0)
+    if (side->best != &level_none && outer_reserve(side, ASX_WINDOW) != 0)
       return NULL;
     asx_level *lvl = level_new(b, price, key);
     if (lvl == NULL)
@@ -704,7 +716,7 @@ level_get(asx_book *b, int s, int64_t price) {
 static __attribute__((noinline)) void best_emptied(asx_book *b,
                                                     book_side *side,
                                                     uint64_t i) {
-  assert(side->best != NULL && side->best->count == 0 &&
+  assert(side->best != &level_none && side->best->count == 0 &&
          side->best->total == 0 && side->window[i] == side->best &&
          live_get(side, i));
   /* Empty window levels stay for the next order at their price. */
@@ -720,9 +732,9 @@ static __attribute__((noinline)) void best_emptied(asx_book *b,
       side->peak = 0;
     }
   }
-  side->best = top >= 0 ? side->window[top] : NULL;
+  side->best = top >= 0 ? side->window[top] : &level_none;
   /* The side has no orders left exactly when it has no best. */
-  assert(best_is_top(side) && (side->best != NULL || side->n == 0));
+  assert(best_is_top(side) && (side->best != &level_none || side->n == 0));
 }
 
 /* Called when a level has just lost its last order. */
@@ -738,12 +750,12 @@ static void level_emptied(asx_book *b, int s, asx_level *lvl) {
     /* Empty window levels stay for the next order at their price. */
     assert(side->window[i] == lvl && live_get(side, i));
     live_clear(side, i);
-    assert(side->best != NULL && side->best->key > lvl->key);
+    assert(side->best != &level_none && side->best->key > lvl->key);
     return;
   }
   /* An outer level: emptied in the middle it stays, counted, until the
    * array is compacted; at the best end it is popped. */
-  assert(lvl->key < side->lo && side->n > 0 && side->best != NULL);
+  assert(lvl->key < side->lo && side->n > 0 && side->best != &level_none);
   if (side->levels[side->n - 1] != lvl) {
     side->empty++;
     if (side->empty >= ASX_COMPACT_MIN && side->empty * 2 > side->n)
@@ -772,9 +784,9 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
   a->resting--;
   slots[at].order = NULL;
 
-  /* The slot stack and the finished list have room: neither holds more
-   * entries than slots were handed out, and both grew when each was. */
-  v->free_slots[v->n_free_slots++] = at;
+  /* The finished list has room: it holds at most every slot. */
+  slots[at].next = v->free_slot;
+  v->free_slot = at;
   v->finished[v->n_finished++] = o;
   b->resting--;
   o->slot = 0;
@@ -829,18 +841,13 @@ best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
 }
 
 /* Joins the order o to the tail of lvl (time priority: the newest is
- * last), with a slot: a recycled one or a new one, picked without a branch
- * (whether one is free is a coin toss). The slot stack is never empty of
- * memory, so reading its top is safe even when it holds no slot. */
+ * last), in the first free slot, which the caller made sure of. */
 static inline __attribute__((always_inline)) void
 level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
-  size_t n_free = v->n_free_slots;
-  size_t top = n_free - (n_free != 0);
-  uint32_t recycled = v->free_slots[top];
-  uint32_t at = n_free != 0 ? recycled : v->next_slot + 1;
-  v->next_slot += n_free == 0;
-  v->n_free_slots = top;
   asx_slot *slots = v->slots;
+  uint32_t at = v->free_slot;
+  assert(at != 0);
+  v->free_slot = slots[at].next;
   uint32_t tail = lvl->tail;
   assert(lvl->price == o->price && slots[at].order == NULL &&
          (tail == 0 || slots[tail].order->id < o->id));
@@ -857,39 +864,46 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
   lvl->total += o->amount;
 }
 
+/* Doubles the slots, when every one is taken: 0, or ASX_E_NOMEM with
+ * nothing changed. The finished list grows with them, so that it has room
+ * for every slot. */
+static __attribute__((noinline)) int slots_grow(asx_venue *v) {
+  assert(v->free_slot == 0);
+  size_t old = v->cap_slots;
+  size_t cap = old ? old * 2 : 1024;
+  /* Slots are uint32_t; memory runs out long before they do. */
+  if (cap > UINT32_MAX)
+    return ASX_E_NOMEM;
+  asx_order **finished = realloc(v->finished, cap * sizeof(*finished));
+  if (finished == NULL)
+    return ASX_E_NOMEM;
+  v->finished = finished;
+  asx_slot *slots = realloc(v->slots, (cap + 1) * sizeof(*slots));
+  if (slots == NULL)
+    return ASX_E_NOMEM;
+  if (old == 0)
+    slots[0] = (asx_slot){0};
+  for (size_t i = old + 1; i <= cap; i++)
+    slots[i] = (asx_slot){.next = i < cap ? (uint32_t)i + 1 : 0};
+  v->slots = slots;
+  v->cap_slots = cap;
+  v->free_slot = (uint32_t)old + 1;
+  return 0;
+}
+
 /* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
  * order not resting. */
-static inline __attribute__((always_inline)) int order_rest(asx_book *b,
-                                                            asx_order *o) {
+static inline __attribute__((always_inline)) int
+order_rest(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
   assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
   /* A new slot reserves the room it will need when its order leaves. The
    * rare test is one branch, so the common path has one predictable jump. */
   asx_venue *v = b->v;
-  if (__builtin_expect((v->next_slot == v->cap_free_slots) &
-                           (v->n_free_slots == 0), 0)) {
-    size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
-    /* Slots are uint32_t; memory runs out long before they do. */
-    if (cap > UINT32_MAX)
-      return ASX_E_NOMEM;
-    asx_slot *recs = realloc(v->slots, (cap + 1) * sizeof(*recs));
-    if (recs == NULL)
-      return ASX_E_NOMEM;
-    if (v->slots == NULL)
-      recs[0] = (asx_slot){0};
-    v->slots = recs;
-    uint32_t *slots = realloc(v->free_slots, cap * sizeof(*slots));
-    if (slots == NULL)
-      return ASX_E_NOMEM;
-    v->free_slots = slots;
-    asx_order **finished = realloc(v->finished, cap * sizeof(*finished));
-    if (finished == NULL)
-      return ASX_E_NOMEM;
-    v->finished = finished;
-    v->cap_free_slots = cap;
-  }
-  int s = o->side;
+  if (__builtin_expect(v->free_slot == 0, 0) && slots_grow(v) != 0)
+    return ASX_E_NOMEM;
+  assert(s == o->side && price == o->price && a == o->acct_);
   book_side *side = &b->sides[s];
-  int64_t key = side_key(s, o->price);
+  int64_t key = side_key(s, price);
   uint64_t i = window_index(side, key);
   asx_level *lvl;
   /* Almost every order rests on a level the window already holds. */
@@ -901,12 +915,11 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
      * set already, and such a level is not above the best. */
     assert(live_get(side, i) == (lvl->count > 1));
     live_set(side, i);
-    const asx_level *best = side->best != NULL ? side->best : &level_none;
-    side->best = key > best->key ? lvl : side->best;
+    side->best = key > side->best->key ? lvl : side->best;
     assert(best_is_top(side));
   } else {
     /* A new level in the window (which may move to it), or an outer one. */
-    lvl = level_get(b, s, o->price);
+    lvl = level_get(b, s, price);
     if (lvl == NULL)
       return ASX_E_NOMEM;
     level_append(v, lvl, o);
@@ -914,19 +927,18 @@ static inline __attribute__((always_inline)) int order_rest(asx_book *b,
     if (i < ASX_WINDOW) {
       assert(lvl->count == 1 && !live_get(side, i));
       live_set(side, i);
-      if (side->best == NULL || key > side->best->key)
+      if (key > side->best->key)
         side->best = lvl;
       assert(best_is_top(side));
     } else {
       /* An outer level is worse than the best, which is in the window. */
-      assert(key < side->lo && side->best != NULL);
+      assert(key < side->lo && side->best != &level_none);
     }
   }
-  side->peak = lvl->total > side->peak ? lvl->total : side->peak;
-  assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY && side->best != NULL &&
-         side->best->key >= lvl->key);
+  side->peak |= lvl->total;
+  assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
+         side->best != &level_none && side->best->key >= lvl->key);
 
-  asx_account *a = o->acct_;
   asx_slot *slots = v->slots;
   uint32_t at = o->slot;
   slots[at].aprev = 0;
@@ -953,39 +965,6 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
 }
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* What one submit traded, added to the statistics once rather than per
- * fill: fills trades of qty shares in all, for notional, the first at
- * price first and the last at price last. Matching walks from the best
- * level outwards, so the prices between are between these two. */
-typedef struct fill_sum {
-  int64_t fills;
-  int64_t first, last;
-  unsigned __int128 notional;
-} fill_sum;
-
-static inline __attribute__((always_inline)) void
-stats_add(asx_stats *st, const fill_sum *sum, int64_t qty) {
-  if (sum->fills == 0)
-    return;
-  int64_t high = sum->first > sum->last ? sum->first : sum->last;
-  int64_t low = sum->first < sum->last ? sum->first : sum->last;
-  if (st->trades == 0) {
-    st->open = sum->first;
-    st->high = high;
-    st->low = low;
-  }
-  st->trades += sum->fills;
-  u128_add(&st->volume, (uint64_t)qty);
-  /* Below 2^64 fills of below 2^53 each: the sum fits in 128 bits. */
-  unsigned __int128 notional =
-      ((unsigned __int128)st->notional.hi << 64 | st->notional.lo) + sum->notional;
-  st->notional.lo = (uint64_t)notional;
-  st->notional.hi = (uint64_t)(notional >> 64);
-  st->high = high > st->high ? high : st->high;
-  st->low = low < st->low ? low : st->low;
-  st->last = sum->last;
-}
 
 /* What a fill that meets a balance limit does, when it does not trade
  * (fill_limited). */
@@ -1052,43 +1031,43 @@ fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
   return qty;
 }
 
-/* Matches the incoming order o, of side s, against the opposite side while
- * it crosses. Returns with o->amount the rest, and o->status ASX_CANCELLED
+/* Matches the incoming order o against the opposite side, whose best level
+ * reaches limit (the key a level must reach to cross; -ASX_MAX_QTY, below
+ * every level, for a market order), while it crosses. Returns with
+ * o->amount the rest, o->filled what traded, and o->status ASX_CANCELLED
  * when it was stopped (trimmed to nothing or by a balance limit).
  * The side of the next order is a coin toss a processor cannot predict, so
  * nothing here branches on it: a fill's cost and quantity become the
  * incoming account's changes by a sign, and the resting account's by the
  * opposite one. */
 static inline __attribute__((always_inline)) void
-match(asx_book *b, asx_order *o, int s, uint32_t inst) {
-  int opp = s ^ 1;
+match_in(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
+  int s = o->side, opp = s ^ 1;
   book_side *side = &b->sides[opp];
-  /* A level crosses when its key reaches the limit's key on that side; a
-   * market order crosses every level. */
-  int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
   asx_level *lvl = side->best;
-  /* Half the orders cross nothing: they leave before any set-up. */
-  if (lvl == NULL || lvl->key < limit)
-    return;
-
+  assert(lvl->key >= limit && o->filled == 0);
   asx_account *incoming = o->acct_;
   int64_t *own = position(incoming, inst);
   /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
   int64_t neg = -(int64_t)(s == ASX_BUY);
-  int64_t left = o->amount, done = 0;
+  int64_t left = o->amount;
   /* Read once: stores through the orders' byte fields could alias them. */
   const asx_slot *slots = b->v->slots;
   const int record = b->v->record;
-  fill_sum sum = {0};
-  assert(done == o->filled);
+  /* The statistics take each fill's count, amount and cost as it comes,
+   * and the prices once at the end: matching walks from the best level
+   * outwards, so the prices traded lie between the first and the last.
+   * first is the price of the level matched while nothing has traded. */
+  asx_stats *st = &b->stats;
+  const int64_t trades_before = st->trades;
+  int64_t first = lvl->price;
   do {
     int64_t price = lvl->price;
     assert(lvl->count > 0 && lvl->head != 0 && lvl->total > 0);
     asx_order *r = slots[lvl->head].order;
     asx_account *other = r->acct_;
     int64_t *theirs = position(other, inst);
-    int64_t theirs_left = r->amount;
-    int64_t qty = min64(left, theirs_left);
+    int64_t qty = min64(left, r->amount);
     /* No overflow: qty is at most r's amount, and r's price x amount was
      * checked when it came. */
     int64_t cost = price * qty;
@@ -1101,10 +1080,8 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
     /* A fill that leaves every balance within 0 .. ASX_MAX_QTY, between two
      * accounts, is a plain one, which matching's rules leave whole: one
      * test, which a funded book always passes. */
-    if (__builtin_expect(((uint64_t)own_money > (uint64_t)ASX_MAX_QTY) |
-                             ((uint64_t)own_stocks > (uint64_t)ASX_MAX_QTY) |
-                             ((uint64_t)their_money > (uint64_t)ASX_MAX_QTY) |
-                             ((uint64_t)their_stocks > (uint64_t)ASX_MAX_QTY) |
+    if (__builtin_expect(((uint64_t)(own_money | own_stocks | their_money |
+                                     their_stocks) > (uint64_t)ASX_MAX_QTY) |
                              (incoming == other),
                          0)) {
       o->amount = left;
@@ -1112,8 +1089,11 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
       left = o->amount;
       if (qty == FILL_STOP)
         break;
-      if (qty == FILL_NEXT)
-        goto next_level;
+      if (qty == FILL_NEXT) {
+        lvl = side->best;
+        first = st->trades == trades_before ? lvl->price : first;
+        continue;
+      }
       cost = price * qty;
     } else {
       incoming->money = own_money;
@@ -1123,9 +1103,9 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
     }
 
     left -= qty;
-    done += qty;
+    o->filled += qty;
     /* fill_limited may have trimmed r. */
-    theirs_left = r->amount - qty;
+    int64_t theirs_left = r->amount - qty;
     r->amount = theirs_left;
     r->filled += qty;
     lvl->total -= qty;
@@ -1133,10 +1113,9 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
            *theirs >= 0 && r->amount >= 0);
     assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
            other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
-    sum.first = sum.fills == 0 ? price : sum.first;
-    sum.last = price;
-    sum.fills++;
-    sum.notional += (uint64_t)cost;
+    st->trades++;
+    u128_add(&st->notional, (uint64_t)cost);
+    st->last = price;
 
     asx_event *e;
     if (record) {
@@ -1156,12 +1135,32 @@ match(asx_book *b, asx_order *o, int s, uint32_t inst) {
     }
     if (left == 0)
       break;
-  next_level:
     lvl = side->best;
-  } while (lvl != NULL && lvl->key >= limit);
+  } while (lvl->key >= limit);
   o->amount = left;
-  o->filled = done;
-  stats_add(&b->stats, &sum, done);
+  if (st->trades == trades_before)
+    return;
+  int64_t high = first > st->last ? first : st->last;
+  int64_t low = first < st->last ? first : st->last;
+  if (trades_before == 0) {
+    st->open = first;
+    st->high = high;
+    st->low = low;
+  }
+  st->high = high > st->high ? high : st->high;
+  st->low = low < st->low ? low : st->low;
+  u128_add(&st->volume, (uint64_t)o->filled);
+}
+
+/* Out of line, so that the orders that cross nothing (half of them) do not
+ * pay for the registers matching needs. Instrument 0 has a copy of its own,
+ * where every account's position is at the same place. */
+static __attribute__((noinline)) void match(asx_book *b, asx_order *o,
+                                            int64_t limit) {
+  if (b->instrument == 0)
+    match_in(b, o, limit, 0);
+  else
+    match_in(b, o, limit, b->instrument);
 }
 
 /* The level at price on side s, with or without orders, or NULL. */
@@ -1265,14 +1264,13 @@ static int fok_fills(asx_book *b, const asx_order *o, int s) {
 /* Whether a limit order of side s at price would trade on arrival. */
 static int crosses(const asx_book *b, int s, int64_t price) {
   int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
-  const asx_level *best = b->sides[opp].best;
-  return best != NULL && best->key >= side_key(opp, price);
+  return b->sides[opp].best->key >= side_key(opp, price);
 }
 
 /* Whether the best bid reaches the best ask, which the book never allows. */
 static inline int crossed(const asx_book *b) {
   const asx_level *bid = b->sides[ASX_BUY].best, *ask = b->sides[ASX_SELL].best;
-  return bid != NULL && ask != NULL && bid->price >= ask->price;
+  return bid != &level_none && ask != &level_none && bid->price >= ask->price;
 }
 
 /* Ends the incoming order o without resting: the rest is cancelled. */
@@ -1382,22 +1380,28 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
     }
   }
 
-  match(b, o, side, inst);
-
-  if (o->status == ASX_CANCELLED) {
-    assert(!(flags & ASX_FOK));
-    o->acct_ = NULL;
-    return 0;
-  }
-  if (o->amount == 0) {
-    o->status = ASX_FILLED;
-    o->acct_ = NULL;
-    return 0;
+  /* The key an opposite level must reach to cross: a market order crosses
+   * every level. Half the orders cross nothing and go straight to rest. */
+  int64_t buying = -(int64_t)(side == ASX_BUY); /* -1 or 0 */
+  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
+  assert(price == 0 || limit == side_key(side ^ 1, price));
+  if (b->sides[side ^ 1].best->key >= limit) {
+    match(b, o, limit);
+    if (o->status == ASX_CANCELLED) {
+      assert(!(flags & ASX_FOK));
+      o->acct_ = NULL;
+      return 0;
+    }
+    if (o->amount == 0) {
+      o->status = ASX_FILLED;
+      o->acct_ = NULL;
+      return 0;
+    }
   }
   assert(!(flags & ASX_FOK));
   /* A market order's rest is dropped, never rested; so is an IOC order's,
    * and a limit order's when the book cannot grow. */
-  if (price == 0 || (flags & ASX_IOC) || order_rest(b, o) != 0)
+  if (price == 0 || (flags & ASX_IOC) || order_rest(b, o, side, price, acct) != 0)
     order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
   /* Only a limit order without IOC rests, and the match left nothing
    * opposite that crosses it. */
@@ -1472,13 +1476,11 @@ int asx_book_amend(asx_book *b, asx_order *o, int64_t amount) {
 }
 
 int64_t asx_book_best_bid(const asx_book *b) {
-  const asx_level *best = b->sides[ASX_BUY].best;
-  return best != NULL ? best->price : 0;
+  return b->sides[ASX_BUY].best->price;
 }
 
 int64_t asx_book_best_ask(const asx_book *b) {
-  const asx_level *best = b->sides[ASX_SELL].best;
-  return best != NULL ? best->price : 0;
+  return b->sides[ASX_SELL].best->price;
 }
 
 size_t asx_book_depth(const asx_book *b, int s, int64_t *prices,
@@ -1605,7 +1607,7 @@ const char *asx_book_check(const asx_book *b) {
       if (live)
         top = lvl;
     }
-    if (side->best != top)
+    if (side->best != (top != NULL ? top : &level_none))
       return "the best level is not the window's best";
     size_t empty = 0;
     for (size_t i = 0; i < side->n; i++) {
