@@ -557,6 +557,56 @@ spread -, mid -
       assert.are.equal(3, u.latency)
     end)
 
+    it("replacing a class's latency is checked on every assignment, and a bad value changes nothing", function()
+      local Slow = asx.Trader:extend("slow")
+      Slow.latency = 0.5
+      Slow.latency = 2
+      for _, case in ipairs({ { -1, "-1" }, { 0 / 0, "nan" }, { math.huge, "inf" }, { "fast", "string" } }) do
+        assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got "
+          .. case[2] .. ")", err_of(function() Slow.latency = case[1] end))
+        assert.are.equal(2, Slow.latency)
+      end
+      -- A subclass inherits it and may have its own; nil gives the parent's back.
+      local Slower = Slow:extend("slower")
+      local t = Slower:new({ money = 10 })
+      assert.are.equal(2, Slower.latency)
+      assert.are.equal(2, t.latency)
+      Slower.latency = 4
+      Slower.latency = 5
+      assert.are.same({ 5, 5, 2 }, { Slower.latency, t.latency, Slow.latency })
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got -5)",
+        err_of(function() Slower.latency = -5 end))
+      assert.are.equal(5, t.latency)
+      Slower.latency = nil
+      assert.are.same({ 2, 2 }, { Slower.latency, t.latency })
+      assert.are.equal("bad value for 'latency' (non-negative number of seconds or function expected, got -1)",
+        err_of(function() asx.Trader.latency = -1 end))
+      assert.is_nil(asx.Trader.latency)
+    end)
+
+    it("a latency function that refers to its trader or class does not keep it alive", function()
+      local gone = setmetatable({}, { __mode = "k" })
+      do
+        local t = asx.trader({ money = 10 })
+        t.latency = function() return t.money / 100 end
+        assert.are.equal(0.1, t.latency(t))
+        local u
+        u = asx.trader({ money = 10, latency = function() return u.money end })
+        local Cls = asx.Trader:extend("kept")
+        Cls.latency = function() return Cls.name == "kept" and 1 or 0 end
+        local v = Cls:new({ money = 10 })
+        assert.are.equal(1, v.latency(v))
+        gone[t], gone[u], gone[Cls], gone[v] = "trader", "trader from new", "class", "instance"
+      end
+      collectgarbage("collect")
+      collectgarbage("collect")
+      assert.are.same({}, (function()
+        local left = {}
+        for _, what in pairs(gone) do left[#left + 1] = what end
+        return left
+      end)())
+    end)
+
     it("a --set latency or a class's latency that is not one stops asx-host before it runs", function()
       local dir = run.tmpdir()
       local f = assert(io.open(dir .. "/slow.lua", "w"))
@@ -564,7 +614,9 @@ spread -, mid -
 local asx = require("asx")
 local S = asx.Trader:extend("slow")
 S.latency = 0.5
-S.latency = tonumber(os.getenv("LATENCY") or "0.5") -- a replacement: not checked on assignment
+S.latency = tonumber(os.getenv("LATENCY") or "0.5") -- a replacement: checked too
+-- rawset passes by the check on assignment; asx-host checks before it starts.
+if os.getenv("RAW") then rawset(S, "latency", tonumber(os.getenv("RAW"))) end
 function S:cycle() self:sell(1, 100) end
 return S
 ]])
@@ -581,6 +633,10 @@ return S
         assert.are.equal(case[2], r.stderr:match("^[^\n]*"))
       end
       local r = run.sh([[LATENCY=-3 "$HOST" -q --clock virtual -d 1 "$D/slow.lua:1"]], dir)
+      assert.are.equal(2, r.status)
+      assert.are.equal(("asx-host: %s/slow.lua:4: bad value for 'latency' (non-negative number of "
+        .. "seconds or function expected, got -3)"):format(dir), r.stderr:match("^[^\n]*"))
+      r = run.sh([[RAW=-3 "$HOST" -q --clock virtual -d 1 "$D/slow.lua:1"]], dir)
       assert.are.equal(2, r.status)
       assert.are.equal(("asx-host: %s/slow.lua: the class's latency field must be a non-negative number of "
         .. "seconds or function (got -3)"):format(dir), r.stderr:match("^[^\n]*"))

@@ -104,7 +104,7 @@ local function plan_agents(classes, files, opts, available)
     end
     local n = files[i].count or opts.agents or field("agents", check.is_count, "a positive integer")
       or DEFAULT_AGENTS
-    -- Checked on assignment only the first time (lua/asx/trader.lua).
+    -- Checked on assignment too, but rawset passes by that check.
     field("latency", courier.is_latency, "a " .. courier.LATENCY)
     plan[i] = {
       count = n,

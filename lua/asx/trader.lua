@@ -15,7 +15,7 @@ local F = require("asx.ffi")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
 local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
-local setmetatable, error = setmetatable, error
+local setmetatable, getmetatable, rawget, error = setmetatable, getmetatable, rawget, error
 local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
@@ -46,12 +46,6 @@ local trader_account = P.trader_account
 -- in its C account and its exchange in exchange_of, read through the class's
 -- __index. money and stocks are written through __newindex, so every write is
 -- checked; id and exchange are read-only.
-local virtual = {
-  id = function(acct) return acct.id end,
-  money = function(acct) return tonumber(acct.money) end,
-  stocks = function(acct) return tonumber(acct.stocks) end,
-}
-
 local READ_ONLY = {
   id = "trader field 'id' is read-only",
   exchange = "trader field 'exchange' is read-only (a trader joins an exchange with ex:register(trader), for life)",
@@ -86,50 +80,66 @@ local function note_field(k, v, fname)
   end
 end
 
--- A trader's own latency lives here rather than in its table, so that
--- every assignment to t.latency reaches __newindex and is checked, not only
--- the first (Lua calls __newindex only for a key the table does not hold).
-local own_latency = setmetatable({}, { __mode = "k" })
+-- A latency is never stored under "latency" in the table that has it, so
+-- that every assignment reaches __newindex and is checked, not only the
+-- first (Lua calls __newindex only for a key the table does not hold).
+-- A trader keeps its own in its table under this key: not in a table keyed
+-- by the trader, which a latency function that refers to its trader would
+-- then keep alive for good (LuaJIT's weak tables are not ephemerons).
+local LATENCY = setmetatable({}, { __tostring = function() return "asx.latency" end })
 
 -- Classes are tables of methods and defaults; writing one of the fields
--- above into a class is noted too (the first time: replacing a class's
--- field is checked when asx-host starts its agents, and at the send that
--- reads it).
-local class_meta = {}
+-- above into a class is noted too. A class's latency is kept in a table of
+-- its own (its latency box) that the class's look-ups pass through on their
+-- way to the parent class: Cls.latency reads it, a subclass inherits it as
+-- any field, and every assignment is checked.
 local function class_newindex(cls, k, v)
   note_field(k, v)
+  if k == "latency" then
+    local mt = getmetatable(cls)
+    local box = type(mt) == "table" and rawget(mt, "__index")
+    if type(box) == "table" then
+      rawset(box, k, v)
+      return
+    end
+  end
   rawset(cls, k, v)
 end
 
 local Trader = { name = "trader" }
 M.Trader = Trader
 
+-- The trader's __index tells its computed fields apart by comparing the key
+-- rather than by a table of them: where the key is a constant (t.money,
+-- self:sleep), compiled code folds the comparisons away, and a method costs
+-- only the look-up in its class.
 local function make_class(cls)
   cls.__index = function(t, k)
-    local get = virtual[k]
-    if get then
+    if k == "money" then
       local acct = account_of[t]
-      return acct and get(acct)
-    end
-    if k == "exchange" then return exchange_of[t] end
-    if k == "latency" then
-      local v = own_latency[t]
+      return acct and tonumber(acct.money)
+    elseif k == "stocks" then
+      local acct = account_of[t]
+      return acct and tonumber(acct.stocks)
+    elseif k == "id" then
+      local acct = account_of[t]
+      return acct and acct.id
+    elseif k == "exchange" then
+      return exchange_of[t]
+    elseif k == "latency" then
+      local v = rawget(t, LATENCY)
       if v ~= nil then return v end
     end
     return cls[k]
   end
   cls.__newindex = function(t, k, v)
-    if virtual[k] and k ~= "id" then
+    if k == "money" or k == "stocks" then
       set_balance(t, k, v)
       return
     end
     if READ_ONLY[k] then error(READ_ONLY[k], 2) end
     note_field(k, v)
-    if k == "latency" then
-      own_latency[t] = v
-      return
-    end
-    rawset(t, k, v)
+    rawset(t, k == "latency" and LATENCY or k, v)
   end
   cls.__tostring = function(t)
     local acct = account_of[t]
@@ -139,8 +149,7 @@ local function make_class(cls)
   return cls
 end
 make_class(Trader)
-class_meta.__newindex = class_newindex
-setmetatable(Trader, class_meta)
+setmetatable(Trader, { __index = {}, __newindex = class_newindex })
 
 -- Returns a subclass; its instances come from Cls:new(opts).
 function Trader:extend(name)
@@ -150,8 +159,9 @@ function Trader:extend(name)
   if type(name) ~= "string" or name == "" then
     argerror(1, "extend", "non-empty class name expected", name)
   end
+  local box = setmetatable({}, { __index = self })
   local cls = make_class(setmetatable({ name = name, super = self },
-    { __index = self, __newindex = class_newindex }))
+    { __index = box, __newindex = class_newindex }))
   return cls
 end
 
@@ -218,12 +228,9 @@ function Trader:new(opts)
   acct.money = money
   acct.stocks = stocks
   local t = {}
-  -- The latency is kept out of the table, where __newindex keeps it too
-  -- (storing nil into the table would still give it a slot).
   for k, v in pairs(opts) do
-    if not RESERVED[k] and k ~= "latency" then t[k] = v end
+    if not RESERVED[k] then t[k == "latency" and LATENCY or k] = v end
   end
-  own_latency[t] = opts.latency
   setmetatable(t, self)
   account_of[t] = acct
   owners[next_trader_id] = t

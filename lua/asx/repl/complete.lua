@@ -28,16 +28,17 @@ end
 
 -- A trader's methods live on its class, reached through an __index
 -- function (id, exchange, money and stocks are virtual); walk the class
--- chain instead.
+-- chain instead (each class's look-ups pass through its latency box on the
+-- way to its parent).
 local function class_fields(cls, out)
   local depth = 0
-  while type(cls) == "table" and depth < 16 do
+  while type(cls) == "table" and depth < 32 do
     for k in pairs(cls) do
       if is_ident(k) and sub(k, 1, 1) ~= "_" then out[k] = true end
     end
     local mt = getmetatable(cls)
-    cls = rawget(cls, "super") or (type(mt) == "table" and type(rawget(mt, "__index")) == "table"
-      and rawget(mt, "__index")) or nil
+    cls = (type(mt) == "table" and type(rawget(mt, "__index")) == "table" and rawget(mt, "__index"))
+      or rawget(cls, "super") or nil
     depth = depth + 1
   end
 end
