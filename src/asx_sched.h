@@ -75,9 +75,11 @@ typedef struct asx_sched asx_sched;
  * asx_sched_now() at its time. This is the only place agents run. */
 typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 
-/* Called before each resume with an agent likely to run soon (the one
- * after next, whose slot the scheduler fetched a turn earlier), so that
- * what its resume will read can be fetched into the cache meanwhile.
+/* Called for agents likely to run soon, a batch of them every few resumes,
+ * some 4 to 8 turns ahead, so that what their resumes will read can be
+ * fetched into the cache meanwhile. The scheduler fetched their slots
+ * (asx_sched_udata) and the first line each udata points to a few turns
+ * earlier. An agent may be one since ended.
  * Optional; it must only prefetch, never run Lua or change the scheduler. */
 typedef void (*asx_sched_prefetch_fn)(asx_sched *s, uint32_t agent, void *data);
 void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch);

@@ -43,6 +43,7 @@ struct asx_sched {
   uv_loop_t *loop;
   asx_sched_resume_fn resume;
   asx_sched_prefetch_fn prefetch;
+  uint32_t pf_left; /* resumes until the next prefetch_ahead */
   asx_sched_end_fn on_end;
   void *data;
   int clock;

@@ -28,8 +28,11 @@
  * monotonic in time, so a time's place never depends on rounding elsewhere;
  * an index past the last bucket goes into the last one.
  *
- * Pop: the bottom's head. When the bottom is empty, the deepest rung's next
- * non-empty bucket comes down: sorted into the bottom if it holds at most
+ * Pop: the bottom's head. The bottom is kept ASX_WAKEQ_AHEAD entries deep
+ * while there are more, so that the scheduler can see (asx_wakeq_ahead)
+ * and prefetch the agents due next: below that, the deepest rung's next
+ * non-empty bucket comes down after its entries (they all come before the
+ * bucket's): sorted and appended to the bottom if it holds at most
  * THRES entries (or all at one time), else cut into a new, finer rung, with
  * as many buckets as entries. When no rung is left, the top becomes the
  * first rung the same way, with buckets as wide as the mean spacing of its
@@ -99,6 +102,7 @@ struct asx_wakeq {
   rung rung[MAX_RUNGS];
 
   uint32_t bot, bot_tail, finger;
+  uint32_t bot_n; /* entries in the bottom, removed ones included */
 
   /* Pushes into a rung's bucket not yet linked: the bucket's head word
    * (pend_head[k]) is being fetched for id pend_id[k]. A ring, oldest at
@@ -201,6 +205,7 @@ static void bottom_insert(asx_wakeq *q, uint32_t id) {
   node *nd = q->nd;
   double t = nd[id].time;
   uint32_t prev;
+  q->bot_n++;
   if (q->bot == NIL) {
     nd[id].next = NIL;
     q->bot = q->bot_tail = id;
@@ -233,6 +238,7 @@ static void bottom_insert(asx_wakeq *q, uint32_t id) {
 static uint32_t bottom_take(asx_wakeq *q) {
   uint32_t id = q->bot;
   q->bot = q->nd[id].next;
+  q->bot_n--;
   if (q->bot == NIL)
     q->bot_tail = NIL;
   if (q->finger == id)
@@ -240,14 +246,22 @@ static uint32_t bottom_take(asx_wakeq *q) {
   return id;
 }
 
-/* The bottom is empty: list (removed nodes already unlinked) becomes it. */
-static void bottom_fill(asx_wakeq *q, uint32_t list) {
+/* Appends list (removed nodes already unlinked), whose entries all come
+ * after the bottom's, to the bottom, sorted. */
+static void bottom_append(asx_wakeq *q, uint32_t list) {
   uint32_t tail;
-  assert(q->bot == NIL && list != NIL);
+  assert(list != NIL);
   list = sort_list(q->nd, list);
-  q->bot = list;
-  for (tail = list; q->nd[tail].next != NIL; tail = q->nd[tail].next)
+  assert(q->bot == NIL || before(&q->nd[q->bot_tail], &q->nd[list]));
+  if (q->bot == NIL)
+    q->bot = list;
+  else
+    q->nd[q->bot_tail].next = list;
+  q->bot_n++;
+  for (tail = list; q->nd[tail].next != NIL; tail = q->nd[tail].next) {
     assert(before(&q->nd[tail], &q->nd[q->nd[tail].next]));
+    q->bot_n++;
+  }
   q->bot_tail = tail;
 }
 
@@ -308,8 +322,8 @@ static void fetch_ahead(const node *nd, const rung *r) {
       __builtin_prefetch(&nd[r->head[b]]);
 }
 
-/* The bottom is empty: brings down the next entries. Returns 0 when there
- * are none left. */
+/* Brings the next entries down into the bottom, after those it holds.
+ * Returns 0 when there are none left above it. */
 static int refill(asx_wakeq *q) {
   flush_pending(q);
   for (;;) {
@@ -325,7 +339,8 @@ static int refill(asx_wakeq *q) {
       }
       if (empty) {
         /* Empty: the next push starts afresh at the top. */
-        q->top_start = -INFINITY;
+        if (q->bot == NIL)
+          q->top_start = -INFINITY;
         return 0;
       }
       /* From now on the top takes only what comes after all of these. */
@@ -385,7 +400,7 @@ static int refill(asx_wakeq *q) {
       fetch_ahead(q->nd, r);
     }
     if (g.head != NIL) {
-      bottom_fill(q, g.head);
+      bottom_append(q, g.head);
       return 1;
     }
   }
@@ -491,27 +506,22 @@ uint32_t asx_wakeq_peek(asx_wakeq *q) {
   for (;;) {
     while (q->bot != NIL && removed(&q->nd[q->bot]))
       bottom_take(q);
-    if (q->bot != NIL)
-      return q->bot;
-    if (!refill(q)) {
-      /* Every level was drained: nothing live can be left. */
-      assert(q->len == 0);
-      return ASX_WAKEQ_NONE;
-    }
+    /* The bottom is kept ASX_WAKEQ_AHEAD deep while there is more, for
+     * asx_wakeq_ahead (pending pushes are into rungs). */
+    if (q->bot_n >= ASX_WAKEQ_AHEAD || (q->nrungs == 0 && q->top_count == 0) ||
+        !refill(q))
+      break;
   }
+  /* When the bottom is empty, every level was drained. */
+  assert(q->bot != NIL || q->len == 0);
+  return q->bot != NIL ? q->bot : ASX_WAKEQ_NONE;
 }
 
-uint32_t asx_wakeq_hint_after(const asx_wakeq *q, uint32_t id) {
-  uint32_t next = q->nd[id].next;
-  /* Past the bottom's end: the first entry of the next bucket, which the
-   * next refill brings down, as likely to come soon as any. */
-  if (next == NIL && id == q->bot_tail && q->nrungs > 0) {
-    const rung *r = &q->rung[q->nrungs - 1];
-    uint32_t end = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
-    for (uint32_t b = r->cur; b < end && next == NIL; b++)
-      next = r->head[b];
-  }
-  return next;
+uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max) {
+  uint32_t n = 0;
+  for (uint32_t id = q->bot; id != NIL && n < max; id = q->nd[id].next)
+    ids[n++] = id;
+  return n;
 }
 
 uint32_t asx_wakeq_pop(asx_wakeq *q) {

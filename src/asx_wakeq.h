@@ -52,11 +52,13 @@ uint32_t asx_wakeq_peek(asx_wakeq *q);
 /* Takes the first id out and returns it (ASX_WAKEQ_NONE when empty). */
 uint32_t asx_wakeq_pop(asx_wakeq *q);
 
-/* For prefetching only: the id after id, when id is the first (what
- * asx_wakeq_peek returned) or was returned by this call, and the next is at
- * hand; else ASX_WAKEQ_NONE. It may be an id since removed, or not be the
- * next to come out. */
-uint32_t asx_wakeq_hint_after(const asx_wakeq *q, uint32_t id);
+/* For prefetching only: writes to ids up to max ids in the order they
+ * come out next, and returns how many. The list holds at least
+ * min(max, ASX_WAKEQ_AHEAD - 1, entries queued) ids after an asx_wakeq_peek
+ * or asx_wakeq_pop, each id then queued or since removed; pushes after that
+ * may come in between. O(max), in entries already in the cache. */
+#define ASX_WAKEQ_AHEAD 20
+uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max);
 
 /* The time id was pushed with (id queued, or popped and not pushed since). */
 double asx_wakeq_time(const asx_wakeq *q, uint32_t id);

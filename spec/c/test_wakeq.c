@@ -241,6 +241,36 @@ static void test_seq_renumbering(void **state) {
   world_free(&w);
 }
 
+/* What the scheduler prefetches by: right after a pop, asx_wakeq_ahead
+ * lists the ids that come out next, in their order, ASX_WAKEQ_AHEAD - 1 of
+ * them while as many are queued, however the entries are spread. */
+static void test_ahead_lists_what_comes_next(void **state) {
+  static const int dists[] = {DIST_UNIFORM, DIST_EQUAL, DIST_WIDE, DIST_OUTLIERS};
+  for (int d = 0; d < 4; d++) {
+    world w;
+    uint32_t ids[ASX_WAKEQ_AHEAD], popped[ASX_WAKEQ_AHEAD];
+    world_init(&w, 10000, 12 + (uint64_t)d);
+    for (uint32_t id = 0; id < 10000; id++)
+      push(&w, id, delay(&w, dists[d]));
+    for (int round = 0; round < 3000 || w.nqueued > 0; round++) {
+      uint32_t n, k;
+      popped[0] = pop(&w);
+      n = asx_wakeq_ahead(w.q, ids, ASX_WAKEQ_AHEAD - 1);
+      assert_int_equal(n, w.nqueued < ASX_WAKEQ_AHEAD - 1 ? w.nqueued
+                                                         : ASX_WAKEQ_AHEAD - 1);
+      k = n > 0 ? 1 + (uint32_t)(next64(&w) % n) : 0;
+      for (uint32_t i = 0; i < k; i++) {
+        popped[i + 1] = pop(&w);
+        assert_int_equal(popped[i + 1], ids[i]);
+      }
+      /* The first rounds sleep again; then the queue drains. */
+      for (uint32_t i = 0; round < 3000 && i <= k; i++)
+        push(&w, popped[i], w.now + delay(&w, dists[d]));
+    }
+    world_free(&w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_uniform),
@@ -254,6 +284,7 @@ int main(void) {
       cmocka_unit_test(test_empty_and_refill),
       cmocka_unit_test(test_pushes_into_the_past),
       cmocka_unit_test(test_seq_renumbering),
+      cmocka_unit_test(test_ahead_lists_what_comes_next),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
