@@ -10,4 +10,10 @@ int asx__lua_open_repl(lua_State *L);
 int asx__lua_open_guard(lua_State *L);
 int asx__lua_open_httpd(lua_State *L);
 
+/* The sends to loggers under way (asx_lua_guard.c), and whether L's own
+ * stack holds one: a yield there is the logger's error, with this message. */
+extern int asx__lua_sends;
+int asx__lua_in_send(lua_State *L);
+#define ASX__LUA_LOGGER_WAITS "a logger must not yield (coroutine.yield or sleep inside a logger)"
+
 #endif

@@ -24,6 +24,7 @@
  * running (one at a time: a session cannot run inside an agent), so they can
  * be methods of asx.Trader and cost nothing per trader.
  */
+#include "asx_lua.h"
 #include "asx_lua_sched.h"
 
 #include <lauxlib.h>
@@ -244,8 +245,12 @@ static int l_sleep(lua_State *L) {
     return luaL_error(L, "sleep: no session is running (sleep works inside an agent's cycle)");
   if (ls->co != L)
     return luaL_error(L, "sleep: only an agent can sleep, in its cycle's own coroutine");
-  /* lua_yield raises where the coroutine cannot yield (inside a logger):
-   * the request stands only once it has not. */
+  /* A logger called from the agent's call runs on its coroutine, but must
+   * not wait (asx_lua_guard.c). */
+  if (asx__lua_sends > 0 && asx__lua_in_send(L))
+    return luaL_error(L, "%s", ASX__LUA_LOGGER_WAITS);
+  /* lua_yield raises where the coroutine cannot yield: the request stands
+   * only once it has not. */
   int rc = lua_yield(L, 0);
   ls->sleep_req = 1;
   ls->sleep_delay = d;

@@ -19,7 +19,7 @@ local F = require("asx.ffi")
 local event = require("asx.event")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
-local type, tostring, tonumber = type, tostring, tonumber
+local type, tostring, tonumber, rawget = type, tostring, tonumber, rawget
 local setmetatable, error, pcall = setmetatable, error, pcall
 local argerror, self_error = check.argerror, check.self_error
 
@@ -45,10 +45,10 @@ local event_message = event.message
 -- Loggers are user code, called from inside the call that caused the event
 -- (an agent's buy, on the agent's coroutine), through guard.send
 -- (lua/asx/guard.lua), so that whatever a logger does, the delivery
--- completes and the exchange leaves its delivering state. Where a yield
--- could suspend the caller, the sends run inside guard.unyielding.
+-- completes and the exchange leaves its delivering state. The sends are
+-- counted (guard.sending) so that a logger's yield is refused.
 local guard = require("asx.guard")
-local send, can_yield, unyielding = guard.send, guard.can_yield, guard.unyielding
+local send, sending = guard.send, guard.sending
 
 -- Only asx's own consume_events (native_consumers) are handed the book's
 -- records, as they were when the logger was added: they never yield, so they
@@ -61,10 +61,6 @@ local send, can_yield, unyielding = guard.send, guard.can_yield, guard.unyieldin
 -- when the delivery is over; the caller never sees the error.
 local function logger_failed(ex, failed, L, err, tb, at)
   failed = failed or {}
-  if type(err) == "string" then
-    err = err:gsub("attempt to yield across C%-call boundary",
-      "a logger must not yield (coroutine.yield or sleep inside a logger)", 1)
-  end
   if ex._on_logger_error then
     ex:remove_logger(L)
     failed[L] = true
@@ -91,7 +87,9 @@ end
 -- compiled loop builds the message and calls the logger in one trace, and
 -- LuaJIT does not even allocate a message the logger does not keep.
 local function send_messages(ex, st, loggers, native, evs, n, first, failed)
-  local session, names = ex.session_id, st.names
+  -- An exchange without a session has no session_id: rawget does not go on
+  -- to look for one in the class.
+  local session, names = rawget(ex, "session_id"), st.names
   local only = loggers[1]
   if loggers[2] == nil and not native[only] then
     for i = 0, n - 1 do
@@ -187,11 +185,9 @@ local function deliver_now(ex, st)
     end
   end
   if ex._lua_loggers > 0 then
-    if can_yield() then
-      failed = unyielding(send_messages, ex, st, loggers, native, evs, n, first, failed)
-    else
-      failed = send_messages(ex, st, loggers, native, evs, n, first, failed)
-    end
+    sending(1)
+    failed = send_messages(ex, st, loggers, native, evs, n, first, failed)
+    sending(-1)
   end
   C.asx_book_clear_events(st.book)
   st.delivering = false
@@ -338,7 +334,7 @@ function M.new(opts)
   -- order.
   state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
     anchors = anchors, accounts = accounts, native = {}, delivering = false, listening = false,
-    batched = false }
+    batched = false, watching = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
@@ -480,11 +476,9 @@ function Exchange:emit(event_type, message)
   local was_delivering = st.delivering
   local failed
   st.delivering = true
-  if can_yield() then
-    failed = unyielding(send_emitted, self, loggers, sends, event_type, message, at)
-  else
-    failed = send_emitted(self, loggers, sends, event_type, message, at)
-  end
+  sending(1)
+  failed = send_emitted(self, loggers, sends, event_type, message, at)
+  sending(-1)
   st.delivering = was_delivering
   if failed then report_failures(self, failed) end
 end

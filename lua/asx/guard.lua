@@ -7,21 +7,39 @@
 -- A protected call that compiled code runs without leaving the trace is
 -- xpcall; its handler keeps the logger's own traceback. But LuaJIT's xpcall
 -- lets a coroutine.yield through: a logger that yields would suspend the
--- agent in the middle of a delivery. Code that may yield (can_yield(), on a
--- coroutine) therefore makes its sends inside unyielding(fn, ...)
--- (src/asx_lua_guard.c), one C frame per delivery that no yield crosses: a
--- logger's yield, or its sleep, is then its error, raised where it yielded.
--- The main thread cannot yield at all and needs no such frame.
+-- agent in the middle of a delivery. So the code that sends counts its
+-- sends under way (sending(1) before, sending(-1) after: a store that
+-- compiled code makes in place), and the yields check: coroutine.yield,
+-- replaced here once per Lua state, and an agent's sleep (in C) raise the
+-- logger's error where they are called inside a send on their own
+-- coroutine (src/asx_lua_guard.c); a coroutine that a logger resumes
+-- itself yields as usual.
 --
 --   guard.send(L, name, m)        true, or false, the error as raised and
 --                                 the logger's traceback
---   guard.can_yield()             false on the main thread
---   guard.unyielding(fn, ...)     fn(...) behind a C frame
+--   guard.sending(d)              adds d to the count of sends under way
+local registry = debug.getregistry()
+if registry["asx.guard"] then return registry["asx.guard"] end
 local F = require("asx.ffi")
+local core = F.core
 
-local xpcall, getinfo, running, concat = xpcall, debug.getinfo, coroutine.running, table.concat
+local xpcall, getinfo, concat, error = xpcall, debug.getinfo, table.concat, error
 
-local M = { unyielding = F.core.unyielding }
+local M = {}
+
+-- The count C reads (asx__lua_sends).
+local sends = F.ffi.cast("int *", core.sends)
+function M.sending(d)
+  sends[0] = sends[0] + d
+end
+
+-- coroutine.yield, refused inside a send on the yielding coroutine.
+local raw_yield, in_send, LOGGER_WAITS = coroutine.yield, core.in_send, core.LOGGER_WAITS
+local function yield(...)
+  if sends[0] > 0 and in_send() then error(LOGGER_WAITS, 2) end
+  return raw_yield(...)
+end
+coroutine.yield = yield
 
 -- Calls L:send_event(name, m) by a tail call, so that the logger's method is the
 -- first frame above xpcall, named by its file and line as a traceback names
@@ -43,18 +61,21 @@ local function on_error(err)
   while true do
     local ar = getinfo(level, "Snlf")
     if ar == nil or ar.func == xpcall or ar.func == call_send then break end
-    local where
-    if ar.namewhat ~= "" then
-      where = " in function '" .. ar.name .. "'"
-    elseif ar.what == "main" then
-      where = " in main chunk"
-    elseif ar.what == "C" then
-      where = " in ?"
-    else
-      where = (" in function <%s:%d>"):format(ar.short_src, ar.linedefined)
+    -- A refused yield is the logger's own call to it: the wrapper is not.
+    if ar.func ~= yield then
+      local where
+      if ar.namewhat ~= "" then
+        where = " in function '" .. ar.name .. "'"
+      elseif ar.what == "main" then
+        where = " in main chunk"
+      elseif ar.what == "C" then
+        where = " in ?"
+      else
+        where = (" in function <%s:%d>"):format(ar.short_src, ar.linedefined)
+      end
+      parts[#parts + 1] = "\n\t" .. ar.short_src .. ":" .. (ar.currentline > 0 and ar.currentline .. ":" or "")
+        .. where
     end
-    parts[#parts + 1] = "\n\t" .. ar.short_src .. ":" .. (ar.currentline > 0 and ar.currentline .. ":" or "")
-      .. where
     level = level + 1
   end
   failed_err, failed_tb = err, concat(parts)
@@ -71,9 +92,7 @@ function M.send(L, name, m)
   return false, err, tb
 end
 
-function M.can_yield()
-  local co, main = running()
-  return co ~= nil and not main
-end
-
+-- The frame the yields look for.
+registry[core.SEND_KEY] = M.send
+registry["asx.guard"] = M
 return M
