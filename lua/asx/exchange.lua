@@ -80,25 +80,36 @@ local function report_failures(ex, failed)
   end
 end
 
+-- Event i of a delivery (evs[i], numbered first + i) to a lone logger
+-- (send_messages). Returns failed.
+local function send_alone(ex, L, evs, i, session, names, first, failed)
+  local e = evs[i]
+  local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
+  if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
+  return failed
+end
+
 -- The messages of the book's records evs[0 .. n - 1], each sent to every
 -- logger without consume_events that has not failed in this delivery (the
--- first numbered first). Returns failed. A lone logger has a loop of its
--- own: with no loop over the loggers inside the loop over the events, the
--- compiled loop builds the message and calls the logger in one trace, and
--- LuaJIT does not even allocate a message the logger does not keep.
+-- first numbered first). Returns failed. A lone logger has a path of its
+-- own: with no loop over the loggers around each send, the compiled code
+-- builds the message and calls the logger in one trace, and LuaJIT does not
+-- even allocate a message the logger does not keep. Its first event is sent
+-- before the loop over the others, so that a call that recorded one event
+-- (an order that rests without trading) runs no loop at all, and the loop
+-- stays cold enough for LuaJIT to compile it inside the caller's trace
+-- rather than as a trace of its own, which every delivery would enter and
+-- leave.
 local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   -- An exchange without a session has no session_id: rawget does not go on
   -- to look for one in the class.
   local session, names = rawget(ex, "session_id"), st.names
   local only = loggers[1]
   if loggers[2] == nil and not native[only] then
-    for i = 0, n - 1 do
-      local e = evs[i]
-      local ok, err, tb = send(only, EVENT_TYPES[e.type], event_message(e, session, names))
-      if not ok then
-        failed = logger_failed(ex, failed, only, err, tb, first + i)
-        if failed[only] then break end
-      end
+    failed = send_alone(ex, only, evs, 0, session, names, first, failed)
+    for i = 1, n - 1 do
+      if failed and failed[only] then break end
+      failed = send_alone(ex, only, evs, i, session, names, first, failed)
     end
     return failed
   end
