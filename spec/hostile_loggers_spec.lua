@@ -49,6 +49,52 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.same({ 1000, 10 }, { totals() })
   end)
 
+  it("that yields gets the same error from a protected call and from an emitted event", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    local L = { send_event = function(_, t) if t ~= "order" then coroutine.yield("stolen") end end }
+    ex:add_logger(L)
+    s:sell(5, 10)
+    local ok, err = pcall(b.buy, b, 2, 10)
+    assert.is_false(ok)
+    assert.matches("^spec/hostile_loggers_spec%.lua:%d+: a logger must not yield %(coroutine%.yield or "
+      .. "sleep inside a logger%)$", err)
+    assert.are.same({ 1000, 10 }, { totals() })
+    local co = coroutine.create(function() return ex:emit("note", {}) end)
+    ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.are.equal("dead", coroutine.status(co))
+    assert.matches("^spec/hostile_loggers_spec%.lua:%d+: a logger must not yield", err)
+    assert.is_false(ex:delivering())
+    -- Yields outside any logger are as they were.
+    local gen = coroutine.wrap(function() coroutine.yield(1) coroutine.yield(2) end)
+    assert.are.same({ 1, 2 }, { gen(), gen() })
+  end)
+
+  it("may run coroutines of its own that yield, and they yield to it", function()
+    local ex = asx.exchange()
+    local s, b = market(ex)
+    local seen = {}
+    -- Each event's type, letter by letter, through a generator.
+    local L = {}
+    function L.send_event(_, t)
+      local letters = coroutine.wrap(function()
+        for c in t:gmatch(".") do coroutine.yield(c) end
+      end)
+      local word = {}
+      for c in letters do word[#word + 1] = c end
+      seen[#seen + 1] = table.concat(word)
+    end
+    ex:add_logger(L)
+    s:sell(5, 10)
+    b:buy(1, 10)
+    local co = coroutine.create(function() return b:buy(1, 10) end)
+    assert.is_true(coroutine.resume(co))
+    assert.are.equal("dead", coroutine.status(co))
+    assert.are.same({ "order", "order", "exchange", "order", "exchange" }, seen)
+    assert.are.same({ 20, 8, 980, 2 }, { s.money, s.stocks, b.money, b.stocks })
+  end)
+
   it("that trades raises 'a logger must not trade' to the caller, with the book intact", function()
     local ex = asx.exchange()
     local s, b, totals = market(ex)
