@@ -1,0 +1,31 @@
+/* Numbers and text as asx's files hold them (asx_fmt.c). */
+#ifndef ASX_FMT_H
+#define ASX_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ASX_FFI_BEGIN */
+/* Writes v into buf (at least 32 bytes) exactly: an integral value within
+ * 2^53 as an integer, any other finite value in the shortest %g form that
+ * strtod reads back as v, "nan", "inf" or "-inf" otherwise. Returns the
+ * length. This is the one number formatter: the Lua encoders call it too,
+ * so the generic path writes the same text as the native one. */
+int asx_fmt_double(char *buf, double v);
+
+/* Writes v in decimal into buf (at least 21 bytes); returns the length. */
+int asx_fmt_int64(char *buf, int64_t v);
+
+/* Text in files is valid UTF-8, whatever bytes a message holds: every
+ * invalid sequence (a stray continuation byte, a truncated or overlong
+ * sequence, a surrogate, beyond U+10FFFF) becomes one U+FFFD per maximal
+ * invalid subpart, as the WHATWG decoder and Python's "replace" count them.
+ * Other bytes, NUL included, are kept. asx_fmt_utf8_valid returns the length
+ * of the longest valid prefix of s (len when all of it is valid);
+ * asx_fmt_utf8 writes the cleaned text into out (at least 3 * len bytes) and
+ * returns its length. */
+size_t asx_fmt_utf8_valid(const char *s, size_t len);
+size_t asx_fmt_utf8(char *out, const char *s, size_t len);
+/* ASX_FFI_END */
+
+#endif
