@@ -187,12 +187,16 @@ local function deliver_now(ex, st)
   ex.events = ex.events + n
   local failed
   st.delivering = true
-  for j = 1, #loggers do
-    local L = loggers[j]
-    local consume = native[L]
-    if consume then
-      local ok, err = pcall(consume, L, evs, n, ex)
-      if not ok then failed = logger_failed(ex, failed, L, err, nil, first) end
+  -- Counted, so that a delivery to Lua loggers alone takes no length of the
+  -- loggers array (a call out of compiled code).
+  if st.natives > 0 then
+    for j = 1, #loggers do
+      local L = loggers[j]
+      local consume = native[L]
+      if consume then
+        local ok, err = pcall(consume, L, evs, n, ex)
+        if not ok then failed = logger_failed(ex, failed, L, err, nil, first) end
+      end
     end
   end
   if ex._lua_loggers > 0 then
@@ -338,13 +342,14 @@ function M.new(opts)
     -- Loggers with send_event, as they were when added.
     _sends = {}, _lua_loggers = 0,
   }, Exchange)
-  -- The loggers that take the book's records are here, with the function
-  -- that does, as it was when they were added. listening says whether
+  -- The loggers that take the book's records are here (native, natives of
+  -- them), with the function that does, as it was when they were added.
+  -- listening says whether
   -- a call must deliver to them (ex.loggers has any the book's sink does
   -- not feed: update_batched keeps it), for the order path to test per
   -- order.
   state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
-    anchors = anchors, accounts = accounts, native = {}, delivering = false, listening = false,
+    anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, listening = false,
     batched = false, watching = false }
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
@@ -399,6 +404,7 @@ function Exchange:add_logger(L)
   local consume = L.consume_events
   if native_consumers[consume] then
     st.native[L] = consume
+    st.natives = st.natives + 1
   else
     self._lua_loggers = self._lua_loggers + 1
   end
@@ -419,7 +425,12 @@ function Exchange:remove_logger(L)
   -- A logger removed gets the events held back for it first.
   flush(self)
   self.loggers = new
-  if st.native[L] then st.native[L] = nil else self._lua_loggers = self._lua_loggers - 1 end
+  if st.native[L] then
+    st.native[L] = nil
+    st.natives = st.natives - 1
+  else
+    self._lua_loggers = self._lua_loggers - 1
+  end
   self._sends[L] = nil
   update_batched(self, st)
   if not new[1] and not st.watching then C.asx_book_record_events(st.book, 0) end

@@ -39,7 +39,7 @@ local function yield(...)
   if sends[0] > 0 and in_send() then error(LOGGER_WAITS, 2) end
   return raw_yield(...)
 end
-coroutine.yield = yield
+coroutine.yield = yield -- luacheck: ignore 122 (replaced on purpose)
 
 -- Calls L:send_event(name, m) by a tail call, so that the logger's method is the
 -- first frame above xpcall, named by its file and line as a traceback names
