@@ -53,6 +53,32 @@ describe("asx.trader and asx.exchange", function()
     assert.equal(ex, t2.exchange)
   end)
 
+  it("sends each trader's orders to its own exchange's book, among several", function()
+    local exs, traders = {}, {}
+    for i = 1, 3 do
+      exs[i] = asx.exchange()
+      traders[i] = asx.trader({ exchange = exs[i], money = 1000, stocks = 10 })
+    end
+    -- An exchange made and dropped in between leaves the others' books as they are.
+    asx.exchange()
+    collectgarbage()
+    local loner = asx.trader({ money = 1000 })
+    for i = 1, 3 do
+      traders[i]:sell(i, 10 + i)
+      traders[i]:buy(i, i)
+    end
+    for i = 1, 3 do
+      assert.same({ bids = { [i] = i }, asks = { [10 + i] = i }, bid = i, ask = 10 + i }, book_state(exs[i]))
+    end
+    assert.has_error(function() loner:buy(1, 5) end,
+      ("buy: %s has no exchange (register it with ex:register(trader))"):format(tostring(loner)))
+    exs[2]:register(loner)
+    local o = loner:buy(2, 12)
+    assert.equal("filled", o.status)
+    assert.same({ bids = { [2] = 2 }, asks = {}, bid = 2 }, book_state(exs[2]))
+    assert.same({ bids = { [3] = 3 }, asks = { [13] = 3 }, bid = 3, ask = 13 }, book_state(exs[3]))
+  end)
+
   it("lets money and stocks be written, and checks the values", function()
     local t = asx.trader({ money = 5, stocks = 6 })
     t.money = 70
