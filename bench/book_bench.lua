@@ -14,7 +14,9 @@ end
 
 local N, TRADERS, MID = 200000, 1000, 50
 -- ASX_BENCH_ONCE=1: the replay without a logger, run once, and nothing
--- else (for a profiler: callgrind counts its instructions exactly).
+-- else (for a profiler: callgrind counts its instructions exactly, and
+-- with --dump-before='*clock_gettime*' the second of its three parts is the
+-- timed replay alone).
 -- ASX_BENCH=logger: the replay with the logger alone; ASX_BENCH=plain: the
 -- one without; ASX_BENCH_RUNS=k: k runs of each rather than 5.
 local ONCE = os.getenv("ASX_BENCH_ONCE") == "1"
