@@ -87,6 +87,8 @@ typedef struct asx_account {
   int64_t *positions;    /* public, set once before the first order */
   uint32_t n_positions;  /* public, set once with positions */
   uint32_t orders_; /* private: the slot of its newest resting order, 0 for none */
+  int32_t tag; /* public, the owner's: the book never reads it (the Lua library
+                  keeps the number of the account's exchange) */
   /* Private: the balances a fill-or-kill check works on, valid while
    * sim_mark_ is the exchange's current check. */
   int64_t sim_money_, sim_stocks_;

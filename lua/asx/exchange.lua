@@ -31,6 +31,14 @@ local EVENT_TYPES = event.NAMES
 
 local M = {}
 
+-- Every exchange's state by a number of its own, which its traders'
+-- accounts carry (asx_account.tag), so that the order path finds the state
+-- from the account with an array index rather than two look-ups keyed by
+-- tables. Weak: a trader keeps its exchange, and so its state, alive.
+local state_at = setmetatable({}, { __mode = "v" })
+P.state_at = state_at
+local n_exchanges = 0
+
 local Exchange = {}
 Exchange.__index = Exchange
 M.Exchange = Exchange
@@ -348,9 +356,17 @@ function M.new(opts)
   -- a call must deliver to them (ex.loggers has any the book's sink does
   -- not feed: update_batched keeps it), for the order path to test per
   -- order.
-  state_of[ex] = { book = book, books = books, names = names, index = index, n = n_instruments,
+  -- The tags are the accounts' int32_t (a signed field, whose value compiled
+  -- code uses as an index without a conversion): past them, they would repeat.
+  if n_exchanges == 0x7FFFFFFF then
+    error("exchange: no exchange numbers left (a process makes at most 2^31 - 1 exchanges)", 2)
+  end
+  n_exchanges = n_exchanges + 1
+  local st = { book = book, books = books, names = names, index = index, n = n_instruments,
     anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, listening = false,
-    batched = false, watching = false }
+    batched = false, watching = false, tag = n_exchanges }
+  state_of[ex] = st
+  state_at[n_exchanges] = st
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end
@@ -569,6 +585,7 @@ function Exchange:register(t)
   set_positions(st, acct, P.wanted_positions[t], "register")
   P.wanted_positions[t] = nil
   exchange_of[t] = self
+  acct.tag = st.tag
   self.traders[acct.id] = t
   return t
 end

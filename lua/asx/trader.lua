@@ -21,6 +21,7 @@ local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local state_at = P.state_at
 local classes, owners = P.classes, P.owners
 local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
@@ -323,24 +324,25 @@ end
 -- The common call: a limit order with no options from a trader of an
 -- exchange, while no trader uses a latency or on_fill and no logger is being
 -- delivered to. It takes the steps place_any takes for it, with the trader's
--- account and exchange found directly (no per-trader record: at a million
--- agents it would cost more memory than it saves instructions); every other
--- call, bad arguments included, goes on to place_any (a tail call, so its
--- errors name the caller's line), which checks and raises in its order.
+-- account found directly and its exchange's state by the number the account
+-- carries (no per-trader record: at a million agents it would cost more
+-- memory than it saves instructions); every other call, bad arguments
+-- included, goes on to place_any (a tail call, so its errors name the
+-- caller's line), which checks and raises in its order.
 local function place(self, side, fname, amount, price, opts)
-  local ex = exchange_of[self]
-  if ex == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
+  local acct = account_of[self]
+  if acct == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
       or price * amount > MAX then
     return place_any(self, side, fname, amount, price, opts)
   end
-  local st = state_of[ex]
-  if st.delivering then return place_any(self, side, fname, amount, price, opts) end
+  -- nil for a trader with no exchange (tag 0).
+  local st = state_at[acct.tag]
+  if st == nil or st.delivering then return place_any(self, side, fname, amount, price, opts) end
   local o = st.spare
   if o == nil then
     o = order_t()
     st.spare = o
   end
-  local acct = account_of[self]
   -- A refused order changes nothing: place_any submits it again and raises.
   if C.asx_book_submit(st.book, o, acct, side, price, amount) == OVERFLOW then
     return place_any(self, side, fname, amount, price, opts)
@@ -351,16 +353,17 @@ local function place(self, side, fname, amount, price, opts)
     st.accounts[slot] = acct
     -- The next spare now, so that the next call finds one.
     st.spare = order_t()
-    if st.listening then deliver(ex) end
+    if st.listening then deliver(exchange_of[self]) end
     return o
   end
   -- The copy is made once the loggers have the events (nothing on this path
   -- can trade meanwhile, so the spare still holds the order): the delivery
   -- runs through traces of its own, and a copy made before it would be
-  -- allocated for them even when the caller drops it.
-  if st.listening then deliver(ex) end
-  return order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
-    o.reason_, 0, o.instrument_)
+  -- allocated for them even when the caller drops it. What the call gave
+  -- (price, side, trader) or left unset (no flags, the first instrument) is
+  -- not read back.
+  if st.listening then deliver(exchange_of[self]) end
+  return order_t(o.id_, price, o.amount_, o.filled_, acct.id, side, o.status_, 0, o.reason_, 0, 0)
 end
 
 -- An order of t's that was on its way reaches the book: it is matched as
