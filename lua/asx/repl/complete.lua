@@ -28,8 +28,7 @@ end
 
 -- A trader's methods live on its class, reached through an __index
 -- function (id, exchange, money and stocks are virtual); walk the class
--- chain instead (each class's look-ups pass through its latency box on the
--- way to its parent).
+-- chain instead (each class names its parent as super).
 local function class_fields(cls, out)
   local depth = 0
   while type(cls) == "table" and depth < 32 do
