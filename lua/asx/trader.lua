@@ -15,7 +15,7 @@ local F = require("asx.ffi")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
 local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
-local setmetatable, rawget, error = setmetatable, rawget, error
+local setmetatable, getmetatable, rawget, error = setmetatable, getmetatable, rawget, error
 local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
@@ -90,27 +90,21 @@ end
 local LATENCY = setmetatable({}, { __tostring = function() return "asx.latency" end })
 
 -- Classes are tables of methods and defaults; writing one of the fields
--- above into a class is noted too. A class keeps its latency under the
--- private key, as a trader does, and its metatable's __index, a function,
--- reads it there as Cls.latency before it asks the parent class: a
--- subclass inherits it as any field, and every assignment is checked. A
--- function rather than a table in between, so that a method found in the
--- parent costs one look-up more than one of the class's own, not two: the
--- compiled code knows the key, and the test for "latency" folds away.
+-- above into a class is noted too. A class's latency is kept in a table of
+-- its own (its latency box) that the class's look-ups pass through on their
+-- way to the parent class: Cls.latency reads it, a subclass inherits it as
+-- any field, and every assignment is checked.
 local function class_newindex(cls, k, v)
   note_field(k, v)
-  rawset(cls, k == "latency" and LATENCY or k, v)
-end
-
--- The __index of a class's metatable; parent is nil for Trader itself.
-local function class_index(parent)
-  return function(cls, k)
-    if k == "latency" then
-      local v = rawget(cls, LATENCY)
-      if v ~= nil or parent == nil then return v end
+  if k == "latency" then
+    local mt = getmetatable(cls)
+    local box = type(mt) == "table" and rawget(mt, "__index")
+    if type(box) == "table" then
+      rawset(box, k, v)
+      return
     end
-    if parent ~= nil then return parent[k] end
   end
+  rawset(cls, k, v)
 end
 
 local Trader = { name = "trader" }
@@ -156,7 +150,7 @@ local function make_class(cls)
   return cls
 end
 make_class(Trader)
-setmetatable(Trader, { __index = class_index(nil), __newindex = class_newindex })
+setmetatable(Trader, { __index = {}, __newindex = class_newindex })
 
 -- Returns a subclass; its instances come from Cls:new(opts).
 function Trader:extend(name)
@@ -166,8 +160,9 @@ function Trader:extend(name)
   if type(name) ~= "string" or name == "" then
     argerror(1, "extend", "non-empty class name expected", name)
   end
+  local box = setmetatable({}, { __index = self })
   local cls = make_class(setmetatable({ name = name, super = self },
-    { __index = class_index(self), __newindex = class_newindex }))
+    { __index = box, __newindex = class_newindex }))
   return cls
 end
 

@@ -28,7 +28,8 @@ end
 
 -- A trader's methods live on its class, reached through an __index
 -- function (id, exchange, money and stocks are virtual); walk the class
--- chain instead (each class names its parent as super).
+-- chain instead (each class's look-ups pass through its latency box on the
+-- way to its parent).
 local function class_fields(cls, out)
   local depth = 0
   while type(cls) == "table" and depth < 32 do
