@@ -196,7 +196,13 @@ typedef struct book_side {
                    it was last empty: no level's total is above it, so
                    while an order fits under it, its level needs no
                    look-up (or-ed in one instruction, below 2^53 still) */
+  /* Padding to a power of two, so that a side's address is its number
+   * shifted rather than multiplied, on every order's path. */
+  char pad_[2048 - 2 * sizeof(int64_t) - (ASX_WINDOW + 1) * sizeof(asx_level *) -
+            ASX_WINDOW_WORDS * sizeof(uint64_t) - sizeof(asx_level **) -
+            3 * sizeof(size_t)];
 } book_side;
+_Static_assert(sizeof(book_side) == 2048, "a side's size is a power of two");
 
 struct asx_book {
   book_side sides[2];
@@ -891,55 +897,21 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   return 0;
 }
 
-/* Rests what is left of a limit order. Returns 0, or ASX_E_NOMEM with the
- * order not resting. */
-static inline __attribute__((always_inline)) int
-order_rest(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
-  assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
-  /* A new slot reserves the room it will need when its order leaves. The
-   * rare test is one branch, so the common path has one predictable jump. */
-  asx_venue *v = b->v;
-  if (__builtin_expect(v->free_slot == 0, 0) && slots_grow(v) != 0)
-    return ASX_E_NOMEM;
-  assert(s == o->side && price == o->price && a == o->acct_);
-  book_side *side = &b->sides[s];
-  int64_t key = side_key(s, price);
-  uint64_t i = window_index(side, key);
-  asx_level *lvl;
-  /* Almost every order rests on a level the window already holds. */
-  if (__builtin_expect(i < ASX_WINDOW && side->window[i] != NULL, 1)) {
-    lvl = side->window[i];
-    level_append(v, lvl, o);
-    /* Whether the level was empty is a coin toss, so neither its bit nor
-     * the best is set under that test: the bit of a level with orders is
-     * set already, and such a level is not above the best. */
-    assert(live_get(side, i) == (lvl->count > 1));
-    live_set(side, i);
-    side->best = key > side->best->key ? lvl : side->best;
-    assert(best_is_top(side));
-  } else {
-    /* A new level in the window (which may move to it), or an outer one. */
-    lvl = level_get(b, s, price);
-    if (lvl == NULL)
-      return ASX_E_NOMEM;
-    level_append(v, lvl, o);
-    i = window_index(side, key); /* the window may have moved */
-    if (i < ASX_WINDOW) {
-      assert(lvl->count == 1 && !live_get(side, i));
-      live_set(side, i);
-      if (key > side->best->key)
-        side->best = lvl;
-      assert(best_is_top(side));
-    } else {
-      /* An outer level is worse than the best, which is in the window. */
-      assert(key < side->lo && side->best != &level_none);
-    }
-  }
+/* Whether the best bid reaches the best ask, which the book never allows. */
+static inline int crossed(const asx_book *b) {
+  const asx_level *bid = b->sides[ASX_BUY].best, *ask = b->sides[ASX_SELL].best;
+  return bid != &level_none && ask != &level_none && bid->price >= ask->price;
+}
+
+/* The last steps of a rest, once o has joined its level lvl: the side's
+ * peak, its account's list (newest first) and the counts. */
+static inline __attribute__((always_inline)) void
+rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
+            asx_account *a) {
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &level_none && side->best->key >= lvl->key);
-
-  asx_slot *slots = v->slots;
+  asx_slot *slots = b->v->slots;
   uint32_t at = o->slot;
   slots[at].aprev = 0;
   slots[at].anext = a->orders_;
@@ -948,6 +920,81 @@ order_rest(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
   a->resting++;
   b->resting++;
   o->status = ASX_OPEN;
+  /* Nothing opposite crosses it: matching went first. */
+  assert(!crossed(b));
+}
+
+/* Ends the incoming order o without resting: the rest is cancelled. */
+static void order_drop(asx_book *b, asx_order *o, int reason) {
+  o->status = ASX_CANCELLED;
+  o->reason = (uint8_t)reason;
+  o->acct_ = NULL;
+  event_cancel(b, o, o->amount, reason);
+}
+
+/* Rests what is left of the limit order o, of side s at price for account
+ * a, on a level rest_fast does not find or in a slot it does not have; when
+ * memory runs out, o is cancelled instead. Returns 0. */
+static __attribute__((noinline)) int rest_slow(asx_book *b, asx_order *o,
+                                               int s, int64_t price,
+                                               asx_account *a) {
+  asx_venue *v = b->v;
+  /* A new slot reserves the room it will need when its order leaves. */
+  if (v->free_slot == 0 && slots_grow(v) != 0) {
+    order_drop(b, o, ASX_CANCEL_ASKED);
+    return 0;
+  }
+  book_side *side = &b->sides[s];
+  int64_t key = side_key(s, price);
+  asx_level *lvl = level_get(b, s, price);
+  if (lvl == NULL) {
+    order_drop(b, o, ASX_CANCEL_ASKED);
+    return 0;
+  }
+  int had_orders = lvl->count > 0;
+  level_append(v, lvl, o);
+  uint64_t i = window_index(side, key); /* the window may have moved */
+  if (i < ASX_WINDOW) {
+    assert(live_get(side, i) == had_orders);
+    (void)had_orders;
+    live_set(side, i);
+    if (key > side->best->key)
+      side->best = lvl;
+    assert(best_is_top(side));
+  } else {
+    /* An outer level is worse than the best, which is in the window. */
+    assert(key < side->lo && side->best != &level_none);
+  }
+  rest_finish(b, side, lvl, o, a);
+  return 0;
+}
+
+/* Rests what is left of the limit order o, of side s at price for account
+ * a; what is rare (a new level, no free slot) goes to rest_slow, by a tail
+ * call, so that the common path saves no registers. Returns 0. */
+static inline __attribute__((always_inline)) int
+rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
+  assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
+  assert(s == o->side && price == o->price && a == o->acct_);
+  asx_venue *v = b->v;
+  book_side *side = &b->sides[s];
+  int64_t key = side_key(s, price);
+  uint64_t i = window_index(side, key);
+  /* Almost every order rests on a level the window already holds, in a
+   * free slot: one predictable test for both. */
+  if (__builtin_expect((i >= ASX_WINDOW) | (v->free_slot == 0), 0) ||
+      __builtin_expect(side->window[i] == NULL, 0))
+    return rest_slow(b, o, s, price, a);
+  asx_level *lvl = side->window[i];
+  level_append(v, lvl, o);
+  /* Whether the level was empty is a coin toss, so neither its bit nor
+   * the best is set under that test: the bit of a level with orders is
+   * set already, and such a level is not above the best. */
+  assert(live_get(side, i) == (lvl->count > 1));
+  live_set(side, i);
+  side->best = key > side->best->key ? lvl : side->best;
+  assert(best_is_top(side));
+  rest_finish(b, side, lvl, o, a);
   return 0;
 }
 
@@ -1041,7 +1088,7 @@ fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
  * incoming account's changes by a sign, and the resting account's by the
  * opposite one. */
 static inline __attribute__((always_inline)) void
-match_in(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
+match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
   int s = o->side, opp = s ^ 1;
   book_side *side = &b->sides[opp];
   asx_level *lvl = side->best;
@@ -1152,16 +1199,6 @@ match_in(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
   u128_add(&st->volume, (uint64_t)o->filled);
 }
 
-/* Out of line, so that the orders that cross nothing (half of them) do not
- * pay for the registers matching needs. Instrument 0 has a copy of its own,
- * where every account's position is at the same place. */
-static __attribute__((noinline)) void match(asx_book *b, asx_order *o,
-                                            int64_t limit) {
-  if (b->instrument == 0)
-    match_in(b, o, limit, 0);
-  else
-    match_in(b, o, limit, b->instrument);
-}
 
 /* The level at price on side s, with or without orders, or NULL. */
 static const asx_level *level_at(const asx_book *b, int s, int64_t price) {
@@ -1267,20 +1304,6 @@ static int crosses(const asx_book *b, int s, int64_t price) {
   return b->sides[opp].best->key >= side_key(opp, price);
 }
 
-/* Whether the best bid reaches the best ask, which the book never allows. */
-static inline int crossed(const asx_book *b) {
-  const asx_level *bid = b->sides[ASX_BUY].best, *ask = b->sides[ASX_SELL].best;
-  return bid != &level_none && ask != &level_none && bid->price >= ask->price;
-}
-
-/* Ends the incoming order o without resting: the rest is cancelled. */
-static void order_drop(asx_book *b, asx_order *o, int reason) {
-  o->status = ASX_CANCELLED;
-  o->reason = (uint8_t)reason;
-  o->acct_ = NULL;
-  event_cancel(b, o, o->amount, reason);
-}
-
 /* Below this, a price and an amount multiply within ASX_MAX_QTY (2^26 x
  * 2^26 = 2^52): such an order needs no overflow check. */
 #define ASX_LEAN_QTY ((uint64_t)1 << 26)
@@ -1318,34 +1341,11 @@ static __attribute__((noinline)) int submit_check(asx_book *b,
   return 0;
 }
 
-/* Inlined into both entry points, so that asx_book_submit, with no flags,
- * tests none. */
-static inline __attribute__((always_inline)) int
-submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
-       int64_t amount, int flags) {
+/* Fills in the incoming order o once its checks have passed. */
+static inline __attribute__((always_inline)) void
+order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
+           int64_t price, int64_t amount, int flags) {
   asx_venue *v = b->v;
-  uint32_t inst = b->instrument;
-  if (__builtin_expect(acct == NULL, 0))
-    return ASX_E_ARG;
-  /* The common order passes one test, of bits combined without branches: a
-   * limit order without flags, of a price and amount far below ASX_MAX_QTY
-   * (so no product overflows), from an account bound to this exchange and
-   * holding its instrument, whose level cannot overflow (the side's peak
-   * has room for it). Anything else takes every check. */
-  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
-  if (__builtin_expect(
-          (flags != 0) | ((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
-              (acct->venue_ != v) | !holds(acct, inst) |
-              ((uint64_t)b->sides[side & 1].peak + (uint64_t)amount >
-               (uint64_t)ASX_MAX_QTY),
-          0)) {
-    int err = submit_check(b, acct, side, price, amount, flags);
-    if (err != 0)
-      return err;
-  }
-
-  clock_read(v);
-  v->n_finished = 0;
   /* Ids only grow: time priority and the event record rely on it. */
   assert(v->next_id > 0 && v->next_id < INT64_MAX);
   o->id = v->next_id++;
@@ -1358,17 +1358,76 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
   o->flags = (uint8_t)flags;
   o->reason = ASX_CANCEL_ASKED;
   o->slot = 0;
-  o->instrument = inst;
+  o->instrument = b->instrument;
   o->acct_ = acct;
   o->level_ = NULL;
+  v->n_finished = 0;
   b->stats.orders++;
+}
 
+/* The key an opposite level must reach to cross an order of side s at price:
+ * side_key(the opposite side, price), by a sign rather than a branch on the
+ * side (a coin toss); a market order (price 0) crosses every level. */
+static inline int64_t cross_limit(int s, int64_t price) {
+  int64_t buying = -(int64_t)(s == ASX_BUY); /* -1 or 0 */
+  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
+  assert(price == 0 || limit == side_key(s ^ 1, price));
+  return limit;
+}
+
+/* Matches the incoming order o, whose opposite best crosses limit, then
+ * ends it: filled, stopped, or its rest dropped (a market or IOC order) or
+ * rested. Returns 0. Out of line, so that the orders that cross nothing
+ * (half of them) pay for none of the registers matching needs; with few
+ * arguments, so that the call is a jump. Instrument 0 has a copy of its
+ * own, where every account's position is at the same place. */
+static __attribute__((noinline)) int submit_cross(asx_book *b, asx_order *o,
+                                                  int64_t limit, int flags) {
+  asx_account *acct = o->acct_;
+  int s = o->side;
+  int64_t price = o->price;
+  if (b->instrument == 0)
+    match(b, o, limit, 0);
+  else
+    match(b, o, limit, b->instrument);
+  if (o->status == ASX_CANCELLED) {
+    assert(!(flags & ASX_FOK));
+    o->acct_ = NULL;
+    return 0;
+  }
+  if (o->amount == 0) {
+    o->status = ASX_FILLED;
+    o->acct_ = NULL;
+    return 0;
+  }
+  assert(!(flags & ASX_FOK));
+  /* A market order's rest is dropped, never rested; so is an IOC order's. */
+  if (price == 0 || (flags & ASX_IOC)) {
+    order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
+    return 0;
+  }
+  return rest_fast(b, o, s, price, acct);
+}
+
+/* Every order asx_book_submit does not take on its common path: flags, a
+ * market order, large values, an account's first order, recorded events. */
+static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
+                                                asx_account *acct, int side,
+                                                int64_t price, int64_t amount,
+                                                int flags) {
+  if (acct == NULL)
+    return ASX_E_ARG;
+  int err = submit_check(b, acct, side, price, amount, flags);
+  if (err != 0)
+    return err;
+  asx_venue *v = b->v;
+  clock_read(v);
+  order_init(b, o, acct, side, price, amount, flags);
   asx_event *e;
   if (v->record && (e = event_push(b, ASX_EV_ORDER, o)) != NULL) {
     e->price = price;
     e->amount = amount;
   }
-
   if (flags != 0) {
     if ((flags & ASX_POST_ONLY) && crosses(b, side, price)) {
       order_drop(b, o, ASX_CANCEL_POST_ONLY);
@@ -1379,46 +1438,52 @@ submit(asx_book *b, asx_order *o, asx_account *acct, int side, int64_t price,
       return 0;
     }
   }
-
-  /* The key an opposite level must reach to cross: a market order crosses
-   * every level. Half the orders cross nothing and go straight to rest. */
-  int64_t buying = -(int64_t)(side == ASX_BUY); /* -1 or 0 */
-  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
-  assert(price == 0 || limit == side_key(side ^ 1, price));
-  if (b->sides[side ^ 1].best->key >= limit) {
-    match(b, o, limit);
-    if (o->status == ASX_CANCELLED) {
-      assert(!(flags & ASX_FOK));
-      o->acct_ = NULL;
-      return 0;
-    }
-    if (o->amount == 0) {
-      o->status = ASX_FILLED;
-      o->acct_ = NULL;
-      return 0;
-    }
-  }
+  int64_t limit = cross_limit(side, price);
+  if (b->sides[side ^ 1].best->key >= limit)
+    return submit_cross(b, o, limit, flags);
+  /* A FOK order that passed its check crosses. A market order that crosses
+   * nothing, like an IOC order, ends without resting. */
   assert(!(flags & ASX_FOK));
-  /* A market order's rest is dropped, never rested; so is an IOC order's,
-   * and a limit order's when the book cannot grow. */
-  if (price == 0 || (flags & ASX_IOC) || order_rest(b, o, side, price, acct) != 0)
+  if (price == 0 || (flags & ASX_IOC)) {
     order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
-  /* Only a limit order without IOC rests, and the match left nothing
-   * opposite that crosses it. */
-  assert(o->status == ASX_CANCELLED ||
-         (o->status == ASX_OPEN && price != 0 && !(flags & ASX_IOC)));
-  assert(!crossed(b));
-  return 0;
+    return 0;
+  }
+  return rest_fast(b, o, side, price, acct);
 }
 
+/* The common order, a plain limit order, takes a path of its own: one test
+ * admits it, and what it does not do inline it reaches by tail calls, so
+ * that an order that crosses nothing saves no registers. */
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                     int64_t price, int64_t amount) {
-  return submit(b, o, acct, side, price, amount, 0);
+  asx_venue *v = b->v;
+  if (__builtin_expect(acct == NULL, 0))
+    return ASX_E_ARG;
+  /* One test of bits combined without branches: a price and amount far
+   * below ASX_MAX_QTY (so no product overflows; a market order's price 0
+   * fails it), a valid side, an account bound to this exchange and holding
+   * its instrument, a side whose peak has room for the amount (its level
+   * cannot overflow), and no events recorded. Without a record the clock
+   * need not be read either: only events carry its time. */
+  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+  if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
+                           (acct->venue_ != v) | !holds(acct, b->instrument) |
+                           ((uint64_t)b->sides[side & 1].peak +
+                                (uint64_t)amount >
+                            (uint64_t)ASX_MAX_QTY) |
+                           v->record,
+                       0))
+    return submit_any(b, o, acct, side, price, amount, 0);
+  order_init(b, o, acct, side, price, amount, 0);
+  int64_t limit = cross_limit(side, price);
+  if (b->sides[side ^ 1].best->key >= limit)
+    return submit_cross(b, o, limit, 0);
+  return rest_fast(b, o, side, price, acct);
 }
 
 int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
                        int64_t price, int64_t amount, int flags) {
-  return submit(b, o, acct, side, price, amount, flags);
+  return submit_any(b, o, acct, side, price, amount, flags);
 }
 
 /* Whether o rests in this book (not another one: the level tells). */

@@ -182,9 +182,11 @@ int asx_book_set_name(asx_book *book, const char *name);
 
 /* The clock stamped on events: clock(data) when a clock is set (a
  * session's scheduler provides one, asx_sched_clock_time), else the time
- * last set or read, 0 at first. The book reads its clock once per submit or
- * cancel and in asx_book_time; a negative reading (a clock that has no time
- * yet) leaves the book's own. data must stay valid while the clock is set.
+ * last set or read, 0 at first. The book reads its clock once per cancel
+ * and per submit that records events (only events carry the time; a submit
+ * may read it otherwise too), and in asx_book_time; a negative reading (a
+ * clock that has no time yet) leaves the book's own. data must stay valid
+ * while the clock is set.
  * Setting a clock, or NULL for none, first keeps the current clock's time. */
 typedef double (*asx_clock_fn)(const void *data);
 void asx_book_set_clock(asx_book *book, asx_clock_fn clock, const void *data);
