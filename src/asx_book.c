@@ -55,6 +55,15 @@
  *   incoming side's sign), every balance rule of a fill is one test with
  *   the rare cases out of line (fill_limited), and a rest sets its level's
  *   bit and the best by data rather than by a test of the level's count.
+ *   A plain limit order (no flags, no events recorded, values far below
+ *   ASX_MAX_QTY, its account bound already) is admitted by one test in
+ *   asx_book_submit; everything else takes submit_any. Matching
+ *   (submit_cross) and the rare rests (rest_slow) are out of line and
+ *   reached by tail calls, so that an order that crosses nothing saves few
+ *   registers; the statistics take a submit's fills once, at its end.
+ *   Orders keep their own links: matching reads an order's line anyway, and
+ *   links kept by slot in an array of the book's (64-byte orders) cost more
+ *   than they saved, one more line per fill and per rest.
  *
  * Memory
  *   The book never allocates orders: callers own them (a pool in C, the
@@ -111,21 +120,10 @@ typedef struct asx_level {
   int64_t key;      /* side_key(its side, price) */
   int64_t total;    /* sum of the amounts of its orders */
   uint32_t count;   /* how many orders rest here */
-  uint32_t head;    /* the slot of the oldest, 0 when none */
-  uint32_t tail;    /* the slot of the newest, 0 when none */
+  asx_order *head;  /* oldest */
+  asx_order *tail;  /* newest */
   struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
 } asx_level;
-
-/* A slot's record: the order resting in it and its links, by slot, in its
- * level (oldest first) and in its account's list (newest first); 0 ends a
- * list. Slot 0 holds no order: a link to it may be written without a test
- * (it is never read), so an unlink at either end takes no branch. A free
- * slot's next links the free list. */
-typedef struct asx_slot {
-  asx_order *order;
-  uint32_t prev, next;
-  uint32_t aprev, anext;
-} asx_slot;
 
 /* The best of a side without orders: below every level (and every limit,
  * -ASX_MAX_QTY at the lowest), at price 0, so that the best price needs no
@@ -144,15 +142,13 @@ typedef struct asx_venue {
   const void *clock_data;
 
   /* Slots identify resting orders with small integers, so the Lua side can
-   * keep its orders alive in a plain array indexed by slot; slots[i] links
-   * the order in slot i (slots 0 .. cap_slots). The free ones form a list
-   * from free_slot (0 when all are taken): the last freed first, then those
-   * never used in ascending order, so slots stay small. */
-  asx_slot *slots;
-  size_t cap_slots;
-  uint32_t free_slot;
+   * keep its orders alive in a plain array indexed by slot. */
+  uint32_t *free_slots;
+  size_t n_free_slots;
+  size_t cap_free_slots;
+  uint32_t next_slot;
 
-  /* Resting orders that left during the current call (room for cap_slots). */
+  /* Resting orders that left during the current call. */
   asx_order **finished;
   size_t n_finished;
 
@@ -277,19 +273,19 @@ void asx_book_free(asx_book *b) {
    * cancelled so that nothing points into freed levels. Their accounts are
    * not touched: a garbage collector may already have freed them, and an
    * account is used with one book only. */
-  asx_slot *slots = b->v->slots;
   for (int s = 0; s < 2; s++) {
     book_side *side = &b->sides[s];
     for (size_t i = 0; i < ASX_WINDOW + side->n; i++) {
       asx_level *lvl =
           i < ASX_WINDOW ? side->window[i] : side->levels[i - ASX_WINDOW];
-      for (uint32_t at = lvl != NULL ? lvl->head : 0; at != 0;
-           at = slots[at].next) {
-        asx_order *o = slots[at].order;
+      for (asx_order *o = lvl != NULL ? lvl->head : NULL; o != NULL;) {
+        asx_order *next = o->next_;
         o->status = ASX_CANCELLED;
         o->slot = 0;
         o->level_ = NULL;
+        o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
         o->acct_ = NULL;
+        o = next;
       }
     }
     free(side->levels);
@@ -299,7 +295,7 @@ void asx_book_free(asx_book *b) {
   free(b);
   if (--v->refs > 0)
     return;
-  free(v->slots);
+  free(v->free_slots);
   free(v->finished);
   free(v->events);
   free(v);
@@ -778,24 +774,21 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
                                                               asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
   asx_account *a = o->acct_;
-  asx_venue *v = b->v;
-  asx_slot *slots = v->slots;
-  uint32_t at = o->slot;
-  assert(slots[at].order == o);
-  uint32_t aprev = slots[at].aprev, anext = slots[at].anext;
   /* By address, like the level's links: whether the order is its account's
-   * newest is a coin toss. The oldest's next is slot 0, written freely. */
-  *(aprev != 0 ? &slots[aprev].anext : &a->orders_) = anext;
-  slots[anext].aprev = aprev;
+   * newest is a coin toss. */
+  *(o->aprev_ != NULL ? &o->aprev_->anext_ : &a->orders_) = o->anext_;
+  if (o->anext_ != NULL)
+    o->anext_->aprev_ = o->aprev_;
   a->resting--;
-  slots[at].order = NULL;
 
-  /* The finished list has room: it holds at most every slot. */
-  slots[at].next = v->free_slot;
-  v->free_slot = at;
+  /* The slot stack and the finished list have room: neither holds more
+   * entries than slots were handed out, and both grew when each was. */
+  asx_venue *v = b->v;
+  v->free_slots[v->n_free_slots++] = o->slot;
   v->finished[v->n_finished++] = o;
   b->resting--;
   o->slot = 0;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   o->acct_ = NULL;
 }
@@ -805,17 +798,15 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
 static void order_unlink(asx_book *b, asx_order *o) {
   asx_level *lvl = o->level_;
   assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
-  asx_slot *slots = b->v->slots;
-  uint32_t prev = slots[o->slot].prev, next = slots[o->slot].next;
   /* Links chosen by address rather than by branches, which a processor
    * cannot predict here: whether a neighbour exists is a coin toss. */
-  *(prev != 0 ? &slots[prev].next : &lvl->head) = next;
-  *(next != 0 ? &slots[next].prev : &lvl->tail) = prev;
+  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
+  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
   lvl->count--;
   lvl->total -= o->amount;
   /* Every other order's amount is positive. */
-  assert((lvl->count == 0) == (lvl->head == 0) &&
-         (lvl->head == 0) == (lvl->tail == 0) &&
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
   int s = o->side;
   order_leave(b, o);
@@ -827,17 +818,14 @@ static void order_unlink(asx_book *b, asx_order *o) {
  * of the book: order_unlink for the one order matching removes. */
 static inline __attribute__((always_inline)) void
 best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
-  asx_slot *slots = b->v->slots;
-  assert(lvl == b->sides[s].best && lvl->head == r->slot &&
-         slots[r->slot].prev == 0 && r->amount == 0);
-  uint32_t next = slots[r->slot].next;
+  assert(lvl == b->sides[s].best && lvl->head == r && r->prev_ == NULL &&
+         r->amount == 0);
+  asx_order *next = r->next_;
   lvl->head = next;
-  /* The next order's link, or slot 0's when none: the tail is then 0. */
-  slots[next].prev = 0;
-  lvl->tail = next != 0 ? lvl->tail : 0;
+  *(next != NULL ? &next->prev_ : &lvl->tail) = NULL;
   lvl->count--;
-  assert((lvl->count == 0) == (lvl->head == 0) &&
-         (lvl->head == 0) == (lvl->tail == 0) &&
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
   order_leave(b, r);
   if (lvl->count == 0) {
@@ -847,53 +835,52 @@ best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
 }
 
 /* Joins the order o to the tail of lvl (time priority: the newest is
- * last), in the first free slot, which the caller made sure of. */
+ * last), with a slot: a recycled one or a new one, picked without a branch
+ * (whether one is free is a coin toss). The slot stack is never empty of
+ * memory, so reading its top is safe even when it holds no slot. */
 static inline __attribute__((always_inline)) void
 level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
-  asx_slot *slots = v->slots;
-  uint32_t at = v->free_slot;
-  assert(at != 0);
-  v->free_slot = slots[at].next;
-  uint32_t tail = lvl->tail;
-  assert(lvl->price == o->price && slots[at].order == NULL &&
-         (tail == 0 || slots[tail].order->id < o->id));
-  assert((lvl->count == 0) == (lvl->head == 0) &&
+  size_t n_free = v->n_free_slots;
+  size_t top = n_free - (n_free != 0);
+  uint32_t recycled = v->free_slots[top];
+  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
+  v->next_slot += n_free == 0;
+  v->n_free_slots = top;
+  assert(lvl->price == o->price && (lvl->tail == NULL || lvl->tail->id < o->id));
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
          (lvl->count == 0) == (lvl->total == 0));
-  o->slot = at;
   o->level_ = lvl;
-  slots[at].order = o;
-  slots[at].prev = tail;
-  slots[at].next = 0;
-  *(tail != 0 ? &slots[tail].next : &lvl->head) = at;
-  lvl->tail = at;
+  o->prev_ = lvl->tail;
+  o->next_ = NULL;
+  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
+  lvl->tail = o;
   lvl->count++;
   lvl->total += o->amount;
 }
 
-/* Doubles the slots, when every one is taken: 0, or ASX_E_NOMEM with
- * nothing changed. The finished list grows with them, so that it has room
- * for every slot. */
+/* Makes room for one more slot when every one handed out is taken: 0, or
+ * ASX_E_NOMEM with nothing changed. A new slot reserves the room it will
+ * need when its order leaves: the free stack and the finished list grow
+ * with the slots, so neither ever holds more entries than they have. */
+static inline int slot_room(const asx_venue *v) {
+  return (v->next_slot < v->cap_free_slots) | (v->n_free_slots != 0);
+}
+
 static __attribute__((noinline)) int slots_grow(asx_venue *v) {
-  assert(v->free_slot == 0);
-  size_t old = v->cap_slots;
-  size_t cap = old ? old * 2 : 1024;
+  assert(!slot_room(v));
+  size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
   /* Slots are uint32_t; memory runs out long before they do. */
   if (cap > UINT32_MAX)
     return ASX_E_NOMEM;
+  uint32_t *slots = realloc(v->free_slots, cap * sizeof(*slots));
+  if (slots == NULL)
+    return ASX_E_NOMEM;
+  v->free_slots = slots;
   asx_order **finished = realloc(v->finished, cap * sizeof(*finished));
   if (finished == NULL)
     return ASX_E_NOMEM;
   v->finished = finished;
-  asx_slot *slots = realloc(v->slots, (cap + 1) * sizeof(*slots));
-  if (slots == NULL)
-    return ASX_E_NOMEM;
-  if (old == 0)
-    slots[0] = (asx_slot){0};
-  for (size_t i = old + 1; i <= cap; i++)
-    slots[i] = (asx_slot){.next = i < cap ? (uint32_t)i + 1 : 0};
-  v->slots = slots;
-  v->cap_slots = cap;
-  v->free_slot = (uint32_t)old + 1;
+  v->cap_free_slots = cap;
   return 0;
 }
 
@@ -911,12 +898,11 @@ rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &level_none && side->best->key >= lvl->key);
-  asx_slot *slots = b->v->slots;
-  uint32_t at = o->slot;
-  slots[at].aprev = 0;
-  slots[at].anext = a->orders_;
-  slots[a->orders_].aprev = at; /* slot 0's when the list was empty */
-  a->orders_ = at;
+  o->aprev_ = NULL;
+  o->anext_ = a->orders_;
+  if (a->orders_ != NULL)
+    a->orders_->aprev_ = o;
+  a->orders_ = o;
   a->resting++;
   b->resting++;
   o->status = ASX_OPEN;
@@ -940,7 +926,7 @@ static __attribute__((noinline)) int rest_slow(asx_book *b, asx_order *o,
                                                asx_account *a) {
   asx_venue *v = b->v;
   /* A new slot reserves the room it will need when its order leaves. */
-  if (v->free_slot == 0 && slots_grow(v) != 0) {
+  if (!slot_room(v) && slots_grow(v) != 0) {
     order_drop(b, o, ASX_CANCEL_ASKED);
     return 0;
   }
@@ -982,7 +968,7 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
   uint64_t i = window_index(side, key);
   /* Almost every order rests on a level the window already holds, in a
    * free slot: one predictable test for both. */
-  if (__builtin_expect((i >= ASX_WINDOW) | (v->free_slot == 0), 0) ||
+  if (__builtin_expect((i >= ASX_WINDOW) | !slot_room(v), 0) ||
       __builtin_expect(side->window[i] == NULL, 0))
     return rest_slow(b, o, s, price, a);
   asx_level *lvl = side->window[i];
@@ -1099,7 +1085,6 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
   int64_t neg = -(int64_t)(s == ASX_BUY);
   int64_t left = o->amount;
   /* Read once: stores through the orders' byte fields could alias them. */
-  const asx_slot *slots = b->v->slots;
   const int record = b->v->record;
   /* The statistics take each fill's count, amount and cost as it comes,
    * and the prices once at the end: matching walks from the best level
@@ -1110,8 +1095,8 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
   int64_t first = lvl->price;
   do {
     int64_t price = lvl->price;
-    assert(lvl->count > 0 && lvl->head != 0 && lvl->total > 0);
-    asx_order *r = slots[lvl->head].order;
+    assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
+    asx_order *r = lvl->head;
     asx_account *other = r->acct_;
     int64_t *theirs = position(other, inst);
     int64_t qty = min64(left, r->amount);
@@ -1260,9 +1245,7 @@ static int fok_fills(asx_book *b, const asx_order *o, int s) {
     if (lvl->key < limit)
       return 0;
     int64_t price = lvl->price;
-    const asx_slot *slots = b->v->slots;
-    for (uint32_t at = lvl->head; at != 0; at = slots[at].next) {
-      const asx_order *r = slots[at].order;
+    for (const asx_order *r = lvl->head; r != NULL; r = r->next_) {
       asx_account *other = sim_account(r->acct_, inst, mark);
       asx_account *buyer = s == ASX_BUY ? incoming : other;
       asx_account *seller = s == ASX_BUY ? other : incoming;
@@ -1360,6 +1343,7 @@ order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
   o->slot = 0;
   o->instrument = b->instrument;
   o->acct_ = acct;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
   o->level_ = NULL;
   v->n_finished = 0;
   b->stats.orders++;
@@ -1583,31 +1567,19 @@ size_t asx_book_levels(const asx_book *b, int s) {
 
 asx_order *asx_book_level_first(const asx_book *b, int s, int64_t price) {
   const asx_level *lvl = level_at(b, s, price);
-  return lvl != NULL && lvl->head != 0 ? b->v->slots[lvl->head].order : NULL;
+  return lvl != NULL ? lvl->head : NULL;
 }
 
-asx_order *asx_order_next(const asx_order *o) {
-  if (o->level_ == NULL)
-    return NULL;
-  const asx_slot *slots = o->level_->book->v->slots;
-  return slots[slots[o->slot].next].order;
-}
+asx_order *asx_order_next(const asx_order *o) { return o->next_; }
 
 int64_t asx_book_level_amount(const asx_book *b, int s, int64_t price) {
   const asx_level *lvl = level_at(b, s, price);
   return lvl != NULL ? lvl->total : 0;
 }
 
-asx_order *asx_account_first(const asx_account *acct) {
-  return acct->orders_ != 0 ? acct->venue_->slots[acct->orders_].order : NULL;
-}
+asx_order *asx_account_first(const asx_account *acct) { return acct->orders_; }
 
-asx_order *asx_account_next(const asx_order *o) {
-  if (o->acct_ == NULL)
-    return NULL;
-  const asx_slot *slots = o->acct_->venue_->slots;
-  return slots[slots[o->slot].anext].order;
-}
+asx_order *asx_account_next(const asx_order *o) { return o->anext_; }
 
 /* The checks of one level: its orders, total and count. Adds its count to
  * *resting. */
@@ -1615,19 +1587,14 @@ static const char *level_check(const asx_level *lvl, int s, int64_t peak,
                                size_t *resting) {
   int64_t total = 0;
   uint32_t count = 0;
-  const asx_slot *slots = lvl->book->v->slots;
   const asx_order *prev = NULL;
-  uint32_t prev_at = 0;
-  for (uint32_t at = lvl->head; at != 0; prev_at = at, at = slots[at].next) {
-    const asx_order *o = slots[at].order;
-    if (o == NULL || o->slot != at)
-      return "a level links a slot that holds no order of it";
+  for (const asx_order *o = lvl->head; o != NULL; o = o->next_) {
     if (o->amount <= 0)
       return "a resting amount is not positive";
     if (o->amount > ASX_MAX_QTY - total)
       return "a level total passes ASX_MAX_QTY";
     if (o->price != lvl->price || o->side != s || o->level_ != lvl ||
-        o->status != ASX_OPEN || slots[at].prev != prev_at)
+        o->status != ASX_OPEN || o->prev_ != prev)
       return "an order is linked into the wrong level";
     if (prev != NULL && prev->id >= o->id)
       return "orders at one price out of time priority";
@@ -1635,7 +1602,7 @@ static const char *level_check(const asx_level *lvl, int s, int64_t peak,
     count++;
     prev = o;
   }
-  if (lvl->tail != prev_at)
+  if (lvl->tail != prev)
     return "a level's tail is wrong";
   if (total != lvl->total)
     return "a level total differs from the sum of its orders";

@@ -83,10 +83,10 @@ typedef struct asx_account {
   int64_t stocks; /* public, read-write through asx_account_set */
   uint32_t id;    /* public, read-only: the trader id */
   uint32_t resting; /* read-only: how many of its orders rest, in all books */
+  struct asx_order *orders_; /* private: its resting orders, newest first */
   struct asx_venue *venue_;  /* private: its exchange, NULL until its first order */
   int64_t *positions;    /* public, set once before the first order */
   uint32_t n_positions;  /* public, set once with positions */
-  uint32_t orders_; /* private: the slot of its newest resting order, 0 for none */
   int32_t tag; /* public, the owner's: the book never reads it (the Lua library
                   keeps the number of the account's exchange) */
   /* Private: the balances a fill-or-kill check works on, valid while
@@ -97,11 +97,12 @@ typedef struct asx_account {
 
 struct asx_level;
 
-/* An order: 64 bytes, one cache line when the caller aligns it. The caller
- * owns the memory (a pool in C, the garbage collector in Lua) and must keep
- * it alive while it rests (status ASX_OPEN); the book links resting orders
- * into its levels and its accounts' lists by slot, in an array of its own,
- * so that linking and unlinking one touches no other order. */
+/* An order. The caller owns the memory (a pool in C, the garbage collector
+ * in Lua) and must keep it alive while it rests (status ASX_OPEN); the book
+ * links resting orders into its levels and unlinks them when they end. The
+ * links live in the order itself: matching reads its line anyway, so
+ * following them costs no other line (a 64-byte order with its links by
+ * slot in an array of the book's was slower: one more line per fill). */
 typedef struct asx_order {
   int64_t id;      /* read-only: set by asx_book_submit, from 1 per exchange */
   int64_t price;   /* read-only: 0 for a market order */
@@ -115,8 +116,10 @@ typedef struct asx_order {
   uint32_t slot;   /* read-only: while resting, a small integer unique among
                       the exchange's resting orders (from 1); 0 otherwise */
   uint32_t instrument; /* read-only: its book's instrument */
-  /* Private: while it rests, its account and level. */
+  /* Private. */
   asx_account *acct_;
+  struct asx_order *prev_, *next_;   /* in its level, oldest first */
+  struct asx_order *aprev_, *anext_; /* in its account's list */
   struct asx_level *level_;
 } asx_order;
 
