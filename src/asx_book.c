@@ -57,7 +57,8 @@
  *   bit and the best by data rather than by a test of the level's count.
  *   A plain limit order (no flags, no events recorded, values far below
  *   ASX_MAX_QTY, its account bound already) is admitted by one test in
- *   asx_book_submit; everything else takes submit_any. Matching
+ *   submit_plain; everything else takes submit_any, which checks an order
+ *   once whether events are recorded or not. Matching
  *   (submit_cross) and the rare rests (rest_slow) are out of line and
  *   reached by tail calls, so that an order that crosses nothing saves few
  *   registers; the statistics take a submit's fills once, at its end.
@@ -1291,13 +1292,11 @@ static int crosses(const asx_book *b, int s, int64_t price) {
  * 2^26 = 2^52): such an order needs no overflow check. */
 #define ASX_LEAN_QTY ((uint64_t)1 << 26)
 
-/* Every check of an order, for those the common test does not pass: 0, or
- * the error, with nothing changed. Out of line: a stream of plain limit
- * orders from bound accounts never comes here after each one's first. */
-static __attribute__((noinline)) int submit_check(asx_book *b,
-                                                  asx_account *acct, int side,
-                                                  int64_t price, int64_t amount,
-                                                  int flags) {
+/* Every check of an order, for those the common test does not pass and
+ * while events are recorded: 0, or the error, with nothing changed. */
+static inline __attribute__((always_inline)) int
+submit_check(asx_book *b, asx_account *acct, int side, int64_t price,
+             int64_t amount, int flags) {
   /* A product, checked for overflow, rather than a division. */
   int64_t notional;
   asx_venue *v = b->v;
@@ -1437,25 +1436,23 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
 
 /* The common order, a plain limit order, takes a path of its own: one test
  * admits it, and what it does not do inline it reaches by tail calls, so
- * that an order that crosses nothing saves no registers. */
-int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
-                    int64_t price, int64_t amount) {
+ * that an order that crosses nothing saves few registers. */
+static __attribute__((noinline)) int submit_plain(asx_book *b, asx_order *o,
+                                                  asx_account *acct, int side,
+                                                  int64_t price,
+                                                  int64_t amount) {
   asx_venue *v = b->v;
-  if (__builtin_expect(acct == NULL, 0))
-    return ASX_E_ARG;
   /* One test of bits combined without branches: a price and amount far
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
    * fails it), a valid side, an account bound to this exchange and holding
    * its instrument, a side whose peak has room for the amount (its level
-   * cannot overflow), and no events recorded. Without a record the clock
-   * need not be read either: only events carry its time. */
+   * cannot overflow). */
   uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
   if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
                            (acct->venue_ != v) | !holds(acct, b->instrument) |
                            ((uint64_t)b->sides[side & 1].peak +
                                 (uint64_t)amount >
-                            (uint64_t)ASX_MAX_QTY) |
-                           v->record,
+                            (uint64_t)ASX_MAX_QTY),
                        0))
     return submit_any(b, o, acct, side, price, amount, 0);
   order_init(b, o, acct, side, price, amount, 0);
@@ -1463,6 +1460,17 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   if (b->sides[side ^ 1].best->key >= limit)
     return submit_cross(b, o, limit, 0);
   return rest_fast(b, o, side, price, acct);
+}
+
+/* Recorded events take the general path, which checks an order once;
+ * without a record the clock need not be read (only events carry its
+ * time), and a plain order takes its own. This function saves no
+ * registers, so that both are a jump away. */
+int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
+                    int64_t price, int64_t amount) {
+  if (__builtin_expect(b->v->record | (acct == NULL), 0))
+    return submit_any(b, o, acct, side, price, amount, 0);
+  return submit_plain(b, o, acct, side, price, amount);
 }
 
 int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
