@@ -46,7 +46,16 @@ static int l_in_send(lua_State *L) {
   return 1;
 }
 
+/* core.seam(): nothing. A Lua function LuaJIT cannot compile, so that
+ * compiled code calling it ends its trace there and goes on in another. */
+static int l_seam(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
 int asx__lua_open_guard(lua_State *L) {
+  lua_pushcfunction(L, l_seam);
+  lua_setfield(L, -2, "seam");
   lua_pushcfunction(L, l_in_send);
   lua_setfield(L, -2, "in_send");
   lua_pushlightuserdata(L, &asx__lua_sends);

@@ -57,6 +57,8 @@ local event_message = event.message
 -- counted (guard.sending) so that a logger's yield is refused.
 local guard = require("asx.guard")
 local send, sending = guard.send, guard.sending
+-- A call that ends the trace of compiled code (see send_messages).
+local seam = F.core.seam
 
 -- Only asx's own consume_events (native_consumers) are handed the book's
 -- records, as they were when the logger was added: they never yield, so they
@@ -103,11 +105,14 @@ end
 -- own: with no loop over the loggers around each send, the compiled code
 -- builds the message and calls the logger in one trace, and LuaJIT does not
 -- even allocate a message the logger does not keep. Its first event is sent
--- before the loop over the others, so that a call that recorded one event
--- (an order that rests without trading) runs no loop at all, and the loop
--- stays cold enough for LuaJIT to compile it inside the caller's trace
--- rather than as a trace of its own, which every delivery would enter and
--- leave.
+-- in the trace of the call that made it: a call that recorded one event (an
+-- order that rests without trading) runs no loop at all. The other events
+-- are sent past a seam (core.seam, which ends the trace): an event of
+-- another type leaves the trace that built the first message, and a side
+-- trace made there, in the middle of an agent's call and its delivery, has
+-- more live values than LuaJIT's register allocator can hand over (it gives
+-- up, again and again, and the exit stays in the interpreter); past the
+-- seam, the trace holds the delivery's values alone.
 local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   -- An exchange without a session has no session_id: rawget does not go on
   -- to look for one in the class.
@@ -115,12 +120,14 @@ local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   local only = loggers[1]
   if loggers[2] == nil and not native[only] then
     failed = send_alone(ex, only, evs, 0, session, names, first, failed)
+    if n > 1 then seam() end
     for i = 1, n - 1 do
       if failed and failed[only] then break end
       failed = send_alone(ex, only, evs, i, session, names, first, failed)
     end
     return failed
   end
+  seam()
   for i = 0, n - 1 do
     local e = evs[i]
     local m = event_message(e, session, names)
