@@ -1358,6 +1358,17 @@ static inline int64_t cross_limit(int s, int64_t price) {
   return limit;
 }
 
+/* Ends an order that crosses no further: a market order's rest is dropped,
+ * never rested, and so is an IOC order's; a limit order's rests. */
+static inline int rest_or_drop(asx_book *b, asx_order *o, int s, int64_t price,
+                               asx_account *a, int flags) {
+  if (price == 0 || (flags & ASX_IOC)) {
+    order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
+    return 0;
+  }
+  return rest_fast(b, o, s, price, a);
+}
+
 /* Matches the incoming order o, whose opposite best crosses limit, then
  * ends it: filled, stopped, or its rest dropped (a market or IOC order) or
  * rested. Returns 0. Out of line, so that the orders that cross nothing
@@ -1384,12 +1395,7 @@ static __attribute__((noinline)) int submit_cross(asx_book *b, asx_order *o,
     return 0;
   }
   assert(!(flags & ASX_FOK));
-  /* A market order's rest is dropped, never rested; so is an IOC order's. */
-  if (price == 0 || (flags & ASX_IOC)) {
-    order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
-    return 0;
-  }
-  return rest_fast(b, o, s, price, acct);
+  return rest_or_drop(b, o, s, price, acct, flags);
 }
 
 /* Every order asx_book_submit does not take on its common path: flags, a
@@ -1424,14 +1430,9 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
   int64_t limit = cross_limit(side, price);
   if (b->sides[side ^ 1].best->key >= limit)
     return submit_cross(b, o, limit, flags);
-  /* A FOK order that passed its check crosses. A market order that crosses
-   * nothing, like an IOC order, ends without resting. */
+  /* A FOK order that passed its check crosses. */
   assert(!(flags & ASX_FOK));
-  if (price == 0 || (flags & ASX_IOC)) {
-    order_drop(b, o, (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
-    return 0;
-  }
-  return rest_fast(b, o, side, price, acct);
+  return rest_or_drop(b, o, side, price, acct, flags);
 }
 
 /* The common order, a plain limit order, takes a path of its own: one test
