@@ -3,6 +3,7 @@
 -- its traders' totals. lua/asx/session.lua copies these methods into its
 -- Session class.
 local getmetatable, ipairs, pairs = getmetatable, ipairs, pairs
+local flush_events = require("asx.exchange").flush_events
 
 local Session = {}
 
@@ -64,7 +65,7 @@ function Session:summary()
   end
   -- A detached logger missed the event it failed on and every one after,
   -- counted once the events held back for the report are numbered.
-  require("asx")._flush_events(ex)
+  flush_events(ex)
   out.detached_loggers = {}
   for i, f in ipairs(self.logger_failures) do
     out.detached_loggers[i] = { name = f.name, missed = ex.events - f.at + 1 }
