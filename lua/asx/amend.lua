@@ -15,33 +15,34 @@ local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, MAX = check.is_count, check.MAX
 
 local order_t, istype = P.order_t, ffi.istype
-local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local account_of, exchange_of, state_at = P.account_of, P.exchange_of, P.state_at
 local deliver, order_options = P.deliver, P.order_options
 local OPEN = C.ASX_OPEN
 
 -- The methods, copied into the Trader class.
 local Trader = {}
 
--- Whether o is one of self's orders resting in its exchange, with what
--- the calls on it need.
+-- Whether o is one of self's orders resting in its exchange: the
+-- exchange's state (found, as the order path finds it, by the number the
+-- account carries), o's book and self's account, or nil.
 local function own_resting(self, o, fname)
   local acct = account_of[self]
   if not acct then self_error(fname, "trader", self, 3) end
   if not istype(order_t, o) then argerror(1, fname, "order expected", o, 3) end
-  local ex = exchange_of[self]
-  if ex == nil or o.trader_ ~= acct.id or o.status_ ~= OPEN then return nil end
-  local st = state_of[ex]
+  -- nil for a trader with no exchange (tag 0).
+  local st = state_at[acct.tag]
+  if st == nil or o.trader_ ~= acct.id or o.status_ ~= OPEN then return nil end
   -- The book checks that o rests in it.
-  return ex, st, st.books[o.instrument_]
+  return st, st.books[o.instrument_], acct
 end
 
 -- Reduces a resting order to amount, keeping its place in the queue: true,
 -- or false when o is not a resting order of self. A larger amount would jump
 -- the queue: it is refused (cancel and place again).
 function Trader:amend(o, amount)
-  local ex, st, book = own_resting(self, o, "amend")
+  local st, book = own_resting(self, o, "amend")
   if not is_count(amount) then argerror(2, "amend", "positive integer amount expected", amount) end
-  if ex == nil then return false end
+  if st == nil then return false end
   local now = tonumber(o.amount_)
   if amount > now then
     argerror(2, "amend", ("amount at most %d expected: an order cannot grow in place (cancel it and place "
@@ -49,7 +50,7 @@ function Trader:amend(o, amount)
   end
   if st.delivering then error("amend: a logger must not trade", 2) end
   local ok = C.asx_book_amend(book, o, amount) == 1
-  if ok and ex.loggers[1] then deliver(ex) end
+  if ok and st.listening then deliver(exchange_of[self]) end
   return ok
 end
 
@@ -59,10 +60,10 @@ end
 -- its price. Returns the new order, or nil when o is not a resting order of
 -- self (nothing is placed then).
 function Trader:replace(o, amount, price, opts)
-  local ex, st, book = own_resting(self, o, "replace")
+  local st, book, acct = own_resting(self, o, "replace")
   if not is_count(amount) then argerror(2, "replace", "positive integer amount expected", amount) end
   if price ~= nil and not is_count(price) then argerror(3, "replace", "positive integer price expected", price) end
-  if ex == nil then return nil end
+  if st == nil then return nil end
   price = price or tonumber(o.price_)
   local inst, flags = order_options(st, opts, "replace", true, o.instrument_)
   if price * amount > MAX then
@@ -82,13 +83,13 @@ function Trader:replace(o, amount, price, opts)
   local n = st.spare
   if n == nil then n = order_t() end
   st.spare = nil
-  C.asx_book_submit_ex(book, n, account_of[self], side, price, amount, flags)
+  C.asx_book_submit_ex(book, n, acct, side, price, amount, flags)
   assert(inst == o.instrument_)
   if n.status_ == OPEN then
     st.anchors[n.slot_] = n
-    st.accounts[n.slot_] = account_of[self]
+    st.accounts[n.slot_] = acct
   end
-  if ex.loggers[1] then deliver(ex) end
+  if st.listening then deliver(exchange_of[self]) end
   return n
 end
 

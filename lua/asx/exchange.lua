@@ -597,20 +597,22 @@ function Exchange:register(t)
   return t
 end
 
--- Cancels o when it rests in this exchange's book (the book checks it, so an
--- order of another exchange, live or collected, is simply not resting here).
-local function cancel(ex, st, o, fname)
+-- Cancels o when it rests in one of st's books (the book checks it, so an
+-- order of another exchange, live or collected, is simply not resting
+-- there): true when it did. The caller then delivers the cancel's event when
+-- st.listening or st.watching; it has the exchange, or finds it only then.
+local function cancel(st, o, fname)
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
   local book = st.books[o.instrument_]
-  local ok = book ~= nil and C.asx_book_cancel(book, o) == 1
-  if ok and (ex.loggers[1] or st.watching) then deliver(ex) end
-  return ok
+  return book ~= nil and C.asx_book_cancel(book, o) == 1
 end
 
 function Exchange:cancel(o)
   local st = exchange_state(self, "cancel")
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
-  return cancel(self, st, o, "cancel")
+  local ok = cancel(st, o, "cancel")
+  if ok and (st.listening or st.watching) then deliver(self) end
+  return ok
 end
 
 -- What the traders' calls (lua/asx/trader.lua) share with the exchange's.

@@ -414,20 +414,26 @@ local function cancel_delay(t, st, fname)
 end
 
 -- With a latency, a cancel is sent (true) when o is pending or resting; it
--- acts on arrival (arrive_cancel).
+-- acts on arrival (arrive_cancel). The trader's exchange's state is found
+-- as place finds it, by the number its account carries.
 function Trader:cancel(o)
-  local acct = trader_account(self, "cancel")
+  local acct = account_of[self]
+  if acct == nil then self_error("cancel", "trader", self) end
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
-  local ex = exchange_of[self]
-  if ex == nil or o.trader_ ~= acct.id then return false end
-  local st = state_of[ex]
-  local delay, courier = cancel_delay(self, st, "cancel")
-  if delay then
-    if o.status_ ~= OPEN and o.status_ ~= PENDING then return false end
-    courier:send_cancel(self, delay, o)
-    return true
+  -- nil for a trader with no exchange (tag 0).
+  local st = state_at[acct.tag]
+  if st == nil or o.trader_ ~= acct.id then return false end
+  if used.latency then
+    local delay, courier = cancel_delay(self, st, "cancel")
+    if delay then
+      if o.status_ ~= OPEN and o.status_ ~= PENDING then return false end
+      courier:send_cancel(self, delay, o)
+      return true
+    end
   end
-  return cancel(ex, st, o, "cancel")
+  local ok = cancel(st, o, "cancel")
+  if ok and (st.listening or st.watching) then deliver(exchange_of[self]) end
+  return ok
 end
 
 -- A cancel of t's arrives: o is cancelled if it still rests; else it is too
@@ -444,7 +450,7 @@ local function arrive_cancel(t, o)
   if ex.loggers[1] or st.watching then deliver(ex) end
 end
 
-local function cancel_resting(acct, ex, st)
+local function cancel_resting(t, acct, st)
   local books = st.books
   local o = C.asx_account_first(acct)
   while o ~= nil do
@@ -452,7 +458,7 @@ local function cancel_resting(acct, ex, st)
     C.asx_book_cancel(books[o.instrument_], o)
     o = next_o
   end
-  if ex.loggers[1] or st.watching then deliver(ex) end
+  if st.listening or st.watching then deliver(exchange_of[t]) end
   return acct.resting == 0
 end
 
@@ -460,18 +466,17 @@ end
 -- trader's resting then (those sent before it have arrived); true when sent.
 function Trader:cancel_all()
   local acct = trader_account(self, "cancel_all")
-  local ex = exchange_of[self]
-  if ex ~= nil then
-    local delay, courier = cancel_delay(self, state_of[ex], "cancel_all")
+  local st = state_at[acct.tag]
+  if st ~= nil and used.latency then
+    local delay, courier = cancel_delay(self, st, "cancel_all")
     if delay then
       courier:send_cancel_all(self, delay)
       return true
     end
   end
-  if ex == nil or acct.resting == 0 then return acct.resting == 0 end
-  local st = state_of[ex]
+  if st == nil or acct.resting == 0 then return acct.resting == 0 end
   if st.delivering then error("cancel_all: a logger must not trade", 2) end
-  return cancel_resting(acct, ex, st)
+  return cancel_resting(self, acct, st)
 end
 
 -- What the courier (lua/asx/courier.lua) does when a message arrives.
@@ -479,8 +484,9 @@ P.arrive = {
   order = arrive_order,
   cancel = arrive_cancel,
   cancel_all = function(t)
-    local ex, acct = exchange_of[t], account_of[t]
-    if ex ~= nil and acct ~= nil and acct.resting > 0 then cancel_resting(acct, ex, state_of[ex]) end
+    local acct = account_of[t]
+    local st = acct and state_at[acct.tag]
+    if st ~= nil and acct.resting > 0 then cancel_resting(t, acct, st) end
   end,
   -- A pending order that will never arrive.
   dropped = function(o)
