@@ -13,7 +13,10 @@ local core = require("asx.core")
 -- links are plain integers, and the public fields get a trailing underscore
 -- (same layout). Then o.amount misses the struct and goes through the
 -- order's __index, which returns plain Lua numbers and strings rather than
--- boxed 64-bit integers.
+-- boxed 64-bit integers. The slot and the instrument, small numbers that
+-- index Lua tables, are read as signed: compiled code uses an int32_t as an
+-- index as it is, where a uint32_t goes through a double and back.
+local SIGNED = { ["uint32_t slot"] = "int32_t slot", ["uint32_t instrument"] = "int32_t instrument" }
 local function order_view(body)
   body = body:gsub("/%*.-%*/", "")
   local fields = {}
@@ -24,7 +27,7 @@ local function order_view(body)
       for name in decl:gmatch("%*%s*([%w_]+)") do names[#names + 1] = name end
       fields[#fields + 1] = "const uintptr_t " .. table.concat(names, ", ") .. ";"
     elseif decl ~= "" then
-      fields[#fields + 1] = "const " .. decl .. "_;"
+      fields[#fields + 1] = "const " .. (SIGNED[decl] or decl) .. "_;"
     end
   end
   return "typedef struct asx_order {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_order;"

@@ -331,8 +331,10 @@ end
 -- caller's line), which checks and raises in its order.
 local function place(self, side, fname, amount, price, opts)
   local acct = account_of[self]
-  if acct == nil or opts ~= nil or used.any or not is_count(amount) or not is_count(price)
-      or price * amount > MAX then
+  -- Positive integers whose product is at most 2^53 - 1: then each is, and
+  -- neither is NaN (which fails >= 1) nor infinite.
+  if acct == nil or opts ~= nil or used.any or type(amount) ~= "number" or type(price) ~= "number"
+      or not (amount >= 1 and price >= 1 and price * amount <= MAX) or amount % 1 ~= 0 or price % 1 ~= 0 then
     return place_any(self, side, fname, amount, price, opts)
   end
   -- nil for a trader with no exchange (tag 0).
