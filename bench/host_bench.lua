@@ -1,13 +1,17 @@
--- Benchmarks of sessions, run by bench/run.sh with LUA_PATH and
--- LUA_CPATH set to the tree being measured. Prints `name: value` lines.
+-- Benchmarks of sessions, run by bench/run.sh through BUILD/asx-lua, so
+-- that they run in the Lua state asx-host makes (its allocator, and the
+-- Lua library of the tree being measured). Prints `name: value` lines.
+-- Under a plain luajit (with LUA_PATH and LUA_CPATH set to the tree) they
+-- measure LuaJIT's own allocator instead.
 --
---   luajit bench/host_bench.lua idle N
+--   asx-lua bench/host_bench.lua idle N
 --     N agents that only sleep: peak RSS of the process over N. Every agent
 --     is a trader (table, account, coroutine) plus its scheduler entries.
---   luajit bench/host_bench.lua orders N SECONDS
+--   asx-lua bench/host_bench.lua orders N SECONDS
 --     N random traders for SECONDS of virtual time: orders per wall second
---     of the run (building the traders is not timed).
---   luajit bench/host_bench.lua wakeups N SECONDS
+--     of the run, and per second of CPU time (building the traders is not
+--     timed).
+--   asx-lua bench/host_bench.lua wakeups N SECONDS
 --     N agents that only sleep(self:random()) for SECONDS of virtual time:
 --     wake-ups (resumes) per wall second, and per second of CPU time, the
 --     scheduler's own cost.
@@ -50,11 +54,13 @@ elseif mode == "orders" then
   local s = session.new({ clock = "virtual", seed = 1, duration = seconds })
   local opts = { money = 300, stocks = 10 }
   for _ = 1, n do s:add(Random:new(opts)) end
-  local t0 = core.hrtime()
+  local t0, c0 = core.hrtime(), os.clock()
   s:run()
-  local wall = core.hrtime() - t0
+  local wall, cpu = core.hrtime() - t0, os.clock() - c0
   local orders = s.exchange:stats().orders
   print(("host.orders_per_sec.agents_%d: %s"):format(n, fmt(orders / wall)))
+  -- Over the process's CPU time: steadier than wall time on a shared machine.
+  print(("host.orders_per_cpu_sec.agents_%d: %s"):format(n, fmt(orders / cpu)))
   print(("host.orders.agents_%d: %d"):format(n, orders))
 elseif mode == "wakeups" then
   local seconds = tonumber(arg[3])
@@ -74,7 +80,7 @@ elseif mode == "wakeups" then
   print(("host.wakeups_per_cpu_sec.agents_%d: %s"):format(n, fmt(wakeups / cpu)))
   print(("host.wakeups.agents_%d: %d"):format(n, wakeups))
 else
-  io.stderr:write("usage: luajit bench/host_bench.lua idle N | orders N SECONDS"
+  io.stderr:write("usage: asx-lua bench/host_bench.lua idle N | orders N SECONDS"
     .. " | wakeups N SECONDS\n")
   os.exit(2)
 end

@@ -20,16 +20,18 @@ luajit bench/book_bench.lua
 # orders over the wall time of the session, as its summary prints it.
 "$build/asx-host" -q --clock virtual --seed 1 -d 300 strategies/random_trader.lua:10000 |
 	awk -F': ' '/^orders: /{print "host.orders: " $2} /^orders per wall second: /{print "host.orders_per_sec: " $2}'
-# Peak RSS over 1,000,000 agents that only sleep, per agent.
-luajit bench/host_bench.lua idle 1000000
+# Sessions in the Lua state asx-host makes (its allocator puts a million
+# agents on huge pages), through asx-lua. Peak RSS over 1,000,000 agents
+# that only sleep, per agent.
+"$build/asx-lua" bench/host_bench.lua idle 1000000
 # The scheduler's own rate: agents that only sleep(self:random()), about
 # 4,000,000 and 6,700,000 wake-ups.
-luajit bench/host_bench.lua wakeups 10000 200
-luajit bench/host_bench.lua wakeups 1000000 3
+"$build/asx-lua" bench/host_bench.lua wakeups 10000 200
+"$build/asx-lua" bench/host_bench.lua wakeups 1000000 3
 # The cost per order as the population grows: about 1,000,000 orders each.
-luajit bench/host_bench.lua orders 1000 500
-luajit bench/host_bench.lua orders 100000 5
-luajit bench/host_bench.lua orders 1000000 0.5
+"$build/asx-lua" bench/host_bench.lua orders 1000 500
+"$build/asx-lua" bench/host_bench.lua orders 100000 5
+"$build/asx-lua" bench/host_bench.lua orders 1000000 0.5
 
 # ---- Loggers ----------------------------------------------------------------
 # host.orders_per_sec with the CSV logger (--log FILE.csv), with the report

@@ -11,6 +11,16 @@
  *     <prefix>/lib/lua/5.1, next to <prefix>/bin/asx-host.
  * Both go before the default paths, so an installed asx elsewhere on
  * LUA_PATH cannot shadow this one.
+ *
+ * asx-lua, built from this file with ASX_SCRIPT defined, runs a Lua script
+ * the way `luajit script.lua args` does, in the same Lua state as asx-host
+ * (its allocator and library paths): the benchmarks of sessions
+ * (bench/host_bench.lua) run through it, so that they measure what
+ * asx-host runs. It is a build tool, not installed.
+ *
+ * Memory. The Lua state is made with lua_newstate on asx_slab_alloc, which
+ * keeps the small objects of a million agents on huge pages, packed as
+ * tightly as LuaJIT's own allocator packs them (asx_slab.c says why).
  */
 #include <lauxlib.h>
 #include <lua.h>
@@ -22,13 +32,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asx_slab.h"
+
 #ifndef ASX_VERSION
 #define ASX_VERSION "unknown"
 #endif
 #ifndef ASX_PROG
 #define ASX_PROG "asx-host"
 #endif
-#ifndef ASX_MODULE
+#if !defined(ASX_MODULE) && !defined(ASX_SCRIPT)
 #define ASX_MODULE "asx.host"
 #endif
 
@@ -87,20 +99,43 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
-  char dir[PATH_MAX];
-  int status;
-  if (!L) {
-    fputs(ASX_PROG ": cannot create a Lua state (out of memory)\n", stderr);
+static int at_panic(lua_State *L) {
+  fprintf(stderr, ASX_PROG ": unprotected error in call to Lua API (%s)\n",
+          lua_tostring(L, -1));
+  return 0;
+}
+
+#ifdef ASX_SCRIPT
+/* asx-lua SCRIPT ARGS...: runs SCRIPT with the arguments as `...` and in
+ * arg, numbered as luajit numbers them (arg[0] the script, arg[-1] the
+ * program). The exit status is 0, or 1 when the script raised. */
+static int run_script(lua_State *L, int argc, char **argv) {
+  if (argc < 2) {
+    fputs("usage: " ASX_PROG " SCRIPT [ARGS...]\n", stderr);
+    return 2;
+  }
+  lua_createtable(L, argc - 2, 2);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - 1);
+  }
+  lua_setglobal(L, "arg");
+  lua_pushcfunction(L, traceback);
+  if (luaL_loadfile(L, argv[1]) != 0) {
+    fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
     return 1;
   }
-  luaL_openlibs(L);
-  if (exe_dir(dir, sizeof dir))
-    set_paths(L, dir);
-  else
-    dir[0] = '\0';
-
+  for (int i = 2; i < argc; i++)
+    lua_pushstring(L, argv[i]);
+  if (lua_pcall(L, argc - 2, 0, 1) != 0) {
+    fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
+    return 1;
+  }
+  return 0;
+}
+#else
+/* Runs require(ASX_MODULE).main(arg); its result is the exit status. */
+static int run_module(lua_State *L, int argc, char **argv, const char *dir) {
   /* arg as the luajit command line makes it: arg[0] the program. */
   lua_createtable(L, argc, 1);
   for (int i = 0; i < argc; i++) {
@@ -121,20 +156,44 @@ int main(int argc, char **argv) {
   lua_pushliteral(L, ASX_MODULE);
   if (lua_pcall(L, 1, 1, 1) != 0) {
     fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
-    lua_close(L);
     return 1;
   }
   lua_getfield(L, -1, "main");
   lua_getglobal(L, "arg");
   if (lua_pcall(L, 1, 1, 1) != 0) {
     fprintf(stderr, ASX_PROG ": %s\n", lua_tostring(L, -1));
-    lua_close(L);
     return 1;
   }
-  status = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  return lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+}
+#endif
+
+int main(int argc, char **argv) {
+  asx_slab *slab = asx_slab_new();
+  lua_State *L = slab ? lua_newstate(asx_slab_alloc, slab) : NULL;
+  char dir[PATH_MAX];
+  int status;
+  if (!L) {
+    fputs(ASX_PROG ": cannot create a Lua state (out of memory)\n", stderr);
+    asx_slab_free(slab);
+    return 1;
+  }
+  lua_atpanic(L, at_panic);
+  luaL_openlibs(L);
+  if (exe_dir(dir, sizeof dir))
+    set_paths(L, dir);
+  else
+    dir[0] = '\0';
+
+#ifdef ASX_SCRIPT
+  status = run_script(L, argc, argv);
+#else
+  status = run_module(L, argc, argv, dir);
+#endif
   /* Closing runs every finalizer (the book, the loggers' files), so that
    * nothing is left half-written and leak checkers see a clean exit. */
   fflush(stdout);
   lua_close(L);
+  asx_slab_free(slab);
   return status;
 }
