@@ -19,8 +19,9 @@
  * asx-host runs. It is a build tool, not installed.
  *
  * Memory. The Lua state is made with lua_newstate on asx_slab_alloc, which
- * keeps the small objects of a million agents on huge pages, packed as
- * tightly as LuaJIT's own allocator packs them (asx_slab.c says why).
+ * keeps the small objects of a million agents on huge pages, side by side
+ * as LuaJIT's own allocator cuts them but without its header per block
+ * (asx_slab.c says why).
  */
 #include <lauxlib.h>
 #include <lua.h>
