@@ -2,14 +2,14 @@
  * O(1) priority queue structure for large-scale discrete event simulation",
  * 2005), kept in exact (time, seq) order.
  *
- * Structure. One 16-byte node per id, {time, seq, next}; every list below
- * is a singly linked list of nodes through `next` (asx_wakeq_list.h sorts
- * and gathers them), so the queue allocates nothing per entry. Entries
- * live in one of three levels:
+ * Structure. One 16-byte node per id, {time, seq, next}; the buckets and
+ * the bottom below are singly linked lists of nodes through `next`
+ * (asx_wakeq_list.h sorts and gathers them), so the queue allocates
+ * nothing per entry. Entries live in one of three levels:
  *   top     the entries at or after top_start, the far future, unsorted,
- *           with their count and smallest and largest time. They are
- *           dealt round-robin onto TOPS stacks, so that moving them down
- *           walks TOPS chains side by side and their cache misses overlap;
+ *           with their count and smallest and largest time: an array of
+ *           their ids, in the order pushed, so that moving them down reads
+ *           it in order and fetches their nodes well ahead;
  *   rungs   up to MAX_RUNGS arrays of buckets, each bucket an unsorted
  *           stack. A rung covers a span of time cut into nb buckets of
  *           equal width; `cur` is its first bucket not yet consumed. Rung
@@ -63,8 +63,9 @@
  * one time, the bottom takes them all, and pushes then cost the distance
  * from the finger.
  *
- * Memory: 16 bytes per id, and 4 bytes per bucket: 8 bytes per entry in
- * the first rung, 4 in the others; the rung arrays are kept for reuse.
+ * Memory: 20 bytes per id (the node, and the top's array), and 4 bytes per
+ * bucket: 8 bytes per entry in the first rung, 4 in the others; the rung
+ * arrays are kept for reuse.
  */
 #include "asx_wakeq.h"
 #include "asx_array.h"
@@ -77,10 +78,11 @@
 
 #define MAX_RUNGS 8
 #define THRES 48
-#define TOPS 4
 #define LOOKAHEAD 8 /* buckets whose first entry is fetched ahead */
+#define SCAN 64     /* bucket heads read at most to find them */
 #define MIN_FILL 8  /* entries the bottom takes at once from small buckets */
 #define PENDING 8   /* pushes into buckets held back while their head loads */
+#define DEAL_AHEAD 16 /* top entries whose node is fetched before they move */
 
 typedef struct rung {
   uint32_t *head; /* nb stacks; cap allocated */
@@ -95,7 +97,7 @@ struct asx_wakeq {
   uint32_t len; /* queued, not removed */
   uint32_t seq; /* the next push's */
 
-  uint32_t top[TOPS], top_count;
+  uint32_t *top, top_count; /* cap ids */
   double top_min, top_max, top_start;
 
   int nrungs;
@@ -116,8 +118,6 @@ asx_wakeq *asx_wakeq_new(void) {
   asx_wakeq *q = calloc(1, sizeof *q);
   if (!q)
     return NULL;
-  for (int k = 0; k < TOPS; k++)
-    q->top[k] = NIL;
   q->bot = q->bot_tail = q->finger = NIL;
   q->top_start = -INFINITY;
   return q;
@@ -129,6 +129,7 @@ void asx_wakeq_free(asx_wakeq *q) {
   for (int i = 0; i < MAX_RUNGS; i++)
     free(q->rung[i].head);
   free(q->nd);
+  free(q->top);
   free(q);
 }
 
@@ -136,7 +137,10 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
   node *nd;
   if (n <= q->cap)
     return 0;
-  if (!asx__array_grow((void **)&q->nd, q->cap, n, sizeof *nd))
+  /* Each array is grown on its own; a failure leaves the larger ones
+   * behind, which is harmless because cap only moves once both grew. */
+  if (!asx__array_grow((void **)&q->nd, q->cap, n, sizeof *nd) ||
+      !asx__array_grow((void **)&q->top, q->cap, n, sizeof *q->top))
     return ASX_E_NOMEM;
   nd = q->nd;
   /* A node never pushed has no mark; its other fields are set by push. */
@@ -265,24 +269,22 @@ static void bottom_append(asx_wakeq *q, uint32_t list) {
   q->bot_tail = tail;
 }
 
-/* Makes the entries of lists[0 .. nlists - 1] (count of them, times from
- * min to max, min < max) a new deepest rung of nb buckets (nb >= count),
- * each as wide as the mean spacing of the entries: the rung reaches as far
- * beyond max as nb exceeds count. They all come before every entry of the
- * rungs above. Returns 0 when the span cannot be cut or memory is short,
- * and then the lists are left as they were. */
-static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
-                 uint32_t count, double min, double max, uint32_t nb) {
+/* Makes a new deepest rung of nb buckets for count entries (nb >= count)
+ * with times from min to max (min < max), each bucket as wide as the mean
+ * spacing of the entries: the rung reaches as far beyond max as nb exceeds
+ * count. The caller then deals the entries into it (deal_top, deal_list);
+ * they must all come before every entry of the rungs above. Returns the
+ * rung, or NULL when the span cannot be cut or memory is short. */
+static rung *new_rung(asx_wakeq *q, uint32_t count, double min, double max,
+                      uint32_t nb) {
   rung *r = &q->rung[q->nrungs];
-  uint32_t cur[TOPS];
   double width = (max - min) / count;
-  int left = nlists;
   assert(q->nrungs < MAX_RUNGS && nb >= count && count > 0);
   if (!(width > 0))
-    return 0;
+    return NULL;
   if (nb > r->cap) {
     if (!asx__array_grow((void **)&r->head, r->cap, nb, sizeof *r->head))
-      return 0;
+      return NULL;
     r->cap = nb;
   }
   memset(r->head, 0xff, (size_t)nb * sizeof *r->head);
@@ -291,35 +293,61 @@ static int spawn(asx_wakeq *q, const uint32_t *lists, int nlists,
   r->start = min;
   r->width = width;
   q->nrungs++;
-  memcpy(cur, lists, (size_t)nlists * sizeof *cur);
-  while (left > 0) {
-    left = 0;
-    for (int k = 0; k < nlists; k++) {
-      uint32_t id = cur[k];
-      if (id == NIL)
-        continue;
-      left = 1;
-      cur[k] = q->nd[id].next;
-      if (!removed(&q->nd[id]))
-        bucket_push(q->nd, r, (q->nd[id].time - min) / width, id);
+  return r;
+}
+
+/* Moves the top's entries into rung r (new_rung), dropping the removed
+ * ones. The ids are read in order, so each node is fetched DEAL_AHEAD
+ * entries ahead, and its bucket's head half as far ahead once the node
+ * has come: the cache misses of many entries overlap. */
+static void deal_top(asx_wakeq *q, rung *r) {
+  node *nd = q->nd;
+  const uint32_t *ids = q->top;
+  uint32_t n = q->top_count;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t id = ids[i];
+    if (i + DEAL_AHEAD < n)
+      __builtin_prefetch(&nd[ids[i + DEAL_AHEAD]]);
+    if (i + DEAL_AHEAD / 2 < n) {
+      const node *m = &nd[ids[i + DEAL_AHEAD / 2]];
+      __builtin_prefetch(bucket_of(r, (m->time - r->start) / r->width), 1);
     }
+    if (!removed(&nd[id]))
+      bucket_push(nd, r, (nd[id].time - r->start) / r->width, id);
   }
-  return 1;
+}
+
+/* Moves the entries of list (none removed) into rung r (new_rung). */
+static void deal_list(asx_wakeq *q, rung *r, uint32_t list) {
+  node *nd = q->nd;
+  while (list != NIL) {
+    uint32_t id = list;
+    list = nd[id].next;
+    bucket_push(nd, r, (nd[id].time - r->start) / r->width, id);
+  }
 }
 
 /* Fetches into the cache what the next refills will walk: walking a
- * bucket is a chain of dependent loads. The first entries of the buckets
- * LOOKAHEAD to 2 * LOOKAHEAD ahead, and the second entries of the next
- * LOOKAHEAD buckets, whose first entries were fetched a refill ago. */
+ * bucket is a chain of dependent loads, a cache miss per entry. Counted in
+ * buckets that hold something, since a refill takes at least MIN_FILL
+ * entries from as many buckets as that needs: the second entries of the
+ * next LOOKAHEAD such buckets, whose first entries were fetched a refill
+ * ago, and the first entries of the LOOKAHEAD after those. At most SCAN
+ * heads are read, for rungs whose buckets are mostly empty. */
 static void fetch_ahead(const node *nd, const rung *r) {
-  uint32_t near = r->cur + LOOKAHEAD < r->nb ? r->cur + LOOKAHEAD : r->nb;
-  uint32_t far = near + LOOKAHEAD < r->nb ? near + LOOKAHEAD : r->nb;
-  for (uint32_t b = r->cur; b < near; b++)
-    if (r->head[b] != NIL && nd[r->head[b]].next != NIL)
-      __builtin_prefetch(&nd[nd[r->head[b]].next]);
-  for (uint32_t b = near; b < far; b++)
-    if (r->head[b] != NIL)
+  uint32_t b = r->cur, end = r->nb - r->cur > SCAN ? r->cur + SCAN : r->nb;
+  int k;
+  for (k = 0; b < end && k < LOOKAHEAD; b++)
+    if (r->head[b] != NIL) {
+      k++;
+      if (nd[r->head[b]].next != NIL)
+        __builtin_prefetch(&nd[nd[r->head[b]].next]);
+    }
+  for (k = 0; b < end && k < LOOKAHEAD; b++)
+    if (r->head[b] != NIL) {
+      k++;
       __builtin_prefetch(&nd[r->head[b]]);
+    }
 }
 
 /* Brings the next entries down into the bottom, after those it holds.
@@ -330,14 +358,8 @@ static int refill(asx_wakeq *q) {
     gathered g;
     gather_init(&g);
     if (q->nrungs == 0) {
-      uint32_t lists[TOPS];
-      int empty = 1;
-      for (int k = 0; k < TOPS; k++) {
-        lists[k] = q->top[k];
-        q->top[k] = NIL;
-        empty = empty && lists[k] == NIL;
-      }
-      if (empty) {
+      rung *r;
+      if (q->top_count == 0) {
         /* Empty: the next push starts afresh at the top. */
         if (q->bot == NIL)
           q->top_start = -INFINITY;
@@ -349,21 +371,19 @@ static int refill(asx_wakeq *q) {
        * that the wake-ups set meanwhile mostly go straight into it. */
       if (q->top_count > THRES && q->top_count <= UINT32_MAX / 2 &&
           q->top_max > q->top_min &&
-          spawn(q, lists, TOPS, q->top_count, q->top_min, q->top_max,
-                2 * q->top_count)) {
-        rung *r = &q->rung[0];
+          (r = new_rung(q, q->top_count, q->top_min, q->top_max,
+                        2 * q->top_count)) != NULL) {
         double end = r->start + r->width * r->nb;
+        deal_top(q, r);
         if (end > q->top_start)
           q->top_start = end;
         q->top_count = 0;
         continue;
       }
+      gather_ids(q->nd, q->top, q->top_count, &g);
       q->top_count = 0;
-      for (int k = 0; k < TOPS; k++)
-        gather(q->nd, lists[k], &g);
     } else {
-      rung *r = &q->rung[q->nrungs - 1];
-      uint32_t list;
+      rung *r = &q->rung[q->nrungs - 1], *finer;
       while (r->cur < r->nb && r->head[r->cur] == NIL)
         r->cur++;
       if (r->cur == r->nb) {
@@ -372,10 +392,11 @@ static int refill(asx_wakeq *q) {
       }
       gather(q->nd, r->head[r->cur], &g);
       r->head[r->cur++] = NIL;
-      list = g.head;
       if (g.count > THRES && g.max > g.min && q->nrungs < MAX_RUNGS &&
-          spawn(q, &list, 1, g.count, g.min, g.max, g.count))
+          (finer = new_rung(q, g.count, g.min, g.max, g.count)) != NULL) {
+        deal_list(q, finer, g.head);
         continue;
+      }
       /* A few small buckets at once: the scheduler looks one entry ahead
        * to prefetch, and the next entry is then usually at hand. */
       while (g.count < MIN_FILL) {
@@ -411,9 +432,10 @@ static void place(asx_wakeq *q, uint32_t id) {
   node *nd = q->nd;
   double t = nd[id].time;
   if (t >= q->top_start) {
-    uint32_t k = q->top_count % TOPS;
-    nd[id].next = q->top[k];
-    q->top[k] = id;
+    /* An id is queued at most once, so the top never holds more than cap
+     * ids, removed ones included: a removed id is never pushed again. */
+    assert(q->top_count < q->cap);
+    q->top[q->top_count] = id;
     if (q->top_count++ == 0) {
       q->top_min = q->top_max = t;
     } else if (t < q->top_min) {
@@ -461,8 +483,8 @@ static int renumber(asx_wakeq *q) {
     return ASX_E_NOMEM;
   flush_pending(q);
   end = ids;
-  for (int k = 0; k < TOPS; k++)
-    end = collect(q->nd, q->top[k], end);
+  memcpy(end, q->top, (size_t)q->top_count * sizeof *end);
+  end += q->top_count;
   for (int i = 0; i < q->nrungs; i++)
     for (uint32_t b = q->rung[i].cur; b < q->rung[i].nb; b++)
       end = collect(q->nd, q->rung[i].head[b], end);

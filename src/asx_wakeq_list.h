@@ -113,19 +113,30 @@ static void gather_init(gathered *g) {
   g->max = -INFINITY;
 }
 
+/* Appends id to g unless it was removed. */
+static inline void gather_one(node *nd, uint32_t id, gathered *g) {
+  if (removed(&nd[id]))
+    return;
+  *g->tail = id;
+  g->tail = &nd[id].next;
+  g->count++;
+  if (nd[id].time < g->min)
+    g->min = nd[id].time;
+  if (nd[id].time > g->max)
+    g->max = nd[id].time;
+}
+
 /* Appends the live entries of list to g, leaving the removed ones out. */
 static void gather(node *nd, uint32_t list, gathered *g) {
-  for (uint32_t id = list; id != NIL; id = nd[id].next) {
-    if (removed(&nd[id]))
-      continue;
-    *g->tail = id;
-    g->tail = &nd[id].next;
-    g->count++;
-    if (nd[id].time < g->min)
-      g->min = nd[id].time;
-    if (nd[id].time > g->max)
-      g->max = nd[id].time;
-  }
+  for (uint32_t id = list; id != NIL; id = nd[id].next)
+    gather_one(nd, id, g);
+  *g->tail = NIL;
+}
+
+/* The same for the entries ids[0 .. n - 1]. */
+static void gather_ids(node *nd, const uint32_t *ids, uint32_t n, gathered *g) {
+  for (uint32_t i = 0; i < n; i++)
+    gather_one(nd, ids[i], g);
   *g->tail = NIL;
 }
 
