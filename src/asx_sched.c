@@ -1,23 +1,23 @@
-/* The scheduler (see asx_sched.h for the model): agents, wake-ups, clocks
- * and batches. Signals, labels and the watchdog have files of their own
- * (asx_sched_int.h lists them).
+/* The scheduler (see asx_sched.h for the model): agents, wake-ups and
+ * batches. Clocks and turns of the loop, signals, labels and the watchdog
+ * have files of their own (asx_sched_int.h lists them).
  *
  * Data structures, indexed by agent number and grown together by
- * asx_sched_add, so that an agent costs about 35 bytes and no libuv handle:
+ * asx_sched_add, so that an agent costs about 37 bytes and no libuv handle:
  *   ag[a]     its splitmix64 state and the caller's pointer (asx_sched_udata:
  *             the Lua binding keeps the agent's coroutine there), in one
  *             16-byte slot, so that a resume touches one cache line;
  *   st[a]     its state, one byte;
- *   q         the wake-up queue (asx_wakeq.h): 16 bytes per agent and O(1)
+ *   q         the wake-up queue (asx_wakeq.h): 20 bytes per agent and O(1)
  *             per wake-up however many agents there are;
  *   labels    names for messages, a few runs in all (asx_sched_label.c).
  *
  * Costs: wake, finish and each resume O(1) amortized.
  *
- * Batches. Each turn of the libuv loop runs at most ASX_SCHED_BATCH wake-ups
- * and then returns to the loop, so a signal, a logger's socket or the REPL
- * is served at least every few hundred microseconds even when thousands of
- * agents are due at the same instant.
+ * Batches. Each turn of the libuv loop (asx_sched_clock.c) runs at most
+ * ASX_SCHED_BATCH wake-ups and then returns to the loop, so a signal, a
+ * logger's socket or the REPL is served at least every few hundred
+ * microseconds even when thousands of agents are due at the same instant.
  *
  * Deliberately not supported: more than one pending wake-up per agent,
  * moving a pending wake-up (finish the agent or let it run), and running two
@@ -76,68 +76,7 @@ double asx_sched_draw(void) {
   return asx_sched_rand01(active, active->current);
 }
 
-/* The time of the next wake-up or courier call, INFINITY when none is
- * pending. */
-static double next_time(asx_sched *s) {
-  uint32_t a = asx_wakeq_peek(s->q);
-  double t = a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
-  return s->courier_at < t ? s->courier_at : t;
-}
-
-/* Nothing will ever run again: no wake-up and no message in flight. */
-static int nothing_pending(const asx_sched *s) {
-  return asx_wakeq_len(s->q) == 0 && isinf(s->courier_at);
-}
-
-/* ---- clocks and batches ------------------------------------------------ */
-
-static double real_now(const asx_sched *s) {
-  if (s->paused)
-    return s->base_time;
-  return s->base_time + (double)(uv_hrtime() - s->base_hr) * 1e-9 * s->speed;
-}
-
-static void rebase(asx_sched *s, double t) {
-  s->base_time = t;
-  s->base_hr = uv_hrtime();
-}
-
-static void on_close(uv_handle_t *h) {
-  asx_sched *s = h->data;
-  assert(s->handles_open > 0 && s->state == S_ENDED);
-  if (--s->handles_open == 0 && s->free_on_close)
-    asx_sched_free(s);
-}
-
-static void end_session(asx_sched *s) {
-  /* Never under a resume: the handles it closes are the batch's. */
-  assert(!s->in_batch);
-  if (s->state == S_ENDED)
-    return;
-  if (s->state == S_STARTED) {
-    uv_close((uv_handle_t *)&s->idle, on_close);
-    uv_close((uv_handle_t *)&s->timer, on_close);
-    uv_close((uv_handle_t *)&s->async, on_close);
-    s->async_ready = 0;
-  }
-  asx__sched_watchdog_stop(s);
-  asx__sched_restore_signals(s);
-  /* A stop on the real clock happens at the time measured then, not at
-   * that of the last wake-up, which may lie long before. */
-  if (s->stop_req && s->state == S_STARTED && s->clock == ASX_CLOCK_REAL &&
-      !s->paused) {
-    double t = real_now(s);
-    if (t > s->duration)
-      t = s->duration;
-    if (t > s->now)
-      s->now = t;
-  }
-  s->state = S_ENDED;
-  s->stepping = 0;
-  s->paused = 0;
-  if (s->on_end)
-    s->on_end(s, s->data);
-}
+/* ---- batches ----------------------------------------------------------- */
 
 /* Calls the courier at time t; it sets its next time itself. */
 static void run_courier(asx_sched *s, double t) {
@@ -177,7 +116,7 @@ static void prefetch_ahead(asx_sched *s) {
  * wake-up's own time; otherwise (real clock) every wake-up of the batch runs
  * at time limit, which is the measured time. Returns 1 when it stopped for
  * the budget with more due, 0 when nothing more is due or it must stop. */
-static int run_batch(asx_sched *s, double limit, int jump) {
+int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
   int budget = ASX_SCHED_BATCH;
   assert(s->state == S_STARTED && !s->in_batch);
   s->in_batch = 1;
@@ -221,148 +160,6 @@ static int run_batch(asx_sched *s, double limit, int jump) {
   }
   s->in_batch = 0;
   return 0;
-}
-
-static void on_idle(uv_idle_t *h);
-static void on_timer(uv_timer_t *h);
-
-static void arm_timer(asx_sched *s, double delta) {
-  double ms = delta > 0 ? ceil(delta / s->speed * 1000.0) : 0;
-  if (delta > 0 && ms < 1)
-    ms = 1;
-  if (ms > 1e15)
-    ms = 1e15;
-  uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
-}
-
-/* Makes the loop come back to the scheduler when there is work: the idle
- * handle for the virtual clock, a stop or a step; the timer otherwise. */
-static void schedule_next(asx_sched *s) {
-  if (s->state != S_STARTED || s->in_batch)
-    return;
-  if (s->stop_req || s->stepping || (s->clock == ASX_CLOCK_VIRTUAL && !s->paused)) {
-    uv_idle_start(&s->idle, on_idle);
-    return;
-  }
-  uv_idle_stop(&s->idle);
-  if (s->paused) {
-    uv_timer_stop(&s->timer);
-    return;
-  }
-  {
-    double t = real_now(s);
-    double next = next_time(s);
-    if (nothing_pending(s))
-      arm_timer(s, 0);
-    else if (next > s->duration)
-      arm_timer(s, s->duration - t);
-    else
-      arm_timer(s, next - t);
-  }
-}
-
-/* A step, from the idle handle: the wake-ups up to the step's end run at
- * their own times, in batches; then the clock stays at the end, paused. */
-static void step_turn(asx_sched *s) {
-  double limit = s->step_target < s->duration ? s->step_target : s->duration;
-  int more = run_batch(s, limit, 1);
-  if (s->stop_req) {
-    end_session(s);
-    return;
-  }
-  if (more || !s->stepping)
-    return; /* more to do, or an agent's pause ended the step */
-  if (nothing_pending(s)) {
-    end_session(s);
-    return;
-  }
-  if (limit < s->step_target) {
-    /* The step went past the duration. */
-    s->now = limit;
-    end_session(s);
-    return;
-  }
-  s->now = s->step_target;
-  s->stepping = 0;
-  rebase(s, s->now);
-  uv_idle_stop(&s->idle);
-}
-
-static void virtual_turn(asx_sched *s) {
-  int more = run_batch(s, s->duration, 1);
-  if (s->stop_req) {
-    end_session(s);
-    return;
-  }
-  if (more || s->paused || s->stepping)
-    return;
-  if (nothing_pending(s)) {
-    end_session(s);
-    return;
-  }
-  /* The next wake-up lies beyond the duration. */
-  s->now = s->duration;
-  end_session(s);
-}
-
-/* One batch of the wake-ups due by the measured time. When more are due
- * still, the next batch runs from the idle handle, not from a timer re-armed
- * at 0 ms: libuv runs such a timer again in the same pass over its timers,
- * so the loop would never poll, and a signal's uv_async or a logger's
- * socket would wait for as long as wake-ups keep coming due. */
-static void real_turn(asx_sched *s) {
-  double t = real_now(s);
-  double limit = t < s->duration ? t : s->duration;
-  int more = run_batch(s, limit, 0);
-  if (s->stop_req) {
-    end_session(s);
-    return;
-  }
-  if (s->paused || s->stepping) {
-    schedule_next(s);
-    return;
-  }
-  if (more) {
-    uv_timer_stop(&s->timer);
-    uv_idle_start(&s->idle, on_idle);
-    return;
-  }
-  if (nothing_pending(s)) {
-    if (s->now < limit)
-      s->now = limit;
-    end_session(s);
-    return;
-  }
-  if (next_time(s) > s->duration && t >= s->duration) {
-    s->now = s->duration;
-    end_session(s);
-    return;
-  }
-  schedule_next(s);
-}
-
-/* The idle handle and the timer both come here: what runs depends on the
- * state, not on which handle fired. */
-static void turn(asx_sched *s) {
-  /* The handles exist only while the session is started. */
-  assert(s->state == S_STARTED);
-  if (s->stop_req)
-    end_session(s);
-  else if (s->stepping)
-    step_turn(s);
-  else if (s->paused)
-    schedule_next(s);
-  else if (s->clock == ASX_CLOCK_VIRTUAL)
-    virtual_turn(s);
-  else
-    real_turn(s);
-}
-
-static void on_idle(uv_idle_t *h) { turn(h->data); }
-static void on_timer(uv_timer_t *h) { turn(h->data); }
-
-static void on_async(uv_async_t *h) {
-  asx_sched_stop(h->data);
 }
 
 /* ---- the public calls -------------------------------------------------- */
@@ -412,7 +209,7 @@ void asx_sched_free(asx_sched *s) {
     /* The handles belong to the loop until their close callbacks ran. */
     s->on_end = NULL;
     s->free_on_close = 1;
-    end_session(s);
+    asx__sched_end_session(s);
     return;
   }
   if (s->handles_open > 0) {
@@ -486,7 +283,7 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
    * loop is waiting for; inside a batch the caller re-arms afterwards. */
   if (s->clock == ASX_CLOCK_REAL && !s->in_batch &&
       asx_wakeq_peek(s->q) == agent)
-    schedule_next(s);
+    asx__sched_schedule_next(s);
   return 0;
 }
 
@@ -531,7 +328,7 @@ int asx_sched_courier_at(asx_sched *s, double time) {
   /* As for a wake-up: only a time set from outside a batch can be earlier
    * than what the loop is waiting for. */
   if (s->clock == ASX_CLOCK_REAL && !s->in_batch)
-    schedule_next(s);
+    asx__sched_schedule_next(s);
   return 0;
 }
 
@@ -557,117 +354,6 @@ double asx_sched_clock_time(const void *sched) {
   return ((const asx_sched *)sched)->resumed;
 }
 
-int asx_sched_set_duration(asx_sched *s, double duration) {
-  if (isnan(duration))
-    return ASX_E_ARG;
-  s->duration = duration < 0 ? INFINITY : duration;
-  schedule_next(s);
-  return 0;
-}
-
-double asx_sched_duration(const asx_sched *s) { return s->duration; }
-
-int asx_sched_set_speed(asx_sched *s, double speed) {
-  if (!(speed > 0) || !isfinite(speed))
-    return ASX_E_ARG;
-  if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL && !s->paused)
-    rebase(s, real_now(s));
-  s->speed = speed;
-  schedule_next(s);
-  return 0;
-}
-
-double asx_sched_speed(const asx_sched *s) { return s->speed; }
-int asx_sched_clock(const asx_sched *s) { return s->clock; }
-
-int asx_sched_session_state(const asx_sched *s) {
-  if (s->state == S_NEW)
-    return ASX_SESSION_NEW;
-  if (s->state == S_ENDED)
-    return ASX_SESSION_ENDED;
-  return s->paused ? ASX_SESSION_PAUSED : ASX_SESSION_RUNNING;
-}
-
-int asx_sched_start(asx_sched *s) {
-  if (s->state != S_NEW)
-    return ASX_E_STATE;
-  if (s->stop_req || s->signal) {
-    end_session(s);
-    return 0;
-  }
-  uv_idle_init(s->loop, &s->idle);
-  uv_timer_init(s->loop, &s->timer);
-  uv_async_init(s->loop, &s->async, on_async);
-  s->idle.data = s->timer.data = s->async.data = s;
-  s->async_ready = 1;
-  s->handles_open = 3;
-  s->state = S_STARTED;
-  /* A signal that came after the check above but before the async handle
-   * existed could not wake the loop. */
-  if (s->signal)
-    s->stop_req = 1;
-  rebase(s, s->now);
-  asx__sched_watchdog_start(s);
-  schedule_next(s);
-  return 0;
-}
-
-int asx_sched_run(asx_sched *s) {
-  int rc;
-  if (s->in_batch)
-    return ASX_E_STATE;
-  if (s->state == S_NEW && (rc = asx_sched_start(s)) != 0)
-    return rc;
-  while (s->state != S_ENDED || s->handles_open > 0)
-    uv_run(s->loop, UV_RUN_ONCE);
-  return 0;
-}
-
-void asx_sched_stop(asx_sched *s) {
-  s->stop_req = 1;
-  if (s->state == S_STARTED && !s->in_batch)
-    end_session(s);
-}
-
-int asx_sched_pause(asx_sched *s, int on) {
-  on = on != 0;
-  if (s->state == S_ENDED)
-    return ASX_E_STATE;
-  if (on && s->stepping) {
-    /* Pausing cuts a step short (Ctrl-C at the REPL): the clock stays
-     * at the last wake-up the step ran. */
-    s->stepping = 0;
-    rebase(s, s->now);
-    schedule_next(s);
-    return 0;
-  }
-  if (on == s->paused)
-    return 0;
-  if (s->state == S_STARTED && s->clock == ASX_CLOCK_REAL) {
-    if (on) {
-      double t = real_now(s);
-      if (t > s->now)
-        s->now = t;
-    }
-  }
-  s->paused = on;
-  rebase(s, s->now);
-  schedule_next(s);
-  return 0;
-}
-
-int asx_sched_step(asx_sched *s, double seconds) {
-  if (!(seconds >= 0) || !isfinite(seconds))
-    return ASX_E_ARG;
-  if (s->state != S_STARTED || !s->paused || s->stepping)
-    return ASX_E_STATE;
-  s->step_target = s->now + seconds;
-  s->stepping = 1;
-  schedule_next(s);
-  return 0;
-}
-
-int asx_sched_stepping(const asx_sched *s) { return s->stepping; }
 uint64_t asx_sched_resumes(const asx_sched *s) {
   return LOAD(((asx_sched *)s)->resumes);
 }

@@ -1,7 +1,9 @@
 /* The scheduler's insides, shared by the files that make it up (internal:
  * nothing outside these files includes this header):
- *   asx_sched.c           agents, wake-ups, clocks and batches: the model
- *                         of asx_sched.h;
+ *   asx_sched.c           agents, wake-ups and batches: the model of
+ *                         asx_sched.h;
+ *   asx_sched_clock.c     the clocks, and the turns of the libuv loop that
+ *                         run the batches: start, pause, step and stop;
  *   asx_sched_signal.c    SIGINT and SIGTERM: a graceful stop, then a
  *                         forced quit (asx_sched_catch_signals);
  *   asx_sched_label.c     agents' names for the messages (asx_sched_group,
@@ -89,7 +91,8 @@ struct asx_sched {
   uint64_t resumes;
   volatile uint32_t current;
 
-  /* asx_sched_signal.c; asx_sched.c reads signal and sets async_ready. */
+  /* asx_sched_signal.c; asx_sched_clock.c reads signal and sets
+   * async_ready. */
   int catch_signals;
   volatile sig_atomic_t async_ready; /* the uv_async exists */
   const char *prog;
@@ -120,6 +123,17 @@ struct asx_sched {
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* asx_sched.c: runs due wake-ups with time <= limit, at most a batch of
+ * them (jump: each at its own time, else all at limit). Returns 1 when it
+ * stopped for the budget with more due, 0 when nothing more is due or it
+ * must stop. */
+int asx__sched_run_batch(asx_sched *s, double limit, int jump);
+
+/* asx_sched_clock.c: ends the session (never under a resume), and makes
+ * the loop come back to the scheduler when there is work. */
+void asx__sched_end_session(asx_sched *s);
+void asx__sched_schedule_next(asx_sched *s);
 
 /* asx_sched_signal.c: gives SIGINT and SIGTERM back to their previous
  * handlers, when s has them. */
