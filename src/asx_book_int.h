@@ -1,0 +1,383 @@
+/* The order book's internals, shared by its files (src/asx_book*.c) and
+ * by nothing else: the structures, and the small steps of the hot path,
+ * which stay static inline here so that every file that takes an order
+ * through them compiles them into its own path rather than calling out.
+ * The design of the whole is at the top of asx_book.c. */
+#ifndef ASX_BOOK_INT_H
+#define ASX_BOOK_INT_H
+
+#include "asx_book.h"
+#include "asx_pool.h"
+
+/* GCC's straight-line vectorizer pairs the book's neighbouring 64-bit
+ * fields into vector registers, which costs more instructions than it saves
+ * on these single updates. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-slp-vectorize")
+#endif
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The book's functions shared between its files: hidden, so that a call
+ * between them is a direct one, in the Lua module too. */
+#define ASX__HIDDEN __attribute__((visibility("hidden")))
+
+typedef struct asx_level {
+  int64_t price;
+  int64_t key;           /* side_key(its side, price) */
+  int64_t total;         /* sum of the amounts of its orders */
+  uint32_t count;        /* how many orders rest here */
+  asx_order *head;       /* oldest */
+  asx_order *tail;       /* newest */
+  struct asx_book *book; /* so a cancel can tell this book's orders, O(1) */
+} asx_level;
+
+/* The best of a side without orders: below every level (and every limit,
+ * -ASX_MAX_QTY at the lowest), at price 0, so that the best price needs no
+ * test. Never written: nothing crosses it. */
+ASX__HIDDEN extern asx_level asx__book_level_none;
+
+/* The window spans this many prices (a multiple of 64: one bit a price). */
+#define ASX_WINDOW 128
+#define ASX_WINDOW_WORDS (ASX_WINDOW / 64)
+
+/* What the books of one exchange share. */
+typedef struct asx_venue {
+  int64_t next_id;
+  double time;
+  asx_clock_fn clock; /* NULL, or where time comes from */
+  const void *clock_data;
+
+  /* Slots identify resting orders with small integers, so the Lua side can
+   * keep its orders alive in a plain array indexed by slot. */
+  uint32_t *free_slots;
+  size_t n_free_slots;
+  size_t cap_free_slots;
+  uint32_t next_slot;
+
+  /* Resting orders that left during the current call. */
+  asx_order **finished;
+  size_t n_finished;
+
+  int record;
+  asx_event *events;
+  size_t n_events;
+  size_t cap_events;
+  /* A record that finds limit_events held takes the slow path: the buffer
+   * is full, or the sink's batch is there. */
+  size_t limit_events;
+  asx_event_sink sink;
+  void *sink_data;
+  size_t sink_batch;
+  uint64_t sunk;
+
+  uint32_t books;    /* made so far: the next instrument's number */
+  uint32_t refs;     /* alive */
+  uint64_t sim_mark; /* the current fill-or-kill check (asx__book_fok_fills) */
+#ifndef NDEBUG
+  double clock_last; /* the clock's last reading: it never goes back */
+#endif
+} asx_venue;
+
+/* One side of the book. Prices are compared through a key, the price for
+ * bids and its negation for asks, so that the best price has the highest
+ * key on both sides. */
+typedef struct book_side {
+  /* The window: the levels at keys lo .. lo + ASX_WINDOW - 1 by key - lo,
+   * NULL where no order came yet; bit i of live is set when window[i]
+   * holds orders. */
+  int64_t lo;
+  asx_level *window[ASX_WINDOW];
+  uint64_t live[ASX_WINDOW_WORDS];
+  asx_level *best; /* the best level with orders, or asx__book_level_none */
+  /* The outer array: the levels below the window, by key, best last. */
+  asx_level **levels;
+  size_t n;
+  size_t cap;
+  size_t empty; /* empty levels kept in the outer array */
+  int64_t peak; /* the bitwise or of the totals its levels have had since
+                   it was last empty: no level's total is above it, so
+                   while an order fits under it, its level needs no
+                   look-up (or-ed in one instruction, below 2^53 still) */
+  /* Padding to a power of two, so that a side's address is its number
+   * shifted rather than multiplied, on every order's path. */
+  char pad_[2048 - 2 * sizeof(int64_t) -
+            (ASX_WINDOW + 1) * sizeof(asx_level *) -
+            ASX_WINDOW_WORDS * sizeof(uint64_t) - sizeof(asx_level **) -
+            3 * sizeof(size_t)];
+} book_side;
+_Static_assert(sizeof(book_side) == 2048, "a side's size is a power of two");
+
+struct asx_book {
+  book_side sides[2];
+  asx_pool *level_pool;
+  asx_venue *v;
+  size_t resting;
+  uint32_t instrument;
+  char name[ASX_NAME_MAX + 1];
+  asx_stats stats;
+};
+
+/* The price index (asx_book_index.c). */
+ASX__HIDDEN const asx_level *asx__book_level_at(const asx_book *b, int s,
+                                                int64_t price);
+ASX__HIDDEN void asx__book_best_emptied(asx_book *b, book_side *side,
+                                        uint64_t i);
+ASX__HIDDEN void asx__book_level_emptied(asx_book *b, int s, asx_level *lvl);
+
+/* Resting orders (asx_book_index.c, asx_book_submit.c). */
+ASX__HIDDEN void asx__book_order_unlink(asx_book *b, asx_order *o);
+ASX__HIDDEN void asx__book_order_drop(asx_book *b, asx_order *o, int reason);
+ASX__HIDDEN int asx__book_rest_slow(asx_book *b, asx_order *o, int s,
+                                    int64_t price, asx_account *a);
+ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s,
+                                       int64_t price, asx_account *a,
+                                       int flags);
+
+/* Matching (asx_book_match.c). */
+ASX__HIDDEN int asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit,
+                                       int flags);
+ASX__HIDDEN int asx__book_fok_fills(asx_book *b, const asx_order *o, int s);
+
+/* The event record (asx_book_event.c). */
+ASX__HIDDEN int asx__book_events_room(asx_venue *v);
+ASX__HIDDEN void asx__book_event_trim(asx_book *b, const asx_order *o,
+                                      int64_t price, int64_t from, int reason);
+ASX__HIDDEN void asx__book_event_cancel(asx_book *b, const asx_order *o,
+                                        int64_t left, int reason);
+
+/* Event times follow the clock, so they never go back while one clock
+ * drives the book; asx_book_set_time and a new clock may set any time. */
+static inline void clock_read(asx_venue *v) {
+  double t;
+  if (v->clock != NULL && (t = v->clock(v->clock_data)) >= 0) {
+#ifndef NDEBUG
+    assert(t >= v->clock_last);
+    v->clock_last = t;
+#endif
+    v->time = t;
+  }
+}
+
+static inline void u128_add(asx_u128 *v, uint64_t x) {
+  v->lo += x;
+  v->hi += v->lo < x;
+}
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* An account's position in an instrument it holds. Picked without a
+ * branch (the address is computed as an integer, so that it is defined
+ * whatever positions holds): with several instruments, which one the next
+ * order trades is a coin toss. */
+static inline int64_t *position(asx_account *a, uint32_t instrument) {
+  uintptr_t other = (uintptr_t)a->positions +
+                    ((uintptr_t)instrument - 1) * sizeof(*a->positions);
+  return instrument == 0 ? &a->stocks : (int64_t *)other;
+}
+
+static inline int holds(const asx_account *a, uint32_t instrument) {
+  uint32_t held = a->positions != NULL ? a->n_positions : 0;
+  return instrument <= held;
+}
+
+/* Inline: a call that trades records one event per order and per fill. */
+static inline asx_event *event_push(asx_book *b, int type, const asx_order *o) {
+  asx_venue *v = b->v;
+  if (v->n_events >= v->limit_events && asx__book_events_room(v) != 0)
+    return NULL;
+  asx_event *e = &v->events[v->n_events++];
+  memset(e, 0, sizeof(*e));
+  e->time = v->time;
+  e->type = (uint8_t)type;
+  e->order = o->id;
+  e->trader = o->trader;
+  e->side = o->side;
+  e->instrument = b->instrument;
+  e->instrument_name = b->name;
+  return e;
+}
+
+/* Keys and the window's bits. */
+
+/* The sort key puts the best price highest on both sides. */
+static inline int64_t side_key(int side, int64_t price) {
+  return side == ASX_BUY ? price : -price;
+}
+
+/* The window index of a key: below ASX_WINDOW when the window covers it. */
+static inline uint64_t window_index(const book_side *side, int64_t key) {
+  return (uint64_t)(key - side->lo);
+}
+
+static inline void live_set(book_side *side, uint64_t i) {
+  side->live[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static inline void live_clear(book_side *side, uint64_t i) {
+  side->live[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+static inline int live_get(const book_side *side, uint64_t i) {
+  return (side->live[i / 64] >> (i % 64)) & 1;
+}
+
+/* The highest window index whose level holds orders, or -1. Every word is
+ * read and the answer picked without a branch to mispredict. */
+static int window_top(const book_side *side) {
+  int top = -1;
+  for (int w = 0; w < ASX_WINDOW_WORDS; w++) {
+    uint64_t bits = side->live[w];
+    int high = w * 64 + 63 - __builtin_clzll(bits | 1);
+    top ^= (top ^ high) & -(bits != 0);
+  }
+  return top;
+}
+
+/* Whether side->best is the window's highest level with orders, or
+ * asx__book_level_none with no bit set: the window's few words, for the
+ * asserts. */
+static inline int best_is_top(const book_side *side) {
+  int top = window_top(side);
+  return top < 0 ? side->best == &asx__book_level_none
+                 : side->best == side->window[top] && side->best->count > 0;
+}
+
+/* Whether the best bid reaches the best ask, which the book never allows. */
+static inline int crossed(const asx_book *b) {
+  const asx_level *bid = b->sides[ASX_BUY].best, *ask = b->sides[ASX_SELL].best;
+  return bid != &asx__book_level_none && ask != &asx__book_level_none &&
+         bid->price >= ask->price;
+}
+
+/* An order at a level: the steps of joining and leaving it that the hot
+ * path takes inline. */
+
+/* Takes a resting order out of its account and frees its slot, once it has
+ * left its level; its status is left for the caller to set. */
+static inline __attribute__((always_inline)) void order_leave(asx_book *b,
+                                                              asx_order *o) {
+  assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
+  asx_account *a = o->acct_;
+  /* By address, like the level's links: whether the order is its account's
+   * newest is a coin toss. */
+  *(o->aprev_ != NULL ? &o->aprev_->anext_ : &a->orders_) = o->anext_;
+  if (o->anext_ != NULL)
+    o->anext_->aprev_ = o->aprev_;
+  a->resting--;
+
+  /* The slot stack and the finished list have room: neither holds more
+   * entries than slots were handed out, and both grew when each was. */
+  asx_venue *v = b->v;
+  v->free_slots[v->n_free_slots++] = o->slot;
+  v->finished[v->n_finished++] = o;
+  b->resting--;
+  o->slot = 0;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+  o->level_ = NULL;
+  o->acct_ = NULL;
+}
+
+/* Takes the filled order r, the oldest of the best level lvl of side s, out
+ * of the book: asx__book_order_unlink for the one order matching removes. */
+static inline __attribute__((always_inline)) void
+best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
+  assert(lvl == b->sides[s].best && lvl->head == r && r->prev_ == NULL &&
+         r->amount == 0);
+  asx_order *next = r->next_;
+  lvl->head = next;
+  *(next != NULL ? &next->prev_ : &lvl->tail) = NULL;
+  lvl->count--;
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
+  order_leave(b, r);
+  if (lvl->count == 0) {
+    book_side *side = &b->sides[s];
+    asx__book_best_emptied(b, side, window_index(side, lvl->key));
+  }
+}
+
+/* Joins the order o to the tail of lvl (time priority: the newest is
+ * last), with a slot: a recycled one or a new one, picked without a branch
+ * (whether one is free is a coin toss). The slot stack is never empty of
+ * memory, so reading its top is safe even when it holds no slot. */
+static inline __attribute__((always_inline)) void
+level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
+  size_t n_free = v->n_free_slots;
+  size_t top = n_free - (n_free != 0);
+  uint32_t recycled = v->free_slots[top];
+  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
+  v->next_slot += n_free == 0;
+  v->n_free_slots = top;
+  assert(lvl->price == o->price &&
+         (lvl->tail == NULL || lvl->tail->id < o->id));
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0));
+  o->level_ = lvl;
+  o->prev_ = lvl->tail;
+  o->next_ = NULL;
+  *(lvl->tail != NULL ? &lvl->tail->next_ : &lvl->head) = o;
+  lvl->tail = o;
+  lvl->count++;
+  lvl->total += o->amount;
+}
+
+/* Whether an order can rest without the slot arrays growing: a slot is
+ * free, or a new one fits in the arrays (else slots_grow, asx_book_index.c). */
+static inline int slot_room(const asx_venue *v) {
+  return (v->next_slot < v->cap_free_slots) | (v->n_free_slots != 0);
+}
+
+/* The last steps of a rest, once o has joined its level lvl: the side's
+ * peak, its account's list (newest first) and the counts. */
+static inline __attribute__((always_inline)) void
+rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
+            asx_account *a) {
+  side->peak |= lvl->total;
+  assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
+         side->best != &asx__book_level_none && side->best->key >= lvl->key);
+  o->aprev_ = NULL;
+  o->anext_ = a->orders_;
+  if (a->orders_ != NULL)
+    a->orders_->aprev_ = o;
+  a->orders_ = o;
+  a->resting++;
+  b->resting++;
+  o->status = ASX_OPEN;
+  /* Nothing opposite crosses it: matching went first. */
+  assert(!crossed(b));
+}
+
+/* Rests what is left of the limit order o, of side s at price for account
+ * a; what is rare (a new level, no free slot) goes to asx__book_rest_slow, by a
+ * tail call, so that the common path saves no registers. Returns 0. */
+static inline __attribute__((always_inline)) int
+rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
+  assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
+  assert(s == o->side && price == o->price && a == o->acct_);
+  asx_venue *v = b->v;
+  book_side *side = &b->sides[s];
+  int64_t key = side_key(s, price);
+  uint64_t i = window_index(side, key);
+  /* Almost every order rests on a level the window already holds, in a
+   * free slot: one predictable test for both. */
+  if (__builtin_expect((i >= ASX_WINDOW) | !slot_room(v), 0) ||
+      __builtin_expect(side->window[i] == NULL, 0))
+    return asx__book_rest_slow(b, o, s, price, a);
+  asx_level *lvl = side->window[i];
+  level_append(v, lvl, o);
+  /* Whether the level was empty is a coin toss, so neither its bit nor
+   * the best is set under that test: the bit of a level with orders is
+   * set already, and such a level is not above the best. */
+  assert(live_get(side, i) == (lvl->count > 1));
+  live_set(side, i);
+  side->best = key > side->best->key ? lvl : side->best;
+  assert(best_is_top(side));
+  rest_finish(b, side, lvl, o, a);
+  return 0;
+}
+
+#endif

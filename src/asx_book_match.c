@@ -1,0 +1,304 @@
+/* Matching: an incoming order against the opposite side, fill by fill,
+ * with the rules of money and stocks (README.md, "Semantics"), and the
+ * fill-or-kill check, which runs the same rules on copies of the balances. */
+#include "asx_book_int.h"
+
+/* Trims an order to a smaller amount for good, keeping its level's total. */
+static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
+                       int reason) {
+  int64_t from = o->amount;
+  assert(to >= 0 && to <= from);
+  if (o->level_ != NULL) {
+    o->level_->total -= from - to;
+    assert(o->level_->total >= 0);
+  }
+  o->amount = to;
+  asx__book_event_trim(b, o, price, from, reason);
+}
+
+/* What a fill that meets a balance limit does, when it does not trade
+ * (fill_limited). */
+enum { FILL_NEXT = -1, FILL_STOP = -2 };
+
+/* The rules of a fill that meets a limit: the buyer's money first (the buy
+ * order shrinks to what it can pay, for good), then the seller's stocks
+ * (the sell order likewise), then the room left in the receiving balances:
+ * a fill must not push them past ASX_MAX_QTY. Such a balance is far beyond
+ * any market this book serves, so the incoming order simply stops there; a
+ * self-trade moves no balance and needs no room. Returns the quantity that
+ * trades, the balances moved already; or FILL_NEXT when the resting order r
+ * was trimmed to nothing and has left, FILL_STOP when the incoming order o
+ * is cancelled. Out of line: a funded book never comes here. */
+static __attribute__((noinline)) int64_t
+fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
+             uint32_t inst) {
+  asx_order *buy = s == ASX_BUY ? o : r;
+  asx_order *sell = s == ASX_BUY ? r : o;
+  asx_account *buyer = buy->acct_, *seller = sell->acct_;
+  int64_t *buyer_stocks = position(buyer, inst);
+  int64_t *seller_stocks = position(seller, inst);
+  int64_t qty = min64(o->amount, r->amount), cost;
+  /* The product is checked although it cannot overflow (qty is at most the
+   * resting order's amount, whose product with its price was checked). */
+  if (__builtin_mul_overflow(price, qty, &cost) || cost > buyer->money) {
+    int64_t afford = buyer->money / price;
+    order_trim(b, buy, afford, price, ASX_TRIM_MONEY);
+    qty = afford;
+    cost = price * qty;
+  }
+  if (qty > *seller_stocks) {
+    order_trim(b, sell, *seller_stocks, price, ASX_TRIM_STOCKS);
+    qty = *seller_stocks;
+    cost = price * qty;
+  }
+  if (qty == 0) {
+    if (o->amount == 0) {
+      o->status = ASX_CANCELLED;
+      return FILL_STOP;
+    }
+    /* The resting order was trimmed to nothing: it leaves without trading
+     * and matching goes on. */
+    r->status = ASX_CANCELLED;
+    asx__book_order_unlink(b, r);
+    return FILL_NEXT;
+  }
+  /* cost <= money <= ASX_MAX_QTY, so the sums cannot overflow. */
+  if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
+                          *buyer_stocks > ASX_MAX_QTY - qty)) {
+    qty = min64((ASX_MAX_QTY - seller->money) / price,
+                ASX_MAX_QTY - *buyer_stocks);
+    if (qty == 0) {
+      order_trim(b, o, 0, price, ASX_TRIM_LIMIT);
+      o->status = ASX_CANCELLED;
+      return FILL_STOP;
+    }
+    cost = price * qty;
+  }
+  buyer->money -= cost;
+  seller->money += cost;
+  *buyer_stocks += qty;
+  *seller_stocks -= qty;
+  return qty;
+}
+
+/* Matches the incoming order o against the opposite side, whose best level
+ * reaches limit (the key a level must reach to cross; -ASX_MAX_QTY, below
+ * every level, for a market order), while it crosses. Returns with
+ * o->amount the rest, o->filled what traded, and o->status ASX_CANCELLED
+ * when it was stopped (trimmed to nothing or by a balance limit).
+ * The side of the next order is a coin toss a processor cannot predict, so
+ * nothing here branches on it: a fill's cost and quantity become the
+ * incoming account's changes by a sign, and the resting account's by the
+ * opposite one. */
+static inline __attribute__((always_inline)) void
+match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
+  int s = o->side, opp = s ^ 1;
+  book_side *side = &b->sides[opp];
+  asx_level *lvl = side->best;
+  assert(lvl->key >= limit && o->filled == 0);
+  asx_account *incoming = o->acct_;
+  int64_t *own = position(incoming, inst);
+  /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
+  int64_t neg = -(int64_t)(s == ASX_BUY);
+  int64_t left = o->amount;
+  /* Read once: stores through the orders' byte fields could alias them. */
+  const int record = b->v->record;
+  /* The statistics take each fill's count, amount and cost as it comes,
+   * and the prices once at the end: matching walks from the best level
+   * outwards, so the prices traded lie between the first and the last.
+   * first is the price of the level matched while nothing has traded. */
+  asx_stats *st = &b->stats;
+  const int64_t trades_before = st->trades;
+  int64_t first = lvl->price;
+  do {
+    int64_t price = lvl->price;
+    assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
+    asx_order *r = lvl->head;
+    asx_account *other = r->acct_;
+    int64_t *theirs = position(other, inst);
+    int64_t qty = min64(left, r->amount);
+    /* No overflow: qty is at most r's amount, and r's price x amount was
+     * checked when it came. */
+    int64_t cost = price * qty;
+    int64_t money = (cost ^ neg) - neg; /* the incoming account's change */
+    int64_t stocks = (qty ^ ~neg) - ~neg;
+    int64_t own_money = incoming->money + money;
+    int64_t own_stocks = *own + stocks;
+    int64_t their_money = other->money - money;
+    int64_t their_stocks = *theirs - stocks;
+    /* A fill that leaves every balance within 0 .. ASX_MAX_QTY, between two
+     * accounts, is a plain one, which matching's rules leave whole: one
+     * test, which a funded book always passes. */
+    if (__builtin_expect(((uint64_t)(own_money | own_stocks | their_money |
+                                     their_stocks) > (uint64_t)ASX_MAX_QTY) |
+                             (incoming == other),
+                         0)) {
+      o->amount = left;
+      qty = fill_limited(b, o, r, s, price, inst);
+      left = o->amount;
+      if (qty == FILL_STOP)
+        break;
+      if (qty == FILL_NEXT) {
+        lvl = side->best;
+        first = st->trades == trades_before ? lvl->price : first;
+        continue;
+      }
+      cost = price * qty;
+    } else {
+      incoming->money = own_money;
+      *own = own_stocks;
+      other->money = their_money;
+      *theirs = their_stocks;
+    }
+
+    left -= qty;
+    o->filled += qty;
+    /* fill_limited may have trimmed r. */
+    int64_t theirs_left = r->amount - qty;
+    r->amount = theirs_left;
+    r->filled += qty;
+    lvl->total -= qty;
+    assert(incoming->money >= 0 && *own >= 0 && other->money >= 0 &&
+           *theirs >= 0 && r->amount >= 0);
+    assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
+           other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
+    st->trades++;
+    u128_add(&st->notional, (uint64_t)cost);
+    st->last = price;
+
+    asx_event *e;
+    if (record) {
+      asx_order *buy = s == ASX_BUY ? o : r, *sell = s == ASX_BUY ? r : o;
+      if ((e = event_push(b, ASX_EV_TRADE, buy)) != NULL) {
+        e->price = price;
+        e->amount = qty;
+        e->order2 = sell->id;
+        e->trader2 = sell->trader;
+        e->side = (uint8_t)s;
+      }
+    }
+
+    if (theirs_left == 0) {
+      r->status = ASX_FILLED;
+      best_pop(b, opp, lvl, r);
+    }
+    if (left == 0)
+      break;
+    lvl = side->best;
+  } while (lvl->key >= limit);
+  o->amount = left;
+  if (st->trades == trades_before)
+    return;
+  int64_t high = first > st->last ? first : st->last;
+  int64_t low = first < st->last ? first : st->last;
+  if (trades_before == 0) {
+    st->open = first;
+    st->high = high;
+    st->low = low;
+  }
+  st->high = high > st->high ? high : st->high;
+  st->low = low < st->low ? low : st->low;
+  u128_add(&st->volume, (uint64_t)o->filled);
+}
+
+/* Matches the incoming order o, whose opposite best crosses limit, then
+ * ends it: filled, stopped, or its rest dropped (a market or IOC order) or
+ * rested. Returns 0. Out of line, so that the orders that cross nothing
+ * (half of them) pay for none of the registers matching needs; with few
+ * arguments, so that the call is a jump. Instrument 0 has a copy of its
+ * own, where every account's position is at the same place. */
+__attribute__((noinline)) int
+asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
+  asx_account *acct = o->acct_;
+  int s = o->side;
+  int64_t price = o->price;
+  if (b->instrument == 0)
+    match(b, o, limit, 0);
+  else
+    match(b, o, limit, b->instrument);
+  if (o->status == ASX_CANCELLED) {
+    assert(!(flags & ASX_FOK));
+    o->acct_ = NULL;
+    return 0;
+  }
+  if (o->amount == 0) {
+    o->status = ASX_FILLED;
+    o->acct_ = NULL;
+    return 0;
+  }
+  assert(!(flags & ASX_FOK));
+  return asx__book_rest_or_drop(b, o, s, price, acct, flags);
+}
+
+/* A fill-or-kill check works on copies of an account's balances, made on
+ * first use in the check. */
+static inline asx_account *sim_account(asx_account *a, uint32_t inst,
+                                       uint64_t mark) {
+  if (a->sim_mark_ != mark) {
+    a->sim_mark_ = mark;
+    a->sim_money_ = a->money;
+    a->sim_stocks_ = *position(a, inst);
+  }
+  return a;
+}
+
+/* Whether the incoming order o, of side s, would fill whole: matching run
+ * on copies of the balances, changing nothing in the book or the accounts.
+ * Each rule of matching is here in the same order; where matching would
+ * trim or stop the incoming order, it cannot fill whole. A resting order
+ * matching would trim to nothing is passed over, as matching drops it. The
+ * levels are walked from the best: the window's from its top, then the
+ * outer array's from its end. */
+int asx__book_fok_fills(asx_book *b, const asx_order *o, int s) {
+  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
+  const book_side *side = &b->sides[opp];
+  uint32_t inst = b->instrument;
+  uint64_t mark = ++b->v->sim_mark;
+  asx_account *incoming = sim_account(o->acct_, inst, mark);
+  int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
+  int64_t need = o->amount;
+
+  for (size_t i = ASX_WINDOW + side->n; i-- > 0;) {
+    const asx_level *lvl =
+        i >= side->n ? side->window[i - side->n] : side->levels[i];
+    if (lvl == NULL || lvl->count == 0)
+      continue;
+    if (lvl->key < limit)
+      return 0;
+    int64_t price = lvl->price;
+    for (const asx_order *r = lvl->head; r != NULL; r = r->next_) {
+      asx_account *other = sim_account(r->acct_, inst, mark);
+      asx_account *buyer = s == ASX_BUY ? incoming : other;
+      asx_account *seller = s == ASX_BUY ? other : incoming;
+      int64_t qty = min64(need, r->amount);
+      int64_t cost;
+      /* Matching trims the buy order, then the sell order: the incoming
+       * one when it is on that side, whoever the accounts are. */
+      if (__builtin_mul_overflow(price, qty, &cost) ||
+          cost > buyer->sim_money_) {
+        if (s == ASX_BUY)
+          return 0;
+        qty = buyer->sim_money_ / price;
+      }
+      if (qty > seller->sim_stocks_) {
+        if (s == ASX_SELL)
+          return 0;
+        qty = seller->sim_stocks_;
+      }
+      if (qty == 0)
+        continue;
+      cost = price * qty;
+      if (buyer != seller && (seller->sim_money_ > ASX_MAX_QTY - cost ||
+                              buyer->sim_stocks_ > ASX_MAX_QTY - qty))
+        return 0;
+      buyer->sim_money_ -= cost;
+      seller->sim_money_ += cost;
+      buyer->sim_stocks_ += qty;
+      seller->sim_stocks_ -= qty;
+      need -= qty;
+      if (need == 0)
+        return 1;
+    }
+  }
+  return 0;
+}

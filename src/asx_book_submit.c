@@ -1,0 +1,265 @@
+/* Orders coming in and going out: submit with its checks and its two
+ * paths (the plain limit order and everything else), cancel and amend. */
+#include "asx_book_int.h"
+
+/* Whether amount more at price on side s would push that level's total
+ * past ASX_MAX_QTY. The side's peak answers almost every call. */
+static int level_full(asx_book *b, int s, int64_t price, int64_t amount) {
+  book_side *side = &b->sides[s];
+  if (side->peak <= ASX_MAX_QTY - amount)
+    return 0;
+  const asx_level *lvl = asx__book_level_at(b, s, price);
+  return lvl != NULL && lvl->total > ASX_MAX_QTY - amount;
+}
+
+/* Whether a limit order of side s at price would trade on arrival. */
+static int crosses(const asx_book *b, int s, int64_t price) {
+  int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
+  return b->sides[opp].best->key >= side_key(opp, price);
+}
+
+/* Below this, a price and an amount multiply within ASX_MAX_QTY (2^26 x
+ * 2^26 = 2^52): such an order needs no overflow check. */
+#define ASX_LEAN_QTY ((uint64_t)1 << 26)
+
+/* Every check of an order, for those the common test does not pass and
+ * while events are recorded: 0, or the error, with nothing changed. */
+static inline __attribute__((always_inline)) int
+submit_check(asx_book *b, asx_account *acct, int side, int64_t price,
+             int64_t amount, int flags) {
+  /* A product, checked for overflow, rather than a division. */
+  int64_t notional;
+  asx_venue *v = b->v;
+  if ((side != ASX_BUY && side != ASX_SELL) || amount < 1 ||
+      amount > ASX_MAX_QTY || price < 0 || price > ASX_MAX_QTY ||
+      __builtin_mul_overflow(price, amount, &notional) ||
+      notional > ASX_MAX_QTY || (acct->venue_ != NULL && acct->venue_ != v))
+    return ASX_E_ARG;
+  if (flags != 0 &&
+      ((flags & ~(ASX_IOC | ASX_FOK | ASX_POST_ONLY)) != 0 ||
+       (flags & (flags - 1)) != 0 || ((flags & ASX_POST_ONLY) && price == 0)))
+    return ASX_E_ARG;
+  if (!holds(acct, b->instrument))
+    return ASX_E_ARG;
+  /* Only a level that already holds orders can overflow, and then the order
+   * cannot cross (the book is not crossed), so it would rest whole: the
+   * check before anything changes is exact. */
+  if (price != 0 && level_full(b, side, price, amount))
+    return ASX_E_OVERFLOW;
+  /* The account's order list links its exchange's orders only: an account
+   * with orders in two exchanges would point into a freed one when either
+   * goes. */
+  acct->venue_ = v;
+  return 0;
+}
+
+/* Fills in the incoming order o once its checks have passed. */
+static inline __attribute__((always_inline)) void
+order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
+           int64_t price, int64_t amount, int flags) {
+  asx_venue *v = b->v;
+  /* Ids only grow: time priority and the event record rely on it. */
+  assert(v->next_id > 0 && v->next_id < INT64_MAX);
+  o->id = v->next_id++;
+  o->price = price;
+  o->amount = amount;
+  o->filled = 0;
+  o->trader = acct->id;
+  o->side = (uint8_t)side;
+  o->status = ASX_NEW;
+  o->flags = (uint8_t)flags;
+  o->reason = ASX_CANCEL_ASKED;
+  o->slot = 0;
+  o->instrument = b->instrument;
+  o->acct_ = acct;
+  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+  o->level_ = NULL;
+  v->n_finished = 0;
+  b->stats.orders++;
+}
+
+/* The key an opposite level must reach to cross an order of side s at price:
+ * side_key(the opposite side, price), by a sign rather than a branch on the
+ * side (a coin toss); a market order (price 0) crosses every level. */
+static inline int64_t cross_limit(int s, int64_t price) {
+  int64_t buying = -(int64_t)(s == ASX_BUY); /* -1 or 0 */
+  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
+  assert(price == 0 || limit == side_key(s ^ 1, price));
+  return limit;
+}
+
+/* Takes a resting order out of its level and its account, and frees its
+ * slot; its status is left for the caller to set. */
+void asx__book_order_unlink(asx_book *b, asx_order *o) {
+  asx_level *lvl = o->level_;
+  assert(lvl != NULL && lvl->count > 0 && lvl->total >= o->amount);
+  /* Links chosen by address rather than by branches, which a processor
+   * cannot predict here: whether a neighbour exists is a coin toss. */
+  *(o->prev_ != NULL ? &o->prev_->next_ : &lvl->head) = o->next_;
+  *(o->next_ != NULL ? &o->next_->prev_ : &lvl->tail) = o->prev_;
+  lvl->count--;
+  lvl->total -= o->amount;
+  /* Every other order's amount is positive. */
+  assert((lvl->count == 0) == (lvl->head == NULL) &&
+         (lvl->head == NULL) == (lvl->tail == NULL) &&
+         (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
+  int s = o->side;
+  order_leave(b, o);
+  if (lvl->count == 0)
+    asx__book_level_emptied(b, s, lvl);
+}
+
+/* Ends the incoming order o without resting: the rest is cancelled. */
+void asx__book_order_drop(asx_book *b, asx_order *o, int reason) {
+  o->status = ASX_CANCELLED;
+  o->reason = (uint8_t)reason;
+  o->acct_ = NULL;
+  asx__book_event_cancel(b, o, o->amount, reason);
+}
+
+/* Ends an order that crosses no further: a market order's rest is dropped,
+ * never rested, and so is an IOC order's; a limit order's rests. */
+int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s, int64_t price,
+                           asx_account *a, int flags) {
+  if (price == 0 || (flags & ASX_IOC)) {
+    asx__book_order_drop(b, o,
+                         (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
+    return 0;
+  }
+  return rest_fast(b, o, s, price, a);
+}
+
+/* Every order asx_book_submit does not take on its common path: flags, a
+ * market order, large values, an account's first order, recorded events. */
+static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
+                                                asx_account *acct, int side,
+                                                int64_t price, int64_t amount,
+                                                int flags) {
+  if (acct == NULL)
+    return ASX_E_ARG;
+  int err = submit_check(b, acct, side, price, amount, flags);
+  if (err != 0)
+    return err;
+  asx_venue *v = b->v;
+  clock_read(v);
+  order_init(b, o, acct, side, price, amount, flags);
+  asx_event *e;
+  if (v->record && (e = event_push(b, ASX_EV_ORDER, o)) != NULL) {
+    e->price = price;
+    e->amount = amount;
+  }
+  if (flags != 0) {
+    if ((flags & ASX_POST_ONLY) && crosses(b, side, price)) {
+      asx__book_order_drop(b, o, ASX_CANCEL_POST_ONLY);
+      return 0;
+    }
+    if ((flags & ASX_FOK) && !asx__book_fok_fills(b, o, side)) {
+      asx__book_order_drop(b, o, ASX_CANCEL_FOK);
+      return 0;
+    }
+  }
+  int64_t limit = cross_limit(side, price);
+  if (b->sides[side ^ 1].best->key >= limit)
+    return asx__book_submit_cross(b, o, limit, flags);
+  /* A FOK order that passed its check crosses. */
+  assert(!(flags & ASX_FOK));
+  return asx__book_rest_or_drop(b, o, side, price, acct, flags);
+}
+
+/* The common order, a plain limit order, takes a path of its own: one test
+ * admits it, and what it does not do inline it reaches by tail calls, so
+ * that an order that crosses nothing saves few registers. */
+static __attribute__((noinline)) int submit_plain(asx_book *b, asx_order *o,
+                                                  asx_account *acct, int side,
+                                                  int64_t price,
+                                                  int64_t amount) {
+  asx_venue *v = b->v;
+  /* One test of bits combined without branches: a price and amount far
+   * below ASX_MAX_QTY (so no product overflows; a market order's price 0
+   * fails it), a valid side, an account bound to this exchange and holding
+   * its instrument, a side whose peak has room for the amount (its level
+   * cannot overflow). */
+  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+  if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
+                           (acct->venue_ != v) | !holds(acct, b->instrument) |
+                           ((uint64_t)b->sides[side & 1].peak +
+                                (uint64_t)amount >
+                            (uint64_t)ASX_MAX_QTY),
+                       0))
+    return submit_any(b, o, acct, side, price, amount, 0);
+  order_init(b, o, acct, side, price, amount, 0);
+  int64_t limit = cross_limit(side, price);
+  if (b->sides[side ^ 1].best->key >= limit)
+    return asx__book_submit_cross(b, o, limit, 0);
+  return rest_fast(b, o, side, price, acct);
+}
+
+/* Recorded events take the general path, which checks an order once;
+ * without a record the clock need not be read (only events carry its
+ * time), and a plain order takes its own. This function saves no
+ * registers, so that both are a jump away. */
+int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
+                    int64_t price, int64_t amount) {
+  if (__builtin_expect(b->v->record | (acct == NULL), 0))
+    return submit_any(b, o, acct, side, price, amount, 0);
+  return submit_plain(b, o, acct, side, price, amount);
+}
+
+int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
+                       int64_t price, int64_t amount, int flags) {
+  return submit_any(b, o, acct, side, price, amount, flags);
+}
+
+/* Whether o rests in this book (not another one: the level tells). */
+static inline int rests_here(const asx_book *b, const asx_order *o) {
+  return o != NULL && o->status == ASX_OPEN && o->level_ != NULL &&
+         o->level_->book == b;
+}
+
+int asx_book_cancel_why(asx_book *b, asx_order *o, int reason) {
+  if (!rests_here(b, o))
+    return 0;
+  clock_read(b->v);
+  b->v->n_finished = 0;
+  asx__book_order_unlink(b, o);
+  o->status = ASX_CANCELLED;
+  o->reason = (uint8_t)reason;
+  b->stats.cancels++;
+  asx__book_event_cancel(b, o, o->amount, reason);
+  return 1;
+}
+
+int asx_book_cancel(asx_book *b, asx_order *o) {
+  return asx_book_cancel_why(b, o, ASX_CANCEL_ASKED);
+}
+
+int asx_book_cancel_late(asx_book *b, const asx_order *o) {
+  if (o->status == ASX_OPEN)
+    return 0;
+  clock_read(b->v);
+  b->v->n_finished = 0;
+  asx__book_event_cancel(b, o, 0, ASX_CANCEL_TOO_LATE);
+  return 1;
+}
+
+int asx_book_amend(asx_book *b, asx_order *o, int64_t amount) {
+  if (amount < 1 || amount > ASX_MAX_QTY)
+    return ASX_E_ARG;
+  if (!rests_here(b, o))
+    return 0;
+  if (amount > o->amount)
+    return ASX_E_ARG;
+  clock_read(b->v);
+  b->v->n_finished = 0;
+  int64_t from = o->amount;
+  o->level_->total -= from - amount;
+  o->amount = amount;
+  assert(o->level_->total > 0);
+  asx_event *e;
+  if (b->v->record && (e = event_push(b, ASX_EV_AMEND, o)) != NULL) {
+    e->price = o->price;
+    e->amount = from;
+    e->amount2 = amount;
+  }
+  return 1;
+}
