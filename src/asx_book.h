@@ -116,7 +116,8 @@ typedef struct asx_order {
   uint32_t slot;   /* read-only: while resting, a small integer unique among
                       the exchange's resting orders (from 1); 0 otherwise */
   uint32_t instrument; /* read-only: its book's instrument */
-  /* Private. */
+  /* Private: acct_ is set while the book works on the order; the links
+   * are meaningful only while it rests. */
   asx_account *acct_;
   struct asx_order *prev_, *next_;   /* in its level, oldest first */
   struct asx_order *aprev_, *anext_; /* in its account's list */

@@ -356,7 +356,7 @@ rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
  * tail call, so that the common path saves no registers. Returns 0. */
 static inline __attribute__((always_inline)) int
 rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
-  assert(o->level_ == NULL && o->slot == 0 && o->price > 0 && o->amount > 0);
+  assert(o->status == ASX_NEW && o->slot == 0 && o->price > 0 && o->amount > 0);
   assert(s == o->side && price == o->price && a == o->acct_);
   asx_venue *v = b->v;
   book_side *side = &b->sides[s];

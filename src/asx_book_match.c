@@ -8,7 +8,9 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
                        int reason) {
   int64_t from = o->amount;
   assert(to >= 0 && to <= from);
-  if (o->level_ != NULL) {
+  /* A resting order's level keeps its total; the incoming order has none
+   * (its links are not set before it rests). */
+  if (o->status == ASX_OPEN) {
     o->level_->total -= from - to;
     assert(o->level_->total >= 0);
   }
@@ -89,9 +91,9 @@ fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
  * The side of the next order is a coin toss a processor cannot predict, so
  * nothing here branches on it: a fill's cost and quantity become the
  * incoming account's changes by a sign, and the resting account's by the
- * opposite one. */
+ * opposite one. inst and record are constants in the common copies. */
 static inline __attribute__((always_inline)) void
-match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
+match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int s = o->side, opp = s ^ 1;
   book_side *side = &b->sides[opp];
   asx_level *lvl = side->best;
@@ -101,8 +103,6 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
   /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
   int64_t neg = -(int64_t)(s == ASX_BUY);
   int64_t left = o->amount;
-  /* Read once: stores through the orders' byte fields could alias them. */
-  const int record = b->v->record;
   /* The statistics take each fill's count, amount and cost as it comes,
    * and the prices once at the end: matching walks from the best level
    * outwards, so the prices traded lie between the first and the last.
@@ -205,17 +205,20 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst) {
  * ends it: filled, stopped, or its rest dropped (a market or IOC order) or
  * rested. Returns 0. Out of line, so that the orders that cross nothing
  * (half of them) pay for none of the registers matching needs; with few
- * arguments, so that the call is a jump. Instrument 0 has a copy of its
- * own, where every account's position is at the same place. */
+ * arguments, so that the call is a jump. Without a record, instrument 0
+ * has a copy of its own, where every account's position is at the same
+ * place, and the others another; recorded events take a third. */
 __attribute__((noinline)) int
 asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
   asx_account *acct = o->acct_;
   int s = o->side;
   int64_t price = o->price;
-  if (b->instrument == 0)
-    match(b, o, limit, 0);
+  if (__builtin_expect(b->v->record, 0))
+    match(b, o, limit, b->instrument, 1);
+  else if (b->instrument == 0)
+    match(b, o, limit, 0, 0);
   else
-    match(b, o, limit, b->instrument);
+    match(b, o, limit, b->instrument, 0);
   if (o->status == ASX_CANCELLED) {
     assert(!(flags & ASX_FOK));
     o->acct_ = NULL;

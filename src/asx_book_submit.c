@@ -53,7 +53,8 @@ submit_check(asx_book *b, asx_account *acct, int side, int64_t price,
   return 0;
 }
 
-/* Fills in the incoming order o once its checks have passed. */
+/* Fills in the incoming order o once its checks have passed. Its links
+ * are set only if it rests: most orders never do, or leave at once. */
 static inline __attribute__((always_inline)) void
 order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
            int64_t price, int64_t amount, int flags) {
@@ -72,8 +73,6 @@ order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
   o->slot = 0;
   o->instrument = b->instrument;
   o->acct_ = acct;
-  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
-  o->level_ = NULL;
   v->n_finished = 0;
   b->stats.orders++;
 }
@@ -166,43 +165,39 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
   return asx__book_rest_or_drop(b, o, side, price, acct, flags);
 }
 
-/* The common order, a plain limit order, takes a path of its own: one test
- * admits it, and what it does not do inline it reaches by tail calls, so
- * that an order that crosses nothing saves few registers. */
-static __attribute__((noinline)) int submit_plain(asx_book *b, asx_order *o,
-                                                  asx_account *acct, int side,
-                                                  int64_t price,
-                                                  int64_t amount) {
+/* The common order, a plain limit order without events recorded, takes a
+ * path of its own: one test admits it, and what it does not do inline it
+ * reaches by tail calls, so that an order that crosses nothing saves few
+ * registers. Recorded events take the general path, which checks an order
+ * once; without a record the clock need not be read (only events carry its
+ * time). */
+int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
+                    int64_t price, int64_t amount) {
   asx_venue *v = b->v;
+  if (__builtin_expect(acct == NULL, 0))
+    return ASX_E_ARG;
   /* One test of bits combined without branches: a price and amount far
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
    * fails it), a valid side, an account bound to this exchange and holding
    * its instrument, a side whose peak has room for the amount (its level
-   * cannot overflow). */
+   * cannot overflow), no record. */
   uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
   if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
                            (acct->venue_ != v) | !holds(acct, b->instrument) |
                            ((uint64_t)b->sides[side & 1].peak +
                                 (uint64_t)amount >
-                            (uint64_t)ASX_MAX_QTY),
+                            (uint64_t)ASX_MAX_QTY) |
+                           v->record,
                        0))
     return submit_any(b, o, acct, side, price, amount, 0);
   order_init(b, o, acct, side, price, amount, 0);
-  int64_t limit = cross_limit(side, price);
+  /* cross_limit for a limit order. */
+  int64_t buying = -(int64_t)(side == ASX_BUY);
+  int64_t limit = (price ^ buying) - buying;
+  assert(limit == cross_limit(side, price));
   if (b->sides[side ^ 1].best->key >= limit)
     return asx__book_submit_cross(b, o, limit, 0);
   return rest_fast(b, o, side, price, acct);
-}
-
-/* Recorded events take the general path, which checks an order once;
- * without a record the clock need not be read (only events carry its
- * time), and a plain order takes its own. This function saves no
- * registers, so that both are a jump away. */
-int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
-                    int64_t price, int64_t amount) {
-  if (__builtin_expect(b->v->record | (acct == NULL), 0))
-    return submit_any(b, o, acct, side, price, amount, 0);
-  return submit_plain(b, o, acct, side, price, amount);
 }
 
 int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
