@@ -192,12 +192,11 @@ level_get(asx_book *b, int s, int64_t price) {
   return lvl;
 }
 
-/* Makes room for one more slot when every one handed out is taken: 0, or
- * ASX_E_NOMEM with nothing changed. A new slot reserves the room it will
- * need when its order leaves: the free stack and the finished list grow
- * with the slots, so neither ever holds more entries than they have. */
+/* Makes more slots when every one is taken: 0, or ASX_E_NOMEM with nothing
+ * changed. The free stack and the finished list grow with the slots, so
+ * neither ever holds more entries than there are slots. */
 static __attribute__((noinline)) int slots_grow(asx_venue *v) {
-  assert(!slot_room(v));
+  assert(v->n_free_slots == 0);
   size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
   /* Slots are uint32_t; memory runs out long before they do. */
   if (cap > UINT32_MAX)
@@ -210,6 +209,9 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   if (finished == NULL)
     return ASX_E_NOMEM;
   v->finished = finished;
+  /* The new slots, the lowest on top: they are handed out in order. */
+  for (size_t slot = cap; slot > v->cap_free_slots; slot--)
+    slots[v->n_free_slots++] = (uint32_t)slot;
   v->cap_free_slots = cap;
   return 0;
 }
@@ -222,7 +224,7 @@ __attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o,
                                                   asx_account *a) {
   asx_venue *v = b->v;
   /* A new slot reserves the room it will need when its order leaves. */
-  if (!slot_room(v) && slots_grow(v) != 0) {
+  if (v->n_free_slots == 0 && slots_grow(v) != 0) {
     asx__book_order_drop(b, o, ASX_CANCEL_ASKED);
     return 0;
   }

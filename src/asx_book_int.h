@@ -51,11 +51,13 @@ typedef struct asx_venue {
   const void *clock_data;
 
   /* Slots identify resting orders with small integers, so the Lua side can
-   * keep its orders alive in a plain array indexed by slot. */
+   * keep its orders alive in a plain array indexed by slot. The stack of
+   * free slots holds every slot not taken, those never handed out below
+   * (the lowest on top) and the ones given back above them, so that a rest
+   * takes its top whichever it is. */
   uint32_t *free_slots;
   size_t n_free_slots;
-  size_t cap_free_slots;
-  uint32_t next_slot;
+  size_t cap_free_slots; /* the slots made so far */
 
   /* Resting orders that left during the current call. */
   asx_order **finished;
@@ -269,7 +271,7 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
   a->resting--;
 
   /* The slot stack and the finished list have room: neither holds more
-   * entries than slots were handed out, and both grew when each was. */
+   * entries than there are slots, and both grew with them. */
   asx_venue *v = b->v;
   v->free_slots[v->n_free_slots++] = o->slot;
   v->finished[v->n_finished++] = o;
@@ -301,17 +303,11 @@ best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
 }
 
 /* Joins the order o to the tail of lvl (time priority: the newest is
- * last), with a slot: a recycled one or a new one, picked without a branch
- * (whether one is free is a coin toss). The slot stack is never empty of
- * memory, so reading its top is safe even when it holds no slot. */
+ * last), with the slot on top of the free stack, which is not empty. */
 static inline __attribute__((always_inline)) void
 level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
-  size_t n_free = v->n_free_slots;
-  size_t top = n_free - (n_free != 0);
-  uint32_t recycled = v->free_slots[top];
-  o->slot = n_free != 0 ? recycled : v->next_slot + 1;
-  v->next_slot += n_free == 0;
-  v->n_free_slots = top;
+  assert(v->n_free_slots > 0);
+  o->slot = v->free_slots[--v->n_free_slots];
   assert(lvl->price == o->price &&
          (lvl->tail == NULL || lvl->tail->id < o->id));
   assert((lvl->count == 0) == (lvl->head == NULL) &&
@@ -323,12 +319,6 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
   lvl->tail = o;
   lvl->count++;
   lvl->total += o->amount;
-}
-
-/* Whether an order can rest without the slot arrays growing: a slot is
- * free, or a new one fits in the arrays (else slots_grow, asx_book_index.c). */
-static inline int slot_room(const asx_venue *v) {
-  return (v->next_slot < v->cap_free_slots) | (v->n_free_slots != 0);
 }
 
 /* The last steps of a rest, once o has joined its level lvl: the side's
@@ -364,7 +354,7 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
   uint64_t i = window_index(side, key);
   /* Almost every order rests on a level the window already holds, in a
    * free slot: one predictable test for both. */
-  if (__builtin_expect((i >= ASX_WINDOW) | !slot_room(v), 0) ||
+  if (__builtin_expect((i >= ASX_WINDOW) | (v->n_free_slots == 0), 0) ||
       __builtin_expect(side->window[i] == NULL, 0))
     return asx__book_rest_slow(b, o, s, price, a);
   asx_level *lvl = side->window[i];
