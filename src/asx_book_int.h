@@ -258,7 +258,8 @@ static inline int crossed(const asx_book *b) {
  * path takes inline. */
 
 /* Takes a resting order out of its account and frees its slot, once it has
- * left its level; its status is left for the caller to set. */
+ * left its level; its status is left for the caller to set, and its links,
+ * which mean nothing once it has left, as they were. */
 static inline __attribute__((always_inline)) void order_leave(asx_book *b,
                                                               asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
@@ -277,8 +278,6 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
   v->finished[v->n_finished++] = o;
   b->resting--;
   o->slot = 0;
-  o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
-  o->level_ = NULL;
   o->acct_ = NULL;
 }
 
