@@ -106,9 +106,9 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   /* The statistics take each fill's count, amount and cost as it comes,
    * and the prices once at the end: matching walks from the best level
    * outwards, so the prices traded lie between the first and the last.
-   * first is the price of the level matched while nothing has traded. */
+   * first is the price of the level matched while nothing has traded
+   * (o->filled is 0 until something has). */
   asx_stats *st = &b->stats;
-  const int64_t trades_before = st->trades;
   int64_t first = lvl->price;
   do {
     int64_t price = lvl->price;
@@ -121,7 +121,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
      * checked when it came. */
     int64_t cost = price * qty;
     int64_t money = (cost ^ neg) - neg; /* the incoming account's change */
-    int64_t stocks = (qty ^ ~neg) - ~neg;
+    int64_t stocks = neg - (qty ^ neg); /* qty when buying, else -qty */
     int64_t own_money = incoming->money + money;
     int64_t own_stocks = *own + stocks;
     int64_t their_money = other->money - money;
@@ -140,7 +140,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
         break;
       if (qty == FILL_NEXT) {
         lvl = side->best;
-        first = st->trades == trades_before ? lvl->price : first;
+        first = o->filled == 0 ? lvl->price : first;
         continue;
       }
       cost = price * qty;
@@ -187,11 +187,12 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     lvl = side->best;
   } while (lvl->key >= limit);
   o->amount = left;
-  if (st->trades == trades_before)
+  if (o->filled == 0)
     return;
   int64_t high = first > st->last ? first : st->last;
   int64_t low = first < st->last ? first : st->last;
-  if (trades_before == 0) {
+  /* The first trade's price is above 0: open is 0 until then. */
+  if (st->open == 0) {
     st->open = first;
     st->high = high;
     st->low = low;
