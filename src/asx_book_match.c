@@ -202,24 +202,11 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   u128_add(&st->volume, (uint64_t)o->filled);
 }
 
-/* Matches the incoming order o, whose opposite best crosses limit, then
- * ends it: filled, stopped, or its rest dropped (a market or IOC order) or
- * rested. Returns 0. Out of line, so that the orders that cross nothing
- * (half of them) pay for none of the registers matching needs; with few
- * arguments, so that the call is a jump. Without a record, instrument 0
- * has a copy of its own, where every account's position is at the same
- * place, and the others another; recorded events take a third. */
-__attribute__((noinline)) int
-asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
-  asx_account *acct = o->acct_;
-  int s = o->side;
-  int64_t price = o->price;
-  if (__builtin_expect(b->v->record, 0))
-    match(b, o, limit, b->instrument, 1);
-  else if (b->instrument == 0)
-    match(b, o, limit, 0, 0);
-  else
-    match(b, o, limit, b->instrument, 0);
+/* Ends the incoming order o once matching is done: filled, stopped, or its
+ * rest dropped (a market or IOC order) or rested. Returns 0. */
+static inline __attribute__((always_inline)) int
+cross_end(asx_book *b, asx_order *o, asx_account *acct, int s, int64_t price,
+          int flags) {
   if (o->status == ASX_CANCELLED) {
     assert(!(flags & ASX_FOK));
     o->acct_ = NULL;
@@ -232,6 +219,37 @@ asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
   }
   assert(!(flags & ASX_FOK));
   return asx__book_rest_or_drop(b, o, s, price, acct, flags);
+}
+
+/* asx__book_submit_cross while events are recorded. */
+static __attribute__((noinline)) int cross_recorded(asx_book *b, asx_order *o,
+                                                    int64_t limit, int flags) {
+  asx_account *acct = o->acct_;
+  int s = o->side;
+  int64_t price = o->price;
+  match(b, o, limit, b->instrument, 1);
+  return cross_end(b, o, acct, s, price, flags);
+}
+
+/* Matches the incoming order o, whose opposite best crosses limit, then
+ * ends it. Returns 0. Out of line, so that the orders that cross nothing
+ * (half of them) pay for none of the registers matching needs; with few
+ * arguments, so that the call is a jump. Without a record, instrument 0
+ * has a copy of its own, where every account's position is at the same
+ * place, and the others another; recorded events take a function of their
+ * own, so that neither copy keeps what events need. */
+__attribute__((noinline)) int
+asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
+  if (__builtin_expect(b->v->record, 0))
+    return cross_recorded(b, o, limit, flags);
+  asx_account *acct = o->acct_;
+  int s = o->side;
+  int64_t price = o->price;
+  if (b->instrument == 0)
+    match(b, o, limit, 0, 0);
+  else
+    match(b, o, limit, b->instrument, 0);
+  return cross_end(b, o, acct, s, price, flags);
 }
 
 /* A fill-or-kill check works on copies of an account's balances, made on
