@@ -201,13 +201,20 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   /* Slots are uint32_t; memory runs out long before they do. */
   if (cap > UINT32_MAX)
     return ASX_E_NOMEM;
-  uint32_t *slots = realloc(v->free_slots, cap * sizeof(*slots));
-  if (slots == NULL)
+  /* New arrays rather than grown ones: the free stack is empty, and of the
+   * finished list only this call's entries are worth a copy. */
+  uint32_t *slots = malloc(cap * sizeof(*slots));
+  asx_order **finished = malloc(cap * sizeof(*finished));
+  if (slots == NULL || finished == NULL) {
+    free(slots);
+    free(finished);
     return ASX_E_NOMEM;
+  }
+  if (v->n_finished > 0)
+    memcpy(finished, v->finished, v->n_finished * sizeof(*finished));
+  free(v->free_slots);
+  free(v->finished);
   v->free_slots = slots;
-  asx_order **finished = realloc(v->finished, cap * sizeof(*finished));
-  if (finished == NULL)
-    return ASX_E_NOMEM;
   v->finished = finished;
   /* The new slots, the lowest on top: they are handed out in order. */
   for (size_t slot = cap; slot > v->cap_free_slots; slot--)
