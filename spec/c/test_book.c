@@ -1432,6 +1432,30 @@ static void test_account_lists(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* Slots are handed out from 1 upwards, past the first growth of the slot
+ * arrays too, and the last one given back is the first taken again: the
+ * Lua side indexes its resting orders by slot in a plain array, which
+ * stays as short as the number of orders resting. */
+static void test_slot_numbers(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0];
+  fund(a, 1000, 0);
+  enum { N = 1030 };
+  asx_order *o[N];
+  for (int i = 0; i < N; i++) {
+    o[i] = BUY(a, 1 + i % 5, 1);
+    EQ(o[i]->slot, i + 1);
+  }
+  assert_int_equal(asx_book_cancel(f->b, o[4]), 1);
+  assert_int_equal(asx_book_cancel(f->b, o[699]), 1);
+  EQ(o[4]->slot, 0);
+  EQ(BUY(a, 3, 1)->slot, 700);
+  EQ(BUY(a, 3, 1)->slot, 5);
+  EQ(BUY(a, 3, 1)->slot, N + 1);
+  EQ(asx_book_resting(f->b), N + 1);
+  CHECK_BOOK(f->b);
+}
+
 /* Events are recorded only when asked, stamped with the book's clock. */
 /* A clock that reads a double it is given; negative means "no time yet". */
 static double read_clock(const void *data) { return *(const double *)data; }
@@ -1928,6 +1952,7 @@ int main(void) {
       T(test_levels_and_depth),
       T(test_window_moves_with_the_touch),
       T(test_account_lists),
+      T(test_slot_numbers),
       cmocka_unit_test(test_events_and_time),
       cmocka_unit_test(test_clock),
       T(test_stats),
