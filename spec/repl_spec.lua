@@ -445,6 +445,28 @@ step(1)
       assert.are.equal("agents me: 1 (1 running, 0 finished, 0 failed)", summary[6])
     end)
 
+    it("a killed agent's cancel and its agent event \"stopped\" reach the log", function()
+      local base = os.tmpname()
+      os.remove(base)
+      local path = base .. ".jsonl"
+      local _, status = run([[
+step(1.5)
+kill(1)
+step(1)
+]], "--log " .. path .. " " .. VIRTUAL)
+      assert.are.equal(0, status)
+      local f = assert(io.open(path))
+      local log = f:read("*a")
+      f:close()
+      os.remove(path)
+      local tail = {}
+      for l in log:gmatch('[^\n]*"type":"cancel"[^\n]*\n[^\n]*\n') do tail[#tail + 1] = l end
+      assert.are.same({
+        '{"type":"cancel","time":1,"session":"1","id":1,"trader":1,"side":"sell","remaining":1,"instrument":"STOCK"}\n'
+        .. '{"type":"agent","time":1,"session":"1","id":1,"name":"quoter#1","strategy":"quoter","state":"stopped"}\n',
+      }, tail)
+    end)
+
     it("spawn's agents start with --money and --stocks, as the command line's do", function()
       -- The fixture's class holds money 1000 and stocks 100: the command line
       -- wins over them, spawn's options over the command line; without the

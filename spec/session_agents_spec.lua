@@ -64,6 +64,52 @@ describe("session:kill", function()
     assert.is_nil(s:agent_state(Sleeper:new({})))
   end)
 
+  it("tells the loggers: the agent's cancels, then an agent event \"stopped\"", function()
+    local Offer = asx.Trader:extend("offer")
+    function Offer:cycle()
+      self:sell(2, 101)
+      while true do self:sleep(1) end
+    end
+    local seen = {}
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" then
+        seen[#seen + 1] = ("agent %s %s at %s"):format(m.name, m.state, m.time)
+      elseif event_type == "cancel" then
+        seen[#seen + 1] = ("cancel %d remaining %d at %s"):format(m.id, m.remaining, m.time)
+      end
+    end }
+    local o = Offer:new({ money = 0, stocks = 2 })
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3, logger = L, traders = { o } })
+    local Killer = asx.Trader:extend("killer")
+    function Killer:cycle()
+      self:sleep(1.5)
+      s:kill(o)
+    end
+    local k = Killer:new({})
+    s:add(k)
+    s:run()
+    assert.are.same({
+      ("agent %s started at 0"):format(tostring(o)),
+      ("agent %s started at 0"):format(tostring(k)),
+      "cancel 1 remaining 2 at 1.5",
+      ("agent %s stopped at 1.5"):format(tostring(o)),
+      ("agent %s finished at 1.5"):format(tostring(k)),
+    }, seen)
+  end)
+
+  it("tells of an agent killed before the session runs as stopped, never started", function()
+    local states = {}
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" then states[#states + 1] = m.name .. " " .. m.state end
+    end }
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1, logger = L,
+      traders = { Sleeper:new({}), Sleeper:new({}) } })
+    local a, b = s.traders[1], s.traders[2]
+    assert.is_true(s:kill(a))
+    s:run()
+    assert.are.same({ tostring(a) .. " stopped", tostring(b) .. " started" }, states)
+  end)
+
   it("counts a killed agent as stopped in the summary, not as running", function()
     local s = asx.session({ clock = "virtual", seed = 1, duration = 3,
       traders = { Sleeper:new({}), Sleeper:new({}), Sleeper:new({}) } })

@@ -133,7 +133,7 @@
  * it); they are plain numbers here for the FFI. */
 /* ASX_FFI_BEGIN */
 enum {
-  ASX_EV_AGENT = 5,   /* an agent started, finished or failed: from Lua */
+  ASX_EV_AGENT = 5,   /* an agent started, finished, failed or was stopped: from Lua */
   ASX_EV_SESSION = 6, /* a session started or stopped: from Lua */
   ASX_EV_COUNT = 7,
 

@@ -239,6 +239,8 @@ function Session:_agent_event(agent, state)
   -- Only a logger with send_event gets it (a million agents start at once).
   local ex = self.exchange
   if not ex.loggers[1] or ex:_emit_unheard() then return end
+  -- An agent killed before the session ran never starts.
+  if state == "started" and self.sched:state(agent) == "stopped" then state = "stopped" end
   local t = self.traders[agent]
   local _, cls_name = class_of(t)
   self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = state })
@@ -437,6 +439,9 @@ end
 
 -- Stops an agent that is not the one running now: it is never resumed
 -- again and its resting orders are cancelled. False when it had ended.
+-- Loggers then get its cancels and an agent event "stopped", as they get
+-- "failed" for an agent that raises (one stopped before the session runs:
+-- at the start, in place of "started").
 function Session:kill(t)
   local i = self:_agent(t)
   if not i then argerror(1, "kill", "trader of this session expected", t) end
@@ -444,6 +449,7 @@ function Session:kill(t)
   local tr = self.traders[i]
   self.courier:drop(tr)
   pcall(tr.cancel_all, tr)
+  if self.ran then self:_agent_event(i, "stopped") end
   return true
 end
 
