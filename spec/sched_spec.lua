@@ -88,6 +88,22 @@ describe("core.scheduler", function()
       errors[1])
   end)
 
+  it("raises a stray coroutine.yield where it was called, never leaving the agent suspended", function()
+    local got = {}
+    local s = core.scheduler("virtual", 1)
+    s:add(function(me)
+      got.co = coroutine.running()
+      got[1], got[2] = pcall(function() coroutine.yield(1) end)
+      core.sleep(me, 1)
+      got[3] = coroutine.status(got.co)
+    end, {})
+    s:run()
+    assert.are.same({ false, "coroutine.yield called in an agent's own coroutine (use self:sleep(seconds) to wait)",
+      "running" }, { got[1], got[2], got[3] })
+    assert.are.equal(1, s:now())
+    assert.are.equal("finished", s:state(1))
+  end)
+
   it("lets an agent's own coroutines yield to it", function()
     local got
     local s = core.scheduler("virtual", 1)

@@ -5,8 +5,10 @@
  * the coroutine in one of four ways, told apart there:
  *   - it called sleep: sleep stored the delay in the scheduler object and
  *     yielded; the agent's next wake-up is set;
- *   - it called coroutine.yield itself: a stray yield that nothing would
- *     ever answer; the agent fails with a message saying so;
+ *   - it yielded otherwise (coroutine.yield): a stray yield that nothing
+ *     would ever answer; it is resumed at once with the yield raising an
+ *     error where it was called (resume_refusing_yield), and leaves again
+ *     by one of the other ways;
  *   - its function returned: the agent has finished;
  *   - it raised: the agent fails; the message with a traceback of the dead
  *     coroutine goes to the error handler set by sched:on_error (the session
@@ -125,6 +127,61 @@ void asx__lua_run_courier(asx_sched *s, void *data) {
   lua_settop(L, top);
 }
 
+/* A yield that is not sleep never suspends an agent: a coroutine.yield in
+ * the agent's own coroutine has nothing to answer it, and one inside a
+ * logger that the wrapped coroutine.yield did not refuse (one saved before
+ * asx was loaded, a C function's lua_yield, a built-in logger's method
+ * replaced) would leave the agent in the middle of a delivery, its records
+ * half sent, for code holding the coroutine to resume after the book has
+ * moved on. So the agent is resumed at once, with a count hook that raises
+ * the error at its first instruction, where it yielded: a logger's yield
+ * is then the logger's error, as the wrapped yield makes it, and the
+ * agent's own fails the agent (unless it catches it). The hook displaced
+ * (hooks are the Lua state's) is put back first; if a signal's hook
+ * displaces this one before it fires, the yield just returns. */
+static const char STRAY_YIELD[] =
+    "coroutine.yield called in an agent's own coroutine (use "
+    "self:sleep(seconds) to wait)";
+static char refused_message[LUA_IDSIZE + 128];
+static lua_Hook refused_displaced;
+static int refused_mask, refused_count;
+
+static void refuse_yield(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, refused_displaced, refused_mask, refused_count);
+  lua_pushstring(L, refused_message);
+  lua_error(L);
+}
+
+/* A logger's error names the line of its yield, as the wrapped yield's
+ * does (taken before the resume: the hook fires at the next instruction,
+ * perhaps on another line); the agent's own keeps the form it has always
+ * had (its traceback has the line). */
+static int resume_refusing_yield(lua_State *co) {
+  lua_Debug ar;
+  int found = 0;
+  if (!(asx__lua_sends > 0 && asx__lua_in_send(co))) {
+    snprintf(refused_message, sizeof refused_message, "%s", STRAY_YIELD);
+  } else {
+    /* Level 0 is the yielding function, 1 its caller: the first with a
+     * line is the logger's call to it. */
+    for (int level = 0; level < 2 && !found && lua_getstack(co, level, &ar); level++)
+      found = lua_getinfo(co, "Sl", &ar) && ar.currentline > 0;
+    if (found)
+      snprintf(refused_message, sizeof refused_message, "%s:%d: %s",
+               ar.short_src, ar.currentline, ASX__LUA_LOGGER_WAITS);
+    else
+      snprintf(refused_message, sizeof refused_message, "%s",
+               ASX__LUA_LOGGER_WAITS);
+  }
+  lua_settop(co, 0);
+  refused_displaced = lua_gethook(co);
+  refused_mask = lua_gethookmask(co);
+  refused_count = lua_gethookcount(co);
+  lua_sethook(co, refuse_yield, LUA_MASKCOUNT, 1);
+  return lua_resume(co, 0);
+}
+
 /* Lets the garbage collector take agent's coroutine. */
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent) {
   asx_sched_set_udata(ls->s, agent, NULL);
@@ -152,6 +209,8 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   ls->co = co;
   ls->sleep_req = 0;
   status = lua_resume(co, nargs);
+  while (status == LUA_YIELD && !ls->sleep_req)
+    status = resume_refusing_yield(co);
   ls->co = NULL;
 
   if (status == LUA_YIELD && ls->sleep_req) {
@@ -164,13 +223,7 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     asx_sched_wake(s, agent, ls->sleep_delay);
     return;
   }
-  if (status == LUA_YIELD) {
-    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
-    static const char yielded[] =
-        "coroutine.yield called in an agent's own coroutine (use "
-        "self:sleep(seconds) to wait)";
-    report_error(ls, agent, co, yielded, sizeof yielded - 1);
-  } else if (status == 0) {
+  if (status == 0) {
     asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
     if (ls->on_finish_ref != LUA_NOREF) {
       int top = lua_gettop(L);
