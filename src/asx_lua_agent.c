@@ -201,11 +201,23 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     asx_sched_finish(s, agent, ASX_AGENT_FAILED);
     return;
   }
-  /* A new coroutine holds the function and its argument; a suspended one
-   * is continued with no values (sleep returns nothing). */
-  nargs = lua_status(co) == LUA_YIELD ? 0 : lua_gettop(co) - 1;
   if (ls->tick_ref != LUA_NOREF && asx_sched_now(s) >= ls->next_tick)
     tick(ls, asx_sched_now(s));
+  /* A new coroutine holds the function and its argument; a suspended one
+   * is continued with no values (sleep returns nothing). Any other was run
+   * to its end by code that resumed it itself (coroutine.resume on the
+   * coroutine it found with coroutine.running): nothing is left to resume. */
+  status = lua_status(co);
+  if (status != LUA_YIELD && (status != 0 || lua_gettop(co) == 0)) {
+    static const char ended[] =
+        "the agent's coroutine was resumed by other code (coroutine.resume) "
+        "and ended there";
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    report_error(ls, agent, co, ended, sizeof ended - 1);
+    asx__lua_drop_thread(ls, L, agent);
+    return;
+  }
+  nargs = status == LUA_YIELD ? 0 : lua_gettop(co) - 1;
   ls->co = co;
   ls->sleep_req = 0;
   status = lua_resume(co, nargs);
