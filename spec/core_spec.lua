@@ -70,8 +70,11 @@ describe("asx.trader and asx.exchange", function()
     for i = 1, 3 do
       assert.same({ bids = { [i] = i }, asks = { [10 + i] = i }, bid = i, ask = 10 + i }, book_state(exs[i]))
     end
-    assert.has_error(function() loner:buy(1, 5) end,
-      ("buy: %s has no exchange (register it with ex:register(trader))"):format(tostring(loner)))
+    local ok, err = pcall(function() loner:buy(1, 5) end)
+    assert.is_false(ok)
+    assert.matches("^spec/core_spec%.lua:%d+: ", err)
+    assert.are.equal(("buy: %s has no exchange (register it with ex:register(trader))"):format(tostring(loner)),
+      (err:gsub("^spec/core_spec%.lua:%d+: ", "")))
     exs[2]:register(loner)
     local o = loner:buy(2, 12)
     assert.equal("filled", o.status)
@@ -498,10 +501,16 @@ describe("bad orders raise and change nothing", function()
       "bad argument #2 to 'buy' (price × amount must not exceed 2^53 - 1, got 1073741824 × 1073741824)")
   end)
 
-  it("for a trader with no exchange", function()
+  it("for a trader with no exchange, at the caller's line", function()
     local t = asx.trader({ money = 10 })
-    assert.has_error(function() t:buy(1, 1) end,
-      ("buy: trader#%d has no exchange (register it with ex:register(trader))"):format(t.id))
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() t:buy(1, 1) end)
+    assert.is_false(ok)
+    assert.are.equal(("spec/core_spec.lua:%d: buy: trader#%d has no exchange (register it with ex:register(trader))")
+      :format(line, t.id), err)
+    ok, err = pcall(function() t:sell(1) end)
+    assert.is_false(ok)
+    assert.matches("^spec/core_spec%.lua:%d+: sell: trader#%d+ has no exchange", err)
   end)
 
   it("accepts the largest exact values", function()

@@ -248,7 +248,7 @@ end
 local function trader_exchange(self, fname)
   local ex = exchange_of[self]
   if ex == nil then
-    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 4)
+    error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 3)
   end
   return ex, state_of[ex]
 end
