@@ -5,33 +5,14 @@
 -- exited with the status a script's caller expects. Tab completion on
 -- hostile objects is checked on M.complete directly; the terminal side of
 -- it is in spec/repl_tty_spec.lua.
-local HOST = (os.getenv("ASX_BUILD") or "build") .. "/asx-host"
+local helpers = require("helpers.run")
+local lines = helpers.block
 
--- Runs asx-host -i -q with script on stdin. Returns the lines printed before
--- the summary (stderr merged) and the exit status.
+-- The REPL's lines and exit status for script, on a session of nothing.
 local function run(script)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(script)
-  f:close()
-  -- A wedged prompt would never end: the timeout makes that a failed test, not a hung suite.
-  local p = io.popen(("timeout 60 %s -i -q --clock virtual --seed 1 < %s 2>&1; echo \"status: $?\""):format(HOST,
-    path))
-  local out = p:read("*a")
-  p:close()
-  os.remove(path)
-  local lines = {}
-  for l in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
-  local status = tonumber(table.remove(lines):match("^status: (%d+)$"))
-  local repl = {}
-  for _, l in ipairs(lines) do
-    if l:match("^seed: %d+$") then break end
-    repl[#repl + 1] = l
-  end
+  local repl, status = helpers.repl(script, "--clock virtual --seed 1")
   return repl, status
 end
-
-local lines = require("helpers.run").block
 
 describe("hostile lines at the prompt", function()
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()

@@ -3,34 +3,11 @@
 -- line by line. The fixture strategy (spec/fixtures/quoter.lua) makes a book
 -- known exactly; with the virtual clock the session starts paused, so the
 -- state after step(3) is the same on every run.
-local HOST = (os.getenv("ASX_BUILD") or "build") .. "/asx-host"
 local QUOTER = "spec/fixtures/quoter.lua"
 
--- Runs asx-host -i -q ARGS with script on stdin (stderr merged, in order:
--- the REPL flushes stdout before it writes an error). Returns the lines the
--- REPL printed, the exit status and the summary lines (from "seed: " on).
-local function run(script, args)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(script)
-  f:close()
-  local p = io.popen(("%s -i -q %s < %s 2>&1; echo \"status: $?\""):format(HOST, args or "", path))
-  local out = p:read("*a")
-  p:close()
-  os.remove(path)
-  local lines = {}
-  for l in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
-  local status = tonumber(table.remove(lines):match("^status: (%d+)$"))
-  local repl, summary = {}, {}
-  local into = repl
-  for _, l in ipairs(lines) do
-    if l:match("^seed: %d+$") then into = summary end
-    into[#into + 1] = l
-  end
-  return repl, status, summary
-end
-
-local lines = require("helpers.run").block
+local helpers = require("helpers.run")
+local run = helpers.repl
+local lines = helpers.block
 
 local VIRTUAL = "--seed 1 --clock virtual " .. QUOTER
 
@@ -162,7 +139,7 @@ print("not reached")
   end)
 
   it("without a standard input it says so and exits 2", function()
-    local p = io.popen(HOST .. " -i -q <&- 2>&1; echo \"status: $?\"")
+    local p = io.popen(helpers.HOST .. " -i -q <&- 2>&1; echo \"status: $?\"")
     local out = p:read("*a")
     p:close()
     assert.are.equal("asx-host: -i needs a standard input to read (standard input is closed or of an "

@@ -107,7 +107,7 @@ describe("core.scheduler", function()
   it("fails an agent whose coroutine other code resumed to its end, and resumes nothing", function()
     local errors, log, held = {}, {}, nil
     local s = core.scheduler("virtual", 1)
-    s:on_error(function(agent, msg) errors[#errors + 1] = { agent, msg:match("^[^\n]*") } end)
+    s:on_error(function(n, msg) errors[#errors + 1] = { n, msg:match("^[^\n]*") } end)
     s:add(function(me)
       held = coroutine.running()
       core.sleep(me, 2)

@@ -67,6 +67,32 @@ function M.sh(script, dir)
   return r
 end
 
+-- Runs asx-host -i -q ARGS with script on standard input, as a script's
+-- caller would (stderr merged, in order: the REPL flushes stdout before it
+-- writes an error). Returns the lines the REPL printed, the exit status and
+-- the summary lines (from "seed: " on). A prompt that never ends is killed
+-- after a minute, which makes it a failed test rather than a hung suite.
+function M.repl(script, args)
+  local path = M.tmpname(".txt")
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local p = assert(io.popen(("timeout 60 %s -i -q %s < %s 2>&1; echo \"status: $?\""):format(M.HOST, args or "",
+    path)))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  local lines = M.lines(out)
+  local status = tonumber(table.remove(lines):match("^status: (%d+)$"))
+  local repl, summary = {}, {}
+  local into = repl
+  for _, l in ipairs(lines) do
+    if l:match("^seed: %d+$") then into = summary end
+    into[#into + 1] = l
+  end
+  return repl, status, summary
+end
+
 -- Splits text into its lines, each without its newline; a last line with
 -- no newline is left out.
 function M.lines(s)
