@@ -7,7 +7,7 @@
  *     yielded; the agent's next wake-up is set;
  *   - it yielded otherwise (coroutine.yield): a stray yield that nothing
  *     would ever answer; it is resumed at once with the yield raising an
- *     error where it was called (resume_refusing_yield), and leaves again
+ *     error where it was called (refuse_stray_yield), and leaves again
  *     by one of the other ways;
  *   - its function returned: the agent has finished;
  *   - it raised: the agent fails; the message with a traceback of the dead
@@ -153,11 +153,12 @@ static void refuse_yield(lua_State *L, lua_Debug *ar) {
   lua_error(L);
 }
 
-/* A logger's error names the line of its yield, as the wrapped yield's
- * does (taken before the resume: the hook fires at the next instruction,
- * perhaps on another line); the agent's own keeps the form it has always
- * had (its traceback has the line). */
-static int resume_refusing_yield(lua_State *co) {
+/* Arms the hook for the next resume of co, which yielded otherwise than by
+ * sleep. A logger's error names the line of its yield, as the wrapped
+ * yield's does (taken before the resume: the hook fires at the next
+ * instruction, perhaps on another line); the agent's own keeps the form it
+ * has always had (its traceback has the line). */
+static void refuse_stray_yield(lua_State *co) {
   lua_Debug ar;
   int found = 0;
   if (!(asx__lua_sends > 0 && asx__lua_in_send(co))) {
@@ -179,7 +180,6 @@ static int resume_refusing_yield(lua_State *co) {
   refused_mask = lua_gethookmask(co);
   refused_count = lua_gethookcount(co);
   lua_sethook(co, refuse_yield, LUA_MASKCOUNT, 1);
-  return lua_resume(co, 0);
 }
 
 /* Lets the garbage collector take agent's coroutine. */
@@ -221,8 +221,10 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   ls->co = co;
   ls->sleep_req = 0;
   status = lua_resume(co, nargs);
-  while (status == LUA_YIELD && !ls->sleep_req)
-    status = resume_refusing_yield(co);
+  while (status == LUA_YIELD && !ls->sleep_req) {
+    refuse_stray_yield(co);
+    status = lua_resume(co, 0);
+  }
   ls->co = NULL;
 
   if (status == LUA_YIELD && ls->sleep_req) {
