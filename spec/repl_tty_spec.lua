@@ -359,6 +359,36 @@ describe_tty("asx-host -i in a terminal", function()
     assert.is_true(ok, s)
   end)
 
+  it("Ctrl-C during a statement that trades lets each order finish: the exchange takes orders after, "
+    .. "and no logger is detached", function()
+    -- A Lua logger that takes a while over each event, so that most of a
+    -- Ctrl-C's chances fall inside a delivery to it. Cut short there, the
+    -- exchange refused every later order as if a logger traded, or the
+    -- logger was detached as failed.
+    local logger = home .. "/busy.lua"
+    local f = assert(io.open(logger, "w"))
+    f:write("local n = 0\nreturn { send_event = function() for i = 1, 300 do n = n + i % 7 end end }\n")
+    f:close()
+    start(home, "-q --clock virtual --logger " .. sh_quote(logger))
+    wait_prompts(1)
+    for round = 1, 3 do
+      type_text("for i = 1, 1e9 do me:sell(1, 100) me:buy(1, 100) end")
+      send("Enter")
+      wait_running()
+      send("C-c")
+      local s, ok = wait_for(function(text)
+        return count(text, "stdin:1: interrupted") >= round and count(text, "asx>") >= round + 1
+      end)
+      assert.is_true(ok, s)
+    end
+    type_text("me.exchange:delivering(), me:buy(1, 1).status")
+    send("Enter")
+    local s, ok = wait_for(function(text) return text:find('\nfalse%s+"open"\n') end)
+    assert.is_true(ok, s)
+    assert.falsy(s:find("detached", 1, true), s)
+    assert.falsy(s:find("must not trade", 1, true), s)
+  end)
+
   it("Ctrl-C during step(n) stops the step, keeps the session and gives the prompt back", function()
     start(home, "-q --clock virtual --seed 5 spec/fixtures/quoter.lua")
     wait_prompts(1)

@@ -6,6 +6,7 @@
  *     on_break = function() end,            -- optional: Ctrl-C while busy
  *     complete = function(word) return { "candidate", ... } end,  -- optional
  *     history = "/home/u/.asx_history",      -- optional, terminal mode only
+ *     library = "@/usr/share/lua/5.1/asx/",  -- optional: code Ctrl-C lets finish
  *   }
  *   r:prompt("asx> ")   -- read the next line; callbacks run from the loop
  *   r:prompt("asx> ", ready)  -- the same once ready() returns true, asked
@@ -24,7 +25,8 @@
  *
  * Ctrl-C while interruptible: the signal handler sets a debug hook (as the
  * stand-alone lua does), and the hook raises "interrupted" at the next call,
- * return or instruction count of interpreted Lua code. Code that LuaJIT has
+ * return or instruction count of interpreted Lua code that is not asx's own
+ * library (the option library: its files' source prefix). Code that LuaJIT has
  * compiled into a trace never sees the hook; lua/asx/repl/init.lua keeps the
  * lines typed at the prompt out of the compiler for that reason. on_break
  * runs from the loop afterwards, in any case.
@@ -179,15 +181,44 @@ static void cb_interrupt(void *data, int count) {
   protected_call(&c, "on_interrupt");
 }
 
+/* The source names of asx's own Lua files begin with this (repl_open's
+ * library): "@/.../lua/asx/". */
+static char library[4096];
+
+/* Whether asx's own Lua code runs above the line typed at the prompt (or
+ * anywhere, outside one): a call to the library is not interrupted half
+ * way, since a delivery to the loggers cut short would leave the exchange
+ * refusing every order as if a logger traded, and a logger interrupted
+ * would be detached as failed. */
+static int in_library(lua_State *L) {
+  lua_Debug where;
+  size_t n = strlen(library);
+  if (n == 0)
+    return 0;
+  for (int level = 0; lua_getstack(L, level, &where); level++) {
+    if (!lua_getinfo(L, "S", &where))
+      continue;
+    if (strncmp(where.source, "=stdin", 6) == 0)
+      return 0;
+    if (strncmp(where.source, library, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 /* Raises "stdin:3: interrupted", naming the line typed at the prompt that
  * was running (luaL_error's level 1 means nothing inside a hook), or else
  * the innermost Lua line: a global read goes through the REPL's own
- * environment function, which is not what the user wants to hear of. */
+ * environment function, which is not what the user wants to hear of. While
+ * the library runs, the hook waits: it fires again at the next call, return
+ * or instruction. */
 static void hook_interrupt(lua_State *L, lua_Debug *ar) {
   lua_Debug where;
   int level, typed;
   char at[LUA_IDSIZE + 16] = "";
   (void)ar;
+  if (in_library(L))
+    return;
   lua_sethook(L, NULL, 0, 0);
   for (level = 0; lua_getstack(L, level, &where); level++) {
     if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
@@ -262,6 +293,13 @@ static int l_repl_open(lua_State *L) {
     history = lua_tostring(L, -1);
   }
   /* The history string stays on the stack, so it lives until the end. */
+  lua_getfield(L, 1, "library");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    return luaL_error(L, "bad argument #1 to 'repl_open' (string expected "
+                         "for field 'library', got %s)",
+                      luaL_typename(L, -1));
+  snprintf(library, sizeof library, "%s", lua_isnil(L, -1) ? "" : lua_tostring(L, -1));
+  lua_pop(L, 1);
 
   u = lua_newuserdata(L, sizeof *u);
   memset(u, 0, sizeof *u);

@@ -35,6 +35,10 @@ local jit_off = jit and jit.off
 local argerror = require("asx.check").argerror
 local flush_events = asx._flush_events
 
+-- The source names of asx's own Lua files (this file's folder's parent):
+-- Ctrl-C at the prompt lets a call to them finish (src/asx_lua_repl.c).
+local LIBRARY = match(debug.getinfo(1, "S").source, "^(@.*/)repl/init%.lua$")
+
 M.PROMPT = "asx> "
 M.CONTINUE = ">> "
 
@@ -290,7 +294,7 @@ function M.start(opts)
   local core = require("asx.core")
   local err
   reader, err = core.repl_open({ on_line = on_line, on_interrupt = on_interrupt, on_break = on_break,
-    complete = candidates, history = history or nil })
+    complete = candidates, history = history or nil, library = LIBRARY })
   if not reader then error("start: " .. tostring(err), 2) end
   self.reader = reader
   self.mode = reader:mode()
