@@ -30,14 +30,20 @@ for code = 0, C.ASX_EV_COUNT - 1 do
 end
 M.TRADE = NAMES[C.ASX_EV_TRADE]
 
-local SIDES = { [C.ASX_BUY] = ffi.string(C.asx_event_side_name(C.ASX_BUY)),
-  [C.ASX_SELL] = ffi.string(C.asx_event_side_name(C.ASX_SELL)) }
-local REASONS = {}
+-- The names of sides and reasons by their codes, which start at 0: tables
+-- made by table.new hold index 0 in their array part, so that a message
+-- reads a name by an index rather than by hashing the code.
+local new_table = require("table.new")
+local SIDES = new_table(2, 0)
+for _, s in ipairs({ C.ASX_BUY, C.ASX_SELL }) do
+  SIDES[s] = ffi.string(C.asx_event_side_name(s))
+end
+local REASONS = new_table(3, 0)
 for _, r in ipairs({ C.ASX_TRIM_MONEY, C.ASX_TRIM_STOCKS, C.ASX_TRIM_LIMIT }) do
   REASONS[r] = ffi.string(C.asx_event_reason_name(r))
 end
 -- Why an order was cancelled, by code; a trader's own cancel has none.
-local CANCEL_REASONS = {}
+local CANCEL_REASONS = new_table(8, 0)
 for r = 1, 255 do
   local name = C.asx_event_cancel_reason_name(r)
   if name == nil then break end
