@@ -143,6 +143,48 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.same({ 1000, 10 }, { totals() })
   end)
 
+  it("alone, that raises on one event of a call, gets the call's later events, then the call raises", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    local got = {}
+    local L = {}
+    function L.send_event(_, t, m)
+      got[#got + 1] = ("%s %d"):format(t, m.price)
+      if t == "exchange" and m.price == 10 then error("first trade", 0) end
+    end
+    ex:add_logger(L)
+    s:sell(1, 10)
+    s:sell(1, 11)
+    -- The buy makes three events: its order, then a trade at each price.
+    local ok, err = pcall(b.buy, b, 2, 11)
+    assert.are.same({ false, "first trade" }, { ok, err })
+    assert.are.same({ "order 10", "order 11", "order 11", "exchange 10", "exchange 11" }, got)
+    assert.are.equal(5, ex.events)
+    assert.are.same({ 21, 8, 979, 2 }, { s.money, s.stocks, b.money, b.stocks })
+    assert.are.same({ 1000, 10 }, { totals() })
+    assert.is_nil(ex:best_ask())
+  end)
+
+  it("alone, detached by on_logger_error, gets nothing after the event it failed on", function()
+    local ex = asx.exchange()
+    local s, b = market(ex)
+    local got = {}
+    local L = {}
+    function L.send_event(_, t, m)
+      got[#got + 1] = ("%s %d"):format(t, m.price)
+      if t == "exchange" then error("no trades", 0) end
+    end
+    ex:add_logger(L)
+    local seen
+    ex:on_logger_error(function(_, logger, err, _, at) seen = { logger == L, err, at } end)
+    s:sell(1, 10)
+    s:sell(1, 11)
+    assert.are.equal("filled", b:buy(2, 11).status)
+    assert.are.same({ "order 10", "order 11", "order 11", "exchange 10" }, got)
+    assert.are.same({ true, "no trades", 4 }, seen)
+    assert.are.same({}, ex.loggers)
+    assert.are.equal(5, ex.events)
+  end)
 
   it("is reported with its own frames only, the same on the main thread and on a coroutine", function()
     local function deep() error("deep trouble") end

@@ -90,43 +90,15 @@ local function report_failures(ex, failed)
   end
 end
 
--- Event i of a delivery (evs[i], numbered first + i) to a lone logger
--- (send_messages). Returns failed.
-local function send_alone(ex, L, evs, i, session, names, first, failed)
-  local e = evs[i]
-  local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
-  if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
-  return failed
-end
-
 -- The messages of the book's records evs[0 .. n - 1], each sent to every
 -- logger without consume_events that has not failed in this delivery (the
--- first numbered first). Returns failed. A lone logger has a path of its
--- own: with no loop over the loggers around each send, the compiled code
--- builds the message and calls the logger in one trace, and LuaJIT does not
--- even allocate a message the logger does not keep. Its first event is sent
--- in the trace of the call that made it: a call that recorded one event (an
--- order that rests without trading) runs no loop at all. The other events
--- are sent past a seam (core.seam, which ends the trace): an event of
--- another type leaves the trace that built the first message, and a side
--- trace made there, in the middle of an agent's call and its delivery, has
--- more live values than LuaJIT's register allocator can hand over (it gives
--- up, again and again, and the exit stays in the interpreter); past the
--- seam, the trace holds the delivery's values alone.
+-- first numbered first). Returns failed. The loop starts past a seam, as
+-- send_lone_events's does (a lone Lua logger has a delivery of its own:
+-- deliver_lone).
 local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   -- An exchange without a session has no session_id: rawget does not go on
   -- to look for one in the class.
   local session, names = rawget(ex, "session_id"), st.names
-  local only = loggers[1]
-  if loggers[2] == nil and not native[only] then
-    failed = send_alone(ex, only, evs, 0, session, names, first, failed)
-    if n > 1 then seam() end
-    for i = 1, n - 1 do
-      if failed and failed[only] then break end
-      failed = send_alone(ex, only, evs, i, session, names, first, failed)
-    end
-    return failed
-  end
   seam()
   for i = 0, n - 1 do
     local e = evs[i]
@@ -139,6 +111,29 @@ local function send_messages(ex, st, loggers, native, evs, n, first, failed)
         if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
       end
     end
+  end
+  return failed
+end
+
+-- The events of a call that made several, to a lone Lua logger
+-- (deliver_lone), in one loop past a seam (core.seam, which ends the trace
+-- of the call that made them). Events of several types make the traces
+-- branch at each message, and a side trace made in the middle of an
+-- agent's call and its delivery has more live values than LuaJIT's
+-- register allocator can hand over (it gives up, again and again, and the
+-- exit stays in the interpreter); past the seam, the traces hold the
+-- delivery's values alone. The loop takes the first event too: sent before
+-- the seam, in the caller's trace, it left a trace that the seam's exit
+-- ended for every call that traded (10% more instructions in the replay
+-- with a logger of bench/book_bench.lua). Returns failed.
+local function send_lone_events(ex, L, evs, n, session, names, first)
+  local failed
+  seam()
+  for i = 0, n - 1 do
+    if failed and failed[L] then break end
+    local e = evs[i]
+    local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
+    if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
   end
   return failed
 end
@@ -236,10 +231,43 @@ end
 -- nil: records each call). A batch of 4096 records takes 288 KiB.
 local BATCH = 4096
 
+-- deliver_now for an exchange whose only logger is L, a Lua logger, with
+-- no fills watched (st.lone, which update_batched keeps). A call that made
+-- one event (an order that rests without trading, the most common) sends
+-- it in the trace of the call, in a straight line; LuaJIT does not even
+-- allocate a message the logger does not keep.
+local function deliver_lone(ex, st, L)
+  local evs, n = book_events(st)
+  if n == 0 then return end
+  local first = ex.events + 1
+  ex.events = ex.events + n
+  st.delivering = true
+  sending(1)
+  -- An exchange without a session has no session_id: rawget does not go on
+  -- to look for one in the class.
+  local session, names = rawget(ex, "session_id"), st.names
+  local failed
+  if n == 1 then
+    local e = evs[0]
+    local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
+    if not ok then failed = logger_failed(ex, nil, L, err, tb, first) end
+  else
+    failed = send_lone_events(ex, L, evs, n, session, names, first)
+  end
+  sending(-1)
+  C.asx_book_clear_events(st.book)
+  st.delivering = false
+  if failed then report_failures(ex, failed) end
+end
+
 -- After each call that recorded events: delivers them, unless the book's
 -- sink takes them (st.batched).
 local function deliver(ex)
   local st = state_of[ex]
+  -- ex.loggers may have been edited in place since update_batched found
+  -- the lone logger: then deliver_now sorts them out.
+  local lone, loggers = st.lone, ex.loggers
+  if lone ~= nil and loggers[1] == lone and loggers[2] == nil then return deliver_lone(ex, st, lone) end
   if st.batched then return end
   deliver_now(ex, st)
 end
@@ -254,6 +282,9 @@ local function update_batched(ex, st)
   local fn, data
   if type(sink_of) == "function" then fn, data = sink_of(L) end
   st.batched, st.sink = fn ~= nil, data
+  -- A lone Lua logger, while no fills are watched, has a delivery of its
+  -- own (deliver_lone).
+  st.lone = L ~= nil and loggers[2] == nil and not st.watching and not st.native[L] and L or nil
   -- The order path delivers after each call only to loggers the sink does
   -- not feed.
   st.listening = loggers[1] ~= nil and fn == nil
