@@ -401,6 +401,58 @@ print(#after, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange
     }, run.lines((r.stdout:gsub("0x%x+", "0x"))))
   end)
 
+  it("that yields past the check in a coroutine of its caller's own, left suspended when an agent fails on "
+    .. "the exchange it left delivering, stops when resumed later, reading no record of later calls", function()
+    -- The logger yields with the standard coroutine.yield in the middle of
+    -- a delivery of several records, in a coroutine that agent a made. a
+    -- then trades, is refused (the exchange is delivering) and fails, which
+    -- abandons the delivery. b makes more than a thousand records (the
+    -- book's buffer would grow, and move) and then resumes the coroutine:
+    -- the delivery stops where it was, sending the logger nothing more.
+    local script = run.tmpname(".lua")
+    local f = assert(io.open(script, "w"))
+    f:write([=[
+local raw_yield = coroutine.yield
+local asx = require("asx")
+local held, yielded, stale = nil, false, 0
+local L = { send_event = function(_, ty)
+  if yielded and coroutine.running() == held then stale = stale + 1 end
+  if ty == "exchange" and not yielded then yielded = true; raw_yield() end
+end }
+local A = asx.Trader:extend("a")
+function A:cycle()
+  for p = 10, 14 do self:sell(1, p) end
+  held = coroutine.create(function() return self:buy(5, 20).status end)
+  print("first", coroutine.resume(held))
+  self:sell(1, 30)
+end
+local B = asx.Trader:extend("b")
+function B:cycle()
+  self:sleep(1)
+  for k = 1, 1000 do self:sell(1, 100 + k) end
+  self:buy(1000, 5000)
+  print("resumed", coroutine.resume(held))
+  self:sleep(1)
+end
+local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
+  on_error = function(_, _, text) print((text:gsub("\n.*", ""))) end,
+  traders = { A:new({ money = 1e9, stocks = 10 }), B:new({ money = 1e9, stocks = 1000 }) } })
+s:run()
+print(stale, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange:delivering())
+]=])
+    f:close()
+    local r = run.sh(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit %s 2>&1")
+      :format(run.BUILD, script))
+    os.remove(script)
+    assert.are.equal(0, r.status, r.stdout)
+    assert.are.same({
+      "first\ttrue",
+      "a#1: sell: a logger must not trade",
+      "resumed\ttrue\tfilled",
+      "0\tfailed\tfinished\t1005\tfalse",
+    }, run.lines(r.stdout))
+  end)
+
   it("os.exit in an agent stops the session, not the process", function()
     local Exiter = asx.Trader:extend("exiter")
     local after = 0

@@ -207,6 +207,9 @@ void asx_book_free(asx_book *b) {
   free(v->free_slots);
   free(v->finished);
   free(v->events);
+  for (size_t i = 0; i < v->n_abandoned; i++)
+    free(v->abandoned[i]);
+  free(v->abandoned);
   free(v);
 }
 

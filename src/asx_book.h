@@ -203,6 +203,13 @@ void asx_book_record_events(asx_book *book, int on);
  * The pointer stays valid until the next call that changes the book. */
 const asx_event *asx_book_events(const asx_book *book, size_t *count);
 void asx_book_clear_events(asx_book *book);
+/* Drops the records of a delivery that cannot complete (its reader is
+ * suspended for good in a coroutine Lua code may still resume) and keeps
+ * their buffer, freed with the book, instead of reusing or growing it: a
+ * reader resumed later reads the records it had, never freed memory. The
+ * next record starts a new buffer. 0, or -1 when memory runs out: the
+ * records are dropped all the same, but the buffer stays in use. */
+int asx_book_abandon_events(asx_book *book);
 
 /* A consumer of the records in C, in batches: sink(data, events, n) folds
  * events[0 .. n - 1] and returns how many it took, n unless it failed. */

@@ -23,6 +23,23 @@ static void set_limit(asx_venue *v) {
                         : v->cap_events;
 }
 
+int asx_book_abandon_events(asx_book *b) {
+  asx_venue *v = b->v;
+  v->n_events = 0;
+  if (v->events == NULL)
+    return 0;
+  asx_event **kept =
+      realloc(v->abandoned, (v->n_abandoned + 1) * sizeof(*kept));
+  if (kept == NULL)
+    return -1;
+  v->abandoned = kept;
+  kept[v->n_abandoned++] = v->events;
+  v->events = NULL;
+  v->cap_events = 0;
+  set_limit(v);
+  return 0;
+}
+
 void asx_book_set_sink(asx_book *b, asx_event_sink sink, void *data,
                        size_t batch) {
   asx_venue *v = b->v;

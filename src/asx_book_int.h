@@ -70,6 +70,10 @@ typedef struct asx_venue {
   /* A record that finds limit_events held takes the slow path: the buffer
    * is full, or the sink's batch is there. */
   size_t limit_events;
+  /* Buffers of abandoned deliveries (asx_book_abandon_events), freed with
+   * the venue. */
+  asx_event **abandoned;
+  size_t n_abandoned;
   asx_event_sink sink;
   void *sink_data;
   size_t sink_batch;

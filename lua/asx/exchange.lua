@@ -99,6 +99,7 @@ local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   -- An exchange without a session has no session_id: rawget does not go on
   -- to look for one in the class.
   local session, names = rawget(ex, "session_id"), st.names
+  local abandoned = st.abandoned
   seam()
   for i = 0, n - 1 do
     local e = evs[i]
@@ -109,6 +110,7 @@ local function send_messages(ex, st, loggers, native, evs, n, first, failed)
       if not native[L] and not (failed and failed[L]) then
         local ok, err, tb = send(L, name, m)
         if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
+        if st.abandoned ~= abandoned then return failed end
       end
     end
   end
@@ -126,14 +128,16 @@ end
 -- the seam, in the caller's trace, it left a trace that the seam's exit
 -- ended for every call that traded (10% more instructions in the replay
 -- with a logger of bench/book_bench.lua). Returns failed.
-local function send_lone_events(ex, L, evs, n, session, names, first)
+local function send_lone_events(ex, st, L, evs, n, session, names, first)
   local failed
+  local abandoned = st.abandoned
   seam()
   for i = 0, n - 1 do
     if failed and failed[L] then break end
     local e = evs[i]
     local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
     if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
+    if st.abandoned ~= abandoned then return failed end
   end
   return failed
 end
@@ -175,6 +179,7 @@ end
 local function deliver_now(ex, st)
   local evs, n = book_events(st)
   if n == 0 then return end
+  local abandoned = st.abandoned
   local heard
   if st.watching then
     -- The courier is the session's, which Lua code can reach and alter:
@@ -182,6 +187,7 @@ local function deliver_now(ex, st)
     -- trade while evs is read, and the events are cleared whatever it does.
     st.delivering = true
     local ok, got = pcall(hear_fills, ex, st, evs, n)
+    if st.abandoned ~= abandoned then return end
     st.delivering = false
     if not ok or not ex.loggers[1] then
       -- Recorded for the fills alone.
@@ -206,6 +212,10 @@ local function deliver_now(ex, st)
       if consume then
         local ok, err = pcall(consume, L, evs, n, ex)
         if not ok then failed = logger_failed(ex, failed, L, err, nil, first) end
+        if st.abandoned ~= abandoned then
+          if failed then report_failures(ex, failed) end
+          return
+        end
       end
     end
   end
@@ -214,8 +224,13 @@ local function deliver_now(ex, st)
     failed = send_messages(ex, st, loggers, native, evs, n, first, failed)
     sending(-1)
   end
-  C.asx_book_clear_events(st.book)
-  st.delivering = false
+  -- A delivery abandoned while it was suspended in a logger
+  -- (_abandon_delivery) has had its records dropped, and the exchange may
+  -- have delivered others since: it leaves both as they are.
+  if st.abandoned == abandoned then
+    C.asx_book_clear_events(st.book)
+    st.delivering = false
+  end
   local ok, err = true, nil
   if heard then ok, err = pcall(fills.call_now, heard) end
   if failed then report_failures(ex, failed) end
@@ -239,6 +254,7 @@ local BATCH = 4096
 local function deliver_lone(ex, st, L)
   local evs, n = book_events(st)
   if n == 0 then return end
+  local abandoned = st.abandoned
   local first = ex.events + 1
   ex.events = ex.events + n
   st.delivering = true
@@ -252,11 +268,14 @@ local function deliver_lone(ex, st, L)
     local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
     if not ok then failed = logger_failed(ex, nil, L, err, tb, first) end
   else
-    failed = send_lone_events(ex, L, evs, n, session, names, first)
+    failed = send_lone_events(ex, st, L, evs, n, session, names, first)
   end
   sending(-1)
-  C.asx_book_clear_events(st.book)
-  st.delivering = false
+  -- As in deliver_now.
+  if st.abandoned == abandoned then
+    C.asx_book_clear_events(st.book)
+    st.delivering = false
+  end
   if failed then report_failures(ex, failed) end
 end
 
@@ -401,7 +420,7 @@ function M.new(opts)
   end
   n_exchanges = n_exchanges + 1
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
-    anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, listening = false,
+    anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
     batched = false, watching = false, tag = n_exchanges }
   state_of[ex] = st
   state_at[n_exchanges] = st
@@ -491,12 +510,16 @@ function Exchange:remove_logger(L)
   return true
 end
 
--- Ends a delivery that cannot complete: the agent it ran in was suspended
--- inside a logger (only one of asx's own could be, its class altered to
--- yield) and has been stopped.
+-- Ends a delivery that cannot complete: it is suspended in a logger that
+-- yielded past the yield's check, in a coroutine that code made and has not
+-- resumed, and an agent failed on the exchange it left delivering. The
+-- book keeps the records' buffer (asx_book_abandon_events), so the
+-- suspended delivery, if it is ever resumed, reads records that exist; it
+-- sees st.abandoned changed and stops there.
 function Exchange:_abandon_delivery()
   local st = exchange_state(self, "_abandon_delivery")
-  C.asx_book_clear_events(st.book)
+  C.asx_book_abandon_events(st.book)
+  st.abandoned = st.abandoned + 1
   st.delivering = false
 end
 

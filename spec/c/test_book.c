@@ -872,6 +872,29 @@ static void test_market_trims(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* The records of an abandoned delivery stay where they were, for a reader
+ * still holding their address, while the book records on in a new buffer
+ * (under ASan a read of a freed one fails). */
+static void test_abandoned_events_kept(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0];
+  fund(a, 1000000, 1000);
+  SELL(a, 50, 3);
+  size_t n;
+  const asx_event *held = asx_book_events(f->b, &n);
+  EQ(n, 1);
+  EQ(asx_book_abandon_events(f->b), 0);
+  EQ(asx_book_events(f->b, &n) != held, 1);
+  EQ(n, 0);
+  /* More records than the first buffer held. */
+  for (int i = 0; i < 600; i++)
+    SELL(a, 100 + i, 1);
+  asx_book_events(f->b, &n);
+  EQ(n, 600);
+  EXPECT_EVENT(&held[0], EV_ORDER(1, 101, ASX_SELL, 50, 3));
+  CHECK_BOOK(f->b);
+}
+
 /* One order sweeps a million resting orders: the matching is a loop. */
 static void test_sweep_a_million(void **state) {
   fx *f = *state;
@@ -1942,6 +1965,7 @@ int main(void) {
       T(test_market_buy_sweeps_and_drops_rest),
       T(test_market_sell_filled),
       T(test_market_empty_side),
+    T(test_abandoned_events_kept),
       T(test_market_trims),
       T(test_sweep_a_million),
       T(test_bad_arguments),
