@@ -130,6 +130,42 @@ describe("asx.trader and asx.exchange", function()
     assert.is_false(asx.is_trader_class({}))
     assert.has_error(function() Cls:extend(42) end, "bad argument #1 to 'extend' (non-empty class name expected, got 42)")
   end)
+
+  it("lets a class be edited after its subclasses and instances: they see it unless they have their own", function()
+    local Base = asx.Trader:extend("base")
+    local Mid = Base:extend("mid")
+    local Leaf = Mid:extend("leaf")
+    local b, m, l = Base:new(), Mid:new(), Leaf:new()
+    -- Defined on Base after the subclasses and instances were made.
+    function Base:greet() return "base " .. self.name end
+    assert.same({ "base base", "base mid", "base leaf" }, { b:greet(), m:greet(), l:greet() })
+    -- Replaced: a field the class has already.
+    function Base:greet() return "new " .. self.name end
+    assert.same({ "new base", "new mid", "new leaf" }, { b:greet(), m:greet(), l:greet() })
+    -- Mid's own hides Base's from Mid and Leaf; Base's later edits stay Base's.
+    function Mid:greet() return "mid" end
+    Base.greet = function() return "newer" end
+    assert.same({ "newer", "mid", "mid" }, { b:greet(), m:greet(), l:greet() })
+    assert.equal(Mid.greet, Leaf.greet)
+    -- Removing Mid's own uncovers Base's current one.
+    Mid.greet = nil
+    assert.same({ "newer", "newer", "newer" }, { b:greet(), m:greet(), l:greet() })
+    assert.equal(Base.greet, Leaf.greet)
+    -- Plain fields and edits of asx.Trader itself, restored afterwards.
+    Base.spread = 2
+    assert.same({ 2, 2, 2 }, { b.spread, Leaf.spread, l.spread })
+    l.spread = 5
+    assert.same({ 5, 2 }, { l.spread, m.spread })
+    local now = asx.Trader.now
+    asx.Trader.now = function() return 42 end
+    local ok, got = pcall(function() return l:now() end)
+    asx.Trader.now = now
+    assert.is_true(ok)
+    assert.equal(42, got)
+    assert.equal(now, Leaf.now)
+    assert.same({ "base", "mid", "leaf" }, { Base.name, Mid.name, Leaf.name })
+    assert.equal(Mid, Leaf.super)
+  end)
 end)
 
 describe("matching", function()

@@ -89,33 +89,84 @@ end
 -- then keep alive for good (LuaJIT's weak tables are not ephemerons).
 local LATENCY = setmetatable({}, { __tostring = function() return "asx.latency" end })
 
--- Classes are tables of methods and defaults; writing one of the fields
--- above into a class is noted too. A class's latency is kept in a table of
--- its own (its latency box) that the class's look-ups pass through on their
--- way to the parent class: Cls.latency reads it, a subclass inherits it as
--- any field, and every assignment is checked.
-local function class_newindex(cls, k, v)
-  note_field(k, v)
-  if k == "latency" then
-    local mt = getmetatable(cls)
-    local box = type(mt) == "table" and rawget(mt, "__index")
-    if type(box) == "table" then
-      rawset(box, k, v)
-      return
-    end
-  end
-  rawset(cls, k, v)
+-- A class is a table that holds none of its fields itself, only the
+-- metamethods of its instances (__index, __newindex, __tostring), so that
+-- every write to a class reaches its __newindex: a latency or on_fill
+-- written there is checked and noted (above), and every field reaches the
+-- class's flat table, which holds its own fields and those it inherits,
+-- copied. An instance then finds any method with one look-up in its class's
+-- flat table, however deep the class, rather than one per class up the
+-- chain (random traders: about 150 instructions fewer per order). A write
+-- to a class is copied down to each subclass that has no field of its own
+-- by that name, so a later edit of a class is seen by the instances of its
+-- subclasses as before. Reading a class's field (Cls.x) reads the flat
+-- table, through the class's metatable.
+--
+-- A class's state is kept in its metatable under the key STATE: { cls =,
+-- own = its own fields, flat = own and inherited, parent = the parent's
+-- state, children = { [a subclass's state] = true } }. Not in a table keyed
+-- by the class: a method or latency function that refers to its class
+-- would then keep it alive for good (weak tables are not ephemerons).
+local STATE = setmetatable({}, { __tostring = function() return "asx.class" end })
+
+local function state_of_class(cls)
+  local mt = getmetatable(cls)
+  return type(mt) == "table" and rawget(mt, STATE) or nil
 end
 
-local Trader = { name = "trader" }
-M.Trader = Trader
+-- Sets field k of a class's flat table to v, and of each subclass's that
+-- does not have its own field k.
+local function spread(st, k, v)
+  st.flat[k] = v
+  for child in pairs(st.children) do
+    if child.own[k] == nil then spread(child, k, v) end
+  end
+end
+
+-- Defines field k of the class with state st (nil: removes its own,
+-- uncovering the inherited one), without the checks of an assignment.
+local function define(st, k, v)
+  st.own[k] = v
+  if v == nil and st.parent ~= nil then v = st.parent.flat[k] end
+  spread(st, k, v)
+end
+
+local function class_newindex(cls, k, v)
+  note_field(k, v)
+  local st = state_of_class(cls)
+  if st == nil then
+    rawset(cls, k, v)
+    return
+  end
+  -- Metamethods take effect only as the metatable's own fields.
+  if type(k) == "string" and k:sub(1, 2) == "__" then rawset(cls, k, v) end
+  define(st, k, v)
+end
+
+-- A class's latency as its instances read it: a field set with rawset on
+-- the class or a class it extends is read too, so that a send checks it.
+local function class_latency(st)
+  while st ~= nil do
+    local v = rawget(st.cls, "latency")
+    if v == nil then v = st.own.latency end
+    if v ~= nil then return v end
+    st = st.parent
+  end
+  return nil
+end
 
 -- The trader's __index tells its computed fields apart by comparing the key
 -- rather than by a table of them: where the key is a constant (t.money,
 -- self:sleep), compiled code folds the comparisons away, and a method costs
--- only the look-up in its class.
-local function make_class(cls)
-  cls.__index = function(t, k)
+-- only the look-up in its class's flat table.
+local function new_class(parent)
+  local flat, cls = {}, {}
+  if parent ~= nil then
+    for k, v in pairs(parent.flat) do flat[k] = v end
+  end
+  local st = { cls = cls, own = {}, flat = flat, parent = parent,
+    children = setmetatable({}, { __mode = "k" }) }
+  rawset(cls, "__index", function(t, k)
     if k == "money" then
       local acct = account_of[t]
       return acct and tonumber(acct.money)
@@ -130,10 +181,11 @@ local function make_class(cls)
     elseif k == "latency" then
       local v = rawget(t, LATENCY)
       if v ~= nil then return v end
+      return class_latency(st)
     end
-    return cls[k]
-  end
-  cls.__newindex = function(t, k, v)
+    return flat[k]
+  end)
+  rawset(cls, "__newindex", function(t, k, v)
     if k == "money" or k == "stocks" then
       set_balance(t, k, v)
       return
@@ -141,16 +193,20 @@ local function make_class(cls)
     if READ_ONLY[k] then error(READ_ONLY[k], 2) end
     note_field(k, v)
     rawset(t, k == "latency" and LATENCY or k, v)
-  end
-  cls.__tostring = function(t)
+  end)
+  rawset(cls, "__tostring", function(t)
     local acct = account_of[t]
     return ("%s#%s"):format(tostring(cls.name), acct and acct.id or "?")
-  end
+  end)
+  if parent ~= nil then parent.children[st] = true end
+  setmetatable(cls, { __index = flat, __newindex = class_newindex, [STATE] = st })
   classes[cls] = true
-  return cls
+  return cls, st
 end
-make_class(Trader)
-setmetatable(Trader, { __index = {}, __newindex = class_newindex })
+
+local Trader, trader_state = new_class(nil)
+define(trader_state, "name", "trader")
+M.Trader = Trader
 
 -- Returns a subclass; its instances come from Cls:new(opts).
 function Trader:extend(name)
@@ -160,9 +216,11 @@ function Trader:extend(name)
   if type(name) ~= "string" or name == "" then
     argerror(1, "extend", "non-empty class name expected", name)
   end
-  local box = setmetatable({}, { __index = self })
-  local cls = make_class(setmetatable({ name = name, super = self },
-    { __index = box, __newindex = class_newindex }))
+  local parent = state_of_class(self)
+  if parent == nil then error("extend: call it on a class, as Class:extend(name)", 2) end
+  local cls, st = new_class(parent)
+  define(st, "name", name)
+  define(st, "super", self)
   return cls
 end
 
@@ -496,9 +554,10 @@ P.arrive = {
   end,
 }
 
--- Set raw: the base class's own method is not a handler, and noting it
--- (class_newindex) would put every order on the path that looks for one.
-rawset(Trader, "on_fill", fills.register)
+-- Defined past the assignment's note: the base class's own method is not
+-- a handler, and noting it (class_newindex) would put every order on the
+-- path that looks for one.
+define(trader_state, "on_fill", fills.register)
 
 -- The calls on resting orders (lua/asx/amend.lua) and the read-only
 -- queries (lua/asx/trader_queries.lua).

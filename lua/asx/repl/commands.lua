@@ -134,7 +134,10 @@ end
 
 local function strategy_of(ctx, t)
   if t == ctx.me then return "me" end
+  -- A class's fields are read through its metatable, which runs no code of
+  -- the user's; any other metatable is read raw.
   local cls = getmetatable(t)
+  if asx.is_trader_class(cls) then return cls.name end
   return type(cls) == "table" and rawget(cls, "name") or "trader"
 end
 
