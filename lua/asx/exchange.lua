@@ -37,6 +37,10 @@ local M = {}
 -- tables. Weak: a trader keeps its exchange, and so its state, alive.
 local state_at = setmetatable({}, { __mode = "v" })
 P.state_at = state_at
+-- The exchanges by the same number: a trader's exchange (t.exchange) is
+-- found from the account that its other fields and its orders read too.
+local exchange_at = setmetatable({}, { __mode = "v" })
+P.exchange_at = exchange_at
 local n_exchanges = 0
 
 local Exchange = {}
@@ -424,6 +428,7 @@ function M.new(opts)
     batched = false, watching = false, tag = n_exchanges }
   state_of[ex] = st
   state_at[n_exchanges] = st
+  exchange_at[n_exchanges] = ex
   for i = 1, #loggers do ex:add_logger(loggers[i]) end
   return ex
 end

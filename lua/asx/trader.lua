@@ -21,7 +21,7 @@ local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
 local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
-local state_at = P.state_at
+local state_at, exchange_at = P.state_at, P.exchange_at
 local classes, owners = P.classes, P.owners
 local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
@@ -177,7 +177,10 @@ local function new_class(parent)
       local acct = account_of[t]
       return acct and acct.id
     elseif k == "exchange" then
-      return exchange_of[t]
+      -- By the account's number rather than exchange_of[t]: compiled code
+      -- then looks the trader up once for its exchange, money and orders.
+      local acct = account_of[t]
+      return acct and exchange_at[acct.tag]
     elseif k == "latency" then
       local v = rawget(t, LATENCY)
       if v ~= nil then return v end
