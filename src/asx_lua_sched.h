@@ -24,6 +24,7 @@ typedef struct lsched {
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
   int sleep_req;       /* set by sleep just before it yields */
+  int opening;         /* an agent's first turn ran since the last jit.flush() */
   double sleep_delay;
   int progress_ref;    /* registry: function() called every interval */
   double progress_interval;
