@@ -143,7 +143,7 @@ describe("asx.trader and asx.exchange", function()
     function Base:greet() return "new " .. self.name end
     assert.same({ "new base", "new mid", "new leaf" }, { b:greet(), m:greet(), l:greet() })
     -- Mid's own hides Base's from Mid and Leaf; Base's later edits stay Base's.
-    function Mid:greet() return "mid" end
+    function Mid.greet() return "mid" end
     Base.greet = function() return "newer" end
     assert.same({ "newer", "mid", "mid" }, { b:greet(), m:greet(), l:greet() })
     assert.equal(Mid.greet, Leaf.greet)
