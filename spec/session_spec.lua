@@ -223,6 +223,27 @@ describe("asx.session", function()
       errors[1])
   end)
 
+  it("names the caller's line in sleep's errors, for a bad argument and outside the agent's coroutine", function()
+    local errors = {}
+    local T = asx.Trader:extend("t")
+    local line = debug.getinfo(1, "l").currentline
+    function T:cycle()
+      if self.nested then
+        local ok, err = coroutine.resume(coroutine.create(function() self:sleep(1) end))
+        error(ok and "slept" or err, 0)
+      end
+      self:sleep(-0.5)
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new(), T:new({ nested = true }) },
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^t#%d+: ([^\n]*)") end })
+    s:run()
+    assert.are.same({
+      ("spec/session_spec.lua:%d: bad argument #1 to 'sleep' (non-negative number of seconds expected, got -0.5)")
+        :format(line + 6),
+      ("spec/session_spec.lua:%d: sleep: only an agent can sleep, in its cycle's own coroutine"):format(line + 3),
+    }, errors)
+  end)
+
   -- A fixed, seeded market of random traders: returns its events and figures.
   local function market(seed, n)
     local Random = dofile("strategies/random_trader.lua")

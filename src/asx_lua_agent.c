@@ -344,6 +344,23 @@ static int l_sleep(lua_State *L) {
   return rc;
 }
 
+/* Trader.sleep's common call, whose arguments (a table, a non-negative
+ * finite number) compiled code has checked (lua/asx/trader.lua): only what
+ * Lua cannot see is checked here, and anything else goes on to l_sleep,
+ * which checks all in its order and raises. Kept where plain Lua does not
+ * reach it (the registry), since its own checks are only those it needs to
+ * stay safe. */
+static int l_sleep_checked(lua_State *L) {
+  lsched *ls = asx__lua_running;
+  double d = lua_tonumber(L, 2);
+  if (ls == NULL || ls->co != L || asx__lua_sends > 0 || !(d >= 0 && d < HUGE_VAL))
+    return l_sleep(L);
+  int rc = lua_yield(L, 0);
+  ls->sleep_req = 1;
+  ls->sleep_delay = d;
+  return rc;
+}
+
 static int l_now(lua_State *L) {
   lsched *ls = asx__lua_running ? asx__lua_running : asx__lua_last;
   lua_pushnumber(L, ls ? asx_sched_now(ls->s) : 0);
@@ -392,4 +409,6 @@ static const luaL_Reg agent_functions[] = {
 
 void asx__lua_open_agent(lua_State *L) {
   luaL_register(L, NULL, agent_functions);
+  lua_pushcfunction(L, l_sleep_checked);
+  lua_setfield(L, LUA_REGISTRYINDEX, "asx.sleep_checked");
 }

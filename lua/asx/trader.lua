@@ -571,10 +571,22 @@ for name, method in pairs(P.trader_queries) do Trader[name] = method end
 
 -- An agent's calls, for a trader running as an agent of a session
 -- (lua/asx/session.lua). They are methods of the base class, so they cost
--- no field per trader. sleep is the scheduler's C function, because it
--- yields; now and random check their trader in Lua, random over an FFI call so that
--- strategies that draw many numbers stay in compiled code.
-Trader.sleep = F.core.sleep
+-- no field per trader. sleep yields in the scheduler's C function: its
+-- common call, a trader and a number of seconds, is checked here, where
+-- compiled code does it almost for nothing, and goes to the entry that
+-- checks only what Lua cannot see (src/asx_lua_agent.c); any other call to
+-- core.sleep, which checks all and raises. Both are tail calls, so its
+-- errors name the caller's line. now and random check their trader in
+-- Lua, random over an FFI call so that strategies that draw many numbers
+-- stay in compiled code.
+local core_sleep, sleep_checked = F.core.sleep, debug.getregistry()["asx.sleep_checked"]
+local huge = math.huge
+function Trader.sleep(self, seconds)
+  if type(self) == "table" and type(seconds) == "number" and seconds >= 0 and seconds < huge then
+    return sleep_checked(self, seconds)
+  end
+  return core_sleep(self, seconds)
+end
 local session_now = F.core.now
 function Trader.now(self)
   if type(self) ~= "table" then self_error("now", "trader", self) end
@@ -584,8 +596,10 @@ end
 local draw = C.asx_sched_draw
 local floor = math.floor
 
+local is_finite = check.is_finite
+
 local function check_bound(v, n)
-  if not check.is_finite(v) then argerror(n, "random", "finite number expected", v, 2) end
+  if not is_finite(v) then argerror(n, "random", "finite number expected", v, 2) end
   return floor(v)
 end
 
