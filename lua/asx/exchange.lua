@@ -284,9 +284,10 @@ local function deliver_lone(ex, st, L)
 end
 
 -- After each call that recorded events: delivers them, unless the book's
--- sink takes them (st.batched).
-local function deliver(ex)
-  local st = state_of[ex]
+-- sink takes them (st.batched). st is ex's state, when the caller has it
+-- (the order path finds it by number, without a look-up keyed by a table).
+local function deliver(ex, st)
+  st = st or state_of[ex]
   -- ex.loggers may have been edited in place since update_batched found
   -- the lone logger: then deliver_now sorts them out.
   local lone, loggers = st.lone, ex.loggers

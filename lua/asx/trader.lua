@@ -416,7 +416,7 @@ local function place(self, side, fname, amount, price, opts)
     st.accounts[slot] = acct
     -- The next spare now, so that the next call finds one.
     st.spare = order_t()
-    if st.listening then deliver(exchange_of[self]) end
+    if st.listening then deliver(exchange_at[acct.tag], st) end
     return o
   end
   -- The copy is made once the loggers have the events (nothing on this path
@@ -425,7 +425,7 @@ local function place(self, side, fname, amount, price, opts)
   -- allocated for them even when the caller drops it. What the call gave
   -- (price, side, trader) or left unset (no flags, the first instrument) is
   -- not read back.
-  if st.listening then deliver(exchange_of[self]) end
+  if st.listening then deliver(exchange_at[acct.tag], st) end
   return order_t(o.id_, price, o.amount_, o.filled_, acct.id, side, o.status_, 0, o.reason_, 0, 0)
 end
 
@@ -495,7 +495,7 @@ function Trader:cancel(o)
     end
   end
   local ok = cancel(st, o, "cancel")
-  if ok and (st.listening or st.watching) then deliver(exchange_of[self]) end
+  if ok and (st.listening or st.watching) then deliver(exchange_at[acct.tag], st) end
   return ok
 end
 
