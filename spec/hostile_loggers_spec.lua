@@ -24,6 +24,18 @@ local function market(ex)
   return s, b, function() return s.money + b.money, s.stocks + b.stocks end
 end
 
+-- Runs a Lua script in a separate luajit (so that it can take the standard
+-- coroutine.yield before it loads asx) as file path, which is removed after.
+local function run_script(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  local r = run.sh(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit %s 2>&1")
+    :format(run.BUILD, path))
+  os.remove(path)
+  return r
+end
+
 describe("a hostile logger on an exchange (library calls)", function()
   it("that yields raises to the caller, and the exchange stays usable", function()
     local ex = asx.exchange()
@@ -356,8 +368,7 @@ describe("a hostile logger in a session (library)", function()
     -- logger instead, so the coroutine kept is the agent's, which has
     -- finished: there is nothing to resume.
     local script = run.tmpname(".lua")
-    local f = assert(io.open(script, "w"))
-    f:write([=[
+    local r = run_script(script, [=[
 local raw_yield = coroutine.yield
 local asx = require("asx")
 local held, after = nil, {}
@@ -385,10 +396,6 @@ local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
 s:run()
 print(#after, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange:delivering())
 ]=])
-    f:close()
-    local r = run.sh(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit %s 2>&1")
-      :format(run.BUILD, script))
-    os.remove(script)
     assert.are.equal(0, r.status, r.stdout)
     assert.are.same({
       -- Failed at the line it had reached when the yield raised (the hook
@@ -410,8 +417,7 @@ print(#after, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange
     -- book's buffer would grow, and move) and then resumes the coroutine:
     -- the delivery stops where it was, sending the logger nothing more.
     local script = run.tmpname(".lua")
-    local f = assert(io.open(script, "w"))
-    f:write([=[
+    local r = run_script(script, [=[
 local raw_yield = coroutine.yield
 local asx = require("asx")
 local held, yielded, stale = nil, false, 0
@@ -440,10 +446,6 @@ local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
 s:run()
 print(stale, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange:delivering())
 ]=])
-    f:close()
-    local r = run.sh(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit %s 2>&1")
-      :format(run.BUILD, script))
-    os.remove(script)
     assert.are.equal(0, r.status, r.stdout)
     assert.are.same({
       "first\ttrue",
