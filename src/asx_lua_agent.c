@@ -226,12 +226,14 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
    * turn leaves that trace for side traces. So the resume of an agent that
    * slept, after first turns, drops what LuaJIT compiled (jit.flush()),
    * once, and it compiles again from the session under way (random
-   * traders: about 70 instructions fewer per order). Agents added later
-   * open again. */
+   * traders: about 70 instructions fewer per order). Once per scheduler:
+   * agents spawned as the session runs do not flush again, which would
+   * drop all compiled code at each spawn. */
   if (status != LUA_YIELD) {
-    ls->opening = 1;
-  } else if (ls->opening) {
-    ls->opening = 0;
+    if (ls->opening == OPENING_NOT_YET)
+      ls->opening = OPENING_NOW;
+  } else if (ls->opening == OPENING_NOW) {
+    ls->opening = OPENING_DONE;
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
   }
   ls->co = co;

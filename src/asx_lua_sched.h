@@ -16,6 +16,10 @@
 
 #define SCHED_MT "asx.scheduler"
 
+/* lsched.opening: no agent has run yet; agents' first turns are running;
+ * what LuaJIT compiled during them has been dropped (asx_lua_agent.c). */
+enum { OPENING_NOT_YET, OPENING_NOW, OPENING_DONE };
+
 typedef struct lsched {
   asx_sched *s;
   lua_State *L;        /* the thread inside sched:run(), or NULL */
@@ -24,7 +28,7 @@ typedef struct lsched {
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
   int sleep_req;       /* set by sleep just before it yields */
-  int opening;         /* an agent's first turn ran since the last jit.flush() */
+  int opening;         /* agents' first turns and their one jit.flush(): OPENING_* */
   double sleep_delay;
   int progress_ref;    /* registry: function() called every interval */
   double progress_interval;
