@@ -87,11 +87,27 @@ local function fresh_seed()
 end
 
 local is_trader = check.is_trader
+local account_of = debug.getregistry()["asx.private"].account_of
+-- A failed or stopped agent's orders are cancelled by the base class's
+-- method, whatever its own class made of cancel_all.
+local cancel_all = asx.Trader.cancel_all
 
--- The class of a trader: the name shown in errors and summaries.
+-- An error value as text, whatever its __tostring does.
+local function error_text(e)
+  if type(e) == "string" then return e end
+  local ok, text = pcall(tostring, e)
+  if ok and type(text) == "string" then return text end
+  return ("(error object is a %s value)"):format(type(e))
+end
+
+
+-- The class of a trader: the name shown in errors and summaries. Read when
+-- the trader is added (an agent may change its metatable later), through
+-- the class's own metatable, which a strategy may have replaced too.
 local function class_of(t)
   local cls = getmetatable(t)
-  return cls, (type(cls) == "table" and type(cls.name) == "string") and cls.name or "trader"
+  local ok, name = pcall(function() return cls.name end)
+  return cls, (ok and type(name) == "string") and name or "trader"
 end
 
 -- Seconds of wall time an agent may run without yielding before a warning
@@ -181,6 +197,9 @@ function M.new(opts)
     sched = sched, ran = false, wall = 0,
     -- Per class: { name, cls, agents, money, stocks } at the start.
     classes = {}, class_list = {},
+    -- The agents' classes as runs of agent numbers: the first agent of
+    -- each run and its class's record (first, c, first, c, ...).
+    runs = {},
   }, Session)
   -- Orders and cancels of traders with a latency, and fill notices.
   s.courier = courier.new(s, latency)
@@ -228,11 +247,45 @@ function Session:add(t)
   end
   local n = #self.traders + 1
   self.traders[n] = t
+  local runs = self.runs
+  if runs[#runs] ~= c then runs[#runs + 1], runs[#runs + 2] = n, c end
   self.sched:add(t.cycle, t, name, t.id)
   -- Agents of a session that runs already start now; the others when it
   -- starts, after its own start event.
   if self.ran then self:_agent_event(n, "started") end
   return n
+end
+
+-- The record in class_list of agent i's class (as it was added).
+function Session:_class(i)
+  local runs = self.runs
+  local lo, hi = 1, #runs / 2
+  while lo < hi do
+    local mid = floor((lo + hi + 1) / 2)
+    if runs[2 * mid - 1] <= i then lo = mid else hi = mid - 1 end
+  end
+  return runs[2 * lo]
+end
+
+-- The agents in order: for i, t, c in s:_agents(), c the record of t's
+-- class as it was added, whatever the agent did to its metatable since.
+function Session:_agents()
+  local traders, runs, i, k, c = self.traders, self.runs, 0, 1, nil
+  return function()
+    i = i + 1
+    local t = traders[i]
+    if t == nil then return nil end
+    if runs[k] == i then c, k = runs[k + 1], k + 2 end
+    return i, t, c
+  end
+end
+
+-- Agent i's id and name (random_trader#17), as errors and events give them:
+-- read from its account and the class it was added with, not through its
+-- metamethods, which are the strategy's to change and may raise.
+function Session:_name(i)
+  local id = account_of[self.traders[i]].id
+  return id, ("%s#%d"):format(self:_class(i).name, id)
 end
 
 function Session:_agent_event(agent, state)
@@ -241,9 +294,8 @@ function Session:_agent_event(agent, state)
   if not ex.loggers[1] or ex:_emit_unheard() then return end
   -- An agent killed before the session ran never starts.
   if state == "started" and self.sched:state(agent) == "stopped" then state = "stopped" end
-  local t = self.traders[agent]
-  local _, cls_name = class_of(t)
-  self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = state })
+  local id, name = self:_name(agent)
+  self:_emit("agent", { id = id, name = name, strategy = self:_class(agent).name, state = state })
 end
 
 -- Tells of a failed agent or logger (what): to handler(session, subject,
@@ -265,7 +317,8 @@ function Session:_agent_error(agent, message)
   local t = self.traders[agent]
   local ex = self.exchange
   if ex:delivering() then ex:_abandon_delivery() end
-  local text = ("%s: %s"):format(tostring(t), message)
+  local id, name = self:_name(agent)
+  local text = ("%s: %s"):format(name, message)
   self.failed = self.failed + 1
   if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
   if not self.first_error then self.first_error = text end
@@ -273,10 +326,9 @@ function Session:_agent_error(agent, message)
   -- to loggers, which may raise in turn: that must not hide the agent's own
   -- error.
   self.courier:drop(t)
-  local ok, err = pcall(t.cancel_all, t)
-  if not ok then text = text .. "\n(cancelling its orders failed: " .. tostring(err) .. ")" end
-  local _, cls_name = class_of(t)
-  self:_emit("agent", { id = t.id, name = tostring(t), strategy = cls_name, state = "failed",
+  local ok, err = pcall(cancel_all, t)
+  if not ok then text = text .. "\n(cancelling its orders failed: " .. error_text(err) .. ")" end
+  self:_emit("agent", { id = id, name = name, strategy = self:_class(agent).name, state = "failed",
     message = text })
   tell_failure(self, self.on_error, t, text, "", "agent")
 end
@@ -305,14 +357,6 @@ local function culprit_frame(traceback)
     if file ~= "[C]" and not is_own(file) then return file .. ":" .. line end
   end
   return nil
-end
-
--- An error value as text, whatever its __tostring does.
-local function error_text(e)
-  if type(e) == "string" then return e end
-  local ok, text = pcall(tostring, e)
-  if ok and type(text) == "string" then return text end
-  return ("(error object is a %s value)"):format(type(e))
 end
 
 -- The exchange's on_logger_error while the session runs: the logger is
@@ -355,7 +399,7 @@ function Session:_exit(status)
   local agent = sched:current()
   if self.exit_code == nil then
     self.exit_code = status
-    local where = ex:delivering() and "a logger" or agent and tostring(self.traders[agent])
+    local where = ex:delivering() and "a logger" or agent and select(2, self:_name(agent))
       or "code outside any agent"
     self.stopped_by = ("os.exit(%d) in %s"):format(status, where)
   end
@@ -448,7 +492,7 @@ function Session:kill(t)
   if not self.sched:finish(i, "stopped") then return false end
   local tr = self.traders[i]
   self.courier:drop(tr)
-  pcall(tr.cancel_all, tr)
+  pcall(cancel_all, tr)
   if self.ran then self:_agent_event(i, "stopped") end
   return true
 end

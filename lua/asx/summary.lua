@@ -2,8 +2,11 @@
 -- end of a run and --summary writes as JSON, lua/asx/summary_json.lua) and
 -- its traders' totals. lua/asx/session.lua copies these methods into its
 -- Session class.
-local getmetatable, ipairs, pairs = getmetatable, ipairs, pairs
+local ipairs, pairs = ipairs, pairs
 local flush_events = require("asx.exchange").flush_events
+-- A trader's value by the base class's method, which reads its account:
+-- an agent's own metatable is the strategy's, which may have replaced it.
+local value = debug.getregistry()["asx.private"].trader_queries.value
 
 local Session = {}
 
@@ -38,12 +41,12 @@ function Session:summary()
       name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0, stopped = 0,
       start_value = start / c.agents, value_sum = 0, best_value = nil,
     }
-    by_cls[c.cls] = r
+    by_cls[c] = r
     out.strategies[#out.strategies + 1] = r
   end
   local sched = self.sched
-  for i, t in ipairs(self.traders) do
-    local r = by_cls[getmetatable(t)]
+  for i, t, c in self:_agents() do
+    local r = by_cls[c]
     local state = sched:state(i)
     if state == "finished" then
       r.finished = r.finished + 1
@@ -55,7 +58,7 @@ function Session:summary()
       r.running = r.running + 1
     end
     -- Money and every position at its instrument's last price.
-    local v = t:value()
+    local v = value(t)
     r.value_sum = r.value_sum + v
     if r.best_value == nil or v > r.best_value then r.best_value = v end
   end

@@ -18,6 +18,9 @@
 local cjson = require("cjson").new()
 local params = require("asx.params")
 local outfile = require("asx.outfile")
+require("asx")
+-- Each trader's value by the base class's method (see lua/asx/summary.lua).
+local value_of = debug.getregistry()["asx.private"].trader_queries.value
 
 local M = {}
 
@@ -44,14 +47,11 @@ end
 -- The summary as a Lua table (cjson.null for absent figures).
 function M.build(s, opts, sampler, status)
   local r = s:summary()
-  local by_cls, values = {}, {}
-  for _, c in ipairs(s.class_list) do
-    by_cls[c.cls] = c.name
-    values[c.name] = {}
-  end
-  for _, t in ipairs(s.traders) do
-    local vs = values[by_cls[getmetatable(t)]]
-    vs[#vs + 1] = t:value()
+  local values = {}
+  for _, c in ipairs(s.class_list) do values[c.name] = {} end
+  for _, t, c in s:_agents() do
+    local vs = values[c.name]
+    vs[#vs + 1] = value_of(t)
   end
   local agents, value = {}, {}
   for _, st in ipairs(r.strategies) do

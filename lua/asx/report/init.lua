@@ -23,6 +23,8 @@ local series = require("asx.report.series")
 local html = require("asx.report.html")
 -- The traders' accounts (asx's private state, lua/asx/private.lua).
 local account_of = debug.getregistry()["asx.private"].account_of
+-- Each trader's value by the base class's method (see lua/asx/summary.lua).
+local value = debug.getregistry()["asx.private"].trader_queries.value
 
 -- lua-cjson keeps at most 14 significant digits: prices, amounts and
 -- counts are exact below 10^14.
@@ -89,17 +91,9 @@ function Report:_sample(now)
   local values = { spread = bid and ask and ask - bid or false }
   if #s.instrument_names > 1 then
     -- With several instruments each position counts at its own last price.
-    local sums, by_cls = {}, {}
-    for _, c in ipairs(s.class_list) do
-      by_cls[c.cls] = c
-      sums[c] = 0
-    end
-    local traders = s.traders
-    for i = 1, #traders do
-      local t = traders[i]
-      local c = by_cls[getmetatable(t)]
-      sums[c] = sums[c] + t:value()
-    end
+    local sums = {}
+    for _, c in ipairs(s.class_list) do sums[c] = 0 end
+    for _, t, c in s:_agents() do sums[c] = sums[c] + value(t) end
     for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
   else
     -- Balances are integers below 2^53, so the sums are exact, and the
@@ -125,14 +119,10 @@ function Report:_accounts()
   local s = self.session
   local traders = s.traders
   if self.accounts_of ~= #traders then
-    local by_cls, lists = {}, {}
-    for _, c in ipairs(s.class_list) do
-      by_cls[c.cls] = c
-      lists[c] = {}
-    end
-    for i = 1, #traders do
-      local t = traders[i]
-      local l = lists[by_cls[getmetatable(t)]]
+    local lists = {}
+    for _, c in ipairs(s.class_list) do lists[c] = {} end
+    for _, t, c in s:_agents() do
+      local l = lists[c]
       l[#l + 1] = account_of[t]
     end
     self.accounts, self.accounts_of = lists, #traders
