@@ -43,6 +43,11 @@ describe("asx-host against hostile strategies", function()
       .. "are not available in asx-host (setting __gc)")
   end)
 
+  it("a strategy giving file handles a raising finalizer fails alone where it sets __gc", function()
+    fails_alone("file_finalizer", "spec/fixtures/hostile/file_finalizer.lua:12: io: finalizers (__gc) "
+      .. "are not available in asx-host (setting __gc)")
+  end)
+
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "
       .. "loaded in asx-host (LuaJIT does not verify bytecode)")

@@ -338,3 +338,16 @@ describe("memory safety from Lua", function()
     end)
   end)
 end)
+
+describe("asx's own userdata", function()
+  -- A __gc set on their metatable would run at any allocation, and one that
+  -- raises crashes LuaJIT: plain Lua code must not reach the metatable.
+  it("hide their metatables from getmetatable", function()
+    local core = require("asx.core")
+    local sched = core.scheduler("virtual", 1)
+    assert.are.equal(false, getmetatable(sched))
+    local srv = assert(core.http_listen({ host = "127.0.0.1", port = 0, on_request = function() end }))
+    assert.are.equal(false, getmetatable(srv))
+    srv:close()
+  end)
+end)

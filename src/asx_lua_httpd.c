@@ -194,6 +194,10 @@ int asx__lua_open_httpd(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
     luaL_register(L, NULL, methods);
+    /* Hidden from getmetatable: a __gc that Lua code set there would run
+     * at any allocation, and one that raises crashes LuaJIT. */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   luaL_register(L, NULL, functions);

@@ -447,6 +447,10 @@ int asx__lua_open_repl(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__gc");
+    /* Hidden from getmetatable: Lua code could replace the __gc with one
+     * that raises, which crashes LuaJIT when it runs. */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   lua_pushcfunction(L, l_repl_open);

@@ -12,9 +12,11 @@
 -- through the trace, and LuaJIT 2.1 (Debian 12's) then crashes with a
 -- segmentation fault instead of raising a Lua error; a finalizer that trades
 -- would also run in the middle of another order's matching. Plain Lua
--- reaches __gc only through newproxy (tables have no __gc in Lua 5.1, cdata
--- finalizers need the ffi module), so newproxy's proxies refuse a __gc, with
--- an error where the code sets it; their other metamethods work as before.
+-- reaches __gc only through the metatables of userdata (tables have no __gc
+-- in Lua 5.1, cdata finalizers need the ffi module): newproxy's, and the one
+-- all file handles share (getmetatable(io.stdout)), whose __gc every handle
+-- collected runs. Both refuse a new __gc, with an error where the code sets
+-- it; their other fields work as before. (asx's own userdata hide theirs.)
 local M = {}
 
 local real = {
@@ -68,18 +70,18 @@ end
 local REFUSED = {
   __gc = "finalizers (__gc) are not available in asx-host",
   -- The real metatable must stay hidden, or __gc could be set on it raw.
-  __metatable = "the metatable of a proxy cannot be replaced in asx-host",
+  __metatable = "this metatable cannot be replaced in asx-host",
 }
 
--- getmetatable(proxy) returns this face instead of the real metatable: reads
--- go through to it, writes are checked, and a rawset on the face changes
--- only the face.
-local function face_of(mt)
+-- getmetatable(u) returns this face instead of the real metatable: reads
+-- go through to it, writes are checked (fname names the caller in the
+-- error), and a rawset on the face changes only the face.
+local function face_of(mt, fname)
   return setmetatable({}, {
     __index = mt,
     __newindex = function(_, k, v)
       local why = REFUSED[k]
-      if why then error(format("newproxy: %s (setting %s)", why, tostring(k)), 2) end
+      if why then error(format("%s: %s (setting %s)", fname, why, tostring(k)), 2) end
       rawset(mt, k, v)
     end,
   })
@@ -89,8 +91,19 @@ local function safe_newproxy(...)
   if select("#", ...) == 0 or select(1, ...) ~= true then return real.newproxy(...) end
   local u = real.newproxy(true)
   local mt = getmetatable(u)
-  mt.__metatable = face_of(mt)
+  mt.__metatable = face_of(mt, "newproxy")
   return u
+end
+
+-- The file handles' metatable behind a face too. Its methods table is put
+-- on the face itself, so that code reading the face raw (the REPL's
+-- completion of io.stdout:) still finds them.
+local function hide_file_metatable()
+  local mt = getmetatable(io.stdout)
+  if type(mt) ~= "table" or rawget(mt, "__metatable") ~= nil then return end
+  local face = face_of(mt, "io")
+  rawset(face, "__index", rawget(mt, "__index"))
+  mt.__metatable = face
 end
 
 -- Closes both corners in the running Lua state; installing twice is harmless.
@@ -98,6 +111,7 @@ function M.install()
   load, loadstring, loadfile, dofile = safe_load, safe_loadstring, safe_loadfile, safe_dofile -- luacheck: ignore 121
   package.loaders[2] = lua_loader
   if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
+  hide_file_metatable()
 end
 
 return M
