@@ -92,13 +92,7 @@ local account_of = debug.getregistry()["asx.private"].account_of
 -- method, whatever its own class made of cancel_all.
 local cancel_all = asx.Trader.cancel_all
 
--- An error value as text, whatever its __tostring does.
-local function error_text(e)
-  if type(e) == "string" then return e end
-  local ok, text = pcall(tostring, e)
-  if ok and type(text) == "string" then return text end
-  return ("(error object is a %s value)"):format(type(e))
-end
+local error_text = check.error_text
 
 
 -- The class of a trader: the name shown in errors and summaries. Read when

@@ -1,6 +1,7 @@
 -- asx-host's logging flags: --log FILE.csv|FILE.jsonl, --logger FILE.lua and
 -- --influx URL, and what a host does with the loggers they open.
 local check = require("asx.check")
+local error_text = check.error_text
 local event = require("asx.event")
 local file = require("asx.loggers.file")
 local influxdb = require("asx.loggers.influxdb")
@@ -172,15 +173,26 @@ end
 -- Ends the loggers of a run (after the session stopped, normally or by a
 -- signal): flushes and closes each that has close, once. Returns true, or
 -- nil and every error on one line, joined by "; ".
+-- L:name(...) when L has such a method; true when it has none. Called
+-- protected: a user's logger may raise even where its methods are looked up.
+local function call_method(L, name)
+  local f = L[name]
+  if type(f) ~= "function" then return true end
+  return f(L)
+end
+
 function M.finish(list)
   local errs = {}
   for _, L in ipairs(list or {}) do
-    if type(L.close) == "function" then
-      -- close may raise, return nil, err, or return nothing (a user's).
-      local ok, a, b = pcall(L.close, L)
-      local err = not ok and a or (a == nil and b ~= nil and b) or nil
-      if err then errs[#errs + 1] = tostring(err) end
+    -- close may raise (anything), return nil, err, or return nothing (a user's).
+    local ok, a, b = pcall(call_method, L, "close")
+    local err
+    if not ok then
+      err = error_text(a)
+    elseif a == nil and b ~= nil then
+      err = error_text(b)
     end
+    if err then errs[#errs + 1] = err end
   end
   if errs[1] then return nil, table.concat(errs, "; ") end
   return true
@@ -189,10 +201,8 @@ end
 -- Writes one line per logger that has report() to out, for a summary.
 function M.report(list, out)
   for _, L in ipairs(list or {}) do
-    if type(L.report) == "function" then
-      local ok, line = pcall(L.report, L)
-      if ok and type(line) == "string" then out:write(line, "\n") end
-    end
+    local ok, line = pcall(call_method, L, "report")
+    if ok and type(line) == "string" then out:write(line, "\n") end
   end
 end
 
