@@ -220,6 +220,8 @@ describe("matching", function()
     assert.equal("order#3(buy 4 @ market, filled 1, cancelled)", tostring(market))
     assert.equal("order#4(buy 0 @ 9, filled 2, filled)", tostring(rests))
     assert.equal("order#5(buy 0 @ 8, filled 1, filled)", tostring(next_rests))
+    -- Prices of 10^14 and more are written in full too.
+    assert.equal("order#7(sell 1 @ 9007199254740991, filled 0, open)", tostring(s:sell(1, 2 ^ 53 - 1)))
     assert.is_false(b:cancel(filled))
     assert.is_false(ex:cancel(market))
     assert.equal(1000 - 40 - 18 - 8, b.money)

@@ -72,9 +72,10 @@ ffi.metatype(order_t, {
     local p = o.price_
     -- The default instrument goes unnamed, as before there were others.
     local inst = o.instrument_ ~= 0 and " " .. tostring(order_getters.instrument(o)) or ""
-    return ("order#%s(%s %d%s @ %s, filled %d, %s)"):format(o.id_ == 0 and "?" or tostring(tonumber(o.id_)),
-      SIDES[o.side_], tonumber(o.amount_), inst, p == 0 and "market" or tostring(tonumber(p)), tonumber(o.filled_),
-      STATUS[o.status_])
+    -- Integers in full: tostring writes those past 10^14 with an exponent.
+    return ("order#%s(%s %d%s @ %s, filled %d, %s)"):format(o.id_ == 0 and "?" or ("%d"):format(tonumber(o.id_)),
+      SIDES[o.side_], tonumber(o.amount_), inst, p == 0 and "market" or ("%d"):format(tonumber(p)),
+      tonumber(o.filled_), STATUS[o.status_])
   end,
 })
 P.order_t = order_t
