@@ -30,12 +30,13 @@ M.MAX_TOTAL = 1000    -- entries shown of one value, nested tables included
 -- Tables are read raw (rawget, next), so __index, __len and __pairs never
 -- run; only __tostring does, as tostring would call it.
 
--- Integers print without a fraction; others as Lua prints them.
+-- Integers print without a fraction, in full up to 2^53 (prices and
+-- balances); others as Lua prints them.
 local function fmt_num(v)
   if v ~= v then return "nan" end
   if v == huge then return "inf" end
   if v == -huge then return "-inf" end
-  if v % 1 == 0 and v > -1e15 and v < 1e15 then return format("%d", v) end
+  if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then return format("%d", v) end
   return tostring(v)
 end
 M.fmt_num = fmt_num
