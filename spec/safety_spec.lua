@@ -311,6 +311,23 @@ describe("memory safety from Lua", function()
       os.remove(path)
     end)
 
+    it("a built-in logger refuses a light userdata, which the FFI would take as any pointer", function()
+      local core = require("asx.core")
+      local sched = core.scheduler("virtual", 1)
+      local path = os.tmpname()
+      local L = assert(require("asx.loggers").jsonl(path))
+      for _, p in ipairs({ core.sends, sched:clock_source() }) do
+        assert.has_error(function() L:consume_events(p, 1000) end,
+          "bad argument #1 to 'consume_events' (event records expected, got userdata)")
+      end
+      L:close()
+      os.remove(path)
+      local s = asx.session({ clock = "virtual", seed = 1 })
+      local R = require("asx.report").attach(s)
+      assert.has_error(function() R:consume_events(core.sends, 1000) end,
+        "bad argument #1 to 'consume_events' (event records expected, got userdata)")
+    end)
+
     it("a closed file logger cannot reach its writer again, whatever its fields say", function()
       local loggers = require("asx.loggers")
       local a, b = os.tmpname(), os.tmpname()

@@ -30,6 +30,14 @@ for code = 0, C.ASX_EV_COUNT - 1 do
 end
 M.TRADE = NAMES[C.ASX_EV_TRADE]
 
+-- True for a pointer to the book's event records (const asx_event *), what
+-- the exchange hands to the loggers that read them in C: not a light
+-- userdata, which the FFI would take as any pointer.
+local RECORDS = ffi.typeof("const asx_event *")
+function M.is_records(v)
+  return ffi.istype(RECORDS, v)
+end
+
 -- The names of sides and reasons by their codes, which start at 0: tables
 -- made by table.new hold index 0 in their array part, so that a message
 -- reads a name by an index rather than by hashing the code.

@@ -10,6 +10,15 @@ function M.check_open(self, fname, level)
   if self.closed then error(fname .. ": this logger is closed", (level or 2) + 1) end
 end
 
+-- The checks of consume_events(ptr, n), called from consume_events: C
+-- reads n records from ptr, so ptr must be the book's own.
+local is_records, is_balance = require("asx.event").is_records, require("asx.check").is_balance
+function M.check_consume_events(self, ptr, n)
+  M.check_open(self, "consume_events", 3)
+  if not is_records(ptr) then argerror(1, "consume_events", "event records expected", ptr, 3) end
+  if not is_balance(n) then argerror(2, "consume_events", "record count expected", n, 3) end
+end
+
 -- The checks of send_event(event_type, message), called from send_event.
 function M.check_send_event(self, event_type, message)
   M.check_open(self, "send_event", 3)

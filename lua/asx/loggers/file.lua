@@ -8,7 +8,7 @@ local common = require("asx.loggers.common")
 local C = F.C
 
 local check = require("asx.check")
-local argerror, check_open, num = check.argerror, common.check_open, event.format_number
+local argerror, num = check.argerror, event.format_number
 
 local M = {}
 
@@ -98,8 +98,7 @@ local function file_error(f)
 end
 
 function FileLogger:consume_events(ptr, n, ex)
-  check_open(self, "consume_events")
-  if ptr == nil then argerror(1, "consume_events", "event records expected", ptr) end
+  common.check_consume_events(self, ptr, n)
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id) end
   local files = self.native
   for i = 1, #files do

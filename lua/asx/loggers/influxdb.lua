@@ -7,7 +7,7 @@ local common = require("asx.loggers.common")
 local C = F.C
 
 local check = require("asx.check")
-local argerror, check_open, num = check.argerror, common.check_open, event.format_number
+local argerror, num = check.argerror, event.format_number
 local errbuf = ffi.new("const char *[1]")
 local ixbuf = ffi.new("asx_influx *[1]")
 
@@ -35,8 +35,7 @@ function Influx:_session(session, time)
 end
 
 function Influx:consume_events(ptr, n, ex)
-  check_open(self, "consume_events")
-  if ptr == nil then argerror(1, "consume_events", "event records expected", ptr) end
+  common.check_consume_events(self, ptr, n)
   if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
   C.asx_influx_events(ix_of(self), ptr, n)
 end

@@ -20,6 +20,7 @@ local cjson = require("cjson").new()
 local asx = require("asx")
 local candles = require("asx.report.candles")
 local series = require("asx.report.series")
+local check_consume_events = require("asx.loggers.common").check_consume_events
 local html = require("asx.report.html")
 -- The traders' accounts (asx's private state, lua/asx/private.lua).
 local account_of = debug.getregistry()["asx.private"].account_of
@@ -65,7 +66,7 @@ function M.attach(s, opts)
 end
 
 function Report:consume_events(ptr, n)
-  if ptr == nil then error("bad argument #1 to 'consume_events' (event records expected, got nil)", 2) end
+  check_consume_events(self, ptr, n)
   self.candles:consume(ptr, n)
 end
 -- The exchange hands the book's raw records to registered consumers only
