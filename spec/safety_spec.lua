@@ -328,6 +328,18 @@ describe("memory safety from Lua", function()
         "bad argument #1 to 'consume_events' (event records expected, got userdata)")
     end)
 
+    it("the report's candles keep their C state where Lua code does not reach it", function()
+      local core = require("asx.core")
+      local cs = require("asx.report.candles").new()
+      assert.is_nil(cs.c)
+      cs.c = core.sends
+      cs:add_trade(0.5, 10, 3)
+      assert.are.same({ { 0, 10, 10, 10, 10, 3 } }, cs:candles())
+      assert.has_error(function() cs:consume(core.sends, 1000) end,
+        "bad argument #1 to 'consume' (event records expected, got userdata)")
+      assert.has_error(function() cs.add_trade({}, 1, 10, 1) end, "bad argument #1 to 'add_trade' (candles expected)")
+    end)
+
     it("a closed file logger cannot reach its writer again, whatever its fields say", function()
       local loggers = require("asx.loggers")
       local a, b = os.tmpname(), os.tmpname()

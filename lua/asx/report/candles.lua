@@ -22,6 +22,9 @@ local F = require("asx.ffi")
 local ffi, C = F.ffi, F.C
 
 local floor, max = math.floor, math.max
+local is_records = require("asx.event").is_records
+local check_args = require("asx.check")
+local argerror, is_balance = check_args.argerror, check_args.is_balance
 
 local M = {}
 
@@ -43,53 +46,67 @@ local function check(rc)
   if rc ~= 0 then error("asx.report.candles: out of memory", 3) end
 end
 
+-- Each fold's C state (asx_candles *), by its Lua object, out of that
+-- object's fields: Lua code that wrote its count or slot pointer, or put a
+-- light userdata (which the FFI takes as any address) in its place, would
+-- make C read and write past its memory. Weak: the object keeps it.
+local folds = setmetatable({}, { __mode = "k" })
+
 function M.new(max_slots)
   local c = C.asx_candles_new(max_slots or 0)
   if c == nil then error("asx.report.candles: out of memory", 2) end
-  return setmetatable({ c = ffi.gc(c, C.asx_candles_free) }, Candles)
+  local self = setmetatable({}, Candles)
+  folds[self] = ffi.gc(c, C.asx_candles_free)
+  return self
+end
+
+-- The C state of fold self, for its method fname.
+local function fold_of(self, fname)
+  local c = folds[self]
+  if c == nil then error(("bad argument #1 to '%s' (candles expected)"):format(fname), 3) end
+  return c
 end
 
 -- The fold, once whatever it is owed has come.
-local function synced(self)
+local function synced(self, fname)
+  local c = fold_of(self, fname)
   local sync = self.sync
   if sync then sync() end
-  return self.c
+  return c
 end
 
 -- True when v is a fold made by new.
 function M.is_candles(v)
-  return getmetatable(v) == Candles
+  return folds[v] ~= nil
 end
 
-local candles_ptr = ffi.typeof("asx_candles *")
-
 -- The fold as a book's sink (asx_book_set_sink): the C function and its
--- data, which the caller keeps while the book may call it; nil when c is
--- not a fold.
+-- data, which the caller keeps while the book may call it; nil when self
+-- is not a fold.
 function Candles:sink()
-  local c = rawget(self, "c")
-  if not ffi.istype(candles_ptr, c) then return nil end
+  local c = folds[self]
+  if c == nil then return nil end
   return C.asx_candles_take, c
 end
 
 function Candles:interval()
-  return synced(self).interval
+  return synced(self, "interval").interval
 end
 
 function Candles:slots()
-  return tonumber(synced(self).count)
+  return tonumber(synced(self, "slots").count)
 end
 
 function Candles:add_trade(t, price, amount)
-  check(C.asx_candles_trade(self.c, t, price, amount))
+  check(C.asx_candles_trade(fold_of(self, "add_trade"), t, price, amount))
 end
 
 function Candles:add_order(t)
-  check(C.asx_candles_order(self.c, t))
+  check(C.asx_candles_order(fold_of(self, "add_order"), t))
 end
 
 function Candles:add_cancel(t)
-  check(C.asx_candles_cancel(self.c, t))
+  check(C.asx_candles_cancel(fold_of(self, "add_cancel"), t))
 end
 
 -- Takes n records of the book (a const asx_event *): trades, orders and
@@ -97,7 +114,10 @@ end
 -- (prices of different instruments do not mix), so the others' records are
 -- passed over.
 function Candles:consume(ptr, n)
-  check(C.asx_candles_consume(self.c, ptr, n))
+  local c = fold_of(self, "consume")
+  if not is_records(ptr) then argerror(1, "consume", "event records expected", ptr) end
+  if not is_balance(n) then argerror(2, "consume", "record count expected", n) end
+  check(C.asx_candles_consume(c, ptr, n))
 end
 
 -- The first slot (from 0) of the intervals that start at or after time from.
@@ -110,7 +130,7 @@ end
 -- each interval that had a trade, from the one holding time from (default
 -- 0) on.
 function Candles:candles(from)
-  local c = synced(self)
+  local c = synced(self, "candles")
   local out, iv, slot = {}, c.interval, c.slot
   for k = first(c, from), tonumber(c.count) - 1 do
     local s = slot[k]
@@ -125,7 +145,7 @@ end
 -- The activity, oldest first: { time, trades, orders, cancels } for each
 -- interval that had any, from the one holding time from (default 0) on.
 function Candles:activity(from)
-  local c = synced(self)
+  local c = synced(self, "activity")
   local out, iv, slot = {}, c.interval, c.slot
   for k = first(c, from), tonumber(c.count) - 1 do
     local s = slot[k]
