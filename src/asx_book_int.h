@@ -285,24 +285,26 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
   o->acct_ = NULL;
 }
 
-/* Takes the filled order r, the oldest of the best level lvl of side s, out
- * of the book: asx__book_order_unlink for the one order matching removes. */
-static inline __attribute__((always_inline)) void
-best_pop(asx_book *b, int s, asx_level *lvl, asx_order *r) {
-  assert(lvl == b->sides[s].best && lvl->head == r && r->prev_ == NULL &&
-         r->amount == 0);
+/* Takes the filled order r, the oldest of the best level lvl, out of the
+ * book: asx__book_order_unlink for the one order matching removes. Returns
+ * the level's next order, or NULL when r was its last; then the caller
+ * moves the side's best (asx__book_best_emptied). */
+static inline __attribute__((always_inline)) asx_order *
+head_pop(asx_book *b, asx_level *lvl, asx_order *r) {
+  assert(lvl->head == r && r->prev_ == NULL && r->amount == 0);
   asx_order *next = r->next_;
   lvl->head = next;
-  *(next != NULL ? &next->prev_ : &lvl->tail) = NULL;
   lvl->count--;
+  order_leave(b, r);
+  /* Whether r was the last is the test the caller makes next. */
+  if (next != NULL)
+    next->prev_ = NULL;
+  else
+    lvl->tail = NULL;
   assert((lvl->count == 0) == (lvl->head == NULL) &&
          (lvl->head == NULL) == (lvl->tail == NULL) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
-  order_leave(b, r);
-  if (lvl->count == 0) {
-    book_side *side = &b->sides[s];
-    asx__book_best_emptied(b, side, window_index(side, lvl->key));
-  }
+  return next;
 }
 
 /* Joins the order o to the tail of lvl (time priority: the newest is

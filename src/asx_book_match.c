@@ -102,18 +102,19 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int64_t *own = position(incoming, inst);
   /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
   int64_t neg = -(int64_t)(s == ASX_BUY);
-  int64_t left = o->amount;
+  /* What has traded is base - left; base moves only where fill_limited
+   * trims the incoming order. */
+  int64_t left = o->amount, base = left;
   /* The statistics take each fill's count, amount and cost as it comes,
    * and the prices once at the end: matching walks from the best level
    * outwards, so the prices traded lie between the first and the last.
-   * first is the price of the level matched while nothing has traded
-   * (o->filled is 0 until something has). */
+   * first is the price of the level matched while nothing has traded. */
   asx_stats *st = &b->stats;
-  int64_t first = lvl->price;
-  do {
-    int64_t price = lvl->price;
-    assert(lvl->count > 0 && lvl->head != NULL && lvl->total > 0);
-    asx_order *r = lvl->head;
+  asx_order *r = lvl->head;
+  int64_t price = lvl->price, first = price;
+  for (;;) {
+    assert(lvl->count > 0 && lvl->head == r && lvl->total > 0 &&
+           price == lvl->price);
     asx_account *other = r->acct_;
     int64_t *theirs = position(other, inst);
     int64_t qty = min64(left, r->amount);
@@ -135,13 +136,14 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
                          0)) {
       o->amount = left;
       qty = fill_limited(b, o, r, s, price, inst);
+      base += o->amount - left;
       left = o->amount;
       if (qty == FILL_STOP)
         break;
       if (qty == FILL_NEXT) {
-        lvl = side->best;
-        first = o->filled == 0 ? lvl->price : first;
-        continue;
+        /* r has left without trading; the level may have gone with it. */
+        first = base == left ? side->best->price : first;
+        goto next_level;
       }
       cost = price * qty;
     } else {
@@ -152,7 +154,6 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     }
 
     left -= qty;
-    o->filled += qty;
     /* fill_limited may have trimmed r. */
     int64_t theirs_left = r->amount - qty;
     r->amount = theirs_left;
@@ -179,18 +180,37 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     }
 
     if (theirs_left == 0) {
+      /* The level's oldest order is filled: the next one, at the same
+       * price, matches next without another look at the side. */
       r->status = ASX_FILLED;
-      best_pop(b, opp, lvl, r);
+      asx_order *next = head_pop(b, lvl, r);
+      if (next != NULL) {
+        r = next;
+        if (left == 0)
+          break;
+        continue;
+      }
+      asx__book_best_emptied(b, side, window_index(side, lvl->key));
     }
+    /* Else the incoming order is done, but for fill_limited's rare fill
+     * that leaves both orders short of 0. */
     if (left == 0)
       break;
+  next_level:
     lvl = side->best;
-  } while (lvl->key >= limit);
+    if (lvl->key < limit)
+      break;
+    r = lvl->head;
+    price = lvl->price;
+  }
   o->amount = left;
-  if (o->filled == 0)
+  int64_t got = base - left;
+  o->filled = got;
+  if (got == 0)
     return;
-  int64_t high = first > st->last ? first : st->last;
-  int64_t low = first < st->last ? first : st->last;
+  int64_t last = st->last;
+  int64_t high = first > last ? first : last;
+  int64_t low = first < last ? first : last;
   /* The first trade's price is above 0: open is 0 until then. */
   if (st->open == 0) {
     st->open = first;
@@ -199,7 +219,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   }
   st->high = high > st->high ? high : st->high;
   st->low = low < st->low ? low : st->low;
-  u128_add(&st->volume, (uint64_t)o->filled);
+  u128_add(&st->volume, (uint64_t)got);
 }
 
 /* Ends the incoming order o once matching is done: filled, stopped, or its
