@@ -100,8 +100,10 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   assert(lvl->key >= limit && o->filled == 0);
   asx_account *incoming = o->acct_;
   int64_t *own = position(incoming, inst);
-  /* neg is -1 when buying, else 0: (x ^ neg) - neg is -x when buying. */
-  int64_t neg = -(int64_t)(s == ASX_BUY);
+  /* sign is -1 when buying, else 1: the incoming account's money moves by
+   * sign x cost and its stocks by -sign x qty, the resting one's by the
+   * opposite. */
+  int64_t sign = 1 - 2 * (int64_t)(s == ASX_BUY);
   /* What has traded is base - left; base moves only where fill_limited
    * trims the incoming order. */
   int64_t left = o->amount, base = left;
@@ -121,12 +123,12 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     /* No overflow: qty is at most r's amount, and r's price x amount was
      * checked when it came. */
     int64_t cost = price * qty;
-    int64_t money = (cost ^ neg) - neg; /* the incoming account's change */
-    int64_t stocks = neg - (qty ^ neg); /* qty when buying, else -qty */
+    int64_t money = cost * sign; /* the incoming account's change */
+    int64_t sold = qty * sign;   /* the stocks it gives */
     int64_t own_money = incoming->money + money;
-    int64_t own_stocks = *own + stocks;
+    int64_t own_stocks = *own - sold;
     int64_t their_money = other->money - money;
-    int64_t their_stocks = *theirs - stocks;
+    int64_t their_stocks = *theirs + sold;
     /* A fill that leaves every balance within 0 .. ASX_MAX_QTY, between two
      * accounts, is a plain one, which matching's rules leave whole: one
      * test, which a funded book always passes. */
