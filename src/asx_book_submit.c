@@ -179,24 +179,31 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   /* One test of bits combined without branches: a price and amount far
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
    * fails it), a valid side, an account bound to this exchange and holding
-   * its instrument, a side whose peak has room for the amount (its level
-   * cannot overflow), no record. */
+   * its instrument (every account holds instrument 0), no record. */
   uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+  uint32_t inst = b->instrument;
   if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
-                           (acct->venue_ != v) | !holds(acct, b->instrument) |
-                           ((uint64_t)b->sides[side & 1].peak +
-                                (uint64_t)amount >
-                            (uint64_t)ASX_MAX_QTY) |
-                           v->record,
+                           (acct->venue_ != v) |
+                           (inst != 0 && !holds(acct, inst)) | v->record,
                        0))
     return submit_any(b, o, acct, side, price, amount, 0);
-  order_init(b, o, acct, side, price, amount, 0);
   /* cross_limit for a limit order. */
   int64_t buying = -(int64_t)(side == ASX_BUY);
   int64_t limit = (price ^ buying) - buying;
   assert(limit == cross_limit(side, price));
-  if (b->sides[side ^ 1].best->key >= limit)
+  if (b->sides[side ^ 1].best->key >= limit) {
+    /* An order that crosses has no level of its own side at its price
+     * (the book is not crossed), so no level of it can overflow. */
+    order_init(b, o, acct, side, price, amount, 0);
     return asx__book_submit_cross(b, o, limit, 0);
+  }
+  /* Its level cannot overflow while the side's peak has room for the
+   * amount; else submit_any looks at the level. */
+  if (__builtin_expect((uint64_t)b->sides[side].peak + (uint64_t)amount >
+                           (uint64_t)ASX_MAX_QTY,
+                       0))
+    return submit_any(b, o, acct, side, price, amount, 0);
+  order_init(b, o, acct, side, price, amount, 0);
   return rest_fast(b, o, side, price, acct);
 }
 
