@@ -192,7 +192,8 @@ void asx_book_free(asx_book *b) {
         o->status = ASX_CANCELLED;
         o->slot = 0;
         o->level_ = NULL;
-        o->prev_ = o->next_ = o->aprev_ = o->anext_ = NULL;
+        o->prev_ = o->next_ = o->anext_ = NULL;
+        o->aprev_ = NULL;
         o->acct_ = NULL;
         o = next;
       }

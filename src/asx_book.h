@@ -120,7 +120,11 @@ typedef struct asx_order {
    * are meaningful only while it rests. */
   asx_account *acct_;
   struct asx_order *prev_, *next_;   /* in its level, oldest first */
-  struct asx_order *aprev_, *anext_; /* in its account's list */
+  /* In its account's list: the next order, and the link that points at
+   * this one (the account's orders_ or the previous order's anext_), so
+   * that leaving the list takes no test of where it stood. */
+  struct asx_order **aprev_;
+  struct asx_order *anext_;
   struct asx_level *level_;
 } asx_order;
 

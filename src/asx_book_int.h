@@ -268,9 +268,8 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
                                                               asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
   asx_account *a = o->acct_;
-  /* By address, like the level's links: whether the order is its account's
-   * newest is a coin toss. */
-  *(o->aprev_ != NULL ? &o->aprev_->anext_ : &a->orders_) = o->anext_;
+  assert(*o->aprev_ == o);
+  *o->aprev_ = o->anext_;
   if (o->anext_ != NULL)
     o->anext_->aprev_ = o->aprev_;
   a->resting--;
@@ -334,10 +333,10 @@ rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &asx__book_level_none && side->best->key >= lvl->key);
-  o->aprev_ = NULL;
+  o->aprev_ = &a->orders_;
   o->anext_ = a->orders_;
   if (a->orders_ != NULL)
-    a->orders_->aprev_ = o;
+    a->orders_->aprev_ = &o->anext_;
   a->orders_ = o;
   a->resting++;
   b->resting++;
