@@ -145,6 +145,8 @@ ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s,
 /* Matching (asx_book_match.c). */
 ASX__HIDDEN int asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit,
                                        int flags);
+ASX__HIDDEN int asx__book_submit_recorded(asx_book *b, asx_order *o,
+                                          int64_t limit, int flags);
 ASX__HIDDEN int asx__book_fok_fills(asx_book *b, const asx_order *o, int s);
 
 /* The event record (asx_book_event.c). */

@@ -244,8 +244,10 @@ cross_end(asx_book *b, asx_order *o, asx_account *acct, int s, int64_t price,
 }
 
 /* asx__book_submit_cross while events are recorded. */
-static __attribute__((noinline)) int cross_recorded(asx_book *b, asx_order *o,
-                                                    int64_t limit, int flags) {
+__attribute__((noinline)) int
+asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
+                          int flags) {
+  assert(b->v->record);
   asx_account *acct = o->acct_;
   int s = o->side;
   int64_t price = o->price;
@@ -254,16 +256,16 @@ static __attribute__((noinline)) int cross_recorded(asx_book *b, asx_order *o,
 }
 
 /* Matches the incoming order o, whose opposite best crosses limit, then
- * ends it. Returns 0. Out of line, so that the orders that cross nothing
- * (half of them) pay for none of the registers matching needs; with few
- * arguments, so that the call is a jump. Without a record, instrument 0
- * has a copy of its own, where every account's position is at the same
- * place, and the others another; recorded events take a function of their
- * own, so that neither copy keeps what events need. */
+ * ends it, while no events are recorded. Returns 0. Out of line, so that
+ * the orders that cross nothing (half of them) pay for none of the
+ * registers matching needs; with few arguments, so that the call is a
+ * jump. Instrument 0 has a copy of its own, where every account's position
+ * is at the same place, and the others another; recorded events take a
+ * function of their own (asx__book_submit_recorded), so that neither copy
+ * keeps what events need. */
 __attribute__((noinline)) int
 asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
-  if (__builtin_expect(b->v->record, 0))
-    return cross_recorded(b, o, limit, flags);
+  assert(!b->v->record);
   asx_account *acct = o->acct_;
   int s = o->side;
   int64_t price = o->price;

@@ -159,7 +159,8 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
   }
   int64_t limit = cross_limit(side, price);
   if (b->sides[side ^ 1].best->key >= limit)
-    return asx__book_submit_cross(b, o, limit, flags);
+    return v->record ? asx__book_submit_recorded(b, o, limit, flags)
+                     : asx__book_submit_cross(b, o, limit, flags);
   /* A FOK order that passed its check crosses. */
   assert(!(flags & ASX_FOK));
   return asx__book_rest_or_drop(b, o, side, price, acct, flags);
