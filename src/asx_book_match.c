@@ -132,10 +132,11 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     /* A fill that leaves every balance within 0 .. ASX_MAX_QTY, between two
      * accounts, is a plain one, which matching's rules leave whole: one
      * test, which a funded book always passes. */
-    if (__builtin_expect(((uint64_t)(own_money | own_stocks | their_money |
-                                     their_stocks) > (uint64_t)ASX_MAX_QTY) |
-                             (incoming == other),
-                         0)) {
+    uint64_t all = (uint64_t)(own_money | own_stocks | their_money |
+                              their_stocks);
+    /* all >> 53 is all > ASX_MAX_QTY with no constant to hold. */
+    _Static_assert(ASX_MAX_QTY == ((int64_t)1 << 53) - 1, "a shift tests it");
+    if (__builtin_expect(((all >> 53) != 0) | (incoming == other), 0)) {
       o->amount = left;
       qty = fill_limited(b, o, r, s, price, inst);
       base += o->amount - left;
