@@ -57,12 +57,16 @@
  *   bit and the best by data rather than by a test of the level's count.
  *   A plain limit order (no flags, no events recorded, values far below
  *   ASX_MAX_QTY, its account bound already) is admitted by one test in
- *   submit_plain; everything else takes submit_any, which checks an order
- *   once whether events are recorded or not. Matching
- *   (asx__book_submit_cross) and the rare rests (asx__book_rest_slow) are
- *   out of line and reached by tail calls, so that an order that crosses
- *   nothing saves few registers; the statistics take a submit's fills once,
- *   at its end.
+ *   asx_book_submit; everything else takes submit_any, which checks an
+ *   order once whether events are recorded or not. asx_book_submit holds
+ *   so little that it saves almost no registers: it passes each order on by
+ *   a jump, to matching (asx__book_submit_cross), to a rest (submit_rest,
+ *   whose rare cases go on to asx__book_rest_slow) or to submit_any.
+ *   Matching keeps the level it walks and takes the next order of that
+ *   level without another look at the side; the statistics take a
+ *   submit's prices and amount once, at its end, and an order's account
+ *   list links it by the address that points at it, so that leaving the
+ *   list takes no test of where it stood.
  *   Orders keep their own links: matching reads an order's line anyway, and
  *   links kept by slot in an array of the book's (64-byte orders) cost more
  *   than they saved, one more line per fill and per rest.

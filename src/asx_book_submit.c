@@ -166,6 +166,31 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
   return asx__book_rest_or_drop(b, o, side, price, acct, flags);
 }
 
+/* submit_any for an order asx_book_submit passes on: with no flags, so
+ * that every argument fits in a register and the call is a jump. */
+static __attribute__((noinline)) int submit_other(asx_book *b, asx_order *o,
+                                                  asx_account *acct, int side,
+                                                  int64_t price,
+                                                  int64_t amount) {
+  return submit_any(b, o, acct, side, price, amount, 0);
+}
+
+/* The end of asx_book_submit for an order that crosses nothing: out of
+ * line, so that an order that crosses saves no registers. */
+static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
+                                                 asx_account *acct, int side,
+                                                 int64_t price,
+                                                 int64_t amount) {
+  /* Its level cannot overflow while the side's peak has room for the
+   * amount; else submit_any looks at the level. */
+  if (__builtin_expect((uint64_t)b->sides[side].peak + (uint64_t)amount >
+                           (uint64_t)ASX_MAX_QTY,
+                       0))
+    return submit_other(b, o, acct, side, price, amount);
+  order_init(b, o, acct, side, price, amount, 0);
+  return rest_fast(b, o, side, price, acct);
+}
+
 /* The common order, a plain limit order without events recorded, takes a
  * path of its own: one test admits it, and what it does not do inline it
  * reaches by tail calls, so that an order that crosses nothing saves few
@@ -187,7 +212,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                            (acct->venue_ != v) |
                            (inst != 0 && !holds(acct, inst)) | v->record,
                        0))
-    return submit_any(b, o, acct, side, price, amount, 0);
+    return submit_other(b, o, acct, side, price, amount);
   /* cross_limit for a limit order. */
   int64_t buying = -(int64_t)(side == ASX_BUY);
   int64_t limit = (price ^ buying) - buying;
@@ -198,14 +223,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
     order_init(b, o, acct, side, price, amount, 0);
     return asx__book_submit_cross(b, o, limit, 0);
   }
-  /* Its level cannot overflow while the side's peak has room for the
-   * amount; else submit_any looks at the level. */
-  if (__builtin_expect((uint64_t)b->sides[side].peak + (uint64_t)amount >
-                           (uint64_t)ASX_MAX_QTY,
-                       0))
-    return submit_any(b, o, acct, side, price, amount, 0);
-  order_init(b, o, acct, side, price, amount, 0);
-  return rest_fast(b, o, side, price, acct);
+  return submit_rest(b, o, acct, side, price, amount);
 }
 
 int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
