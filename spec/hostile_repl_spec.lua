@@ -180,3 +180,21 @@ describe("completion on hostile objects", function()
     assert.are.same({ "h.a" }, repl.complete({ h = hidden }, "h."))
   end)
 end)
+
+describe("the prompt's commands on agents that left their class", function()
+  it("traders() and orders() read each agent's account, under the strategy it was started as", function()
+    local out, status = helpers.repl("step(3)\ntraders()\norders(1)\n", "--clock virtual --seed 1 "
+      .. "spec/fixtures/hostile/own_class.lua spec/fixtures/host/pair.lua")
+    assert.are.same(lines([[
+id  strategy   money  stocks  orders  value  state
+ 1  own_class    310       9       0    400  finished
+ 2  own_class    310       9       0    400  finished
+ 3  pair         300      10       0    400  finished
+ 4  pair         300      10       0    400  finished
+ 5  pair         290      11       1    400  finished
+ 6  pair         290      11       1    400  finished
+ 7  me           300      10       0    400  user
+no resting orders]]), out)
+    assert.are.equal(0, status)
+  end)
+end)

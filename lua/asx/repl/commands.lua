@@ -20,6 +20,10 @@ local session = require("asx.session")
 local argerror, is_count = check.argerror, check.is_count
 local fmt_num, layout, column, rows_class = fmt.fmt_num, fmt.layout, fmt.column, fmt.rows_class
 local is_trader = check.is_trader
+-- A trader's orders, value and balances as the base class reads them, from
+-- its account: an agent's own metatable is its strategy's to change.
+local P = debug.getregistry()["asx.private"]
+local queries, account_of = P.trader_queries, P.account_of
 
 
 local function fmt_time(t) return t and ("%.3f"):format(t) or nil end
@@ -134,6 +138,11 @@ end
 
 local function strategy_of(ctx, t)
   if t == ctx.me then return "me" end
+  -- An agent's strategy is the one it was started as, whatever its
+  -- metatable is now.
+  local ses = ctx.session
+  local i = ses and ses.runs and ses:_agent(t)
+  if i then return ses:_class(i).name end
   -- A class's fields are read through its metatable, which runs no code of
   -- the user's; any other metatable is read raw.
   local cls = getmetatable(t)
@@ -210,9 +219,11 @@ function(ctx)
     local rows = {}
     for _, id in ipairs(ids) do
       local t = live[id]
-      local buys, sells = t:standing_orders()
-      local row = { id = id, strategy = strategy_of(ctx, t), money = t.money, stocks = t.stocks,
-        orders = #buys + #sells, value = t:value(last), state = state_of(ctx, t), trader = t }
+      local buys, sells = queries.standing_orders(t)
+      local acct = account_of[t]
+      local row = { id = id, strategy = strategy_of(ctx, t), money = tonumber(acct.money),
+        stocks = tonumber(acct.stocks), orders = #buys + #sells, value = queries.value(t, last),
+        state = state_of(ctx, t), trader = t }
       local keep = filter == nil or (tf == "string" and (row.strategy == filter or row.state == filter))
         or (tf == "function" and filter(row))
       if keep then rows[#rows + 1] = row end
@@ -237,7 +248,7 @@ function(ctx)
     local rows = {}
     if id ~= nil then
       local t = find_trader(ctx, "orders", id)
-      local buys, sells = t:standing_orders()
+      local buys, sells = queries.standing_orders(t)
       for _, o in ipairs(buys) do rows[#rows + 1] = o end
       for _, o in ipairs(sells) do rows[#rows + 1] = o end
     else
