@@ -33,12 +33,14 @@ describe("chart() and report() at the prompt", function()
   it("draw the session's one trade and write its report page", function()
     local d = run.tmpdir()
     local f = assert(io.open(d .. "/in", "w"))
-    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\n'):format(d))
+    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\n')
+      :format(d, d))
     f:close()
     local out = run.output(("%s -i -q --clock virtual --seed 5 %s < %s/in 2>&1"):format(run.HOST,
       F .. "one_trade.lua", d))
     local page = run.slurp(d .. "/r.html")
-    os.execute("rm -rf '" .. d .. "'")
+    local left = run.read(d .. ".tmp")
+    os.execute("rm -rf '" .. d .. "' '" .. d .. ".tmp'")
     local lines = run.lines(out)
     -- A flat candle sits in the middle row, with its price.
     local chart = {}
@@ -49,6 +51,10 @@ describe("chart() and report() at the prompt", function()
     assert.are.equal("stdin:4: bad argument #1 to 'chart' (a multiple of 1 seconds expected, got 0.5)",
       lines[15])
     assert.are.equal("stdin:5: bad argument #1 to 'report' (file name expected, got 1)", lines[16])
+    -- A value shown by its type; a path it cannot rename to leaves no file beside it.
+    assert.are.equal("stdin:6: bad argument #1 to 'report' (file name expected, got table)", lines[17])
+    assert.are.equal(("stdin:7: report: cannot write '%s': Is a directory"):format(d), lines[18])
+    assert.is_nil(left)
     local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
     assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)
     assert.are.equal(3, data.session.session_time)

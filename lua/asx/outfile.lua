@@ -34,7 +34,10 @@ function M.write(path, ...)
     return cannot(path, werr or cerr)
   end
   local renamed, rerr = os.rename(tmp, path)
-  if not renamed then return cannot(path, rerr) end
+  if not renamed then
+    os.remove(tmp)
+    return cannot(path, (rerr:gsub("^[^:]*: ", "")))
+  end
   return true
 end
 

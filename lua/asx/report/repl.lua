@@ -72,7 +72,7 @@ M.commands = {
       return function(path)
         if type(path) ~= "string" or path == "" then
           error(("bad argument #1 to 'report' (file name expected, got %s)"):format(
-            type(path) == "string" and "''" or tostring(path)), 2)
+            type(path) == "string" and "''" or require("asx.check").show(path)), 2)
         end
         local ok, err = need(ctx, "report"):write(path)
         if not ok then error("report: " .. err, 2) end
