@@ -198,3 +198,22 @@ no resting orders]]), out)
     assert.are.equal(0, status)
   end)
 end)
+
+describe("a line that overflows the stack while it trades", function()
+  it("leaves the exchange taking orders, and no agent fails for it", function()
+    local out, status = helpers.repl(table.concat({
+      "function f(k) me:sell(1, 10); me:buy(1, 10); return f(k + 1) + 1 end",
+      "f(1)", "me:buy(1, 5).status", "step(3)", "traders()",
+    }, "\n") .. "\n", "--clock virtual --seed 1 spec/fixtures/host/pair.lua")
+    assert.are.same(lines([[
+stack overflow
+"open"
+id  strategy  money  stocks  orders  value  state
+ 1  pair        300      10       0    400  finished
+ 2  pair        300      10       0    400  finished
+ 3  pair        300      10       0    400  finished
+ 4  pair        290      11       1    400  finished
+ 5  me          310       9       1    400  user]]), out)
+    assert.are.equal(1, status)
+  end)
+end)

@@ -204,7 +204,14 @@ function M.start(opts)
     local flushed, ferr = pcall(flush_events, ex)
     if not flushed then print_error(type(ferr) == "string" and ferr or "error: " .. M.format(ferr)) end
     local res = pack(pcall(f, pack_values))
-    if not res[1] then return fail_with(res[2]) end
+    if not res[1] then
+      -- A line that failed inside a delivery of events to the loggers (a
+      -- stack overflow in a recursion that trades) left the exchange
+      -- delivering: it ends the delivery as an agent's failure does,
+      -- rather than the next agent to trade failing on it.
+      if ex:delivering() then ex:_abandon_delivery() end
+      return fail_with(res[2])
+    end
     -- An expression returns its values packed; a statement returns nothing
     -- unless it says `return`, whose values print too.
     local values = res[2]
