@@ -217,3 +217,14 @@ id  strategy  money  stocks  orders  value  state
     assert.are.equal(1, status)
   end)
 end)
+
+describe("spawn() at the prompt", function()
+  it("refuses more agents than the memory available can hold, as the command line does", function()
+    local out, status = helpers.repl('spawn("spec/fixtures/host/pair.lua", 1e12)\n#spawn("spec/fixtures/host/pair.lua", 2)\n',
+      "--clock virtual --seed 1 spec/fixtures/host/pair.lua")
+    assert.matches("^stdin:1: bad argument #2 to 'spawn' %(1000000000000 agents need about 807000%.0 GB of "
+      .. "memory %(807 bytes each%) and [%d.]+ GB are available%)$", out[1])
+    assert.are.equal("2", out[2])
+    assert.are.equal(1, status)
+  end)
+end)

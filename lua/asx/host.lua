@@ -77,6 +77,18 @@ local function gigabytes(bytes)
   return ("%.1f GB"):format(bytes / 1e9)
 end
 
+-- Why n more agents would not fit in the memory available (an estimate of
+-- BYTES_PER_AGENT each), or nil.
+local function too_many(n, available)
+  available = available or available_memory()
+  local need = n * M.BYTES_PER_AGENT
+  if available and need > available then
+    return ("%.0f agents need about %s of memory (%d bytes each) and %s are available"):format(n,
+      gigabytes(need), M.BYTES_PER_AGENT, gigabytes(available))
+  end
+  return nil
+end
+
 -- A class's stocks: one number (each instrument's), or { [name] = n }.
 local function is_stocks(v)
   if check.is_balance(v) then return true end
@@ -113,12 +125,8 @@ local function plan_agents(classes, files, opts, available)
     }
     total = total + n
   end
-  available = available or available_memory()
-  local need = total * M.BYTES_PER_AGENT
-  if available and need > available then
-    usage_error("%.0f agents need about %s of memory (%d bytes each) and %s are available", total,
-      gigabytes(need), M.BYTES_PER_AGENT, gigabytes(available))
-  end
+  local why = too_many(total, available)
+  if why then usage_error("%s", why) end
   return plan
 end
 
@@ -261,6 +269,7 @@ function M.run(opts, files)
       -- line: --money/--stocks, else the class's fields, else the defaults.
       given = { money = opts.money, stocks = opts.stocks },
       defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
+      too_many = too_many,
       load_strategy = function(path)
         local ok, cls = pcall(load, path)
         if ok then return cls end

@@ -340,6 +340,10 @@ function(ctx)
     end
     if count == nil then count = 1 end
     if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+    -- Checked as the command line's agents are: a count past the memory
+    -- would take the machine's memory before the call returns.
+    local why = ctx.too_many and ctx.too_many(count)
+    if why then error(("bad argument #2 to 'spawn' (%s)"):format(why), 2) end
     if opts ~= nil and type(opts) ~= "table" then argerror(3, "spawn", "table of options expected", opts) end
     -- Balances the options leave out: the host's --money/--stocks, else the
     -- class's fields, else the host's defaults, as for the agents of the

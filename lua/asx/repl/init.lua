@@ -103,6 +103,8 @@ local function pack_values(...) return { n = select("#", ...), packed_ = pack, .
 --   defaults   { money =, stocks = } of agents spawned without them, after
 --              their class's fields
 --   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
+--   too_many   function(count) -> why count more agents would not fit in the
+--              memory available, or nil; spawn refuses them then
 --   history    a file name, or false for none (default ~/.asx_history)
 --   on_exit    called once with "quit", "eof" or "interrupt" when the user
 --              ends the REPL; the host then stops the session
@@ -125,7 +127,7 @@ function M.start(opts)
 
   local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
     given = opts.given, defaults = opts.defaults,
-    load_strategy = opts.load_strategy }
+    load_strategy = opts.load_strategy, too_many = opts.too_many }
   local reader
 
   -- A __gc metamethod that raises makes whichever allocation runs it raise,
@@ -332,8 +334,8 @@ M.KEEPALIVE = 1
 -- positions, and so the random draws, they have in a run without -i),
 -- pauses a virtual clock (nothing would be left to look at by the time the
 -- first line is read), prints the start message unless opts.quiet, and
--- opens the reader. opts: money, stocks (me's), given, defaults (see M.start),
--- load_strategy, quiet. Returns the REPL object, or nil and why the reader
+-- opens the reader. opts: money, stocks (me's), given, defaults, load_strategy,
+-- too_many (see M.start), quiet. Returns the REPL object, or nil and why the reader
 -- could not open.
 function M.attach(s, opts)
   local Me = asx.Trader:extend("me")
@@ -360,7 +362,7 @@ function M.attach(s, opts)
 
   local ok, res = pcall(M.start, {
     exchange = s.exchange, me = me, session = s, given = opts.given, defaults = opts.defaults,
-    load_strategy = opts.load_strategy, on_exit = function() s:stop() end,
+    load_strategy = opts.load_strategy, too_many = opts.too_many, on_exit = function() s:stop() end,
   })
   if not ok then return nil, (tostring(res):gsub("^start: ", "")) end
   return res
