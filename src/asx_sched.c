@@ -127,8 +127,8 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
   s->in_batch = 1;
   active = s;
   for (;;) {
-    uint32_t a = asx_wakeq_peek(s->q);
-    double t = a == ASX_WAKEQ_NONE ? INFINITY : asx_wakeq_time(s->q, a);
+    double t;
+    uint32_t a = asx_wakeq_first(s->q, &t);
     /* A message due at an instant arrives before the agents due then. */
     int courier = s->courier_at <= t;
     if (courier)
@@ -147,7 +147,7 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
       run_courier(s, jump ? t : limit);
       continue;
     }
-    asx_wakeq_pop(s->q);
+    asx_wakeq_take(s->q);
     if (s->prefetch != NULL && s->pf_left-- == 0)
       prefetch_ahead(s);
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);

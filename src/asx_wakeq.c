@@ -14,7 +14,10 @@
  *           stack. A rung covers a span of time cut into nb buckets of
  *           equal width; `cur` is its first bucket not yet consumed. Rung
  *           i + 1 is one bucket of rung i, cut finer;
- *   bottom  a short list sorted by (time, seq): the entries due next.
+ *   bottom  a short ring of ids sorted by (time, seq): the entries due
+ *           next. An array rather than a list, so that a pop is an index
+ *           step and the scheduler reads the ids due next without walking
+ *           nodes (asx_wakeq_ahead).
  * Invariant: every entry of the bottom comes before every entry of the
  * deepest rung, each rung's entries before those of the rung above, and
  * the rungs' entries before the top's. Within a rung, bucket b's entries
@@ -41,13 +44,18 @@
  * wake-ups set meanwhile go straight into a bucket rather than the top.
  * The bottom takes at least MIN_FILL entries at once when buckets are
  * small, and the next buckets' first entries are prefetched: walking a
- * bucket is a chain of cache misses. Its sort is a natural merge sort,
- * linear on runs already in order, which is how equal times arrive.
+ * bucket is a chain of cache misses. Buckets of at most THRES entries
+ * are sorted by insertion as they are walked, on a copy of their keys,
+ * so that no node is read twice; more entries by a natural merge sort of
+ * their list, linear on runs already in order, which is how equal times
+ * arrive.
  *
  * Ties. seq grows with every push, so a new entry goes after every queued
- * entry of its time: into the bottom it is appended at the tail or inserted
- * after the "finger" (the last entry inserted), which makes a burst of
- * equal times (sleep(0) by many agents) O(1) each. seq is 31 bits; before
+ * entry of its time: into the bottom it is appended at the tail, or put
+ * before the first entry of a later time, found by binary search, with
+ * the shorter side of the ring moved by one. A burst of equal times
+ * (sleep(0) by many agents) is then O(1) each: appended, or moved past the
+ * few later entries behind it. seq is 31 bits; before
  * it would overflow, the queued entries are renumbered by rank, which keeps
  * their order (once every 2^31 pushes, O(n log n)).
  *
@@ -60,12 +68,13 @@
  * most once per level, and levels are few), remove O(1). A time far ahead
  * of the others only makes the first rung coarse; the crowded bucket is cut
  * again, up to MAX_RUNGS levels. Beyond that depth, or for entries all at
- * one time, the bottom takes them all, and pushes then cost the distance
- * from the finger.
+ * one time, the bottom takes them all, and a push into the middle of it
+ * then costs the log of its length and the shorter of its two sides.
  *
- * Memory: 20 bytes per id (the node, and the top's array), and 4 bytes per
- * bucket: 8 bytes per entry in the first rung, 4 in the others; the rung
- * arrays are kept for reuse.
+ * Memory: 24 bytes per id (the node, the top's array and the bottom's ring,
+ * which is as long as there are ids: an id is in it at most once, removed
+ * ones included), and 4 bytes per bucket: 8 bytes per entry in the first
+ * rung, 4 in the others; the rung arrays are kept for reuse.
  */
 #include "asx_wakeq.h"
 #include "asx_array.h"
@@ -103,8 +112,9 @@ struct asx_wakeq {
   int nrungs;
   rung rung[MAX_RUNGS];
 
-  uint32_t bot, bot_tail, finger;
-  uint32_t bot_n; /* entries in the bottom, removed ones included */
+  /* The bottom: bq[(bh + i) & bmask] for i < bn, removed ones included. */
+  uint32_t *bq;
+  uint32_t bmask, bh, bn;
 
   /* Pushes into a rung's bucket not yet linked: the bucket's head word
    * (pend_head[k]) is being fetched for id pend_id[k]. A ring, oldest at
@@ -118,7 +128,6 @@ asx_wakeq *asx_wakeq_new(void) {
   asx_wakeq *q = calloc(1, sizeof *q);
   if (!q)
     return NULL;
-  q->bot = q->bot_tail = q->finger = NIL;
   q->top_start = -INFINITY;
   return q;
 }
@@ -130,7 +139,28 @@ void asx_wakeq_free(asx_wakeq *q) {
     free(q->rung[i].head);
   free(q->nd);
   free(q->top);
+  free(q->bq);
   free(q);
+}
+
+/* Makes the bottom's ring at least n long (a power of two), its entries
+ * moved to its start. Returns 0 when out of memory (nothing changed). */
+static int grow_ring(asx_wakeq *q, uint32_t n) {
+  uint64_t size = q->bq ? (uint64_t)q->bmask + 1 : 0, want = 64;
+  uint32_t *bq = NULL;
+  while (want < n)
+    want *= 2;
+  if (want <= size)
+    return 1;
+  if (!asx__array_grow((void **)&bq, 0, want, sizeof *bq))
+    return 0;
+  for (uint32_t i = 0; i < q->bn; i++)
+    bq[i] = q->bq[(q->bh + i) & q->bmask];
+  free(q->bq);
+  q->bq = bq;
+  q->bmask = (uint32_t)(want - 1);
+  q->bh = 0;
+  return 1;
 }
 
 int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
@@ -138,9 +168,10 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
   if (n <= q->cap)
     return 0;
   /* Each array is grown on its own; a failure leaves the larger ones
-   * behind, which is harmless because cap only moves once both grew. */
+   * behind, which is harmless because cap only moves once all grew. */
   if (!asx__array_grow((void **)&q->nd, q->cap, n, sizeof *nd) ||
-      !asx__array_grow((void **)&q->top, q->cap, n, sizeof *q->top))
+      !asx__array_grow((void **)&q->top, q->cap, n, sizeof *q->top) ||
+      !grow_ring(q, n))
     return ASX_E_NOMEM;
   nd = q->nd;
   /* A node never pushed has no mark; its other fields are set by push. */
@@ -205,68 +236,100 @@ static void defer(asx_wakeq *q, uint32_t *head, uint32_t id) {
   q->pend_id[k] = id;
 }
 
+/* The i-th entry of the bottom. */
+static inline uint32_t *bottom_at(asx_wakeq *q, uint32_t i) {
+  return &q->bq[(q->bh + i) & q->bmask];
+}
+
 static void bottom_insert(asx_wakeq *q, uint32_t id) {
   node *nd = q->nd;
   double t = nd[id].time;
-  uint32_t prev;
-  q->bot_n++;
-  if (q->bot == NIL) {
-    nd[id].next = NIL;
-    q->bot = q->bot_tail = id;
-    return;
-  }
+  uint32_t n = q->bn, lo = 0, hi;
+  /* The ring has room: it is as long as there are ids. */
+  assert(n <= q->bmask);
+  q->bn = n + 1;
   /* A new entry goes after every entry of its time (its seq is larger). */
-  if (nd[q->bot_tail].time <= t) {
-    nd[id].next = NIL;
-    nd[q->bot_tail].next = id;
-    q->bot_tail = id;
+  if (n == 0 || nd[*bottom_at(q, n - 1)].time <= t) {
+    *bottom_at(q, n) = id;
     return;
   }
-  if (nd[q->bot].time > t) {
-    nd[id].next = q->bot;
-    q->bot = id;
-    q->finger = id;
-    return;
+  /* Before the first entry later than t (the last one is). */
+  hi = n - 1;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (nd[*bottom_at(q, mid)].time <= t)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
-  prev = q->finger != NIL && nd[q->finger].time <= t ? q->finger : q->bot;
-  /* Stops before the tail, whose time is later than t. */
-  while (nd[nd[prev].next].time <= t)
-    prev = nd[prev].next;
-  nd[id].next = nd[prev].next;
-  nd[prev].next = id;
-  q->finger = id;
-  assert(before(&nd[prev], &nd[id]) && before(&nd[id], &nd[nd[id].next]));
+  if (lo < n - lo) {
+    q->bh = (q->bh - 1) & q->bmask;
+    for (uint32_t i = 0; i < lo; i++)
+      *bottom_at(q, i) = *bottom_at(q, i + 1);
+  } else {
+    for (uint32_t i = n; i > lo; i--)
+      *bottom_at(q, i) = *bottom_at(q, i - 1);
+  }
+  *bottom_at(q, lo) = id;
+  assert(lo == 0 || before(&nd[*bottom_at(q, lo - 1)], &nd[id]));
+  assert(before(&nd[id], &nd[*bottom_at(q, lo + 1)]));
 }
 
-/* Unlinks the bottom's head. */
-static uint32_t bottom_take(asx_wakeq *q) {
-  uint32_t id = q->bot;
-  q->bot = q->nd[id].next;
-  q->bot_n--;
-  if (q->bot == NIL)
-    q->bot_tail = NIL;
-  if (q->finger == id)
-    q->finger = NIL;
-  return id;
+/* Takes the bottom's first entry out. */
+static inline void bottom_take(asx_wakeq *q) {
+  q->bh = (q->bh + 1) & q->bmask;
+  q->bn--;
 }
 
-/* Appends list (removed nodes already unlinked), whose entries all come
- * after the bottom's, to the bottom, sorted. */
-static void bottom_append(asx_wakeq *q, uint32_t list) {
-  uint32_t tail;
-  assert(list != NIL);
-  list = sort_list(q->nd, list);
-  assert(q->bot == NIL || before(&q->nd[q->bot_tail], &q->nd[list]));
-  if (q->bot == NIL)
-    q->bot = list;
-  else
-    q->nd[q->bot_tail].next = list;
-  q->bot_n++;
-  for (tail = list; q->nd[tail].next != NIL; tail = q->nd[tail].next) {
-    assert(before(&q->nd[tail], &q->nd[q->nd[tail].next]));
-    q->bot_n++;
+/* Appends the gathered entries (none removed), which all come after the
+ * bottom's, to the bottom, sorted. */
+static void bottom_append(asx_wakeq *q, const gathered *g) {
+  node *nd = q->nd;
+  uint32_t n = q->bn;
+  assert(g->head != NIL && n + g->count <= q->bmask + 1);
+  for (uint32_t id = sort_list(nd, g->head); id != NIL; id = nd[id].next)
+    *bottom_at(q, n++) = id;
+  assert(q->bn == 0 || before(&nd[*bottom_at(q, q->bn - 1)],
+                              &nd[*bottom_at(q, q->bn)]));
+  q->bn = n;
+}
+
+/* An entry's key, copied so that a few entries are sorted without going
+ * back to their nodes. */
+typedef struct key {
+  double time;
+  uint32_t seq, id;
+} key;
+
+/* Adds the live entries of a bucket's list to k[0 .. n - 1], which holds
+ * earlier buckets' entries in order (all before these), by insertion.
+ * Returns the new count, or THRES + 1 (k[0 .. n - 1] unchanged) when they
+ * do not all fit in THRES. */
+static uint32_t gather_keys(const node *nd, uint32_t list, key *k, uint32_t n) {
+  for (uint32_t id = list; id != NIL; id = nd[id].next) {
+    key x = {nd[id].time, nd[id].seq, id};
+    uint32_t j;
+    if (removed(&nd[id]))
+      continue;
+    if (n == THRES)
+      return THRES + 1;
+    for (j = n++; j > 0 && (k[j - 1].time > x.time ||
+                            (k[j - 1].time == x.time && k[j - 1].seq > x.seq));
+         j--)
+      k[j] = k[j - 1];
+    k[j] = x;
   }
-  q->bot_tail = tail;
+  return n;
+}
+
+/* Appends k[0 .. n - 1], sorted, which all come after the bottom's
+ * entries, to the bottom. */
+static void bottom_append_keys(asx_wakeq *q, const key *k, uint32_t n) {
+  assert(q->bn + n <= q->bmask + 1);
+  assert(q->bn == 0 || before(&q->nd[*bottom_at(q, q->bn - 1)], &q->nd[k[0].id]));
+  for (uint32_t i = 0; i < n; i++)
+    *bottom_at(q, q->bn + i) = k[i].id;
+  q->bn += n;
 }
 
 /* Makes a new deepest rung of nb buckets for count entries (nb >= count)
@@ -361,7 +424,7 @@ static int refill(asx_wakeq *q) {
       rung *r;
       if (q->top_count == 0) {
         /* Empty: the next push starts afresh at the top. */
-        if (q->bot == NIL)
+        if (q->bn == 0)
           q->top_start = -INFINITY;
         return 0;
       }
@@ -384,44 +447,52 @@ static int refill(asx_wakeq *q) {
       q->top_count = 0;
     } else {
       rung *r = &q->rung[q->nrungs - 1], *finer;
+      key k[THRES];
+      uint32_t n;
       while (r->cur < r->nb && r->head[r->cur] == NIL)
         r->cur++;
       if (r->cur == r->nb) {
         q->nrungs--;
         continue;
       }
-      gather(q->nd, r->head[r->cur], &g);
-      r->head[r->cur++] = NIL;
-      if (g.count > THRES && g.max > g.min && q->nrungs < MAX_RUNGS &&
-          (finer = new_rung(q, g.count, g.min, g.max, g.count)) != NULL) {
-        deal_list(q, finer, g.head);
-        continue;
+      n = gather_keys(q->nd, r->head[r->cur], k, 0);
+      if (n > THRES) {
+        /* A crowded bucket: cut finer, or all of it to the bottom. */
+        gather(q->nd, r->head[r->cur], &g);
+        r->head[r->cur++] = NIL;
+        if (g.max > g.min && q->nrungs < MAX_RUNGS &&
+            (finer = new_rung(q, g.count, g.min, g.max, g.count)) != NULL) {
+          deal_list(q, finer, g.head);
+          continue;
+        }
+        fetch_ahead(q->nd, r);
+        bottom_append(q, &g);
+        return 1;
       }
-      /* A few small buckets at once: the scheduler looks one entry ahead
-       * to prefetch, and the next entry is then usually at hand. */
-      while (g.count < MIN_FILL) {
-        gathered more;
+      r->head[r->cur++] = NIL;
+      /* A few small buckets at once: the scheduler looks some entries
+       * ahead to prefetch, and they are then usually at hand. */
+      while (n < MIN_FILL) {
+        uint32_t m;
         while (r->cur < r->nb && r->head[r->cur] == NIL)
           r->cur++;
         if (r->cur == r->nb)
           break;
-        gather_init(&more);
-        gather(q->nd, r->head[r->cur], &more);
-        if (g.count + more.count > THRES) {
-          r->head[r->cur] = more.head;
+        m = gather_keys(q->nd, r->head[r->cur], k, n);
+        if (m > THRES)
           break;
-        }
         r->head[r->cur++] = NIL;
-        if (more.head == NIL)
-          continue;
-        *g.tail = more.head;
-        g.tail = more.tail;
-        g.count += more.count;
+        n = m;
       }
       fetch_ahead(q->nd, r);
+      if (n > 0) {
+        bottom_append_keys(q, k, n);
+        return 1;
+      }
+      continue;
     }
     if (g.head != NIL) {
-      bottom_append(q, g.head);
+      bottom_append(q, &g);
       return 1;
     }
   }
@@ -488,7 +559,8 @@ static int renumber(asx_wakeq *q) {
   for (int i = 0; i < q->nrungs; i++)
     for (uint32_t b = q->rung[i].cur; b < q->rung[i].nb; b++)
       end = collect(q->nd, q->rung[i].head[b], end);
-  end = collect(q->nd, q->bot, end);
+  for (uint32_t i = 0; i < q->bn; i++)
+    *end++ = *bottom_at(q, i);
   n = (size_t)(end - ids);
   sort_nodes = q->nd;
   qsort(ids, n, sizeof *ids, by_key);
@@ -526,32 +598,45 @@ void asx_wakeq_remove(asx_wakeq *q, uint32_t id) {
 
 uint32_t asx_wakeq_peek(asx_wakeq *q) {
   for (;;) {
-    while (q->bot != NIL && removed(&q->nd[q->bot]))
+    while (q->bn > 0 && removed(&q->nd[*bottom_at(q, 0)]))
       bottom_take(q);
     /* The bottom is kept ASX_WAKEQ_AHEAD deep while there is more, for
      * asx_wakeq_ahead (pending pushes are into rungs). */
-    if (q->bot_n >= ASX_WAKEQ_AHEAD || (q->nrungs == 0 && q->top_count == 0) ||
+    if (q->bn >= ASX_WAKEQ_AHEAD || (q->nrungs == 0 && q->top_count == 0) ||
         !refill(q))
       break;
   }
   /* When the bottom is empty, every level was drained. */
-  assert(q->bot != NIL || q->len == 0);
-  return q->bot != NIL ? q->bot : ASX_WAKEQ_NONE;
+  assert(q->bn > 0 || q->len == 0);
+  return q->bn > 0 ? *bottom_at(q, 0) : ASX_WAKEQ_NONE;
+}
+
+uint32_t asx_wakeq_first(asx_wakeq *q, double *time) {
+  uint32_t id = asx_wakeq_peek(q);
+  *time = id != ASX_WAKEQ_NONE ? q->nd[id].time : INFINITY;
+  return id;
+}
+
+void asx_wakeq_take(asx_wakeq *q) {
+  assert(q->bn > 0 && q->len > 0 && !removed(&q->nd[*bottom_at(q, 0)]));
+  bottom_take(q);
+  q->len--;
 }
 
 uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max) {
-  uint32_t n = 0;
-  for (uint32_t id = q->bot; id != NIL && n < max; id = q->nd[id].next)
-    ids[n++] = id;
+  uint32_t n = q->bn < max ? q->bn : max;
+  if (q->bh + n <= q->bmask + 1) {
+    memcpy(ids, &q->bq[q->bh], (size_t)n * sizeof *ids);
+  } else {
+    for (uint32_t i = 0; i < n; i++)
+      ids[i] = q->bq[(q->bh + i) & q->bmask];
+  }
   return n;
 }
 
 uint32_t asx_wakeq_pop(asx_wakeq *q) {
   uint32_t id = asx_wakeq_peek(q);
-  if (id == ASX_WAKEQ_NONE)
-    return id;
-  assert(q->len > 0 && !removed(&q->nd[id]));
-  bottom_take(q);
-  q->len--;
+  if (id != ASX_WAKEQ_NONE)
+    asx_wakeq_take(q);
   return id;
 }

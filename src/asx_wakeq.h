@@ -52,11 +52,19 @@ uint32_t asx_wakeq_peek(asx_wakeq *q);
 /* Takes the first id out and returns it (ASX_WAKEQ_NONE when empty). */
 uint32_t asx_wakeq_pop(asx_wakeq *q);
 
+/* The scheduler's pair, a pop in two steps with one look at the queue:
+ * asx_wakeq_first is asx_wakeq_peek that also gives the id's time
+ * (INFINITY when empty), and asx_wakeq_take takes out the id it gave, in
+ * O(1); nothing may change the queue in between. */
+uint32_t asx_wakeq_first(asx_wakeq *q, double *time);
+void asx_wakeq_take(asx_wakeq *q);
+
 /* For prefetching only: writes to ids up to max ids in the order they
  * come out next, and returns how many. The list holds at least
  * min(max, ASX_WAKEQ_AHEAD - 1, entries queued) ids after an asx_wakeq_peek
- * or asx_wakeq_pop, each id then queued or since removed; pushes after that
- * may come in between. O(max), in entries already in the cache. */
+ * or asx_wakeq_pop (or asx_wakeq_first and asx_wakeq_take), each id then
+ * queued or since removed; pushes after that may come in between. O(max),
+ * a copy from an array. */
 #define ASX_WAKEQ_AHEAD 20
 uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max);
 
