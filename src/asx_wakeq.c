@@ -89,7 +89,7 @@
 #define THRES 48
 #define LOOKAHEAD 8 /* buckets whose first entry is fetched ahead */
 #define SCAN 64     /* bucket heads read at most to find them */
-#define MIN_FILL 8  /* entries the bottom takes at once from small buckets */
+#define MIN_FILL 16  /* entries the bottom takes at once from small buckets */
 #define PENDING 8   /* pushes into buckets held back while their head loads */
 #define DEAL_AHEAD 16 /* top entries whose node is fetched before they move */
 
