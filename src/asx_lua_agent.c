@@ -282,30 +282,6 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   asx__lua_drop_thread(ls, L, agent);
 }
 
-/* Fetches into the cache what an agent's resume reads first (see
- * asx_sched_prefetch_fn): lua_resume reads the coroutine's lua_State and
- * the top frames of its stack, and the agent's code its trader table
- * (self). lua_newthread allocates the stack right after the state, and a
- * session adds an agent right after making its trader, so all three
- * usually lie in the few hundred bytes around the state: from RESUME_BEFORE
- * bytes before it to RESUME_AFTER after. Where they do not, the prefetch
- * fetches a few lines for nothing. */
-#define RESUME_BEFORE 72
-#define RESUME_AFTER 256
-/* The most lines the span can touch, wherever it starts in its first: a
- * fixed count, so that the loop unrolls (a line for nothing at worst). */
-#define RESUME_LINES ((RESUME_BEFORE + RESUME_AFTER + 63 + 63) / 64)
-void asx__lua_prefetch_agent(asx_sched *s, uint32_t agent, void *data) {
-  const char *co = asx_sched_udata(s, agent);
-  (void)data;
-  if (co != NULL) {
-    uintptr_t line = ((uintptr_t)co - RESUME_BEFORE) & ~(uintptr_t)63;
-#pragma GCC unroll 8
-    for (int i = 0; i < RESUME_LINES; i++)
-      __builtin_prefetch((const void *)(line + 64 * (uintptr_t)i));
-  }
-}
-
 /* ---- functions for agents ---------------------------------------------- */
 
 /* An agent's method called with a dot (self.sleep(1)) has no trader as its

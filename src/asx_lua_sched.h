@@ -50,12 +50,11 @@ extern lsched *asx__lua_last __attribute__((visibility("hidden")));
 /* asx_lua_sched.c: the scheduler at stack index idx, or a Lua error. */
 lsched *asx__lua_check_sched(lua_State *L, int idx);
 
-/* asx_lua_agent.c: the scheduler's resume and prefetch functions; lets the
+/* asx_lua_agent.c: the scheduler's resume function; lets the
  * garbage collector take an agent's coroutine; math.random's contract on
  * the arguments from stack index first, with the draw r; and sleep, now
  * and random added to the module table on top of the stack. */
 void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data);
-void asx__lua_prefetch_agent(asx_sched *s, uint32_t agent, void *data);
 /* The scheduler's courier function: calls the courier_ref function. */
 void asx__lua_run_courier(asx_sched *s, void *data);
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent);

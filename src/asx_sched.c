@@ -34,6 +34,7 @@
 /* Agents whose state is fetched ahead at once (see prefetch_ahead); the
  * queue lists four batches ahead. */
 #define PREFETCH_BATCH 4
+#define LINE 64
 _Static_assert(4 * PREFETCH_BATCH < ASX_WAKEQ_AHEAD,
                "the queue lists the four batches even right after a pop");
 #define GOLDEN 0x9E3779B97F4A7C15ULL
@@ -89,6 +90,24 @@ static void run_courier(asx_sched *s, double t) {
   STORE(s->current, ASX_SCHED_NONE);
 }
 
+/* Fetches the pf_lines lines from line on: a jump into a straight run of
+ * prefetches, which a loop over a count it does not know costs several
+ * times in compares and branches. */
+static inline void prefetch_span(const asx_sched *s, const char *line) {
+#define FETCH(k) __builtin_prefetch(line + (k) * LINE)
+  switch (s->pf_lines) {
+  case 8: FETCH(7); __attribute__((fallthrough));
+  case 7: FETCH(6); __attribute__((fallthrough));
+  case 6: FETCH(5); __attribute__((fallthrough));
+  case 5: FETCH(4); __attribute__((fallthrough));
+  case 4: FETCH(3); __attribute__((fallthrough));
+  case 3: FETCH(2); __attribute__((fallthrough));
+  case 2: FETCH(1); __attribute__((fallthrough));
+  default: FETCH(0);
+  }
+#undef FETCH
+}
+
 /* With many agents each one's state is cold by its turn: its lines come
  * from memory, and its page's address from a walk of the page tables, which
  * a cache prefetch waits for before later instructions can retire. Fetched
@@ -99,15 +118,18 @@ static void run_courier(asx_sched *s, double t) {
  * ahead (st is a megabyte at a million agents, beyond the core's own cache:
  * the store of RUNNING waited for it a fifth of run_batch's time); the
  * first line of what the slots point to (the walk) 2 to 3 batches ahead;
- * and the prefetch function, which fetches what their resumes read, 1 to 2
- * batches ahead.
+ * and the span their resumes read (asx_sched_prefetch_span) 1 to 2 batches
+ * ahead.
  * Called every PREFETCH_BATCH resumes. */
 static void prefetch_ahead(asx_sched *s) {
   uint32_t ids[4 * PREFETCH_BATCH];
   uint32_t n = asx_wakeq_ahead(s->q, ids, 4 * PREFETCH_BATCH), i;
   s->pf_left = PREFETCH_BATCH - 1;
-  for (i = PREFETCH_BATCH; i < n && i < 2 * PREFETCH_BATCH; i++)
-    s->prefetch(s, ids[i], s->data);
+  for (i = PREFETCH_BATCH; i < n && i < 2 * PREFETCH_BATCH; i++) {
+    uintptr_t u = (uintptr_t)s->ag[ids[i]].udata;
+    if (u != 0)
+      prefetch_span(s, (const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
+  }
   for (; i < n && i < 3 * PREFETCH_BATCH; i++)
     __builtin_prefetch(s->ag[ids[i]].udata);
   for (; i < n; i++) {
@@ -148,7 +170,7 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
       continue;
     }
     asx_wakeq_take(s->q);
-    if (s->prefetch != NULL && s->pf_left-- == 0)
+    if (s->pf_lines != 0 && s->pf_left-- == 0)
       prefetch_ahead(s);
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
     s->now = s->resumed = jump ? t : limit;
@@ -169,8 +191,15 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
 
 /* ---- the public calls -------------------------------------------------- */
 
-void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch) {
-  s->prefetch = prefetch;
+int asx_sched_prefetch_span(asx_sched *s, uint32_t before, uint32_t after) {
+  if (before > ASX_SCHED_SPAN_MAX || after > ASX_SCHED_SPAN_MAX - before)
+    return ASX_E_ARG;
+  s->pf_before = before;
+  /* The most lines the span can touch, wherever it starts in its first
+   * (at most 8: see prefetch_span). */
+  s->pf_lines = before + after == 0 ? 0 : (before + after + 2 * (LINE - 1)) / LINE;
+  assert(s->pf_lines <= 8);
+  return 0;
 }
 
 asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,

@@ -75,14 +75,17 @@ typedef struct asx_sched asx_sched;
  * asx_sched_now() at its time. This is the only place agents run. */
 typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 
-/* Called for agents likely to run soon, a batch of them every few resumes,
- * some 4 to 8 turns ahead, so that what their resumes will read can be
- * fetched into the cache meanwhile. The scheduler fetched their slots
- * (asx_sched_udata) and the first line each udata points to a few turns
- * earlier. An agent may be one since ended.
- * Optional; it must only prefetch, never run Lua or change the scheduler. */
-typedef void (*asx_sched_prefetch_fn)(asx_sched *s, uint32_t agent, void *data);
-void asx_sched_set_prefetch(asx_sched *s, asx_sched_prefetch_fn prefetch);
+/* What a resume reads first, fetched into the cache while earlier agents
+ * run: for the agents due to run some 4 to 8 turns ahead, a batch of them
+ * every few resumes, the bytes from `before` bytes before the address their
+ * udata holds (asx_sched_set_udata) to `after` bytes after it (the Lua
+ * binding: the coroutine's state and what lies around it). A prefetch
+ * never faults, so an agent's udata may point to memory since freed. The
+ * scheduler itself fetches these agents' slots and the first line each
+ * udata points to a few turns earlier still. 0 and 0 (the default): no
+ * span is fetched. ASX_E_ARG for a span over ASX_SCHED_SPAN_MAX bytes. */
+#define ASX_SCHED_SPAN_MAX 384
+int asx_sched_prefetch_span(asx_sched *s, uint32_t before, uint32_t after);
 
 /* The courier: messages in flight between the agents and what they act on
  * (the Lua binding carries orders that reach the book later than they were

@@ -44,8 +44,9 @@ enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
 struct asx_sched {
   uv_loop_t *loop;
   asx_sched_resume_fn resume;
-  asx_sched_prefetch_fn prefetch;
-  uint32_t pf_left; /* resumes until the next prefetch_ahead */
+  uintptr_t pf_before; /* asx_sched_prefetch_span's before */
+  uint32_t pf_lines;   /* cache lines its span can touch; 0: no span */
+  uint32_t pf_left;    /* resumes until the next prefetch_ahead */
   asx_sched_end_fn on_end;
   void *data;
   int clock;

@@ -577,6 +577,51 @@ static void test_udata(void **state) {
   asx_sched_free(s);
 }
 
+/* The order of a run of 300 agents that sleep pseudo-random delays, with
+ * their udata set (every third one NULL) and the given prefetch span. */
+typedef struct order_run {
+  uint32_t order[6000];
+  int n;
+} order_run;
+
+static void resume_records(asx_sched *s, uint32_t agent, void *data) {
+  order_run *o = data;
+  uint32_t x = (agent * 2654435761u) ^ (uint32_t)o->n * 40503u;
+  o->order[o->n++] = agent;
+  if (o->n < 6000 - 300)
+    assert_int_equal(asx_sched_wake(s, agent, (double)(x % 1000) / 997.0), 0);
+}
+
+static void run_with_span(order_run *o, uint32_t before, uint32_t after) {
+  static char blocks[300][512];
+  asx_sched *s = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 1, resume_records, o);
+  o->n = 0;
+  assert_int_equal(asx_sched_prefetch_span(s, before, after), 0);
+  assert_int_equal(asx_sched_add(s, 300, NULL), 0);
+  for (uint32_t a = 0; a < 300; a++) {
+    asx_sched_set_udata(s, a, a % 3 == 0 ? NULL : &blocks[a][256]);
+    asx_sched_wake(s, a, 0);
+  }
+  assert_int_equal(asx_sched_run(s), 0);
+  asx_sched_free(s);
+}
+
+/* Fetching ahead is only a hint: with a span or without, the same agents
+ * run in the same order. A span past the limit is refused. */
+static void test_prefetch_span_changes_nothing(void **state) {
+  static order_run plain, spanned;
+  asx_sched *s = asx_sched_new(NULL, ASX_CLOCK_VIRTUAL, 1, resume_records, &plain);
+  assert_int_equal(asx_sched_prefetch_span(s, ASX_SCHED_SPAN_MAX, 1), ASX_E_ARG);
+  assert_int_equal(asx_sched_prefetch_span(s, 1, ASX_SCHED_SPAN_MAX), ASX_E_ARG);
+  assert_int_equal(asx_sched_prefetch_span(s, 200, ASX_SCHED_SPAN_MAX - 200), 0);
+  asx_sched_free(s);
+  run_with_span(&plain, 0, 0);
+  run_with_span(&spanned, 72, 256);
+  assert_true(plain.n > 5000);
+  assert_int_equal(spanned.n, plain.n);
+  assert_memory_equal(spanned.order, plain.order, sizeof plain.order[0] * (size_t)plain.n);
+}
+
 /* A random workload over many agents: each resume checks that (time, order
  * of setting) only grows, and some resumes stop a random other agent, which
  * exercises removal from the middle of the heap. */
@@ -876,6 +921,7 @@ int main(void) {
       cmocka_unit_test(test_real_clock_sleep_zero_at_the_duration_ends),
       cmocka_unit_test(test_real_clock_stop_takes_the_time_of_the_stop),
       cmocka_unit_test(test_watchdog_reports_an_agent_that_does_not_yield),
+      cmocka_unit_test(test_prefetch_span_changes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
