@@ -54,14 +54,25 @@ static uint64_t agent_seed(uint64_t seed, uint32_t agent) {
   return mix64(seed ^ mix64(((uint64_t)agent + 1) * 0xD1B54A32D192ED03ULL));
 }
 
-uint64_t asx_sched_rand(asx_sched *s, uint32_t agent) {
+/* The draws below share these, inlined: an agent's draw (asx_sched_draw,
+ * several per order of a random trader) would otherwise cost three calls
+ * through the library's PLT. */
+static inline uint64_t next_rand(asx_sched *s, uint32_t agent) {
   uint64_t *state = agent < s->n ? &s->ag[agent].rng : &s->session_rng;
   *state += GOLDEN;
   return mix64(*state);
 }
 
+static inline double unit_interval(uint64_t r) {
+  return (double)(r >> 11) * 0x1.0p-53;
+}
+
+uint64_t asx_sched_rand(asx_sched *s, uint32_t agent) {
+  return next_rand(s, agent);
+}
+
 double asx_sched_rand01(asx_sched *s, uint32_t agent) {
-  return (double)(asx_sched_rand(s, agent) >> 11) * 0x1.0p-53;
+  return unit_interval(next_rand(s, agent));
 }
 
 /* The scheduler asx_sched_draw uses: the one whose batch runs, else the
@@ -72,9 +83,9 @@ double asx_sched_draw(void) {
   static uint64_t fallback = 0x853c49e6748fea9bULL;
   if (!active) {
     fallback += GOLDEN;
-    return (double)(mix64(fallback) >> 11) * 0x1.0p-53;
+    return unit_interval(mix64(fallback));
   }
-  return asx_sched_rand01(active, active->current);
+  return unit_interval(next_rand(active, active->current));
 }
 
 /* ---- batches ----------------------------------------------------------- */
