@@ -596,7 +596,8 @@ void asx_wakeq_remove(asx_wakeq *q, uint32_t id) {
   q->len--;
 }
 
-uint32_t asx_wakeq_peek(asx_wakeq *q) {
+/* asx_wakeq_peek, inlined into the calls below. */
+static inline uint32_t peek(asx_wakeq *q) {
   for (;;) {
     while (q->bn > 0 && removed(&q->nd[*bottom_at(q, 0)]))
       bottom_take(q);
@@ -611,17 +612,21 @@ uint32_t asx_wakeq_peek(asx_wakeq *q) {
   return q->bn > 0 ? *bottom_at(q, 0) : ASX_WAKEQ_NONE;
 }
 
-uint32_t asx_wakeq_first(asx_wakeq *q, double *time) {
-  uint32_t id = asx_wakeq_peek(q);
-  *time = id != ASX_WAKEQ_NONE ? q->nd[id].time : INFINITY;
-  return id;
-}
-
-void asx_wakeq_take(asx_wakeq *q) {
+static inline void take(asx_wakeq *q) {
   assert(q->bn > 0 && q->len > 0 && !removed(&q->nd[*bottom_at(q, 0)]));
   bottom_take(q);
   q->len--;
 }
+
+uint32_t asx_wakeq_peek(asx_wakeq *q) { return peek(q); }
+
+uint32_t asx_wakeq_first(asx_wakeq *q, double *time) {
+  uint32_t id = peek(q);
+  *time = id != ASX_WAKEQ_NONE ? q->nd[id].time : INFINITY;
+  return id;
+}
+
+void asx_wakeq_take(asx_wakeq *q) { take(q); }
 
 uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max) {
   uint32_t n = q->bn < max ? q->bn : max;
@@ -635,8 +640,8 @@ uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max) {
 }
 
 uint32_t asx_wakeq_pop(asx_wakeq *q) {
-  uint32_t id = asx_wakeq_peek(q);
+  uint32_t id = peek(q);
   if (id != ASX_WAKEQ_NONE)
-    asx_wakeq_take(q);
+    take(q);
   return id;
 }
