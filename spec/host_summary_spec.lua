@@ -104,6 +104,17 @@ describe("asx-host --summary", function()
     assert.is_true(j.low <= j.vwap and j.vwap <= j.high)
   end)
 
+  it("writes into a pipe at its path rather than replace it", function()
+    local d = tmpdir()
+    local r = sh('mkfifo "$D/p" && { timeout 30 cat "$D/p" > "$D/got" & } && "$HOST" -q --clock virtual '
+      .. '--seed 3 -d 2 --summary "$D/p" ' .. F .. 'pair.lua && wait && test -p "$D/p" && echo still a pipe', d)
+    local got = slurp(d .. "/got")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status)
+    assert.are.equal("still a pipe", run.lines(r.stdout)[#run.lines(r.stdout)])
+    assert.are.equal(8, cjson.decode(got).orders)
+  end)
+
   it("exits 2 before running when the file cannot be written", function()
     local r = host("-q --clock virtual -d 1 --summary /nonexistent/s.json " .. F .. "tape.lua")
     assert.are.equal(2, r.status)

@@ -72,6 +72,12 @@ int asx_logfile_open(const char *path, int append, size_t max_bytes, asx_logfile
  * belongs to that log file and lives until it is closed. */
 const char *asx_logfile_holder(const char *path);
 
+/* 1 when path names an existing file that is neither a regular file nor a
+ * directory, following symbolic links: a device (/dev/stdout, /dev/null),
+ * a pipe or a socket, which a file written whole must be written into
+ * rather than replaced by a rename. 0 otherwise. */
+int asx_logfile_special(const char *path);
+
 /* 1 when paths a and b name the same file: the same device and inode when
  * both exist, else the same name in the same directory (a file open() would
  * create). For checking a set of paths before any is opened, and truncated. */

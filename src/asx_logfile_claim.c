@@ -62,6 +62,11 @@ const char *asx_logfile_holder(const char *path) {
   return held;
 }
 
+int asx_logfile_special(const char *path) {
+  struct stat st;
+  return path && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 /* The directory and the last name of path, by identity: the directory's
  * device and inode, and a pointer to the name inside path. 0 or errno. */
 static int dir_and_name(const char *path, struct stat *dir, const char **name) {

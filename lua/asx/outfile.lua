@@ -2,17 +2,27 @@
 -- (--summary, --report). A path is checked before the run, so that a bad one
 -- is a bad command line rather than a lost run; the file is written to
 -- PATH.tmp and renamed, so a reader never sees half a file and a run that
--- stopped early leaves none.
+-- stopped early leaves none. A device or a pipe at PATH (--summary
+-- /dev/stdout) is written into instead: a rename would replace it, and
+-- with root's rights, for every program on the machine.
+local C = require("asx.ffi").C
+
 local M = {}
 
 local function cannot(path, err)
   return nil, ("cannot write '%s': %s"):format(path, err)
 end
 
+local function special(path)
+  return C.asx_logfile_special(path) == 1
+end
+
 -- Whether path can be written; true, or nil and the reason. A file an
 -- earlier run left at path is removed, so that it cannot pass for this
--- run's.
+-- run's. A device or a pipe is left as it is, and not opened (opening a
+-- pipe waits for its reader).
 function M.check(path)
+  if special(path) then return true end
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "w")
   if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
@@ -24,15 +34,16 @@ end
 
 -- Writes the strings ... to path; true, or nil and the reason.
 function M.write(path, ...)
-  local tmp = path .. ".tmp"
+  local tmp = special(path) and path or path .. ".tmp"
   local f, err = io.open(tmp, "wb")
   if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
   local ok, werr = f:write(...)
   local closed, cerr = f:close()
   if not ok or not closed then
-    os.remove(tmp)
+    if tmp ~= path then os.remove(tmp) end
     return cannot(path, werr or cerr)
   end
+  if tmp == path then return true end
   local renamed, rerr = os.rename(tmp, path)
   if not renamed then
     os.remove(tmp)
