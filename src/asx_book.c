@@ -211,6 +211,7 @@ void asx_book_free(asx_book *b) {
     return;
   free(v->free_slots);
   free(v->finished);
+  free(v->sim);
   free(v->events);
   for (size_t i = 0; i < v->n_abandoned; i++)
     free(v->abandoned[i]);

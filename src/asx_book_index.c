@@ -205,17 +205,21 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
    * finished list only this call's entries are worth a copy. */
   uint32_t *slots = malloc(cap * sizeof(*slots));
   asx_order **finished = malloc(cap * sizeof(*finished));
-  if (slots == NULL || finished == NULL) {
+  asx_sim *sim = malloc((cap + 1) * sizeof(*sim));
+  if (slots == NULL || finished == NULL || sim == NULL) {
     free(slots);
     free(finished);
+    free(sim);
     return ASX_E_NOMEM;
   }
   if (v->n_finished > 0)
     memcpy(finished, v->finished, v->n_finished * sizeof(*finished));
   free(v->free_slots);
   free(v->finished);
+  free(v->sim);
   v->free_slots = slots;
   v->finished = finished;
+  v->sim = sim;
   /* The new slots, the lowest on top: they are handed out in order. */
   for (size_t slot = cap; slot > v->cap_free_slots; slot--)
     slots[v->n_free_slots++] = (uint32_t)slot;

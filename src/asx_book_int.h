@@ -43,6 +43,12 @@ ASX__HIDDEN extern asx_level asx__book_level_none;
 #define ASX_WINDOW 128
 #define ASX_WINDOW_WORDS (ASX_WINDOW / 64)
 
+/* A fill-or-kill check's copy of the balances of an account it meets. */
+typedef struct asx_sim {
+  asx_account *acct;
+  int64_t money, stocks;
+} asx_sim;
+
 /* What the books of one exchange share. */
 typedef struct asx_venue {
   int64_t next_id;
@@ -81,7 +87,11 @@ typedef struct asx_venue {
 
   uint32_t books;    /* made so far: the next instrument's number */
   uint32_t refs;     /* alive */
-  uint64_t sim_mark; /* the current fill-or-kill check (asx__book_fok_fills) */
+  /* The fill-or-kill check's copies (asx__book_fok_fills), one for each
+   * account it meets: the incoming order's, and at most one per resting
+   * order, so they are made with the slots, cap_free_slots + 1 of them. */
+  asx_sim *sim;
+  size_t n_sim;
 #ifndef NDEBUG
   double clock_last; /* the clock's last reading: it never goes back */
 #endif
@@ -115,6 +125,7 @@ typedef struct book_side {
             3 * sizeof(size_t)];
 } book_side;
 _Static_assert(sizeof(book_side) == 2048, "a side's size is a power of two");
+_Static_assert(sizeof(asx_account) == 64, "an account is one cache line");
 
 struct asx_book {
   book_side sides[2];

@@ -278,15 +278,21 @@ asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
 }
 
 /* A fill-or-kill check works on copies of an account's balances, made on
- * first use in the check. */
-static inline asx_account *sim_account(asx_account *a, uint32_t inst,
-                                       uint64_t mark) {
-  if (a->sim_mark_ != mark) {
-    a->sim_mark_ = mark;
-    a->sim_money_ = a->money;
-    a->sim_stocks_ = *position(a, inst);
-  }
-  return a;
+ * first use in the check: the venue's entries, found again through the
+ * account's sim_ (a sparse set: an entry counts when it is among those of
+ * this check and names the account, so a check starts with none by setting
+ * their count to 0). */
+static inline asx_sim *sim_entry(asx_venue *v, asx_account *a,
+                                 uint32_t inst) {
+  if (a->sim_ < v->n_sim && v->sim[a->sim_].acct == a)
+    return &v->sim[a->sim_];
+  assert(v->n_sim <= v->cap_free_slots);
+  a->sim_ = (uint32_t)v->n_sim;
+  asx_sim *e = &v->sim[v->n_sim++];
+  e->acct = a;
+  e->money = a->money;
+  e->stocks = *position(a, inst);
+  return e;
 }
 
 /* Whether the incoming order o, of side s, would fill whole: matching run
@@ -300,8 +306,12 @@ int asx__book_fok_fills(asx_book *b, const asx_order *o, int s) {
   int opp = s == ASX_BUY ? ASX_SELL : ASX_BUY;
   const book_side *side = &b->sides[opp];
   uint32_t inst = b->instrument;
-  uint64_t mark = ++b->v->sim_mark;
-  asx_account *incoming = sim_account(o->acct_, inst, mark);
+  asx_venue *v = b->v;
+  /* With no slot made yet, nothing rests in the exchange. */
+  if (v->cap_free_slots == 0)
+    return 0;
+  v->n_sim = 0;
+  asx_sim *incoming = sim_entry(v, o->acct_, inst);
   int64_t limit = o->price != 0 ? side_key(opp, o->price) : INT64_MIN;
   int64_t need = o->amount;
 
@@ -314,34 +324,34 @@ int asx__book_fok_fills(asx_book *b, const asx_order *o, int s) {
       return 0;
     int64_t price = lvl->price;
     for (const asx_order *r = lvl->head; r != NULL; r = r->next_) {
-      asx_account *other = sim_account(r->acct_, inst, mark);
-      asx_account *buyer = s == ASX_BUY ? incoming : other;
-      asx_account *seller = s == ASX_BUY ? other : incoming;
+      asx_sim *other = sim_entry(v, r->acct_, inst);
+      asx_sim *buyer = s == ASX_BUY ? incoming : other;
+      asx_sim *seller = s == ASX_BUY ? other : incoming;
       int64_t qty = min64(need, r->amount);
       int64_t cost;
       /* Matching trims the buy order, then the sell order: the incoming
        * one when it is on that side, whoever the accounts are. */
       if (__builtin_mul_overflow(price, qty, &cost) ||
-          cost > buyer->sim_money_) {
+          cost > buyer->money) {
         if (s == ASX_BUY)
           return 0;
-        qty = buyer->sim_money_ / price;
+        qty = buyer->money / price;
       }
-      if (qty > seller->sim_stocks_) {
+      if (qty > seller->stocks) {
         if (s == ASX_SELL)
           return 0;
-        qty = seller->sim_stocks_;
+        qty = seller->stocks;
       }
       if (qty == 0)
         continue;
       cost = price * qty;
-      if (buyer != seller && (seller->sim_money_ > ASX_MAX_QTY - cost ||
-                              buyer->sim_stocks_ > ASX_MAX_QTY - qty))
+      if (buyer != seller && (seller->money > ASX_MAX_QTY - cost ||
+                              buyer->stocks > ASX_MAX_QTY - qty))
         return 0;
-      buyer->sim_money_ -= cost;
-      seller->sim_money_ += cost;
-      buyer->sim_stocks_ += qty;
-      seller->sim_stocks_ -= qty;
+      buyer->money -= cost;
+      seller->money += cost;
+      buyer->stocks += qty;
+      seller->stocks -= qty;
       need -= qty;
       if (need == 0)
         return 1;

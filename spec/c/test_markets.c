@@ -391,6 +391,34 @@ static void test_fok_counts_resting_trims(void **state) {
   EXPECT_ORDER(o, 0, 1, ASX_FILLED, 0);
 }
 
+/* Each FOK check starts afresh: an account meets its own balances, not
+ * those an earlier check copied for another account at the same place. */
+static void test_fok_checks_do_not_mix_accounts(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0], *b = &f->t[1], *c = &f->t[2], *d = &f->t[3];
+  fund(a, 1000, 1, 0);
+  fund(b, 0, 1, 0);
+  fund(c, 1000, 0, 0);
+  fund(d, 0, 1, 0);
+  /* Nothing rests in the exchange yet. */
+  asx_order *o = submit(f, f->acme, a, ASX_BUY, 10, 1, ASX_FOK);
+  EXPECT_ORDER(o, 1, 0, ASX_CANCELLED, ASX_CANCEL_FOK);
+  /* a meets b: a's balances come first in the check. */
+  submit(f, f->acme, b, ASX_SELL, 10, 1, 0);
+  o = submit(f, f->acme, a, ASX_BUY, 10, 1, ASX_FOK);
+  EXPECT_ORDER(o, 0, 1, ASX_FILLED, 0);
+  EXPECT_ACCOUNT(a, 990, 2, 0, 0);
+  /* c comes first now, and a's order after d's: a must give its own 2
+   * stocks, not c's none. */
+  submit(f, f->acme, d, ASX_SELL, 10, 1, 0);
+  submit(f, f->acme, a, ASX_SELL, 11, 1, 0);
+  o = submit(f, f->acme, c, ASX_BUY, 11, 2, ASX_FOK);
+  EXPECT_ORDER(o, 0, 2, ASX_FILLED, 0);
+  EXPECT_ACCOUNT(c, 1000 - 21, 2, 0, 0);
+  EXPECT_ACCOUNT(a, 1001, 1, 0, 0);
+  EXPECT_ACCOUNT(d, 10, 0, 0, 0);
+}
+
 /* A FOK order against its own trader's resting order: the self-trade
  * moves no balance but needs the money and the stocks, as matching does. */
 static void test_fok_self_trade(void **state) {
@@ -531,7 +559,8 @@ int main(void) {
       T(test_fok_not_enough),
       T(test_fok_money_runs_out_mid_sweep),
       T(test_fok_counts_resting_trims),
-      T(test_fok_self_trade),
+      T(test_fok_checks_do_not_mix_accounts),
+    T(test_fok_self_trade),
       T(test_post_only_at_the_touch),
       T(test_bad_flags),
       T(test_amend_keeps_priority),
