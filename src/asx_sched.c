@@ -3,12 +3,12 @@
  * have files of their own (asx_sched_int.h lists them).
  *
  * Data structures, indexed by agent number and grown together by
- * asx_sched_add, so that an agent costs about 37 bytes and no libuv handle:
+ * asx_sched_add, so that an agent costs about 41 bytes and no libuv handle:
  *   ag[a]     its splitmix64 state and the caller's pointer (asx_sched_udata:
  *             the Lua binding keeps the agent's coroutine there), in one
  *             16-byte slot, so that a resume touches one cache line;
  *   st[a]     its state, one byte;
- *   q         the wake-up queue (asx_wakeq.h): 20 bytes per agent and O(1)
+ *   q         the wake-up queue (asx_wakeq.h): 24 bytes per agent and O(1)
  *             per wake-up however many agents there are;
  *   labels    names for messages, a few runs in all (asx_sched_label.c).
  *
