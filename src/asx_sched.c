@@ -101,22 +101,16 @@ static void run_courier(asx_sched *s, double t) {
   STORE(s->current, ASX_SCHED_NONE);
 }
 
-/* Fetches the pf_lines lines from line on: a jump into a straight run of
- * prefetches, which a loop over a count it does not know costs several
- * times in compares and branches. */
-static inline void prefetch_span(const asx_sched *s, const char *line) {
-#define FETCH(k) __builtin_prefetch(line + (k) * LINE)
-  switch (s->pf_lines) {
-  case 8: FETCH(7); __attribute__((fallthrough));
-  case 7: FETCH(6); __attribute__((fallthrough));
-  case 6: FETCH(5); __attribute__((fallthrough));
-  case 5: FETCH(4); __attribute__((fallthrough));
-  case 4: FETCH(3); __attribute__((fallthrough));
-  case 3: FETCH(2); __attribute__((fallthrough));
-  case 2: FETCH(1); __attribute__((fallthrough));
-  default: FETCH(0);
-  }
-#undef FETCH
+/* Fetches the SPAN_LINES lines from line on, unrolled: the most a span of
+ * ASX_SCHED_SPAN_MAX bytes can touch wherever it starts, so that a shorter
+ * span costs a line or two fetched for nothing, never a loop over a count
+ * the compiler does not know (which took as many instructions as the
+ * fetches). */
+#define SPAN_LINES ((ASX_SCHED_SPAN_MAX + 2 * (LINE - 1)) / LINE)
+static inline void prefetch_span(const char *line) {
+#pragma GCC unroll 8
+  for (int k = 0; k < SPAN_LINES; k++)
+    __builtin_prefetch(line + k * LINE);
 }
 
 /* With many agents each one's state is cold by its turn: its lines come
@@ -139,7 +133,7 @@ static void prefetch_ahead(asx_sched *s) {
   for (i = PREFETCH_BATCH; i < n && i < 2 * PREFETCH_BATCH; i++) {
     uintptr_t u = (uintptr_t)s->ag[ids[i]].udata;
     if (u != 0)
-      prefetch_span(s, (const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
+      prefetch_span((const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
   }
   for (; i < n && i < 3 * PREFETCH_BATCH; i++)
     __builtin_prefetch(s->ag[ids[i]].udata);
@@ -181,7 +175,7 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
       continue;
     }
     asx_wakeq_take(s->q);
-    if (s->pf_lines != 0 && s->pf_left-- == 0)
+    if (s->pf_on && s->pf_left-- == 0)
       prefetch_ahead(s);
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
     s->now = s->resumed = jump ? t : limit;
@@ -206,10 +200,7 @@ int asx_sched_prefetch_span(asx_sched *s, uint32_t before, uint32_t after) {
   if (before > ASX_SCHED_SPAN_MAX || after > ASX_SCHED_SPAN_MAX - before)
     return ASX_E_ARG;
   s->pf_before = before;
-  /* The most lines the span can touch, wherever it starts in its first
-   * (at most 8: see prefetch_span). */
-  s->pf_lines = before + after == 0 ? 0 : (before + after + 2 * (LINE - 1)) / LINE;
-  assert(s->pf_lines <= 8);
+  s->pf_on = before + after > 0;
   return 0;
 }
 

@@ -84,7 +84,7 @@ typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
  * scheduler itself fetches these agents' slots and the first line each
  * udata points to a few turns earlier still. 0 and 0 (the default): no
  * span is fetched. ASX_E_ARG for a span over ASX_SCHED_SPAN_MAX bytes. */
-#define ASX_SCHED_SPAN_MAX 384
+#define ASX_SCHED_SPAN_MAX 384 /* at most 7 cache lines, wherever it starts */
 int asx_sched_prefetch_span(asx_sched *s, uint32_t before, uint32_t after);
 
 /* The courier: messages in flight between the agents and what they act on

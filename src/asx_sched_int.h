@@ -45,7 +45,7 @@ struct asx_sched {
   uv_loop_t *loop;
   asx_sched_resume_fn resume;
   uintptr_t pf_before; /* asx_sched_prefetch_span's before */
-  uint32_t pf_lines;   /* cache lines its span can touch; 0: no span */
+  int pf_on;           /* a span is set */
   uint32_t pf_left;    /* resumes until the next prefetch_ahead */
   asx_sched_end_fn on_end;
   void *data;
