@@ -521,12 +521,17 @@ end
 -- resumed, and an agent failed on the exchange it left delivering. The
 -- book keeps the records' buffer (asx_book_abandon_events), so the
 -- suspended delivery, if it is ever resumed, reads records that exist; it
--- sees st.abandoned changed and stops there.
+-- sees st.abandoned changed and stops there. With no delivery under way
+-- it does nothing and returns false: the records held then are not yet
+-- delivered (a batched logger's), and each buffer set aside is kept until
+-- the book goes.
 function Exchange:_abandon_delivery()
   local st = exchange_state(self, "_abandon_delivery")
+  if not st.delivering then return false end
   C.asx_book_abandon_events(st.book)
   st.abandoned = st.abandoned + 1
   st.delivering = false
+  return true
 end
 
 -- True while the exchange delivers events to its loggers (when trading
