@@ -98,9 +98,11 @@ local error_text = check.error_text
 -- The class of a trader: the name shown in errors and summaries. Read when
 -- the trader is added (an agent may change its metatable later), through
 -- the class's own metatable, which a strategy may have replaced too.
+local function name_of(cls) return cls.name end
 local function class_of(t)
   local cls = getmetatable(t)
-  local ok, name = pcall(function() return cls.name end)
+  -- No closure per call: a million agents would leave a million behind.
+  local ok, name = pcall(name_of, cls)
   return cls, (ok and type(name) == "string") and name or "trader"
 end
 
