@@ -20,6 +20,13 @@ local function raises(f, msg)
   assert.are.equal(("%s:%d: %s"):format(info.short_src, info.linedefined, msg), err)
 end
 
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 local function check_book(ex)
   local broken = F.C.asx_book_check(asx._book(ex))
   assert.is_nil(broken ~= nil and F.ffi.string(broken) or nil)
@@ -73,6 +80,43 @@ describe("memory safety from Lua", function()
       -- The methods still work on it through the class, with its account.
       assert.are.equal(76, asx.Trader.value(seller, 1))
       assert.is_true(asx.Trader.cancel_all(seller))
+      check_book(ex)
+    end)
+  end)
+
+  describe("the keys asx keeps in a trader", function()
+    it("hold its account, read-only, and its exchange; new copies neither; without them, no trader", function()
+      local ex = asx.exchange()
+      local t = asx.trader({ exchange = ex, money = 100, stocks = 5, note = "x" })
+      local fields, account_key = {}, nil
+      for k, v in pairs(t) do
+        fields[tostring(k)] = v
+        if tostring(k) == "asx.account" then account_key = k end
+      end
+      local acct = fields["asx.account"]
+      assert.are.same({ "asx.account", "asx.exchange", "note" }, sorted_keys(fields))
+      assert.are.equal(ex, fields["asx.exchange"])
+      assert.are.equal(t.id, acct.id)
+      -- Lua's view of the account is read-only: its balances change through t.
+      assert.is_false((pcall(function() acct.money = 5 end)))
+      assert.is_false((pcall(function() acct.n_positions = 9 end)))
+      assert.is_false((pcall(function() acct.tag = 0 end)))
+      t.money = 40
+      assert.are.equal(40, tonumber(acct.money))
+      -- A trader made from t's fields is another trader.
+      local opts = {}
+      for k, v in pairs(t) do opts[k] = v end
+      local u = asx.trader(opts)
+      assert.are_not.equal(t.id, u.id)
+      assert.is_nil(u.exchange)
+      assert.are.same({ 0, 0, "x" }, { u.money, u.stocks, u.note })
+      t:sell(2, 10)
+      -- Without its account (or with something else there), t is no trader.
+      rawset(t, account_key, 5)
+      raises(function() t:buy(1, 10) end, "bad argument #1 to 'buy' (trader expected, got table)")
+      raises(function() t.money = 1 end, "bad value for 'money' (" .. tostring(t) .. " is not a trader)")
+      assert.is_false(asx.is_trader(t))
+      assert.are.same({ 1, 10 }, { ex:stats().resting, ex:best_ask() })
       check_book(ex)
     end)
   end)

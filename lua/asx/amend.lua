@@ -15,7 +15,7 @@ local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, MAX = check.is_count, check.MAX
 
 local order_t, istype = P.order_t, ffi.istype
-local account_of, exchange_of, state_at = P.account_of, P.exchange_of, P.state_at
+local account_of, exchange_at, state_at = P.account_of, P.exchange_at, P.state_at
 local deliver, order_options = P.deliver, P.order_options
 local OPEN = C.ASX_OPEN
 
@@ -26,7 +26,7 @@ local Trader = {}
 -- exchange's state (found, as the order path finds it, by the number the
 -- account carries), o's book and self's account, or nil.
 local function own_resting(self, o, fname)
-  local acct = account_of[self]
+  local acct = account_of(self)
   if not acct then self_error(fname, "trader", self, 3) end
   if not istype(order_t, o) then argerror(1, fname, "order expected", o, 3) end
   -- nil for a trader with no exchange (tag 0).
@@ -50,7 +50,7 @@ function Trader:amend(o, amount)
   end
   if st.delivering then error("amend: a logger must not trade", 2) end
   local ok = C.asx_book_amend(book, o, amount) == 1
-  if ok and st.listening then deliver(exchange_of[self]) end
+  if ok and st.listening then deliver(exchange_at[st.tag], st) end
   return ok
 end
 
@@ -89,7 +89,7 @@ function Trader:replace(o, amount, price, opts)
     st.anchors[n.slot_] = n
     st.accounts[n.slot_] = acct
   end
-  if st.listening then deliver(exchange_of[self]) end
+  if st.listening then deliver(exchange_at[st.tag], st) end
   return n
 end
 

@@ -19,28 +19,21 @@ local F = require("asx.ffi")
 local event = require("asx.event")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
-local type, tostring, tonumber, rawget = type, tostring, tonumber, rawget
+local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
 local setmetatable, error, pcall = setmetatable, error, pcall
 local argerror, self_error = check.argerror, check.self_error
 
 local order_t, istype = P.order_t, ffi.istype
-local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local account_of, state_of, EXCHANGE = P.account_of, P.state_of, P.EXCHANGE
 local exchange_state = P.exchange_state
 local native_consumers = P.native_consumers
 local EVENT_TYPES = event.NAMES
 
 local M = {}
 
--- Every exchange's state by a number of its own, which its traders'
--- accounts carry (asx_account.tag), so that the order path finds the state
--- from the account with an array index rather than two look-ups keyed by
--- tables. Weak: a trader keeps its exchange, and so its state, alive.
-local state_at = setmetatable({}, { __mode = "v" })
-P.state_at = state_at
--- The exchanges by the same number: a trader's exchange (t.exchange) is
--- found from the account that its other fields and its orders read too.
-local exchange_at = setmetatable({}, { __mode = "v" })
-P.exchange_at = exchange_at
+-- Every exchange's state and the exchange itself by its number
+-- (lua/asx/private.lua), which its traders' accounts carry.
+local state_at, exchange_at = P.state_at, P.exchange_at
 local n_exchanges = 0
 
 local Exchange = {}
@@ -406,7 +399,7 @@ function M.new(opts)
   end
   local book = books[0]
   -- Traders are listed weakly: a trader keeps its exchange alive, not the
-  -- other way round (see account_of).
+  -- other way round (see EXCHANGE in lua/asx/private.lua).
   local ex = setmetatable({
     traders = setmetatable({}, { __mode = "v" }), loggers = {}, events = 0,
     -- Loggers with send_event, as they were when added.
@@ -634,8 +627,9 @@ local function set_positions(st, acct, wanted, fname)
   if st.n > 1 then
     local arr = ffi.new("int64_t[?]", st.n - 1)
     positions_of[acct] = arr
-    acct.positions = arr
-    acct.n_positions = st.n - 1
+    local rw = ffi.cast("asx_account_rw *", acct)
+    rw.positions = arr
+    rw.n_positions = st.n - 1
   end
   if wanted then
     for name, v in pairs(wanted) do C.asx_account_set_position(acct, st.index[name], v) end
@@ -647,17 +641,17 @@ end
 -- a position in each of its instruments.
 function Exchange:register(t)
   local st = exchange_state(self, "register")
-  local acct = account_of[t]
+  local acct = account_of(t)
   if not acct then argerror(1, "register", "trader expected", t) end
-  local current = exchange_of[t]
-  if current == self then return t end
-  if current ~= nil then
+  if acct.tag == st.tag then return t end
+  if acct.tag ~= 0 then
     error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)
   end
   set_positions(st, acct, P.wanted_positions[t], "register")
   P.wanted_positions[t] = nil
-  exchange_of[t] = self
-  acct.tag = st.tag
+  -- The trader keeps its exchange alive; its calls find it by acct.tag.
+  rawset(t, EXCHANGE, self)
+  ffi.cast("asx_account_rw *", acct).tag = st.tag
   self.traders[acct.id] = t
   return t
 end

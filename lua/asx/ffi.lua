@@ -33,6 +33,30 @@ local function order_view(body)
   return "typedef struct asx_order {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_order;"
 end
 local cdef = core.cdef:gsub("typedef struct asx_order {(.-)} asx_order;", order_view)
+
+-- A trader's account is kept in the trader's own table (lua/asx/private.lua),
+-- where pairs(t) shows it: Lua's view of it is read-only too, with the same
+-- field names (the balances are written through asx_account_set, which
+-- checks them), and its pointers are plain integers. asx's own code writes
+-- the fields the core leaves to its owner (tag, positions) through the
+-- writable struct asx_account_rw, of the same layout.
+local function account_view(body)
+  body = body:gsub("/%*.-%*/", "")
+  local fields = {}
+  for decl in body:gmatch("[^;]+") do
+    decl = decl:match("^%s*(.-)%s*$")
+    if decl:find("*", 1, true) then
+      local names = {}
+      for name in decl:gmatch("%*%s*([%w_]+)") do names[#names + 1] = name end
+      fields[#fields + 1] = "const uintptr_t " .. table.concat(names, ", ") .. ";"
+    elseif decl ~= "" then
+      fields[#fields + 1] = "const " .. decl .. ";"
+    end
+  end
+  return "typedef struct asx_account_rw {" .. body .. "} asx_account_rw;\n"
+    .. "typedef struct asx_account {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_account;"
+end
+cdef = cdef:gsub("typedef struct asx_account {(.-)} asx_account;", account_view)
 ffi.cdef(cdef)
 
 -- asx.core is already loaded, so this finds the same library, by the same

@@ -42,7 +42,7 @@ local M = {}
 local handlers = setmetatable({}, { __mode = "k" })
 
 local function register(self, fn)
-  if not account_of[self] then check.self_error("on_fill", "trader", self, 2) end
+  if not account_of(self) then check.self_error("on_fill", "trader", self, 2) end
   if fn ~= nil and type(fn) ~= "function" then
     check.argerror(1, "on_fill", "function or nil expected", fn)
   end
@@ -78,7 +78,7 @@ end
 -- events then, so the submit's trades can be read).
 function M.hears(t, st)
   if not M.handler(t) then return false end
-  if not st.watching then start(P.exchange_of[t], st) end
+  if not st.watching then start(P.exchange_at[st.tag], st) end
   return true
 end
 
@@ -88,11 +88,11 @@ end
 
 -- Watches the orders of t resting now (a handler set after they rested).
 function M.watch_resting(t)
-  local ex = P.exchange_of[t]
+  local ex = P.exchange_of(t)
   if ex == nil then return end
   local st = state_of[ex]
   if not st.watching then start(ex, st) end
-  local acct, anchors = account_of[t], st.anchors
+  local acct, anchors = account_of(t), st.anchors
   local o = C.asx_account_first(acct)
   while o ~= nil do
     M.watch(st, anchors[o.slot_])

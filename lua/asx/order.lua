@@ -44,8 +44,8 @@ local order_getters = {
   -- The instrument's name, found through the owner's exchange (nil once the
   -- owner is collected).
   instrument = function(o)
-    local t = owners[o.trader_]
-    local st = t and P.state_of[P.exchange_of[t]]
+    local acct = P.account_of(owners[o.trader_])
+    local st = acct and P.state_at[acct.tag]
     return st and st.names[o.instrument_]
   end,
   -- Why a cancelled order was cancelled: nil when its trader asked (or for

@@ -19,9 +19,21 @@ local function weak(mode) return setmetatable({}, { __mode = mode }) end
 -- that returns the book's sink for it (lua/asx/exchange.lua).
 registry["asx.native_consumers"] = weak("k")
 
+-- A trader's C account and its exchange are kept in the trader's own table,
+-- under these keys, rather than in tables keyed by the traders: a trader's
+-- calls find them in the lines of the trader they read anyway, where a
+-- table keyed by a million traders costs a cache miss per call (and a weak
+-- one, work for the collector over all its keys). Only asx holds the keys,
+-- so no field of the user's can clash with them; pairs(t) lists them, and
+-- the account it shows is read-only (lua/asx/ffi.lua). The exchange is
+-- there only so that a trader keeps it alive: it is found by the number its
+-- account carries (acct.tag, exchange_at).
+local ACCOUNT = setmetatable({}, { __tostring = function() return "asx.account" end })
+local EXCHANGE = setmetatable({}, { __tostring = function() return "asx.exchange" end })
+
 registry["asx.private"] = {
-  account_of = weak("k"),  -- trader -> asx_account
-  exchange_of = weak("k"), -- trader -> exchange, for life
+  ACCOUNT = ACCOUNT,
+  EXCHANGE = EXCHANGE,
   state_of = weak("k"),    -- exchange -> its private state (book, anchors, ...)
   classes = weak("k"),     -- Trader and its subclasses
   owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it
@@ -34,13 +46,40 @@ registry["asx.private"] = {
   -- queries' exchange_state, book_of, orderbook, last_price and methods.
 }
 
+local P = registry["asx.private"]
+
+-- The account of t when t is a trader (made by Class:new), else nil.
+-- Compiled code checks the key and the value's type and reads on.
+local ffi = require("ffi")
+require("asx.ffi")
+local account_t, istype, type, rawget = ffi.typeof("asx_account"), ffi.istype, type, rawget
+local function account_of(t)
+  if type(t) ~= "table" then return nil end
+  local acct = rawget(t, ACCOUNT)
+  if istype(account_t, acct) then return acct end
+  return nil
+end
+P.account_of = account_of
+
+-- Every exchange's state and the exchange itself by a number of its own,
+-- which the accounts of its traders carry (asx_account.tag, 0 for none), so
+-- that a trader's calls find them with an array index. Weak: a trader keeps
+-- its exchange (under EXCHANGE), and so its state, alive.
+local state_at = weak("v")
+local exchange_at = weak("v")
+P.state_at, P.exchange_at = state_at, exchange_at
+
+-- The exchange of trader t, or nil (t is no trader, or has none).
+function P.exchange_of(t)
+  local acct = account_of(t)
+  return acct and exchange_at[acct.tag]
+end
+
 -- The account of trader self, for its method fname, called from the method
 -- itself: the error names the method and the caller's line.
 local self_error = require("asx.check").self_error
-local P = registry["asx.private"]
-local account_of = P.account_of
 function P.trader_account(self, fname)
-  local acct = account_of[self]
+  local acct = account_of(self)
   if not acct then self_error(fname, "trader", self, 3) end
   return acct
 end

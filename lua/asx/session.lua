@@ -280,7 +280,7 @@ end
 -- read from its account and the class it was added with, not through its
 -- metamethods, which are the strategy's to change and may raise.
 function Session:_name(i)
-  local id = account_of[self.traders[i]].id
+  local id = account_of(self.traders[i]).id
   return id, ("%s#%d"):format(self:_class(i).name, id)
 end
 

@@ -14,14 +14,16 @@ require("asx.exchange")
 local F = require("asx.ffi")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
+local new_table = require("table.new")
 local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
 local setmetatable, getmetatable, rawget, error = setmetatable, getmetatable, rawget, error
 local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
 
 local order_t, account_t, istype = P.order_t, ffi.typeof("asx_account"), ffi.istype
-local account_of, exchange_of, state_of = P.account_of, P.exchange_of, P.state_of
+local account_of, state_of = P.account_of, P.state_of
 local state_at, exchange_at = P.state_at, P.exchange_at
+local ACCOUNT, EXCHANGE = P.ACCOUNT, P.EXCHANGE
 local classes, owners = P.classes, P.owners
 local deliver, cancel = P.deliver, P.cancel
 require("asx.fills")
@@ -44,8 +46,9 @@ local M = {}
 local trader_account = P.trader_account
 
 -- A trader is a table of the user's own fields; its id, money and stocks live
--- in its C account and its exchange in exchange_of, read through the class's
--- __index. money and stocks are written through __newindex, so every write is
+-- in its C account, kept in the table under a key of asx's own (ACCOUNT, see
+-- lua/asx/private.lua), and its exchange is found by the account's number,
+-- read through the class's __index. money and stocks are written through __newindex, so every write is
 -- checked; id and exchange are read-only.
 local READ_ONLY = {
   id = "trader field 'id' is read-only",
@@ -53,12 +56,17 @@ local READ_ONLY = {
 }
 
 local function set_balance(t, k, v)
-  local acct = account_of[t]
+  local acct = account_of(t)
   if not acct then error(("bad value for '%s' (%s is not a trader)"):format(k, tostring(t)), 3) end
   if not is_balance(v) then
     error(("bad value for '%s' (non-negative integer expected, got %s)"):format(k, show(v)), 3)
   end
-  if k == "money" then acct.money = v else acct.stocks = v end
+  -- Lua's view of the account is read-only: the core writes the balances.
+  if k == "money" then
+    C.asx_account_set(acct, v, acct.stocks)
+  else
+    C.asx_account_set(acct, acct.money, v)
+  end
 end
 
 -- The fields that change how a trader's orders travel or are heard of:
@@ -168,18 +176,18 @@ local function new_class(parent)
     children = setmetatable({}, { __mode = "k" }) }
   rawset(cls, "__index", function(t, k)
     if k == "money" then
-      local acct = account_of[t]
+      local acct = account_of(t)
       return acct and tonumber(acct.money)
     elseif k == "stocks" then
-      local acct = account_of[t]
+      local acct = account_of(t)
       return acct and tonumber(acct.stocks)
     elseif k == "id" then
-      local acct = account_of[t]
+      local acct = account_of(t)
       return acct and acct.id
     elseif k == "exchange" then
-      -- By the account's number rather than exchange_of[t]: compiled code
-      -- then looks the trader up once for its exchange, money and orders.
-      local acct = account_of[t]
+      -- By the account's number: compiled code then reads the trader's
+      -- account once for its exchange, money and orders.
+      local acct = account_of(t)
       return acct and exchange_at[acct.tag]
     elseif k == "latency" then
       local v = rawget(t, LATENCY)
@@ -198,7 +206,7 @@ local function new_class(parent)
     rawset(t, k == "latency" and LATENCY or k, v)
   end)
   rawset(cls, "__tostring", function(t)
-    local acct = account_of[t]
+    local acct = account_of(t)
     return ("%s#%s"):format(tostring(cls.name), acct and acct.id or "?")
   end)
   if parent ~= nil then parent.children[st] = true end
@@ -234,10 +242,12 @@ end
 
 -- True when v is a trader made by Class:new.
 function M.is_trader(v)
-  return account_of[v] ~= nil
+  return account_of(v) ~= nil
 end
 
-local RESERVED = { money = true, stocks = true, exchange = true, id = true }
+-- Options that are not copied into the trader: its balances, what is
+-- read-only, and asx's own keys (copied from another trader by pairs).
+local RESERVED = { money = true, stocks = true, exchange = true, id = true, [ACCOUNT] = true, [EXCHANGE] = true }
 
 function Trader:new(opts)
   if not classes[self] then
@@ -285,16 +295,17 @@ function Trader:new(opts)
     error("new: no trader ids left (a process makes at most 2^32 - 1 traders)", 2)
   end
   next_trader_id = next_trader_id + 1
-  local acct = account_t()
-  acct.id = next_trader_id
-  acct.money = money
-  acct.stocks = stocks
-  local t = {}
+  -- Lua's view of an account is read-only: its first fields are set here,
+  -- in its constructor.
+  local acct = account_t(money, stocks, next_trader_id)
+  -- Room for the account and the exchange (register) beside the user's
+  -- fields, in one allocation from the start.
+  local t = new_table(0, 2)
   for k, v in pairs(opts) do
     if not RESERVED[k] then t[k == "latency" and LATENCY or k] = v end
   end
+  t[ACCOUNT] = acct
   setmetatable(t, self)
-  account_of[t] = acct
   owners[next_trader_id] = t
   wanted_positions[t] = wanted
   if ex then ex:register(t) end
@@ -305,17 +316,18 @@ function M.trader(opts)
   return Trader.new(Trader, opts)
 end
 
--- The exchange of a trader, with its private state; raises when it has none.
-local function trader_exchange(self, fname)
-  local ex = exchange_of[self]
+-- The exchange of a trader (with account acct), with its private state;
+-- raises when it has none.
+local function trader_exchange(self, acct, fname)
+  local ex = exchange_at[acct.tag]
   if ex == nil then
     error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 3)
   end
-  return ex, state_of[ex]
+  return ex, state_at[acct.tag]
 end
 
 local function place_any(self, side, fname, amount, price, opts)
-  local acct = account_of[self]
+  local acct = account_of(self)
   if not acct then self_error(fname, "trader", self, 2) end
   if not is_count(amount) then
     argerror(1, fname, "positive integer amount expected", amount, 2)
@@ -328,7 +340,7 @@ local function place_any(self, side, fname, amount, price, opts)
     error(("bad argument #2 to '%s' (price × amount must not exceed 2^53 - 1, got %s × %s)")
       :format(fname, show(price), show(amount)), 3)
   end
-  local ex, st = trader_exchange(self, fname)
+  local ex, st = trader_exchange(self, acct, fname)
   local book, inst, flags = st.book, 0, 0
   if opts ~= nil then inst, flags = order_options(st, opts, fname, price ~= 0) end
   if st.delivering then error(fname .. ": a logger must not trade", 3) end
@@ -391,7 +403,7 @@ end
 -- included, goes on to place_any (a tail call, so its errors name the
 -- caller's line), which checks and raises in its order.
 local function place(self, side, fname, amount, price, opts)
-  local acct = account_of[self]
+  local acct = account_of(self)
   -- Positive integers whose product is at most 2^53 - 1: then each is, and
   -- neither is NaN (which fails >= 1) nor infinite.
   if acct == nil or opts ~= nil or used.any or type(amount) ~= "number" or type(price) ~= "number"
@@ -432,14 +444,15 @@ end
 -- An order of t's that was on its way reaches the book: it is matched as
 -- itself (the object t holds), as place would have matched it.
 local function arrive_order(t, o, side, price, amount)
-  local acct, ex = account_of[t], exchange_of[t]
+  local acct = account_of(t)
+  local ex = acct and exchange_at[acct.tag]
   -- Only a pending order is matched, once: submitting an order that rests
   -- would overwrite it in the book.
-  if acct == nil or ex == nil or not istype(order_t, o) or o.status_ ~= PENDING or o.id_ ~= 0
+  if ex == nil or not istype(order_t, o) or o.status_ ~= PENDING or o.id_ ~= 0
       or o.trader_ ~= acct.id then
     return
   end
-  local st = state_of[ex]
+  local st = state_at[acct.tag]
   local hears = used.on_fill and fills.hears(t, st)
   -- A level that cannot take the amount: the order could not have rested;
   -- with no caller left to tell, it ends cancelled, as it was never placed.
@@ -480,7 +493,7 @@ end
 -- acts on arrival (arrive_cancel). The trader's exchange's state is found
 -- as place finds it, by the number its account carries.
 function Trader:cancel(o)
-  local acct = account_of[self]
+  local acct = account_of(self)
   if acct == nil then self_error("cancel", "trader", self) end
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
   -- nil for a trader with no exchange (tag 0).
@@ -503,9 +516,10 @@ end
 -- late, and the book records a cancel event that says so (remaining 0), which
 -- every logger, the built-in ones included, gets like any other.
 local function arrive_cancel(t, o)
-  local ex = exchange_of[t]
+  local acct = account_of(t)
+  local ex = acct and exchange_at[acct.tag]
   if ex == nil or not istype(order_t, o) then return end
-  local st = state_of[ex]
+  local st = state_at[acct.tag]
   local book = st.books[o.instrument_]
   if book == nil then return end
   -- An order the book refused on arrival never had an id: no event names it.
@@ -513,7 +527,7 @@ local function arrive_cancel(t, o)
   if ex.loggers[1] or st.watching then deliver(ex) end
 end
 
-local function cancel_resting(t, acct, st)
+local function cancel_resting(acct, st)
   local books = st.books
   local o = C.asx_account_first(acct)
   while o ~= nil do
@@ -521,7 +535,7 @@ local function cancel_resting(t, acct, st)
     C.asx_book_cancel(books[o.instrument_], o)
     o = next_o
   end
-  if st.listening or st.watching then deliver(exchange_of[t]) end
+  if st.listening or st.watching then deliver(exchange_at[acct.tag], st) end
   return acct.resting == 0
 end
 
@@ -539,7 +553,7 @@ function Trader:cancel_all()
   end
   if st == nil or acct.resting == 0 then return acct.resting == 0 end
   if st.delivering then error("cancel_all: a logger must not trade", 2) end
-  return cancel_resting(self, acct, st)
+  return cancel_resting(acct, st)
 end
 
 -- What the courier (lua/asx/courier.lua) does when a message arrives.
@@ -547,9 +561,9 @@ P.arrive = {
   order = arrive_order,
   cancel = arrive_cancel,
   cancel_all = function(t)
-    local acct = account_of[t]
+    local acct = account_of(t)
     local st = acct and state_at[acct.tag]
-    if st ~= nil and acct.resting > 0 then cancel_resting(t, acct, st) end
+    if st ~= nil and acct.resting > 0 then cancel_resting(acct, st) end
   end,
   -- A pending order that will never arrive.
   dropped = function(o)

@@ -13,7 +13,7 @@ local C = F.C
 local type, tostring, tonumber, pairs, error = type, tostring, tonumber, pairs, error
 local argerror = check.argerror
 
-local exchange_of, state_of = P.exchange_of, P.state_of
+local state_at = P.state_at
 local book_of, orderbook, last_price = P.book_of, P.orderbook, P.last_price
 local wanted_positions = P.wanted_positions
 local BUY = C.ASX_BUY
@@ -27,13 +27,13 @@ local trader_account = P.trader_account
 function Trader:position(name)
   local acct = trader_account(self, "position")
   if name == nil then return tonumber(acct.stocks) end
-  local ex = exchange_of[self]
-  if ex == nil then
+  -- nil for a trader with no exchange (tag 0).
+  local st = state_at[acct.tag]
+  if st == nil then
     local wanted = wanted_positions[self]
     if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
     return wanted and wanted[name] or 0
   end
-  local st = state_of[ex]
   local i = st.index[name]
   if i == nil then
     if type(name) ~= "string" then argerror(1, "position", "instrument name expected", name) end
@@ -45,13 +45,12 @@ end
 -- { [name] = position } over the exchange's instruments.
 function Trader:positions()
   local acct = trader_account(self, "positions")
-  local ex = exchange_of[self]
+  local st = state_at[acct.tag]
   local out = {}
-  if ex == nil then
+  if st == nil then
     for k, v in pairs(wanted_positions[self] or {}) do out[k] = v end
     return out
   end
-  local st = state_of[ex]
   for i = 0, st.n - 1 do out[st.names[i]] = tonumber(C.asx_account_position(acct, i)) end
   return out
 end
@@ -68,9 +67,8 @@ end
 function Trader:standing_orders(instrument)
   local acct = trader_account(self, "standing_orders")
   local buys, sells = {}, {}
-  local ex = exchange_of[self]
-  if ex == nil then return buys, sells end
-  local st = state_of[ex]
+  local st = state_at[acct.tag]
+  if st == nil then return buys, sells end
   local only = instrument ~= nil and C.asx_book_instrument(book_of(st, instrument, "standing_orders", 1))
   local anchors = st.anchors
   local o = C.asx_account_first(acct)
@@ -87,12 +85,11 @@ function Trader:standing_orders(instrument)
 end
 
 function Trader:inspect_exchange(instrument)
-  trader_account(self, "inspect_exchange")
-  local ex = exchange_of[self]
-  if ex == nil then
+  local st = state_at[trader_account(self, "inspect_exchange").tag]
+  if st == nil then
     error(("inspect_exchange: %s has no exchange"):format(tostring(self)), 2)
   end
-  return orderbook(book_of(state_of[ex], instrument, "inspect_exchange", 1))
+  return orderbook(book_of(st, instrument, "inspect_exchange", 1))
 end
 
 -- The mark-to-market value: money plus each position at its instrument's
@@ -103,8 +100,7 @@ function Trader:value(price)
   if price ~= nil and (type(price) ~= "number" or not (price >= 0 and price < 1 / 0)) then
     argerror(1, "value", "non-negative price expected", price)
   end
-  local ex = exchange_of[self]
-  local st = ex and state_of[ex]
+  local st = state_at[acct.tag]
   if price == nil then price = st and last_price(st.book) or 0 end
   local v = tonumber(acct.money) + tonumber(acct.stocks) * price
   if st and st.n > 1 then

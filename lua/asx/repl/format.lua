@@ -193,8 +193,11 @@ local function wrap(items, indent, prefix)
 end
 
 -- Traders print with their balances, which live in C and so would not show
--- among the table's own fields.
-local TRADER_SKIP = { id = true, exchange = true }
+-- among the table's own fields; the keys asx keeps in a trader (its account
+-- and exchange: lua/asx/private.lua) are not shown.
+require("asx.private")
+local private = debug.getregistry()["asx.private"]
+local TRADER_SKIP = { id = true, exchange = true, [private.ACCOUNT] = true, [private.EXCHANGE] = true }
 
 local function render_trader(v, depth, indent, st)
   local items = { "money = " .. scalar(v.money), "stocks = " .. scalar(v.stocks) }

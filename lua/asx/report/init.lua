@@ -124,7 +124,7 @@ function Report:_accounts()
     for _, c in ipairs(s.class_list) do lists[c] = {} end
     for _, t, c in s:_agents() do
       local l = lists[c]
-      l[#l + 1] = account_of[t]
+      l[#l + 1] = account_of(t)
     end
     self.accounts, self.accounts_of = lists, #traders
   end
