@@ -23,13 +23,17 @@ registry["asx.native_consumers"] = weak("k")
 -- under these keys, rather than in tables keyed by the traders: a trader's
 -- calls find them in the lines of the trader they read anyway, where a
 -- table keyed by a million traders costs a cache miss per call (and a weak
--- one, work for the collector over all its keys). Only asx holds the keys,
--- so no field of the user's can clash with them; pairs(t) lists them, and
--- the account it shows is read-only (lua/asx/ffi.lua). The exchange is
+-- one, work for the collector over all its keys). The keys are functions
+-- that only asx holds, so no field of the user's can clash with them:
+-- functions, because compiled code takes a function held in a variable
+-- that is never assigned again as a constant, and finds a constant key at
+-- the slot of the table's hash part it saw when it compiled (a table or a
+-- light userdata key is hashed again on every look-up). pairs(t) lists
+-- them, and the account it shows is read-only (lua/asx/ffi.lua). The exchange is
 -- there only so that a trader keeps it alive: it is found by the number its
 -- account carries (acct.tag, exchange_at).
-local ACCOUNT = setmetatable({}, { __tostring = function() return "asx.account" end })
-local EXCHANGE = setmetatable({}, { __tostring = function() return "asx.exchange" end })
+local function ACCOUNT() end
+local function EXCHANGE() end
 
 registry["asx.private"] = {
   ACCOUNT = ACCOUNT,
