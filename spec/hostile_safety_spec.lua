@@ -88,4 +88,25 @@ describe("asx-host against strategies that alter their own classes", function()
       require("cjson").decode(summary).value.own_class)
     assert.matches("own_class", report, 1, true)
   end)
+
+  it("names, stops and values an agent that emptied its own table of asx's keys", function()
+    local d = run.tmpdir()
+    local r = sh('"$HOST" -q --clock virtual --seed 3 -d 5 --log "$D/events.jsonl" --summary "$D/s.json" '
+      .. F .. "hostile/own_keys.lua", d)
+    local events = run.slurp(d .. "/events.jsonl")
+    local summary = run.slurp(d .. "/s.json")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status)
+    local want = "own_keys#1: spec/fixtures/hostile/own_keys.lua:16: failing on purpose\nstack traceback:\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents own_keys: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("value own_keys: mean 300.00, best 300, start 300.00", out[11])
+    -- Its resting order was cancelled when it failed.
+    assert.matches('{"type":"cancel","time":2,"session":"3","id":1,"trader":1,"side":"sell","remaining":1,'
+      .. '"instrument":"STOCK"}', events, 1, true)
+    assert.matches('"name":"own_keys#1","strategy":"own_keys","state":"failed"', events, 1, true)
+    assert.are.same({ median = 300, mean = 300, start = 300, min = 300, max = 300 },
+      require("cjson").decode(summary).value.own_keys)
+  end)
 end)

@@ -87,10 +87,12 @@ local function fresh_seed()
 end
 
 local is_trader = check.is_trader
-local account_of = debug.getregistry()["asx.private"].account_of
--- A failed or stopped agent's orders are cancelled by the base class's
--- method, whatever its own class made of cancel_all.
-local cancel_all = asx.Trader.cancel_all
+local P = debug.getregistry()["asx.private"]
+local account_of = P.account_of
+-- A failed or stopped agent's orders are cancelled by its account, which
+-- the session keeps (self.accounts), whatever its class made of cancel_all
+-- or the agent of its own table.
+local cancel_account = P.cancel_account
 
 local error_text = check.error_text
 
@@ -184,7 +186,7 @@ function M.new(opts)
     exchange = ex, clock = clock, seed = seed, duration = duration,
     strict = opts.strict and true or false, on_error = opts.on_error,
     on_logger_error = opts.on_logger_error,
-    traders = {}, errors = {}, failed = 0, first_error = nil,
+    traders = {}, accounts = {}, errors = {}, failed = 0, first_error = nil,
     -- { name, at, text } per logger detached after an error.
     logger_failures = {},
     -- Why the session ended before its time, for the summary; and the
@@ -243,6 +245,10 @@ function Session:add(t)
   end
   local n = #self.traders + 1
   self.traders[n] = t
+  -- Its account, read where the session names, values or stops the agent:
+  -- the trader's table is the strategy's, which may drop what asx keeps
+  -- there (lua/asx/private.lua).
+  self.accounts[n] = account_of(t)
   local runs = self.runs
   if runs[#runs] ~= c then runs[#runs + 1], runs[#runs + 2] = n, c end
   self.sched:add(t.cycle, t, name, t.id)
@@ -263,16 +269,17 @@ function Session:_class(i)
   return runs[2 * lo]
 end
 
--- The agents in order: for i, t, c in s:_agents(), c the record of t's
--- class as it was added, whatever the agent did to its metatable since.
+-- The agents in order: for i, t, c, acct in s:_agents(), c the record of
+-- t's class as it was added, whatever the agent did to its metatable since,
+-- and acct its account, whatever it did to its own table.
 function Session:_agents()
-  local traders, runs, i, k, c = self.traders, self.runs, 0, 1, nil
+  local traders, accounts, runs, i, k, c = self.traders, self.accounts, self.runs, 0, 1, nil
   return function()
     i = i + 1
     local t = traders[i]
     if t == nil then return nil end
     if runs[k] == i then c, k = runs[k + 1], k + 2 end
-    return i, t, c
+    return i, t, c, accounts[i]
   end
 end
 
@@ -280,7 +287,7 @@ end
 -- read from its account and the class it was added with, not through its
 -- metamethods, which are the strategy's to change and may raise.
 function Session:_name(i)
-  local id = account_of(self.traders[i]).id
+  local id = self.accounts[i].id
   return id, ("%s#%d"):format(self:_class(i).name, id)
 end
 
@@ -322,7 +329,7 @@ function Session:_agent_error(agent, message)
   -- to loggers, which may raise in turn: that must not hide the agent's own
   -- error.
   self.courier:drop(t)
-  local ok, err = pcall(cancel_all, t)
+  local ok, err = pcall(cancel_account, self.accounts[agent])
   if not ok then text = text .. "\n(cancelling its orders failed: " .. error_text(err) .. ")" end
   self:_emit("agent", { id = id, name = name, strategy = self:_class(agent).name, state = "failed",
     message = text })
@@ -488,7 +495,7 @@ function Session:kill(t)
   if not self.sched:finish(i, "stopped") then return false end
   local tr = self.traders[i]
   self.courier:drop(tr)
-  pcall(cancel_all, tr)
+  pcall(cancel_account, self.accounts[i])
   if self.ran then self:_agent_event(i, "stopped") end
   return true
 end

@@ -4,9 +4,10 @@
 -- Session class.
 local ipairs, pairs = ipairs, pairs
 local flush_events = require("asx.exchange").flush_events
--- A trader's value by the base class's method, which reads its account:
--- an agent's own metatable is the strategy's, which may have replaced it.
-local value = debug.getregistry()["asx.private"].trader_queries.value
+-- An agent's value by the account the session keeps (Session:_agents):
+-- its metatable and its table are the strategy's, which may have changed
+-- them.
+local account_value = debug.getregistry()["asx.private"].account_value
 
 local Session = {}
 
@@ -45,7 +46,7 @@ function Session:summary()
     out.strategies[#out.strategies + 1] = r
   end
   local sched = self.sched
-  for i, t, c in self:_agents() do
+  for i, _, c, acct in self:_agents() do
     local r = by_cls[c]
     local state = sched:state(i)
     if state == "finished" then
@@ -58,7 +59,7 @@ function Session:summary()
       r.running = r.running + 1
     end
     -- Money and every position at its instrument's last price.
-    local v = value(t)
+    local v = account_value(acct)
     r.value_sum = r.value_sum + v
     if r.best_value == nil or v > r.best_value then r.best_value = v end
   end
@@ -80,9 +81,9 @@ end
 -- lost.
 function Session:totals()
   local money, stocks = 0, 0
-  for _, t in ipairs(self.traders) do
-    money = money + t.money
-    stocks = stocks + t.stocks
+  for _, acct in ipairs(self.accounts) do
+    money = money + tonumber(acct.money)
+    stocks = stocks + tonumber(acct.stocks)
   end
   return money, stocks
 end

@@ -19,8 +19,8 @@ local cjson = require("cjson").new()
 local params = require("asx.params")
 local outfile = require("asx.outfile")
 require("asx")
--- Each trader's value by the base class's method (see lua/asx/summary.lua).
-local value_of = debug.getregistry()["asx.private"].trader_queries.value
+-- Each agent's value by its account (see lua/asx/summary.lua).
+local account_value = debug.getregistry()["asx.private"].account_value
 
 local M = {}
 
@@ -49,9 +49,9 @@ function M.build(s, opts, sampler, status)
   local r = s:summary()
   local values = {}
   for _, c in ipairs(s.class_list) do values[c.name] = {} end
-  for _, t, c in s:_agents() do
+  for _, _, c, acct in s:_agents() do
     local vs = values[c.name]
-    vs[#vs + 1] = value_of(t)
+    vs[#vs + 1] = account_value(acct)
   end
   local agents, value = {}, {}
   for _, st in ipairs(r.strategies) do

@@ -539,6 +539,17 @@ local function cancel_resting(acct, st)
   return acct.resting == 0
 end
 
+-- Cancels every resting order of an account at once, for a session whose
+-- agent failed or was stopped (its messages in flight are dropped): by the
+-- account the session keeps, whatever the agent did to its own table. True
+-- when nothing of it is left resting.
+function P.cancel_account(acct)
+  local st = state_at[acct.tag]
+  if st == nil or acct.resting == 0 then return acct.resting == 0 end
+  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  return cancel_resting(acct, st)
+end
+
 -- With a latency, one message cancels on arrival every order of the
 -- trader's resting then (those sent before it have arrived); true when sent.
 function Trader:cancel_all()

@@ -95,11 +95,10 @@ end
 -- The mark-to-market value: money plus each position at its instrument's
 -- last trade price (0 before the first trade); price, when given, values
 -- the default instrument instead.
-function Trader:value(price)
-  local acct = trader_account(self, "value")
-  if price ~= nil and (type(price) ~= "number" or not (price >= 0 and price < 1 / 0)) then
-    argerror(1, "value", "non-negative price expected", price)
-  end
+-- The value of an account, for price nil or a checked one: what a session
+-- reads of its agents, by the accounts it keeps, whatever the agents did to
+-- their own tables.
+local function account_value(acct, price)
   local st = state_at[acct.tag]
   if price == nil then price = st and last_price(st.book) or 0 end
   local v = tonumber(acct.money) + tonumber(acct.stocks) * price
@@ -110,6 +109,15 @@ function Trader:value(price)
     end
   end
   return v
+end
+P.account_value = account_value
+
+function Trader:value(price)
+  local acct = trader_account(self, "value")
+  if price ~= nil and (type(price) ~= "number" or not (price >= 0 and price < 1 / 0)) then
+    argerror(1, "value", "non-negative price expected", price)
+  end
+  return account_value(acct, price)
 end
 
 P.trader_queries = Trader

@@ -22,10 +22,8 @@ local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local check_consume_events = require("asx.loggers.common").check_consume_events
 local html = require("asx.report.html")
--- The traders' accounts (asx's private state, lua/asx/private.lua).
-local account_of = debug.getregistry()["asx.private"].account_of
--- Each trader's value by the base class's method (see lua/asx/summary.lua).
-local value = debug.getregistry()["asx.private"].trader_queries.value
+-- Each agent's value by its account (see lua/asx/summary.lua).
+local account_value = debug.getregistry()["asx.private"].account_value
 
 -- lua-cjson keeps at most 14 significant digits: prices, amounts and
 -- counts are exact below 10^14.
@@ -94,7 +92,7 @@ function Report:_sample(now)
     -- With several instruments each position counts at its own last price.
     local sums = {}
     for _, c in ipairs(s.class_list) do sums[c] = 0 end
-    for _, t, c in s:_agents() do sums[c] = sums[c] + value(t) end
+    for _, _, c, acct in s:_agents() do sums[c] = sums[c] + account_value(acct) end
     for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
   else
     -- Balances are integers below 2^53, so the sums are exact, and the
@@ -122,9 +120,9 @@ function Report:_accounts()
   if self.accounts_of ~= #traders then
     local lists = {}
     for _, c in ipairs(s.class_list) do lists[c] = {} end
-    for _, t, c in s:_agents() do
+    for _, _, c, acct in s:_agents() do
       local l = lists[c]
-      l[#l + 1] = account_of(t)
+      l[#l + 1] = acct
     end
     self.accounts, self.accounts_of = lists, #traders
   end
