@@ -219,14 +219,18 @@ function(ctx)
     local rows = {}
     for _, id in ipairs(ids) do
       local t = live[id]
-      local buys, sells = queries.standing_orders(t)
-      local acct = account_of[t]
-      local row = { id = id, strategy = strategy_of(ctx, t), money = tonumber(acct.money),
-        stocks = tonumber(acct.stocks), orders = #buys + #sells, value = queries.value(t, last),
-        state = state_of(ctx, t), trader = t }
-      local keep = filter == nil or (tf == "string" and (row.strategy == filter or row.state == filter))
-        or (tf == "function" and filter(row))
-      if keep then rows[#rows + 1] = row end
+      -- An agent that emptied its own table of the keys asx keeps there
+      -- (lua/asx/private.lua) is no longer listed.
+      local acct = account_of(t)
+      if acct then
+        local buys, sells = queries.standing_orders(t)
+        local row = { id = id, strategy = strategy_of(ctx, t), money = tonumber(acct.money),
+          stocks = tonumber(acct.stocks), orders = #buys + #sells, value = queries.value(t, last),
+          state = state_of(ctx, t), trader = t }
+        local keep = filter == nil or (tf == "string" and (row.strategy == filter or row.state == filter))
+          or (tf == "function" and filter(row))
+        if keep then rows[#rows + 1] = row end
+      end
     end
     return setmetatable(rows, Traders)
   end
