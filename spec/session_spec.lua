@@ -244,6 +244,78 @@ describe("asx.session", function()
     }, errors)
   end)
 
+  it("raises sleep in a coroutine an agent makes with coroutine.wrap, and sleeps again in its own", function()
+    local errors, woke = {}, {}
+    local T = asx.Trader:extend("t")
+    local line = debug.getinfo(1, "l").currentline
+    function T:cycle()
+      local step = coroutine.wrap(function()
+        coroutine.yield(1)
+        self:sleep(1)
+      end)
+      local first = step()
+      local ok, err = pcall(function()
+        local r = step()
+        return r
+      end)
+      woke[#woke + 1] = { first, ok, err }
+      self:sleep(2)
+      woke[#woke + 1] = self:now()
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text end })
+    s:run()
+    assert.are.same({}, errors)
+    assert.are.same({
+      { 1, false, ("spec/session_spec.lua:%d: spec/session_spec.lua:%d: sleep: only an agent can sleep, in its cycle's own coroutine")
+        :format(line + 8, line + 4) },
+      2,
+    }, woke)
+  end)
+
+  it("keeps coroutine.resume's and coroutine.wrap's results and errors, with the caller's line", function()
+    local line = debug.getinfo(1, "l").currentline
+    local boom = coroutine.wrap(function() error("boom") end)
+    local done = coroutine.wrap(function() end)
+    done()
+    local gen = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+    local got = {}
+    got[1] = { pcall(function() local r = boom() return r end) }
+    got[2] = { pcall(function() local r = done() return r end) }
+    got[3] = { pcall(function() local r = coroutine.resume(5) return r end) }
+    got[4] = { pcall(function() local r = coroutine.wrap(5) return r end) }
+    got[5] = { gen(1), gen(5) }
+    got[6] = { coroutine.resume(coroutine.create(function(x) return x, coroutine.yield(x + 1) end), 1) }
+    local here = "spec/session_spec.lua:"
+    assert.are.same({
+      { false, here .. (line + 6) .. ": " .. here .. (line + 1) .. ": boom" },
+      { false, here .. (line + 7) .. ": cannot resume dead coroutine" },
+      { false, here .. (line + 8) .. ": bad argument #1 to 'resume' (coroutine expected)" },
+      { false, here .. (line + 9) .. ": bad argument #1 to 'wrap' (function expected, got number)" },
+      { 2, 10 },
+      { true, 2 },
+    }, got)
+  end)
+
+  it("refuses a stray coroutine.yield after a sleep that could not yield", function()
+    local errors, caught = {}, {}
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      local ok, err = pcall(table.sort, { 3, 1, 2 }, function(a, b)
+        self:sleep(1)
+        return a < b
+      end)
+      caught[1], caught[2] = ok, err:match("attempt to yield across C%-call boundary")
+      coroutine.yield()
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^t#%d+: ([^\n]*)") end })
+    s:run()
+    assert.are.same({ false, "attempt to yield across C-call boundary" }, caught)
+    assert.are.same({ "coroutine.yield called in an agent's own coroutine (use self:sleep(seconds) to wait)" },
+      errors)
+  end)
+
   -- A fixed, seeded market of random traders: returns its events and figures.
   local function market(seed, n)
     local Random = dofile("strategies/random_trader.lua")

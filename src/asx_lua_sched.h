@@ -27,9 +27,7 @@ typedef struct lsched {
   int threads_ref;     /* registry: { [agent + 1] = coroutine }, the anchor */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
-  int sleep_req;       /* set by sleep just before it yields */
   int opening;         /* agents' first turns and their one jit.flush(): OPENING_* */
-  double sleep_delay;
   int progress_ref;    /* registry: function() called every interval */
   double progress_interval;
   uv_timer_t *progress; /* malloc'd: it may outlive the userdata */

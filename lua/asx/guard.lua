@@ -33,13 +33,63 @@ function M.sending(d)
   sends[0] = sends[0] + d
 end
 
--- coroutine.yield, refused inside a send on the yielding coroutine.
+-- The sleep gate (src/asx_lua_agent.c): an agent's sleep yields from Lua,
+-- with the raw coroutine.yield, while the gate is open, which it is only
+-- while the agent runs in its own coroutine.
+local gate = F.ffi.cast("struct { int open; int req; double delay; } *", core.sleep_gate)
+M.sleep_gate = gate
+
+-- coroutine.yield, refused inside a send on the yielding coroutine. A
+-- yield here is never a sleep: it clears a request that a sleep left when
+-- it could not yield (across a C call), so the agent's resume refuses it.
 local raw_yield, in_send, LOGGER_WAITS = coroutine.yield, core.in_send, core.LOGGER_WAITS
+M.raw_yield = raw_yield
 local function yield(...)
   if sends[0] > 0 and in_send() then error(LOGGER_WAITS, 2) end
+  gate.req = 0
   return raw_yield(...)
 end
 coroutine.yield = yield -- luacheck: ignore 122 (replaced on purpose)
+
+-- coroutine.resume and the functions of coroutine.wrap shut the sleep gate
+-- while the coroutine they run runs, and put it back as it was when it
+-- yields, returns or raises: a sleep inside it then goes to C, which
+-- raises (only an agent can sleep, in its own coroutine). Bad arguments go
+-- on to the built-in by a tail call, so their errors name the caller's line
+-- as before; the error of a wrapped coroutine is raised again at the
+-- caller's line, as the built-in wrap does.
+local raw_resume, raw_wrap, pcall = coroutine.resume, coroutine.wrap, pcall
+
+local function reopen(was, ...)
+  gate.open = was
+  return ...
+end
+
+local function resume(co, ...)
+  if type(co) ~= "thread" then return raw_resume(co, ...) end
+  local was = gate.open
+  gate.open = 0
+  return reopen(was, raw_resume(co, ...))
+end
+coroutine.resume = resume -- luacheck: ignore 122 (replaced on purpose)
+
+local function rewrap(was, ok, ...)
+  gate.open = was
+  if ok then return ... end
+  local err = ...
+  error(err, type(err) == "string" and 2 or 0)
+end
+
+local function wrap(f)
+  if type(f) ~= "function" then return raw_wrap(f) end
+  local w = raw_wrap(f)
+  return function(...)
+    local was = gate.open
+    gate.open = 0
+    return rewrap(was, pcall(w, ...))
+  end
+end
+coroutine.wrap = wrap -- luacheck: ignore 122 (replaced on purpose)
 
 -- Calls L:send_event(name, m) by a tail call, so that the logger's method is the
 -- first frame above xpcall, named by its file and line as a traceback names

@@ -596,19 +596,24 @@ for name, method in pairs(P.trader_queries) do Trader[name] = method end
 
 -- An agent's calls, for a trader running as an agent of a session
 -- (lua/asx/session.lua). They are methods of the base class, so they cost
--- no field per trader. sleep yields in the scheduler's C function: its
--- common call, a trader and a number of seconds, is checked here, where
--- compiled code does it almost for nothing, and goes to the entry that
--- checks only what Lua cannot see (src/asx_lua_agent.c); any other call to
--- core.sleep, which checks all and raises. Both are tail calls, so its
--- errors name the caller's line. now and random check their trader in
--- Lua, random over an FFI call so that strategies that draw many numbers
--- stay in compiled code.
-local core_sleep, sleep_checked = F.core.sleep, debug.getregistry()["asx.sleep_checked"]
+-- no field per trader. sleep's common call, a trader and a number of
+-- seconds in the agent's own coroutine and outside any logger, is checked
+-- here, where compiled code does it almost for nothing, and asks for the
+-- wake-up through the sleep gate (src/asx_lua_agent.c) before it yields
+-- with the raw coroutine.yield; any other call goes to core.sleep, which
+-- checks all and raises, by a tail call so that its errors name the
+-- caller's line. now and random check their trader in Lua, random over an
+-- FFI call so that strategies that draw many numbers stay in compiled code.
+local guard = require("asx.guard")
+local core_sleep, gate, raw_yield = F.core.sleep, guard.sleep_gate, guard.raw_yield
+local sends = ffi.cast("int *", F.core.sends)
 local huge = math.huge
 function Trader.sleep(self, seconds)
-  if type(self) == "table" and type(seconds) == "number" and seconds >= 0 and seconds < huge then
-    return sleep_checked(self, seconds)
+  if gate.open ~= 0 and sends[0] == 0 and type(self) == "table" and type(seconds) == "number"
+      and seconds >= 0 and seconds < huge then
+    gate.delay = seconds
+    gate.req = 1
+    return raw_yield()
   end
   return core_sleep(self, seconds)
 end
