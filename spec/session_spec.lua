@@ -267,8 +267,8 @@ describe("asx.session", function()
     s:run()
     assert.are.same({}, errors)
     assert.are.same({
-      { 1, false, ("spec/session_spec.lua:%d: spec/session_spec.lua:%d: sleep: only an agent can sleep, in its cycle's own coroutine")
-        :format(line + 8, line + 4) },
+      { 1, false, ("spec/session_spec.lua:%d: spec/session_spec.lua:%d: sleep: only an agent can sleep, "
+        .. "in its cycle's own coroutine"):format(line + 8, line + 4) },
       2,
     }, woke)
   end)
