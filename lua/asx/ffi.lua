@@ -17,8 +17,10 @@ local core = require("asx.core")
 -- index Lua tables, are read as signed: compiled code uses an int32_t as an
 -- index as it is, where a uint32_t goes through a double and back.
 local SIGNED = { ["uint32_t slot"] = "int32_t slot", ["uint32_t instrument"] = "int32_t instrument" }
-local function order_view(body)
-  body = body:gsub("/%*.-%*/", "")
+
+-- A struct body's fields made const, each pointer a plain integer, each
+-- other declaration passed through rename (the Lua view's field names).
+local function const_fields(body, rename)
   local fields = {}
   for decl in body:gmatch("[^;]+") do
     decl = decl:match("^%s*(.-)%s*$")
@@ -27,10 +29,16 @@ local function order_view(body)
       for name in decl:gmatch("%*%s*([%w_]+)") do names[#names + 1] = name end
       fields[#fields + 1] = "const uintptr_t " .. table.concat(names, ", ") .. ";"
     elseif decl ~= "" then
-      fields[#fields + 1] = "const " .. (SIGNED[decl] or decl) .. "_;"
+      fields[#fields + 1] = "const " .. rename(decl) .. ";"
     end
   end
-  return "typedef struct asx_order {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_order;"
+  return table.concat(fields, "\n  ")
+end
+
+local function order_view(body)
+  body = body:gsub("/%*.-%*/", "")
+  local fields = const_fields(body, function(decl) return (SIGNED[decl] or decl) .. "_" end)
+  return "typedef struct asx_order {\n  " .. fields .. "\n} asx_order;"
 end
 local cdef = core.cdef:gsub("typedef struct asx_order {(.-)} asx_order;", order_view)
 
@@ -42,19 +50,9 @@ local cdef = core.cdef:gsub("typedef struct asx_order {(.-)} asx_order;", order_
 -- writable struct asx_account_rw, of the same layout.
 local function account_view(body)
   body = body:gsub("/%*.-%*/", "")
-  local fields = {}
-  for decl in body:gmatch("[^;]+") do
-    decl = decl:match("^%s*(.-)%s*$")
-    if decl:find("*", 1, true) then
-      local names = {}
-      for name in decl:gmatch("%*%s*([%w_]+)") do names[#names + 1] = name end
-      fields[#fields + 1] = "const uintptr_t " .. table.concat(names, ", ") .. ";"
-    elseif decl ~= "" then
-      fields[#fields + 1] = "const " .. decl .. ";"
-    end
-  end
+  local fields = const_fields(body, function(decl) return decl end)
   return "typedef struct asx_account_rw {" .. body .. "} asx_account_rw;\n"
-    .. "typedef struct asx_account {\n  " .. table.concat(fields, "\n  ") .. "\n} asx_account;"
+    .. "typedef struct asx_account {\n  " .. fields .. "\n} asx_account;"
 end
 cdef = cdef:gsub("typedef struct asx_account {(.-)} asx_account;", account_view)
 ffi.cdef(cdef)
