@@ -163,6 +163,27 @@ describe("asx.session", function()
     assert.are.equal(0, s:now())
   end)
 
+  it("refuses a pause that nothing could resume: the agent that asks fails, naming pause, and the session goes on", function()
+    local errors, log = {}, {}
+    local s
+    local Pauser = asx.Trader:extend("pauser")
+    function Pauser:cycle()
+      self:sleep(1)
+      s:pause()
+    end
+    s = asx.session({ clock = "virtual", seed = 1, duration = 3,
+      on_error = function(_, _, text) errors[#errors + 1] = text end,
+      traders = { Pauser:new(), scripted(log):new({ tag = "a", delays = { 1, 1, 1, 1 } }) } })
+    assert.has_error(function() s:pause(true) end,
+      "pause: nothing can resume this session (no prompt, no --http-control); s:stop() ends it")
+    assert.are.equal("new", s:state())
+    s:run()
+    assert.are.same({ "a@0", "a@1", "a@2", "a@3" }, log)
+    assert.are.equal(3, s:now())
+    assert.are.equal(1, #errors)
+    assert.matches("^pauser#%d+: spec/session_spec%.lua:%d+: pause: nothing can resume this session", errors[1])
+  end)
+
   it("isolates a failing agent: it stops, its orders are cancelled, the others go on", function()
     local Bad = asx.Trader:extend("bad")
     function Bad:cycle()

@@ -137,6 +137,7 @@ function M.serve(s, R, opts)
   local tape = new_tape(M.TRADES_KEPT)
   s.exchange:add_logger(tape)
   local control = opts.control
+  if control then s._resumable = true end
   local sent_trades, ticks = 0, 0
   -- What the stream has sent (see on_tick).
   local sent_interval, sent_candle, sent_events, sent_period, sent_sample

@@ -455,7 +455,17 @@ end
 
 function Session:stop() self.sched:stop() end
 function Session:now() return self.sched:now() end
-function Session:pause(on) return self.sched:pause(on) end
+-- A pause needs something to end it: the prompt (asx.repl.attach) or the
+-- live page's controls (http.serve with control) mark the session
+-- _resumable; in any other session nothing would resume it, and run would
+-- wait for ever.
+function Session:pause(on)
+  if on == nil then on = true end
+  if on and not self._resumable then
+    error("pause: nothing can resume this session (no prompt, no --http-control); s:stop() ends it", 2)
+  end
+  return self.sched:pause(on)
+end
 function Session:step(seconds) return self.sched:step(seconds) end
 function Session:speed(x) return self.sched:speed(x) end
 

@@ -350,6 +350,7 @@ function M.attach(s, opts)
   end
   local me = Me:new({ money = opts.money, stocks = opts.stocks })
   s:add(me)
+  s._resumable = true
   if s.clock == "virtual" then s:pause(true) end
 
   if not opts.quiet then
