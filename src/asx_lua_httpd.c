@@ -15,7 +15,9 @@
  * 405 before on_request (src/asx_httpd.h). Returns nil, err when it cannot
  * listen. The callbacks run from libuv
  * callbacks on a Lua thread of the server's own, outside any agent; an
- * error escaping one is printed on stderr and answered with status 500.
+ * error escaping one, or an answer HTTP cannot carry (a status outside
+ * 100-599, a content type with a control character, a body neither a
+ * string nor nil), is printed on stderr and answered with status 500.
  * While open, the userdata pins itself in the registry.
  */
 #include <stdio.h>
@@ -44,6 +46,44 @@ static void report(lua_State *T, const char *where) {
   lua_pop(T, 1);
 }
 
+/* Checks on_request's answer (status, content type, body at -3, -2, -1).
+ * Returns 1, or pushes the reason and returns 0 for one HTTP cannot carry:
+ * a status outside 100-599 (h2o never answers those: the client would wait
+ * for ever), a content type with a control character (a CR or LF would let
+ * the handler's data write headers of its own), a body neither a string
+ * nor nil. */
+static int good_answer(lua_State *T) {
+  lua_Number status = lua_tonumber(T, -3);
+  const char *ctype;
+  size_t len, i;
+  if (lua_type(T, -3) != LUA_TNUMBER || !(status >= 100 && status <= 599) ||
+      status != (lua_Number)(int)status) {
+    lua_pushvalue(T, -3);
+    lua_pushfstring(T, "bad result #1 (HTTP status from 100 to 599 expected, got %s)",
+                    lua_type(T, -1) == LUA_TNUMBER ? lua_tostring(T, -1) : luaL_typename(T, -1));
+    lua_remove(T, -2);
+    return 0;
+  }
+  if (!lua_isnil(T, -2) && lua_type(T, -2) != LUA_TSTRING) {
+    lua_pushfstring(T, "bad result #2 (string expected, got %s)", luaL_typename(T, -2));
+    return 0;
+  }
+  ctype = lua_tolstring(T, -2, &len);
+  for (i = 0; ctype && i < len; i++)
+    if ((unsigned char)ctype[i] < 0x20 || ctype[i] == 0x7f) {
+      lua_pushfstring(T,
+                      "bad result #2 (content type without control characters expected, got one "
+                      "at byte %d)",
+                      (int)i + 1);
+      return 0;
+    }
+  if (!lua_isnil(T, -1) && lua_type(T, -1) != LUA_TSTRING && lua_type(T, -1) != LUA_TNUMBER) {
+    lua_pushfstring(T, "bad result #3 (string expected, got %s)", luaL_typename(T, -1));
+    return 0;
+  }
+  return 1;
+}
+
 static void on_request(void *data, asx_httpd_req *req, const char *method, size_t method_len,
                        const char *path, size_t path_len, const char *body, size_t body_len) {
   lhttp *u = data;
@@ -62,6 +102,8 @@ static void on_request(void *data, asx_httpd_req *req, const char *method, size_
   }
   if (lua_type(T, -3) == LUA_TSTRING && strcmp(lua_tostring(T, -3), "stream") == 0) {
     asx_httpd_stream(req);
+  } else if (!good_answer(T)) {
+    report(T, "on_request"); /* asx_httpd answers 500 */
   } else {
     ctype = lua_tostring(T, -2);
     text = lua_tolstring(T, -1, &len);

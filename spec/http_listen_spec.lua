@@ -1,0 +1,71 @@
+-- core.http_listen, the server under the live page, with a handler of the
+-- user's own: an answer HTTP cannot carry is the handler's error, answered
+-- with status 500, and the server goes on. Run as asx-lua SCRIPT, with the
+-- session's real clock driving the loop.
+local run = require("helpers.run")
+
+-- Polls fn until it returns a value, for at most `seconds` of wall time.
+local function wait_for(what, fn, seconds)
+  local deadline = os.time() + (seconds or 30)
+  repeat
+    local v = fn()
+    if v then return v end
+    os.execute("sleep 0.05")
+  until os.time() > deadline
+  error("timed out waiting for " .. what, 2)
+end
+
+local SERVER = [[
+local asx, core = require("asx"), require("asx.core")
+local s
+local answers = {
+  ["/negative"] = function() return -5, "text/plain", "x" end,
+  ["/nan"] = function() return 0 / 0, "text/plain", "x" end,
+  ["/nil"] = function() return nil end,
+  ["/table"] = function() return 200, "text/plain", {} end,
+  ["/crlf"] = function() return 200, "text/plain\r\nX-Injected: 1", "x" end,
+  ["/ok"] = function() return 201, "text/plain", "fine" end,
+  ["/stop"] = function() s:stop() return 200, "text/plain", "bye" end,
+}
+local srv = assert(core.http_listen({ port = 0, on_request = function(_, path) return answers[path]() end }))
+io.stdout:write(srv:port(), "\n")
+io.stdout:flush()
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do self:sleep(1) end end
+s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
+s:run()
+srv:close()
+]]
+
+describe("core.http_listen", function()
+  it("answers 500 to a handler's bad status, content type or body, naming it on stderr, and goes on", function()
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/server.lua", "w"))
+    f:write(SERVER)
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.cwd, lua, d, d, d, d))
+    local port = wait_for("the port", function() return (run.read(d .. "/out") or ""):match("^(%d+)\n") end)
+    local function get(path)
+      return run.output(("curl -s -i -m 10 'http://127.0.0.1:%s%s'"):format(port, path))
+    end
+    for _, path in ipairs({ "/negative", "/nan", "/nil", "/table", "/crlf" }) do
+      local answer = get(path)
+      assert.matches("^HTTP/1%.1 500 ", answer, nil, path)
+      assert.is_nil(answer:find("X-Injected", 1, true), path)
+    end
+    assert.matches("^HTTP/1%.1 201 .*\r\n\r\nfine$", get("/ok"))
+    get("/stop")
+    local code = wait_for("the server to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local err = run.slurp(d .. "/err")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, code)
+    local pre = "asx http: error in on_request: "
+    assert.are.equal(pre .. "bad result #1 (HTTP status from 100 to 599 expected, got -5)\n"
+      .. pre .. "bad result #1 (HTTP status from 100 to 599 expected, got nan)\n"
+      .. pre .. "bad result #1 (HTTP status from 100 to 599 expected, got nil)\n"
+      .. pre .. "bad result #3 (string expected, got table)\n"
+      .. pre .. "bad result #2 (content type without control characters expected, got one at byte 11)\n", err)
+  end)
+end)
