@@ -184,6 +184,37 @@ describe("asx.session", function()
     assert.matches("^pauser#%d+: spec/session_spec%.lua:%d+: pause: nothing can resume this session", errors[1])
   end)
 
+  it("goes on when a strategy writes the exchange's loggers and events: the fields change, not what the exchange does", function()
+    local L = recorder()
+    local errors = {}
+    local Vandal = asx.Trader:extend("vandal")
+    function Vandal:cycle()
+      self:sleep(1)
+      self.exchange.events = nil
+      self.exchange.loggers = nil
+      self:sleep(1)
+      self:buy(1, 10)
+      self:sleep(1)
+    end
+    local Seller = asx.Trader:extend("seller")
+    function Seller:cycle()
+      self:sleep(1.5)
+      self:sell(1, 10)
+    end
+    local vandal, seller = Vandal:new({ money = 100 }), Seller:new({ stocks = 1 })
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
+      on_error = function(_, _, text) errors[#errors + 1] = text end, traders = { vandal, seller } })
+    s:run()
+    assert.are.same({}, errors)
+    assert.are.equal(3, s:now())
+    assert.are.equal(1, vandal.stocks)
+    local trade = ("trade 2 1@10 %d>%d"):format(seller.id, vandal.id)
+    local found = false
+    for _, e in ipairs(L.events) do found = found or e == trade end
+    assert.is_true(found)
+    assert.are.equal(#L.events, s.exchange.events)
+  end)
+
   it("isolates a failing agent: it stops, its orders are cancelled, the others go on", function()
     local Bad = asx.Trader:extend("bad")
     function Bad:cycle()

@@ -186,7 +186,7 @@ local function deliver_now(ex, st)
     local ok, got = pcall(hear_fills, ex, st, evs, n)
     if st.abandoned ~= abandoned then return end
     st.delivering = false
-    if not ok or not ex.loggers[1] then
+    if not ok or not st.loggers[1] then
       -- Recorded for the fills alone.
       C.asx_book_clear_events(st.book)
       if not ok then error(got, 0) end
@@ -195,9 +195,10 @@ local function deliver_now(ex, st)
     end
     heard = got
   end
-  local loggers, native = ex.loggers, st.native
-  local first = ex.events + 1
-  ex.events = ex.events + n
+  local loggers, native = st.loggers, st.native
+  local first = st.events + 1
+  st.events = st.events + n
+  ex.events = st.events
   local failed
   st.delivering = true
   -- Counted, so that a delivery to Lua loggers alone takes no length of the
@@ -252,8 +253,9 @@ local function deliver_lone(ex, st, L)
   local evs, n = book_events(st)
   if n == 0 then return end
   local abandoned = st.abandoned
-  local first = ex.events + 1
-  ex.events = ex.events + n
+  local first = st.events + 1
+  st.events = st.events + n
+  ex.events = st.events
   st.delivering = true
   sending(1)
   -- An exchange without a session has no session_id: rawget does not go on
@@ -283,7 +285,7 @@ local function deliver(ex, st)
   st = st or state_of[ex]
   -- ex.loggers may have been edited in place since update_batched found
   -- the lone logger: then deliver_now sorts them out.
-  local lone, loggers = st.lone, ex.loggers
+  local lone, loggers = st.lone, st.loggers
   if lone ~= nil and loggers[1] == lone and loggers[2] == nil then return deliver_lone(ex, st, lone) end
   if st.batched then return end
   deliver_now(ex, st)
@@ -292,8 +294,8 @@ end
 -- Sets the book's sink when the exchange's only logger has one and no
 -- fills are watched (their handlers run after the call that traded); else
 -- unsets it. The sink's data is kept here while the book may call it.
-local function update_batched(ex, st)
-  local loggers = ex.loggers
+local function update_batched(_, st)
+  local loggers = st.loggers
   local L = loggers[1]
   local sink_of = L ~= nil and loggers[2] == nil and not st.watching and native_consumers[st.native[L]]
   local fn, data
@@ -321,7 +323,8 @@ end
 local function flush(ex)
   local st = state_of[ex]
   if st.batched and not st.delivering then
-    ex.events = ex.events + tonumber(C.asx_book_take_sunk(st.book))
+    st.events = st.events + tonumber(C.asx_book_take_sunk(st.book))
+    ex.events = st.events
     update_batched(ex, st)
     deliver_now(ex, st)
   end
@@ -419,7 +422,10 @@ function M.new(opts)
   n_exchanges = n_exchanges + 1
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
     anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
-    batched = false, watching = false, tag = n_exchanges }
+    batched = false, watching = false, tag = n_exchanges,
+    -- What ex.loggers and ex.events show: a strategy that writes those
+    -- fields changes what it reads there, not what the exchange does.
+    loggers = ex.loggers, events = 0 }
   state_of[ex] = st
   state_at[n_exchanges] = st
   exchange_at[n_exchanges] = ex
@@ -466,7 +472,7 @@ end
 function Exchange:add_logger(L)
   local st = exchange_state(self, "add_logger")
   check_logger(L, "add_logger")
-  local loggers = self.loggers
+  local loggers = st.loggers
   for i = 1, #loggers do
     if loggers[i] == L then return end
   end
@@ -489,14 +495,14 @@ end
 -- replaced, not edited, so a delivery under way goes on over the old one.
 function Exchange:remove_logger(L)
   local st = exchange_state(self, "remove_logger")
-  local old, new, found = self.loggers, {}, false
+  local old, new, found = st.loggers, {}, false
   for i = 1, #old do
     if old[i] == L then found = true else new[#new + 1] = old[i] end
   end
   if not found then return false end
   -- A logger removed gets the events held back for it first.
   flush(self)
-  self.loggers = new
+  st.loggers, self.loggers = new, new
   if st.native[L] then
     st.native[L] = nil
     st.natives = st.natives - 1
@@ -571,9 +577,9 @@ function Exchange:emit(event_type, message)
   if message.session == nil then message.session = self.session_id end
   -- The book's earlier events are numbered, and delivered, first.
   flush(self)
-  local loggers, sends = self.loggers, self._sends
-  local at = self.events + 1
-  self.events = at
+  local loggers, sends = st.loggers, self._sends
+  local at = st.events + 1
+  st.events, self.events = at, at
   -- An emitted event is delivered like the book's: a logger must not trade
   -- from it either.
   local was_delivering = st.delivering
@@ -590,10 +596,11 @@ end
 -- it (none has send_event), once it is numbered as emit numbers it, so that
 -- its message need not be made.
 function Exchange:_emit_unheard()
-  exchange_state(self, "_emit_unheard")
+  local st = exchange_state(self, "_emit_unheard")
   if next(self._sends) ~= nil then return false end
   flush(self)
-  self.events = self.events + 1
+  st.events = st.events + 1
+  self.events = st.events
   return true
 end
 
@@ -686,9 +693,16 @@ end
 
 -- Delivers the records held back for the loggers that take them in
 -- batches (the report), for code that reads what those loggers made.
+-- Returns the number of events (ex.events, as the exchange has it).
 function M.flush_events(ex)
-  exchange_state(ex, "_flush_events")
+  local st = exchange_state(ex, "_flush_events")
   flush(ex)
+  return st.events
+end
+
+-- True when the exchange has a logger (ex.loggers, as the exchange has it).
+function Exchange:_logging()
+  return exchange_state(self, "_logging").loggers[1] ~= nil
 end
 
 P.exchange_module = M

@@ -294,7 +294,7 @@ end
 function Session:_agent_event(agent, state)
   -- Only a logger with send_event gets it (a million agents start at once).
   local ex = self.exchange
-  if not ex.loggers[1] or ex:_emit_unheard() then return end
+  if not ex:_logging() or ex:_emit_unheard() then return end
   -- An agent killed before the session ran never starts.
   if state == "started" and self.sched:state(agent) == "stopped" then state = "stopped" end
   local id, name = self:_name(agent)
@@ -389,7 +389,7 @@ function Session:_logger_error(L, err, traceback, at)
   -- The missed events are counted as the exchange numbers them, which it
   -- does only while it has a logger to deliver to.
   local ex = self.exchange
-  if not ex.loggers[1] then ex:add_logger(COUNT_ONLY) end
+  if not ex:_logging() then ex:add_logger(COUNT_ONLY) end
   tell_failure(self, self.on_logger_error, L, text, "asx: ", "logger")
 end
 
@@ -415,7 +415,7 @@ end
 -- raises is reported and the session goes on.
 function Session:_emit(event_type, message)
   local ex = self.exchange
-  if not ex.loggers[1] then return end
+  if not ex:_logging() then return end
   local ok, err = pcall(ex.emit, ex, event_type, message)
   if not ok then io.stderr:write(("asx: a logger failed on a %s event: %s\n"):format(event_type, tostring(err))) end
 end
@@ -432,7 +432,7 @@ function Session:run()
   -- math.random follows the session seed too, for strategies that use it.
   math.randomseed(self.seed)
   self:_emit("session", { state = "start", seed = self.seed, clock = self.clock })
-  if self.exchange.loggers[1] then
+  if self.exchange:_logging() then
     for i = 1, #self.traders do self:_agent_event(i, "started") end
   end
   asx._set_courier(ex, self.courier)

@@ -69,10 +69,10 @@ function Session:summary()
   end
   -- A detached logger missed the event it failed on and every one after,
   -- counted once the events held back for the report are numbered.
-  flush_events(ex)
+  local events = flush_events(ex)
   out.detached_loggers = {}
   for i, f in ipairs(self.logger_failures) do
-    out.detached_loggers[i] = { name = f.name, missed = ex.events - f.at + 1 }
+    out.detached_loggers[i] = { name = f.name, missed = events - f.at + 1 }
   end
   return out
 end

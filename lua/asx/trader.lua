@@ -390,7 +390,7 @@ local function place_any(self, side, fname, amount, price, opts)
       o.reason_, 0, o.instrument_)
   end
   if hears then fills.watch(st, o) end
-  if ex.loggers[1] or (used.any and st.watching) then deliver(ex) end
+  if st.loggers[1] or (used.any and st.watching) then deliver(ex) end
   return o
 end
 
@@ -467,7 +467,7 @@ local function arrive_order(t, o, side, price, amount)
     st.accounts[slot] = acct
   end
   if hears then fills.watch(st, o) end
-  if ex.loggers[1] or st.watching then deliver(ex) end
+  if st.loggers[1] or st.watching then deliver(ex) end
 end
 
 -- t:buy(amount, price, options): options is an instrument's name or a
@@ -524,7 +524,7 @@ local function arrive_cancel(t, o)
   if book == nil then return end
   -- An order the book refused on arrival never had an id: no event names it.
   if C.asx_book_cancel(book, o) ~= 1 and o.id_ ~= 0 then C.asx_book_cancel_late(book, o) end
-  if ex.loggers[1] or st.watching then deliver(ex) end
+  if st.loggers[1] or st.watching then deliver(ex) end
 end
 
 local function cancel_resting(acct, st)
