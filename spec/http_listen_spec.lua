@@ -4,16 +4,7 @@
 -- session's real clock driving the loop.
 local run = require("helpers.run")
 
--- Polls fn until it returns a value, for at most `seconds` of wall time.
-local function wait_for(what, fn, seconds)
-  local deadline = os.time() + (seconds or 30)
-  repeat
-    local v = fn()
-    if v then return v end
-    os.execute("sleep 0.05")
-  until os.time() > deadline
-  error("timed out waiting for " .. what, 2)
-end
+local wait_for = run.wait_for
 
 local SERVER = [[
 local asx, core = require("asx"), require("asx.core")

@@ -120,4 +120,16 @@ function M.steady(stdout)
   return out
 end
 
+-- Polls fn until it returns a value, for at most `seconds` of wall time
+-- (30 unless given); what names the condition in the error.
+function M.wait_for(what, fn, seconds)
+  local deadline = os.time() + (seconds or 30)
+  repeat
+    local v = fn()
+    if v then return v end
+    os.execute("sleep 0.05")
+  until os.time() > deadline
+  error("timed out waiting for " .. what, 2)
+end
+
 return M
