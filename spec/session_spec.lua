@@ -325,6 +325,28 @@ describe("asx.session", function()
     }, woke)
   end)
 
+  it("fails an agent that asks for a wake-up through the sleep gate with a delay sleep would refuse", function()
+    -- The gate is FFI memory that plain Lua reaches through asx.guard: a
+    -- request written there is not checked by sleep.
+    local errors, after = {}, 0
+    local T = asx.Trader:extend("t")
+    function T.cycle(_)
+      local guard = require("asx.guard")
+      guard.sleep_gate.delay = 0 / 0
+      guard.sleep_gate.req = 1
+      guard.raw_yield()
+      after = after + 1
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new(), T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^[^\n]*") end })
+    s:run()
+    local want = "t#N: sleep: the wake-up's delay is not a non-negative finite number of seconds"
+    assert.are.same({ want, want }, { (errors[1]:gsub("#%d+", "#N")), (errors[2]:gsub("#%d+", "#N")) })
+    assert.are.equal(2, #errors)
+    assert.are.equal(0, after)
+    assert.are.same({ "failed", "failed" }, { s:agent_state(1), s:agent_state(2) })
+  end)
+
   it("keeps coroutine.resume's and coroutine.wrap's results and errors, with the caller's line", function()
     local line = debug.getinfo(1, "l").currentline
     local boom = coroutine.wrap(function() error("boom") end)

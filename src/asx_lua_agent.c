@@ -279,9 +279,15 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     if (lua_gettop(co) != 0)
       lua_settop(co, 0);
     /* A session stopped from inside the agent still accepts the wake-up;
-     * it just never runs. */
-    asx_sched_wake(s, agent, gate.delay);
-    return;
+     * it just never runs. sleep checks its delay, but the gate is memory
+     * that Lua code can write (the FFI view of lua/asx/guard.lua): a
+     * request sleep did not make, with a delay the queue refuses, fails
+     * the agent rather than leave it neither waiting nor finished. */
+    if (asx_sched_wake(s, agent, gate.delay) != ASX_E_ARG)
+      return;
+    lua_pushliteral(co, "sleep: the wake-up's delay is not a non-negative "
+                        "finite number of seconds");
+    status = LUA_ERRRUN;
   }
   if (status == 0) {
     asx_sched_finish(s, agent, ASX_AGENT_FINISHED);
