@@ -84,7 +84,7 @@ local function screen_lines()
 end
 
 -- Polls the screen until test(text) is true, at most `tries` times 50 ms
--- apart (default 200: ten seconds, for a slow sanitized build). Returns the
+-- apart (default 600: thirty seconds, for a slow sanitized build on a loaded machine). Returns the
 -- last screen either way.
 local function wait_for(test, tries)
   if type(test) == "string" then
@@ -92,7 +92,7 @@ local function wait_for(test, tries)
     test = function(s) return s:find(pattern, 1, true) ~= nil end
   end
   local s
-  for _ = 1, tries or 200 do
+  for _ = 1, tries or 600 do
     s = screen()
     if test(s) then return s, true end
     os.execute("sleep 0.05")
