@@ -253,6 +253,51 @@ describe("core.scheduler", function()
     end
   end)
 
+  -- Trader.random draws the running agent's numbers in Lua, from a copy of
+  -- its generator that the resume takes and puts back; core.random draws in
+  -- C. Both follow one sequence per agent, across its turns, and when an
+  -- agent adds agents during its turn (which moves the scheduler's).
+  it("draws one sequence per agent, in Lua or in C, across turns and added agents", function()
+    local asx = require("asx")
+    local function draws(lua_draws, spawn)
+      local out = {}
+      local s = core.scheduler("virtual", 3)
+      s:add(function(me)
+        for turn = 1, 3 do
+          for i = 1, 100 do
+            -- Every tenth number from C, the rest from Trader.random, which
+            -- compiled code runs after a few dozen.
+            local lua = lua_draws and i % 10 ~= 0
+            out[#out + 1] = lua and me:random(1000) or core.random(me, 1000)
+          end
+          if spawn and turn == 2 then
+            for _ = 1, 300 do s:add(function() end, asx.trader()) end
+          end
+          me:sleep(1)
+        end
+      end, asx.trader())
+      s:run()
+      return out
+    end
+    -- The sequence itself: splitmix64 from the agent's seed (asx_sched.c).
+    local bit = require("bit")
+    local function mix(z)
+      z = bit.bxor(z, bit.rshift(z, 30)) * 0xBF58476D1CE4E5B9ULL
+      z = bit.bxor(z, bit.rshift(z, 27)) * 0x94D049BB133111EBULL
+      return bit.bxor(z, bit.rshift(z, 31))
+    end
+    local state = mix(bit.bxor(3ULL, mix(1ULL * 0xD1B54A32D192ED03ULL)))
+    local want = {}
+    for i = 1, 300 do
+      state = state + 0x9E3779B97F4A7C15ULL
+      want[i] = math.floor(tonumber(bit.rshift(mix(state), 11)) * 2 ^ -53 * 1000) + 1
+    end
+    assert.are.same(want, draws(false, false))
+    assert.are.same(want, draws(true, false))
+    assert.are.same(want, draws(true, true))
+    assert.are.same(want, draws(false, true))
+  end)
+
   it("checks its own arguments", function()
     assert.has_error(function() core.scheduler("fast", 1) end)
     assert.has_error(function() core.scheduler("virtual", -1) end)

@@ -90,6 +90,27 @@ static struct {
   double delay;
 } gate;
 
+/* ---- the running agent's generator ---------------------------------------- */
+
+/* While an agent runs, its generator's state is here rather than in the
+ * scheduler (asx_sched_rng_state): taken before its resume, put back after.
+ * Trader.random (lua/asx/trader.lua) then draws the agent's numbers in
+ * compiled code, through the FFI view of this struct, with the arithmetic
+ * of asx_sched_rng_next01 and no call (10,000 random traders: four draws a
+ * wake-up, each a C call that spilled the trace's live registers). live is
+ * 0 outside a resume, where the draws go to asx_sched_draw. Layout shared
+ * with lua/asx/trader.lua's cast. */
+static struct {
+  uint64_t state;
+  int live;
+} agent_rng;
+
+/* A draw of the running agent's, as Trader.random makes it. */
+static double agent_draw(void) {
+  return agent_rng.live ? asx_sched_rng_next01(&agent_rng.state)
+                        : asx_sched_draw();
+}
+
 /* ---- the one resume ---------------------------------------------------- */
 
 /* msg is len bytes: an error text may hold a NUL, and the log files keep
@@ -262,6 +283,8 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
   }
   ls->co = co;
+  agent_rng.state = *asx_sched_rng_state(s, agent);
+  agent_rng.live = 1;
   gate.req = 0;
   gate.open = 1;
   status = lua_resume(co, nargs);
@@ -271,6 +294,9 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     status = lua_resume(co, 0);
   }
   gate.open = 0;
+  agent_rng.live = 0;
+  /* Found again: the agent may have added agents, which moves them. */
+  *asx_sched_rng_state(s, agent) = agent_rng.state;
   ls->co = NULL;
 
   if (status == LUA_YIELD) {
@@ -393,10 +419,10 @@ int asx__lua_random_args(lua_State *L, int first, const char *fname, double r) {
 }
 
 /* The running agent's generator, else the last session's (see
- * asx_sched_draw); lua/asx/session.lua has the same through the FFI for
- * compiled code. */
+ * asx_sched_draw); Trader.random (lua/asx/trader.lua) is the same in Lua
+ * for compiled code. */
 static int l_random(lua_State *L) {
-  return asx__lua_random_args(L, 2, "random", asx_sched_draw());
+  return asx__lua_random_args(L, 2, "random", agent_draw());
 }
 
 static const luaL_Reg agent_functions[] = {
@@ -406,4 +432,6 @@ void asx__lua_open_agent(lua_State *L) {
   luaL_register(L, NULL, agent_functions);
   lua_pushlightuserdata(L, &gate);
   lua_setfield(L, -2, "sleep_gate");
+  lua_pushlightuserdata(L, &agent_rng);
+  lua_setfield(L, -2, "agent_rng");
 }

@@ -602,8 +602,9 @@ for name, method in pairs(P.trader_queries) do Trader[name] = method end
 -- wake-up through the sleep gate (src/asx_lua_agent.c) before it yields
 -- with the raw coroutine.yield; any other call goes to core.sleep, which
 -- checks all and raises, by a tail call so that its errors name the
--- caller's line. now and random check their trader in Lua, random over an
--- FFI call so that strategies that draw many numbers stay in compiled code.
+-- caller's line. now and random check their trader in Lua, and random
+-- draws in Lua too (below), so that strategies that draw many numbers stay
+-- in compiled code.
 local guard = require("asx.guard")
 local core_sleep, gate, raw_yield = F.core.sleep, guard.sleep_gate, guard.raw_yield
 local sends = ffi.cast("int *", F.core.sends)
@@ -625,6 +626,26 @@ end
 
 local draw = C.asx_sched_draw
 local floor = math.floor
+local bxor, rshift, cast = bit.bxor, bit.rshift, ffi.cast
+
+-- The running agent's generator (src/asx_lua_agent.c): while an agent runs,
+-- its state is in this struct, and the next draw is made here, with the
+-- arithmetic of asx_sched_rng_next01 (splitmix64: the same numbers in the
+-- same order), which compiled code runs inline, with no call; outside an
+-- agent's run, by the scheduler's asx_sched_draw.
+local rng = cast("struct { uint64_t state; int live; } *", F.core.agent_rng)
+local UNIT = 2 ^ -53
+
+local function next_draw()
+  if rng.live == 0 then return draw() end
+  local z = rng.state + 0x9E3779B97F4A7C15ULL
+  rng.state = z
+  z = bxor(z, rshift(z, 30)) * 0xBF58476D1CE4E5B9ULL
+  z = bxor(z, rshift(z, 27)) * 0x94D049BB133111EBULL
+  z = bxor(z, rshift(z, 31))
+  -- The top 53 bits, which an int64_t holds and converts exactly.
+  return tonumber(cast("int64_t", rshift(z, 11))) * UNIT
+end
 
 local is_finite = check.is_finite
 
@@ -637,7 +658,7 @@ end
 -- from the running agent's own generator (see asx_sched_draw).
 function Trader.random(self, m, n)
   if type(self) ~= "table" then self_error("random", "trader", self) end
-  local r = draw()
+  local r = next_draw()
   if m == nil and n == nil then return r end
   if n == nil then
     m = check_bound(m, 1)
