@@ -77,6 +77,9 @@
  *   most ASX_WINDOW per side, so memory follows the levels in use, not the
  *   price range. The outer arrays, the free slot stack and the event buffer
  *   only grow to their peak size, so the steady state allocates nothing.
+ *   Slots are made 1,024 at a time, when the free ones run out, into arrays
+ *   whose room doubles: the stack is written only as deep as it gets, so a
+ *   new book does not fault in pages of room it has not used.
  *
  * Accounts
  *   Nothing is reserved when an order is placed. Money and stocks are checked

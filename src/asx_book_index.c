@@ -192,17 +192,18 @@ level_get(asx_book *b, int s, int64_t price) {
   return lvl;
 }
 
-/* Makes more slots when every one is taken: 0, or ASX_E_NOMEM with nothing
- * changed. The free stack and the finished list grow with the slots, so
- * neither ever holds more entries than there are slots. */
-static __attribute__((noinline)) int slots_grow(asx_venue *v) {
-  assert(v->n_free_slots == 0);
-  size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : 1024;
-  /* Slots are uint32_t; memory runs out long before they do. */
-  if (cap > UINT32_MAX)
-    return ASX_E_NOMEM;
-  /* New arrays rather than grown ones: the free stack is empty, and of the
-   * finished list only this call's entries are worth a copy. */
+/* Slots are made this many at a time: the rare path that makes them is
+ * taken once per chunk, and the free stack's memory is written only as
+ * deep as it gets. */
+#define ASX_SLOT_CHUNK 1024
+
+/* Makes the slot arrays room for cap slots: 0, or ASX_E_NOMEM with nothing
+ * changed. New arrays rather than grown ones: the free stack is empty when
+ * it runs out of room, and of the finished list only the current call's
+ * entries are worth a copy. malloc's new memory is not written, so the
+ * pages of the room not used yet are never faulted in. */
+static int slots_room(asx_venue *v, size_t cap) {
+  assert(v->n_free_slots == 0 && cap > v->cap_free_slots);
   uint32_t *slots = malloc(cap * sizeof(*slots));
   asx_order **finished = malloc(cap * sizeof(*finished));
   asx_sim *sim = malloc((cap + 1) * sizeof(*sim));
@@ -220,10 +221,27 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   v->free_slots = slots;
   v->finished = finished;
   v->sim = sim;
-  /* The new slots, the lowest on top: they are handed out in order. */
-  for (size_t slot = cap; slot > v->cap_free_slots; slot--)
-    slots[v->n_free_slots++] = (uint32_t)slot;
   v->cap_free_slots = cap;
+  return 0;
+}
+
+/* Makes more slots when every one is taken: 0, or ASX_E_NOMEM with nothing
+ * changed. The free stack and the finished list have room for every slot
+ * made, so neither ever holds more entries than its array takes. */
+static __attribute__((noinline)) int slots_grow(asx_venue *v) {
+  assert(v->n_free_slots == 0 && v->made_slots <= v->cap_free_slots);
+  if (v->made_slots == v->cap_free_slots) {
+    size_t cap = v->cap_free_slots ? v->cap_free_slots * 2 : ASX_SLOT_CHUNK;
+    /* Slots are uint32_t; memory runs out long before they do. */
+    if (cap > UINT32_MAX || slots_room(v, cap) != 0)
+      return ASX_E_NOMEM;
+  }
+  size_t n = v->cap_free_slots - v->made_slots;
+  n = n < ASX_SLOT_CHUNK ? n : ASX_SLOT_CHUNK;
+  /* The new slots, the lowest on top: they are handed out in order. */
+  for (size_t slot = v->made_slots + n; slot > v->made_slots; slot--)
+    v->free_slots[v->n_free_slots++] = (uint32_t)slot;
+  v->made_slots += n;
   return 0;
 }
 

@@ -58,12 +58,16 @@ typedef struct asx_venue {
 
   /* Slots identify resting orders with small integers, so the Lua side can
    * keep its orders alive in a plain array indexed by slot. The stack of
-   * free slots holds every slot not taken, those never handed out below
-   * (the lowest on top) and the ones given back above them, so that a rest
-   * takes its top whichever it is. */
+   * free slots holds every slot made and not taken: those never handed out
+   * below (the lowest on top) and the ones given back above them, so that
+   * a rest takes its top whichever it is. Slots are made a chunk at a time,
+   * when the stack runs empty, so the stack's memory is written only as
+   * deep as it gets, not to the arrays' capacity (a new book's replay
+   * would otherwise fault in pages it never reads). */
   uint32_t *free_slots;
   size_t n_free_slots;
-  size_t cap_free_slots; /* the slots made so far */
+  size_t made_slots;     /* slots 1 .. made_slots exist */
+  size_t cap_free_slots; /* the room of the slot arrays, made_slots or more */
 
   /* Resting orders that left during the current call. */
   asx_order **finished;
@@ -89,7 +93,7 @@ typedef struct asx_venue {
   uint32_t refs;     /* alive */
   /* The fill-or-kill check's copies (asx__book_fok_fills), one for each
    * account it meets: the incoming order's, and at most one per resting
-   * order, so they are made with the slots, cap_free_slots + 1 of them. */
+   * order, so they have the slot arrays' room, cap_free_slots + 1. */
   asx_sim *sim;
   size_t n_sim;
 #ifndef NDEBUG

@@ -286,7 +286,7 @@ static inline asx_sim *sim_entry(asx_venue *v, asx_account *a,
                                  uint32_t inst) {
   if (a->sim_ < v->n_sim && v->sim[a->sim_].acct == a)
     return &v->sim[a->sim_];
-  assert(v->n_sim <= v->cap_free_slots);
+  assert(v->n_sim <= v->made_slots);
   a->sim_ = (uint32_t)v->n_sim;
   asx_sim *e = &v->sim[v->n_sim++];
   e->acct = a;
@@ -308,7 +308,7 @@ int asx__book_fok_fills(asx_book *b, const asx_order *o, int s) {
   uint32_t inst = b->instrument;
   asx_venue *v = b->v;
   /* With no slot made yet, nothing rests in the exchange. */
-  if (v->cap_free_slots == 0)
+  if (v->made_slots == 0)
     return 0;
   v->n_sim = 0;
   asx_sim *incoming = sim_entry(v, o->acct_, inst);

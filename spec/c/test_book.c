@@ -1458,16 +1458,23 @@ static void test_account_lists(void **state) {
 /* Slots are handed out from 1 upwards, past the first growth of the slot
  * arrays too, and the last one given back is the first taken again: the
  * Lua side indexes its resting orders by slot in a plain array, which
- * stays as short as the number of orders resting. */
+ * stays as short as the number of orders resting. The book makes its slots
+ * 1,024 at a time: a slot given back when all those made are taken comes
+ * first, and the next new one follows the last made. */
 static void test_slot_numbers(void **state) {
   fx *f = *state;
   asx_account *a = &f->t[0];
-  fund(a, 1000, 0);
-  enum { N = 1030 };
+  fund(a, 10000, 0);
+  enum { N = 2060 };
   asx_order *o[N];
   for (int i = 0; i < N; i++) {
     o[i] = BUY(a, 1 + i % 5, 1);
     EQ(o[i]->slot, i + 1);
+    if (i == 1023) {
+      assert_int_equal(asx_book_cancel(f->b, o[9]), 1);
+      o[9] = BUY(a, 2, 1);
+      EQ(o[9]->slot, 10);
+    }
   }
   assert_int_equal(asx_book_cancel(f->b, o[4]), 1);
   assert_int_equal(asx_book_cancel(f->b, o[699]), 1);
