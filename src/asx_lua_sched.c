@@ -45,14 +45,16 @@ static int l_isatty(lua_State *L) {
  * (asx_sched_prefetch_span): lua_resume reads the coroutine's lua_State and
  * the top frames of its stack, and the agent's code its trader table
  * (self) and the table's hash part, where the trader keeps its account
- * (lua/asx/private.lua). lua_newthread allocates the stack right after the
- * state, and a session adds an agent right after making its trader, so all
+ * (lua/asx/private.lua), and its order its account. lua_newthread allocates
+ * the stack right after the state, and a session adds an agent right after
+ * making its trader, whose account is made just before its table, so all
  * of them usually lie in the few hundred bytes around the state: from
- * RESUME_BEFORE bytes before it (the table and its hash part, 112 bytes
- * with asx-host's allocator) to RESUME_AFTER after. Where they do not, the
- * prefetch fetches a few lines for nothing. The account itself, just before
- * the table, would take the span past its most lines. */
-#define RESUME_BEFORE 128
+ * RESUME_BEFORE bytes before it (the account, the table and its hash part:
+ * with asx-host's allocator the account's fields start 176 bytes before
+ * the state for two agents in three, 64 for the others) to RESUME_AFTER
+ * after. Where they do not, the prefetch fetches a few lines for
+ * nothing. */
+#define RESUME_BEFORE 192
 #define RESUME_AFTER 256
 
 static int l_scheduler(lua_State *L) {

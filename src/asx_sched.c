@@ -31,12 +31,21 @@
 #include <stdlib.h>
 
 #define ASX_SCHED_BATCH 1024
-/* Agents whose state is fetched ahead at once (see prefetch_ahead); the
- * queue lists four batches ahead. */
-#define PREFETCH_BATCH 4
+/* The prefetch pipeline along the queue's order (see prefetch_ahead): a
+ * batch of PREFETCH_BATCH agents at once for the first two stages, the
+ * slots PF_SLOT and the first lines PF_WALK places ahead; one agent a
+ * resume for the span, PF_SPAN places ahead. */
+#define PREFETCH_BATCH 16
+#define PF_SPAN 12
+#define PF_WALK 32
+#define PF_SLOT 48
+#define PF_END (PF_SLOT + PREFETCH_BATCH)
 #define LINE 64
-_Static_assert(4 * PREFETCH_BATCH < ASX_WAKEQ_AHEAD,
-               "the queue lists the four batches even right after a pop");
+_Static_assert(PF_END < ASX_WAKEQ_AHEAD && PF_END == ASX__SCHED_PF_IDS,
+               "the queue lists the whole pipeline even right after a pop");
+_Static_assert(PF_SPAN + PREFETCH_BATCH <= PF_WALK &&
+                   PF_WALK + PREFETCH_BATCH <= PF_SLOT,
+               "each stage fetches what the one after it reads");
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
 /* ---- random numbers ---------------------------------------------------- */
@@ -127,28 +136,45 @@ static inline void prefetch_span(const char *line) {
  * a cache prefetch waits for before later instructions can retire. Fetched
  * one agent per resume, each resume would wait for one walk; fetched a
  * batch at once, the walks of the batch overlap. Along the queue's order,
- * in three stages a batch apart, since each needs what the one before
- * fetched: the slots and the state bytes of the agents 3 to 4 batches
- * ahead (st is a megabyte at a million agents, beyond the core's own cache:
- * the store of RUNNING waited for it a fifth of run_batch's time); the
- * first line of what the slots point to (the walk) 2 to 3 batches ahead;
- * and the span their resumes read (asx_sched_prefetch_span) 1 to 2 batches
- * ahead.
- * Called every PREFETCH_BATCH resumes. */
+ * in three stages, since each needs what the one before fetched: the slots
+ * and the state bytes of the agents PF_SLOT places ahead and the
+ * PREFETCH_BATCH after them (st is a megabyte at a million agents, beyond
+ * the core's own cache: the store of RUNNING waited for it a fifth of
+ * run_batch's time); a batch later, the first line of what the slots point
+ * to (the walk), PF_WALK places ahead; and the span each resume reads
+ * (asx_sched_prefetch_span), PF_SPAN places ahead, one agent a resume
+ * (prefetch_next). The span is not fetched by batches: sixteen agents' spans
+ * at once are a hundred lines, more misses than the core keeps in flight,
+ * and the rest were dropped (a million random traders: the coroutine's
+ * first line still missed at a seventh of the samples with four agents a
+ * batch and the stages a batch apart, when each stage waited too little).
+ * Called every PREFETCH_BATCH resumes; the ids it lists serve the spans
+ * until the next call (a wake-up set meanwhile that comes in between only
+ * makes a span fetched for a later turn). */
 static void prefetch_ahead(asx_sched *s) {
-  uint32_t ids[4 * PREFETCH_BATCH];
-  uint32_t n = asx_wakeq_ahead(s->q, ids, 4 * PREFETCH_BATCH), i;
-  s->pf_left = PREFETCH_BATCH - 1;
-  for (i = PREFETCH_BATCH; i < n && i < 2 * PREFETCH_BATCH; i++) {
-    uintptr_t u = (uintptr_t)s->ag[ids[i]].udata;
-    if (u != 0)
-      prefetch_span((const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
-  }
-  for (; i < n && i < 3 * PREFETCH_BATCH; i++)
+  uint32_t *ids = s->pf_ids;
+  uint32_t n = asx_wakeq_ahead(s->q, ids, PF_END), i;
+  s->pf_n = n;
+  s->pf_pos = 0;
+  for (i = PF_WALK; i < n && i < PF_WALK + PREFETCH_BATCH; i++)
     __builtin_prefetch(s->ag[ids[i]].udata);
-  for (; i < n; i++) {
+  for (i = PF_SLOT; i < n && i < PF_END; i++) {
     __builtin_prefetch(&s->ag[ids[i]]);
     __builtin_prefetch(&s->st[ids[i]], 1);
+  }
+}
+
+/* Called once per resume: the span of the agent PF_SPAN turns ahead, and
+ * the batch stages every PREFETCH_BATCH resumes. */
+static inline void prefetch_next(asx_sched *s) {
+  uint32_t i;
+  if (s->pf_pos == PREFETCH_BATCH)
+    prefetch_ahead(s);
+  i = PF_SPAN + s->pf_pos++;
+  if (i < s->pf_n) {
+    uintptr_t u = (uintptr_t)s->ag[s->pf_ids[i]].udata;
+    if (u != 0)
+      prefetch_span((const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
   }
 }
 
@@ -184,8 +210,8 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
       continue;
     }
     asx_wakeq_take(s->q);
-    if (s->pf_on && s->pf_left-- == 0)
-      prefetch_ahead(s);
+    if (s->pf_on)
+      prefetch_next(s);
     assert(s->st[a] == ASX_AGENT_WAITING && s->current == ASX_SCHED_NONE);
     s->now = s->resumed = jump ? t : limit;
     s->st[a] = ASX_AGENT_RUNNING;
@@ -237,6 +263,7 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->seed = seed;
   s->session_rng = mix64(seed);
   s->current = ASX_SCHED_NONE;
+  s->pf_pos = PREFETCH_BATCH; /* the first resume lists the agents ahead */
   s->where_resume = UINT64_MAX;
   s->stuck_resume = UINT64_MAX;
   active = s;

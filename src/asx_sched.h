@@ -76,15 +76,15 @@ typedef struct asx_sched asx_sched;
 typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
 
 /* What a resume reads first, fetched into the cache while earlier agents
- * run: for the agents due to run some 4 to 8 turns ahead, a batch of them
- * every few resumes, the bytes from `before` bytes before the address their
- * udata holds (asx_sched_set_udata) to `after` bytes after it (the Lua
- * binding: the coroutine's state and what lies around it). A prefetch
+ * run: for the agent due to run a dozen turns ahead, at each resume, the
+ * bytes from `before` bytes before the address its udata holds
+ * (asx_sched_set_udata) to `after` bytes after it (the Lua binding: the
+ * coroutine's state and what lies around it). A prefetch
  * never faults, so an agent's udata may point to memory since freed. The
  * scheduler itself fetches these agents' slots and the first line each
  * udata points to a few turns earlier still. 0 and 0 (the default): no
  * span is fetched. ASX_E_ARG for a span over ASX_SCHED_SPAN_MAX bytes. */
-#define ASX_SCHED_SPAN_MAX 384 /* at most 7 cache lines, wherever it starts */
+#define ASX_SCHED_SPAN_MAX 448 /* at most 8 cache lines, wherever it starts */
 int asx_sched_prefetch_span(asx_sched *s, uint32_t before, uint32_t after);
 
 /* The courier: messages in flight between the agents and what they act on

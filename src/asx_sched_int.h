@@ -41,12 +41,18 @@ typedef struct label_run {
 
 enum { S_NEW = 0, S_STARTED = 1, S_ENDED = 2 };
 
+/* How many of the agents due next the prefetch lists (asx_sched.c). */
+#define ASX__SCHED_PF_IDS 64
+
 struct asx_sched {
   uv_loop_t *loop;
   asx_sched_resume_fn resume;
   uintptr_t pf_before; /* asx_sched_prefetch_span's before */
   int pf_on;           /* a span is set */
-  uint32_t pf_left;    /* resumes until the next prefetch_ahead */
+  /* The agents due next, as the last prefetch_ahead listed them (pf_n of
+   * them), and the resumes since: asx_sched.c. */
+  uint32_t pf_pos, pf_n;
+  uint32_t pf_ids[ASX__SCHED_PF_IDS];
   asx_sched_end_fn on_end;
   void *data;
   int clock;

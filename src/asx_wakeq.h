@@ -65,7 +65,7 @@ void asx_wakeq_take(asx_wakeq *q);
  * or asx_wakeq_pop (or asx_wakeq_first and asx_wakeq_take), each id then
  * queued or since removed; pushes after that may come in between. O(max),
  * a copy from an array. */
-#define ASX_WAKEQ_AHEAD 20
+#define ASX_WAKEQ_AHEAD 68
 uint32_t asx_wakeq_ahead(const asx_wakeq *q, uint32_t *ids, uint32_t max);
 
 /* The time id was pushed with (id queued, or popped and not pushed since). */
