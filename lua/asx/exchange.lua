@@ -68,7 +68,7 @@ local seam = F.core.seam
 -- when the delivery is over; the caller never sees the error.
 local function logger_failed(ex, failed, L, err, tb, at)
   failed = failed or {}
-  if ex._on_logger_error then
+  if state_of[ex].on_logger_error then
     ex:remove_logger(L)
     failed[L] = true
     failed[#failed + 1] = { L, err, tb, at }
@@ -80,7 +80,7 @@ end
 
 local function report_failures(ex, failed)
   if failed.raise then error(failed.err, 0) end
-  local handler = ex._on_logger_error
+  local handler = state_of[ex].on_logger_error
   for i = 1, #failed do
     local f = failed[i]
     handler(ex, f[1], f[2], f[3], f[4])
@@ -217,7 +217,7 @@ local function deliver_now(ex, st)
       end
     end
   end
-  if ex._lua_loggers > 0 then
+  if st.lua_loggers > 0 then
     sending(1)
     failed = send_messages(ex, st, loggers, native, evs, n, first, failed)
     sending(-1)
@@ -405,8 +405,6 @@ function M.new(opts)
   -- other way round (see EXCHANGE in lua/asx/private.lua).
   local ex = setmetatable({
     traders = setmetatable({}, { __mode = "v" }), loggers = {}, events = 0,
-    -- Loggers with send_event, as they were when added.
-    _sends = {}, _lua_loggers = 0,
   }, Exchange)
   -- The loggers that take the book's records are here (native, natives of
   -- them), with the function that does, as it was when they were added.
@@ -425,7 +423,10 @@ function M.new(opts)
     batched = false, watching = false, tag = n_exchanges,
     -- What ex.loggers and ex.events show: a strategy that writes those
     -- fields changes what it reads there, not what the exchange does.
-    loggers = ex.loggers, events = 0 }
+    loggers = ex.loggers, events = 0,
+    -- Loggers with send_event, as they were when added; the number of
+    -- loggers without consume_events; ex:on_logger_error's handler.
+    sends = {}, lua_loggers = 0, on_logger_error = nil }
   state_of[ex] = st
   state_at[n_exchanges] = st
   exchange_at[n_exchanges] = ex
@@ -484,9 +485,9 @@ function Exchange:add_logger(L)
     st.native[L] = consume
     st.natives = st.natives + 1
   else
-    self._lua_loggers = self._lua_loggers + 1
+    st.lua_loggers = st.lua_loggers + 1
   end
-  if type(L.send_event) == "function" then self._sends[L] = true end
+  if type(L.send_event) == "function" then st.sends[L] = true end
   update_batched(self, st)
   C.asx_book_record_events(st.book, 1)
 end
@@ -507,9 +508,9 @@ function Exchange:remove_logger(L)
     st.native[L] = nil
     st.natives = st.natives - 1
   else
-    self._lua_loggers = self._lua_loggers - 1
+    st.lua_loggers = st.lua_loggers - 1
   end
-  self._sends[L] = nil
+  st.sends[L] = nil
   update_batched(self, st)
   if not new[1] and not st.watching then C.asx_book_record_events(st.book, 0) end
   return true
@@ -545,10 +546,10 @@ end
 -- of the first event the logger did not take. nil restores the default:
 -- the error is raised to that call and the logger stays.
 function Exchange:on_logger_error(fn)
-  exchange_state(self, "on_logger_error")
+  local st = exchange_state(self, "on_logger_error")
   if fn ~= nil and type(fn) ~= "function" then argerror(1, "on_logger_error", "function or nil expected", fn) end
-  local previous = self._on_logger_error
-  self._on_logger_error = fn
+  local previous = st.on_logger_error
+  st.on_logger_error = fn
   return previous
 end
 
@@ -577,7 +578,7 @@ function Exchange:emit(event_type, message)
   if message.session == nil then message.session = self.session_id end
   -- The book's earlier events are numbered, and delivered, first.
   flush(self)
-  local loggers, sends = st.loggers, self._sends
+  local loggers, sends = st.loggers, st.sends
   local at = st.events + 1
   st.events, self.events = at, at
   -- An emitted event is delivered like the book's: a logger must not trade
@@ -597,7 +598,7 @@ end
 -- its message need not be made.
 function Exchange:_emit_unheard()
   local st = exchange_state(self, "_emit_unheard")
-  if next(self._sends) ~= nil then return false end
+  if next(st.sends) ~= nil then return false end
   flush(self)
   st.events = st.events + 1
   self.events = st.events
