@@ -137,6 +137,50 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.same({ 1000, 10 }, { totals() })
   end)
 
+  it("takes orders again when the stack overflowed in a delivery, outside the logger's protected call", function()
+    local ex = asx.exchange()
+    local s, b, totals = market(ex)
+    local got = 0
+    ex:add_logger({ send_event = function() got = got + 1 end })
+    local reached
+    local function down(d)
+      if d == 0 then
+        reached = true
+        pcall(s.sell, s, 1, 10)
+        return 0
+      end
+      return 1 + down(d - 1)
+    end
+    -- The deepest recursion that still reaches its order, then shallower
+    -- ones, whose orders overflow the stack ever later in the call: some in
+    -- the delivery of their event, which numbered it but never sent it.
+    -- Interpreted: compiled code checks the stack once for a whole trace.
+    jit.off()
+    jit.flush()
+    finally(function() jit.on() end)
+    local lo, hi = 1, 2
+    while true do reached = false; pcall(down, hi); if not reached then break end; lo, hi = hi, hi * 2 end
+    while hi - lo > 1 do
+      local mid = math.floor((lo + hi) / 2)
+      reached = false
+      pcall(down, mid)
+      if reached then lo = mid else hi = mid end
+    end
+    local depth = lo
+    repeat
+      depth = depth - 1
+      pcall(down, depth)
+    until ex.events ~= got or depth == lo - 100
+    assert.are_not.equal(got, ex.events)
+    -- The next order abandons what is left of that delivery, and trades.
+    local before = ex.events
+    got = before
+    b:buy(1, 10)
+    assert.are.same({ before + 2, before + 2 }, { ex.events, got })
+    assert.is_false(ex:delivering())
+    assert.are.same({ 1000, 10 }, { totals() })
+  end)
+
   it("goes to on_logger_error instead, detached, and the call returns", function()
     local ex = asx.exchange()
     local s, b, totals = market(ex)

@@ -16,7 +16,7 @@ local is_count, MAX = check.is_count, check.MAX
 
 local order_t, istype = P.order_t, ffi.istype
 local account_of, exchange_at, state_at = P.account_of, P.exchange_at, P.state_at
-local deliver, order_options = P.deliver, P.order_options
+local deliver, order_options, refuses = P.deliver, P.order_options, P.refuses
 local OPEN = C.ASX_OPEN
 
 -- The methods, copied into the Trader class.
@@ -48,7 +48,7 @@ function Trader:amend(o, amount)
     argerror(2, "amend", ("amount at most %d expected: an order cannot grow in place (cancel it and place "
       .. "another)"):format(now), amount)
   end
-  if st.delivering then error("amend: a logger must not trade", 2) end
+  if st.delivering and refuses(st) then error("amend: a logger must not trade", 2) end
   local ok = C.asx_book_amend(book, o, amount) == 1
   if ok and st.listening then deliver(exchange_at[st.tag], st) end
   return ok
@@ -70,7 +70,7 @@ function Trader:replace(o, amount, price, opts)
     error(("bad argument #3 to 'replace' (price × amount must not exceed 2^53 - 1, got %s × %s)")
       :format(show(price), show(amount)), 2)
   end
-  if st.delivering then error("replace: a logger must not trade", 2) end
+  if st.delivering and refuses(st) then error("replace: a logger must not trade", 2) end
   -- The new order must fit its level once the old one has left it.
   local side = o.side_
   local left = tonumber(C.asx_book_level_amount(book, side, price))

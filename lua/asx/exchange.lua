@@ -664,12 +664,37 @@ function Exchange:register(t)
   return t
 end
 
+-- Whether a call that trades on the exchange of state st, made while st
+-- is delivering, is refused: yes from inside the delivery (a logger that
+-- trades) and from any coroutine (an agent's, whose failure on it the
+-- session handles, or one that a logger runs). On the main thread, with no
+-- delivery below the call, the delivery was cut short by an error outside
+-- the loggers' protected calls (the stack overflowed, or memory ran out, in
+-- a recursion that trades) or is suspended in a coroutine: it is
+-- abandoned, as an agent's failure abandons it in a session, and the call
+-- goes on; else the exchange would refuse every order from then on.
+local running, getinfo = coroutine.running, debug.getinfo
+local function refuses(st)
+  if running() ~= nil then return true end
+  local level = 2
+  while true do
+    local info = getinfo(level, "f")
+    if info == nil then break end
+    local f = info.func
+    if f == send or f == deliver_now or f == deliver_lone then return true end
+    level = level + 1
+  end
+  exchange_at[st.tag]:_abandon_delivery()
+  return false
+end
+P.refuses = refuses
+
 -- Cancels o when it rests in one of st's books (the book checks it, so an
 -- order of another exchange, live or collected, is simply not resting
 -- there): true when it did. The caller then delivers the cancel's event when
 -- st.listening or st.watching; it has the exchange, or finds it only then.
 local function cancel(st, o, fname)
-  if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  if st.delivering and refuses(st) then error(fname .. ": a logger must not trade", 3) end
   local book = st.books[o.instrument_]
   return book ~= nil and C.asx_book_cancel(book, o) == 1
 end

@@ -25,7 +25,7 @@ local account_of, state_of = P.account_of, P.state_of
 local state_at, exchange_at = P.state_at, P.exchange_at
 local ACCOUNT, EXCHANGE = P.ACCOUNT, P.EXCHANGE
 local classes, owners = P.classes, P.owners
-local deliver, cancel = P.deliver, P.cancel
+local deliver, cancel, refuses = P.deliver, P.cancel, P.refuses
 require("asx.fills")
 local fills = P.fills
 local courier_module = require("asx.courier")
@@ -343,7 +343,7 @@ local function place_any(self, side, fname, amount, price, opts)
   local ex, st = trader_exchange(self, acct, fname)
   local book, inst, flags = st.book, 0, 0
   if opts ~= nil then inst, flags = order_options(st, opts, fname, price ~= 0) end
-  if st.delivering then error(fname .. ": a logger must not trade", 3) end
+  if st.delivering and refuses(st) then error(fname .. ": a logger must not trade", 3) end
   local hears = false
   if used.any then
     local courier = st.courier
@@ -485,7 +485,7 @@ end
 local function cancel_delay(t, st, fname)
   local courier = st.courier
   if courier == nil or not used.latency then return nil end
-  if st.delivering then error(fname .. ": a logger must not trade", 4) end
+  if st.delivering and refuses(st) then error(fname .. ": a logger must not trade", 4) end
   return courier:delay(t, 4), courier
 end
 
@@ -546,7 +546,7 @@ end
 function P.cancel_account(acct)
   local st = state_at[acct.tag]
   if st == nil or acct.resting == 0 then return acct.resting == 0 end
-  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  if st.delivering and refuses(st) then error("cancel_all: a logger must not trade", 2) end
   return cancel_resting(acct, st)
 end
 
@@ -563,7 +563,7 @@ function Trader:cancel_all()
     end
   end
   if st == nil or acct.resting == 0 then return acct.resting == 0 end
-  if st.delivering then error("cancel_all: a logger must not trade", 2) end
+  if st.delivering and refuses(st) then error("cancel_all: a logger must not trade", 2) end
   return cancel_resting(acct, st)
 end
 
