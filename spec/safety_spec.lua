@@ -313,6 +313,9 @@ describe("memory safety from Lua", function()
         flush_events = asx._flush_events }, exchange)
       assert.are.same({ Trader = asx.Trader, is_trader_class = asx.is_trader_class,
         is_trader = asx.is_trader, trader = asx.trader }, trader)
+      -- No pointer either, which the FFI would let code index past its end.
+      local guard = require("asx.guard")
+      assert.are.same({ send = guard.send, sending = guard.sending }, guard)
     end)
   end)
 

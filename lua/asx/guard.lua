@@ -35,15 +35,20 @@ end
 
 -- The sleep gate (src/asx_lua_agent.c): an agent's sleep yields from Lua,
 -- with the raw coroutine.yield, while the gate is open, which it is only
--- while the agent runs in its own coroutine.
+-- while the agent runs in its own coroutine. It is a pointer, which the
+-- FFI lets code index past its end (gate[1000].delay = 1 writes anywhere):
+-- asx's own code finds it in the private state (lua/asx/private.lua), with
+-- the raw yield, and no module hands it out.
+require("asx.private")
+local P = registry["asx.private"]
 local gate = F.ffi.cast("struct { int open; int req; double delay; } *", core.sleep_gate)
-M.sleep_gate = gate
+P.sleep_gate = gate
 
 -- coroutine.yield, refused inside a send on the yielding coroutine. A
 -- yield here is never a sleep: it clears a request that a sleep left when
 -- it could not yield (across a C call), so the agent's resume refuses it.
 local raw_yield, in_send, LOGGER_WAITS = coroutine.yield, core.in_send, core.LOGGER_WAITS
-M.raw_yield = raw_yield
+P.raw_yield = raw_yield
 local function yield(...)
   if sends[0] > 0 and in_send() then error(LOGGER_WAITS, 2) end
   gate.req = 0

@@ -605,8 +605,8 @@ for name, method in pairs(P.trader_queries) do Trader[name] = method end
 -- caller's line. now and random check their trader in Lua, and random
 -- draws in Lua too (below), so that strategies that draw many numbers stay
 -- in compiled code.
-local guard = require("asx.guard")
-local core_sleep, gate, raw_yield = F.core.sleep, guard.sleep_gate, guard.raw_yield
+require("asx.guard")
+local core_sleep, gate, raw_yield = F.core.sleep, P.sleep_gate, P.raw_yield
 local sends = ffi.cast("int *", F.core.sends)
 local huge = math.huge
 function Trader.sleep(self, seconds)
