@@ -212,6 +212,22 @@ describe("asx-host and agents that do not yield", function()
     end)
   end)
 
+  it("names the agent's own line when it died in the C call it was stuck in", function()
+    local r = sh("$HOST -q --clock virtual --seed 3 --stuck-warning 0.1 " .. F .. "stuck_in_c.lua")
+    assert.are.equal(0, r.status)
+    local err = lines(r.stderr)
+    -- The call lasts a few tenths of a second: on a machine so loaded that
+    -- it outlasts the wait for the hook, the watchdog warns without a place.
+    local line = F .. "stuck_in_c.lua:11"
+    if not err[1]:find("where is not known", 1, true) then
+      assert.are.equal("asx-host: warning: stuck_in_c#1 has not yielded for 0.1 s, at " .. line,
+        (err[1]:gsub("for [%d.]+ s", "for 0.1 s")))
+      assert.are.same({ "stack traceback:", "\t[C]: in function 'gsub'", "\t" .. line .. ": in function <"
+        .. F .. "stuck_in_c.lua:8>" }, { err[2], err[3], err[4] })
+    end
+    assert.are.equal("stuck_in_c#1: " .. line .. ": invalid replacement value (a table)", err[#err - 3])
+  end)
+
   it("refuses a bad --stuck-warning", function()
     for _, v in ipairs({ "-1", "inf", "1e999", "x", "nan" }) do
       local r = sh('"$HOST" --stuck-warning ' .. v .. " " .. F .. "spin.lua")

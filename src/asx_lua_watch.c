@@ -44,21 +44,35 @@ static int displaced_mask, displaced_count;
  * without the position. */
 static void stuck_hook(lua_State *L, lua_Debug *ar) {
   lsched *ls = asx__lua_running;
-  char where[256] = "?", name[96];
+  lua_State *at = L;
+  char where[256] = "", name[96];
   int kind;
+  uint32_t agent;
   (void)ar;
   lua_sethook(L, displaced_hook, displaced_mask, displaced_count);
   if (!ls || (kind = asx_sched_stuck_claim(ls->s)) == ASX_STUCK_NONE)
     return; /* it yielded meanwhile, or the watchdog reported it */
-  where_in_own_file(L, where, sizeof where);
+  agent = asx_sched_current(ls->s);
+  /* The agent's turn ended in the C call it was stuck in (the call raised,
+   * or returned from the agent's last line): the hook fires in the next Lua
+   * code to run, the session's, which is not where the agent was. Its
+   * coroutine, kept until its end is handled, still holds its frames. */
+  if (!ls->co)
+    at = asx_sched_udata(ls->s, agent);
+  if (at)
+    where_in_own_file(at, where, sizeof where);
   /* Kept before it is printed, for a second signal sent on reading it. */
-  asx_sched_stuck_reported(ls->s, where);
-  luaL_traceback(L, L, NULL, 0);
-  fprintf(stderr, "%s: %s%s has not yielded for %.1f s, at %s%s\n%s\n",
+  asx_sched_stuck_reported(ls->s, where[0] ? where : "?");
+  if (at)
+    luaL_traceback(L, at, NULL, 0);
+  else
+    lua_pushliteral(L, "stack traceback:");
+  fprintf(stderr, "%s: %s%s has not yielded for %.1f s%s%s%s\n%s\n",
           ls->prog[0] ? ls->prog : "asx",
           kind == ASX_STUCK_WARNING ? "warning: " : "",
-          asx_sched_describe(ls->s, asx_sched_current(ls->s), name, sizeof name),
-          asx_sched_stuck_for(ls->s), where,
+          asx_sched_describe(ls->s, agent, name, sizeof name),
+          asx_sched_stuck_for(ls->s), where[0] ? ", at " : " (where is not known)",
+          where,
           kind == ASX_STUCK_SIGNAL ? " (send the signal again to quit at once)" : "",
           lua_tostring(L, -1));
   fflush(stderr);
