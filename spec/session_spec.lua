@@ -108,6 +108,65 @@ describe("asx.session", function()
     assert.are.equal(0.75, s.exchange:time())
   end)
 
+  it("keeps its clock when another session is made on its exchange while it runs", function()
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      self:sleep(1)
+      self:buy(1, 10)
+      self:sleep(1)
+      asx.session({ clock = "virtual", seed = 2, exchange = self.exchange })
+      self:sleep(1)
+      self:buy(1, 10)
+    end
+    local L = recorder()
+    local t = T:new({ money = 100 })
+    asx.session({ clock = "virtual", seed = 1, traders = { t }, logger = L }):run()
+    assert.are.same({ "session 0", "agent 0", ("order 1 buy 1@10 by %d"):format(t.id),
+      ("order 3 buy 1@10 by %d"):format(t.id), "agent 3", "session 3" }, L.events)
+  end)
+
+  it("runs on its own clock when another session was made on its exchange before it ran", function()
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      self:sleep(2)
+      self:buy(1, 10)
+    end
+    local L = recorder()
+    local ex = asx.exchange({ logger = L })
+    local t = T:new({ money = 100, exchange = ex })
+    local first = asx.session({ clock = "virtual", seed = 1, exchange = ex, traders = { t } })
+    asx.session({ clock = "virtual", seed = 2, exchange = ex })
+    first:run()
+    assert.are.same({ "session 0", "agent 0", ("order 2 buy 1@10 by %d"):format(t.id), "agent 2", "session 2" },
+      L.events)
+  end)
+
+  it("names kill, speed and step in their errors, and kill of the agent that runs raises", function()
+    local errors = {}
+    local T = asx.Trader:extend("t")
+    local s
+    function T:cycle()
+      self:sleep(1)
+      s:kill(self)
+    end
+    s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^[^\n]*") end })
+    for _, case in ipairs({
+      { s.speed, 0 / 0, "bad argument #1 to 'speed' (positive finite factor expected, got nan)" },
+      { s.speed, -1, "bad argument #1 to 'speed' (positive finite factor expected, got -1)" },
+      { s.speed, "2", "bad argument #1 to 'speed' (positive finite factor expected, got string)" },
+      { s.step, 1 / 0, "bad argument #1 to 'step' (non-negative number of seconds expected, got inf)" },
+      { s.step, nil, "bad argument #1 to 'step' (non-negative number of seconds expected, got nil)" },
+    }) do
+      local ok, err = pcall(case[1], s, case[2])
+      assert.is_false(ok)
+      assert.are.equal(case[3], err)
+    end
+    s:run()
+    assert.are.same({ ("t#N: spec/session_spec.lua:%d: kill: t#N is running; it can stop itself by returning")
+      :format(debug.getinfo(T.cycle, "S").linedefined + 2) }, { (errors[1]:gsub("#%d+", "#N")) })
+  end)
+
   it("ends at the duration: a wake-up at exactly the duration runs, the clock stops there", function()
     local log = {}
     local S = scripted(log)

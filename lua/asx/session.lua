@@ -180,7 +180,6 @@ function M.new(opts)
   local sched = core.scheduler(clock, seed)
   if duration ~= nil then sched:duration(duration) end
   sched:watch(stuck)
-  asx._set_clock(ex, sched)
 
   local s = setmetatable({
     exchange = ex, clock = clock, seed = seed, duration = duration,
@@ -424,6 +423,10 @@ function Session:run()
   if self.ran then error("run: this session has run already; make a new one", 2) end
   self.ran = true
   local ex = self.exchange
+  -- The book reads this session's clock from its start, not from when the
+  -- session was made: another session made on the exchange meanwhile
+  -- (even from inside this one, while it runs) would take it over.
+  asx._set_clock(ex, self.sched)
   local previous_handler = ex:on_logger_error(function(_, L, err, traceback, at)
     self:_logger_error(L, err, traceback, at)
   end)
@@ -466,8 +469,19 @@ function Session:pause(on)
   end
   return self.sched:pause(on)
 end
-function Session:step(seconds) return self.sched:step(seconds) end
-function Session:speed(x) return self.sched:speed(x) end
+function Session:step(seconds)
+  if type(seconds) ~= "number" or not (seconds >= 0 and seconds < huge) then
+    argerror(1, "step", "non-negative number of seconds expected", seconds)
+  end
+  return self.sched:step(seconds)
+end
+-- The real clock's factor; x sets it first.
+function Session:speed(x)
+  if x ~= nil and (type(x) ~= "number" or not (x > 0 and x < huge)) then
+    argerror(1, "speed", "positive finite factor expected", x)
+  end
+  return self.sched:speed(x)
+end
 
 function Session:resume() return self.sched:pause(false) end
 function Session:stepping() return self.sched:stepping() end
@@ -502,6 +516,9 @@ end
 function Session:kill(t)
   local i = self:_agent(t)
   if not i then argerror(1, "kill", "trader of this session expected", t) end
+  if self.sched:state(i) == "running" then
+    error(("kill: %s is running; it can stop itself by returning"):format(select(2, self:_name(i))), 2)
+  end
   if not self.sched:finish(i, "stopped") then return false end
   local tr = self.traders[i]
   self.courier:drop(tr)
