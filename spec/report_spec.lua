@@ -30,6 +30,25 @@ describe("asx.report.candles", function()
     assert.are.same({ { 0, 3, 1, 0 }, { 1, 1, 0, 0 }, { 3, 0, 0, 1 } }, cs:activity())
   end)
 
+  it("checks its size and trades, and sums a volume past 2^63 shares", function()
+    assert.has_error(function() candles.new(-1) end,
+      "bad argument #1 to 'new' (positive integer number of slots expected, got -1)")
+    assert.has_error(function() candles.new(0 / 0) end,
+      "bad argument #1 to 'new' (positive integer number of slots expected, got nan)")
+    local cs = candles.new()
+    assert.has_error(function() cs:add_trade(1, 10, 0) end,
+      "bad argument #3 to 'add_trade' (positive integer amount expected, got 0)")
+    assert.has_error(function() cs:add_trade(1, 2 ^ 63, 1) end,
+      "bad argument #2 to 'add_trade' (positive integer price expected, got 9.2233720368547758e+18)")
+    local max, volume = 2 ^ 53 - 1, 0
+    for _ = 1, 1100 do
+      cs:add_trade(0.5, 10, max)
+      volume = volume + max
+    end
+    assert.is_true(volume > 2 ^ 63)
+    assert.are.same({ { 0, 10, 10, 10, 10, volume } }, cs:candles())
+  end)
+
   it("moves to the next interval of the ladder when the session outgrows its slots", function()
     local cs = candles.new(20)
     cs:add_trade(0, 10, 1)

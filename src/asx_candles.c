@@ -111,11 +111,14 @@ static asx_candle *slot_at(asx_candles *cs, double t) {
   if (i >= cs->cap_) {
     size_t cap = cs->cap_ ? cs->cap_ : 64;
     asx_candle *p;
-    while (cap <= i)
+    /* Doubled up to what max_slots_ allows, whatever size it was made
+     * with: a size that wrapped past SIZE_MAX would shrink the array (or,
+     * at 0, free it) under the slots still in use. */
+    while (cap <= i && cap <= SIZE_MAX / 2)
       cap *= 2;
-    if (cap > cs->max_slots_)
+    if (cap <= i || cap > cs->max_slots_)
       cap = cs->max_slots_;
-    if ((p = realloc(cs->slot, cap * sizeof *p)) == NULL)
+    if (cap > SIZE_MAX / sizeof *p || (p = realloc(cs->slot, cap * sizeof *p)) == NULL)
       return NULL;
     memset(p + cs->cap_, 0, (cap - cs->cap_) * sizeof *p);
     cs->slot = p;
@@ -139,7 +142,7 @@ static void add_trade(asx_candle *c, int64_t price, int64_t amount) {
       c->low = price;
   }
   c->close = price;
-  c->volume += amount;
+  c->volume += (double)amount;
   c->trades++;
 }
 

@@ -39,7 +39,7 @@ enum { ASX_CANDLES_MAX_SLOTS = 20000 };
 /* One interval's figures. Read-only outside asx_candles.c. */
 typedef struct asx_candle {
   int64_t open, high, low, close; /* prices of the first, highest, lowest, last trade */
-  int64_t volume;                 /* the trades' amounts */
+  double volume; /* the trades' amounts (exact to 2^53; no sum overflows) */
   int64_t trades, orders, cancels;
 } asx_candle;
 

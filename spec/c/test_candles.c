@@ -148,6 +148,35 @@ static void test_bounded(void **state) {
   asx_candles_free(cs);
 }
 
+/* A fold made with any size keeps its slots when a time far past them
+ * cannot get one: the array's size never wraps (SIZE_MAX slots asked a
+ * realloc of 0 bytes, which freed the slots still in use); and a slot's
+ * volume takes more than 2^63 shares without overflowing. */
+static void test_huge(void **state) {
+  asx_candles *cs = asx_candles_new(SIZE_MAX);
+  const int64_t max = 9007199254740991; /* 2^53 - 1 */
+  double volume = 0;
+  (void)state;
+  assert_non_null(cs);
+  assert_int_equal(asx_candles_trade(cs, 0.5, 10, 1), 0);
+  assert_int_equal(asx_candles_trade(cs, 3, 11, 1), 0);
+  /* Merged into daily slots, then refused. */
+  assert_int_equal(asx_candles_trade(cs, 1e300, 12, 1), ASX_E_NOMEM);
+  assert_int_equal(asx_candles_trade(cs, 3, 13, 1), 0);
+  assert_true(cs->interval == 86400);
+  slot_is(cs, 0, 10, 13, 10, 13, 3, 3, 0, 0);
+  asx_candles_free(cs);
+
+  cs = asx_candles_new(0);
+  for (int i = 0; i < 1100; i++) {
+    assert_int_equal(asx_candles_trade(cs, 0.5, 10, max), 0);
+    volume += (double)max;
+  }
+  assert_true(cs->slot[0].volume == volume && volume > 9.2e18);
+  assert_int_equal(cs->slot[0].trades, 1100);
+  asx_candles_free(cs);
+}
+
 /* Times just below and at each interval's edges land in the slot of
  * floor(t / interval), whatever slot was found before: after the slot of
  * the interval's start, at each edge, at interval 1, 10, 60 and 3600. */
@@ -255,6 +284,7 @@ int main(void) {
       cmocka_unit_test(test_coarser_intervals),
       cmocka_unit_test(test_book_records),
       cmocka_unit_test(test_bounded),
+      cmocka_unit_test(test_huge),
       cmocka_unit_test(test_slot_edges),
       cmocka_unit_test(test_book_sink),
   };

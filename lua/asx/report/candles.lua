@@ -24,7 +24,7 @@ local ffi, C = F.ffi, F.C
 local floor, max = math.floor, math.max
 local is_records = require("asx.event").is_records
 local check_args = require("asx.check")
-local argerror, is_balance = check_args.argerror, check_args.is_balance
+local argerror, is_balance, is_count = check_args.argerror, check_args.is_balance, check_args.is_count
 
 local M = {}
 
@@ -53,6 +53,9 @@ end
 local folds = setmetatable({}, { __mode = "k" })
 
 function M.new(max_slots)
+  if max_slots ~= nil and not is_count(max_slots) then
+    argerror(1, "new", "positive integer number of slots expected", max_slots)
+  end
   local c = C.asx_candles_new(max_slots or 0)
   if c == nil then error("asx.report.candles: out of memory", 2) end
   local self = setmetatable({}, Candles)
@@ -98,7 +101,10 @@ function Candles:slots()
 end
 
 function Candles:add_trade(t, price, amount)
-  check(C.asx_candles_trade(fold_of(self, "add_trade"), t, price, amount))
+  local c = fold_of(self, "add_trade")
+  if not is_count(price) then argerror(2, "add_trade", "positive integer price expected", price) end
+  if not is_count(amount) then argerror(3, "add_trade", "positive integer amount expected", amount) end
+  check(C.asx_candles_trade(c, t, price, amount))
 end
 
 function Candles:add_order(t)
