@@ -181,6 +181,23 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.same({ 1000, 10 }, { totals() })
   end)
 
+  it("is kept when code edits the list ex.loggers shows in place", function()
+    local ex = asx.exchange()
+    local s, b = market(ex)
+    local rec, other = recorder(), recorder()
+    ex:add_logger(rec)
+    ex:add_logger(other)
+    table.remove(ex.loggers, 1)
+    ex.loggers[2] = 5
+    ex.loggers[3] = rec
+    s:sell(5, 10)
+    b:buy(2, 10)
+    assert.are.same({ "order", "order", "exchange" }, rec.types)
+    assert.are.same({ "order", "order", "exchange" }, other.types)
+    assert.is_true(ex:remove_logger(other))
+    assert.are.same({ rec }, ex.loggers)
+  end)
+
   it("goes to on_logger_error instead, detached, and the call returns", function()
     local ex = asx.exchange()
     local s, b, totals = market(ex)

@@ -421,9 +421,10 @@ function M.new(opts)
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
     anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
     batched = false, watching = false, tag = n_exchanges,
-    -- What ex.loggers and ex.events show: a strategy that writes those
-    -- fields changes what it reads there, not what the exchange does.
-    loggers = ex.loggers, events = 0,
+    -- ex.loggers and ex.events show copies of these: a strategy that
+    -- writes those fields, or edits that list in place, changes what it
+    -- reads there, not what the exchange does.
+    loggers = {}, events = 0,
     -- Loggers with send_event, as they were when added; the number of
     -- loggers without consume_events; ex:on_logger_error's handler.
     sends = {}, lua_loggers = 0, on_logger_error = nil }
@@ -470,6 +471,12 @@ function M.set_courier(ex, courier)
   exchange_state(ex, "_set_courier").courier = courier
 end
 
+local function copy(list)
+  local c = {}
+  for i = 1, #list do c[i] = list[i] end
+  return c
+end
+
 function Exchange:add_logger(L)
   local st = exchange_state(self, "add_logger")
   check_logger(L, "add_logger")
@@ -480,6 +487,7 @@ function Exchange:add_logger(L)
   -- A new logger gets the events from now on only.
   flush(self)
   loggers[#loggers + 1] = L
+  self.loggers = copy(loggers)
   local consume = L.consume_events
   if native_consumers[consume] then
     st.native[L] = consume
@@ -503,7 +511,7 @@ function Exchange:remove_logger(L)
   if not found then return false end
   -- A logger removed gets the events held back for it first.
   flush(self)
-  st.loggers, self.loggers = new, new
+  st.loggers, self.loggers = new, copy(new)
   if st.native[L] then
     st.native[L] = nil
     st.natives = st.natives - 1
