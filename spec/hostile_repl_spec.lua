@@ -166,6 +166,23 @@ stdin:6: still caught]]), out)
   end)
 end)
 
+describe("a line that assigns the standard library's globals", function()
+  it("keeps them for the prompt's own lines, and the commands and the summary go on", function()
+    local out, status = helpers.repl(table.concat({
+      "table, ipairs, io, pcall, tonumber = 1, 2, 3, 4, 5", "table + io", "step(2)", "traders()", "quit()",
+    }, "\n") .. "\n", "--clock virtual --seed 1 spec/fixtures/host/pair.lua")
+    assert.are.same(lines([[
+4
+id  strategy  money  stocks  orders  value  state
+ 1  pair        300      10       0    400  finished
+ 2  pair        300      10       0    400  finished
+ 3  pair        300      10       0    400  finished
+ 4  pair        300      10       0    400  finished
+ 5  me          300      10       0    400  user]]), out)
+    assert.are.equal(0, status)
+  end)
+end)
+
 describe("completion on hostile objects", function()
   local repl = require("asx.repl")
 

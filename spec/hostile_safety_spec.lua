@@ -48,6 +48,33 @@ describe("asx-host against hostile strategies", function()
       .. "are not available in asx-host (setting __gc)")
   end)
 
+  it("a strategy assigning the standard library's globals fails alone; the summary and files are whole", function()
+    local dir = run.tmpdir()
+    local r = host(("-q --clock virtual --seed 3 -d 5 --summary %s/s.json --log %s/t.csv %shostile/globals.lua %shost/pair.lua")
+      :format(dir, dir, F, F))
+    local json = run.slurp(dir .. "/s.json")
+    local csv = lines(run.slurp(dir .. "/t.csv"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(0, r.status)
+    local want = "globals#1: spec/fixtures/hostile/globals.lua:14: buy 1 8\nstack traceback:\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents globals: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.matches('"status":0', json, 1, true)
+    assert.are.equal(5, #csv)
+  end)
+
+  it("runs files in environments where the standard library's names stay their own, other globals shared", function()
+    local chunk = assert(loadstring("type, shared_by_env = 'buy', 'yes'; return type, table.concat({ 'a', 'b' })"))
+    local env = require("asx.sandbox").environment()
+    setfenv(chunk, env)
+    assert.are.same({ "buy", "ab" }, { chunk() })
+    assert.are.equal("function", type(type))
+    assert.are.equal("yes", _G.shared_by_env)
+    _G.shared_by_env = nil
+  end)
+
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "
       .. "loaded in asx-host (LuaJIT does not verify bytecode)")

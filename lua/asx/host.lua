@@ -17,6 +17,7 @@ local loggers = require("asx.loggers")
 local params = require("asx.params")
 local summary_json = require("asx.summary_json")
 local courier = require("asx.courier")
+local sandbox = require("asx.sandbox")
 
 local M = {}
 
@@ -41,6 +42,7 @@ function M.load_strategy(path)
   if rerr then usage_error("cannot read '%s': %s", path, rerr) end
   local chunk, serr = loadfile(path)
   if not chunk then usage_error("%s", serr) end
+  setfenv(chunk, sandbox.environment())
   local ok, cls = pcall(chunk)
   if not ok then usage_error("%s", tostring(cls)) end
   if type(cls) ~= "table" or not asx.is_trader_class(cls) or cls == asx.Trader

@@ -17,6 +17,14 @@
 -- all file handles share (getmetatable(io.stdout)), whose __gc every handle
 -- collected runs. Both refuse a new __gc, with an error where the code sets
 -- it; their other fields work as before. (asx's own userdata hide theirs.)
+--
+-- Besides, the standard library's globals. asx's own code reads some of
+-- them when it runs (pairs, table, io, ...), so a strategy that assigned
+-- one (`type = "buy"`, `table = {}`: a local forgotten) took down the end
+-- of the session, its summary and files. Strategy and logger files and REPL
+-- lines run in an environment of their own in front of _G
+-- (M.environment): an assignment to a name the standard library has stays
+-- in that environment, and any other global is _G's, shared as before.
 local M = {}
 
 local real = {
@@ -104,6 +112,20 @@ local function hide_file_metatable()
   local face = face_of(mt, "io")
   rawset(face, "__index", rawget(mt, "__index"))
   mt.__metatable = face
+end
+
+local G = _G
+local STANDARD = {}
+for k in pairs(G) do STANDARD[k] = true end
+
+-- The __newindex of such an environment.
+function M.assign_global(env, k, v)
+  if STANDARD[k] then rawset(env, k, v) else G[k] = v end
+end
+
+-- A new environment for a file's chunk (setfenv).
+function M.environment()
+  return setmetatable({}, { __index = G, __newindex = M.assign_global })
 end
 
 -- Closes both corners in the running Lua state; installing twice is harmless.

@@ -75,6 +75,7 @@ end
 local function load_logger_file(path)
   local chunk, err = loadfile(path)
   if not chunk then return nil, err end
+  setfenv(chunk, require("asx.sandbox").environment())
   local ok, L = pcall(chunk)
   if not ok then return nil, ("%s: %s"):format(path, tostring(L)) end
   -- The object is the user's: even looking at its fields may raise.

@@ -156,7 +156,9 @@ function M.start(opts)
       if k == "me" then return ctx.me end
       return _G[k]
     end,
-    __newindex = _G,
+    -- A global the line assigns is _G's, shared with the strategies, but
+    -- for the standard library's names (lua/asx/sandbox.lua).
+    __newindex = require("asx.sandbox").assign_global,
   })
   self.env = env
   self.commands = cmd
