@@ -308,6 +308,32 @@ describe("asx.session", function()
     assert.is_nil(s.exchange:best_ask())
   end)
 
+  it("ends at the first error with strict, also when its on_error handler raises", function()
+    local Bad = asx.Trader:extend("bad")
+    function Bad:cycle() self:sleep(1); error("boom") end
+    local Good = asx.Trader:extend("good")
+    function Good:cycle() for _ = 1, 5 do self:sleep(1) end end
+    local told = 0
+    local s = asx.session({ clock = "virtual", seed = 1, strict = true, traders = { Bad:new(), Good:new() },
+      on_error = function() told = told + 1; error({}) end })
+    s:run()
+    assert.are.same({ 1, 1, "failed", "waiting", "a failed agent (--strict)" },
+      { told, s:now(), s:agent_state(1), s:agent_state(2), s:summary().stopped_by })
+  end)
+
+  it("names the caller's line when os.exit is given what is no status", function()
+    local errors = {}
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      self:sleep(1)
+      os.exit(0 / 0)
+    end
+    asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^[^\n]*") end }):run()
+    assert.are.same({ ("t#N: spec/session_spec.lua:%d: bad argument #1 to 'exit' (number expected, got nan)")
+      :format(debug.getinfo(T.cycle, "S").linedefined + 2) }, { (errors[1]:gsub("^t#%d+", "t#N")) })
+  end)
+
   it("ends at the first error with strict", function()
     local log = {}
     local Bad = asx.Trader:extend("bad")

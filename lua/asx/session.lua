@@ -53,7 +53,8 @@ local function exit_status(code)
   if code == false then return 1 end
   local n = tonumber(code)
   if not n or n ~= n or n == huge or n == -huge then
-    argerror(1, "exit", "number expected", code, 2)
+    -- Level 3: os.exit's caller.
+    argerror(1, "exit", "number expected", code, 3)
   end
   return floor(n) % 256
 end
@@ -305,7 +306,10 @@ end
 -- --strict, the session stops.
 local function tell_failure(self, handler, subject, text, prefix, what)
   if handler then
-    handler(self, subject, text)
+    -- A handler that fails is said so, and the session goes on as it
+    -- would have (--strict still stops it).
+    local ok, err = pcall(handler, self, subject, text)
+    if not ok then io.stderr:write(("asx: the %s error handler failed: %s\n"):format(what, error_text(err))) end
   else
     io.stderr:write(prefix, text, "\n")
   end
