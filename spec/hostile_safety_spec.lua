@@ -75,6 +75,11 @@ describe("asx-host against hostile strategies", function()
     _G.shared_by_env = nil
   end)
 
+  it("a strategy assigning a field of the exchange named like a method fails alone", function()
+    fails_alone("exchange_field", "spec/fixtures/hostile/exchange_field.lua:10: exchange field 'stats' is "
+      .. "read-only (a method of the exchange)")
+  end)
+
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "
       .. "loaded in asx-host (LuaJIT does not verify bytecode)")

@@ -38,6 +38,17 @@ local n_exchanges = 0
 
 local Exchange = {}
 Exchange.__index = Exchange
+-- The methods are everyone's who holds the exchange: asx's own code (the
+-- session's summary, the report) calls them on the exchange its strategies
+-- share, so a field that hid one (a strategy's self.exchange.stats = {})
+-- took the end of the session down. Assigning one raises; any other field
+-- is the caller's.
+function Exchange.__newindex(ex, k, v)
+  if type(rawget(Exchange, k)) == "function" then
+    error(("exchange field '%s' is read-only (a method of the exchange)"):format(k), 2)
+  end
+  rawset(ex, k, v)
+end
 M.Exchange = Exchange
 -- The read-only queries (lua/asx/queries.lua).
 for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
