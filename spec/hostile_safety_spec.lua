@@ -80,6 +80,11 @@ describe("asx-host against hostile strategies", function()
       .. "read-only (a method of the exchange)")
   end)
 
+  it("a strategy opening its process's memory to write there fails alone, refused the file", function()
+    fails_alone("process_memory", "spec/fixtures/hostile/process_memory.lua:12: /proc/self/mem: writing a "
+      .. "process's memory is not available in asx-host")
+  end)
+
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "
       .. "loaded in asx-host (LuaJIT does not verify bytecode)")

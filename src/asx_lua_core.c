@@ -10,6 +10,10 @@
 #include "asx_lua.h"
 
 #include <lauxlib.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 
 /* The error codes as an enum the FFI can parse: LuaJIT's cdef has no
  * preprocessor, so the X-macro is expanded here, from the same list. */
@@ -17,12 +21,29 @@
 static const char err_cdef[] = "enum {\n" ASX_ERRNO_MAP(XX) "};\n";
 #undef XX
 
+/* core.process_memory(path): whether writing to path could reach a
+ * process's memory: a file of procfs (/proc/self/mem, by whatever path
+ * leads there) or a memory device (/dev/mem, /dev/kmem, /dev/port). The
+ * sandbox of asx-host (lua/asx/sandbox.lua) opens neither for writing. */
+static int l_process_memory(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct statfs fs;
+  struct stat st;
+  int found = statfs(path, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  if (!found && stat(path, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1)
+    found = minor(st.st_rdev) == 1 || minor(st.st_rdev) == 2 || minor(st.st_rdev) == 4;
+  lua_pushboolean(L, found);
+  return 1;
+}
+
 int luaopen_asx_core(lua_State *L) {
   lua_newtable(L);
   lua_pushlstring(L, err_cdef, sizeof(err_cdef) - 1);
   lua_pushlstring(L, asx_ffi_cdef, sizeof(asx_ffi_cdef) - 1);
   lua_concat(L, 2);
   lua_setfield(L, -2, "cdef");
+  lua_pushcfunction(L, l_process_memory);
+  lua_setfield(L, -2, "process_memory");
   asx__lua_open_sched(L);
   asx__lua_open_repl(L);
   asx__lua_open_httpd(L);

@@ -1,4 +1,4 @@
--- The two corners of LuaJIT where plain Lua code can crash the process, and
+-- The corners of LuaJIT where plain Lua code can crash the process, and
 -- how asx-host closes them in its Lua state before it loads any strategy,
 -- logger or REPL line. Everything else of the standard library is unchanged.
 --
@@ -18,6 +18,13 @@
 -- collected runs. Both refuse a new __gc, with an error where the code sets
 -- it; their other fields work as before. (asx's own userdata hide theirs.)
 --
+-- Process memory. A file handle open for writing on /proc/self/mem can
+-- seek to any address and write there (tostring gives the addresses of
+-- tables and functions): io.open and io.output open no file of procfs nor
+-- memory device for writing, whatever path leads to it (the C core checks:
+-- core.process_memory). Programs that os.execute and io.popen start are
+-- not Lua code; they are as free as the user who runs asx-host.
+--
 -- Besides, the standard library's globals. asx's own code reads some of
 -- them when it runs (pairs, table, io, ...), so a strategy that assigned
 -- one (`type = "buy"`, `table = {}`: a local forgotten) took down the end
@@ -29,7 +36,9 @@ local M = {}
 
 local real = {
   load = load, loadstring = loadstring, loadfile = loadfile, newproxy = newproxy,
+  io_open = io.open, io_output = io.output,
 }
+local process_memory = require("asx.core").process_memory
 local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
 local select, type = select, type
 -- Captured now: a REPL line may take string methods away and put them back.
@@ -128,12 +137,33 @@ function M.environment()
   return setmetatable({}, { __index = G, __newindex = M.assign_global })
 end
 
--- Closes both corners in the running Lua state; installing twice is harmless.
+local MEMORY = "writing a process's memory is not available in asx-host"
+
+local function writes(mode)
+  return type(mode) == "string" and find(mode, "[wa+]") ~= nil
+end
+
+local function safe_io_open(path, mode)
+  if type(path) == "string" and writes(mode) and process_memory(path) then
+    return nil, format("%s: %s", path, MEMORY)
+  end
+  return real.io_open(path, mode)
+end
+
+local function safe_io_output(file)
+  if type(file) == "string" and process_memory(file) then
+    error(format("io.output: %s: %s", file, MEMORY), 2)
+  end
+  return real.io_output(file)
+end
+
+-- Closes the corners in the running Lua state; installing twice is harmless.
 function M.install()
   load, loadstring, loadfile, dofile = safe_load, safe_loadstring, safe_loadfile, safe_dofile -- luacheck: ignore 121
   package.loaders[2] = lua_loader
   if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
   hide_file_metatable()
+  io.open, io.output = safe_io_open, safe_io_output -- luacheck: ignore 122
 end
 
 return M
