@@ -8,7 +8,9 @@
  *
  * Ownership: the caller owns the slab and frees it with asx_slab_free once
  * nothing allocated from it is in use (after lua_close). Not thread-safe:
- * one Lua state's thread uses it.
+ * one Lua state's thread uses it. A large slab runs a thread of its own,
+ * which faults in the pages it will cut next (asx_slab.c); asx_slab_free
+ * ends it.
  */
 #ifndef ASX_SLAB_H
 #define ASX_SLAB_H
@@ -30,7 +32,7 @@ void asx_slab_free(asx_slab *slab);
 void *asx_slab_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* The bytes the slab holds from the system for small blocks (in use, on
- * its free lists, or not yet cut). */
+ * its free lists, not yet cut, or mapped ahead of need). */
 size_t asx_slab_reserved(const asx_slab *slab);
 
 #endif

@@ -104,6 +104,30 @@ static void test_freed_blocks_are_reused_by_size(void **state) {
   asx_slab_free(slab);
 }
 
+/* A large slab (from 64 MiB) has a thread fault in the pages it cuts
+ * next, and maps its next chunk ahead: blocks cut meanwhile, in the pages
+ * being faulted in and across chunks, keep what was written to them, and
+ * the slab holds at most one chunk more than it cut from. */
+static void test_large_slab_faults_in_ahead(void **state) {
+  asx_slab *slab = asx_slab_new();
+  enum { BIG = 160000, SIZE = 1000 }; /* about 153 MiB, five chunks */
+  unsigned char **p = malloc(BIG * sizeof *p);
+  (void)state;
+  assert_non_null(slab);
+  assert_non_null(p);
+  for (int i = 0; i < BIG; i++) {
+    p[i] = asx_slab_alloc(slab, NULL, 0, SIZE);
+    assert_non_null(p[i]);
+    fill(p[i], SIZE, (unsigned)i);
+  }
+  for (int i = 0; i < BIG; i++)
+    assert_true(holds(p[i], SIZE, (unsigned)i));
+  /* Five chunks cut from, and perhaps the sixth mapped ahead. */
+  assert_in_range(asx_slab_reserved(slab), (size_t)5 << 25, (size_t)6 << 25);
+  free(p);
+  asx_slab_free(slab);
+}
+
 static void test_freeing_nothing(void **state) {
   asx_slab *slab = asx_slab_new();
   (void)state;
@@ -117,6 +141,7 @@ int main(void) {
       cmocka_unit_test(test_blocks_are_aligned_distinct_and_kept),
       cmocka_unit_test(test_resizes_keep_contents),
       cmocka_unit_test(test_freed_blocks_are_reused_by_size),
+      cmocka_unit_test(test_large_slab_faults_in_ahead),
       cmocka_unit_test(test_freeing_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
