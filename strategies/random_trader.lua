@@ -18,11 +18,21 @@ RandomTrader.money = 300
 RandomTrader.stocks = 10
 
 local floor, sqrt = math.floor, math.sqrt
+-- Each exchange's instruments, asked once.
+local names_of = setmetatable({}, { __mode = "k" })
 
--- One decision: look at the book of instrument name (nil: the default one)
--- and place one random order there, or none.
-function RandomTrader:trade(name)
+-- One decision: look at the book, place one random order (or none). On an
+-- exchange of several instruments it picks one at random first (and only
+-- then draws that number, so a one-instrument session draws what it always
+-- has and repeats its old runs exactly); name nil is the default one.
+function RandomTrader:trade()
   local ex = self.exchange
+  local names = names_of[ex]
+  if names == nil then
+    names = ex:instruments()
+    names_of[ex] = names
+  end
+  local name = #names > 1 and names[self:random(#names)] or nil
   local bid, ask = ex:best_bid(name), ex:best_ask(name)
   local price
   if not bid and not ask then
@@ -57,17 +67,12 @@ end
 -- it compiles a function that is called often, such as trade, to machine
 -- code. Strategies with real work per wake-up gain from the same split.
 function RandomTrader:cycle()
-  -- The exchange's instruments do not change during a session: asked once.
-  local names = self.exchange:instruments()
-  local several = #names > 1
   while true do
     -- self:random draws from this agent's own generator, seeded from the
     -- session seed and the agent's position, so a virtual-clock run with
     -- the same seed repeats exactly.
     self:sleep(self:random())
-    -- On an exchange of several instruments, one of them at random (a
-    -- session of one draws no number here, and repeats its old runs).
-    self:trade(several and names[self:random(#names)] or nil)
+    self:trade()
   end
 end
 
