@@ -92,23 +92,23 @@ static struct {
 
 /* ---- the running agent's generator ---------------------------------------- */
 
-/* While an agent runs, its generator's state is here rather than in the
- * scheduler (asx_sched_rng_state): taken before its resume, put back after.
- * Trader.random (lua/asx/trader.lua) then draws the agent's numbers in
- * compiled code, through the FFI view of this struct, with the arithmetic
- * of asx_sched_rng_next01 and no call (10,000 random traders: four draws a
- * wake-up, each a C call that spilled the trace's live registers). live is
- * 0 outside a resume, where the draws go to asx_sched_draw. Layout shared
- * with lua/asx/trader.lua's cast. */
+/* While an agent runs, state points at its generator's state in the
+ * scheduler (asx_sched_rng_state), NULL otherwise. Trader.random
+ * (lua/asx/trader.lua) reads it through the FFI and makes the agent's draws
+ * in compiled code, as asx_sched_draw would make them, with no call
+ * (10,000 random traders: four draws a wake-up, each a C call that spilled
+ * the trace's live registers). Adding agents may move the scheduler's
+ * agents: the binding's add points it again (asx__lua_agents_moved).
+ * Layout shared with lua/asx/trader.lua's cast. */
 static struct {
-  uint64_t state;
-  int live;
+  uint64_t *state;
 } agent_rng;
+static asx_sched *rng_sched; /* the scheduler of the agent it points into */
 
-/* A draw of the running agent's, as Trader.random makes it. */
-static double agent_draw(void) {
-  return agent_rng.live ? asx_sched_rng_next01(&agent_rng.state)
-                        : asx_sched_draw();
+void asx__lua_agents_moved(void) {
+  if (agent_rng.state)
+    agent_rng.state =
+        asx_sched_rng_state(rng_sched, asx_sched_current(rng_sched));
 }
 
 /* ---- the one resume ---------------------------------------------------- */
@@ -283,8 +283,8 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
   }
   ls->co = co;
-  agent_rng.state = *asx_sched_rng_state(s, agent);
-  agent_rng.live = 1;
+  rng_sched = s;
+  agent_rng.state = asx_sched_rng_state(s, agent);
   gate.req = 0;
   gate.open = 1;
   status = lua_resume(co, nargs);
@@ -294,9 +294,7 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     status = lua_resume(co, 0);
   }
   gate.open = 0;
-  agent_rng.live = 0;
-  /* Found again: the agent may have added agents, which moves them. */
-  *asx_sched_rng_state(s, agent) = agent_rng.state;
+  agent_rng.state = NULL;
   ls->co = NULL;
 
   if (status == LUA_YIELD) {
@@ -422,7 +420,7 @@ int asx__lua_random_args(lua_State *L, int first, const char *fname, double r) {
  * asx_sched_draw); Trader.random (lua/asx/trader.lua) is the same in Lua
  * for compiled code. */
 static int l_random(lua_State *L) {
-  return asx__lua_random_args(L, 2, "random", agent_draw());
+  return asx__lua_random_args(L, 2, "random", asx_sched_draw());
 }
 
 static const luaL_Reg agent_functions[] = {

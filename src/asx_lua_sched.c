@@ -216,6 +216,7 @@ static int l_add(lua_State *L) {
   if (lua_isnoneornil(L, 3))
     luaL_argerror(L, 3, "value expected");
   rc = asx_sched_add(ls->s, 1, &agent);
+  asx__lua_agents_moved();
   if (rc != 0)
     return luaL_error(L, "add: too many agents or out of memory");
   if (lua_type(L, 4) == LUA_TSTRING) {

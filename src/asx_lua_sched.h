@@ -56,6 +56,9 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data);
 /* The scheduler's courier function: calls the courier_ref function. */
 void asx__lua_run_courier(asx_sched *s, void *data);
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent);
+/* asx_lua_agent.c: to be called after asx_sched_add, which may move the
+ * agents while one of them runs (Trader.random reads its generator there). */
+void asx__lua_agents_moved(void);
 int asx__lua_random_args(lua_State *L, int first, const char *fname, double r);
 void asx__lua_open_agent(lua_State *L);
 

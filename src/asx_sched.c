@@ -88,11 +88,6 @@ uint64_t *asx_sched_rng_state(asx_sched *s, uint32_t agent) {
   return agent < s->n ? &s->ag[agent].rng : &s->session_rng;
 }
 
-double asx_sched_rng_next01(uint64_t *state) {
-  *state += GOLDEN;
-  return unit_interval(mix64(*state));
-}
-
 /* The scheduler asx_sched_draw uses: the one whose batch runs, else the
  * last one made or run. Cleared when it is freed. */
 static asx_sched *active;

@@ -198,14 +198,10 @@ uint64_t asx_sched_rand(asx_sched *s, uint32_t agent);
 /* The same draw as a double in [0, 1) with 53 random bits. */
 double asx_sched_rand01(asx_sched *s, uint32_t agent);
 /* The state of agent's generator (ASX_SCHED_NONE: the session's), for a
- * binding that draws the numbers of the agent it runs itself: it takes the
- * state before the resume and puts it back after, so that its draws go on
- * the agent's sequence exactly as asx_sched_rand's. The pointer is valid
+ * binding that makes the running agent's draws itself, as asx_sched_rand01
+ * makes them (splitmix64: add the golden gamma, mix, keep 53 bits). Valid
  * until asx_sched_add, which may move the agents. */
 uint64_t *asx_sched_rng_state(asx_sched *s, uint32_t agent);
-/* Advances a generator state by one draw; the draw in [0, 1) as
- * asx_sched_rand01 makes it. */
-double asx_sched_rng_next01(uint64_t *state);
 
 /* ASX_FFI_BEGIN */
 /* A draw in [0, 1) for the agent that is running now, from its own

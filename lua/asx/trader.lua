@@ -629,17 +629,18 @@ local floor = math.floor
 local bxor, rshift, cast = bit.bxor, bit.rshift, ffi.cast
 
 -- The running agent's generator (src/asx_lua_agent.c): while an agent runs,
--- its state is in this struct, and the next draw is made here, with the
--- arithmetic of asx_sched_rng_next01 (splitmix64: the same numbers in the
--- same order), which compiled code runs inline, with no call; outside an
--- agent's run, by the scheduler's asx_sched_draw.
-local rng = cast("struct { uint64_t state; int live; } *", F.core.agent_rng)
+-- rng.state points at its state, and the next draw is made here as
+-- asx_sched_draw makes it (splitmix64: the same numbers in the same order),
+-- which compiled code runs inline, with no call; outside an agent's run, by
+-- asx_sched_draw itself.
+local rng = cast("struct { uint64_t *state; } *", F.core.agent_rng)
 local UNIT = 2 ^ -53
 
 local function next_draw()
-  if rng.live == 0 then return draw() end
-  local z = rng.state + 0x9E3779B97F4A7C15ULL
-  rng.state = z
+  local state = rng.state
+  if state == nil then return draw() end
+  local z = state[0] + 0x9E3779B97F4A7C15ULL
+  state[0] = z
   z = bxor(z, rshift(z, 30)) * 0xBF58476D1CE4E5B9ULL
   z = bxor(z, rshift(z, 27)) * 0x94D049BB133111EBULL
   z = bxor(z, rshift(z, 31))
