@@ -245,12 +245,15 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   return 0;
 }
 
-/* Rests what is left of the limit order o, of side s at price for account
- * a, on a level rest_fast does not find or in a slot it does not have; when
- * memory runs out, o is cancelled instead. Returns 0. */
-__attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o,
-                                                  int s, int64_t price,
-                                                  asx_account *a) {
+/* Rests what is left of the limit order o on a level rest_fast does not
+ * find or in a slot it does not have; when memory runs out, o is cancelled
+ * instead. Returns 0. Its side, price and account are read from o, where
+ * they are set already, so that rest_fast keeps fewer values for this call
+ * (one register fewer to save on every order's rest). */
+__attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o) {
+  int s = o->side;
+  int64_t price = o->price;
+  asx_account *a = o->acct_;
   asx_venue *v = b->v;
   /* A new slot reserves the room it will need when its order leaves. */
   if (v->n_free_slots == 0 && slots_grow(v) != 0) {

@@ -151,8 +151,7 @@ ASX__HIDDEN void asx__book_level_emptied(asx_book *b, int s, asx_level *lvl);
 /* Resting orders (asx_book_index.c, asx_book_submit.c). */
 ASX__HIDDEN void asx__book_order_unlink(asx_book *b, asx_order *o);
 ASX__HIDDEN void asx__book_order_drop(asx_book *b, asx_order *o, int reason);
-ASX__HIDDEN int asx__book_rest_slow(asx_book *b, asx_order *o, int s,
-                                    int64_t price, asx_account *a);
+ASX__HIDDEN int asx__book_rest_slow(asx_book *b, asx_order *o);
 ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s,
                                        int64_t price, asx_account *a,
                                        int flags);
@@ -377,7 +376,7 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
    * free slot: one predictable test for both. */
   if (__builtin_expect((i >= ASX_WINDOW) | (v->n_free_slots == 0), 0) ||
       __builtin_expect(side->window[i] == NULL, 0))
-    return asx__book_rest_slow(b, o, s, price, a);
+    return asx__book_rest_slow(b, o);
   asx_level *lvl = side->window[i];
   level_append(v, lvl, o);
   /* Whether the level was empty is a coin toss, so neither its bit nor
