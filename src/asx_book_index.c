@@ -285,10 +285,11 @@ __attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o) {
   return 0;
 }
 
-/* Called when the best level of a side, in the window at index i, has just
- * lost its last order: the best moves to the next level with orders. */
+/* Called when the best level of a side, in the window, has just lost its
+ * last order: the best moves to the next level with orders. */
 __attribute__((noinline)) void
-asx__book_best_emptied(asx_book *b, book_side *side, uint64_t i) {
+asx__book_best_emptied(asx_book *b, book_side *side) {
+  uint64_t i = window_index(side, side->best->key);
   assert(side->best != &asx__book_level_none && side->best->count == 0 &&
          side->best->total == 0 && side->window[i] == side->best &&
          live_get(side, i));
@@ -318,7 +319,7 @@ void asx__book_level_emptied(asx_book *b, int s, asx_level *lvl) {
   uint64_t i = window_index(side, lvl->key);
   if (i < ASX_WINDOW) {
     if (lvl == side->best) {
-      asx__book_best_emptied(b, side, i);
+      asx__book_best_emptied(b, side);
       return;
     }
     /* Empty window levels stay for the next order at their price. */

@@ -144,17 +144,14 @@ struct asx_book {
 /* The price index (asx_book_index.c). */
 ASX__HIDDEN const asx_level *asx__book_level_at(const asx_book *b, int s,
                                                 int64_t price);
-ASX__HIDDEN void asx__book_best_emptied(asx_book *b, book_side *side,
-                                        uint64_t i);
+ASX__HIDDEN void asx__book_best_emptied(asx_book *b, book_side *side);
 ASX__HIDDEN void asx__book_level_emptied(asx_book *b, int s, asx_level *lvl);
 
 /* Resting orders (asx_book_index.c, asx_book_submit.c). */
 ASX__HIDDEN void asx__book_order_unlink(asx_book *b, asx_order *o);
 ASX__HIDDEN void asx__book_order_drop(asx_book *b, asx_order *o, int reason);
 ASX__HIDDEN int asx__book_rest_slow(asx_book *b, asx_order *o);
-ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s,
-                                       int64_t price, asx_account *a,
-                                       int flags);
+ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int flags);
 
 /* Matching (asx_book_match.c). */
 ASX__HIDDEN int asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit,

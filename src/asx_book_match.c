@@ -30,10 +30,13 @@ enum { FILL_NEXT = -1, FILL_STOP = -2 };
  * self-trade moves no balance and needs no room. Returns the quantity that
  * trades, the balances moved already; or FILL_NEXT when the resting order r
  * was trimmed to nothing and has left, FILL_STOP when the incoming order o
- * is cancelled. Out of line: a funded book never comes here. */
+ * is cancelled. Out of line: a funded book never comes here; it reads the
+ * side and the instrument itself, so that matching keeps fewer values
+ * across the call. */
 static __attribute__((noinline)) int64_t
-fill_limited(asx_book *b, asx_order *o, asx_order *r, int s, int64_t price,
-             uint32_t inst) {
+fill_limited(asx_book *b, asx_order *o, asx_order *r, int64_t price) {
+  int s = o->side;
+  uint32_t inst = b->instrument;
   asx_order *buy = s == ASX_BUY ? o : r;
   asx_order *sell = s == ASX_BUY ? r : o;
   asx_account *buyer = buy->acct_, *seller = sell->acct_;
@@ -104,9 +107,10 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
    * sign x cost and its stocks by -sign x qty, the resting one's by the
    * opposite. */
   int64_t sign = 1 - 2 * (int64_t)(s == ASX_BUY);
-  /* What has traded is base - left; base moves only where fill_limited
-   * trims the incoming order. */
-  int64_t left = o->amount, base = left;
+  /* What has traded is o->amount - left: o->amount keeps the amount the
+   * order came with, less what fill_limited trims, until the end (in
+   * memory rather than a register the loop would spill). */
+  int64_t left = o->amount;
   /* The statistics take each fill's count, amount and cost as it comes,
    * and the prices once at the end: matching walks from the best level
    * outwards, so the prices traded lie between the first and the last.
@@ -137,10 +141,12 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     /* all >> 53 is all > ASX_MAX_QTY with no constant to hold. */
     _Static_assert(ASX_MAX_QTY == ((int64_t)1 << 53) - 1, "a shift tests it");
     if (__builtin_expect(((all >> 53) != 0) | (incoming == other), 0)) {
+      int64_t base = o->amount;
       o->amount = left;
-      qty = fill_limited(b, o, r, s, price, inst);
+      qty = fill_limited(b, o, r, price);
       base += o->amount - left;
       left = o->amount;
+      o->amount = base;
       if (qty == FILL_STOP)
         break;
       if (qty == FILL_NEXT) {
@@ -193,7 +199,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
           break;
         continue;
       }
-      asx__book_best_emptied(b, side, window_index(side, lvl->key));
+      asx__book_best_emptied(b, side);
     }
     /* Else the incoming order is done, but for fill_limited's rare fill
      * that leaves both orders short of 0. */
@@ -206,8 +212,8 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
     r = lvl->head;
     price = lvl->price;
   }
+  int64_t got = o->amount - left;
   o->amount = left;
-  int64_t got = base - left;
   o->filled = got;
   if (got == 0)
     return;
@@ -228,8 +234,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
 /* Ends the incoming order o once matching is done: filled, stopped, or its
  * rest dropped (a market or IOC order) or rested. Returns 0. */
 static inline __attribute__((always_inline)) int
-cross_end(asx_book *b, asx_order *o, asx_account *acct, int s, int64_t price,
-          int flags) {
+cross_end(asx_book *b, asx_order *o, int flags) {
   if (o->status == ASX_CANCELLED) {
     assert(!(flags & ASX_FOK));
     o->acct_ = NULL;
@@ -241,7 +246,7 @@ cross_end(asx_book *b, asx_order *o, asx_account *acct, int s, int64_t price,
     return 0;
   }
   assert(!(flags & ASX_FOK));
-  return asx__book_rest_or_drop(b, o, s, price, acct, flags);
+  return asx__book_rest_or_drop(b, o, flags);
 }
 
 /* asx__book_submit_cross while events are recorded. */
@@ -249,11 +254,8 @@ __attribute__((noinline)) int
 asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
                           int flags) {
   assert(b->v->record);
-  asx_account *acct = o->acct_;
-  int s = o->side;
-  int64_t price = o->price;
   match(b, o, limit, b->instrument, 1);
-  return cross_end(b, o, acct, s, price, flags);
+  return cross_end(b, o, flags);
 }
 
 /* Matches the incoming order o, whose opposite best crosses limit, then
@@ -267,14 +269,11 @@ asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
 __attribute__((noinline)) int
 asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
   assert(!b->v->record);
-  asx_account *acct = o->acct_;
-  int s = o->side;
-  int64_t price = o->price;
   if (b->instrument == 0)
     match(b, o, limit, 0, 0);
   else
     match(b, o, limit, b->instrument, 0);
-  return cross_end(b, o, acct, s, price, flags);
+  return cross_end(b, o, flags);
 }
 
 /* A fill-or-kill check works on copies of an account's balances, made on

@@ -117,9 +117,13 @@ void asx__book_order_drop(asx_book *b, asx_order *o, int reason) {
 }
 
 /* Ends an order that crosses no further: a market order's rest is dropped,
- * never rested, and so is an IOC order's; a limit order's rests. */
-int asx__book_rest_or_drop(asx_book *b, asx_order *o, int s, int64_t price,
-                           asx_account *a, int flags) {
+ * never rested, and so is an IOC order's; a limit order's rests. Its side,
+ * price and account are read from o, so that matching, which ends here by
+ * a jump, keeps none of them across its loop. */
+int asx__book_rest_or_drop(asx_book *b, asx_order *o, int flags) {
+  int s = o->side;
+  int64_t price = o->price;
+  asx_account *a = o->acct_;
   if (price == 0 || (flags & ASX_IOC)) {
     asx__book_order_drop(b, o,
                          (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
@@ -163,7 +167,7 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
                      : asx__book_submit_cross(b, o, limit, flags);
   /* A FOK order that passed its check crosses. */
   assert(!(flags & ASX_FOK));
-  return asx__book_rest_or_drop(b, o, side, price, acct, flags);
+  return asx__book_rest_or_drop(b, o, flags);
 }
 
 /* submit_any for an order asx_book_submit passes on: with no flags, so
