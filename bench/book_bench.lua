@@ -1,7 +1,8 @@
 -- The matching engine's benchmark through Lua: the same splitmix64
 -- stream as bench/c/bench_book.c, replayed through t:buy and t:sell, then
--- again with a Lua logger. Only the replay is timed; the median of 5 runs is
--- printed as name: value lines.
+-- again with a Lua logger. The replay and the full collection of the
+-- garbage it made are timed (see replay); the median of 5 runs is printed
+-- as name: value lines.
 local asx = require("asx")
 local ffi = require("ffi")
 
@@ -19,7 +20,7 @@ local N, TRADERS, MID = tonumber(os.getenv("ASX_BENCH_N")) or 200000, 1000, 50
 -- ASX_BENCH_ONCE=1: the replay without a logger, run once, and nothing
 -- else (for a profiler: callgrind counts its instructions exactly, and
 -- with --dump-before='*clock_gettime*' the second of its three parts is the
--- timed replay alone).
+-- timed window alone: the replay and its collection).
 -- ASX_BENCH=logger: the replay with the logger alone; ASX_BENCH=plain: the
 -- one without; ASX_BENCH_RUNS=k: k runs of each rather than 5.
 local ONCE = os.getenv("ASX_BENCH_ONCE") == "1"
@@ -52,17 +53,22 @@ local function replay(make_logger)
     for i = 1, TRADERS do
       traders[i] = asx.trader({ exchange = ex, money = 2 ^ 40, stocks = 2 ^ 30 })
     end
-    -- The collector's next cycle starts once the heap has doubled from
-    -- what this leaves, so the heap held here (the stream's four tables,
-    -- about 5 MB more than an FFI array of it) sets how much of its work on
-    -- the replay's orders falls inside the timed window: little, with the
-    -- tables (README, "Benchmarks").
+    -- Each run starts from a full collection, so that none of the last
+    -- run's garbage is collected in this one's window, and ends its window
+    -- with another: the window counts the collection of all the garbage
+    -- the replay made (the orders that rested and left, the messages a
+    -- logger kept), as a long session pays it, and one mark of what
+    -- survives (the books' resting orders, the traders, the stream's four
+    -- tables). Without that last collection the collector's next cycle
+    -- mostly began after the window (it starts once the heap has doubled),
+    -- so the figures left out most of its work (README, "Benchmarks").
     collectgarbage()
     local t0 = now()
     for i = 1, N do
       local t = traders[who[i]]
       if sides[i] == 0 then t:buy(amounts[i], prices[i]) else t:sell(amounts[i], prices[i]) end
     end
+    collectgarbage()
     times[run] = now() - t0
     stats = ex:stats()
   end
