@@ -170,12 +170,40 @@ static __attribute__((noinline)) int submit_any(asx_book *b, asx_order *o,
   return asx__book_rest_or_drop(b, o, flags);
 }
 
+/* A plain limit order while events are recorded, one that passes
+ * asx_book_submit's common test: submit_any's steps without the checks
+ * that test made, nor those of flags. Its level cannot overflow (the
+ * caller saw the side's peak with room for it). Returns 0. */
+static int submit_lean_recorded(asx_book *b, asx_order *o, asx_account *acct,
+                                int side, int64_t price, int64_t amount) {
+  clock_read(b->v);
+  order_init(b, o, acct, side, price, amount, 0);
+  asx_event *e = event_push(b, ASX_EV_ORDER, o);
+  if (e != NULL) {
+    e->price = price;
+    e->amount = amount;
+  }
+  int64_t limit = cross_limit(side, price);
+  if (b->sides[side ^ 1].best->key >= limit)
+    return asx__book_submit_recorded(b, o, limit, 0);
+  return rest_fast(b, o, side, price, acct);
+}
+
 /* submit_any for an order asx_book_submit passes on: with no flags, so
- * that every argument fits in a register and the call is a jump. */
+ * that every argument fits in a register and the call is a jump. An order
+ * that came only because events are recorded takes submit_lean_recorded. */
 static __attribute__((noinline)) int submit_other(asx_book *b, asx_order *o,
                                                   asx_account *acct, int side,
                                                   int64_t price,
                                                   int64_t amount) {
+  asx_venue *v = b->v;
+  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+  uint32_t inst = b->instrument;
+  if (v->record && (unsigned)side <= 1 && small < ASX_LEAN_QTY &&
+      acct->venue_ == v && (inst == 0 || holds(acct, inst)) &&
+      (uint64_t)b->sides[side].peak + (uint64_t)amount <=
+          (uint64_t)ASX_MAX_QTY)
+    return submit_lean_recorded(b, o, acct, side, price, amount);
   return submit_any(b, o, acct, side, price, amount, 0);
 }
 
