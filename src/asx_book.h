@@ -206,6 +206,13 @@ void asx_book_record_events(asx_book *book, int on);
  * The pointer stays valid until the next call that changes the book. */
 const asx_event *asx_book_events(const asx_book *book, size_t *count);
 void asx_book_clear_events(asx_book *book);
+/* Where the exchange keeps its records and their count, for a reader that
+ * reads them in place after each call with no call into C: both addresses
+ * stay the same while the book lives, the buffer they point at may move
+ * (read it again each time). Setting the count to 0 clears the records, as
+ * asx_book_clear_events does. */
+const asx_event *const *asx_book_event_buffer(const asx_book *book);
+size_t *asx_book_event_count(asx_book *book);
 /* Drops the records of a delivery that cannot complete (its reader is
  * suspended for good in a coroutine Lua code may still resume) and keeps
  * their buffer, freed with the book, instead of reusing or growing it: a

@@ -17,6 +17,12 @@ const asx_event *asx_book_events(const asx_book *b, size_t *count) {
 
 void asx_book_clear_events(asx_book *b) { b->v->n_events = 0; }
 
+const asx_event *const *asx_book_event_buffer(const asx_book *b) {
+  return (const asx_event *const *)&b->v->events;
+}
+
+size_t *asx_book_event_count(asx_book *b) { return &b->v->n_events; }
+
 static void set_limit(asx_venue *v) {
   v->limit_events = v->sink != NULL && v->sink_batch < v->cap_events
                         ? v->sink_batch

@@ -53,8 +53,6 @@ M.Exchange = Exchange
 -- The read-only queries (lua/asx/queries.lua).
 for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
 
-local count_out = ffi.new("size_t[1]")
-
 -- A book record as the Lua message loggers' send_event gets (asx.event).
 local event_message = event.message
 
@@ -167,15 +165,17 @@ local function hear_fills(ex, st, evs, n)
   return list[1] and list or nil
 end
 
--- The book's event records and their count. Their address is kept in st
--- while it stays the same: a pointer that compiled code reads from a table
--- is not allocated anew, as the one an FFI call returns is for every
--- delivery when it outlives the trace that got it (delivering to a Lua
--- logger spans several).
+-- The book's event records and their count, read in place where the book
+-- keeps them (st.ev_buffer, st.ev_count: no call into C per delivery, and
+-- st.ev_count[0] = 0 clears them). Their address is kept in st while it
+-- stays the same: a pointer that compiled code reads from a table is not
+-- allocated anew, as one read from C memory is for every delivery when it
+-- outlives the trace that got it (delivering to a Lua logger spans
+-- several).
 local function book_events(st)
-  local evs = C.asx_book_events(st.book, count_out)
+  local evs = st.ev_buffer[0]
   if evs ~= st.evs then st.evs = evs end
-  return st.evs, tonumber(count_out[0])
+  return st.evs, tonumber(st.ev_count[0])
 end
 
 -- Delivers the events the book holds, in order, to every logger, then
@@ -237,7 +237,7 @@ local function deliver_now(ex, st)
   -- (_abandon_delivery) has had its records dropped, and the exchange may
   -- have delivered others since: it leaves both as they are.
   if st.abandoned == abandoned then
-    C.asx_book_clear_events(st.book)
+    st.ev_count[0] = 0
     st.delivering = false
   end
   local ok, err = true, nil
@@ -283,7 +283,7 @@ local function deliver_lone(ex, st, L)
   sending(-1)
   -- As in deliver_now.
   if st.abandoned == abandoned then
-    C.asx_book_clear_events(st.book)
+    st.ev_count[0] = 0
     st.delivering = false
   end
   if failed then report_failures(ex, failed) end
@@ -430,6 +430,7 @@ function M.new(opts)
   end
   n_exchanges = n_exchanges + 1
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
+    ev_buffer = C.asx_book_event_buffer(book), ev_count = C.asx_book_event_count(book),
     anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
     batched = false, watching = false, tag = n_exchanges,
     -- ex.loggers and ex.events show copies of these: a strategy that

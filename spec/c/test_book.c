@@ -895,6 +895,31 @@ static void test_abandoned_events_kept(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* The records and their count read in place: what asx_book_events gives,
+ * as the buffer moves when it grows; a count set to 0 clears them. */
+static void test_events_read_in_place(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0];
+  fund(a, 1000000, 1000);
+  const asx_event *const *buffer = asx_book_event_buffer(f->b);
+  size_t *count = asx_book_event_count(f->b);
+  size_t n;
+  for (int i = 0; i < 600; i++) {
+    SELL(a, 100 + i, 1);
+    EQ(*buffer == asx_book_events(f->b, &n), 1);
+    EQ(*count, n);
+    EQ(n, (size_t)i + 1);
+  }
+  EXPECT_EVENT(&(*buffer)[599], EV_ORDER(600, 101, ASX_SELL, 699, 1));
+  *count = 0;
+  asx_book_events(f->b, &n);
+  EQ(n, 0);
+  SELL(a, 50, 3);
+  EQ(*count, 1);
+  EXPECT_EVENT(&(*buffer)[0], EV_ORDER(601, 101, ASX_SELL, 50, 3));
+  CHECK_BOOK(f->b);
+}
+
 /* One order sweeps a million resting orders: the matching is a loop. */
 static void test_sweep_a_million(void **state) {
   fx *f = *state;
@@ -1973,6 +1998,7 @@ int main(void) {
       T(test_market_sell_filled),
       T(test_market_empty_side),
     T(test_abandoned_events_kept),
+    T(test_events_read_in_place),
       T(test_market_trims),
       T(test_sweep_a_million),
       T(test_bad_arguments),
