@@ -360,6 +360,26 @@ describe("asx.session", function()
       errors[1])
   end)
 
+  it("wakes a sleep past the largest time at the largest time, the agent going on", function()
+    -- The second sleep's wake-up, 1e308 + 1e308, overflows to infinity.
+    local errors, woke = {}, {}
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      for _ = 1, 2 do
+        self:sleep(1e308)
+        woke[#woke + 1] = self:now()
+      end
+      self:sleep(1)
+      woke[#woke + 1] = self:now()
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text end })
+    s:run()
+    assert.are.same({}, errors)
+    assert.are.same({ 1e308, 1.7976931348623157e308, 1.7976931348623157e308 }, woke)
+    assert.are.equal("finished", s:agent_state(1))
+  end)
+
   it("names the caller's line in sleep's errors, for a bad argument and outside the agent's coroutine", function()
     local errors = {}
     local T = asx.Trader:extend("t")

@@ -27,6 +27,7 @@
 #include "asx_array.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -332,9 +333,12 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
     return ASX_E_ARG;
   if (s->st[agent] != ASX_AGENT_IDLE && s->st[agent] != ASX_AGENT_RUNNING)
     return ASX_E_STATE;
+  /* Past the largest time (sleep(1e308) twice) is at the largest time:
+   * the sum overflows to infinity, which the queue does not take, where
+   * each delay alone was fine. */
   t = s->now + delay;
   if (!isfinite(t))
-    return ASX_E_ARG;
+    t = DBL_MAX;
   /* At the duration's own instant, an agent asking to run again at that
    * instant (sleep(0), or a delay too small to move the clock) would run
    * again and again and the session would never end: its wake-up lies

@@ -132,7 +132,8 @@ uint32_t asx_sched_count(const asx_sched *s);
 
 /* Sets agent's wake-up at now + delay. delay must be finite and >= 0; the
  * agent must be IDLE or RUNNING (a pending wake-up is not silently moved).
- * A delay of 0 runs after every wake-up already due now. */
+ * A delay of 0 runs after every wake-up already due now; a sum past the
+ * largest double is that largest double (DBL_MAX). */
 int asx_sched_wake(asx_sched *s, uint32_t agent, double delay);
 
 /* Ends an agent with a terminal state and removes its pending wake-up. An
