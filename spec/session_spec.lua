@@ -553,6 +553,32 @@ describe("asx.session", function()
     assert.are_not.equal(a[1], a[2])
   end)
 
+  it("keeps an agent's draws its own when it makes a session of its own, or tries to run one", function()
+    -- on_fill runs after the turn, outside the agent's coroutine, where
+    -- self:random finds the generator through the scheduler that runs.
+    local function draws(nest)
+      local out = {}
+      local T = asx.Trader:extend("n")
+      function T:on_fill() out[#out + 1] = self:random(1000000) end
+      function T:cycle()
+        if nest then
+          local inner = asx.session({ clock = "virtual", seed = 5 })
+          out[#out + 1] = select(2, pcall(inner.run, inner))
+        end
+        out[#out + 1] = self:random(1000000)
+        self:buy(1, 10)
+        self:sell(1, 10)
+        self:sleep(1)
+        out[#out + 1] = self:random(1000000)
+      end
+      asx.session({ clock = "virtual", seed = 9, traders = { T:new({ money = 100, stocks = 10 }) } }):run()
+      return out
+    end
+    local plain, nested = draws(false), draws(true)
+    assert.are.equal(4, #plain)
+    assert.are.same({ "run: another session is running (sessions do not nest)", unpack(plain) }, nested)
+  end)
+
   it("seeds math.random from the session seed", function()
     local function first()
       local v

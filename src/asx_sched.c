@@ -90,7 +90,7 @@ uint64_t *asx_sched_rng_state(asx_sched *s, uint32_t agent) {
 }
 
 /* The scheduler asx_sched_draw uses: the one whose batch runs, else the
- * last one made or run. Cleared when it is freed. */
+ * last one made (outside a batch) or run. Cleared when it is freed. */
 static asx_sched *active;
 
 double asx_sched_draw(void) {
@@ -262,7 +262,10 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->pf_pos = PREFETCH_BATCH; /* the first resume lists the agents ahead */
   s->where_resume = UINT64_MAX;
   s->stuck_resume = UINT64_MAX;
-  active = s;
+  /* One made by an agent (a session of its own) does not take the draws
+   * of the batch that runs, as the agents' fill notices make them. */
+  if (!active || !active->in_batch)
+    active = s;
   return s;
 }
 
