@@ -652,11 +652,21 @@ describe("asx-host with a hostile logger", function()
   it("whose close raises an error without text is reported after the whole summary", function()
     local r, out, rows, types = host_with("close_raises.lua")
     assert.are.equal(0, r.status)
-    assert.are.equal("asx-host: (error object is a table value)\n", r.stderr)
+    assert.are.equal("asx-host: logger spec/fixtures/hostile/close_raises.lua failed in close: "
+      .. "(error object is a table value)\n", r.stderr)
     assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[4])
     assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[9])
     assert.are.equal(4, rows)
     assert.are.equal(22, #types)
+  end)
+
+  it("whose close returns an error is named with it after the whole summary", function()
+    local r, out, rows = host_with("close_fails.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx-host: logger spec/fixtures/hostile/close_fails.lua failed in close: the disk went away\n",
+      r.stderr)
+    assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[9])
+    assert.are.equal(4, rows)
   end)
 
   it("os.exit in a logger stops the session with that status", function()

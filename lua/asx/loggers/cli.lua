@@ -193,6 +193,9 @@ function M.finish(list)
     elseif a == nil and b ~= nil then
       err = error_text(b)
     end
+    -- A --logger file's error is named by its file, as its other failures
+    -- are; the built-in loggers' own errors name their files already.
+    if err and (not ok or sources[L]) then err = ("%s failed in close: %s"):format(M.describe(L), err) end
     if err then errs[#errs + 1] = err end
   end
   if errs[1] then return nil, table.concat(errs, "; ") end
