@@ -617,6 +617,43 @@ describe("asx.session", function()
     assert.are.equal(0.05, s:now())
   end)
 
+  it("refuses a trader that is an agent already, of this session or of another that has not ended", function()
+    local T = asx.Trader:extend("once")
+    local woke = 0
+    function T:cycle()
+      woke = woke + 1
+      self:sleep(1)
+    end
+    local t = T:new()
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { t } })
+    local line = debug.getinfo(1, "l").currentline
+    local ok, err = pcall(s.add, s, t)
+    assert.is_false(ok)
+    assert.are.equal(("bad argument #1 to 'add' (trader that is no agent yet expected, got trader#%d, an agent of "
+      .. "this session)"):format(t.id), err)
+    assert.are.equal(1, #s.traders)
+    local other = asx.session({ clock = "virtual", seed = 1, exchange = s.exchange })
+    ok, err = pcall(function() other:add(t) end)
+    assert.is_false(ok)
+    assert.are.equal(("spec/session_spec.lua:%d: bad argument #1 to 'add' (trader that is no agent yet expected, got "
+      .. "trader#%d, an agent of another session that has not ended)"):format(line + 7, t.id), err)
+    ok, err = pcall(asx.session, { clock = "virtual", seed = 1, exchange = s.exchange, traders = { T:new(), t } })
+    assert.is_false(ok)
+    assert.are.equal(("bad argument #1 to 'session' (traders[2]: trader that is no agent yet expected, got "
+      .. "trader#%d, an agent of another session that has not ended)"):format(t.id), err)
+    local u = T:new({ exchange = s.exchange })
+    ok, err = pcall(asx.session, { clock = "virtual", seed = 1, traders = { u, u } })
+    assert.is_false(ok)
+    assert.are.equal(("bad argument #1 to 'session' (traders[2]: trader that is no agent yet expected, got "
+      .. "trader#%d, an agent of this session)"):format(u.id), err)
+    s:run()
+    assert.are.equal(1, woke)
+    -- Once its session has ended, it may be another's agent.
+    other:add(t)
+    other:run()
+    assert.are.equal(2, woke)
+  end)
+
   it("registers traders with its exchange; one of another exchange raises", function()
     local ex = asx.exchange()
     local T = asx.Trader:extend("t")

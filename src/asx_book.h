@@ -92,6 +92,9 @@ typedef struct asx_account {
   int32_t tag; /* public, the owner's: the book never reads it (the Lua library
                   keeps the number of the account's exchange) */
   uint32_t sim_; /* private: its entry in a fill-or-kill check */
+  uint32_t agent; /* public, the owner's: the book never reads it (the Lua
+                     library keeps the number of the session the trader
+                     was last added to as an agent, 0 for none) */
 } asx_account;
 
 struct asx_level;

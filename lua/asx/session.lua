@@ -97,6 +97,23 @@ local cancel_account = P.cancel_account
 
 local error_text = check.error_text
 
+-- A trader is the agent of one session at a time: two agents on one account
+-- would trade its balances at once. Each session has a number, which the
+-- account of each trader added to it keeps (asx_account.agent, in memory
+-- the account has anyway), and which finds the session while it lives.
+local session_at = setmetatable({}, { __mode = "v" })
+local sessions_made = 0
+local ffi = require("ffi")
+
+-- Why t cannot be added to session s as an agent, or nil when it can: it is
+-- an agent of s already, or of another session that has not ended.
+local function agent_elsewhere(s, t)
+  local other = session_at[account_of(t).agent]
+  if other == s then return "this session" end
+  if other and other:state() ~= "ended" then return "another session that has not ended" end
+  return nil
+end
+
 
 -- The class of a trader: the name shown in errors and summaries. Read when
 -- the trader is added (an agent may change its metatable later), through
@@ -207,12 +224,22 @@ function M.new(opts)
   s.session_id = ex.session_id
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
   sched:on_finish(function(agent) s:_agent_event(agent, "finished") end)
+  local seen = {}
   for i = 1, #traders do
     local t = traders[i]
     if not is_trader(t) or type(t.cycle) ~= "function" then
       argerror(1, "session", ("traders[%d]: trader with a cycle method expected"):format(i), t)
     end
+    local elsewhere = seen[t] and "this session" or agent_elsewhere(s, t)
+    if elsewhere then
+      check.bad_argument(1, "session", ("traders[%d]: trader that is no agent yet expected"):format(i),
+        ("trader#%d, an agent of %s"):format(account_of(t).id, elsewhere))
+    end
+    seen[t] = true
   end
+  sessions_made = sessions_made + 1
+  s.number = sessions_made
+  session_at[sessions_made] = s
   for i = 1, #traders do s:add(traders[i]) end
   return s
 end
@@ -223,6 +250,11 @@ end
 function Session:add(t)
   if not is_trader(t) or type(t.cycle) ~= "function" then
     argerror(1, "add", "trader with a cycle method expected", t)
+  end
+  local elsewhere = agent_elsewhere(self, t)
+  if elsewhere then
+    check.bad_argument(1, "add", "trader that is no agent yet expected",
+      ("trader#%d, an agent of %s"):format(account_of(t).id, elsewhere))
   end
   self.exchange:register(t)
   local cls, name = class_of(t)
@@ -248,7 +280,9 @@ function Session:add(t)
   -- Its account, read where the session names, values or stops the agent:
   -- the trader's table is the strategy's, which may drop what asx keeps
   -- there (lua/asx/private.lua).
-  self.accounts[n] = account_of(t)
+  local acct = account_of(t)
+  self.accounts[n] = acct
+  ffi.cast("asx_account_rw *", acct).agent = self.number
   local runs = self.runs
   if runs[#runs] ~= c then runs[#runs + 1], runs[#runs + 2] = n, c end
   self.sched:add(t.cycle, t, name, t.id)
