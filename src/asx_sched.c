@@ -262,6 +262,7 @@ asx_sched *asx_sched_new(uv_loop_t *loop, int clock, uint64_t seed,
   s->pf_pos = PREFETCH_BATCH; /* the first resume lists the agents ahead */
   s->where_resume = UINT64_MAX;
   s->stuck_resume = UINT64_MAX;
+  s->stuck_late = UINT64_MAX;
   /* One made by an agent (a session of its own) does not take the draws
    * of the batch that runs, as the agents' fill notices make them. */
   if (!active || !active->in_batch)

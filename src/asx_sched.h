@@ -259,7 +259,9 @@ void asx_sched_on_forced_quit(asx_sched *s, asx_sched_quit_fn fn);
  * report with asx_sched_stuck_claim, and gives the agent's position
  * ("file:line") to asx_sched_stuck_reported, for the message of a second
  * signal. When nobody claims the report within half a second, the
- * watchdog writes the warning itself, without the position. Set before
+ * watchdog writes the warning itself, without the position; a hook that
+ * fires later in the same resume (the agent was in a long C call) may
+ * still claim it, and gives the position then. Set before
  * the session starts; fn may be NULL. */
 typedef void (*asx_sched_stuck_fn)(asx_sched *s, uint32_t agent, void *data);
 int asx_sched_watch(asx_sched *s, double seconds, asx_sched_stuck_fn fn);

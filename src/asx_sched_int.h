@@ -120,6 +120,9 @@ struct asx_sched {
   int stuck_kind;
   double stuck_for;
   uint64_t stuck_resume;  /* the resume a report is due for (atomic) */
+  uint64_t stuck_late;    /* the resume the watchdog warned about without
+                             a position, which a hook that fires later in
+                             it still gives (atomic) */
   uint64_t where_resume;  /* where[] describes this resume (atomic) */
   char where[256];
 

@@ -47,11 +47,15 @@ static void report_unplaced(asx_sched *s, uint32_t agent) {
     asx__sched_put(line);
 }
 
-/* Takes the report due for resume r, so that only one of the hook and the
- * watchdog makes it. */
-static int claim(asx_sched *s, uint64_t r) {
-  return __atomic_compare_exchange_n(&s->stuck_resume, &r, UINT64_MAX, 0,
+/* Takes the report that slot holds for resume r, so that only one of the
+ * hook and the watchdog makes it. */
+static int claim_slot(uint64_t *slot, uint64_t r) {
+  return __atomic_compare_exchange_n(slot, &r, UINT64_MAX, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static int claim(asx_sched *s, uint64_t r) {
+  return claim_slot(&s->stuck_resume, r);
 }
 
 static void ask_report(asx_sched *s, int kind, uint64_t resume, double seconds) {
@@ -91,8 +95,13 @@ static void *watchdog_main(void *arg) {
     }
     /* The same resume still runs. */
     if (asked_at && now - asked_at >= REPORT_WAIT_NS) {
-      if (claim(s, r))
+      /* The hook has not fired: the agent runs compiled code, or a C call
+       * (string.rep, a read) that it may yet return from to interpreted
+       * code, where the hook, still armed, then gives the position. */
+      if (claim(s, r)) {
         report_unplaced(s, agent);
+        STORE(s->stuck_late, r);
+      }
       asked_at = 0;
     }
     if (asked_at)
@@ -175,7 +184,9 @@ int asx_sched_watch(asx_sched *s, double seconds, asx_sched_stuck_fn fn) {
 }
 
 int asx_sched_stuck_claim(asx_sched *s) {
-  if (LOAD(s->current) == ASX_SCHED_NONE || !claim(s, LOAD(s->resumes)))
+  uint64_t r = LOAD(s->resumes);
+  if (LOAD(s->current) == ASX_SCHED_NONE ||
+      !(claim(s, r) || claim_slot(&s->stuck_late, r)))
     return ASX_STUCK_NONE;
   return s->stuck_kind;
 }
