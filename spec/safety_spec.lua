@@ -139,6 +139,35 @@ describe("memory safety from Lua", function()
       check_book(ex)
     end)
 
+    it("lets the account of a collected trader go once nothing of it rests", function()
+      local ex = asx.exchange()
+      local buyer = asx.trader({ exchange = ex, money = 10 ^ 6 })
+      local gone = setmetatable({}, { __mode = "k" })
+      do
+        local seller = asx.trader({ exchange = ex, stocks = 10 })
+        seller:sell(2, 10)
+        seller:sell(3, 11)
+        for k, v in pairs(seller) do
+          if F.ffi.istype("asx_account", v) then gone[v] = k end
+        end
+      end
+      collect()
+      assert.is_not_nil(next(gone))
+      -- The account still holds the stocks the resting orders sell.
+      assert.are.equal(5, buyer:buy(5, 11).filled)
+      assert.are.equal(5, buyer.stocks)
+      -- Other traders join and rest orders, well past the kept accounts'
+      -- doubling: the seller's account, with nothing resting, is let go.
+      for i = 1, 300 do
+        local t = asx.trader({ exchange = ex, stocks = 1 })
+        t:sell(1, 100 + i)
+      end
+      collect()
+      assert.is_nil(next(gone))
+      assert.are.equal(300, ex:stats().resting)
+      check_book(ex)
+    end)
+
     it("keeps the exchange of a trader alive, and frees both once dropped", function()
       local t = asx.trader({ exchange = asx.exchange(), money = 100, stocks = 10 })
       collect()

@@ -87,7 +87,6 @@ function Trader:replace(o, amount, price, opts)
   assert(inst == o.instrument_)
   if n.status_ == OPEN then
     st.anchors[n.slot_] = n
-    st.accounts[n.slot_] = acct
   end
   if st.listening then deliver(exchange_at[st.tag], st) end
   return n

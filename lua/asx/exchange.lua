@@ -395,13 +395,14 @@ function M.new(opts)
   -- One book per instrument; they share ids, slots, the clock and the event
   -- record, so one anchors table, one delivery and one clock serve them all.
   -- C points at the orders resting in the books and at their accounts: each
-  -- is kept here, at its order's slot, until another order takes the slot.
+  -- order is kept here, at its slot, until another order takes the slot, and
+  -- each account in `kept` from its registration (keep_account).
   -- The finalizers hold these tables too, so they outlive asx_book_free,
   -- which marks the orders cancelled.
-  local anchors, accounts = {}, {}
+  local anchors, kept = {}, {}
   local function free(b)
     local _ = anchors
-    _ = accounts
+    _ = kept
     C.asx_book_free(b)
   end
   local books = {}
@@ -431,7 +432,8 @@ function M.new(opts)
   n_exchanges = n_exchanges + 1
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
     ev_buffer = C.asx_book_event_buffer(book), ev_count = C.asx_book_event_count(book),
-    anchors = anchors, accounts = accounts, native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
+    anchors = anchors, kept = kept, kept_n = 0, kept_limit = 64,
+    native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
     batched = false, watching = false, tag = n_exchanges,
     -- ex.loggers and ex.events show copies of these: a strategy that
     -- writes those fields, or edits that list in place, changes what it
@@ -664,6 +666,29 @@ local function set_positions(st, acct, wanted, fname)
   end
 end
 
+-- Keeps the account of a trader that joins the exchange of state st alive
+-- while C may point at it (while an order of its rests), the trader
+-- collected or not. It is kept from the registration on, not per resting
+-- order, so that the order path writes nothing for it: an account at each
+-- resting order's slot cost a table store per order, and the collector a
+-- second array as long as the anchors to mark. The accounts of collected
+-- traders with nothing resting are dropped when the kept ones have doubled
+-- since the last look, so the table holds at most twice those still needed.
+local owners = P.owners
+local function keep_account(st, acct)
+  local kept = st.kept
+  kept[acct.id] = acct
+  local n = st.kept_n + 1
+  if n > st.kept_limit then
+    n = 0
+    for id, a in pairs(kept) do
+      if a.resting == 0 and owners[id] == nil then kept[id] = nil else n = n + 1 end
+    end
+    st.kept_limit = 2 * n + 64
+  end
+  st.kept_n = n
+end
+
 -- A trader belongs to the first exchange it is registered with, for life:
 -- its account's orders can rest in that exchange's books only, and it holds
 -- a position in each of its instruments.
@@ -681,6 +706,7 @@ function Exchange:register(t)
   rawset(t, EXCHANGE, self)
   ffi.cast("asx_account_rw *", acct).tag = st.tag
   self.traders[acct.id] = t
+  keep_account(st, acct)
   return t
 end
 

@@ -381,9 +381,7 @@ local function place_any(self, side, fname, amount, price, opts)
       :format(show(MAX - total), show(price), show(total)), amount, 2)
   end
   if o.status_ == OPEN then
-    local slot = o.slot_
-    st.anchors[slot] = o
-    st.accounts[slot] = acct
+    st.anchors[o.slot_] = o
     st.spare = nil
   else
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
@@ -423,9 +421,7 @@ local function place(self, side, fname, amount, price, opts)
     return place_any(self, side, fname, amount, price, opts)
   end
   if o.status_ == OPEN then
-    local slot = o.slot_
-    st.anchors[slot] = o
-    st.accounts[slot] = acct
+    st.anchors[o.slot_] = o
     -- The next spare now, so that the next call finds one.
     st.spare = order_t()
     if st.listening then deliver(exchange_at[acct.tag], st) end
@@ -462,9 +458,7 @@ local function arrive_order(t, o, side, price, amount)
     return
   end
   if o.status_ == OPEN then
-    local slot = o.slot_
-    st.anchors[slot] = o
-    st.accounts[slot] = acct
+    st.anchors[o.slot_] = o
   end
   if hears then fills.watch(st, o) end
   if st.loggers[1] or st.watching then deliver(ex) end
