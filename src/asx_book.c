@@ -142,6 +142,8 @@ static asx_book *book_new(asx_venue *v) {
   b->sides[ASX_BUY].best = b->sides[ASX_SELL].best = &asx__book_level_none;
   b->instrument = v->books++;
   v->refs++;
+  b->next_book = v->first_book;
+  v->first_book = b;
   memcpy(b->name, "STOCK", sizeof("STOCK"));
   return b;
 }
@@ -209,6 +211,10 @@ void asx_book_free(asx_book *b) {
   }
   asx_pool_free(b->level_pool);
   asx_venue *v = b->v;
+  asx_book **at = &v->first_book;
+  while (*at != b)
+    at = &(*at)->next_book;
+  *at = b->next_book;
   free(b);
   if (--v->refs > 0)
     return;

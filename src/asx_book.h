@@ -315,8 +315,15 @@ size_t asx_book_levels(const asx_book *book, int side);
 asx_order *asx_book_level_first(const asx_book *book, int side, int64_t price);
 asx_order *asx_order_next(const asx_order *o);
 
-/* The first of an account's resting orders (in no particular order) and the
- * next one; used to list or cancel one trader's orders without a scan. */
+/* The first of an account's resting orders (newest first) and the next one,
+ * of an order that rests; used to list or cancel one trader's orders
+ * without a scan. The exchange keeps these lists from the first call of
+ * asx_account_first on (for any of its accounts): that call makes them all
+ * at once, O(R log R) for the R orders resting in its books, and then every
+ * rest and every leave keeps them, O(1) each. Until then no list is kept,
+ * so that placing and filling orders pays nothing for lists no caller
+ * reads (each order's leave would write into two other orders: a line
+ * each, seldom in the cache). */
 asx_order *asx_account_first(const asx_account *acct);
 asx_order *asx_account_next(const asx_order *o);
 

@@ -4,8 +4,8 @@
 
 /* The checks of one level: its orders, total and count. Adds its count to
  * *resting. */
-static const char *level_check(const asx_level *lvl, int s, int64_t peak,
-                               size_t *resting) {
+static const char *level_check(const asx_venue *v, const asx_level *lvl,
+                               int s, int64_t peak, size_t *resting) {
   int64_t total = 0;
   uint32_t count = 0;
   const asx_order *prev = NULL;
@@ -19,6 +19,10 @@ static const char *level_check(const asx_level *lvl, int s, int64_t peak,
       return "an order is linked into the wrong level";
     if (prev != NULL && prev->id >= o->id)
       return "orders at one price out of time priority";
+    /* Its account's list, newest first, when lists are kept. */
+    if (v->lists && (*o->aprev_ != o ||
+                     (o->anext_ != NULL && o->anext_->id >= o->id)))
+      return "an order is out of its account's list";
     total += o->amount;
     count++;
     prev = o;
@@ -53,7 +57,7 @@ const char *asx_book_check(const asx_book *b) {
         return "a level's key is wrong";
       if (lvl->key != side->lo + (int64_t)i)
         return "a window level is at the wrong index";
-      if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
+      if ((err = level_check(b->v, lvl, s, side->peak, &resting)) != NULL)
         return err;
       if (live != (lvl->count > 0))
         return "a window bit differs from its level";
@@ -71,7 +75,7 @@ const char *asx_book_check(const asx_book *b) {
         return "levels out of order";
       if (lvl->key >= side->lo)
         return "an outer level is not below the window";
-      if ((err = level_check(lvl, s, side->peak, &resting)) != NULL)
+      if ((err = level_check(b->v, lvl, s, side->peak, &resting)) != NULL)
         return err;
       if (lvl->count == 0)
         empty++;

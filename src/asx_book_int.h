@@ -91,6 +91,10 @@ typedef struct asx_venue {
 
   uint32_t books;    /* made so far: the next instrument's number */
   uint32_t refs;     /* alive */
+  struct asx_book *first_book; /* the books alive, by their next_book */
+  /* Whether the accounts' lists of resting orders are kept: from the
+   * first time one is asked for (asx_account_first). */
+  int lists;
   /* The fill-or-kill check's copies (asx__book_fok_fills), one for each
    * account it meets: the incoming order's, and at most one per resting
    * order, so they have the slot arrays' room, cap_free_slots + 1. */
@@ -135,6 +139,7 @@ struct asx_book {
   book_side sides[2];
   asx_pool *level_pool;
   asx_venue *v;
+  struct asx_book *next_book; /* the next of its venue's books */
   size_t resting;
   uint32_t instrument;
   char name[ASX_NAME_MAX + 1];
@@ -159,6 +164,12 @@ ASX__HIDDEN int asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit,
 ASX__HIDDEN int asx__book_submit_recorded(asx_book *b, asx_order *o,
                                           int64_t limit, int flags);
 ASX__HIDDEN int asx__book_fok_fills(asx_book *b, const asx_order *o, int s);
+
+/* The resting orders of one level, of each level of a side (the window's,
+ * then the outer array's), for the walks over a whole book. */
+static inline const asx_level *side_level(const book_side *side, size_t i) {
+  return i < ASX_WINDOW ? side->window[i] : side->levels[i - ASX_WINDOW];
+}
 
 /* The event record (asx_book_event.c). */
 ASX__HIDDEN int asx__book_events_room(asx_venue *v);
@@ -274,6 +285,15 @@ static inline int crossed(const asx_book *b) {
 /* An order at a level: the steps of joining and leaving it that the hot
  * path takes inline. */
 
+/* Puts the resting order o first in its account a's list. */
+static inline void account_push(asx_account *a, asx_order *o) {
+  o->aprev_ = &a->orders_;
+  o->anext_ = a->orders_;
+  if (a->orders_ != NULL)
+    a->orders_->aprev_ = &o->anext_;
+  a->orders_ = o;
+}
+
 /* Takes a resting order out of its account and frees its slot, once it has
  * left its level; its status is left for the caller to set, and its links,
  * which mean nothing once it has left, as they were. */
@@ -281,15 +301,17 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
                                                               asx_order *o) {
   assert(o->slot != 0 && o->acct_->resting > 0 && b->resting > 0);
   asx_account *a = o->acct_;
-  assert(*o->aprev_ == o);
-  *o->aprev_ = o->anext_;
-  if (o->anext_ != NULL)
-    o->anext_->aprev_ = o->aprev_;
+  asx_venue *v = b->v;
+  if (v->lists) {
+    assert(*o->aprev_ == o);
+    *o->aprev_ = o->anext_;
+    if (o->anext_ != NULL)
+      o->anext_->aprev_ = o->aprev_;
+  }
   a->resting--;
 
   /* The slot stack and the finished list have room: neither holds more
    * entries than there are slots, and both grew with them. */
-  asx_venue *v = b->v;
   v->free_slots[v->n_free_slots++] = o->slot;
   v->finished[v->n_finished++] = o;
   b->resting--;
@@ -339,18 +361,16 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
 }
 
 /* The last steps of a rest, once o has joined its level lvl: the side's
- * peak, its account's list (newest first) and the counts. */
+ * peak, its account's list (newest first, when lists are kept) and the
+ * counts. */
 static inline __attribute__((always_inline)) void
 rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
             asx_account *a) {
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &asx__book_level_none && side->best->key >= lvl->key);
-  o->aprev_ = &a->orders_;
-  o->anext_ = a->orders_;
-  if (a->orders_ != NULL)
-    a->orders_->aprev_ = &o->anext_;
-  a->orders_ = o;
+  if (b->v->lists)
+    account_push(a, o);
   a->resting++;
   b->resting++;
   o->status = ASX_OPEN;

@@ -547,6 +547,54 @@ static void test_cancel_reasons(void **state) {
   EXPECT_ORDER(r, 2, 0, ASX_CANCELLED, ASX_CANCEL_ASKED);
 }
 
+/* An account's resting orders in both books, newest first. */
+static void expect_list(const asx_account *a, const asx_order *const *want,
+                        size_t n) {
+  const asx_order *o = asx_account_first(a);
+  for (size_t i = 0; i < n; i++, o = asx_account_next(o))
+    assert_ptr_equal(o, want[i]);
+  assert_null(o);
+}
+
+/* The lists are made when one is first asked for, from the orders resting
+ * then in every book of the exchange, newest first as if they had been
+ * kept all along; from then on every rest and leave keeps them. */
+static void test_account_lists_made_when_asked(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0], *b = &f->t[1];
+  fund(a, 1000, 10, 10);
+  fund(b, 1000, 10, 10);
+  asx_order *a1 = submit(f, f->acme, a, ASX_BUY, 5, 1, 0);
+  asx_order *b1 = submit(f, f->bolt, b, ASX_SELL, 9, 2, 0);
+  asx_order *a2 = submit(f, f->bolt, a, ASX_BUY, 4, 1, 0);
+  asx_order *a3 = submit(f, f->acme, a, ASX_SELL, 8, 3, 0);
+  asx_order *a4 = submit(f, f->bolt, a, ASX_BUY, 6, 1, 0);
+  asx_order *b2 = submit(f, f->acme, b, ASX_BUY, 5, 1, 0);
+  /* a's oldest BOLT buy is cancelled and a's ACME sell filled in part,
+   * before any list is asked for. */
+  EQ(asx_book_cancel(f->bolt, a2), 1);
+  asx_order *b3 = submit(f, f->acme, b, ASX_BUY, 8, 1, 0);
+  EXPECT_ORDER(b3, 0, 1, ASX_FILLED, ASX_CANCEL_ASKED);
+
+  expect_list(a, (const asx_order *[]){a4, a3, a1}, 3);
+  expect_list(b, (const asx_order *[]){b2, b1}, 2);
+  EQ(a->resting, 3);
+  assert_null(asx_book_check(f->acme));
+  assert_null(asx_book_check(f->bolt));
+
+  /* Kept from now on: a rest joins at the front, a fill and a cancel leave. */
+  asx_order *a5 = submit(f, f->acme, a, ASX_BUY, 3, 1, 0);
+  asx_order *b4 = submit(f, f->acme, b, ASX_BUY, 9, 2, 0);
+  EXPECT_ORDER(b4, 0, 2, ASX_FILLED, ASX_CANCEL_ASKED);
+  EXPECT_ORDER(a3, 0, 3, ASX_FILLED, ASX_CANCEL_ASKED);
+  EQ(asx_book_cancel(f->acme, a1), 1);
+  expect_list(a, (const asx_order *[]){a5, a4}, 2);
+  expect_list(b, (const asx_order *[]){b2, b1}, 2);
+  /* An order that does not rest has no next. */
+  assert_null(asx_account_next(a1));
+  EXPECT_ACCOUNT(a, 1000 + 8 * 3, 10 - 3, 10, 2);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -565,6 +613,7 @@ int main(void) {
       T(test_bad_flags),
       T(test_amend_keeps_priority),
       T(test_cancel_reasons),
+      T(test_account_lists_made_when_asked),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
