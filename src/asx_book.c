@@ -193,6 +193,31 @@ int asx_book_set_name(asx_book *b, const char *name) {
   return 0;
 }
 
+/* Levels whose orders asx_book_free walks at once. */
+#define ASX_FREE_LISTS 64
+
+/* Marks the orders of lists[0 .. n - 1], each a level's list from its
+ * head, cancelled: a step of each list in turn, so that the fetches of
+ * orders of different levels overlap (a list's next order is known only
+ * once its current one has arrived, and few of them are in the cache). */
+static void cancel_lists(asx_order **lists, size_t n) {
+  while (n > 0) {
+    for (size_t i = 0; i < n;) {
+      asx_order *o = lists[i], *next = o->next_;
+      o->status = ASX_CANCELLED;
+      o->slot = 0;
+      o->level_ = NULL;
+      o->prev_ = o->next_ = o->anext_ = NULL;
+      o->aprev_ = NULL;
+      o->acct_ = NULL;
+      if (next != NULL)
+        lists[i++] = next;
+      else
+        lists[i] = lists[--n];
+    }
+  }
+}
+
 void asx_book_free(asx_book *b) {
   if (b == NULL)
     return;
@@ -200,24 +225,24 @@ void asx_book_free(asx_book *b) {
    * cancelled so that nothing points into freed levels. Their accounts are
    * not touched: a garbage collector may already have freed them, and an
    * account is used with one book only. */
+  asx_order *lists[ASX_FREE_LISTS];
+  size_t n = 0;
   for (int s = 0; s < 2; s++) {
     book_side *side = &b->sides[s];
     for (size_t i = 0; i < ASX_WINDOW + side->n; i++) {
-      asx_level *lvl =
-          i < ASX_WINDOW ? side->window[i] : side->levels[i - ASX_WINDOW];
-      for (asx_order *o = lvl != NULL ? lvl->head : NULL; o != NULL;) {
-        asx_order *next = o->next_;
-        o->status = ASX_CANCELLED;
-        o->slot = 0;
-        o->level_ = NULL;
-        o->prev_ = o->next_ = o->anext_ = NULL;
-        o->aprev_ = NULL;
-        o->acct_ = NULL;
-        o = next;
+      const asx_level *lvl = side_level(side, i);
+      if (lvl == NULL || lvl->head == NULL)
+        continue;
+      lists[n++] = lvl->head;
+      if (n == ASX_FREE_LISTS) {
+        cancel_lists(lists, n);
+        n = 0;
       }
     }
-    free(side->levels);
   }
+  cancel_lists(lists, n);
+  for (int s = 0; s < 2; s++)
+    free(b->sides[s].levels);
   asx_pool_free(b->level_pool);
   asx_venue *v = b->v;
   asx_book **at = &v->first_book;

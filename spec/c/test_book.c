@@ -1551,6 +1551,37 @@ static void test_clock(void **state) {
   asx_book_free(book);
 }
 
+/* Freeing a book marks every order still resting cancelled, with no slot:
+ * here 150 levels of two orders on each side, in the window and beyond it,
+ * more levels than the walk takes at once. The accounts are not touched. */
+static void test_free_cancels_resting(void **state) {
+  (void)state;
+  asx_book *book = asx_book_new();
+  assert_non_null(book);
+  asx_account a = {.id = 7};
+  fund(&a, 1000000, 1000);
+  static asx_order orders[2][150][2];
+  memset(orders, 0, sizeof(orders));
+  for (int64_t p = 0; p < 150; p++)
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(asx_book_submit(book, &orders[ASX_BUY][p][k], &a,
+                                       ASX_BUY, 1 + p, 1), 0);
+      assert_int_equal(asx_book_submit(book, &orders[ASX_SELL][p][k], &a,
+                                       ASX_SELL, 1000 + p, 1), 0);
+    }
+  EQ(asx_book_resting(book), 600);
+  EQ(asx_book_levels(book, ASX_BUY), 150);
+  asx_book_free(book);
+  for (int s = 0; s < 2; s++)
+    for (int p = 0; p < 150; p++)
+      for (int k = 0; k < 2; k++) {
+        EQ(orders[s][p][k].status, ASX_CANCELLED);
+        EQ(orders[s][p][k].slot, 0);
+        EQ(orders[s][p][k].amount, 1);
+      }
+  EXPECT_ACCOUNT(&a, 1000000, 1000, 600);
+}
+
 static void test_events_and_time(void **state) {
   (void)state;
   asx_book *book = asx_book_new();
@@ -2010,6 +2041,7 @@ int main(void) {
       T(test_window_moves_with_the_touch),
       T(test_account_lists),
       T(test_slot_numbers),
+      cmocka_unit_test(test_free_cancels_resting),
       cmocka_unit_test(test_events_and_time),
       cmocka_unit_test(test_clock),
       T(test_stats),
