@@ -18,21 +18,28 @@ RandomTrader.money = 300
 RandomTrader.stocks = 10
 
 local floor, sqrt = math.floor, math.sqrt
--- Each exchange's instruments, asked once.
+-- Each exchange's instruments, asked once and shared by all its agents.
 local names_of = setmetatable({}, { __mode = "k" })
 
--- One decision: look at the book, place one random order (or none). On an
--- exchange of several instruments it picks one at random first (and only
--- then draws that number, so a one-instrument session draws what it always
--- has and repeats its old runs exactly); name nil is the default one.
-function RandomTrader:trade()
-  local ex = self.exchange
+-- The instruments an agent of exchange ex picks from: nil on an exchange of
+-- one instrument, where every call takes the default one anyway.
+local function choices(ex)
   local names = names_of[ex]
   if names == nil then
     names = ex:instruments()
     names_of[ex] = names
   end
-  local name = #names > 1 and names[self:random(#names)] or nil
+  if #names > 1 then return names end
+  return nil
+end
+
+-- One decision: look at the book, place one random order (or none). Given
+-- the exchange's instruments (names), it picks one at random first (and
+-- only then draws that number, so a one-instrument session draws what it
+-- always has and repeats its old runs exactly); name nil is the default one.
+function RandomTrader:trade(names)
+  local ex = self.exchange
+  local name = names and names[self:random(#names)]
   local bid, ask = ex:best_bid(name), ex:best_ask(name)
   local price
   if not bid and not ask then
@@ -67,12 +74,15 @@ end
 -- it compiles a function that is called often, such as trade, to machine
 -- code. Strategies with real work per wake-up gain from the same split.
 function RandomTrader:cycle()
+  -- Asked once, before the loop: what does not change from one decision
+  -- to the next is better kept in a local than looked up at each one.
+  local names = choices(self.exchange)
   while true do
     -- self:random draws from this agent's own generator, seeded from the
     -- session seed and the agent's position, so a virtual-clock run with
     -- the same seed repeats exactly.
     self:sleep(self:random())
-    self:trade()
+    self:trade(names)
   end
 end
 
