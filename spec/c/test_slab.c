@@ -104,10 +104,10 @@ static void test_freed_blocks_are_reused_by_size(void **state) {
   asx_slab_free(slab);
 }
 
-/* A large slab (from 64 MiB) has a thread fault in the pages it cuts
- * next, and maps its next chunk ahead: blocks cut meanwhile, in the pages
- * being faulted in and across chunks, keep what was written to them, and
- * the slab holds at most one chunk more than it cut from. */
+/* A slab has a thread fault in the pages it cuts next, and maps its next
+ * chunk ahead: blocks cut meanwhile, in the pages being faulted in and
+ * across chunks, keep what was written to them, and the slab holds at most
+ * one chunk more than it cut from. */
 static void test_large_slab_faults_in_ahead(void **state) {
   asx_slab *slab = asx_slab_new();
   enum { BIG = 160000, SIZE = 1000 }; /* about 153 MiB, five chunks */
