@@ -21,7 +21,8 @@
  * Memory. The Lua state is made with lua_newstate on asx_slab_alloc, which
  * keeps the small objects of a million agents on huge pages, side by side
  * as LuaJIT's own allocator cuts them but without its header per block
- * (asx_slab.c says why).
+ * (asx_slab.c says why), and its collector paced for a large heap of
+ * long-lived objects (main, below).
  */
 #include <lauxlib.h>
 #include <lua.h>
@@ -180,6 +181,18 @@ int main(int argc, char **argv) {
     return 1;
   }
   lua_atpanic(L, at_panic);
+  /* The collector starts a cycle once the heap has grown to three times
+   * what the last one left, where LuaJIT's default is twice. A session's
+   * heap is mostly long-lived objects (agents, resting orders), which each
+   * cycle marks and sweeps again, a cache miss per object, to reclaim the
+   * little that died: 10,000 random traders for 300 session seconds spent
+   * a quarter of their samples in LuaJIT's runtime, mostly the collector,
+   * and with this pace about 7% fewer of all their samples, for a peak
+   * resident set 7% larger (202 -> 216 MB); a million idle agents take
+   * as many bytes each as before. A strategy that makes much garbage may
+   * hold up to half as much more memory than at the default pace;
+   * collectgarbage("setpause", 200) restores it. */
+  lua_gc(L, LUA_GCSETPAUSE, 300);
   luaL_openlibs(L);
   if (exe_dir(dir, sizeof dir))
     set_paths(L, dir);
