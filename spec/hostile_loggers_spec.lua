@@ -277,6 +277,41 @@ describe("a hostile logger on an exchange (library calls)", function()
     assert.are.equal(5, ex.events)
   end)
 
+  it("alone, that raises on a call's first trade, gets the same events for calls of two to six events", function()
+    -- A call of up to three events is sent in a line, a longer one in a
+    -- loop: both keep delivering after the error, or both stop at it.
+    for fills = 1, 5 do
+      for _, detach in ipairs({ false, true }) do
+        local ex = asx.exchange()
+        local s, b = market(ex)
+        for i = 1, fills do s:sell(1, 10 + i) end
+        local got = {}
+        local L = {}
+        function L.send_event(_, t, m)
+          got[#got + 1] = ("%s %d"):format(t, m.price)
+          if t == "exchange" then error("trade " .. m.price, 0) end
+        end
+        ex:add_logger(L)
+        local seen
+        if detach then ex:on_logger_error(function(_, _, err, _, at) seen = { err, at } end) end
+        local ok, err = pcall(b.buy, b, fills, 10 + fills)
+        local want = { ("order %d"):format(10 + fills) }
+        for i = 1, detach and 1 or fills do want[#want + 1] = ("exchange %d"):format(10 + i) end
+        assert.are.same(want, got)
+        assert.are.equal(fills + 1, ex.events)
+        if detach then
+          assert.are.same({ true, "filled" }, { ok, err.status })
+          assert.are.same({ "trade 11", 2 }, seen)
+          assert.are.same({}, ex.loggers)
+        else
+          assert.are.same({ false, "trade 11" }, { ok, err })
+          assert.are.same({ L }, ex.loggers)
+        end
+        assert.are.same({ fills, 10 - fills }, { b.stocks, s.stocks })
+      end
+    end
+  end)
+
   it("is reported with its own frames only, the same on the main thread and on a coroutine", function()
     local function deep() error("deep trouble") end
     local bad = {}
