@@ -221,6 +221,7 @@ describe("asx-host and agents that do not yield", function()
     local r = sh([[
 mkfifo "$D/fifo"
 exec 3<>"$D/fifo"
+: >"$D/host.err"
 ASX_SPEC_FIFO="$D/fifo" "$HOST" -q --clock virtual --seed 3 --stuck-warning 0.1 ]] .. F .. [[stuck_in_c.lua \
   3>&- 2>"$D/host.err" &
 i=0
