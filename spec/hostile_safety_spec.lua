@@ -38,6 +38,16 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
   end
 
+  it("a strategy's terminal escape codes reach stderr escaped, in its error and its name", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/escapes.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status)
+    local want = "evil\\027[2J#1: \\027]0;pwned\\007 over\\013written\\194\\155,\ttab\nnext line\n"
+      .. "stack traceback:\n\t[C]: in function 'error'\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    assert.is_nil(r.stderr:find("[\27\7\r]"))
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", lines(r.stdout)[6])
+  end)
+
   it("a strategy giving proxies raising finalizers fails alone where it sets __gc", function()
     fails_alone("finalizers", "spec/fixtures/hostile/finalizers.lua:25: newproxy: finalizers (__gc) "
       .. "are not available in asx-host (setting __gc)")

@@ -1,7 +1,8 @@
 /* Numbers and text as asx's files hold them: the one number formatter, which
  * the event encoders (asx_event.c) and the Lua ones (lua/asx/event.lua) both
  * call, so that the same event reads the same whichever wrote it, and the
- * cleaning that keeps every file valid UTF-8 whatever bytes a message has.
+ * cleaning that keeps every file valid UTF-8 whatever bytes a message has,
+ * and the escaping of control characters in what asx writes to a terminal.
  */
 #include "asx_fmt.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- number formatting ------------------------------------------------ */
 
@@ -199,4 +201,59 @@ size_t asx_fmt_utf8(char *out, const char *s, size_t len) {
     }
   }
   return n;
+}
+
+/* ---- text for a terminal ------------------------------------------------ */
+
+/* The length of the control character at u[i] (0: none): C0 but a tab and
+ * a line break, DEL, and the C1 controls as UTF-8 encodes them (0xC2
+ * 0x80 to 0xC2 0x9F), which terminals take as ESC sequences too. A lone
+ * byte 0x80 to 0x9F is kept: it is a continuation byte of valid UTF-8. */
+static size_t control_len(const unsigned char *u, size_t i, size_t len) {
+  unsigned char c = u[i];
+  if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+    return 1;
+  if (c == 0xC2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9F)
+    return 2;
+  return 0;
+}
+
+size_t asx_fmt_terminal(char *out, const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, n = 0;
+  while (i < len) {
+    size_t k = control_len(u, i, len);
+    if (k == 0) {
+      out[n++] = s[i++];
+      continue;
+    }
+    for (; k > 0; k--, i++) {
+      out[n++] = '\\';
+      out[n++] = (char)('0' + u[i] / 100);
+      out[n++] = (char)('0' + u[i] / 10 % 10);
+      out[n++] = (char)('0' + u[i] % 10);
+    }
+  }
+  return n;
+}
+
+void asx_fmt_terminal_write(int fd, const char *s, size_t len) {
+  char buf[1024];
+  while (len > 0) {
+    /* Each byte takes at most 4 in the buffer; a C1 control's two are
+     * never split, as a piece ends before a 0xC2 at its end. */
+    size_t take = len < sizeof buf / 4 ? len : sizeof buf / 4;
+    size_t n, off = 0;
+    if (take < len && (unsigned char)s[take - 1] == 0xC2)
+      take--;
+    n = asx_fmt_terminal(buf, s, take);
+    while (off < n) {
+      ssize_t w = write(fd, buf + off, n - off);
+      if (w <= 0)
+        return;
+      off += (size_t)w;
+    }
+    s += take;
+    len -= take;
+  }
 }

@@ -26,6 +26,19 @@ int asx_fmt_int64(char *buf, int64_t v);
  * returns its length. */
 size_t asx_fmt_utf8_valid(const char *s, size_t len);
 size_t asx_fmt_utf8(char *out, const char *s, size_t len);
+
+/* Text that user code chose (an agent's error, a class name), as asx writes
+ * it to a terminal: every control character but a tab and a line break (C0,
+ * DEL, and the C1 controls U+0080 to U+009F as UTF-8 encodes them) is
+ * written as Lua writes its bytes in a string, "\ddd" each ("\027[2J"), so
+ * that no such text moves the cursor, clears the screen or retitles the
+ * window; every other byte is kept. Writes into out (at least 4 * len
+ * bytes) and returns the length. */
+size_t asx_fmt_terminal(char *out, const char *s, size_t len);
 /* ASX_FFI_END */
+
+/* The same written to file descriptor fd (stderr: 2) with write(2), which
+ * a signal handler may call; a write that fails ends it. */
+void asx_fmt_terminal_write(int fd, const char *s, size_t len);
 
 #endif

@@ -14,6 +14,12 @@ int asx__lua_open_httpd(lua_State *L);
  * stack holds one: a yield there is the logger's error, with this message. */
 extern int asx__lua_sends;
 int asx__lua_in_send(lua_State *L);
+/* Writes head, then text (NULL: "?") with its control characters escaped
+ * (asx_fmt_terminal), then a line break, to stderr: text is an error or a
+ * name that user code chose, which must not drive the user's terminal.
+ * asx_lua_core.c. */
+void asx__lua_put(const char *head, const char *text);
+
 #define ASX__LUA_LOGGER_WAITS "a logger must not yield (coroutine.yield or sleep inside a logger)"
 
 #endif

@@ -128,11 +128,12 @@ static void report_error(lsched *ls, uint32_t agent, lua_State *co,
     lua_pushinteger(L, (lua_Integer)agent + 1);
     lua_pushvalue(L, -3);
     if (lua_pcall(L, 2, 0, 0) != 0) {
-      const char *e = lua_tostring(L, -1);
-      fprintf(stderr, "asx: the agent error handler failed: %s\n", e ? e : "?");
+      asx__lua_put("asx: the agent error handler failed: ", lua_tostring(L, -1));
     }
   } else {
-    fprintf(stderr, "agent %u: %s\n", agent + 1, lua_tostring(L, -1));
+    char head[32];
+    snprintf(head, sizeof head, "agent %u: ", agent + 1);
+    asx__lua_put(head, lua_tostring(L, -1));
   }
   lua_settop(L, top);
 }
@@ -147,8 +148,7 @@ static void tick(lsched *ls, double now) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->tick_ref);
   lua_pushnumber(L, now);
   if (lua_pcall(L, 1, 0, 0) != 0) {
-    const char *e = lua_tostring(L, -1);
-    fprintf(stderr, "asx: the tick function failed: %s\n", e ? e : "?");
+    asx__lua_put("asx: the tick function failed: ", lua_tostring(L, -1));
   }
   lua_settop(L, top);
 }
@@ -168,8 +168,7 @@ void asx__lua_run_courier(asx_sched *s, void *data) {
   top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->courier_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    const char *e = lua_tostring(L, -1);
-    fprintf(stderr, "asx: the courier failed: %s\n", e ? e : "?");
+    asx__lua_put("asx: the courier failed: ", lua_tostring(L, -1));
   }
   lua_settop(L, top);
 }
@@ -320,9 +319,8 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
       lua_pushinteger(L, (lua_Integer)agent + 1);
       if (lua_pcall(L, 1, 0, 0) != 0) {
-        const char *e = lua_tostring(L, -1);
-        fprintf(stderr, "asx: the agent finish handler failed: %s\n",
-                e ? e : "?");
+        asx__lua_put("asx: the agent finish handler failed: ",
+                     lua_tostring(L, -1));
       }
       lua_settop(L, top);
     }

@@ -7,13 +7,39 @@
  * asx_lua_*.c files. */
 #include "asx_err.h"
 #include "asx_ffi_cdef.h"
+#include "asx_fmt.h"
 #include "asx_lua.h"
 
 #include <lauxlib.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/sysmacros.h>
+
+void asx__lua_put(const char *head, const char *text) {
+  size_t hl = strlen(head), tl, n;
+  char *buf;
+  if (!text)
+    text = "?";
+  tl = strlen(text);
+  /* One write, as fprintf made it: a signal that quits at once (a second
+   * Ctrl-C) then finds whole lines before its own. */
+  buf = malloc(hl + 4 * tl + 1);
+  if (!buf) {
+    fputs(head, stderr);
+    asx_fmt_terminal_write(2, text, tl);
+    fputc('\n', stderr);
+    return;
+  }
+  memcpy(buf, head, hl);
+  n = hl + asx_fmt_terminal(buf + hl, text, tl);
+  buf[n++] = '\n';
+  fwrite(buf, 1, n, stderr);
+  free(buf);
+}
 
 /* The error codes as an enum the FFI can parse: LuaJIT's cdef has no
  * preprocessor, so the X-macro is expanded here, from the same list. */

@@ -98,7 +98,7 @@ static void on_progress(uv_timer_t *t) {
   L = ls->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->progress_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    fprintf(stderr, "asx: progress callback failed: %s\n", lua_tostring(L, -1));
+    asx__lua_put("asx: progress callback failed: ", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
 }

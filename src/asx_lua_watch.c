@@ -3,6 +3,7 @@
  * does not yield (sched:watch), which names the strategy's own line.
  */
 #include "asx_logfile.h"
+#include "asx_lua.h"
 #include "asx_lua_sched.h"
 
 #include <lauxlib.h>
@@ -45,7 +46,7 @@ static int displaced_mask, displaced_count;
 static void stuck_hook(lua_State *L, lua_Debug *ar) {
   lsched *ls = asx__lua_running;
   lua_State *at = L;
-  char where[256] = "", name[96];
+  char where[256] = "", name[96], seconds[32];
   int kind;
   uint32_t agent;
   (void)ar;
@@ -67,16 +68,19 @@ static void stuck_hook(lua_State *L, lua_Debug *ar) {
     luaL_traceback(L, at, NULL, 0);
   else
     lua_pushliteral(L, "stack traceback:");
-  fprintf(stderr, "%s: %s%s has not yielded for %.1f s%s%s%s\n%s\n",
-          ls->prog[0] ? ls->prog : "asx",
-          kind == ASX_STUCK_WARNING ? "warning: " : "",
-          asx_sched_describe(ls->s, agent, name, sizeof name),
-          asx_sched_stuck_for(ls->s), where[0] ? ", at " : " (where is not known)",
-          where,
-          kind == ASX_STUCK_SIGNAL ? " (send the signal again to quit at once)" : "",
-          lua_tostring(L, -1));
+  /* The name, the file and the traceback are the user's text. */
+  lua_pushfstring(L, "%s: %s%s has not yielded for ", ls->prog[0] ? ls->prog : "asx",
+                  kind == ASX_STUCK_WARNING ? "warning: " : "",
+                  asx_sched_describe(ls->s, agent, name, sizeof name));
+  snprintf(seconds, sizeof seconds, "%.1f s", asx_sched_stuck_for(ls->s));
+  lua_pushfstring(L, "%s%s%s%s\n", seconds,
+                  where[0] ? ", at " : " (where is not known)", where,
+                  kind == ASX_STUCK_SIGNAL ? " (send the signal again to quit at once)" : "");
+  lua_pushvalue(L, -3);
+  lua_concat(L, 3);
+  asx__lua_put("", lua_tostring(L, -1));
   fflush(stderr);
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }
 
 /* The scheduler's stuck function (see asx_sched_watch): in a signal

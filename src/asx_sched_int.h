@@ -148,7 +148,8 @@ void asx__sched_schedule_next(asx_sched *s);
 /* asx_sched_signal.c: gives SIGINT and SIGTERM back to their previous
  * handlers, when s has them. */
 void asx__sched_restore_signals(asx_sched *s);
-/* Writes str whole to stderr; async-signal-safe. */
+/* Writes str whole to stderr, control characters escaped as
+ * asx_fmt_terminal does; async-signal-safe. */
 void asx__sched_put(const char *str);
 
 /* asx_sched_label.c: frees the groups' names and the label runs. */

@@ -1,10 +1,12 @@
 /* SIGINT and SIGTERM (see asx_sched_catch_signals): the first stops the
  * session before the next resume, a second quits the process at once and
  * says which agent was running. Everything the handler does is
- * async-signal-safe: it writes with write(2), names the agent with
+ * async-signal-safe: it writes with write(2) (its control characters
+ * escaped, asx_fmt_terminal_write), names the agent with
  * asx_sched_describe, and wakes the loop with uv_async_send.
  */
 #include "asx_sched_int.h"
+#include "asx_fmt.h"
 
 #include <assert.h>
 #include <signal.h>
@@ -16,14 +18,8 @@ static asx_sched *volatile sig_target;
 static volatile sig_atomic_t sig_hits;
 
 void asx__sched_put(const char *str) {
-  size_t len = strlen(str);
-  while (len > 0) {
-    ssize_t w = write(2, str, len);
-    if (w <= 0)
-      return;
-    str += w;
-    len -= (size_t)w;
-  }
+  /* The agents' names are their classes', which user code chose. */
+  asx_fmt_terminal_write(2, str, strlen(str));
 }
 
 static void on_signal(int signo) {

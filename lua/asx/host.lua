@@ -18,6 +18,7 @@ local params = require("asx.params")
 local summary_json = require("asx.summary_json")
 local courier = require("asx.courier")
 local sandbox = require("asx.sandbox")
+local terminal = require("asx.terminal")
 
 local M = {}
 
@@ -182,7 +183,7 @@ function M.finish(s, logs, opts)
   local log_ok, close_err = loggers.finish(logs)
   M.summary(s, io.stdout)
   loggers.report(logs, io.stdout)
-  if not log_ok then io.stderr:write(("%s: %s\n"):format(PROG, close_err)) end
+  if not log_ok then terminal.write(("%s: %s\n"):format(PROG, close_err)) end
   io.stdout:flush()
   if s.exit_code then return s.exit_code end
   if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1 end
@@ -238,9 +239,9 @@ function M.run(opts, files)
   local prompt
   local function report(text)
     if prompt then
-      prompt.print(text .. "\n", "stderr")
+      prompt.print(terminal.text(text) .. "\n", "stderr")
     else
-      io.stderr:write(text, "\n")
+      terminal.write(text, "\n")
     end
   end
   local s = session.new({

@@ -27,8 +27,9 @@ local asx = require("asx")
 local core = require("asx.core")
 local loggers = require("asx.loggers")
 local courier = require("asx.courier")
+local terminal = require("asx.terminal")
 
-local type, tostring, ipairs = type, tostring, ipairs
+local type, ipairs = type, ipairs
 local getmetatable, setmetatable = getmetatable, setmetatable
 local check = require("asx.check")
 local argerror, show = check.argerror, check.show
@@ -343,9 +344,9 @@ local function tell_failure(self, handler, subject, text, prefix, what)
     -- A handler that fails is said so, and the session goes on as it
     -- would have (--strict still stops it).
     local ok, err = pcall(handler, self, subject, text)
-    if not ok then io.stderr:write(("asx: the %s error handler failed: %s\n"):format(what, error_text(err))) end
+    if not ok then terminal.write(("asx: the %s error handler failed: %s\n"):format(what, error_text(err))) end
   else
-    io.stderr:write(prefix, text, "\n")
+    terminal.write(prefix, text, "\n")
   end
   if self.strict then
     self.stopped_by = self.stopped_by or ("a failed %s (--strict)"):format(what)
@@ -454,7 +455,7 @@ function Session:_emit(event_type, message)
   local ex = self.exchange
   if not ex:_logging() then return end
   local ok, err = pcall(ex.emit, ex, event_type, message)
-  if not ok then io.stderr:write(("asx: a logger failed on a %s event: %s\n"):format(event_type, tostring(err))) end
+  if not ok then terminal.write(("asx: a logger failed on a %s event: %s\n"):format(event_type, error_text(err))) end
 end
 
 function Session:run()

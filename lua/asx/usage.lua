@@ -13,7 +13,8 @@ end
 function M.exit(prog, usage, ok, res)
   if ok then return res end
   if type(res) == "table" and res.usage then
-    io.stderr:write(("%s: %s\n%s\nTry '%s --help' for more.\n"):format(prog, res.usage, usage, prog))
+    -- The reason may quote a strategy's own error or file name.
+    require("asx.terminal").write(("%s: %s\n%s\nTry '%s --help' for more.\n"):format(prog, res.usage, usage, prog))
     return 2
   end
   error(res, 0)

@@ -495,6 +495,25 @@ static void test_utf8_cleaning(void **state) {
   assert_int_equal(asx_fmt_utf8_valid("", 0), 0);
 }
 
+/* Escapes s (of len bytes) for a terminal and compares with want. */
+static void check_terminal(const char *s, size_t len, const char *want) {
+  char out[128];
+  size_t n = asx_fmt_terminal(out, s, len);
+  assert_int_equal(n, strlen(want));
+  assert_memory_equal(out, want, n);
+}
+#define CHECK_TERMINAL(s, want) check_terminal((s), sizeof(s) - 1, (want))
+
+static void test_terminal_escaping(void **state) {
+  (void)state;
+  CHECK_TERMINAL("plain\ttext\nnext", "plain\ttext\nnext");       /* tab, line break kept */
+  CHECK_TERMINAL("\x1b[2J\r\a\x7f", "\\027[2J\\013\\007\\127");
+  CHECK_TERMINAL("a\0b", "a\\000b");
+  CHECK_TERMINAL("\xC2\x9B" "1m", "\\194\\1551m");                /* C1 CSI in UTF-8 */
+  CHECK_TERMINAL("\xC2\xA0\xC4\x9B", "\xC2\xA0\xC4\x9B");         /* U+00A0, U+011B kept */
+  CHECK_TERMINAL("\x9B\xC2", "\x9B\xC2");                        /* lone bytes kept */
+}
+
 /* A session id with a NUL and invalid UTF-8: JSON escapes the NUL and
  * replaces the bad byte, CSV keeps the NUL and quotes the line break. */
 static void test_hostile_session(void **state) {
@@ -534,6 +553,7 @@ int main(void) {
     cmocka_unit_test(test_short_write_native_rows),
     cmocka_unit_test(test_one_writer_per_file),
     cmocka_unit_test(test_utf8_cleaning),
+    cmocka_unit_test(test_terminal_escaping),
     cmocka_unit_test(test_hostile_session),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

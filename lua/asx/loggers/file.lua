@@ -5,6 +5,7 @@ local ffi = require("ffi")
 local F = require("asx.ffi")
 local event = require("asx.event")
 local common = require("asx.loggers.common")
+local terminal = require("asx.terminal")
 local C = F.C
 
 local check = require("asx.check")
@@ -105,7 +106,7 @@ function FileLogger:consume_events(ptr, n, ex)
     local f = files[i]
     if C.asx_logfile_events(lf_of(f), ptr, n) < 0 and not f.warned then
       f.warned = true
-      io.stderr:write("asx: log: ", file_error(f), "\n")
+      terminal.write("asx: log: ", file_error(f), "\n")
     end
   end
 end
@@ -119,7 +120,7 @@ function FileLogger:send_event(event_type, message)
   local line = self:_format(f, event_type, message)
   if C.asx_logfile_write(lf_of(f), line, #line) < 0 and not f.warned then
     f.warned = true
-    io.stderr:write("asx: log: ", file_error(f), "\n")
+    terminal.write("asx: log: ", file_error(f), "\n")
   end
 end
 

@@ -1,0 +1,34 @@
+-- Text that user code chose (an agent's error, a class name, a logger's
+-- error), as asx writes it to stderr: its control characters but a tab and
+-- a line break are written as Lua writes them in a string ("\027[2J"), by
+-- the one function asx's C code writes through too (asx_fmt_terminal,
+-- src/asx_fmt.c), so that a strategy cannot move the cursor, clear the
+-- screen or retitle the window of the user's terminal.
+--
+--   terminal.text(s)       s escaped (a string)
+--   terminal.write(...)    each string escaped, to stderr
+--
+-- stderr is the one asx found when it was loaded, whatever user code makes
+-- of io.stderr or of the file handles' methods later.
+local F = require("asx.ffi")
+local ffi, C = F.ffi, F.C
+
+local stderr = io.stderr
+local write = stderr.write
+local concat = table.concat
+
+local M = {}
+
+function M.text(s)
+  if s == "" then return s end
+  local buf = ffi.new("char[?]", 4 * #s)
+  return ffi.string(buf, C.asx_fmt_terminal(buf, s, #s))
+end
+
+-- In one write, as a message is read whole (a signal that quits at once
+-- then finds whole lines before its own).
+function M.write(...)
+  write(stderr, M.text(concat({ ... })))
+end
+
+return M
