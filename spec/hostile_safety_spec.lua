@@ -53,6 +53,11 @@ describe("asx-host against hostile strategies", function()
       .. "are not available in asx-host (setting __gc)")
   end)
 
+  it("a strategy recursing through coroutine.resume and gsub fails alone, the C stack whole", function()
+    fails_alone("recursion", "spec/fixtures/hostile/recursion.lua:15: gsub: replacement functions nested more "
+      .. "than 200 deep (a recursion through gsub would overflow the C stack)")
+  end)
+
   it("a strategy giving file handles a raising finalizer fails alone where it sets __gc", function()
     fails_alone("file_finalizer", "spec/fixtures/hostile/file_finalizer.lua:12: io: finalizers (__gc) "
       .. "are not available in asx-host (setting __gc)")

@@ -65,21 +65,35 @@ coroutine.yield = yield -- luacheck: ignore 122 (replaced on purpose)
 -- caller's line, as the built-in wrap does.
 local raw_resume, raw_wrap, pcall = coroutine.resume, coroutine.wrap, pcall
 
+-- They count the coroutines they run one inside another, too: LuaJIT counts
+-- no C calls, and a recursion through resume (each coroutine resuming a new
+-- one) overflows the C stack, a segmentation fault, some hundred thousand
+-- deep. Past MAX_NESTING, resume returns false and the reason, as for a
+-- coroutine it cannot resume, and a function of wrap raises it.
+local MAX_NESTING = 1000
+local NESTING = ("coroutines nested more than %d deep (a recursion through coroutine.resume "
+  .. "would overflow the C stack)"):format(MAX_NESTING)
+local nesting = 0
+
 local function reopen(was, ...)
   gate.open = was
+  nesting = nesting - 1
   return ...
 end
 
 local function resume(co, ...)
   if type(co) ~= "thread" then return raw_resume(co, ...) end
+  if nesting >= MAX_NESTING then return false, NESTING end
   local was = gate.open
   gate.open = 0
+  nesting = nesting + 1
   return reopen(was, raw_resume(co, ...))
 end
 coroutine.resume = resume -- luacheck: ignore 122 (replaced on purpose)
 
 local function rewrap(was, ok, ...)
   gate.open = was
+  nesting = nesting - 1
   if ok then return ... end
   local err = ...
   error(err, type(err) == "string" and 2 or 0)
@@ -89,8 +103,10 @@ local function wrap(f)
   if type(f) ~= "function" then return raw_wrap(f) end
   local w = raw_wrap(f)
   return function(...)
+    if nesting >= MAX_NESTING then error(NESTING, 2) end
     local was = gate.open
     gate.open = 0
+    nesting = nesting + 1
     return rewrap(was, pcall(w, ...))
   end
 end

@@ -25,6 +25,15 @@
 -- core.process_memory). Programs that os.execute and io.popen start are
 -- not Lua code; they are as free as the user who runs asx-host.
 --
+-- The C stack. string.gsub with a replacement function keeps a buffer of
+-- 8 KB on the C stack for each call under way, and LuaJIT counts no C
+-- calls: a replacement function that calls gsub again and again (a
+-- recursion through gsub) overflows the C stack, a segmentation fault,
+-- within a thousand levels, long before LuaJIT's own "stack overflow".
+-- gsub with a function refuses to nest deeper than MAX_GSUB_NESTING, with
+-- an error where it is called. (coroutine.resume and coroutine.wrap limit
+-- their nesting likewise: lua/asx/guard.lua.)
+--
 -- Besides, the standard library's globals. asx's own code reads some of
 -- them when it runs (pairs, table, io, ...), so a strategy that assigned
 -- one (`type = "buy"`, `table = {}`: a local forgotten) took down the end
@@ -36,11 +45,11 @@ local M = {}
 
 local real = {
   load = load, loadstring = loadstring, loadfile = loadfile, newproxy = newproxy,
-  io_open = io.open, io_output = io.output,
+  io_open = io.open, io_output = io.output, gsub = string.gsub,
 }
 local process_memory = require("asx.core").process_memory
 local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
-local select, type = select, type
+local select, type, pcall = select, type, pcall
 -- Captured now: a REPL line may take string methods away and put them back.
 local find, format = string.find, string.format
 local package = package
@@ -137,6 +146,29 @@ function M.environment()
   return setmetatable({}, { __index = G, __newindex = M.assign_global })
 end
 
+-- string.gsub, limited in the nesting of its replacement functions (see
+-- the top). Each call with a function counts itself while its function
+-- runs; a function's error is raised again as it was, after the count.
+local MAX_GSUB_NESTING = 200
+local GSUB_NESTING = format("gsub: replacement functions nested more than %d deep "
+  .. "(a recursion through gsub would overflow the C stack)", MAX_GSUB_NESTING)
+local gsub_depth = 0
+
+local function left_gsub(ok, ...)
+  gsub_depth = gsub_depth - 1
+  if not ok then error((...), 0) end
+  return ...
+end
+
+local function safe_gsub(s, pattern, repl, n)
+  if type(repl) ~= "function" then return real.gsub(s, pattern, repl, n) end
+  if gsub_depth >= MAX_GSUB_NESTING then error(GSUB_NESTING, 2) end
+  return real.gsub(s, pattern, function(...)
+    gsub_depth = gsub_depth + 1
+    return left_gsub(pcall(repl, ...))
+  end, n)
+end
+
 local MEMORY = "writing a process's memory is not available in asx-host"
 
 local function writes(mode)
@@ -164,6 +196,7 @@ function M.install()
   if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
   hide_file_metatable()
   io.open, io.output = safe_io_open, safe_io_output -- luacheck: ignore 122
+  string.gsub = safe_gsub -- luacheck: ignore 122
 end
 
 return M
