@@ -58,6 +58,10 @@ describe("asx-host against hostile strategies", function()
       .. "than 200 deep (a recursion through gsub would overflow the C stack)")
   end)
 
+  it("a strategy taking io.stdout and io.stderr away fails alone, its error and the summary printed", function()
+    fails_alone("streams", "spec/fixtures/hostile/streams.lua:11: after the streams")
+  end)
+
   it("a strategy giving file handles a raising finalizer fails alone where it sets __gc", function()
     fails_alone("file_finalizer", "spec/fixtures/hostile/file_finalizer.lua:12: io: finalizers (__gc) "
       .. "are not available in asx-host (setting __gc)")

@@ -19,6 +19,10 @@ local summary_json = require("asx.summary_json")
 local courier = require("asx.courier")
 local sandbox = require("asx.sandbox")
 local terminal = require("asx.terminal")
+-- The standard streams as asx-host found them: a strategy that assigns
+-- io.stdout or io.stderr (its own output to a file, say) does not take the
+-- summary and the messages with it.
+local stdout, stderr = io.stdout, io.stderr
 
 local M = {}
 
@@ -181,10 +185,10 @@ end
 -- failed agent or logger, else 0).
 function M.finish(s, logs, opts)
   local log_ok, close_err = loggers.finish(logs)
-  M.summary(s, io.stdout)
-  loggers.report(logs, io.stdout)
+  M.summary(s, stdout)
+  loggers.report(logs, stdout)
   if not log_ok then terminal.write(("%s: %s\n"):format(PROG, close_err)) end
-  io.stdout:flush()
+  stdout:flush()
   if s.exit_code then return s.exit_code end
   if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1 end
   return 0
@@ -267,6 +271,7 @@ function M.run(opts, files)
   if opts.interactive then
     local err
     prompt, err = require("asx.repl").attach(s, {
+      stdout = stdout, stderr = stderr,
       money = opts.money or DEFAULT_MONEY, stocks = each(opts.stocks or DEFAULT_STOCKS),
       -- spawn()'s agents start as plan_agents starts those of the command
       -- line: --money/--stocks, else the class's fields, else the defaults.
@@ -281,7 +286,7 @@ function M.run(opts, files)
     })
     -- Nothing ran: like a bad command line, -i without an input is status 2.
     if not prompt then
-      io.stderr:write(("%s: -i needs a standard input to read (%s)\n"):format(PROG, err))
+      stderr:write(("%s: -i needs a standard input to read (%s)\n"):format(PROG, err))
       return 2
     end
   end
@@ -299,19 +304,19 @@ function M.run(opts, files)
 
   local tty = not opts.quiet and not prompt and core.isatty(2)
   if not opts.quiet and not prompt then
-    io.stderr:write(("%s: %d agents, %s clock, seed %d%s (Ctrl-C stops)\n"):format(PROG, #s.traders,
+    stderr:write(("%s: %d agents, %s clock, seed %d%s (Ctrl-C stops)\n"):format(PROG, #s.traders,
       s.clock, s.seed, s.duration and (", duration " .. fmt_num(s.duration) .. " s") or ""))
   end
   if tty then
     local t0 = core.hrtime()
-    s.sched:on_progress(function() io.stderr:write(progress_line(s, t0)) end, 0.2)
+    s.sched:on_progress(function() stderr:write(progress_line(s, t0)) end, 0.2)
   end
   s:run()
   if sampler then sampler:finish() end
-  if tty then io.stderr:write("\r\27[K") end
+  if tty then stderr:write("\r\27[K") end
   if prompt then
     prompt.close()
-    io.stdout:flush()
+    stdout:flush()
   end
   -- After the prompt: closing runs the loop until the streams have ended.
   if live then live.close() end
@@ -324,14 +329,14 @@ function M.run(opts, files)
   if opts.report then
     local ok, err = page:write(opts.report, { parameters = params.as_table(opts.sets) })
     if not ok then
-      io.stderr:write(("%s: --report: %s\n"):format(PROG, err))
+      stderr:write(("%s: --report: %s\n"):format(PROG, err))
       status = 1
     end
   end
   if opts.summary then
     local ok, err = summary_json.write(opts.summary, s, opts, sampler, status)
     if not ok then
-      io.stderr:write(("%s: %s\n"):format(PROG, err))
+      stderr:write(("%s: %s\n"):format(PROG, err))
       status = 1
     end
   end
@@ -355,10 +360,10 @@ function M.main(argv)
     ok, res = false, { usage = "--set and --summary are for runs without -i" }
   end
   if ok and res.help then
-    io.stdout:write(USAGE, "\n", HELP, "\n")
+    stdout:write(USAGE, "\n", HELP, "\n")
     return 0
   elseif ok and res.version then
-    io.stdout:write(("%s %s\n"):format(PROG, argv.version or asx._VERSION))
+    stdout:write(("%s %s\n"):format(PROG, argv.version or asx._VERSION))
     return 0
   end
   if ok then ok, res = pcall(M.run, res, files) end
