@@ -519,7 +519,7 @@ print(#after, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange
         .. "not yield (coroutine.yield or sleep inside a logger)",
       "resumed\tfalse\tcannot resume dead coroutine",
       "0\tfinished\tfinished\t1005\tfalse",
-    }, run.lines((r.stdout:gsub("0x%x+", "0x"))))
+    }, run.lines((r.stdout:gsub("table: 0x%x+", "table: 0x"))))
   end)
 
   it("that yields past the check in a coroutine of its caller's own, left suspended when an agent fails on "
