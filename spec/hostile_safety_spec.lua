@@ -45,6 +45,8 @@ describe("asx-host against hostile strategies", function()
       .. "stack traceback:\n\t[C]: in function 'error'\n"
     assert.are.equal(want, r.stderr:sub(1, #want))
     assert.is_nil(r.stderr:find("[\27\7\r]"))
+    -- The summary on stdout names it so too.
+    assert.are.equal("agents evil\\027[2J: 1 (0 running, 0 finished, 1 failed)", lines(r.stdout)[5])
     assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", lines(r.stdout)[6])
   end)
 

@@ -143,10 +143,11 @@ local function fmt_num(v)
   return ("%.2f"):format(v)
 end
 
--- The summary, on stdout. Lines are "key: value", one fact each.
+-- The summary, on stdout. Lines are "key: value", one fact each; the
+-- strategies' names are their classes', escaped as on stderr.
 function M.summary(s, out)
   local r = s:summary()
-  local w = function(...) out:write(...) out:write("\n") end
+  local w = function(line) out:write(terminal.text(line), "\n") end
   w(("seed: %d"):format(r.seed))
   w(("clock: %s"):format(r.clock))
   w(("session time: %.3f s"):format(r.session_time))
