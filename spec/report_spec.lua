@@ -131,6 +131,20 @@ describe("asx-host --report", function()
     assert.are.equal(cjson.null, data.summary.close)
   end)
 
+  it("writes names that hold markup so that the data block ends where the page ends it", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 1 ' .. F .. 'markup_name.lua --report "$D/r.html"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local page = run.slurp(d .. "/r.html")
+    local data = page_data(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    local block = page:match('<script type="application/json" id="asx%-data">(.-)</script>')
+    assert.are.equal("x</script><!--<script>y", data.strategies[1].name)
+    -- No "<" at all: neither "</script>" nor "<!--<script>" can change where
+    -- a browser ends the block.
+    assert.is_nil(block:find("<", 1, true))
+  end)
+
   it("stays small with a million trades: candles are per second, not per trade", function()
     local d = run.tmpdir()
     local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 800 strategies/random_trader.lua:1000 '

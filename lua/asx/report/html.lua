@@ -39,10 +39,12 @@ function M.page(json)
       return nil, ("the report page template %s has no data placeholder"):format(path)
     end
   end
-  -- cjson writes "/" as "\/", so no "</script>" can end the block early.
+  -- A browser reads a script block up to "</script>", and after "<!--<script>"
+  -- (in a strategy's name, say) up to the second one, swallowing the page.
+  -- "<" only occurs in the JSON's strings, where "\u003c" reads the same.
   local at = cached:find(PLACEHOLDER, 1, true)
   local head = at - 1 + #PLACEHOLDER - #"null</script>"
-  return cached:sub(1, head) .. json .. cached:sub(head + 5)
+  return cached:sub(1, head) .. json:gsub("<", "\\u003c") .. cached:sub(head + 5)
 end
 
 -- Whether a page can be written to path: the template is there and the
