@@ -91,6 +91,23 @@ describe("asx-sweep on GNU parallel", function()
     assert.are.equal(good_summary, slurp(d .. "/study/summary.csv"))
   end)
 
+  it("counts a run that a signal stopped early as failed, and --resume runs it again", function()
+    local good = lines(slurp(d .. "/study/results.csv"))
+    local good_summary = slurp(d .. "/study/summary.csv")
+    local r = sweep('--jobs 2 -q -o "$D/study" ' .. STUDY, d, "ASX_TEST_TERM_RUN=0002.json ")
+    assert.are.equal(1, r.status)
+    assert.are.equal("asx-sweep: run 2 (point 1, seed 1409598201) failed: stopped by SIGTERM at 5 s of its "
+      .. "10 s: run it again (--resume)\n", r.stderr:match("^[^\n]*\n"))
+    assert.are.equal("2,1,1409598201,failed,2,,,,,", lines(slurp(d .. "/study/results.csv"))[3])
+    assert.matches("^1,2,2,1,", lines(slurp(d .. "/study/summary.csv"))[2])
+
+    local resumed = sweep('--jobs 2 -q --resume -o "$D/study" ' .. STUDY, d)
+    assert.are.equal(0, resumed.status)
+    assert.matches("^2\t", lines(slurp(d .. "/study/joblog"))[7])
+    assert.are.same(good, lines(slurp(d .. "/study/results.csv")))
+    assert.are.equal(good_summary, slurp(d .. "/study/summary.csv"))
+  end)
+
   it("prints the runs' commands with --print, and collect reads what they made", function()
     local good = slurp(d .. "/study/results.csv")
     local r = sweep('--print -o "$D/printed" ' .. STUDY, d)

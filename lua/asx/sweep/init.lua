@@ -147,7 +147,7 @@ local function runs_ok(runs)
   for _, r in ipairs(runs) do
     local text = sys.read(r.summary)
     local good, j = pcall(cjson.decode, text or "")
-    if good and type(j) == "table" and j.status == 0 then
+    if good and type(j) == "table" and not results.unfinished(j) then
       n = n + 1
       ok[r.run] = true
     end
@@ -197,7 +197,7 @@ function M.run(opts, path, argv)
     end
     exits = backend.wait(id, todo, out, prog)
   else
-    exits = backend.run(runs, out, opts, prog)
+    exits = backend.run(runs, out, opts, prog, ok)
   end
   prog:finish()
   return finish(s, runs, out, exits, opts)

@@ -18,8 +18,27 @@ function M.available()
   return status == 0
 end
 
+-- The job log without the jobs that exited 0 but left no good summary (ok:
+-- { [run] = true } for a run with one): a run that a signal stopped early,
+-- whose asx-host exits 0. parallel --resume-failed then runs them again,
+-- with those that failed.
+local function forget_unfinished(joblog, ok)
+  local text = sys.read(joblog)
+  if not text then return end
+  local kept = {}
+  for line in text:gmatch("[^\n]+") do
+    local fields = {}
+    for f in (line .. "\t"):gmatch("([^\t]*)\t") do fields[#fields + 1] = f end
+    local seq = tonumber(fields[1])
+    if not (seq and fields[7] == "0" and not ok[seq]) then kept[#kept + 1] = line end
+  end
+  sys.write(joblog, table.concat(kept, "\n") .. "\n")
+end
+
 -- Runs the runs; returns { [run] = exit status } for those that ran now.
-function M.run(runs, out, opts, progress)
+-- With opts.resume, ok ({ [run] = true }) lists the runs not to run again.
+function M.run(runs, out, opts, progress, ok)
+  if opts.resume then forget_unfinished(out .. "/joblog", ok or {}) end
   local jobs = {}
   for i, r in ipairs(runs) do
     jobs[i] = ("%s; s=$?; echo %s %d $s; exit $s"):format(r.command, DONE, r.run)

@@ -4,7 +4,9 @@
 -- table for the terminal, and the report of the runs that failed.
 --
 -- A run failed when it left no summary, when its summary says a non-zero
--- exit status, or when the study's metrics function raised on it. Failed
+-- exit status or a signal that stopped it (a Slurm time limit's SIGTERM, a
+-- Ctrl-C: asx-host then ends the session early and exits 0), or when the
+-- study's metrics function raised on it. Failed
 -- runs keep their row in results.csv (status "failed", no metrics) and
 -- count in neither the means nor the intervals.
 local cjson = require("cjson").new()
@@ -34,6 +36,18 @@ local function field(summary, path)
   return v
 end
 
+-- Why a run's decoded summary is no result: nil when it is one, else the
+-- reason (a non-zero exit status, or a signal that cut the session short,
+-- whose figures are then those of a shorter run than the study's).
+function M.unfinished(summary)
+  if summary.status ~= 0 then return ("exit status %s"):format(tostring(summary.status)) end
+  local by = summary.stopped_by
+  if type(by) == "string" and (by:match("^SIG") or by:match("^signal ")) then
+    return ("stopped by %s at %s s of its %s s: run it again (--resume)"):format(by,
+      fmt(tonumber(summary.session_time) or 0), fmt(tonumber(summary.duration) or 0))
+  end
+end
+
 -- Reads every run's summary and computes its metrics. Returns the metric
 -- names in column order (the report fields, then the metrics function's
 -- names sorted); each run gets .ok, .values and, when it failed, .reason.
@@ -48,8 +62,8 @@ function M.read(s, runs, exits)
       r.reason = r.exit and ("exit status %d, no summary"):format(r.exit) or "no summary"
     elseif not okj or type(summary) ~= "table" then
       r.reason = "its summary is not JSON"
-    elseif summary.status ~= 0 then
-      r.reason = ("exit status %s"):format(tostring(summary.status))
+    elseif M.unfinished(summary) then
+      r.reason = M.unfinished(summary)
     else
       summary = denull(summary)
       for _, f in ipairs(s.report) do r.values[f] = field(summary, f) end
