@@ -183,6 +183,24 @@ id  strategy  money  stocks  orders  value  state
   end)
 end)
 
+describe("a line that patches the standard library's tables", function()
+  it("keeps the fields it replaces for the prompt's own lines, and the commands and the summary go on", function()
+    local out, status, summary = helpers.repl(table.concat({
+      "string.format, math.floor = nil, function() return 'mine' end", "math.floor(2.5)", "string.format",
+      "string.shout = function(s) return s:upper() end", "('x'):shout()", "step(2)", "book(1)", "quit()",
+    }, "\n") .. "\n", "--clock virtual --seed 1 spec/fixtures/host/pair.lua")
+    assert.are.same(lines([[
+"mine"
+function: builtin#89
+"X"
+buy  price  sell
+----------------
+spread -, mid -]]), out)
+    assert.are.equal(0, status)
+    assert.are.same({ "seed: 1", "clock: virtual", "session time: 2.000 s" }, { summary[1], summary[2], summary[3] })
+  end)
+end)
+
 describe("completion on hostile objects", function()
   local repl = require("asx.repl")
 

@@ -86,6 +86,23 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal(5, #csv)
   end)
 
+  it("a strategy patching the standard library's tables fails alone; the summary and files are whole", function()
+    local dir = run.tmpdir()
+    local r = host(("-q --clock virtual --seed 3 -d 5 --summary %s/s.json %shostile/library_fields.lua %shost/pair.lua")
+      :format(dir, F, F))
+    local json = run.slurp(dir .. "/s.json")
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(0, r.status)
+    -- Its own math.floor, removed, reads the library's; its new string
+    -- method is every string's.
+    local want = "library_fields#1: spec/fixtures/hostile/library_fields.lua:14: FIELDS FUNCTION: BUILTIN#39!\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents library_fields: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
+    assert.matches('"status":0', json, 1, true)
+  end)
+
   it("runs files in environments where the standard library's names stay their own, other globals shared", function()
     local chunk = assert(loadstring("type, shared_by_env = 'buy', 'yes'; return type, table.concat({ 'a', 'b' })"))
     local env = require("asx.sandbox").environment()

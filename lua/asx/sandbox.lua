@@ -41,6 +41,13 @@
 -- lines run in an environment of their own in front of _G
 -- (M.environment): an assignment to a name the standard library has stays
 -- in that environment, and any other global is _G's, shared as before.
+-- Likewise the fields of the standard library's tables, which asx's code
+-- reads too (string.format = nil, math.floor = f took down the summary):
+-- such an environment has its own copy of each table, so a field the code
+-- replaces or removes stays replaced in its copy only; a new field
+-- (string.trim = f) goes to the real table, shared. Strings' methods
+-- (("%d"):format) are the real table's. package is the real one: a
+-- strategy sets package.path for require to read.
 local M = {}
 
 local real = {
@@ -49,7 +56,7 @@ local real = {
 }
 local process_memory = require("asx.core").process_memory
 local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
-local select, type, pcall = select, type, pcall
+local select, type, pcall, pairs, ipairs = select, type, pcall, pairs, ipairs
 -- Captured now: a REPL line may take string methods away and put them back.
 local find, format = string.find, string.format
 local package = package
@@ -141,9 +148,37 @@ function M.assign_global(env, k, v)
   if STANDARD[k] then rawset(env, k, v) else G[k] = v end
 end
 
+-- The tables, and the fields each has of its own (asx's code may read them).
+local LIBRARIES, OWN = {}, {}
+for _, name in ipairs({ "string", "table", "math", "os", "io", "coroutine", "debug", "bit", "jit" }) do
+  local lib = G[name]
+  if type(lib) == "table" then
+    LIBRARIES[name], OWN[name] = lib, {}
+    for k in pairs(lib) do OWN[name][k] = true end
+  end
+end
+
+-- A table of copies of the standard library's tables, by name, for an
+-- environment to hold as its own globals.
+function M.libraries()
+  local libs = {}
+  for name, lib in pairs(LIBRARIES) do
+    local copy, own = {}, OWN[name]
+    for k, v in pairs(lib) do copy[k] = v end
+    libs[name] = setmetatable(copy, {
+      __index = lib,
+      -- A field of its own removed from the copy (nil) and assigned again.
+      __newindex = function(t, k, v)
+        if own[k] then rawset(t, k, v) else lib[k] = v end
+      end,
+    })
+  end
+  return libs
+end
+
 -- A new environment for a file's chunk (setfenv).
 function M.environment()
-  return setmetatable({}, { __index = G, __newindex = M.assign_global })
+  return setmetatable(M.libraries(), { __index = G, __newindex = M.assign_global })
 end
 
 -- string.gsub, limited in the nesting of its replacement functions (see

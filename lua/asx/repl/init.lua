@@ -149,7 +149,9 @@ function M.start(opts)
   ctx.quit = finish
 
   local cmd = commands.make(ctx)
-  local env = setmetatable({}, {
+  -- The prompt's own copies of the standard library's tables: a line that
+  -- replaces string.format leaves asx's code the real one.
+  local env = setmetatable(require("asx.sandbox").libraries(), {
     __index = function(_, k)
       local v = cmd[k]
       if v ~= nil then return v end
