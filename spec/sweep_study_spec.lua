@@ -62,6 +62,12 @@ describe("a study", function()
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = {}, points = {} }",
         "give parameters or points, not both" },
       { "return { strategies = { 'a.lua' }, duration = 1, clock = 'fast' }", "clock: 'virtual' or 'real' expected" },
+      -- asx-host refused the seed written as 9.007199254741e+15: every run failed.
+      { "return { strategies = { 'a.lua' }, duration = 1, seeds = { 1, 2^53 } }",
+        "seeds[2]: an integer from 0 to 2^53 - 1 expected" },
+      -- The run's command spread over two lines of the commands and jobs files.
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x', 'y\\nz' } } }",
+        "parameter a.b: text without control characters (a line break, a tab) expected" },
     }
     for _, c in ipairs(cases) do
       local d, path = write_study(c[1])

@@ -57,6 +57,10 @@ local function check_value(key, v)
   if t == "number" and (v ~= v or v == math.huge or v == -math.huge) then
     fail("parameter %s: finite numbers expected", key)
   end
+  -- A run is one line of the commands file and of parallel's jobs.
+  if t == "string" and v:find("[%c]") then
+    fail("parameter %s: text without control characters (a line break, a tab) expected", key)
+  end
 end
 
 local function check_key(key)
@@ -151,7 +155,10 @@ function M.load(path)
   elseif type(seeds) == "table" and #seeds > 0 then
     s.seeds = {}
     for i, v in ipairs(seeds) do
-      if type(v) ~= "number" or v < 0 or v % 1 ~= 0 then fail("seeds[%d]: a non-negative integer expected", i) end
+      -- asx-host takes seeds up to 2^53 - 1, written as integers.
+      if type(v) ~= "number" or not (v >= 0 and v < 2 ^ 53) or v % 1 ~= 0 then
+        fail("seeds[%d]: an integer from 0 to 2^53 - 1 expected", i)
+      end
       s.seeds[i] = v
     end
   else
