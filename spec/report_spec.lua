@@ -84,6 +84,18 @@ describe("asx.report.series", function()
     assert.are.same({ { 6, 1 } }, sr:points("other"))
     assert.are.same({}, sr:points("none"))
   end)
+
+  it("fills a gap as a sample a second would, also one of 1e17 s, in a few steps", function()
+    local by_second, filled = series.new(4), series.new(4)
+    for t = 3, 40 do by_second:sample(t, { spread = 1 }) end
+    filled:fill(3, 40, { spread = 1 })
+    assert.are.same(by_second:points("spread"), filled:points("spread"))
+    assert.are.equal(16, filled.period)
+    -- Past 2^53 s, t + 1 == t: a step a second never ended.
+    filled:fill(41, 1e17, { spread = 2 })
+    assert.are.same({ { 2 ^ 55, 2 }, { 2 ^ 56, 2 } }, filled:points("spread"))
+    assert.are.equal(2 ^ 55, filled.period)
+  end)
 end)
 
 describe("asx-host --report", function()

@@ -10,6 +10,8 @@
 -- 1 s). When MAX_POINTS samples are held, every other one is dropped and the
 -- period doubles: a long session keeps up to MAX_POINTS evenly spaced
 -- samples, a short one every second.
+local floor = math.floor
+
 local M = {}
 
 M.MAX_POINTS = 2000
@@ -68,9 +70,17 @@ function Series:sample(t, values)
 end
 
 -- Records the same values at every whole second from..to: the seconds
--- between two wake-ups of a session saw the same market.
+-- between two wake-ups of a session saw the same market. Only the multiples
+-- of the period are visited (the others are not kept), so a gap of 1e9 s
+-- (agents that sleep for ever) takes a few thousand steps, where a step a
+-- second took minutes and past 2^53 s never ended.
 function Series:fill(from, to, values)
-  for t = from, to do self:sample(t, values) end
+  local t = from
+  while t <= to do
+    self:sample(t, values)
+    local p = self.period
+    t = (floor(t / p) + 1) * p
+  end
 end
 
 -- The samples of one figure that have a value: { {time, value}, ... },
