@@ -141,6 +141,26 @@ describe("asx.session", function()
       L.events)
   end)
 
+  it("keeps the real clock's time finite at a speed near the largest double", function()
+    -- At speed 1.7e308 the time passes the largest double once a second of
+    -- wall time has gone: it stayed infinite, and the report's and the
+    -- summary's per-second samplers looped for ever on it.
+    local largest = 1.7976931348623157e308
+    local T = asx.Trader:extend("t")
+    local seen = {}
+    function T:cycle()
+      repeat
+        self:sleep(1e307)
+        seen[#seen + 1] = self:now()
+      until self:now() >= largest
+    end
+    local s = asx.session({ clock = "real", seed = 1, traders = { T:new() } })
+    s:speed(1.7e308)
+    s:run()
+    assert.are.equal(largest, seen[#seen])
+    assert.are.equal(largest, s:now())
+  end)
+
   it("names kill, speed and step in their errors, and kill of the agent that runs raises", function()
     local errors = {}
     local T = asx.Trader:extend("t")

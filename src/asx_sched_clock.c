@@ -12,6 +12,7 @@
 #include "asx_sched_int.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 
 /* The time of the next wake-up or courier call, INFINITY when none is
@@ -30,9 +31,14 @@ static int nothing_pending(const asx_sched *s) {
 /* ---- clocks and turns -------------------------------------------------- */
 
 static double real_now(const asx_sched *s) {
+  double t;
   if (s->paused)
     return s->base_time;
-  return s->base_time + (double)(uv_hrtime() - s->base_hr) * 1e-9 * s->speed;
+  t = s->base_time + (double)(uv_hrtime() - s->base_hr) * 1e-9 * s->speed;
+  /* At a speed near the largest double (speed(1e308)) the time overflows
+   * in a second or two: it stays at the largest time, as a wake-up does,
+   * where infinity made the per-second samplers loop for ever. */
+  return t < DBL_MAX ? t : DBL_MAX;
 }
 
 static void rebase(asx_sched *s, double t) {
