@@ -34,6 +34,9 @@ local getmetatable, setmetatable = getmetatable, setmetatable
 local check = require("asx.check")
 local argerror, show = check.argerror, check.show
 local floor, huge = math.floor, math.huge
+-- asx's own, not the strategy's: a class may have a field or a method of
+-- its own named position (self.position = 0, its count of what it holds).
+local position = asx.Trader.position
 
 local Session = {}
 Session.__index = Session
@@ -274,7 +277,7 @@ function Session:add(t)
   local names = self.instrument_names
   for i = 1, #names do
     local inst = names[i]
-    c.positions[inst] = (c.positions[inst] or 0) + t:position(inst)
+    c.positions[inst] = (c.positions[inst] or 0) + position(t, inst)
   end
   local n = #self.traders + 1
   self.traders[n] = t
