@@ -45,6 +45,13 @@ describe("asx-host", function()
     assert.are.equal("value pair: mean 60.00, best 60, start 60.00", out[10])
   end)
 
+  it("takes seconds in exponent notation, a negative exponent included", function()
+    local r = host("-q --clock virtual --seed 1 -d 25e-1 --latency 1e-3 --stuck-warning 5E+0 " .. F .. "pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    -- The pairs' last orders arrive 1e-3 s after they are sent at 1 s.
+    assert.are.equal("session time: 1.001 s", r.stdout:match("session time: [^\n]*"))
+  end)
+
   it("repeats a virtual-clock run with the same seed", function()
     local args = "-q --clock virtual --seed 77 -d 20 strategies/random_trader.lua:30 "
       .. "strategies/market_maker.lua:3 strategies/momentum.lua:5"

@@ -99,8 +99,11 @@ local function check_value(name, flag, v)
     return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
   elseif name == "duration" or name == "stuck_warning" or name == "latency" then
     local d = tonumber(v)
-    -- 1e999 is infinity, as "inf" is: neither is a duration.
-    if not d or d ~= d or d < 0 or d == math.huge or not v:match("^%s*[%d.eE+]+%s*$") then
+    -- 1e999 is infinity, as "inf" is: neither is a duration. Decimal
+    -- notation only (not hex, inf or nan), an exponent's sign included
+    -- (--latency 1e-3).
+    local decimal = v:match("^%s*%+?%d*%.?%d*%s*$") or v:match("^%s*%+?%d*%.?%d*[eE][+-]?%d+%s*$")
+    if not d or d ~= d or d < 0 or d == math.huge or not decimal then
       usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
     end
     return d
