@@ -125,9 +125,16 @@ local function prepare(out, s, host, runs, resume)
       sys.quote(out .. "/jobs"), sys.quote(out .. "/slurm"), sys.quote(out .. "/results.csv")))
     os.remove(out .. "/summary.csv")
   end
-  sys.mkdir(out .. "/runs")
-  sys.write(manifest, cjson.encode({ study = s.path, host = host }) .. "\n")
-  sys.write(out .. "/commands", commands)
+  -- A folder that cannot be made or written is a bad --out: nothing runs.
+  local ok, err = pcall(function()
+    sys.mkdir(out .. "/runs")
+    sys.write(manifest, cjson.encode({ study = s.path, host = host }) .. "\n")
+    sys.write(out .. "/commands", commands)
+  end)
+  if not ok then
+    if type(err) == "table" and err.io then usage_error("%s", err.io) end
+    error(err, 0)
+  end
 end
 
 -- Gathers and reports the results; returns the exit status.
@@ -187,7 +194,7 @@ function M.run(opts, path, argv)
     if #todo == 0 then return finish(s, runs, out, {}, opts) end
     local okj, id, tasks = pcall(backend.submit, s, todo, out, opts)
     if not okj then
-      io.stderr:write(("%s: %s\n"):format(PROG, id))
+      io.stderr:write(("%s: %s\n"):format(PROG, type(id) == "table" and id.io or tostring(id)))
       return 1
     end
     io.stderr:write(("%s: submitted Slurm job %s: %d runs in %d array tasks\n"):format(PROG, id, #todo, tasks))
@@ -243,6 +250,10 @@ function M.main(argv)
     end
   else
     status = opts
+  end
+  if not ok and type(status) == "table" and status.io then
+    io.stderr:write(("%s: %s\n"):format(PROG, status.io))
+    return 1
   end
   return usage.exit(PROG, USAGE, ok, status)
 end

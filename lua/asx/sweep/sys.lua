@@ -40,20 +40,37 @@ function M.read(path)
   return s
 end
 
+-- A file or folder that cannot be written: raises { io = reason }, which
+-- asx-sweep says in one line (no traceback: it is the disk's, not a bug).
+local function io_error(fmt, ...)
+  error({ io = fmt:format(...) }, 0)
+end
+M.io_error = io_error
+
 -- Writes text to path through a temporary file and a rename, so a reader
--- never sees half of it; raises on failure.
+-- never sees half of it; raises { io = reason } on failure (a full disk),
+-- leaving the file as it was.
 function M.write(path, text)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then error(("cannot write '%s': %s"):format(path, err), 0) end
-  assert(f:write(text))
-  assert(f:close())
-  assert(os.rename(tmp, path))
+  if not f then io_error("cannot write '%s': %s", path, err) end
+  local ok, err2 = f:write(text)
+  local closed, cerr = f:close()
+  ok, err2 = ok and closed, err2 or cerr
+  if ok then ok, err2 = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    io_error("cannot write '%s': %s", path, (tostring(err2):gsub("^.*%.tmp: ", "")))
+  end
 end
 
 function M.mkdir(path)
-  local _, status = M.capture("mkdir -p " .. M.quote(path) .. " 2>&1")
-  if status ~= 0 then error(("cannot make the folder '%s'"):format(path), 0) end
+  local out, status = M.capture("mkdir -p " .. M.quote(path) .. " 2>&1")
+  if status ~= 0 then
+    -- mkdir's message ends with the reason: "...: Not a directory".
+    local reason = out:match(":%s*([^:\n]+)\n?$")
+    io_error("cannot make the folder '%s'%s", path, reason and (": " .. reason) or "")
+  end
 end
 
 -- An absolute path without "." and ".." parts (read as text: symbolic
