@@ -224,6 +224,23 @@ describe("the InfluxDB logger with a 2.x listener", function()
     }, "\n") .. "\n", body)
   end)
 
+  it("waits as long as flush is given, math.huge included", function()
+    -- A number of milliseconds past uint64_t's range made the deadline
+    -- come at once, and flush returned before the server had the points.
+    for _, timeout in ipairs({ 1e300, math.huge }) do
+      local p, port = listener(204)
+      local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d/"):format(port), org = "o", bucket = "b",
+        token = "t", timeout = 1e300, flush_interval = 1e300, retry_max = 1e300, quiet = true }))
+      local ex = asx.exchange({ logger = L })
+      asx.trader({ exchange = ex, money = 100, stocks = 1 }):sell(1, 7)
+      assert.are.same({ true }, { L:flush(timeout) })
+      assert.are.same({ 1, 0 }, { L:stats().written, L:stats().dropped })
+      assert.is_true(L:close())
+      assert.matches("^POST /api/v2/write%?org=o&bucket=b&precision=ns HTTP/1%.1\r\n", p:read("*a"))
+      p:close()
+    end
+  end)
+
   it("reports a refused token with the server's message and never prints the token", function()
     local p, port = listener(401, '{"code":"unauthorized","message":"unauthorized access"}')
     local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d"):format(port), org = "o",

@@ -154,6 +154,13 @@ static void free_strings(asx_influx *ix) {
   asx__influx_api_free(&ix->api);
 }
 
+/* A wait in seconds as the timers and curl take it: at most a billion
+ * seconds (about 32 years), and so never a count of milliseconds past what
+ * uint64_t or long hold (flush(1e300) converted one and did not wait). */
+static double wait_at_most(double seconds) {
+  return seconds < 1e9 ? seconds : 1e9;
+}
+
 /* Copies opts into ix->o with the defaults filled in; 0 or ASX_E_NOMEM. */
 static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
   ix->o = *opts;
@@ -164,6 +171,10 @@ static int take_opts(asx_influx *ix, const asx_influx_opts *opts) {
   if (!ix->o.timeout) ix->o.timeout = 10;
   if (!ix->o.retry_min) ix->o.retry_min = 0.1;
   if (!ix->o.retry_max) ix->o.retry_max = 10;
+  ix->o.flush_interval = wait_at_most(ix->o.flush_interval);
+  ix->o.timeout = wait_at_most(ix->o.timeout);
+  ix->o.retry_min = wait_at_most(ix->o.retry_min);
+  ix->o.retry_max = wait_at_most(ix->o.retry_max);
   if (ix->o.retry_max < ix->o.retry_min) ix->o.retry_max = ix->o.retry_min;
   const char **strings[] = {&ix->o.url, &ix->o.db, &ix->o.user, &ix->o.password,
                             &ix->o.org, &ix->o.bucket, &ix->o.token};
@@ -236,6 +247,7 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout) {
   asx__influx_kick(ix);
   ix->deadline_hit = 0;
   if (!(timeout > 0)) timeout = 0;
+  timeout = wait_at_most(timeout);
   /* The loop's clock is only updated when it runs; after a long stretch of
    * agents' work it lags, and a deadline set from it would pass at once. */
   uv_update_time(ix->loop);
