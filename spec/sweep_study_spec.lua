@@ -2,6 +2,7 @@
 -- points, seeds and commands, and the statistics of summary.csv.
 local study = require("asx.sweep.study")
 local stats = require("asx.sweep.stats")
+local results = require("asx.sweep.results")
 local run = require("helpers.run")
 
 local function write_study(text)
@@ -76,6 +77,31 @@ describe("a study", function()
       assert.are.equal(c[2], (err.usage:gsub("^.-s%.lua: ", "")))
       os.execute("rm -rf '" .. d .. "'")
     end
+  end)
+end)
+
+describe("a study's results", function()
+  it("fail a run whose metrics give a table, and leave a NaN empty", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades" },
+        metrics = function(s)
+          if s.trades == 1 then return { gain = { mean = 1 } } end -- a forgotten .mean
+          return { gain = 0 / 0, x = 2 }
+        end }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for i, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":', i, "}")
+      f:close()
+    end
+    assert.are.same({ "trades", "gain", "x" }, results.read(st, runs))
+    assert.is_false(runs[1].ok)
+    assert.are.equal("the study's metrics function returned a table for 'gain' (numbers expected)", runs[1].reason)
+    assert.is_true(runs[2].ok)
+    assert.are.same({ trades = 2, x = 2 }, runs[2].values)
+    os.execute("rm -rf '" .. d .. "'")
   end)
 end)
 

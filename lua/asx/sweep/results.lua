@@ -77,6 +77,16 @@ function M.read(s, runs, exits)
         else
           for k, v in pairs(m) do
             k = tostring(k)
+            local t = type(v)
+            -- A table's or a function's address in the CSV file would be
+            -- noise that changes from run to run (a forgotten .mean).
+            if t ~= "number" and t ~= "string" and t ~= "boolean" then
+              r.ok, r.reason = false, ("the study's metrics function returned a %s for '%s' (numbers expected)")
+                :format(t, k)
+              break
+            end
+            -- NaN (0 / 0) is a figure that does not exist, as null is.
+            if v ~= v then v = nil end
             r.values[k] = v
             if not seen[k] then seen[k], extra[#extra + 1] = true, k end
           end
