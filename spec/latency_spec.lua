@@ -700,6 +700,29 @@ describe("on_fill", function()
       { ok, err, calls[3], late.status, maker.money })
   end)
 
+  it("without a session stops a handler whose orders fill at once again and again, with one error", function()
+    -- Each fill of a self-trade calls the handler twice (buyer and seller):
+    -- past the first error each level ran the other, and the calls doubled
+    -- with each level, the memory with them, without end.
+    local ex = asx.exchange()
+    local t = asx.trader({ exchange = ex, money = 10000, stocks = 100 })
+    local calls = 0
+    t:on_fill(function(self)
+      calls = calls + 1
+      self:sell(1, 10)
+      self:buy(1, 10)
+    end)
+    t:sell(1, 10)
+    assert.are.same({ false, "on_fill: handlers nested 100 deep (an on_fill whose orders fill at once, again and again)" },
+      { pcall(t.buy, t, 1, 10) })
+    assert.are.same({ 100, false }, { calls, ex:delivering() })
+    -- The exchange and the handlers work as before.
+    t:on_fill(function() calls = calls + 1 end)
+    t:sell(1, 20)
+    assert.are.equal("filled", t:buy(1, 20).status)
+    assert.are.equal(102, calls)
+  end)
+
   it("stops the session from a handler that calls os.exit", function()
     local H = asx.Trader:extend("exiting")
     function H.on_fill() os.exit(4) end

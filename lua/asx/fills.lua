@@ -136,18 +136,37 @@ function M.collect(ex, st, evs, n, notify)
   end
 end
 
+-- A handler that trades may be filled at once, and the handlers of those
+-- fills run inside its call: an on_fill whose orders fill against its own
+-- (or two traders' handlers quoting into each other) nested without end,
+-- and as each level ran its other handlers after the first error, the
+-- calls grew exponentially, with the memory, and never returned. Past
+-- MAX_DEPTH nested deliveries the whole chain stops, with one error.
+M.MAX_DEPTH = 100
+local depth, overflow = 0, nil
+
+local function invoke(t, o, fill)
+  local fn = M.handler(t)
+  if fn then fn(t, o, fill) end
+end
+
 -- Without a session: calls the handlers of a delivery's fills, in order;
 -- the first error is raised once all have run.
 function M.call_now(list)
+  if depth >= M.MAX_DEPTH then
+    overflow = overflow or ("on_fill: handlers nested %d deep (an on_fill whose orders fill at once, again "
+      .. "and again)"):format(M.MAX_DEPTH)
+    error(overflow, 0)
+  end
+  depth = depth + 1
   local first_err
   for i = 1, #list, 3 do
-    local t = list[i]
-    local fn = M.handler(t)
-    if fn then
-      local ok, err = pcall(fn, t, list[i + 1], list[i + 2])
-      if not ok and first_err == nil then first_err = err end
-    end
+    if overflow then break end
+    local ok, err = pcall(invoke, list[i], list[i + 1], list[i + 2])
+    if not ok and first_err == nil then first_err = err end
   end
+  depth = depth - 1
+  if depth == 0 then overflow = nil end
   if first_err ~= nil then error(first_err, 0) end
 end
 
