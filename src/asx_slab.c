@@ -33,13 +33,13 @@
  * own therefore faults in the huge page after the one being cut
  * (MADV_POPULATE_WRITE, which writes nothing), and maps the next chunk
  * before the current one runs out, so that the Lua state's thread finds
- * its pages ready. It costs no more work in all, on
- * another core, and at most two huge pages of resident memory ahead of
- * use; where the kernel lacks the call (before Linux 5.14) or no thread
- * can be made, the pages are faulted in where first written. (Started only
- * once the slab held 64 MiB, the thread left the first 64 MiB to the Lua
- * state's thread: 4% of its time in a run of 10,000 random traders for 300
- * session seconds, whose memory grows to some 200 MB.)
+ * its pages ready. It costs no more work in all, on another core, and at
+ * most two huge pages of resident memory ahead of use; where the kernel
+ * lacks the call (before Linux 5.14) or no thread can be made, the pages
+ * are faulted in where first written. (Started only once the slab held 64
+ * MiB, the thread left the first 64 MiB to the Lua state's thread: 4% of
+ * its time in a run of 10,000 random traders for 300 session seconds,
+ * whose memory grows to some 200 MB.)
  *
  * Memory: freed small blocks are kept for their size and never given back
  * to the system or to other sizes, so the slab holds the most that was ever
