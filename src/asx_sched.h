@@ -207,8 +207,9 @@ uint64_t *asx_sched_rng_state(asx_sched *s, uint32_t agent);
 /* ASX_FFI_BEGIN */
 /* A draw in [0, 1) for the agent that is running now, from its own
  * generator; outside agents, from the session generator of the scheduler
- * whose batch runs, else the one that ran or was made last. A plain call with no arguments, so that the
- * Lua side reaches it through the FFI from compiled traces. */
+ * whose batch runs, else the one that ran or was made last. A plain call
+ * with no arguments, so that the Lua side reaches it through the FFI from
+ * compiled traces. */
 double asx_sched_draw(void);
 /* A book's clock (asx_book_set_clock) that follows a session: sched is the
  * asx_sched, and the time is that of the wake-up run last, or -1 before the
