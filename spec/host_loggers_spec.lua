@@ -98,6 +98,31 @@ wait $pid
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("reports a log pipe whose reader left as a write error, and the session ends whole", function()
+    -- The reader takes 10 bytes and leaves; the log is megabytes, far
+    -- more than a pipe holds, so a later write finds no reader. That write
+    -- raised SIGPIPE in the writer thread, which killed asx-host (status
+    -- 141) with no summary and the other files' last lines lost.
+    local dir = tmpdir()
+    local r = sh([[
+mkfifo "$D/p.csv"
+head -c 10 "$D/p.csv" >/dev/null &
+"$HOST" -q --clock virtual --seed 3 -d 300 strategies/random_trader.lua:100 --log "$D/p.csv" --log "$D/t.csv"
+]], dir)
+    assert.are.equal(0, r.status)
+    -- Said when the session notices it (if it does before its end), and
+    -- at the end.
+    local err = ("cannot write '%s/p.csv': Broken pipe\n"):format(dir)
+    assert.is_true(r.stderr == "asx-host: " .. err or r.stderr == "asx: log: " .. err .. "asx-host: " .. err)
+    local trades = tonumber(summary_value(r.stdout, "trades"))
+    local out = lines(r.stdout)
+    local written, lost = out[#out - 1]:match("^csv: (%d+) rows written to .*/p%.csv, (%d+) lost$")
+    assert.are.equal(trades, tonumber(written) + tonumber(lost))
+    assert.are.equal(("csv: %d rows written to %s/t.csv"):format(trades, dir), out[#out])
+    assert.are.equal(trades, check_trades_csv(slurp(dir .. "/t.csv")))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("exits 2 with a one-line reason for a bad value, before anything runs", function()
     local dir = tmpdir()
     for _, case in ipairs({

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,13 @@ static void enqueue_locked(asx_logfile *lf, chunk *c);
  * lines it holds: the producer then starts a fresh one at its next line. */
 static void *writer_main(void *arg) {
   asx_logfile *lf = arg;
+  sigset_t pipe_signal;
+  /* A pipe whose reader left is a write error like any other (EPIPE):
+   * its SIGPIPE, sent to this thread, would end the whole process, with
+   * the other files' last lines and the summary. */
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
   pthread_mutex_lock(&lf->mu);
   for (;;) {
     while (!lf->qhead && !lf->quit) {
