@@ -162,6 +162,26 @@ end)
 describe("asx-host and agents that do not yield", function()
   local where = F .. "busy_wait.lua:12"
 
+  it("runs to its end, its log whole, when the reader of its stdout leaves", function()
+    -- head takes the first line and leaves; the strategy prints on into
+    -- the pipe. Its SIGPIPE ended asx-host (status 141) with the log file
+    -- empty: the rows waiting in memory were lost.
+    local dir = tmpdir()
+    local r = sh([[
+{ "$HOST" --clock virtual --seed 3 -d 600 --log "$D/piped.csv" ]] .. F .. [[printer.lua:1 \
+    strategies/random_trader.lua:50; echo $? >"$D/status"; } | head -1
+"$HOST" -q --clock virtual --seed 3 -d 600 --log "$D/alone.csv" ]] .. F .. [[printer.lua:1 \
+  strategies/random_trader.lua:50 >/dev/null
+]], dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal(1, #lines(r.stdout))
+    assert.are.equal("0\n", slurp(dir .. "/status"))
+    local alone = slurp(dir .. "/alone.csv")
+    assert.is_true(#lines(alone) > 1000)
+    assert.are.equal(alone, slurp(dir .. "/piped.csv"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("warns about an agent stuck for --stuck-warning seconds, naming its file:line", function()
     with_dir(function(dir)
       local r = plan("--seed 3 --stuck-warning 0.5 " .. F .. "busy_wait.lua",

@@ -29,6 +29,7 @@
 #include <lualib.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,13 @@ static int run_module(lua_State *L, int argc, char **argv, const char *dir) {
 }
 #endif
 
+/* SIGPIPE's handler: a write to a pipe whose reader left then fails with
+ * EPIPE, as a full disk's does, where the signal's default action ended
+ * the process with the rows its log files still held in memory (a
+ * strategy that prints, piped into head). A handler, unlike SIG_IGN, is
+ * not inherited by the programs that os.execute and io.popen start. */
+static void on_sigpipe(int signo) { (void)signo; }
+
 int main(int argc, char **argv) {
   asx_slab *slab = asx_slab_new();
   lua_State *L = slab ? lua_newstate(asx_slab_alloc, slab) : NULL;
@@ -181,6 +189,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   lua_atpanic(L, at_panic);
+  {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigpipe;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
   /* The collector starts a cycle once the heap has grown to three times
    * what the last one left, where LuaJIT's default is twice. A session's
    * heap is mostly long-lived objects (agents, resting orders), which each
