@@ -276,6 +276,25 @@ true
 no resting orders]]), out)
     end)
 
+    it("trader, traders, stats and spawn go on when a line wrote the exchange's traders field", function()
+      -- They read the exchange's own list, where trader(1) and spawn failed
+      -- with an error inside asx (attempt to index field 'traders').
+      local out = run([[
+me.exchange.traders = nil
+trader(1)
+#traders()
+stats().agents
+spawn("spec/fixtures/quoter.lua", 1)
+me.exchange.traders
+]], VIRTUAL)
+      assert.are.same(lines([[
+quoter#1 { money = 1000, stocks = 100 }
+3
+2
+{ quoter#4 { money = 1000, stocks = 100 } }
+nil]]), out)
+    end)
+
     it("orders() lists resting orders in book order, all or one trader's", function()
       local out = run([[
 orders()

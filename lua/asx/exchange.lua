@@ -437,9 +437,8 @@ function M.new(opts)
   local book = books[0]
   -- Traders are listed weakly: a trader keeps its exchange alive, not the
   -- other way round (see EXCHANGE in lua/asx/private.lua).
-  local ex = setmetatable({
-    traders = setmetatable({}, { __mode = "v" }), loggers = {}, events = 0,
-  }, Exchange)
+  local traders = setmetatable({}, { __mode = "v" })
+  local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, Exchange)
   -- The loggers that take the book's records are here (native, natives of
   -- them), with the function that does, as it was when they were added.
   -- listening says whether
@@ -461,6 +460,9 @@ function M.new(opts)
     -- writes those fields, or edits that list in place, changes what it
     -- reads there, not what the exchange does.
     loggers = {}, events = 0,
+    -- ex.traders as it was made: code that writes that field changes what
+    -- it reads there, not the list that register keeps and the REPL reads.
+    traders = traders,
     -- Loggers with send_event, as they were when added; the number of
     -- loggers without consume_events; ex:on_logger_error's handler.
     sends = {}, lua_loggers = 0, on_logger_error = nil }
@@ -727,7 +729,7 @@ function Exchange:register(t)
   -- The trader keeps its exchange alive; its calls find it by acct.tag.
   rawset(t, EXCHANGE, self)
   ffi.cast("asx_account_rw *", acct).tag = st.tag
-  self.traders[acct.id] = t
+  st.traders[acct.id] = t
   keep_account(st, acct)
   return t
 end
@@ -756,6 +758,10 @@ local function refuses(st)
   return false
 end
 P.refuses = refuses
+
+-- The exchange's traders by id, weakly: the list register keeps, whatever
+-- code did to ex.traders.
+function P.traders_of(ex) return state_of[ex].traders end
 
 -- Cancels o when it rests in one of st's books (the book checks it, so an
 -- order of another exchange, live or collected, is simply not resting

@@ -129,7 +129,7 @@ end
 local function find_trader(ctx, fname, id)
   if type(id) == "table" and is_trader(id) then return id end
   if not is_count(id) then argerror(1, fname, "trader id expected", id, 3) end
-  local t = ctx.exchange.traders[id]
+  local t = P.traders_of(ctx.exchange)[id]
   if not t then
     error(("bad argument #1 to '%s' (no trader with id %d)"):format(fname, id), 3)
   end
@@ -213,7 +213,7 @@ function(ctx)
     end
     -- ex.traders is weak: hold the traders while the rows are built.
     local ids, live = {}, {}
-    for id, t in pairs(ex.traders) do ids[#ids + 1], live[id] = id, t end
+    for id, t in pairs(P.traders_of(ex)) do ids[#ids + 1], live[id] = id, t end
     sort(ids)
     local last = ex:last_price()
     local rows = {}
@@ -273,7 +273,7 @@ function(ctx)
     local s = ex:stats()
     s.best_bid, s.best_ask = ex:best_bid(), ex:best_ask()
     local n = 0
-    for _, t in pairs(ex.traders) do if t ~= ctx.me then n = n + 1 end end
+    for _, t in pairs(P.traders_of(ex)) do if t ~= ctx.me then n = n + 1 end end
     s.agents = n
     if ses then
       s.time = ses:now()
