@@ -311,6 +311,21 @@ describe("latency", function()
       assert.are.equal("open", st.o.status)
     end)
 
+    it("arrive at the largest time when send time + latency overflows it, in order", function()
+      local st = {}
+      local a = agent({ latency = 1e308 }, { { 1e308, function(self)
+        st.o = self:sell(5, 100)
+        st.c = self:cancel(st.o)
+        st.b = self:buy(1, 50)
+      end } })
+      local s = session({ a })
+      s:run()
+      assert.are.equal(1.7976931348623157e308, s:now())
+      assert.are.same({ "cancelled", "open" }, { st.o.status, st.b.status })
+      assert.are.same({ 2, 1 }, { s.exchange:stats().orders, s.exchange:stats().cancels })
+      assert.are.equal(50, s.exchange:best_bid())
+    end)
+
     it("never arrive after the session's end: pending orders end cancelled", function()
       local st = {}
       local a = agent({ latency = 2 }, { { 1, function(self)

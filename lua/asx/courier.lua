@@ -35,6 +35,8 @@ local fills = P.fills
 local type, tostring, ipairs = type, tostring, ipairs
 local pcall, xpcall, error, setmetatable = pcall, xpcall, error, setmetatable
 local huge, traceback = math.huge, debug.traceback
+-- The largest time, DBL_MAX.
+local LATEST = 1.7976931348623157e308
 
 local ORDER, CANCEL, CANCEL_ALL, NOTICE = 1, 2, 3, 4
 
@@ -146,6 +148,9 @@ end
 -- Sends a message of t's that arrives after delay seconds.
 function Courier:send(t, delay, kind, o, side, price, amount)
   local at = self.sched:now() + delay
+  -- A time past the largest number (1e308 s after 1e308 s) arrives at that
+  -- number, as a wake-up does: the scheduler reads inf as no message at all.
+  if at == huge then at = LATEST end
   local last = self.last[t]
   if last and last > at then at = last end
   self.last[t] = at
