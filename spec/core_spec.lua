@@ -166,6 +166,29 @@ describe("asx.trader and asx.exchange", function()
     assert.same({ "base", "mid", "leaf" }, { Base.name, Mid.name, Leaf.name })
     assert.equal(Mid, Leaf.super)
   end)
+
+  it("refuses to rename a class or change its parent: extend names it, and sessions name agents so", function()
+    local Named = asx.Trader:extend("named")
+    assert.has_error(function() Named.name = "x" end,
+      "class field 'name' is read-only (a class is named by extend: Trader:extend(\"name\"))")
+    assert.has_error(function() Named.name = nil end,
+      "class field 'name' is read-only (a class is named by extend: Trader:extend(\"name\"))")
+    assert.has_error(function() Named.super = asx.Trader end, "class field 'super' is read-only (the class it extends)")
+    assert.has_error(function() asx.Trader.name = "x" end,
+      "class field 'name' is read-only (a class is named by extend: Trader:extend(\"name\"))")
+    assert.same({ "named", "trader", asx.Trader }, { Named.name, asx.Trader.name, Named.super })
+    -- An instance's own field of that name is its own; a rawset on the
+    -- class is what the class reads, not the name its agents go by.
+    function Named.cycle() end
+    local t = Named:new()
+    t.name = "mine"
+    rawset(Named, "name", "raw")
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1 })
+    s:add(t)
+    s:run()
+    assert.same({ "mine", "raw", "named" }, { t.name, Named.name, s:summary().strategies[1].name })
+    assert.equal("named#" .. t.id, tostring(t))
+  end)
 end)
 
 describe("matching", function()

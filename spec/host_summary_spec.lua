@@ -32,6 +32,8 @@ describe("asx-host --set", function()
       { "tape.agents=true", "--set tape.agents=true: a number expected" },
       { "tape.loud=1", "--set tape.loud=1: true or false expected" },
       { "tape.cycle=1", "--set tape.cycle=1: field 'cycle' of tape is a function, not a setting" },
+      { "tape.name=x", "--set tape.name=x: class field 'name' is read-only (a class is named by extend: "
+        .. "Trader:extend(\"name\"))" },
       { "label=x", "--set 'label=x': CLASS.FIELD=VALUE expected" },
     }
     for _, c in ipairs(cases) do

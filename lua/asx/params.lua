@@ -6,6 +6,10 @@
 -- field only true or false, a string field any text. Only fields the class
 -- has (its own or inherited) can be set, and never methods or tables, so
 -- that a misspelt name stops the run instead of being silently ignored.
+require("asx")
+local P = debug.getregistry()["asx.private"]
+local class_name = P.class_name
+
 local M = {}
 
 -- "CLASS.FIELD=VALUE" -> { class =, field =, value =, key = "CLASS.FIELD" },
@@ -36,6 +40,9 @@ local WANTED = { number = "a number", boolean = "true or false" }
 -- Fields whose values are checked where they are set: the same check, so
 -- that a bad value stops the run here instead of in every agent.
 local FIELD_ERRORS = { latency = require("asx.courier").latency_error }
+for k, why in pairs(P.CLASS_READ_ONLY) do
+  FIELD_ERRORS[k] = function() return why end
+end
 
 -- Sets each parsed setting on the classes named so (class.name); returns
 -- true, or nil and the reason, having changed nothing.
@@ -44,7 +51,7 @@ function M.apply(settings, classes)
   for _, st in ipairs(settings or {}) do
     local found = {}
     for _, cls in ipairs(classes) do
-      if cls.name == st.class then found[#found + 1] = cls end
+      if class_name(cls) == st.class then found[#found + 1] = cls end
     end
     if not found[1] then
       return nil, ("--set %s: no strategy class named '%s'"):format(st.key .. "=" .. st.raw, st.class)

@@ -120,14 +120,12 @@ end
 
 
 -- The class of a trader: the name shown in errors and summaries. Read when
--- the trader is added (an agent may change its metatable later), through
--- the class's own metatable, which a strategy may have replaced too.
-local function name_of(cls) return cls.name end
+-- the trader is added (an agent may change its metatable later), as extend
+-- gave it, whatever was done to the class's fields or metatable since.
+local class_name = P.class_name
 local function class_of(t)
   local cls = getmetatable(t)
-  -- No closure per call: a million agents would leave a million behind.
-  local ok, name = pcall(name_of, cls)
-  return cls, (ok and type(name) == "string") and name or "trader"
+  return cls, class_name(cls) or "trader"
 end
 
 -- Seconds of wall time an agent may run without yielding before a warning

@@ -139,7 +139,18 @@ local function define(st, k, v)
   spread(st, k, v)
 end
 
+-- A class's name and parent are what extend made it: the session, the
+-- summary, the events and --set name a strategy by its class's name, as it
+-- was given to extend, and a second way to rename it would change them
+-- with no word (a field of its own named so is an instance's to have).
+local CLASS_READ_ONLY = {
+  name = "class field 'name' is read-only (a class is named by extend: Trader:extend(\"name\"))",
+  super = "class field 'super' is read-only (the class it extends)",
+}
+P.CLASS_READ_ONLY = CLASS_READ_ONLY
+
 local function class_newindex(cls, k, v)
+  if CLASS_READ_ONLY[k] then error(CLASS_READ_ONLY[k], 2) end
   note_field(k, v)
   local st = state_of_class(cls)
   if st == nil then
@@ -207,7 +218,7 @@ local function new_class(parent)
   end)
   rawset(cls, "__tostring", function(t)
     local acct = account_of(t)
-    return ("%s#%s"):format(tostring(cls.name), acct and acct.id or "?")
+    return ("%s#%s"):format(st.own.name, acct and acct.id or "?")
   end)
   if parent ~= nil then parent.children[st] = true end
   setmetatable(cls, { __index = flat, __newindex = class_newindex, [STATE] = st })
@@ -233,6 +244,13 @@ function Trader:extend(name)
   define(st, "name", name)
   define(st, "super", self)
   return cls
+end
+
+-- The name cls was given by extend ("trader" for Trader), or nil when cls
+-- is no class: the name a rawset on the class does not change.
+function P.class_name(cls)
+  local st = classes[cls] and state_of_class(cls)
+  return st and st.own.name
 end
 
 -- True when cls is Trader or one of its subclasses.
