@@ -49,6 +49,40 @@ describe("a study", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("passes numbers to its runs and files exactly, in the fewest digits that read back the same", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 0.1 + 0.2, seeds = { 1 },
+        points = { { ["a.x"] = 0.1 + 0.2 }, { ["a.x"] = 1 / 3 }, { ["a.x"] = 1e-20 }, { ["a.x"] = 0.1 } } }]])
+    local s = study.load(path)
+    local runs = study.runs(s, "asx-host", "/o")
+    assert.are.equal("asx-host -q --clock virtual -d 0.30000000000000004 --seed 1 --set a.x=0.30000000000000004 "
+      .. "--summary /o/runs/0001.json " .. d .. "/a.lua >/o/runs/0001.out 2>/o/runs/0001.err", runs[1].command)
+    local params = require("asx.params")
+    local want = { 0.1 + 0.2, 1 / 3, 1e-20, 0.1 }
+    local texts = {}
+    for i, r in ipairs(runs) do
+      local text = r.command:match("%-%-set a%.x=(%S+)")
+      texts[i] = text
+      assert.are.equal(want[i], params.parse("a.x=" .. text).value)
+    end
+    assert.are.same({ "0.30000000000000004", "0.3333333333333333", "1e-20", "0.1" }, texts)
+    -- results.csv and summary.csv write them so too.
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    runs = study.runs(s, "asx-host", d)
+    for _, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":1}')
+      f:close()
+    end
+    results.collect(s, runs, d)
+    local csv = run.slurp(d .. "/results.csv")
+    assert.are.equal("run,point,seed,status,a.x,trades,volatility,mean_spread\n"
+      .. "1,1,1,ok,0.30000000000000004,1,,\n2,2,1,ok,0.3333333333333333,1,,\n3,3,1,ok,1e-20,1,,\n"
+      .. "4,4,1,ok,0.1,1,,\n", csv)
+    assert.matches("\n1,0.30000000000000004,1,", run.slurp(d .. "/summary.csv"), 1, true)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
   it("refuses what it cannot run, saying why", function()
     local cases = {
       { "return 5", "does not return a table (got number)" },

@@ -26,11 +26,18 @@ local function fail(fmt, ...)
   error({ usage = fmt:format(...) }, 0)
 end
 
--- Numbers as the command line and the CSV files show them.
+-- Numbers as the command line and the CSV files show them: integers in
+-- full, others in the fewest digits that read back as the same number
+-- (0.30000000000000004 for 0.1 + 0.2, 0.1 for 0.1), so that a parameter
+-- reaches its runs, and the files, exactly.
 function M.format(v)
   if type(v) == "number" then
     if v % 1 == 0 and math.abs(v) < 2 ^ 53 then return ("%d"):format(v) end
-    return ("%.14g"):format(v)
+    for digits = 1, 16 do
+      local text = ("%." .. digits .. "g"):format(v)
+      if tonumber(text) == v then return text end
+    end
+    return ("%.17g"):format(v)
   end
   return tostring(v)
 end
