@@ -103,6 +103,19 @@ describe("asx-host against hostile strategies", function()
     assert.matches('"status":0', json, 1, true)
   end)
 
+  it("a strategy clearing the standard library's globals, then editing the tables, edits its own copies", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/library_globals.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    -- Each read after the global was cleared is the copy's: the fields it
+    -- removed read the library's again.
+    local want = "library_globals#1: spec/fixtures/hostile/library_globals.lua:18: 5 of 5 found\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents library_globals: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
+  end)
+
   it("a strategy with a field of its own named position runs, and the summary is whole", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/own_position.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)
@@ -120,6 +133,12 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("function", type(type))
     assert.are.equal("yes", _G.shared_by_env)
     _G.shared_by_env = nil
+    -- A cleared global of the library reads its copy; _G is the environment.
+    local cleared = assert(loadstring("string = nil; string.upper = nil; _G.math.floor = nil; "
+      .. "return string.upper, _G == getfenv(1)"))
+    setfenv(cleared, require("asx.sandbox").environment())
+    assert.are.same({ string.upper, true }, { cleared() })
+    assert.are.same({ "function", "function" }, { type(string.upper), type(math.floor) })
   end)
 
   it("a strategy assigning a field of the exchange named like a method fails alone", function()

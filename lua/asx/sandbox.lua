@@ -45,9 +45,10 @@
 -- reads too (string.format = nil, math.floor = f took down the summary):
 -- such an environment has its own copy of each table, so a field the code
 -- replaces or removes stays replaced in its copy only; a new field
--- (string.trim = f) goes to the real table, shared. Strings' methods
--- (("%d"):format) are the real table's. package is the real one: a
--- strategy sets package.path for require to read.
+-- (string.trim = f) goes to the real table, shared; the global cleared
+-- (string = nil) reads the copy again, and _G is the environment.
+-- Strings' methods (("%d"):format) are the real table's. package is the
+-- real one: a strategy sets package.path for require to read.
 local M = {}
 
 local real = {
@@ -176,9 +177,19 @@ function M.libraries()
   return libs
 end
 
--- A new environment for a file's chunk (setfenv).
-function M.environment()
-  return setmetatable(M.libraries(), { __index = G, __newindex = M.assign_global })
+-- A new environment for a file's chunk (setfenv). It holds its copies of
+-- the libraries as globals of its own, and reads them again from libs
+-- once the code clears such a global (string = nil: string.format = nil
+-- then still edits the copy, where the look-up fell through to the real
+-- table, asx's). Its _G is itself, so that _G.string is the copy too.
+-- Other names are read from fallback (default: _G, the real globals).
+function M.environment(fallback)
+  local libs = M.libraries()
+  local env = {}
+  for name, lib in pairs(libs) do env[name] = lib end
+  env._G = env
+  setmetatable(libs, { __index = fallback or G })
+  return setmetatable(env, { __index = libs, __newindex = M.assign_global })
 end
 
 -- string.gsub, limited in the nesting of its replacement functions (see

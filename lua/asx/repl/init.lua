@@ -27,7 +27,7 @@ local M = {}
 -- Lines typed at the prompt may replace any global, the string library's
 -- functions included; the REPL keeps its own references.
 local type, tostring, tonumber, pairs, select = type, tostring, tonumber, pairs, select
-local rawget, setmetatable, pcall = rawget, setmetatable, pcall
+local rawget, pcall = rawget, pcall
 local concat = table.concat
 local format, gsub, sub, find, match = string.format, string.gsub, string.sub, string.find, string.match
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
@@ -151,17 +151,14 @@ function M.start(opts)
   local cmd = commands.make(ctx)
   -- The prompt's own copies of the standard library's tables: a line that
   -- replaces string.format leaves asx's code the real one.
-  local env = setmetatable(require("asx.sandbox").libraries(), {
-    __index = function(_, k)
-      local v = cmd[k]
-      if v ~= nil then return v end
-      if k == "me" then return ctx.me end
-      return _G[k]
-    end,
-    -- A global the line assigns is _G's, shared with the strategies, but
-    -- for the standard library's names (lua/asx/sandbox.lua).
-    __newindex = require("asx.sandbox").assign_global,
-  })
+  -- A global the line assigns is _G's, shared with the strategies, but
+  -- for the standard library's names (lua/asx/sandbox.lua).
+  local env = require("asx.sandbox").environment(function(_, k)
+    local v = cmd[k]
+    if v ~= nil then return v end
+    if k == "me" then return ctx.me end
+    return _G[k]
+  end)
   self.env = env
   self.commands = cmd
 
