@@ -116,6 +116,23 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
   end)
 
+  it("a strategy changing the strings' metatable is refused, and fails alone", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/string_metatable.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local MT = "strings' metatable: read-only in asx-host, whose own code calls strings' methods"
+    local want = "spec/fixtures/hostile/string_metatable.lua:11: getmetatable(\"\").__index: the string library's "
+      .. "own fields are read-only there in asx-host (string.format = f changes the file's own copy)\n"
+      .. "spec/fixtures/hostile/string_metatable.lua:12: " .. MT .. " (setting __tostring)\n"
+      .. "SHARED!\n"
+      .. "string_metatable#1: spec/fixtures/hostile/string_metatable.lua:15: " .. MT .. " (setting __index)\n"
+      .. "stack traceback:\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents string_metatable: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
+  end)
+
   it("a strategy with a field of its own named position runs, and the summary is whole", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/own_position.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

@@ -56,7 +56,8 @@ local real = {
   io_open = io.open, io_output = io.output, gsub = string.gsub,
 }
 local process_memory = require("asx.core").process_memory
-local rawset, setmetatable, getmetatable, error, tostring = rawset, setmetatable, getmetatable, error, tostring
+local rawset, rawget, setmetatable, getmetatable, error, tostring = rawset, rawget, setmetatable, getmetatable, error,
+  tostring
 local select, type, pcall, pairs, ipairs = select, type, pcall, pairs, ipairs
 -- Captured now: a REPL line may take string methods away and put them back.
 local find, format = string.find, string.format
@@ -235,12 +236,48 @@ local function safe_io_output(file)
   return real.io_output(file)
 end
 
+-- The strings' metatable is one for every string of the process, and
+-- asx's own code calls strings' methods through it (("%d"):format) up to
+-- the session's end, its summary and its loggers' close: a change there
+-- (getmetatable("").__index = {}) ended the session with status 1. Rather
+-- than every line of asx shunning s:method calls, getmetatable("") gives a
+-- face that reads it and refuses every write, and the face's __index, the
+-- string library, refuses to have a field of the library's own replaced
+-- or removed: a new field goes to the library, shared, as string.trim = f
+-- does, and a file's string.format = f changes its own copy.
+local STRING_MT = "strings' metatable: read-only in asx-host, whose own code calls strings' methods"
+local STRING_OWN = "getmetatable(\"\").__index: the string library's own fields are read-only there in "
+  .. "asx-host (string.%s = f changes the file's own copy)"
+
+local function hide_string_metatable()
+  local mt = getmetatable("")
+  if type(mt) ~= "table" or rawget(mt, "__metatable") ~= nil then return end
+  local lib, own = mt.__index, OWN.string
+  local methods = setmetatable({}, {
+    __index = lib,
+    __newindex = function(_, k, v)
+      if own[k] then error(format(STRING_OWN, tostring(k)), 2) end
+      lib[k] = v
+    end,
+  })
+  mt.__metatable = setmetatable({}, {
+    __index = function(_, k)
+      if k == "__index" then return methods end
+      return mt[k]
+    end,
+    __newindex = function(_, k)
+      error(format("%s (setting %s)", STRING_MT, tostring(k)), 2)
+    end,
+  })
+end
+
 -- Closes the corners in the running Lua state; installing twice is harmless.
 function M.install()
   load, loadstring, loadfile, dofile = safe_load, safe_loadstring, safe_loadfile, safe_dofile -- luacheck: ignore 121
   package.loaders[2] = lua_loader
   if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
   hide_file_metatable()
+  hide_string_metatable()
   io.open, io.output = safe_io_open, safe_io_output -- luacheck: ignore 122
   string.gsub = safe_gsub -- luacheck: ignore 122
 end

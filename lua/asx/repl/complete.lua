@@ -14,12 +14,20 @@ local gmatch, sub, match = string.gmatch, string.sub, string.match
 local is_ident, KEYWORDS = fmt.is_ident, fmt.KEYWORDS
 local is_trader = require("asx.check").is_trader
 
+-- Strings' metatable shows a face in asx-host (lua/asx/sandbox.lua); their
+-- methods are the string library's.
+local STRINGS = { __index = string }
+local function metatable_of(v)
+  if type(v) == "string" then return STRINGS end
+  return getmetatable(v)
+end
+
 local function lookup(v, k)
   local depth = 0
   while type(v) == "table" and depth < 8 do
     local x = rawget(v, k)
     if x ~= nil then return x end
-    local mt = getmetatable(v)
+    local mt = metatable_of(v)
     v = type(mt) == "table" and rawget(mt, "__index") or nil
     depth = depth + 1
   end
@@ -56,7 +64,7 @@ local function fields(v, out)
         if is_ident(k) and sub(k, 1, #private) ~= private then out[k] = true end
       end
     end
-    local mt = getmetatable(v)
+    local mt = metatable_of(v)
     local idx = type(mt) == "table" and rawget(mt, "__index")
     v = type(idx) == "table" and idx or nil
     depth = depth + 1
