@@ -180,6 +180,33 @@ describe("memory safety from Lua", function()
       assert.is_nil(gone.ex)
     end)
 
+    it("frees a dropped exchange in one full collection, its book of 100,000 orders included", function()
+      collect()
+      local base = collectgarbage("count")
+      local gone = setmetatable({}, { __mode = "v" })
+      local held
+      -- In a function of its own, so that no stack slot of this one keeps
+      -- the exchange or a trader.
+      local function fill()
+        local ex = asx.exchange({ instruments = { "ACME", "BOLT" } })
+        local t = asx.trader({ exchange = ex, money = 0, stocks = { ACME = 100002 } })
+        for i = 1, 100000 do t:sell(1, 1000 + i % 5000, "ACME") end
+        held = t:sell(2, 7, "ACME")
+        gone.ex, gone.t, gone.first = ex, t, ex:level("sell", 1001, "ACME")[1]
+      end
+      fill()
+      local used = collectgarbage("count") - base
+      assert.is_true(used > 10000, used)
+      collectgarbage("collect")
+      assert.is_nil(next(gone))
+      local left = collectgarbage("count") - base
+      assert.is_true(left < 100, left)
+      -- The order someone holds reads cancelled, and no exchange takes it.
+      assert.are.same({ "cancelled", 2, 0 }, { held.status, held.amount, held.filled })
+      assert.are.equal("order#100001(sell 2 @ 7, filled 0, cancelled)", tostring(held))
+      assert.is_false(asx.exchange({ instruments = { "ACME", "BOLT" } }):cancel(held))
+    end)
+
     it("cancels the orders of a collected exchange, which no other exchange can touch", function()
       local ex2 = asx.exchange()
       local t2 = asx.trader({ exchange = ex2, money = 1000, stocks = 10 })

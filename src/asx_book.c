@@ -241,6 +241,12 @@ void asx_book_free(asx_book *b) {
     }
   }
   cancel_lists(lists, n);
+  asx_book_free_orphaned(b);
+}
+
+void asx_book_free_orphaned(asx_book *b) {
+  if (b == NULL)
+    return;
   for (int s = 0; s < 2; s++)
     free(b->sides[s].levels);
   asx_pool_free(b->level_pool);

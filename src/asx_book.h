@@ -182,6 +182,12 @@ asx_book *asx_book_new_instrument(asx_book *book);
  * have freed them), so free the books of an exchange together, once its
  * accounts will not be used again. What they share goes with the last. */
 void asx_book_free(asx_book *book);
+/* Frees the book as asx_book_free does, but reads no order: for a caller
+ * whose resting orders may be freed already (the Lua binding's, once
+ * nothing reaches its exchange: the orders no one holds are collected by
+ * then). An order resting then stays ASX_OPEN and points into freed
+ * memory: it must never be given to a book again. */
+void asx_book_free_orphaned(asx_book *book);
 
 /* The instrument's number and name. A name is 1 to ASX_NAME_MAX letters,
  * digits, '_', '.' or '-' (so every output writes it as it is); else

@@ -38,6 +38,8 @@ local n_exchanges = 0
 
 local Exchange = {}
 Exchange.__index = Exchange
+-- The key of an exchange's state in its own metatable (M.new).
+local STATE = {}
 -- The methods are everyone's who holds the exchange: asx's own code (the
 -- session's summary, the report) calls them on the exchange its strategies
 -- share, so a field that hid one (a strategy's self.exchange.stats = {})
@@ -419,26 +421,24 @@ function M.new(opts)
   -- C points at the orders resting in the books and at their accounts: each
   -- order is kept here, at its slot, until another order takes the slot, and
   -- each account in `kept` from its registration (keep_account).
-  -- The finalizers hold these tables too, so they outlive asx_book_free,
-  -- which marks the orders cancelled.
+  -- The books go when nothing reaches the exchange, in the collection that
+  -- takes the exchange, its state and the orders no one holds: their
+  -- finalizers hold nothing, so that one collection frees it all, and free
+  -- the books without reading an order (asx_book_free_orphaned), as those
+  -- orders are gone by then. An order someone holds reads "cancelled" from
+  -- then on (lua/asx/order.lua), and no book is given it again (cancel).
   local anchors, kept = {}, {}
-  local function free(b)
-    local _ = anchors
-    _ = kept
-    C.asx_book_free(b)
-  end
   local books = {}
   for i = 0, n_instruments - 1 do
     local b = i == 0 and C.asx_book_new() or C.asx_book_new_instrument(books[0])
     if b == nil then error("exchange: out of memory", 2) end
-    books[i] = ffi.gc(b, free)
+    books[i] = ffi.gc(b, C.asx_book_free_orphaned)
     assert(C.asx_book_set_name(b, names[i]) == 0)
   end
   local book = books[0]
   -- Traders are listed weakly: a trader keeps its exchange alive, not the
   -- other way round (see EXCHANGE in lua/asx/private.lua).
   local traders = setmetatable({}, { __mode = "v" })
-  local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, Exchange)
   -- The loggers that take the book's records are here (native, natives of
   -- them), with the function that does, as it was when they were added.
   -- listening says whether
@@ -466,6 +466,12 @@ function M.new(opts)
     -- Loggers with send_event, as they were when added; the number of
     -- loggers without consume_events; ex:on_logger_error's handler.
     sends = {}, lua_loggers = 0, on_logger_error = nil }
+  -- The exchange keeps its state, in a metatable of its own behind Exchange
+  -- (getmetatable gives Exchange; setmetatable raises); state_of holds both
+  -- weakly, so the state goes in the collection that takes the exchange,
+  -- where a weak-keyed table's value outlived its key by one collection.
+  local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, { __index = Exchange,
+    __newindex = Exchange.__newindex, __tostring = Exchange.__tostring, __metatable = Exchange, [STATE] = st })
   state_of[ex] = st
   state_at[n_exchanges] = st
   exchange_at[n_exchanges] = ex
@@ -699,9 +705,11 @@ end
 -- traders with nothing resting are dropped when the kept ones have doubled
 -- since the last look, so the table holds at most twice those still needed.
 local owners = P.owners
+local account_at = P.account_at
 local function keep_account(st, acct)
   local kept = st.kept
   kept[acct.id] = acct
+  account_at[acct.id] = acct
   local n = st.kept_n + 1
   if n > st.kept_limit then
     n = 0
@@ -776,6 +784,9 @@ end
 function Exchange:cancel(o)
   local st = exchange_state(self, "cancel")
   if not istype(order_t, o) then argerror(1, "cancel", "order expected", o) end
+  -- An order resting here is at its slot; one of a collected exchange,
+  -- whose book was freed without reading it, must not reach a book.
+  if st.anchors[o.slot_] ~= o then return false end
   local ok = cancel(st, o, "cancel")
   if ok and (st.listening or st.watching) then deliver(self) end
   return ok

@@ -22,6 +22,21 @@ local CANCEL_REASONS = event.CANCEL_REASONS
 local STATUS = { [C.ASX_OPEN] = "open", [C.ASX_FILLED] = "filled", [C.ASX_CANCELLED] = "cancelled",
   [C.ASX_NEW] = "pending" }
 local owners = P.owners
+local OPEN, CANCELLED = C.ASX_OPEN, C.ASX_CANCELLED
+local account_at, state_at = P.account_at, P.state_at
+
+-- An order's status. One that rested in the book of an exchange that was
+-- collected stays open in C (the book was freed without reading it, see
+-- lua/asx/exchange.lua): it reads "cancelled", its account or the
+-- account's exchange being gone.
+local function status_of(o)
+  local s = o.status_
+  if s == OPEN then
+    local acct = account_at[o.trader_]
+    if acct == nil or state_at[acct.tag] == nil then s = CANCELLED end
+  end
+  return STATUS[s]
+end
 
 local order_getters = {
   -- An order gets its id from the book it reaches: none while pending.
@@ -38,7 +53,7 @@ local order_getters = {
   end,
   amount = function(o) return tonumber(o.amount_) end,
   filled = function(o) return tonumber(o.filled_) end,
-  status = function(o) return STATUS[o.status_] end,
+  status = status_of,
   owner = function(o) return owners[o.trader_] end,
   trader = function(o) return o.trader_ end,
   -- The instrument's name, found through the owner's exchange (nil once the
@@ -75,7 +90,7 @@ ffi.metatype(order_t, {
     -- Integers in full: tostring writes those past 10^14 with an exponent.
     return ("order#%s(%s %d%s @ %s, filled %d, %s)"):format(o.id_ == 0 and "?" or ("%d"):format(tonumber(o.id_)),
       SIDES[o.side_], tonumber(o.amount_), inst, p == 0 and "market" or ("%d"):format(tonumber(p)),
-      tonumber(o.filled_), STATUS[o.status_])
+      tonumber(o.filled_), status_of(o))
   end,
 })
 P.order_t = order_t

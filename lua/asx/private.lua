@@ -38,7 +38,9 @@ local function EXCHANGE() end
 registry["asx.private"] = {
   ACCOUNT = ACCOUNT,
   EXCHANGE = EXCHANGE,
-  state_of = weak("k"),    -- exchange -> its private state (book, anchors, ...)
+  -- exchange -> its private state (book, anchors, ...), which the exchange
+  -- itself keeps alive (lua/asx/exchange.lua)
+  state_of = weak("kv"),
   classes = weak("k"),     -- Trader and its subclasses
   owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it
   -- trader -> { [instrument name] = stocks } asked for by asx.trader{ stocks = { ... } }, until
@@ -72,6 +74,9 @@ P.account_of = account_of
 local state_at = weak("v")
 local exchange_at = weak("v")
 P.state_at, P.exchange_at = state_at, exchange_at
+-- Every registered account by its id, weakly: an order finds its account,
+-- and so whether its exchange still lives (lua/asx/order.lua).
+P.account_at = weak("v")
 
 -- The exchange of trader t, or nil (t is no trader, or has none).
 function P.exchange_of(t)

@@ -1582,6 +1582,32 @@ static void test_free_cancels_resting(void **state) {
   EXPECT_ACCOUNT(&a, 1000000, 1000, 600);
 }
 
+/* asx_book_free_orphaned reads no order: the orders resting in the book
+ * are freed first, as a garbage collector frees those no one holds, and
+ * ASan sees any read of them. The book of a second instrument goes too. */
+static void test_free_orphaned_reads_no_order(void **state) {
+  (void)state;
+  asx_book *book = asx_book_new();
+  assert_non_null(book);
+  asx_book *other = asx_book_new_instrument(book);
+  assert_non_null(other);
+  asx_account a = {.id = 7};
+  fund(&a, 1000000, 1000);
+  asx_order *orders = calloc(400, sizeof(asx_order));
+  assert_non_null(orders);
+  for (int64_t i = 0; i < 200; i++) {
+    assert_int_equal(
+        asx_book_submit(book, &orders[2 * i], &a, ASX_BUY, 1 + i, 1), 0);
+    assert_int_equal(
+        asx_book_submit(book, &orders[2 * i + 1], &a, ASX_SELL, 1000 + i, 1),
+        0);
+  }
+  EQ(asx_book_resting(book), 400);
+  free(orders);
+  asx_book_free_orphaned(other);
+  asx_book_free_orphaned(book);
+}
+
 static void test_events_and_time(void **state) {
   (void)state;
   asx_book *book = asx_book_new();
@@ -2042,6 +2068,7 @@ int main(void) {
       T(test_account_lists),
       T(test_slot_numbers),
       cmocka_unit_test(test_free_cancels_resting),
+      cmocka_unit_test(test_free_orphaned_reads_no_order),
       cmocka_unit_test(test_events_and_time),
       cmocka_unit_test(test_clock),
       T(test_stats),
