@@ -116,6 +116,23 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
   end)
 
+  it("a strategy reaching the standard library's tables by require, getfenv, load or package.loaded", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/library_paths.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local READ_ONLY = "read-only in asx-host (a file's string.format = v changes its own copy)"
+    local want = "spec/fixtures/hostile/library_paths.lua:16: package.loaded.string: the format field is "
+      .. READ_ONLY .. "\n"
+      .. "spec/fixtures/hostile/library_paths.lua:17: package.loaded.math: the floor field is "
+      .. READ_ONLY:gsub("string%.format", "math.floor") .. "\n"
+      .. "false false\n"
+      .. "library_paths#1: spec/fixtures/hostile/library_paths.lua:19: function function function\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents library_paths: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
+  end)
+
   it("a strategy changing the strings' metatable is refused, and fails alone", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/string_metatable.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

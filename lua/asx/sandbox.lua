@@ -173,9 +173,48 @@ function M.libraries()
       __newindex = function(t, k, v)
         if own[k] then rawset(t, k, v) else lib[k] = v end
       end,
+      -- Its __index is the library itself.
+      __metatable = false,
     })
   end
   return libs
+end
+
+-- The other ways from an environment to the real globals and libraries:
+-- require("string"), getfenv(0) and getfenv(print) (the real globals), and
+-- the chunks load and loadstring make, whose environment is the real
+-- globals. In an environment they give its copies and itself, and the
+-- chunks run in it. (package.loaded is shared: M.install puts faces there.)
+local function reach(env, libs)
+  local real_getfenv, real_setfenv = getfenv, setfenv
+  local function own(e)
+    if e == G then return env end
+    return e
+  end
+  function env.require(name)
+    local lib = type(name) == "string" and rawget(libs, name)
+    if lib then return lib end
+    return G.require(name)
+  end
+  function env.getfenv(f)
+    if f == nil then f = 1 end
+    -- Level 1 is the caller's, one above this function.
+    if type(f) == "number" and f > 0 then f = f + 1 end
+    local e = real_getfenv(f)
+    return own(e)
+  end
+  local function loaded(f, err)
+    if f then real_setfenv(f, env) end
+    return f, err
+  end
+  function env.load(...) return loaded(G.load(...)) end
+  function env.loadstring(...) return loaded(G.loadstring(...)) end
+  function env.loadfile(...) return loaded(G.loadfile(...)) end
+  function env.dofile(path)
+    local f, err = env.loadfile(path)
+    if not f then error(err, 2) end
+    return f()
+  end
 end
 
 -- A new environment for a file's chunk (setfenv). It holds its copies of
@@ -189,8 +228,43 @@ function M.environment(fallback)
   local env = {}
   for name, lib in pairs(libs) do env[name] = lib end
   env._G = env
-  setmetatable(libs, { __index = fallback or G })
-  return setmetatable(env, { __index = libs, __newindex = M.assign_global })
+  reach(env, libs)
+  -- Neither metatable is shown: their __index lead to the real globals.
+  setmetatable(libs, { __index = fallback or G, __metatable = false })
+  return setmetatable(env, { __index = libs, __newindex = M.assign_global, __metatable = false })
+end
+
+-- package.loaded holds the real libraries, and _G, for any code to find:
+-- there they are faces that read them and refuse to have a field of the
+-- library's own replaced or removed (a new field goes to the library, as
+-- string.trim = f does), and _G's face a global of the standard library's.
+local function loaded_face(name, lib, own, index)
+  return setmetatable({}, {
+    __index = index or lib,
+    __newindex = function(_, k, v)
+      if own[k] then
+        error(format("package.loaded.%s: the %s field is read-only in asx-host (a file's %s.%s = v changes "
+          .. "its own copy)", name, tostring(k), name, tostring(k)), 2)
+      end
+      lib[k] = v
+    end,
+    __metatable = false,
+  })
+end
+
+local function face_loaded()
+  local loaded = package.loaded
+  if getmetatable(loaded._G) == false then return end
+  local faces = {}
+  for name, lib in pairs(LIBRARIES) do
+    faces[name] = loaded_face(name, lib, OWN[name])
+    if loaded[name] == lib then loaded[name] = faces[name] end
+  end
+  loaded._G = loaded_face("_G", G, STANDARD, function(_, k)
+    local face = faces[k]
+    if face ~= nil then return face end
+    return G[k]
+  end)
 end
 
 -- string.gsub, limited in the nesting of its replacement functions (see
@@ -278,6 +352,7 @@ function M.install()
   if real.newproxy then newproxy = safe_newproxy end -- luacheck: ignore 121
   hide_file_metatable()
   hide_string_metatable()
+  face_loaded()
   io.open, io.output = safe_io_open, safe_io_output -- luacheck: ignore 122
   string.gsub = safe_gsub -- luacheck: ignore 122
 end
