@@ -138,6 +138,10 @@ describe("asx-host", function()
       { F .. "no_cycle.lua",
         F .. "no_cycle.lua: does not return a Trader subclass with a cycle method (got a table)" },
       { F .. "raises.lua", F .. "raises.lua:2: cannot load me" },
+      { F .. "replaced_index.lua", F .. "replaced_index.lua: the class's __index is replaced (asx finds its "
+        .. "traders' accounts, exchanges and methods through it)" },
+      { F .. "hidden_class.lua", F .. "hidden_class.lua:6: class field '__metatable' is read-only (asx names a "
+        .. "trader's class by its metatable)" },
       { F .. "pair.lua:0", "bad agent count in '" .. F .. "pair.lua:0' (positive integer expected, got '0')" },
       { F .. "pair.lua:x", "bad agent count in '" .. F .. "pair.lua:x' (positive integer expected, got 'x')" },
       { F .. "pair.lua:-3", "bad agent count in '" .. F .. "pair.lua:-3' (positive integer expected, got '-3')" },

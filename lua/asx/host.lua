@@ -55,6 +55,8 @@ function M.load_strategy(path)
     usage_error("%s: does not return a Trader subclass with a cycle method (got %s)", path,
       type(cls) == "table" and "a table" or type(cls))
   end
+  local meddled, why = debug.getregistry()["asx.private"].class_meddled(cls)
+  if meddled then usage_error("%s: the class's %s is replaced (%s)", path, meddled, why) end
   return cls
 end
 

@@ -143,9 +143,21 @@ end
 -- summary, the events and --set name a strategy by its class's name, as it
 -- was given to extend, and a second way to rename it would change them
 -- with no word (a field of its own named so is an instance's to have).
+-- Nor may it hide the class from getmetatable, by which asx names a
+-- trader's class.
 local CLASS_READ_ONLY = {
   name = "class field 'name' is read-only (a class is named by extend: Trader:extend(\"name\"))",
   super = "class field 'super' is read-only (the class it extends)",
+  __metatable = "class field '__metatable' is read-only (asx names a trader's class by its metatable)",
+}
+
+-- The metamethods through which asx reads and checks a class's instances.
+-- The class holds them itself, so an assignment replaces them with no
+-- __newindex to refuse it: asx-host checks them before it starts
+-- (P.class_meddled). A class's __tostring is its own to define.
+local CLASS_OWN = {
+  __index = "asx finds its traders' accounts, exchanges and methods through it",
+  __newindex = "asx checks its traders' money, stocks and latency through it",
 }
 P.CLASS_READ_ONLY = CLASS_READ_ONLY
 
@@ -216,6 +228,7 @@ local function new_class(parent)
     note_field(k, v)
     rawset(t, k == "latency" and LATENCY or k, v)
   end)
+  st.metamethods = { __index = rawget(cls, "__index"), __newindex = rawget(cls, "__newindex") }
   rawset(cls, "__tostring", function(t)
     local acct = account_of(t)
     return ("%s#%s"):format(st.own.name, acct and acct.id or "?")
@@ -251,6 +264,17 @@ end
 function P.class_name(cls)
   local st = classes[cls] and state_of_class(cls)
   return st and st.own.name
+end
+
+-- The name of a metamethod of asx's own that code replaced in class cls,
+-- and why it is asx's; nil when there is none.
+function P.class_meddled(cls)
+  local st = classes[cls] and state_of_class(cls)
+  if st == nil then return nil end
+  for _, k in ipairs({ "__index", "__newindex" }) do
+    if rawget(cls, k) ~= st.metamethods[k] then return k, CLASS_OWN[k] end
+  end
+  return nil
 end
 
 -- True when cls is Trader or one of its subclasses.
