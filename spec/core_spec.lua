@@ -718,4 +718,23 @@ describe("events", function()
     assert.has_error(function() t:sell(1, 50) end, "cancel: a logger must not trade")
     assert.equal("open", resting.status)
   end)
+
+  it("add_logger that fails reading the logger adds nothing, and the exchange's logger gets every event", function()
+    local L = recorder()
+    local ex = asx.exchange({ logger = L })
+    local t = asx.trader({ exchange = ex, money = 100, stocks = 5 })
+    -- A logger with send_event, whose other fields raise: add_logger reads
+    -- its consume_events.
+    local bad = setmetatable({ send_event = function() end }, { __index = function(_, k)
+      error("no field " .. k)
+    end })
+    assert.has_error(function() ex:add_logger(bad) end, "no field consume_events")
+    assert.same({ L }, ex.loggers)
+    t:buy(1, 2)
+    t:sell(1, 2)
+    assert.same({ "order", "order", "exchange" },
+      (function() local r = {} for i, e in ipairs(L.events) do r[i] = e.type end return r end)())
+    assert.is_true(ex:remove_logger(L))
+    assert.is_false(ex:remove_logger(bad))
+  end)
 end)

@@ -249,12 +249,16 @@ cross_end(asx_book *b, asx_order *o, int flags) {
   return asx__book_rest_or_drop(b, o, flags);
 }
 
-/* asx__book_submit_cross while events are recorded. */
+/* asx__book_submit_cross while events are recorded, with the same two
+ * copies (a session with a logger records every order). */
 __attribute__((noinline)) int
 asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
                           int flags) {
   assert(b->v->record);
-  match(b, o, limit, b->instrument, 1);
+  if (b->instrument == 0)
+    match(b, o, limit, 0, 1);
+  else
+    match(b, o, limit, b->instrument, 1);
   return cross_end(b, o, flags);
 }
 

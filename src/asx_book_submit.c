@@ -190,19 +190,21 @@ static int submit_lean_recorded(asx_book *b, asx_order *o, asx_account *acct,
 }
 
 /* submit_any for an order asx_book_submit passes on: with no flags, so
- * that every argument fits in a register and the call is a jump. An order
- * that came only because events are recorded takes submit_lean_recorded. */
+ * that every argument fits in a register and the call is a jump. */
 static __attribute__((noinline)) int submit_other(asx_book *b, asx_order *o,
                                                   asx_account *acct, int side,
                                                   int64_t price,
                                                   int64_t amount) {
-  asx_venue *v = b->v;
-  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
-  uint32_t inst = b->instrument;
-  if (v->record && (unsigned)side <= 1 && small < ASX_LEAN_QTY &&
-      acct->venue_ == v && (inst == 0 || holds(acct, inst)) &&
-      (uint64_t)b->sides[side].peak + (uint64_t)amount <=
-          (uint64_t)ASX_MAX_QTY)
+  return submit_any(b, o, acct, side, price, amount, 0);
+}
+
+/* An order that passed asx_book_submit's common test while events are
+ * recorded: submit_lean_recorded unless its level might overflow. */
+static __attribute__((noinline)) int
+submit_recorded(asx_book *b, asx_order *o, asx_account *acct, int side,
+                int64_t price, int64_t amount) {
+  if ((uint64_t)b->sides[side].peak + (uint64_t)amount <=
+      (uint64_t)ASX_MAX_QTY)
     return submit_lean_recorded(b, o, acct, side, price, amount);
   return submit_any(b, o, acct, side, price, amount, 0);
 }
@@ -223,11 +225,11 @@ static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
   return rest_fast(b, o, side, price, acct);
 }
 
-/* The common order, a plain limit order without events recorded, takes a
- * path of its own: one test admits it, and what it does not do inline it
- * reaches by tail calls, so that an order that crosses nothing saves few
- * registers. Recorded events take the general path, which checks an order
- * once; without a record the clock need not be read (only events carry its
+/* The common order, a plain limit order, takes a path of its own: one test
+ * admits it, and what it does not do inline it reaches by tail calls, so
+ * that an order that crosses nothing saves few registers. While events are
+ * recorded it goes on to submit_recorded, which does not test it again;
+ * without a record the clock need not be read (only events carry its
  * time). */
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                     int64_t price, int64_t amount) {
@@ -242,9 +244,11 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   uint32_t inst = b->instrument;
   if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
                            (acct->venue_ != v) |
-                           (inst != 0 && !holds(acct, inst)) | v->record,
+                           (inst != 0 && !holds(acct, inst)),
                        0))
     return submit_other(b, o, acct, side, price, amount);
+  if (v->record)
+    return submit_recorded(b, o, acct, side, price, amount);
   /* cross_limit for a limit order. */
   int64_t buying = -(int64_t)(side == ASX_BUY);
   int64_t limit = (price ^ buying) - buying;

@@ -13,6 +13,7 @@
 --   event.message(e, session, names)  the Lua message of a book record;
 --                              names, the exchange's instrument names by
 --                              number from 0, is optional
+--   event.named_message(e, session, names)  its type's name, then the same
 --   event.reader(name, field)  a function(e) reading one field of a record
 local ffi = require("ffi")
 local F = require("asx.ffi")
@@ -82,7 +83,9 @@ do
 end
 
 -- event.message is generated from the schema, so that building a message
--- costs what the hand-written table constructor would.
+-- costs what the hand-written table constructor would. event.named_message
+-- is the same with the type's name first, a constant in each branch: a
+-- delivery that sends both reads no table for the name.
 do
   local VALUE = {
     [C.ASX_EVF_INT] = "tonumber(e.%s)",
@@ -95,27 +98,33 @@ do
     -- ffi.string would hash the C string again for every event.
     [C.ASX_EVF_NAME] = "(names and names[e.instrument] or e.%s ~= nil and ffi_string(e.%s) or nil)",
   }
-  local HEAD = "local tonumber, SIDES, REASONS, WHY, ffi_string = ..."
-  local src = { HEAD, "return function(e, session, names)",
-    "local t, m = e.type" }
+  local HEAD = "local tonumber, SIDES, REASONS, WHY, ffi_string, NAMES = ..."
   local codes = {}
   for code in pairs(members) do codes[#codes + 1] = code end
   table.sort(codes)
-  for i, code in ipairs(codes) do
-    local items = {}
-    for _, f in ipairs(members[code]) do
-      items[#items + 1] = ("[%q] = %s"):format(f.name, VALUE[f.kind]:format(f.member, f.member))
+  local function generate(named)
+    local src = { HEAD, "return function(e, session, names)",
+      "local t, m, name = e.type" }
+    for i, code in ipairs(codes) do
+      local items = {}
+      for _, f in ipairs(members[code]) do
+        items[#items + 1] = ("[%q] = %s"):format(f.name, VALUE[f.kind]:format(f.member, f.member))
+      end
+      -- The last type takes any other code, so a message is always built
+      -- (named by the code, as the exchange's table of names has it).
+      local test = i == 1 and ("if t == %d then"):format(code)
+        or i < #codes and ("elseif t == %d then"):format(code) or "else"
+      local name = i < #codes and ("%q"):format(NAMES[code]) or "NAMES[t]"
+      -- time and session are in the constructor, so the table is made at
+      -- its final size rather than grown by a rehash.
+      src[#src + 1] = ("%s m = { %s, time = e.time, session = session }%s"):format(test,
+        table.concat(items, ", "), named and (" name = %s"):format(name) or "")
     end
-    -- The last type takes any other code, so a message is always built.
-    local test = i == 1 and ("if t == %d then"):format(code)
-      or i < #codes and ("elseif t == %d then"):format(code) or "else"
-    -- time and session are in the constructor, so the table is made at its
-    -- final size rather than grown by a rehash.
-    src[#src + 1] = ("%s m = { %s, time = e.time, session = session }"):format(test, table.concat(items, ", "))
+    src[#src + 1] = named and "end return name, m end" or "end return m end"
+    return assert(loadstring(table.concat(src, "\n"), named and "=asx.event.named_message" or "=asx.event.message"))(
+      tonumber, SIDES, REASONS, CANCEL_REASONS, ffi.string, NAMES)
   end
-  src[#src + 1] = "end return m end"
-  M.message = assert(loadstring(table.concat(src, "\n"), "=asx.event.message"))(tonumber, SIDES, REASONS,
-    CANCEL_REASONS, ffi.string)
+  M.message, M.named_message = generate(false), generate(true)
 
   -- A function that reads one field of a book record of the named type, as
   -- event.message gives it: for a consumer that keeps a few fields without

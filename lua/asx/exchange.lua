@@ -27,7 +27,6 @@ local order_t, istype = P.order_t, ffi.istype
 local account_of, state_of, EXCHANGE = P.account_of, P.state_of, P.EXCHANGE
 local exchange_state = P.exchange_state
 local native_consumers = P.native_consumers
-local EVENT_TYPES = event.NAMES
 
 local M = {}
 
@@ -55,8 +54,9 @@ M.Exchange = Exchange
 -- The read-only queries (lua/asx/queries.lua).
 for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
 
--- A book record as the Lua message loggers' send_event gets (asx.event).
-local event_message = event.message
+-- A book record's type name and the Lua message loggers' send_event gets
+-- (asx.event).
+local named_message = event.named_message
 
 -- Loggers are user code, called from inside the call that caused the event
 -- (an agent's buy, on the agent's coroutine), through guard.send
@@ -111,8 +111,7 @@ local function send_messages(ex, st, loggers, native, evs, n, first, failed)
   seam()
   for i = 0, n - 1 do
     local e = evs[i]
-    local m = event_message(e, session, names)
-    local name = EVENT_TYPES[e.type]
+    local name, m = named_message(e, session, names)
     for j = 1, #loggers do
       local L = loggers[j]
       if not native[L] and not (failed and failed[L]) then
@@ -128,7 +127,7 @@ end
 -- Sends the book's record e, the event numbered at, to the lone Lua logger
 -- L (deliver_lone). Returns failed.
 local function send_lone(ex, L, e, session, names, at, failed)
-  local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
+  local ok, err, tb = send(L, named_message(e, session, names))
   if not ok then failed = logger_failed(ex, failed, L, err, tb, at) end
   return failed
 end
@@ -151,7 +150,7 @@ local function send_lone_events(ex, st, L, evs, n, session, names, first)
   for i = 0, n - 1 do
     if failed and failed[L] then break end
     local e = evs[i]
-    local ok, err, tb = send(L, EVENT_TYPES[e.type], event_message(e, session, names))
+    local ok, err, tb = send(L, named_message(e, session, names))
     if not ok then failed = logger_failed(ex, failed, L, err, tb, first + i) end
     if st.abandoned ~= abandoned then return failed end
   end
@@ -318,10 +317,9 @@ end
 -- (the order path finds it by number, without a look-up keyed by a table).
 local function deliver(ex, st)
   st = st or state_of[ex]
-  -- ex.loggers may have been edited in place since update_batched found
-  -- the lone logger: then deliver_now sorts them out.
-  local lone, loggers = st.lone, st.loggers
-  if lone ~= nil and loggers[1] == lone and loggers[2] == nil then return deliver_lone(ex, st, lone) end
+  -- st.lone changes with the loggers (update_batched), in the same steps.
+  local lone = st.lone
+  if lone ~= nil then return deliver_lone(ex, st, lone) end
   if st.batched then return end
   deliver_now(ex, st)
 end
@@ -530,17 +528,20 @@ function Exchange:add_logger(L)
   end
   -- A new logger gets the events from now on only.
   flush(self)
+  -- The logger's fields are read before the list changes: no code of the
+  -- logger's (an __index) runs between the change and update_batched, so
+  -- st.lone is always the list's lone Lua logger (deliver relies on it).
+  local consume, sends = L.consume_events, type(L.send_event) == "function"
   loggers[#loggers + 1] = L
-  self.loggers = copy(loggers)
-  local consume = L.consume_events
   if native_consumers[consume] then
     st.native[L] = consume
     st.natives = st.natives + 1
   else
     st.lua_loggers = st.lua_loggers + 1
   end
-  if type(L.send_event) == "function" then st.sends[L] = true end
+  if sends then st.sends[L] = true end
   update_batched(self, st)
+  self.loggers = copy(loggers)
   C.asx_book_record_events(st.book, 1)
 end
 
