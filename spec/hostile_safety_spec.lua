@@ -133,6 +133,18 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
   end)
 
+  it("a strategy changing the environments of asx's functions is refused, and fails alone", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/environments.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local want = "0 mine\nsetfenv: the thread's environment is asx-host's own (level 0)\n"
+      .. "environments#1: spec/fixtures/hostile/environments.lua:30: setfenv: the function's environment is "
+      .. "asx-host's own (the real globals, which asx's code reads)\nstack traceback:\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents environments: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
+  end)
+
   it("a strategy changing the strings' metatable is refused, and fails alone", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/string_metatable.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

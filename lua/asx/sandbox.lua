@@ -185,6 +185,7 @@ end
 -- the chunks load and loadstring make, whose environment is the real
 -- globals. In an environment they give its copies and itself, and the
 -- chunks run in it. (package.loaded is shared: M.install puts faces there.)
+-- And setfenv, which would change asx's own functions' globals.
 local function reach(env, libs)
   local real_getfenv, real_setfenv = getfenv, setfenv
   local function own(e)
@@ -202,6 +203,21 @@ local function reach(env, libs)
     if type(f) == "number" and f > 0 then f = f + 1 end
     local e = real_getfenv(f)
     return own(e)
+  end
+  -- A function whose environment is the real globals is asx's own or the
+  -- standard library's (an environment's chunks run in it): setfenv there
+  -- took the globals from asx's code (type, ipairs), and the session's end
+  -- with them. So does the thread's (level 0), which C functions read.
+  function env.setfenv(f, t)
+    if type(f) == "number" then
+      if f == 0 then error("setfenv: the thread's environment is asx-host's own (level 0)", 2) end
+      -- Level 1 is the caller's, one above this function.
+      if f > 0 then f = f + 1 end
+    end
+    if type(t) == "table" and real_getfenv(f) == G then
+      error("setfenv: the function's environment is asx-host's own (the real globals, which asx's code reads)", 2)
+    end
+    return real_setfenv(f, t)
   end
   local function loaded(f, err)
     if f then real_setfenv(f, env) end
