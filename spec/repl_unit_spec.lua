@@ -80,6 +80,11 @@ describe("repl.complete", function()
     assert.is_nil(set["t:_hidden"])
   end)
 
+  it("completes an exchange's methods", function()
+    local ex = require("asx").exchange()
+    assert.are.same({ "ex:best_ask", "ex:best_bid" }, repl.complete({ ex = ex }, "ex:best_"))
+  end)
+
   it("offers nothing for an unknown base or a word that is no name", function()
     assert.are.same({}, repl.complete(names, "nosuch."))
     assert.are.same({}, repl.complete(names, "1x"))

@@ -339,6 +339,18 @@ describe("memory safety from Lua", function()
       raises(function() ex.cancel(t) end, "bad argument #1 to 'cancel' (exchange expected, got table)")
       raises(function() ex.stats() end, "bad argument #1 to 'stats' (exchange expected, got nil)")
       raises(function() ex.last_price() end, "bad argument #1 to 'last_price' (exchange expected, got nil)")
+      -- asx.Exchange's methods are read-only: asx's own code calls them on
+      -- the exchanges strategies share. A new one is every exchange's.
+      raises(function() asx.Exchange.stats = nil end, "asx.Exchange: the stats method is read-only "
+        .. "(asx's own code calls it)")
+      raises(function() asx.Exchange.__index = {} end, "asx.Exchange: the __index method is read-only "
+        .. "(asx's own code calls it)")
+      assert.are.equal(0, ex:stats().orders)
+      function asx.Exchange.spec_mid() return 7 end
+      assert.are.equal(7, ex:spec_mid())
+      asx.Exchange.spec_mid = nil
+      assert.is_nil(ex.spec_mid)
+      assert.are.equal(asx.Exchange, getmetatable(ex))
       -- A table dressed as an exchange is not one.
       raises(function() ex.best_bid(setmetatable({}, asx.Exchange)) end,
         "bad argument #1 to 'best_bid' (exchange expected, got table)")

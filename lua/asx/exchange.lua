@@ -39,6 +39,19 @@ local Exchange = {}
 Exchange.__index = Exchange
 -- The key of an exchange's state in its own metatable (M.new).
 local STATE = {}
+-- asx.Exchange, and getmetatable(ex): a face of Exchange whose methods are
+-- read-only, as asx's own code calls them on the exchanges strategies share
+-- (asx.Exchange.stats = nil took the session's summary down); a new method
+-- goes to Exchange, for every exchange. OWN is filled at the end.
+local OWN = {}
+local Public = setmetatable({}, {
+  __index = Exchange,
+  __newindex = function(_, k, v)
+    if OWN[k] then error(("asx.Exchange: the %s method is read-only (asx's own code calls it)"):format(k), 2) end
+    Exchange[k] = v
+  end,
+  __metatable = false,
+})
 -- The methods are everyone's who holds the exchange: asx's own code (the
 -- session's summary, the report) calls them on the exchange its strategies
 -- share, so a field that hid one (a strategy's self.exchange.stats = {})
@@ -50,7 +63,7 @@ function Exchange.__newindex(ex, k, v)
   end
   rawset(ex, k, v)
 end
-M.Exchange = Exchange
+M.Exchange = Public
 -- The read-only queries (lua/asx/queries.lua).
 for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
 
@@ -469,7 +482,7 @@ function M.new(opts)
   -- weakly, so the state goes in the collection that takes the exchange,
   -- where a weak-keyed table's value outlived its key by one collection.
   local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, { __index = Exchange,
-    __newindex = Exchange.__newindex, __tostring = Exchange.__tostring, __metatable = Exchange, [STATE] = st })
+    __newindex = Exchange.__newindex, __tostring = Exchange.__tostring, __metatable = Public, [STATE] = st })
   state_of[ex] = st
   state_at[n_exchanges] = st
   exchange_at[n_exchanges] = ex
@@ -817,5 +830,8 @@ function Exchange:_logging()
   return exchange_state(self, "_logging").loggers[1] ~= nil
 end
 
+for k in pairs(Exchange) do OWN[k] = true end
+-- The methods, for the prompt's completion (lua/asx/repl/complete.lua).
+P.exchange_methods = Exchange
 P.exchange_module = M
 return M

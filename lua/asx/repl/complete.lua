@@ -16,9 +16,14 @@ local is_trader = require("asx.check").is_trader
 
 -- Strings' metatable shows a face in asx-host (lua/asx/sandbox.lua); their
 -- methods are the string library's.
+-- An exchange's methods are behind a read-only face (lua/asx/exchange.lua).
 local STRINGS = { __index = string }
+require("asx")
+local EXCHANGES = { __index = debug.getregistry()["asx.private"].exchange_methods }
+local is_exchange = require("asx").is_exchange
 local function metatable_of(v)
   if type(v) == "string" then return STRINGS end
+  if is_exchange(v) then return EXCHANGES end
   return getmetatable(v)
 end
 
