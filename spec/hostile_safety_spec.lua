@@ -116,6 +116,17 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
   end)
 
+  it("a module a strategy requires replaces the standard library's globals and fields in its own copies", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_user.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local want = "module_user#1: spec/fixtures/hostile/module_user.lua:14: module: mine mine, strategy: function\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents module_user: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
+  end)
+
   it("a strategy reaching the standard library's tables by require, getfenv, load or package.loaded", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/library_paths.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

@@ -91,7 +91,26 @@ local function safe_dofile(path)
   return f()
 end
 
+-- The directories of Lua modules that run against the real globals:
+-- asx's own (where this file is) and the system's installed libraries
+-- (Debian's lua-* packages, LuaJIT's jit.*). Any other module a file
+-- requires is the user's, and runs in an environment of its own (below).
+local TRUSTED = {
+  (debug.getinfo(1, "S").source:match("^@(.*/)") or "lua/asx/"),
+  "/usr/share/lua/", "/usr/local/share/lua/", "/usr/share/luajit-", "/usr/local/share/luajit-",
+}
+
+local function trusted(path)
+  for _, dir in ipairs(TRUSTED) do
+    if path:sub(1, #dir) == dir then return true end
+  end
+  return false
+end
+
 -- require's loader for Lua files (package.loaders[2]), through safe_loadfile.
+-- A user's module gets its own environment (M.environment), as a strategy
+-- file does: it ran against the real globals, where string.format = nil or
+-- pairs = nil in a helper module took down asx's own code.
 local function lua_loader(name)
   local path, err = package.searchpath(name, package.path)
   if not path then return err end
@@ -99,6 +118,7 @@ local function lua_loader(name)
   if not f then
     error(format("error loading module '%s' from file '%s':\n\t%s", name, path, lerr), 2)
   end
+  if not trusted(path) then setfenv(f, M.environment()) end
   return f
 end
 
