@@ -127,6 +127,16 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
   end)
 
+  it("a module a strategy requires cannot change the thread's environment", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_thread.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local want = "module_thread#1: setfenv: the thread's environment is asx-host's own (level 0)\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents module_thread: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+  end)
+
   it("a strategy reaching the standard library's tables by require, getfenv, load or package.loaded", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/library_paths.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)
