@@ -73,6 +73,17 @@ describe("asx-host --summary", function()
     }, j)
   end)
 
+  it("writes numeric parameters exactly, in the fewest digits that read back the same", function()
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 1 --set momentum.threshold=0.30000000000000004 "
+      .. "--set momentum.window=7 --summary \"$D/s.json\" strategies/momentum.lua", d)
+    local text = slurp(d .. "/s.json")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches('"parameters":{"momentum.threshold":0.30000000000000004,"momentum.window":7}', text, 1, true)
+    assert.are.same({ ["momentum.threshold"] = 0.1 + 0.2, ["momentum.window"] = 7 }, cjson.decode(text).parameters)
+  end)
+
   it("matches the printed summary, and changes no event of the run", function()
     local d = tmpdir()
     local args = "-q --clock virtual --seed 11 -d 20 strategies/random_trader.lua:40 strategies/market_maker.lua:3"
