@@ -127,6 +127,16 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
   end)
 
+  it("a module in Lua 5.1's style, module(..., package.seeall), replaces library fields in its own copies", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_seeall.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local want = "module_seeall#1: spec/fixtures/hostile/module_seeall.lua:14: module: mine, strategy: 1\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents module_seeall: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
+  end)
+
   it("a module a strategy requires cannot change the thread's environment", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_thread.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

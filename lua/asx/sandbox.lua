@@ -62,6 +62,7 @@ local select, type, pcall, pairs, ipairs = select, type, pcall, pairs, ipairs
 -- Captured now: a REPL line may take string methods away and put them back.
 local find, format = string.find, string.format
 local package = package
+local real_module, getinfo = module, debug.getinfo
 
 local BINARY = "binary chunks are not loaded in asx-host (LuaJIT does not verify bytecode)"
 
@@ -250,6 +251,21 @@ local function reach(env, libs)
     local f, err = env.loadfile(path)
     if not f then error(err, 2) end
     return f()
+  end
+  -- Lua 5.1's module(name, package.seeall) gives its caller the module's
+  -- table, which reads the real globals (seeall): string.format = nil
+  -- there edited asx's table. Here the module's table reads the
+  -- environment. The real module sets the environment of the function
+  -- that calls it, this one, which hands it on to its own caller.
+  function env.module(...)
+    local mine = real_getfenv(1)
+    real_module(...)
+    local m = real_getfenv(1)
+    real_setfenv(1, mine)
+    local mt = getmetatable(m)
+    if type(mt) == "table" and rawget(mt, "__index") == G then rawset(mt, "__index", env) end
+    local caller = getinfo(2, "fS")
+    if caller and caller.what ~= "C" then real_setfenv(caller.func, m) end
   end
 end
 
