@@ -61,9 +61,11 @@
  *   ASX_MAX_QTY, its account bound already) is admitted by one test in
  *   asx_book_submit; everything else takes submit_any, which checks an
  *   order once whether events are recorded or not. asx_book_submit holds
- *   so little that it saves almost no registers: it passes each order on by
- *   a jump, to matching (asx__book_submit_cross), to a rest (submit_rest,
- *   whose rare cases go on to asx__book_rest_slow) or to submit_any.
+ *   so little that it saves no registers: it passes each order on by a
+ *   jump with its arguments as they came, to matching
+ *   (asx__book_submit_plain, which fills the order in), to a rest
+ *   (submit_rest, whose rare cases go on to asx__book_rest_slow) or to
+ *   submit_any.
  *   Matching keeps the level it walks and takes the next order of that
  *   level without another look at the side; the statistics take a
  *   submit's prices and amount once, at its end, and an order's account

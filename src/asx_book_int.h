@@ -161,6 +161,9 @@ ASX__HIDDEN int asx__book_rest_or_drop(asx_book *b, asx_order *o, int flags);
 /* Matching (asx_book_match.c). */
 ASX__HIDDEN int asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit,
                                        int flags);
+ASX__HIDDEN int asx__book_submit_plain(asx_book *b, asx_order *o,
+                                       asx_account *acct, int side,
+                                       int64_t price, int64_t amount);
 ASX__HIDDEN int asx__book_submit_recorded(asx_book *b, asx_order *o,
                                           int64_t limit, int flags);
 ASX__HIDDEN int asx__book_fok_fills(asx_book *b, const asx_order *o, int s);
@@ -230,11 +233,45 @@ static inline asx_event *event_push(asx_book *b, int type, const asx_order *o) {
   return e;
 }
 
+/* Fills in the incoming order o once its checks have passed. Its links
+ * are set only if it rests: most orders never do, or leave at once. */
+static inline __attribute__((always_inline)) void
+order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
+           int64_t price, int64_t amount, int flags) {
+  asx_venue *v = b->v;
+  /* Ids only grow: time priority and the event record rely on it. */
+  assert(v->next_id > 0 && v->next_id < INT64_MAX);
+  o->id = v->next_id++;
+  o->price = price;
+  o->amount = amount;
+  o->filled = 0;
+  o->trader = acct->id;
+  o->side = (uint8_t)side;
+  o->status = ASX_NEW;
+  o->flags = (uint8_t)flags;
+  o->reason = ASX_CANCEL_ASKED;
+  o->slot = 0;
+  o->instrument = b->instrument;
+  o->acct_ = acct;
+  v->n_finished = 0;
+  b->stats.orders++;
+}
+
 /* Keys and the window's bits. */
 
 /* The sort key puts the best price highest on both sides. */
 static inline int64_t side_key(int side, int64_t price) {
   return side == ASX_BUY ? price : -price;
+}
+
+/* The key an opposite level must reach to cross an order of side s at price:
+ * side_key(the opposite side, price), by a sign rather than a branch on the
+ * side (a coin toss); a market order (price 0) crosses every level. */
+static inline int64_t cross_limit(int s, int64_t price) {
+  int64_t buying = -(int64_t)(s == ASX_BUY); /* -1 or 0 */
+  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
+  assert(price == 0 || limit == side_key(s ^ 1, price));
+  return limit;
 }
 
 /* The window index of a key: below ASX_WINDOW when the window covers it. */

@@ -53,40 +53,6 @@ submit_check(asx_book *b, asx_account *acct, int side, int64_t price,
   return 0;
 }
 
-/* Fills in the incoming order o once its checks have passed. Its links
- * are set only if it rests: most orders never do, or leave at once. */
-static inline __attribute__((always_inline)) void
-order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
-           int64_t price, int64_t amount, int flags) {
-  asx_venue *v = b->v;
-  /* Ids only grow: time priority and the event record rely on it. */
-  assert(v->next_id > 0 && v->next_id < INT64_MAX);
-  o->id = v->next_id++;
-  o->price = price;
-  o->amount = amount;
-  o->filled = 0;
-  o->trader = acct->id;
-  o->side = (uint8_t)side;
-  o->status = ASX_NEW;
-  o->flags = (uint8_t)flags;
-  o->reason = ASX_CANCEL_ASKED;
-  o->slot = 0;
-  o->instrument = b->instrument;
-  o->acct_ = acct;
-  v->n_finished = 0;
-  b->stats.orders++;
-}
-
-/* The key an opposite level must reach to cross an order of side s at price:
- * side_key(the opposite side, price), by a sign rather than a branch on the
- * side (a coin toss); a market order (price 0) crosses every level. */
-static inline int64_t cross_limit(int s, int64_t price) {
-  int64_t buying = -(int64_t)(s == ASX_BUY); /* -1 or 0 */
-  int64_t limit = price != 0 ? (price ^ buying) - buying : -ASX_MAX_QTY;
-  assert(price == 0 || limit == side_key(s ^ 1, price));
-  return limit;
-}
-
 /* Takes a resting order out of its level and its account, and frees its
  * slot; its status is left for the caller to set. */
 void asx__book_order_unlink(asx_book *b, asx_order *o) {
@@ -238,14 +204,20 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
     return ASX_E_ARG;
   /* One test of bits combined without branches: a price and amount far
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
-   * fails it), a valid side, an account bound to this exchange and holding
-   * its instrument (every account holds instrument 0), no record. */
-  uint64_t small = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
+   * fails it), a valid side, an account bound to this exchange; then
+   * whether the account holds the instrument (every account holds
+   * instrument 0). A side above 1 sets bit 26 or above, as a price or an
+   * amount of ASX_LEAN_QTY or more does, another exchange is a non-zero
+   * xor: or-ed into one word, they need no flag of their own, and so no
+   * register saved for one. */
+  uint64_t big = ((uint64_t)price - 1) | ((uint64_t)amount - 1) |
+                 ((uint64_t)((unsigned)side >> 1) << 26);
+  _Static_assert(ASX_LEAN_QTY == (uint64_t)1 << 26, "the shift tests it");
+  uint64_t bad = (big >> 26) | ((uintptr_t)acct->venue_ ^ (uintptr_t)v);
+  if (__builtin_expect(bad != 0, 0))
+    return submit_other(b, o, acct, side, price, amount);
   uint32_t inst = b->instrument;
-  if (__builtin_expect(((unsigned)side > 1) | (small >= ASX_LEAN_QTY) |
-                           (acct->venue_ != v) |
-                           (inst != 0 && !holds(acct, inst)),
-                       0))
+  if (__builtin_expect(inst != 0 && !holds(acct, inst), 0))
     return submit_other(b, o, acct, side, price, amount);
   if (v->record)
     return submit_recorded(b, o, acct, side, price, amount);
@@ -256,8 +228,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
   if (b->sides[side ^ 1].best->key >= limit) {
     /* An order that crosses has no level of its own side at its price
      * (the book is not crossed), so no level of it can overflow. */
-    order_init(b, o, acct, side, price, amount, 0);
-    return asx__book_submit_cross(b, o, limit, 0);
+    return asx__book_submit_plain(b, o, acct, side, price, amount);
   }
   return submit_rest(b, o, acct, side, price, amount);
 }
