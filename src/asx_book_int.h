@@ -233,11 +233,11 @@ static inline asx_event *event_push(asx_book *b, int type, const asx_order *o) {
   return e;
 }
 
-/* Fills in the incoming order o once its checks have passed. Its links
- * are set only if it rests: most orders never do, or leave at once. */
+/* order_init but for the status and the slot, which an order that rests
+ * at once gets from the rest (rest_fast with fresh set). */
 static inline __attribute__((always_inline)) void
-order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
-           int64_t price, int64_t amount, int flags) {
+order_fill_in(asx_book *b, asx_order *o, asx_account *acct, int side,
+              int64_t price, int64_t amount, int flags) {
   asx_venue *v = b->v;
   /* Ids only grow: time priority and the event record rely on it. */
   assert(v->next_id > 0 && v->next_id < INT64_MAX);
@@ -247,14 +247,22 @@ order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
   o->filled = 0;
   o->trader = acct->id;
   o->side = (uint8_t)side;
-  o->status = ASX_NEW;
   o->flags = (uint8_t)flags;
   o->reason = ASX_CANCEL_ASKED;
-  o->slot = 0;
   o->instrument = b->instrument;
   o->acct_ = acct;
   v->n_finished = 0;
   b->stats.orders++;
+}
+
+/* Fills in the incoming order o once its checks have passed. Its links
+ * are set only if it rests: most orders never do, or leave at once. */
+static inline __attribute__((always_inline)) void
+order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
+           int64_t price, int64_t amount, int flags) {
+  order_fill_in(b, o, acct, side, price, amount, flags);
+  o->status = ASX_NEW;
+  o->slot = 0;
 }
 
 /* Keys and the window's bits. */
@@ -417,10 +425,15 @@ rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
 
 /* Rests what is left of the limit order o, of side s at price for account
  * a; what is rare (a new level, no free slot) goes to asx__book_rest_slow, by a
- * tail call, so that the common path saves no registers. Returns 0. */
+ * tail call, so that the common path saves no registers. With fresh set, o
+ * came from order_fill_in, without its status and slot: the common path
+ * writes them once, as a resting order's, and the rare one as order_init
+ * does. Returns 0. */
 static inline __attribute__((always_inline)) int
-rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
-  assert(o->status == ASX_NEW && o->slot == 0 && o->price > 0 && o->amount > 0);
+rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a,
+          int fresh) {
+  assert(fresh || (o->status == ASX_NEW && o->slot == 0));
+  assert(o->price > 0 && o->amount > 0);
   assert(s == o->side && price == o->price && a == o->acct_);
   asx_venue *v = b->v;
   book_side *side = &b->sides[s];
@@ -429,8 +442,13 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a) {
   /* Almost every order rests on a level the window already holds, in a
    * free slot: one predictable test for both. */
   if (__builtin_expect((i >= ASX_WINDOW) | (v->n_free_slots == 0), 0) ||
-      __builtin_expect(side->window[i] == NULL, 0))
+      __builtin_expect(side->window[i] == NULL, 0)) {
+    if (fresh) {
+      o->status = ASX_NEW;
+      o->slot = 0;
+    }
     return asx__book_rest_slow(b, o);
+  }
   asx_level *lvl = side->window[i];
   level_append(v, lvl, o);
   /* Whether the level was empty is a coin toss, so neither its bit nor

@@ -95,7 +95,7 @@ int asx__book_rest_or_drop(asx_book *b, asx_order *o, int flags) {
                          (flags & ASX_IOC) ? ASX_CANCEL_IOC : ASX_CANCEL_ASKED);
     return 0;
   }
-  return rest_fast(b, o, s, price, a);
+  return rest_fast(b, o, s, price, a, 0);
 }
 
 /* Every order asx_book_submit does not take on its common path: flags, a
@@ -152,7 +152,7 @@ static int submit_lean_recorded(asx_book *b, asx_order *o, asx_account *acct,
   int64_t limit = cross_limit(side, price);
   if (b->sides[side ^ 1].best->key >= limit)
     return asx__book_submit_recorded(b, o, limit, 0);
-  return rest_fast(b, o, side, price, acct);
+  return rest_fast(b, o, side, price, acct, 0);
 }
 
 /* submit_any for an order asx_book_submit passes on: with no flags, so
@@ -187,8 +187,8 @@ static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
                            (uint64_t)ASX_MAX_QTY,
                        0))
     return submit_other(b, o, acct, side, price, amount);
-  order_init(b, o, acct, side, price, amount, 0);
-  return rest_fast(b, o, side, price, acct);
+  order_fill_in(b, o, acct, side, price, amount, 0);
+  return rest_fast(b, o, side, price, acct, 1);
 }
 
 /* The common order, a plain limit order, takes a path of its own: one test
