@@ -289,7 +289,8 @@ asx__book_submit_plain(asx_book *b, asx_order *o, asx_account *acct, int side,
                        int64_t price, int64_t amount) {
   assert(!b->v->record);
   order_init(b, o, acct, side, price, amount, 0);
-  /* cross_limit for a limit order. */
+  /* cross_limit for a limit order, by a sign: a conditional expression
+   * here becomes a branch on the side (a coin toss). */
   int64_t buying = -(int64_t)(side == ASX_BUY);
   int64_t limit = (price ^ buying) - buying;
   assert(limit == cross_limit(side, price));

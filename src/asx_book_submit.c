@@ -221,11 +221,12 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
     return submit_other(b, o, acct, side, price, amount);
   if (v->record)
     return submit_recorded(b, o, acct, side, price, amount);
-  /* cross_limit for a limit order. */
-  int64_t buying = -(int64_t)(side == ASX_BUY);
-  int64_t limit = (price ^ buying) - buying;
+  /* cross_limit for a limit order, picked by a conditional move; the
+   * side, 0 or 1 here, indexes the opposite side unsigned (no extension). */
+  unsigned opp = (unsigned)side ^ 1;
+  int64_t limit = opp != 0 ? -price : price;
   assert(limit == cross_limit(side, price));
-  if (b->sides[side ^ 1].best->key >= limit) {
+  if (b->sides[opp].best->key >= limit) {
     /* An order that crosses has no level of its own side at its price
      * (the book is not crossed), so no level of it can overflow. */
     return asx__book_submit_plain(b, o, acct, side, price, amount);
