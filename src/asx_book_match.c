@@ -99,6 +99,9 @@ static inline __attribute__((always_inline)) void
 match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int s = o->side, opp = s ^ 1;
   book_side *side = &b->sides[opp];
+  /* One register for the side: without this, the compiler keeps its
+   * index, its offset and its address, each spilled across the loop. */
+  __asm__("" : "+r"(side));
   asx_level *lvl = side->best;
   assert(lvl->key >= limit && o->filled == 0);
   asx_account *incoming = o->acct_;
