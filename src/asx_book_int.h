@@ -437,6 +437,8 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a,
   assert(s == o->side && price == o->price && a == o->acct_);
   asx_venue *v = b->v;
   book_side *side = &b->sides[s];
+  /* One register for the side (see match). */
+  __asm__("" : "+r"(side));
   int64_t key = side_key(s, price);
   uint64_t i = window_index(side, key);
   /* Almost every order rests on a level the window already holds, in a
