@@ -206,14 +206,14 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
    * fails it), a valid side, an account bound to this exchange; then
    * whether the account holds the instrument (every account holds
-   * instrument 0). A side above 1 sets bit 26 or above, as a price or an
-   * amount of ASX_LEAN_QTY or more does, another exchange is a non-zero
-   * xor: or-ed into one word, they need no flag of their own, and so no
-   * register saved for one. */
-  uint64_t big = ((uint64_t)price - 1) | ((uint64_t)amount - 1) |
-                 ((uint64_t)((unsigned)side >> 1) << 26);
+   * instrument 0). A price or an amount of ASX_LEAN_QTY or more leaves a
+   * bit after the shift, a side above 1 another, and another exchange is
+   * a non-zero xor: or-ed into one word, they need no flag of their own,
+   * and so no register saved for one. */
+  uint64_t big = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
   _Static_assert(ASX_LEAN_QTY == (uint64_t)1 << 26, "the shift tests it");
-  uint64_t bad = (big >> 26) | ((uintptr_t)acct->venue_ ^ (uintptr_t)v);
+  uint64_t bad = (big >> 26) | ((unsigned)side >> 1) |
+                 ((uintptr_t)acct->venue_ ^ (uintptr_t)v);
   if (__builtin_expect(bad != 0, 0))
     return submit_other(b, o, acct, side, price, amount);
   uint32_t inst = b->instrument;
