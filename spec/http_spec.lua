@@ -207,3 +207,31 @@ describe("asx-host --http #browser", function()
     assert.are.equal("asx-host: --http-control needs --http\n" .. run.USAGE, r.stderr)
   end)
 end)
+
+describe("asx-host --http and HEAD", function()
+  -- The raw response to HEAD PATH: what the server wrote before it closed
+  -- the connection (at most 20 s: a stream's body would go on for ever).
+  local function head(h, path)
+    return run.output(("curl -s -i -X HEAD -H 'Connection: close' -m 20 '%s%s'"):format(h.url, path))
+  end
+
+  it("answers every route with its headers only, the stream's too", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    send(h, "step(2)")
+    for _, case in ipairs({ { "", 200, "text/html; charset=utf-8" }, { "api/summary", 200, "application/json" },
+        { "api/book?depth=3", 200, "application/json" }, { "api/stream", 200, "text/event-stream" },
+        { "nope", 404, "text/plain" } }) do
+      local res = head(h, case[1])
+      local status, headers, body = res:match("^HTTP/1%.1 (%d+) [^\r]*\r\n(.-\r\n)\r\n(.*)$")
+      assert.are.equal(case[2], tonumber(status), res)
+      assert.are.equal(case[3], headers:match("\r\ncontent%-type: ([^\r]*)\r\n"), res)
+      assert.are.equal("", body, case[1])
+    end
+    -- The streams of real clients are as before.
+    local stream = assert(io.popen(("env -u LD_PRELOAD curl -s -N '%sapi/stream'"):format(h.url)))
+    assert.are.equal(": asx", stream:read("*l"))
+    stream:close()
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+end)

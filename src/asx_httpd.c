@@ -293,6 +293,12 @@ void asx_httpd_stream(asx_httpd_req *r) {
   static const char hello[] = ": asx\n\n";
   if (r->answered)
     return;
+  /* HEAD asks for the headers only (RFC 9110): a stream's body never ends,
+   * so it is answered as a response with an empty one. */
+  if (h2o_memis(r->req->method.base, r->req->method.len, H2O_STRLIT("HEAD"))) {
+    asx_httpd_respond(r, 200, "text/event-stream", "", 0);
+    return;
+  }
   r->answered = 1;
   st = h2o_mem_alloc_shared(&r->req->pool, sizeof *st, stream_dispose);
   memset(st, 0, sizeof *st);

@@ -49,7 +49,7 @@ int asx_httpd_allow_post(asx_httpd *h, const char *path);
 void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
                       size_t len);
 /* Answers req with a text/event-stream that stays open until the client
- * goes or the server closes. */
+ * goes or the server closes; a HEAD request gets its headers only. */
 void asx_httpd_stream(asx_httpd_req *req);
 /* Writes len bytes (copied) to every open stream; returns how many streams
  * there are. */

@@ -182,6 +182,9 @@ function M.serve(s, R, opts)
     local route = path:match("^[^?]*")
     if method == "POST" then return do_control(body) end
     if route == "/" or route == "/index.html" then
+      -- HEAD: the page's headers, with no page made, so that no stream
+      -- takes it as the page a new client has.
+      if method == "HEAD" then return 200, "text/html; charset=utf-8", "" end
       local data = R:data({ title = "asx session (live)" })
       served = { time = data.session.session_time, interval = data.interval, period = data.sample_period }
       data.live = { control = control and true or false, every = M.STREAM_EVERY,
@@ -201,6 +204,8 @@ function M.serve(s, R, opts)
       end
       return json_response(book(s, n))
     elseif route == "/api/stream" then
+      -- HEAD gets the headers only (src/asx_httpd.c), and no client comes.
+      if method == "HEAD" then return "stream" end
       -- The new client has the page of a moment ago (or none): the next
       -- messages start from the time that page was made, so that it misses
       -- nothing in between, or from 0 when its interval or period is no
