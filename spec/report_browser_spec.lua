@@ -92,3 +92,44 @@ describe("the report page in chromium #browser", function()
     assert.are.equal(80, want[10].candles)
   end)
 end)
+
+describe("the live page in chromium #browser", function()
+  it("keeps drawing strategies named like the properties of JavaScript objects", function()
+    -- Strategies called __proto__, constructor, toString and hasOwnProperty
+    -- beside random_trader: each one's value series follows the stream.
+    local d = run.tmpdir()
+    local files = {}
+    for _, name in ipairs({ "__proto__", "constructor", "toString", "hasOwnProperty" }) do
+      local f = assert(io.open(("%s/%s.lua"):format(d, name), "w"))
+      f:write(('return dofile("strategies/random_trader.lua"):extend(%q)\n'):format(name))
+      f:close()
+      files[#files + 1] = ("'%s/%s.lua:20'"):format(d, name)
+    end
+    assert(os.execute(("mkfifo '%s/in'"):format(d)) == 0)
+    os.execute(("('%s' -i -q --clock virtual --seed 1 --http 127.0.0.1:0 %s strategies/random_trader.lua:20 "
+      .. "<'%s/in' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.HOST, table.concat(files, " "), d, d, d, d))
+    local fifo = assert(io.open(d .. "/in", "w"))
+    local url = run.wait_for("the URL", function()
+      return (run.read(d .. "/err") or ""):match("live page at (http://%S+/)")
+    end)
+    local node = assert(io.popen(("env -u LD_PRELOAD NODE_PATH=setup/web/node_modules "
+      .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(url, SHOTS .. "/live-names.png")))
+    local seen = cjson.decode(node:read("*l"))
+    assert.are.same({}, seen.errors)
+    fifo:write("step(5)\n", ('report("%s/page.html")\n'):format(d), "quit()\n")
+    fifo:close()
+    local closed = cjson.decode(node:read("*l"))
+    node:close()
+    local code = run.wait_for("the host to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local want = cjson.decode(run.slurp(d .. "/page.html")
+      :match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, code)
+    assert.are.same({}, closed.errors)
+    for _, name in ipairs({ "__proto__", "constructor", "toString", "hasOwnProperty", "random_trader" }) do
+      assert.are.equal(6, #want.values[name], name) -- seconds 0 to 5
+      assert.are.same(want.values[name], closed.held.values[name], name)
+    end
+  end)
+end)

@@ -232,8 +232,11 @@
   const points = (xs) => arr(xs).map(([t, v]) => ({ time: t, value: v }));
   let spread = arr(data.spread);
   spreadSeries.setData(points(spread));
-  const values = data.values || {};
-  const valueSeries = {};
+  // Keyed by strategy names, which users choose: objects without a
+  // prototype, where a strategy called __proto__ or constructor is a key
+  // like any other (on {}, values.__proto__ = x would set the prototype).
+  const values = Object.assign(Object.create(null), data.values);
+  const valueSeries = Object.create(null);
   let k = 0;
   for (const st of arr(data.strategies)) {
     valueSeries[st.name] = samples.addSeries(LC.LineSeries, {

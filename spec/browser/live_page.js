@@ -44,7 +44,9 @@ async function main() {
     process.stdout.write(JSON.stringify(out) + '\n');
     if (flag === '--wait-close') {
       await page.waitForFunction(() => !window.asxReport.live.open, null, { timeout: 30000 });
-      const held = await page.evaluate(() => window.asxReport.held());
+      // Through JSON text: an object keyed by strategy names has no
+      // prototype, and a key such as __proto__ must come through as a key.
+      const held = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.held())));
       const live = await page.evaluate(() => window.asxReport.live);
       process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, live }) + '\n');
     }
