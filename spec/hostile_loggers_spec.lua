@@ -586,6 +586,26 @@ print(stale, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange:
     assert.are.equal(0, s:summary().failed)
     assert.are.equal(1, s:summary().session_time)
   end)
+
+  it("that fails with no traceback (one of asx's own, closed under it) is reported in the same shape: "
+    .. "one line, no blank line after it", function()
+    local script, path = run.tmpname(".lua"), run.tmpname(".csv")
+    local r = run_script(script, [=[
+local asx = require("asx")
+local L = require("asx.loggers").csv("]=] .. path .. [=[")
+local T = asx.Trader:extend("closer")
+function T:cycle()
+  L:close()
+  self:buy(1, 10)
+end
+asx.session({ clock = "virtual", seed = 1, logger = L, traders = { T:new({ money = 100, stocks = 1 }) } }):run()
+io.stderr:write("end\n")
+]=])
+    assert.are.equal(0, r.status, r.stdout)
+    os.remove(path)
+    assert.are.equal("asx: csv logger(" .. path .. ") failed and was detached: consume_events: "
+      .. "this logger is closed\nend\n", r.stdout)
+  end)
 end)
 
 -- Checks a CSV file of trades: its header, then whole rows; returns the

@@ -410,7 +410,8 @@ function Session:_logger_error(L, err, traceback, at)
     return
   end
   local message = error_text(err)
-  local where = culprit_frame(traceback or "")
+  traceback = traceback or ""
+  local where = culprit_frame(traceback)
   local text
   if where then
     -- The position is said once, where the logger was when it failed; one
@@ -419,10 +420,13 @@ function Session:_logger_error(L, err, traceback, at)
     if pos and (pos == where or is_own(pos:match("^(.*):%d+$"))) then
       message = message:sub(#pos + 3)
     end
-    text = ("%s failed at %s and was detached: %s\n%s"):format(name, where, message, traceback)
+    text = ("%s failed at %s and was detached: %s"):format(name, where, message)
   else
-    text = ("%s failed and was detached: %s\n%s"):format(name, message, traceback or "")
+    text = ("%s failed and was detached: %s"):format(name, message)
   end
+  -- One shape for every failure: that line, then the traceback when there
+  -- is one (asx's own loggers fail in C, with none), never a blank line.
+  if traceback ~= "" then text = text .. "\n" .. traceback end
   local failures = self.logger_failures
   failures[#failures + 1] = { name = name, at = at, text = text }
   -- The missed events are counted as the exchange numbers them, which it
