@@ -108,6 +108,33 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.are.same({ trades, volume }, { row.n, row.v })
   end)
 
+  it("at the prompt, says why flush and close cannot wait there, and sends the points by itself", function()
+    -- The prompt's lines come from a FIFO, so that the spec decides when
+    -- the next one comes: after the server has the point.
+    local d = run.tmpdir()
+    assert(os.execute(("mkfifo '%s/in'"):format(d)) == 0)
+    os.execute(("('%s' -i -q --clock virtual --seed 1 <'%s/in' >'%s/out' 2>&1; echo $? >'%s/code') &")
+      :format(run.HOST, d, d, d))
+    local fifo = assert(io.open(d .. "/in", "w"))
+    fifo:write(('L = require("asx.loggers").influxdb({ url = "%s", db = "prompt", flush_interval = 0.05 })\n')
+      :format(srv.url), "me.exchange:add_logger(L)\n", "me:buy(1, 10)\n", "L:flush()\n", "L:close()\n")
+    fifo:flush()
+    local function orders()
+      local row = first_row(query(srv, "prompt", 'SELECT count("id") AS n FROM "order"'))
+      return row and row.n
+    end
+    assert.is_true(net.wait_until(function() return orders() == 1 end), run.read(d .. "/out"))
+    fifo:write("quit()\n")
+    fifo:close()
+    run.wait_for("the host to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local out = run.lines(run.slurp(d .. "/out"))
+    os.execute("rm -rf '" .. d .. "'")
+    local why = "cannot wait for InfluxDB while a session runs on the loop that sends the points (the prompt's "
+      .. "lines do): the logger sends them every flush_interval by itself, and stats() shows what is written"
+    assert.are.same({ "order#1(buy 1 @ 10, filled 0, open)", 'nil\t"flush: ' .. why .. '"',
+      'nil\t"close: ' .. why .. '"' }, { out[1], out[2], out[3] })
+  end)
+
   it("runs the dashboard's queries on what the logger wrote", function()
     local f = assert(io.open("setup/influxdb/grafana/dashboards/asx.json"))
     local dash = json.decode(f:read("*a"))

@@ -588,6 +588,10 @@ function Session:spawn(cls, count, opts)
   return added
 end
 
+-- The session whose run() is on the stack, if any: all code then runs
+-- from its libuv loop (agents, loggers, the prompt's lines).
+function M.running() return running_session end
+
 -- summary() and totals() (lua/asx/summary.lua).
 for name, method in pairs(require("asx.summary")) do Session[name] = method end
 

@@ -62,18 +62,28 @@ function Influx:stats()
 end
 
 -- Runs the libuv loop until everything queued is written or timeout (default
--- opts.close_timeout) passes; call it between sessions, not from an agent.
--- Agents are coroutines resumed from inside the loop, and libuv's loop
--- cannot be run from inside itself: waiting for the server is for the main
--- thread, after a session.
-local function in_agent()
-  local co, main = coroutine.running()
-  return co ~= nil and not main
+-- opts.close_timeout) passes: after a session, or with none. While a session
+-- runs, everything runs from inside its loop (its agents, and the lines typed
+-- at its prompt), and libuv's loop cannot be run from inside itself: the
+-- logger then sends by itself every flush_interval (and a session flushes
+-- and closes the loggers it was given at its end). Returns why it cannot
+-- wait now, or nil.
+local function cannot_wait(what)
+  local s = package.loaded["asx.session"] and package.loaded["asx.session"].running()
+  if not s then return nil end
+  local does = what == "flush" and "flushes" or "closes it"
+  if s.sched:current() then
+    return ("%s: cannot wait for InfluxDB inside an agent (the session %s at its end)"):format(what, does)
+  end
+  return ("%s: cannot wait for InfluxDB while a session runs on the loop that sends the points (the "
+    .. "prompt's lines do): the logger sends them every flush_interval by itself, and stats() shows what "
+    .. "is written"):format(what)
 end
 
 function Influx:flush(timeout)
   if self.closed then return true end
-  if in_agent() then return nil, "flush: cannot wait for InfluxDB inside an agent (the session flushes at its end)" end
+  local why = cannot_wait("flush")
+  if why then return nil, why end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "flush", "non-negative number of seconds expected", timeout)
   end
@@ -87,7 +97,8 @@ end
 
 function Influx:close(timeout)
   if self.closed then return true end
-  if in_agent() then return nil, "close: cannot wait for InfluxDB inside an agent (the session closes it at its end)" end
+  local why = cannot_wait("close")
+  if why then return nil, why end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     argerror(1, "close", "non-negative number of seconds expected", timeout)
   end
