@@ -212,6 +212,67 @@ describe_tty("asx-host -i in a terminal", function()
     assert.are.equal("x = 40\nx + 2\nx = 40\nx\n", read_file(home .. "/.asx_history"))
   end)
 
+  it("appends each line to the history file, where it rewrote the whole file", function()
+    local path = home .. "/.asx_history"
+    local function inode()
+      local p = io.popen("stat -c %i " .. sh_quote(path))
+      local i = p:read("*l")
+      p:close()
+      return i
+    end
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("1")
+    send("Enter")
+    wait_prompts(2)
+    local first = inode()
+    type_text("2")
+    send("Enter")
+    wait_prompts(3)
+    assert.are.equal(first, inode())
+    assert.are.equal("1\n2\n", read_file(path))
+    send("C-d")
+    wait_for("[exit 0]")
+    assert.are.equal(first, inode())
+  end)
+
+  it("says once that the history cannot be saved, and goes on", function()
+    local path = home .. "/.asx_history"
+    local function warning(reason)
+      return "asx: cannot save the history in '" .. path .. "': " .. reason .. " (the file is left as it was; "
+        .. "no more lines are saved in it)"
+    end
+    -- A path that cannot be a file (the specs may run as root, whom file
+    -- permissions do not stop).
+    os.execute("mkdir " .. sh_quote(path))
+    start(home, "-q")
+    wait_prompts(1)
+    for i = 1, 2 do
+      type_text(tostring(i))
+      send("Enter")
+      wait_prompts(i + 1)
+    end
+    send("C-d")
+    local s = wait_for("[exit 0]")
+    -- The pane is 100 columns wide: the warning wraps.
+    assert.are.equal(1, count((s:gsub("\n", "")), warning("Is a directory")), s)
+    os.execute("rmdir " .. sh_quote(path))
+    -- A full disk: /dev/full takes no byte (and is not read as history,
+    -- where its zeros never ended).
+    os.execute("ln -s /dev/full " .. sh_quote(path))
+    start(home, "-q")
+    wait_prompts(1)
+    for i = 1, 2 do
+      type_text(tostring(i))
+      send("Enter")
+      wait_prompts(i + 1)
+    end
+    send("C-d")
+    s = wait_for("[exit 0]")
+    assert.are.equal(1, count((s:gsub("\n", "")), warning("No space left on device")), s)
+    os.execute("rm -f " .. sh_quote(path))
+  end)
+
   it("keeps at most 1,000 lines of history", function()
     local f = assert(io.open(home .. "/.asx_history", "w"))
     for i = 1, 1005 do f:write("h", i, "\n") end

@@ -69,7 +69,8 @@ enum {
 
 /* Opens the reader on fd (normally 0) in the mode its type calls for.
  * history_path may be NULL (no history is kept, as in the other modes);
- * in the terminal mode it is read now and rewritten after every line. A new
+ * in the terminal mode it is read now, each line is appended to it, and it
+ * is cut back to the last ASX_REPL_HISTORY_MAX lines at close. A new
  * history file is made readable by its owner only (0600), as a shell's is:
  * it can hold what was typed; a rewritten one keeps its mode. In terminal
  * mode the reader installs its SIGINT handler (see on_signal) in front of

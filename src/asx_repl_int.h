@@ -48,6 +48,8 @@ struct asx_repl {
   char *history_path;
   char *hist[ASX_REPL_HISTORY_MAX]; /* a ring, oldest at hist_first */
   size_t hist_n, hist_first;
+  size_t hist_file_lines; /* lines in the history file, as far as we know */
+  int hist_broken;        /* it could not be written: it is left alone */
   char **cands;
   size_t ncands, cands_cap;
   int completing;
@@ -90,9 +92,11 @@ void asx__repl_sigint_restore(void);
 void asx__repl_on_break(uv_async_t *h);
 
 /* asx_repl_history.c: reads the history file, adds a line to the history
- * (and rewrites the file), and frees the lines kept. */
+ * (and appends it to the file), cuts the file back to the lines kept when
+ * the reader closes, and frees the lines kept. */
 void asx__repl_history_load(asx_repl *r);
 void asx__repl_history_add(asx_repl *r, const char *line);
+void asx__repl_history_close(asx_repl *r);
 void asx__repl_history_free(asx_repl *r);
 
 /* asx_repl_pipe.c: sets up pipe or file mode (0 or ASX_E_IO with a static

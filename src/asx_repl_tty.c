@@ -266,6 +266,7 @@ void asx__repl_tty_close(asx_repl *r) {
     fflush(stdout);
   }
   tty_stop(r);
+  asx__repl_history_close(r);
   asx__repl_sigint_restore();
   uv_close((uv_handle_t *)&r->poll, asx__repl_on_closed);
   uv_close((uv_handle_t *)&r->brk, asx__repl_on_closed);
