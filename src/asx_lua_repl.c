@@ -39,6 +39,7 @@
 
 #include "asx_err.h"
 #include "asx_lua.h"
+#include "asx_lua_sched.h"
 #include "asx_repl.h"
 
 #define REPL_MT "asx.repl"
@@ -206,6 +207,13 @@ static int in_library(lua_State *L) {
   return 0;
 }
 
+/* An interrupt meant for an agent (Ctrl-C while it holds the loop, at the
+ * prompt or during a step) is for the resume that ran when it came: the
+ * scheduler and its resume count then. A hook that has not fired when that
+ * agent yields must not fail the next one. */
+static lsched *volatile agent_sched;
+static volatile uint64_t agent_resume;
+
 /* Raises "stdin:3: interrupted", naming the line typed at the prompt that
  * was running (luaL_error's level 1 means nothing inside a hook), or else
  * the innermost Lua line: a global read goes through the REPL's own
@@ -216,9 +224,17 @@ static void hook_interrupt(lua_State *L, lua_Debug *ar) {
   lua_Debug where;
   int level, typed;
   char at[LUA_IDSIZE + 16] = "";
+  lsched *target = agent_sched;
   (void)ar;
+  if (target && (asx__lua_running != target ||
+                 asx_sched_resumes(target->s) != agent_resume)) {
+    lua_sethook(L, NULL, 0, 0); /* that agent has yielded since */
+    agent_sched = NULL;
+    return;
+  }
   if (in_library(L))
     return;
+  agent_sched = NULL;
   lua_sethook(L, NULL, 0, 0);
   for (level = 0; lua_getstack(L, level, &where); level++) {
     if (!lua_getinfo(L, "Sl", &where) || where.currentline <= 0)
@@ -234,18 +250,60 @@ static void hook_interrupt(lua_State *L, lua_Debug *ar) {
 }
 
 /* In the signal handler: lua_sethook is the one Lua call that is safe
- * there (it only stores the hook and its mask). */
-static void cb_signal(void *data) {
+ * there (it only stores the hook and its mask). Hooks are the Lua state's,
+ * so the hook set on the reader's thread fires in an agent as well. Outside
+ * a line, only an agent that is running is interrupted. */
+static void cb_signal(void *data, int line) {
   lrepl *u = data;
-  if (u->T)
-    lua_sethook(u->T, hook_interrupt,
-                LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  lsched *ls = asx__lua_running;
+  if (!u->T)
+    return;
+  if (line) {
+    agent_sched = NULL;
+  } else {
+    if (!ls || asx_sched_current(ls->s) == ASX_SCHED_NONE)
+      return;
+    agent_resume = asx_sched_resumes(ls->s);
+    agent_sched = ls;
+  }
+  lua_sethook(u->T, hook_interrupt, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* On the loop, once the interrupt has been taken: an agent's hook that did
+ * not fire (the agent ran compiled code, and has yielded) goes. */
 static void cb_break(void *data) {
   call c = { data, CALL_BREAK, NULL, 0, 0, 0, 0 };
+  if (agent_sched && c.u->T && lua_gethook(c.u->T) == hook_interrupt) {
+    lua_sethook(c.u->T, NULL, 0, 0);
+    agent_sched = NULL;
+  }
   if (c.u->T && c.u->ref_on_break != LUA_NOREF)
     protected_call(&c, "on_break");
+}
+
+/* From the reader's thread (asx_repl.h's held): whether the agent that
+ * runs has run since the last looks without yielding, with the prompt up. The fields are
+ * read as the stuck-agent watchdog reads them, from another thread. */
+static int cb_held(void *data) {
+  static lsched *seen;
+  static uint64_t seen_resume;
+  static int looks;
+  lsched *ls = asx__lua_running;
+  uint64_t r;
+  (void)data;
+  if (!ls || asx_sched_current(ls->s) == ASX_SCHED_NONE) {
+    seen = NULL;
+    return 0;
+  }
+  r = asx_sched_resumes(ls->s);
+  if (ls != seen || r != seen_resume) {
+    seen = ls;
+    seen_resume = r;
+    looks = 0;
+    return 0;
+  }
+  /* Four looks, 0.2 s: a turn that long keeps the keys waiting. */
+  return ++looks >= 4;
 }
 
 static void cb_complete(void *data, const char *word) {
@@ -321,6 +379,7 @@ static int l_repl_open(lua_State *L) {
   cb.on_complete = cb_complete;
   cb.on_signal = cb_signal;
   cb.on_break = cb_break;
+  cb.held = cb_held;
   cb.data = u;
   rc = asx_repl_open(uv_default_loop(), 0, history, &cb, &u->repl, &err);
   if (rc < 0) {

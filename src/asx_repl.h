@@ -49,14 +49,21 @@ typedef struct asx_repl_callbacks {
    * At the prompt itself Ctrl-C is a key (on_interrupt above); everywhere
    * else SIGINT goes on to the handler that was installed before the
    * reader opened (the session's). on_signal runs inside the signal
-   * handler, so it must be async-signal-safe, and only while the owner has
-   * said the evaluation may be interrupted (asx_repl_interruptible).
+   * handler, so it must be async-signal-safe; line is 1 while the owner has
+   * said the evaluation may be interrupted (asx_repl_interruptible), else 0
+   * (what runs is not a line: an agent, during a step or at the prompt).
    * on_break runs later from the loop, for what only the loop may do (cut a
    * step short). A second SIGINT before on_break has run is not ours: it
    * goes on to the previous handler, so code that never gives the loop
    * back can still be stopped. Either may be NULL. */
-  void (*on_signal)(void *data);
+  void (*on_signal)(void *data, int line);
   void (*on_break)(void *data);
+  /* Asked from a thread of the reader's, a few times a second while the
+   * prompt is up: nonzero when the loop is held (an agent runs on without
+   * yielding), so that the keys wait unread. Ctrl-C at the prompt is then a
+   * SIGINT, taken as while a line runs (on_signal with line 0, on_break),
+   * until the loop turns again. Must be thread-safe. May be NULL. */
+  int (*held)(void *data);
   void *data;
 } asx_repl_callbacks;
 

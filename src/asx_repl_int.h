@@ -3,6 +3,7 @@
  *   asx_repl.c          the interface of asx_repl.h, and the reader's life;
  *   asx_repl_tty.c      terminal mode: libedit, keys, completion;
  *   asx_repl_sigint.c   Ctrl-C while the owner is busy (terminal mode);
+ *   asx_repl_held.c     Ctrl-C at the prompt while the loop is held;
  *   asx_repl_history.c  the history file (terminal mode);
  *   asx_repl_pipe.c     pipe and file modes.
  */
@@ -11,6 +12,7 @@
 
 #include "asx_repl.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 /* The reader hands over one line and then holds (ST_HELD) until the owner
@@ -40,6 +42,16 @@ struct asx_repl {
   volatile sig_atomic_t break_pending; /* taken, on_break not run yet */
   volatile sig_atomic_t interruptible; /* see asx_repl_interruptible */
   int installed;     /* the libedit handler is installed (raw mode) */
+  int prompt_up;     /* installed, as the held thread reads it (atomic) */
+
+  /* Ctrl-C while the loop is held at the prompt (asx_repl_held.c). */
+  uv_prepare_t turn;      /* puts the prompt's terminal back */
+  pthread_t held_thread;
+  pthread_mutex_t held_mu; /* the terminal's ISIG, and the fields below */
+  pthread_cond_t held_cv;
+  int held_on, held_quit;
+  int isig_on;    /* the thread turned ISIG on (atomic) */
+  int noflsh_was; /* NOFLSH before that */
   int line_done;     /* our line handler ran during this key */
   char *line;        /* what it got, malloc'd by libedit; NULL at EOF */
   int interrupted;   /* Ctrl-C was pressed during this key */
@@ -84,6 +96,14 @@ void asx__repl_tty_prompt(asx_repl *r, const char *prompt);
 void asx__repl_tty_print(asx_repl *r, FILE *out, const char *text,
                          size_t len);
 void asx__repl_tty_close(asx_repl *r);
+
+/* asx_repl_held.c: the thread that lets Ctrl-C at the prompt through as
+ * a SIGINT while the loop is held (when the owner gave a held callback),
+ * started with terminal mode and stopped before libedit gives the terminal
+ * back. */
+int asx__repl_held_start(asx_repl *r);
+void asx__repl_held_reset(asx_repl *r);
+void asx__repl_held_stop(asx_repl *r);
 
 /* asx_repl_sigint.c: the reader's SIGINT handler, in front of the one
  * before it while the reader is open; on_break runs from the loop. */

@@ -4,7 +4,8 @@
  * the prompt Ctrl-C arrives as a key rather than as SIGINT: it is bound to a
  * function of ours, and no signal handler of the host has to know about the
  * prompt. While a line is evaluated, or its `step` runs, the terminal is in
- * cooked mode again and Ctrl-C is a SIGINT. The reader's own handler, put in
+ * cooked mode again and Ctrl-C is a SIGINT (at the prompt too, while an
+ * agent holds the loop: asx_repl_held.c). The reader's own handler, put in
  * front of the session's when the reader opens, takes the first one: it is
  * meant for the line, not for the session, and the owner hears of it twice,
  * at once (on_signal, to arm a debug hook) and from the loop (on_break, by
@@ -41,18 +42,25 @@ static void pass_on(int signo, siginfo_t *info, void *uctx) {
  * safe too) and wakes the loop. */
 static void on_sigint(int signo, siginfo_t *info, void *uctx) {
   asx_repl *r = asx__repl_open_one;
-  if (!r || r->state != ST_HELD || r->break_pending) {
+  /* At the prompt a SIGINT comes from the terminal only while the loop is
+   * held (asx_repl_held.c); from elsewhere (kill) it is the session's. */
+  int at_prompt = r && r->state == ST_READING &&
+                  __atomic_load_n(&r->isig_on, __ATOMIC_ACQUIRE);
+  if (!r || (r->state != ST_HELD && !at_prompt) || r->break_pending) {
     pass_on(signo, info, uctx);
     return;
   }
   r->break_pending = 1;
   /* The terminal echoed "^C"; what the owner prints next (the error, the
-   * prompt) starts on a line of its own. */
-  if (write(STDOUT_FILENO, "\n", 1) < 0) {
+   * prompt) starts on a line of its own. At the prompt nothing was echoed
+   * (raw mode): "^C" says it was heard, in case what runs never sees the
+   * interrupt (compiled code), and what is printed next redraws the prompt
+   * below it. */
+  if (write(STDOUT_FILENO, at_prompt ? "^C" : "\n", at_prompt ? 2 : 1) < 0) {
     /* Nothing to be done about it here. */
   }
-  if (r->interruptible && r->cb.on_signal)
-    r->cb.on_signal(r->cb.data);
+  if (r->cb.on_signal)
+    r->cb.on_signal(r->cb.data, r->interruptible && !at_prompt);
   uv_async_send(&r->brk);
 }
 

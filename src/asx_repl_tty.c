@@ -126,6 +126,7 @@ void asx_repl_add_completion(asx_repl *r, const char *candidate) {
 }
 
 static void tty_stop(asx_repl *r) {
+  __atomic_store_n(&r->prompt_up, 0, __ATOMIC_RELEASE);
   if (r->installed) {
     r->installed = 0;
     rl_callback_handler_remove();
@@ -223,6 +224,7 @@ int asx__repl_tty_open(asx_repl *r, const char **err) {
   r->brk.data = r;
   r->handles++;
   asx__repl_sigint_install();
+  asx__repl_held_start(r);
   /* libedit reads with blocking read(2); only the readiness comes from
    * the loop. */
   asx__repl_restore_fd(r);
@@ -237,8 +239,10 @@ int asx__repl_tty_open(asx_repl *r, const char **err) {
 
 void asx__repl_tty_prompt(asx_repl *r, const char *prompt) {
   fflush(stdout);
+  asx__repl_held_reset(r);
   rl_callback_handler_install(prompt ? prompt : "", rl_line_handler);
   r->installed = 1;
+  __atomic_store_n(&r->prompt_up, 1, __ATOMIC_RELEASE);
   uv_poll_start(&r->poll, UV_READABLE, on_tty_readable);
 }
 
@@ -265,6 +269,7 @@ void asx__repl_tty_close(asx_repl *r) {
     fputs("\n", stdout);
     fflush(stdout);
   }
+  asx__repl_held_stop(r);
   tty_stop(r);
   asx__repl_history_close(r);
   asx__repl_sigint_restore();
