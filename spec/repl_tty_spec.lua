@@ -521,6 +521,13 @@ describe_tty("asx-host -i in a terminal", function()
     s, ok = wait_for("[exit 130]")
     assert.is_true(ok, s)
     assert.truthy(s:find("asx-host: quitting at once while stuck#2 was running", 1, true), s)
+    -- The shell gets its terminal back as it was, not in the prompt's raw
+    -- mode without echo.
+    local tty = tmux("display -p -t repl '#{pane_tty}'"):match("^(%S+)")
+    local p = io.popen("stty -a -F " .. tty .. " 2>/dev/null")
+    local modes = p:read("*a")
+    p:close()
+    assert.truthy(modes:find("%sicanon") and modes:find("%secho%s"), modes)
   end)
 
   it("a loop LuaJIT compiled ignores the first Ctrl-C; the next two stop the session as without -i", function()

@@ -18,8 +18,6 @@
  */
 #include "asx_repl_int.h"
 
-#include <errno.h>
-#include <termios.h>
 #include <time.h>
 
 #define HELD_LOOK_NS 50000000L /* how often the thread asks */
@@ -86,6 +84,7 @@ int asx__repl_held_start(asx_repl *r) {
   sigset_t all, old;
   if (!r->cb.held)
     return 0;
+  r->have_cooked = tcgetattr(r->fd, &r->cooked) == 0;
   pthread_mutex_init(&r->held_mu, NULL);
   pthread_cond_init(&r->held_cv, NULL);
   uv_prepare_init(r->loop, &r->turn);

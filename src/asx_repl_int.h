@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <termios.h>
 
 /* The reader hands over one line and then holds (ST_HELD) until the owner
  * asks for the next (ST_READING); ST_DONE after end of input. */
@@ -52,6 +53,8 @@ struct asx_repl {
   int held_on, held_quit;
   int isig_on;    /* the thread turned ISIG on (atomic) */
   int noflsh_was; /* NOFLSH before that */
+  struct termios cooked; /* the terminal as the reader found it */
+  int have_cooked;
   int line_done;     /* our line handler ran during this key */
   char *line;        /* what it got, malloc'd by libedit; NULL at EOF */
   int interrupted;   /* Ctrl-C was pressed during this key */

@@ -47,6 +47,11 @@ static void on_sigint(int signo, siginfo_t *info, void *uctx) {
   int at_prompt = r && r->state == ST_READING &&
                   __atomic_load_n(&r->isig_on, __ATOMIC_ACQUIRE);
   if (!r || (r->state != ST_HELD && !at_prompt) || r->break_pending) {
+    /* The session's handler stops the session, or quits at once: a quit
+     * must not leave the user's shell in the prompt's raw mode, and the
+     * prompt has no future either way. tcsetattr is async-signal-safe. */
+    if (at_prompt && r->have_cooked)
+      (void)tcsetattr(r->fd, TCSANOW, &r->cooked);
     pass_on(signo, info, uctx);
     return;
   }
