@@ -235,3 +235,54 @@ describe("asx-host --http and HEAD", function()
     assert.are.equal(0, finish(h))
   end)
 end)
+
+describe("asx-host --http and clients that never read", function()
+  local net = require("helpers.net")
+  local ffi = require("ffi")
+
+  -- A connection that asks for the stream and reads only the start of the
+  -- answer (what came within 10 s, at most 200 bytes).
+  local function open_stream(port)
+    local fd = net.C.socket(2, 1, 0)
+    local a = net.addr(port)
+    assert(net.C.connect(fd, a, ffi.sizeof(a)) == 0, "connect failed")
+    local req = "GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert(net.C.write(fd, req, #req) == #req)
+    local buf = ffi.new("char[200]")
+    local got = ""
+    local pfd = ffi.new("struct { int fd; short events, revents; }", fd, 1, 0)
+    while not got:find("\r\n\r\n.", 1) and net.C.poll(pfd, 1, 10000) == 1 do
+      local n = tonumber(net.C.read(fd, buf, 200 - #got))
+      if n <= 0 then break end
+      got = got .. ffi.string(buf, n)
+    end
+    return fd, got
+  end
+
+  it("serves at most 64 streams at once: one more gets 503, and one after a client left is served", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    local port = tonumber(h.url:match(":(%d+)/$"))
+    local fds = {}
+    for i = 1, 64 do
+      local fd, got = open_stream(port)
+      assert.truthy(got:match("^HTTP/1%.1 200 OK\r\n"), i .. ": " .. got)
+      fds[i] = fd
+    end
+    local fd, got = open_stream(port)
+    assert.truthy(got:match("^HTTP/1%.1 503 Service Unavailable\r\n.*\r\n\r\ntoo many streams open\n$"), got)
+    net.C.close(fd)
+    net.C.close(fds[1])
+    -- The server notices the client left at its next write (at most a
+    -- quarter of a second later); until then the stream still counts.
+    local served
+    assert.is_true(net.wait_until(function()
+      fd, got = open_stream(port)
+      net.C.close(fd)
+      served = got
+      return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
+    end), served)
+    for i = 2, 64 do net.C.close(fds[i]) end
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+end)

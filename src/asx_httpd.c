@@ -49,6 +49,7 @@ struct asx_httpd {
   asx_httpd_cb cb;
   void *data;
   stream *streams;
+  int nstreams; /* in the list */
   char *post_path; /* the one path a POST may go to, or NULL */
   uint64_t dropped;
   int port;
@@ -64,6 +65,7 @@ static const char *reason(int status) {
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 409: return "Conflict";
+  case 503: return "Service Unavailable";
   default: return status < 500 ? "Error" : "Internal Server Error";
   }
 }
@@ -78,6 +80,7 @@ static void unlink_stream(stream *st) {
   if (st->next)
     st->next->prev = st->prev;
   st->prev = st->next = NULL;
+  st->h->nstreams--;
   st->h = NULL;
 }
 
@@ -299,6 +302,11 @@ void asx_httpd_stream(asx_httpd_req *r) {
     asx_httpd_respond(r, 200, "text/event-stream", "", 0);
     return;
   }
+  if (h->nstreams >= ASX_HTTPD_STREAMS_MAX) {
+    static const char full[] = "too many streams open\n";
+    asx_httpd_respond(r, 503, "text/plain; charset=utf-8", full, sizeof full - 1);
+    return;
+  }
   r->answered = 1;
   st = h2o_mem_alloc_shared(&r->req->pool, sizeof *st, stream_dispose);
   memset(st, 0, sizeof *st);
@@ -310,6 +318,7 @@ void asx_httpd_stream(asx_httpd_req *r) {
   if (h->streams)
     h->streams->prev = st;
   h->streams = st;
+  h->nstreams++;
   start(r->req, 200, "text/event-stream");
   h2o_start_response(r->req, &st->gen);
   append(st, hello, sizeof hello - 1);

@@ -25,6 +25,10 @@
 #include "asx_err.h"
 
 #define ASX_HTTPD_STREAM_MAX (1u << 20)
+/* Streams open at once: one more is answered 503, so that clients that
+ * open streams and never read cannot make the session's memory grow past
+ * ASX_HTTPD_STREAMS_MAX * ASX_HTTPD_STREAM_MAX. */
+#define ASX_HTTPD_STREAMS_MAX 64
 
 typedef struct asx_httpd asx_httpd;
 /* One request being answered; valid only during the callback. */
@@ -49,7 +53,8 @@ int asx_httpd_allow_post(asx_httpd *h, const char *path);
 void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
                       size_t len);
 /* Answers req with a text/event-stream that stays open until the client
- * goes or the server closes; a HEAD request gets its headers only. */
+ * goes or the server closes; a HEAD request gets its headers only, and one
+ * past ASX_HTTPD_STREAMS_MAX open streams a 503. */
 void asx_httpd_stream(asx_httpd_req *req);
 /* Writes len bytes (copied) to every open stream; returns how many streams
  * there are. */
