@@ -94,6 +94,32 @@ describe("the report page in chromium #browser", function()
 end)
 
 describe("the live page in chromium #browser", function()
+  -- Runs asx-host -i --http ARGS with the page open in chromium, types
+  -- LINES, writes the report of the moment and quits; returns what the page
+  -- held then and the report's data.
+  local function live(args, lines, dir)
+    assert(os.execute(("mkfifo '%s/in'"):format(dir)) == 0)
+    os.execute(("('%s' -i -q --clock virtual --seed 1 --http 127.0.0.1:0 %s <'%s/in' >'%s/out' 2>'%s/err'; "
+      .. "echo $? >'%s/code') &"):format(run.HOST, args, dir, dir, dir, dir))
+    local fifo = assert(io.open(dir .. "/in", "w"))
+    local url = run.wait_for("the URL", function()
+      return (run.read(dir .. "/err") or ""):match("live page at (http://%S+/)")
+    end)
+    local node = assert(io.popen(("env -u LD_PRELOAD NODE_PATH=setup/web/node_modules "
+      .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(url, SHOTS .. "/live-names.png")))
+    local seen = cjson.decode(node:read("*l"))
+    assert.are.same({}, seen.errors)
+    fifo:write(table.concat(lines, "\n"), "\n", ('report("%s/page.html")\n'):format(dir), "quit()\n")
+    fifo:close()
+    local closed = cjson.decode(node:read("*l"))
+    node:close()
+    local code = run.wait_for("the host to exit", function() return tonumber(run.read(dir .. "/code") or "") end)
+    assert.are.equal(0, code)
+    assert.are.same({}, closed.errors)
+    return closed.held, cjson.decode(run.slurp(dir .. "/page.html")
+      :match('<script type="application/json" id="asx%-data">(.-)</script>'))
+  end
+
   it("keeps drawing strategies named like the properties of JavaScript objects", function()
     -- Strategies called __proto__, constructor, toString and hasOwnProperty
     -- beside random_trader: each one's value series follows the stream.
@@ -105,31 +131,21 @@ describe("the live page in chromium #browser", function()
       f:close()
       files[#files + 1] = ("'%s/%s.lua:20'"):format(d, name)
     end
-    assert(os.execute(("mkfifo '%s/in'"):format(d)) == 0)
-    os.execute(("('%s' -i -q --clock virtual --seed 1 --http 127.0.0.1:0 %s strategies/random_trader.lua:20 "
-      .. "<'%s/in' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
-      :format(run.HOST, table.concat(files, " "), d, d, d, d))
-    local fifo = assert(io.open(d .. "/in", "w"))
-    local url = run.wait_for("the URL", function()
-      return (run.read(d .. "/err") or ""):match("live page at (http://%S+/)")
-    end)
-    local node = assert(io.popen(("env -u LD_PRELOAD NODE_PATH=setup/web/node_modules "
-      .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(url, SHOTS .. "/live-names.png")))
-    local seen = cjson.decode(node:read("*l"))
-    assert.are.same({}, seen.errors)
-    fifo:write("step(5)\n", ('report("%s/page.html")\n'):format(d), "quit()\n")
-    fifo:close()
-    local closed = cjson.decode(node:read("*l"))
-    node:close()
-    local code = run.wait_for("the host to exit", function() return tonumber(run.read(d .. "/code") or "") end)
-    local want = cjson.decode(run.slurp(d .. "/page.html")
-      :match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    local held, want = live(table.concat(files, " ") .. " strategies/random_trader.lua:20", { "step(5)" }, d)
     os.execute("rm -rf '" .. d .. "'")
-    assert.are.equal(0, code)
-    assert.are.same({}, closed.errors)
     for _, name in ipairs({ "__proto__", "constructor", "toString", "hasOwnProperty", "random_trader" }) do
       assert.are.equal(6, #want.values[name], name) -- seconds 0 to 5
-      assert.are.same(want.values[name], closed.held.values[name], name)
+      assert.are.same(want.values[name], held.values[name], name)
     end
+  end)
+
+  it("draws a strategy spawned at the prompt after the page was made", function()
+    local d = run.tmpdir()
+    local held, want = live("strategies/random_trader.lua:20",
+      { "step(2)", 'spawn("strategies/momentum.lua", 5)', "step(3)" }, d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(3, #want.values.momentum) -- seconds 3 to 5: second 2 was sampled before it came
+    assert.are.same(want.values.momentum, held.values.momentum)
+    assert.are.same(want.values.random_trader, held.values.random_trader)
   end)
 end)

@@ -238,14 +238,15 @@
   const values = Object.assign(Object.create(null), data.values);
   const valueSeries = Object.create(null);
   let k = 0;
-  for (const st of arr(data.strategies)) {
-    valueSeries[st.name] = samples.addSeries(LC.LineSeries, {
-      color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: st.name,
+  function addValues(name) {
+    valueSeries[name] = samples.addSeries(LC.LineSeries, {
+      color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: name,
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
     }, 1);
-    values[st.name] = arr(values[st.name]);
-    valueSeries[st.name].setData(points(values[st.name]));
+    values[name] = arr(values[name]);
+    valueSeries[name].setData(points(values[name]));
   }
+  for (const st of arr(data.strategies)) addValues(st.name);
   if (samples.panes()[1]) samples.panes()[1].setStretchFactor(2);
   samples.timeScale().fitContent();
   const sampled = document.getElementById('sampled');
@@ -398,6 +399,8 @@
       spread = keep(spread).concat(arr(m.spread));
       spreadSeries.setData(points(spread));
       samplesEmpty.hidden = spread.length > 0;
+      // A strategy spawned at the prompt since the page was made.
+      for (const name of Object.keys(m.values || {})) if (!(name in valueSeries)) addValues(name);
       for (const name of Object.keys(valueSeries)) {
         values[name] = keep(values[name]).concat(arr((m.values || {})[name]));
         valueSeries[name].setData(points(values[name]));
