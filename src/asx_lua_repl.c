@@ -28,8 +28,10 @@
  * return or instruction count of interpreted Lua code that is not asx's own
  * library (the option library: its files' source prefix). Code that LuaJIT has
  * compiled into a trace never sees the hook; lua/asx/repl/init.lua keeps the
- * lines typed at the prompt out of the compiler for that reason. on_break
- * runs from the loop afterwards, in any case.
+ * lines typed at the prompt out of the compiler for that reason. Outside a
+ * line (an agent that holds the loop at the prompt, or during a step) the
+ * hook raises in the agent that ran when Ctrl-C came, and in no other.
+ * on_break runs from the loop afterwards, in any case.
  */
 #include <stdio.h>
 #include <string.h>
@@ -281,9 +283,10 @@ static void cb_break(void *data) {
     protected_call(&c, "on_break");
 }
 
-/* From the reader's thread (asx_repl.h's held): whether the agent that
- * runs has run since the last looks without yielding, with the prompt up. The fields are
- * read as the stuck-agent watchdog reads them, from another thread. */
+/* From the reader's thread (asx_repl.h's held), with the prompt up: whether
+ * the agent that runs has run since the last looks without yielding. The
+ * fields are read as the stuck-agent watchdog reads them, from another
+ * thread. */
 static int cb_held(void *data) {
   static lsched *seen;
   static uint64_t seen_resume;
