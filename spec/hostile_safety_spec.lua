@@ -10,6 +10,14 @@ local function host(args)
   return sh('"$HOST" ' .. args)
 end
 
+-- asx-host ARGS under a limit of 300 MB of address space; nil under the
+-- sanitizers (spec/run.sh preloads their runtimes), whose allocator aborts
+-- the process at the limit.
+local function host_limited(args)
+  if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then return nil end
+  return sh('ulimit -v 300000 && "$HOST" ' .. args)
+end
+
 describe("asx-host against hostile strategies", function()
   it("a strategy assigning self.exchange fails alone, named with its file and line", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/hijack.lua " .. F .. "host/pair.lua")
@@ -226,6 +234,32 @@ describe("asx-host against hostile strategies", function()
   it("a strategy opening its process's memory to write there fails alone, refused the file", function()
     fails_alone("process_memory", "spec/fixtures/hostile/process_memory.lua:12: /proc/self/mem: writing a "
       .. "process's memory is not available in asx-host")
+  end)
+
+  it("a strategy that runs out of memory fails alone, its order cancelled, the summary and log whole", function()
+    -- The report of the failure allocated while the agent's garbage was
+    -- still held, ran out of memory again outside any protected call, and
+    -- asx-host ended with "asx-host: not enough memory", status 1 and no
+    -- summary.
+    local d = run.tmpdir()
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 --log " .. d .. "/t.csv "
+      .. F .. "hostile/hog.lua " .. F .. "host/pair.lua")
+    if not r then
+      os.execute("rm -rf '" .. d .. "'")
+      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
+      return
+    end
+    assert.are.equal(0, r.status)
+    assert.are.equal("hog#1: not enough memory\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents hog: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    -- The hog's order and the pairs' eight; its order was cancelled, so it
+    -- kept its money.
+    assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
+    assert.are.equal("value hog: mean 400.00, best 400, start 400.00", out[12])
+    assert.are.equal(("csv: 4 rows written to %s/t.csv"):format(d), out[#out])
+    os.execute("rm -rf '" .. d .. "'")
   end)
 
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()

@@ -114,15 +114,17 @@ void asx__lua_agents_moved(void) {
 /* ---- the one resume ---------------------------------------------------- */
 
 /* msg is len bytes: an error text may hold a NUL, and the log files keep
- * all of it. */
+ * all of it. A traceback of co follows it, unless co is NULL. */
 static void report_error(lsched *ls, uint32_t agent, lua_State *co,
                          const char *msg, size_t len) {
   lua_State *L = ls->L;
   int top = lua_gettop(L);
   lua_pushlstring(L, msg, len);
-  lua_pushliteral(L, "\n");
-  luaL_traceback(L, co, NULL, 0);
-  lua_concat(L, 3);
+  if (co) {
+    lua_pushliteral(L, "\n");
+    luaL_traceback(L, co, NULL, 0);
+    lua_concat(L, 3);
+  }
   if (ls->on_error_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_error_ref);
     lua_pushinteger(L, (lua_Integer)agent + 1);
@@ -324,6 +326,18 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
       }
       lua_settop(L, top);
     }
+  } else if (status == LUA_ERRMEM) {
+    /* What the agent held becomes garbage with its coroutine: it is
+     * collected before the report allocates, which would run out of memory
+     * again, outside any protected call, and unwind through the
+     * scheduler's loop up to asx-host's main. No traceback: the coroutine
+     * is gone. */
+    static const char no_memory[] = "not enough memory";
+    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+    asx__lua_drop_thread(ls, L, agent);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    report_error(ls, agent, NULL, no_memory, sizeof no_memory - 1);
+    return;
   } else {
     size_t len;
     const char *msg = lua_tolstring(co, -1, &len);
