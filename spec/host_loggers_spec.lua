@@ -98,6 +98,54 @@ wait $pid
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("leaves complete files and a summary when SIGHUP stops the session (its terminal closed)", function()
+    -- SIGHUP's default action ended asx-host with no summary, and the rows
+    -- the files still held in memory lost.
+    local dir = tmpdir()
+    local r = sh([[
+mkfifo "$D/fifo"
+"$HOST" --clock virtual --seed 3 strategies/random_trader.lua:200 --log "$D/t.csv" --summary "$D/s.json" \
+  2>"$D/fifo" &
+pid=$!
+exec 3<"$D/fifo"
+IFS= read -r line <&3
+printf '%s\n' "$line" >&2
+kill -HUP $pid
+cat <&3 >&2
+wait $pid
+]], dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx-host: hangup, stopping (send it again to quit at once)\n",
+      lines(r.stderr)[2] .. "\n")
+    assert.are.equal("SIGHUP", summary_value(r.stdout, "stopped by"))
+    assert.are.equal("SIGHUP", json.decode(slurp(dir .. "/s.json")).stopped_by)
+    local trades = tonumber(summary_value(r.stdout, "trades"))
+    assert.are.equal(trades, check_trades_csv(slurp(dir .. "/t.csv")))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("keeps ignoring SIGHUP under nohup", function()
+    -- The hangup comes first and is ignored; the interrupt then stops the
+    -- session (handled, the hangup would have stopped it, and the
+    -- interrupt, a second signal, quit at once with status 130).
+    local dir = tmpdir()
+    local r = sh([[
+mkfifo "$D/fifo"
+trap '' HUP
+"$HOST" --clock virtual --seed 3 strategies/random_trader.lua:200 2>"$D/fifo" &
+pid=$!
+exec 3<"$D/fifo"
+IFS= read -r line <&3
+kill -HUP $pid
+kill -INT $pid
+cat <&3 >&2
+wait $pid
+]], dir)
+    assert.are.equal(0, r.status)
+    assert.are.equal("SIGINT", summary_value(r.stdout, "stopped by"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("reports a log pipe whose reader left as a write error, and the session ends whole", function()
     -- The reader takes 10 bytes and leaves; the log is megabytes, far
     -- more than a pipe holds, so a later write finds no reader. That write

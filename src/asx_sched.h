@@ -229,7 +229,7 @@ int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number);
 char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
                          size_t size);
 
-/* Makes SIGINT and SIGTERM stop this session gracefully while it is
+/* Makes SIGINT, SIGTERM and SIGHUP stop this session gracefully while it is
  * started (on = 1), with prog prefixing the messages. The handler is a real
  * sigaction handler: the first signal stops the session before the next
  * resume, waking the loop through a uv_async; a second one writes which

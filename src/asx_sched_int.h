@@ -104,7 +104,7 @@ struct asx_sched {
   volatile sig_atomic_t async_ready; /* the uv_async exists */
   const char *prog;
   volatile sig_atomic_t signal;
-  struct sigaction old_int, old_term;
+  struct sigaction old_int, old_term, old_hup;
   asx_sched_quit_fn on_forced_quit;
 
   /* asx_sched_watchdog.c (see asx_sched_watch). The thread and its report

@@ -1,6 +1,6 @@
-/* SIGINT and SIGTERM (see asx_sched_catch_signals): the first stops the
- * session before the next resume, a second quits the process at once and
- * says which agent was running. Everything the handler does is
+/* SIGINT, SIGTERM and SIGHUP (see asx_sched_catch_signals): the first
+ * stops the session before the next resume, a second quits the process at
+ * once and says which agent was running. Everything the handler does is
  * async-signal-safe: it writes with write(2) (its control characters
  * escaped, asx_fmt_terminal_write), names the agent with
  * asx_sched_describe, and wakes the loop with uv_async_send.
@@ -29,7 +29,7 @@ static void on_signal(int signo) {
     s->signal = signo;
     s->stop_req = 1;
     asx__sched_put(prog);
-    asx__sched_put(signo == SIGINT ? ": interrupted" : ": terminated");
+    asx__sched_put(signo == SIGINT ? ": interrupted" : signo == SIGHUP ? ": hangup" : ": terminated");
     asx__sched_put(", stopping (send it again to quit at once)\n");
     /* Before the session starts there is no loop to wake:
      * asx_sched_start sees s->signal and ends the session at once. */
@@ -66,6 +66,12 @@ static void install_signals(asx_sched *s) {
   sig_target = s;
   sigaction(SIGINT, &sa, &s->old_int);
   sigaction(SIGTERM, &sa, &s->old_term);
+  /* A terminal that closes (a lost SSH connection) sends SIGHUP: the
+   * session stops as on SIGTERM, its loggers flushed, where the default
+   * action lost the rows still in memory. Under nohup it stays ignored. */
+  sigaction(SIGHUP, NULL, &s->old_hup);
+  if (s->old_hup.sa_handler != SIG_IGN)
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void asx__sched_restore_signals(asx_sched *s) {
@@ -73,6 +79,7 @@ void asx__sched_restore_signals(asx_sched *s) {
     return;
   sigaction(SIGINT, &s->old_int, NULL);
   sigaction(SIGTERM, &s->old_term, NULL);
+  sigaction(SIGHUP, &s->old_hup, NULL);
   sig_target = NULL;
 }
 

@@ -155,8 +155,7 @@ function M.summary(s, out)
   w(("session time: %.3f s"):format(r.session_time))
   w(("wall time: %.3f s"):format(r.wall_time))
   if r.signal then
-    w(("stopped by: %s"):format(r.signal == 2 and "SIGINT" or r.signal == 15 and "SIGTERM"
-      or ("signal " .. r.signal)))
+    w(("stopped by: %s"):format(summary_json.signal_name(r.signal)))
   elseif r.stopped_by then
     w(("stopped by: %s"):format(r.stopped_by))
   end

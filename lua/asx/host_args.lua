@@ -58,7 +58,7 @@ options:
   -h, --help             this help
       --version          the version
 
-Ctrl-C (or SIGTERM) stops the session and prints the summary; a second
+Ctrl-C (or SIGTERM, SIGHUP) stops the session and prints the summary; a second
 Ctrl-C quits at once.]]
 
 -- A bad command line: main prints it with the usage and returns 2.

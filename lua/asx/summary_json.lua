@@ -29,6 +29,10 @@ local null = cjson.null
 
 local function opt(v) if v == nil then return null end return v end
 
+-- The name of a signal that stopped the session, as the summaries say it.
+local SIGNALS = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
+function M.signal_name(sig) return SIGNALS[sig] or ("signal " .. sig) end
+
 -- Whether path can be written (asx.outfile), before the session runs; a file
 -- an earlier run left there is removed.
 function M.check(path)
@@ -63,7 +67,7 @@ function M.build(s, opts, sampler, status)
   return {
     seed = r.seed, clock = r.clock, duration = opt(opts.duration), session_time = r.session_time,
     wall_time = r.wall_time,
-    stopped_by = sig and (sig == 2 and "SIGINT" or sig == 15 and "SIGTERM" or ("signal " .. sig)) or null,
+    stopped_by = sig and M.signal_name(sig) or null,
     parameters = params.as_table(opts.sets),
     orders = r.orders, trades = r.trades, volume = r.volume,
     open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
