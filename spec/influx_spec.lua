@@ -179,6 +179,31 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.is_true(L:close())
   end)
 
+  it("writes names and tags that end in a backslash as points the server takes", function()
+    -- InfluxDB takes the separator after a backslash as escaped: a session
+    -- id, a strategy, an event type or a field name ending in one made
+    -- points the server refused ("invalid tag format"), on the C path and
+    -- the Lua path. The backslash at the end is dropped, as a line break is.
+    local L = assert(loggers.influxdb({ url = srv.url, db = "asx backslash", quiet = true }))
+    local ex = asx.exchange({ logger = L })
+    ex.session_id = "run\\"
+    local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+    a:sell(1, 7)
+    a:buy(1, 7)
+    L:send_event("agent", { time = 1, id = 1, name = "mm#1", strategy = "mm\\", state = "started" })
+    L:send_event("note\\", { time = 2, ["size\\"] = 3 })
+    assert.is_true(L:flush(10))
+    assert.are.same({ written = 5, dropped = 0 }, { written = L:stats().written, dropped = L:stats().dropped })
+    assert.is_nil(L:stats().error)
+    local row = first_row(query(srv, "asx backslash", 'SELECT count("amount") AS n FROM "exchange" WHERE "session" = \'run\''))
+    assert.are.equal(1, row.n)
+    row = first_row(query(srv, "asx backslash", 'SELECT count("seq") AS n FROM "agent" WHERE "strategy" = \'mm\''))
+    assert.are.equal(1, row.n)
+    row = first_row(query(srv, "asx backslash", 'SELECT "size" FROM "note"'))
+    assert.are.equal(3, row.size)
+    assert.is_true(L:close())
+  end)
+
   it("goes on when the server stops, and counts the points it lost", function()
     local srv2 = influxd.start()
     local L = assert(loggers.influxdb({ url = srv2.url, db = "asx", batch_size = 20, flush_interval = 0.05,

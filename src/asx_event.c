@@ -110,6 +110,9 @@ static void escape_tag(asx_event_fmt *f, const char *s, size_t len) {
     if (s[i] == '\n') continue; /* a newline cannot appear in a tag at all */
     *out++ = s[i];
   }
+  /* Nor can a backslash end one: InfluxDB takes the separator after it as
+   * escaped, and refused the point. */
+  while (out > f->session && out[-1] == '\\') out--;
   f->session_len = (size_t)(out - f->session);
 }
 

@@ -264,8 +264,11 @@ end
 
 -- InfluxDB line protocol ------------------------------------------------------------
 
-local function escape_key(s) return (s:gsub("([, =])", "\\%1")) end
-local function escape_measurement(s) return (s:gsub("([, ])", "\\%1")) end
+-- A line break would end the point: it becomes a space. A backslash cannot
+-- end a name or tag: InfluxDB takes the separator after it as escaped and
+-- refuses the point; it is dropped, as escape_tag in src/asx_event.c drops it.
+local function escape_key(s) return (s:gsub("\n", " "):gsub("\\+$", ""):gsub("([, =])", "\\%1")) end
+local function escape_measurement(s) return (s:gsub("\n", " "):gsub("\\+$", ""):gsub("([, ])", "\\%1")) end
 local function field_value(v)
   local t = type(v)
   if t == "number" then
@@ -295,12 +298,13 @@ function M.line(event_type, m, session)
   table.sort(tags, function(a, b) return a[1] < b[1] end)
   for _, kv in ipairs(tags) do
     local v = type(kv[2]) == "number" and num(kv[2]) or tostring(kv[2])
-    if v ~= "" then parts[#parts + 1] = "," .. kv[1] .. "=" .. escape_key(v:gsub("\n", " ")) end
+    v = escape_key(v)
+    if v ~= "" then parts[#parts + 1] = "," .. kv[1] .. "=" .. v end
   end
   local fields = {}
   local function add(k, v)
-    local fv = field_value(v)
-    if fv then fields[#fields + 1] = escape_key(k) .. "=" .. fv end
+    local fv, key = field_value(v), escape_key(k)
+    if fv and key ~= "" then fields[#fields + 1] = key .. "=" .. fv end
   end
   for _, k in ipairs(FIELDS[event_type] or {}) do
     if not is_tag[k] then add(k, m[k]) end
