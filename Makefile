@@ -12,11 +12,13 @@ WERROR     := $(if $(CI),ON,OFF)
 
 # make fuzz [SEED=n] [N=calls] [RUNS=n]: differential runs of the exchange
 # against the model in spec/fuzz (SEED defaults to the time).
-# make fuzz-c [TIME=seconds]: the libFuzzer target for the C book.
+# make fuzz-c [TIME=seconds] [FUZZER=book|text]: a libFuzzer target, the
+# C book's or the text encoders'.
 SEED :=
 N    := 100000
 RUNS := 1
 TIME := 60
+FUZZER := book
 
 .PHONY: all deps build test test-plain test-asan lint bench demo clean fuzz fuzz-c fuzz-c-build fuzz-c-smoke
 
@@ -62,20 +64,24 @@ fuzz: build
 fuzz-c-build: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DASX_FUZZ=ON \
 		-DASX_WERROR=$(WERROR) >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_book
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_book fuzz_text
 
-# The corpus grows in build-fuzz/corpus; a failing input is saved as
-# build-fuzz/crash-*, and `build-fuzz/fuzz_book FILE` replays it.
+# The corpus grows in build-fuzz/corpus (corpus-text for FUZZER=text); a
+# failing input is saved as build-fuzz/crash-*, and `build-fuzz/fuzz_book
+# FILE` replays it.
 fuzz-c: fuzz-c-build
-	@mkdir -p $(FUZZ_BUILD)/corpus
-	cd $(FUZZ_BUILD) && ./fuzz_book -max_total_time=$(TIME) -max_len=4096 \
-		-print_final_stats=1 corpus
+	@mkdir -p $(FUZZ_BUILD)/corpus$(if $(filter text,$(FUZZER)),-text)
+	cd $(FUZZ_BUILD) && ./fuzz_$(FUZZER) -max_total_time=$(TIME) -max_len=4096 \
+		-print_final_stats=1 corpus$(if $(filter text,$(FUZZER)),-text)
 
-# A fixed, short run for make test (a few seconds), so the target cannot rot.
+# A fixed, short run of each for make test (a few seconds), so the targets
+# cannot rot.
 fuzz-c-smoke: fuzz-c-build
-	@echo "== libFuzzer target, 100000 runs from seed 1"
+	@echo "== libFuzzer targets, 100000 runs each from seed 1"
 	@cd $(FUZZ_BUILD) && ./fuzz_book -seed=1 -runs=100000 -max_len=512 \
 		>smoke.log 2>&1 || { tail -30 smoke.log; exit 1; }
+	@cd $(FUZZ_BUILD) && ./fuzz_text -seed=1 -runs=100000 -max_len=512 \
+		>smoke-text.log 2>&1 || { tail -30 smoke-text.log; exit 1; }
 
 bench: build
 	@sh bench/run.sh $(BUILD)
