@@ -526,6 +526,23 @@ describe("views of the book", function()
     assert.has_error(function() ex:orderbook(1.5) end,
       "bad argument #1 to 'orderbook' (positive integer depth expected, got 1.5)")
   end)
+
+  it("names the caller's file and line in errors of orderbook and random", function()
+    -- orderbook's were raised a level too high (no position at all), and
+    -- random's inside lua/asx/trader.lua.
+    local trader = asx.trader({ exchange = ex })
+    for _, case in ipairs({
+      { function() local _ = ex:orderbook(0) end, "bad argument #1 to 'orderbook' (positive integer depth expected, got 0)" },
+      { function() local _ = trader:random("x") end, "bad argument #1 to 'random' (finite number expected, got string)" },
+      { function() local _ = trader:random(0) end, "bad argument #1 to 'random' (interval is empty, got 0)" },
+      { function() local _ = trader:random(5, 1) end, "bad argument #2 to 'random' (interval is empty, got 1)" },
+    }) do
+      local ok, err = pcall(case[1])
+      assert.is_false(ok)
+      assert.matches("^spec/core_spec%.lua:%d+: ", err)
+      assert.are.equal(case[2], (err:gsub("^spec/core_spec%.lua:%d+: ", "")))
+    end
+  end)
 end)
 
 describe("bad orders raise and change nothing", function()

@@ -81,7 +81,9 @@ end
 
 function Exchange:orderbook(depth, instrument)
   local st = exchange_state(self, "orderbook")
-  return orderbook(book_of(st, instrument, "orderbook", 2), depth, "orderbook")
+  -- Not a tail call: orderbook's errors name this method's caller.
+  local bids, asks = orderbook(book_of(st, instrument, "orderbook", 2), depth, "orderbook")
+  return bids, asks
 end
 
 -- The non-empty levels of one side from the best price outwards, as an

@@ -687,7 +687,7 @@ end
 local is_finite = check.is_finite
 
 local function check_bound(v, n)
-  if not is_finite(v) then argerror(n, "random", "finite number expected", v, 2) end
+  if not is_finite(v) then argerror(n, "random", "finite number expected", v, 3) end
   return floor(v)
 end
 
@@ -699,11 +699,11 @@ function Trader.random(self, m, n)
   if m == nil and n == nil then return r end
   if n == nil then
     m = check_bound(m, 1)
-    if m < 1 then argerror(1, "random", "interval is empty", m, 1) end
+    if m < 1 then argerror(1, "random", "interval is empty", m) end
     return floor(r * m) + 1
   end
   m, n = check_bound(m, 1), check_bound(n, 2)
-  if m > n then argerror(2, "random", "interval is empty", n, 1) end
+  if m > n then argerror(2, "random", "interval is empty", n) end
   return floor(r * (n - m + 1)) + m
 end
 
