@@ -27,7 +27,7 @@ local M = {}
 -- Lines typed at the prompt may replace any global, the string library's
 -- functions included; the REPL keeps its own references.
 local type, tostring, tonumber, pairs, select = type, tostring, tonumber, pairs, select
-local rawget, pcall = rawget, pcall
+local rawget, pcall, collectgarbage = rawget, pcall, collectgarbage
 local concat = table.concat
 local format, gsub, sub, find, match = string.format, string.gsub, string.sub, string.find, string.match
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
@@ -272,6 +272,9 @@ function M.start(opts)
     local ok, err = reader:pcall(take_line, line)
     if not ok then
       self.buffer = nil
+      -- LuaJIT does not collect when an allocation fails: what the line
+      -- made is garbage now, and the error's message needs the room.
+      if err == "not enough memory" then collectgarbage() end
       pcall(fail_with, err)
     end
     surely(next_prompt)
