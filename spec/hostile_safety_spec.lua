@@ -262,6 +262,26 @@ describe("asx-host against hostile strategies", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("a logger that runs out of memory is detached, and the agent whose trade it logged goes on", function()
+    -- The logger's garbage was still there when its failure was reported,
+    -- which ran out of memory again in the agent's call: the agent failed,
+    -- blamed for it, and the logger stayed.
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 --logger "
+      .. F .. "hostile/hog_logger.lua " .. F .. "host/pair.lua")
+    if not r then
+      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
+      return
+    end
+    assert.are.equal(0, r.status)
+    assert.are.equal("asx: logger spec/fixtures/hostile/hog_logger.lua failed and was detached: "
+      .. "not enough memory\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[5])
+    assert.are.same({ "orders: 8", "trades: 4", "volume: 4" }, { out[6], out[7], out[8] })
+    assert.matches("^logger spec/fixtures/hostile/hog_logger%.lua: detached after an error, %d+ events missed$",
+      out[#out])
+  end)
+
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "
       .. "loaded in asx-host (LuaJIT does not verify bytecode)")

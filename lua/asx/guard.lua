@@ -23,7 +23,7 @@ if registry["asx.guard"] then return registry["asx.guard"] end
 local F = require("asx.ffi")
 local core = F.core
 
-local xpcall, getinfo, concat, error = xpcall, debug.getinfo, table.concat, error
+local xpcall, getinfo, concat, error, collectgarbage = xpcall, debug.getinfo, table.concat, error, collectgarbage
 
 local M = {}
 
@@ -157,6 +157,10 @@ end
 function M.send(L, name, m)
   local ok, err = xpcall(call_send, on_error, L, name, m)
   if ok then return true end
+  -- A logger that ran out of memory left its garbage: LuaJIT does not
+  -- collect when an allocation fails, and reporting the failure (then the
+  -- agent's next steps) would run out of memory again, failing the agent.
+  if err == "not enough memory" then collectgarbage() end
   if err ~= FAILED then return false, err end
   local tb
   err, tb, failed_err, failed_tb = failed_err, failed_tb, nil, nil
