@@ -146,6 +146,23 @@ wait $pid
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("keeps its messages and summary out of the log files when stdout and stderr are closed", function()
+    -- The first log file opened took the number of the closed stream, 2
+    -- or 1, and the agent's error, or the summary, went into it.
+    local dir = tmpdir()
+    local args = '-q --clock virtual --seed 3 -d 5 spec/fixtures/hostile/fails_late.lua spec/fixtures/host/pair.lua '
+    local r = sh('"$HOST" ' .. args .. '--log "$D/no_stderr.csv" >/dev/null 2>&- && "$HOST" ' .. args
+      .. '--log "$D/no_stdout.csv" >&- 2>/dev/null && "$HOST" ' .. args .. '--log "$D/open.csv" >/dev/null 2>&1',
+      dir)
+    assert.are.equal(0, r.status)
+    local want = slurp(dir .. "/open.csv")
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n",
+      lines(want)[1] .. "\n")
+    assert.are.equal(want, slurp(dir .. "/no_stderr.csv"))
+    assert.are.equal(want, slurp(dir .. "/no_stdout.csv"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("reports a log pipe whose reader left as a write error, and the session ends whole", function()
     -- The reader takes 10 bytes and leaves; the log is megabytes, far
     -- more than a pipe holds, so a later write finds no reader. That write

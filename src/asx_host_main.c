@@ -28,6 +28,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -178,11 +180,29 @@ static int run_module(lua_State *L, int argc, char **argv, const char *dir) {
  * not inherited by the programs that os.execute and io.popen start. */
 static void on_sigpipe(int signo) { (void)signo; }
 
+/* A standard output or error that was closed (`2>&-`) is opened on
+ * /dev/null: else the first file opened took its number, a log file, and
+ * the messages and the summary meant for it went into the log. */
+static void keep_standard_streams(void) {
+  for (int fd = 1; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0 && null != fd) {
+      dup2(null, fd);
+      close(null);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
-  asx_slab *slab = asx_slab_new();
-  lua_State *L = slab ? lua_newstate(asx_slab_alloc, slab) : NULL;
+  asx_slab *slab;
+  lua_State *L;
   char dir[PATH_MAX];
   int status;
+  keep_standard_streams();
+  slab = asx_slab_new();
+  L = slab ? lua_newstate(asx_slab_alloc, slab) : NULL;
   if (!L) {
     fputs(ASX_PROG ": cannot create a Lua state (out of memory)\n", stderr);
     asx_slab_free(slab);
