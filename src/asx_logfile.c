@@ -14,6 +14,7 @@
  */
 #include "asx_logfile.h"
 #include "asx_logfile_claim.h"
+#include "asx_deadline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,13 +139,7 @@ static void *writer_main(void *arg) {
   pthread_mutex_lock(&lf->mu);
   for (;;) {
     while (!lf->qhead && !lf->quit) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += STALE_NS;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+      struct timespec ts = asx_deadline_in(STALE_NS);
       if (pthread_cond_timedwait(&lf->work, &lf->mu, &ts) == ETIMEDOUT &&
           lf->cur && lf->cur->len) {
         enqueue_locked(lf, lf->cur);

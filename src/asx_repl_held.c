@@ -16,6 +16,7 @@
  * under one mutex; libedit's own changes happen on the loop, which is not
  * turning while the thread changes it.
  */
+#include "asx_deadline.h"
 #include "asx_repl_int.h"
 
 #include <time.h>
@@ -48,13 +49,7 @@ static void *held_main(void *arg) {
   struct termios t;
   pthread_mutex_lock(&r->held_mu);
   while (!r->held_quit) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += HELD_LOOK_NS;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = asx_deadline_in(HELD_LOOK_NS);
     pthread_cond_timedwait(&r->held_cv, &r->held_mu, &ts);
     if (r->held_quit || r->isig_on || !__atomic_load_n(&r->prompt_up, __ATOMIC_ACQUIRE) ||
         !r->cb.held(r->cb.data))

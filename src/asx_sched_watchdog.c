@@ -7,6 +7,7 @@
  * debug hook. If no report comes (the hook cannot fire in compiled code),
  * the watchdog writes the warning itself, without the position.
  */
+#include "asx_deadline.h"
 #include "asx_sched_int.h"
 
 #include <assert.h>
@@ -74,12 +75,7 @@ static void *watchdog_main(void *arg) {
     struct timespec ts;
     uint64_t now, r;
     uint32_t agent;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += WATCH_PERIOD_NS;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    ts = asx_deadline_in(WATCH_PERIOD_NS);
     pthread_cond_timedwait(&s->wd_cv, &s->wd_mu, &ts);
     if (s->watchdog_quit)
       break;
