@@ -286,19 +286,26 @@ static void cb_break(void *data) {
 /* From the reader's thread (asx_repl.h's held), with the prompt up: whether
  * the agent that runs has run since the last looks without yielding. The
  * fields are read as the stuck-agent watchdog reads them, from another
- * thread. */
+ * thread, under the lock that keeps the running session from ending (and
+ * being collected) meanwhile. */
 static int cb_held(void *data) {
   static lsched *seen;
   static uint64_t seen_resume;
   static int looks;
-  lsched *ls = asx__lua_running;
-  uint64_t r;
+  lsched *ls;
+  uint64_t r = 0;
+  int running;
   (void)data;
-  if (!ls || asx_sched_current(ls->s) == ASX_SCHED_NONE) {
+  pthread_mutex_lock(&asx__lua_running_mu);
+  ls = asx__lua_running;
+  running = ls && asx_sched_current(ls->s) != ASX_SCHED_NONE;
+  if (running)
+    r = asx_sched_resumes(ls->s);
+  pthread_mutex_unlock(&asx__lua_running_mu);
+  if (!running) {
     seen = NULL;
     return 0;
   }
-  r = asx_sched_resumes(ls->s);
   if (ls != seen || r != seen_resume) {
     seen = ls;
     seen_resume = r;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 lsched *asx__lua_running;
+pthread_mutex_t asx__lua_running_mu = PTHREAD_MUTEX_INITIALIZER;
 lsched *asx__lua_last;
 
 lsched *asx__lua_check_sched(lua_State *L, int idx) {
@@ -201,8 +202,10 @@ static int l_gc(lua_State *L) {
   }
   if (asx__lua_last == ls)
     asx__lua_last = NULL;
+  pthread_mutex_lock(&asx__lua_running_mu);
   if (asx__lua_running == ls)
     asx__lua_running = NULL;
+  pthread_mutex_unlock(&asx__lua_running_mu);
   return 0;
 }
 
@@ -245,7 +248,9 @@ static int l_run(lua_State *L) {
     return luaL_error(L, "run: another session is running (sessions do not nest)");
   lua_settop(L, 1);
   ls->L = L;
+  pthread_mutex_lock(&asx__lua_running_mu);
   asx__lua_running = ls;
+  pthread_mutex_unlock(&asx__lua_running_mu);
   asx__lua_last = ls;
   if (ls->progress_ref != LUA_NOREF) {
     uint64_t ms = (uint64_t)(ls->progress_interval * 1000);
@@ -266,7 +271,9 @@ static int l_run(lua_State *L) {
   asx__lua_unhook_stuck(L);
   if (ls->progress)
     uv_timer_stop(ls->progress);
+  pthread_mutex_lock(&asx__lua_running_mu);
   asx__lua_running = prev;
+  pthread_mutex_unlock(&asx__lua_running_mu);
   ls->L = NULL;
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "asx_sched.h"
 
 #include <lua.h>
+#include <pthread.h>
 
 #define SCHED_MT "asx.scheduler"
 
@@ -43,6 +44,10 @@ typedef struct lsched {
  * now() and random() called outside an agent). Hidden: the resume path
  * reads them as directly as a file's own statics. */
 extern lsched *asx__lua_running __attribute__((visibility("hidden")));
+/* Held while asx__lua_running changes, and by another thread for as long
+ * as it reads through it (the prompt's watch on a held loop): a session
+ * that ended may be collected at once after. */
+extern pthread_mutex_t asx__lua_running_mu __attribute__((visibility("hidden")));
 extern lsched *asx__lua_last __attribute__((visibility("hidden")));
 
 /* asx_lua_sched.c: the scheduler at stack index idx, or a Lua error. */
