@@ -226,6 +226,27 @@ describe("memory safety from Lua", function()
       check_book(ex2)
     end)
 
+    it("keeps an order's instrument readable once its trader or its exchange is collected", function()
+      local ex = asx.exchange({ instruments = { "ACME", "BOLT" } })
+      local resting, filled, orphan
+      do
+        local t = asx.trader({ exchange = ex, money = 1000, stocks = { BOLT = 5 } })
+        resting = t:sell(3, 101, "BOLT")
+        filled = t:buy(1, 101, "BOLT")
+        orphan = asx.trader({ exchange = ex, stocks = { ACME = 1 } }):sell(1, 50, "ACME")
+      end
+      collect()
+      -- The traders are gone; the exchange lives and their orders rest on.
+      assert.are.same({ "ACME", "open" }, { orphan.instrument, orphan.status })
+      ex = nil -- luacheck: ignore 311
+      collect()
+      assert.are.same({ "BOLT", "cancelled", 2, 1 },
+        { resting.instrument, resting.status, resting.amount, resting.filled })
+      assert.are.same({ "BOLT", "filled", 0, 1 }, { filled.instrument, filled.status, filled.amount, filled.filled })
+      assert.are.equal("ACME", orphan.instrument)
+      assert.are.equal("order#1(sell 2 BOLT @ 101, filled 1, cancelled)", tostring(resting))
+    end)
+
     it("a trader cannot move: another exchange refuses it and its orders stay in one book", function()
       local ex1 = asx.exchange()
       local t = asx.trader({ exchange = ex1, money = 1000, stocks = 10 })

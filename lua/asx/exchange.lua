@@ -412,6 +412,8 @@ function M.new(opts)
   end
   opts = opts or {}
   local names, index, n_instruments = instrument_names(opts.instruments)
+  local names_no
+  names, names_no = P.intern_names(names, n_instruments)
   local loggers = {}
   if opts.logger ~= nil then
     check_logger(opts.logger, "exchange")
@@ -466,7 +468,7 @@ function M.new(opts)
     ev_buffer = C.asx_book_event_buffer(book), ev_count = C.asx_book_event_count(book),
     anchors = anchors, kept = kept, kept_n = 0, kept_limit = 64,
     native = {}, natives = 0, delivering = false, abandoned = 0, listening = false,
-    batched = false, watching = false, tag = n_exchanges,
+    batched = false, watching = false, tag = n_exchanges, names_no = names_no,
     -- ex.loggers and ex.events show copies of these: a strategy that
     -- writes those fields, or edits that list in place, changes what it
     -- reads there, not what the exchange does.
@@ -753,6 +755,7 @@ function Exchange:register(t)
   ffi.cast("asx_account_rw *", acct).tag = st.tag
   st.traders[acct.id] = t
   keep_account(st, acct)
+  P.set_names(acct.id, st.names_no)
   return t
 end
 

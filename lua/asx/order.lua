@@ -56,13 +56,8 @@ local order_getters = {
   status = status_of,
   owner = function(o) return owners[o.trader_] end,
   trader = function(o) return o.trader_ end,
-  -- The instrument's name, found through the owner's exchange (nil once the
-  -- owner is collected).
-  instrument = function(o)
-    local acct = P.account_of(owners[o.trader_])
-    local st = acct and P.state_at[acct.tag]
-    return st and st.names[o.instrument_]
-  end,
+  -- The instrument's name, also once the owner or its exchange is collected.
+  instrument = function(o) return P.instrument_name(o.trader_, o.instrument_) end,
   -- Why a cancelled order was cancelled: nil when its trader asked (or for
   -- a market order's rest), else "ioc", "fok", "post_only" or "replace".
   reason = function(o) return CANCEL_REASONS[o.reason_] end,

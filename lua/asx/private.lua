@@ -78,6 +78,45 @@ P.state_at, P.exchange_at = state_at, exchange_at
 -- and so whether its exchange still lives (lua/asx/order.lua).
 P.account_at = weak("v")
 
+-- The instrument names of each trader's exchange, by trader id, so that an
+-- order (which holds its trader's id and its instrument's number, no more)
+-- names its instrument after its trader and its exchange are collected.
+-- Exchanges with the same instruments share one list of names (interned:
+-- as many kept as there are distinct lists); each id's list number is in C
+-- arrays of 4,096, which the collector never walks and which grow a chunk
+-- at a time (a doubling array would jump by megabytes at a million ids).
+local bit = require("bit")
+local rshift, band = bit.rshift, bit.band
+local name_lists, list_no, id_lists = {}, {}, {}
+local chunk_t = ffi.typeof("uint32_t[4096]")
+
+-- The shared list equal to names ({ [0] = name, ... }), and its number.
+function P.intern_names(names, n)
+  local key = table.concat(names, ",", 0, n - 1)
+  local no = list_no[key]
+  if no == nil then
+    no = #name_lists + 1
+    name_lists[no], list_no[key] = names, no
+  end
+  return name_lists[no], no
+end
+
+-- Records that trader id's exchange has the names of list number no.
+function P.set_names(id, no)
+  local hi = rshift(id, 12)
+  local chunk = id_lists[hi]
+  if chunk == nil then chunk = chunk_t(); id_lists[hi] = chunk end
+  chunk[band(id, 4095)] = no
+end
+
+-- The name of instrument i of trader id's exchange (nil for an id never
+-- registered).
+function P.instrument_name(id, i)
+  local chunk = id_lists[rshift(id, 12)]
+  local names = chunk and name_lists[chunk[band(id, 4095)]]
+  return names and names[i]
+end
+
 -- The exchange of trader t, or nil (t is no trader, or has none).
 function P.exchange_of(t)
   local acct = account_of(t)
