@@ -236,6 +236,43 @@ describe("asx-host --http and HEAD", function()
   end)
 end)
 
+describe("asx-host --http and methods", function()
+  -- The status, the Allow header (nil when there is none) and the body of
+  -- METHOD PATH.
+  local function ask(h, method, path)
+    local res = run.output(("curl -s -i -X %s -H 'Connection: close' -m 20 '%s%s'"):format(method, h.url, path))
+    local status, headers, body = res:match("^HTTP/1%.1 (%d+) [^\r]*\r\n(.-\r\n)\r\n(.*)$")
+    return { tonumber(status), headers and headers:match("\r\nallow: ?([^\r]*)\r\n"), body }
+  end
+
+  it("answers 405 with the methods each route takes in Allow, /api/control's included", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:5")
+    -- Without --http-control, /api/control takes no method: an empty Allow.
+    local off = { 405, "", "read-only: GET only\n" }
+    assert.are.same(off, ask(h, "GET", "api/control"))
+    assert.are.same(off, ask(h, "POST", "api/control"))
+    assert.are.same(off, ask(h, "PUT", "api/control?x=1"))
+    for _, path in ipairs({ "", "api/summary", "api/book", "api/stream" }) do
+      assert.are.same({ 405, "GET, HEAD", "read-only: GET only\n" }, ask(h, "POST", path), path)
+      assert.are.same({ 405, "GET, HEAD", "read-only: GET only\n" }, ask(h, "DELETE", path), path)
+    end
+    assert.are.same({ 404, nil, "not found\n" }, ask(h, "GET", "nope"))
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+
+    h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 --http-control strategies/random_trader.lua:5")
+    assert.are.same({ 405, "POST", "POST only\n" }, ask(h, "GET", "api/control"))
+    assert.are.same({ 405, "POST", "" }, ask(h, "HEAD", "api/control"))
+    assert.are.same({ 405, "POST", "POST only\n" }, ask(h, "PATCH", "api/control"))
+    for _, path in ipairs({ "", "api/summary", "api/book", "api/stream" }) do
+      assert.are.same({ 405, "GET, HEAD", "GET, or POST /api/control\n" }, ask(h, "POST", path), path)
+    end
+    assert.are.same(200, ask(h, "GET", "api/summary")[1])
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+end)
+
 describe("asx-host --http and clients that never read", function()
   local net = require("helpers.net")
   local ffi = require("ffi")

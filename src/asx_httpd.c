@@ -50,7 +50,8 @@ struct asx_httpd {
   void *data;
   stream *streams;
   int nstreams; /* in the list */
-  char *post_path; /* the one path a POST may go to, or NULL */
+  char *post_path; /* the one path that takes POST (and only POST), or NULL */
+  int post_on;     /* whether it takes POST now (else no method) */
   uint64_t dropped;
   int port;
   int closed;
@@ -145,35 +146,50 @@ static int append(stream *st, const char *bytes, size_t len) {
   return 0;
 }
 
-/* Whether the request's method may reach the callback: GET and HEAD
- * anywhere, POST only to the path given to asx_httpd_allow_post (its query
- * aside). */
-static int allowed(const asx_httpd *h, const h2o_req_t *req) {
+/* Whether the request is to the POST path (its query aside). */
+static int at_post_path(const asx_httpd *h, const h2o_req_t *req) {
   size_t len;
-  if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
-      h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
-    return 1;
-  if (h->post_path == NULL || !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+  if (h->post_path == NULL)
     return 0;
   for (len = 0; len < req->path.len && req->path.base[len] != '?'; len++)
     ;
   return h2o_memis(req->path.base, len, h->post_path, strlen(h->post_path));
 }
 
-/* 405, with the methods the server takes in Allow and in the body. */
+/* The methods the request's path takes, as its Allow header lists them:
+ * the POST path POST only (or nothing, while it is off), any other GET and
+ * HEAD. */
+static const char *methods_of(const asx_httpd *h, const h2o_req_t *req) {
+  if (at_post_path(h, req))
+    return h->post_on ? "POST" : "";
+  return "GET, HEAD";
+}
+
+/* Whether the request's method may reach the callback. */
+static int allowed(const asx_httpd *h, const h2o_req_t *req) {
+  const h2o_iovec_t *m = &req->method;
+  if (at_post_path(h, req))
+    return h->post_on && h2o_memis(m->base, m->len, H2O_STRLIT("POST"));
+  return h2o_memis(m->base, m->len, H2O_STRLIT("GET")) ||
+         h2o_memis(m->base, m->len, H2O_STRLIT("HEAD"));
+}
+
+/* 405, with the methods the path takes in Allow (RFC 9110: an empty one
+ * for a resource that configuration turned off), and in the body what the
+ * server takes. */
 static void refuse(asx_httpd *h, h2o_req_t *req) {
   asx_httpd_req r = {req, h, 0};
-  const char *text = "read-only: GET only\n";
+  const char *text = "read-only: GET only\n", *allow = methods_of(h, req);
   char *buf;
-  if (h->post_path) {
+  if (h->post_on && at_post_path(h, req)) {
+    text = "POST only\n";
+  } else if (h->post_on) {
     size_t len = strlen(h->post_path) + 32;
     buf = h2o_mem_alloc_pool(&req->pool, len);
     snprintf(buf, len, "GET, or POST %s\n", h->post_path);
     text = buf;
   }
-  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
-                 h->post_path ? "GET, HEAD, POST" : "GET, HEAD",
-                 h->post_path ? 15 : 9);
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
   asx_httpd_respond(&r, 405, "text/plain; charset=utf-8", text, strlen(text));
 }
 
@@ -263,12 +279,13 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
 
 int asx_httpd_port(const asx_httpd *h) { return h->port; }
 
-int asx_httpd_allow_post(asx_httpd *h, const char *path) {
+int asx_httpd_set_post(asx_httpd *h, const char *path, int on) {
   char *copy = NULL;
   if (path != NULL && (copy = strdup(path)) == NULL)
     return ASX_E_NOMEM;
   free(h->post_path);
   h->post_path = copy;
+  h->post_on = path != NULL && on;
   return 0;
 }
 

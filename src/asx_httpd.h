@@ -2,8 +2,9 @@
  * libh2o (Debian's libh2o, compiled with libuv), for `asx-host --http`.
  *
  * GET and HEAD requests go to one callback, and POST requests to the one
- * path allowed (asx_httpd_allow_post); any other request is refused with
- * 405 before the callback, so a read-only server cannot be driven by a
+ * path that takes them (asx_httpd_set_post), which takes no other method;
+ * any other request is refused with 405 and the methods its path takes
+ * (Allow) before the callback, so a read-only server cannot be driven by a
  * request whatever the callback does. The callback answers before returning:
  * with asx_httpd_respond (a whole response), or with asx_httpd_stream, which
  * keeps it open as a server-sent-events stream. asx_httpd_broadcast then
@@ -46,9 +47,12 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
                    asx_httpd **out, const char **err);
 /* The port it listens on. */
 int asx_httpd_port(const asx_httpd *h);
-/* Lets POST requests to path (exactly, the query aside) reach the callback;
- * NULL: none (the default). 0, or ASX_E_NOMEM (nothing changed). */
-int asx_httpd_allow_post(asx_httpd *h, const char *path);
+/* Makes path (exactly, the query aside) the one that takes POST requests,
+ * and no other method: with on, they reach the callback; without, the path
+ * takes no method at all (405 with an empty Allow, as RFC 9110 answers for
+ * a resource that configuration turned off). NULL: no such path (the
+ * default), POST refused everywhere. 0, or ASX_E_NOMEM (nothing changed). */
+int asx_httpd_set_post(asx_httpd *h, const char *path, int on);
 /* Answers req with status, a Content-Type and body (copied). */
 void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
                       size_t len);

@@ -8,11 +8,14 @@
  *     every = 0.25, on_tick = function() end, -- optional: called every
  *                                              -- `every` wall seconds
  *     post = "/api/control",                  -- optional: the one path
- *   }                                          -- POST may go to
+ *                                              -- POST may go to (and
+ *                                              -- no other method)
+ *     post_off = true,                        -- optional: that path
+ *   }                                          -- takes no method at all
  *   srv:port()  srv:broadcast(text)  srv:dropped()  srv:close()
  *
- * Other methods than GET and HEAD (and POST to `post`) are refused with
- * 405 before on_request (src/asx_httpd.h). Returns nil, err when it cannot
+ * Other methods than GET and HEAD elsewhere (and POST to `post`) are
+ * refused with 405 and an Allow header before on_request (src/asx_httpd.h). Returns nil, err when it cannot
  * listen. The callbacks run from libuv
  * callbacks on a Lua thread of the server's own, outside any agent; an
  * error escaping one, or an answer HTTP cannot carry (a status outside
@@ -127,6 +130,7 @@ static int l_http_listen(lua_State *L) {
   lhttp *u;
   const char *host, *post, *err = NULL;
   lua_Number port, every;
+  int post_on;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "host");
   host = luaL_optstring(L, -1, "127.0.0.1");
@@ -140,14 +144,16 @@ static int l_http_listen(lua_State *L) {
   every = luaL_optnumber(L, -1, 0);
   lua_getfield(L, 1, "post");
   post = luaL_optstring(L, -1, NULL);
-  lua_pop(L, 2);
+  lua_getfield(L, 1, "post_off");
+  post_on = !lua_toboolean(L, -1);
+  lua_pop(L, 3);
   u = lua_newuserdata(L, sizeof *u);
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_request = u->ref_on_tick = LUA_NOREF;
   luaL_getmetatable(L, HTTP_MT);
   lua_setmetatable(L, -2);
   if (asx_httpd_open(uv_default_loop(), host, (int)port, on_request, u, &u->h, &err) == 0 && post &&
-      asx_httpd_allow_post(u->h, post) != 0) {
+      asx_httpd_set_post(u->h, post, post_on) != 0) {
     asx_httpd_close(u->h);
     u->h = NULL;
     err = "out of memory";

@@ -23,8 +23,9 @@
 -- POST /api/control   only with control = true (--http-control): a JSON
 --                     body { "action": "pause" | "resume" | "step" | "speed",
 --                     "seconds": s, "x": factor }
--- Any other method (or POST elsewhere, or without control) is refused with
--- 405 by the server; an unknown path is 404.
+-- Any other method is refused with 405 by the server, with the methods the
+-- path takes in Allow: POST for /api/control (none without control), GET
+-- and HEAD for the others; an unknown path is 404.
 local cjson = require("cjson").new()
 local core = require("asx.core")
 require("asx")
@@ -177,7 +178,7 @@ function M.serve(s, R, opts)
   end
 
   -- The server lets through GET and HEAD, and POST to /api/control with
-  -- control only: it refuses the rest (src/asx_httpd.h).
+  -- control only (nothing else there): it refuses the rest (src/asx_httpd.h).
   local function on_request(method, path, body)
     local route = path:match("^[^?]*")
     if method == "POST" then return do_control(body) end
@@ -266,7 +267,7 @@ function M.serve(s, R, opts)
 
   local err
   srv, err = core.http_listen({ host = opts.host, port = opts.port, on_request = on_request,
-    every = M.STREAM_EVERY, on_tick = on_tick, post = control and "/api/control" or nil })
+    every = M.STREAM_EVERY, on_tick = on_tick, post = "/api/control", post_off = not control })
   if not srv then
     s.exchange:remove_logger(tape)
     return nil, ("cannot serve on %s:%d: %s"):format(opts.host, opts.port, err)

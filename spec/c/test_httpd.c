@@ -185,6 +185,22 @@ static void test_requests_reach_the_callback(void **state) {
   asx_httpd_close(h);
 }
 
+/* Sends method path to h and checks the 405 answer: its Allow header
+ * (allow, which may be empty) and its body. */
+static void check_refused(uv_loop_t *loop, asx_httpd *h, const char *method, const char *path,
+                          const char *allow, const char *body) {
+  char line[64];
+  client *c = request(loop, asx_httpd_port(h), method, path, "{\"action\":\"pause\"}");
+  run_until(loop, &c->eof);
+  assert_true(has(c, "HTTP/1.1 405 Method Not Allowed\r\n"));
+  snprintf(line, sizeof line, "\r\nallow: %s\r\n", allow);
+  assert_true(has(c, line));
+  assert_int_equal(count(c, "\r\nallow:"), 1);
+  if (strcmp(method, "HEAD") != 0)
+    assert_true(has(c, body));
+  client_free(c);
+}
+
 static void test_methods_refused(void **state) {
   uv_loop_t *loop = uv_default_loop();
   seen s = {0};
@@ -193,18 +209,13 @@ static void test_methods_refused(void **state) {
   client *c;
   size_t i;
   /* Read-only: nothing but GET and HEAD reaches the callback. */
-  for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-    c = request(loop, asx_httpd_port(h), methods[i], "/api/control", "{\"action\":\"pause\"}");
-    run_until(loop, &c->eof);
-    assert_true(has(c, "HTTP/1.1 405 Method Not Allowed\r\n"));
-    assert_true(has(c, "allow: GET, HEAD\r\n"));
-    assert_true(has(c, "read-only: GET only\n"));
-    client_free(c);
-  }
+  for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    check_refused(loop, h, methods[i], "/api/control", "GET, HEAD", "read-only: GET only\n");
   assert_int_equal(s.calls, 0);
 
-  /* With a POST path: POST there (whatever the query) and nowhere else. */
-  assert_int_equal(asx_httpd_allow_post(h, "/api/control"), 0);
+  /* With a POST path: POST there (whatever the query) and nowhere else, and
+   * no other method there (RFC 9110: a 405 lists what the resource takes). */
+  assert_int_equal(asx_httpd_set_post(h, "/api/control", 1), 0);
   c = request(loop, asx_httpd_port(h), "POST", "/api/control?x=1", "{\"action\":\"pause\"}");
   run_until(loop, &c->eof);
   assert_int_equal(s.calls, 1);
@@ -212,23 +223,32 @@ static void test_methods_refused(void **state) {
   assert_string_equal(s.body, "{\"action\":\"pause\"}");
   assert_true(has(c, "HTTP/1.1 200 OK\r\n"));
   client_free(c);
-  static const char *const elsewhere[][2] = {
-      {"POST", "/api/controls"}, {"POST", "/"}, {"PUT", "/api/control"}};
-  for (i = 0; i < 3; i++) {
-    c = request(loop, asx_httpd_port(h), elsewhere[i][0], elsewhere[i][1], "x");
-    run_until(loop, &c->eof);
-    assert_true(has(c, "HTTP/1.1 405 Method Not Allowed\r\n"));
-    assert_true(has(c, "allow: GET, HEAD, POST\r\n"));
-    assert_true(has(c, "GET, or POST /api/control\n"));
-    client_free(c);
-  }
+  check_refused(loop, h, "POST", "/api/controls", "GET, HEAD", "GET, or POST /api/control\n");
+  check_refused(loop, h, "POST", "/", "GET, HEAD", "GET, or POST /api/control\n");
+  check_refused(loop, h, "PUT", "/", "GET, HEAD", "GET, or POST /api/control\n");
+  check_refused(loop, h, "GET", "/api/control", "POST", "POST only\n");
+  check_refused(loop, h, "HEAD", "/api/control?x=1", "POST", "");
+  check_refused(loop, h, "PUT", "/api/control", "POST", "POST only\n");
   assert_int_equal(s.calls, 1);
-  assert_int_equal(asx_httpd_allow_post(h, NULL), 0);
-  c = request(loop, asx_httpd_port(h), "POST", "/api/control", "x");
+
+  /* The path kept but off (--http without --http-control): it takes no
+   * method, which an empty Allow says; the rest is as read-only. */
+  assert_int_equal(asx_httpd_set_post(h, "/api/control", 0), 0);
+  check_refused(loop, h, "POST", "/api/control", "", "read-only: GET only\n");
+  check_refused(loop, h, "GET", "/api/control", "", "read-only: GET only\n");
+  check_refused(loop, h, "DELETE", "/", "GET, HEAD", "read-only: GET only\n");
+  c = request(loop, asx_httpd_port(h), "GET", "/api/controls", "");
   run_until(loop, &c->eof);
-  assert_true(has(c, "HTTP/1.1 405 Method Not Allowed\r\n"));
+  assert_true(has(c, "HTTP/1.1 200 OK\r\n"));
   client_free(c);
-  assert_int_equal(s.calls, 1);
+  assert_int_equal(s.calls, 2);
+  assert_int_equal(asx_httpd_set_post(h, NULL, 0), 0);
+  check_refused(loop, h, "POST", "/api/control", "GET, HEAD", "read-only: GET only\n");
+  c = request(loop, asx_httpd_port(h), "GET", "/api/control", "");
+  run_until(loop, &c->eof);
+  assert_true(has(c, "HTTP/1.1 200 OK\r\n"));
+  client_free(c);
+  assert_int_equal(s.calls, 3);
   asx_httpd_close(h);
 }
 
