@@ -135,6 +135,53 @@ describe("the InfluxDB logger with influxd 1.x", function()
       'nil\t"close: ' .. why .. '"' }, { out[1], out[2], out[3] })
   end)
 
+  it("at the prompt, is closed at the end of the session however it ends, its points on the server", function()
+    -- A logger the user opened at the prompt and left open: its points
+    -- wait for a flush an hour away when the session ends. The summary
+    -- names it as it names those of the command line.
+    local function lines(db)
+      return ('L = require("asx.loggers").influxdb({ url = "%s", db = "%s", flush_interval = 3600 })\n'
+        .. 'me.exchange:add_logger(L)\nme:sell(1, 10)\nme:buy(1, 10)\n'):format(srv.url, db)
+    end
+    local function counts(db)
+      local out = {}
+      for _, m in ipairs({ "order", "exchange", "session" }) do
+        local row = first_row(query(srv, db, ('SELECT count("seq") AS n FROM "%s"'):format(m)))
+        out[m] = row and row.n
+      end
+      return out
+    end
+    local want = { order = 2, exchange = 1, session = 1 }
+    -- The end of its input, and quit().
+    for db, script in pairs({ ["prompt eof"] = lines("prompt eof"), ["prompt quit"] = lines("prompt quit") .. "quit()\n" }) do
+      local _, status, summary = run.repl(script, "--clock virtual --seed 1")
+      assert.are.equal(0, status)
+      assert.are.equal("influxdb: 4 points written, 0 dropped", summary[#summary], db)
+      assert.are.same(want, counts(db), db)
+    end
+    -- SIGTERM, once the lines have run (their input stays open).
+    local d = run.tmpdir()
+    assert(os.execute(("mkfifo '%s/in'"):format(d)) == 0)
+    os.execute(("('%s' -i -q --clock virtual --seed 1 <'%s/in' >'%s/out' 2>&1 & echo $! >'%s/pid'; wait $!; "
+      .. "echo $? >'%s/code') &"):format(run.HOST, d, d, d, d))
+    local fifo = assert(io.open(d .. "/in", "w"))
+    -- A value: the prompt flushes those at once.
+    fifo:write(lines("prompt term"), '"ran"\n')
+    fifo:flush()
+    run.wait_for("the lines to run", function() return (run.read(d .. "/out") or ""):find('\n"ran"\n') end)
+    local pid = run.wait_for("the pid", function() return tonumber(run.read(d .. "/pid") or "") end)
+    os.execute("kill -TERM " .. pid)
+    run.wait_for("the host to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    fifo:close()
+    local out = run.lines(run.slurp(d .. "/out"))
+    local code = tonumber(run.read(d .. "/code"))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, code)
+    assert.are.equal("stopped by: SIGTERM", out[9])
+    assert.are.equal("influxdb: 4 points written, 0 dropped", out[#out])
+    assert.are.same(want, counts("prompt term"))
+  end)
+
   it("runs the dashboard's queries on what the logger wrote", function()
     local f = assert(io.open("setup/influxdb/grafana/dashboards/asx.json"))
     local dash = json.decode(f:read("*a"))

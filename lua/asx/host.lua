@@ -187,9 +187,16 @@ end
 -- failed agent or logger, else 0).
 function M.finish(s, logs, opts)
   local log_ok, close_err = loggers.finish(logs)
+  -- The built-in loggers that the session's own code opened (at the prompt,
+  -- in a strategy) and left open are closed too, and named in the summary:
+  -- the rows and points they still held were lost at exit, unsaid.
+  local others = loggers.still_open()
+  local others_ok, others_err = loggers.finish(others)
   M.summary(s, stdout)
   loggers.report(logs, stdout)
+  loggers.report(others, stdout)
   if not log_ok then terminal.write(("%s: %s\n"):format(PROG, close_err)) end
+  if not others_ok then terminal.write(("%s: %s\n"):format(PROG, others_err)) end
   stdout:flush()
   if s.exit_code then return s.exit_code end
   if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1 end

@@ -26,14 +26,30 @@ function M.check_send_event(self, event_type, message)
   if type(message) ~= "table" then argerror(2, "send_event", "message table expected", message, 3) end
 end
 
--- Every logger still open; weak, so an abandoned logger is still collected.
+-- Every logger still open, with the number of its opening; weak, so an
+-- abandoned logger is still collected.
 M.open = setmetatable({}, { __mode = "k" })
+local opened = 0
+
+-- Notes that logger L is open (its constructor calls it).
+function M.opened(L)
+  opened = opened + 1
+  M.open[L] = opened
+end
+
+-- The loggers still open, in the order they were opened.
+function M.still_open()
+  local list = {}
+  for L in pairs(M.open) do list[#list + 1] = L end
+  table.sort(list, function(a, b) return M.open[a] < M.open[b] end)
+  return list
+end
 
 -- Closes every open logger (at the host's exit). Returns true, or nil and
 -- the first error.
 function M.close_all()
   local first
-  for L in pairs(M.open) do
+  for _, L in ipairs(M.still_open()) do
     local ok, err = L:close()
     if not ok and not first then first = err end
   end

@@ -205,7 +205,7 @@ local function new_file_logger(kind, files, opts)
     if f.native then self.native[#self.native + 1] = f end
   end
   if opts.session ~= nil then self:_session(opts.session) end
-  common.open[self] = true
+  common.opened(self)
   return self
 end
 

@@ -204,7 +204,7 @@ function M.influxdb(opts)
     start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
   influx_handles[self] = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
-  common.open[self] = true
+  common.opened(self)
   return self
 end
 

@@ -29,6 +29,7 @@ return {
   influxdb = influxdb.influxdb,
   mask_url = influxdb.mask_url,
   close_all = common.close_all,
+  still_open = common.still_open,
   parse_influx_url = cli.parse_influx_url,
   describe = cli.describe,
   from_cli = cli.from_cli,
