@@ -251,6 +251,36 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.is_true(L:close())
   end)
 
+  it("refuses at emit an event type whose points InfluxDB would drop or refuse, naming it", function()
+    -- A line that starts with '#' (after tabs or NULs, which InfluxDB
+    -- skips) is a comment to the server, dropped without a word while the
+    -- logger counted it written; an empty name is a line it refuses.
+    local L = assert(loggers.influxdb({ url = srv.url, db = "asx types", quiet = true }))
+    local ex = asx.exchange({ logger = L })
+    local comment = "event type not starting with '#' expected (InfluxDB takes its points for comments)"
+    local empty = "event type with a character other than a backslash, tab or NUL expected"
+    for _, case in ipairs({ { "#x", comment }, { "\t#x", comment }, { "\0#", comment }, { "", empty },
+        { "\\", empty }, { "\t\\", empty } }) do
+      local ok, err = pcall(ex.emit, ex, case[1], { size = 1 })
+      assert.is_false(ok)
+      assert.are.equal(("bad argument #1 to 'emit' (%s, got %q)"):format(case[2], case[1]), err)
+      ok, err = pcall(L.send_event, L, case[1], { time = 1, size = 1 })
+      assert.is_false(ok)
+      assert.are.equal(("bad argument #1 to 'send_event' (%s, got %q)"):format(case[2], case[1]), err)
+    end
+    assert.are.equal(0, ex.events)
+    -- What InfluxDB does take: a tab inside, a '#' after the start, a
+    -- backslash before the end.
+    for _, t in ipairs({ "a\tb", "x#", "\\y", " #z" }) do ex:emit(t, { size = 1 }) end
+    assert.is_true(L:flush(10))
+    assert.are.same({ written = 4, dropped = 0 }, { written = L:stats().written, dropped = L:stats().dropped })
+    local doc = query(srv, "asx types", "SHOW MEASUREMENTS")
+    local names = {}
+    for _, v in ipairs(doc.results[1].series[1].values) do names[#names + 1] = v[1] end
+    assert.are.same({ " #z", "\\y", "a\tb", "x#" }, names)
+    assert.is_true(L:close())
+  end)
+
   it("goes on when the server stops, and counts the points it lost", function()
     local srv2 = influxd.start()
     local L = assert(loggers.influxdb({ url = srv2.url, db = "asx", batch_size = 20, flush_interval = 0.05,

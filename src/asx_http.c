@@ -30,15 +30,25 @@ struct asx_http {
   int inflight;     /* a request is in the multi handle */
   asx_http_done_cb done;
   void *data;
-  char body[ASX_HTTP_BODY_MAX + 1];
-  size_t body_len;
+  char *body; /* the response so far, NUL-terminated; NULL until one came */
+  size_t body_len, body_cap;
   char curl_err[CURL_ERROR_SIZE];
 };
 
+/* Keeps the response body, in a buffer that grows with it up to
+ * ASX_HTTP_BODY_MAX; what does not fit (or finds no memory) is skipped. */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
   asx_http *h = data;
   size_t n = size * nmemb, room = ASX_HTTP_BODY_MAX - h->body_len;
   if (n < room) room = n;
+  if (h->body_len + room + 1 > h->body_cap) {
+    size_t cap = h->body_cap ? h->body_cap : 4096;
+    while (cap < h->body_len + room + 1) cap *= 2;
+    char *p = realloc(h->body, cap);
+    if (!p) return n;
+    h->body = p;
+    h->body_cap = cap;
+  }
   memcpy(h->body + h->body_len, ptr, room);
   h->body_len += room;
   h->body[h->body_len] = '\0';
@@ -57,7 +67,8 @@ static void check_done(asx_http *h) {
     h->inflight = 0;
     const char *err = rc == CURLE_OK ? NULL : h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
     /* The callback may start the next request, which reuses the buffers. */
-    h->done(h->data, rc == CURLE_OK, status, err, h->body);
+    char none[1] = "";
+    h->done(h->data, rc == CURLE_OK, status, err, h->body ? h->body : none);
   }
 }
 
@@ -199,8 +210,14 @@ int asx_http_post(asx_http *h, const char *url, const char *const *headers, cons
     h->headers = l;
   }
   CURL *e = h->easy;
+  /* A long answer's buffer is not kept for the next one. */
+  if (h->body_cap > 65536) {
+    free(h->body);
+    h->body = NULL;
+    h->body_cap = 0;
+  }
   h->body_len = 0;
-  h->body[0] = '\0';
+  if (h->body) h->body[0] = '\0';
   h->curl_err[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
@@ -244,5 +261,6 @@ void asx_http_free(asx_http *h) {
   /* Closing completes in the loop; h must outlive every close callback. */
   while (h->handles_open > 0) uv_run(h->loop, UV_RUN_NOWAIT);
   curl_slist_free_all(h->headers);
+  free(h->body);
   free(h);
 }

@@ -15,15 +15,18 @@
 
 #include "asx_err.h"
 
-/* The most of a response body kept, for the caller's error messages. */
-#define ASX_HTTP_BODY_MAX 1024
+/* The most of a response body kept: all of it but a hostile server's. An
+ * InfluxDB that refuses lines of a batch quotes every one in its answer,
+ * and the logger counts them there. */
+#define ASX_HTTP_BODY_MAX (64u << 20)
 
 typedef struct asx_http asx_http;
 
 /* How a request ended. ok is 1 when a response came, whatever its status;
  * else err says why there was none (no connection, a timeout). status is
- * the HTTP status (0 without a response); body is the start of the response
- * body, NUL-terminated, which the callback may cut up in place. */
+ * the HTTP status (0 without a response); body is the response body (its
+ * first ASX_HTTP_BODY_MAX bytes, or as much as memory held), NUL-terminated,
+ * which the callback may cut up in place. */
 typedef void (*asx_http_done_cb)(void *data, int ok, long status, const char *err, char *body);
 
 /* A transport on loop. timeout (seconds) bounds the connection and each

@@ -16,6 +16,10 @@
 void asx__influx_report(asx_influx *ix, int *once, const char *fmt, const char *a,
                         const char *b) {
   snprintf(ix->error, sizeof ix->error, fmt, a, b);
+  /* One line, for the summary and stderr: a server's message may hold
+   * several (one per line of the batch it could not parse). */
+  for (char *c = ix->error; *c; c++)
+    if (*c == '\n' || *c == '\r') *c = ' ';
   if (*once) return;
   *once = 1;
   if (!ix->o.quiet) fprintf(stderr, "asx: influxdb: %s\n", ix->error);
@@ -66,6 +70,13 @@ static void retry_later(asx_influx *ix) {
   uv_timer_start(&ix->retry, on_retry, (uint64_t)(ix->backoff * 1000), 0);
   ix->backoff *= 2;
   if (ix->backoff > ix->o.retry_max) ix->backoff = ix->o.retry_max;
+}
+
+/* The last occurrence of needle in s, or NULL. */
+static const char *last(const char *s, const char *needle) {
+  const char *found = NULL;
+  for (const char *p = s; (p = strstr(p, needle)) != NULL; p++) found = p;
+  return found;
 }
 
 /* What the transport says of each request: the policy. */
@@ -119,10 +130,17 @@ static void request_done(void *data, int ok, long status, const char *err, char 
     ix->phase = ASX__INFLUX_WRITE; /* try the writes anyway; they say why */
   } else {
     int64_t points = ix->ready_head->points, lost = points;
-    /* A 1.x "partial write" stored all but the points it names as dropped. */
-    const char *d = strstr(msg, "dropped=");
+    /* A 1.x "partial write" stored all but the points it names as dropped
+     * at the end (" dropped=N") and the lines it could not parse, which it
+     * quotes one a line ("unable to parse '...': why"); the quoted lines
+     * hold no line break (InfluxDB escapes it), so a line that starts so
+     * is one lost point, whatever the points' own text says. */
+    const char *d = last(msg, " dropped=");
     if (d && strstr(msg, "partial write")) {
-      int64_t n = strtoll(d + 8, NULL, 10);
+      int64_t n = strtoll(d + 9, NULL, 10);
+      for (const char *u = msg; (u = strstr(u, "unable to parse '")) != NULL; u++)
+        if (u == msg || u[-1] == '\n' || (u - msg >= 15 && !memcmp(u - 15, "partial write: ", 15)))
+          n++;
       if (n >= 0 && n <= points) lost = n;
     }
     asx__influx_batch_done(ix, lost);

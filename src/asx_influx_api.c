@@ -91,26 +91,68 @@ void asx__influx_api_free(asx__influx_api *api) {
   memset(api, 0, sizeof *api);
 }
 
+/* The value of a hex digit, or -1. */
+static int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Undoes, in place, the escapes of the JSON string that starts at p (after
+ * its opening quote) up to its closing quote, where it ends it; returns p.
+ * A \uXXXX becomes its UTF-8 (at most three bytes for the six read), and
+ * one that is NUL or half of a surrogate pair U+FFFD, so that the text
+ * stays a C string of valid UTF-8. */
+static char *json_unescape(char *p) {
+  char *q = p, *w = p;
+  while (*q && *q != '"') {
+    if (*q != '\\' || !q[1]) {
+      *w++ = *q++;
+      continue;
+    }
+    q++;
+    char c = *q++;
+    switch (c) {
+    case 'n': *w++ = '\n'; break;
+    case 't': *w++ = '\t'; break;
+    case 'r': *w++ = '\r'; break;
+    case 'b': *w++ = '\b'; break;
+    case 'f': *w++ = '\f'; break;
+    case 'u': {
+      long u = 0;
+      int i;
+      for (i = 0; i < 4 && hex(q[i]) >= 0; i++) u = u * 16 + hex(q[i]);
+      if (i < 4) { /* not an escape after all: kept as written */
+        *w++ = 'u';
+        break;
+      }
+      q += 4;
+      if (u == 0 || (u >= 0xD800 && u <= 0xDFFF)) u = 0xFFFD;
+      if (u < 0x80) {
+        *w++ = (char)u;
+      } else if (u < 0x800) {
+        *w++ = (char)(0xC0 | (u >> 6));
+        *w++ = (char)(0x80 | (u & 0x3F));
+      } else {
+        *w++ = (char)(0xE0 | (u >> 12));
+        *w++ = (char)(0x80 | ((u >> 6) & 0x3F));
+        *w++ = (char)(0x80 | (u & 0x3F));
+      }
+      break;
+    }
+    default: *w++ = c; /* \" \\ \/ */
+    }
+  }
+  *w = '\0';
+  return p;
+}
+
 const char *asx__influx_server_message(char *body) {
   char *p = strstr(body, "\"error\":\"");
-  if (p) {
-    /* Undo the JSON string escapes in place, up to the closing quote. */
-    p += 9;
-    char *q = p, *w = p;
-    while (*q && *q != '"') {
-      if (*q == '\\' && q[1]) q++;
-      *w++ = *q++;
-    }
-    *w = '\0';
-    return p;
-  }
+  if (p) return json_unescape(p + 9);
   p = strstr(body, "\"message\":\""); /* 2.x puts it there */
-  if (p) {
-    p += 11;
-    char *q = strchr(p, '"');
-    if (q) *q = '\0';
-    return p;
-  }
+  if (p) return json_unescape(p + 11);
   size_t n = strlen(body);
   while (n && (body[n - 1] == '\n' || body[n - 1] == '\r')) body[--n] = '\0';
   return body;

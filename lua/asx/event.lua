@@ -283,6 +283,21 @@ local function field_value(v)
   return nil
 end
 
+-- Why InfluxDB cannot take event type t as a measurement, or nil. It skips
+-- the tabs and NULs that start a line, then takes a line that starts with
+-- '#' for a comment and drops it without a word; a name that is empty once
+-- those and the backslashes dropped at its end (escape_measurement) are
+-- gone makes a line it refuses. Every other name makes a line it takes.
+function M.unwritable_type(t)
+  if t:find("^[%z\t]*#") then
+    return "event type not starting with '#' expected (InfluxDB takes its points for comments)"
+  end
+  if t:find("^[%z\t\\]*$") then
+    return "event type with a character other than a backslash, tab or NUL expected"
+  end
+  return nil
+end
+
 -- "measurement,tags fields" for message m; the logger adds seq and the
 -- timestamp.
 function M.line(event_type, m, session)

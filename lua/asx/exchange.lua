@@ -22,6 +22,7 @@ local ffi, C = F.ffi, F.C
 local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
 local setmetatable, error, pcall = setmetatable, error, pcall
 local argerror, self_error = check.argerror, check.self_error
+local unwritable_type = event.unwritable_type
 
 local order_t, istype = P.order_t, ffi.istype
 local account_of, state_of, EXCHANGE = P.account_of, P.state_of, P.EXCHANGE
@@ -641,6 +642,10 @@ end
 function Exchange:emit(event_type, message)
   local st = exchange_state(self, "emit")
   if type(event_type) ~= "string" then argerror(1, "emit", "event type string expected", event_type) end
+  -- Every logger must be able to write what it is sent: InfluxDB drops or
+  -- refuses some names (asx.event).
+  local why = unwritable_type(event_type)
+  if why then check.bad_argument(1, "emit", why, ("%q"):format(event_type)) end
   if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
   if message.time == nil then message.time = C.asx_book_time(st.book) end
   if message.session == nil then message.session = self.session_id end

@@ -150,7 +150,7 @@ static void *serve(void *arg) {
       s->log[s->log_len] = '\0';
       memmove(buf, buf + head + len, have - head - len);
       have -= head + len;
-      char resp[512];
+      char resp[1 << 14];
       int n = snprintf(resp, sizeof resp,
                        "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                        "Content-Length: %zu\r\n\r\n%s",
@@ -285,6 +285,43 @@ static void test_refused_write_is_reported(void **state) {
   free(s);
 }
 
+/* A 1.x partial write stored the points it could parse: it quotes each
+ * line it could not, one a line ("unable to parse '...': why"), and names
+ * the points it dropped for other reasons at the end (dropped=N). Those
+ * lines are lost points too, whatever the quoted lines hold and however
+ * long the answer. */
+static void test_partial_write_counts_unparsed_lines(void **state) {
+  static char body[8192];
+  char pad[3001];
+  memset(pad, 'a', sizeof pad - 1);
+  pad[sizeof pad - 1] = '\0';
+  snprintf(body, sizeof body,
+           "{\"error\":\"partial write: unable to parse 'note,session=1 "
+           "x=\\\"unable to parse 'q' dropped=9 %s\\\" 1': invalid field format\\n"
+           "unable to parse 'b': invalid field format\\nunable to parse '\\u0009c': bad "
+           "dropped=1\"}",
+           pad);
+  server *s = server_start(400, body, 2);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
+  asx_influx_opts o = v1_opts(url);
+  asx_influx *ix = new_influx(&o, NULL);
+  asx_event e = ev(ASX_EV_CANCEL, 1, 0, 1, 0, 1, 0, 1, 0, ASX_BUY, 0);
+  for (int i = 0; i < 6; i++) asx_influx_events(ix, &e, 1);
+  assert_int_equal(asx_influx_flush(ix, 5), 0);
+  asx_influx_stats st;
+  asx_influx_stats_get(ix, &st);
+  assert_int_equal(st.written, 2);
+  assert_int_equal(st.dropped, 4);
+  /* The message stays on one line, its escapes undone. */
+  assert_non_null(strstr(asx_influx_error(ix), "the server refused the write (HTTP 400): partial write: "
+                                               "unable to parse 'note,session=1 x=\"unable to parse"));
+  assert_null(strchr(asx_influx_error(ix), '\n'));
+  assert_int_equal(asx_influx_close(ix, 1), 0);
+  server_stop(s);
+  free(s);
+}
+
 /* The transport as the logger sees it: the link wraps asx_http_post
  * (CMakeLists.txt), so that the next `refusals` requests are refused before
  * they start, as curl refuses a handle it cannot add. */
@@ -396,6 +433,7 @@ int main(void) {
     cmocka_unit_test(test_v2_request),
     cmocka_unit_test(test_v1_create_then_write_in_batches),
     cmocka_unit_test(test_refused_write_is_reported),
+    cmocka_unit_test(test_partial_write_counts_unparsed_lines),
     cmocka_unit_test(test_unreachable_and_bounded),
     cmocka_unit_test(test_refused_start_retries_with_backoff),
   };

@@ -42,6 +42,8 @@ end
 
 function Influx:send_event(event_type, message)
   common.check_send_event(self, event_type, message)
+  local why = event.unwritable_type(event_type)
+  if why then check.bad_argument(1, "send_event", why, ("%q"):format(event_type)) end
   local session = message.session
   if session ~= self.session or (event_type == "session" and message.state == "start") then
     self:_session(session, message.time)
