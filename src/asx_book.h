@@ -85,7 +85,9 @@ typedef struct asx_account {
   int64_t stocks; /* public, read-write through asx_account_set */
   uint32_t id;    /* public, read-only: the trader id */
   uint32_t resting; /* read-only: how many of its orders rest, in all books */
-  struct asx_order *orders_; /* private: its resting orders, newest first */
+  uint32_t newest_; /* private: the slot of its newest resting order, 0 for
+                       none (kept once lists are asked for) */
+  uint32_t pad_;
   struct asx_venue *venue_;  /* private: its exchange, NULL until its first order */
   int64_t *positions;    /* public, set once before the first order */
   uint32_t n_positions;  /* public, set once with positions */
@@ -102,9 +104,12 @@ struct asx_level;
 /* An order. The caller owns the memory (a pool in C, the garbage collector
  * in Lua) and must keep it alive while it rests (status ASX_OPEN); the book
  * links resting orders into its levels and unlinks them when they end. The
- * links live in the order itself: matching reads its line anyway, so
- * following them costs no other line (a 64-byte order with its links by
- * slot in an array of the book's was slower: one more line per fill). */
+ * links of its level live in the order itself: matching reads its line
+ * anyway, so following them costs no other line, and a rest writes no
+ * other memory of the book's (asx_book.c, "The hot path", on the 64-byte
+ * order tried without them). Its account's list, which most callers never
+ * ask for, links it by its slot instead, in an array of the book's: 80
+ * bytes, where links of its own made it 96. */
 typedef struct asx_order {
   int64_t id;      /* read-only: set by asx_book_submit, from 1 per exchange */
   int64_t price;   /* read-only: 0 for a market order */
@@ -119,14 +124,10 @@ typedef struct asx_order {
                       the exchange's resting orders (from 1); 0 otherwise */
   uint32_t instrument; /* read-only: its book's instrument */
   /* Private: acct_ is set while the book works on the order; the links
-   * are meaningful only while it rests. */
+   * are meaningful only while it rests. Its account's list, kept once
+   * asked for, links it by its slot in an array of the book's. */
   asx_account *acct_;
   struct asx_order *prev_, *next_;   /* in its level, oldest first */
-  /* In its account's list: the next order, and the link that points at
-   * this one (the account's orders_ or the previous order's anext_), so
-   * that leaving the list takes no test of where it stood. */
-  struct asx_order **aprev_;
-  struct asx_order *anext_;
   struct asx_level *level_;
 } asx_order;
 

@@ -2,6 +2,19 @@
  * builds also assert them as they change, at a constant cost). */
 #include "asx_book_int.h"
 
+/* Whether the resting order o has its place in its account's list, newest
+ * first. */
+static int in_list(const asx_venue *v, const asx_order *o) {
+  const asx_alink *l = slot_link(v, o->slot);
+  if (l->order != o)
+    return 0;
+  if (l->newer == 0 ? o->acct_->newest_ != o->slot
+                    : slot_link(v, l->newer)->older != o->slot)
+    return 0;
+  return l->older == 0 || (slot_link(v, l->older)->newer == o->slot &&
+                           slot_link(v, l->older)->order->id < o->id);
+}
+
 /* The checks of one level: its orders, total and count. Adds its count to
  * *resting. */
 static const char *level_check(const asx_venue *v, const asx_level *lvl,
@@ -20,8 +33,9 @@ static const char *level_check(const asx_venue *v, const asx_level *lvl,
     if (prev != NULL && prev->id >= o->id)
       return "orders at one price out of time priority";
     /* Its account's list, newest first, when lists are kept. */
-    if (v->lists && (*o->aprev_ != o ||
-                     (o->anext_ != NULL && o->anext_->id >= o->id)))
+    if (o->slot == 0 || o->slot > v->made_slots)
+      return "a resting order has no slot";
+    if (v->lists && !in_list(v, o))
       return "an order is out of its account's list";
     total += o->amount;
     count++;

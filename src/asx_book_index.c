@@ -192,11 +192,6 @@ level_get(asx_book *b, int s, int64_t price) {
   return lvl;
 }
 
-/* Slots are made this many at a time: the rare path that makes them is
- * taken once per chunk, and the free stack's memory is written only as
- * deep as it gets. */
-#define ASX_SLOT_CHUNK 1024
-
 /* Makes the slot arrays room for cap slots: 0, or ASX_E_NOMEM with nothing
  * changed. New arrays rather than grown ones: the free stack is empty when
  * it runs out of room, and of the finished list only the current call's
@@ -207,12 +202,19 @@ static int slots_room(asx_venue *v, size_t cap) {
   uint32_t *slots = malloc(cap * sizeof(*slots));
   asx_order **finished = malloc(cap * sizeof(*finished));
   asx_sim *sim = malloc((cap + 1) * sizeof(*sim));
-  if (slots == NULL || finished == NULL || sim == NULL) {
+  /* The table of the list entries' chunks, grown last, so that nothing is
+   * left to undo when it fails. */
+  asx_alink **alinks =
+      slots != NULL && finished != NULL && sim != NULL
+          ? realloc(v->alinks, (cap / ASX_SLOT_CHUNK + 1) * sizeof(*alinks))
+          : NULL;
+  if (alinks == NULL) {
     free(slots);
     free(finished);
     free(sim);
     return ASX_E_NOMEM;
   }
+  v->alinks = alinks;
   if (v->n_finished > 0)
     memcpy(finished, v->finished, v->n_finished * sizeof(*finished));
   free(v->free_slots);
@@ -238,6 +240,13 @@ static __attribute__((noinline)) int slots_grow(asx_venue *v) {
   }
   size_t n = v->cap_free_slots - v->made_slots;
   n = n < ASX_SLOT_CHUNK ? n : ASX_SLOT_CHUNK;
+  /* The chunks of the new slots' list entries (the table has room). */
+  while (v->n_chunks <= (v->made_slots + n) / ASX_SLOT_CHUNK) {
+    asx_alink *chunk = malloc(ASX_SLOT_CHUNK * sizeof(*chunk));
+    if (chunk == NULL)
+      return ASX_E_NOMEM;
+    v->alinks[v->n_chunks++] = chunk;
+  }
   /* The new slots, the lowest on top: they are handed out in order. */
   for (size_t slot = v->made_slots + n; slot > v->made_slots; slot--)
     v->free_slots[v->n_free_slots++] = (uint32_t)slot;
@@ -281,8 +290,7 @@ __attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o) {
     /* An outer level is worse than the best, which is in the window. */
     assert(key < side->lo && side->best != &asx__book_level_none);
   }
-  rest_finish(b, side, lvl, o, a);
-  return 0;
+  return rest_finish(b, side, lvl, o, a);
 }
 
 /* Called when the best level of a side, in the window, has just lost its

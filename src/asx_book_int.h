@@ -49,6 +49,23 @@ typedef struct asx_sim {
   int64_t money, stocks;
 } asx_sim;
 
+/* A resting order's place in its account's list (newest first), kept by
+ * its slot once lists are (asx_venue.lists): the order, and the slots of
+ * its neighbours (0: none). 16 bytes, so that the entries of many resting
+ * orders share a line: a rest or a leave updates its neighbours' entries,
+ * where links kept in the orders cost a line of another order each. */
+typedef struct asx_alink {
+  asx_order *order;
+  uint32_t newer, older;
+} asx_alink;
+
+/* Slots are made this many at a time: the rare path that makes them is
+ * taken once per chunk, and the free stack's memory is written only as
+ * deep as it gets. Their list entries come in chunks of as many, which
+ * never move (no entry is copied as slots grow in number) and whose memory
+ * is not written until lists are kept. */
+#define ASX_SLOT_CHUNK 1024
+
 /* What the books of one exchange share. */
 typedef struct asx_venue {
   int64_t next_id;
@@ -68,6 +85,12 @@ typedef struct asx_venue {
   size_t n_free_slots;
   size_t made_slots;     /* slots 1 .. made_slots exist */
   size_t cap_free_slots; /* the room of the slot arrays, made_slots or more */
+  /* The list entries of slots 0 .. made_slots (slot_link), slot s in
+   * chunk s / ASX_SLOT_CHUNK; the table has room for the chunks of
+   * cap_free_slots. Slot 0's is written and never read, so that linking
+   * an order at either end of a list needs no test. */
+  asx_alink **alinks;
+  size_t n_chunks;
 
   /* Resting orders that left during the current call. */
   asx_order **finished;
@@ -180,6 +203,10 @@ ASX__HIDDEN void asx__book_event_trim(asx_book *b, const asx_order *o,
                                       int64_t price, int64_t from, int reason);
 ASX__HIDDEN void asx__book_event_cancel(asx_book *b, const asx_order *o,
                                         int64_t left, int reason);
+
+static inline asx_alink *slot_link(const asx_venue *v, uint32_t slot) {
+  return &v->alinks[slot / ASX_SLOT_CHUNK][slot % ASX_SLOT_CHUNK];
+}
 
 /* Event times follow the clock, so they never go back while one clock
  * drives the book; asx_book_set_time and a new clock may set any time. */
@@ -330,14 +357,11 @@ static inline int crossed(const asx_book *b) {
 /* An order at a level: the steps of joining and leaving it that the hot
  * path takes inline. */
 
-/* Puts the resting order o first in its account a's list. */
-static inline void account_push(asx_account *a, asx_order *o) {
-  o->aprev_ = &a->orders_;
-  o->anext_ = a->orders_;
-  if (a->orders_ != NULL)
-    a->orders_->aprev_ = &o->anext_;
-  a->orders_ = o;
-}
+/* Puts the resting order o first in its account a's list
+ * (asx_book_account.c). Returns 0. Out of line, and reached by a tail call
+ * from the end of a rest, so that a rest saves no register for it. */
+ASX__HIDDEN int asx__book_account_push(asx_venue *v, asx_account *a,
+                                       asx_order *o);
 
 /* Takes a resting order out of its account and frees its slot, once it has
  * left its level; its status is left for the caller to set, and its links,
@@ -348,10 +372,11 @@ static inline __attribute__((always_inline)) void order_leave(asx_book *b,
   asx_account *a = o->acct_;
   asx_venue *v = b->v;
   if (v->lists) {
-    assert(*o->aprev_ == o);
-    *o->aprev_ = o->anext_;
-    if (o->anext_ != NULL)
-      o->anext_->aprev_ = o->aprev_;
+    const asx_alink *l = slot_link(v, o->slot);
+    uint32_t newer = l->newer, older = l->older;
+    assert(l->order == o && (newer != 0 || a->newest_ == o->slot));
+    slot_link(v, older)->newer = newer;
+    *(newer != 0 ? &slot_link(v, newer)->older : &a->newest_) = older;
   }
   a->resting--;
 
@@ -406,21 +431,21 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
 }
 
 /* The last steps of a rest, once o has joined its level lvl: the side's
- * peak, its account's list (newest first, when lists are kept) and the
- * counts. */
-static inline __attribute__((always_inline)) void
+ * peak, the counts and its account's list (newest first, when lists are
+ * kept). Returns 0, for the rest to return. */
+static inline __attribute__((always_inline)) int
 rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
             asx_account *a) {
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &asx__book_level_none && side->best->key >= lvl->key);
-  if (b->v->lists)
-    account_push(a, o);
   a->resting++;
   b->resting++;
   o->status = ASX_OPEN;
   /* Nothing opposite crosses it: matching went first. */
   assert(!crossed(b));
+  asx_venue *v = b->v;
+  return v->lists ? asx__book_account_push(v, a, o) : 0;
 }
 
 /* Rests what is left of the limit order o, of side s at price for account
@@ -460,8 +485,7 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a,
   live_set(side, i);
   side->best = key > side->best->key ? lvl : side->best;
   assert(best_is_top(side));
-  rest_finish(b, side, lvl, o, a);
-  return 0;
+  return rest_finish(b, side, lvl, o, a);
 }
 
 #endif

@@ -1480,6 +1480,55 @@ static void test_account_lists(void **state) {
   CHECK_BOOK(f->b);
 }
 
+/* An account's list is made when first asked for, from orders resting in
+ * slots of several of the book's chunks of 1,024, and kept from then on
+ * through rests, cancels and fills, newest first, whatever chunk each
+ * order's slot is in. */
+static void test_account_lists_over_chunks(void **state) {
+  fx *f = *state;
+  asx_account *a = &f->t[0], *b = &f->t[1], *c = &f->t[2];
+  fund(a, 100000, 0);
+  fund(b, 100000, 0);
+  fund(c, 0, 100);
+  enum { N = 2500 };
+  asx_order *o[N];
+  /* Alternate accounts, so that each list's neighbours are two slots
+   * apart and cross the chunks' boundaries. */
+  for (int i = 0; i < N; i++)
+    o[i] = BUY(i % 2 == 0 ? a : b, 1 + i % 7, 1);
+  CHECK_BOOK(f->b);
+  /* a's orders, newest first: o[2498], o[2496], ... o[0]. */
+  const asx_order *p = asx_account_first(a);
+  for (int i = N - 2; i >= 0; i -= 2, p = asx_account_next(p))
+    assert_ptr_equal(p, o[i]);
+  assert_null(p);
+  EQ(count_orders(b), N / 2);
+  CHECK_BOOK(f->b);
+  /* Cancels at both ends and across chunk boundaries (slots 1024, 1025,
+   * 2048, 2049). */
+  int gone[] = {0, 1, 1022, 1023, 1024, 2046, 2047, 2048, N - 2, N - 1};
+  for (size_t k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
+    assert_int_equal(asx_book_cancel(f->b, o[gone[k]]), 1);
+  EQ(count_orders(a), N / 2 - 6);
+  EQ(count_orders(b), N / 2 - 4);
+  assert_ptr_equal(asx_account_first(a), o[N - 4]);
+  assert_ptr_equal(asx_account_first(b), o[N - 3]);
+  CHECK_BOOK(f->b);
+  /* A new order of a's takes the slot given back last and is first in
+   * a's list. */
+  asx_order *again = BUY(a, 3, 1);
+  EQ(again->slot, N); /* o[N - 1]'s */
+  assert_ptr_equal(asx_account_first(a), again);
+  assert_ptr_equal(asx_account_next(again), o[N - 4]);
+  /* c sells into the best level (7): its oldest orders fill and leave
+   * their lists. */
+  asx_order *sell = SELL(c, 7, 3);
+  EQ(sell->filled, 3);
+  EQ(count_orders(a) + count_orders(b), N - 10 + 1 - 3);
+  EQ(a->resting + b->resting, N - 10 + 1 - 3);
+  CHECK_BOOK(f->b);
+}
+
 /* Slots are handed out from 1 upwards, past the first growth of the slot
  * arrays too, and the last one given back is the first taken again: the
  * Lua side indexes its resting orders by slot in a plain array, which
@@ -2066,6 +2115,7 @@ int main(void) {
       T(test_levels_and_depth),
       T(test_window_moves_with_the_touch),
       T(test_account_lists),
+      T(test_account_lists_over_chunks),
       T(test_slot_numbers),
       cmocka_unit_test(test_free_cancels_resting),
       cmocka_unit_test(test_free_orphaned_reads_no_order),
