@@ -60,3 +60,59 @@ describe("core.http_listen", function()
       .. pre .. "bad result #2 (content type without control characters expected, got one at byte 11)\n", err)
   end)
 end)
+
+-- A server closed (and collected) while a client keeps its connection open:
+-- the client's next request on that connection reached the collected
+-- binding's memory (here strings of bytes 'A' took it over: a segmentation
+-- fault). It is answered 503 now. A second server stops the session.
+local CLOSED = [[
+local asx, core = require("asx"), require("asx.core")
+local s
+local keep = {}
+local a
+a = assert(core.http_listen({ port = 0, on_request = function()
+  a:close()
+  a = nil
+  collectgarbage()
+  collectgarbage()
+  for len = 1, 200 do
+    for _ = 1, 200 do keep[#keep + 1] = string.rep("A", len) end
+  end
+  return 200, "text/plain", "closed\n"
+end }))
+local b = assert(core.http_listen({ port = 0, on_request = function()
+  s:stop()
+  return 200, "text/plain", "stopped\n"
+end }))
+io.stdout:write(a:port(), " ", b:port(), "\n")
+io.stdout:flush()
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do self:sleep(1) end end
+s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
+s:run()
+b:close()
+]]
+
+describe("core.http_listen, closed", function()
+  it("answers 503 to a request that a connection still open sends after close, calling no handler", function()
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/server.lua", "w"))
+    f:write(CLOSED)
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.cwd, lua, d, d, d, d))
+    local ports = wait_for("the ports", function() return (run.read(d .. "/out") or ""):match("^%d+ %d+\n") end)
+    local pa, pb = ports:match("^(%d+) (%d+)")
+    -- Both requests on one connection (curl keeps it for the second URL).
+    local answer = run.output(("curl -s -m 10 -w '%%{http_code} %%{num_connects}\\n' "
+      .. "'http://127.0.0.1:%s/close' 'http://127.0.0.1:%s/again'"):format(pa, pa))
+    run.output(("curl -s -m 10 'http://127.0.0.1:%s/stop'"):format(pb))
+    local code = wait_for("the server to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local err = run.slurp(d .. "/err")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("closed\n200 1\nthe server is closed\n503 0\n", answer)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)

@@ -196,6 +196,14 @@ static void refuse(asx_httpd *h, h2o_req_t *req) {
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   asx_httpd *h = ((handler *)self)->h;
   asx_httpd_req r = { req, h, 0 };
+  /* A connection that outlives the server (keep-alive) may send another
+   * request after asx_httpd_close: the callback's data (the binding's
+   * object) may be gone by then, so the callback is not called. */
+  if (h->closed) {
+    static const char gone[] = "the server is closed\n";
+    asx_httpd_respond(&r, 503, "text/plain; charset=utf-8", gone, sizeof gone - 1);
+    return 0;
+  }
   if (!allowed(h, req)) {
     refuse(h, req);
     return 0;

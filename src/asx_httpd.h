@@ -68,7 +68,9 @@ uint64_t asx_httpd_dropped(const asx_httpd *h);
 /* Ends every stream, stops listening, and runs the loop (outside uv_run
  * only) until the streams' last bytes are written, for a second at most.
  * Connections still open then are cut when the process exits; the server's
- * memory is kept until then, since they refer to it. */
+ * memory is kept until then, since they refer to it. From the call on, the
+ * callback is never called again: a request that such a connection sends
+ * is answered 503. */
 void asx_httpd_close(asx_httpd *h);
 
 #endif
