@@ -49,6 +49,7 @@
 typedef struct lrepl {
   asx_repl *repl; /* NULL once closed */
   lua_State *T;   /* the thread callbacks run on */
+  int calls;      /* callbacks running on T */
   int ref_self, ref_thread, ref_on_line, ref_on_interrupt, ref_complete;
   int ref_ready, ref_on_break;
 } lrepl;
@@ -148,14 +149,19 @@ static int run_call(lua_State *T) {
   return 0;
 }
 
-/* Returns 0, or -1 after reporting the error. */
+/* Returns 0, or -1 after reporting the error. A close during the call
+ * (quit() typed at the prompt) leaves T and u pinned until the call is
+ * over: T runs the call, and unpinned, a collection inside a coroutine
+ * that the rest of the line runs would free it under the call. */
 static int protected_call(call *c, const char *where) {
-  lua_State *T = c->u->T;
-  int tries;
+  lrepl *u = c->u;
+  lua_State *T = u->T;
+  int tries, rc = 0;
+  u->calls++;
   for (tries = 0; tries < 10; tries++) {
     c->started = 0;
     if (lua_cpcall(T, run_call, c) == 0)
-      return 0;
+      goto done;
     if (c->started)
       break;
     lua_pop(T, 1);
@@ -163,7 +169,11 @@ static int protected_call(call *c, const char *where) {
   if (!c->started)
     lua_pushliteral(T, "cannot call it: every try raised");
   report(T, where);
-  return -1;
+  rc = -1;
+done:
+  if (--u->calls == 0 && !u->repl)
+    unref_all(T, u);
+  return rc;
 }
 
 static void cb_line(void *data, const char *line, size_t len) {
@@ -499,7 +509,8 @@ static int l_close(lua_State *L) {
   if (u->repl) {
     asx_repl_close(u->repl);
     u->repl = NULL;
-    unref_all(L, u);
+    if (!u->calls)
+      unref_all(L, u);
   }
   return 0;
 }
