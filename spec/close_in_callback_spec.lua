@@ -19,4 +19,40 @@ describe("closing from inside a callback", function()
     assert.are.equal(0, status)
     assert.are.equal("seed: 1", summary[1])
   end)
+
+  it("srv:close() in core.http_listen's on_request, then a collection in a coroutine: the answer goes", function()
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/server.lua", "w"))
+    f:write([[
+local asx, core = require("asx"), require("asx.core")
+local s
+local a
+a = assert(core.http_listen({ port = 0, on_request = function()
+  a:close()
+  a = nil
+  ]] .. COLLECT .. [[
+
+  s:stop()
+  return 200, "text/plain", "closed\n"
+end }))
+io.stdout:write(a:port(), "\n")
+io.stdout:flush()
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do self:sleep(1) end end
+s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
+s:run()
+]])
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.cwd, lua, d, d, d, d))
+    local port = run.wait_for("the port", function() return (run.read(d .. "/out") or ""):match("^(%d+)\n") end)
+    local answer = run.output(("curl -s -m 10 'http://127.0.0.1:%s/'"):format(port))
+    local code = run.wait_for("the server to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local err = run.slurp(d .. "/err")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("closed\n", answer)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
 end)

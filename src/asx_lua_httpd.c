@@ -39,8 +39,33 @@ typedef struct lhttp {
   asx_httpd *h; /* NULL once closed */
   lua_State *T;
   uv_timer_t *timer;
+  int calls; /* callbacks running on T */
   int ref_self, ref_thread, ref_on_request, ref_on_tick;
 } lhttp;
+
+/* Lets go of what the open server pinned: the callbacks, T and u itself.
+ * Not while a callback runs on T (srv:close() inside on_request): T would
+ * be unreachable while it runs, and a coroutine's collection would free it
+ * under the call, which then returned into freed memory; the last callback
+ * to return lets go instead. */
+static void release(lua_State *L, lhttp *u) {
+  int refs[4];
+  size_t i;
+  refs[0] = u->ref_on_request;
+  refs[1] = u->ref_on_tick;
+  refs[2] = u->ref_thread;
+  refs[3] = u->ref_self;
+  u->ref_on_request = u->ref_on_tick = u->ref_thread = u->ref_self = LUA_NOREF;
+  u->T = NULL;
+  for (i = 0; i < 4; i++)
+    luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
+}
+
+/* After a callback: the release that a close during it left to it. */
+static void end_call(lhttp *u, lua_State *T) {
+  if (--u->calls == 0 && !u->h)
+    release(T, u);
+}
 
 static void report(lua_State *T, const char *where) {
   const char *msg = lua_tostring(T, -1);
@@ -95,12 +120,14 @@ static void on_request(void *data, asx_httpd_req *req, const char *method, size_
   size_t len;
   if (!T)
     return;
+  u->calls++;
   lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_request);
   lua_pushlstring(T, method, method_len);
   lua_pushlstring(T, path, path_len);
   lua_pushlstring(T, body ? body : "", body_len);
   if (lua_pcall(T, 3, 3, 0) != 0) {
     report(T, "on_request");
+    end_call(u, T);
     return; /* asx_httpd answers 500 */
   }
   if (lua_type(T, -3) == LUA_TSTRING && strcmp(lua_tostring(T, -3), "stream") == 0) {
@@ -114,6 +141,7 @@ static void on_request(void *data, asx_httpd_req *req, const char *method, size_
                      text ? text : "", text ? len : 0);
   }
   lua_pop(T, 3);
+  end_call(u, T);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -121,9 +149,11 @@ static void on_timer(uv_timer_t *t) {
   lua_State *T = u->T;
   if (!T || u->ref_on_tick == LUA_NOREF)
     return;
+  u->calls++;
   lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_tick);
   if (lua_pcall(T, 0, 0, 0) != 0)
     report(T, "on_tick");
+  end_call(u, T);
 }
 
 static int l_http_listen(lua_State *L) {
@@ -211,8 +241,6 @@ static int l_dropped(lua_State *L) {
 
 static int l_close(lua_State *L) {
   lhttp *u = check(L);
-  int refs[4];
-  size_t i;
   if (!u->h)
     return 0;
   asx_httpd_close(u->h);
@@ -222,14 +250,8 @@ static int l_close(lua_State *L) {
     uv_close((uv_handle_t *)u->timer, (uv_close_cb)free);
     u->timer = NULL;
   }
-  u->T = NULL;
-  refs[0] = u->ref_on_request;
-  refs[1] = u->ref_on_tick;
-  refs[2] = u->ref_thread;
-  refs[3] = u->ref_self;
-  for (i = 0; i < 4; i++)
-    luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
-  u->ref_on_request = u->ref_on_tick = u->ref_thread = u->ref_self = LUA_NOREF;
+  if (!u->calls)
+    release(L, u);
   return 0;
 }
 
