@@ -23,7 +23,9 @@
  * timestamp unique instead of adding a unique tag (a tag per point would
  * make a new series per point and blow up the server's index): a point's
  * timestamp is the session start (wall clock, ns) plus its session time in
- * ns, or the previous point's timestamp plus 1 ns when that is not larger.
+ * ns, or the previous point's timestamp plus 1 ns when that is not larger,
+ * within the times InfluxDB stores (a sum past them is its first or last
+ * instant).
  * Timestamps thus strictly increase across all measurements, events keep
  * their order, and a burst of n events at one instant spreads over n ns.
  *

@@ -153,12 +153,34 @@ static batch *room_for_point(asx_influx *ix, size_t need) {
   return ix->fill;
 }
 
+/* The timestamps InfluxDB stores (its minimum and maximum times). */
+#define TS_MIN (INT64_MIN + 2)
+#define TS_MAX (INT64_MAX - 1)
+
+/* The session start plus time seconds, in ns, within TS_MIN .. TS_MAX:
+ * both come from the user (a message's time, the start option), and their
+ * sum in int64 could overflow. NaN counts as the earliest time. */
+static int64_t ts_at(int64_t start, double time) {
+  double ns = time * 1e9;
+  int64_t off, ts;
+  if (ns < -0x1p63 || !(ns == ns))
+    off = INT64_MIN;
+  else if (ns >= 0x1p63)
+    off = INT64_MAX;
+  else
+    off = llround(ns);
+  if (__builtin_add_overflow(start, off, &ts))
+    ts = off > 0 ? TS_MAX : TS_MIN;
+  return ts < TS_MIN ? TS_MIN : ts > TS_MAX ? TS_MAX : ts;
+}
+
 /* Ends a point's line with its seq field and its timestamp: the session
  * start plus its session time, or one ns after the previous point's when
- * that is not later (asx_influx.h says why). */
+ * that is not later (asx_influx.h says why), up to the last instant
+ * InfluxDB stores. */
 static char *put_ts(asx_influx *ix, char *p, double time) {
-  int64_t ts = ix->start_ns + (int64_t)llround(time * 1e9);
-  if (ts <= ix->last_ts) ts = ix->last_ts + 1;
+  int64_t ts = ts_at(ix->start_ns, time);
+  if (ts <= ix->last_ts) ts = ix->last_ts < TS_MAX ? ix->last_ts + 1 : TS_MAX;
   ix->last_ts = ts;
   p = memcpy(p, ",seq=", 5), p += 5;
   p += asx_fmt_int64(p, ++ix->seq);

@@ -85,6 +85,28 @@ static void test_line_protocol(void **state) {
   assert_int_equal(asx_influx_close(ix, 0), 8);
 }
 
+/* A session time or start that would put a timestamp past int64 (a
+ * message's time of 9e9 s, 285 years) overflowed the sum, undefined
+ * behaviour (the sanitizer build aborted): the timestamp stays within the
+ * range InfluxDB stores, at its last instant. */
+static void test_timestamps_stay_in_range(void **state) {
+  asx_influx_opts o = v1_opts("http://127.0.0.1:1");
+  asx_influx *ix = new_influx(&o, NULL);
+  assert_non_null(ix);
+  assert_int_equal(asx_influx_set_session(ix, "s", 1000000000000000000), 0);
+  assert_int_equal(asx_influx_point(ix, "a b=1", 5, 9e9), 1);
+  assert_int_equal(asx_influx_point(ix, "a b=2", 5, 1e300), 1);
+  assert_int_equal(asx_influx_set_session(ix, "s", INT64_MIN), 0);
+  assert_int_equal(asx_influx_point(ix, "a b=3", 5, -1e300), 1);
+  char *text = asx__influx_pending_text(ix);
+  assert_string_equal(text,
+    "a b=1,seq=1i 9223372036854775806\n"
+    "a b=2,seq=2i 9223372036854775806\n"
+    "a b=3,seq=3i 9223372036854775806\n");
+  free(text);
+  asx_influx_close(ix, 0);
+}
+
 static void test_bad_options(void **state) {
   const char *err = NULL;
   asx_influx *ix = NULL;
@@ -429,6 +451,7 @@ static void test_unreachable_and_bounded(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_line_protocol),
+    cmocka_unit_test(test_timestamps_stay_in_range),
     cmocka_unit_test(test_bad_options),
     cmocka_unit_test(test_v2_request),
     cmocka_unit_test(test_v1_create_then_write_in_batches),
