@@ -230,6 +230,18 @@ describe("core.scheduler", function()
     assert.are.equal(1, s:now())
   end)
 
+  it("never calls a progress function whose interval is longer than the session (1e300 s)", function()
+    -- Its milliseconds passed what uint64_t holds, and the conversion gave
+    -- 0: the function was called once, at the start.
+    local s = core.scheduler("virtual", 1)
+    s:add(agent({}, "a", { 1, 1 }), {})
+    local calls = 0
+    s:on_progress(function() calls = calls + 1 end, 1e300)
+    s:run()
+    assert.are.equal(0, calls)
+    assert.are.equal(2, s:now())
+  end)
+
   it("draws reproducible numbers per agent position", function()
     local function draws(seed)
       local out = {}

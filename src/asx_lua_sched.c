@@ -253,7 +253,9 @@ static int l_run(lua_State *L) {
   pthread_mutex_unlock(&asx__lua_running_mu);
   asx__lua_last = ls;
   if (ls->progress_ref != LUA_NOREF) {
-    uint64_t ms = (uint64_t)(ls->progress_interval * 1000);
+    /* At most a billion seconds: milliseconds past what uint64_t holds
+     * would convert to anything (0: at once). */
+    uint64_t ms = (uint64_t)(fmin(ls->progress_interval, 1e9) * 1000);
     if (!ls->progress) {
       ls->progress = malloc(sizeof *ls->progress);
       if (ls->progress) {
