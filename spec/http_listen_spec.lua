@@ -18,7 +18,10 @@ local answers = {
   ["/ok"] = function() return 201, "text/plain", "fine" end,
   ["/stop"] = function() s:stop() return 200, "text/plain", "bye" end,
 }
-local srv = assert(core.http_listen({ port = 0, on_request = function(_, path) return answers[path]() end }))
+-- A tick every inf seconds is never: its milliseconds converted to 0 and
+-- it ticked at once.
+local srv = assert(core.http_listen({ port = 0, on_request = function(_, path) return answers[path]() end,
+  every = math.huge, on_tick = function() io.stderr:write("tick\n") end }))
 io.stdout:write(srv:port(), "\n")
 io.stdout:flush()
 local Idle = asx.Trader:extend("idle")

@@ -23,6 +23,7 @@
  * string nor nil), is printed on stderr and answered with status 500.
  * While open, the userdata pins itself in the registry.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +203,10 @@ static int l_http_listen(lua_State *L) {
     if (u->timer) {
       uv_timer_init(uv_default_loop(), u->timer);
       u->timer->data = u;
-      uv_timer_start(u->timer, on_timer, (uint64_t)(every * 1000), (uint64_t)(every * 1000));
+      /* At most a billion seconds: a longer wait (inf) in milliseconds
+       * would be past what uint64_t holds. */
+      uint64_t ms = (uint64_t)(fmin(every, 1e9) * 1000);
+      uv_timer_start(u->timer, on_timer, ms, ms);
       uv_unref((uv_handle_t *)u->timer);
     }
   } else {
