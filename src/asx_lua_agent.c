@@ -140,6 +140,31 @@ static void report_error(lsched *ls, uint32_t agent, lua_State *co,
   lua_settop(L, top);
 }
 
+/* report_error for the agent whose failed coroutine is co, its error on
+ * top: run under lua_cpcall (see the end of asx__lua_resume_agent). */
+typedef struct report_args {
+  lsched *ls;
+  uint32_t agent;
+  lua_State *co;
+} report_args;
+
+static int report_call(lua_State *L) {
+  report_args *a = lua_touserdata(L, 1);
+  size_t len;
+  const char *msg;
+  /* Whatever allocates does it on L, under the cpcall: a memory error
+   * raised on the dead coroutine would find no protected call there. */
+  if (lua_type(a->co, -1) == LUA_TNUMBER)
+    lua_pushnumber(L, lua_tonumber(a->co, -1));
+  else if (lua_type(a->co, -1) == LUA_TSTRING)
+    lua_xmove(a->co, L, 1);
+  else
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(a->co, -1));
+  msg = lua_tolstring(L, -1, &len);
+  report_error(a->ls, a->agent, a->co, msg, len);
+  return 0;
+}
+
 /* Calls the tick function with the session time, before the agent due at
  * that time runs: the book it sees is the one every earlier wake-up left,
  * which is the book at each tick passed since the last call. */
@@ -326,30 +351,31 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
       }
       lua_settop(L, top);
     }
-  } else if (status == LUA_ERRMEM) {
-    /* What the agent held becomes garbage with its coroutine: it is
-     * collected before the report allocates, which would run out of memory
-     * again, outside any protected call, and unwind through the
-     * scheduler's loop up to asx-host's main. No traceback: the coroutine
-     * is gone. */
+    asx__lua_drop_thread(ls, L, agent);
+    return;
+  }
+  asx_sched_finish(s, agent, ASX_AGENT_FAILED);
+  /* The error's report is made outside the agent, under lua_cpcall: out
+   * of memory there (an agent that kept all it could get, then raised an
+   * error whose text and traceback need more) unwound through the
+   * scheduler's loop, a libuv callback, up to asx-host's main. */
+  if (status != LUA_ERRMEM) {
+    report_args a = {ls, agent, co};
+    if (lua_cpcall(L, report_call, &a) == 0) {
+      asx__lua_drop_thread(ls, L, agent);
+      return;
+    }
+    lua_pop(L, 1);
+  }
+  {
+    /* Out of memory, in the agent or in its report: what the agent held
+     * becomes garbage with its coroutine, and is collected before the
+     * report allocates again. No traceback: the coroutine is gone. */
     static const char no_memory[] = "not enough memory";
-    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
     asx__lua_drop_thread(ls, L, agent);
     lua_gc(L, LUA_GCCOLLECT, 0);
     report_error(ls, agent, NULL, no_memory, sizeof no_memory - 1);
-    return;
-  } else {
-    size_t len;
-    const char *msg = lua_tolstring(co, -1, &len);
-    asx_sched_finish(s, agent, ASX_AGENT_FAILED);
-    if (!msg) {
-      msg = lua_pushfstring(co, "(error object is a %s value)",
-                            luaL_typename(co, -1));
-      len = strlen(msg);
-    }
-    report_error(ls, agent, co, msg, len);
   }
-  asx__lua_drop_thread(ls, L, agent);
 }
 
 /* ---- functions for agents ---------------------------------------------- */
