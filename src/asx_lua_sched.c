@@ -183,6 +183,13 @@ static int l_on_progress(lua_State *L) {
 
 static int l_gc(lua_State *L) {
   lsched *ls = luaL_checkudata(L, 1, SCHED_MT);
+  /* Before the scheduler is freed: the prompt's watch reads it through
+   * asx__lua_running from its own thread, under the lock. A session left
+   * running (an error that unwound through sched:run()) is still there. */
+  pthread_mutex_lock(&asx__lua_running_mu);
+  if (asx__lua_running == ls)
+    asx__lua_running = NULL;
+  pthread_mutex_unlock(&asx__lua_running_mu);
   if (ls->s) {
     asx_sched_free(ls->s);
     ls->s = NULL;
@@ -202,10 +209,6 @@ static int l_gc(lua_State *L) {
   }
   if (asx__lua_last == ls)
     asx__lua_last = NULL;
-  pthread_mutex_lock(&asx__lua_running_mu);
-  if (asx__lua_running == ls)
-    asx__lua_running = NULL;
-  pthread_mutex_unlock(&asx__lua_running_mu);
   return 0;
 }
 
