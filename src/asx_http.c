@@ -28,6 +28,7 @@ struct asx_http {
   sockctx *socks;   /* polls on curl's sockets, open and not closing */
   struct curl_slist *headers; /* of the request in flight */
   int inflight;     /* a request is in the multi handle */
+  int abandoned;    /* freed by the last handle's close (asx_http_abandon) */
   asx_http_done_cb done;
   void *data;
   char *body; /* the response so far, NUL-terminated; NULL until one came */
@@ -82,10 +83,17 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   check_done(c->h);
 }
 
+static void free_http(asx_http *h) {
+  curl_slist_free_all(h->headers);
+  free(h->body);
+  free(h);
+}
+
 static void on_sock_closed(uv_handle_t *handle) {
   sockctx *c = handle->data;
-  c->h->handles_open--;
+  asx_http *h = c->h;
   free(c);
+  if (--h->handles_open == 0 && h->abandoned) free_http(h);
 }
 
 static void sock_close(asx_http *h, sockctx *c) {
@@ -244,11 +252,11 @@ char *asx_http_escape(asx_http *h, const char *s) {
 
 static void on_timer_closed(uv_handle_t *handle) {
   asx_http *h = handle->data;
-  h->handles_open--;
+  if (--h->handles_open == 0 && h->abandoned) free_http(h);
 }
 
-void asx_http_free(asx_http *h) {
-  if (!h) return;
+/* Drops the request in flight and starts closing every handle. */
+static void close_all(asx_http *h) {
   if (h->inflight) curl_multi_remove_handle(h->multi, h->easy);
   curl_easy_cleanup(h->easy);
   /* Cleaning the multi handle closes its sockets, which calls on_socket
@@ -258,9 +266,19 @@ void asx_http_free(asx_http *h) {
    * keep the loop below waiting forever: they are closed here. */
   while (h->socks) sock_close(h, h->socks);
   uv_close((uv_handle_t *)&h->curl_timer, on_timer_closed);
+}
+
+void asx_http_free(asx_http *h) {
+  if (!h) return;
+  close_all(h);
   /* Closing completes in the loop; h must outlive every close callback. */
   while (h->handles_open > 0) uv_run(h->loop, UV_RUN_NOWAIT);
-  curl_slist_free_all(h->headers);
-  free(h->body);
-  free(h);
+  free_http(h);
+}
+
+void asx_http_abandon(asx_http *h) {
+  if (!h) return;
+  /* The timer at least is closing: its callback frees h. */
+  h->abandoned = 1;
+  close_all(h);
 }

@@ -57,4 +57,9 @@ char *asx_http_escape(asx_http *h, const char *s);
  * outside uv_run. */
 void asx_http_free(asx_http *h);
 
+/* As asx_http_free, but runs no loop, for a caller inside a loop callback:
+ * h's memory goes with the last of its handles, once the loop has closed
+ * them. */
+void asx_http_abandon(asx_http *h);
+
 #endif

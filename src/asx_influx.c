@@ -150,7 +150,7 @@ static void request_done(void *data, int ok, long status, const char *err, char 
 
 static void on_handle_closed(uv_handle_t *h) {
   asx_influx *ix = h->data;
-  ix->handles_open--;
+  if (--ix->handles_open == 0 && ix->abandoned) free(ix);
 }
 
 static void on_interval(uv_timer_t *t) {
@@ -296,6 +296,18 @@ int64_t asx_influx_close(asx_influx *ix, double timeout) {
   free_strings(ix);
   free(ix);
   return left;
+}
+
+void asx_influx_abandon(asx_influx *ix) {
+  if (!ix) return;
+  /* The timers are closing: the last one's callback frees ix. */
+  ix->abandoned = 1;
+  uv_timer_t *timers[3] = {&ix->interval, &ix->retry, &ix->deadline};
+  for (int i = 0; i < 3; i++) uv_close((uv_handle_t *)timers[i], on_handle_closed);
+  asx_http_abandon(ix->http);
+  ix->http = NULL;
+  asx__influx_queue_free(ix);
+  free_strings(ix);
 }
 
 void asx_influx_stats_get(const asx_influx *ix, asx_influx_stats *out) {

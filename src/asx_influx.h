@@ -117,6 +117,12 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout);
  * handles and frees ix. Returns the points dropped at close. */
 int64_t asx_influx_close(asx_influx *ix, double timeout);
 
+/* Ends ix from inside a loop callback (the finalizer of a logger collected
+ * while a session runs), where asx_influx_close must not run the loop: what
+ * is queued is dropped, the handles close, and ix's memory goes once the
+ * loop has closed them. */
+void asx_influx_abandon(asx_influx *ix);
+
 void asx_influx_stats_get(const asx_influx *ix, asx_influx_stats *out);
 
 /* The latest error the server or the network reported, or NULL. */

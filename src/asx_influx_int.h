@@ -45,6 +45,7 @@ struct asx_influx {
   uv_loop_t *loop;
   uv_timer_t interval, retry, deadline;
   int handles_open;  /* our libuv handles not yet closed */
+  int abandoned;     /* freed by the last handle's close (asx_influx_abandon) */
   int phase;         /* ASX__INFLUX_CREATE_DB or ASX__INFLUX_WRITE */
   int inflight_kind; /* the phase of the request in flight */
   int backing_off;

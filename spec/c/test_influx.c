@@ -107,6 +107,32 @@ static void test_timestamps_stay_in_range(void **state) {
   asx_influx_close(ix, 0);
 }
 
+/* A logger ended from inside a loop callback (a Lua finalizer while a
+ * session runs) must not run the loop: closing it ran the session's
+ * scheduler again from inside an agent. Abandoned, it runs nothing there,
+ * and the loop's next turn closes its handles and frees it (LeakSanitizer
+ * says whether it does). */
+static int abandon_ran;
+
+static void abandon_now(uv_timer_t *t) {
+  asx_influx_abandon(t->data);
+  abandon_ran = 1;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_abandon_inside_the_loop(void **state) {
+  asx_influx_opts o = v1_opts("http://127.0.0.1:1");
+  asx_influx *ix = new_influx(&o, NULL);
+  uv_timer_t t;
+  assert_non_null(ix);
+  assert_int_equal(asx_influx_point(ix, "a b=1", 5, 0), 1);
+  uv_timer_init(uv_default_loop(), &t);
+  t.data = ix;
+  uv_timer_start(&t, abandon_now, 0, 0);
+  uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+  assert_int_equal(abandon_ran, 1);
+}
+
 static void test_bad_options(void **state) {
   const char *err = NULL;
   asx_influx *ix = NULL;
@@ -452,6 +478,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_line_protocol),
     cmocka_unit_test(test_timestamps_stay_in_range),
+    cmocka_unit_test(test_abandon_inside_the_loop),
     cmocka_unit_test(test_bad_options),
     cmocka_unit_test(test_v2_request),
     cmocka_unit_test(test_v1_create_then_write_in_batches),

@@ -204,7 +204,16 @@ function M.influxdb(opts)
   local self = setmetatable({ url = mask_url(url),
     close_timeout = close_timeout, closed = false, version = tonumber(o.version),
     start_ns = start and ffi.cast("int64_t", start * 1e6) * 1000 or nil }, Influx)
-  influx_handles[self] = ffi.gc(ix, function(p) C.asx_influx_close(p, 0) end)
+  -- A logger dropped unclosed is ended by its finalizer, which runs at
+  -- whatever allocation starts a collection step: while a session runs,
+  -- inside the loop, which closing would run again from inside itself (and
+  -- with it the scheduler, resuming other agents in the middle of this
+  -- one's call). It is abandoned there, its points dropped, as a close with
+  -- no time to wait drops them.
+  influx_handles[self] = ffi.gc(ix, function(p)
+    local session = package.loaded["asx.session"]
+    if session and session.running() then C.asx_influx_abandon(p) else C.asx_influx_close(p, 0) end
+  end)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
   common.opened(self)
   return self
