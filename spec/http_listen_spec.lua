@@ -119,3 +119,57 @@ describe("core.http_listen, closed", function()
     assert.are.equal(0, code)
   end)
 end)
+
+-- A server closed by an agent while a client reads its event stream:
+-- closing ran the loop to send the stream's last bytes, from inside the
+-- agent's call, and the loop ran the session's scheduler again, which
+-- resumed the other agents in the middle of that call (the closing agent
+-- then failed: "sleep: only an agent can sleep"). The last bytes now go as
+-- the session's loop runs on.
+local STREAM_CLOSED = [[
+local asx, core = require("asx"), require("asx.core")
+local s
+local streaming = false
+local srv = assert(core.http_listen({ port = 0, on_request = function()
+  streaming = true
+  return "stream"
+end }))
+io.stdout:write(srv:port(), "\n")
+io.stdout:flush()
+local Closer = asx.Trader:extend("closer")
+function Closer:cycle()
+  while not streaming do self:sleep(0.05) end
+  srv:close()
+  self:sleep(0.05)
+  s:stop()
+end
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do self:sleep(0.01) end end
+s = asx.session({ clock = "virtual", duration = 1e9, traders = { Closer:new(), Idle:new() } })
+-- Twenty wall seconds at most, whatever happens.
+local t0 = core.hrtime()
+s.sched:on_progress(function() if core.hrtime() - t0 > 20 then s:stop() end end, 0.1)
+s:run()
+io.stdout:write(s.sched:counts().failed, " failed\n")
+]]
+
+describe("core.http_listen, closed by an agent", function()
+  it("ends its streams without running the loop from inside the agent: no agent fails", function()
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/server.lua", "w"))
+    f:write(STREAM_CLOSED)
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.cwd, lua, d, d, d, d))
+    local port = wait_for("the port", function() return (run.read(d .. "/out") or ""):match("^(%d+)\n") end)
+    local stream = run.output(("curl -s -N -m 20 'http://127.0.0.1:%s/stream'"):format(port))
+    local code = wait_for("the server to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local out, err = run.slurp(d .. "/out"), run.slurp(d .. "/err")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(": asx\n\n", stream)
+    assert.are.equal("", err)
+    assert.are.equal(port .. "\n0 failed\n", out)
+    assert.are.equal(0, code)
+  end)
+end)

@@ -368,9 +368,8 @@ int asx_httpd_broadcast(asx_httpd *h, const char *bytes, size_t len) {
 
 uint64_t asx_httpd_dropped(const asx_httpd *h) { return h->dropped; }
 
-void asx_httpd_close(asx_httpd *h) {
+void asx_httpd_end(asx_httpd *h) {
   stream *st, *next;
-  uint64_t deadline;
   if (h->closed)
     return;
   h->closed = 1;
@@ -380,6 +379,13 @@ void asx_httpd_close(asx_httpd *h) {
     flush(st);
   }
   uv_close((uv_handle_t *)&h->listener, NULL);
+}
+
+void asx_httpd_close(asx_httpd *h) {
+  uint64_t deadline;
+  if (h->closed)
+    return;
+  asx_httpd_end(h);
   /* The final chunks reach the clients before the caller goes on (and
    * maybe exits): a second at most, for a client that stopped reading. */
   deadline = uv_hrtime() + 1000000000u;

@@ -65,8 +65,12 @@ void asx_httpd_stream(asx_httpd_req *req);
 int asx_httpd_broadcast(asx_httpd *h, const char *bytes, size_t len);
 /* Bytes dropped so far for streams whose clients read too slowly. */
 uint64_t asx_httpd_dropped(const asx_httpd *h);
-/* Ends every stream, stops listening, and runs the loop (outside uv_run
- * only) until the streams' last bytes are written, for a second at most.
+/* Ends every stream and stops listening; the streams' last bytes go as the
+ * loop runs on. For a caller inside a loop callback (an agent, a request),
+ * which must not run the loop again. The memory stays, as below. */
+void asx_httpd_end(asx_httpd *h);
+/* asx_httpd_end, then runs the loop (outside uv_run only: never from a loop
+ * callback) until the streams' last bytes are written, for a second at most.
  * Connections still open then are cut when the process exits; the server's
  * memory is kept until then, since they refer to it. From the call on, the
  * callback is never called again: a request that such a connection sends

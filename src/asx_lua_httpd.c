@@ -33,6 +33,7 @@
 
 #include "asx_httpd.h"
 #include "asx_lua.h"
+#include "asx_lua_sched.h"
 
 #define HTTP_MT "asx.httpd"
 
@@ -247,7 +248,14 @@ static int l_close(lua_State *L) {
   lhttp *u = check(L);
   if (!u->h)
     return 0;
-  asx_httpd_close(u->h);
+  /* Inside the loop (an agent of a running session, or this server's own
+   * callback) the loop must not run again: closing would wait for the
+   * streams' last bytes by running it, and with it the session's scheduler,
+   * which resumed other agents in the middle of this one's call. */
+  if (asx__lua_running || u->calls)
+    asx_httpd_end(u->h);
+  else
+    asx_httpd_close(u->h);
   u->h = NULL;
   if (u->timer) {
     uv_timer_stop(u->timer);
