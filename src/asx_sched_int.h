@@ -85,11 +85,14 @@ struct asx_sched {
   uint32_t n, cap;
   agent_slot *ag;
   uint8_t *st;      /* ASX_AGENT_* */
-  /* asx_sched_label.c */
+  /* asx_sched_label.c. Other threads and signal handlers read these
+   * (asx_sched_describe): each array is published before its count, and
+   * the arrays it replaced stay allocated, on retired, until the end. */
   label_run *labels; /* sorted by first */
   uint32_t nlabels, labels_cap;
   char **groups;
-  int ngroups;
+  int ngroups, groups_cap;
+  struct asx__retired *retired;
 
   uint64_t seed;
   uint64_t session_rng;

@@ -11,8 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An array that asx_sched_describe may still be reading, from the
+ * watchdog's thread, the prompt's watch or a signal handler that
+ * interrupted the copy: kept until the scheduler is freed. Arrays double,
+ * so those kept take no more than the live ones. */
+struct asx__retired {
+  struct asx__retired *next;
+  void *array;
+};
+
+/* A copy of old's first used bytes in a new array of size bytes; old is
+ * retired, not freed. NULL when out of memory, old left as it was. */
+static void *grow(asx_sched *s, void *old, size_t used, size_t size) {
+  struct asx__retired *r = old ? malloc(sizeof *r) : NULL;
+  void *p = old && !r ? NULL : malloc(size);
+  if (!p) {
+    free(r);
+    return NULL;
+  }
+  if (old) {
+    memcpy(p, old, used);
+    r->array = old;
+    r->next = s->retired;
+    s->retired = r;
+  }
+  return p;
+}
+
 int asx_sched_group(asx_sched *s, const char *name) {
-  char **g;
   char *copy;
   size_t len;
   for (int i = 0; i < s->ngroups; i++)
@@ -22,15 +48,23 @@ int asx_sched_group(asx_sched *s, const char *name) {
     return ASX_E_ARG;
   len = strlen(name);
   copy = malloc(len + 1);
-  g = copy ? realloc(s->groups, sizeof *g * (size_t)(s->ngroups + 1)) : NULL;
-  if (!g) {
-    free(copy);
+  if (!copy)
     return ASX_E_NOMEM;
-  }
   memcpy(copy, name, len + 1);
-  s->groups = g;
+  if (s->ngroups == s->groups_cap) {
+    int cap = s->groups_cap ? s->groups_cap * 2 : 8;
+    char **g = grow(s, s->groups, sizeof *g * (size_t)s->ngroups,
+                    sizeof *g * (size_t)cap);
+    if (!g) {
+      free(copy);
+      return ASX_E_NOMEM;
+    }
+    __atomic_store_n(&s->groups, g, __ATOMIC_RELEASE);
+    s->groups_cap = cap;
+  }
   s->groups[s->ngroups] = copy;
-  return s->ngroups++;
+  __atomic_store_n(&s->ngroups, s->ngroups + 1, __ATOMIC_RELEASE);
+  return s->ngroups - 1;
 }
 
 int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
@@ -41,22 +75,22 @@ int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
     return ASX_E_STATE;
   if (last && agent == last->first + last->count && group == last->group &&
       number == last->number + last->count) {
-    last->count++;
+    __atomic_store_n(&last->count, last->count + 1, __ATOMIC_RELEASE);
     return 0;
   }
   if (s->nlabels == s->labels_cap) {
     uint32_t cap = s->labels_cap ? s->labels_cap * 2 : 8;
-    label_run *l = realloc(s->labels, cap * sizeof *l);
+    label_run *l = grow(s, s->labels, s->nlabels * sizeof *l, cap * sizeof *l);
     if (!l)
       return ASX_E_NOMEM;
-    s->labels = l;
+    __atomic_store_n(&s->labels, l, __ATOMIC_RELEASE);
     s->labels_cap = cap;
   }
   s->labels[s->nlabels].first = agent;
   s->labels[s->nlabels].count = 1;
   s->labels[s->nlabels].number = number;
   s->labels[s->nlabels].group = (uint16_t)group;
-  s->nlabels++;
+  __atomic_store_n(&s->nlabels, s->nlabels + 1, __ATOMIC_RELEASE);
   /* Runs are sorted and disjoint, which the binary search relies on. */
   assert(s->nlabels == 1 || s->labels[s->nlabels - 2].first +
                                     s->labels[s->nlabels - 2].count <= agent);
@@ -65,18 +99,20 @@ int asx_sched_label(asx_sched *s, uint32_t agent, int group, uint32_t number) {
 
 /* The run that labels agent, or NULL. */
 static const label_run *find_label(const asx_sched *s, uint32_t agent) {
-  uint32_t lo = 0, hi = s->nlabels;
+  /* The count first: the array loaded after it holds at least as many. */
+  uint32_t lo = 0, hi = __atomic_load_n(&s->nlabels, __ATOMIC_ACQUIRE);
+  const label_run *labels = __atomic_load_n(&s->labels, __ATOMIC_ACQUIRE);
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
-    if (s->labels[mid].first <= agent)
+    if (labels[mid].first <= agent)
       lo = mid + 1;
     else
       hi = mid;
   }
-  if (lo == 0 || agent - s->labels[lo - 1].first >= s->labels[lo - 1].count)
+  if (lo == 0 || agent - labels[lo - 1].first >=
+                     __atomic_load_n(&labels[lo - 1].count, __ATOMIC_ACQUIRE))
     return NULL;
-  assert(s->labels[lo - 1].group < s->ngroups);
-  return &s->labels[lo - 1];
+  return &labels[lo - 1];
 }
 
 /* Async-signal-safe: no stdio, no allocation. */
@@ -106,7 +142,8 @@ char *asx_sched_describe(const asx_sched *s, uint32_t agent, char *buf,
     return buf;
   end = buf + size - 1;
   if (l) {
-    p = append(p, end, s->groups[l->group]);
+    /* A run's group was added before the run was published. */
+    p = append(p, end, __atomic_load_n(&s->groups, __ATOMIC_ACQUIRE)[l->group]);
     p = append(p, end, "#");
     p = append_u32(p, end, l->number + (agent - l->first));
   } else {
@@ -122,4 +159,10 @@ void asx__sched_free_labels(asx_sched *s) {
     free(s->groups[i]);
   free(s->groups);
   free(s->labels);
+  while (s->retired) {
+    struct asx__retired *next = s->retired->next;
+    free(s->retired->array);
+    free(s->retired);
+    s->retired = next;
+  }
 }

@@ -543,6 +543,16 @@ static void test_labels(void **state) {
   assert_string_equal(asx_sched_describe(s, 600, buf, sizeof buf), "agent 600");
   assert_string_equal(asx_sched_describe(s, 700, buf, sizeof buf), "random_trader#5");
   assert_string_equal(asx_sched_describe(s, 701, buf, sizeof buf), "agent 701");
+  /* Past the arrays' first room (the old ones are kept until the end for
+   * the threads that may read them: ASan checks they are freed then). */
+  for (uint32_t i = 0; i < 20; i++) {
+    char name[3] = {'g', (char)('a' + i), '\0'};
+    int gi = asx_sched_group(s, name);
+    assert_int_equal(gi, 2 + (int)i);
+    assert_int_equal(asx_sched_label(s, 800 + i, gi, 1), 0);
+  }
+  assert_string_equal(asx_sched_describe(s, 819, buf, sizeof buf), "gt#1");
+  assert_string_equal(asx_sched_describe(s, 499, buf, sizeof buf), "random_trader#515");
   /* Labels go in the order agents were added, each once. */
   assert_int_equal(asx_sched_label(s, 650, g, 1), ASX_E_STATE);
   assert_int_equal(asx_sched_label(s, 700, g, 1), ASX_E_STATE);
