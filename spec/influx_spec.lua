@@ -386,6 +386,32 @@ describe("the InfluxDB logger with a 2.x listener", function()
   end)
 end)
 
+describe("asx.loggers.influxdb collected unclosed", function()
+  it("says on stderr how many points it dropped, unless quiet", function()
+    -- No server listens on port 1: nothing could have been sent anyway.
+    local script = [[
+      local loggers = require("asx.loggers")
+      for _, quiet in ipairs({ false, true }) do
+        local L = loggers.influxdb({ url = "http://127.0.0.1:1", db = "gone", quiet = quiet })
+        for i = 1, 3 do L:send_event("note", { time = i }) end
+      end
+      collectgarbage()
+      collectgarbage()
+      io.stdout:write("done\n")
+    ]]
+    local path = run.tmpname(".lua")
+    local f = assert(io.open(path, "w"))
+    f:write(script)
+    f:close()
+    -- asx-lua runs a script with the build's own library, as luajit would
+    -- (and, under the sanitizers, with their runtimes first).
+    local out = run.output(("'%s' '%s' 2>&1"):format(run.HOST:gsub("asx%-host$", "asx-lua"), path))
+    os.remove(path)
+    assert.are.equal("asx: influxdb: 3 points dropped: the logger was collected before it was closed "
+      .. "(its close() sends them)\ndone\n", out)
+  end)
+end)
+
 describe("asx.loggers.influxdb inside a session", function()
   it("refuses to wait for the server from inside an agent", function()
     local L = assert(loggers.influxdb({ url = ("http://127.0.0.1:%d"):format(net.free_port()), quiet = true }))

@@ -279,9 +279,9 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout) {
   return ix->queued;
 }
 
-int64_t asx_influx_close(asx_influx *ix, double timeout) {
-  if (!ix) return 0;
-  asx_influx_flush(ix, timeout);
+/* Counts what is queued as dropped, releases the handles and frees ix;
+ * returns the points dropped. */
+static int64_t shut(asx_influx *ix) {
   int64_t left = ix->queued;
   ix->st.dropped += left;
   ix->queued = 0;
@@ -298,8 +298,28 @@ int64_t asx_influx_close(asx_influx *ix, double timeout) {
   return left;
 }
 
+/* Says on stderr, unless quiet, what a logger collected unclosed dropped. */
+static void say_dropped(int quiet, int64_t left) {
+  if (left > 0 && !quiet)
+    fprintf(stderr, "asx: influxdb: %lld points dropped: the logger was collected before it was "
+                    "closed (its close() sends them)\n", (long long)left);
+}
+
+int64_t asx_influx_close(asx_influx *ix, double timeout) {
+  if (!ix) return 0;
+  asx_influx_flush(ix, timeout);
+  return shut(ix);
+}
+
+void asx_influx_discard(asx_influx *ix) {
+  if (!ix) return;
+  int quiet = ix->o.quiet;
+  say_dropped(quiet, shut(ix));
+}
+
 void asx_influx_abandon(asx_influx *ix) {
   if (!ix) return;
+  say_dropped(ix->o.quiet, ix->queued);
   /* The timers are closing: the last one's callback frees ix. */
   ix->abandoned = 1;
   uv_timer_t *timers[3] = {&ix->interval, &ix->retry, &ix->deadline};

@@ -116,11 +116,15 @@ int64_t asx_influx_flush(asx_influx *ix, double timeout);
 /* Flushes with that timeout, counts what is left as dropped, releases the
  * handles and frees ix. Returns the points dropped at close. */
 int64_t asx_influx_close(asx_influx *ix, double timeout);
+/* Closes ix without sending anything more, for a logger that its owner let
+ * go unclosed (the Lua logger's finalizer, outside a running loop): what is
+ * queued is dropped, and said on stderr unless quiet. */
+void asx_influx_discard(asx_influx *ix);
 
 /* Ends ix from inside a loop callback (the finalizer of a logger collected
  * while a session runs), where asx_influx_close must not run the loop: what
- * is queued is dropped, the handles close, and ix's memory goes once the
- * loop has closed them. */
+ * is queued is dropped (and said on stderr unless quiet), the handles close,
+ * and ix's memory goes once the loop has closed them. */
 void asx_influx_abandon(asx_influx *ix);
 
 void asx_influx_stats_get(const asx_influx *ix, asx_influx_stats *out);

@@ -208,11 +208,12 @@ function M.influxdb(opts)
   -- whatever allocation starts a collection step: while a session runs,
   -- inside the loop, which closing would run again from inside itself (and
   -- with it the scheduler, resuming other agents in the middle of this
-  -- one's call). It is abandoned there, its points dropped, as a close with
-  -- no time to wait drops them.
+  -- one's call). It is abandoned there, elsewhere discarded: either way it
+  -- sends nothing more, and says how many points it dropped (asx-host
+  -- closes every logger still open at its end, lua/asx/host.lua).
   influx_handles[self] = ffi.gc(ix, function(p)
     local session = package.loaded["asx.session"]
-    if session and session.running() then C.asx_influx_abandon(p) else C.asx_influx_close(p, 0) end
+    if session and session.running() then C.asx_influx_abandon(p) else C.asx_influx_discard(p) end
   end)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
   common.opened(self)
