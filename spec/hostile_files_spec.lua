@@ -287,4 +287,22 @@ describe("hostile text in log files", function()
     local head = failed[4] .. ": boom \0 after nul " .. FFFD .. " end\nstack traceback:\n"
     assert.are.equal(head, failed[7]:sub(1, #head))
   end)
+
+  it("gives a --summary and a --report of valid UTF-8 JSON whatever bytes a strategy's name holds", function()
+    local dir = tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local r = sh('"$HOST" -q --clock virtual --seed 1 -d 1 --set \'tape.label=v\255\' '
+      .. '--summary "$D/s.json" --report "$D/r.html" spec/fixtures/report/bytes_name.lua '
+      .. 'spec/fixtures/host/tape.lua', dir)
+    assert.are.equal(0, r.status, r.stderr)
+    local name = 'x' .. FFFD .. FFFD .. '"\ny'
+    assert.is_true(valid_utf8(dir .. "/s.json"))
+    local summary = cjson.decode(slurp(dir .. "/s.json"))
+    assert.are.same({ agents = 1, running = 1, finished = 0, failed = 0 }, summary.agents[name])
+    assert.are.equal("v" .. FFFD, summary.parameters["tape.label"])
+    assert.is_true(valid_utf8(dir .. "/r.html"))
+    local data = cjson.decode(slurp(dir .. "/r.html"):match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    assert.are.equal(name, data.strategies[1].name)
+    assert.are.equal("v" .. FFFD, data.session.parameters["tape.label"])
+  end)
 end)

@@ -15,6 +15,7 @@
 --                              number from 0, is optional
 --   event.named_message(e, session, names)  its type's name, then the same
 --   event.reader(name, field)  a function(e) reading one field of a record
+--   event.clean_utf8(s)        s as valid UTF-8, each invalid sequence U+FFFD
 local ffi = require("ffi")
 local F = require("asx.ffi")
 local C = F.C
@@ -165,6 +166,10 @@ local function clean_utf8(s)
   local buf = ffi.new("char[?]", 3 * n)
   return ffi.string(buf, C.asx_fmt_utf8(buf, s, n))
 end
+-- Also for JSON that lua-cjson wrote, which passes bytes past 127 through
+-- as they are: an invalid sequence can only be part of a string (or a key),
+-- and cleaning the whole text cleans each string as on its own.
+M.clean_utf8 = clean_utf8
 
 -- The fields beyond its type's that a message carries, sorted.
 local skip_common = { type = true, time = true, session = true }

@@ -16,7 +16,8 @@
 -- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
 -- a reader never sees half a summary, and a run that stopped early leaves none.
 local cjson = require("cjson").new()
-local format_number = require("asx.event").format_number
+local event = require("asx.event")
+local format_number = event.format_number
 local params = require("asx.params")
 local outfile = require("asx.outfile")
 require("asx")
@@ -94,13 +95,14 @@ local function parameters_json(parameters)
 end
 
 -- The summary as JSON text: cjson writes all but the parameters, which
--- end the object.
+-- end the object. A strategy's name or a --set text is any bytes, which
+-- cjson passes through: they become valid UTF-8, as every file asx writes.
 function M.encode(summary)
   local parameters = summary.parameters
   summary.parameters = nil
   local text = cjson.encode(summary)
   summary.parameters = parameters
-  return text:sub(1, -2) .. ',"parameters":' .. parameters_json(parameters) .. "}"
+  return event.clean_utf8(text:sub(1, -2) .. ',"parameters":' .. parameters_json(parameters) .. "}")
 end
 
 -- Writes the summary to path; returns true, or nil and the reason.

@@ -22,6 +22,7 @@ local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local check_consume_events = require("asx.loggers.common").check_consume_events
 local html = require("asx.report.html")
+local clean_utf8 = require("asx.event").clean_utf8
 -- Each agent's value by its account (see lua/asx/summary.lua).
 local account_value = debug.getregistry()["asx.private"].account_value
 
@@ -199,8 +200,10 @@ function Report:data(extra)
   }
 end
 
+-- The data as JSON, valid UTF-8 whatever bytes a strategy's name or a --set
+-- text holds (cjson passes them through).
 function Report:json(extra)
-  return cjson.encode(self:data(extra))
+  return clean_utf8(cjson.encode(self:data(extra)))
 end
 
 -- Writes the page to path; true, or nil and the reason.
