@@ -105,7 +105,7 @@ wait $pid
     local r = sh([[
 mkfifo "$D/fifo"
 "$HOST" --clock virtual --seed 3 strategies/random_trader.lua:200 --log "$D/t.csv" --summary "$D/s.json" \
-  2>"$D/fifo" &
+  --report "$D/r.html" 2>"$D/fifo" &
 pid=$!
 exec 3<"$D/fifo"
 IFS= read -r line <&3
@@ -119,6 +119,9 @@ wait $pid
       lines(r.stderr)[2] .. "\n")
     assert.are.equal("SIGHUP", summary_value(r.stdout, "stopped by"))
     assert.are.equal("SIGHUP", json.decode(slurp(dir .. "/s.json")).stopped_by)
+    local page = slurp(dir .. "/r.html")
+    local data = json.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    assert.are.equal("SIGHUP", data.session.stopped_by)
     local trades = tonumber(summary_value(r.stdout, "trades"))
     assert.are.equal(trades, check_trades_csv(slurp(dir .. "/t.csv")))
     os.execute("rm -rf '" .. dir .. "'")

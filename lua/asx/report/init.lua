@@ -23,6 +23,7 @@ local series = require("asx.report.series")
 local check_consume_events = require("asx.loggers.common").check_consume_events
 local html = require("asx.report.html")
 local clean_utf8 = require("asx.event").clean_utf8
+local signal_name = require("asx.summary_json").signal_name
 -- Each agent's value by its account (see lua/asx/summary.lua).
 local account_value = debug.getregistry()["asx.private"].account_value
 
@@ -178,8 +179,7 @@ function Report:data(extra)
     session = {
       seed = r.seed, clock = r.clock, duration = opt(extra.duration or s.duration),
       session_time = r.session_time, wall_time = r.wall_time,
-      stopped_by = opt(r.signal and (r.signal == 2 and "SIGINT" or r.signal == 15 and "SIGTERM"
-        or ("signal " .. r.signal)) or r.stopped_by),
+      stopped_by = opt(r.signal and signal_name(r.signal) or r.stopped_by),
       parameters = extra.parameters or {},
     },
     summary = {
