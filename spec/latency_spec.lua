@@ -679,7 +679,12 @@ return S
         tostring(n) .. ": bad value for 'latency' (non-negative number of seconds expected from the latency function, got nan)",
       }, (function()
         local out = {}
-        for i, e in ipairs(errs) do out[i] = e:gsub(": [^:]*:%d+: ", ": ", 1) end
+        -- Each names the line of the call that sent, in this file.
+        for i, e in ipairs(errs) do
+          local count
+          out[i], count = e:gsub(": spec/latency_spec%.lua:%d+: ", ": ", 1)
+          assert.are.equal(1, count, e)
+        end
         return out
       end)())
       assert.are.same(0, s.exchange:stats().orders)

@@ -390,7 +390,7 @@ local function place_any(self, side, fname, amount, price, opts)
   if used.any then
     local courier = st.courier
     if courier ~= nil and used.latency then
-      local delay = courier:delay(self, 4)
+      local delay = courier:delay(self, 3)
       if delay then
         -- On its way: it reaches the book later (arrive_order), as this object.
         local o = order_t(0, price, amount, 0, acct.id, side, PENDING, flags, 0, 0, inst)
