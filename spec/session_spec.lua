@@ -683,9 +683,31 @@ describe("asx.session", function()
     assert.are.equal(ex, s.exchange)
     assert.are.equal(ex, mine.exchange)
     local other = T:new({ exchange = asx.exchange() })
-    assert.has_error(function()
+    -- Each error names the caller's line, the function and the argument,
+    -- and the trader stays out of the session.
+    local function err_of(f)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      local at, rest = err:match("^(spec/session_spec%.lua:%d+): (.*)$")
+      assert.truthy(at, err)
+      return rest
+    end
+    assert.are.equal(("bad argument #1 to 'session' (traders[1]: trader of the session's exchange expected, "
+      .. "got trader#%d, registered with another)"):format(other.id), err_of(function()
       asx.session({ clock = "virtual", seed = 1, exchange = ex, traders = { other } })
-    end)
+    end))
+    assert.are.equal(("bad argument #1 to 'add' (trader of the session's exchange expected, "
+      .. "got trader#%d, registered with another)"):format(other.id), err_of(function() s:add(other) end))
+    -- A trader whose stocks name an instrument the exchange lacks.
+    local bolt = T:new({ stocks = { BOLT = 1 } })
+    assert.are.equal([[bad argument #1 to 'session' (traders[1]: stocks: unknown instrument "BOLT")]],
+      err_of(function() asx.session({ clock = "virtual", seed = 1, exchange = ex, traders = { bolt } }) end))
+    assert.are.equal([[bad argument #1 to 'add' (stocks: unknown instrument "BOLT")]],
+      err_of(function() s:add(bolt) end))
+    assert.are.equal([[bad argument #3 to 'spawn' (stocks: unknown instrument "BOLT")]],
+      err_of(function() s:spawn(T, 2, { stocks = { BOLT = 1 } }) end))
+    assert.are.equal(1, #s.traders)
+    assert.is_nil(bolt.exchange)
   end)
 
   it("adds its logger to a given exchange", function()

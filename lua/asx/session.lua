@@ -118,6 +118,24 @@ local function agent_elsewhere(s, t)
   return nil
 end
 
+-- Whether t belongs to another exchange than session s's, which it could
+-- not join: checked before anything of the session changes.
+local function of_another_exchange(s, t)
+  local ex = P.exchange_of(t)
+  return ex ~= nil and ex ~= s.exchange
+end
+
+-- An instrument that t's stocks option names and session s's exchange does
+-- not have, or nil: t could not join it (see Exchange:register).
+local function unknown_instrument(s, t)
+  local wanted = P.wanted_positions[t]
+  if wanted == nil then return nil end
+  local index = P.state_of[s.exchange].index
+  for name in pairs(wanted) do
+    if index[name] == nil then return name end
+  end
+  return nil
+end
 
 -- The class of a trader: the name shown in errors and summaries. Read when
 -- the trader is added (an agent may change its metatable later), as extend
@@ -239,6 +257,17 @@ function M.new(opts)
     end
     seen[t] = true
   end
+  for i = 1, #traders do
+    local t = traders[i]
+    if of_another_exchange(s, t) then
+      check.bad_argument(1, "session", ("traders[%d]: trader of the session's exchange expected"):format(i),
+        ("trader#%d, registered with another"):format(account_of(t).id))
+    end
+    local unknown = unknown_instrument(s, t)
+    if unknown then
+      error(("bad argument #1 to 'session' (traders[%d]: stocks: unknown instrument %q)"):format(i, unknown), 2)
+    end
+  end
   sessions_made = sessions_made + 1
   s.number = sessions_made
   session_at[sessions_made] = s
@@ -258,6 +287,12 @@ function Session:add(t)
     check.bad_argument(1, "add", "trader that is no agent yet expected",
       ("trader#%d, an agent of %s"):format(account_of(t).id, elsewhere))
   end
+  if of_another_exchange(self, t) then
+    check.bad_argument(1, "add", "trader of the session's exchange expected",
+      ("trader#%d, registered with another"):format(account_of(t).id))
+  end
+  local unknown = unknown_instrument(self, t)
+  if unknown then error(("bad argument #1 to 'add' (stocks: unknown instrument %q)"):format(unknown), 2) end
   self.exchange:register(t)
   local cls, name = class_of(t)
   local c = self.classes[cls]
@@ -582,6 +617,10 @@ function Session:spawn(cls, count, opts)
   local added = {}
   for i = 1, count do
     local t = cls:new(opts)
+    if i == 1 then
+      local unknown = unknown_instrument(self, t)
+      if unknown then error(("bad argument #3 to 'spawn' (stocks: unknown instrument %q)"):format(unknown), 2) end
+    end
     self:add(t)
     added[i] = t
   end
