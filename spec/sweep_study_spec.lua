@@ -103,6 +103,9 @@ describe("a study", function()
       -- The run's command spread over two lines of the commands and jobs files.
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x', 'y\\nz' } } }",
         "parameter a.b: text without control characters (a line break, a tab) expected" },
+      -- The CSV files held it as it was, and were no UTF-8 for their readers.
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x\\255y' } } }",
+        "parameter a.b: text of valid UTF-8 expected" },
     }
     for _, c in ipairs(cases) do
       local d, path = write_study(c[1])
@@ -135,6 +138,36 @@ describe("a study's results", function()
     assert.are.equal("the study's metrics function returned a table for 'gain' (numbers expected)", runs[1].reason)
     assert.is_true(runs[2].ok)
     assert.are.same({ trades = 2, x = 2 }, runs[2].values)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
+describe("a study's CSV files", function()
+  it("quote a metric's name by RFC 4180, in valid UTF-8, leave a NaN empty, and show it escaped", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades" },
+        metrics = function() return { ["a\rb"] = 1, ["x\255"] = 2, big = 1 / 0 } end }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for i, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":', i, "}")
+      f:close()
+    end
+    local points, names = results.collect(st, runs, d)
+    -- The terminal's table shows the CR escaped, where it moved the cursor.
+    assert.are.equal("point  runs  trades      a\\013b  big        x\255",
+      results.table(st, points, names):match("^[^\n]*"))
+    -- A bare CR ends a record for a reader, and 0xFF is no UTF-8; the sd of
+    -- two infinite values is NaN, which was written "nan".
+    assert.are.equal('run,point,seed,status,trades,"a\rb",big,x\239\191\189\n'
+      .. "1,1,1,ok,1,1,inf,2\n2,1,2,ok,2,1,inf,2\n", run.slurp(d .. "/results.csv"))
+    assert.are.equal("point,runs,failed,trades_mean,trades_sd,trades_ci95_low,trades_ci95_high,"
+      .. '"a\rb_mean","a\rb_sd","a\rb_ci95_low","a\rb_ci95_high",big_mean,big_sd,big_ci95_low,big_ci95_high,'
+      .. "x\239\191\189_mean,x\239\191\189_sd,x\239\191\189_ci95_low,x\239\191\189_ci95_high\n"
+      .. "1,2,0,1.5,0.7071067811865476,-4.853102368,7.853102368,1,0,1,1,inf,,,,2,0,2,2\n",
+      run.slurp(d .. "/summary.csv"))
     os.execute("rm -rf '" .. d .. "'")
   end)
 end)

@@ -13,6 +13,8 @@ local cjson = require("cjson").new()
 local stats = require("asx.sweep.stats")
 local study = require("asx.sweep.study")
 local sys = require("asx.sweep.sys")
+local clean_utf8 = require("asx.event").clean_utf8
+local terminal = require("asx.terminal")
 
 local M = {}
 
@@ -106,10 +108,13 @@ function M.read(s, runs, exits)
   return names
 end
 
+-- A cell of RFC 4180 CSV in valid UTF-8: the metrics function names its
+-- metrics and may return text, any bytes. NaN (the sd of infinite values)
+-- is a figure that does not exist, an empty cell.
 local function csv_cell(v)
-  if v == nil then return "" end
-  local t = fmt(v)
-  if t:find('[,"\n]') then t = '"' .. t:gsub('"', '""') .. '"' end
+  if v == nil or v ~= v then return "" end
+  local t = clean_utf8(fmt(v))
+  if t:find('[,"\r\n]') then t = '"' .. t:gsub('"', '""') .. '"' end
   return t
 end
 
@@ -218,6 +223,9 @@ function M.table(s, points, names)
   end
   local widths = {}
   for _, row in ipairs(rows) do
+    -- Names and text values are the study's: a control character in them
+    -- (a metric "a\rb") is shown escaped, never sent to the terminal.
+    for i, c in ipairs(row) do row[i] = terminal.text(c) end
     for i, c in ipairs(row) do
       -- "±" is two bytes and one column.
       local w = #c - select(2, c:gsub("±", ""))

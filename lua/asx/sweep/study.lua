@@ -19,6 +19,7 @@
 -- not by their luck), and run r is point ceil(r / #seeds), seed
 -- (r - 1) % #seeds + 1.
 local sys = require("asx.sweep.sys")
+local clean_utf8 = require("asx.event").clean_utf8
 
 local M = {}
 
@@ -68,6 +69,8 @@ local function check_value(key, v)
   if t == "string" and v:find("[%c]") then
     fail("parameter %s: text without control characters (a line break, a tab) expected", key)
   end
+  -- The CSV files hold the value as the runs got it, in valid UTF-8.
+  if t == "string" and clean_utf8(v) ~= v then fail("parameter %s: text of valid UTF-8 expected", key) end
 end
 
 local function check_key(key)
