@@ -150,6 +150,24 @@ describe("asx-sweep's command line", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("refuses a folder another asx-sweep is using (exit 2, nothing run), and so does collect", function()
+    -- The second emptied the first's runs while they ran, and both wrote
+    -- the CSV files. flock(1) holds the folder as a sweep does.
+    local d = tmpdir()
+    assert.are.equal(0, sweep('--print -o "$D/study" ' .. STUDY, d).status)
+    local r = sh(("flock \"$D/study\" env -u LD_PRELOAD '%s' -o \"$D/study\" %s"):format(SWEEP, STUDY), d)
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-sweep: '" .. d .. "/study' is in use by another asx-sweep; wait for it to end, or choose "
+      .. "another --out\n" .. USAGE, r.stderr)
+    r = sh(("flock \"$D/study\" env -u LD_PRELOAD '%s' collect \"$D/study\""):format(SWEEP), d)
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-sweep: collect: '" .. d .. "/study' is in use by another asx-sweep; wait for it to end\n"
+      .. USAGE, r.stderr)
+    assert.is_nil(read(d .. "/study/joblog"))
+    assert.are.equal(6, #lines(slurp(d .. "/study/commands")))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
   it("names the folder it cannot make (exit 2, nothing run) and the file it cannot write (exit 1)", function()
     local d = tmpdir()
     assert(io.open(d .. "/file", "w")):close()

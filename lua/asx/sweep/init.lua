@@ -115,6 +115,16 @@ local function prepare(out, s, host, runs, resume)
     local listing = sys.capture("ls -A " .. sys.quote(out) .. " 2>/dev/null")
     if listing:match("%S") then usage_error("'%s' exists and is not a study's folder; choose another --out", out) end
   end
+  -- Two sweeps in one folder would empty and write each other's runs.
+  local ok, err = pcall(function()
+    sys.mkdir(out .. "/runs")
+    return sys.lock(out)
+  end)
+  if not ok then
+    if type(err) == "table" and err.io then usage_error("%s", err.io) end
+    error(err, 0)
+  end
+  if not err then usage_error("'%s' is in use by another asx-sweep; wait for it to end, or choose another --out", out) end
   if resume and sys.exists(manifest) then
     if sys.read(out .. "/commands") ~= commands then
       usage_error("--resume: the study's runs differ from those in '%s' (the study or asx-host changed); "
@@ -126,7 +136,7 @@ local function prepare(out, s, host, runs, resume)
     os.remove(out .. "/summary.csv")
   end
   -- A folder that cannot be made or written is a bad --out: nothing runs.
-  local ok, err = pcall(function()
+  ok, err = pcall(function()
     sys.mkdir(out .. "/runs")
     sys.write(manifest, cjson.encode({ study = s.path, host = host }) .. "\n")
     sys.write(out .. "/commands", commands)
@@ -218,6 +228,7 @@ function M.collect(opts, dir)
     usage_error("collect: '%s' is not a study's folder (no study.json)", dir)
   end
   local s = study.load(manifest.study)
+  if not sys.lock(out) then usage_error("collect: '%s' is in use by another asx-sweep; wait for it to end", dir) end
   local runs = study.runs(s, manifest.host, out)
   local commands = {}
   for i, r in ipairs(runs) do commands[i] = r.command end

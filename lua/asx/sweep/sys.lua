@@ -6,6 +6,10 @@ local ffi = require("ffi")
 ffi.cdef [[
 int poll(void *fds, unsigned long nfds, int timeout);
 int isatty(int fd);
+int open(const char *path, int flags, ...);
+int close(int fd);
+int flock(int fd, int operation);
+char *strerror(int errnum);
 ]]
 
 local M = {}
@@ -71,6 +75,27 @@ function M.mkdir(path)
     local reason = out:match(":%s*([^:\n]+)\n?$")
     io_error("cannot make the folder '%s'%s", path, reason and (": " .. reason) or "")
   end
+end
+
+-- Takes the folder path for this process until it exits: an exclusive
+-- flock on the folder itself (no file in it), not inherited by the runs
+-- (O_CLOEXEC), so that it goes with asx-sweep however it ends. Returns
+-- true, or false when another process holds it; raises { io = reason } when
+-- the folder cannot be opened.
+local O_RDONLY, O_CLOEXEC, LOCK_EX, LOCK_NB, EWOULDBLOCK = 0, 0x80000, 2, 4, 11
+local held = {}
+function M.lock(path)
+  if held[path] then return true end
+  local fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
+  if fd < 0 then io_error("cannot open the folder '%s': %s", path, ffi.string(ffi.C.strerror(ffi.errno()))) end
+  if ffi.C.flock(fd, LOCK_EX + LOCK_NB) ~= 0 then
+    local errno = ffi.errno()
+    ffi.C.close(fd)
+    if errno == EWOULDBLOCK then return false end
+    io_error("cannot lock the folder '%s': %s", path, ffi.string(ffi.C.strerror(errno)))
+  end
+  held[path] = fd
+  return true
 end
 
 -- An absolute path without "." and ".." parts (read as text: symbolic
