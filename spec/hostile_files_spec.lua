@@ -288,6 +288,25 @@ describe("hostile text in log files", function()
     assert.are.equal(head, failed[7]:sub(1, #head))
   end)
 
+  it("gives a CSV header that reads back as the columns given, whatever their text", function()
+    local dir = tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local path = dir .. "/note.csv"
+    local columns = { "a,b", 'q"', "x\255", "l\nm", "c\r" }
+    local L = assert(loggers.csv(path, { events = "note", columns = columns }))
+    asx.exchange({ logger = L }):emit("note", { ["a,b"] = 1, ["l\nm"] = "v,w" })
+    assert.is_true(L:close())
+    assert.is_true(valid_utf8(path))
+    assert.are.same({ { "time", "session", "a,b", 'q"', "x" .. FFFD, "l\nm", "c\r" }, { "0", "", "1", "", "", "v,w", "" } },
+      parse_csv(slurp(path)))
+    -- A column that is no name is a bad argument, where concat raised.
+    local ok, err = pcall(loggers.csv, dir .. "/bad.csv", { events = "note", columns = { "a", 2 } })
+    assert.is_false(ok)
+    assert.are.equal("bad argument #2 to 'csv' (columns[2]: field name string expected, got 2)",
+      (err:gsub("^[^:]*:%d+: ", "")))
+    assert.is_nil(io.open(dir .. "/bad.csv"))
+  end)
+
   it("gives a --summary and a --report of valid UTF-8 JSON whatever bytes a strategy's name holds", function()
     local dir = tmpdir()
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)

@@ -205,6 +205,14 @@ local function csv_field(v)
   return v
 end
 
+-- The header row of a CSV file with the given columns: a column of the
+-- user's is any text, quoted and made valid UTF-8 as a field is.
+function M.csv_header(columns)
+  local row = { "time", "session" }
+  for i, k in ipairs(columns) do row[i + 2] = csv_field(k) end
+  return table.concat(row, ",") .. "\n"
+end
+
 -- A CSV row of message m with the given columns, ending in a newline.
 function M.csv_row(columns, m)
   local row = { csv_field(m.time or 0), csv_field(m.session) }

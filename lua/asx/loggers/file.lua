@@ -246,6 +246,9 @@ function M.csv(path, opts)
   if columns ~= nil and (type(columns) ~= "table" or #types ~= 1) then
     argerror(2, "csv", "columns: an array of field names, for one event type expected", columns)
   end
+  for i, c in ipairs(columns or {}) do
+    if type(c) ~= "string" then argerror(2, "csv", ("columns[%d]: field name string expected"):format(i), c) end
+  end
   local specs = {}
   local seen = {}
   for _, t in ipairs(types) do
@@ -274,7 +277,7 @@ function M.csv(path, opts)
   for _, f in ipairs(files) do
     if f.native then C.asx_logfile_set_format(lf_of(f), C.ASX_LOG_CSV, event.CODES[f.type]) end
     if opts.header ~= false then
-      local h = "time,session," .. table.concat(f.columns, ",") .. "\n"
+      local h = event.csv_header(f.columns)
       C.asx_logfile_write(lf_of(f), h, #h)
       f.headers = 1
     end
