@@ -364,6 +364,7 @@ describe("latency", function()
       session({ a }):run()
       assert.are.same({ true, "cancelled", "open" }, { st.sent, st.o1.status, st.o2.status })
     end)
+
   end)
 
   it("repeats a run from its seed, byte for byte (asx-host)", function()
@@ -693,6 +694,20 @@ return S
 end)
 
 describe("on_fill", function()
+  it("hears the fills of an order that replace placed, at once and later", function()
+    -- They were never heard: replace did not watch its new order.
+    local ex = asx.exchange()
+    local a = asx.trader({ exchange = ex, money = 1000, stocks = 10 })
+    local b = asx.trader({ exchange = ex, money = 1000, stocks = 10 })
+    local heard = {}
+    a:on_fill(function(_, o, fill) heard[#heard + 1] = { o.id, o.status, fill.amount, fill.price } end)
+    b:sell(2, 12)
+    local n = a:replace(a:buy(3, 10), 3, 12)
+    b:sell(1, 12)
+    assert.are.same({ { 3, "open", 2, 12 }, { 3, "filled", 1, 12 } }, heard)
+    assert.are.equal("filled", n.status)
+  end)
+
   it("without a session runs right after the call that filled, before it returns", function()
     local ex = asx.exchange()
     local calls = {}

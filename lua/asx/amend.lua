@@ -14,9 +14,12 @@ local tonumber, error, assert = tonumber, error, assert
 local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, MAX = check.is_count, check.MAX
 
+require("asx.fills")
+local fills = P.fills
 local order_t, istype = P.order_t, ffi.istype
 local account_of, exchange_at, state_at = P.account_of, P.exchange_at, P.state_at
 local deliver, order_options, refuses = P.deliver, P.order_options, P.refuses
+local used = P.used
 local OPEN = C.ASX_OPEN
 
 -- The methods, copied into the Trader class.
@@ -79,6 +82,8 @@ function Trader:replace(o, amount, price, opts)
     argerror(2, "replace", ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
       :format(show(MAX - left), show(price), show(left)), amount)
   end
+  -- Its fills reach the trader's on_fill as any order's do.
+  local hears = used.on_fill and fills.hears(self, st)
   C.asx_book_cancel_why(book, o, C.ASX_CANCEL_REPLACE)
   local n = st.spare
   if n == nil then n = order_t() end
@@ -88,7 +93,8 @@ function Trader:replace(o, amount, price, opts)
   if n.status_ == OPEN then
     st.anchors[n.slot_] = n
   end
-  if st.listening then deliver(exchange_at[st.tag], st) end
+  if hears then fills.watch(st, n) end
+  if st.listening or st.watching then deliver(exchange_at[st.tag], st) end
   return n
 end
 
