@@ -365,6 +365,44 @@ describe("latency", function()
       assert.are.same({ true, "cancelled", "open" }, { st.sent, st.o1.status, st.o2.status })
     end)
 
+    it("amend and replace travel too, after the messages sent before them", function()
+      -- They acted at once, overtaking the trader's order still in flight:
+      -- a latency could be passed by with replace.
+      local st, lines = {}, {}
+      local L = { send_event = function(_, t, m)
+        if t == "order" or t == "cancel" or t == "amend" then
+          lines[#lines + 1] = ("%s %s #%d%s%s"):format(m.time, t, m.id, m.to and (" to " .. m.to) or "",
+            m.reason and (" " .. m.reason) or "")
+        end
+      end }
+      local a = agent({ latency = 1 }, {
+        { 0, function(self)
+          local o = self:sell(5, 100)
+          st.amended = self:amend(o, 3)
+          st.n = self:replace(o, 2, 101)
+          st.at_send = { o.status, o.amount, st.n.status, st.n.id }
+          -- A replace of an order that no longer rests when it arrives
+          -- places nothing.
+          local gone = self:sell(1, 99)
+          self:cancel(gone)
+          st.n2 = self:replace(gone, 1, 98)
+        end },
+        { 0.5, function() st.at_05 = { st.n.status, st.n2.status } end },
+        { 1, function(self)
+          st.at_1 = { st.n.status, st.n.id, st.n.amount, st.n2.status, self.exchange:best_ask() }
+          st.late = self:amend(st.n, 1)
+          self:cancel(st.n)
+        end },
+      })
+      session({ a }, { logger = L }):run()
+      assert.are.same({ "pending", 5, "pending", nil }, st.at_send)
+      assert.is_true(st.amended)
+      assert.are.same({ "pending", "pending" }, st.at_05)
+      assert.are.same({ "open", 2, 2, "cancelled", 101 }, st.at_1)
+      assert.is_true(st.late)
+      assert.are.same({ "1 order #1", "1 amend #1 to 3", "1 cancel #1 replace", "1 order #2", "1 order #3",
+        "1 cancel #3", "2 amend #2 to 1", "2 cancel #2" }, lines)
+    end)
   end)
 
   it("repeats a run from its seed, byte for byte (asx-host)", function()

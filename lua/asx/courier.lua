@@ -38,7 +38,7 @@ local huge, traceback = math.huge, debug.traceback
 -- The largest time, DBL_MAX.
 local LATEST = 1.7976931348623157e308
 
-local ORDER, CANCEL, CANCEL_ALL, NOTICE = 1, 2, 3, 4
+local ORDER, CANCEL, CANCEL_ALL, NOTICE, AMEND, REPLACE = 1, 2, 3, 4, 5, 6
 
 local Courier = {}
 Courier.__index = Courier
@@ -146,7 +146,7 @@ function Courier:_push(m)
 end
 
 -- Sends a message of t's that arrives after delay seconds.
-function Courier:send(t, delay, kind, o, side, price, amount)
+function Courier:send(t, delay, kind, o, side, price, amount, new)
   local at = self.sched:now() + delay
   -- A time past the largest number (1e308 s after 1e308 s) arrives at that
   -- number, as a wake-up does: the scheduler reads inf as no message at all.
@@ -156,7 +156,7 @@ function Courier:send(t, delay, kind, o, side, price, amount)
   self.last[t] = at
   self.inflight[t] = (self.inflight[t] or 0) + 1
   self:_push({ time = at, kind = kind, trader = t, order = o, side = side, price = price,
-    amount = amount })
+    amount = amount, new = new })
 end
 
 function Courier:send_order(t, delay, o, side, price, amount)
@@ -169,6 +169,16 @@ end
 
 function Courier:send_cancel_all(t, delay)
   self:send(t, delay, CANCEL_ALL)
+end
+
+-- t:amend(o, amount) and t:replace(o, ...), whose new order n is pending
+-- until it arrives (lua/asx/amend.lua).
+function Courier:send_amend(t, delay, o, amount)
+  self:send(t, delay, AMEND, o, nil, nil, amount)
+end
+
+function Courier:send_replace(t, delay, o, n)
+  self:send(t, delay, REPLACE, o, nil, nil, nil, n)
 end
 
 -- A fill of order o, for t's handler, now.
@@ -200,6 +210,10 @@ function Courier:_act(m)
     ops.cancel(t, m.order)
   elseif kind == CANCEL_ALL then
     ops.cancel_all(t)
+  elseif kind == AMEND then
+    P.arrive_amend(t, m.order, m.amount)
+  elseif kind == REPLACE then
+    P.arrive_replace(t, m.order, m.new)
   else
     self:_notify(m)
   end
@@ -236,6 +250,7 @@ function Courier:drop(t)
     if m.trader == t and not m.dead then
       m.dead = true
       if m.kind == ORDER then P.arrive.dropped(m.order) end
+      if m.kind == REPLACE then P.arrive.dropped(m.new) end
     end
   end
 end
@@ -244,6 +259,7 @@ end
 function Courier:finish()
   for _, m in ipairs(self.heap) do
     if m.kind == ORDER and not m.dead then P.arrive.dropped(m.order) end
+    if m.kind == REPLACE and not m.dead then P.arrive.dropped(m.new) end
   end
   self.heap = {}
   self.inflight = {}
