@@ -48,6 +48,21 @@ describe("asx-host --instruments", function()
     assert.matches("\nvalue pairs_trader: mean [%d.]+, best %d+, start [%d.]+\n", r.stdout)
   end)
 
+  it("gives --summary and --report the default instrument's VWAP, a price as open ... close are", function()
+    -- It was the whole exchange's, (10 + 1000) / 2: prices of two instruments mixed.
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 1 --instruments ACME,BOLT --money 5000 '
+      .. '--summary "$D/s.json" --report "$D/r.html" spec/fixtures/host/two_prices.lua', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local cjson = require("cjson")
+    local summary = cjson.decode(run.slurp(d .. "/s.json"))
+    local page = run.slurp(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    assert.are.same({ 2, 10, 10 }, { summary.trades, summary.open, summary.vwap })
+    assert.are.same({ 2, 10, 10 }, { data.summary.trades, data.summary.open, data.summary.vwap })
+  end)
+
   it("gives the REPL's book() and trades() an instrument, and me a position in each", function()
     local out = repl([[
 me:sell(2, 50, "BOLT")

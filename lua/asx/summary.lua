@@ -17,17 +17,20 @@ function Session:summary()
   local st = ex:stats()
   -- Each instrument's prices; the whole exchange's are the first's when it
   -- has one instrument, as before there were several.
-  local instruments, last = {}, {}
+  local instruments, last, vwap = {}, {}, nil
   for i, name in ipairs(ex:instruments()) do
     local s = ex:stats(name)
     instruments[i] = { name = name, open = s.open, high = s.high, low = s.low, close = s.last }
     last[name] = s.last or 0
+    -- A price, so the default instrument's, as open ... close are: prices
+    -- of different instruments do not mix.
+    if i == 1 and s.volume > 0 then vwap = s.notional / s.volume end
   end
   local out = {
     instruments = instruments,
     session_time = self:now(), wall_time = self.wall, seed = self.seed, clock = self.clock,
     agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
-    volume = st.volume, notional = st.notional,
+    volume = st.volume, notional = st.notional, vwap = vwap,
     open = instruments[1].open, high = instruments[1].high, low = instruments[1].low,
     close = instruments[1].close, signal = self.sched:signal(),
     stopped_by = self.stopped_by, exit_code = self.exit_code,

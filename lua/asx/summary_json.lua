@@ -72,7 +72,7 @@ function M.build(s, opts, sampler, status)
     parameters = params.as_table(opts.sets),
     orders = r.orders, trades = r.trades, volume = r.volume,
     open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
-    vwap = r.volume > 0 and r.notional / r.volume or null,
+    vwap = opt(r.vwap),
     volatility = opt(sampler:volatility()), mean_spread = opt(sampler:mean_spread()),
     agents = agents, value = value, status = status,
   }

@@ -185,7 +185,7 @@ function Report:data(extra)
     summary = {
       orders = r.orders, trades = r.trades, volume = r.volume,
       open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
-      vwap = r.volume > 0 and r.notional / r.volume or cjson.null,
+      vwap = opt(r.vwap),
       orders_per_sec = r.orders_per_sec,
     },
     strategies = strategies,
