@@ -706,6 +706,12 @@ describe("asx.session", function()
       err_of(function() s:add(bolt) end))
     assert.are.equal([[bad argument #3 to 'spawn' (stocks: unknown instrument "BOLT")]],
       err_of(function() s:spawn(T, 2, { stocks = { BOLT = 1 } }) end))
+    -- spawn's options, which new and add checked, naming themselves and
+    -- asx's own line.
+    assert.are.equal("bad argument #3 to 'spawn' (latency: non-negative number of seconds or function expected, "
+      .. "got -1)", err_of(function() s:spawn(T, 2, { latency = -1 }) end))
+    assert.are.equal("bad argument #3 to 'spawn' (exchange: the session's expected, got another)",
+      err_of(function() s:spawn(T, 2, { exchange = asx.exchange() }) end))
     assert.are.equal(1, #s.traders)
     assert.is_nil(bolt.exchange)
   end)

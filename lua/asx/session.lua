@@ -616,10 +616,24 @@ function Session:spawn(cls, count, opts)
   if not check.is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
   local added = {}
   for i = 1, count do
-    local t = cls:new(opts)
+    local t
     if i == 1 then
+      -- What the first agent cannot be made or added with, none can: it is
+      -- an error of spawn's options, named so, before any agent is added.
+      local ok, made = pcall(cls.new, cls, opts)
+      if not ok then
+        local why = type(made) == "string" and made:match("^[^\n]-bad argument #1 to 'new' %((.*)%)$")
+        if why then error(("bad argument #3 to 'spawn' (%s)"):format(why), 2) end
+        error(made, 0)
+      end
+      t = made
       local unknown = unknown_instrument(self, t)
       if unknown then error(("bad argument #3 to 'spawn' (stocks: unknown instrument %q)"):format(unknown), 2) end
+      if of_another_exchange(self, t) then
+        error("bad argument #3 to 'spawn' (exchange: the session's expected, got another)", 2)
+      end
+    else
+      t = cls:new(opts)
     end
     self:add(t)
     added[i] = t
