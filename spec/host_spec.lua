@@ -186,6 +186,17 @@ describe("asx-host", function()
     end
   end)
 
+  it("counts each agent's position in every instrument when it estimates their memory", function()
+    -- 15,000 instruments make each agent 120 KB more, which the estimate
+    -- left out: a run that passed the check ran out of memory building them.
+    local names = {}
+    for i = 1, 15000 do names[i] = "I" .. i end
+    local r = host("--clock virtual --instruments " .. table.concat(names, ",") .. " " .. F .. "pair.lua:1000000")
+    assert.are.equal(2, r.status)
+    assert.matches("^asx%-host: 1000000 agents need about 120%.8 GB of memory %(120799 bytes each%) and "
+      .. "[%d.]+ GB are available\n", r.stderr)
+  end)
+
   -- The signal specs wait for what the host writes on stderr (through a
   -- FIFO) before each signal, so they need no sleeps and no timing.
   local function with_signals(plan, args)

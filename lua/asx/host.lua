@@ -86,14 +86,20 @@ local function gigabytes(bytes)
   return ("%.1f GB"):format(bytes / 1e9)
 end
 
--- Why n more agents would not fit in the memory available (an estimate of
--- BYTES_PER_AGENT each), or nil.
-local function too_many(n, available)
+-- What an agent's account adds for each instrument past the first: its
+-- position, a 64-bit integer in an array of the account's.
+M.BYTES_PER_INSTRUMENT = 8
+
+-- Why n more agents, of an exchange of ninst instruments (default 1), would
+-- not fit in the memory available (an estimate of BYTES_PER_AGENT each, and
+-- BYTES_PER_INSTRUMENT for each further instrument), or nil.
+local function too_many(n, available, ninst)
   available = available or available_memory()
-  local need = n * M.BYTES_PER_AGENT
+  local each = M.BYTES_PER_AGENT + M.BYTES_PER_INSTRUMENT * ((ninst or 1) - 1)
+  local need = n * each
   if available and need > available then
     return ("%.0f agents need about %s of memory (%d bytes each) and %s are available"):format(n,
-      gigabytes(need), M.BYTES_PER_AGENT, gigabytes(available))
+      gigabytes(need), each, gigabytes(available))
   end
   return nil
 end
@@ -134,7 +140,7 @@ local function plan_agents(classes, files, opts, available)
     }
     total = total + n
   end
-  local why = too_many(total, available)
+  local why = too_many(total, available, opts.instruments and #opts.instruments)
   if why then usage_error("%s", why) end
   return plan
 end
@@ -286,7 +292,7 @@ function M.run(opts, files)
       -- line: --money/--stocks, else the class's fields, else the defaults.
       given = { money = opts.money, stocks = opts.stocks },
       defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
-      too_many = too_many,
+      too_many = function(n) return too_many(n, nil, #s.instrument_names) end,
       load_strategy = function(path)
         local ok, cls = pcall(load, path)
         if ok then return cls end
