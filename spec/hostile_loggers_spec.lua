@@ -738,8 +738,12 @@ describe("asx-host with a strategy calling os.exit", function()
   it("stops the session with that status, the logs whole and the summary printed", function()
     local dir = tmpdir()
     local r = sh('"$HOST" -q --clock virtual --seed 1 ' .. HOSTILE .. 'exiting_pair.lua'
-      .. ' --log "$D/t.csv" --log "$D/e.jsonl"', dir)
+      .. ' --log "$D/t.csv" --log "$D/e.jsonl" --summary "$D/s.json"', dir)
     local rows, types = csv_rows(slurp(dir .. "/t.csv")), jsonl_types(slurp(dir .. "/e.jsonl"))
+    -- --summary says who stopped it as the printed summary does, where it
+    -- said null (it named signals only).
+    local summary = require("cjson").decode(slurp(dir .. "/s.json"))
+    assert.are.same({ "os.exit(3) in pair#2", 3 }, { summary.stopped_by, summary.status })
     os.execute("rm -rf '" .. dir .. "'")
     assert.are.equal(3, r.status)
     assert.are.equal("", r.stderr)

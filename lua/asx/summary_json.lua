@@ -68,7 +68,8 @@ function M.build(s, opts, sampler, status)
   return {
     seed = r.seed, clock = r.clock, duration = opt(opts.duration), session_time = r.session_time,
     wall_time = r.wall_time,
-    stopped_by = sig and M.signal_name(sig) or null,
+    -- As the printed summary says it: a signal, os.exit, --strict.
+    stopped_by = sig and M.signal_name(sig) or opt(r.stopped_by),
     parameters = params.as_table(opts.sets),
     orders = r.orders, trades = r.trades, volume = r.volume,
     open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
