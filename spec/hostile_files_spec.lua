@@ -288,6 +288,24 @@ describe("hostile text in log files", function()
     assert.are.equal(head, failed[7]:sub(1, #head))
   end)
 
+  it("writes a field whose __tostring raises or gives no string as its type, and the loggers go on", function()
+    -- Either failed asx's own logger, which a session then detached: a
+    -- strategy's message lost the rest of the log.
+    local dir = tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local raising = newproxy(true)
+    getmetatable(raising).__tostring = function() error("no text") end
+    local silent = setmetatable({}, { __tostring = function() return nil end })
+    local J = assert(loggers.jsonl(dir .. "/e.jsonl"))
+    local L = assert(loggers.csv(dir .. "/n.csv", { events = "note", columns = { "a", "b" } }))
+    local ex = asx.exchange({ loggers = { J, L } })
+    ex:emit("note", { a = raising, b = silent })
+    assert.is_true(J:close())
+    assert.is_true(L:close())
+    assert.are.equal('{"type":"note","time":0,"session":null,"a":"userdata","b":{}}\n', slurp(dir .. "/e.jsonl"))
+    assert.are.equal("time,session,a,b\n0,,userdata,table\n", slurp(dir .. "/n.csv"))
+  end)
+
   it("gives a CSV header that reads back as the columns given, whatever their text", function()
     local dir = tmpdir()
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)

@@ -171,6 +171,16 @@ end
 -- and cleaning the whole text cleans each string as on its own.
 M.clean_utf8 = clean_utf8
 
+-- The text of a value that has none of its own in a file (a function, a
+-- userdata, a table in a CSV field): tostring's, or the value's type when
+-- its __tostring raises or gives no string, so that what a strategy puts
+-- in a message cannot make asx's own loggers fail (and be detached).
+local function text_of(v)
+  local ok, text = pcall(tostring, v)
+  if ok and type(text) == "string" then return text end
+  return type(v)
+end
+
 -- The fields beyond its type's that a message carries, sorted.
 local skip_common = { type = true, time = true, session = true }
 local skip_by_type = {}
@@ -199,7 +209,7 @@ local function csv_field(v)
   local t = type(v)
   if t == "number" then return num(v) end
   if v == nil then return "" end
-  if t ~= "string" then v = tostring(v) end
+  if t ~= "string" then v = text_of(v) end
   v = clean_utf8(v)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
   return v
@@ -253,7 +263,7 @@ local function json_value(v, depth)
   elseif v == nil then
     return "null"
   end
-  return json_string(tostring(v))
+  return json_string(text_of(v))
 end
 
 -- A JSON line of message m: type, time, session, its type's fields, then
