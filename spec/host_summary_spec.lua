@@ -46,6 +46,31 @@ describe("asx-host --set", function()
 end)
 
 describe("asx-host --summary", function()
+  it("counts and values the agents of two files of one strategy name together, as the report does", function()
+    -- The JSON kept the second file's agents only (2 of 3), with a value
+    -- pooled from both, and the report's series the second's mean.
+    local d = tmpdir()
+    for name, money in pairs({ a = 100, b = 400 }) do
+      local f = assert(io.open(("%s/%s.lua"):format(d, name), "w"))
+      f:write(([[
+local asx = require("asx")
+local S = asx.Trader:extend("same")
+S.money, S.stocks = %d, 0
+function S:cycle() self:sleep(1) end
+return S
+]]):format(money))
+      f:close()
+    end
+    local r = host('-q --clock virtual --seed 1 -d 2 --summary "$D/s.json" --report "$D/r.html" "$D/a.lua:1" "$D/b.lua:2"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local j = cjson.decode(slurp(d .. "/s.json"))
+    local data = cjson.decode(slurp(d .. "/r.html"):match('<script type="application/json" id="asx%-data">(.-)</script>'))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.same({ same = { agents = 3, running = 0, finished = 3, failed = 0 } }, j.agents)
+    assert.are.same({ same = { mean = 300, median = 400, min = 100, max = 400, start = 300 } }, j.value)
+    assert.are.same({ same = { { 0, 300 }, { 1, 300 } } }, data.values)
+  end)
+
   it("writes the summary as JSON, with VWAP, volatility and spread on the one-second grid", function()
     local d = tmpdir()
     local r = host("-q --clock virtual --seed 3 -d 4 --set tape.label=x --summary \"$D/s.json\" " .. F

@@ -90,23 +90,31 @@ function Report:_sample(now)
   local bid, ask = ex:best_bid(), ex:best_ask()
   local price = ex:last_price() or 0
   local values = { spread = bid and ask and ask - bid or false }
+  -- By strategy name: two classes of one name (a file given twice) are
+  -- one strategy, their agents valued together.
+  local agents = {}
+  for _, c in ipairs(s.class_list) do agents[c.name] = (agents[c.name] or 0) + c.agents end
   if #s.instrument_names > 1 then
     -- With several instruments each position counts at its own last price.
     local sums = {}
-    for _, c in ipairs(s.class_list) do sums[c] = 0 end
-    for _, _, c, acct in s:_agents() do sums[c] = sums[c] + account_value(acct) end
-    for c, sum in pairs(sums) do values["value " .. c.name] = c.agents > 0 and sum / c.agents end
+    for _, c in ipairs(s.class_list) do sums[c.name] = 0 end
+    for _, _, c, acct in s:_agents() do sums[c.name] = sums[c.name] + account_value(acct) end
+    for name, sum in pairs(sums) do values["value " .. name] = agents[name] > 0 and sum / agents[name] end
   else
     -- Balances are integers below 2^53, so the sums are exact, and the
     -- same as the sum of each trader's money + stocks x price.
+    local money, stocks = {}, {}
     for c, accts in pairs(self:_accounts()) do
-      local money, stocks = 0, 0
+      local m, n = money[c.name] or 0, stocks[c.name] or 0
       for i = 1, #accts do
         local a = accts[i]
-        money = money + tonumber(a.money)
-        stocks = stocks + tonumber(a.stocks)
+        m = m + tonumber(a.money)
+        n = n + tonumber(a.stocks)
       end
-      values["value " .. c.name] = c.agents > 0 and (money + stocks * price) / c.agents
+      money[c.name], stocks[c.name] = m, n
+    end
+    for name, m in pairs(money) do
+      values["value " .. name] = agents[name] > 0 and (m + stocks[name] * price) / agents[name]
     end
   end
   self.series:fill(self.sampled + 1, upto, values)
