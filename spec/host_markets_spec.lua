@@ -127,6 +127,17 @@ spawn(Still)[1]:positions()
     end
   end)
 
+  it("refuses a class whose stocks name an instrument not traded, before anything runs", function()
+    -- It ended with a traceback from inside asx-host, exit status 1.
+    for _, case in ipairs({ { "--instruments BOLT,CASH ", "BOLT,CASH" }, { "", "STOCK" } }) do
+      local r = run.sh('"$HOST" --clock virtual -d 1 ' .. case[1] .. "spec/fixtures/host/acme_stocks.lua:1")
+      assert.are.equal(2, r.status)
+      assert.are.equal("asx-host: spec/fixtures/host/acme_stocks.lua: the class's stocks field names an instrument "
+        .. 'that is not traded ("ACME"; --instruments: ' .. case[2] .. ")", lines(r.stderr)[1])
+      assert.are.equal("", r.stdout)
+    end
+  end)
+
   it("keeps a run of one instrument what it was: one unnamed price line", function()
     local r = run.sh('"$HOST" -q --clock virtual --seed 9 -d 30 strategies/random_trader.lua:50')
     assert.are.equal(0, r.status)

@@ -138,6 +138,18 @@ local function plan_agents(classes, files, opts, available)
       money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,
       stocks = opts.stocks or field("stocks", is_stocks, "a non-negative integer") or DEFAULT_STOCKS,
     }
+    -- A table of stocks by instrument names only instruments traded: its
+    -- agents could not join the exchange.
+    if type(plan[i].stocks) == "table" then
+      local traded = {}
+      for _, name in ipairs(opts.instruments or { "STOCK" }) do traded[name] = true end
+      for name in pairs(plan[i].stocks) do
+        if not traded[name] then
+          usage_error("%s: the class's stocks field names an instrument that is not traded (%q; --instruments: %s)",
+            path, name, table.concat(opts.instruments or { "STOCK" }, ","))
+        end
+      end
+    end
     total = total + n
   end
   local why = too_many(total, available, opts.instruments and #opts.instruments)
