@@ -147,6 +147,11 @@ describe("asx-sweep's command line", function()
       assert.are.equal("asx-sweep: " .. c[2] .. "\n" .. USAGE, r.stderr)
     end
     assert.is_nil(read(d .. "/study/study.json"))
+    -- A line break in the folder's path split every run's command in two.
+    local r = sweep("-o \"$D/a\nb\" " .. STUDY, d)
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-sweep: --out: a folder path without control characters (a line break, a tab) expected\n"
+      .. USAGE, r.stderr)
     os.execute("rm -rf '" .. d .. "'")
   end)
 

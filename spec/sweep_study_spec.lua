@@ -103,6 +103,12 @@ describe("a study", function()
       -- The run's command spread over two lines of the commands and jobs files.
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x', 'y\\nz' } } }",
         "parameter a.b: text without control characters (a line break, a tab) expected" },
+      -- A line break in args or a strategy's path split each run's command
+      -- over two lines of the commands and jobs files, each run as a command.
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--money', '5\\nrm -rf x' } }",
+        "args[2]: text without control characters (a line break, a tab) expected" },
+      { "return { strategies = { 'a\\n.lua' }, duration = 1 }",
+        "strategies[1]: a path without control characters (a line break, a tab) expected" },
       -- The CSV files held it as it was, and were no UTF-8 for their readers.
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x\\255y' } } }",
         "parameter a.b: text of valid UTF-8 expected" },

@@ -176,6 +176,8 @@ function M.run(opts, path, argv)
   local s = study.load(path)
   local host = find_host(argv)
   local out = sys.absolute(opts.out or s.name)
+  -- Its path is in every run's command, one line each.
+  if out:find("%c") then usage_error("--out: a folder path without control characters (a line break, a tab) expected") end
   local runs = study.runs(s, host, out)
   local backend
   if opts.slurm then

@@ -146,6 +146,10 @@ function M.load(path)
   s.strategies = {}
   for i, spec in ipairs(st.strategies) do
     if type(spec) ~= "string" then fail("strategies[%d]: \"FILE.lua[:COUNT]\" expected", i) end
+    -- Each run is one line of the commands file and of parallel's jobs.
+    if sys.absolute(spec, dir):find("%c") then
+      fail("strategies[%d]: a path without control characters (a line break, a tab) expected", i)
+    end
     local file = spec:match("^(.-):%d+$") or spec
     if not sys.exists(sys.absolute(file, dir)) then fail("strategies[%d]: no file '%s'", i, file) end
     s.strategies[i] = sys.absolute(spec, dir)
@@ -186,6 +190,10 @@ function M.load(path)
   if type(s.args) ~= "table" then fail("args: a list of asx-host options expected") end
   for i, a in ipairs(s.args) do
     if type(a) ~= "string" and type(a) ~= "number" then fail("args[%d]: a string expected", i) end
+    -- A line break split a run's command over two lines, each run as a command of its own.
+    if type(a) == "string" and a:find("%c") then
+      fail("args[%d]: text without control characters (a line break, a tab) expected", i)
+    end
   end
   s.points, s.keys = expand_points(st)
   return s
