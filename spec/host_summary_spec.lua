@@ -46,6 +46,24 @@ describe("asx-host --set", function()
 end)
 
 describe("asx-host --summary", function()
+  it("refuses a path that --log or --report writes too, before anything runs", function()
+    -- The summary, written last, replaced the log's rows, which it counted
+    -- as written.
+    local d = tmpdir()
+    for _, case in ipairs({
+      { '--log "$D/x.csv" --summary "$D/x.csv"', "--summary: '%s/x.csv' is the file of --log '%s/x.csv' too" },
+      { '--summary "$D/s" --report "$D/../' .. d:match("[^/]+$") .. '/s"',
+        "--report: '%s/../" .. d:match("[^/]+$") .. "/s' is the file of --summary '%s/s' too" },
+    }) do
+      local r = host("-q --clock virtual -d 1 " .. case[1] .. " " .. F .. "tape.lua", d)
+      assert.are.equal(2, r.status)
+      assert.are.equal("asx-host: " .. case[2]:format(d, d) .. "\n" .. USAGE, r.stderr)
+      assert.are.equal("", r.stdout)
+    end
+    assert.is_nil(io.open(d .. "/x.csv"))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
   it("counts and values the agents of two files of one strategy name together, as the report does", function()
     -- The JSON kept the second file's agents only (2 of 3), with a value
     -- pooled from both, and the report's series the second's mean.

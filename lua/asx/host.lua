@@ -229,6 +229,31 @@ local function progress_line(s, t0)
     st.trades, fmt_num(st.last), rate)
 end
 
+-- Refuses two outputs at one file (by whatever path), which the one written
+-- last replaced: a --summary or --report over a --log's rows, which the
+-- summary counted as written (two --log at one file, open_cli refuses). A
+-- device or a pipe (/dev/stdout) is written into, not replaced: it may be
+-- shared.
+local function refuse_shared_outputs(opts)
+  local same_file = require("asx.loggers.file").same_file
+  local special = require("asx.ffi").C.asx_logfile_special
+  local outputs = {}
+  for _, spec in ipairs(opts.loggers or {}) do
+    if spec[1] == "log" then outputs[#outputs + 1] = { "--log", spec[2] } end
+  end
+  if opts.summary then outputs[#outputs + 1] = { "--summary", opts.summary } end
+  if opts.report then outputs[#outputs + 1] = { "--report", opts.report } end
+  for i = 2, #outputs do
+    local b = outputs[i]
+    for j = 1, i - 1 do
+      local a = outputs[j]
+      if b[1] ~= "--log" and special(b[2]) ~= 1 and same_file(a[2], b[2]) then
+        usage_error("%s: '%s' is the file of %s '%s' too", b[1], b[2], a[1], a[2])
+      end
+    end
+  end
+end
+
 -- Runs a session: the agents of the strategy files, the loggers, and with
 -- opts.interactive the prompt of lua/asx/repl/ on the same session.
 -- Returns the exit status.
@@ -250,6 +275,7 @@ function M.run(opts, files)
   for i, f in ipairs(files) do classes[i] = load(f.path) end
   local set_ok, set_err = params.apply(opts.sets, classes)
   if not set_ok then usage_error("%s", set_err) end
+  refuse_shared_outputs(opts)
   if opts.summary then
     local ok, err = summary_json.check(opts.summary)
     if not ok then usage_error("%s", err) end
