@@ -1,4 +1,5 @@
 /* Growing the arrays indexed by agent (see asx_array.h). */
+#define _GNU_SOURCE /* mremap */
 #include "asx_array.h"
 
 #include <stdint.h>
@@ -7,32 +8,79 @@
 #include <sys/mman.h>
 
 #define HUGE_PAGE ((size_t)2 << 20)
+#define LINE 64
+
+/* A large array is a mapping of its own, whole huge pages. */
+static int is_large(size_t bytes) { return bytes >= 2 * HUGE_PAGE; }
+
+static size_t whole(size_t bytes) {
+  return (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+/* A mapping of len bytes (whole huge pages) that starts on a huge page,
+ * advised as huge pages before anything touches it, so that its pages are
+ * huge from the first fault on. NULL when out of memory. */
+static void *map_aligned(size_t len) {
+  size_t map = len + HUGE_PAGE;
+  char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  char *start;
+  if (p == MAP_FAILED)
+    return NULL;
+  start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (start > p)
+    munmap(p, (size_t)(start - p));
+  if (start + len < p + map)
+    munmap(start + len, (size_t)(p + map - (start + len)));
+#ifdef MADV_HUGEPAGE
+  madvise(start, len, MADV_HUGEPAGE); /* only a hint */
+#endif
+  return start;
+}
 
 int asx__array_grow(void **p, size_t old_n, size_t n, size_t size) {
-  size_t bytes = n * size;
+  size_t bytes = n * size, old = old_n * size;
   void *q;
-#ifdef MADV_HUGEPAGE
-  /* A large array gets a fresh block aligned on a huge page and advised
-   * before anything touches it, so that its pages are huge from the first
-   * fault on. realloc would move the pages already touched, small, and the
-   * advice only reaches those when the kernel's background scan collapses
-   * them, which for tens of megabytes takes minutes. */
-  if (bytes >= 2 * HUGE_PAGE) {
-    size_t whole = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    if (posix_memalign(&q, HUGE_PAGE, whole) != 0)
+  if (is_large(bytes)) {
+    size_t len = whole(bytes);
+    if (*p != NULL && is_large(old) && whole(old) >= len)
+      return 1;
+    if (!(q = map_aligned(len)))
       return 0;
-    madvise(q, whole, MADV_HUGEPAGE); /* only a hint */
-    if (*p != NULL)
-      memcpy(q, *p, (old_n < n ? old_n : n) * size);
-    free(*p);
+    if (*p != NULL && is_large(old)) {
+      /* The old pages move to the start of the new mapping, uncopied:
+       * growing never holds the array twice (a million agents' queue
+       * entries are 32 MB), and the huge pages stay whole, both mappings
+       * starting on one. */
+      if (mremap(*p, whole(old), whole(old), MREMAP_MAYMOVE | MREMAP_FIXED,
+                 q) == MAP_FAILED) {
+        memcpy(q, *p, old);
+        munmap(*p, whole(old));
+      }
+    } else if (*p != NULL) {
+      memcpy(q, *p, old < bytes ? old : bytes);
+      free(*p);
+    }
     *p = q;
     return 1;
   }
-#endif
-  (void)old_n;
-  q = realloc(*p, bytes);
-  if (!q)
+  /* On a cache line, so that an array of 32-byte entries never has one
+   * across two lines (asx_wakeq_entry). */
+  if (posix_memalign(&q, LINE, bytes ? bytes : 1) != 0)
     return 0;
+  if (*p != NULL) {
+    memcpy(q, *p, old < bytes ? old : bytes);
+    asx__array_free(*p, old_n, size);
+  }
   *p = q;
   return 1;
+}
+
+void asx__array_free(void *p, size_t n, size_t size) {
+  if (p == NULL)
+    return;
+  if (is_large(n * size))
+    munmap(p, whole(n * size));
+  else
+    free(p);
 }

@@ -5,15 +5,22 @@
  * misses the TLB; a cache prefetch then waits for the page walk. Arrays of
  * megabytes are therefore offered to the kernel as transparent huge pages
  * (where it supports them, and only when asked by madvise: the default of
- * most distributions), in blocks that start on a huge page. */
+ * most distributions), in mappings of their own that start on a huge page
+ * and grow by moving their pages, not copying them. Smaller ones are
+ * malloc's, and start on a cache line. */
 #ifndef ASX_ARRAY_H
 #define ASX_ARRAY_H
 
 #include <stddef.h>
 
-/* Resizes *p, which holds old_n elements of size bytes, to n elements,
- * keeping the first min(old_n, n), like realloc; the block is freed with
- * free. Returns 1, or 0 when out of memory (then *p is unchanged). */
+/* Grows *p, which holds old_n elements of size bytes, to n >= old_n
+ * elements, keeping the first old_n, like realloc; elements past old_n are
+ * zero in a large array, undefined in a small one. Returns 1, or 0 when
+ * out of memory (then *p is unchanged). */
 int asx__array_grow(void **p, size_t old_n, size_t n, size_t size);
+
+/* Frees an array of n elements of size bytes made by asx__array_grow (n as
+ * it was last grown to); NULL is nothing. */
+void asx__array_free(void *p, size_t n, size_t size);
 
 #endif

@@ -4,12 +4,13 @@
  *
  * Data structures, indexed by agent number and grown together by
  * asx_sched_add, so that an agent costs about 41 bytes and no libuv handle:
- *   ag[a]     its splitmix64 state and the caller's pointer (asx_sched_udata:
- *             the Lua binding keeps the agent's coroutine there), in one
- *             16-byte slot, so that a resume touches one cache line;
- *   st[a]     its state, one byte;
- *   q         the wake-up queue (asx_wakeq.h): 24 bytes per agent and O(1)
+ *   q         the wake-up queue (asx_wakeq.h): 40 bytes per agent and O(1)
  *             per wake-up however many agents there are;
+ *   ag[a]     the queue's 32-byte entry for the agent, which also holds its
+ *             splitmix64 state and the caller's pointer (asx_sched_udata:
+ *             the Lua binding keeps the agent's coroutine there), so that a
+ *             resume and the wake-up it sets touch one cache line;
+ *   st[a]     its state, one byte;
  *   labels    names for messages, a few runs in all (asx_sched_label.c).
  *
  * Costs: wake, finish and each resume O(1) amortized.
@@ -34,7 +35,7 @@
 #define ASX_SCHED_BATCH 1024
 /* The prefetch pipeline along the queue's order (see prefetch_ahead): a
  * batch of PREFETCH_BATCH agents at once for the first two stages, the
- * slots PF_SLOT and the first lines PF_WALK places ahead; one agent a
+ * entries PF_SLOT and the first lines PF_WALK places ahead; one agent a
  * resume for the span, PF_SPAN places ahead. */
 #define PREFETCH_BATCH 16
 #define PF_SPAN 12
@@ -68,7 +69,7 @@ static uint64_t agent_seed(uint64_t seed, uint32_t agent) {
  * several per order of a random trader) would otherwise cost three calls
  * through the library's PLT. */
 static inline uint64_t next_rand(asx_sched *s, uint32_t agent) {
-  uint64_t *state = agent < s->n ? &s->ag[agent].rng : &s->session_rng;
+  uint64_t *state = agent < s->n ? &s->ag[agent].word : &s->session_rng;
   *state += GOLDEN;
   return mix64(*state);
 }
@@ -86,7 +87,7 @@ double asx_sched_rand01(asx_sched *s, uint32_t agent) {
 }
 
 uint64_t *asx_sched_rng_state(asx_sched *s, uint32_t agent) {
-  return agent < s->n ? &s->ag[agent].rng : &s->session_rng;
+  return agent < s->n ? &s->ag[agent].word : &s->session_rng;
 }
 
 /* The scheduler asx_sched_draw uses: the one whose batch runs, else the
@@ -132,12 +133,14 @@ static inline void prefetch_span(const char *line) {
  * a cache prefetch waits for before later instructions can retire. Fetched
  * one agent per resume, each resume would wait for one walk; fetched a
  * batch at once, the walks of the batch overlap. Along the queue's order,
- * in three stages, since each needs what the one before fetched: the slots
- * and the state bytes of the agents PF_SLOT places ahead and the
- * PREFETCH_BATCH after them (st is a megabyte at a million agents, beyond
- * the core's own cache: the store of RUNNING waited for it a fifth of
- * run_batch's time); a batch later, the first line of what the slots point
- * to (the walk), PF_WALK places ahead; and the span each resume reads
+ * in three stages, since each needs what the one before fetched: the
+ * entries (ag: the queue reads the time there when the agent comes first,
+ * and writes the next wake-up there after its resume) and the state bytes
+ * of the agents PF_SLOT places ahead and the PREFETCH_BATCH after them (st
+ * is a megabyte at a million agents, beyond the core's own cache: the store
+ * of RUNNING waited for it a fifth of run_batch's time); a batch later,
+ * the first line of what the entries point to (the walk), PF_WALK places
+ * ahead; and the span each resume reads
  * (asx_sched_prefetch_span), PF_SPAN places ahead, one agent a resume
  * (prefetch_next). The span is not fetched by batches: sixteen agents' spans
  * at once are a hundred lines, more misses than the core keeps in flight,
@@ -153,9 +156,9 @@ static void prefetch_ahead(asx_sched *s) {
   s->pf_n = n;
   s->pf_pos = 0;
   for (i = PF_WALK; i < n && i < PF_WALK + PREFETCH_BATCH; i++)
-    __builtin_prefetch(s->ag[ids[i]].udata);
+    __builtin_prefetch(s->ag[ids[i]].ptr);
   for (i = PF_SLOT; i < n && i < PF_END; i++) {
-    __builtin_prefetch(&s->ag[ids[i]]);
+    __builtin_prefetch(&s->ag[ids[i]], 1);
     __builtin_prefetch(&s->st[ids[i]], 1);
   }
 }
@@ -168,7 +171,7 @@ static inline void prefetch_next(asx_sched *s) {
     prefetch_ahead(s);
   i = PF_SPAN + s->pf_pos++;
   if (i < s->pf_n) {
-    uintptr_t u = (uintptr_t)s->ag[s->pf_ids[i]].udata;
+    uintptr_t u = (uintptr_t)s->ag[s->pf_ids[i]].ptr;
     if (u != 0)
       prefetch_span((const char *)((u - s->pf_before) & ~(uintptr_t)(LINE - 1)));
   }
@@ -290,8 +293,7 @@ void asx_sched_free(asx_sched *s) {
   }
   asx__sched_free_labels(s);
   asx_wakeq_free(s->q);
-  free(s->ag);
-  free(s->st);
+  asx__array_free(s->st, s->cap, sizeof *s->st);
   free(s);
 }
 
@@ -306,18 +308,19 @@ int asx_sched_add(asx_sched *s, uint32_t n, uint32_t *first) {
     uint32_t cap = s->cap ? s->cap : 64;
     while (cap < need)
       cap = cap > ASX_SCHED_NONE / 2 ? ASX_SCHED_NONE - 1 : cap * 2;
-    /* Each array is grown on its own; a failure leaves the larger ones
-     * behind, which is harmless because cap only moves once all succeed. */
-    if (!asx__array_grow((void **)&s->ag, s->cap, cap, sizeof *s->ag) ||
-        !asx__array_grow((void **)&s->st, s->cap, cap, sizeof *s->st) ||
-        asx_wakeq_reserve(s->q, cap) != 0)
+    /* The queue first: it keeps the room it made even when st cannot
+     * grow, and st is grown last, so that it is cap long whenever cap
+     * moved. Even a reserve that failed may have moved the entries. */
+    int rc = asx_wakeq_reserve(s->q, cap);
+    s->ag = asx_wakeq_entries(s->q);
+    if (rc != 0 || !asx__array_grow((void **)&s->st, s->cap, cap, sizeof *s->st))
       return ASX_E_NOMEM;
     s->cap = cap;
   }
   for (uint32_t a = s->n; a < need; a++) {
     s->st[a] = ASX_AGENT_IDLE;
-    s->ag[a].rng = agent_seed(s->seed, a);
-    s->ag[a].udata = NULL;
+    s->ag[a].word = agent_seed(s->seed, a);
+    s->ag[a].ptr = NULL;
   }
   if (first)
     *first = s->n;
@@ -382,12 +385,12 @@ int asx_sched_state(const asx_sched *s, uint32_t agent) {
 int asx_sched_set_udata(asx_sched *s, uint32_t agent, void *udata) {
   if (agent >= s->n)
     return ASX_E_ARG;
-  s->ag[agent].udata = udata;
+  s->ag[agent].ptr = udata;
   return 0;
 }
 
 void *asx_sched_udata(const asx_sched *s, uint32_t agent) {
-  return agent < s->n ? s->ag[agent].udata : NULL;
+  return agent < s->n ? s->ag[agent].ptr : NULL;
 }
 
 void asx_sched_on_courier(asx_sched *s, asx_sched_courier_fn fn) {

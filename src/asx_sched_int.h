@@ -25,13 +25,6 @@
 #include "asx_sched.h"
 #include "asx_wakeq.h"
 
-/* What the scheduler keeps per agent for a resume, together so that one
- * cache line serves it: its generator and the caller's pointer. */
-typedef struct agent_slot {
-  uint64_t rng; /* splitmix64 state */
-  void *udata;  /* see asx_sched_set_udata */
-} agent_slot;
-
 /* A run of labels: agents first .. first + count - 1 are in group, with
  * the numbers number .. number + count - 1. */
 typedef struct label_run {
@@ -83,7 +76,11 @@ struct asx_sched {
   int in_courier;
 
   uint32_t n, cap;
-  agent_slot *ag;
+  /* What a resume reads of agent a, in the wake-up queue's entry for it
+   * (asx_wakeq_entries, moved by asx_sched_add): its generator's
+   * splitmix64 state in ag[a].word, the caller's pointer
+   * (asx_sched_set_udata) in ag[a].ptr. */
+  asx_wakeq_entry *ag;
   uint8_t *st;      /* ASX_AGENT_* */
   /* asx_sched_label.c. Other threads and signal handlers read these
    * (asx_sched_describe): each array is published before its count, and

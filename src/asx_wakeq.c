@@ -2,7 +2,8 @@
  * O(1) priority queue structure for large-scale discrete event simulation",
  * 2005), kept in exact (time, seq) order.
  *
- * Structure. One 16-byte node per id, {time, seq, next}; the buckets and
+ * Structure. One node per id, {time, seq, next} in the id's 32-byte entry
+ * (asx_wakeq.h: the rest is the owner's); the buckets and
  * the bottom below are singly linked lists of nodes through `next`
  * (asx_wakeq_list.h sorts and gathers them), so the queue allocates
  * nothing per entry. Entries live in one of three levels:
@@ -71,9 +72,9 @@
  * one time, the bottom takes them all, and a push into the middle of it
  * then costs the log of its length and the shorter of its two sides.
  *
- * Memory: 24 bytes per id (the node, the top's array and the bottom's ring,
- * which is as long as there are ids: an id is in it at most once, removed
- * ones included), and 4 bytes per bucket: 8 bytes per entry in the first
+ * Memory: 40 bytes per id (its 32-byte entry, 16 of them the owner's, the
+ * top's array and the bottom's ring, which is as long as there are ids: an
+ * id is in it at most once, removed ones included), and 4 bytes per bucket: 8 bytes per entry in the first
  * rung, 4 in the others; the rung arrays are kept for reuse.
  */
 #include "asx_wakeq.h"
@@ -93,6 +94,9 @@
 #define PENDING 8   /* pushes into buckets held back while their head loads */
 #define DEAL_AHEAD 16 /* top entries whose node is fetched before they move */
 
+_Static_assert(sizeof(asx_wakeq_entry) == 32,
+               "an entry is half a cache line, so that none straddles two");
+
 typedef struct rung {
   uint32_t *head; /* nb stacks; cap allocated */
   uint32_t nb, cap;
@@ -102,7 +106,9 @@ typedef struct rung {
 
 struct asx_wakeq {
   node *nd;
-  uint32_t cap;
+  uint32_t cap;            /* ids 0 .. cap - 1 may be pushed */
+  uint32_t nd_len;  /* nd's length, cap or more */
+  uint64_t top_len; /* top's, the ring's when all grew */
   uint32_t len; /* queued, not removed */
   uint32_t seq; /* the next push's */
 
@@ -136,10 +142,11 @@ void asx_wakeq_free(asx_wakeq *q) {
   if (!q)
     return;
   for (int i = 0; i < MAX_RUNGS; i++)
-    free(q->rung[i].head);
-  free(q->nd);
-  free(q->top);
-  free(q->bq);
+    asx__array_free(q->rung[i].head, q->rung[i].cap, sizeof *q->rung[i].head);
+  asx__array_free(q->nd, q->nd_len, sizeof *q->nd);
+  asx__array_free(q->top, q->top_len, sizeof *q->top);
+  if (q->bq)
+    asx__array_free(q->bq, (size_t)q->bmask + 1, sizeof *q->bq);
   free(q);
 }
 
@@ -156,7 +163,8 @@ static int grow_ring(asx_wakeq *q, uint32_t n) {
     return 0;
   for (uint32_t i = 0; i < q->bn; i++)
     bq[i] = q->bq[(q->bh + i) & q->bmask];
-  free(q->bq);
+  if (q->bq)
+    asx__array_free(q->bq, size, sizeof *q->bq);
   q->bq = bq;
   q->bmask = (uint32_t)(want - 1);
   q->bh = 0;
@@ -164,23 +172,37 @@ static int grow_ring(asx_wakeq *q, uint32_t n) {
 }
 
 int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
-  node *nd;
   if (n <= q->cap)
     return 0;
-  /* Each array is grown on its own; a failure leaves the larger ones
-   * behind, which is harmless because cap only moves once all grew. */
-  if (!asx__array_grow((void **)&q->nd, q->cap, n, sizeof *nd) ||
-      !asx__array_grow((void **)&q->top, q->cap, n, sizeof *q->top) ||
-      !grow_ring(q, n))
+  /* Each array is grown on its own and keeps its own length; a failure
+   * leaves the larger ones behind, which is harmless because cap only
+   * moves once all grew. */
+  if (q->nd_len < n) {
+    if (!asx__array_grow((void **)&q->nd, q->nd_len, n, sizeof *q->nd))
+      return ASX_E_NOMEM;
+    /* A node never pushed has no mark; its other fields are set by push. */
+    for (uint32_t i = q->nd_len; i < n; i++) {
+      q->nd[i].seq = 0;
+      q->nd[i].word = 0;
+      q->nd[i].ptr = NULL;
+    }
+    q->nd_len = n;
+  }
+  /* The top as long as the ring, so that the two can change places (see
+   * refill). */
+  if (!grow_ring(q, n))
     return ASX_E_NOMEM;
-  nd = q->nd;
-  /* A node never pushed has no mark; its other fields are set by push. */
-  for (uint32_t i = q->cap; i < n; i++)
-    nd[i].seq = 0;
-  q->nd = nd;
+  if (q->top_len < (uint64_t)q->bmask + 1) {
+    if (!asx__array_grow((void **)&q->top, q->top_len, (uint64_t)q->bmask + 1,
+                         sizeof *q->top))
+      return ASX_E_NOMEM;
+    q->top_len = (uint64_t)q->bmask + 1;
+  }
   q->cap = n;
   return 0;
 }
+
+asx_wakeq_entry *asx_wakeq_entries(asx_wakeq *q) { return q->nd; }
 
 uint32_t asx_wakeq_len(const asx_wakeq *q) { return q->len; }
 double asx_wakeq_time(const asx_wakeq *q, uint32_t id) {
@@ -430,6 +452,21 @@ static int refill(asx_wakeq *q) {
       }
       /* From now on the top takes only what comes after all of these. */
       q->top_start = nextafter(q->top_max, INFINITY);
+      if (q->top_min == q->top_max && q->bn == 0 &&
+          q->top_len == (uint64_t)q->bmask + 1) {
+        /* All at one time (a population that starts together): the top
+         * holds them in the order they were pushed, which is their order,
+         * and becomes the bottom as it is, the empty ring the new top.
+         * Sorting them into the ring took a pass over every node, and a
+         * write of every id into memory not touched before. */
+        uint32_t *ids = q->top;
+        q->top = q->bq;
+        q->bq = ids;
+        q->bh = 0;
+        q->bn = q->top_count;
+        q->top_count = 0;
+        return 1;
+      }
       /* The first rung reaches twice as far as the entries it takes, so
        * that the wake-ups set meanwhile mostly go straight into it. */
       if (q->top_count > THRES && q->top_count <= UINT32_MAX / 2 &&

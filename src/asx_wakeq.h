@@ -29,12 +29,31 @@
 
 typedef struct asx_wakeq asx_wakeq;
 
+/* What the queue keeps per id: its place in the queue, and two words for
+ * the queue's owner in the same 32 bytes (a cache line holds two entries,
+ * never part of one). The scheduler keeps there what a wake-up reads (its
+ * agent's generator and coroutine), so that running an agent and queueing
+ * its next wake-up touch one line of memory, not one here and another in
+ * an array of its own. The queue never reads or writes the owner's words;
+ * it sets them to 0 when asx_wakeq_reserve makes room for their id. */
+typedef struct asx_wakeq_entry {
+  double time;   /* private: the time the id was pushed with */
+  uint32_t seq;  /* private */
+  uint32_t next; /* private */
+  uint64_t word; /* the owner's */
+  void *ptr;     /* the owner's */
+} asx_wakeq_entry;
+
+/* The entries, indexed by id (0 .. the n reserved - 1). Valid until
+ * asx_wakeq_reserve moves them. */
+asx_wakeq_entry *asx_wakeq_entries(asx_wakeq *q);
+
 /* An empty queue, or NULL when out of memory. */
 asx_wakeq *asx_wakeq_new(void);
 void asx_wakeq_free(asx_wakeq *q);
 
-/* Makes room for the ids 0 .. n - 1. Returns 0, or ASX_E_NOMEM (then
- * nothing changed). */
+/* Makes room for the ids 0 .. n - 1, whose entries may move (see
+ * asx_wakeq_entries). Returns 0, or ASX_E_NOMEM (then nothing changed). */
 int asx_wakeq_reserve(asx_wakeq *q, uint32_t n);
 
 /* Queues id at time. Returns 0, or ASX_E_NOMEM (only possible once every

@@ -2,7 +2,7 @@
  * libuv keeps its heap in heap-inl.h: the functions stay in the queue's
  * translation unit, so the compiler inlines them on the hot path).
  *
- * One 16-byte node per id; every list of the queue is a singly linked list
+ * One node per id (its entry); every list of the queue is a singly linked list
  * of nodes through `next`, ending at NIL. Nodes are ordered by (time, seq);
  * a removed node keeps its place in its list, marked by seq's top bit.
  * This file orders, sorts and gathers such lists; which list an entry
@@ -19,11 +19,9 @@
 #define NIL UINT32_MAX
 #define REMOVED ASX__WAKEQ_SEQ_LIMIT /* seq's top bit */
 
-typedef struct node {
-  double time;
-  uint32_t seq; /* push order; REMOVED set once removed */
-  uint32_t next;
-} node;
+/* An id's entry (asx_wakeq.h): time, seq (push order; REMOVED set once
+ * removed) and next; the owner's words are not the queue's business. */
+typedef asx_wakeq_entry node;
 
 static inline int before(const node *a, const node *b) {
   return a->time < b->time ||

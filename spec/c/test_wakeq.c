@@ -271,6 +271,67 @@ static void test_ahead_lists_what_comes_next(void **state) {
   }
 }
 
+/* A population that starts together: every id pushed at one time, some
+ * removed before the first pop, sleep(0) storms among the pops, and a
+ * second start together once the first drained, as a session's agents
+ * start at its first instant. */
+static void test_starting_together(void **state) {
+  world w;
+  world_init(&w, 6000, 13);
+  for (int wave = 0; wave < 3; wave++) {
+    double t0 = wave * 5.0;
+    for (uint32_t id = 0; id < 6000; id++)
+      if (w.state[id] == 0)
+        push(&w, id, t0);
+    for (uint32_t id = wave; id < 6000; id += 7)
+      if (w.state[id] == 1)
+        remove_id(&w, id);
+    for (int i = 0; w.nqueued > 0; i++) {
+      uint32_t id = pop(&w);
+      if (i % 3 == 0)
+        push(&w, id, w.now); /* sleep(0) */
+      else if (i % 3 == 1 && w.now < t0 + 2)
+        push(&w, id, w.now + delay(&w, DIST_UNIFORM));
+    }
+    /* The removed ones stay removed: only the others start again. */
+  }
+  world_free(&w);
+}
+
+/* The owner's words of each entry are the owner's: the queue leaves them
+ * as they were set through pushes, pops and removals, sets those of new
+ * ids to 0, and keeps them when a reserve moves the entries, across the
+ * sizes where the arrays go from malloc's to mappings of their own. */
+static void test_owner_words(void **state) {
+  static const uint32_t sizes[] = {1000, 100000, 300000, 700000};
+  asx_wakeq *q = asx_wakeq_new();
+  uint32_t n = 0;
+  assert_non_null(q);
+  for (int k = 0; k < 4; k++) {
+    asx_wakeq_entry *e;
+    assert_int_equal(asx_wakeq_reserve(q, sizes[k]), 0);
+    e = asx_wakeq_entries(q);
+    for (uint32_t id = 0; id < n; id++) {
+      assert_true(e[id].word == (uint64_t)id * 0x9E3779B97F4A7C15ULL);
+      assert_ptr_equal(e[id].ptr, (void *)(uintptr_t)(id + 1));
+    }
+    for (uint32_t id = n; id < sizes[k]; id++) {
+      assert_true(e[id].word == 0);
+      assert_null(e[id].ptr);
+      e[id].word = (uint64_t)id * 0x9E3779B97F4A7C15ULL;
+      e[id].ptr = (void *)(uintptr_t)(id + 1);
+      /* Each round later than the last, as a scheduler's clock goes. */
+      assert_int_equal(asx_wakeq_push(q, id, 100.0 * k + id % 13), 0);
+    }
+    for (uint32_t id = n; id < sizes[k]; id += 97)
+      asx_wakeq_remove(q, id);
+    n = sizes[k];
+    while (asx_wakeq_pop(q) != ASX_WAKEQ_NONE)
+      ;
+  }
+  asx_wakeq_free(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_uniform),
@@ -285,6 +346,8 @@ int main(void) {
       cmocka_unit_test(test_pushes_into_the_past),
       cmocka_unit_test(test_seq_renumbering),
       cmocka_unit_test(test_ahead_lists_what_comes_next),
+      cmocka_unit_test(test_starting_together),
+      cmocka_unit_test(test_owner_words),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
