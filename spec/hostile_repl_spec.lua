@@ -47,6 +47,36 @@ EOF
     assert.are.equal(n + 1, #helpers.lines(trades))
   end)
 
+  it("after a line that keeps nearly all memory in a global, lines fail alone and end of input ends the session", function()
+    -- The global leaves no room even to hand the next line to Lua: the
+    -- reader raised outside any protected call, through the loop, and
+    -- asx-host ended with "asx-host: not enough memory" and no summary, or
+    -- (on a terminal) the prompt never came back and waited for ever.
+    if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
+      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
+      return
+    end
+    local r = helpers.sh([[
+ulimit -v 300000 && "$HOST" -i -q --clock virtual --seed 1 -d 30 --stuck-warning 0 \
+  strategies/random_trader.lua:50 <<'EOF'
+step(1)
+t = {} for i = 1, 1e9 do t[i] = {} end
+for i = 1, 1e9 do t[#t + 1] = {} end
+for i = 1, 1e9 do t[#t + 1] = {} end
+print(#t > 0)
+EOF
+]])
+    assert.are.equal(1, r.status)
+    for _, line in ipairs(helpers.lines(r.stderr)) do
+      assert.is_truthy(line == "not enough memory"
+        or line == "asx repl: error in reading the line (it was not run): not enough memory", line)
+    end
+    assert.are.equal(4, #helpers.lines(r.stderr))
+    local out = helpers.lines(r.stdout)
+    assert.are.same({ "seed: 1", "clock: virtual", "session time: 1.000 s" }, { out[1], out[2], out[3] })
+    assert.are.same({ "orders: 85", "trades: 57" }, { out[7], out[8] })
+  end)
+
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()
     local out, status = run([[
 bad = setmetatable({}, { __tostring = function() error("no text") end })

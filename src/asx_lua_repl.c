@@ -1,7 +1,9 @@
 /* Lua binding of the line reader (src/asx_repl.h), used by lua/asx/repl/:
  *
  *   local r = core.repl_open{
- *     on_line = function(line) end,          -- line is nil at end of input
+ *     on_line = function(line) end,          -- line is nil at end of input;
+ *                                            -- a string returned is printed
+ *                                            -- on stderr
  *     on_interrupt = function(count) end,    -- optional: Ctrl-C at the prompt
  *     on_break = function() end,            -- optional: Ctrl-C while busy
  *     complete = function(word) return { "candidate", ... } end,  -- optional
@@ -35,6 +37,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -46,12 +49,27 @@
 
 #define REPL_MT "asx.repl"
 
+/* Memory kept aside for the end of the session: a line may keep nearly
+ * all memory in a global, and end of input must still stop the session and
+ * print its summary. It is a mapping of its own, never touched (so it
+ * costs address space, not pages), unmapped when end of input comes, which
+ * gives it back at once: a Lua object would wait for a collection that
+ * itself needs memory, and malloc's free may keep the block for malloc. */
+#define RESERVE_BYTES ((size_t)8 << 20)
+
+struct call;
+
 typedef struct lrepl {
   asx_repl *repl; /* NULL once closed */
   lua_State *T;   /* the thread callbacks run on */
   int calls;      /* callbacks running on T */
   int ref_self, ref_thread, ref_on_line, ref_on_interrupt, ref_complete;
   int ref_ready, ref_on_break;
+  int ref_run;     /* run_call, made once: entering it allocates nothing */
+  void *reserve;   /* RESERVE_BYTES, until end of input or close; or NULL */
+  struct call *pending; /* what run_call runs */
+  int asked;       /* the owner asked for the next line (r:prompt) */
+  char last_prompt[64]; /* the prompt it asked with */
 } lrepl;
 
 /* Prints an error that escaped a callback. Only a string is shown: making
@@ -65,25 +83,36 @@ static void report(lua_State *T, const char *where) {
   lua_pop(T, 1);
 }
 
+static void release_reserve(lrepl *u) {
+  if (u->reserve)
+    munmap(u->reserve, RESERVE_BYTES);
+  u->reserve = NULL;
+}
+
 static void unref_all(lua_State *L, lrepl *u) {
   int *refs[] = { &u->ref_on_line, &u->ref_on_interrupt, &u->ref_complete,
-                  &u->ref_ready, &u->ref_on_break, &u->ref_thread,
-                  &u->ref_self };
+                  &u->ref_ready, &u->ref_on_break, &u->ref_run,
+                  &u->ref_thread, &u->ref_self };
   size_t i;
   for (i = 0; i < sizeof refs / sizeof refs[0]; i++) {
     luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
     *refs[i] = LUA_NOREF;
   }
   u->T = NULL;
+  release_reserve(u);
 }
 
 /* One call of a Lua callback. Everything in it that allocates runs inside
- * lua_cpcall: an allocation can run a __gc metamethod, which may raise,
- * and an error outside any protected call would end the process. Such an
+ * a protected call: an allocation can run a __gc metamethod, which may
+ * raise, or fail for want of memory, and an error outside any protected
+ * call would end the process or unwind through the loop. The call enters
+ * run_call, made once at open, through lua_pcall, which allocates nothing
+ * (lua_cpcall makes a closure each time, which a full memory refuses). An
  * error before the callback started (pushing the line) is not the
  * callback's: the call is tried again, or the line would be lost and the
  * reader left waiting for a prompt. */
-enum { CALL_LINE, CALL_INTERRUPT, CALL_COMPLETE, CALL_READY, CALL_BREAK };
+enum { CALL_LINE, CALL_INTERRUPT, CALL_COMPLETE, CALL_READY, CALL_BREAK,
+       CALL_COLLECT };
 
 typedef struct call {
   lrepl *u;
@@ -109,8 +138,8 @@ static void add_completions(lua_State *T, asx_repl *repl) {
 }
 
 static int run_call(lua_State *T) {
-  call *c = lua_touserdata(T, 1);
-  lrepl *u = c->u;
+  lrepl *u = lua_touserdata(T, lua_upvalueindex(1));
+  call *c = u->pending;
   switch (c->kind) {
   case CALL_LINE:
     lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_line);
@@ -119,7 +148,13 @@ static int run_call(lua_State *T) {
     else
       lua_pushnil(T);
     c->started = 1;
-    lua_call(T, 1, 0);
+    lua_call(T, 1, 1);
+    /* An error on_line had no memory left to print. */
+    if (lua_type(T, -1) == LUA_TSTRING) {
+      fflush(stdout);
+      fprintf(stderr, "%s\n", lua_tostring(T, -1));
+      fflush(stderr);
+    }
     break;
   case CALL_INTERRUPT:
     lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_interrupt);
@@ -140,46 +175,92 @@ static int run_call(lua_State *T) {
     lua_call(T, 0, 1);
     c->ready = lua_toboolean(T, -1);
     break;
-  default:
+  case CALL_BREAK:
     lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_break);
     c->started = 1;
     lua_call(T, 0, 0);
+    break;
+  default: /* CALL_COLLECT: finalizers run, and may raise */
+    c->started = 1;
+    lua_gc(T, LUA_GCCOLLECT, 0);
     break;
   }
   return 0;
 }
 
-/* Returns 0, or -1 after reporting the error. A close during the call
- * (quit() typed at the prompt) leaves T and u pinned until the call is
- * over: T runs the call, and unpinned, a collection inside a coroutine
- * that the rest of the line runs would free it under the call. */
-static int protected_call(call *c, const char *where) {
-  lrepl *u = c->u;
-  lua_State *T = u->T;
-  int tries, rc = 0;
-  u->calls++;
+/* Returns 0, or -1 with the error on T's stack. A callback may call another
+ * (on_line's r:prompt asks ready()), so each try names its call again. */
+static int try_call(call *c) {
+  lua_State *T = c->u->T;
+  int tries;
   for (tries = 0; tries < 10; tries++) {
     c->started = 0;
-    if (lua_cpcall(T, run_call, c) == 0)
-      goto done;
-    if (c->started)
+    c->u->pending = c;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, c->u->ref_run);
+    if (lua_pcall(T, 0, 0, 0) == 0)
+      return 0;
+    if (c->started || tries == 9)
       break;
     lua_pop(T, 1);
   }
-  if (!c->started)
-    lua_pushliteral(T, "cannot call it: every try raised");
-  report(T, where);
-  rc = -1;
-done:
+  return -1;
+}
+
+/* A close during a call (quit() typed at the prompt) leaves T and u
+ * pinned until the call is over: T runs the call, and unpinned, a
+ * collection inside a coroutine that the rest of the line runs would free
+ * it under the call. pin returns T, which unpin needs after a close. */
+static lua_State *pin(lrepl *u) {
+  u->calls++;
+  return u->T;
+}
+
+static void unpin(lrepl *u, lua_State *T) {
   if (--u->calls == 0 && !u->repl)
     unref_all(T, u);
+}
+
+/* Returns 0, or -1 after reporting the error. */
+static int protected_call(call *c, const char *where) {
+  lua_State *T = pin(c->u);
+  int rc = try_call(c);
+  if (rc != 0)
+    report(T, c->started ? where : "calling it");
+  unpin(c->u, T);
   return rc;
 }
 
+/* A line needs memory before on_line runs (its string). When none is left
+ * (a global keeps nearly all of it), the garbage is collected and the line
+ * tried again; failing that, it is dropped with a word on stderr. Whatever
+ * on_line did, the next line is asked for unless on_line asked for it: a
+ * prompt that never comes leaves the reader waiting for ever, end of input
+ * unread. End of input (line NULL, which needs no memory) frees the
+ * reserve first. */
 static void cb_line(void *data, const char *line, size_t len) {
   call c = { data, CALL_LINE, line, len, 0, 0, 0 };
-  if (c.u->T)
-    protected_call(&c, "on_line");
+  call collect = { data, CALL_COLLECT, NULL, 0, 0, 0, 0 };
+  lrepl *u = c.u;
+  lua_State *T;
+  int rc;
+  if (!u->T)
+    return;
+  T = pin(u);
+  u->asked = 0;
+  if (!line)
+    release_reserve(u);
+  rc = try_call(&c);
+  if (rc != 0 && !c.started) {
+    lua_pop(T, 1);
+    if (try_call(&collect) != 0)
+      lua_pop(T, 1);
+    rc = try_call(&c);
+  }
+  if (rc != 0)
+    report(T, c.started ? "on_line" : "reading the line (it was not run)");
+  if (line && u->repl && !u->asked)
+    asx_repl_prompt(u->repl, u->last_prompt);
+  unpin(u, T);
 }
 
 static void cb_interrupt(void *data, int count) {
@@ -383,7 +464,7 @@ static int l_repl_open(lua_State *L) {
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_line = LUA_NOREF;
   u->ref_on_interrupt = u->ref_complete = u->ref_ready = LUA_NOREF;
-  u->ref_on_break = LUA_NOREF;
+  u->ref_on_break = u->ref_run = LUA_NOREF;
   luaL_getmetatable(L, REPL_MT);
   lua_setmetatable(L, -2);
 
@@ -393,6 +474,13 @@ static int l_repl_open(lua_State *L) {
   u->ref_on_break = opt_ref(L, "on_break");
   u->T = lua_newthread(L);
   u->ref_thread = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, u);
+  lua_pushcclosure(L, run_call, 1);
+  u->ref_run = luaL_ref(L, LUA_REGISTRYINDEX);
+  u->reserve = mmap(NULL, RESERVE_BYTES, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (u->reserve == MAP_FAILED)
+    u->reserve = NULL;
 
   cb.on_line = cb_line;
   cb.on_interrupt = cb_interrupt;
@@ -435,6 +523,8 @@ static int l_prompt(lua_State *L) {
   lrepl *u = check_open(L, "prompt");
   const char *prompt = luaL_optstring(L, 2, "");
   int ref;
+  u->asked = 1;
+  snprintf(u->last_prompt, sizeof u->last_prompt, "%s", prompt);
   if (lua_isnoneornil(L, 3)) {
     asx_repl_prompt(u->repl, prompt);
     return 0;

@@ -276,9 +276,12 @@ static void *small_alloc(asx_slab *slab, size_t k) {
     slab->free[k] = *(void **)p;
     return p;
   }
-  /* What was left of a full chunk stays unused: at most SMALL_MAX bytes. */
+  /* What was left of a full chunk stays unused: at most SMALL_MAX bytes.
+   * Without room for a new chunk (a limit of the address space), malloc's
+   * smaller steps may still find the block; freed, it joins its size's
+   * free list like any other. */
   if ((size_t)(slab->end - slab->cur) < bytes && !new_chunk(slab))
-    return NULL;
+    return malloc(bytes);
   p = slab->cur;
   slab->cur += bytes;
   if (slab->cur > slab->pf_mark)

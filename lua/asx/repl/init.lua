@@ -171,24 +171,29 @@ function M.start(opts)
     return script and M.script_lines(text) or text
   end
 
-  -- Writing must not fail the prompt either (a closed stdout).
+  -- Writing must not fail the prompt either (a closed stdout). Returns
+  -- whether the text was written.
   local function put(f, ...)
-    pcall(f.write, f, ...)
+    local ok = pcall(f.write, f, ...)
     pcall(f.flush, f)
+    return ok
   end
 
+  -- With no memory left, the script's line numbers cannot be worked out:
+  -- the message goes as it is.
   local function print_error(msg)
     pcall(out.flush, out)
-    put(errout, lines_of(msg), "\n")
+    local ok, text = pcall(lines_of, msg)
+    return put(errout, ok and text or msg, "\n")
   end
 
   local function fail(msg)
     self.failures = self.failures + 1
-    print_error(msg)
+    return print_error(msg)
   end
 
   local function fail_with(e)
-    fail(type(e) == "string" and e or "error: " .. M.format(e))
+    return fail(type(e) == "string" and e or "error: " .. M.format(e))
   end
 
   -- Evaluates one complete chunk and prints its values or its error.
@@ -232,9 +237,14 @@ function M.start(opts)
 
   -- The next line waits while a step runs: a script's `book()` after
   -- `step(5)` must see the book after the step.
-  local function ready()
+  local function stepping()
     local ctl = ctx.session
-    return not (ctl and type(ctl.stepping) == "function" and ctl:stepping())
+    return ctl and type(ctl.stepping) == "function" and ctl:stepping()
+  end
+  -- A session that cannot even say (no memory left) is not stepping.
+  local function ready()
+    local ok, yes = pcall(stepping)
+    return not (ok and yes)
   end
 
   local function next_prompt()
@@ -263,6 +273,8 @@ function M.start(opts)
   -- Nothing may escape to the reader: a callback that raises leaves it
   -- waiting for a prompt that never comes. The line runs where Ctrl-C can
   -- interrupt it (reader:pcall); whatever fails, the next prompt comes.
+  -- Returns the line's error when there was no memory left to print it
+  -- (even a call can need some, to grow the stack): the reader prints it.
   local function on_line(line)
     if self.done then return end
     if line == nil then
@@ -274,8 +286,14 @@ function M.start(opts)
       self.buffer = nil
       -- LuaJIT does not collect when an allocation fails: what the line
       -- made is garbage now, and the error's message needs the room.
-      if err == "not enough memory" then collectgarbage() end
-      pcall(fail_with, err)
+      -- The collection may run out of memory itself (it can grow a table).
+      if err == "not enough memory" then pcall(collectgarbage) end
+      local called, printed = pcall(fail_with, err)
+      if not (called and printed) then
+        self.failures = self.failures + 1
+        surely(next_prompt)
+        return err
+      end
     end
     surely(next_prompt)
   end
