@@ -77,6 +77,21 @@ EOF
     assert.are.same({ "orders: 85", "trades: 57" }, { out[7], out[8] })
   end)
 
+  it("a debug hook that raises, set at the prompt, is refused; the next lines run", function()
+    -- Hooks are the whole Lua state's: it fired in the prompt's own code
+    -- and in every agent, and asx-host hung.
+    local out, status = run([[
+debug.sethook(function() error("x") end, "", 1)
+debug.sethook()
+debug.gethook()
+"after"
+]])
+    local refused = "stdin:%d: debug.sethook: hooks are not available in asx-host (a hook is the whole Lua "
+      .. "state's, and asx's own stop stuck agents and serve Ctrl-C)"
+    assert.are.same({ refused:format(1), refused:format(2), 'nil	""	0', '"after"' }, out)
+    assert.are.equal(1, status)
+  end)
+
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()
     local out, status = run([[
 bad = setmetatable({}, { __tostring = function() error("no text") end })

@@ -72,6 +72,11 @@ describe("asx-host against hostile strategies", function()
     fails_alone("streams", "spec/fixtures/hostile/streams.lua:11: after the streams")
   end)
 
+  it("a strategy setting a debug hook that raises fails alone where it sets it", function()
+    fails_alone("hook", "spec/fixtures/hostile/hook.lua:11: debug.sethook: hooks are not available in "
+      .. "asx-host (a hook is the whole Lua state's, and asx's own stop stuck agents and serve Ctrl-C)")
+  end)
+
   it("a strategy giving file handles a raising finalizer fails alone where it sets __gc", function()
     fails_alone("file_finalizer", "spec/fixtures/hostile/file_finalizer.lua:12: io: finalizers (__gc) "
       .. "are not available in asx-host (setting __gc)")

@@ -34,6 +34,13 @@
 -- an error where it is called. (coroutine.resume and coroutine.wrap limit
 -- their nesting likewise: lua/asx/guard.lua.)
 --
+-- Hooks. A debug hook is the whole Lua state's, not the coroutine's that
+-- sets it: it fires in every agent and in asx's own code (the prompt's
+-- loop, a session's end), where one that raised hung asx-host. asx sets
+-- its own to stop a stuck agent and to serve Ctrl-C at the prompt, and
+-- one would replace the other. debug.sethook refuses, whatever its
+-- arguments; debug.gethook still says which hook is set.
+--
 -- Besides, the standard library's globals. asx's own code reads some of
 -- them when it runs (pairs, table, io, ...), so a strategy that assigned
 -- one (`type = "buy"`, `table = {}`: a local forgotten) took down the end
@@ -65,6 +72,10 @@ local package = package
 local real_module, getinfo = module, debug.getinfo
 
 local BINARY = "binary chunks are not loaded in asx-host (LuaJIT does not verify bytecode)"
+local HOOKS = "debug.sethook: hooks are not available in asx-host (a hook is the whole Lua state's, "
+  .. "and asx's own stop stuck agents and serve Ctrl-C)"
+
+local function no_sethook() error(HOOKS, 2) end
 
 -- A loader's results, with LuaJIT's "wrong mode" said in words a user can act on.
 local function text_only(fname, f, err)
@@ -407,6 +418,7 @@ function M.install()
   face_loaded()
   io.open, io.output = safe_io_open, safe_io_output -- luacheck: ignore 122
   string.gsub = safe_gsub -- luacheck: ignore 122
+  debug.sethook = no_sethook -- luacheck: ignore 122
 end
 
 return M
