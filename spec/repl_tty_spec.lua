@@ -556,9 +556,13 @@ describe_tty("asx-host -i in a terminal", function()
     start(home, "-q --clock virtual")
     wait_prompts(1)
     -- Code from outside the prompt (here loadstring's) may be compiled. The
-    -- loop is compiled microseconds after it says it spins; a Ctrl-C sent
-    -- earlier could find it still interpreted, where the hook stops it.
-    type_text([[f = loadstring("io.write('spinning\\n') io.flush() while true do end")]])
+    -- loop says it spins from inside, a million turns in, long after LuaJIT
+    -- compiled it, with calls the compiler keeps in its trace: from then on
+    -- no interpreted code runs, however late the Ctrl-C. (Said before the
+    -- loop, a Ctrl-C could find it not yet compiled on a loaded machine,
+    -- where the hook stops it.)
+    type_text([[f = loadstring("local n = 0 while true do n = n + 1 ]]
+      .. [[io.write(string.sub('spinning\\n', 1, 9 * math.max(0, 1 - math.abs(n - 1e6)))) io.flush() end")]])
     send("Enter")
     wait_prompts(2)
     type_text("f()")
