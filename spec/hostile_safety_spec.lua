@@ -140,6 +140,19 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
   end)
 
+  it("a module reached through a directory of installed libraries and out of it is the user's", function()
+    -- "/usr/share/lua/5.1/../../../home/..." begins as an installed
+    -- library's path: the module ran against the real globals, and took
+    -- string.format from the summary (exit 2).
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_dotdot.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    local want = "module_dotdot#1: spec/fixtures/hostile/module_dotdot.lua:15: module: mine mine, strategy: function\n"
+    assert.are.equal(want, r.stderr:sub(1, #want))
+    local out = lines(r.stdout)
+    assert.are.equal("agents module_dotdot: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("value pair: mean 400.00, best 400, start 400.00", out[13])
+  end)
+
   it("a module in Lua 5.1's style, module(..., package.seeall), replaces library fields in its own copies", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/module_seeall.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

@@ -104,9 +104,15 @@ local function safe_dofile(path)
 end
 
 -- The directories of Lua modules that run against the real globals:
--- asx's own (where this file is) and the system's installed libraries
--- (Debian's lua-* packages, LuaJIT's jit.*). Any other module a file
--- requires is the user's, and runs in an environment of its own (below).
+-- asx's own (where this file is) and those of installed libraries, the
+-- directories of LuaJIT's default package.path but "./" (Debian's lua-*
+-- packages, a system-wide luarocks, LuaJIT's jit.*). Such a library is
+-- written for the real globals, as the standard library is (some set _G's
+-- metatable, or read getfenv(0)), and runs as it would in plain LuaJIT. Any
+-- other module a file requires (beside it, through LUA_PATH or a local
+-- luarocks tree) is the user's, and runs in an environment of its own
+-- (below); so is one reached through such a directory and out of it again
+-- ("/usr/share/lua/5.1/../../../home/...").
 local TRUSTED = {
   (debug.getinfo(1, "S").source:match("^@(.*/)") or "lua/asx/"),
   "/usr/share/lua/", "/usr/local/share/lua/", "/usr/share/luajit-", "/usr/local/share/luajit-",
@@ -114,7 +120,9 @@ local TRUSTED = {
 
 local function trusted(path)
   for _, dir in ipairs(TRUSTED) do
-    if path:sub(1, #dir) == dir then return true end
+    if path:sub(1, #dir) == dir and not ("/" .. path:sub(#dir + 1) .. "/"):find("/../", 1, true) then
+      return true
+    end
   end
   return false
 end
