@@ -92,6 +92,19 @@ debug.gethook()
     assert.are.equal(1, status)
   end)
 
+  it("a line's error has its control characters escaped, as every error asx writes to stderr", function()
+    -- They reached the terminal raw: an error could clear the screen or
+    -- retitle the window, where an agent's error could not.
+    local out, status = run([[
+error("a\27[2Jb")
+f = function() error("x\27]0;t\7y\0z", 0) end
+f()
+"after"
+]])
+    assert.are.same({ "stdin:1: a\\027[2Jb", "x\\027]0;t\\007y\\000z", '"after"' }, out)
+    assert.are.equal(1, status)
+  end)
+
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()
     local out, status = run([[
 bad = setmetatable({}, { __tostring = function() error("no text") end })

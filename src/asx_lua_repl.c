@@ -43,6 +43,7 @@
 #include <lua.h>
 
 #include "asx_err.h"
+#include "asx_fmt.h"
 #include "asx_lua.h"
 #include "asx_lua_sched.h"
 #include "asx_repl.h"
@@ -75,10 +76,16 @@ typedef struct lrepl {
 /* Prints an error that escaped a callback. Only a string is shown: making
  * text of anything else would allocate, outside any protected call. */
 static void report(lua_State *T, const char *where) {
+  size_t len = 0;
   const char *msg =
-      lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : NULL;
-  fprintf(stderr, "asx repl: error in %s: %s\n", where,
-          msg ? msg : "(not a string)");
+      lua_type(T, -1) == LUA_TSTRING ? lua_tolstring(T, -1, &len) : NULL;
+  fprintf(stderr, "asx repl: error in %s: ", where);
+  fflush(stderr);
+  if (msg)
+    asx_fmt_terminal_write(2, msg, len);
+  else
+    fputs("(not a string)", stderr);
+  fputs("\n", stderr);
   fflush(stderr);
   lua_pop(T, 1);
 }
@@ -151,9 +158,12 @@ static int run_call(lua_State *T) {
     lua_call(T, 1, 1);
     /* An error on_line had no memory left to print. */
     if (lua_type(T, -1) == LUA_TSTRING) {
+      size_t len;
+      const char *msg = lua_tolstring(T, -1, &len);
       fflush(stdout);
-      fprintf(stderr, "%s\n", lua_tostring(T, -1));
       fflush(stderr);
+      asx_fmt_terminal_write(2, msg, len);
+      asx_fmt_terminal_write(2, "\n", 1);
     }
     break;
   case CALL_INTERRUPT:

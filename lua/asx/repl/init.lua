@@ -33,6 +33,7 @@ local format, gsub, sub, find, match = string.format, string.gsub, string.sub, s
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
 local jit_off = jit and jit.off
 local argerror = require("asx.check").argerror
+local terminal_text = require("asx.terminal").text
 local flush_events = asx._flush_events
 
 -- The source names of asx's own Lua files (this file's folder's parent):
@@ -179,11 +180,17 @@ function M.start(opts)
     return ok
   end
 
-  -- With no memory left, the script's line numbers cannot be worked out:
-  -- the message goes as it is.
+  -- An error's text is the user's (a strategy's, data's): its control
+  -- characters are escaped, as in every error asx writes to stderr, so that
+  -- it cannot drive the terminal.
+  local function shown(msg)
+    return terminal_text(lines_of(msg))
+  end
+
+  -- With no memory left, the message goes as it is.
   local function print_error(msg)
     pcall(out.flush, out)
-    local ok, text = pcall(lines_of, msg)
+    local ok, text = pcall(shown, msg)
     return put(errout, ok and text or msg, "\n")
   end
 
