@@ -138,6 +138,20 @@ print("not reached")
     assert.are.equal("session time: 5.000 s", summary[3])
   end)
 
+  it("a second step in one line is refused: the session steps once the line ends", function()
+    -- It was dropped without a word: three steps of 1 s stepped 1 s.
+    local out, status = run([[
+for i = 1, 3 do step(1) end
+stats().time
+step(2) step(1)
+stats().time
+]], VIRTUAL)
+    local refused = "stdin:%d: step: a step is under way (the session steps once the line ends, so a line "
+      .. "steps once: step(a + b))"
+    assert.are.same({ refused:format(1), "1", refused:format(3), "3" }, out)
+    assert.are.equal(1, status)
+  end)
+
   it("without a standard input it says so and exits 2", function()
     local p = io.popen(helpers.HOST .. " -i -q <&- 2>&1; echo \"status: $?\"")
     local out = p:read("*a")

@@ -307,6 +307,14 @@ function(ctx)
     if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 or seconds == huge then
       argerror(1, "step", "positive number of seconds expected", seconds)
     end
+    -- The step runs once the line has ended (the line runs inside the
+    -- session's loop): a second step in the same line found it under way
+    -- and was dropped without a word (for i = 1, 3 do step(1) end stepped
+    -- 1 s).
+    if ses:stepping() then
+      error("step: a step is under way (the session steps once the line ends, so a line steps once: "
+        .. "step(a + b))", 2)
+    end
     ses:pause(true)
     ses:step(seconds)
   end
