@@ -583,6 +583,22 @@ describe_tty("asx-host -i in a terminal", function()
     assert.is_true(ok, s)
   end)
 
+  it("drops a line typed longer than 4,096 bytes, with the rest of the paste, and goes on", function()
+    -- libedit (Debian 12's) corrupted its heap once the line grew past some
+    -- 6,000 bytes, and asx-host aborted ("malloc(): invalid next size").
+    start(home, "-q")
+    wait_prompts(1)
+    type_text("x = '" .. ("a"):rep(7000) .. "'")
+    send("Enter")
+    local s, ok = wait_for("\nasx repl: a line typed at the prompt holds at most 4096 bytes; this one was dropped")
+    assert.is_true(ok, s)
+    wait_prompts(2)
+    type_text("x == nil")
+    send("Enter")
+    s, ok = wait_for("asx> x == nil\ntrue\n")
+    assert.is_true(ok, s)
+  end)
+
   it("a value whose __tostring raises prints a placeholder and the prompt comes back", function()
     start(home, "-q")
     wait_prompts(1)

@@ -71,7 +71,8 @@ enum {
   ASX_REPL_TTY = 1,  /* line editing on a terminal */
   ASX_REPL_PIPE = 2, /* a pipe or socket, read with uv_read */
   ASX_REPL_FILE = 3, /* a regular file or character device, read with uv_fs */
-  ASX_REPL_HISTORY_MAX = 1000 /* lines kept in the history file */
+  ASX_REPL_HISTORY_MAX = 1000, /* lines kept in the history file */
+  ASX_REPL_TTY_LINE_MAX = 4096 /* bytes of a line typed at the terminal */
 };
 
 /* Opens the reader on fd (normally 0) in the mode its type calls for.

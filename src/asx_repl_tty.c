@@ -180,6 +180,20 @@ static void on_tty_readable(uv_poll_t *h, int status, int events) {
       r->cb.on_interrupt(r->cb.data, r->interrupts);
     else
       asx_repl_prompt(r, rl_prompt ? rl_prompt : "");
+  } else if (rl_end > ASX_REPL_TTY_LINE_MAX) {
+    /* libedit (Debian 12's, 3.1-20221030) corrupts its heap once the line
+     * being edited grows past some 6,000 bytes, and aborts at a later
+     * allocation: the line is dropped before that, and what is still
+     * coming of it (the rest of a paste) with it. */
+    tty_stop(r);
+    tcflush(r->fd, TCIFLUSH);
+    fprintf(stderr, "\nasx repl: a line typed at the prompt holds at most %d bytes; this one was "
+                    "dropped (longer code runs from a file: dofile(\"x.lua\"))\n",
+            ASX_REPL_TTY_LINE_MAX);
+    fflush(stderr);
+    r->state = ST_HELD;
+    r->interrupts = 0;
+    asx_repl_prompt(r, rl_prompt ? rl_prompt : "");
   } else {
     r->interrupts = 0; /* any other key breaks a run of Ctrl-C */
   }
