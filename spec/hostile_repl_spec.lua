@@ -105,6 +105,17 @@ f()
     assert.are.equal(1, status)
   end)
 
+  it("a value's __tostring text and a string's C1 controls print escaped", function()
+    -- Both reached the terminal raw: a value could clear the screen.
+    local out, status = run([[
+setmetatable({}, { __tostring = function() return "t\27[2J" end })
+"a\194\155" .. "2Jb"
+{ x = setmetatable({}, { __tostring = function() return "\7" end }) }
+]])
+    assert.are.same({ "t\\027[2J", '"a\\194\\1552Jb"', "{ x = \\007 }" }, out)
+    assert.are.equal(0, status)
+  end)
+
   it("a value whose __tostring raises prints a placeholder; the next lines run", function()
     local out, status = run([[
 bad = setmetatable({}, { __tostring = function() error("no text") end })

@@ -238,7 +238,9 @@ function M.start(opts)
     if res.n > 0 then
       local parts = {}
       for i = 1, res.n do parts[#parts + 1] = M.format(res[i]) end
-      put(out, concat(parts, "\t"), "\n")
+      -- What a __tostring returned, and strings' C1 controls (U+009B is
+      -- a CSI), are the user's text too: escaped as errors are.
+      put(out, terminal_text(concat(parts, "\t")), "\n")
     end
   end
 
