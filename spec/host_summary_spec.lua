@@ -127,6 +127,31 @@ return S
     assert.are.same({ ["momentum.threshold"] = 0.1 + 0.2, ["momentum.window"] = 7 }, cjson.decode(text).parameters)
   end)
 
+  it("writes every number exactly: prices, volumes and values past 14 digits, and fractions", function()
+    -- lua-cjson writes at most 14 significant digits: a price of 15 read
+    -- back as another price, and a VWAP of a price and a half as a price.
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 2 --summary \"$D/s.json\" " .. F .. "big_prices.lua", d)
+    local text = slurp(d .. "/s.json")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches('"vwap":123456789012345.5,', text, 1, true)
+    assert.matches('"value":{"big":{"max":1372813484867317,"mean":1372813484867316,"median":1372813484867316,'
+      .. '"min":1372813484867315,"start":1372813484867316}}', text, 1, true)
+    local j = cjson.decode(text)
+    j.wall_time = nil
+    assert.are.same({
+      seed = 3, clock = "virtual", duration = 2, session_time = 1, stopped_by = cjson.null,
+      parameters = {}, orders = 3, trades = 2, volume = 2,
+      open = 123456789012345, high = 123456789012346, low = 123456789012345, close = 123456789012346,
+      vwap = 123456789012345.5, volatility = cjson.null, mean_spread = cjson.null,
+      agents = { big = { agents = 2, running = 0, finished = 2, failed = 0 } },
+      value = { big = { mean = 1372813484867316, median = 1372813484867316, min = 1372813484867315,
+        max = 1372813484867317, start = 1372813484867316 } },
+      status = 0,
+    }, j)
+  end)
+
   it("matches the printed summary, and changes no event of the run", function()
     local d = tmpdir()
     local args = "-q --clock virtual --seed 11 -d 20 strategies/random_trader.lua:40 strategies/market_maker.lua:3"

@@ -143,6 +143,18 @@ describe("asx-host --report", function()
     assert.are.equal(cjson.null, data.summary.close)
   end)
 
+  it("writes every number exactly: prices and values past 14 digits, and fractions", function()
+    local d = run.tmpdir()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 3 -d 2 spec/fixtures/host/big_prices.lua --report "$D/r.html"',
+      d)
+    assert.are.equal(0, r.status, r.stderr)
+    local data, page = page_data(d .. "/r.html")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.truthy(page:find('"vwap":123456789012345.5}', 1, true))
+    assert.are.same({ { 1, 123456789012345, 123456789012346, 123456789012345, 123456789012346, 2 } }, data.candles)
+    assert.are.same({ 123456789012345.5, 1372813484867316 }, { data.summary.vwap, data.strategies[1].mean_value })
+  end)
+
   it("writes names that hold markup so that the data block ends where the page ends it", function()
     local d = run.tmpdir()
     local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 1 ' .. F .. 'markup_name.lua --report "$D/r.html"', d)

@@ -30,10 +30,11 @@ local cjson = require("cjson").new()
 local core = require("asx.core")
 require("asx")
 local html = require("asx.report.html")
--- Names are any bytes, which cjson passes through: what is sent is valid UTF-8.
-local clean_utf8 = require("asx.event").clean_utf8
 
-cjson.encode_number_precision(14)
+local json = require("asx.event").json
+
+-- Every number exact, where lua-cjson keeps 14 significant digits.
+local function encode(v) return json(v, cjson.null) end
 
 local M = {}
 
@@ -125,7 +126,7 @@ local function session_event(s, counts)
 end
 
 local function json_response(v)
-  return 200, "application/json", clean_utf8(cjson.encode(v))
+  return 200, "application/json", encode(v)
 end
 
 local function query(path)
@@ -149,7 +150,7 @@ function M.serve(s, R, opts)
   local counts = agents_by_state(s)
 
   local function event(name, v)
-    return "event: " .. name .. "\ndata: " .. clean_utf8(cjson.encode(v)) .. "\n\n"
+    return "event: " .. name .. "\ndata: " .. encode(v) .. "\n\n"
   end
 
   local function do_control(body)
@@ -192,7 +193,7 @@ function M.serve(s, R, opts)
       served = { time = data.session.session_time, interval = data.interval, period = data.sample_period }
       data.live = { control = control and true or false, every = M.STREAM_EVERY,
         trades = tape:since(math.max(0, tape.count - 20)) }
-      local page, err = html.page(clean_utf8(cjson.encode(data)))
+      local page, err = html.page(encode(data))
       if not page then return 500, "text/plain", err .. "\n" end
       return 200, "text/html; charset=utf-8", page
     elseif route == "/api/summary" then

@@ -16,8 +16,7 @@
 -- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
 -- a reader never sees half a summary, and a run that stopped early leaves none.
 local cjson = require("cjson").new()
-local event = require("asx.event")
-local format_number = event.format_number
+local json = require("asx.event").json
 local params = require("asx.params")
 local outfile = require("asx.outfile")
 require("asx")
@@ -97,31 +96,10 @@ function M.build(s, opts, sampler, status)
   }
 end
 
--- The parameters object, its numbers in the fewest digits that read back
--- as the same number, by any JSON reader: lua-cjson 2.1.0 (Debian 12's)
--- writes at most 14 significant digits, where --set and asx-sweep's
--- commands and CSV files pass a parameter exactly (0.1 + 0.2 as
--- 0.30000000000000004, which read back from the summary as 0.3).
-local function parameters_json(parameters)
-  local keys, fields = {}, {}
-  for k in pairs(parameters) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    local v = parameters[k]
-    fields[i] = cjson.encode(k) .. ":" .. (type(v) == "number" and format_number(v) or cjson.encode(v))
-  end
-  return "{" .. table.concat(fields, ",") .. "}"
-end
-
--- The summary as JSON text: cjson writes all but the parameters, which
--- end the object. A strategy's name or a --set text is any bytes, which
--- cjson passes through: they become valid UTF-8, as every file asx writes.
+-- The summary as JSON text, every number exact (asx.event.json: lua-cjson
+-- keeps 14 significant digits), keys sorted.
 function M.encode(summary)
-  local parameters = summary.parameters
-  summary.parameters = nil
-  local text = cjson.encode(summary)
-  summary.parameters = parameters
-  return event.clean_utf8(text:sub(1, -2) .. ',"parameters":' .. parameters_json(parameters) .. "}")
+  return json(summary, null)
 end
 
 -- Writes the summary to path; returns true, or nil and the reason.

@@ -22,14 +22,13 @@ local candles = require("asx.report.candles")
 local series = require("asx.report.series")
 local check_consume_events = require("asx.loggers.common").check_consume_events
 local html = require("asx.report.html")
-local clean_utf8 = require("asx.event").clean_utf8
 local signal_name = require("asx.summary_json").signal_name
 -- Each agent's value by its account (see lua/asx/summary.lua).
 local account_value = debug.getregistry()["asx.private"].account_value
 
--- lua-cjson keeps at most 14 significant digits: prices, amounts and
--- counts are exact below 10^14.
-cjson.encode_number_precision(14)
+-- The page's data as JSON, every number exact (lua-cjson keeps 14
+-- significant digits).
+local json = require("asx.event").json
 
 local M = {}
 
@@ -208,10 +207,10 @@ function Report:data(extra)
   }
 end
 
--- The data as JSON, valid UTF-8 whatever bytes a strategy's name or a --set
--- text holds (cjson passes them through).
+-- The data as JSON: every number exact, every text valid UTF-8 whatever
+-- bytes a strategy's name or a --set text holds (asx.event.json).
 function Report:json(extra)
-  return clean_utf8(cjson.encode(self:data(extra)))
+  return json(self:data(extra), cjson.null)
 end
 
 -- Writes the page to path; true, or nil and the reason.
