@@ -136,7 +136,12 @@ describe("asx-host", function()
       { F .. "not_trader.lua",
         F .. "not_trader.lua: does not return a Trader subclass with a cycle method (got number)" },
       { F .. "no_cycle.lua",
-        F .. "no_cycle.lua: does not return a Trader subclass with a cycle method (got a table)" },
+        F .. "no_cycle.lua: class 'lazy' has no cycle method (each agent runs cycle(self))" },
+      { F .. "plain_table.lua",
+        F .. "plain_table.lua: does not return a Trader subclass with a cycle method (got a table that is no "
+        .. "Trader class)" },
+      { F .. "base_class.lua",
+        F .. "base_class.lua: returns asx.Trader itself (make a subclass: asx.Trader:extend(\"name\"))" },
       { F .. "raises.lua", F .. "raises.lua:2: cannot load me" },
       { F .. "replaced_index.lua", F .. "replaced_index.lua: the class's __index is replaced (asx finds its "
         .. "traders' accounts, exchanges and methods through it)" },

@@ -50,12 +50,18 @@ function M.load_strategy(path)
   setfenv(chunk, sandbox.environment())
   local ok, cls = pcall(chunk)
   if not ok then usage_error("%s", tostring(cls)) end
-  if type(cls) ~= "table" or not asx.is_trader_class(cls) or cls == asx.Trader
-      or type(cls.cycle) ~= "function" then
+  local private = debug.getregistry()["asx.private"]
+  if type(cls) ~= "table" or not asx.is_trader_class(cls) then
     usage_error("%s: does not return a Trader subclass with a cycle method (got %s)", path,
-      type(cls) == "table" and "a table" or type(cls))
+      type(cls) == "table" and "a table that is no Trader class" or type(cls))
+  elseif cls == asx.Trader then
+    usage_error("%s: returns asx.Trader itself (make a subclass: asx.Trader:extend(\"name\"))", path)
+  elseif type(cls.cycle) ~= "function" then
+    -- The class is right but its agents would have nothing to run.
+    usage_error("%s: class '%s' has no cycle method (each agent runs cycle(self))", path,
+      private.class_name(cls))
   end
-  local meddled, why = debug.getregistry()["asx.private"].class_meddled(cls)
+  local meddled, why = private.class_meddled(cls)
   if meddled then usage_error("%s: the class's %s is replaced (%s)", path, meddled, why) end
   return cls
 end
