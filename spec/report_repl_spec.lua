@@ -33,7 +33,7 @@ describe("chart() and report() at the prompt", function()
   it("draw the session's one trade and write its report page", function()
     local d = run.tmpdir()
     local f = assert(io.open(d .. "/in", "w"))
-    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\n')
+    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\nchart("soon")\n')
       :format(d, d))
     f:close()
     local out = run.output(("%s -i -q --clock virtual --seed 5 %s < %s/in 2>&1"):format(run.HOST,
@@ -48,12 +48,15 @@ describe("chart() and report() at the prompt", function()
     assert.are.same({ "  ", "  ", "  ", "  ", "  ", "  ", "█ 10", "  ", "  ", "  ", "  ", "  ", "0:01" },
       chart)
     assert.are.equal(('"%s/r.html"'):format(d), lines[14])
-    assert.are.equal("stdin:4: bad argument #1 to 'chart' (a multiple of 1 seconds expected, got 0.5)",
+    assert.are.equal("stdin:4: bad argument #1 to 'chart' (positive multiple of 1 seconds expected, got 0.5)",
       lines[15])
     assert.are.equal("stdin:5: bad argument #1 to 'report' (file name expected, got 1)", lines[16])
     -- A value shown by its type; a path it cannot rename to leaves no file beside it.
     assert.are.equal("stdin:6: bad argument #1 to 'report' (file name expected, got table)", lines[17])
     assert.are.equal(("stdin:7: report: cannot write '%s': Is a directory"):format(d), lines[18])
+    -- A word is shown by its type, as every bad value is.
+    assert.are.equal("stdin:8: bad argument #1 to 'chart' (positive multiple of 1 seconds expected, got string)",
+      lines[19])
     assert.is_nil(left)
     local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
     assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)

@@ -46,8 +46,7 @@ M.commands = {
         local iv = R.candles:interval()
         if seconds ~= nil and (type(seconds) ~= "number" or seconds < iv or seconds % iv ~= 0
             or seconds == math.huge) then
-          error(("bad argument #1 to 'chart' (a multiple of %s seconds expected, got %s)"):format(iv,
-            tostring(seconds)), 2)
+          require("asx.check").argerror(1, "chart", ("positive multiple of %s seconds expected"):format(iv), seconds)
         end
         seconds = seconds or iv
         -- The finest candles merged into intervals of `seconds`.
