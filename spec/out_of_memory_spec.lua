@@ -50,3 +50,104 @@ ulimit -v 400000 && "$HOST" -q --clock virtual --seed 1 -d 5 "$D/hog.lua:1" "$D/
     assert.are.equal("agents idle: 1 (1 running, 0 finished, 0 failed)", out[6])
   end)
 end)
+
+-- What the HTTP server's binding does before and after core.http_listen's
+-- on_request (pushing the request, converting a number body) allocates, and
+-- an allocation can raise: memory running out, or a finalizer that raises
+-- (deterministic, so the one used here). Raised outside a protected call,
+-- the error unwound through h2o and libuv: the request had no answer and the
+-- session ended with an error. It answers 500, and the server goes on.
+describe("an error raised while on_request's request is pushed", function()
+  it("answers 500, says why, and the server goes on", function()
+    local run = require("helpers.run")
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/server.lua", "w"))
+    -- /arm leaves behind a finalizer that raises and makes the next
+    -- allocation's step run the whole collection, finalizers included; the
+    -- agent sleeps past the requests, so the next allocation is the binding's.
+    f:write([[
+local asx, core = require("asx"), require("asx.core")
+local s, srv
+srv = assert(core.http_listen({ port = 0, on_request = function(_, path)
+  if path == "/arm" then
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local p = newproxy(true)
+    getmetatable(p).__gc = function() error("raised by a finalizer", 0) end
+    p = nil -- luacheck: ignore
+    collectgarbage("setstepmul", 1e6)
+    collectgarbage("restart")
+    return 200, "text/plain", "armed\n"
+  end
+  srv:close()
+  s:stop()
+  return 200, "text/plain", "stopped\n"
+end }))
+io.stdout:write(srv:port(), "\n")
+io.stdout:flush()
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do self:sleep(1000) end end
+s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
+s:run()
+]])
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+      :format(run.cwd, lua, d, d, d, d))
+    local port = run.wait_for("the port", function() return (run.read(d .. "/out") or ""):match("^(%d+)\n") end)
+    local function get(path)
+      return run.output(("curl -s -m 10 -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%s%s'"):format(port, path))
+    end
+    local armed, failed, stopped = get("/arm"), get("/next"), get("/stop")
+    local code = run.wait_for("the server to exit", function() return tonumber(run.read(d .. "/code") or "") end)
+    local err = run.slurp(d .. "/err")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.same({ "200", "500", "200" }, { armed, failed, stopped })
+    assert.are.equal("asx http: error in on_request: raised by a finalizer\n", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+-- The same for the scheduler's tick function (and its progress callback and
+-- courier, which report their errors the same way): a number raised was
+-- converted to text for the message outside any protected call, and the
+-- conversion allocates. It is written without allocating.
+describe("a number raised by sched:on_tick's function", function()
+  it("is reported as the number, and the session goes on", function()
+    local run = require("helpers.run")
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/tick.lua", "w"))
+    -- The finalizer raises only until the agent runs again: from the
+    -- report of the tick's error, where the conversion allocated.
+    f:write([[
+local asx = require("asx")
+local window = false
+local Idle = asx.Trader:extend("idle")
+function Idle:cycle() while true do window = false self:sleep(1) end end
+local s = asx.session({ clock = "virtual", duration = 5, traders = { Idle:new() } })
+local armed = false
+s.sched:on_tick(function()
+  if armed then return end
+  armed = true
+  collectgarbage("collect")
+  collectgarbage("stop")
+  local p = newproxy(true)
+  getmetatable(p).__gc = function() if window then error("raised by a finalizer", 0) end end
+  p = nil -- luacheck: ignore
+  collectgarbage("setstepmul", 1e6)
+  collectgarbage("restart")
+  window = true
+  error(42, 0)
+end, 1)
+s:run()
+print("ran to", s:now())
+]])
+    f:close()
+    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    local r = run.sh(("'%s' \"$D/tick.lua\""):format(lua), d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("asx: the tick function failed: 42\n", r.stderr)
+    assert.are.equal("ran to\t5\n", r.stdout)
+    assert.are.equal(0, r.status)
+  end)
+end)

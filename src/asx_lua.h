@@ -19,6 +19,11 @@ int asx__lua_in_send(lua_State *L);
  * name that user code chose, which must not drive the user's terminal.
  * asx_lua_core.c. */
 void asx__lua_put(const char *head, const char *text);
+/* The error value at idx as text, without allocating on L (a conversion
+ * raises when memory is out, and these run outside any protected call): a
+ * string's own bytes, a number written into buf (as tostring writes it),
+ * or NULL for other values. asx_lua_core.c. */
+const char *asx__lua_error_text(lua_State *L, int idx, char *buf, size_t size);
 
 #define ASX__LUA_LOGGER_WAITS "a logger must not yield (coroutine.yield or sleep inside a logger)"
 

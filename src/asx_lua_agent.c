@@ -175,7 +175,9 @@ static void tick(lsched *ls, double now) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->tick_ref);
   lua_pushnumber(L, now);
   if (lua_pcall(L, 1, 0, 0) != 0) {
-    asx__lua_put("asx: the tick function failed: ", lua_tostring(L, -1));
+    char num[32];
+    asx__lua_put("asx: the tick function failed: ",
+                 asx__lua_error_text(L, -1, num, sizeof num));
   }
   lua_settop(L, top);
 }
@@ -195,7 +197,9 @@ void asx__lua_run_courier(asx_sched *s, void *data) {
   top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->courier_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    asx__lua_put("asx: the courier failed: ", lua_tostring(L, -1));
+    char num[32];
+    asx__lua_put("asx: the courier failed: ",
+                 asx__lua_error_text(L, -1, num, sizeof num));
   }
   lua_settop(L, top);
 }

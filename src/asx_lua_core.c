@@ -19,6 +19,20 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+const char *asx__lua_error_text(lua_State *L, int idx, char *buf, size_t size) {
+  lua_Number v;
+  if (lua_type(L, idx) == LUA_TSTRING)
+    return lua_tostring(L, idx);
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    return NULL;
+  v = lua_tonumber(L, idx);
+  if (v != v)
+    snprintf(buf, size, "nan");
+  else
+    snprintf(buf, size, LUA_NUMBER_FMT, v);
+  return buf;
+}
+
 void asx__lua_put(const char *head, const char *text) {
   size_t hl = strlen(head), tl, n;
   char *buf;

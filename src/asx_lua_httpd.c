@@ -70,7 +70,8 @@ static void end_call(lhttp *u, lua_State *T) {
 }
 
 static void report(lua_State *T, const char *where) {
-  const char *msg = lua_tostring(T, -1);
+  char num[32];
+  const char *msg = asx__lua_error_text(T, -1, num, sizeof num);
   fprintf(stderr, "asx http: error in %s: %s\n", where, msg ? msg : "(not a string)");
   fflush(stderr);
   lua_pop(T, 1);
@@ -114,36 +115,50 @@ static int good_answer(lua_State *T) {
   return 1;
 }
 
-static void on_request(void *data, asx_httpd_req *req, const char *method, size_t method_len,
-                       const char *path, size_t path_len, const char *body, size_t body_len) {
-  lhttp *u = data;
-  lua_State *T = u->T;
+/* One request, for run_request. */
+typedef struct request {
+  lhttp *u;
+  asx_httpd_req *req;
+  const char *method, *path, *body;
+  size_t method_len, path_len, body_len;
+} request;
+
+/* Calls on_request and answers, under lua_cpcall: pushing the request,
+ * converting a number body and the reason for a bad answer all allocate,
+ * and memory running out there outside a protected call would unwind
+ * through h2o and libuv. An error leaves the answer to asx_httpd (500). */
+static int run_request(lua_State *T) {
+  request *r = lua_touserdata(T, 1);
   const char *ctype, *text;
   size_t len;
-  if (!T)
-    return;
-  u->calls++;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_request);
-  lua_pushlstring(T, method, method_len);
-  lua_pushlstring(T, path, path_len);
-  lua_pushlstring(T, body ? body : "", body_len);
-  if (lua_pcall(T, 3, 3, 0) != 0) {
-    report(T, "on_request");
-    end_call(u, T);
-    return; /* asx_httpd answers 500 */
-  }
+  lua_rawgeti(T, LUA_REGISTRYINDEX, r->u->ref_on_request);
+  lua_pushlstring(T, r->method, r->method_len);
+  lua_pushlstring(T, r->path, r->path_len);
+  lua_pushlstring(T, r->body ? r->body : "", r->body_len);
+  lua_call(T, 3, 3);
   if (lua_type(T, -3) == LUA_TSTRING && strcmp(lua_tostring(T, -3), "stream") == 0) {
-    asx_httpd_stream(req);
+    asx_httpd_stream(r->req);
   } else if (!good_answer(T)) {
-    report(T, "on_request"); /* asx_httpd answers 500 */
+    return lua_error(T);
   } else {
     ctype = lua_tostring(T, -2);
     text = lua_tolstring(T, -1, &len);
-    asx_httpd_respond(req, (int)lua_tointeger(T, -3), ctype ? ctype : "text/plain",
+    asx_httpd_respond(r->req, (int)lua_tointeger(T, -3), ctype ? ctype : "text/plain",
                      text ? text : "", text ? len : 0);
   }
-  lua_pop(T, 3);
-  end_call(u, T);
+  return 0;
+}
+
+static void on_request(void *data, asx_httpd_req *req, const char *method, size_t method_len,
+                       const char *path, size_t path_len, const char *body, size_t body_len) {
+  request r = { data, req, method, path, body, method_len, path_len, body_len };
+  lua_State *T = r.u->T;
+  if (!T)
+    return;
+  r.u->calls++;
+  if (lua_cpcall(T, run_request, &r) != 0)
+    report(T, "on_request"); /* asx_httpd answers 500 */
+  end_call(r.u, T);
 }
 
 static void on_timer(uv_timer_t *t) {

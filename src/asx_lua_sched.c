@@ -99,7 +99,9 @@ static void on_progress(uv_timer_t *t) {
   L = ls->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->progress_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    asx__lua_put("asx: progress callback failed: ", lua_tostring(L, -1));
+    char num[32];
+    asx__lua_put("asx: progress callback failed: ",
+                 asx__lua_error_text(L, -1, num, sizeof num));
     lua_pop(L, 1);
   }
 }
