@@ -63,8 +63,19 @@ static void release(lua_State *L, lhttp *u) {
     luaL_unref(L, LUA_REGISTRYINDEX, refs[i]);
 }
 
+/* Callbacks of any server running: they run inside the libuv loop, which
+ * what waits on it (an InfluxDB logger's flush) must not run again from
+ * inside itself (core.http_in_callback). */
+static int calls_running;
+
+static void begin_call(lhttp *u) {
+  u->calls++;
+  calls_running++;
+}
+
 /* After a callback: the release that a close during it left to it. */
 static void end_call(lhttp *u, lua_State *T) {
+  calls_running--;
   if (--u->calls == 0 && !u->h)
     release(T, u);
 }
@@ -155,7 +166,7 @@ static void on_request(void *data, asx_httpd_req *req, const char *method, size_
   lua_State *T = r.u->T;
   if (!T)
     return;
-  r.u->calls++;
+  begin_call(r.u);
   if (lua_cpcall(T, run_request, &r) != 0)
     report(T, "on_request"); /* asx_httpd answers 500 */
   end_call(r.u, T);
@@ -166,11 +177,17 @@ static void on_timer(uv_timer_t *t) {
   lua_State *T = u->T;
   if (!T || u->ref_on_tick == LUA_NOREF)
     return;
-  u->calls++;
+  begin_call(u);
   lua_rawgeti(T, LUA_REGISTRYINDEX, u->ref_on_tick);
   if (lua_pcall(T, 0, 0, 0) != 0)
     report(T, "on_tick");
   end_call(u, T);
+}
+
+/* core.http_in_callback(): whether a server's on_request or on_tick runs. */
+static int l_in_callback(lua_State *L) {
+  lua_pushboolean(L, calls_running > 0);
+  return 1;
 }
 
 static int l_http_listen(lua_State *L) {
@@ -286,7 +303,8 @@ int asx__lua_open_httpd(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"port", l_port}, {"broadcast", l_broadcast}, {"dropped", l_dropped},
       {"close", l_close}, {NULL, NULL}};
-  static const luaL_Reg functions[] = {{"http_listen", l_http_listen}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {
+      {"http_listen", l_http_listen}, {"http_in_callback", l_in_callback}, {NULL, NULL}};
   if (luaL_newmetatable(L, HTTP_MT)) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");

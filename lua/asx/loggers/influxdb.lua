@@ -7,6 +7,7 @@ local common = require("asx.loggers.common")
 local C = F.C
 
 local check = require("asx.check")
+local core = require("asx.core")
 local argerror, num = check.argerror, event.format_number
 local errbuf = ffi.new("const char *[1]")
 local ixbuf = ffi.new("asx_influx *[1]")
@@ -72,7 +73,12 @@ end
 -- wait now, or nil.
 local function cannot_wait(what)
   local s = package.loaded["asx.session"] and package.loaded["asx.session"].running()
-  if not s then return nil end
+  if not s then
+    if not core.http_in_callback() then return nil end
+    return ("%s: cannot wait for InfluxDB inside core.http_listen's callback, which runs on the loop that "
+      .. "sends the points: the logger sends them every flush_interval by itself, and stats() shows what "
+      .. "is written"):format(what)
+  end
   local does = what == "flush" and "flushes" or "closes it"
   if s.sched:current() then
     return ("%s: cannot wait for InfluxDB inside an agent (the session %s at its end)"):format(what, does)
@@ -213,7 +219,11 @@ function M.influxdb(opts)
   -- closes every logger still open at its end, lua/asx/host.lua).
   influx_handles[self] = ffi.gc(ix, function(p)
     local session = package.loaded["asx.session"]
-    if session and session.running() then C.asx_influx_abandon(p) else C.asx_influx_discard(p) end
+    if session and session.running() or core.http_in_callback() then
+      C.asx_influx_abandon(p)
+    else
+      C.asx_influx_discard(p)
+    end
   end)
   if opts.session ~= nil or start then self:_session(opts.session, 0) end
   common.opened(self)
