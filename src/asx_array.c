@@ -1,13 +1,14 @@
 /* Growing the arrays indexed by agent (see asx_array.h). */
 #define _GNU_SOURCE /* mremap */
 #include "asx_array.h"
+#include "asx_hugemap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_PAGE ASX_HUGE_PAGE
 #define LINE 64
 
 /* A large array is a mapping of its own, whole huge pages. */
@@ -17,27 +18,6 @@ static size_t whole(size_t bytes) {
   return (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
 }
 
-/* A mapping of len bytes (whole huge pages) that starts on a huge page,
- * advised as huge pages before anything touches it, so that its pages are
- * huge from the first fault on. NULL when out of memory. */
-static void *map_aligned(size_t len) {
-  size_t map = len + HUGE_PAGE;
-  char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-  char *start;
-  if (p == MAP_FAILED)
-    return NULL;
-  start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-  if (start > p)
-    munmap(p, (size_t)(start - p));
-  if (start + len < p + map)
-    munmap(start + len, (size_t)(p + map - (start + len)));
-#ifdef MADV_HUGEPAGE
-  madvise(start, len, MADV_HUGEPAGE); /* only a hint */
-#endif
-  return start;
-}
-
 int asx__array_grow(void **p, size_t old_n, size_t n, size_t size) {
   size_t bytes = n * size, old = old_n * size;
   void *q;
@@ -45,7 +25,7 @@ int asx__array_grow(void **p, size_t old_n, size_t n, size_t size) {
     size_t len = whole(bytes);
     if (*p != NULL && is_large(old) && whole(old) >= len)
       return 1;
-    if (!(q = map_aligned(len)))
+    if (!(q = asx__map_huge(len)))
       return 0;
     if (*p != NULL && is_large(old)) {
       /* The old pages move to the start of the new mapping, uncopied:

@@ -53,6 +53,7 @@
  * memory stays on malloc, which AddressSanitizer checks block by block.
  */
 #include "asx_slab.h"
+#include "asx_hugemap.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -66,7 +67,7 @@
 #define ALIGN 8
 #define SMALL_MAX 1024
 #define NSIZES (SMALL_MAX / ALIGN + 1)
-#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_PAGE ASX_HUGE_PAGE
 #define CHUNK_SIZE ((size_t)32 << 20)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 on; older kernels refuse it */
@@ -140,23 +141,11 @@ size_t asx_slab_reserved(const asx_slab *slab) { return slab->reserved; }
 /* Maps a chunk, aligned to a huge page so that all of it can be backed by
  * huge pages, and counts it as reserved. Returns NULL when out of memory. */
 static chunk *map_chunk(asx_slab *slab) {
-  size_t map = CHUNK_SIZE + HUGE_PAGE;
-  char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-  char *start;
-  if (p == MAP_FAILED)
+  chunk *c = asx__map_huge(CHUNK_SIZE);
+  if (!c)
     return NULL;
-  start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-  if (start > p)
-    munmap(p, (size_t)(start - p));
-  if (start + CHUNK_SIZE < p + map)
-    munmap(start + CHUNK_SIZE, (size_t)(p + map - (start + CHUNK_SIZE)));
-#ifdef MADV_HUGEPAGE
-  /* Advice only: where the kernel has no huge pages, small ones serve. */
-  madvise(start, CHUNK_SIZE, MADV_HUGEPAGE);
-#endif
   slab->reserved += CHUNK_SIZE;
-  return (chunk *)start;
+  return c;
 }
 
 /* Starts cutting a new chunk: the spare, else a fresh one. Returns 0 when
