@@ -27,7 +27,7 @@ srv:close()
 print("written:", L.final.written, L.final.dropped)
 ]])
     f:close()
-    local lua = run.HOST:gsub("asx%-host$", "asx-lua")
+    local lua = run.LUA
     local r = run.sh(("'%s' \"$D/nest.lua\""):format(lua), d)
     os.execute("rm -rf '" .. d .. "'")
     assert.are.equal("", r.stderr)

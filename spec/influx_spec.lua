@@ -405,7 +405,7 @@ describe("asx.loggers.influxdb collected unclosed", function()
     f:close()
     -- asx-lua runs a script with the build's own library, as luajit would
     -- (and, under the sanitizers, with their runtimes first).
-    local out = run.output(("'%s' '%s' 2>&1"):format(run.HOST:gsub("asx%-host$", "asx-lua"), path))
+    local out = run.output(("'%s' '%s' 2>&1"):format(run.LUA, path))
     os.remove(path)
     assert.are.equal("asx: influxdb: 3 points dropped: the logger was collected before it was closed "
       .. "(its close() sends them)\ndone\n", out)

@@ -7,6 +7,8 @@ local M = {}
 M.BUILD = os.getenv("ASX_BUILD") or "build"
 M.cwd = os.getenv("PWD") or "."
 M.HOST = M.BUILD:sub(1, 1) == "/" and M.BUILD .. "/asx-host" or M.cwd .. "/" .. M.BUILD .. "/asx-host"
+-- asx-lua, beside asx-host: a Lua script run in asx-host's own Lua state.
+M.LUA = M.HOST:gsub("asx%-host$", "asx-lua")
 M.USAGE = "usage: asx-host [options] FILE.lua[:COUNT]...\nTry 'asx-host --help' for more.\n"
 
 -- The content of a file, or nil and the reason when it cannot be opened.
@@ -130,6 +132,25 @@ function M.wait_for(what, fn, seconds)
     os.execute("sleep 0.05")
   until os.time() > deadline
   error("timed out waiting for " .. what, 2)
+end
+
+-- Starts DIR/server.lua under asx-lua in the background (its stdout in
+-- DIR/out, stderr in DIR/err, exit status in DIR/code once it ends), and
+-- returns the captures of pattern on its stdout once they are there.
+function M.serve(dir, pattern)
+  os.execute(("cd '%s' && ('%s' '%s/server.lua' >'%s/out' 2>'%s/err'; echo $? >'%s/code') &")
+    :format(M.cwd, M.LUA, dir, dir, dir, dir))
+  local found
+  M.wait_for("the server's ports", function()
+    found = { (M.read(dir .. "/out") or ""):match(pattern) }
+    return found[1] ~= nil
+  end)
+  return unpack(found)
+end
+
+-- The exit status of a server started by serve, once it has exited.
+function M.served_status(dir)
+  return M.wait_for("the server to exit", function() return tonumber(M.read(dir .. "/code") or "") end)
 end
 
 return M
