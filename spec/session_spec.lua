@@ -599,6 +599,35 @@ describe("asx.session", function()
     assert.are.same({ "run: another session is running (sessions do not nest)", unpack(plain) }, nested)
   end)
 
+  it("refuses to run inside another session before it changes anything, on the same exchange", function()
+    -- The refusal came from the scheduler, after the inner session had given
+    -- the exchange its clock and courier and its loggers its start: the outer
+    -- agent's order then acted at once, logged at the inner clock's 1 s.
+    local ex = asx.exchange()
+    local log = recorder()
+    ex:add_logger(log)
+    local out = {}
+    local T = asx.Trader:extend("outer")
+    local I = asx.Trader:extend("inner")
+    function I:cycle() self:buy(1, 10) end
+    local inner
+    function T:cycle()
+      self:sleep(1)
+      inner = asx.session({ exchange = ex, clock = "virtual", seed = 2, traders = { I:new({ money = 100 }) } })
+      out[#out + 1] = select(2, pcall(inner.run, inner))
+      self:sleep(1)
+      out[#out + 1] = self:sell(1, 10).status
+    end
+    local t = T:new({ money = 100, stocks = 5 })
+    asx.session({ exchange = ex, clock = "virtual", seed = 1, latency = 0.5, traders = { t } }):run()
+    assert.are.same({ "run: another session is running (sessions do not nest)", "pending" }, out)
+    assert.are.same({ "session 0", "agent 0", "agent 2", "order 2.5 sell 1@10 by " .. t.id, "session 2.5" },
+      log.events)
+    -- Refused, it has not run: it runs once the other has ended.
+    inner:run()
+    assert.are.same({ 1, 90 }, { inner.traders[1].stocks, inner.traders[1].money })
+  end)
+
   it("seeds math.random from the session seed", function()
     local function first()
       local v

@@ -500,6 +500,11 @@ end
 
 function Session:run()
   if self.ran then error("run: this session has run already; make a new one", 2) end
+  -- Refused before anything changes: the scheduler's own refusal came after
+  -- the exchange took this session's clock and courier and its loggers had
+  -- its start, so the running session's later events read the wrong time and
+  -- its traders' latency was gone.
+  if running_session then error("run: another session is running (sessions do not nest)", 2) end
   self.ran = true
   local ex = self.exchange
   -- The book reads this session's clock from its start, not from when the
