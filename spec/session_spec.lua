@@ -628,6 +628,18 @@ describe("asx.session", function()
     assert.are.same({ 1, 90 }, { inner.traders[1].stocks, inner.traders[1].money })
   end)
 
+  it("stamps a session's start at its own time 0 on an exchange an earlier session drove", function()
+    local ex = asx.exchange()
+    local log = recorder()
+    ex:add_logger(log)
+    local T = asx.Trader:extend("t")
+    function T:cycle() self:sleep(self.d) end
+    asx.session({ exchange = ex, clock = "virtual", seed = 1, traders = { T:new({ d = 2.5 }) } }):run()
+    asx.session({ exchange = ex, clock = "virtual", seed = 1, traders = { T:new({ d = 1 }) } }):run()
+    assert.are.same({ "session 0", "agent 0", "agent 2.5", "session 2.5",
+      "session 0", "agent 0", "agent 1", "session 1" }, log.events)
+  end)
+
   it("seeds math.random from the session seed", function()
     local function first()
       local v

@@ -511,6 +511,9 @@ function Session:run()
   -- session was made: another session made on the exchange meanwhile
   -- (even from inside this one, while it runs) would take it over.
   asx._set_clock(ex, self.sched)
+  -- Until its first wake-up the book reads the time it kept: an earlier
+  -- session's end, which stamped this one's start and its agents' started.
+  ex:set_time(self.sched:now())
   local previous_handler = ex:on_logger_error(function(_, L, err, traceback, at)
     self:_logger_error(L, err, traceback, at)
   end)
