@@ -38,6 +38,25 @@ describe("session:spawn", function()
       "bad argument #2 to 'spawn' (positive integer count expected, got 0)")
     assert.are.equal(0, #s.traders)
   end)
+
+  it("refuses an ended session, with add, before any agent is made or any event logged", function()
+    -- They were added, and their loggers told they had started, by a
+    -- session that would never run them.
+    local seen = {}
+    local L = { send_event = function(_, event_type, m) seen[#seen + 1] = event_type .. " " .. m.time end }
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 2, logger = L, traders = { Sleeper:new({}) } })
+    s:run()
+    local made = asx.Trader:extend("made")
+    made.cycle = Sleeper.cycle
+    local news = 0
+    function made.new(cls, opts) news = news + 1 return asx.Trader.new(cls, opts) end
+    local t = Sleeper:new({})
+    assert.has_error(function() s:spawn(made, 2) end, "spawn: this session has ended; make a new one")
+    assert.has_error(function() s:add(t) end, "add: this session has ended; make a new one")
+    assert.are.same({ 1, 0 }, { #s.traders, news })
+    assert.are.same({ "session 0", "agent 0", "session 2" }, seen)
+    assert.is_nil(s:agent_state(t))
+  end)
 end)
 
 describe("session:kill", function()

@@ -278,7 +278,14 @@ end
 -- Adds a trader as the next agent: registers it with the session's exchange
 -- (which raises if it belongs to another) and starts its cycle at the
 -- current session time, after the agents added before it.
+-- An ended session never runs again: an agent added to it would never start,
+-- and its loggers were told it had.
+local function refuse_ended(s, fname)
+  if s.sched:state() == "ended" then error(fname .. ": this session has ended; make a new one", 3) end
+end
+
 function Session:add(t)
+  refuse_ended(self, "add")
   if not is_trader(t) or type(t.cycle) ~= "function" then
     argerror(1, "add", "trader with a cycle method expected", t)
   end
@@ -617,6 +624,7 @@ end
 -- Adds count agents (default 1) of class cls, each made by cls:new(opts),
 -- after the others; a session that runs starts them now. Returns them.
 function Session:spawn(cls, count, opts)
+  refuse_ended(self, "spawn")
   if not asx.is_trader_class(cls) or type(cls.cycle) ~= "function" then
     argerror(1, "spawn", "Trader class with cycle expected", cls)
   end
