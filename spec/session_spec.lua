@@ -640,6 +640,22 @@ describe("asx.session", function()
       "session 0", "agent 0", "agent 1", "session 1" }, log.events)
   end)
 
+  it("leaves the exchange at the session's end time, past its last wake-up", function()
+    local ex = asx.exchange()
+    local log = recorder()
+    ex:add_logger(log)
+    local T = asx.Trader:extend("t")
+    function T:cycle() self:sleep(1.5) self:sell(1, 10) self:sleep(100) end
+    local seller = T:new({ stocks = 1 })
+    local s = asx.session({ exchange = ex, clock = "virtual", seed = 1, duration = 2, traders = { seller } })
+    s:run()
+    local buyer = asx.trader({ exchange = ex, money = 10 })
+    buyer:buy(1, 10)
+    assert.are.same({ 2, 2 }, { s:now(), ex:time() })
+    assert.are.same({ "session 0", "agent 0", "order 1.5 sell 1@10 by " .. seller.id, "session 2",
+      "order 2 buy 1@10 by " .. buyer.id, ("trade 2 1@10 %d>%d"):format(seller.id, buyer.id) }, log.events)
+  end)
+
   it("seeds math.random from the session seed", function()
     local function first()
       local v

@@ -539,6 +539,11 @@ function Session:run()
   -- What is still in flight never arrives; the exchange acts at once again.
   self.courier:finish()
   asx._set_courier(ex, nil)
+  -- The book read the time of the last wake-up; the session ended at its
+  -- own time (its duration), and events after it (a trade, a kill) came
+  -- before its stop in the logs.
+  asx._set_clock(ex, nil)
+  ex:set_time(self:now())
   if not ok then
     running_session = previous_session
     ex:on_logger_error(previous_handler)
