@@ -178,6 +178,34 @@ describe("a study's CSV files", function()
   end)
 end)
 
+describe("a study's CSV files, with figures that do not exist", function()
+  it("keep every value in its own column", function()
+    -- A null in the summary (volatility, with fewer than two returns), a NaN
+    -- metric and the sd of a point's only run are nil: each later value was
+    -- written one column to the left, and the row ended early.
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades", "volatility" },
+        parameters = { ["a.x"] = { 1, 2 } },
+        metrics = function(s) return { a = 0 / 0, b = s.trades * 10 } end }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for i, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":', i, ',"volatility":null}')
+      f:close()
+    end
+    results.collect(st, runs, d)
+    assert.are.equal("run,point,seed,status,a.x,trades,volatility,a,b\n"
+      .. "1,1,1,ok,1,1,,,10\n2,2,1,ok,2,2,,,20\n", run.slurp(d .. "/results.csv"))
+    assert.are.equal("point,a.x,runs,failed,trades_mean,trades_sd,trades_ci95_low,trades_ci95_high,"
+      .. "volatility_mean,volatility_sd,volatility_ci95_low,volatility_ci95_high,a_mean,a_sd,a_ci95_low,a_ci95_high,"
+      .. "b_mean,b_sd,b_ci95_low,b_ci95_high\n"
+      .. "1,1,1,0,1,,,,,,,,,,,,10,,,\n2,2,1,0,2,,,,,,,,,,,,20,,,\n", run.slurp(d .. "/summary.csv"))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
 describe("the statistics of summary.csv", function()
   it("use Student's t for n - 1 degrees of freedom", function()
     assert.are.equal(12.706204736, stats.t975(1))

@@ -129,10 +129,13 @@ local function results_csv(s, runs, names)
   for _, k in ipairs(s.keys) do head[#head + 1] = k end
   for _, k in ipairs(names) do head[#head + 1] = k end
   local lines = { csv_line(head, #head) }
+  -- Cells by column number: a figure that does not exist is nil, and
+  -- row[#row + 1] put the next one in its place, every later column's
+  -- value one column to the left.
   for _, r in ipairs(runs) do
-    local row = { r.run, r.point, r.seed, r.ok and "ok" or "failed" }
-    for _, k in ipairs(s.keys) do row[#row + 1] = r.params[k] end
-    for _, k in ipairs(names) do row[#row + 1] = r.values[k] end
+    local row, n = { r.run, r.point, r.seed, r.ok and "ok" or "failed" }, 4
+    for _, k in ipairs(s.keys) do n = n + 1; row[n] = r.params[k] end
+    for _, k in ipairs(names) do n = n + 1; row[n] = r.values[k] end
     lines[#lines + 1] = csv_line(row, #head)
   end
   return table.concat(lines)
@@ -175,16 +178,12 @@ local function summary_csv(s, points, names)
   end
   local lines = { csv_line(head, #head) }
   for _, pt in ipairs(points) do
-    local row = { pt.point }
-    for _, k in ipairs(s.keys) do row[#row + 1] = pt.params[k] end
-    row[#row + 1] = pt.runs
-    row[#row + 1] = pt.failed
+    local row, n = { pt.point }, 1
+    for _, k in ipairs(s.keys) do n = n + 1; row[n] = pt.params[k] end
+    row[n + 1], row[n + 2], n = pt.runs, pt.failed, n + 2
     for _, k in ipairs(names) do
       local d = pt.stats[k]
-      row[#row + 1] = d.mean
-      row[#row + 1] = d.sd
-      row[#row + 1] = d.low
-      row[#row + 1] = d.high
+      row[n + 1], row[n + 2], row[n + 3], row[n + 4], n = d.mean, d.sd, d.low, d.high, n + 4
     end
     lines[#lines + 1] = csv_line(row, #head)
   end
