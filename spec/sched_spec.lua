@@ -77,6 +77,20 @@ describe("core.scheduler", function()
     assert.are.equal("finished", s:state(2))
   end)
 
+  it("starts an agent as via(fn, arg) when given via", function()
+    local log = {}
+    local s = core.scheduler("virtual", 1)
+    local me = {}
+    local fn = agent(log, "a", { 1 })
+    s:add(fn, me, nil, nil, function(f, arg)
+      log[#log + 1] = { f == fn, arg == me, core.now() }
+      return f(arg)
+    end)
+    s:run()
+    assert.are.same({ { true, true, 0 }, "a@0", "a@1 end" }, log)
+    assert.are.equal("finished", s:state(1))
+  end)
+
   it("tells a stray coroutine.yield from sleep and fails that agent", function()
     local errors = {}
     local s = core.scheduler("virtual", 1)
@@ -317,6 +331,8 @@ describe("core.scheduler", function()
     assert.has_error(function() core.scheduler("virtual", 1.5) end)
     local s = core.scheduler("virtual", 1)
     assert.has_error(function() s:add(42, {}) end)
+    assert.has_error(function() s:add(function() end, {}, nil, nil, 42) end,
+      "bad argument #5 to 'add' (function expected, got number)")
     assert.has_error(function() s:speed(0) end)
     assert.has_error(function() s:duration(-1) end)
   end)

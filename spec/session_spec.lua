@@ -328,6 +328,26 @@ describe("asx.session", function()
     assert.is_nil(s.exchange:best_ask())
   end)
 
+  it("runs each cycle at the bottom of its agent's coroutine: nothing of asx below it", function()
+    local Bad = asx.Trader:extend("bad")
+    local below = "unset"
+    local first = debug.getinfo(1, "l").currentline + 1
+    function Bad.cycle()
+      below = debug.getinfo(2, "S")
+      error("boom")
+    end
+    local errors = {}
+    local bad = Bad:new()
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { bad },
+      on_error = function(_, _, text) errors[#errors + 1] = text end })
+    s:run()
+    assert.is_nil(below)
+    assert.are.same({ ("bad#%d: spec/session_spec.lua:%d: boom\nstack traceback:\n"
+      .. "\t[C]: in function 'error'\n"
+      .. "\tspec/session_spec.lua:%d: in function <spec/session_spec.lua:%d>"):format(
+        bad.id, first + 2, first + 2, first) }, errors)
+  end)
+
   it("ends at the first error with strict, also when its on_error handler raises", function()
     local Bad = asx.Trader:extend("bad")
     function Bad:cycle() self:sleep(1); error("boom") end

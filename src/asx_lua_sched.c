@@ -214,15 +214,21 @@ static int l_gc(lua_State *L) {
   return 0;
 }
 
-/* sched:add(fn, arg [, name, number]) -> agent (from 1) */
+/* sched:add(fn, arg [, name, number [, via]]) -> agent (from 1). With
+ * via, a Lua function, the coroutine starts as via(fn, arg), which is to
+ * call fn(arg) (the session's start: see asx_lua_agent.c, "How an agent
+ * starts"). */
 static int l_add(lua_State *L) {
   lsched *ls = asx__lua_check_sched(L, 1);
   uint32_t agent;
   lua_State *co;
-  int rc;
+  int rc, via;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (lua_isnoneornil(L, 3))
     luaL_argerror(L, 3, "value expected");
+  via = !lua_isnoneornil(L, 6);
+  if (via)
+    luaL_checktype(L, 6, LUA_TFUNCTION);
   rc = asx_sched_add(ls->s, 1, &agent);
   asx__lua_agents_moved();
   if (rc != 0)
@@ -234,9 +240,11 @@ static int l_add(lua_State *L) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->threads_ref);
   co = lua_newthread(L);
+  if (via)
+    lua_pushvalue(L, 6);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
-  lua_xmove(L, co, 2);
+  lua_xmove(L, co, 2 + via);
   lua_rawseti(L, -2, (int)agent + 1);
   asx_sched_set_udata(ls->s, agent, co);
   asx_sched_wake(ls->s, agent, 0);

@@ -275,6 +275,33 @@ function M.new(opts)
   return s
 end
 
+-- Each agent's coroutine starts in its class's start, as start(cycle,
+-- trader), which goes on into cycle(trader) by a tail call, leaving no
+-- frame of its own. The call of a C function ends LuaJIT's trace of start,
+-- so that the code after it, the cycle's first lines, is compiled into the
+-- trace of its loop, where it was interpreted in every agent's first turn
+-- (src/asx_lua_agent.c, "How an agent starts"). Each class has a start
+-- from a chunk of its own, hence traces of its own: a class whose first
+-- lines LuaJIT cannot compile (one that makes a closure there) gives up
+-- only its own.
+local START = [[
+local stitch_point = ...
+local function stitch() stitch_point() end
+return function(cycle, trader)
+  stitch()
+  return cycle(trader)
+end]]
+local starts = setmetatable({}, { __mode = "k" })
+
+local function start_of(cls)
+  local start = starts[cls]
+  if start == nil then
+    start = assert(load(START, "=asx agent start"))(core.stitch_point)
+    starts[cls] = start
+  end
+  return start
+end
+
 -- Adds a trader as the next agent: registers it with the session's exchange
 -- (which raises if it belongs to another) and starts its cycle at the
 -- current session time, after the agents added before it.
@@ -329,7 +356,7 @@ function Session:add(t)
   ffi.cast("asx_account_rw *", acct).agent = self.number
   local runs = self.runs
   if runs[#runs] ~= c then runs[#runs + 1], runs[#runs + 2] = n, c end
-  self.sched:add(t.cycle, t, name, t.id)
+  self.sched:add(t.cycle, t, name, t.id, start_of(cls))
   -- Agents of a session that runs already start now; the others when it
   -- starts, after its own start event.
   if self.ran then self:_agent_event(n, "started") end
