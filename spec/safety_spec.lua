@@ -5,6 +5,7 @@
 -- ASan run of this file (make test) catches any regression.
 local asx = require("asx")
 local F = require("asx.ffi")
+local run = require("helpers.run")
 
 -- Full collections, enough for weak entries and finalized objects to go.
 local function collect()
@@ -497,6 +498,48 @@ describe("memory safety from Lua", function()
       L.closed = false
       assert.has_error(function() L:flush(0) end, "this logger is closed")
       assert.has_error(function() L:send_event("x", {}) end, "this logger is closed")
+    end)
+  end)
+  describe("a finalizer that trades", function()
+    it("cannot put the order that just rested back in the book", function()
+      -- LuaJIT runs a userdata's finalizer at an allocation, in the middle
+      -- of an order call; the one that made the next spare order ran while
+      -- the order that had just rested was still the spare, and a sell made
+      -- there submitted that resting order again: the book's lists broke
+      -- (orders counted twice, standing_orders walking for ever). It runs
+      -- in a luajit of its own, interpreted, where every finalizer runs at
+      -- that allocation, the loop's only one (compiled code runs them where
+      -- its trace exits); an earlier spec may also have loaded asx-host's
+      -- sandbox, whose newproxy refuses finalizers.
+      local r = run.sh(("cat >\"$D/gc.lua\" <<'EOF'\n%s\nEOF\n"
+        .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit -joff \"$D/gc.lua\""):format([[
+local asx, F = require("asx"), require("asx.ffi")
+local ex = asx.exchange()
+local buyer = asx.trader({ exchange = ex, money = 1e12 })
+local seller = asx.trader({ exchange = ex, stocks = 1e9 })
+local sold, trading = 0, true
+local function arm()
+  local p = newproxy(true)
+  getmetatable(p).__gc = function()
+    if trading then sold = sold + 1; seller:sell(1, 1000); arm() end
+  end
+end
+arm()
+collectgarbage("setpause", 1)
+collectgarbage("setstepmul", 10000)
+for i = 1, 2000 do buyer:buy(1, 1 + i % 50) end
+trading = false
+local broken = F.C.asx_book_check(asx._book(ex))
+-- A broken book's lists may never end.
+if broken ~= nil then print(F.ffi.string(broken)) os.exit(1) end
+local bids, asks = ex:orderbook(100)
+local n = 0
+for _, amount in pairs(bids) do n = n + amount end
+local buys, sells = buyer:standing_orders()
+print("whole", sold > 10, ex:stats().orders - sold,
+  ex:stats().resting - sold, n, asks[1000] - sold, #buys, #sells)]], run.BUILD))
+      assert.are.same({ 0, "whole\ttrue\t2000\t2000\t2000\t0\t2000\t0\n", "" },
+        { r.status, r.stdout, r.stderr })
     end)
   end)
 end)

@@ -404,11 +404,13 @@ local function place_any(self, side, fname, amount, price, opts)
   -- returned order only when it rests (the book then points at it, and a new
   -- spare is made on the next call). An order that ends at once is returned
   -- as a copy, which LuaJIT does not even allocate when the caller drops it.
-  -- The spare never rests, so a submit never overwrites an order in the book.
+  -- The spare never rests, so a submit never overwrites an order in the book:
+  -- it is taken out of st while it is matched (see place).
   local o = st.spare
   if o == nil then
     o = order_t()
-    st.spare = o
+  else
+    st.spare = nil
   end
   local rc
   if opts == nil then
@@ -418,14 +420,15 @@ local function place_any(self, side, fname, amount, price, opts)
     rc = C.asx_book_submit_ex(book, o, acct, side, price, amount, flags)
   end
   if rc == C.ASX_E_OVERFLOW then
+    st.spare = o
     local total = tonumber(C.asx_book_level_amount(book, side, price))
     argerror(1, fname, ("amount at most %s expected: the level at price %s holds %s of at most 2^53 - 1")
       :format(show(MAX - total), show(price), show(total)), amount, 2)
   end
   if o.status_ == OPEN then
     st.anchors[o.slot_] = o
-    st.spare = nil
   else
+    st.spare = o
     o = order_t(o.id_, o.price_, o.amount_, o.filled_, o.trader_, o.side_, o.status_, o.flags_,
       o.reason_, 0, o.instrument_)
   end
@@ -453,13 +456,21 @@ local function place(self, side, fname, amount, price, opts)
   -- nil for a trader with no exchange (tag 0).
   local st = state_at[acct.tag]
   if st == nil or st.delivering then return place_any(self, side, fname, amount, price, opts) end
+  -- The spare is out of st while it is matched and, once it rests, until
+  -- the next is made: an allocation on the way (the next spare's) may run a
+  -- finalizer (newproxy's __gc) that places an order, which took the spare
+  -- when it rested already and submitted it again, breaking the book's
+  -- lists. The test of its status between the two stores keeps LuaJIT from
+  -- dropping the first as overwritten.
   local o = st.spare
   if o == nil then
     o = order_t()
-    st.spare = o
+  else
+    st.spare = nil
   end
   -- A refused order changes nothing: place_any submits it again and raises.
   if C.asx_book_submit(st.book, o, acct, side, price, amount) == OVERFLOW then
+    st.spare = o
     return place_any(self, side, fname, amount, price, opts)
   end
   if o.status_ == OPEN then
@@ -469,6 +480,7 @@ local function place(self, side, fname, amount, price, opts)
     if st.listening then deliver(exchange_at[acct.tag], st) end
     return o
   end
+  st.spare = o
   -- The copy is made once the loggers have the events (nothing on this path
   -- can trade meanwhile, so the spare still holds the order): the delivery
   -- runs through traces of its own, and a copy made before it would be
