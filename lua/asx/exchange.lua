@@ -377,9 +377,21 @@ local function flush(ex)
   end
 end
 
+local function get(L, k) return L[k] end
+
+-- A logger's consume_events, or nil where reading it raises: the object is
+-- the user's, and a strict one (an __index that raises for a field it does
+-- not have) is a logger all the same; asx-host ended with status 1 and a
+-- traceback from here.
+local function consume_of(L)
+  local ok, consume = pcall(get, L, "consume_events")
+  if ok then return consume end
+  return nil
+end
+
 local function check_logger(L, fname, n)
   if (type(L) ~= "table" and type(L) ~= "userdata" and type(L) ~= "cdata")
-      or (type(L.send_event) ~= "function" and not native_consumers[L.consume_events]) then
+      or (type(L.send_event) ~= "function" and not native_consumers[consume_of(L)]) then
     argerror(n or 1, fname, "logger with a send_event method expected", L, 3)
   end
 end
@@ -547,7 +559,7 @@ function Exchange:add_logger(L)
   -- The logger's fields are read before the list changes: no code of the
   -- logger's (an __index) runs between the change and update_batched, so
   -- st.lone is always the list's lone Lua logger (deliver relies on it).
-  local consume, sends = L.consume_events, type(L.send_event) == "function"
+  local consume, sends = consume_of(L), type(L.send_event) == "function"
   loggers[#loggers + 1] = L
   if native_consumers[consume] then
     st.native[L] = consume
