@@ -68,7 +68,12 @@
  *   submit_any.
  *   Matching keeps the level it walks and takes the next order of that
  *   level without another look at the side; the statistics take a
- *   submit's prices and amount once, at its end.
+ *   submit's prices and amount once, at its end. When the best level
+ *   empties (a third of the fills in the benchmark), the next best is
+ *   picked from the window's words by a mask (window_top): GCC made
+ *   branches of it, and which word holds the next best is a coin toss,
+ *   the window being centred on the touch (0.15 mispredicted branches an
+ *   order fewer for 2.2 instructions more).
  *   The lists of accounts are what an order's leave costs most in memory:
  *   linked through the orders, its two neighbours in its account's list
  *   were other orders, a line each and seldom in the cache. So they are

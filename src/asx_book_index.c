@@ -293,6 +293,25 @@ __attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o) {
   return rest_finish(b, side, lvl, o, a);
 }
 
+/* The best of a side whose window has no level with orders left: the
+ * window moves down to centre on the best outer level, or the side is
+ * empty. Out of line, so that asx__book_best_emptied keeps no register
+ * across the move. */
+static __attribute__((noinline)) void best_from_outer(asx_book *b,
+                                                      book_side *side) {
+  int top = -1;
+  if (side->n > 0) {
+    window_move(b, side, window_centre(side->levels[side->n - 1]->key));
+    top = window_top(side);
+  } else {
+    side->peak = 0;
+  }
+  side->best = top >= 0 ? side->window[top] : &asx__book_level_none;
+  /* The side has no orders left exactly when it has no best. */
+  assert(best_is_top(side) &&
+         (side->best != &asx__book_level_none || side->n == 0));
+}
+
 /* Called when the best level of a side, in the window, has just lost its
  * last order: the best moves to the next level with orders. */
 __attribute__((noinline)) void
@@ -305,19 +324,11 @@ asx__book_best_emptied(asx_book *b, book_side *side) {
   live_clear(side, i);
   int top = window_top(side);
   if (__builtin_expect(top < 0, 0)) {
-    if (side->n > 0) {
-      /* The window ran out of orders: it moves down to centre on the best
-       * outer level. */
-      window_move(b, side, window_centre(side->levels[side->n - 1]->key));
-      top = window_top(side);
-    } else {
-      side->peak = 0;
-    }
+    best_from_outer(b, side);
+    return;
   }
-  side->best = top >= 0 ? side->window[top] : &asx__book_level_none;
-  /* The side has no orders left exactly when it has no best. */
-  assert(best_is_top(side) &&
-         (side->best != &asx__book_level_none || side->n == 0));
+  side->best = side->window[top];
+  assert(best_is_top(side));
 }
 
 /* Called when a level has just lost its last order. */
