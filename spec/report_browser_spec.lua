@@ -50,6 +50,8 @@ local function check(name, args, intervals)
   local ok, seen = pcall(cjson.decode, out)
   assert(ok and type(seen) == "table", out)
   local want = from_csv(d .. "/t.csv", intervals)
+  local data = cjson.decode(run.slurp(d .. "/r.html")
+    :match('<script type="application/json" id="asx%-data">(.-)</script>'))
   os.execute("rm -rf '" .. d .. "'")
   assert.are.same({}, seen.errors)
   assert.are.same({}, seen.requests)
@@ -61,7 +63,7 @@ local function check(name, args, intervals)
   end
   -- A blank page is one or two colours; charts, text and tables are many.
   assert.is_true(seen.screenshot.colors > 50, "colours: " .. seen.screenshot.colors)
-  return seen, want
+  return seen, want, data
 end
 
 describe("the report page in chromium #browser", function()
@@ -77,6 +79,15 @@ describe("the report page in chromium #browser", function()
     local seen, want = check("one_trade", "--seed 5 -d 3 " .. F .. "one_trade.lua", { 1, 10, 60, 300 })
     assert.are.equal(1, want[1].candles)
     assert.are.equal(1, seen.drawn["1"].volume)
+  end)
+
+  it("draws one value line for a file given twice, the name's data", function()
+    local seen, _, data = check("given_twice", "--seed 1 -d 20 strategies/random_trader.lua:20 "
+      .. "strategies/random_trader.lua:10", { 1, 10, 60, 300 })
+    assert.are.equal(1, #data.strategies)
+    assert.are.equal(30, data.strategies[1].agents)
+    assert.are.equal(21, #data.values.random_trader) -- seconds 0 to 20
+    assert.are.same({ { title = "random_trader", values = data.values.random_trader } }, seen.lines)
   end)
 
   it("draws a session without trades with no candle", function()
@@ -117,7 +128,7 @@ describe("the live page in chromium #browser", function()
     assert.are.equal(0, code)
     assert.are.same({}, closed.errors)
     return closed.held, cjson.decode(run.slurp(dir .. "/page.html")
-      :match('<script type="application/json" id="asx%-data">(.-)</script>'))
+      :match('<script type="application/json" id="asx%-data">(.-)</script>')), closed.lines
   end
 
   it("keeps drawing strategies named like the properties of JavaScript objects", function()
@@ -137,6 +148,26 @@ describe("the live page in chromium #browser", function()
       assert.are.equal(6, #want.values[name], name) -- seconds 0 to 5
       assert.are.same(want.values[name], held.values[name], name)
     end
+  end)
+
+  it("keeps one value line up to date for two classes of one name", function()
+    -- Two files whose classes are both called twin: the page drew a line
+    -- per class, and the first kept the values of the moment it was made.
+    local d = run.tmpdir()
+    for _, file in ipairs({ "a", "b" }) do
+      local f = assert(io.open(("%s/%s.lua"):format(d, file), "w"))
+      f:write('return dofile("strategies/random_trader.lua"):extend("twin")\n')
+      f:close()
+    end
+    local held, want, lines = live(("'%s/a.lua:20' '%s/b.lua:10'"):format(d, d), { "step(5)" }, d)
+    os.execute("rm -rf '" .. d .. "'")
+    -- The line of the prompt's own trader, me, follows.
+    assert.are.same({ { title = "twin", values = want.values.twin }, { title = "me", values = want.values.me } },
+      lines)
+    assert.are.same({ "twin", "me" }, { want.strategies[1].name, want.strategies[2].name })
+    assert.are.same({ 30, 2 }, { want.strategies[1].agents, #want.strategies })
+    assert.are.equal(6, #want.values.twin) -- seconds 0 to 5
+    assert.are.same(want.values.twin, held.values.twin)
   end)
 
   it("draws a strategy spawned at the prompt after the page was made", function()

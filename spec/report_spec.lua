@@ -128,6 +128,50 @@ describe("asx-host --report", function()
     assert.truthy(page:find("TradingView Lightweight Charts", 1, true))
   end)
 
+  it("counts two classes of one name as one strategy, as --summary's JSON does", function()
+    -- Two files whose classes are both called twin: one agent that sells 1
+    -- at 10 at 0.5 s (100 and 5 shares), three that hold 1000 (the first
+    -- buys it at 1.5 s). The page drew a line per class, the live page
+    -- updating only the second, and listed the name twice.
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/a.lua", "w"))
+    f:write([[
+local A = require("asx").Trader:extend("twin")
+A.agents, A.money, A.stocks = 1, 100, 5
+function A:cycle() self:sleep(0.5) self:sell(1, 10) self:sleep(100) end
+return A
+]])
+    f:close()
+    f = assert(io.open(d .. "/b.lua", "w"))
+    f:write([[
+local B = require("asx").Trader:extend("twin")
+B.agents, B.money, B.stocks = 3, 1000, 0
+local n = 0
+function B:cycle()
+  n = n + 1
+  local first = n == 1
+  self:sleep(1.5)
+  if first then self:buy(1, 10) end
+  self:sleep(100)
+end
+return B
+]])
+    f:close()
+    local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 3 "$D/a.lua" "$D/b.lua" --report "$D/r.html" '
+      .. '--summary "$D/s.json"', d)
+    assert.are.equal(0, r.status, r.stderr)
+    local data = page_data(d .. "/r.html")
+    local summary = cjson.decode(run.slurp(d .. "/s.json"))
+    os.execute("rm -rf '" .. d .. "'")
+    -- Values at the end: 110 + 4 x 10 for the seller, 990 + 10 and 1000
+    -- for the others; at the start 100 + 5 x 10 and 1000.
+    assert.are.same({ { name = "twin", agents = 4, running = 4, finished = 0, failed = 0, stopped = 0,
+      money = 775, stocks = 1.25, start_value = 787.5, mean_value = 787.5, best_value = 1000 } }, data.strategies)
+    assert.are.same({ { 0, 775 }, { 1, 775 }, { 2, 787.5 }, { 3, 787.5 } }, data.values.twin)
+    assert.are.same({ twin = { agents = 4, running = 4, finished = 0, failed = 0 } }, summary.agents)
+    assert.are.same({ twin = { mean = 787.5, median = 1000, min = 150, max = 1000, start = 787.5 } }, summary.value)
+  end)
+
   it("writes a page with no candles for a session without trades", function()
     local d = run.tmpdir()
     local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 5 ' .. F .. 'quiet.lua --report "$D/r.html"', d)

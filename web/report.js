@@ -238,7 +238,10 @@
   const values = Object.assign(Object.create(null), data.values);
   const valueSeries = Object.create(null);
   let k = 0;
+  // One line per name: the data names each strategy once, and a line added
+  // twice for a name would leave the first drawn, never updated.
   function addValues(name) {
+    if (name in valueSeries) return;
     valueSeries[name] = samples.addSeries(LC.LineSeries, {
       color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: name,
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
@@ -464,6 +467,9 @@
     drawn: () => ({ interval: current, candles: drawn.candles, volume: drawn.volume }),
     // What the page holds now, in the asx-data block's form: the live page
     // keeps it up to date from the stream.
+    // The strategy value lines drawn, as { title, values: [[time, value], ...] }.
+    lines: () => (samples.panes()[1] ? samples.panes()[1].getSeries() : [])
+      .map((sr) => ({ title: sr.options().title, values: sr.data().map((p) => [p.time, p.value]) })),
     held: () => ({ interval: finest, candles, activity, sample_period: data.sample_period, spread, values }),
     ready: true,
   };

@@ -4,9 +4,10 @@
 //   { errors, requests, live: { events, books, ... }, ladder: [bids, asks],
 //     screenshot: { path, colors } }
 // requests are those to any other origin. With --wait-close it then keeps
-// the page open and prints a second line, { closed: true, errors, held, live },
+// the page open and prints a second line, { closed: true, errors, held, lines, live },
 // once the server ends the stream (the session stopped): held is the data
-// the page holds then (window.asxReport.held()). spec/http_spec.lua uses both.
+// the page holds then (window.asxReport.held()), lines the strategy value
+// lines it draws (window.asxReport.lines()). spec/http_spec.lua uses both.
 //
 //   node spec/browser/live_page.js URL SCREENSHOT.png [--wait-close]
 'use strict';
@@ -47,8 +48,9 @@ async function main() {
       // Through JSON text: an object keyed by strategy names has no
       // prototype, and a key such as __proto__ must come through as a key.
       const held = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.held())));
+      const lines = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.lines())));
       const live = await page.evaluate(() => window.asxReport.live);
-      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, live }) + '\n');
+      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, lines, live }) + '\n');
     }
   } finally {
     await browser.close();

@@ -2,7 +2,9 @@
 // never a downloaded browser) with the network cut off, clicks through the
 // interval buttons and prints what it saw as one JSON object:
 //   { errors: [...], requests: [...], intervals: [...], default: iv,
-//     drawn: { [iv]: { candles, volume } }, screenshot: { path, bytes, colors } }
+//     drawn: { [iv]: { candles, volume } }, lines: [{ title, values }],
+//     screenshot: { path, bytes, colors } }
+// lines are the strategy value lines drawn (window.asxReport.lines()).
 // errors are console errors and uncaught exceptions; requests are the
 // requests the page made to anything but its own file. spec/report_browser_spec.lua
 // runs it and compares the figures with the CSV log of the same run.
@@ -39,6 +41,7 @@ async function main() {
     out.default = await page.evaluate(() => window.asxReport.interval);
     out.intervals = await page.evaluate(() => window.asxReport.intervals);
     out.drawn[out.default] = await page.evaluate(() => window.asxReport.drawn());
+    out.lines = await page.evaluate(() => window.asxReport.lines());
     // Waits for the charts to paint before the picture.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const shot = await page.screenshot({ path: shotPath, fullPage: true });
