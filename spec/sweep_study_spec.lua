@@ -83,6 +83,39 @@ describe("a study", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("passes integers of 2^53 or more in all their digits, never in exponent form", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 2^60, seeds = { 1 },
+        points = { { ["a.x"] = 2^53 }, { ["a.x"] = 2^60 }, { ["a.x"] = -2^63 }, { ["a.x"] = 1e22 } } }]])
+    local s = study.load(path)
+    local runs = study.runs(s, "asx-host", d)
+    assert.are.equal("asx-host -q --clock virtual -d 1152921504606846976 --seed 1 --set a.x=9007199254740992 "
+      .. "--summary " .. d .. "/runs/0001.json " .. d .. "/a.lua >" .. d .. "/runs/0001.out 2>" .. d
+      .. "/runs/0001.err", runs[1].command)
+    local params = require("asx.params")
+    local want = { 2^53, 2^60, -2^63, 1e22 }
+    local texts = {}
+    for i, r in ipairs(runs) do
+      texts[i] = r.command:match("%-%-set a%.x=(%S+)")
+      assert.are.equal(want[i], params.parse("a.x=" .. texts[i]).value)
+    end
+    -- They were 1.152921504606847e+18, -9.223372036854776e+18 and 1e+22.
+    assert.are.same({ "9007199254740992", "1152921504606846976", "-9223372036854775808",
+      "10000000000000000000000" }, texts)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for _, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":1}')
+      f:close()
+    end
+    results.collect(s, runs, d)
+    assert.are.equal("run,point,seed,status,a.x,trades,volatility,mean_spread\n"
+      .. "1,1,1,ok,9007199254740992,1,,\n2,2,1,ok,1152921504606846976,1,,\n3,3,1,ok,-9223372036854775808,1,,\n"
+      .. "4,4,1,ok,10000000000000000000000,1,,\n", run.slurp(d .. "/results.csv"))
+    assert.matches("\n2,1152921504606846976,1,", run.slurp(d .. "/summary.csv"), 1, true)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+
   it("refuses what it cannot run, saying why", function()
     local cases = {
       { "return 5", "does not return a table (got number)" },

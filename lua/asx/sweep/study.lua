@@ -30,10 +30,13 @@ end
 -- Numbers as the command line and the CSV files show them: integers in
 -- full, others in the fewest digits that read back as the same number
 -- (0.30000000000000004 for 0.1 + 0.2, 0.1 for 0.1), so that a parameter
--- reaches its runs, and the files, exactly.
+-- reaches its runs, and the files, exactly. Every number of 2^53 or more
+-- is an integer, written in all its digits (glibc's %.0f is exact): the
+-- fewest digits wrote 2^60 as 1.152921504606847e+18, an integer in
+-- exponent form.
 function M.format(v)
   if type(v) == "number" then
-    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then return ("%d"):format(v) end
+    if v % 1 == 0 then return (math.abs(v) < 2 ^ 53 and "%d" or "%.0f"):format(v) end
     for digits = 1, 16 do
       local text = ("%." .. digits .. "g"):format(v)
       if tonumber(text) == v then return text end
