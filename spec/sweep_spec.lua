@@ -124,6 +124,44 @@ describe("asx-sweep on GNU parallel", function()
   end)
 end)
 
+describe("asx-sweep --timeout", function()
+  it("stops a run that does not end in time, by its process group, counts it failed and goes on", function()
+    -- Without the limit the sweep waited for the busy run for ever. It runs
+    -- in a session of its own, killed whole if it is not done in time.
+    local d = tmpdir()
+    local study = run.cwd .. "/spec/fixtures/studies/stalling.lua"
+    os.execute(("cd '%s' && setsid sh -c \"env -u LD_PRELOAD '%s' -q --jobs 3 --timeout 1 -o '%s/study' '%s' "
+      .. ">'%s/out' 2>'%s/err'; echo \\$? >'%s/code'\" & echo $! >'%s/pid'")
+      :format(run.cwd, SWEEP, d, study, d, d, d, d))
+    local ok, code = pcall(run.wait_for, "asx-sweep to end", function()
+      return tonumber(read(d .. "/code") or "")
+    end, 60)
+    if not ok then os.execute(("kill -KILL -- -%d"):format(tonumber(read(d .. "/pid")))) end
+    assert(ok, code)
+    local err, results, commands = slurp(d .. "/err"), slurp(d .. "/study/results.csv"),
+      lines(slurp(d .. "/study/commands"))
+    -- Any process left whose command line names the runs' files ([s]: not
+    -- pgrep's own shell's).
+    local asx_host_left = run.output(("pgrep -f -- '%s/[s]tudy/runs/' || true"):format(d))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, code)
+    assert.are.equal("run,point,seed,status,stall.mode,orders\n1,1,96542,ok,quick,0\n2,2,96542,failed,slow,\n"
+      .. "3,3,96542,failed,busy,\n", results)
+    -- The slow run's asx-host ended its session on the SIGTERM; the busy
+    -- one's agent never yields, so the SIGKILL came.
+    assert.are.equal("timeout -k 5 1 " .. run.HOST .. " -q --clock virtual -d 1000000000000 --seed 96542 "
+      .. "--set stall.mode=slow --summary " .. d .. "/study/runs/0002.json " .. study:gsub("stalling", "stall")
+      .. " >" .. d .. "/study/runs/0002.out 2>" .. d .. "/study/runs/0002.err", commands[2])
+    assert.matches("asx-sweep: run 2 (point 2, seed 96542) failed: timed out: still running after 1 s (--timeout), "
+      .. "stopped by SIGTERM\n", err, 1, true)
+    assert.matches("asx-sweep: run 3 (point 3, seed 96542) failed: timed out: still running after 1 s (--timeout), "
+      .. "killed by SIGKILL 5 s later\n", err, 1, true)
+    local last = ("\nasx-sweep: 3 runs, 2 failed; results in %s/study/results.csv and summary.csv\n"):format(d)
+    assert.are.equal(last, err:sub(-#last))
+    assert.are.equal("", asx_host_left)
+  end)
+end)
+
 describe("asx-sweep's command line", function()
   local USAGE = "usage: asx-sweep [options] STUDY.lua\n       asx-sweep collect DIR\n"
     .. "Try 'asx-sweep --help' for more.\n"
@@ -136,6 +174,8 @@ describe("asx-sweep's command line", function()
     local cases = {
       { "--jobs 0 " .. STUDY, "--jobs: positive integer expected, got '0'" },
       { "--wait " .. STUDY, "--wait goes with --slurm" },
+      { "--timeout 0 " .. STUDY, "--timeout: a positive number of seconds expected, got '0'" },
+      { "--timeout 1e3 " .. STUDY, "--timeout: a positive number of seconds expected, got '1e3'" },
       { "--frobnicate " .. STUDY, "unknown option '--frobnicate'" },
       { "", "no study file given" },
       { '"$D/bad.lua"', "strategies[1]: no file 'nope.lua'" },

@@ -33,6 +33,9 @@ options:
   -j, --jobs N           runs at once (default: one per core); with
                          --slurm, at most N array tasks at once
       --resume           run only the runs that are missing or failed
+      --timeout SECONDS  stop a run still running after SECONDS of wall
+                         time (SIGTERM, then SIGKILL 5 s later) and count
+                         it as failed (default: no limit)
       --sshlogin LOGIN   GNU parallel's --sshlogin: run on other machines
                          too (asx and DIR at the same paths); repeatable
       --slurm            submit the runs as a Slurm job array
@@ -55,7 +58,7 @@ local usage_error = usage.fail
 
 local VALUED = {
   ["-o"] = "out", ["--out"] = "out", ["-j"] = "jobs", ["--jobs"] = "jobs", ["--chunk"] = "chunk",
-  ["--partition"] = "partition", ["--time"] = "time", ["--account"] = "account",
+  ["--partition"] = "partition", ["--time"] = "time", ["--account"] = "account", ["--timeout"] = "timeout",
 }
 local LISTS = { ["--sshlogin"] = "sshlogin", ["--sbatch"] = "sbatch" }
 local FLAGS = {
@@ -89,6 +92,14 @@ function M.parse(argv)
       opts[name] = tonumber(v)
     end
   end
+  if opts.timeout ~= nil then
+    local v = opts.timeout
+    local n = v:match("^%d+%.?%d*$") and tonumber(v)
+    if not n or n <= 0 or n == math.huge then
+      usage_error("--timeout: a positive number of seconds expected, got '%s'", v)
+    end
+    opts.timeout = n
+  end
   if opts.wait and not opts.slurm then usage_error("--wait goes with --slurm") end
   if opts.slurm and opts.print then usage_error("--slurm and --print do not go together") end
   if opts.sshlogin and opts.slurm then usage_error("--sshlogin is for GNU parallel, not --slurm") end
@@ -106,7 +117,7 @@ end
 
 -- Makes (or, without --resume, empties) the study's folder. A folder that
 -- exists but holds no study is refused rather than written into.
-local function prepare(out, s, host, runs, resume)
+local function prepare(out, s, host, runs, resume, timeout)
   local commands = {}
   for i, r in ipairs(runs) do commands[i] = r.command end
   commands = table.concat(commands, "\n") .. "\n"
@@ -127,7 +138,7 @@ local function prepare(out, s, host, runs, resume)
   if not err then usage_error("'%s' is in use by another asx-sweep; wait for it to end, or choose another --out", out) end
   if resume and sys.exists(manifest) then
     if sys.read(out .. "/commands") ~= commands then
-      usage_error("--resume: the study's runs differ from those in '%s' (the study or asx-host changed); "
+      usage_error("--resume: the study's runs differ from those in '%s' (the study, --timeout or asx-host changed); "
         .. "run it without --resume, or into another --out", out)
     end
   elseif sys.exists(manifest) then
@@ -138,7 +149,7 @@ local function prepare(out, s, host, runs, resume)
   -- A folder that cannot be made or written is a bad --out: nothing runs.
   ok, err = pcall(function()
     sys.mkdir(out .. "/runs")
-    sys.write(manifest, cjson.encode({ study = s.path, host = host }) .. "\n")
+    sys.write(manifest, cjson.encode({ study = s.path, host = host, timeout = timeout }) .. "\n")
     sys.write(out .. "/commands", commands)
   end)
   if not ok then
@@ -178,7 +189,7 @@ function M.run(opts, path, argv)
   local out = sys.absolute(opts.out or s.name)
   -- Its path is in every run's command, one line each.
   if out:find("%c") then usage_error("--out: a folder path without control characters (a line break, a tab) expected") end
-  local runs = study.runs(s, host, out)
+  local runs = study.runs(s, host, out, opts.timeout)
   local backend
   if opts.slurm then
     backend = require("asx.sweep.slurm")
@@ -187,7 +198,7 @@ function M.run(opts, path, argv)
     backend = require("asx.sweep.parallel")
     if not backend.available() then usage_error("GNU parallel is not on the PATH (Debian: apt-get install parallel)") end
   end
-  prepare(out, s, host, runs, opts.resume)
+  prepare(out, s, host, runs, opts.resume, opts.timeout)
 
   if opts.print then
     for _, r in ipairs(runs) do io.stdout:write(r.command, "\n") end
@@ -231,7 +242,8 @@ function M.collect(opts, dir)
   end
   local s = study.load(manifest.study)
   if not sys.lock(out) then usage_error("collect: '%s' is in use by another asx-sweep; wait for it to end", dir) end
-  local runs = study.runs(s, manifest.host, out)
+  local timeout = tonumber(manifest.timeout)
+  local runs = study.runs(s, manifest.host, out, timeout)
   local commands = {}
   for i, r in ipairs(runs) do commands[i] = r.command end
   if sys.read(out .. "/commands") ~= table.concat(commands, "\n") .. "\n" then

@@ -6,7 +6,7 @@
 -- A run failed when it left no summary, when its summary says a non-zero
 -- exit status or a signal that stopped it (a Slurm time limit's SIGTERM, a
 -- Ctrl-C: asx-host then ends the session early and exits 0), or when the
--- study's metrics function raised on it. Failed
+-- study's metrics function raised on it, or when --timeout stopped it. Failed
 -- runs keep their row in results.csv (status "failed", no metrics) and
 -- count in neither the means nor the intervals.
 local cjson = require("cjson").new()
@@ -50,6 +50,16 @@ function M.unfinished(summary)
   end
 end
 
+-- Why a run stopped by --timeout failed, or nil: coreutils' timeout exits
+-- 124 after its SIGTERM, 137 after its SIGKILL, unless the run itself exited
+-- so (its summary then says that status).
+local function timed_out(r, summary)
+  if not r.timeout or (r.exit ~= 124 and r.exit ~= 137) then return nil end
+  if type(summary) == "table" and summary.status == r.exit then return nil end
+  return ("timed out: still running after %s s (--timeout), %s"):format(fmt(r.timeout),
+    r.exit == 124 and "stopped by SIGTERM" or ("killed by SIGKILL %s s later"):format(fmt(study.KILL_AFTER)))
+end
+
 -- Reads every run's summary and computes its metrics. Returns the metric
 -- names in column order (the report fields, then the metrics function's
 -- names sorted); each run gets .ok, .values and, when it failed, .reason.
@@ -60,7 +70,9 @@ function M.read(s, runs, exits)
     r.exit = exits and exits[r.run] or r.exit
     local text = sys.read(r.summary)
     local okj, summary = pcall(cjson.decode, text or "")
-    if not text then
+    if timed_out(r, okj and summary) then
+      r.reason = timed_out(r, summary)
+    elseif not text then
       r.reason = r.exit and ("exit status %d, no summary"):format(r.exit) or "no summary"
     elseif not okj or type(summary) ~= "table" then
       r.reason = "its summary is not JSON"

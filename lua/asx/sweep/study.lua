@@ -202,9 +202,17 @@ function M.load(path)
   return s
 end
 
+-- Seconds between the SIGTERM that --timeout sends a run and the SIGKILL:
+-- asx-host ends a session on SIGTERM and writes its summary, unless an agent
+-- does not yield (the hang the limit is for).
+M.KILL_AFTER = 5
+
 -- The runs of a study whose output goes to out, each with the asx-host
--- command line that makes it (host: asx-host's path).
-function M.runs(s, host, out)
+-- command line that makes it (host: asx-host's path). With timeout
+-- (seconds), coreutils' timeout runs it: it makes the run a process group
+-- of its own and signals the whole group, whatever the run started, and
+-- exits 124 (after the SIGTERM) or 137 (after the SIGKILL).
+function M.runs(s, host, out, timeout)
   local runs = {}
   local total = #s.points * #s.seeds
   local width = math.max(4, #tostring(total))
@@ -213,8 +221,14 @@ function M.runs(s, host, out)
       local r = #runs + 1
       local id = ("%0" .. width .. "d"):format(r)
       local base = out .. "/runs/" .. id
-      local words = { sys.quote(host), "-q", "--clock", s.clock, "-d", M.format(s.duration), "--seed",
-        M.format(seed) }
+      local words = {}
+      if timeout then
+        words = { "timeout", "-k", M.format(M.KILL_AFTER), M.format(timeout) }
+      end
+      for _, w in ipairs({ sys.quote(host), "-q", "--clock", s.clock, "-d", M.format(s.duration), "--seed",
+        M.format(seed) }) do
+        words[#words + 1] = w
+      end
       for _, a in ipairs(s.args) do words[#words + 1] = sys.quote(a) end
       for _, key in ipairs(s.keys) do
         if point[key] ~= nil then
@@ -227,7 +241,7 @@ function M.runs(s, host, out)
       for _, f in ipairs(s.strategies) do words[#words + 1] = sys.quote(f) end
       words[#words + 1] = ">" .. sys.quote(base .. ".out")
       words[#words + 1] = "2>" .. sys.quote(base .. ".err")
-      runs[r] = { run = r, id = id, point = p, seed_index = k, seed = seed, params = point,
+      runs[r] = { run = r, id = id, point = p, seed_index = k, seed = seed, params = point, timeout = timeout,
         summary = base .. ".json", stderr = base .. ".err", command = table.concat(words, " ") }
     end
   end
