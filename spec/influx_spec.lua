@@ -207,6 +207,25 @@ describe("the InfluxDB logger with influxd 1.x", function()
     assert.is_true(row.low <= row.open and row.open <= row.high)
   end)
 
+  it("creates and fills a database whose name holds double quotes", function()
+    -- The name went into CREATE DATABASE "..." as it was: the statement was
+    -- a syntax error, the database was never made, and no point was written.
+    local name = 'my "quoted", db é'
+    local L = assert(loggers.influxdb({ url = srv.url, db = name, quiet = true }))
+    local ex = asx.exchange({ logger = L })
+    local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+    a:sell(1, 7)
+    a:buy(1)
+    assert.are.same({ true }, { L:flush(10) })
+    assert.are.same({ 3, 0 }, { L:stats().written, L:stats().dropped })
+    assert.is_true(L:close())
+    local row = first_row(query(srv, name, 'SELECT count("amount") AS n, sum("amount") AS volume FROM "exchange"'))
+    assert.are.same({ 1, 1 }, { row.n, row.volume })
+    local names = {}
+    for _, v in ipairs(query(srv, name, "SHOW DATABASES").results[1].series[1].values) do names[v[1]] = true end
+    assert.is_true(names[name])
+  end)
+
   it("reports the server's message when it refuses a write", function()
     local L = assert(loggers.influxdb({ url = srv.url, db = "asx refuse", quiet = true }))
     -- A float price first: the integer prices of trades then conflict.
@@ -442,5 +461,19 @@ describe("asx.loggers.influxdb arguments", function()
       { loggers.influxdb({ url = "h:1" }) })
     assert.are.same({ nil, "influxdb: 2.x needs a token" },
       { loggers.influxdb({ url = "http://h", org = "o", bucket = "b" }) })
+    -- C took a text up to its first NUL byte, and InfluxQL's quoted names
+    -- end at a line break.
+    -- InfluxDB 1.x refuses these names: every point was dropped.
+    for _, db in ipairs({ "a\nb", "a/b", "a\\b", ".", ".." }) do
+      assert.has_error(function() loggers.influxdb({ url = "http://h", db = db }) end,
+        "bad argument #1 to 'influxdb' (db: a database name without control characters, '/' or '\\', and not '.' "
+        .. "or '..', expected, got string)")
+    end
+    assert.has_error(function() loggers.influxdb({ url = "http://h", org = "o", bucket = "b", token = "t\0u" }) end,
+      "bad argument #1 to 'influxdb' (token: text without NUL bytes expected, got string)")
+    assert.are.same({ nil, "db: a database name without control characters, '/' or '\\', and not '.' or '..', "
+      .. "expected, in URL 'http://h:1/?db=a%5Cb'" }, { loggers.parse_influx_url("http://h:1/?db=a%5Cb") })
+    assert.are.same({ nil, "password: text without NUL bytes expected, in URL 'http://u:***@h:1/?db=x'" },
+      { loggers.parse_influx_url("http://u:p%00@h:1/?db=x") })
   end)
 end)

@@ -23,6 +23,27 @@ static char *concat(const char *a, const char *b, const char *c, const char *d,
   return s;
 }
 
+/* name as an InfluxQL identifier between double quotes: a quote or a
+ * backslash in it is escaped with a backslash (InfluxQL's scanner reads
+ * both escapes in a quoted identifier), so that a database called a"b is
+ * created as that name instead of making the statement a syntax error.
+ * Control characters are refused earlier, with the option's name: a line
+ * break ends a quoted identifier. */
+static char *influxql_ident(const char *name) {
+  size_t n = 3;
+  for (const char *p = name; *p; p++) n += (*p == '"' || *p == '\\') ? 2 : 1;
+  char *s = malloc(n), *q = s;
+  if (!s) return NULL;
+  *q++ = '"';
+  for (const char *p = name; *p; p++) {
+    if (*p == '"' || *p == '\\') *q++ = '\\';
+    *q++ = *p;
+  }
+  *q++ = '"';
+  *q = '\0';
+  return s;
+}
+
 const char *asx__influx_check_opts(const asx_influx_opts *opts) {
   if (!opts || !opts->url || strncmp(opts->url, "http", 4) != 0)
     return "url must start with http:// or https://";
@@ -50,7 +71,8 @@ int asx__influx_api_init(asx__influx_api *api, const asx_influx_opts *o,
   while (n && base[n - 1] == '/') base[--n] = '\0';
   if (o->version == ASX_INFLUX_V1) {
     char *db = asx_http_escape(http, o->db);
-    char *q = concat("CREATE DATABASE \"", o->db, "\"", NULL, NULL, NULL);
+    char *ident = influxql_ident(o->db);
+    char *q = ident ? concat("CREATE DATABASE ", ident, NULL, NULL, NULL, NULL) : NULL;
     char *qe = q ? asx_http_escape(http, q) : NULL;
     api->write_url = db ? concat(base, "/write?db=", db, "&precision=ns", NULL, NULL) : NULL;
     api->query_url = concat(base, "/query", NULL, NULL, NULL, NULL);
@@ -58,6 +80,7 @@ int asx__influx_api_init(asx__influx_api *api, const asx_influx_opts *o,
     free(db);
     free(qe);
     free(q);
+    free(ident);
   } else {
     char *org = asx_http_escape(http, o->org);
     char *bucket = asx_http_escape(http, o->bucket);

@@ -59,6 +59,11 @@ function M.parse_influx_url(url, getenv)
     o.db = params.db or "influxdb_exchange"
     o.user, o.password = params.u or user, params.p or password
   end
+  -- Decoded, they may hold any byte (%22, %0A, %00).
+  for _, k in ipairs({ "db", "org", "bucket", "user", "password" }) do
+    local why = o[k] and influxdb.option_error(k, o[k])
+    if why then return nil, ("%s, in URL '%s'"):format(why, shown) end
+  end
   return o
 end
 

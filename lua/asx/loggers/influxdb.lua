@@ -133,9 +133,23 @@ end
 
 function Influx:__tostring() return ("influxdb logger(%s)"):format(self.url) end
 
+-- Why a text option cannot be sent as given, or nil. C takes it up to its
+-- first NUL byte, which cut it short. InfluxDB 1.x refuses a database name
+-- with a control character, a slash or a backslash, or that is . or ..
+-- ("invalid name", which came at the first write, and every point was
+-- dropped); a quote is escaped in CREATE DATABASE (src/asx_influx_api.c).
+M.DB_EXPECTED = "db: a database name without control characters, '/' or '\\', and not '.' or '..', expected"
+function M.option_error(k, v)
+  if v:find("%z") then return k .. ": text without NUL bytes expected" end
+  if k == "db" and (v:find("[%c/\\]") or v == "." or v == "..") then return M.DB_EXPECTED end
+  return nil
+end
+
 local function opt_string(o, k, fname)
   local v = o[k]
   if v ~= nil and type(v) ~= "string" then argerror(1, fname, k .. ": string expected", v, 3) end
+  local why = v and M.option_error(k, v)
+  if why then argerror(1, fname, why, v, 3) end
   return v
 end
 
