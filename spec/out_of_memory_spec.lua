@@ -149,3 +149,49 @@ print("ran to", s:now())
     assert.are.equal(0, r.status)
   end)
 end)
+
+-- The report on an agent that does not yield is made in a debug hook, in
+-- whatever Lua code runs next: its traceback and text allocate, and an
+-- allocation can raise (here a finalizer that raises; memory running out
+-- alike). The error came out of the hook into the agent, which failed with
+-- it for no fault of its own (or, in Lua code that C calls outside any
+-- protected call, unwound through C). The report is made under a protected
+-- call, and without the traceback when that fails.
+describe("an error raised while the stuck agent report is made", function()
+  it("leaves the agent running and the report says where it is", function()
+    local run = require("helpers.run")
+    local d = run.tmpdir()
+    local f = assert(io.open(d .. "/busy.lua", "w"))
+    -- Interpreted (jit.off), so that the hook fires; the loop allocates
+    -- nothing, so the finalizer runs first in the report.
+    f:write([[
+local asx = require("asx")
+jit.off()
+local window, finished = false, false
+local Busy = asx.Trader:extend("busy")
+function Busy:cycle()
+  collectgarbage("collect")
+  collectgarbage("stop")
+  local p = newproxy(true)
+  getmetatable(p).__gc = function() if window then error("raised by a finalizer", 0) end end
+  p = nil -- luacheck: ignore
+  collectgarbage("setstepmul", 1e6)
+  collectgarbage("restart")
+  window = true
+  local clock, t = os.clock, os.clock() + 0.6
+  while clock() < t do end
+  window = false
+  finished = true
+end
+local s = asx.session({ clock = "virtual", duration = 5, stuck_warning = 0.1, traders = { Busy:new() } })
+s:run()
+print("finished", finished)
+]])
+    f:close()
+    local r = run.sh(("'%s' \"$D/busy.lua\""):format(run.LUA), d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("finished\ttrue\n", r.stdout)
+    assert.matches("^asx: warning: busy#1 has not yielded for %d+%.%d s, at [^\n]*/busy%.lua:15\n$", r.stderr)
+    assert.are.equal(0, r.status)
+  end)
+end)

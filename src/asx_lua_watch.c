@@ -38,6 +38,36 @@ static void where_in_own_file(lua_State *L, char *where, size_t size) {
 static lua_Hook displaced_hook;
 static int displaced_mask, displaced_count;
 
+/* The report's parts, made without allocating, for report_text. */
+typedef struct {
+  lua_State *at; /* the stuck agent's coroutine, or NULL */
+  const char *prog, *kind, *name, *seconds, *where, *signal_hint;
+} stuck_report;
+
+/* Writes the report with the traceback of the stuck agent's coroutine. Its
+ * text and the traceback allocate, and an allocation can raise (memory
+ * running out, a finalizer that raises): it runs under lua_cpcall, since
+ * the hook fires in whatever Lua code runs next, which may be code that C
+ * calls outside any protected call, where the error would unwind through
+ * C frames. The string that lua_tostring reads is the result of
+ * lua_concat, on the stack until the call returns: no conversion, nothing
+ * freed under it. */
+static int report_text(lua_State *L) {
+  const stuck_report *r = lua_touserdata(L, 1);
+  if (r->at)
+    luaL_traceback(L, r->at, NULL, 0);
+  else
+    lua_pushliteral(L, "stack traceback:");
+  /* The name, the file and the traceback are the user's text. */
+  lua_pushfstring(L, "%s: %s%s has not yielded for %s%s%s%s\n", r->prog, r->kind, r->name,
+                  r->seconds, r->where[0] ? ", at " : " (where is not known)", r->where,
+                  r->signal_hint);
+  lua_insert(L, -2);
+  lua_concat(L, 2);
+  asx__lua_put("", lua_tostring(L, -1));
+  return 0;
+}
+
 /* Runs in the stuck agent (or whatever Lua code runs next) at its next
  * instruction: says which agent has not yielded and where it is, with a
  * traceback, once. A count hook fires only in interpreted code; in a loop
@@ -45,8 +75,8 @@ static int displaced_mask, displaced_count;
  * without the position. */
 static void stuck_hook(lua_State *L, lua_Debug *ar) {
   lsched *ls = asx__lua_running;
-  lua_State *at = L;
-  char where[256] = "", name[96], seconds[32];
+  char where[256] = "", name[96], seconds[32], line[512];
+  stuck_report r;
   int kind;
   uint32_t agent;
   (void)ar;
@@ -54,33 +84,32 @@ static void stuck_hook(lua_State *L, lua_Debug *ar) {
   if (!ls || (kind = asx_sched_stuck_claim(ls->s)) == ASX_STUCK_NONE)
     return; /* it yielded meanwhile, or the watchdog reported it */
   agent = asx_sched_current(ls->s);
+  r.at = L;
   /* The agent's turn ended in the C call it was stuck in (the call raised,
    * or returned from the agent's last line): the hook fires in the next Lua
    * code to run, the session's, which is not where the agent was. Its
    * coroutine, kept until its end is handled, still holds its frames. */
   if (!ls->co)
-    at = asx_sched_udata(ls->s, agent);
-  if (at)
-    where_in_own_file(at, where, sizeof where);
+    r.at = asx_sched_udata(ls->s, agent);
+  if (r.at)
+    where_in_own_file(r.at, where, sizeof where);
   /* Kept before it is printed, for a second signal sent on reading it. */
   asx_sched_stuck_reported(ls->s, where[0] ? where : "?");
-  if (at)
-    luaL_traceback(L, at, NULL, 0);
-  else
-    lua_pushliteral(L, "stack traceback:");
-  /* The name, the file and the traceback are the user's text. */
-  lua_pushfstring(L, "%s: %s%s has not yielded for ", ls->prog[0] ? ls->prog : "asx",
-                  kind == ASX_STUCK_WARNING ? "warning: " : "",
-                  asx_sched_describe(ls->s, agent, name, sizeof name));
   snprintf(seconds, sizeof seconds, "%.1f s", asx_sched_stuck_for(ls->s));
-  lua_pushfstring(L, "%s%s%s%s\n", seconds,
-                  where[0] ? ", at " : " (where is not known)", where,
-                  kind == ASX_STUCK_SIGNAL ? " (send the signal again to quit at once)" : "");
-  lua_pushvalue(L, -3);
-  lua_concat(L, 3);
-  asx__lua_put("", lua_tostring(L, -1));
+  r.prog = ls->prog[0] ? ls->prog : "asx";
+  r.kind = kind == ASX_STUCK_WARNING ? "warning: " : "";
+  r.name = asx_sched_describe(ls->s, agent, name, sizeof name);
+  r.seconds = seconds;
+  r.where = where;
+  r.signal_hint = kind == ASX_STUCK_SIGNAL ? " (send the signal again to quit at once)" : "";
+  if (lua_cpcall(L, report_text, &r) != 0) {
+    /* No memory for the traceback: the line alone, from C buffers. */
+    lua_pop(L, 1);
+    snprintf(line, sizeof line, "%s: %s%s has not yielded for %s%s%s%s", r.prog, r.kind, r.name, r.seconds,
+             where[0] ? ", at " : " (where is not known)", where, r.signal_hint);
+    asx__lua_put("", line);
+  }
   fflush(stderr);
-  lua_pop(L, 2);
 }
 
 /* The scheduler's stuck function (see asx_sched_watch): in a signal

@@ -117,8 +117,13 @@ struct asx_sched {
   pthread_mutex_t wd_mu;
   pthread_cond_t wd_cv;
   struct sigaction old_urg;
-  int stuck_kind;
-  double stuck_for;
+  /* The watchdog writes the kind and time of a report, then publishes it
+   * with a release store of stuck_resume (or stuck_late); the session's
+   * thread reads them after claiming that slot (acquire). They are atomics
+   * all the same: the watchdog may ask again (a signal after a warning)
+   * while a late hook reads them. */
+  int stuck_kind;         /* atomic */
+  uint64_t stuck_ns;      /* how long the agent had run (atomic) */
   uint64_t stuck_resume;  /* the resume a report is due for (atomic) */
   uint64_t stuck_late;    /* the resume the watchdog warned about without
                              a position, which a hook that fires later in

@@ -44,7 +44,7 @@ static void on_signal(int signo) {
     asx__sched_put(" while ");
     asx__sched_put(asx_sched_describe(s, LOAD(s->current), buf, sizeof buf));
     asx__sched_put(" was running");
-    if (LOAD(s->where_resume) == LOAD(s->resumes)) {
+    if (__atomic_load_n(&s->where_resume, __ATOMIC_ACQUIRE) == LOAD(s->resumes)) {
       asx__sched_put(" at ");
       asx__sched_put(s->where);
     }

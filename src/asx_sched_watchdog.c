@@ -42,8 +42,8 @@ static void report_unplaced(asx_sched *s, uint32_t agent) {
                    "%s: %s%s has not yielded for %.1f s (in compiled code: "
                    "where is not known)\n",
                    s->prog ? s->prog : "asx",
-                   s->stuck_kind == ASX_STUCK_WARNING ? "warning: " : "",
-                   asx_sched_describe(s, agent, name, sizeof name), s->stuck_for);
+                   LOAD(s->stuck_kind) == ASX_STUCK_WARNING ? "warning: " : "",
+                   asx_sched_describe(s, agent, name, sizeof name), asx_sched_stuck_for(s));
   if (n > 0)
     asx__sched_put(line);
 }
@@ -59,10 +59,12 @@ static int claim(asx_sched *s, uint64_t r) {
   return claim_slot(&s->stuck_resume, r);
 }
 
-static void ask_report(asx_sched *s, int kind, uint64_t resume, double seconds) {
-  s->stuck_kind = kind;
-  s->stuck_for = seconds;
-  STORE(s->stuck_resume, resume);
+/* The kind and time are published by the release store of the slot: the
+ * hook that claims it (acquire) reads the ones of this report. */
+static void ask_report(asx_sched *s, int kind, uint64_t resume, uint64_t ns) {
+  STORE(s->stuck_kind, kind);
+  STORE(s->stuck_ns, ns);
+  __atomic_store_n(&s->stuck_resume, resume, __ATOMIC_RELEASE);
   pthread_kill(s->session_thread, SIGURG);
 }
 
@@ -96,7 +98,7 @@ static void *watchdog_main(void *arg) {
        * code, where the hook, still armed, then gives the position. */
       if (claim(s, r)) {
         report_unplaced(s, agent);
-        STORE(s->stuck_late, r);
+        __atomic_store_n(&s->stuck_late, r, __ATOMIC_RELEASE);
       }
       asked_at = 0;
     }
@@ -105,14 +107,14 @@ static void *watchdog_main(void *arg) {
     if (!warned && s->stuck_after > 0 &&
         (double)(now - since) * 1e-9 >= s->stuck_after) {
       warned = 1;
-      ask_report(s, ASX_STUCK_WARNING, r, (double)(now - since) * 1e-9);
+      ask_report(s, ASX_STUCK_WARNING, r, now - since);
       asked_at = now;
     } else if (!told && s->signal) {
       if (!signal_at) {
         signal_at = now;
       } else if (now - signal_at >= SIGNAL_GRACE_NS) {
         told = 1;
-        ask_report(s, ASX_STUCK_SIGNAL, r, (double)(now - since) * 1e-9);
+        ask_report(s, ASX_STUCK_SIGNAL, r, now - since);
         asked_at = now;
       }
     }
@@ -184,21 +186,25 @@ int asx_sched_stuck_claim(asx_sched *s) {
   if (LOAD(s->current) == ASX_SCHED_NONE ||
       !(claim(s, r) || claim_slot(&s->stuck_late, r)))
     return ASX_STUCK_NONE;
-  return s->stuck_kind;
+  return LOAD(s->stuck_kind);
 }
 
-double asx_sched_stuck_for(const asx_sched *s) { return s->stuck_for; }
+double asx_sched_stuck_for(const asx_sched *s) { return (double)LOAD(s->stuck_ns) * 1e-9; }
 
 void asx_sched_stuck_reported(asx_sched *s, const char *where) {
   size_t len = where ? strlen(where) : 0;
   if (len >= sizeof s->where)
     len = sizeof s->where - 1;
   /* Invalidated first: a second signal during the copy must not read a
-   * half-written position as valid. */
+   * half-written position as valid. The fence keeps the copy after the
+   * invalidation, the release store keeps it before the publication (the
+   * forced quit's handler loads where_resume with acquire: it may run on
+   * another thread). */
   STORE(s->where_resume, UINT64_MAX);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
   memcpy(s->where, where ? where : "", len);
   s->where[len] = '\0';
-  STORE(s->where_resume, LOAD(s->resumes));
+  __atomic_store_n(&s->where_resume, LOAD(s->resumes), __ATOMIC_RELEASE);
 }
 
 
