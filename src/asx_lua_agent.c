@@ -193,6 +193,27 @@ static int report_call(lua_State *L) {
   return 0;
 }
 
+/* The collection after an agent ran out of memory, under lua_cpcall: it
+ * can raise too (LuaJIT shrinks its string table, which such an agent
+ * filled, into a new allocation; a finalizer of what the agent held may
+ * raise), and raised outside any protected call it unwound through the
+ * scheduler's loop up to asx-host's main ("asx-host: not enough memory",
+ * status 1, no summary). */
+static int collect_call(lua_State *L) {
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  return 0;
+}
+
+static const char no_memory[] = "not enough memory";
+
+/* The report of an agent that ran out of memory, under lua_cpcall: the
+ * message is a new string, and the handler's call may grow the stack. */
+static int no_memory_call(lua_State *L) {
+  report_args *a = lua_touserdata(L, 1);
+  report_error(a->ls, a->agent, NULL, no_memory, sizeof no_memory - 1);
+  return 0;
+}
+
 /* Calls the tick function with the session time, before the agent due at
  * that time runs: the book it sees is the one every earlier wake-up left,
  * which is the book at each tick passed since the last call. */
@@ -402,11 +423,19 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   {
     /* Out of memory, in the agent or in its report: what the agent held
      * becomes garbage with its coroutine, and is collected before the
-     * report allocates again. No traceback: the coroutine is gone. */
-    static const char no_memory[] = "not enough memory";
+     * report allocates again. No traceback: the coroutine is gone. Each
+     * under lua_cpcall; should the report fail too, the line is written
+     * without Lua. */
+    report_args a = {ls, agent, NULL};
     asx__lua_drop_thread(ls, L, agent);
-    lua_gc(L, LUA_GCCOLLECT, 0);
-    report_error(ls, agent, NULL, no_memory, sizeof no_memory - 1);
+    if (lua_cpcall(L, collect_call, NULL) != 0)
+      lua_pop(L, 1);
+    if (lua_cpcall(L, no_memory_call, &a) != 0) {
+      char head[32];
+      lua_pop(L, 1);
+      snprintf(head, sizeof head, "agent %u: ", agent + 1);
+      asx__lua_put(head, no_memory);
+    }
   }
 }
 
