@@ -127,10 +127,11 @@ end)
 describe("asx-sweep --timeout", function()
   it("stops a run that does not end in time, by its process group, counts it failed and goes on", function()
     -- Without the limit the sweep waited for the busy run for ever. It runs
-    -- in a session of its own, killed whole if it is not done in time.
+    -- in a session of its own, killed whole if it is not done in time. The
+    -- quick run needs well under 5 s, also under the sanitizers and load.
     local d = tmpdir()
     local study = run.cwd .. "/spec/fixtures/studies/stalling.lua"
-    os.execute(("cd '%s' && setsid sh -c \"env -u LD_PRELOAD '%s' -q --jobs 3 --timeout 1 -o '%s/study' '%s' "
+    os.execute(("cd '%s' && setsid sh -c \"env -u LD_PRELOAD '%s' -q --jobs 3 --timeout 5 -o '%s/study' '%s' "
       .. ">'%s/out' 2>'%s/err'; echo \\$? >'%s/code'\" & echo $! >'%s/pid'")
       :format(run.cwd, SWEEP, d, study, d, d, d, d))
     local ok, code = pcall(run.wait_for, "asx-sweep to end", function()
@@ -149,12 +150,12 @@ describe("asx-sweep --timeout", function()
       .. "3,3,96542,failed,busy,\n", results)
     -- The slow run's asx-host ended its session on the SIGTERM; the busy
     -- one's agent never yields, so the SIGKILL came.
-    assert.are.equal("timeout -k 5 1 " .. run.HOST .. " -q --clock virtual -d 1000000000000 --seed 96542 "
+    assert.are.equal("timeout -k 5 5 " .. run.HOST .. " -q --clock virtual -d 1000000000000 --seed 96542 "
       .. "--set stall.mode=slow --summary " .. d .. "/study/runs/0002.json " .. study:gsub("stalling", "stall")
       .. " >" .. d .. "/study/runs/0002.out 2>" .. d .. "/study/runs/0002.err", commands[2])
-    assert.matches("asx-sweep: run 2 (point 2, seed 96542) failed: timed out: still running after 1 s (--timeout), "
+    assert.matches("asx-sweep: run 2 (point 2, seed 96542) failed: timed out: still running after 5 s (--timeout), "
       .. "stopped by SIGTERM\n", err, 1, true)
-    assert.matches("asx-sweep: run 3 (point 3, seed 96542) failed: timed out: still running after 1 s (--timeout), "
+    assert.matches("asx-sweep: run 3 (point 3, seed 96542) failed: timed out: still running after 5 s (--timeout), "
       .. "killed by SIGKILL 5 s later\n", err, 1, true)
     local last = ("\nasx-sweep: 3 runs, 2 failed; results in %s/study/results.csv and summary.csv\n"):format(d)
     assert.are.equal(last, err:sub(-#last))
