@@ -196,6 +196,19 @@ return S
     assert.are.equal(8, cjson.decode(got).orders)
   end)
 
+  it("exits 2 before running for a directory at the path, empty or not, and leaves it", function()
+    -- It ran the session, then failed to write (status 1); an empty
+    -- directory was removed by the check that clears an earlier run's file.
+    local d = tmpdir()
+    local r = sh('mkdir "$D/empty" "$D/full" && touch "$D/full/x" && for p in empty full; do "$HOST" -q '
+      .. '--clock virtual -d 1 --summary "$D/$p" ' .. F .. 'tape.lua; echo "status $?"; done; '
+      .. 'test -d "$D/empty" && test -f "$D/full/x" && echo both there', d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("status 2\nstatus 2\nboth there\n", r.stdout)
+    assert.are.equal(("asx-host: --summary: cannot write '%s/empty': Is a directory\n%s"
+      .. "asx-host: --summary: cannot write '%s/full': Is a directory\n%s"):format(d, USAGE, d, USAGE), r.stderr)
+  end)
+
   it("exits 2 before running when the file cannot be written", function()
     local r = host("-q --clock virtual -d 1 --summary /nonexistent/s.json " .. F .. "tape.lua")
     assert.are.equal(2, r.status)

@@ -21,8 +21,19 @@ end
 -- earlier run left at path is removed, so that it cannot pass for this
 -- run's. A device or a pipe is left as it is, and not opened (opening a
 -- pipe waits for its reader).
+-- The errno of reading a directory.
+local EISDIR = 21
+
 function M.check(path)
   if special(path) then return true end
+  -- A directory at path (--summary out/) was found only when the run had
+  -- ended, its figures lost; an empty one was removed below.
+  local d = io.open(path, "r")
+  if d then
+    local _, err, code = d:read(0)
+    d:close()
+    if code == EISDIR then return cannot(path, err) end
+  end
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "w")
   if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
