@@ -181,6 +181,24 @@ describe("a study's results", function()
   end)
 end)
 
+describe("a study's report fields", function()
+  it("fail a run where one holds a table, naming it, as a metric that gives one does", function()
+    -- report = { "value" } wrote the table's address, another in every run.
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades", "value", "agents.a.failed" } }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    local f = assert(io.open(runs[1].summary, "w"))
+    f:write('{"status":0,"trades":4,"value":{"a":{"mean":1}},"agents":{"a":{"failed":0}}}')
+    f:close()
+    assert.are.same({ "trades", "value", "agents.a.failed" }, results.read(st, runs))
+    assert.are.same({ false, "the study's report field 'value' is a table in the summary (numbers expected)", {} },
+      { runs[1].ok, runs[1].reason, runs[1].values })
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
 describe("a study's CSV files", function()
   it("quote a metric's name by RFC 4180, in valid UTF-8, leave a NaN empty, and show it escaped", function()
     local d, path = write_study([[

@@ -80,9 +80,20 @@ function M.read(s, runs, exits)
       r.reason = M.unfinished(summary)
     else
       summary = denull(summary)
-      for _, f in ipairs(s.report) do r.values[f] = field(summary, f) end
       r.ok = true
-      if s.metrics then
+      for _, f in ipairs(s.report) do
+        local v = field(summary, f)
+        local t = type(v)
+        -- A table's address in the CSV file (report = { "value" }) changed
+        -- from run to run, as a metric's would.
+        if v ~= nil and t ~= "number" and t ~= "string" and t ~= "boolean" then
+          r.ok, r.reason = false, ("the study's report field '%s' is a %s in the summary (numbers expected)")
+            :format(f, t)
+          break
+        end
+        r.values[f] = v
+      end
+      if r.ok and s.metrics then
         local okm, m = pcall(s.metrics, summary)
         if not okm then
           r.ok, r.reason = false, "the study's metrics function failed: " .. tostring(m)
