@@ -237,6 +237,22 @@ return B
     assert.are.equal(2, r.status)
     assert.are.equal("asx-host: --report: cannot write '/nonexistent/r.html': No such file or directory\n"
       .. run.USAGE, r.stderr)
+    -- A directory, empty or not, is refused and left as it was: the check
+    -- removed an empty one, and a full one failed only after the run.
+    local d = os.tmpname()
+    os.remove(d)
+    assert(os.execute("mkdir -p '" .. d .. "/empty.html' '" .. d .. "/full.json' && touch '" .. d .. "/full.json/x'"))
+    r = run.sh('"$HOST" -q --clock virtual -d 1 ' .. F .. 'quiet.lua --report ' .. d .. '/empty.html')
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --report: cannot write '" .. d .. "/empty.html': Is a directory\n"
+      .. run.USAGE, r.stderr)
+    r = run.sh('"$HOST" -q --clock virtual -d 1 ' .. F .. 'quiet.lua --summary ' .. d .. '/full.json')
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --summary: cannot write '" .. d .. "/full.json': Is a directory\n"
+      .. run.USAGE, r.stderr)
+    local kept = io.popen("cd '" .. d .. "' && find . | sort"):read("*a")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(".\n./empty.html\n./full.json\n./full.json/x\n", kept)
     r = run.sh('"$HOST" -i --report r.html </dev/null')
     assert.are.equal(2, r.status)
     assert.are.equal('asx-host: --report is for runs without -i (report("FILE.html") at the prompt)\n'
