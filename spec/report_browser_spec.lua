@@ -90,6 +90,15 @@ describe("the report page in chromium #browser", function()
     assert.are.same({ { title = "random_trader", values = data.values.random_trader } }, seen.lines)
   end)
 
+  it("draws a flat candle, depth and values near 2^53, where the page hung", function()
+    -- A range of numbers one double apart made the price scale's tick step
+    -- smaller than that spacing: its loop never moved, and the page never
+    -- loaded.
+    local seen = check("near_2_53", "--seed 1 -d 3 " .. F .. "near_2_53_seller.lua " .. F .. "near_2_53_buyer.lua",
+      { 1, 10, 60, 300 })
+    assert.are.same({ interval = 1, candles = 1, volume = 1, pressed = true }, seen.drawn["1"])
+  end)
+
   it("draws a session without trades with no candle", function()
     local seen = check("no_trades", "--seed 1 -d 5 " .. F .. "quiet.lua", { 1, 10, 60, 300 })
     assert.are.equal(0, seen.drawn["1"].candles)

@@ -131,6 +131,22 @@
   window.addEventListener('resize', () => {
     for (const [c, container] of charts) c.resize(container.clientWidth, container.clientHeight);
   });
+  // A price scale steps its tick marks down from the top of its range: a
+  // range narrow beside its numbers (a flat candle at 9007199254740990,
+  // near 2^53) made a step smaller than the spacing of doubles there, which
+  // never moved, and the page hung. Every series widens its range to at
+  // least 2^-40 of its numbers: 8,192 at 2^53, nothing at ordinary prices.
+  function wide(baseImplementation) {
+    const info = baseImplementation();
+    if (!info || !info.priceRange) return info;
+    const r = info.priceRange;
+    const gap = Math.max(Math.abs(r.minValue), Math.abs(r.maxValue)) * 2 ** -40 - (r.maxValue - r.minValue);
+    if (gap > 0) {
+      r.minValue -= gap / 2;
+      r.maxValue += gap / 2;
+    }
+    return info;
+  }
   const base = {
     layout: { background: { color: '#ffffff' }, textColor: '#3b4150', fontSize: 12,
       panes: { separatorColor: '#e3e6ea', enableResize: true } },
@@ -146,18 +162,18 @@
   const priceEl = document.getElementById('chart-price');
   const price = chartIn(LC.createChart, priceEl, base);
   const candleSeries = price.addSeries(LC.CandlestickSeries, {
-    upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+    autoscaleInfoProvider: wide, upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
     priceFormat: { type: 'price', precision: 0, minMove: 1 },
   }, 0);
   const volumeSeries = price.addSeries(LC.HistogramSeries, {
-    priceFormat: { type: 'volume' }, priceLineVisible: false, lastValueVisible: false,
+    autoscaleInfoProvider: wide, priceFormat: { type: 'volume' }, priceLineVisible: false, lastValueVisible: false,
   }, 1);
   const ordersSeries = price.addSeries(LC.LineSeries, {
-    color: '#9aa3b2', lineWidth: 1, priceFormat: { type: 'volume' }, title: 'orders',
+    autoscaleInfoProvider: wide, color: '#9aa3b2', lineWidth: 1, priceFormat: { type: 'volume' }, title: 'orders',
     priceLineVisible: false, lastValueVisible: false,
   }, 2);
   const tradesSeries = price.addSeries(LC.HistogramSeries, {
-    color: ACCENT, priceFormat: { type: 'volume' }, title: 'trades',
+    autoscaleInfoProvider: wide, color: ACCENT, priceFormat: { type: 'volume' }, title: 'trades',
     priceLineVisible: false, lastValueVisible: false,
   }, 2);
   // The candles take most of the height; the panes below share the rest.
@@ -226,7 +242,7 @@
   const samplesEl = document.getElementById('chart-samples');
   const samples = chartIn(LC.createChart, samplesEl, base);
   const spreadSeries = samples.addSeries(LC.LineSeries, {
-    color: '#ff9800', lineWidth: 1, lineType: LC.LineType.WithSteps, title: 'spread',
+    autoscaleInfoProvider: wide, color: '#ff9800', lineWidth: 1, lineType: LC.LineType.WithSteps, title: 'spread',
     priceFormat: { type: 'price', precision: 0, minMove: 1 },
   }, 0);
   const points = (xs) => arr(xs).map(([t, v]) => ({ time: t, value: v }));
@@ -243,7 +259,7 @@
   function addValues(name) {
     if (name in valueSeries) return;
     valueSeries[name] = samples.addSeries(LC.LineSeries, {
-      color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: name,
+      autoscaleInfoProvider: wide, color: PALETTE[k++ % PALETTE.length], lineWidth: 2, title: name,
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
     }, 1);
     values[name] = arr(values[name]);
@@ -267,7 +283,7 @@
     localization: { priceFormatter: (p) => num(p) },
     timeScale: { borderColor: '#e3e6ea' },
   }));
-  const area = (c) => ({ lineColor: c, topColor: c + '55', bottomColor: c + '08', lineWidth: 2,
+  const area = (c) => ({ autoscaleInfoProvider: wide, lineColor: c, topColor: c + '55', bottomColor: c + '08', lineWidth: 2,
     lineType: LC.LineType.WithSteps, priceFormat: { type: 'volume' }, priceLineVisible: false });
   const bidSeries = depth.addSeries(LC.AreaSeries, area(UP));
   const askSeries = depth.addSeries(LC.AreaSeries, area(DOWN));
