@@ -209,6 +209,28 @@ return S
       .. "asx-host: --summary: cannot write '%s/full': Is a directory\n%s"):format(d, USAGE, d, USAGE), r.stderr)
   end)
 
+  it("exits 2 and leaves the file as it was when an output is a strategy's or a logger's file", function()
+    -- The page, the summary or the rows replaced the user's code: a file
+    -- name forgotten after --summary makes the strategy the output.
+    local d = tmpdir()
+    assert(os.execute("cp " .. F .. "tape.lua '" .. d .. "/mine.lua' && echo 'return {}' >'" .. d .. "/lg.lua'"))
+    local code = slurp(d .. "/mine.lua")
+    local cases = {
+      { "--summary mine.lua mine.lua", "--summary: 'mine.lua' is the strategy file 'mine.lua'" },
+      { "--report ./mine.lua mine.lua:2", "--report: './mine.lua' is the strategy file 'mine.lua'" },
+      { "--logger lg.lua --summary lg.lua mine.lua", "--summary: 'lg.lua' is the --logger file 'lg.lua'" },
+    }
+    for _, c in ipairs(cases) do
+      local r = sh('cd "$D" && "$HOST" -q --clock virtual -d 1 ' .. c[1], d)
+      assert.are.equal(2, r.status, c[1])
+      assert.are.equal("asx-host: " .. c[2] .. "\n" .. USAGE, r.stderr)
+    end
+    local kept, logger = slurp(d .. "/mine.lua"), slurp(d .. "/lg.lua")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(code, kept)
+    assert.are.equal("return {}\n", logger)
+  end)
+
   it("exits 2 before running when the file cannot be written", function()
     local r = host("-q --clock virtual -d 1 --summary /nonexistent/s.json " .. F .. "tape.lua")
     assert.are.equal(2, r.status)

@@ -239,16 +239,27 @@ end
 -- last replaced: a --summary or --report over a --log's rows, which the
 -- summary counted as written (two --log at one file, open_cli refuses). A
 -- device or a pipe (/dev/stdout) is written into, not replaced: it may be
--- shared.
-local function refuse_shared_outputs(opts)
+-- shared. An output at a strategy's or a logger's file is refused too: the
+-- run replaced the user's code with its page, summary or rows
+-- (`--summary mine.lua mine.lua`, a file name forgotten).
+local function refuse_shared_outputs(opts, files)
   local same_file = require("asx.loggers.file").same_file
   local special = require("asx.ffi").C.asx_logfile_special
-  local outputs = {}
+  local inputs, outputs = {}, {}
+  for _, f in ipairs(files) do inputs[#inputs + 1] = { "the strategy file", f.path } end
   for _, spec in ipairs(opts.loggers or {}) do
     if spec[1] == "log" then outputs[#outputs + 1] = { "--log", spec[2] } end
+    if spec[1] == "logger" then inputs[#inputs + 1] = { "the --logger file", spec[2] } end
   end
   if opts.summary then outputs[#outputs + 1] = { "--summary", opts.summary } end
   if opts.report then outputs[#outputs + 1] = { "--report", opts.report } end
+  for _, b in ipairs(outputs) do
+    for _, a in ipairs(inputs) do
+      if special(b[2]) ~= 1 and same_file(a[2], b[2]) then
+        usage_error("%s: '%s' is %s '%s'", b[1], b[2], a[1], a[2])
+      end
+    end
+  end
   for i = 2, #outputs do
     local b = outputs[i]
     for j = 1, i - 1 do
@@ -281,7 +292,7 @@ function M.run(opts, files)
   for i, f in ipairs(files) do classes[i] = load(f.path) end
   local set_ok, set_err = params.apply(opts.sets, classes)
   if not set_ok then usage_error("%s", set_err) end
-  refuse_shared_outputs(opts)
+  refuse_shared_outputs(opts, files)
   if opts.summary then
     local ok, err = summary_json.check(opts.summary)
     if not ok then usage_error("%s", err) end
