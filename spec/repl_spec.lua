@@ -445,6 +445,23 @@ id  strategy  money  stocks  orders  value  state
 5]]), out)
     end)
 
+    it("kill refuses the agent that runs it, which goes on, where it returned false", function()
+      local out = run([[
+asx = require("asx")
+K = asx.Trader:extend("k")
+function K:cycle() self:sleep(0.5) print(pcall(kill, self.id)) self:sleep(1) print("went on") end
+spawn(K)
+step(2)
+traders("k")
+]], VIRTUAL)
+      assert.are.same(lines([[
+{ k#4 { money = 300, stocks = 10 } }
+false	kill: k#4 is running; it can stop itself by returning
+went on
+id  strategy  money  stocks  orders  value  state
+ 4  k           300      10       0   1310  finished]]), out)
+    end)
+
     it("the summary counts a killed agent as stopped, not running", function()
       local _, status, summary = run([[
 kill(1)

@@ -376,8 +376,14 @@ function(ctx)
     local t = find_trader(ctx, "kill", id)
     if t == ctx.me then error("bad argument #1 to 'kill' (me is not an agent)", 2) end
     -- Only an agent that waits can be stopped; the others have ended (or,
-    -- for a trader that is no agent, never started).
+    -- for a trader that is no agent, never started), but for the one that
+    -- runs now (kill called from its own cycle, or from a logger its order
+    -- reached), which is refused as s:kill refuses it: false said it had
+    -- ended, and it went on.
     local st = ses:agent_state(t)
+    if st == "running" then
+      error(("kill: %s#%d is running; it can stop itself by returning"):format(getmetatable(t).name, t.id), 2)
+    end
     if st ~= "idle" and st ~= "waiting" then return false end
     return ses:kill(t)
   end
