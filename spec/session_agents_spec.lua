@@ -39,6 +39,54 @@ describe("session:spawn", function()
     assert.are.equal(0, #s.traders)
   end)
 
+  it("refuses more agents than the memory available can hold, as asx-host does, making none", function()
+    -- A library script's spawn(Cls, 1e9) took all the machine's memory
+    -- until the kernel killed it.
+    local news = 0
+    local Counted = Sleeper:extend("counted")
+    function Counted.new(cls, opts) news = news + 1 return asx.Trader.new(cls, opts) end
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1, traders = { Sleeper:new({}) } })
+    local ok, err = pcall(s.spawn, s, Counted, 1e12)
+    assert.is_false(ok)
+    assert.matches("^bad argument #2 to 'spawn' %(1000000000000 agents need about 807000%.0 GB of memory "
+      .. "%(807 bytes each%) and [%d.]+ GB are available%)$", err)
+    assert.are.same({ 1, 0 }, { #s.traders, news })
+    -- Two instruments: each agent holds a second position.
+    local two = asx.session({ clock = "virtual", seed = 1, duration = 1, instruments = { "A", "B" } })
+    err = select(2, pcall(two.spawn, two, Counted, 1e12))
+    assert.matches("^bad argument #2 to 'spawn' %(1000000000000 agents need about 815000%.0 GB of memory "
+      .. "%(815 bytes each%)", err)
+    -- A count that fits is added.
+    assert.are.equal(2, #s:spawn(Counted, 2))
+    assert.are.same({ 3, 2 }, { #s.traders, news })
+  end)
+
+  it("refuses add() once the memory read last, less what the agents added since take, is used up", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1 })
+    s:spawn(Sleeper, 1)
+    -- The reading spawn took, as if the machine had 807 bytes left: one
+    -- more agent of 807 bytes fits, a second needs a fresh reading.
+    s.memory_read = { available = 807, agents = 1 }
+    s:add(Sleeper:new({}))
+    assert.are.same({ available = 807, agents = 1 }, s.memory_read)
+    s:add(Sleeper:new({}))
+    assert.are_not.equal(807, s.memory_read.available)
+    assert.are.equal(2, s.memory_read.agents)
+    -- A reading that leaves less than one agent: add refuses, adds nothing.
+    s.memory_read = nil
+    local memory = require("asx.memory")
+    local real = memory.available
+    memory.available = function() return 806 end
+    local t = Sleeper:new({})
+    local ok, err = pcall(s.add, s, t)
+    memory.available = real
+    assert.is_false(ok)
+    assert.are.equal("bad argument #1 to 'add' (1 agent needs about 0.0 GB of memory (807 bytes each) and "
+      .. "0.0 GB are available)", err)
+    assert.are.equal(3, #s.traders)
+    assert.is_nil(s:agent_state(t))
+  end)
+
   it("refuses an ended session, with add, before any agent is made or any event logged", function()
     -- They were added, and their loggers told they had started, by a
     -- session that would never run them.

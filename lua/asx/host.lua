@@ -66,49 +66,9 @@ function M.load_strategy(path)
   return cls
 end
 
--- What one sleeping agent costs (its coroutine, trader, account and
--- wake-up), as `make bench` measures it (host.bytes_per_idle_agent).
-M.BYTES_PER_AGENT = 807
-
--- The bytes the kernel can still give this process without swapping:
--- MemAvailable, else the free pages; nil when neither can be read.
-local function available_memory()
-  local f = io.open("/proc/meminfo", "r")
-  if f then
-    local text = f:read("*a")
-    f:close()
-    local kb = text and text:match("MemAvailable:%s*(%d+) kB")
-    if kb then return tonumber(kb) * 1024 end
-  end
-  local ffi = require("ffi")
-  pcall(ffi.cdef, "long sysconf(int name);")
-  -- _SC_AVPHYS_PAGES and _SC_PAGESIZE, as Linux numbers them.
-  local ok, pages, size = pcall(function() return ffi.C.sysconf(86), ffi.C.sysconf(30) end)
-  if ok and pages > 0 and size > 0 then return tonumber(pages) * tonumber(size) end
-  return nil
-end
-
-local function gigabytes(bytes)
-  return ("%.1f GB"):format(bytes / 1e9)
-end
-
--- What an agent's account adds for each instrument past the first: its
--- position, a 64-bit integer in an array of the account's.
-M.BYTES_PER_INSTRUMENT = 8
-
--- Why n more agents, of an exchange of ninst instruments (default 1), would
--- not fit in the memory available (an estimate of BYTES_PER_AGENT each, and
--- BYTES_PER_INSTRUMENT for each further instrument), or nil.
-local function too_many(n, available, ninst)
-  available = available or available_memory()
-  local each = M.BYTES_PER_AGENT + M.BYTES_PER_INSTRUMENT * ((ninst or 1) - 1)
-  local need = n * each
-  if available and need > available then
-    return ("%.0f agents need about %s of memory (%d bytes each) and %s are available"):format(n,
-      gigabytes(need), each, gigabytes(available))
-  end
-  return nil
-end
+-- Why n more agents would not fit in the memory (lua/asx/memory.lua).
+local memory = require("asx.memory")
+local too_many = memory.too_many
 
 -- A class's stocks: one number (each instrument's), or { [name] = n }.
 local function is_stocks(v)
@@ -347,7 +307,7 @@ function M.run(opts, files)
       -- line: --money/--stocks, else the class's fields, else the defaults.
       given = { money = opts.money, stocks = opts.stocks },
       defaults = { money = DEFAULT_MONEY, stocks = DEFAULT_STOCKS }, quiet = opts.quiet,
-      too_many = function(n) return too_many(n, nil, #s.instrument_names) end,
+      too_many = function(n) return memory.session_too_many(s, n) end,
       load_strategy = function(path)
         local ok, cls = pcall(load, path)
         if ok then return cls end

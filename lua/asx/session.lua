@@ -32,6 +32,7 @@ local terminal = require("asx.terminal")
 local type, ipairs = type, ipairs
 local getmetatable, setmetatable = getmetatable, setmetatable
 local check = require("asx.check")
+local memory = require("asx.memory")
 local argerror, show = check.argerror, check.show
 local floor, huge = math.floor, math.huge
 -- asx's own, not the strategy's: a class may have a field or a method of
@@ -327,6 +328,8 @@ function Session:add(t)
   end
   local unknown = unknown_instrument(self, t)
   if unknown then error(("bad argument #1 to 'add' (stocks: unknown instrument %q)"):format(unknown), 2) end
+  local full = memory.session_too_many(self, 1)
+  if full then error(("bad argument #1 to 'add' (%s)"):format(full), 2) end
   self.exchange:register(t)
   local cls, name = class_of(t)
   local c = self.classes[cls]
@@ -662,6 +665,10 @@ function Session:spawn(cls, count, opts)
   end
   if count == nil then count = 1 end
   if not check.is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+  -- Before any agent is made: a count past the memory would take all the
+  -- machine's memory until the kernel killed the process.
+  local full = memory.session_too_many(self, count)
+  if full then error(("bad argument #2 to 'spawn' (%s)"):format(full), 2) end
   local added = {}
   for i = 1, count do
     local t
