@@ -429,14 +429,15 @@ describe("asx.session", function()
         local ok, err = coroutine.resume(coroutine.create(function() self:sleep(1) end))
         error(ok and "slept" or err, 0)
       end
-      self:sleep(-0.5)
+      -- 0.1 as the user wrote it, not 0.10000000000000001 (%.17g).
+      self:sleep(-0.1)
     end
     local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new(), T:new({ nested = true }) },
       on_error = function(_, _, text) errors[#errors + 1] = text:match("^t#%d+: ([^\n]*)") end })
     s:run()
     assert.are.same({
-      ("spec/session_spec.lua:%d: bad argument #1 to 'sleep' (non-negative number of seconds expected, got -0.5)")
-        :format(line + 6),
+      ("spec/session_spec.lua:%d: bad argument #1 to 'sleep' (non-negative number of seconds expected, got -0.1)")
+        :format(line + 7),
       ("spec/session_spec.lua:%d: sleep: only an agent can sleep, in its cycle's own coroutine"):format(line + 3),
     }, errors)
   end)
@@ -834,6 +835,10 @@ describe("asx.session", function()
       { { clock = "fast" }, "bad argument #1 to 'session' (clock: 'real' or 'virtual' expected, got string)" },
       { { seed = -1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got -1)" },
       { { seed = 1.5 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 1.5)" },
+      -- The fewest digits that read back as the number, as the files write it.
+      { { seed = 0.1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.1)" },
+      { { seed = 0.1 + 0.2 },
+        "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.30000000000000004)" },
       { { duration = -2 },
         "bad argument #1 to 'session' (duration: non-negative number of seconds expected, got -2)" },
       { { duration = 0 / 0 },

@@ -55,6 +55,7 @@
  * running (one at a time: a session cannot run inside an agent), so they can
  * be methods of asx.Trader and cost nothing per trader.
  */
+#include "asx_fmt.h"
 #include "asx_lua.h"
 #include "asx_lua_sched.h"
 
@@ -75,15 +76,8 @@ static int arg_error(lua_State *L, int narg, const char *fname,
                      const char *expected) {
   char got[64];
   if (lua_type(L, narg) == LUA_TNUMBER) {
-    double v = lua_tonumber(L, narg);
-    if (v != v)
-      strcpy(got, "nan");
-    else if (isinf(v))
-      strcpy(got, v > 0 ? "inf" : "-inf");
-    else if (v == floor(v) && fabs(v) <= 1e15)
-      snprintf(got, sizeof got, "%lld", (long long)v);
-    else
-      snprintf(got, sizeof got, "%.17g", v);
+    /* As the Lua side's check.show writes it: one formatter. */
+    asx_fmt_double(got, lua_tonumber(L, narg));
   } else {
     snprintf(got, sizeof got, "%s", luaL_typename(L, narg));
   }

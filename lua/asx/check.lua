@@ -13,17 +13,13 @@ local M = {}
 M.MAX = 9007199254740991 -- 2^53 - 1: the largest amount, price or balance
 local MAX = M.MAX
 
--- How a bad value appears in a message: a number as its value (integers
--- without an exponent, nan and inf by name), anything else as its type,
--- since a string or table may be long, or hold the secret being checked.
+-- How a bad value appears in a message: a number as the files write it
+-- (asx_fmt_double: integers in full, others in the fewest digits that read
+-- back as the same number, 0.1 as 0.1; nan and inf by name), anything else
+-- as its type, since a string or table may be long, or hold the secret
+-- being checked.
 function M.show(v)
-  if type(v) == "number" then
-    if v ~= v then return "nan" end
-    if v == 1 / 0 then return "inf" end
-    if v == -1 / 0 then return "-inf" end
-    if v % 1 == 0 and v >= -1e15 and v <= 1e15 then return ("%d"):format(v) end
-    return ("%.17g"):format(v)
-  end
+  if type(v) == "number" then return require("asx.event").format_number(v) end
   return type(v)
 end
 local show = M.show

@@ -19,7 +19,8 @@
 -- not by their luck), and run r is point ceil(r / #seeds), seed
 -- (r - 1) % #seeds + 1.
 local sys = require("asx.sweep.sys")
-local clean_utf8 = require("asx.event").clean_utf8
+local event = require("asx.event")
+local clean_utf8, format_number = event.clean_utf8, event.format_number
 
 local M = {}
 
@@ -27,21 +28,18 @@ local function fail(fmt, ...)
   error({ usage = fmt:format(...) }, 0)
 end
 
--- Numbers as the command line and the CSV files show them: integers in
--- full, others in the fewest digits that read back as the same number
--- (0.30000000000000004 for 0.1 + 0.2, 0.1 for 0.1), so that a parameter
--- reaches its runs, and the files, exactly. Every number of 2^53 or more
--- is an integer, written in all its digits (glibc's %.0f is exact): the
--- fewest digits wrote 2^60 as 1.152921504606847e+18, an integer in
--- exponent form.
+-- Values as the command line and the CSV files show them: a number as
+-- asx's files write it (event.format_number: integers in full, others in the
+-- fewest digits that read back as the same number, 0.30000000000000004 for
+-- 0.1 + 0.2, 0.1 for 0.1), so that a parameter reaches its runs, and the
+-- files, exactly; anything else by tostring. Every number of 2^53 or more
+-- is an integer, written here in all its digits (glibc's %.0f is exact):
+-- the fewest digits wrote 2^60 as 1.152921504606847e+18, an integer in
+-- exponent form, which asx-host's options do not read as one.
 function M.format(v)
   if type(v) == "number" then
-    if v % 1 == 0 then return (math.abs(v) < 2 ^ 53 and "%d" or "%.0f"):format(v) end
-    for digits = 1, 16 do
-      local text = ("%." .. digits .. "g"):format(v)
-      if tonumber(text) == v then return text end
-    end
-    return ("%.17g"):format(v)
+    if v % 1 == 0 and math.abs(v) >= 2 ^ 53 then return ("%.0f"):format(v) end
+    return format_number(v)
   end
   return tostring(v)
 end
