@@ -453,19 +453,30 @@ return S
     end
     strategy("plain", "nil", 100)
     strategy("quick", "0.125", 101)
-    local r = run.sh([["$HOST" -q --clock virtual --seed 1 --latency 0.5 --log "$D/o.jsonl" ]]
-      .. [["$D/plain.lua:1" "$D/quick.lua:1"]], dir)
-    assert.are.equal(0, r.status)
-    local times = {}
-    for line in run.slurp(dir .. "/o.jsonl"):gmatch("[^\n]+") do
-      if line:find('"type":"order"', 1, true) then
-        times[#times + 1] = line:match('"time":([%d.]+)') .. "@" .. line:match('"price":(%d+)')
+    -- Each order's time@price, as the run with this --latency logs them.
+    local function orders(latency)
+      local r = run.sh([["$HOST" -q --clock virtual --seed 1 --latency ]] .. latency .. [[ --log "$D/o.jsonl" ]]
+        .. [["$D/plain.lua:1" "$D/quick.lua:1"]], dir)
+      assert.are.same({ 0, "" }, { r.status, r.stderr })
+      local times = {}
+      for line in run.slurp(dir .. "/o.jsonl"):gmatch("[^\n]+") do
+        if line:find('"type":"order"', 1, true) then
+          times[#times + 1] = line:match('"time":([%d.]+)') .. "@" .. line:match('"price":(%d+)')
+        end
       end
+      return times
     end
-    assert.are.same({ "0.125@101", "0.5@100" }, times)
-    r = run.sh([["$HOST" --latency -1 x.lua]], dir)
+    assert.are.same({ "0.125@101", "0.5@100" }, orders("0.5"))
+    local r = run.sh([["$HOST" --latency -1 x.lua]], dir)
     assert.are.equal(2, r.status)
     assert.matches("%-%-latency: non%-negative number of seconds expected, got '%-1'", r.stderr)
+    -- -0 is 0, as a class's latency = -0.0 is: it was refused here.
+    for _, zero in ipairs({ "-0", "-0.0", "-0e3" }) do
+      assert.are.same({ "0@100", "0.125@101" }, orders(zero))
+    end
+    r = run.sh([["$HOST" --latency -0.5 x.lua]], dir)
+    assert.are.equal(2, r.status)
+    assert.matches("%-%-latency: non%-negative number of seconds expected, got '%-0%.5'", r.stderr)
     os.execute("rm -rf " .. dir)
   end)
 

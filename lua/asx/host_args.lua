@@ -101,12 +101,13 @@ local function check_value(name, flag, v)
     local d = tonumber(v)
     -- 1e999 is infinity, as "inf" is: neither is a duration. Decimal
     -- notation only (not hex, inf or nan), an exponent's sign included
-    -- (--latency 1e-3).
-    local decimal = v:match("^%s*%+?%d*%.?%d*%s*$") or v:match("^%s*%+?%d*%.?%d*[eE][+-]?%d+%s*$")
+    -- (--latency 1e-3). A minus sign passes for zero only (-0 is 0, as a
+    -- class's latency = -0.0 is).
+    local decimal = v:match("^%s*[+-]?%d*%.?%d*%s*$") or v:match("^%s*[+-]?%d*%.?%d*[eE][+-]?%d+%s*$")
     if not d or d ~= d or d < 0 or d == math.huge or not decimal then
       usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
     end
-    return d
+    return d == 0 and 0 or d
   elseif name == "clock" then
     if v ~= "real" and v ~= "virtual" then
       usage_error("%s: 'real' or 'virtual' expected, got '%s'", flag, v)
