@@ -173,6 +173,19 @@ stats().time
   end)
 
   describe("with the virtual clock", function()
+    it("jumps over idle time in a step, as the clock does without -i", function()
+      -- me woke every second of a step with nothing else to run: step(1e6)
+      -- took some 17 s, 1,001 ticks for step(1000).
+      local out, status = run([[
+local s = require("asx.session").running(); n = 0; s.sched:on_tick(function() n = n + 1 end, 1)
+step(1000)
+n
+stats().time
+]], "--seed 1 --clock virtual")
+      assert.are.same({ "2", "1000" }, out)
+      assert.are.equal(0, status)
+    end)
+
     it("starts paused and advances only on step", function()
       local out = run([[
 stats().state

@@ -602,6 +602,9 @@ function Session:step(seconds)
   if type(seconds) ~= "number" or not (seconds >= 0 and seconds < huge) then
     argerror(1, "step", "non-negative number of seconds expected", seconds)
   end
+  -- Where it ends, for the prompt's `me`, which sleeps there when nothing
+  -- else runs (lua/asx/repl/init.lua).
+  self._step_end = self:now() + seconds
   return self.sched:step(seconds)
 end
 -- The real clock's factor; x sets it first.
