@@ -31,6 +31,11 @@ describe("asx-host --set", function()
       { "tape.agents=many", "--set tape.agents=many: a number expected" },
       { "tape.agents=true", "--set tape.agents=true: a number expected" },
       { "tape.loud=1", "--set tape.loud=1: true or false expected" },
+      { "tape.money=9007199254740993", "--set tape.money=9007199254740993: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
+      { "tape.money=-0018014398509481985", "--set tape.money=-0018014398509481985: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as -18014398509481984)" },
+      { "tape.money=1e-400", "--set tape.money=1e-400: too small for a number (it would read as 0)" },
       { "tape.cycle=1", "--set tape.cycle=1: field 'cycle' of tape is a function, not a setting" },
       { "tape.name=x", "--set tape.name=x: class field 'name' is read-only (a class is named by extend: "
         .. "Trader:extend(\"name\"))" },

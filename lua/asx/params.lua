@@ -37,6 +37,22 @@ end
 
 local WANTED = { number = "a number", boolean = "true or false" }
 
+-- Why the number n that text raw reads as is not the number written, or
+-- nil: a double holds every integer up to 2^53 but rounds those beyond,
+-- and a nonzero value below 4.9e-324 reads as 0. Either would run a study
+-- with another value than the one its --set records.
+local function inexact(raw, n)
+  local digits = raw:match("^%s*[-+]?0*(%d+)%s*$")
+  if digits and math.abs(n) >= 2 ^ 53 and ("%.0f"):format(math.abs(n)) ~= digits then
+    return ("not exact as a number (integers beyond 2^53 round; it would read as %.0f)"):format(n)
+  end
+  local mantissa = raw:match("^%s*[-+]?([%d.]+)")
+  if n == 0 and mantissa and mantissa:find("[1-9]") then
+    return "too small for a number (it would read as 0)"
+  end
+  return nil
+end
+
 -- Fields whose values are checked where they are set: the same check, so
 -- that a bad value stops the run here instead of in every agent.
 local FIELD_ERRORS = { latency = require("asx.courier").latency_error }
@@ -70,6 +86,8 @@ function M.apply(settings, classes)
         v = st.raw
       elseif type(v) ~= kind then
         return nil, ("--set %s=%s: %s expected"):format(st.key, st.raw, WANTED[kind])
+      elseif kind == "number" and inexact(st.raw, v) then
+        return nil, ("--set %s=%s: %s"):format(st.key, st.raw, inexact(st.raw, v))
       end
       local bad = FIELD_ERRORS[st.field] and FIELD_ERRORS[st.field](v)
       if bad then return nil, ("--set %s=%s: %s"):format(st.key, st.raw, bad) end
