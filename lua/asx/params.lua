@@ -86,10 +86,9 @@ function M.apply(settings, classes)
         v = st.raw
       elseif type(v) ~= kind then
         return nil, ("--set %s=%s: %s expected"):format(st.key, st.raw, WANTED[kind])
-      elseif kind == "number" and inexact(st.raw, v) then
-        return nil, ("--set %s=%s: %s"):format(st.key, st.raw, inexact(st.raw, v))
       end
-      local bad = FIELD_ERRORS[st.field] and FIELD_ERRORS[st.field](v)
+      local bad = kind == "number" and inexact(st.raw, v)
+        or FIELD_ERRORS[st.field] and FIELD_ERRORS[st.field](v)
       if bad then return nil, ("--set %s=%s: %s"):format(st.key, st.raw, bad) end
       targets[#targets + 1] = { cls, st.field, v, st }
     end
