@@ -172,6 +172,13 @@ describe("asx-host --http #browser", function()
     assert.are.same({ 409, "the virtual clock has no speed" },
       { curl("-X POST -d '{\"action\":\"speed\",\"x\":2}' " .. h.url .. "api/control") })
     assert.are.same({ 400, "JSON body expected" }, { curl("-X POST -d 'pause' " .. h.url .. "api/control") })
+    -- A seconds that is no number is a bad body: it stepped 1 s as if absent.
+    for _, bad in ipairs({ '"abc"', '"2"', "null", "true", "[2]" }) do
+      assert.are.same({ 400, "seconds: positive number" },
+        { curl("-X POST -d '{\"action\":\"step\",\"seconds\":" .. bad .. "}' " .. h.url .. "api/control") }, bad)
+    end
+    local _, s = curl(h.url .. "api/summary")
+    assert.are.equal(2, cjson.decode(s).session.session_time)
     send(h, "quit()")
     assert.are.equal(0, finish(h))
   end)

@@ -164,15 +164,20 @@ function M.serve(s, R, opts)
     elseif a == "resume" then
       s:pause(false)
     elseif a == "step" then
-      local secs = tonumber(req.seconds) or 1
-      if not (secs > 0 and secs < math.huge) then return 400, "text/plain", "seconds: positive number\n" end
+      -- Absent, one second; a value that is no number ("abc", null) is a
+      -- bad body, where it stepped one second as if absent.
+      local secs = req.seconds
+      if secs == nil then secs = 1 end
+      if not (type(secs) == "number" and secs > 0 and secs < math.huge) then
+        return 400, "text/plain", "seconds: positive number\n"
+      end
       if s:stepping() then return 409, "text/plain", "a step is under way\n" end
       s:pause(true)
       s:step(secs)
     elseif a == "speed" then
-      local x = tonumber(req.x)
+      local x = req.x
       if s.clock ~= "real" then return 409, "text/plain", "the virtual clock has no speed\n" end
-      if not (x and x > 0 and x < math.huge) then return 400, "text/plain", "x: positive number\n" end
+      if not (type(x) == "number" and x > 0 and x < math.huge) then return 400, "text/plain", "x: positive number\n" end
       s:speed(x)
     else
       return 400, "text/plain", "action: pause, resume, step or speed\n"
