@@ -61,5 +61,10 @@ describe("chart() and report() at the prompt", function()
     local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
     assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)
     assert.are.equal(3, data.session.session_time)
+    -- The wall time so far, and the orders a wall second over it: a page
+    -- written while the session runs said 0 s and 0 orders a second.
+    assert.is_true(data.session.wall_time > 0, data.session.wall_time)
+    assert.are.equal(3, data.summary.orders)
+    assert.are.equal(3 / data.session.wall_time, data.summary.orders_per_sec)
   end)
 end)

@@ -564,8 +564,12 @@ function Session:run()
   end
   asx._set_courier(ex, self.courier)
   local t0 = core.hrtime()
+  -- The wall time so far, for a summary taken while it runs (the live
+  -- page, report() at the prompt), which read 0 s and 0 orders a second.
+  self._wall_from = t0
   local ok, err = pcall(self.sched.run, self.sched)
   self.wall = core.hrtime() - t0
+  self._wall_from = nil
   -- What is still in flight never arrives; the exchange acts at once again.
   self.courier:finish()
   asx._set_courier(ex, nil)

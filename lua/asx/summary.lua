@@ -4,6 +4,7 @@
 -- Session class.
 local ipairs, pairs = ipairs, pairs
 local flush_events = require("asx.exchange").flush_events
+local hrtime = require("asx.core").hrtime
 -- An agent's value by the account the session keeps (Session:_agents):
 -- its metatable and its table are the strategy's, which may have changed
 -- them.
@@ -26,15 +27,16 @@ function Session:summary()
     -- of different instruments do not mix.
     if i == 1 and s.volume > 0 then vwap = s.notional / s.volume end
   end
+  local wall = self._wall_from and hrtime() - self._wall_from or self.wall
   local out = {
     instruments = instruments,
-    session_time = self:now(), wall_time = self.wall, seed = self.seed, clock = self.clock,
+    session_time = self:now(), wall_time = wall, seed = self.seed, clock = self.clock,
     agents = #self.traders, failed = self.failed, orders = st.orders, trades = st.trades,
     volume = st.volume, notional = st.notional, vwap = vwap,
     open = instruments[1].open, high = instruments[1].high, low = instruments[1].low,
     close = instruments[1].close, signal = self.sched:signal(),
     stopped_by = self.stopped_by, exit_code = self.exit_code,
-    orders_per_sec = self.wall > 0 and st.orders / self.wall or 0,
+    orders_per_sec = wall > 0 and st.orders / wall or 0,
     strategies = {},
   }
   local by_cls = {}
