@@ -67,4 +67,35 @@ describe("chart() and report() at the prompt", function()
     assert.are.equal(3, data.summary.orders)
     assert.are.equal(3 / data.session.wall_time, data.summary.orders_per_sec)
   end)
+  it("report() refuses a strategy's file, a --logger's file and a log's file, and leaves each as it was", function()
+    local d = run.tmpdir()
+    os.execute(("cp %sone_trade.lua %s/one.lua && cp %sone_trade.lua %s/two.lua"):format(F, d, F, d))
+    local lg = assert(io.open(d .. "/logger.lua", "w"))
+    lg:write("return { send_event = function() end }\n")
+    lg:close()
+    local f = assert(io.open(d .. "/in", "w"))
+    f:write(('step(3)\nreport("%s/t.csv")\nreport("%s/one.lua")\nreport("%s/./one.lua")\n'
+      .. 'spawn("%s/two.lua")\nreport("%s/two.lua")\nreport("%s/logger.lua")\nreport("%s/r.html")\n')
+      :format(d, d, d, d, d, d, d))
+    f:close()
+    local code = run.sh(("cd %s && %s -i -q --clock virtual --seed 5 --log t.csv --logger logger.lua one.lua < in"):format(
+      d, run.HOST))
+    local one, two, csv = run.slurp(d .. "/one.lua"), run.slurp(d .. "/two.lua"), run.slurp(d .. "/t.csv")
+    local page = run.read(d .. "/r.html")
+    local want = run.slurp(F .. "one_trade.lua")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, code.status)
+    assert.are.same({
+      ("stdin:2: report: '%s/t.csv' is the file of the log 't.csv'"):format(d),
+      ("stdin:3: report: '%s/one.lua' is the strategy file 'one.lua'"):format(d),
+      ("stdin:4: report: '%s/./one.lua' is the strategy file 'one.lua'"):format(d),
+      ("stdin:6: report: '%s/two.lua' is the strategy file '%s/two.lua'"):format(d, d),
+      ("stdin:7: report: '%s/logger.lua' is the --logger file 'logger.lua'"):format(d),
+    }, run.lines(code.stderr))
+    assert.are.equal(want, one)
+    assert.are.equal(want, two)
+    assert.are.equal("time,session,price,amount,buyer,seller,buy_order,sell_order,aggressor,instrument\n"
+      .. "1.5,5,10,1,2,1,3,2,buy,STOCK\n", csv)
+    assert.truthy(page and page:find("asx-data", 1, true))
+  end)
 end)

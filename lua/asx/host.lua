@@ -313,6 +313,16 @@ function M.run(opts, files)
         if ok then return cls end
         error(type(cls) == "table" and cls.usage or tostring(cls), 0)
       end,
+      -- What report("FILE") must not replace, as --report may not: the
+      -- strategies' files (spawned ones too) and the --logger files.
+      inputs = function()
+        local out = {}
+        for path in pairs(loaded) do out[#out + 1] = { "the strategy file", path } end
+        for _, spec in ipairs(opts.loggers or {}) do
+          if spec[1] == "logger" then out[#out + 1] = { "the --logger file", spec[2] } end
+        end
+        return out
+      end,
     })
     -- Nothing ran: like a bad command line, -i without an input is status 2.
     if not prompt then

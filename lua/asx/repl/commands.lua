@@ -2,7 +2,7 @@
 -- it; help() lists them in the order they are defined here. A command is
 -- made for one prompt by its factory, which receives the prompt's context:
 --   exchange, me, session (an asx.session, or nil: pause, step and friends
---   then raise), recorder (the trade history), given, defaults, load_strategy, quit.
+--   then raise), recorder (the trade history), given, defaults, load_strategy, inputs, quit.
 local asx = require("asx")
 local fmt = require("asx.repl.format")
 

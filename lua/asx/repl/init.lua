@@ -106,6 +106,8 @@ local function pack_values(...) return { n = select("#", ...), packed_ = pack, .
 --   load_strategy  function(path) -> Trader class, used by spawn("file.lua")
 --   too_many   function(count) -> why count more agents would not fit in the
 --              memory available, or nil; spawn refuses them then
+--   inputs     function() -> the files the session's code came from (its
+--              strategies' and loggers'), which report() will not replace
 --   history    a file name, or false for none (default ~/.asx_history)
 --   on_exit    called once with "quit", "eof" or "interrupt" when the user
 --              ends the REPL; the host then stops the session
@@ -128,7 +130,7 @@ function M.start(opts)
 
   local ctx = { exchange = ex, me = opts.me, session = opts.session, recorder = self.recorder,
     given = opts.given, defaults = opts.defaults,
-    load_strategy = opts.load_strategy, too_many = opts.too_many }
+    load_strategy = opts.load_strategy, too_many = opts.too_many, inputs = opts.inputs }
   local reader
 
   -- A __gc metamethod that raises makes whichever allocation runs it raise,
@@ -366,7 +368,7 @@ M.KEEPALIVE = 1
 -- pauses a virtual clock (nothing would be left to look at by the time the
 -- first line is read), prints the start message unless opts.quiet, and
 -- opens the reader. opts: money, stocks (me's), given, defaults, load_strategy,
--- too_many (see M.start), quiet. Returns the REPL object, or nil and why the reader
+-- too_many, inputs (see M.start), quiet. Returns the REPL object, or nil and why the reader
 -- could not open.
 function M.attach(s, opts)
   local Me = asx.Trader:extend("me")
@@ -402,7 +404,8 @@ function M.attach(s, opts)
 
   local ok, res = pcall(M.start, {
     exchange = s.exchange, me = me, session = s, given = opts.given, defaults = opts.defaults,
-    load_strategy = opts.load_strategy, too_many = opts.too_many, on_exit = function() s:stop() end,
+    load_strategy = opts.load_strategy, too_many = opts.too_many, inputs = opts.inputs,
+    on_exit = function() s:stop() end,
   })
   if not ok then return nil, (tostring(res):gsub("^start: ", "")) end
   return res

@@ -73,7 +73,24 @@ M.commands = {
           error(("bad argument #1 to 'report' (file name expected, got %s)"):format(
             type(path) == "string" and "''" or require("asx.check").show(path)), 2)
         end
-        local ok, err = need(ctx, "report"):write(path)
+        local R = need(ctx, "report")
+        -- The page replaced the file by a rename: a strategy's code, or a
+        -- log whose writer went on into the file it had unlinked, its rows
+        -- lost while the summary counted them written.
+        local C = require("asx.ffi").C
+        if C.asx_logfile_special(path) ~= 1 then
+          local holder = C.asx_logfile_holder(path)
+          if holder ~= nil then
+            error(("report: '%s' is the file of the log '%s'"):format(path, ffi.string(holder)), 2)
+          end
+          local same_file = require("asx.loggers.file").same_file
+          for _, input in ipairs(ctx.inputs and ctx.inputs() or {}) do
+            if same_file(input[2], path) then
+              error(("report: '%s' is %s '%s'"):format(path, input[1], input[2]), 2)
+            end
+          end
+        end
+        local ok, err = R:write(path)
         if not ok then error("report: " .. err, 2) end
         return path
       end
