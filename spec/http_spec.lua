@@ -135,6 +135,28 @@ describe("asx-host --http #browser", function()
     assert.are.equal(0, finish(h))
   end)
 
+  it("streams the default instrument's last price, as the page shows it, with several instruments", function()
+    local h = start("-i -q --clock virtual --seed 3 --instruments ACME,BOLT --http 127.0.0.1:0 "
+      .. "strategies/random_trader.lua:50")
+    send(h, "step(5)")
+    send(h, [["LAST " .. me.exchange:last_price() .. " " .. me.exchange:last_price("BOLT")]])
+    local acme, bolt = wait_for("the last prices", function()
+      return run.slurp(h.dir .. "/out"):match('"LAST (%d+) (%d+)"\n')
+    end)
+    local stream = assert(io.popen(("env -u LD_PRELOAD curl -s -N '%sapi/stream'"):format(h.url)))
+    local line
+    repeat line = assert(stream:read("*l"), "the stream ended") until line == "event: session"
+    local m = cjson.decode(assert(stream:read("*l")):match("^data: (.*)$"))
+    stream:close()
+    assert.are_not.equal(acme, bolt)
+    -- It was null: the whole exchange's stats have no price.
+    assert.are.equal(tonumber(acme), m.last)
+    local _, s = curl(h.url .. "api/summary")
+    assert.are.equal(m.last, cjson.decode(s).summary.close)
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+
   it("goes on when a browser leaves in the middle of its stream", function()
     local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
     -- A client that reads the start of the stream and leaves; then one

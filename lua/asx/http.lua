@@ -120,9 +120,13 @@ local function agents_by_state(s)
 end
 
 local function session_event(s, counts)
-  local st = s.exchange:stats()
+  local ex = s.exchange
+  local st = ex:stats()
+  -- The last price is the default instrument's, as the page's: the whole
+  -- exchange's stats have none with several instruments, and the page's
+  -- last price went blank at the stream's first message.
   return { time = s:now(), clock = s.clock, state = s:state(), orders = st.orders, trades = st.trades,
-    volume = st.volume, last = st.last or cjson.null, agents = counts }
+    volume = st.volume, last = ex:last_price() or cjson.null, agents = counts }
 end
 
 local function json_response(v)
