@@ -177,6 +177,29 @@ describe("session:kill", function()
     assert.are.same({ tostring(a) .. " stopped", tostring(b) .. " started" }, states)
   end)
 
+  it("refuses an ended session, before any cancel or event is logged after its end", function()
+    -- kill logged the agent's cancels and "stopped" after the session's
+    -- stop event, and the summary changed after the session had ended.
+    local Offer = asx.Trader:extend("offer")
+    function Offer:cycle()
+      self:sell(2, 101)
+      while true do self:sleep(1) end
+    end
+    local seen = {}
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" or event_type == "session" or event_type == "cancel" then
+        seen[#seen + 1] = ("%s %s at %s"):format(event_type, m.state or m.remaining or "", m.time)
+      end
+    end }
+    local o = Offer:new({ money = 0, stocks = 2 })
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 2, logger = L, traders = { o } })
+    s:run()
+    assert.has_error(function() s:kill(o) end, "kill: this session has ended; make a new one")
+    assert.are.same({ "session start at 0", "agent started at 0", "session stop at 2" }, seen)
+    assert.are.equal("waiting", s:agent_state(o))
+    assert.are.equal(1, s:summary().strategies[1].running)
+  end)
+
   it("counts a killed agent as stopped in the summary, not as running", function()
     local s = asx.session({ clock = "virtual", seed = 1, duration = 3,
       traders = { Sleeper:new({}), Sleeper:new({}), Sleeper:new({}) } })

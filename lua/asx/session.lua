@@ -648,8 +648,11 @@ end
 -- again and its resting orders are cancelled. False when it had ended.
 -- Loggers then get its cancels and an agent event "stopped", as they get
 -- "failed" for an agent that raises (one stopped before the session runs:
--- at the start, in place of "started").
+-- at the start, in place of "started"). An ended session refuses, as add
+-- does: its events would come after the session's stop event, and its
+-- summary would change after the session.
 function Session:kill(t)
+  refuse_ended(self, "kill")
   local i = self:_agent(t)
   if not i then argerror(1, "kill", "trader of this session expected", t) end
   if self.sched:state(i) == "running" then
