@@ -242,4 +242,14 @@ return S
     assert.are.equal("asx-host: --summary: cannot write '/nonexistent/s.json': No such file or directory\n"
       .. USAGE, r.stderr)
   end)
+
+  it("names the temporary file it could not make beside a file that exists, with that call's reason", function()
+    -- /proc/version exists, but /proc takes no new file: the reason of
+    -- creating /proc/version.tmp was given as /proc/version's own, which
+    -- is there ("No such file or directory").
+    local r = host("-q --clock virtual -d 1 --summary /proc/version " .. F .. "tape.lua")
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --summary: cannot write '/proc/version': cannot create '/proc/version.tmp': "
+      .. "No such file or directory\n" .. USAGE, r.stderr)
+  end)
 end)

@@ -17,6 +17,21 @@ local function special(path)
   return C.asx_logfile_special(path) == 1
 end
 
+-- PATH.tmp opened for writing, or nil and the reason. For a path that
+-- exists, the reason names PATH.tmp: the folder took no new file (/proc
+-- for --summary /proc/version), and "No such file or directory" said of
+-- the path itself named a cause that is not there.
+local function open_tmp(path)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if f then return f end
+  err = err:gsub("^[^:]*: ", "")
+  local exists = io.open(path, "r")
+  if not exists then return nil, err end
+  exists:close()
+  return nil, ("cannot create '%s': %s"):format(tmp, err)
+end
+
 -- Whether path can be written; true, or nil and the reason. A file an
 -- earlier run left at path is removed, so that it cannot pass for this
 -- run's. A device or a pipe is left as it is, and not opened (opening a
@@ -34,11 +49,10 @@ function M.check(path)
     d:close()
     if code == EISDIR then return cannot(path, err) end
   end
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
+  local f, err = open_tmp(path)
+  if not f then return cannot(path, err) end
   f:close()
-  os.remove(tmp)
+  os.remove(path .. ".tmp")
   os.remove(path)
   return true
 end
@@ -46,8 +60,14 @@ end
 -- Writes the strings ... to path; true, or nil and the reason.
 function M.write(path, ...)
   local tmp = special(path) and path or path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return cannot(path, (err:gsub("^[^:]*: ", ""))) end
+  local f, err
+  if tmp == path then
+    f, err = io.open(path, "wb")
+    err = err and err:gsub("^[^:]*: ", "")
+  else
+    f, err = open_tmp(path)
+  end
+  if not f then return cannot(path, err) end
   local ok, werr = f:write(...)
   local closed, cerr = f:close()
   if not ok or not closed then
