@@ -39,10 +39,11 @@ describe("asx-host", function()
     assert.are.equal(0, r.status)
     assert.are.equal("", r.stderr)
     local out = steady(r.stdout)
-    -- Two files of the same class name are two strategies of that name.
-    assert.are.equal("agents pair: 2 (0 running, 2 finished, 0 failed)", out[4])
-    assert.are.equal("agents pair: 3 (0 running, 3 finished, 0 failed)", out[5])
-    assert.are.equal("value pair: mean 60.00, best 60, start 60.00", out[10])
+    -- Two files of the same class name are one strategy of that name, as
+    -- in --summary's JSON and the report.
+    assert.are.equal("agents pair: 5 (0 running, 5 finished, 0 failed)", out[4])
+    assert.are.equal("orders: 10", out[5])
+    assert.are.equal("value pair: mean 60.00, best 60, start 60.00", out[9])
   end)
 
   it("takes seconds in exponent notation, a negative exponent included", function()

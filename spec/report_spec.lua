@@ -170,6 +170,14 @@ return B
     assert.are.same({ { 0, 775 }, { 1, 775 }, { 2, 787.5 }, { 3, 787.5 } }, data.values.twin)
     assert.are.same({ twin = { agents = 4, running = 4, finished = 0, failed = 0 } }, summary.agents)
     assert.are.same({ twin = { mean = 787.5, median = 1000, min = 150, max = 1000, start = 787.5 } }, summary.value)
+    -- The printed summary too: it had a line per class, "agents twin: 1"
+    -- and "agents twin: 3", each valued apart.
+    local printed = {}
+    for line in r.stdout:gmatch("[^\n]+") do
+      if line:match("^agents ") or line:match("^value ") then printed[#printed + 1] = line end
+    end
+    assert.are.same({ "agents twin: 4 (4 running, 0 finished, 0 failed)",
+      "value twin: mean 787.50, best 1000, start 787.50" }, printed)
   end)
 
   it("writes a page with no candles for a session without trades", function()

@@ -39,16 +39,24 @@ function Session:summary()
     orders_per_sec = wall > 0 and st.orders / wall or 0,
     strategies = {},
   }
-  local by_cls = {}
+  -- By name: two classes of one name (a file given twice) are one
+  -- strategy, their agents counted and valued together, in the printed
+  -- summary, --summary's JSON and the report alike; its start, their
+  -- agents' mean start.
+  local by_cls, by_name = {}, {}
   for _, c in ipairs(self.class_list) do
     local start = c.money
     for name, v in pairs(c.positions) do start = start + v * last[name] end
-    local r = {
-      name = c.name, agents = c.agents, running = 0, finished = 0, failed = 0, stopped = 0,
-      start_value = start / c.agents, value_sum = 0, best_value = nil,
-    }
+    local r = by_name[c.name]
+    if not r then
+      r = { name = c.name, agents = 0, running = 0, finished = 0, failed = 0, stopped = 0,
+        start_value = 0, value_sum = 0, best_value = nil }
+      by_name[c.name] = r
+      out.strategies[#out.strategies + 1] = r
+    end
+    r.agents = r.agents + c.agents
+    r.start_value = r.start_value + start
     by_cls[c] = r
-    out.strategies[#out.strategies + 1] = r
   end
   local sched = self.sched
   for i, _, c, acct in self:_agents() do
@@ -69,6 +77,7 @@ function Session:summary()
     if r.best_value == nil or v > r.best_value then r.best_value = v end
   end
   for _, r in ipairs(out.strategies) do
+    r.start_value = r.start_value / r.agents
     r.mean_value = r.value_sum / r.agents
     r.value_sum = nil
   end

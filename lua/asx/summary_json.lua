@@ -58,28 +58,12 @@ function M.build(s, opts, sampler, status)
     local vs = values[c.name]
     vs[#vs + 1] = account_value(acct)
   end
-  -- By name: two classes of one name (a file given twice) are one strategy
-  -- here, their agents counted and valued together, as the values above
-  -- are pooled; its start, their agents' mean start.
-  local agents, value, of_name = {}, {}, {}
+  -- By name, as Session:summary counts them: two classes of one name (a
+  -- file given twice) are one strategy, their values pooled.
+  local agents, value = {}, {}
   for _, st in ipairs(r.strategies) do
-    local a = agents[st.name]
-    if a == nil then
-      agents[st.name] = { agents = st.agents, running = st.running, finished = st.finished, failed = st.failed }
-      of_name[st.name] = { st }
-    else
-      for k, n in pairs(a) do a[k] = n + st[k] end
-      table.insert(of_name[st.name], st)
-    end
-  end
-  for name, sts in pairs(of_name) do
-    local start = sts[1].start_value
-    if #sts > 1 then
-      local sum = 0
-      for _, st in ipairs(sts) do sum = sum + st.start_value * st.agents end
-      start = sum / agents[name].agents
-    end
-    value[name] = value_stats(values[name], start)
+    agents[st.name] = { agents = st.agents, running = st.running, finished = st.finished, failed = st.failed }
+    value[st.name] = value_stats(values[st.name], st.start_value)
   end
   local sig = r.signal
   return {

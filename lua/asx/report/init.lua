@@ -169,45 +169,22 @@ function Report:data(extra)
   local s = self.session
   self:_sample(s:now())
   local r = s:summary()
-  -- By name, as the value series and --summary's JSON have them: two
-  -- classes of one name (a file given twice) are one strategy, their agents
-  -- counted together. A row per class drew a second line for the name,
-  -- which the live page then never updated.
-  local strategies, of_name, repeated = {}, {}, false
+  -- By name, as Session:summary counts them: two classes of one name (a
+  -- file given twice) are one strategy. A row per class drew a second line
+  -- for the name, which the live page then never updated.
+  local strategies, of_name = {}, {}
   for i, st in ipairs(r.strategies) do
-    local c = s.class_list[i]
-    local m = of_name[st.name]
-    if not m then
-      m = { name = st.name, agents = 0, running = 0, finished = 0, failed = 0, stopped = 0, money = 0,
-        stocks = 0, start_sum = 0, classes = 0, start_value = st.start_value, mean_value = st.mean_value,
-        best_value = st.best_value }
-      of_name[st.name] = m
-      strategies[#strategies + 1] = m
-    else
-      repeated = true
-    end
-    for _, k in ipairs({ "agents", "running", "finished", "failed", "stopped" }) do m[k] = m[k] + st[k] end
+    local m = { name = st.name, agents = st.agents, running = st.running, finished = st.finished,
+      failed = st.failed, stopped = st.stopped, money = 0, stocks = 0, start_value = st.start_value,
+      mean_value = st.mean_value, best_value = opt(st.best_value) }
+    of_name[st.name] = m
+    strategies[i] = m
+  end
+  for _, c in ipairs(s.class_list) do
+    local m = of_name[c.name]
     m.money, m.stocks = m.money + c.money, m.stocks + c.stocks
-    m.classes = m.classes + 1
-    m.start_sum = m.start_sum + st.start_value * st.agents
   end
-  if repeated then
-    -- The mean and best values over all the name's agents.
-    local sums = {}
-    for _, m in ipairs(strategies) do sums[m.name], m.best_value = 0, nil end
-    for _, _, c, acct in s:_agents() do
-      local m, v = of_name[c.name], account_value(acct)
-      sums[c.name] = sums[c.name] + v
-      if m.best_value == nil or v > m.best_value then m.best_value = v end
-    end
-    for _, m in ipairs(strategies) do m.mean_value = sums[m.name] / m.agents end
-  end
-  for _, m in ipairs(strategies) do
-    -- The mean start as --summary's JSON takes it.
-    if m.classes > 1 then m.start_value = m.start_sum / m.agents end
-    m.money, m.stocks, m.best_value = m.money / m.agents, m.stocks / m.agents, opt(m.best_value)
-    m.start_sum, m.classes = nil, nil
-  end
+  for _, m in ipairs(strategies) do m.money, m.stocks = m.money / m.agents, m.stocks / m.agents end
   local ex = s.exchange
   local cs = self.candles
   local samples = self:samples()
