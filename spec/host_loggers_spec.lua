@@ -177,7 +177,8 @@ mkfifo "$D/p.csv"
 head -c 10 "$D/p.csv" >/dev/null &
 "$HOST" -q --clock virtual --seed 3 -d 300 strategies/random_trader.lua:100 --log "$D/p.csv" --log "$D/t.csv"
 ]], dir)
-    assert.are.equal(0, r.status)
+    -- The session ran whole; its log did not (the status of lost rows).
+    assert.are.equal(3, r.status)
     -- Said when the session notices it (if it does before its end), and
     -- at the end.
     local err = ("cannot write '%s/p.csv': Broken pipe\n"):format(dir)
@@ -189,6 +190,42 @@ head -c 10 "$D/p.csv" >/dev/null &
     assert.are.equal(("csv: %d rows written to %s/t.csv"):format(trades, dir), out[#out])
     assert.are.equal(trades, check_trades_csv(slurp(dir .. "/t.csv")))
     os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("exits 3 when a log lost rows, and --summary's JSON counts each logger's", function()
+    -- The run said so on stderr and in the printed summary, but exited 0,
+    -- and its summary.json had no figure for it: a sweep took it as whole.
+    -- t.csv is a full disk (/dev/full); e.jsonl takes every line.
+    local dir = tmpdir()
+    local r = sh('ln -s /dev/full "$D/t.csv" && "$HOST" -q --clock virtual --seed 3 -d 5 '
+      .. 'spec/fixtures/host/pair.lua --log "$D/t.csv" --log "$D/e.jsonl" --summary "$D/s.json"', dir)
+    local summary = json.decode(slurp(dir .. "/s.json"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(3, r.status)
+    assert.are.equal(("asx-host: cannot write '%s/t.csv': No space left on device\n"):format(dir), r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal(("csv: 0 rows written to %s/t.csv, 4 lost"):format(dir), out[#out - 1])
+    assert.are.same({
+      { logger = ("csv logger(%s/t.csv)"):format(dir), written = 0, lost = 4 },
+      { logger = ("jsonl logger(%s/e.jsonl)"):format(dir), written = 22, lost = 0 },
+    }, summary.loggers)
+    assert.are.equal(3, summary.status)
+  end)
+
+  it("keeps its exit status 0 with no rows lost, and --strict's 1 and os.exit's before 3", function()
+    local dir = tmpdir()
+    local r = sh('"$HOST" -q --clock virtual --seed 3 -d 5 spec/fixtures/host/pair.lua --log "$D/t.csv" '
+      .. '--summary "$D/s.json"', dir)
+    local summary = json.decode(slurp(dir .. "/s.json"))
+    local strict = sh('ln -s /dev/full "$D/f.csv" && "$HOST" -q --strict --clock virtual --seed 3 -d 5 '
+      .. 'spec/fixtures/hostile/fails_late.lua spec/fixtures/host/pair.lua --log "$D/f.csv"', dir)
+    local exits = sh('"$HOST" -q --clock virtual --seed 3 -d 5 spec/fixtures/host/pair.lua --log "$D/f.csv" '
+      .. '--logger spec/fixtures/hostile/exits.lua', dir)
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(0, r.status)
+    assert.are.same({ { logger = ("csv logger(%s/t.csv)"):format(dir), written = 4, lost = 0 } }, summary.loggers)
+    assert.are.equal(1, strict.status)
+    assert.are.equal(5, exits.status)
   end)
 
   it("exits 2 with a one-line reason for a bad value, before anything runs", function()

@@ -99,8 +99,11 @@ return S
     local r = host("-q --clock virtual --seed 3 -d 4 --set tape.label=x --summary \"$D/s.json\" " .. F
       .. "tape.lua", d)
     assert.are.equal(0, r.status)
-    local j = cjson.decode(slurp(d .. "/s.json"))
+    local text = slurp(d .. "/s.json")
+    local j = cjson.decode(text)
     os.execute("rm -rf '" .. d .. "'")
+    -- No logger: an empty list, not an empty object.
+    assert.matches('"loggers":[],', text, 1, true)
     assert.is_true(j.wall_time >= 0)
     j.wall_time = nil
     -- Seconds 1 to 4 saw the last prices 10, 11, 12, 12 and a bid of 8 under
@@ -117,7 +120,7 @@ return S
       vwap = 11.25, mean_spread = 6,
       agents = { tape = { agents = 2, running = 2, finished = 0, failed = 0 } },
       value = { tape = { mean = 1120, median = 1120, min = 1117, max = 1123, start = 1120 } },
-      status = 0,
+      loggers = {}, status = 0,
     }, j)
   end)
 
@@ -153,7 +156,7 @@ return S
       agents = { big = { agents = 2, running = 0, finished = 2, failed = 0 } },
       value = { big = { mean = 1372813484867316, median = 1372813484867316, min = 1372813484867315,
         max = 1372813484867317, start = 1372813484867316 } },
-      status = 0,
+      loggers = {}, status = 0,
     }, j)
   end)
 

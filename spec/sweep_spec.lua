@@ -124,6 +124,47 @@ describe("asx-sweep on GNU parallel", function()
   end)
 end)
 
+describe("asx-sweep and a run whose log lost rows", function()
+  it("counts it failed, naming each logger and the rows it lost", function()
+    -- asx-host exited 0 for a run whose --log lost rows, and its summary
+    -- had no figure for them: the study took the run as whole. The log
+    -- is a full disk (/dev/full) in one run and a file in the other.
+    local d = tmpdir()
+    local f = assert(io.open(d .. "/lossy.lua", "w"))
+    f:write(([[
+return {
+  strategies = { %q },
+  duration = 5,
+  points = { { ["pair.agents"] = 4 }, { ["pair.agents"] = 2 } },
+  seeds = { 7 },
+  args = { "--log", %q },
+  report = { "trades" },
+}
+]]):format(run.cwd .. "/spec/fixtures/host/pair.lua", d .. "/log.csv"))
+    f:close()
+    assert(os.execute("ln -s /dev/full '" .. d .. "/log.csv'") == 0)
+    local r = sweep('-q --jobs 1 -o "$D/study" "$D/lossy.lua"', d)
+    local results = slurp(d .. "/study/results.csv")
+    local commands = lines(slurp(d .. "/study/commands"))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, r.status)
+    assert.are.equal("run,point,seed,status,pair.agents,trades\n1,1,7,failed,4,\n2,2,7,failed,2,\n", results)
+    assert.are.equal(table.concat({
+      ("asx-sweep: run 1 (point 1, seed 7) failed: exit status 3, its logs lost rows: csv logger(%s/log.csv) "
+        .. "lost 4 of 4"):format(d),
+      "  command: " .. commands[1],
+      "  its stderr ends:",
+      ("    asx-host: cannot write '%s/log.csv': No space left on device"):format(d),
+      ("asx-sweep: run 2 (point 2, seed 7) failed: exit status 3, its logs lost rows: csv logger(%s/log.csv) "
+        .. "lost 2 of 2"):format(d),
+      "  command: " .. commands[2],
+      "  its stderr ends:",
+      ("    asx-host: cannot write '%s/log.csv': No space left on device"):format(d),
+      ("asx-sweep: 2 runs, 2 failed; results in %s/study/results.csv and summary.csv"):format(d),
+    }, "\n") .. "\n", r.stderr)
+  end)
+end)
+
 describe("asx-sweep --timeout", function()
   it("stops a run that does not end in time, by its process group, counts it failed and goes on", function()
     -- Without the limit the sweep waited for the busy run for ever. It runs

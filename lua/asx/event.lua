@@ -239,6 +239,11 @@ local function json_string(s)
   end) .. '"'
 end
 
+-- A table with this metatable is an array even when empty ([] rather
+-- than {}): a list that a reader takes as a list whatever its length.
+local array_mt = {}
+M.array_mt = array_mt
+
 -- null: a value the caller uses for JSON's null in tables (cjson.null).
 local function json_value(v, depth, null)
   local t = type(v)
@@ -258,6 +263,7 @@ local function json_value(v, depth, null)
       for i = 1, n do parts[i] = json_value(v[i], depth + 1, null) end
       return "[" .. table.concat(parts, ",") .. "]"
     end
+    if getmetatable(v) == array_mt then return "[]" end
     local parts = {}
     for _, k in ipairs(sorted_keys(v)) do
       parts[#parts + 1] = json_string(k) .. ":" .. json_value(v[k], depth + 1, null)

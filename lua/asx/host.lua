@@ -5,6 +5,9 @@
 --      until SIGINT/SIGTERM stopped it);
 --   1  --strict and an agent or a logger raised, or the --summary file
 --      could not be written;
+--   3  a logger lost rows (a full disk, a file that became unwritable, an
+--      InfluxDB server that did not take them): the session ran, its logs
+--      are not whole (M.LOST_ROWS);
 --   N  a strategy or logger called os.exit(N) during the session;
 --   2  a bad command line, or a strategy file that cannot be used; nothing
 --      ran then.
@@ -25,6 +28,9 @@ local terminal = require("asx.terminal")
 local stdout, stderr = io.stdout, io.stderr
 
 local M = {}
+
+-- The exit status of a session whose loggers lost rows (see above).
+M.LOST_ROWS = 3
 
 local PROG = "asx-host"
 -- The command line (lua/asx/host_args.lua).
@@ -168,7 +174,9 @@ end
 
 -- The end of a run, with or without -i: every logger flushed and closed,
 -- the summary, and the exit status (os.exit's, else 1 for --strict with a
--- failed agent or logger, else 0).
+-- failed agent or logger, else 3 when a logger lost rows, else 0). Returns
+-- the status and each logger's counts (loggers.counts), the command
+-- line's and then those the session's code left open.
 function M.finish(s, logs, opts)
   local log_ok, close_err = loggers.finish(logs)
   -- The built-in loggers that the session's own code opened (at the prompt,
@@ -182,9 +190,13 @@ function M.finish(s, logs, opts)
   if not log_ok then terminal.write(("%s: %s\n"):format(PROG, close_err)) end
   if not others_ok then terminal.write(("%s: %s\n"):format(PROG, others_err)) end
   stdout:flush()
-  if s.exit_code then return s.exit_code end
-  if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1 end
-  return 0
+  local counts = loggers.counts(logs)
+  local lost = false
+  for _, c in ipairs(loggers.counts(others)) do counts[#counts + 1] = c end
+  for _, c in ipairs(counts) do lost = lost or (c.lost or 0) > 0 end
+  if s.exit_code then return s.exit_code, counts end
+  if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1, counts end
+  return lost and M.LOST_ROWS or 0, counts
 end
 
 local function progress_line(s, t0)
@@ -360,7 +372,7 @@ function M.run(opts, files)
   end
   -- After the prompt: closing runs the loop until the streams have ended.
   if live then live.close() end
-  local status = M.finish(s, logs, opts)
+  local status, counts = M.finish(s, logs, opts)
   -- A script's caller learns that some of its lines failed, unless a line
   -- chose the status itself (os.exit).
   if prompt and status == 0 and s.exit_code == nil and prompt.mode ~= "tty" and prompt.failures > 0 then
@@ -374,7 +386,7 @@ function M.run(opts, files)
     end
   end
   if opts.summary then
-    local ok, err = summary_json.write(opts.summary, s, opts, sampler, status)
+    local ok, err = summary_json.write(opts.summary, s, opts, sampler, status, counts)
     if not ok then
       stderr:write(("%s: %s\n"):format(PROG, err))
       status = 1

@@ -11,12 +11,15 @@
 --   agents       { [strategy] = { agents, running, finished, failed } }
 --   value        { [strategy] = { mean, median, min, max, start } }, where
 --                value is money + each position x its last price
+--   loggers      [ { logger, written, lost } ] per logger (null: a count
+--                that a logger of one's own does not keep)
 --   status       asx-host's exit status
 --
 -- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
 -- a reader never sees half a summary, and a run that stopped early leaves none.
 local cjson = require("cjson").new()
-local json = require("asx.event").json
+local event = require("asx.event")
+local json = event.json
 local params = require("asx.params")
 local outfile = require("asx.outfile")
 require("asx")
@@ -49,8 +52,17 @@ local function value_stats(vs, start)
   return { mean = sum / n, median = median, min = vs[1], max = vs[n], start = start }
 end
 
+-- The loggers' counts as a JSON array (an empty one, not {}, with none).
+local function logger_counts(counts)
+  local out = setmetatable({}, event.array_mt)
+  for i, c in ipairs(counts or {}) do
+    out[i] = { logger = c.logger, written = opt(c.written), lost = opt(c.lost) }
+  end
+  return out
+end
+
 -- The summary as a Lua table (cjson.null for absent figures).
-function M.build(s, opts, sampler, status)
+function M.build(s, opts, sampler, status, counts)
   local r = s:summary()
   local values = {}
   for _, c in ipairs(s.class_list) do values[c.name] = {} end
@@ -76,7 +88,7 @@ function M.build(s, opts, sampler, status)
     open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
     vwap = opt(r.vwap),
     volatility = opt(sampler:volatility()), mean_spread = opt(sampler:mean_spread()),
-    agents = agents, value = value, status = status,
+    agents = agents, value = value, status = status, loggers = logger_counts(counts),
   }
 end
 
@@ -87,8 +99,8 @@ function M.encode(summary)
 end
 
 -- Writes the summary to path; returns true, or nil and the reason.
-function M.write(path, s, opts, sampler, status)
-  local ok, err = outfile.write(path, M.encode(M.build(s, opts, sampler, status)), "\n")
+function M.write(path, s, opts, sampler, status, counts)
+  local ok, err = outfile.write(path, M.encode(M.build(s, opts, sampler, status, counts)), "\n")
   if not ok then return nil, "--summary: " .. err end
   return true
 end

@@ -207,6 +207,25 @@ function M.finish(list)
   return true
 end
 
+-- Each logger's counts, for --summary's JSON: { logger = its name
+-- (describe), written =, lost = } (the rows, lines or points that did not
+-- reach their file or server: stats().dropped), or nil for a count that a
+-- logger of one's own does not keep. Called once the loggers are closed.
+function M.counts(list)
+  local out = {}
+  for _, L in ipairs(list or {}) do
+    local ok, st = pcall(call_method, L, "stats")
+    local function count(k)
+      local ok2, v = pcall(function() return st[k] end)
+      if ok2 and type(v) == "number" and v >= 0 and v % 1 == 0 then return v end
+    end
+    local c = { logger = M.describe(L) }
+    if ok and type(st) == "table" then c.written, c.lost = count("written"), count("dropped") end
+    out[#out + 1] = c
+  end
+  return out
+end
+
 -- Writes one line per logger that has report() to out, for a summary.
 function M.report(list, out)
   for _, L in ipairs(list or {}) do

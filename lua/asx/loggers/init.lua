@@ -37,4 +37,5 @@ return {
   open_cli = cli.open_cli,
   finish = cli.finish,
   report = cli.report,
+  counts = cli.counts,
 }

@@ -4,7 +4,7 @@
 -- table for the terminal, and the report of the runs that failed.
 --
 -- A run failed when it left no summary, when its summary says a non-zero
--- exit status or a signal that stopped it (a Slurm time limit's SIGTERM, a
+-- exit status (3 when a log lost rows) or a signal that stopped it (a Slurm time limit's SIGTERM, a
 -- Ctrl-C: asx-host then ends the session early and exits 0), or when the
 -- study's metrics function raised on it, or when --timeout stopped it. Failed
 -- runs keep their row in results.csv (status "failed", no metrics) and
@@ -38,11 +38,29 @@ local function field(summary, path)
   return v
 end
 
+-- The loggers of a summary that lost rows, as "csv logger(t.csv) lost 4
+-- of 4; ...", or nil.
+local function lost_rows(summary)
+  local said = {}
+  if type(summary.loggers) ~= "table" then return nil end
+  for _, c in ipairs(summary.loggers) do
+    if type(c) == "table" and type(c.lost) == "number" and c.lost > 0 then
+      local written = type(c.written) == "number" and c.written or 0
+      said[#said + 1] = ("%s lost %s of %s"):format(tostring(c.logger), fmt(c.lost), fmt(c.lost + written))
+    end
+  end
+  return said[1] and table.concat(said, "; ") or nil
+end
+
 -- Why a run's decoded summary is no result: nil when it is one, else the
--- reason (a non-zero exit status, or a signal that cut the session short,
--- whose figures are then those of a shorter run than the study's).
+-- reason (a non-zero exit status, with the rows its loggers lost when they
+-- did, asx-host's status 3; or a signal that cut the session short, whose
+-- figures are then those of a shorter run than the study's).
 function M.unfinished(summary)
-  if summary.status ~= 0 then return ("exit status %s"):format(tostring(summary.status)) end
+  if summary.status ~= 0 then
+    local lost = lost_rows(summary)
+    return ("exit status %s%s"):format(tostring(summary.status), lost and (", its logs lost rows: " .. lost) or "")
+  end
   local by = summary.stopped_by
   if type(by) == "string" and (by:match("^SIG") or by:match("^signal ")) then
     return ("stopped by %s at %s s of its %s s: run it again (--resume)"):format(by,
