@@ -33,8 +33,7 @@ local null = cjson.null
 local function opt(v) if v == nil then return null end return v end
 
 -- The name of a signal that stopped the session, as the summaries say it.
-local SIGNALS = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
-function M.signal_name(sig) return SIGNALS[sig] or ("signal " .. sig) end
+M.signal_name = require("asx.signals").name
 
 -- Whether path can be written (asx.outfile), before the session runs; a file
 -- an earlier run left there is removed.

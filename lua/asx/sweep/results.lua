@@ -15,6 +15,7 @@ local study = require("asx.sweep.study")
 local sys = require("asx.sweep.sys")
 local clean_utf8 = require("asx.event").clean_utf8
 local terminal = require("asx.terminal")
+local signal_name = require("asx.signals").name
 
 local M = {}
 
@@ -69,13 +70,28 @@ function M.unfinished(summary)
 end
 
 -- Why a run stopped by --timeout failed, or nil: coreutils' timeout exits
--- 124 after its SIGTERM, 137 after its SIGKILL, unless the run itself exited
--- so (its summary then says that status).
-local function timed_out(r, summary)
-  if not r.timeout or (r.exit ~= 124 and r.exit ~= 137) then return nil end
-  if type(summary) == "table" and summary.status == r.exit then return nil end
+-- 124 after its SIGTERM, 137 after its SIGKILL, when its timer fired, which
+-- its -v line in the run's timer file says (study.runs). A run that exited
+-- so by itself, or that another SIGKILL ended (the kernel's, out of
+-- memory), did not time out.
+local function timed_out(r)
+  if not r.timer or (r.exit ~= 124 and r.exit ~= 137) then return nil end
+  -- The file also takes the shell's "Killed" for a run that a signal
+  -- killed: the flag is timeout's own line, "timeout: sending signal ...".
+  local said = sys.read(r.timer) or ""
+  if not (said:find("^timeout: ") or said:find("\ntimeout: ")) then return nil end
   return ("timed out: still running after %s s (--timeout), %s"):format(fmt(r.timeout),
     r.exit == 124 and "stopped by SIGTERM" or ("killed by SIGKILL %s s later"):format(fmt(study.KILL_AFTER)))
+end
+
+-- Why a run that left no summary failed: its exit status, and the signal
+-- that killed it when the shell's status says one did (128 + N).
+local function no_summary(r)
+  if not r.exit then return "no summary" end
+  if r.exit > 128 and r.exit < 256 then
+    return ("killed by %s (exit status %d), no summary"):format(signal_name(r.exit - 128), r.exit)
+  end
+  return ("exit status %d, no summary"):format(r.exit)
 end
 
 -- Reads every run's summary and computes its metrics. Returns the metric
@@ -88,10 +104,10 @@ function M.read(s, runs, exits)
     r.exit = exits and exits[r.run] or r.exit
     local text = sys.read(r.summary)
     local okj, summary = pcall(cjson.decode, text or "")
-    if timed_out(r, okj and summary) then
-      r.reason = timed_out(r, summary)
+    if timed_out(r) then
+      r.reason = timed_out(r)
     elseif not text then
-      r.reason = r.exit and ("exit status %d, no summary"):format(r.exit) or "no summary"
+      r.reason = no_summary(r)
     elseif not okj or type(summary) ~= "table" then
       r.reason = "its summary is not JSON"
     elseif M.unfinished(summary) then

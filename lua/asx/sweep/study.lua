@@ -209,7 +209,12 @@ M.KILL_AFTER = 5
 -- command line that makes it (host: asx-host's path). With timeout
 -- (seconds), coreutils' timeout runs it: it makes the run a process group
 -- of its own and signals the whole group, whatever the run started, and
--- exits 124 (after the SIGTERM) or 137 (after the SIGKILL).
+-- exits 124 (after the SIGTERM) or 137 (after the SIGKILL). A run that
+-- something else killed (the kernel, out of memory) exits 137 too: the
+-- flag that the timer fired is timeout's -v line, which goes to the run's
+-- ID.timeout file (and asx-host's stderr, by sh's exec, to ID.err), so it
+-- is told apart whatever the run printed.
+local TIMED = "'exec \"$@\" 2>\"$0\"'"
 function M.runs(s, host, out, timeout)
   local runs = {}
   local total = #s.points * #s.seeds
@@ -221,7 +226,8 @@ function M.runs(s, host, out, timeout)
       local base = out .. "/runs/" .. id
       local words = {}
       if timeout then
-        words = { "timeout", "-k", M.format(M.KILL_AFTER), M.format(timeout) }
+        words = { "timeout", "-v", "-k", M.format(M.KILL_AFTER), M.format(timeout), "sh", "-c", TIMED,
+          sys.quote(base .. ".err") }
       end
       for _, w in ipairs({ sys.quote(host), "-q", "--clock", s.clock, "-d", M.format(s.duration), "--seed",
         M.format(seed) }) do
@@ -238,9 +244,10 @@ function M.runs(s, host, out, timeout)
       words[#words + 1] = sys.quote(base .. ".json")
       for _, f in ipairs(s.strategies) do words[#words + 1] = sys.quote(f) end
       words[#words + 1] = ">" .. sys.quote(base .. ".out")
-      words[#words + 1] = "2>" .. sys.quote(base .. ".err")
+      words[#words + 1] = "2>" .. sys.quote(base .. (timeout and ".timeout" or ".err"))
       runs[r] = { run = r, id = id, point = p, seed_index = k, seed = seed, params = point, timeout = timeout,
-        summary = base .. ".json", stderr = base .. ".err", command = table.concat(words, " ") }
+        summary = base .. ".json", stderr = base .. ".err", timer = timeout and base .. ".timeout",
+        command = table.concat(words, " ") }
     end
   end
   return runs
