@@ -104,6 +104,14 @@ return S
     os.execute("rm -rf '" .. d .. "'")
     -- No logger: an empty list, not an empty object.
     assert.matches('"loggers":[],', text, 1, true)
+    -- The fields a study's report may name are these (asx-sweep checks
+    -- them before it runs anything).
+    local keys, fields = {}, {}
+    for k in pairs(j) do keys[#keys + 1] = k end
+    for k in pairs(require("asx.summary_json").FIELDS) do fields[#fields + 1] = k end
+    table.sort(keys)
+    table.sort(fields)
+    assert.are.same(fields, keys)
     assert.is_true(j.wall_time >= 0)
     j.wall_time = nil
     -- Seconds 1 to 4 saw the last prices 10, 11, 12, 12 and a bid of 8 under

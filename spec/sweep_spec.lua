@@ -165,6 +165,26 @@ return {
   end)
 end)
 
+describe("asx-sweep and a report field that no run's summary has", function()
+  it("exits 1 naming it and the strategies, after writing the results", function()
+    -- value.pear.mean (for pair) was an empty column, and the sweep exited 0.
+    local d = tmpdir()
+    local f = assert(io.open(d .. "/typo.lua", "w"))
+    f:write(([[
+return { strategies = { %q }, duration = 5, seeds = { 7 }, report = { "trades", "value.pear.mean" } }
+]]):format(run.cwd .. "/spec/fixtures/host/pair.lua"))
+    f:close()
+    local r = sweep('-q -o "$D/study" "$D/typo.lua"', d)
+    local results = slurp(d .. "/study/results.csv")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, r.status)
+    assert.are.equal("run,point,seed,status,trades,value.pear.mean\n1,1,7,ok,4,\n", results)
+    assert.are.equal("asx-sweep: the study's report field 'value.pear.mean' is in no run's summary (its strategies: "
+      .. ("pair); its column is empty\nasx-sweep: 1 runs, 0 failed; results in %s/study/results.csv and summary.csv\n")
+      :format(d), r.stderr)
+  end)
+end)
+
 describe("asx-sweep --timeout", function()
   it("stops a run that does not end in time, by its process group, counts it failed and goes on", function()
     -- Without the limit the sweep waited for the busy run for ever. It runs

@@ -140,6 +140,18 @@ describe("a study", function()
       -- over two lines of the commands and jobs files, each run as a command.
       { "return { strategies = { 'a.lua' }, duration = 1, args = { '--money', '5\\nrm -rf x' } }",
         "args[2]: text without control characters (a line break, a tab) expected" },
+      -- A report field that no summary has was an empty column, said nowhere.
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'trades', 'trade' } }",
+        "report[2]: no summary field 'trade' (a summary's fields are agents, clock, close, duration, high, loggers, "
+          .. "low, mean_spread, open, orders, parameters, seed, session_time, status, stopped_by, trades, value, "
+          .. "volatility, volume, vwap, wall_time)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'value.a.meen' } }",
+        "report[1]: no summary field 'value.a.meen' (value.STRATEGY's fields are max, mean, median, min, start)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'agents.a.failed.x' } }",
+        "report[1]: no summary field 'agents.a.failed.x' (agents.STRATEGY's fields are agents, failed, finished, "
+          .. "running)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'trades.x' } }",
+        "report[1]: no summary field 'trades.x' ('trades' is a figure, with no fields)" },
       { "return { strategies = { 'a\\n.lua' }, duration = 1 }",
         "strategies[1]: a path without control characters (a line break, a tab) expected" },
       -- The CSV files held it as it was, and were no UTF-8 for their readers.
@@ -195,6 +207,32 @@ describe("a study's report fields", function()
     assert.are.same({ "trades", "value", "agents.a.failed" }, results.read(st, runs))
     assert.are.same({ false, "the study's report field 'value' is a table in the summary (numbers expected)", {} },
       { runs[1].ok, runs[1].reason, runs[1].values })
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
+describe("a study's report field that no summary has", function()
+  it("is said, naming it and the strategies, and the runs are kept", function()
+    -- A strategy's name misspelt became an empty column, said nowhere. A
+    -- null figure (close, before any trade) is there.
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades", "value.b.mean", "close" } }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for _, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":4,"close":null,"value":{"a":{"mean":1},"c":{"mean":2}}}')
+      f:close()
+    end
+    local names, problems = results.read(st, runs)
+    assert.are.same({ "trades", "value.b.mean", "close" }, names)
+    assert.are.same({ "the study's report field 'value.b.mean' is in no run's summary (its strategies: a, c); "
+      .. "its column is empty" }, problems)
+    assert.are.same({ true, true, { trades = 4 } }, { runs[1].ok, runs[2].ok, runs[1].values })
+    -- No summary at all: nothing to tell a field by.
+    for _, r in ipairs(runs) do os.remove(r.summary) end
+    assert.are.same({}, select(2, results.read(st, runs)))
     os.execute("rm -rf '" .. d .. "'")
   end)
 end)

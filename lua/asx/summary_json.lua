@@ -32,6 +32,19 @@ local null = cjson.null
 
 local function opt(v) if v == nil then return null end return v end
 
+-- The fields of a summary, as build makes them, for a study's report
+-- fields, which lua/asx/sweep/study.lua checks before anything runs: true
+-- for a figure; for agents and value, the fields each strategy has there;
+-- "table" for a table whose keys a run decides (--set's, the loggers').
+M.FIELDS = {
+  seed = true, clock = true, duration = true, session_time = true, wall_time = true, stopped_by = true,
+  orders = true, trades = true, volume = true, open = true, high = true, low = true, close = true,
+  vwap = true, volatility = true, mean_spread = true, status = true,
+  parameters = "table", loggers = "table",
+  agents = { "agents", "failed", "finished", "running" },
+  value = { "max", "mean", "median", "min", "start" },
+}
+
 -- The name of a signal that stopped the session, as the summaries say it.
 M.signal_name = require("asx.signals").name
 

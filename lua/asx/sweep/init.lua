@@ -5,7 +5,8 @@
 --   0  every run succeeded (or, with --slurm and no --wait, the job was
 --      submitted; with --print, the commands were printed);
 --   1  some runs failed (they are reported; the CSV files hold the rest),
---      or the backend could not run;
+--      a report field is in no run's summary (its column is empty), or the
+--      backend could not run;
 --   2  a bad command line or study file; nothing ran.
 --
 -- The study's folder (--out, default ./NAME) holds study.json (the study
@@ -17,6 +18,7 @@ local study = require("asx.sweep.study")
 local results = require("asx.sweep.results")
 local progress = require("asx.sweep.progress")
 local sys = require("asx.sweep.sys")
+local terminal = require("asx.terminal")
 
 local M = {}
 
@@ -160,14 +162,15 @@ end
 
 -- Gathers and reports the results; returns the exit status.
 local function finish(s, runs, out, exits, opts)
-  local points, names, failed = results.collect(s, runs, out, exits)
+  local points, names, failed, problems = results.collect(s, runs, out, exits)
   for _, r in ipairs(failed) do io.stderr:write(PROG, ": ", results.failure(r)) end
+  for _, p in ipairs(problems) do io.stderr:write(PROG, ": ", terminal.text(p), "\n") end
   if not opts.quiet then
     io.stdout:write(results.table(s, points, names))
   end
   io.stderr:write(("%s: %d runs, %d failed; results in %s/results.csv and summary.csv\n"):format(PROG, #runs,
     #failed, out))
-  return #failed > 0 and 1 or 0
+  return (#failed > 0 or #problems > 0) and 1 or 0
 end
 
 local function runs_ok(runs)

@@ -96,14 +96,28 @@ end
 
 -- Reads every run's summary and computes its metrics. Returns the metric
 -- names in column order (the report fields, then the metrics function's
--- names sorted); each run gets .ok, .values and, when it failed, .reason.
+-- names sorted), and what is wrong with the study's report fields: one
+-- line for each that no run's summary has (a strategy's name misspelt,
+-- value.random_trder.mean), whose column is then empty, when any run left
+-- a summary. Each run gets .ok, .values and, when it failed, .reason.
 function M.read(s, runs, exits)
   local extra, seen = {}, {}
+  local present, strategies, summaries = {}, {}, 0
   for _, r in ipairs(runs) do
     r.values, r.ok, r.reason = {}, false, nil
     r.exit = exits and exits[r.run] or r.exit
     local text = sys.read(r.summary)
     local okj, summary = pcall(cjson.decode, text or "")
+    if okj and type(summary) == "table" then
+      -- Before denull: a null figure (no trade, no close) is there.
+      summaries = summaries + 1
+      for _, f in ipairs(s.report) do
+        if field(summary, f) ~= nil then present[f] = true end
+      end
+      if type(summary.value) == "table" then
+        for name in pairs(summary.value) do strategies[tostring(name)] = true end
+      end
+    end
     if timed_out(r) then
       r.reason = timed_out(r)
     elseif not text then
@@ -162,7 +176,20 @@ function M.read(s, runs, exits)
   for _, k in ipairs(extra) do
     if not reported[k] then names[#names + 1] = k end
   end
-  return names
+  local problems, named = {}, {}
+  for name in pairs(strategies) do named[#named + 1] = name end
+  table.sort(named)
+  for _, f in ipairs(summaries > 0 and names or {}) do
+    if reported[f] and not present[f] then
+      -- A strategy's name is the likely slip where one is named.
+      local hint = (f:match("^agents%.") or f:match("^value%.")) and
+        (" (its strategies: %s)"):format(table.concat(named, ", ")) or ""
+      problems[#problems + 1] = ("the study's report field '%s' is in no run's summary%s; its column is empty")
+        :format(f, hint)
+      reported[f] = false
+    end
+  end
+  return names, problems
 end
 
 -- A cell of RFC 4180 CSV in valid UTF-8: the metrics function names its
@@ -316,9 +343,10 @@ function M.failure(r)
 end
 
 -- Reads the runs, writes results.csv and summary.csv into out, and returns
--- the points and metric names (for the table) and the failed runs.
+-- the points and metric names (for the table), the failed runs and what is
+-- wrong with the report fields (M.read).
 function M.collect(s, runs, out, exits)
-  local names = M.read(s, runs, exits)
+  local names, problems = M.read(s, runs, exits)
   local points = by_point(s, runs, names)
   sys.write(out .. "/results.csv", results_csv(s, runs, names))
   sys.write(out .. "/summary.csv", summary_csv(s, points, names))
@@ -326,7 +354,7 @@ function M.collect(s, runs, out, exits)
   for _, r in ipairs(runs) do
     if not r.ok then failed[#failed + 1] = r end
   end
-  return points, names, failed
+  return points, names, failed, problems
 end
 
 return M

@@ -28,6 +28,31 @@ local function fail(fmt, ...)
   error({ usage = fmt:format(...) }, 0)
 end
 
+-- Why a report field names nothing that a run's summary can hold, or nil:
+-- its first part must be a field of the summary (asx.summary_json.FIELDS),
+-- and the third of agents.STRATEGY.x and value.STRATEGY.x one of a
+-- strategy's there. The strategies' names are their classes', known once
+-- the runs ran (lua/asx/sweep/results.lua checks those).
+local FIELDS = require("asx.summary_json").FIELDS
+local function bad_field(f)
+  local parts = {}
+  for part in f:gmatch("[^.]+") do parts[#parts + 1] = part end
+  local kind = FIELDS[parts[1]]
+  if kind == nil then
+    local names = {}
+    for k in pairs(FIELDS) do names[#names + 1] = k end
+    table.sort(names)
+    return "a summary's fields are " .. table.concat(names, ", ")
+  elseif kind == true and #parts > 1 then
+    return ("'%s' is a figure, with no fields"):format(parts[1])
+  elseif type(kind) == "table" and #parts > 2 then
+    local known = false
+    for _, k in ipairs(#parts == 3 and kind or {}) do known = known or k == parts[3] end
+    if not known then return ("%s.STRATEGY's fields are %s"):format(parts[1], table.concat(kind, ", ")) end
+  end
+  return nil
+end
+
 -- Values as the command line and the CSV files show them: a number as
 -- asx's files write it (event.format_number: integers in full, others in the
 -- fewest digits that read back as the same number, 0.30000000000000004 for
@@ -185,6 +210,8 @@ function M.load(path)
     if type(f) ~= "string" or not f:match("^[%w_]+[%w_.]*$") then
       fail("report[%d]: a summary field name such as \"trades\" or \"value.CLASS.mean\" expected", i)
     end
+    local why = bad_field(f)
+    if why then fail("report[%d]: no summary field '%s' (%s)", i, f, why) end
   end
   if s.metrics ~= nil and type(s.metrics) ~= "function" then fail("metrics: a function expected") end
   s.args = st.args or {}
