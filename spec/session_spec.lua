@@ -839,6 +839,8 @@ describe("asx.session", function()
       { { seed = 0.1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.1)" },
       { { seed = 0.1 + 0.2 },
         "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.30000000000000004)" },
+      -- A subnormal too, where 15 digits were written for one (4.94065645841247e-324).
+      { { seed = 5e-324 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 5e-324)" },
       { { duration = -2 },
         "bad argument #1 to 'session' (duration: non-negative number of seconds expected, got -2)" },
       { { duration = 0 / 0 },

@@ -6,6 +6,7 @@
  */
 #include "asx_fmt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +128,13 @@ int asx_fmt_double(char *buf, double v) {
   int n = fmt_fixed_fast(buf, v);
   if (n) return n;
   /* The shortest of 15, 16 or 17 significant digits that reads back as v:
-   * 17 always does, the shorter forms are what people expect to read. */
-  for (int prec = 15; prec <= 17; prec++) {
+   * 17 always does, the shorter forms are what people expect to read. Any
+   * decimal of at most 15 digits reads back as the one double nearest it,
+   * whose %.15g then gives those digits again, so no shorter form exists
+   * where 15 is tried first, except below DBL_MIN: a subnormal holds fewer
+   * bits, so many decimals of 15 digits read as one (the smallest, 5e-324,
+   * written 4.94065645841247e-324), and its shortest may have fewer. */
+  for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
     n = snprintf(buf, 32, "%.*g", prec, v);
     if (prec == 17 || strtod(buf, NULL) == v) break;
   }

@@ -79,6 +79,18 @@ static void test_fmt_numbers(void **state) {
   assert_string_equal(buf, "nan");
   asx_fmt_double(buf, -1.0 / 0.0);
   assert_string_equal(buf, "-inf");
+  /* Subnormals, in their fewest digits too: the smallest was written
+   * 4.94065645841247e-324, and 1e-310 as 9.99999999999997e-311. */
+  asx_fmt_double(buf, 4.9406564584124654e-324);
+  assert_string_equal(buf, "5e-324");
+  asx_fmt_double(buf, -2 * 4.9406564584124654e-324);
+  assert_string_equal(buf, "-1e-323");
+  asx_fmt_double(buf, 1e-310);
+  assert_string_equal(buf, "1e-310");
+  asx_fmt_double(buf, 2.2250738585072009e-308); /* the largest subnormal */
+  assert_string_equal(buf, "2.225073858507201e-308");
+  asx_fmt_double(buf, 2.2250738585072014e-308); /* DBL_MIN, normal */
+  assert_string_equal(buf, "2.2250738585072014e-308");
 }
 
 /* The shortest form printf gives, the slow way: the reference. */
