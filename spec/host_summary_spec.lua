@@ -36,6 +36,18 @@ describe("asx-host --set", function()
       { "tape.money=-0018014398509481985", "--set tape.money=-0018014398509481985: not exact as a number "
         .. "(integers beyond 2^53 round; it would read as -18014398509481984)" },
       { "tape.money=1e-400", "--set tape.money=1e-400: too small for a number (it would read as 0)" },
+      -- Other spellings of an integer that rounds, and of a value too small,
+      -- ran as the number they became.
+      { "tape.money=9007199254740993.0", "--set tape.money=9007199254740993.0: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
+      { "tape.money=9.007199254740993e15", "--set tape.money=9.007199254740993e15: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
+      { "tape.money=0x20000000000001", "--set tape.money=0x20000000000001: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
+      { "tape.money=1e23", "--set tape.money=1e23: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 99999999999999991611392)" },
+      { "tape.money=0x1p-1080", "--set tape.money=0x1p-1080: too small for a number (it would read as 0)" },
+      { "tape.money=0x3p-1075", "--set tape.money=0x3p-1075: not exact as a number (it would read as 1e-323)" },
       { "tape.cycle=1", "--set tape.cycle=1: field 'cycle' of tape is a function, not a setting" },
       { "tape.name=x", "--set tape.name=x: class field 'name' is read-only (a class is named by extend: "
         .. "Trader:extend(\"name\"))" },

@@ -40,16 +40,50 @@ local WANTED = { number = "a number", boolean = "true or false" }
 -- Why the number n that text raw reads as is not the number written, or
 -- nil: a double holds every integer up to 2^53 but rounds those beyond,
 -- and a nonzero value below 4.9e-324 reads as 0. Either would run a study
--- with another value than the one its --set records.
+-- with another value than the one its --set records. Every spelling of a
+-- number tonumber reads is checked (9007199254740993.0, 9.007199254740993e15
+-- and 0x20000000000001 rounded as 9007199254740993 does); a decimal
+-- fraction, which no double holds exactly (0.1), is taken as its nearest.
+local ldexp, format_number = math.ldexp, require("asx.event").format_number
+
+local ROUNDS = "not exact as a number (integers beyond 2^53 round; it would read as %.0f)"
+local ZERO = "too small for a number (it would read as 0)"
+
+-- A hexadecimal number holds bits: it is exact when its significant bits
+-- fit a double's 53 and survive its exponent (n scaled back gives them).
+local function inexact_hex(n, int, frac, exp)
+  local digits = (int .. frac):gsub("^0+", "")
+  if digits == "" then return nil end
+  if n == 0 then return ZERO end
+  local shift = (tonumber(exp) or 0) - 4 * #frac
+  digits = digits:gsub("0+$", function(z) shift = shift + 4 * #z; return "" end)
+  -- Its bits from the first one set to the last: more than 53 round.
+  local first, last = tonumber(digits:sub(1, 1), 16), tonumber(digits:sub(-1), 16)
+  local bits = 4 * #digits - (first >= 8 and 0 or first >= 4 and 1 or first >= 2 and 2 or 3)
+  while last % 2 == 0 do last, bits = last / 2, bits - 1 end
+  if bits > 53 or ldexp(math.abs(n), -shift) ~= tonumber(digits, 16) then
+    if math.abs(n) >= 2 ^ 53 then return ROUNDS:format(n) end
+    return ("not exact as a number (it would read as %s)"):format(format_number(n))
+  end
+  return nil
+end
+
+-- A decimal one is checked when it is an integer, digit for digit against
+-- the integer n is.
 local function inexact(raw, n)
-  local digits = raw:match("^%s*[-+]?0*(%d+)%s*$")
-  if digits and math.abs(n) >= 2 ^ 53 and ("%.0f"):format(math.abs(n)) ~= digits then
-    return ("not exact as a number (integers beyond 2^53 round; it would read as %.0f)"):format(n)
-  end
-  local mantissa = raw:match("^%s*[-+]?([%d.]+)")
-  if n == 0 and mantissa and mantissa:find("[1-9]") then
-    return "too small for a number (it would read as 0)"
-  end
+  local int, frac, exp = raw:match("^%s*[-+]?0[xX](%x*)%.?(%x*)[pP]?([-+]?%d*)%s*$")
+  if int then return inexact_hex(n, int, frac, exp) end
+  int, frac, exp = raw:match("^%s*[-+]?(%d*)%.?(%d*)[eE]?([-+]?%d*)%s*$")
+  if not int then return nil end
+  local digits = (int .. frac):gsub("^0+", "")
+  if digits == "" then return nil end
+  if n == 0 then return ZERO end
+  local shift = (tonumber(exp) or 0) - #frac
+  digits = digits:gsub("0+$", function(z) shift = shift + #z; return "" end)
+  -- A fraction, or an integer that a double holds whole (below 2^53; an
+  -- exponent past 308 reads as inf, which is no number here).
+  if shift < 0 or math.abs(n) < 2 ^ 53 then return nil end
+  if ("%.0f"):format(math.abs(n)) ~= digits .. ("0"):rep(shift) then return ROUNDS:format(n) end
   return nil
 end
 
