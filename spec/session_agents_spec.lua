@@ -107,6 +107,36 @@ describe("session:spawn", function()
   end)
 end)
 
+describe("session:add", function()
+  it("reads a trader's cycle and balances once, so that a metatable of its own cannot leave half an agent", function()
+    -- A trader whose own metatable gave a cycle at the check and a number
+    -- when the scheduler took it, or raised for its money, was refused
+    -- after the session had counted it: the next agent was another's
+    -- number, and the summary failed ('state' (agent number expected)).
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 2 })
+    local a, b = Sleeper:new({ money = 5 }), Sleeper:new({ money = 7 })
+    local class_index = getmetatable(a).__index
+    local reads = 0
+    setmetatable(a, { __index = function(t, k)
+      if k == "cycle" then
+        reads = reads + 1
+        return reads == 1 and Sleeper.cycle or 42
+      end
+      if k == "money" then error("no money here") end
+      return class_index(t, k)
+    end })
+    assert.are.equal(1, s:add(a))
+    assert.are.equal(2, s:add(b))
+    assert.are.equal(1, reads)
+    s:run()
+    assert.are.same({ "waiting", "waiting" }, { s:agent_state(a), s:agent_state(b) })
+    local summary = s:summary()
+    assert.are.same({ { "trader", 1, 5 }, { "sleeper", 1, 7 } }, {
+      { summary.strategies[1].name, summary.strategies[1].agents, summary.strategies[1].start_value },
+      { summary.strategies[2].name, summary.strategies[2].agents, summary.strategies[2].start_value } })
+  end)
+end)
+
 describe("session:kill", function()
   it("stops a waiting agent for good and tells its state; false once it has ended", function()
     local s = asx.session({ clock = "virtual", seed = 1, duration = 5,

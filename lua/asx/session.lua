@@ -314,7 +314,11 @@ end
 
 function Session:add(t)
   refuse_ended(self, "add")
-  if not is_trader(t) or type(t.cycle) ~= "function" then
+  -- The cycle is read once: a trader's own metatable could give another
+  -- value at a second read, which the scheduler refused once the session
+  -- had counted the agent (its summary then failed on it).
+  local cycle = is_trader(t) and t.cycle
+  if type(cycle) ~= "function" then
     argerror(1, "add", "trader with a cycle method expected", t)
   end
   local elsewhere = agent_elsewhere(self, t)
@@ -340,8 +344,11 @@ function Session:add(t)
     self.class_list[#self.class_list + 1] = c
   end
   c.agents = c.agents + 1
-  c.money = c.money + t.money
-  c.stocks = c.stocks + t.stocks
+  -- From the account, as the session reads an agent everywhere: the
+  -- trader's own metatable could raise here, past the counts above.
+  local acct = account_of(t)
+  c.money = c.money + tonumber(acct.money)
+  c.stocks = c.stocks + tonumber(acct.stocks)
   -- Positions by instrument, without a table per agent: a million agents
   -- are added at the start.
   local names = self.instrument_names
@@ -354,12 +361,11 @@ function Session:add(t)
   -- Its account, read where the session names, values or stops the agent:
   -- the trader's table is the strategy's, which may drop what asx keeps
   -- there (lua/asx/private.lua).
-  local acct = account_of(t)
   self.accounts[n] = acct
   ffi.cast("asx_account_rw *", acct).agent = self.number
   local runs = self.runs
   if runs[#runs] ~= c then runs[#runs + 1], runs[#runs + 2] = n, c end
-  self.sched:add(t.cycle, t, name, t.id, start_of(cls))
+  self.sched:add(cycle, t, name, t.id, start_of(cls))
   -- Agents of a session that runs already start now; the others when it
   -- starts, after its own start event.
   if self.ran then self:_agent_event(n, "started") end
