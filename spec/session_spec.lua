@@ -348,6 +348,34 @@ describe("asx.session", function()
         bad.id, first + 2, first + 2, first) }, errors)
   end)
 
+  it("reports an error object by its __tostring, as a logger's, else by its type", function()
+    -- error(setmetatable({}, { __tostring = f })) was reported as
+    -- "(error object is a table value)", here and in the failed event.
+    local Bad = asx.Trader:extend("bad")
+    local errors, failed = {}, {}
+    local objects = {
+      setmetatable({}, { __tostring = function() return "out of cash" end }),
+      setmetatable({}, { __tostring = function() error("no text") end }),
+      setmetatable({}, { __tostring = function() return 42 end }),
+      { code = 3 },
+    }
+    function Bad:cycle() error(objects[self.n]) end
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" and m.state == "failed" then
+        failed[#failed + 1] = m.message:match("^bad#%d+: ([^\n]*)")
+      end
+    end }
+    local traders = {}
+    for n = 1, #objects do traders[n] = Bad:new({ n = n }) end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = traders, logger = L,
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^bad#%d+: ([^\n]*)") end })
+    s:run()
+    local want = { "out of cash", "(error object is a table value)", "(error object is a table value)",
+      "(error object is a table value)" }
+    assert.are.same(want, errors)
+    assert.are.same(want, failed)
+  end)
+
   it("ends at the first error with strict, also when its on_error handler raises", function()
     local Bad = asx.Trader:extend("bad")
     function Bad:cycle() self:sleep(1); error("boom") end

@@ -170,18 +170,37 @@ typedef struct report_args {
   lua_State *co;
 } report_args;
 
+/* What an error object's own __tostring gives, or nothing: run under a
+ * protected call of its own, since it is user code, which may raise. */
+static int error_tostring(lua_State *L) {
+  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return 1;
+  return 0;
+}
+
 static int report_call(lua_State *L) {
   report_args *a = lua_touserdata(L, 1);
   size_t len;
   const char *msg;
   /* Whatever allocates does it on L, under the cpcall: a memory error
    * raised on the dead coroutine would find no protected call there. */
-  if (lua_type(a->co, -1) == LUA_TNUMBER)
+  if (lua_type(a->co, -1) == LUA_TNUMBER) {
     lua_pushnumber(L, lua_tonumber(a->co, -1));
-  else if (lua_type(a->co, -1) == LUA_TSTRING)
+  } else if (lua_type(a->co, -1) == LUA_TSTRING) {
     lua_xmove(a->co, L, 1);
-  else
-    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(a->co, -1));
+  } else {
+    /* An error object with a __tostring says what it is, as a logger's
+     * does (check.error_text): error(setmetatable({}, { __tostring = f }))
+     * was reported as "(error object is a table value)". A __tostring
+     * that raises, or gives no string, leaves that. */
+    const char *type = luaL_typename(a->co, -1);
+    lua_pushcfunction(L, error_tostring);
+    lua_xmove(a->co, L, 1);
+    if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "(error object is a %s value)", type);
+    }
+  }
   msg = lua_tolstring(L, -1, &len);
   report_error(a->ls, a->agent, a->co, msg, len);
   return 0;
