@@ -564,6 +564,31 @@ describe("asx.session", function()
       errors)
   end)
 
+  it("fails an agent whose cycle ends in a tail call of coroutine.yield, and nothing else", function()
+    -- Resumed, such a cycle had no instruction left to run, so the agent
+    -- counted finished and the error meant for it was raised in the next
+    -- Lua code anywhere: the session's own handler of the agent's end
+    -- ('asx: the agent finish handler failed: coroutine.yield called ...').
+    local errors, events = {}, {}
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      self:sleep(1)
+      return coroutine.yield()
+    end
+    local Fine = asx.Trader:extend("fine")
+    function Fine:cycle() self:sleep(2) end
+    local L = { send_event = function(_, event_type, m)
+      if event_type == "agent" then events[#events + 1] = m.strategy .. " " .. m.state .. " " .. m.time end
+    end }
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new(), Fine:new() }, logger = L,
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^t#%d+: ([^\n]*)") end })
+    s:run()
+    assert.are.same({ "coroutine.yield called in an agent's own coroutine (use self:sleep(seconds) to wait)" },
+      errors)
+    assert.are.same({ "t started 0", "fine started 0", "t failed 1", "fine finished 2" }, events)
+    assert.are.same({ "failed", "finished" }, { s:agent_state(s.traders[1]), s:agent_state(s.traders[2]) })
+  end)
+
   -- A fixed, seeded market of random traders: returns its events and figures.
   local function market(seed, n)
     local Random = dofile("strategies/random_trader.lua")

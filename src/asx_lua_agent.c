@@ -284,9 +284,17 @@ static const char STRAY_YIELD[] =
 static char refused_message[LUA_IDSIZE + 128];
 static lua_Hook refused_displaced;
 static int refused_mask, refused_count;
+/* 1 from the arming until the hook fires or is taken back: a yield made by
+ * a tail call from the coroutine's bottom frame (a cycle ending in `return
+ * coroutine.yield()`) leaves no instruction to run when it is resumed, so
+ * the hook stays armed past the agent's end, and fired in the next Lua code
+ * anywhere, asx's own included (the agent finish handler failed, the agent
+ * counted finished). */
+static int refused_armed;
 
 static void refuse_yield(lua_State *L, lua_Debug *ar) {
   (void)ar;
+  refused_armed = 0;
   lua_sethook(L, refused_displaced, refused_mask, refused_count);
   lua_pushstring(L, refused_message);
   lua_error(L);
@@ -318,6 +326,7 @@ static void refuse_stray_yield(lua_State *co) {
   refused_displaced = lua_gethook(co);
   refused_mask = lua_gethookmask(co);
   refused_count = lua_gethookcount(co);
+  refused_armed = 1;
   lua_sethook(co, refuse_yield, LUA_MASKCOUNT, 1);
 }
 
@@ -384,6 +393,17 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
     refuse_stray_yield(co);
     gate.open = 1;
     status = lua_resume(co, 0);
+  }
+  if (refused_armed) {
+    /* The refused yield was the agent's last act: it fails with the error
+     * the hook would have raised, and the hook is taken back. */
+    refused_armed = 0;
+    lua_sethook(co, refused_displaced, refused_mask, refused_count);
+    if (status == 0) {
+      lua_settop(co, 0);
+      lua_pushstring(co, refused_message);
+      status = LUA_ERRRUN;
+    }
   }
   gate.open = 0;
   agent_rng.state = NULL;
