@@ -311,6 +311,13 @@ describe("the statistics of summary.csv", function()
     assert.are.same({ n = 4, mean = 2.5, sd = sd, low = 2.5 - 3.182446305 * sd / 2,
       high = 2.5 + 3.182446305 * sd / 2 }, d)
     assert.are.same({ n = 1, mean = 7 }, stats.describe({ 7 }))
+    -- The same figure in every run is its own mean, with an sd of 0: the
+    -- sum's rounding made three runs of 0.1 a mean of 0.10000000000000002,
+    -- an sd of 1.7e-17 and an interval around neither.
+    assert.are.same({ n = 3, mean = 0.1, sd = 0, low = 0.1, high = 0.1 }, stats.describe({ 0.1, 0.1, 0.1 }))
+    assert.are.same({ n = 1, mean = 0.1 }, stats.describe({ 0.1 }))
+    local inf = stats.describe({ 1 / 0, 1 / 0 })
+    assert.are.equal(1 / 0, inf.mean)
     assert.are.same({ n = 0 }, stats.describe({}))
   end)
 end)

@@ -45,10 +45,21 @@ function M.describe(xs)
   if n == 0 then return r end
   local sum = 0
   for i = 1, n do sum = sum + xs[i] end
-  r.mean = sum / n
+  local mean = sum / n
+  -- The sum's rounding, taken back by the mean of the deviations (the
+  -- corrected two-pass method): three runs of 0.1 summed to
+  -- 0.30000000000000004, a mean of 0.10000000000000002 with an sd of
+  -- 1.7e-17, where every run had the same figure. Not for an infinite mean,
+  -- whose deviations are NaN.
+  if mean - mean == 0 then
+    local dev = 0
+    for i = 1, n do dev = dev + (xs[i] - mean) end
+    mean = mean + dev / n
+  end
+  r.mean = mean
   if n < 2 then return r end
   local ss = 0
-  for i = 1, n do ss = ss + (xs[i] - r.mean) ^ 2 end
+  for i = 1, n do ss = ss + (xs[i] - mean) ^ 2 end
   r.sd = sqrt(ss / (n - 1))
   local half = M.t975(n - 1) * r.sd / sqrt(n)
   r.low, r.high = r.mean - half, r.mean + half
