@@ -81,6 +81,33 @@ describe("the report page in chromium #browser", function()
     assert.are.equal(1, seen.drawn["1"].volume)
   end)
 
+  it("says what ended the session: its duration only when it reached it", function()
+    -- Both agents end at 101.5 s: the page of a run of -d 200 said
+    -- "duration", which the run of -d 3 reaches.
+    local seen = check("all_done", "--seed 5 -d 200 " .. F .. "one_trade.lua", { 1, 10, 60, 300 })
+    assert.are.equal("all agents done", seen.facts["stopped by"])
+    assert.are.equal("all agents done", seen.params["stopped by"])
+    seen = check("duration", "--seed 5 -d 3 " .. F .. "one_trade.lua", { 1, 10, 60, 300 })
+    assert.are.equal("duration", seen.facts["stopped by"])
+    assert.are.equal("duration", seen.params["stopped by"])
+  end)
+
+  it("says that the session goes on on the page report() writes at the prompt", function()
+    local d = run.tmpdir()
+    local r = run.sh(('printf \'step(3)\\nreport("%s/r.html")\\n\' | "$HOST" -i -q --clock virtual --seed 5 -d 200 %s')
+      :format(d, F .. "one_trade.lua"), d)
+    assert.are.equal(0, r.status, r.stderr)
+    local out = run.output(("NODE_PATH=setup/web/node_modules node spec/browser/report_page.js '%s' '%s' 2>&1")
+      :format(d .. "/r.html", SHOTS .. "/at_the_prompt.png"))
+    os.execute("rm -rf '" .. d .. "'")
+    local seen = cjson.decode(out)
+    assert.are.same({}, seen.errors)
+    -- It said "duration", as if the session had ended at 3 s.
+    assert.are.equal("not yet (paused)", seen.facts["stopped by"])
+    assert.are.equal("not yet (paused)", seen.params["stopped by"])
+    assert.are.equal("3.000 s", seen.params["session time"])
+  end)
+
   it("draws one value line for a file given twice, the name's data", function()
     local seen, _, data = check("given_twice", "--seed 1 -d 20 strategies/random_trader.lua:20 "
       .. "strategies/random_trader.lua:10", { 1, 10, 60, 300 })

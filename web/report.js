@@ -50,8 +50,13 @@
   }
 
   const session = data.session;
-  const stoppedBy = data.live ? '-' :
-    session.stopped_by || (session.duration !== null ? 'duration' : 'all agents done');
+  // What ended the session: its duration only when it reached it, as every
+  // agent may finish before (the page said "duration" then), and nothing
+  // yet for the page of a session that goes on (report() at the prompt).
+  const ended = !session.state || session.state === 'ended';
+  const stoppedBy = data.live ? '-' : session.stopped_by ||
+    (!ended ? 'not yet (' + session.state + ')' :
+      session.duration !== null && session.session_time >= session.duration ? 'duration' : 'all agents done');
   const summary = data.summary;
   let candles = arr(data.candles);
   let activity = arr(data.activity);

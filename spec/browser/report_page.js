@@ -3,6 +3,7 @@
 // interval buttons and prints what it saw as one JSON object:
 //   { errors: [...], requests: [...], intervals: [...], default: iv,
 //     drawn: { [iv]: { candles, volume } }, lines: [{ title, values }],
+//     facts: { [name]: text }, params: { [name]: text },
 //     screenshot: { path, bytes, colors } }
 // lines are the strategy value lines drawn (window.asxReport.lines()).
 // errors are console errors and uncaught exceptions; requests are the
@@ -42,6 +43,11 @@ async function main() {
     out.intervals = await page.evaluate(() => window.asxReport.intervals);
     out.drawn[out.default] = await page.evaluate(() => window.asxReport.drawn());
     out.lines = await page.evaluate(() => window.asxReport.lines());
+    // The header's facts and the session table, as text by their names.
+    out.facts = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#facts > div')]
+      .map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+    out.params = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#params tr')]
+      .map((tr) => [...tr.cells].map((c) => c.textContent))));
     // Waits for the charts to paint before the picture.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const shot = await page.screenshot({ path: shotPath, fullPage: true });

@@ -195,6 +195,9 @@ function Report:data(extra)
       seed = r.seed, clock = r.clock, duration = opt(extra.duration or s.duration),
       session_time = r.session_time, wall_time = r.wall_time,
       stopped_by = opt(r.signal and signal_name(r.signal) or r.stopped_by),
+      -- "ended", or a page of a session that goes on (report() at the
+      -- prompt): the page then says so, not what stopped it.
+      state = s:state(),
       parameters = extra.parameters or {},
     },
     summary = {
