@@ -235,6 +235,36 @@ describe("asx-host --http #browser", function()
     assert.are.equal(2, r.status)
     assert.are.equal("asx-host: --http-control needs --http\n" .. run.USAGE, r.stderr)
   end)
+
+  it("refuses an address it cannot listen on before the log files open, leaving them as they were", function()
+    -- The logs were opened, and truncated, before the server was tried: a
+    -- port in use (or a host name, not an address) lost an earlier run's log.
+    local d = run.tmpdir()
+    local taken = assert(io.open(d .. "/taken.lua", "w"))
+    taken:write([[
+local srv = assert(require("asx.core").http_listen({ port = 0, on_request = function() end }))
+io.stdout:write(srv:port(), "\n") io.stdout:flush()
+io.stdin:read("*l")
+]])
+    taken:close()
+    local holder = assert(io.popen(("env -u LD_PRELOAD %s %s/taken.lua > %s/port"):format(run.LUA, d, d), "w"))
+    local port = run.wait_for("the port", function() return (run.read(d .. "/port") or ""):match("^(%d+)\n") end)
+    local r = run.sh(('printf "earlier run\\n" > "$D/t.csv" && printf "earlier run\\n" > "$D/t.jsonl" && '
+      .. '"$HOST" -q --clock virtual -d 1 --http 127.0.0.1:%s --log "$D/t.csv" --log "$D/t.jsonl" '
+      .. 'spec/fixtures/report/quiet.lua'):format(port), d)
+    holder:write("\n")
+    holder:close()
+    assert.are.equal(2, r.status)
+    assert.are.equal(("asx-host: --http: cannot serve on 127.0.0.1:%s: cannot listen there (address in use, or not "
+      .. "this machine's)\n"):format(port) .. run.USAGE, r.stderr)
+    assert.are.equal("earlier run\n", run.slurp(d .. "/t.csv"))
+    assert.are.equal("earlier run\n", run.slurp(d .. "/t.jsonl"))
+    r = run.sh('"$HOST" -q --clock virtual -d 1 --http localhost.:0 --log "$D/t.csv" spec/fixtures/report/quiet.lua', d)
+    assert.are.equal(2, r.status)
+    assert.are.equal("asx-host: --http: cannot serve on localhost.:0: not an IP address\n" .. run.USAGE, r.stderr)
+    assert.are.equal("earlier run\n", run.slurp(d .. "/t.csv"))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
 end)
 
 describe("asx-host --http and HEAD", function()

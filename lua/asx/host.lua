@@ -275,6 +275,17 @@ function M.run(opts, files)
   end
   local plan = plan_agents(classes, files, opts)
 
+  -- The live page's address is taken before the log files open (and
+  -- truncate what an earlier run wrote): one in use, or no address, is a
+  -- bad command line that leaves them as they were.
+  local listener
+  if opts.http then
+    local err
+    listener, err = require("asx.http").listen({ host = opts.http.host, port = opts.http.port,
+      control = opts.http_control })
+    if not listener then usage_error("--http: %s", err) end
+  end
+
   -- The loggers open once the strategies loaded, before anything
   -- runs, so a bad value exits 2 with nothing done.
   local logs, log_err = loggers.open_cli(opts.loggers)
@@ -350,7 +361,7 @@ function M.run(opts, files)
   local live
   if opts.http then
     local err
-    live, err = require("asx.http").start(s, page, opts, PROG)
+    live, err = require("asx.http").start(s, page, opts, PROG, listener)
     if not live then usage_error("--http: %s", err) end
   end
 

@@ -139,12 +139,39 @@ local function query(path)
   return q
 end
 
--- Serves the live page of session s, whose report R is attached. Returns
--- the server ({ url, host, port, close }), or nil and the reason.
+-- Listens on opts.host and opts.port (0: any free one), with POST taken at
+-- /api/control when opts.control, before there is a session to serve:
+-- asx-host listens before it opens the log files, so that an address it
+-- cannot listen on is a bad command line that truncated no log. Until
+-- M.serve takes it over, a request (should a logger run the loop) is
+-- answered 503. Returns the listener, or nil and the reason.
+function M.listen(opts)
+  local handlers = {
+    on_request = function() return 503, "text/plain", "the session is starting\n" end,
+    on_tick = function() end,
+  }
+  local srv, err = core.http_listen({ host = opts.host, port = opts.port,
+    on_request = function(...) return handlers.on_request(...) end,
+    every = M.STREAM_EVERY, on_tick = function() return handlers.on_tick() end,
+    post = "/api/control", post_off = not opts.control })
+  if not srv then return nil, ("cannot serve on %s:%d: %s"):format(opts.host, opts.port, err) end
+  return { srv = srv, handlers = handlers, host = opts.host, control = opts.control }
+end
+
+-- Serves the live page of session s, whose report R is attached, on
+-- opts.listener (M.listen), else on a new one of opts.host, opts.port and
+-- opts.control. Returns the server ({ url, host, port, close }), or nil and
+-- the reason.
 function M.serve(s, R, opts)
+  local listener = opts.listener
+  if not listener then
+    local err
+    listener, err = M.listen(opts)
+    if not listener then return nil, err end
+  end
   local tape = new_tape(M.TRADES_KEPT)
   s.exchange:add_logger(tape)
-  local control = opts.control
+  local control = listener.control
   if control then s._resumable = true end
   local sent_trades, ticks = 0, 0
   -- What the stream has sent (see on_tick).
@@ -242,7 +269,7 @@ function M.serve(s, R, opts)
   -- sample sent. `from` is that session time: the page replaces what it
   -- has from there on. When the candles moved to a coarser interval, or the
   -- samples to a longer period, everything goes again (from 0).
-  local srv
+  local srv = listener.srv
   local function on_tick()
     ticks = ticks + 1
     local cs = R.candles
@@ -277,17 +304,12 @@ function M.serve(s, R, opts)
     srv:broadcast(table.concat(parts))
   end
 
-  local err
-  srv, err = core.http_listen({ host = opts.host, port = opts.port, on_request = on_request,
-    every = M.STREAM_EVERY, on_tick = on_tick, post = "/api/control", post_off = not control })
-  if not srv then
-    s.exchange:remove_logger(tape)
-    return nil, ("cannot serve on %s:%d: %s"):format(opts.host, opts.port, err)
-  end
+  listener.handlers.on_request, listener.handlers.on_tick = on_request, on_tick
+  local host = listener.host
   local port = srv:port()
-  local shown = opts.host:find(":", 1, true) and ("[" .. opts.host .. "]") or opts.host
+  local shown = host:find(":", 1, true) and ("[" .. host .. "]") or host
   return {
-    host = opts.host, port = port, url = ("http://%s:%d/"):format(shown, port),
+    host = host, port = port, url = ("http://%s:%d/"):format(shown, port),
     close = function()
       on_tick() -- the last figures, then the end of every stream
       srv:close()
@@ -298,13 +320,13 @@ function M.serve(s, R, opts)
 end
 
 -- What asx-host does for --http: serves session s (with its report R, or
--- a new one) on opts.http ({ host, port }), prints the URL on stderr, and a
--- warning for an address other machines can reach. Returns the server, or
--- nil and the reason.
-function M.start(s, R, opts, prog)
+-- a new one) on listener (M.listen) or opts.http ({ host, port }), prints
+-- the URL on stderr, and a warning for an address other machines can
+-- reach. Returns the server, or nil and the reason.
+function M.start(s, R, opts, prog, listener)
   R = R or require("asx.report").attach(s)
   local srv, err = M.serve(s, R, { host = opts.http.host, port = opts.http.port,
-    control = opts.http_control })
+    control = opts.http_control, listener = listener })
   if not srv then return nil, err end
   if not is_loopback(srv.host) then
     io.stderr:write(("%s: warning: --http on %s: other machines can see this session%s\n"):format(prog,
