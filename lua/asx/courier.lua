@@ -100,7 +100,7 @@ end
 -- checks that what it is given is what it sent: the courier object itself
 -- is the session's, and Lua code may call it with anything.
 function M.new(s, default)
-  if default and default > 0 then P.used.latency, P.used.any = true, true end
+  if default and default > 0 then P.note_used("latency") end
   return setmetatable({
     session = s, sched = s.sched, default = default or 0,
     heap = {}, seq = 0,

@@ -29,13 +29,6 @@ local type, tonumber, pcall, error = type, tonumber, pcall, error
 local TRADE, CANCEL, TRIM, OPEN = C.ASX_EV_TRADE, C.ASX_EV_CANCEL, C.ASX_EV_TRIM, C.ASX_OPEN
 local owners, account_of, state_of = P.owners, P.account_of, P.state_of
 
--- What asx's Lua code uses at all, so that the paths of an order cost one
--- test more where nobody does: set on the first trader or class that has a
--- `latency` or an `on_fill` (lua/asx/trader.lua), or a session with a
--- default latency; `any` when either is.
-P.used = P.used or { latency = false, on_fill = false, any = false }
-local used = P.used
-
 local M = {}
 
 -- Handlers registered with t:on_fill(fn).
@@ -48,7 +41,7 @@ local function register(self, fn)
   end
   handlers[self] = fn
   if fn then
-    used.on_fill, used.any = true, true
+    P.note_used("on_fill")
     M.watch_resting(self)
   end
 end

@@ -74,6 +74,13 @@ P.account_of = account_of
 local state_at = weak("v")
 local exchange_at = weak("v")
 P.state_at, P.exchange_at = state_at, exchange_at
+
+-- What asx's Lua code uses at all, so that the paths of an order cost one
+-- test more where nobody does: set on the first trader or class that has a
+-- `latency` or an `on_fill` (lua/asx/trader.lua), or a session with a
+-- default latency; `any` when either is. Set through P.note_used
+-- (lua/asx/trader.lua), which the order path's copy of `any` follows.
+P.used = { latency = false, on_fill = false, any = false }
 -- Every registered account by its id, weakly: an order finds its account,
 -- and so whether its exchange still lives (lua/asx/order.lua).
 P.account_at = weak("v")
