@@ -193,6 +193,37 @@ describe("a study's results", function()
   end)
 end)
 
+describe("a study's metric names", function()
+  it("fail a run whose metric is named as a column of results.csv, a parameter or a report field", function()
+    -- A metric "run" made a second column "run", which a reader keyed by
+    -- name took for the run's number; one named "trades" replaced the
+    -- summary's trades with its own figure.
+    local cases = {
+      { "run", "'run', a column of results.csv" },
+      { "seed", "'seed', a column of results.csv" },
+      { "a.x", "'a.x', a parameter of the study" },
+      { "trades", "'trades', a report field of the study" },
+    }
+    for _, case in ipairs(cases) do
+      local d, path = write_study(([[
+        return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades" },
+          parameters = { ["a.x"] = { 1 } }, metrics = function() return { [%q] = 7 } end }]]):format(case[1]))
+      local st = study.load(path)
+      local runs = study.runs(st, "asx-host", d)
+      os.execute("mkdir -p '" .. d .. "/runs'")
+      local f = assert(io.open(runs[1].summary, "w"))
+      f:write('{"status":0,"trades":4}')
+      f:close()
+      results.collect(st, runs, d)
+      local csv = run.slurp(d .. "/results.csv")
+      os.execute("rm -rf '" .. d .. "'")
+      assert.are.same({ false, "the study's metrics function returned " .. case[2] .. " (a metric needs a name of "
+        .. "its own)" }, { runs[1].ok, runs[1].reason }, case[1])
+      assert.are.equal("run,point,seed,status,a.x,trades\n1,1,1,failed,1,\n", csv, case[1])
+    end
+  end)
+end)
+
 describe("a study's report fields", function()
   it("fail a run where one holds a table, naming it, as a metric that gives one does", function()
     -- report = { "value" } wrote the table's address, another in every run.

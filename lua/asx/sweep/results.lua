@@ -102,6 +102,14 @@ end
 -- a summary. Each run gets .ok, .values and, when it failed, .reason.
 function M.read(s, runs, exits)
   local extra, seen = {}, {}
+  -- results.csv's columns besides the metrics: a metric by one of these
+  -- names made a second column of it (a reader keyed by name took the
+  -- metric's "run" for the run's number), or replaced a report field's
+  -- figure with its own.
+  local taken = { run = "a column of results.csv", point = "a column of results.csv",
+    seed = "a column of results.csv", status = "a column of results.csv" }
+  for _, k in ipairs(s.keys) do taken[k] = "a parameter of the study" end
+  for _, f in ipairs(s.report) do taken[f] = "a report field of the study" end
   local present, strategies, summaries = {}, {}, 0
   for _, r in ipairs(runs) do
     r.values, r.ok, r.reason = {}, false, nil
@@ -156,6 +164,11 @@ function M.read(s, runs, exits)
             if t ~= "number" and t ~= "string" and t ~= "boolean" then
               r.ok, r.reason = false, ("the study's metrics function returned a %s for '%s' (numbers expected)")
                 :format(t, k)
+              break
+            end
+            if taken[k] then
+              r.ok, r.reason = false, ("the study's metrics function returned '%s', %s (a metric needs a name "
+                .. "of its own)"):format(k, taken[k])
               break
             end
             -- NaN (0 / 0) is a figure that does not exist, as null is.
