@@ -33,7 +33,7 @@ local M = {}
 
 -- Every exchange's state and the exchange itself by its number
 -- (lua/asx/private.lua), which its traders' accounts carry.
-local state_at, exchange_at = P.state_at, P.exchange_at
+local state_at, exchange_at, gone = P.state_at, P.exchange_at, P.gone
 local n_exchanges = 0
 
 local Exchange = {}
@@ -419,6 +419,25 @@ local function instrument_names(list)
   return names, index, n
 end
 
+-- The finalizer of the books of exchange number tag. An ordinary collection
+-- takes the books with their exchange, which no one reaches any more; but
+-- lua_close runs every finalizer, of objects still reachable too, and the
+-- cdata's (these) before newproxy's __gc: a __gc that traded then reached
+-- freed books. So the exchange leaves first the tables every call finds it
+-- by (lua/asx/private.lua); a call then finds no exchange, and raises or
+-- returns as for a trader that has none (trader.lua's trader_exchange says
+-- it is gone). Those tables are weak, so the finalizer holds nothing that
+-- would keep the books alive; in an ordinary collection their entries are
+-- gone already.
+local function book_finalizer(tag)
+  return function(b)
+    local ex = exchange_at[tag]
+    if ex ~= nil then state_of[ex], gone[ex] = nil, true end
+    state_at[tag], exchange_at[tag] = nil, nil
+    C.asx_book_free_orphaned(b)
+  end
+end
+
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "exchange", "table of options expected", opts)
@@ -455,10 +474,19 @@ function M.new(opts)
   -- then on (lua/asx/order.lua), and no book is given it again (cancel).
   local anchors, kept = {}, {}
   local books = {}
+  -- The tags are the accounts' int32_t (a signed field, whose value compiled
+  -- code uses as an index without a conversion): past them, they would repeat.
+  if n_exchanges == 0x7FFFFFFF then
+    error("exchange: no exchange numbers left (a process makes at most 2^31 - 1 exchanges)", 2)
+  end
+  -- The number is taken now: books made for an exchange that then failed
+  -- (out of memory) must not clear, when collected, the entries of the next.
+  n_exchanges = n_exchanges + 1
+  local free_book = book_finalizer(n_exchanges)
   for i = 0, n_instruments - 1 do
     local b = i == 0 and C.asx_book_new() or C.asx_book_new_instrument(books[0])
     if b == nil then error("exchange: out of memory", 2) end
-    books[i] = ffi.gc(b, C.asx_book_free_orphaned)
+    books[i] = ffi.gc(b, free_book)
     assert(C.asx_book_set_name(b, names[i]) == 0)
   end
   local book = books[0]
@@ -471,12 +499,6 @@ function M.new(opts)
   -- a call must deliver to them (ex.loggers has any the book's sink does
   -- not feed: update_batched keeps it), for the order path to test per
   -- order.
-  -- The tags are the accounts' int32_t (a signed field, whose value compiled
-  -- code uses as an index without a conversion): past them, they would repeat.
-  if n_exchanges == 0x7FFFFFFF then
-    error("exchange: no exchange numbers left (a process makes at most 2^31 - 1 exchanges)", 2)
-  end
-  n_exchanges = n_exchanges + 1
   local st = { book = book, books = books, names = names, index = index, n = n_instruments,
     ev_buffer = C.asx_book_event_buffer(book), ev_count = C.asx_book_event_count(book),
     anchors = anchors, kept = kept, kept_n = 0, kept_limit = 64,

@@ -41,6 +41,9 @@ registry["asx.private"] = {
   -- exchange -> its private state (book, anchors, ...), which the exchange
   -- itself keeps alive (lua/asx/exchange.lua)
   state_of = weak("kv"),
+  -- exchange -> true once lua_close freed its books (lua/asx/exchange.lua,
+  -- book_finalizer): its methods say so rather than "exchange expected"
+  gone = weak("k"),
   classes = weak("k"),     -- Trader and its subclasses
   owners = weak("v"),      -- trader id -> trader, so an order can name its owner without keeping it
   -- trader -> { [instrument name] = stocks } asked for by asx.trader{ stocks = { ... } }, until

@@ -25,7 +25,10 @@ local Exchange = {}
 -- method itself.
 local function exchange_state(self, fname)
   local st = state_of[self]
-  if not st then self_error(fname, "exchange", self, 3) end
+  if not st then
+    if P.gone[self] then error(fname .. ": this exchange is gone (freed as Lua closes)", 3) end
+    self_error(fname, "exchange", self, 3)
+  end
   return st
 end
 

@@ -373,6 +373,12 @@ end
 local function trader_exchange(self, acct, fname)
   local ex = exchange_at[acct.tag]
   if ex == nil then
+    -- A trader keeps its exchange alive: one it was registered with (tag
+    -- not 0) is gone only when lua_close has freed it (lua/asx/exchange.lua,
+    -- book_finalizer), and a finalizer trades.
+    if acct.tag ~= 0 then
+      error(("%s: the exchange of %s is gone (freed as Lua closes)"):format(fname, tostring(self)), 3)
+    end
     error(("%s: %s has no exchange (register it with ex:register(trader))"):format(fname, tostring(self)), 3)
   end
   return ex, state_at[acct.tag]
