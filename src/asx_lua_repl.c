@@ -240,6 +240,19 @@ static int protected_call(call *c, const char *where) {
   return rc;
 }
 
+static int cb_ready(void *data);
+
+/* The next prompt when the callback that should have asked for it did not
+ * (it failed before r:prompt, for want of memory): as r:prompt would have
+ * asked, once ready() says so when the owner gave one, so that a piped line
+ * never runs inside a step the failed line started. */
+static void prompt_again(lrepl *u, const char *prompt) {
+  if (u->ref_ready != LUA_NOREF)
+    asx_repl_prompt_when(u->repl, prompt, cb_ready, u);
+  else
+    asx_repl_prompt(u->repl, prompt);
+}
+
 /* A line needs memory before on_line runs (its string). When none is left
  * (a global keeps nearly all of it), the garbage is collected and the line
  * tried again; failing that, it is dropped with a word on stderr. Whatever
@@ -269,20 +282,27 @@ static void cb_line(void *data, const char *line, size_t len) {
   if (rc != 0)
     report(T, c.started ? "on_line" : "reading the line (it was not run)");
   if (line && u->repl && !u->asked)
-    asx_repl_prompt(u->repl, u->last_prompt);
+    prompt_again(u, u->last_prompt);
   unpin(u, T);
 }
 
+/* As for a line: the next prompt comes, whatever on_interrupt did. */
 static void cb_interrupt(void *data, int count) {
   call c = { data, CALL_INTERRUPT, NULL, 0, count, 0, 0 };
-  if (!c.u->T)
+  lrepl *u = c.u;
+  if (!u->T)
     return;
-  if (c.u->ref_on_interrupt == LUA_NOREF) {
-    if (c.u->repl)
-      asx_repl_prompt(c.u->repl, NULL);
-    return;
+  u->asked = 0;
+  if (u->ref_on_interrupt != LUA_NOREF) {
+    lua_State *T = pin(u);
+    if (try_call(&c) != 0)
+      report(T, c.started ? "on_interrupt" : "calling it");
+    if (u->repl && !u->asked)
+      prompt_again(u, u->last_prompt);
+    unpin(u, T);
+  } else if (u->repl) {
+    prompt_again(u, u->last_prompt);
   }
-  protected_call(&c, "on_interrupt");
 }
 
 /* The source names of asx's own Lua files begin with this (repl_open's
@@ -519,14 +539,26 @@ static lrepl *check_open(lua_State *L, const char *fn) {
 }
 
 /* An error in ready() counts as ready: a prompt that never comes back
- * would leave the user with no way to type quit(). */
+ * would leave the user with no way to type quit(). Running out of memory
+ * is not ready()'s error but the state's (a line keeps nearly all of it in
+ * a global): it goes unsaid, as the line that took the memory said it. */
 static int cb_ready(void *data) {
   call c = { data, CALL_READY, NULL, 0, 0, 0, 0 };
-  if (!c.u->T || c.u->ref_ready == LUA_NOREF)
+  lrepl *u = c.u;
+  lua_State *T;
+  int rc;
+  if (!u->T || u->ref_ready == LUA_NOREF)
     return 1;
-  if (protected_call(&c, "prompt's ready function") != 0)
-    return 1;
-  return c.ready;
+  T = pin(u);
+  rc = try_call(&c);
+  if (rc != 0) {
+    if (lua_type(T, -1) == LUA_TSTRING && strcmp(lua_tostring(T, -1), "not enough memory") == 0)
+      lua_pop(T, 1);
+    else
+      report(T, c.started ? "prompt's ready function" : "calling it");
+  }
+  unpin(u, T);
+  return rc != 0 || c.ready;
 }
 
 static int l_prompt(lua_State *L) {
