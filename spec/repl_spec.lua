@@ -186,6 +186,23 @@ stats().time
       assert.are.equal(0, status)
     end)
 
+    it("a step cut short leaves no wake-up at its old end: resume() with nothing to run stays there", function()
+      -- me slept to the step's end in one wake-up; cut at 50 s (here by a
+      -- logger, as Ctrl-C or the live page's pause cut it), it still woke
+      -- at 100, and resume() jumped the clock there. The two lines after
+      -- resume() let the loop turn, so that me has run and paused again.
+      local out, status = run([[
+step(100)
+stats().time
+resume()
+local _ = 1
+local _ = 2
+stats().state, stats().time
+]], "--seed 1 --clock virtual spec/fixtures/host/late_pause.lua")
+      assert.are.same({ "50", '"paused"\t50' }, out)
+      assert.are.equal(0, status)
+    end)
+
     it("starts paused and advances only on step", function()
       local out = run([[
 stats().state

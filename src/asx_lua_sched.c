@@ -342,6 +342,18 @@ static int l_step(lua_State *L) {
   return 1;
 }
 
+/* sched:rewake(agent, delay): see asx_sched_rewake; false when the
+ * wake-up could not move. */
+static int l_rewake(lua_State *L) {
+  lsched *ls = asx__lua_check_sched(L, 1);
+  lua_Integer a = luaL_checkinteger(L, 2);
+  double d = luaL_checknumber(L, 3);
+  if (a < 1 || a > (lua_Integer)asx_sched_count(ls->s))
+    return luaL_argerror(L, 2, "agent number expected");
+  lua_pushboolean(L, asx_sched_rewake(ls->s, (uint32_t)(a - 1), d) == 0);
+  return 1;
+}
+
 static int l_stepping(lua_State *L) {
   lua_pushboolean(L, asx_sched_stepping(asx__lua_check_sched(L, 1)->s));
   return 1;
@@ -461,7 +473,7 @@ static const luaL_Reg sched_methods[] = {
     {"stop", l_stop},       {"now", l_sched_now},
     {"duration", l_duration}, {"speed", l_speed},
     {"pause", l_pause},     {"step", l_step},
-    {"stepping", l_stepping}, {"state", l_state},
+    {"stepping", l_stepping}, {"rewake", l_rewake}, {"state", l_state},
     {"counts", l_counts},   {"finish", l_finish},
     {"current", l_current}, {"count", l_count},
     {"resumes", l_resumes}, {"on_error", l_on_error},

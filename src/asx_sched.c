@@ -365,6 +365,20 @@ int asx_sched_wake(asx_sched *s, uint32_t agent, double delay) {
   return 0;
 }
 
+int asx_sched_rewake(asx_sched *s, uint32_t agent, double delay) {
+  double t;
+  if (agent >= s->n || !(delay >= 0) || !isfinite(delay))
+    return ASX_E_ARG;
+  if (s->st[agent] != ASX_AGENT_WAITING || asx_wakeq_first(s->q, &t) != agent ||
+      s->courier_at <= t)
+    return ASX_E_STATE;
+  if (t <= s->now + delay)
+    return 0;
+  asx_wakeq_take(s->q);
+  s->st[agent] = ASX_AGENT_IDLE;
+  return asx_sched_wake(s, agent, delay);
+}
+
 int asx_sched_finish(asx_sched *s, uint32_t agent, int state) {
   if (agent >= s->n || state < ASX_AGENT_FINISHED || state > ASX_AGENT_STOPPED)
     return ASX_E_ARG;

@@ -136,6 +136,16 @@ uint32_t asx_sched_count(const asx_sched *s);
  * largest double is that largest double (DBL_MAX). */
 int asx_sched_wake(asx_sched *s, uint32_t agent, double delay);
 
+/* Moves agent's wake-up, when it is the next due, to now + delay if that
+ * is sooner: the REPL's `me` sleeps in one wake-up to the end of a step
+ * with nothing else to run, and a pause that cut the step short would
+ * otherwise leave the clock to jump there at the next resume. Only the
+ * next wake-up can move (asx_wakeq.h: a removed entry stays linked), and
+ * it moves at no cost. Returns 0, ASX_E_ARG, ASX_E_STATE when agent is
+ * not waiting or another wake-up (or a message) comes first, or
+ * ASX_E_NOMEM as asx_sched_wake (then the agent is idle, with no wake-up). */
+int asx_sched_rewake(asx_sched *s, uint32_t agent, double delay);
+
 /* Ends an agent with a terminal state and removes its pending wake-up. An
  * agent already ended keeps its first terminal state (returns E_STATE). */
 int asx_sched_finish(asx_sched *s, uint32_t agent, int state);

@@ -606,7 +606,15 @@ function Session:pause(on)
   if on and not self._resumable then
     error("pause: nothing can resume this session (no prompt, no --http-control); s:stop() ends it", 2)
   end
-  return self.sched:pause(on)
+  local sleeper = on and self._step_sleeper
+  local ok = self.sched:pause(on)
+  -- The prompt's `me`, asleep until the end of the step this pause cuts
+  -- short (lua/asx/repl/init.lua), wakes where the step stopped instead.
+  if sleeper then
+    self._step_sleeper = nil
+    self.sched:rewake(sleeper, 0)
+  end
+  return ok
 end
 function Session:step(seconds)
   if type(seconds) ~= "number" or not (seconds >= 0 and seconds < huge) then

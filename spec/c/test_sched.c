@@ -434,6 +434,40 @@ static void test_pause_ends_a_step(void **state) {
   uv_run(loop, UV_RUN_DEFAULT);
 }
 
+/* The REPL's `me` sleeps to the end of a step in one wake-up; a pause that
+ * cut the step short moves that wake-up back to where the step stopped, or
+ * the next resume would jump the clock to the old end. */
+static void test_rewake_moves_the_next_wake_up(void **state) {
+  run r;
+  uv_loop_t *loop = uv_default_loop();
+  asx_sched *s = make(&r, ASX_CLOCK_VIRTUAL, 2);
+  script(&r, 0, 100.0, 1.0, -1.0);
+  script(&r, 1, 0.5, -1.0);
+  start_all(s);
+  assert_int_equal(asx_sched_pause(s, 1), 0);
+  assert_int_equal(asx_sched_start(s), 0);
+  r.pause_at = 2; /* agent 1, at 0.5: agent 0 sleeps until 100 */
+  assert_int_equal(asx_sched_step(s, 100), 0);
+  for (int i = 0; i < 100 && asx_sched_stepping(s); i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+  assert_true(asx_sched_now(s) == 0.5);
+  /* Agent 1 has ended: only the next wake-up moves. */
+  assert_int_equal(asx_sched_rewake(s, 1, 0), ASX_E_STATE);
+  assert_int_equal(asx_sched_rewake(s, 0, -1), ASX_E_ARG);
+  assert_int_equal(asx_sched_rewake(s, 0, 0), 0);
+  assert_int_equal(asx_sched_state(s, 0), ASX_AGENT_WAITING);
+  /* Not sooner: nothing moves. */
+  assert_int_equal(asx_sched_rewake(s, 0, 5), 0);
+  assert_int_equal(asx_sched_pause(s, 0), 0);
+  assert_int_equal(asx_sched_run(s), 0);
+  {
+    const uint32_t a[] = {0, 1, 1, 0, 0};
+    const double t[] = {0, 0, 0.5, 0.5, 1.5};
+    expect(&r, 5, a, t);
+  }
+  asx_sched_free(s);
+}
+
 static void test_real_clock_pause_and_step(void **state) {
   run r;
   uv_loop_t *loop = uv_default_loop();
@@ -918,6 +952,7 @@ int main(void) {
       cmocka_unit_test(test_finished_agent_is_never_resumed),
       cmocka_unit_test(test_pause_and_step),
       cmocka_unit_test(test_pause_ends_a_step),
+      cmocka_unit_test(test_rewake_moves_the_next_wake_up),
       cmocka_unit_test(test_real_clock_pause_and_step),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_random_streams),

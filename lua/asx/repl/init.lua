@@ -372,17 +372,23 @@ M.KEEPALIVE = 1
 -- could not open.
 function M.attach(s, opts)
   local Me = asx.Trader:extend("me")
+  local agent -- me's number in the session
   function Me:cycle()
     while true do
       -- A virtual clock's step with no other agent to run sleeps to the
       -- step's end in one wake-up, as the clock jumps without -i: a wake-up
-      -- a second made step(1e6) take some 17 s.
+      -- a second made step(1e6) take some 17 s. A pause that cuts the step
+      -- short (Ctrl-C, the live page's) moves that wake-up back to where
+      -- it stopped (Session:pause), or a resume() with nothing else to run
+      -- would jump the clock to the old end.
       local nap = M.KEEPALIVE
       if s.clock == "virtual" and s:stepping() then
         local c = s.sched:counts()
         if c.waiting == 0 and c.idle == 0 then nap = math.max(nap, s._step_end - s:now()) end
       end
+      s._step_sleeper = nap > M.KEEPALIVE and agent or nil
       self:sleep(nap)
+      s._step_sleeper = nil
       if s.clock == "virtual" and not s:stepping() then
         local c = s.sched:counts()
         if c.waiting == 0 and c.idle == 0 then s:pause(true) end
@@ -390,7 +396,7 @@ function M.attach(s, opts)
     end
   end
   local me = Me:new({ money = opts.money, stocks = opts.stocks })
-  s:add(me)
+  agent = s:add(me)
   s._resumable = true
   if s.clock == "virtual" then s:pause(true) end
 
