@@ -126,16 +126,23 @@ print("not reached")
     assert.are.equal("trades: 2", summary[8])
   end)
 
-  it("the session's duration ends the session, and the prompt with it", function()
+  it("the session's duration ends the session, and the prompt with it: lines left are said not run, status 1",
+    function()
+    -- They were dropped unsaid, with status 0: a script's caller could not
+    -- tell that its lines after the step never ran.
     local out, status, summary = run([[
 step(4)
 stats().time
 step(10)
 print("not reached")
 ]], "-d 5 " .. VIRTUAL)
-    assert.are.same({ "4" }, out)
-    assert.are.equal(0, status)
+    assert.are.same({ "4", "the session ended before the input did: lines from stdin:4 on were not run" }, out)
+    assert.are.equal(1, status)
     assert.are.equal("session time: 5.000 s", summary[3])
+    -- Blank lines left run nothing: nothing is said.
+    out, status = run("step(10)\n\n\n", "-d 5 " .. VIRTUAL)
+    assert.are.same({}, out)
+    assert.are.equal(0, status)
   end)
 
   it("a second step in one line is refused: the session steps once the line ends", function()

@@ -14,6 +14,7 @@
  *   r:prompt("asx> ", ready)  -- the same once ready() returns true, asked
  *                             -- after every turn of the loop
  *   r:mode()            -- "tty", "pipe" or "file"
+ *   r:unread()          -- input is left that no line took (asx_repl_unread)
  *   r:print(text [, "stderr"])  -- output that keeps the prompt intact
  *   r:pcall(f, ...)     -- pcall(f, ...), with Ctrl-C interrupting f
  *   r:close()
@@ -635,6 +636,12 @@ static int l_reading(lua_State *L) {
   return 1;
 }
 
+static int l_unread(lua_State *L) {
+  lrepl *u = check_open(L, "unread");
+  lua_pushboolean(L, asx_repl_unread(u->repl));
+  return 1;
+}
+
 /* Safe to call twice and from __gc. */
 static int l_close(lua_State *L) {
   lrepl *u = luaL_checkudata(L, 1, REPL_MT);
@@ -650,7 +657,7 @@ static int l_close(lua_State *L) {
 int asx__lua_open_repl(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "prompt", l_prompt },   { "mode", l_mode }, { "reading", l_reading },
-    { "print", l_print },     { "pcall", l_pcall },
+    { "print", l_print },     { "pcall", l_pcall },       { "unread", l_unread },
     { "close", l_close },     { NULL, NULL }
   };
   if (luaL_newmetatable(L, REPL_MT)) {

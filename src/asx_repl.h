@@ -108,6 +108,14 @@ void asx_repl_prompt_when(asx_repl *repl, const char *prompt,
 /* 1 while a line is being read (between asx_repl_prompt and its report). */
 int asx_repl_reading(const asx_repl *repl);
 
+/* Pipe and file modes: 1 when input is left that no line has taken, that is
+ * bytes the reader holds, or bytes ready on the descriptor now (a pipe's
+ * FIONREAD, a regular file's size past the read position); blank lines
+ * held do not count. 0 after end of
+ * input, in terminal mode, or when nothing is ready (what a writer sends
+ * later is not waited for). For the owner that ends before the input did. */
+int asx_repl_unread(const asx_repl *repl);
+
 /* Writes len bytes of text to out (stdout or stderr) from outside the
  * evaluation of a line (an agent's error, a logger's warning) without
  * garbling the line being typed: on a terminal with the prompt up, the

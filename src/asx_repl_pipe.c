@@ -11,6 +11,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void deliver_buffered(asx_repl *r);
 static void want_input(asx_repl *r);
@@ -173,4 +176,25 @@ void asx__repl_pipe_close(asx_repl *r) {
     uv_close((uv_handle_t *)&r->pipe, asx__repl_on_closed);
   if (r->fs_busy)
     uv_cancel((uv_req_t *)&r->fs);
+}
+
+int asx_repl_unread(const asx_repl *r) {
+  struct stat st;
+  off_t at;
+  int n = 0;
+  if (r->mode == ASX_REPL_TTY || r->state == ST_DONE || r->state == ST_CLOSED)
+    return 0;
+  /* Blank lines run nothing anyway. */
+  for (size_t i = 0; i < r->len; i++)
+    if (!memchr(" \t\r\n", r->buf[i], 4))
+      return 1;
+  if (r->eof)
+    return 0;
+  if (r->mode == ASX_REPL_PIPE)
+    return ioctl(r->fd, FIONREAD, &n) == 0 && n > 0;
+  /* A character device (/dev/null) has no size to compare. */
+  if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  at = lseek(r->fd, 0, SEEK_CUR);
+  return at >= 0 && st.st_size > at;
 }

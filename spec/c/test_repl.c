@@ -133,6 +133,47 @@ static void test_pipe(void **state) {
   rec_free(&r);
 }
 
+/* What the host asks when the session ended before the input did: whether
+ * input is left that no line took, held or ready on the pipe, blank lines
+ * not counted; what a writer has not sent is not waited for. */
+static void test_unread_pipe(void **state) {
+  uv_loop_t *loop = uv_default_loop();
+  int fds[2];
+  rec r = { 0 };
+  asx_repl *repl;
+  assert_int_equal(pipe(fds), 0);
+  repl = open_on(loop, fds[0], &r);
+  assert_int_equal(write(fds[1], "a\n", 2), 2);
+  /* Ready on the pipe, not read yet. */
+  assert_int_equal(asx_repl_unread(repl), 1);
+  asx_repl_prompt(repl, NULL);
+  spin(loop, &r);
+  assert_int_equal(r.n, 1);
+  /* Taken: nothing held, nothing ready, the writer still open. */
+  assert_int_equal(asx_repl_unread(repl), 0);
+  assert_int_equal(write(fds[1], "\n \nb\n", 5), 5);
+  asx_repl_prompt(repl, NULL);
+  spin(loop, &r);
+  assert_int_equal(r.n, 2);
+  /* " \nb\n" held: a line to run. */
+  assert_int_equal(asx_repl_unread(repl), 1);
+  asx_repl_prompt(repl, NULL);
+  spin(loop, &r);
+  asx_repl_prompt(repl, NULL);
+  spin(loop, &r);
+  assert_string_equal(r.lines[3], "b");
+  assert_int_equal(write(fds[1], "\n\r\n", 3), 3);
+  close(fds[1]);
+  asx_repl_prompt(repl, NULL);
+  spin(loop, &r);
+  /* Only a blank line held: nothing to run. */
+  assert_int_equal(r.n, 5);
+  assert_int_equal(asx_repl_unread(repl), 0);
+  close_and_drain(loop, repl);
+  close(fds[0]);
+  rec_free(&r);
+}
+
 static int make_file(const char *text) {
   char path[] = "/tmp/asx_test_repl_XXXXXX";
   int fd = mkstemp(path);
@@ -239,6 +280,7 @@ static void test_close_midway(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_pipe),
+    cmocka_unit_test(test_unread_pipe),
     cmocka_unit_test(test_file),
     cmocka_unit_test(test_empty_input),
     cmocka_unit_test(test_prompt_when),

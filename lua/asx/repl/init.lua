@@ -341,7 +341,22 @@ function M.start(opts)
   self.reader = reader
   self.mode = reader:mode()
   script = self.mode ~= "tty"
-  self.close = function() finish(nil) end
+  -- The session ended before the input did (its duration, a strategy's
+  -- s:stop()): the lines left are not run, and a script's caller hears of
+  -- it, on stderr and in the exit status, as of a line that failed. A
+  -- signal or os.exit (a line's, a strategy's) stopped the session on
+  -- purpose: nothing is said then.
+  self.close = function()
+    local ctl = ctx.session
+    if not self.done and script and ctl and not ctl.sched:signal() and ctl.exit_code == nil then
+      local ok, left = pcall(reader.unread, reader)
+      if self.buffer or (ok and left) then
+        pcall(fail, format("the session ended before the input did: lines from stdin:%d on were not run",
+          self.buffer and self.first or self.lineno + 1))
+      end
+    end
+    finish(nil)
+  end
   -- For output that does not come from the line being evaluated.
   self.print = function(text, stream)
     text = lines_of(text)
