@@ -68,16 +68,11 @@ describe("an error raised while on_request's request is pushed", function()
     -- agent sleeps past the requests, so the next allocation is the binding's.
     f:write([[
 local asx, core = require("asx"), require("asx.core")
+local arm = require("spec.fixtures.raising_finalizer")
 local s, srv
 srv = assert(core.http_listen({ port = 0, on_request = function(_, path)
   if path == "/arm" then
-    collectgarbage("collect")
-    collectgarbage("stop")
-    local p = newproxy(true)
-    getmetatable(p).__gc = function() error("raised by a finalizer", 0) end
-    p = nil -- luacheck: ignore
-    collectgarbage("setstepmul", 1e6)
-    collectgarbage("restart")
+    arm()
     return 200, "text/plain", "armed\n"
   end
   srv:close()
@@ -119,6 +114,7 @@ describe("a number raised by sched:on_tick's function", function()
     -- report of the tick's error, where the conversion allocated.
     f:write([[
 local asx = require("asx")
+local arm = require("spec.fixtures.raising_finalizer")
 local window = false
 local Idle = asx.Trader:extend("idle")
 function Idle:cycle() while true do window = false self:sleep(1) end end
@@ -127,13 +123,7 @@ local armed = false
 s.sched:on_tick(function()
   if armed then return end
   armed = true
-  collectgarbage("collect")
-  collectgarbage("stop")
-  local p = newproxy(true)
-  getmetatable(p).__gc = function() if window then error("raised by a finalizer", 0) end end
-  p = nil -- luacheck: ignore
-  collectgarbage("setstepmul", 1e6)
-  collectgarbage("restart")
+  arm(function() return window end)
   window = true
   error(42, 0)
 end, 1)
@@ -166,17 +156,12 @@ describe("an error raised while the stuck agent report is made", function()
     -- nothing, so the finalizer runs first in the report.
     f:write([[
 local asx = require("asx")
+local arm = require("spec.fixtures.raising_finalizer")
 jit.off()
 local window, finished = false, false
 local Busy = asx.Trader:extend("busy")
 function Busy:cycle()
-  collectgarbage("collect")
-  collectgarbage("stop")
-  local p = newproxy(true)
-  getmetatable(p).__gc = function() if window then error("raised by a finalizer", 0) end end
-  p = nil -- luacheck: ignore
-  collectgarbage("setstepmul", 1e6)
-  collectgarbage("restart")
+  arm(function() return window end)
   window = true
   local clock, t = os.clock, os.clock() + 0.6
   while clock() < t do end
@@ -191,7 +176,7 @@ print("finished", finished)
     local r = run.sh(("'%s' \"$D/busy.lua\""):format(run.LUA), d)
     os.execute("rm -rf '" .. d .. "'")
     assert.are.equal("finished\ttrue\n", r.stdout)
-    assert.matches("^asx: warning: busy#1 has not yielded for %d+%.%d s, at [^\n]*/busy%.lua:15\n$", r.stderr)
+    assert.matches("^asx: warning: busy#1 has not yielded for %d+%.%d s, at [^\n]*/busy%.lua:10\n$", r.stderr)
     assert.are.equal(0, r.status)
   end)
 end)
