@@ -149,7 +149,27 @@ static inline void prefetch_span(const char *line) {
  * batch and the stages a batch apart, when each stage waited too little).
  * Called every PREFETCH_BATCH resumes; the ids it lists serve the spans
  * until the next call (a wake-up set meanwhile that comes in between only
- * makes a span fetched for a later turn). */
+ * makes a span fetched for a later turn).
+ *
+ * Where a million agents' time still goes (the orders bench, 0.5 session
+ * seconds, perf cpu-clock, 80a7fd3). On the 2-vCPU VM the benches run on,
+ * a chain of dependent loads costs 35 ns a load within 1 MB, 270 to 390 ns
+ * at 4 MB, 530 ns at 64 MB on huge pages (920 on small ones) and 1.3 us at
+ * 1 GB (1.5): the L3 gives little, and huge pages cut misses of the TLB
+ * without ending them, as if the host backed the guest's memory with small
+ * pages. The prefetch of the coroutine here (the walk) is where a
+ * resume's misses now wait: 65 to 78% of run_batch's samples fall on it,
+ * even in the batch at time 0 whose agents lie in the order they were
+ * made; the bucket head's prefetch in asx_wakeq_push 88% of that
+ * function, and the node's load in gather_keys 88% of its. Moved, the
+ * wait does not go: the walk spread over the resumes (one agent a resume,
+ * PF_WALK ahead) made the run slower (CPU medians 0.90M orders/s against
+ * 1.02M, six runs each), and without it the span's prefetch waited
+ * instead (0.82M against 0.97M). That batch at time 0 (every agent's first
+ * turn, no order placed) takes 0.14 to 0.21 of the run's 0.52 CPU seconds,
+ * a cost a thousand agents do not pay; page faults on this thread are
+ * 0.5% of its samples, LuaJIT's mprotect of its machine code (a shootdown
+ * of the TLB on the allocator's other thread's core) another 0.5%. */
 static void prefetch_ahead(asx_sched *s) {
   uint32_t *ids = s->pf_ids;
   uint32_t n = asx_wakeq_ahead(s->q, ids, PF_END), i;
