@@ -714,6 +714,38 @@ describe("asx.session", function()
       "session 0", "agent 0", "agent 1", "session 1" }, log.events)
   end)
 
+  it("names each session's events by its own id on an exchange an earlier session drove", function()
+    -- The exchange kept the first session's id: the second's events, its
+    -- start included, said session "1" whatever its seed or session_id.
+    local ex = asx.exchange()
+    local seen = {}
+    ex:add_logger({ send_event = function(_, event_type, m) seen[#seen + 1] = event_type .. " " .. m.session end })
+    local T = asx.Trader:extend("t")
+    function T:cycle() self:sleep(1) end
+    local function run(opts)
+      opts.exchange, opts.clock, opts.traders = ex, "virtual", { T:new() }
+      local s = asx.session(opts)
+      s:run()
+      return s.session_id
+    end
+    -- Made before the first runs: each names its events when it runs.
+    local second = asx.session({ exchange = ex, clock = "virtual", seed = 2, traders = { T:new() } })
+    assert.are.equal("1", run({ seed = 1 }))
+    second:run()
+    assert.are.equal("2", second.session_id)
+    assert.are.equal("b", run({ seed = 3, session_id = "b" }))
+    assert.are.equal("4", run({ seed = 4 }))
+    -- An id the code gave the exchange stands, unless the session has one.
+    ex.session_id = "mine"
+    assert.are.equal("mine", run({ seed = 5 }))
+    assert.are.equal("c", run({ seed = 6, session_id = "c" }))
+    local want = {}
+    for _, id in ipairs({ "1", "2", "b", "4", "mine", "c" }) do
+      for _, e in ipairs({ "session", "agent", "agent", "session" }) do want[#want + 1] = e .. " " .. id end
+    end
+    assert.are.same(want, seen)
+  end)
+
   it("leaves the exchange at the session's end time, past its last wake-up", function()
     local ex = asx.exchange()
     local log = recorder()

@@ -162,6 +162,24 @@ function M.each_instrument(ex, stocks)
   return by
 end
 
+-- The session id an exchange's events carry is its field session_id, which
+-- a session sets when it is made and again when it runs, so that each
+-- session on one exchange names its own events: a second session on an
+-- exchange logged its events under the first's id, whatever its own
+-- session_id. An id that code gave the exchange itself (ex.session_id =
+-- "run-1") stands, unless the session was given one. s.session_id is the id
+-- its events carry.
+local ids_set = setmetatable({}, { __mode = "k" })
+local function name_events(s)
+  local ex = s.exchange
+  local id = rawget(ex, "session_id")
+  if s.named or id == nil or id == ids_set[ex] then
+    ex.session_id = s.own_id
+    ids_set[ex] = s.own_id
+  end
+  s.session_id = ex.session_id
+end
+
 function M.new(opts)
   if type(opts) ~= "table" then argerror(1, "session", "table of options expected", opts) end
   local clock = opts.clock == nil and "real" or opts.clock
@@ -241,8 +259,8 @@ function M.new(opts)
   s.courier = courier.new(s, latency)
   sched:on_courier(function() s.courier:deliver() end)
   s.instrument_names = ex:instruments()
-  if ex.session_id == nil then ex.session_id = session_id end
-  s.session_id = ex.session_id
+  s.own_id, s.named = session_id, opts.session_id ~= nil
+  name_events(s)
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
   sched:on_finish(function(agent) s:_agent_event(agent, "finished") end)
   local seen = {}
@@ -550,6 +568,7 @@ function Session:run()
   if running_session then error("run: another session is running (sessions do not nest)", 2) end
   self.ran = true
   local ex = self.exchange
+  name_events(self)
   -- The book reads this session's clock from its start, not from when the
   -- session was made: another session made on the exchange meanwhile
   -- (even from inside this one, while it runs) would take it over.
