@@ -431,6 +431,14 @@ describe("memory safety from Lua", function()
       ex:add_logger(L)
       assert.has_error(function() ex:add_logger({ consume_events = function() end }) end,
         "bad argument #1 to 'add_logger' (logger with a send_event method expected, got table)")
+      -- Objects whose send_event cannot be read at all: it raised from
+      -- asx's own code ("attempt to index local 'L' (a userdata value)").
+      local ffi = require("ffi")
+      for _, v in ipairs({ { newproxy(), "userdata" }, { ffi.new("int[1]"), "cdata" },
+        { setmetatable({}, { __index = function(_, k) error("no field " .. k) end }), "table" } }) do
+        assert.has_error(function() ex:add_logger(v[1]) end,
+          "bad argument #1 to 'add_logger' (logger with a send_event method expected, got " .. v[2] .. ")")
+      end
       asx.trader({ exchange = ex, stocks = 1 }):sell(1, 5)
       assert.are.same({ "order" }, got)
     end)

@@ -383,15 +383,19 @@ local function get(L, k) return L[k] end
 -- the user's, and a strict one (an __index that raises for a field it does
 -- not have) is a logger all the same; asx-host ended with status 1 and a
 -- traceback from here.
-local function consume_of(L)
-  local ok, consume = pcall(get, L, "consume_events")
-  if ok then return consume end
+local function field_of(L, k)
+  local ok, v = pcall(get, L, k)
+  if ok then return v end
   return nil
 end
+local function consume_of(L) return field_of(L, "consume_events") end
 
+-- send_event is read so too: a userdata with no __index (newproxy()), or
+-- a cdata without the field, raised from here ("attempt to index local
+-- 'L'"), where it is no logger, a bad argument.
 local function check_logger(L, fname, n)
   if (type(L) ~= "table" and type(L) ~= "userdata" and type(L) ~= "cdata")
-      or (type(L.send_event) ~= "function" and not native_consumers[consume_of(L)]) then
+      or (type(field_of(L, "send_event")) ~= "function" and not native_consumers[consume_of(L)]) then
     argerror(n or 1, fname, "logger with a send_event method expected", L, 3)
   end
 end
