@@ -44,8 +44,8 @@ describe("asx-host --set", function()
         .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
       { "tape.money=0x20000000000001", "--set tape.money=0x20000000000001: not exact as a number "
         .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
-      { "tape.money=1e23", "--set tape.money=1e23: not exact as a number "
-        .. "(integers beyond 2^53 round; it would read as 99999999999999991611392)" },
+      { "tape.money=123456789012345678", "--set tape.money=123456789012345678: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 123456789012345680)" },
       { "tape.money=0x1p-1080", "--set tape.money=0x1p-1080: too small for a number (it would read as 0)" },
       { "tape.money=0x3p-1075", "--set tape.money=0x3p-1075: not exact as a number (it would read as 1e-323)" },
       { "tape.cycle=1", "--set tape.cycle=1: field 'cycle' of tape is a function, not a setting" },
@@ -153,6 +153,18 @@ return S
     assert.are.equal(0, r.status, r.stderr)
     assert.matches('"parameters":{"momentum.threshold":0.30000000000000004,"momentum.window":7}', text, 1, true)
     assert.are.same({ ["momentum.threshold"] = 0.1 + 0.2, ["momentum.window"] = 7 }, cjson.decode(text).parameters)
+  end)
+
+  it("takes an integer written in its double's fewest digits as that double, as a fraction is", function()
+    -- 1e23 is what the summary writes for the double nearest 10^23; an
+    -- integer that does not read back as written (9007199254740993) exits 2.
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 1 --set momentum.threshold=1e23 "
+      .. "--set momentum.window=100000000000000000000000 --summary \"$D/s.json\" strategies/momentum.lua", d)
+    local text = slurp(d .. "/s.json")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches('"parameters":{"momentum.threshold":1e+23,"momentum.window":1e+23}', text, 1, true)
   end)
 
   it("writes every number exactly: prices, volumes and values past 14 digits, and fractions", function()

@@ -38,12 +38,16 @@ end
 local WANTED = { number = "a number", boolean = "true or false" }
 
 -- Why the number n that text raw reads as is not the number written, or
--- nil: a double holds every integer up to 2^53 but rounds those beyond,
--- and a nonzero value below 4.9e-324 reads as 0. Either would run a study
--- with another value than the one its --set records. Every spelling of a
--- number tonumber reads is checked (9007199254740993.0, 9.007199254740993e15
--- and 0x20000000000001 rounded as 9007199254740993 does); a decimal
--- fraction, which no double holds exactly (0.1), is taken as its nearest.
+-- nil. A double holds every integer up to 2^53 but rounds those beyond,
+-- and a nonzero value below 4.9e-324 reads as 0: either would run a study
+-- with another value than the one its --set records. So an integer must be
+-- exact in any spelling (9007199254740993, 9007199254740993.0 and
+-- 9.007199254740993e15 would run as 9007199254740992), or written as the
+-- fewest digits that read back as its double, the form the summary writes
+-- it in (1e23, 1e308: the double nearest is what such a text means); a
+-- decimal fraction, which no double holds exactly (0.1), is taken as its
+-- nearest. A hexadecimal number holds bits, and must be exact
+-- (0x20000000000001 rounds as 9007199254740993 does).
 local ldexp, format_number = math.ldexp, require("asx.event").format_number
 
 local ROUNDS = "not exact as a number (integers beyond 2^53 round; it would read as %.0f)"
@@ -68,23 +72,29 @@ local function inexact_hex(n, int, frac, exp)
   return nil
 end
 
--- A decimal one is checked when it is an integer, digit for digit against
--- the integer n is.
+-- A decimal's significant digits and the power of ten of its last one
+-- (1e23: "1", 23; 0.30: "3", -1), or "" for zero; nil for no decimal.
+local function decimal(text)
+  local int, frac, exp = text:match("^%s*[-+]?(%d*)%.?(%d*)[eE]?([-+]?%d*)%s*$")
+  if not int then return nil end
+  local shift = (tonumber(exp) or 0) - #frac
+  local digits = (int .. frac):gsub("^0+", ""):gsub("0+$", function(z) shift = shift + #z; return "" end)
+  return digits, digits == "" and 0 or shift
+end
+
 local function inexact(raw, n)
   local int, frac, exp = raw:match("^%s*[-+]?0[xX](%x*)%.?(%x*)[pP]?([-+]?%d*)%s*$")
   if int then return inexact_hex(n, int, frac, exp) end
-  int, frac, exp = raw:match("^%s*[-+]?(%d*)%.?(%d*)[eE]?([-+]?%d*)%s*$")
-  if not int then return nil end
-  local digits = (int .. frac):gsub("^0+", "")
-  if digits == "" then return nil end
+  local digits, shift = decimal(raw)
+  if digits == nil or digits == "" then return nil end
   if n == 0 then return ZERO end
-  local shift = (tonumber(exp) or 0) - #frac
-  digits = digits:gsub("0+$", function(z) shift = shift + #z; return "" end)
-  -- A fraction, or an integer that a double holds whole (below 2^53; an
-  -- exponent past 308 reads as inf, which is no number here).
+  -- A fraction, or an integer that a double holds whole.
   if shift < 0 or math.abs(n) < 2 ^ 53 then return nil end
-  if ("%.0f"):format(math.abs(n)) ~= digits .. ("0"):rep(shift) then return ROUNDS:format(n) end
-  return nil
+  local exact = ("%.0f"):format(math.abs(n))
+  if exact == digits .. ("0"):rep(shift) then return nil end
+  local short, short_shift = decimal(format_number(math.abs(n)))
+  if short == digits and short_shift == shift then return nil end
+  return ROUNDS:format(n)
 end
 
 -- Fields whose values are checked where they are set: the same check, so
