@@ -332,6 +332,48 @@ describe("asx-host --http and methods", function()
   end)
 end)
 
+describe("asx-host --http and the spellings of a path", function()
+  -- The status and body of GET PATH sent as written (curl normalises dot
+  -- segments itself unless told not to).
+  local function get(h, path)
+    local out = run.output(("curl -s --path-as-is -m 10 -w '\\n%%{http_code}' '%s%s'"):format(h.url:sub(1, -2), path))
+    local body, status = out:match("^(.*)\n(%d+)$")
+    return { tonumber(status), body }
+  end
+
+  it("routes every spelling of a route to it, decodes the query, and refuses a bad escape with 400", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 --http-control strategies/random_trader.lua:50")
+    send(h, "step(5)")
+    send(h, BOOK)
+    repl_book(h)
+    local one = get(h, "/api/book?depth=1")
+    assert.are.equal(200, one[1])
+    local book = cjson.decode(one[2])
+    assert.are.same({ 1, 1 }, { #book.bids, #book.asks })
+    for _, path in ipairs({ "/api/book?depth=%31", "/api/book?%64epth=1", "/api/./book?depth=1",
+        "/api/../api/book?depth=1", "//api/book?depth=1", "/api//book?depth=1", "/x/../../api/book?depth=1",
+        "/api/%62ook?depth=1", "/api/%2e%2E/api/book?depth=1" }) do
+      assert.are.same(one, get(h, path), path)
+    end
+    -- Nothing climbs above "/"; an escaped "/" is no separator.
+    assert.are.same({ 404, "not found\n" }, get(h, "/../../etc/passwd"))
+    assert.are.same({ 404, "not found\n" }, get(h, "/api%2Fbook"))
+    assert.are.same({ 400, "depth: integer from 1 to 1000 expected\n" }, get(h, "/api/book?depth=%30"))
+    local bad = "'%%' at byte %d is not followed by two hex digits\n"
+    assert.are.same({ 400, "query: " .. bad:format(7) }, get(h, "/api/book?depth=%zz"))
+    assert.are.same({ 400, "query: " .. bad:format(8) }, get(h, "/api/book?depth=1%"))
+    assert.are.same({ 400, "query: " .. bad:format(7) }, get(h, "/api/book?depth=%3"))
+    assert.are.same({ 400, "path: " .. bad:format(6) }, get(h, "/api/%zz"))
+    assert.are.same({ 400, "path: " .. bad:format(2) }, get(h, "/%"))
+    -- The POST path too: the server's method check sees the normalised path.
+    local res = run.output(("curl -s --path-as-is -m 10 -X POST -d '{\"action\":\"pause\"}' '%sapi/./control'")
+      :format(h.url))
+    assert.are.same({ state = "paused", time = 5 }, cjson.decode(res))
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+end)
+
 describe("asx-host --http and clients that never read", function()
   local net = require("helpers.net")
   local ffi = require("ffi")

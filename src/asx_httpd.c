@@ -9,6 +9,7 @@
  * flight (sending) and the bytes that came since (pending), sent on the
  * next proceed. */
 #include "asx_httpd.h"
+#include "asx_urlpath.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -146,29 +147,30 @@ static int append(stream *st, const char *bytes, size_t len) {
   return 0;
 }
 
-/* Whether the request is to the POST path (its query aside). */
-static int at_post_path(const asx_httpd *h, const h2o_req_t *req) {
+/* Whether the request is to the POST path (its query aside): path is the
+ * normalised one (on_req). */
+static int at_post_path(const asx_httpd *h, h2o_iovec_t path) {
   size_t len;
   if (h->post_path == NULL)
     return 0;
-  for (len = 0; len < req->path.len && req->path.base[len] != '?'; len++)
+  for (len = 0; len < path.len && path.base[len] != '?'; len++)
     ;
-  return h2o_memis(req->path.base, len, h->post_path, strlen(h->post_path));
+  return h2o_memis(path.base, len, h->post_path, strlen(h->post_path));
 }
 
 /* The methods the request's path takes, as its Allow header lists them:
  * the POST path POST only (or nothing, while it is off), any other GET and
  * HEAD. */
-static const char *methods_of(const asx_httpd *h, const h2o_req_t *req) {
-  if (at_post_path(h, req))
+static const char *methods_of(const asx_httpd *h, h2o_iovec_t path) {
+  if (at_post_path(h, path))
     return h->post_on ? "POST" : "";
   return "GET, HEAD";
 }
 
 /* Whether the request's method may reach the callback. */
-static int allowed(const asx_httpd *h, const h2o_req_t *req) {
+static int allowed(const asx_httpd *h, const h2o_req_t *req, h2o_iovec_t path) {
   const h2o_iovec_t *m = &req->method;
-  if (at_post_path(h, req))
+  if (at_post_path(h, path))
     return h->post_on && h2o_memis(m->base, m->len, H2O_STRLIT("POST"));
   return h2o_memis(m->base, m->len, H2O_STRLIT("GET")) ||
          h2o_memis(m->base, m->len, H2O_STRLIT("HEAD"));
@@ -177,11 +179,11 @@ static int allowed(const asx_httpd *h, const h2o_req_t *req) {
 /* 405, with the methods the path takes in Allow (RFC 9110: an empty one
  * for a resource that configuration turned off), and in the body what the
  * server takes. */
-static void refuse(asx_httpd *h, h2o_req_t *req) {
+static void refuse(asx_httpd *h, h2o_req_t *req, h2o_iovec_t path) {
   asx_httpd_req r = {req, h, 0};
-  const char *text = "read-only: GET only\n", *allow = methods_of(h, req);
+  const char *text = "read-only: GET only\n", *allow = methods_of(h, path);
   char *buf;
-  if (h->post_on && at_post_path(h, req)) {
+  if (h->post_on && at_post_path(h, path)) {
     text = "POST only\n";
   } else if (h->post_on) {
     size_t len = strlen(h->post_path) + 32;
@@ -193,9 +195,33 @@ static void refuse(asx_httpd *h, h2o_req_t *req) {
   asx_httpd_respond(&r, 405, "text/plain; charset=utf-8", text, strlen(text));
 }
 
+/* The request's path normalised (asx_urlpath.h), its query after it as it
+ * came, in the request's pool, in *out; or a 400 answered and -1, for a bad
+ * percent-escape in the path. Routes and the POST path are matched on what
+ * this gives, and the callback has it, so no spelling of a path reaches
+ * another route than the one it names. */
+static int normalize(asx_httpd *h, h2o_req_t *req, h2o_iovec_t *out) {
+  const char *q = memchr(req->path.base, '?', req->path.len);
+  size_t len = q ? (size_t)(q - req->path.base) : req->path.len, bad = 0;
+  size_t query = req->path.len - len;
+  char *buf = h2o_mem_alloc_pool(&req->pool, len + 2 + query);
+  int n = asx_urlpath_normalize(req->path.base, len, buf, &bad);
+  if (n < 0) {
+    asx_httpd_req r = { req, h, 0 };
+    char text[96];
+    int tl = snprintf(text, sizeof text, "path: '%%' at byte %zu is not followed by two hex digits\n", bad);
+    asx_httpd_respond(&r, 400, "text/plain; charset=utf-8", text, (size_t)tl);
+    return -1;
+  }
+  memcpy(buf + n, req->path.base + len, query);
+  *out = h2o_iovec_init(buf, (size_t)n + query);
+  return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   asx_httpd *h = ((handler *)self)->h;
   asx_httpd_req r = { req, h, 0 };
+  h2o_iovec_t path;
   /* A connection that outlives the server (keep-alive) may send another
    * request after asx_httpd_close: the callback's data (the binding's
    * object) may be gone by then, so the callback is not called. */
@@ -204,11 +230,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     asx_httpd_respond(&r, 503, "text/plain; charset=utf-8", gone, sizeof gone - 1);
     return 0;
   }
-  if (!allowed(h, req)) {
-    refuse(h, req);
+  if (normalize(h, req, &path) != 0)
+    return 0;
+  if (!allowed(h, req, path)) {
+    refuse(h, req, path);
     return 0;
   }
-  h->cb(h->data, &r, req->method.base, req->method.len, req->path.base, req->path.len,
+  h->cb(h->data, &r, req->method.base, req->method.len, path.base, path.len,
         req->entity.base, req->entity.base ? req->entity.len : 0);
   if (!r.answered)
     asx_httpd_respond(&r, 500, "text/plain; charset=utf-8", "no answer\n", 10);

@@ -25,7 +25,8 @@
 --                     "seconds": s, "x": factor }
 -- Any other method is refused with 405 by the server, with the methods the
 -- path takes in Allow: POST for /api/control (none without control), GET
--- and HEAD for the others; an unknown path is 404.
+-- and HEAD for the others; an unknown path is 404. The server normalises
+-- the path before all this (src/asx_urlpath.h); the query is decoded here.
 local cjson = require("cjson").new()
 local core = require("asx.core")
 require("asx")
@@ -133,9 +134,23 @@ local function json_response(v)
   return 200, "application/json", encode(v)
 end
 
+local function unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The query of a request's path as a table of its names and values,
+-- percent-decoded, "+" a space (as forms send it; the last of a repeated
+-- name wins); or nil and what is wrong (the server normalised the path
+-- before it, src/asx_urlpath.h, and left the query as it came).
 local function query(path)
+  local s = path:match("%?(.*)$") or ""
+  for at in s:gmatch("()%%") do
+    if not s:find("^%x%x", at + 1) then
+      return nil, ("query: '%%' at byte %d is not followed by two hex digits"):format(at)
+    end
+  end
   local q = {}
-  for k, v in (path:match("%?(.*)$") or ""):gmatch("([^&=]+)=([^&]*)") do q[k] = v end
+  for k, v in s:gmatch("([^&=]+)=([^&]*)") do q[unescape(k)] = unescape(v) end
   return q
 end
 
@@ -237,7 +252,9 @@ function M.serve(s, R, opts)
       return json_response({ session = d.session, summary = d.summary, strategies = d.strategies,
         time = s:now(), state = s:state() })
     elseif route == "/api/book" then
-      local depth = query(path).depth
+      local q, err = query(path)
+      if not q then return 400, "text/plain", err .. "\n" end
+      local depth = q.depth
       local n = depth == nil and M.BOOK_DEPTH or tonumber(depth)
       if not n or n < 1 or n > MAX_DEPTH or n % 1 ~= 0 then
         return 400, "text/plain", ("depth: integer from 1 to %d expected\n"):format(MAX_DEPTH)
