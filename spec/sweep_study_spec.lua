@@ -193,6 +193,40 @@ describe("a study's results", function()
   end)
 end)
 
+describe("a study's run whose summary file is no summary", function()
+  it("fails, naming the file and what it holds, where it said \"exit status nil\"", function()
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, report = { "trades" } }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    local held = { '[{"status":0}]', ' "done"', "12", "true", "null", "{}", '{"status":"0","trades":1}', "\n",
+      '{"status":0,"trades":3}' }
+    for i, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write(held[i])
+      f:close()
+    end
+    results.read(st, runs)
+    local function file(i) return ("its summary %s/runs/%04d.json "):format(d, i) end
+    local reasons = {}
+    for i, r in ipairs(runs) do reasons[i] = r.reason or "ok" end
+    assert.are.same({
+      file(1) .. "holds a JSON array, not a JSON object",
+      file(2) .. "holds a JSON string, not a JSON object",
+      file(3) .. "holds a JSON number, not a JSON object",
+      file(4) .. "holds true, not a JSON object",
+      file(5) .. "holds null, not a JSON object",
+      file(6) .. 'has no exit status ("status": a number expected, got nil)',
+      file(7) .. 'has no exit status ("status": a number expected, got string)',
+      file(8) .. "is empty",
+      "ok",
+    }, reasons)
+    assert.are.same({ trades = 3 }, runs[9].values)
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
 describe("a study's metric names", function()
   it("fail a run whose metric is named as a column of results.csv, a parameter or a report field", function()
     -- A metric "run" made a second column "run", which a reader keyed by

@@ -176,9 +176,8 @@ end
 local function runs_ok(runs)
   local n, ok = 0, {}
   for _, r in ipairs(runs) do
-    local text = sys.read(r.summary)
-    local good, j = pcall(cjson.decode, text or "")
-    if good and type(j) == "table" and not results.unfinished(j) then
+    local j = results.decode(sys.read(r.summary), r.summary)
+    if j and not results.unfinished(j) then
       n = n + 1
       ok[r.run] = true
     end

@@ -3,7 +3,8 @@
 -- standard deviation and 95% confidence interval over the seeds), a short
 -- table for the terminal, and the report of the runs that failed.
 --
--- A run failed when it left no summary, when its summary says a non-zero
+-- A run failed when it left no summary (or a file that is no JSON object
+-- with a numeric exit status: M.decode), when its summary says a non-zero
 -- exit status (3 when a log lost rows) or a signal that stopped it (a Slurm time limit's SIGTERM, a
 -- Ctrl-C: asx-host then ends the session early and exits 0), or when the
 -- study's metrics function raised on it, or when --timeout stopped it. Failed
@@ -51,6 +52,30 @@ local function lost_rows(summary)
     end
   end
   return said[1] and table.concat(said, "; ") or nil
+end
+
+-- What a summary file holds when it is no JSON object, by its first byte.
+local HOLDS = { ["["] = "a JSON array", ['"'] = "a JSON string", t = "true", f = "false", n = "null" }
+
+-- A run's summary, decoded from text, the content of its file at path:
+-- the summary, or nil and what is wrong with the file (nil and nil when
+-- there is no file). A summary is a JSON object with a numeric exit status,
+-- as asx-host writes it; anything else (a file that a user or a broken
+-- disk changed) is named as it is, where it read as "exit status nil".
+function M.decode(text, path)
+  if text == nil then return nil end
+  if text:find("^[ \t\n\r]*$") then return nil, ("its summary %s is empty"):format(path) end
+  local ok, summary = pcall(cjson.decode, text)
+  if not ok then return nil, ("its summary %s is not JSON"):format(path) end
+  local first = text:match("^[ \t\n\r]*(.)")
+  if first ~= "{" then
+    return nil, ("its summary %s holds %s, not a JSON object"):format(path, HOLDS[first] or "a JSON number")
+  end
+  if type(summary.status) ~= "number" then
+    return nil, ("its summary %s has no exit status (\"status\": a number expected, got %s)"):format(path,
+      summary.status == cjson.null and "null" or type(summary.status))
+  end
+  return summary
 end
 
 -- Why a run's decoded summary is no result: nil when it is one, else the
@@ -115,8 +140,8 @@ function M.read(s, runs, exits)
     r.values, r.ok, r.reason = {}, false, nil
     r.exit = exits and exits[r.run] or r.exit
     local text = sys.read(r.summary)
-    local okj, summary = pcall(cjson.decode, text or "")
-    if okj and type(summary) == "table" then
+    local summary, bad = M.decode(text, r.summary)
+    if summary then
       -- Before denull: a null figure (no trade, no close) is there.
       summaries = summaries + 1
       for _, f in ipairs(s.report) do
@@ -130,8 +155,8 @@ function M.read(s, runs, exits)
       r.reason = timed_out(r)
     elseif not text then
       r.reason = no_summary(r)
-    elseif not okj or type(summary) ~= "table" then
-      r.reason = "its summary is not JSON"
+    elseif bad then
+      r.reason = bad
     elseif M.unfinished(summary) then
       r.reason = M.unfinished(summary)
     else
