@@ -52,6 +52,8 @@ describe("asx-host --set", function()
       { "tape.name=x", "--set tape.name=x: class field 'name' is read-only (a class is named by extend: "
         .. "Trader:extend(\"name\"))" },
       { "label=x", "--set 'label=x': CLASS.FIELD=VALUE expected" },
+      -- The field is after the last dot: the class may be named with dots.
+      { "tape.x.label=x", "--set tape.x.label=x: no strategy class named 'tape.x'" },
     }
     for _, c in ipairs(cases) do
       local r = host("-q --clock virtual -d 1 --set " .. c[1] .. " " .. F .. "tape.lua")

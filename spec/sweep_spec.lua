@@ -229,6 +229,30 @@ describe("asx-sweep --timeout", function()
   end)
 end)
 
+describe("asx-sweep and a strategy named with dots", function()
+  it("sets its fields and reports them: the last dot ends the class's name", function()
+    -- "my.maker.spread" was refused as no CLASS.FIELD, and a report field
+    -- parameters.CLASS.FIELD split the name --set gave into two keys.
+    local d = tmpdir()
+    local f = assert(io.open(d .. "/maker.lua", "w"))
+    f:write('local M = require("asx").Trader:extend("my.maker")\nM.spread = 1\n'
+      .. "function M:cycle() self:sleep(1) end\nreturn M\n")
+    f:close()
+    f = assert(io.open(d .. "/dotted.lua", "w"))
+    f:write('return { strategies = { "maker.lua:2" }, duration = 2, seeds = { 1 }, '
+      .. 'parameters = { ["my.maker.spread"] = { 3, 7 } }, '
+      .. 'report = { "parameters.my.maker.spread", "agents.my.maker.agents", "value.my.maker.start" } }\n')
+    f:close()
+    local r = sweep('-q -o "$D/study" "$D/dotted.lua"', d)
+    assert.are.equal("", (r.stderr:gsub("asx%-sweep: 2 runs, 0 failed;[^\n]*\n$", "")))
+    assert.are.equal(0, r.status)
+    assert.matches(" %-%-set my%.maker%.spread=7 ", lines(slurp(d .. "/study/commands"))[2])
+    assert.are.equal("run,point,seed,status,my.maker.spread,parameters.my.maker.spread,agents.my.maker.agents,"
+      .. "value.my.maker.start\n1,1,1,ok,3,3,2,300\n2,2,1,ok,7,7,2,300\n", slurp(d .. "/study/results.csv"))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
 describe("asx-sweep's command line", function()
   local USAGE = "usage: asx-sweep [options] STUDY.lua\n       asx-sweep collect DIR\n"
     .. "Try 'asx-sweep --help' for more.\n"

@@ -125,6 +125,15 @@ describe("a study", function()
         "seeds: a positive count or a list of seeds expected" },
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { spread = { 1 } } }",
         "parameter names are CLASS.FIELD strings, got spread" },
+      -- A class named with dots is reached by the last one; one named with
+      -- "=" cannot be by --set, whose CLASS.FIELD ends at the first "=".
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a=b.x'] = { 1 } } }",
+        "parameter a=b.x: a class named with '=' cannot be set (--set CLASS.FIELD=VALUE ends CLASS.FIELD at the "
+          .. "first '=')" },
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['.x'] = { 1 } } }",
+        "parameter names are CLASS.FIELD strings, got .x" },
+      { "return { strategies = { 'a.lua' }, duration = 1, points = { { ['a\\nb.x'] = 1 } } }",
+        "parameter a?b.x: a name of valid UTF-8 without control characters (a line break, a tab) expected" },
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = {} } }",
         "parameter a.b: a non-empty list of values expected" },
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = {}, points = {} }",

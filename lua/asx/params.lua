@@ -12,10 +12,21 @@ local class_name = P.class_name
 
 local M = {}
 
+-- "CLASS.FIELD" -> CLASS, FIELD; or nil when key is none. FIELD is a Lua
+-- name, after the last dot, so a class named with dots by extend is reached
+-- ("my.maker.spread": field spread of class my.maker); CLASS is everything
+-- before it but "=", which ends CLASS.FIELD in CLASS.FIELD=VALUE: a class
+-- named with one cannot be set.
+function M.split(key)
+  return key:match("^([^=]+)%.([%a_][%w_]*)$")
+end
+
 -- "CLASS.FIELD=VALUE" -> { class =, field =, value =, key = "CLASS.FIELD" },
--- or nil and the reason.
+-- or nil and the reason. CLASS.FIELD ends at the first "=" (VALUE may hold
+-- more).
 function M.parse(text)
-  local class, field, raw = text:match("^([%w_]+)%.([%a_][%w_]*)=(.*)$")
+  local key, raw = text:match("^([^=]*)=(.*)$")
+  local class, field = M.split(key or "")
   if not class then
     return nil, ("'%s': CLASS.FIELD=VALUE expected"):format(text)
   end

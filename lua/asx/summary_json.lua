@@ -45,6 +45,26 @@ M.FIELDS = {
   value = { "max", "mean", "median", "min", "start" },
 }
 
+-- The keys that a study's report field f names in a summary, in order. Dots
+-- separate them, but a strategy's name or a --set name may hold dots of its
+-- own: agents.STRATEGY.x and value.STRATEGY.x take all between the first
+-- and the last dot as the strategy ("value.my.maker.mean"), and
+-- parameters.CLASS.FIELD all after the first as the name --set gave
+-- ("parameters.market_maker.spread" is parameters["market_maker.spread"]).
+function M.field_keys(f)
+  local first, rest = f:match("^([^.]*)%.(.+)$")
+  if type(M.FIELDS[first]) == "table" then
+    local name, stat = rest:match("^(.+)%.([^.]*)$")
+    if name then return { first, name, stat } end
+    return { first, rest }
+  elseif first == "parameters" then
+    return { first, rest }
+  end
+  local keys = {}
+  for part in f:gmatch("[^.]+") do keys[#keys + 1] = part end
+  return keys
+end
+
 -- The name of a signal that stopped the session, as the summaries say it.
 M.signal_name = require("asx.signals").name
 

@@ -31,9 +31,11 @@ local function denull(v)
   return v
 end
 
+local field_keys = require("asx.summary_json").field_keys
+
 local function field(summary, path)
   local v = summary
-  for part in path:gmatch("[^.]+") do
+  for _, part in ipairs(field_keys(path)) do
     if type(v) ~= "table" then return nil end
     v = v[part]
   end

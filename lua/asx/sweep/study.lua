@@ -33,10 +33,11 @@ end
 -- and the third of agents.STRATEGY.x and value.STRATEGY.x one of a
 -- strategy's there. The strategies' names are their classes', known once
 -- the runs ran (lua/asx/sweep/results.lua checks those).
-local FIELDS = require("asx.summary_json").FIELDS
+local summary_json = require("asx.summary_json")
+local FIELDS, field_keys = summary_json.FIELDS, summary_json.field_keys
+local split_key = require("asx.params").split
 local function bad_field(f)
-  local parts = {}
-  for part in f:gmatch("[^.]+") do parts[#parts + 1] = part end
+  local parts = field_keys(f)
   local kind = FIELDS[parts[1]]
   if kind == nil then
     local names = {}
@@ -99,9 +100,22 @@ local function check_value(key, v)
   if t == "string" and clean_utf8(v) ~= v then fail("parameter %s: text of valid UTF-8 expected", key) end
 end
 
+-- A parameter's name is --set's CLASS.FIELD (asx.params.split): a class
+-- named with dots is reached by the last one, and one named with "=" cannot
+-- be, which is said here, before anything runs, where its runs all failed
+-- on a --set that named another class.
 local function check_key(key)
-  if type(key) ~= "string" or not key:match("^[%w_]+%.[%a_][%w_]*$") then
+  if type(key) ~= "string" or not key:find("[^.]%.[%a_][%w_]*$") then
     fail("parameter names are CLASS.FIELD strings, got %s", tostring(key))
+  end
+  if not split_key(key) then
+    fail("parameter %s: a class named with '=' cannot be set (--set CLASS.FIELD=VALUE ends CLASS.FIELD at the "
+      .. "first '=')", key)
+  end
+  -- Each run is a line of commands, and results.csv names its columns so.
+  if key:find("%c") or clean_utf8(key) ~= key then
+    fail("parameter %s: a name of valid UTF-8 without control characters (a line break, a tab) expected",
+      (clean_utf8(key):gsub("%c", "?")))
   end
 end
 
