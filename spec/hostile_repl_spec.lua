@@ -217,6 +217,25 @@ s
     assert.are.equal('"' .. ("a"):rep(3999) .. '"... (4002 bytes)', out[1])
   end)
 
+  it("a huge error message or __tostring text is cut as a huge string is", function()
+    -- They printed whole: 10 MB on the terminal for one line.
+    local out, status = run([[
+error(("x"):rep(1e7))
+setmetatable({}, { __tostring = function() return ("y"):rep(5000) end })
+error(setmetatable({}, { __tostring = function() return ("z"):rep(4010) end }))
+error(("a"):rep(3999) .. "é" .. "z", 0)
+x = "]] .. ("w"):rep(5000) .. "\n\n1 + 1\n")
+    assert.are.same({
+      "stdin:1: " .. ("x"):rep(3991) .. "... (10000009 bytes)",
+      ("y"):rep(4000) .. "... (5000 bytes)",
+      "error: " .. ("z"):rep(4000) .. "... (4010 bytes)",
+      ("a"):rep(3999) .. "... (4002 bytes)",
+      "stdin:5: unfinished string near '\"" .. ("w"):rep(3966) .. "... (5035 bytes)",
+      "2",
+    }, out)
+    assert.are.equal(1, status)
+  end)
+
   it("control characters in strings are escaped, never sent to the terminal", function()
     local out = run([[
 "a\27[2Jb\0c\td\r\n" .. string.char(127)

@@ -18,7 +18,7 @@ local argerror = check.argerror
 
 M.DEPTH = 3           -- how deep tables print
 M.MAX_ROWS = 50       -- rows a displayed table shows
-M.MAX_STRING = 4000   -- bytes of a string value shown, about as much text as MAX_ROWS rows
+M.MAX_STRING = 4000   -- bytes of a text shown (M.cut), about as much text as MAX_ROWS rows
 M.MAX_ITEMS = 100     -- entries shown of one table
 M.MAX_TOTAL = 1000    -- entries shown of one value, nested tables included
 
@@ -60,13 +60,27 @@ local function placeholder(v, what, err)
   return format("<%s: %s: %s>", type(v), what, brief(error_text(err)))
 end
 
+-- The text s cut after MAX_STRING bytes, not in the middle of a UTF-8
+-- sequence, and what says it was: "... (N bytes)", N its whole length, or
+-- "". One limit and one wording for every text the prompt shows of the
+-- user's: a string value, what a __tostring returned, an error's message.
+local function cut(s)
+  local max = M.MAX_STRING
+  if #s <= max then return s, "" end
+  local n = max
+  while n > max - 3 and find(sub(s, n + 1, n + 1), "^[\128-\191]") do n = n - 1 end
+  return sub(s, 1, n), format("... (%d bytes)", #s)
+end
+M.cut = cut
+
 -- tostring that never raises: a __tostring that fails or returns something
--- other than a string gives a placeholder.
+-- other than a string gives a placeholder; its text is cut as a string's.
 local function safe_tostring(v)
   local ok, s = pcall(tostring, v)
   if not ok then return placeholder(v, "__tostring raised", s) end
   if type(s) ~= "string" then return format("<%s: __tostring returned a %s>", type(v), type(s)) end
-  return s
+  local head, more = cut(s)
+  return head .. more
 end
 
 local KEYWORDS = {}
@@ -79,22 +93,15 @@ end
 
 -- Strings print as Lua source would write them, with every control
 -- character escaped (a string holding terminal escape sequences must not
--- drive the terminal), and cut after MAX_STRING bytes.
+-- drive the terminal), and cut (M.cut).
 local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function escape(c)
   return ESCAPES[c] or format("\\%03d", byte(c))
 end
 
 local function quote(s)
-  local cut = ""
-  if #s > M.MAX_STRING then
-    local n = M.MAX_STRING
-    -- Not in the middle of a UTF-8 sequence.
-    while n > M.MAX_STRING - 3 and find(sub(s, n + 1, n + 1), "^[\128-\191]") do n = n - 1 end
-    cut = format("... (%d bytes)", #s)
-    s = sub(s, 1, n)
-  end
-  return '"' .. gsub(s, '[%c"\\]', escape) .. '"' .. cut
+  local head, more = cut(s)
+  return '"' .. gsub(head, '[%c"\\]', escape) .. '"' .. more
 end
 
 local function scalar(v)

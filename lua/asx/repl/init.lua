@@ -45,6 +45,7 @@ M.CONTINUE = ">> "
 
 -- The value printer and completion, as the prompt uses them.
 M.format = fmt.format
+local cut = fmt.cut
 M.complete = complete.complete
 
 -- Evaluation ----------------------------------------------------------------
@@ -186,7 +187,7 @@ function M.start(opts)
   -- characters are escaped, as in every error asx writes to stderr, so that
   -- it cannot drive the terminal.
   local function shown(msg)
-    return terminal_text(lines_of(msg))
+    return terminal_text(msg)
   end
 
   -- With no memory left, the message goes as it is.
@@ -201,8 +202,17 @@ function M.start(opts)
     return print_error(msg)
   end
 
+  -- An error's message with the script's line numbers, cut as a string
+  -- value is (a 10 MB message printed whole); a value of another type as
+  -- the prompt prints values, which cuts a __tostring's text so.
+  local function message(e)
+    if type(e) ~= "string" then return "error: " .. M.format(e) end
+    local head, more = cut(lines_of(e))
+    return head .. more
+  end
+
   local function fail_with(e)
-    return fail(type(e) == "string" and e or "error: " .. M.format(e))
+    return fail(message(e))
   end
 
   -- Evaluates one complete chunk and prints its values or its error.
@@ -210,7 +220,7 @@ function M.start(opts)
   local function run(src, first)
     local f, err = M.compile(src, script and first or 1)
     if err == "incomplete" then return err end
-    if not f then return fail(err) end
+    if not f then return fail_with(err) end
     setfenv(f, env)
     -- Interpreted, so that Ctrl-C can stop it (see asx_lua_repl.c).
     if jit_off then jit_off(f, true) end
@@ -219,7 +229,7 @@ function M.start(opts)
     -- ex.events as in what any logger made of them. A logger failing here is
     -- not the line's failure: it is said, and the line runs.
     local flushed, ferr = pcall(flush_events, ex)
-    if not flushed then print_error(type(ferr) == "string" and ferr or "error: " .. M.format(ferr)) end
+    if not flushed then print_error(message(ferr)) end
     local res = pack(pcall(f, pack_values))
     if not res[1] then
       -- A line that failed inside a delivery of events to the loggers (a
