@@ -22,8 +22,7 @@ describe("closing from inside a callback", function()
 
   it("srv:close() in core.http_listen's on_request, then a collection in a coroutine: the answer goes", function()
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/server.lua", "w"))
-    f:write([[
+    run.write(d .. "/server.lua", [[
 local asx, core = require("asx"), require("asx.core")
 local s
 local a
@@ -42,7 +41,6 @@ function Idle:cycle() while true do self:sleep(1) end end
 s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
 s:run()
 ]])
-    f:close()
     local port = run.serve(d, "^(%d+)\n")
     local answer = run.output(("curl -s -m 10 'http://127.0.0.1:%s/'"):format(port))
     local code = run.served_status(d)

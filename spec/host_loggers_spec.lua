@@ -288,15 +288,13 @@ head -c 10 "$D/p.csv" >/dev/null &
 
   it("sends every event to the user's logger from --logger FILE.lua", function()
     local dir = tmpdir()
-    local f = assert(io.open(dir .. "/count.lua", "w"))
-    f:write([[
+    run.write(dir .. "/count.lua", [[
 -- A user's logger: counts the trades and prints the count at close.
 local L = { trades = 0 }
 function L:send_event(event_type) if event_type == "exchange" then self.trades = self.trades + 1 end end
 function L:close() io.stdout:write("my logger: ", self.trades, " trades\n") end
 return L
 ]])
-    f:close()
     local r = sh('"$HOST" -q --clock virtual --seed 2 -d 10 strategies/random_trader.lua:20 --logger "$D/count.lua"',
       dir)
     assert.are.equal(0, r.status)

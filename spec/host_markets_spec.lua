@@ -9,9 +9,7 @@ local HOST, lines = run.HOST, run.lines
 -- lines and the summary's.
 local function repl(script, args)
   local path = run.tmpname(".lua")
-  local f = assert(io.open(path, "w"))
-  f:write(script)
-  f:close()
+  run.write(path, script)
   local out = run.output(("%s -i -q %s < %s 2>&1"):format(HOST, args, path))
   os.remove(path)
   local got, summary = {}, {}

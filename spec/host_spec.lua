@@ -121,9 +121,7 @@ describe("asx-host", function()
   describe("refuses a bad command line with status 2, a reason and the usage", function()
     local syntax_dir = tmpdir()
     local syntax = syntax_dir .. "/syntax.lua"
-    local f = assert(io.open(syntax, "w"))
-    f:write("local asx = require('asx')\nthis is not Lua\n")
-    f:close()
+    run.write(syntax, "local asx = require('asx')\nthis is not Lua\n")
     local _, syntax_err = loadfile(syntax)
 
     local cases = {

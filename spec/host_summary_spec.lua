@@ -88,15 +88,13 @@ describe("asx-host --summary", function()
     -- pooled from both, and the report's series the second's mean.
     local d = tmpdir()
     for name, money in pairs({ a = 100, b = 400 }) do
-      local f = assert(io.open(("%s/%s.lua"):format(d, name), "w"))
-      f:write(([[
+      run.write(("%s/%s.lua"):format(d, name), ([[
 local asx = require("asx")
 local S = asx.Trader:extend("same")
 S.money, S.stocks = %d, 0
 function S:cycle() self:sleep(1) end
 return S
 ]]):format(money))
-      f:close()
     end
     local r = host('-q --clock virtual --seed 1 -d 2 --summary "$D/s.json" --report "$D/r.html" "$D/a.lua:1" "$D/b.lua:2"', d)
     assert.are.equal(0, r.status, r.stderr)

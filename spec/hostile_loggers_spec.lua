@@ -27,9 +27,7 @@ end
 -- Runs a Lua script in a separate luajit (so that it can take the standard
 -- coroutine.yield before it loads asx) as file path, which is removed after.
 local function run_script(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
+  run.write(path, text)
   local r = run.sh(("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit %s 2>&1")
     :format(run.BUILD, path))
   os.remove(path)

@@ -22,10 +22,8 @@ describe("hostile lines at the prompt", function()
     -- found the line's garbage still there, ran out of memory again outside
     -- the line, and asx-host ended with "asx-host: not enough memory",
     -- status 1 and no summary.
-    if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
-      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
-      return
-    end
+    local why = helpers.address_limit_pending()
+    if why then pending(why) return end
     local d = helpers.tmpdir()
     local r = helpers.sh([[
 ulimit -v 300000 && "$HOST" -i -q --clock virtual --seed 1 -d 30 --stuck-warning 0 --log "$D/t.csv" \
@@ -52,10 +50,8 @@ EOF
     -- reader raised outside any protected call, through the loop, and
     -- asx-host ended with "asx-host: not enough memory" and no summary, or
     -- (on a terminal) the prompt never came back and waited for ever.
-    if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
-      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
-      return
-    end
+    local why = helpers.address_limit_pending()
+    if why then pending(why) return end
     local r = helpers.sh([[
 ulimit -v 300000 && "$HOST" -i -q --clock virtual --seed 1 -d 30 --stuck-warning 0 \
   strategies/random_trader.lua:50 <<'EOF'

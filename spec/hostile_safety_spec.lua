@@ -11,10 +11,9 @@ local function host(args)
 end
 
 -- asx-host ARGS under a limit of 300 MB of address space; nil under the
--- sanitizers (spec/run.sh preloads their runtimes), whose allocator aborts
--- the process at the limit.
+-- sanitizers (run.address_limit_pending).
 local function host_limited(args)
-  if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then return nil end
+  if run.address_limit_pending() then return nil end
   return sh('ulimit -v 300000 && "$HOST" ' .. args)
 end
 

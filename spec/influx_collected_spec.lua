@@ -10,8 +10,7 @@ local helpers = require("helpers.run")
 describe("an InfluxDB logger collected during a session", function()
   it("is ended without running the loop: every agent's call goes on", function()
     local d = helpers.tmpdir()
-    local f = assert(io.open(d .. "/leak.lua", "w"))
-    f:write([[
+    helpers.write(d .. "/leak.lua", [[
 local Leak = require("asx").Trader:extend("leak")
 function Leak:cycle()
   for _ = 1, 3 do
@@ -23,7 +22,6 @@ function Leak:cycle()
 end
 return Leak
 ]])
-    f:close()
     local r = helpers.sh([["$HOST" -q --clock virtual --seed 1 -d 5 "$D/leak.lua:3"]], d)
     os.execute("rm -rf '" .. d .. "'")
     assert.are.equal("", r.stderr)

@@ -9,9 +9,8 @@ local run = require("helpers.run")
 describe("an InfluxDB logger flushed inside core.http_listen's callback", function()
   it("refuses at once and says why; the flush outside it writes the points", function()
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/nest.lua", "w"))
     -- The logger writes to the server whose callback flushes it.
-    f:write([[
+    run.write(d .. "/nest.lua", [[
 local core = require("asx.core")
 local L, srv
 srv = assert(core.http_listen({ port = 0, post = "/api/v2/write", on_request = function()
@@ -26,7 +25,6 @@ print("close:", L:close())
 srv:close()
 print("written:", L.final.written, L.final.dropped)
 ]])
-    f:close()
     local lua = run.LUA
     local r = run.sh(("'%s' \"$D/nest.lua\""):format(lua), d)
     os.execute("rm -rf '" .. d .. "'")

@@ -419,9 +419,7 @@ describe("asx.loggers.influxdb collected unclosed", function()
       io.stdout:write("done\n")
     ]]
     local path = run.tmpname(".lua")
-    local f = assert(io.open(path, "w"))
-    f:write(script)
-    f:close()
+    run.write(path, script)
     -- asx-lua runs a script with the build's own library, as luajit would
     -- (and, under the sanitizers, with their runtimes first).
     local out = run.output(("'%s' '%s' 2>&1"):format(run.LUA, path))

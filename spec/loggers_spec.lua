@@ -447,11 +447,9 @@ describe("asx.loggers.from_cli", function()
 
   it("loads the user's logger for --logger FILE.lua", function()
     local path = tmpname(".lua")
-    local f = assert(io.open(path, "w"))
-    f:write("local L = { seen = {} }\n"
+    files.write(path, "local L = { seen = {} }\n"
       .. "function L:send_event(t, m) self.seen[#self.seen + 1] = t .. ':' .. m.price end\n"
       .. "return L\n")
-    f:close()
     local L = assert(loggers.from_cli("logger", path))
     local ex = asx.exchange({ logger = L })
     local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
@@ -462,14 +460,10 @@ describe("asx.loggers.from_cli", function()
       for _, s in ipairs(L.seen) do if s:find("^exchange") then out[#out + 1] = s end end
       return out
     end)())
-    f = assert(io.open(path, "w"))
-    f:write("return 42\n")
-    f:close()
+    files.write(path, "return 42\n")
     assert.are.same({ nil, "--logger: " .. path .. " does not return a logger (an object with a "
       .. "send_event method)" }, { loggers.from_cli("logger", path) })
-    f = assert(io.open(path, "w"))
-    f:write("return {\n")
-    f:close()
+    files.write(path, "return {\n")
     local L2, err = loggers.from_cli("logger", path)
     assert.is_nil(L2)
     assert.are.equal("--logger: " .. path .. ":2: unexpected symbol near '<eof>'", err)

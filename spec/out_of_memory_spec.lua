@@ -10,15 +10,12 @@ describe("out of memory", function()
   it("an agent whose error's report runs out of memory fails alone, as not enough memory", function()
     -- Under a limit of the address space, without the sanitizers, whose
     -- allocator aborts the process at it (as in spec/hostile_repl_spec.lua).
-    if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
-      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
-      return
-    end
+    local why = helpers.address_limit_pending()
+    if why then pending(why) return end
     local d = helpers.tmpdir()
-    local f = assert(io.open(d .. "/hog.lua", "w"))
     -- It keeps all the memory it can get, then raises a message of 64 KiB,
     -- which its report copies with a traceback.
-    f:write([[
+    helpers.write(d .. "/hog.lua", [[
 local Hog = require("asx").Trader:extend("hog")
 function Hog:cycle()
   self:sleep(1)
@@ -29,14 +26,11 @@ function Hog:cycle()
 end
 return Hog
 ]])
-    f:close()
-    f = assert(io.open(d .. "/idle.lua", "w"))
-    f:write([[
+    helpers.write(d .. "/idle.lua", [[
 local Idle = require("asx").Trader:extend("idle")
 function Idle:cycle() while true do self:sleep(1) end end
 return Idle
 ]])
-    f:close()
     -- No stuck-agent warning: filling 400 MB may take over 5 s on a loaded machine.
     local r = helpers.sh([[
 ulimit -v 400000 && "$HOST" -q --clock virtual --seed 1 -d 5 --stuck-warning 0 "$D/hog.lua:1" "$D/idle.lua:1"
@@ -62,11 +56,10 @@ describe("an error raised while on_request's request is pushed", function()
   it("answers 500, says why, and the server goes on", function()
     local run = require("helpers.run")
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/server.lua", "w"))
     -- /arm leaves behind a finalizer that raises and makes the next
     -- allocation's step run the whole collection, finalizers included; the
     -- agent sleeps past the requests, so the next allocation is the binding's.
-    f:write([[
+    helpers.write(d .. "/server.lua", [[
 local asx, core = require("asx"), require("asx.core")
 local arm = require("spec.fixtures.raising_finalizer")
 local s, srv
@@ -86,7 +79,6 @@ function Idle:cycle() while true do self:sleep(1000) end end
 s = asx.session({ clock = "real", duration = 60, traders = { Idle:new() } })
 s:run()
 ]])
-    f:close()
     local port = run.serve(d, "^(%d+)\n")
     local function get(path)
       return run.output(("curl -s -m 10 -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%s%s'"):format(port, path))
@@ -109,10 +101,9 @@ describe("a number raised by sched:on_tick's function", function()
   it("is reported as the number, and the session goes on", function()
     local run = require("helpers.run")
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/tick.lua", "w"))
     -- The finalizer raises only until the agent runs again: from the
     -- report of the tick's error, where the conversion allocated.
-    f:write([[
+    helpers.write(d .. "/tick.lua", [[
 local asx = require("asx")
 local arm = require("spec.fixtures.raising_finalizer")
 local window = false
@@ -130,7 +121,6 @@ end, 1)
 s:run()
 print("ran to", s:now())
 ]])
-    f:close()
     local lua = run.LUA
     local r = run.sh(("'%s' \"$D/tick.lua\""):format(lua), d)
     os.execute("rm -rf '" .. d .. "'")
@@ -151,10 +141,9 @@ describe("an error raised while the stuck agent report is made", function()
   it("leaves the agent running and the report says where it is", function()
     local run = require("helpers.run")
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/busy.lua", "w"))
     -- Interpreted (jit.off), so that the hook fires; the loop allocates
     -- nothing, so the finalizer runs first in the report.
-    f:write([[
+    helpers.write(d .. "/busy.lua", [[
 local asx = require("asx")
 local arm = require("spec.fixtures.raising_finalizer")
 jit.off()
@@ -172,7 +161,6 @@ local s = asx.session({ clock = "virtual", duration = 5, stuck_warning = 0.1, tr
 s:run()
 print("finished", finished)
 ]])
-    f:close()
     local r = run.sh(("'%s' \"$D/busy.lua\""):format(run.LUA), d)
     os.execute("rm -rf '" .. d .. "'")
     assert.are.equal("finished\ttrue\n", r.stdout)
@@ -191,13 +179,10 @@ end)
 -- agent fails alone, as not enough memory, and the session goes on.
 describe("an error raised by the collection after an agent ran out of memory", function()
   it("fails the agent alone, as not enough memory", function()
-    if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
-      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
-      return
-    end
+    local why = helpers.address_limit_pending()
+    if why then pending(why) return end
     local d = helpers.tmpdir()
-    local f = assert(io.open(d .. "/hog.lua", "w"))
-    f:write([[
+    helpers.write(d .. "/hog.lua", [[
 local asx = require("asx")
 local Hog = asx.Trader:extend("hog")
 function Hog:cycle()
@@ -213,7 +198,6 @@ local s = asx.session({ clock = "virtual", duration = 5, stuck_warning = 0, trad
 s:run()
 print("ran to", s:now())
 ]])
-    f:close()
     local r = helpers.sh(("ulimit -v 300000 && '%s' \"$D/hog.lua\""):format(helpers.LUA), d)
     os.execute("rm -rf '" .. d .. "'")
     assert.are.equal("hog#1: not enough memory\n", r.stderr)

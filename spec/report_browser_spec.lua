@@ -173,9 +173,7 @@ describe("the live page in chromium #browser", function()
     local d = run.tmpdir()
     local files = {}
     for _, name in ipairs({ "__proto__", "constructor", "toString", "hasOwnProperty" }) do
-      local f = assert(io.open(("%s/%s.lua"):format(d, name), "w"))
-      f:write(('return dofile("strategies/random_trader.lua"):extend(%q)\n'):format(name))
-      f:close()
+      run.write(("%s/%s.lua"):format(d, name), ('return dofile("strategies/random_trader.lua"):extend(%q)\n'):format(name))
       files[#files + 1] = ("'%s/%s.lua:20'"):format(d, name)
     end
     local held, want = live(table.concat(files, " ") .. " strategies/random_trader.lua:20", { "step(5)" }, d)
@@ -191,9 +189,7 @@ describe("the live page in chromium #browser", function()
     -- per class, and the first kept the values of the moment it was made.
     local d = run.tmpdir()
     for _, file in ipairs({ "a", "b" }) do
-      local f = assert(io.open(("%s/%s.lua"):format(d, file), "w"))
-      f:write('return dofile("strategies/random_trader.lua"):extend("twin")\n')
-      f:close()
+      run.write(("%s/%s.lua"):format(d, file), 'return dofile("strategies/random_trader.lua"):extend("twin")\n')
     end
     local held, want, lines = live(("'%s/a.lua:20' '%s/b.lua:10'"):format(d, d), { "step(5)" }, d)
     os.execute("rm -rf '" .. d .. "'")

@@ -32,10 +32,9 @@ end)
 describe("chart() and report() at the prompt", function()
   it("draw the session's one trade and write its report page", function()
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/in", "w"))
-    f:write(('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\nchart("soon")\n')
+    run.write(d .. "/in",
+      ('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\nchart("soon")\n')
       :format(d, d))
-    f:close()
     local out = run.output(("%s -i -q --clock virtual --seed 5 %s < %s/in 2>&1"):format(run.HOST,
       F .. "one_trade.lua", d))
     local page = run.slurp(d .. "/r.html")
@@ -73,11 +72,9 @@ describe("chart() and report() at the prompt", function()
     local lg = assert(io.open(d .. "/logger.lua", "w"))
     lg:write("return { send_event = function() end }\n")
     lg:close()
-    local f = assert(io.open(d .. "/in", "w"))
-    f:write(('step(3)\nreport("%s/t.csv")\nreport("%s/one.lua")\nreport("%s/./one.lua")\n'
+    run.write(d .. "/in", ('step(3)\nreport("%s/t.csv")\nreport("%s/one.lua")\nreport("%s/./one.lua")\n'
       .. 'spawn("%s/two.lua")\nreport("%s/two.lua")\nreport("%s/logger.lua")\nreport("%s/r.html")\n')
       :format(d, d, d, d, d, d, d))
-    f:close()
     local code = run.sh(("cd %s && %s -i -q --clock virtual --seed 5 --log t.csv --logger logger.lua one.lua < in"):format(
       d, run.HOST))
     local one, two, csv = run.slurp(d .. "/one.lua"), run.slurp(d .. "/two.lua"), run.slurp(d .. "/t.csv")

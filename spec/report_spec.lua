@@ -134,16 +134,13 @@ describe("asx-host --report", function()
     -- buys it at 1.5 s). The page drew a line per class, the live page
     -- updating only the second, and listed the name twice.
     local d = run.tmpdir()
-    local f = assert(io.open(d .. "/a.lua", "w"))
-    f:write([[
+    run.write(d .. "/a.lua", [[
 local A = require("asx").Trader:extend("twin")
 A.agents, A.money, A.stocks = 1, 100, 5
 function A:cycle() self:sleep(0.5) self:sell(1, 10) self:sleep(100) end
 return A
 ]])
-    f:close()
-    f = assert(io.open(d .. "/b.lua", "w"))
-    f:write([[
+    run.write(d .. "/b.lua", [[
 local B = require("asx").Trader:extend("twin")
 B.agents, B.money, B.stocks = 3, 1000, 0
 local n = 0
@@ -156,7 +153,6 @@ function B:cycle()
 end
 return B
 ]])
-    f:close()
     local r = run.sh('"$HOST" -q --clock virtual --seed 1 -d 3 "$D/a.lua" "$D/b.lua" --report "$D/r.html" '
       .. '--summary "$D/s.json"', d)
     assert.are.equal(0, r.status, r.stderr)

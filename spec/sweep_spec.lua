@@ -130,8 +130,7 @@ describe("asx-sweep and a run whose log lost rows", function()
     -- had no figure for them: the study took the run as whole. The log
     -- is a full disk (/dev/full) in one run and a file in the other.
     local d = tmpdir()
-    local f = assert(io.open(d .. "/lossy.lua", "w"))
-    f:write(([[
+    run.write(d .. "/lossy.lua", ([[
 return {
   strategies = { %q },
   duration = 5,
@@ -141,7 +140,6 @@ return {
   report = { "trades" },
 }
 ]]):format(run.cwd .. "/spec/fixtures/host/pair.lua", d .. "/log.csv"))
-    f:close()
     assert(os.execute("ln -s /dev/full '" .. d .. "/log.csv'") == 0)
     local r = sweep('-q --jobs 1 -o "$D/study" "$D/lossy.lua"', d)
     local results = slurp(d .. "/study/results.csv")
@@ -169,11 +167,9 @@ describe("asx-sweep and a report field that no run's summary has", function()
   it("exits 1 naming it and the strategies, after writing the results", function()
     -- value.pear.mean (for pair) was an empty column, and the sweep exited 0.
     local d = tmpdir()
-    local f = assert(io.open(d .. "/typo.lua", "w"))
-    f:write(([[
+    run.write(d .. "/typo.lua", ([[
 return { strategies = { %q }, duration = 5, seeds = { 7 }, report = { "trades", "value.pear.mean" } }
 ]]):format(run.cwd .. "/spec/fixtures/host/pair.lua"))
-    f:close()
     local r = sweep('-q -o "$D/study" "$D/typo.lua"', d)
     local results = slurp(d .. "/study/results.csv")
     os.execute("rm -rf '" .. d .. "'")
@@ -234,15 +230,11 @@ describe("asx-sweep and a strategy named with dots", function()
     -- "my.maker.spread" was refused as no CLASS.FIELD, and a report field
     -- parameters.CLASS.FIELD split the name --set gave into two keys.
     local d = tmpdir()
-    local f = assert(io.open(d .. "/maker.lua", "w"))
-    f:write('local M = require("asx").Trader:extend("my.maker")\nM.spread = 1\n'
+    run.write(d .. "/maker.lua", 'local M = require("asx").Trader:extend("my.maker")\nM.spread = 1\n'
       .. "function M:cycle() self:sleep(1) end\nreturn M\n")
-    f:close()
-    f = assert(io.open(d .. "/dotted.lua", "w"))
-    f:write('return { strategies = { "maker.lua:2" }, duration = 2, seeds = { 1 }, '
+    run.write(d .. "/dotted.lua", 'return { strategies = { "maker.lua:2" }, duration = 2, seeds = { 1 }, '
       .. 'parameters = { ["my.maker.spread"] = { 3, 7 } }, '
       .. 'report = { "parameters.my.maker.spread", "agents.my.maker.agents", "value.my.maker.start" } }\n')
-    f:close()
     local r = sweep('-q -o "$D/study" "$D/dotted.lua"', d)
     assert.are.equal("", (r.stderr:gsub("asx%-sweep: 2 runs, 0 failed;[^\n]*\n$", "")))
     assert.are.equal(0, r.status)
@@ -259,9 +251,7 @@ describe("asx-sweep's command line", function()
 
   it("exits 2 with the reason for a bad option or study, running nothing", function()
     local d = tmpdir()
-    local f = assert(io.open(d .. "/bad.lua", "w"))
-    f:write('return { strategies = { "nope.lua" }, duration = 10 }\n')
-    f:close()
+    run.write(d .. "/bad.lua", 'return { strategies = { "nope.lua" }, duration = 10 }\n')
     local cases = {
       { "--jobs 0 " .. STUDY, "--jobs: positive integer expected, got '0'" },
       { "--wait " .. STUDY, "--wait goes with --slurm" },

@@ -7,9 +7,7 @@ local run = require("helpers.run")
 
 local function write_study(text)
   local d = run.tmpdir()
-  local f = assert(io.open(d .. "/s.lua", "w"))
-  f:write(text)
-  f:close()
+  run.write(d .. "/s.lua", text)
   os.execute("touch '" .. d .. "/a.lua'")
   return d, d .. "/s.lua"
 end
@@ -70,9 +68,7 @@ describe("a study", function()
     os.execute("mkdir -p '" .. d .. "/runs'")
     runs = study.runs(s, "asx-host", d)
     for _, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":1}')
-      f:close()
+      run.write(r.summary, '{"status":0,"trades":1}')
     end
     results.collect(s, runs, d)
     local csv = run.slurp(d .. "/results.csv")
@@ -104,9 +100,7 @@ describe("a study", function()
       "10000000000000000000000" }, texts)
     os.execute("mkdir -p '" .. d .. "/runs'")
     for _, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":1}')
-      f:close()
+      run.write(r.summary, '{"status":0,"trades":1}')
     end
     results.collect(s, runs, d)
     assert.are.equal("run,point,seed,status,a.x,trades,volatility,mean_spread\n"
@@ -212,9 +206,7 @@ describe("a study's run whose summary file is no summary", function()
     local held = { '[{"status":0}]', ' "done"', "12", "true", "null", "{}", '{"status":"0","trades":1}', "\n",
       '{"status":0,"trades":3}' }
     for i, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write(held[i])
-      f:close()
+      run.write(r.summary, held[i])
     end
     results.read(st, runs)
     local function file(i) return ("its summary %s/runs/%04d.json "):format(d, i) end
@@ -254,9 +246,7 @@ describe("a study's metric names", function()
       local st = study.load(path)
       local runs = study.runs(st, "asx-host", d)
       os.execute("mkdir -p '" .. d .. "/runs'")
-      local f = assert(io.open(runs[1].summary, "w"))
-      f:write('{"status":0,"trades":4}')
-      f:close()
+      run.write(runs[1].summary, '{"status":0,"trades":4}')
       results.collect(st, runs, d)
       local csv = run.slurp(d .. "/results.csv")
       os.execute("rm -rf '" .. d .. "'")
@@ -275,9 +265,7 @@ describe("a study's report fields", function()
     local st = study.load(path)
     local runs = study.runs(st, "asx-host", d)
     os.execute("mkdir -p '" .. d .. "/runs'")
-    local f = assert(io.open(runs[1].summary, "w"))
-    f:write('{"status":0,"trades":4,"value":{"a":{"mean":1}},"agents":{"a":{"failed":0}}}')
-    f:close()
+    run.write(runs[1].summary, '{"status":0,"trades":4,"value":{"a":{"mean":1}},"agents":{"a":{"failed":0}}}')
     assert.are.same({ "trades", "value", "agents.a.failed" }, results.read(st, runs))
     assert.are.same({ false, "the study's report field 'value' is a table in the summary (numbers expected)", {} },
       { runs[1].ok, runs[1].reason, runs[1].values })
@@ -295,9 +283,7 @@ describe("a study's report field that no summary has", function()
     local runs = study.runs(st, "asx-host", d)
     os.execute("mkdir -p '" .. d .. "/runs'")
     for _, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":4,"close":null,"value":{"a":{"mean":1},"c":{"mean":2}}}')
-      f:close()
+      run.write(r.summary, '{"status":0,"trades":4,"close":null,"value":{"a":{"mean":1},"c":{"mean":2}}}')
     end
     local names, problems = results.read(st, runs)
     assert.are.same({ "trades", "value.b.mean", "close" }, names)

@@ -39,6 +39,27 @@ function M.tmpdir()
   return p
 end
 
+-- Writes text to the file at path (made anew), for the strategies, scripts
+-- and studies a spec runs.
+function M.write(path, text)
+  local f = assert(io.open(path, "w"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+-- Why a spec that limits the address space (ulimit -v) is pending here, or
+-- nil: under the sanitizers, whose runtimes spec/run.sh preloads, the
+-- allocator aborts the process at the limit instead of failing the
+-- allocation. A spec begins `local why = run.address_limit_pending()`,
+-- `if why then pending(why) return end` (not `return pending(why)`: a tail
+-- call, which would leave busted no line of the spec to name).
+function M.address_limit_pending()
+  if (os.getenv("LD_PRELOAD") or ""):find("libasan", 1, true) then
+    return "under the sanitizers, whose allocator aborts at a limit of the address space"
+  end
+  return nil
+end
+
 -- Runs a shell command and returns its standard output. The sanitizer
 -- runtimes that spec/run.sh preloads for our own code are not for the
 -- tools run this way (curl hangs with them), so they are left out.
