@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void asx_book_record_events(asx_book *b, int on) { b->v->record = on != 0; }
+void asx_book_record_events(asx_book *b, int on) {
+  asx_venue *v = b->v;
+  v->record = on != 0;
+  for (asx_book *each = v->first_book; each != NULL; each = each->next_book)
+    asx__book_set_admits(each);
+}
 
 const asx_event *asx_book_events(const asx_book *b, size_t *count) {
   *count = b->v->n_events;

@@ -290,15 +290,15 @@ __attribute__((noinline)) int asx__book_rest_slow(asx_book *b, asx_order *o) {
     /* An outer level is worse than the best, which is in the window. */
     assert(key < side->lo && side->best != &asx__book_level_none);
   }
-  return rest_finish(b, side, lvl, o, a);
+  return rest_finish(b, side, lvl, o, a, 0);
 }
 
 /* The best of a side whose window has no level with orders left: the
  * window moves down to centre on the best outer level, or the side is
- * empty. Out of line, so that asx__book_best_emptied keeps no register
- * across the move. */
-static __attribute__((noinline)) void best_from_outer(asx_book *b,
-                                                      book_side *side) {
+ * empty. Out of line, so that asx__book_best_emptied and matching keep no
+ * register across the move. */
+__attribute__((noinline)) void asx__book_best_from_outer(asx_book *b,
+                                                       book_side *side) {
   int top = -1;
   if (side->n > 0) {
     window_move(b, side, window_centre(side->levels[side->n - 1]->key));
@@ -324,7 +324,7 @@ asx__book_best_emptied(asx_book *b, book_side *side) {
   live_clear(side, i);
   int top = window_top(side);
   if (__builtin_expect(top < 0, 0)) {
-    best_from_outer(b, side);
+    asx__book_best_from_outer(b, side);
     return;
   }
   side->best = side->window[top];

@@ -17,6 +17,7 @@
 #endif
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -162,6 +163,11 @@ struct asx_book {
   book_side sides[2];
   asx_pool *level_pool;
   asx_venue *v;
+  /* What asx_book_submit's common test compares an account's venue_ with:
+   * v's address, with ASX__RECORDING set while events are recorded, so
+   * that the one test also sends recorded orders their way
+   * (asx__book_set_admits keeps it in step with v->record). */
+  uint64_t admits;
   struct asx_book *next_book; /* the next of its venue's books */
   size_t resting;
   uint32_t instrument;
@@ -169,10 +175,21 @@ struct asx_book {
   asx_stats stats;
 };
 
+/* The top bit of a 64-bit word, which no address an account holds sets on
+ * the platforms asx runs on, and which asx_book_submit's test of the
+ * price, amount and side never sets. */
+#define ASX__RECORDING ((uint64_t)1 << 63)
+
+/* Sets b->admits from its venue's record (asx_book_event.c). */
+static inline void asx__book_set_admits(asx_book *b) {
+  b->admits = (uint64_t)(uintptr_t)b->v ^ (b->v->record ? ASX__RECORDING : 0);
+}
+
 /* The price index (asx_book_index.c). */
 ASX__HIDDEN const asx_level *asx__book_level_at(const asx_book *b, int s,
                                                 int64_t price);
 ASX__HIDDEN void asx__book_best_emptied(asx_book *b, book_side *side);
+ASX__HIDDEN void asx__book_best_from_outer(asx_book *b, book_side *side);
 ASX__HIDDEN void asx__book_level_emptied(asx_book *b, int s, asx_level *lvl);
 
 /* Resting orders (asx_book_index.c, asx_book_submit.c). */
@@ -260,11 +277,25 @@ static inline asx_event *event_push(asx_book *b, int type, const asx_order *o) {
   return e;
 }
 
-/* order_init but for the status and the slot, which an order that rests
- * at once gets from the rest (rest_fast with fresh set). */
+/* An order's side, status, flags and reason are neighbouring bytes: an
+ * incoming order gets all four in one store (a store of each, and of the
+ * status again once it rests, cost three instructions more an order). */
+_Static_assert(offsetof(asx_order, status) == offsetof(asx_order, side) + 1 &&
+                   offsetof(asx_order, flags) == offsetof(asx_order, side) + 2 &&
+                   offsetof(asx_order, reason) == offsetof(asx_order, side) + 3,
+               "side, status, flags and reason are one word");
+
+/* order_init but for the slot, which an order that rests at once gets from
+ * the rest (rest_fast with fresh set), and with the status given: ASX_NEW,
+ * or ASX_OPEN for an order that is about to rest. */
 static inline __attribute__((always_inline)) void
 order_fill_in(asx_book *b, asx_order *o, asx_account *acct, int side,
-              int64_t price, int64_t amount, int flags) {
+              int64_t price, int64_t amount, int flags, int status) {
+  /* First: a store of bytes may alias anything, which would be read
+   * again after it. */
+  const uint8_t bytes[4] = {(uint8_t)side, (uint8_t)status, (uint8_t)flags,
+                            ASX_CANCEL_ASKED};
+  memcpy((unsigned char *)o + offsetof(asx_order, side), bytes, sizeof(bytes));
   asx_venue *v = b->v;
   /* Ids only grow: time priority and the event record rely on it. */
   assert(v->next_id > 0 && v->next_id < INT64_MAX);
@@ -273,9 +304,6 @@ order_fill_in(asx_book *b, asx_order *o, asx_account *acct, int side,
   o->amount = amount;
   o->filled = 0;
   o->trader = acct->id;
-  o->side = (uint8_t)side;
-  o->flags = (uint8_t)flags;
-  o->reason = ASX_CANCEL_ASKED;
   o->instrument = b->instrument;
   o->acct_ = acct;
   v->n_finished = 0;
@@ -287,8 +315,7 @@ order_fill_in(asx_book *b, asx_order *o, asx_account *acct, int side,
 static inline __attribute__((always_inline)) void
 order_init(asx_book *b, asx_order *o, asx_account *acct, int side,
            int64_t price, int64_t amount, int flags) {
-  order_fill_in(b, o, acct, side, price, amount, flags);
-  o->status = ASX_NEW;
+  order_fill_in(b, o, acct, side, price, amount, flags, ASX_NEW);
   o->slot = 0;
 }
 
@@ -442,13 +469,15 @@ level_append(asx_venue *v, asx_level *lvl, asx_order *o) {
  * kept). Returns 0, for the rest to return. */
 static inline __attribute__((always_inline)) int
 rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
-            asx_account *a) {
+            asx_account *a, int fresh) {
   side->peak |= lvl->total;
   assert(lvl->total > 0 && lvl->total <= ASX_MAX_QTY &&
          side->best != &asx__book_level_none && side->best->key >= lvl->key);
   a->resting++;
   b->resting++;
-  o->status = ASX_OPEN;
+  if (!fresh)
+    o->status = ASX_OPEN;
+  assert(o->status == ASX_OPEN);
   /* Nothing opposite crosses it: matching went first. */
   assert(!crossed(b));
   asx_venue *v = b->v;
@@ -458,13 +487,13 @@ rest_finish(asx_book *b, book_side *side, asx_level *lvl, asx_order *o,
 /* Rests what is left of the limit order o, of side s at price for account
  * a; what is rare (a new level, no free slot) goes to asx__book_rest_slow, by a
  * tail call, so that the common path saves no registers. With fresh set, o
- * came from order_fill_in, without its status and slot: the common path
- * writes them once, as a resting order's, and the rare one as order_init
- * does. Returns 0. */
+ * came from order_fill_in with status ASX_OPEN and no slot: the common path
+ * writes the slot once, as a resting order's, and the rare one sets both
+ * as order_init does. Returns 0. */
 static inline __attribute__((always_inline)) int
 rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a,
           int fresh) {
-  assert(fresh || (o->status == ASX_NEW && o->slot == 0));
+  assert(fresh ? o->status == ASX_OPEN : (o->status == ASX_NEW && o->slot == 0));
   assert(o->price > 0 && o->amount > 0);
   assert(s == o->side && price == o->price && a == o->acct_);
   asx_venue *v = b->v;
@@ -492,7 +521,7 @@ rest_fast(asx_book *b, asx_order *o, int s, int64_t price, asx_account *a,
   live_set(side, i);
   side->best = key > side->best->key ? lvl : side->best;
   assert(best_is_top(side));
-  return rest_finish(b, side, lvl, o, a);
+  return rest_finish(b, side, lvl, o, a, fresh);
 }
 
 #endif

@@ -18,6 +18,26 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
   asx__book_event_trim(b, o, price, from, reason);
 }
 
+/* Counts a fill at price for cost in the statistics. A new high or low is
+ * rare once trading has begun, so each is a branch almost never taken
+ * rather than a maximum and a minimum computed for every order. Before the
+ * first trade open and low are 0, and a price is above 0: the unsigned
+ * test below takes 0 as the highest low, so the first trade sets the low,
+ * and only then can open be 0. */
+static inline __attribute__((always_inline)) void
+stats_fill(asx_stats *st, int64_t price, int64_t cost) {
+  st->trades++;
+  u128_add(&st->notional, (uint64_t)cost);
+  st->last = price;
+  if (__builtin_expect(price > st->high, 0))
+    st->high = price;
+  if (__builtin_expect((uint64_t)price - 1 < (uint64_t)st->low - 1, 0)) {
+    st->low = price;
+    if (st->open == 0)
+      st->open = price;
+  }
+}
+
 /* What a fill that meets a balance limit does, when it does not trade
  * (fill_limited). */
 enum { FILL_NEXT = -1, FILL_STOP = -2 };
@@ -114,13 +134,11 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
    * order came with, less what fill_limited trims, until the end (in
    * memory rather than a register the loop would spill). */
   int64_t left = o->amount;
-  /* The statistics take each fill's count, amount and cost as it comes,
-   * and the prices once at the end: matching walks from the best level
-   * outwards, so the prices traded lie between the first and the last.
-   * first is the price of the level matched while nothing has traded. */
+  /* The statistics take each fill's count, cost and price as it comes
+   * (see stats_fill), and the amount once at the end. */
   asx_stats *st = &b->stats;
   asx_order *r = lvl->head;
-  int64_t price = lvl->price, first = price;
+  int64_t price = lvl->price;
   for (;;) {
     assert(lvl->count > 0 && lvl->head == r && lvl->total > 0 &&
            price == lvl->price);
@@ -152,11 +170,8 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
       o->amount = base;
       if (qty == FILL_STOP)
         break;
-      if (qty == FILL_NEXT) {
-        /* r has left without trading; the level may have gone with it. */
-        first = base == left ? side->best->price : first;
+      if (qty == FILL_NEXT) /* r has left without trading */
         goto next_level;
-      }
       cost = price * qty;
     } else {
       incoming->money = own_money;
@@ -175,9 +190,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
            *theirs >= 0 && r->amount >= 0);
     assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
            other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
-    st->trades++;
-    u128_add(&st->notional, (uint64_t)cost);
-    st->last = price;
+    stats_fill(st, price, cost);
 
     asx_event *e;
     if (record) {
@@ -202,7 +215,14 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
           break;
         continue;
       }
-      asx__book_best_emptied(b, side);
+      /* asx__book_best_emptied, inline but for the window's move. */
+      live_clear(side, window_index(side, lvl->key));
+      int top = window_top(side);
+      if (__builtin_expect(top < 0, 0))
+        asx__book_best_from_outer(b, side);
+      else
+        side->best = side->window[top];
+      assert(best_is_top(side));
     }
     /* Else the incoming order is done, but for fill_limited's rare fill
      * that leaves both orders short of 0. */
@@ -218,19 +238,6 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int64_t got = o->amount - left;
   o->amount = left;
   o->filled = got;
-  if (got == 0)
-    return;
-  int64_t last = st->last;
-  int64_t high = first > last ? first : last;
-  int64_t low = first < last ? first : last;
-  /* The first trade's price is above 0: open is 0 until then. */
-  if (st->open == 0) {
-    st->open = first;
-    st->high = high;
-    st->low = low;
-  }
-  st->high = high > st->high ? high : st->high;
-  st->low = low < st->low ? low : st->low;
   u128_add(&st->volume, (uint64_t)got);
 }
 

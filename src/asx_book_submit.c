@@ -164,13 +164,17 @@ static __attribute__((noinline)) int submit_other(asx_book *b, asx_order *o,
   return submit_any(b, o, acct, side, price, amount, 0);
 }
 
-/* An order that passed asx_book_submit's common test while events are
- * recorded: submit_lean_recorded unless its level might overflow. */
+/* An order that passed asx_book_submit's common test but for the record:
+ * submit_lean_recorded unless its account does not hold the instrument or
+ * its level might overflow. */
 static __attribute__((noinline)) int
 submit_recorded(asx_book *b, asx_order *o, asx_account *acct, int side,
                 int64_t price, int64_t amount) {
-  if ((uint64_t)b->sides[side].peak + (uint64_t)amount <=
-      (uint64_t)ASX_MAX_QTY)
+  assert(b->v->record);
+  uint32_t inst = b->instrument;
+  if ((inst == 0 || holds(acct, inst)) &&
+      (uint64_t)b->sides[side].peak + (uint64_t)amount <=
+          (uint64_t)ASX_MAX_QTY)
     return submit_lean_recorded(b, o, acct, side, price, amount);
   return submit_any(b, o, acct, side, price, amount, 0);
 }
@@ -187,7 +191,7 @@ static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
                            (uint64_t)ASX_MAX_QTY,
                        0))
     return submit_other(b, o, acct, side, price, amount);
-  order_fill_in(b, o, acct, side, price, amount, 0);
+  order_fill_in(b, o, acct, side, price, amount, 0, ASX_OPEN);
   return rest_fast(b, o, side, price, acct, 1);
 }
 
@@ -199,28 +203,31 @@ static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
  * time). */
 int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
                     int64_t price, int64_t amount) {
-  asx_venue *v = b->v;
   if (__builtin_expect(acct == NULL, 0))
     return ASX_E_ARG;
   /* One test of bits combined without branches: a price and amount far
    * below ASX_MAX_QTY (so no product overflows; a market order's price 0
-   * fails it), a valid side, an account bound to this exchange; then
-   * whether the account holds the instrument (every account holds
-   * instrument 0). A price or an amount of ASX_LEAN_QTY or more leaves a
-   * bit after the shift, a side above 1 another, and another exchange is
-   * a non-zero xor: or-ed into one word, they need no flag of their own,
-   * and so no register saved for one. */
+   * fails it), a valid side, an account bound to this exchange while no
+   * events are recorded (b->admits); then whether the account holds the
+   * instrument (every account holds instrument 0). A price or an amount
+   * of ASX_LEAN_QTY or more leaves a bit after the shift, a side above 1
+   * another, and another exchange is a non-zero xor: or-ed into one word,
+   * they need no flag of their own, and so no register saved for one. The
+   * word is ASX__RECORDING alone for an order that fails only because
+   * events are recorded: no other term reaches that bit. */
   uint64_t big = ((uint64_t)price - 1) | ((uint64_t)amount - 1);
   _Static_assert(ASX_LEAN_QTY == (uint64_t)1 << 26, "the shift tests it");
   uint64_t bad = (big >> 26) | ((unsigned)side >> 1) |
-                 ((uintptr_t)acct->venue_ ^ (uintptr_t)v);
-  if (__builtin_expect(bad != 0, 0))
+                 ((uint64_t)(uintptr_t)acct->venue_ ^ b->admits);
+  if (__builtin_expect(bad != 0, 0)) {
+    if (bad == ASX__RECORDING)
+      return submit_recorded(b, o, acct, side, price, amount);
     return submit_other(b, o, acct, side, price, amount);
+  }
   uint32_t inst = b->instrument;
   if (__builtin_expect(inst != 0 && !holds(acct, inst), 0))
     return submit_other(b, o, acct, side, price, amount);
-  if (v->record)
-    return submit_recorded(b, o, acct, side, price, amount);
+  assert(!b->v->record);
   /* cross_limit for a limit order, picked by a conditional move; the
    * side, 0 or 1 here, indexes the opposite side unsigned (no extension). */
   unsigned opp = (unsigned)side ^ 1;
