@@ -139,6 +139,30 @@ describe("asx.loggers.csv", function()
     os.remove(path)
   end)
 
+  it("writes a session id that is NaN or an infinity as JSON's null, as a field, and in CSV by name", function()
+    -- The book's events carried the number's text, nan: no line was JSON.
+    for _, case in ipairs({ { 0 / 0, "nan" }, { 1 / 0, "inf" }, { -1 / 0, "-inf" }, { -0.5, "-0.5" } }) do
+      local jpath, cpath = tmpname(".jsonl"), tmpname(".csv")
+      local J, L = assert(loggers.jsonl(jpath)), assert(loggers.csv(cpath))
+      local ex = asx.exchange({ loggers = { J, L } })
+      ex.session_id = case[1]
+      local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
+      a:sell(1, 10)
+      a:buy(1, 10)
+      ex:emit("note", {})
+      assert.is_true(J:close())
+      assert.is_true(L:close())
+      local json = case[1] == case[1] and case[1] > -1 / 0 and case[1] < 1 / 0 and case[2] or "null"
+      local lines = {}
+      for line in slurp(jpath):gmatch("[^\n]+") do lines[#lines + 1] = line:match('"session":([^,}]*)') end
+      assert.are.same({ json, json, json, json }, lines)
+      assert.are.equal(("0,%s,10,1,%d,%d,2,1,buy,STOCK\n"):format(case[2], a.id, a.id),
+        slurp(cpath):match("\n(.*)$"))
+      os.remove(jpath)
+      os.remove(cpath)
+    end
+  end)
+
   it("keeps custom columns for a type of the user's own", function()
     local path = tmpname(".csv")
     local L = assert(loggers.csv(path, { events = "note", columns = { "text", "n" } }))

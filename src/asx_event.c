@@ -123,6 +123,13 @@ void asx_event_fmt_init(asx_event_fmt *f, int format) {
   asx_event_fmt_session(f, NULL, 0, 0);
 }
 
+/* Whether a number's text (asx_fmt_double's) is a JSON number: a digit
+ * first, after any minus sign; not "nan", "inf" or "-inf". */
+static int json_number_text(const char *s, size_t len) {
+  size_t i = len > 0 && s[0] == '-';
+  return i < len && s[i] >= '0' && s[i] <= '9';
+}
+
 int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int is_string) {
   if (!session) {
     f->session_len = f->format == ASX_EVENT_JSON ? 4 : 0;
@@ -137,6 +144,13 @@ int asx_event_fmt_session(asx_event_fmt *f, const char *session, size_t len, int
     size_t n = asx_fmt_utf8(clean, session, len);
     f->session_len = f->format == ASX_EVENT_CSV ? csv_quote(f->session, clean, n)
                                                 : json_quote(f->session, clean, n);
+  } else if (f->format == ASX_EVENT_JSON && !json_number_text(session, len)) {
+    /* A number JSON has no form for, NaN or an infinity ("nan", "inf",
+     * "-inf" as asx_fmt_double writes them: an exchange's session_id that
+     * code set so), is null, as the JSON encoder writes such a field; its
+     * text made every line of the log invalid JSON. */
+    memcpy(f->session, "null", 4);
+    f->session_len = 4;
   } else {
     memcpy(f->session, session, len);
     f->session_len = len;
