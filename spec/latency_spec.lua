@@ -899,4 +899,44 @@ return Probe
     assert.truthy(r.stdout:find("before:\tfalse\tfalse\tfalse\nafter:\ttrue\ttrue\tfalse\n"), r.stdout)
     os.execute("rm -rf " .. dir)
   end)
+
+  -- Each case runs in a process of its own, where no other trader or class
+  -- has noted a latency or on_fill: the field then acted only once another
+  -- had, so the same trader's order rested at once ("open"), or its fill
+  -- went unheard (0).
+  it("act when set past the assignment (rawset, the class's table), from register and s:add on", function()
+    local cases = {
+      { "instance latency", "rawset(t, 'latency', 1)", "pending\t0\t1" },
+      { "class latency", "rawset(C, 'latency', 1)", "pending\t0\t1" },
+      { "instance on_fill", "rawset(t, 'on_fill', heard)", "open\t1\t1" },
+      { "on_fill in the class's table", "getmetatable(C).__index.on_fill = heard", "open\t1\t1" },
+    }
+    local dir = run.tmpdir()
+    for _, case in ipairs(cases) do
+      local f = assert(io.open(dir .. "/case.lua", "w"))
+      f:write(([[
+local asx = require("asx")
+local C = asx.Trader:extend("c")
+local n = 0
+local function heard() n = n + 1 end
+local t = C:new({ money = 1000, stocks = 10 })
+%s
+local status
+function C:cycle()
+  status = self:sell(1, 100).status
+  self:sleep(2)
+end
+local ex = asx.exchange()
+local u = asx.trader({ exchange = ex, money = 1000 })
+local B = asx.Trader:extend("b")
+function B:cycle() self:sleep(1.5); u:buy(1, 100) end
+asx.session({ traders = { t, B:new({}) }, exchange = ex, clock = "virtual", seed = 1, duration = 3 }):run()
+print(status, n, ex:stats().trades)
+]]):format(case[2]))
+      f:close()
+      local out = run.output(("'%s' '%s/case.lua' 2>&1"):format(run.LUA, dir))
+      assert.are.equal(case[1] .. ": " .. case[3] .. "\n", case[1] .. ": " .. out)
+    end
+    os.execute("rm -rf " .. dir)
+  end)
 end)

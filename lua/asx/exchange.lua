@@ -787,6 +787,7 @@ function Exchange:register(t)
   local st = exchange_state(self, "register")
   local acct = account_of(t)
   if not acct then argerror(1, "register", "trader expected", t) end
+  P.note_fields(t)
   if acct.tag == st.tag then return t end
   if acct.tag ~= 0 then
     error(("register: %s is already registered with another exchange"):format(tostring(t)), 2)

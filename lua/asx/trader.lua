@@ -196,6 +196,28 @@ local function class_latency(st)
   return nil
 end
 
+-- A latency or on_fill that reached a trader or its class past their
+-- __newindex (rawset, or a write to the table the class's metatable gives)
+-- was never noted, so it acted only once some other trader's or class's
+-- assignment had noted its kind: the same trader's orders travelled at once
+-- or late, and its fills were heard or not, by what unrelated code did. It
+-- is noted when the trader joins an exchange or a session (register, which
+-- s:add calls), from the fields as they are read later (the trader's own
+-- and its class's: lua/asx/courier.lua, lua/asx/fills.lua), with no call
+-- of user code.
+function P.note_fields(t)
+  if used.latency and used.on_fill then return end
+  local cst = state_of_class(getmetatable(t))
+  if not used.latency and (rawget(t, "latency") ~= nil or (cst and class_latency(cst) ~= nil)) then
+    note_used("latency")
+  end
+  if not used.on_fill then
+    local fn = rawget(t, "on_fill")
+    if fn == nil and cst then fn = cst.flat.on_fill end
+    if type(fn) == "function" and fn ~= fills.register then note_used("on_fill") end
+  end
+end
+
 -- The trader's __index tells its computed fields apart by comparing the key
 -- rather than by a table of them: where the key is a constant (t.money,
 -- self:sleep), compiled code folds the comparisons away, and a method costs
