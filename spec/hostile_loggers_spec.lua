@@ -722,6 +722,12 @@ describe("asx-host with a hostile logger", function()
     assert.are.equal(4, rows)
   end)
 
+  it("whose line for the summary holds control characters has them escaped, as every text of the user's", function()
+    local r = host_with("report_escapes.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("mine: 3 kept\\027[2J\\027]0;pwned\\007\n", r.stdout:match("[^\n]*\n$"))
+  end)
+
   it("os.exit in a logger stops the session with that status", function()
     local r, out, rows = host_with("exits.lua")
     assert.are.equal(5, r.status)

@@ -1,6 +1,7 @@
 -- asx-host's logging flags: --log FILE.csv|FILE.jsonl, --logger FILE.lua and
 -- --influx URL, and what a host does with the loggers they open.
 local check = require("asx.check")
+local terminal = require("asx.terminal")
 local error_text = check.error_text
 local event = require("asx.event")
 local file = require("asx.loggers.file")
@@ -226,11 +227,14 @@ function M.counts(list)
   return out
 end
 
--- Writes one line per logger that has report() to out, for a summary.
+-- Writes one line per logger that has report() to out, for a summary. A
+-- --logger's line is text its code chose, escaped as the summary's other
+-- lines are (asx.terminal): it reached the terminal raw, and could clear
+-- the screen under the summary.
 function M.report(list, out)
   for _, L in ipairs(list or {}) do
     local ok, line = pcall(call_method, L, "report")
-    if ok and type(line) == "string" then out:write(line, "\n") end
+    if ok and type(line) == "string" then out:write(terminal.text(line), "\n") end
   end
 end
 
