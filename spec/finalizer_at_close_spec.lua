@@ -39,4 +39,74 @@ print("end of script")]], run.BUILD))
       "stats: this exchange is gone (freed as Lua closes)",
     }, "\n") .. "\n" }, r)
   end)
+
+  -- The loggers' and the candles' C objects are freed by finalizers too,
+  -- the cdata's, before newproxy's: a __gc that logged wrote into a freed
+  -- log writer (ASan: heap-use-after-free in asx_logfile_write).
+  it("finds the loggers and the candles closed: each call raises saying so, and luajit exits 0", function()
+    local r = run.sh(("cat >\"$D/close.lua\" <<'EOF'\n%s\nEOF\n"
+      .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit \"$D/close.lua\" \"$D\""):format([[
+local dir = ...
+local loggers = require("asx.loggers")
+local J = assert(loggers.jsonl(dir .. "/t.jsonl"))
+local V = assert(loggers.csv(dir .. "/t.csv"))
+local I = assert(loggers.influxdb({ url = "http://127.0.0.1:9/", db = "x", quiet = true }))
+local cs = require("asx.report.candles").new()
+local p = newproxy(true)
+getmetatable(p).__gc = function()
+  for _, f in ipairs({
+    function() return J:send_event("note", { x = 1 }) end,
+    function() return V:send_event("exchange", { price = 1 }) end,
+    function() return J:flush() end,
+    function() return I:send_event("note", { x = 1 }) end,
+    function() return cs:add_trade(1, 10, 1) end,
+  }) do
+    io.stderr:write(tostring(select(2, pcall(f))), "\n")
+  end
+end
+KEEP = { p, J, V, I, cs }
+print("end of script")]], run.BUILD))
+    local dir = r.stderr:match("log file '(.-)/t%.jsonl'") or "?"
+    assert.are.same({ status = 0, stdout = "end of script\n", stderr = table.concat({
+      "log file '" .. dir .. "/t.jsonl' is closed (freed as Lua closes)",
+      "log file '" .. dir .. "/t.csv' is closed (freed as Lua closes)",
+      "log file '" .. dir .. "/t.jsonl' is closed (freed as Lua closes)",
+      "this logger is closed (freed as Lua closes)",
+      "add_trade: these candles are gone (freed as Lua closes)",
+    }, "\n") .. "\n" }, r)
+  end)
+
+  -- Among cdata finalizers the order is the finalizer table's, which
+  -- changes from run to run: a trade in one of 64 lands before, between
+  -- or after the books' and the logger's. Whichever comes first, nothing
+  -- reaches freed memory, and each call trades or says what is gone.
+  it("trades, or finds the log file or the exchange gone, in whatever order the cdata finalizers run", function()
+    for _ = 1, 8 do
+      local r = run.sh(("cat >\"$D/close.lua\" <<'EOF'\n%s\nEOF\n"
+        .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit \"$D/close.lua\" \"$D\""):format([[
+local dir = ...
+local ffi = require("ffi")
+local asx = require("asx")
+local ex = asx.exchange({})
+ex:add_logger(assert(require("asx.loggers").csv(dir .. "/t.csv")))
+local t = asx.trader({ exchange = ex, money = 100000, stocks = 1000 })
+t:buy(10, 1000)
+KEEP = {}
+for i = 1, 64 do
+  KEEP[i] = ffi.gc(ffi.new("int[1]"), function()
+    local ok, err = pcall(t.sell, t, 10, 1)
+    io.stderr:write(ok and "sold" or tostring(err):gsub("^log file '.*'", "log file"), "\n")
+  end)
+end
+print("end of script")]], run.BUILD))
+      assert.are.same({ 0, "end of script\n" }, { r.status, r.stdout })
+      local lines = 0
+      for line in r.stderr:gmatch("[^\n]+") do
+        lines = lines + 1
+        assert.is_true(line == "sold" or line == "log file is closed (freed as Lua closes)"
+          or line == "sell: the exchange of trader#1 is gone (freed as Lua closes)", line)
+      end
+      assert.are.equal(64, lines)
+    end
+  end)
 end)

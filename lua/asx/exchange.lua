@@ -361,6 +361,20 @@ local function update_batched(_, st)
   end
 end
 
+-- Stops every book handing its records to the sink whose data is data: its
+-- finalizer frees it (lua/asx/report/candles.lua), which an ordinary
+-- collection does only with the exchange that keeps it (st.sink), but
+-- lua_close in no set order. The records then go to the logger by
+-- consume_events, which finds the data gone and says so.
+function P.unsink(data)
+  for _, st in pairs(state_at) do
+    if st.sink == data then
+      C.asx_book_set_sink(st.book, nil, nil, 0)
+      st.batched, st.sink, st.listening = false, nil, true
+    end
+  end
+end
+
 -- Delivers what the book's sink has not taken, and counts what it took:
 -- before anything that must find the records delivered (a query of the
 -- logger's data, another logger, an emitted event, watched fills), never

@@ -22,10 +22,11 @@ function M.already_open(path, holder)
   return ("cannot open '%s': already open for logging%s"):format(path, as)
 end
 
--- Opens a log file; nil, err when it cannot be. A file that another open
--- logger writes, by whatever path, is refused, naming that path; a logger
--- that is no longer reachable is collected first, so only a live one counts.
-local function open_file(path, append, max_bytes)
+-- Opens a log file, whose handle finalize closes when it is collected; nil,
+-- err when it cannot be. A file that another open logger writes, by
+-- whatever path, is refused, naming that path; a logger that is no longer
+-- reachable is collected first, so only a live one counts.
+local function open_file(path, append, max_bytes, finalize)
   local rc = C.asx_logfile_open(path, append and 1 or 0, max_bytes or 0, lfbuf, errbuf)
   if rc ~= 0 and C.asx_logfile_holder(path) ~= nil then
     collectgarbage()
@@ -39,7 +40,7 @@ local function open_file(path, append, max_bytes)
     if holder then return nil, M.already_open(path, holder) end
     return nil, ("cannot open '%s': %s"):format(path, ffi.string(errbuf[0]))
   end
-  return ffi.gc(lf, C.asx_logfile_close)
+  return ffi.gc(lf, finalize)
 end
 
 -- True when paths a and b name the same file, existing or not yet created.
@@ -56,9 +57,31 @@ end
 -- the file.
 local handles = setmetatable({}, { __mode = "kv" })
 
+-- Each file's record by the number its handle's finalizer keeps. An
+-- ordinary collection takes a record with its handle, which no one reaches
+-- any more; but lua_close runs every finalizer, of objects still reachable
+-- too, in no set order: a finalizer that traded or logged after this one
+-- reached a freed writer. So the record first loses its handle, and a later
+-- call finds the file closed. Weak, as handles is: the finalizer must hold
+-- nothing that keeps the handle alive.
+local records = setmetatable({}, { __mode = "v" })
+local n_records = 0
+
+local function file_finalizer(id)
+  return function(lf)
+    local f = records[id]
+    if f ~= nil then handles[f], f.handle, f.gone = nil, nil, true end
+    records[id] = nil
+    C.asx_logfile_close(lf)
+  end
+end
+
 local function lf_of(f)
   local lf = handles[f]
-  if lf == nil then error(("log file '%s' is closed"):format(tostring(f.path)), 3) end
+  if lf == nil then
+    local why = f.gone and " (freed as Lua closes)" or ""
+    error(("log file '%s' is closed%s"):format(tostring(f.path), why), 3)
+  end
   return lf
 end
 
@@ -213,7 +236,9 @@ end
 local function open_all(specs, append, max_bytes)
   local files = {}
   for _, s in ipairs(specs) do
-    local lf, err = open_file(s.path, append, max_bytes)
+    n_records = n_records + 1
+    records[n_records] = s
+    local lf, err = open_file(s.path, append, max_bytes, file_finalizer(n_records))
     if not lf then
       for _, f in ipairs(files) do close_file(f) end
       return nil, err

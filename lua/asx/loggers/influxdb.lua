@@ -20,9 +20,20 @@ Influx.__index = Influx
 -- A logger's C client, out of reach of Lua code (see handles above).
 local influx_handles = setmetatable({}, { __mode = "k" })
 
+-- Each logger by the number its client's finalizer keeps, weak so that the
+-- finalizer holds nothing that keeps the client alive. lua_close runs every
+-- finalizer, of objects still reachable too, in no set order: the logger
+-- first loses its client, so that a finalizer run after this one that logs
+-- finds it closed rather than a freed client (lua/asx/loggers/file.lua does
+-- the same for files).
+local owners = setmetatable({}, { __mode = "v" })
+local n_owners = 0
+
 local function ix_of(self)
   local ix = influx_handles[self]
-  if ix == nil then error("this logger is closed", 3) end
+  if ix == nil then
+    error(rawget(self, "gone") and "this logger is closed (freed as Lua closes)" or "this logger is closed", 3)
+  end
   return ix
 end
 
@@ -231,7 +242,13 @@ function M.influxdb(opts)
   -- one's call). It is abandoned there, elsewhere discarded: either way it
   -- sends nothing more, and says how many points it dropped (asx-host
   -- closes every logger still open at its end, lua/asx/host.lua).
+  n_owners = n_owners + 1
+  local id = n_owners
+  owners[id] = self
   influx_handles[self] = ffi.gc(ix, function(p)
+    local owner = owners[id]
+    if owner ~= nil then influx_handles[owner], owner.gone = nil, true end
+    owners[id] = nil
     local session = package.loaded["asx.session"]
     if session and session.running() or core.http_in_callback() then
       C.asx_influx_abandon(p)

@@ -19,6 +19,8 @@
 -- interval of LADDER, so a day-long real-clock session keeps 10-second
 -- candles instead of a million one-second ones.
 local F = require("asx.ffi")
+require("asx.private")
+local P = debug.getregistry()["asx.private"]
 local ffi, C = F.ffi, F.C
 
 local floor, max = math.floor, math.max
@@ -52,6 +54,25 @@ end
 -- make C read and write past its memory. Weak: the object keeps it.
 local folds = setmetatable({}, { __mode = "k" })
 
+-- Each fold by the number its C state's finalizer keeps, weak so that the
+-- finalizer holds nothing that keeps the state alive. lua_close runs every
+-- finalizer, of objects still reachable too, in no set order: the fold
+-- first loses its state, and the books stop handing it records
+-- (exchange.lua, P.unsink), so that a finalizer run after this one that
+-- trades finds the fold gone rather than freed memory.
+local owners = setmetatable({}, { __mode = "v" })
+local n_owners = 0
+
+local function fold_finalizer(id)
+  return function(c)
+    local self = owners[id]
+    if self ~= nil then folds[self], self.gone = nil, true end
+    owners[id] = nil
+    if P.unsink then P.unsink(c) end
+    C.asx_candles_free(c)
+  end
+end
+
 function M.new(max_slots)
   if max_slots ~= nil and not is_count(max_slots) then
     argerror(1, "new", "positive integer number of slots expected", max_slots)
@@ -59,14 +80,19 @@ function M.new(max_slots)
   local c = C.asx_candles_new(max_slots or 0)
   if c == nil then error("asx.report.candles: out of memory", 2) end
   local self = setmetatable({}, Candles)
-  folds[self] = ffi.gc(c, C.asx_candles_free)
+  n_owners = n_owners + 1
+  owners[n_owners] = self
+  folds[self] = ffi.gc(c, fold_finalizer(n_owners))
   return self
 end
 
 -- The C state of fold self, for its method fname.
 local function fold_of(self, fname)
   local c = folds[self]
-  if c == nil then error(("bad argument #1 to '%s' (candles expected)"):format(fname), 3) end
+  if c == nil then
+    if rawget(self, "gone") then error(("%s: these candles are gone (freed as Lua closes)"):format(fname), 3) end
+    error(("bad argument #1 to '%s' (candles expected)"):format(fname), 3)
+  end
   return c
 end
 
