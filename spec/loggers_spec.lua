@@ -296,6 +296,38 @@ describe("asx.loggers.jsonl", function()
     os.remove(path)
   end)
 
+  -- Past 16 tables deep a table was written as tostring's "table: 0x...",
+  -- an address that changes from run to run: it is refused, and nothing of
+  -- the message is written; 16 deep is written whole.
+  it("writes tables nested 16 deep whole and refuses deeper ones or cycles, naming the field", function()
+    local function nest(n)
+      local top = {}
+      local x = top
+      for _ = 2, n do x.a = {}; x = x.a end
+      return top
+    end
+    local cycle = {}
+    cycle.self = cycle
+    local path = tmpname(".jsonl")
+    local L = assert(loggers.jsonl(path))
+    local ex = asx.exchange({ logger = L })
+    ex:emit("note", { time = 1, v = nest(16) })
+    assert.are.same({ false, "bad argument #2 to 'emit' (message of tables nested at most 16 deep expected, "
+      .. "got field 'v[2]" .. (".a"):rep(15) .. "' nested deeper (or in a cycle))" },
+      { pcall(ex.emit, ex, "note", { v = { 1, nest(16) } }) })
+    assert.are.same({ false, "bad argument #2 to 'emit' (message of tables nested at most 16 deep expected, "
+      .. "got field 'z" .. (".self"):rep(16) .. "' nested deeper (or in a cycle))" },
+      { pcall(ex.emit, ex, "note", { z = cycle }) })
+    assert.are.same({ false, ("send_event: jsonl logger(%s): field 'w%s': tables nested more than 16 deep "
+      .. "(or in a cycle)"):format(path, (".a"):rep(16)) }, { pcall(L.send_event, L, "note", { w = nest(17) }) })
+    assert.are.same({ false, "tables nested more than 16 deep (or in a cycle)" },
+      { pcall(require("asx.event").json, nest(17)) })
+    assert.is_true(L:close())
+    assert.are.equal('{"type":"note","time":1,"session":null,"v":' .. ('{"a":'):rep(15) .. "{}"
+      .. ("}"):rep(15) .. "}\n", slurp(path))
+    os.remove(path)
+  end)
+
   it("keeps every line of a long run, whole and in order", function()
     local path = tmpname(".jsonl")
     local L = assert(loggers.jsonl(path, { max_bytes = 1 }))

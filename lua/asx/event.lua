@@ -244,6 +244,53 @@ end
 local array_mt = {}
 M.array_mt = array_mt
 
+-- How many tables deep a value may nest, counting its own: past that a
+-- table is most likely a cycle, and JSON has no way to say "the same as
+-- above". Its text would be tostring's, an address that changes from run
+-- to run, so it is refused instead (too_deep, and json_value raises).
+local MAX_DEPTH = 16
+M.MAX_DEPTH = MAX_DEPTH
+local TOO_DEEP = ("tables nested more than %d deep (or in a cycle)"):format(MAX_DEPTH)
+
+-- The path of the first value of table v, in the order JSON writes them,
+-- that is a table more than MAX_DEPTH - depth tables below v ('.b[2].c'),
+-- or nil when there is none.
+local function deep_path(v, depth)
+  if depth == MAX_DEPTH then return "" end
+  local n = #v
+  if n > 0 then
+    for i = 1, n do
+      local x = v[i]
+      if type(x) == "table" then
+        local p = deep_path(x, depth + 1)
+        if p then return ("[%d]"):format(i) .. p end
+      end
+    end
+    return nil
+  end
+  for k, x in pairs(v) do
+    if type(x) == "table" and type(k) == "string" then
+      -- Sorted only when there is one to find: the message names the first.
+      for _, key in ipairs(sorted_keys(v)) do
+        x = v[key]
+        if type(x) == "table" then
+          local p = deep_path(x, depth + 1)
+          if p then return "." .. key .. p end
+        end
+      end
+      return nil
+    end
+  end
+  return nil
+end
+
+-- For a message about to be sent: nil when every field can be written, or
+-- the path of the first field that nests too deep ("a.b[2]").
+function M.too_deep(m)
+  local path = deep_path(m, -1)
+  return path and path:sub(2)
+end
+
 -- null: a value the caller uses for JSON's null in tables (cjson.null).
 local function json_value(v, depth, null)
   local t = type(v)
@@ -256,7 +303,8 @@ local function json_value(v, depth, null)
     return json_string(v)
   elseif t == "boolean" then
     return tostring(v)
-  elseif t == "table" and depth < 16 then
+  elseif t == "table" then
+    if depth == MAX_DEPTH then error(TOO_DEEP, 0) end
     local n = #v
     if n > 0 then
       local parts = {}
@@ -280,12 +328,13 @@ end
 -- through here, where lua-cjson 2.1.0 (Debian 12's) writes at most 14
 -- significant digits: a price of 15 digits, or a fraction, read back as
 -- another number. null, optional, stands for null in v (cjson.null).
+-- Raises for tables nested more than MAX_DEPTH deep.
 function M.json(v, null)
   return json_value(v, 0, null)
 end
 
 -- A JSON line of message m: type, time, session, its type's fields, then
--- any others, sorted.
+-- any others, sorted. Raises for tables nested more than MAX_DEPTH deep.
 function M.json_line(event_type, m, session)
   local parts = { '{"type":', json_string(event_type), ',"time":', json_value(m.time or 0, 0),
     ',"session":', json_value(session, 0) }

@@ -22,7 +22,7 @@ local ffi, C = F.ffi, F.C
 local type, tostring, tonumber, rawget, rawset = type, tostring, tonumber, rawget, rawset
 local setmetatable, error, pcall = setmetatable, error, pcall
 local argerror, self_error = check.argerror, check.self_error
-local unwritable_type = event.unwritable_type
+local unwritable_type, too_deep = event.unwritable_type, event.too_deep
 
 local order_t, istype = P.order_t, ffi.istype
 local account_of, state_of, EXCHANGE = P.account_of, P.state_of, P.EXCHANGE
@@ -699,6 +699,12 @@ function Exchange:emit(event_type, message)
   local why = unwritable_type(event_type)
   if why then check.bad_argument(1, "emit", why, ("%q"):format(event_type)) end
   if type(message) ~= "table" then argerror(2, "emit", "message table expected", message) end
+  -- Nor can a JSON file write tables nested without end (asx.event).
+  local deep = too_deep(message)
+  if deep then
+    check.bad_argument(2, "emit", ("message of tables nested at most %d deep expected"):format(event.MAX_DEPTH),
+      ("field '%s' nested deeper (or in a cycle)"):format(deep))
+  end
   if message.time == nil then message.time = C.asx_book_time(st.book) end
   if message.session == nil then message.session = self.session_id end
   -- The book's earlier events are numbered, and delivered, first.

@@ -140,7 +140,12 @@ function FileLogger:send_event(event_type, message)
   if session ~= self.session then self:_session(session) end
   local f = self.by_type[event_type] or self.any
   if not f then return end
-  local line = self:_format(f, event_type, message)
+  -- JSON lines refuse tables nested past event.MAX_DEPTH (ex:emit refuses
+  -- them before any logger gets them): the logger names itself and the field.
+  local ok, line = pcall(self._format, self, f, event_type, message)
+  if not ok then
+    error(("send_event: %s: field '%s': %s"):format(tostring(self), tostring(event.too_deep(message)), line), 2)
+  end
   if C.asx_logfile_write(lf_of(f), line, #line) < 0 and not f.warned then
     f.warned = true
     terminal.write("asx: log: ", file_error(f), "\n")
