@@ -520,6 +520,38 @@ print(#after, s:agent_state(1), s:agent_state(2), s:summary().trades, s.exchange
     }, run.lines((r.stdout:gsub("table: 0x%x+", "table: 0x"))))
   end)
 
+  it("that ends in a tail call of a coroutine.yield saved before asx was loaded is detached, and its agent "
+    .. "goes on", function()
+    -- The tail call left no frame of the logger's: resumed, the yield
+    -- returned past the protected call, where its refusal was raised as
+    -- the agent's error ('a#1: a logger must not yield ...').
+    local script = run.tmpname(".lua")
+    local r = run_script(script, [=[
+local raw_yield = coroutine.yield
+local asx = require("asx")
+local L = { send_event = function(_, ty)
+  if ty == "exchange" then return raw_yield() end
+end }
+local A = asx.Trader:extend("a")
+function A:cycle()
+  for p = 10, 14 do self:sell(1, p) end
+  self:buy(5, 20)
+  self:sleep(0.5)
+end
+local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
+  on_error = function(_, _, text) print("agent failed: " .. text:match("^[^\n]*")) end,
+  on_logger_error = function(_, _, text) print(text:match("^[^\n]*")) end,
+  traders = { A:new({ money = 1e9, stocks = 10 }) } })
+s:run()
+print(s:agent_state(1), s:summary().trades, s.exchange:delivering())
+]=])
+    assert.are.equal(0, r.status, r.stdout)
+    assert.are.same({
+      "logger table: 0x failed and was detached: a logger must not yield (coroutine.yield or sleep inside a logger)",
+      "finished\t5\tfalse",
+    }, run.lines((r.stdout:gsub("table: 0x%x+", "table: 0x"))))
+  end)
+
   it("that yields past the check in a coroutine of its caller's own, left suspended when an agent fails on "
     .. "the exchange it left delivering, stops when resumed later, reading no record of later calls", function()
     -- The logger yields with the standard coroutine.yield in the middle of

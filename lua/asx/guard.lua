@@ -112,12 +112,17 @@ local function wrap(f)
 end
 coroutine.wrap = wrap -- luacheck: ignore 122 (replaced on purpose)
 
--- Calls L:send_event(name, m) by a tail call, so that the logger's method is the
--- first frame above xpcall, named by its file and line as a traceback names
--- a function called from C. Its look-up is inside the protected call: an
--- __index that raises is the logger's error.
+-- Calls L:send_event(name, m). Its look-up is inside the protected call: an
+-- __index that raises is the logger's error. Not by a tail call: a
+-- send_event that ends in a tail call of a yield the check does not see (a
+-- coroutine.yield saved before asx was loaded) leaves no frame of the
+-- logger's, and the refused yield's error, raised at the next instruction
+-- once resumed (src/asx_lua_agent.c), would be raised in send past xpcall:
+-- the agent's error. Here it is this frame's, inside the protected call.
+-- The traceback names the method by its file and line (on_error), as it
+-- did when it was the first frame above xpcall.
 local function call_send(L, name, m)
-  return L.send_event(L, name, m)
+  L.send_event(L, name, m)
 end
 
 -- The handler keeps the error and the traceback of the frames from where it
@@ -126,7 +131,16 @@ end
 -- succeeds allocates nothing.
 local FAILED = {}
 local failed_err, failed_tb
+-- An error raised for the caller (level 2: a refused yield, an asx call
+-- that a logger must not make) names the line of the call; when the logger
+-- made it by a tail call, that line is call_send's, which is asx's and
+-- says nothing: the error is then given without it, as it was when
+-- call_send made a tail call too and the caller found was xpcall.
+local GUARD_SRC = debug.getinfo(1, "S").short_src .. ":"
 local function on_error(err)
+  if type(err) == "string" and err:sub(1, #GUARD_SRC) == GUARD_SRC then
+    err = err:gsub("^[^\n]-:%d+: ", "", 1)
+  end
   local parts = { "stack traceback:" }
   local level = 2 -- 1 is this handler
   while true do
@@ -135,7 +149,8 @@ local function on_error(err)
     -- A refused yield is the logger's own call to it: the wrapper is not.
     if ar.func ~= yield then
       local where
-      if ar.namewhat ~= "" then
+      local caller = getinfo(level + 1, "f")
+      if ar.namewhat ~= "" and not (ar.name == "send_event" and caller and caller.func == call_send) then
         where = " in function '" .. ar.name .. "'"
       elseif ar.what == "main" then
         where = " in main chunk"
