@@ -25,6 +25,35 @@ describe("session:spawn", function()
     assert.are.same({ 3, 3, 3 }, { s.traders[1].woke, added[1].woke, added[2].woke })
   end)
 
+  -- The agents made before the one whose new raised stayed in the
+  -- session, two of them here.
+  it("adds none when a class's new raises part way, or makes one add refuses, naming that one", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1, instruments = { "A" } })
+    local news, fail_at, bad = 0, 3, nil
+    local Flaky = asx.Trader:extend("flaky")
+    Flaky.cycle = Sleeper.cycle
+    function Flaky.new(cls, opts)
+      news = news + 1
+      if news == fail_at then
+        if bad then return bad end
+        error("no room for a third", 0)
+      end
+      return asx.Trader.new(cls, opts)
+    end
+    assert.are.same({ false, "spawn: agent 3 of 5 could not be made, so none was added: no room for a third" },
+      { pcall(s.spawn, s, Flaky, 5) })
+    news, bad = 0, asx.Trader.new(Flaky, { stocks = { B = 1 } })
+    assert.are.same({ false, "spawn: agent 3 of 4 could not be made, so none was added: "
+      .. 'stocks: unknown instrument "B"' }, { pcall(s.spawn, s, Flaky, 4) })
+    news, bad = 0, {}
+    assert.are.same({ false, "spawn: agent 3 of 3 could not be made, so none was added: "
+      .. "not a trader with a cycle method (table)" }, { pcall(s.spawn, s, Flaky, 3) })
+    assert.are.same({ 0, 0 }, { #s.traders, #s.class_list })
+    news = 0
+    assert.are.equal(2, #s:spawn(Flaky, 2))
+    assert.are.equal(2, #s.traders)
+  end)
+
   it("adds one agent by default", function()
     local s = asx.session({ clock = "virtual", seed = 1, duration = 1 })
     assert.are.equal(1, #s:spawn(Sleeper))

@@ -699,8 +699,25 @@ function Session:kill(t)
   return true
 end
 
+-- Why trader t, made by spawn, cannot be added as an agent (the checks of
+-- add), or nil.
+local function unspawnable(self, t)
+  if not (is_trader(t) and type(t.cycle) == "function") then
+    return "not a trader with a cycle method (" .. check.show(t) .. ")"
+  end
+  local elsewhere = agent_elsewhere(self, t)
+  if elsewhere then return ("trader#%d is an agent of %s"):format(account_of(t).id, elsewhere) end
+  if of_another_exchange(self, t) then return "exchange: the session's expected, got another" end
+  local unknown = unknown_instrument(self, t)
+  if unknown then return ("stocks: unknown instrument %q"):format(unknown) end
+  return nil
+end
+
 -- Adds count agents (default 1) of class cls, each made by cls:new(opts),
 -- after the others; a session that runs starts them now. Returns them.
+-- All or none: every agent is made and checked before any is added, so
+-- that a new that raises part way (or makes one that add would refuse)
+-- leaves the session as it was.
 function Session:spawn(cls, count, opts)
   refuse_ended(self, "spawn")
   if not asx.is_trader_class(cls) or type(cls.cycle) ~= "function" then
@@ -712,31 +729,32 @@ function Session:spawn(cls, count, opts)
   -- machine's memory until the kernel killed the process.
   local full = memory.session_too_many(self, count)
   if full then error(("bad argument #2 to 'spawn' (%s)"):format(full), 2) end
-  local added = {}
+  local made = {}
   for i = 1, count do
-    local t
+    local ok, t = pcall(cls.new, cls, opts)
     if i == 1 then
       -- What the first agent cannot be made or added with, none can: it is
-      -- an error of spawn's options, named so, before any agent is added.
-      local ok, made = pcall(cls.new, cls, opts)
+      -- an error of spawn's options, named so.
       if not ok then
-        local why = type(made) == "string" and made:match("^[^\n]-bad argument #1 to 'new' %((.*)%)$")
+        local why = type(t) == "string" and t:match("^[^\n]-bad argument #1 to 'new' %((.*)%)$")
         if why then error(("bad argument #3 to 'spawn' (%s)"):format(why), 2) end
-        error(made, 0)
+        error(t, 0)
       end
-      t = made
       local unknown = unknown_instrument(self, t)
       if unknown then error(("bad argument #3 to 'spawn' (stocks: unknown instrument %q)"):format(unknown), 2) end
       if of_another_exchange(self, t) then
         error("bad argument #3 to 'spawn' (exchange: the session's expected, got another)", 2)
       end
     else
-      t = cls:new(opts)
+      local why = not ok and tostring(t) or unspawnable(self, t)
+      if why then
+        error(("spawn: agent %d of %d could not be made, so none was added: %s"):format(i, count, why), 2)
+      end
     end
-    self:add(t)
-    added[i] = t
+    made[i] = t
   end
-  return added
+  for i = 1, count do self:add(made[i]) end
+  return made
 end
 
 -- The session whose run() is on the stack, if any: all code then runs
