@@ -452,7 +452,10 @@ describe("asx.loggers.influxdb arguments", function()
     assert.has_error(function() loggers.influxdb({}) end,
       "bad argument #1 to 'influxdb' (url: string expected, got nil)")
     assert.has_error(function() loggers.influxdb({ url = "http://h", batch_size = 1.5 }) end,
-      "bad argument #1 to 'influxdb' (batch_size: non-negative integer expected, got 1.5)")
+      "bad argument #1 to 'influxdb' (batch_size: non-negative integer up to 2^53 - 1 expected, got 1.5)")
+    -- C takes it as an int64_t, which 1e300 does not convert to.
+    assert.has_error(function() loggers.influxdb({ url = "http://h", max_points = 1e300 }) end,
+      "bad argument #1 to 'influxdb' (max_points: non-negative integer up to 2^53 - 1 expected, got 1e+300)")
     assert.has_error(function() loggers.influxdb({ url = "http://h", timeout = -1 }) end,
       "bad argument #1 to 'influxdb' (timeout: non-negative number expected, got -1)")
     assert.are.same({ nil, "influxdb: url must start with http:// or https://" },

@@ -183,7 +183,18 @@ describe("asx.loggers.csv", function()
     assert.has_error(function() loggers.csv("x.csv", { events = "note" }) end,
       "bad argument #2 to 'csv' (columns for event type 'note' (unknown type) expected, got nil)")
     assert.has_error(function() loggers.csv("x.csv", { max_bytes = -1 }) end,
-      "bad argument #2 to 'csv' (max_bytes: non-negative integer expected, got -1)")
+      "bad argument #2 to 'csv' (max_bytes: non-negative integer up to 2^53 - 1 expected, got -1)")
+    -- Past the integers C's size_t takes (1e300 was converted anyway).
+    for _, mb in ipairs({ 1e300, 2 ^ 53, 0 / 0, 1 / 0 }) do
+      assert.has_error(function() loggers.jsonl("x.jsonl", { max_bytes = mb }) end,
+        ("bad argument #2 to 'jsonl' (max_bytes: non-negative integer up to 2^53 - 1 expected, got %s)")
+          :format(require("asx.check").show(mb)))
+    end
+    -- It said only "got string".
+    assert.has_error(function() loggers.csv("") end,
+      "bad argument #1 to 'csv' (file path string expected, got an empty string)")
+    assert.has_error(function() loggers.jsonl("") end,
+      "bad argument #1 to 'jsonl' (file path string expected, got an empty string)")
   end)
 
   it("returns nil and the reason when the file cannot be opened", function()

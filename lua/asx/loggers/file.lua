@@ -215,12 +215,15 @@ function FileLogger:__tostring()
 end
 
 local function check_common_opts(fname, path, opts)
-  if type(path) ~= "string" or path == "" then argerror(1, fname, "file path string expected", path, 3) end
+  if type(path) ~= "string" then argerror(1, fname, "file path string expected", path, 3) end
+  if path == "" then check.bad_argument(1, fname, "file path string expected", "an empty string", 3) end
   if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table of options expected", opts, 3) end
   opts = opts or {}
+  -- C takes it as a size_t, which a number past 2^64 (or NaN) does not
+  -- convert to: the bound is the largest exact integer, as for amounts.
   local mb = opts.max_bytes
-  if mb ~= nil and (type(mb) ~= "number" or mb < 0 or mb % 1 ~= 0) then
-    argerror(2, fname, "max_bytes: non-negative integer expected", mb, 3)
+  if mb ~= nil and (type(mb) ~= "number" or not (mb >= 0 and mb <= check.MAX) or mb % 1 ~= 0) then
+    argerror(2, fname, "max_bytes: non-negative integer up to 2^53 - 1 expected", mb, 3)
   end
   return opts
 end

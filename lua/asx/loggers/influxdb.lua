@@ -164,10 +164,14 @@ local function opt_string(o, k, fname)
   return v
 end
 
+-- A count goes to C as a size_t, which a number past 2^64 does not convert
+-- to: the bound is the largest exact integer, as for amounts.
 local function opt_number(o, k, fname, integer)
   local v = o[k]
-  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == 1 / 0 or (integer and v % 1 ~= 0)) then
-    argerror(1, fname, k .. (integer and ": non-negative integer expected" or ": non-negative number expected"), v, 3)
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == 1 / 0
+    or (integer and (v % 1 ~= 0 or v > check.MAX))) then
+    argerror(1, fname, k .. (integer and ": non-negative integer up to 2^53 - 1 expected"
+      or ": non-negative number expected"), v, 3)
   end
   return v or 0
 end
