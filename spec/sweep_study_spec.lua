@@ -378,6 +378,20 @@ describe("the statistics of summary.csv", function()
     assert.are.same({ n = 1, mean = 0.1 }, stats.describe({ 0.1 }))
     local inf = stats.describe({ 1 / 0, 1 / 0 })
     assert.are.equal(1 / 0, inf.mean)
+    -- Figures near the largest double and the smallest: 1e308 in every run
+    -- summed to inf, a mean of inf; squares of deviations of 2^900 were inf
+    -- (an sd of inf), those of 2^-900 were 0 (an sd of 0 between runs that
+    -- differed).
+    assert.are.same({ n = 3, mean = 1e308, sd = 0, low = 1e308, high = 1e308 },
+      stats.describe({ 1e308, 1e308, 1e308 }))
+    for _, unit in ipairs({ 2 ^ 900, 2 ^ -900 }) do
+      local sd2 = math.sqrt(2) * unit
+      local half = 12.706204736 * sd2 / math.sqrt(2)
+      assert.are.same({ n = 2, mean = 2 * unit, sd = sd2, low = 2 * unit - half, high = 2 * unit + half },
+        stats.describe({ unit, 3 * unit }))
+    end
+    assert.are.same({ n = 2, mean = 0, sd = math.sqrt(2) * 1e308, low = -1 / 0, high = 1 / 0 },
+      stats.describe({ -1e308, 1e308 }))
     assert.are.same({ n = 0 }, stats.describe({}))
   end)
 end)

@@ -37,14 +37,28 @@ function M.t975(df)
   return z + g1 / df + g2 / df ^ 2 + g3 / df ^ 3 + g4 / df ^ 4
 end
 
+-- Figures beyond these magnitudes are summed and squared scaled by a power
+-- of two, which is exact: a metric of 1e308 in every run summed to inf (a
+-- mean of inf, where every run had 1e308), one of 1e200 squared its
+-- deviations to inf (an sd of inf), and one of 1e-200 to 0 (an sd of 0
+-- between runs that differed).
+local BIG, SMALL = 2 ^ 500, 2 ^ -500
+local SHRINK, GROW = 2 ^ -600, 2 ^ 600
+
 -- { n, mean, sd, low, high } of the numbers in xs; sd, low and high are nil
 -- with fewer than two, mean too with none.
 function M.describe(xs)
   local n = #xs
   local r = { n = n }
   if n == 0 then return r end
+  local top = 0
+  for i = 1, n do
+    local a = math.abs(xs[i])
+    if a > top and a < math.huge then top = a end
+  end
+  local scale = top > BIG and SHRINK or (top > 0 and top < SMALL) and GROW or 1
   local sum = 0
-  for i = 1, n do sum = sum + xs[i] end
+  for i = 1, n do sum = sum + xs[i] * scale end
   local mean = sum / n
   -- The sum's rounding, taken back by the mean of the deviations (the
   -- corrected two-pass method): three runs of 0.1 summed to
@@ -53,16 +67,17 @@ function M.describe(xs)
   -- whose deviations are NaN.
   if mean - mean == 0 then
     local dev = 0
-    for i = 1, n do dev = dev + (xs[i] - mean) end
+    for i = 1, n do dev = dev + (xs[i] * scale - mean) end
     mean = mean + dev / n
   end
-  r.mean = mean
+  r.mean = mean / scale
   if n < 2 then return r end
   local ss = 0
-  for i = 1, n do ss = ss + (xs[i] - mean) ^ 2 end
-  r.sd = sqrt(ss / (n - 1))
-  local half = M.t975(n - 1) * r.sd / sqrt(n)
-  r.low, r.high = r.mean - half, r.mean + half
+  for i = 1, n do ss = ss + (xs[i] * scale - mean) ^ 2 end
+  local sd = sqrt(ss / (n - 1))
+  local half = M.t975(n - 1) * sd / sqrt(n)
+  r.sd = sd / scale
+  r.low, r.high = (mean - half) / scale, (mean + half) / scale
   return r
 end
 
