@@ -327,6 +327,30 @@ describe("a study's CSV files", function()
   end)
 end)
 
+describe("the table at the end of a study", function()
+  it("lines its columns up after names and values that are not ASCII", function()
+    -- Each byte of "é" and "€" counted as a column (only "±" was known), so
+    -- every column after one stood short of its place.
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades" },
+        parameters = { ["a.x"] = { "café", "b" } },
+        metrics = function() return { ["prix€"] = 1, z = 2 } end }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    for i, r in ipairs(runs) do
+      local f = assert(io.open(r.summary, "w"))
+      f:write('{"status":0,"trades":', i, "}")
+      f:close()
+    end
+    local points, names = results.collect(st, runs, d)
+    assert.are.equal("point  a.x   runs  trades      prix€  z\n"
+      .. "1      café  2     1.5 ± 6.35  1 ± 0  2 ± 0\n"
+      .. "2      b     2     3.5 ± 6.35  1 ± 0  2 ± 0\n", results.table(st, points, names))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
 describe("a study's CSV files, with figures that do not exist", function()
   it("keep every value in its own column", function()
     -- A null in the summary (volatility, with fewer than two returns), a NaN

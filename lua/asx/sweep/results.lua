@@ -320,6 +320,13 @@ local function short(v, digits)
   return ("%." .. digits .. "g"):format(v)
 end
 
+-- The columns a cell takes on the terminal: one per character, where a
+-- character of UTF-8 is several bytes ("±", a name's "€"), so that the
+-- columns after a name or a value that is not ASCII line up.
+local function columns(c)
+  return #c - select(2, c:gsub("[\128-\191]", ""))
+end
+
 -- The table at the end of a study: per point, each metric as
 -- "mean ± half the 95% interval".
 function M.table(s, points, names)
@@ -350,8 +357,7 @@ function M.table(s, points, names)
     -- (a metric "a\rb") is shown escaped, never sent to the terminal.
     for i, c in ipairs(row) do row[i] = terminal.text(c) end
     for i, c in ipairs(row) do
-      -- "±" is two bytes and one column.
-      local w = #c - select(2, c:gsub("±", ""))
+      local w = columns(c)
       if not widths[i] or w > widths[i] then widths[i] = w end
     end
   end
@@ -359,8 +365,7 @@ function M.table(s, points, names)
   for _, row in ipairs(rows) do
     local cells = {}
     for i, c in ipairs(row) do
-      local w = #c - select(2, c:gsub("±", ""))
-      cells[i] = c .. (" "):rep(widths[i] - w)
+      cells[i] = c .. (" "):rep(widths[i] - columns(c))
     end
     out[#out + 1] = (table.concat(cells, "  "):gsub("%s+$", ""))
   end
