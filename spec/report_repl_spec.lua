@@ -33,12 +33,13 @@ describe("chart() and report() at the prompt", function()
   it("draw the session's one trade and write its report page", function()
     local d = run.tmpdir()
     run.write(d .. "/in",
-      ('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\nchart("soon")\n')
-      :format(d, d))
+      ('step(3)\nchart()\nreport("%s/r.html")\nchart(0.5)\nreport(1)\nreport({})\nreport("%s")\nchart("soon")\n'
+        .. 'report("%s/a\\0b.html")\n'):format(d, d, d))
     local out = run.output(("%s -i -q --clock virtual --seed 5 %s < %s/in 2>&1"):format(run.HOST,
       F .. "one_trade.lua", d))
     local page = run.slurp(d .. "/r.html")
     local left = run.read(d .. ".tmp")
+    local cut = run.read(d .. "/a")
     os.execute("rm -rf '" .. d .. "' '" .. d .. ".tmp'")
     local lines = run.lines(out)
     -- A flat candle sits in the middle row, with its price.
@@ -56,6 +57,10 @@ describe("chart() and report() at the prompt", function()
     -- A word is shown by its type, as every bad value is.
     assert.are.equal("stdin:8: bad argument #1 to 'chart' (positive multiple of 1 seconds expected, got string)",
       lines[19])
+    -- The name up to its NUL was written, and the whole name returned.
+    assert.are.equal("stdin:9: bad argument #1 to 'report' (file name without NUL bytes expected, got string)",
+      lines[20])
+    assert.is_nil(cut)
     assert.is_nil(left)
     local data = cjson.decode(page:match('<script type="application/json" id="asx%-data">(.-)</script>'))
     assert.are.same({ { 1, 10, 10, 10, 10, 1 } }, data.candles)

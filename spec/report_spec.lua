@@ -296,6 +296,18 @@ describe("the report's records", function()
     return n
   end
 
+  it("writes no page under a name cut at a NUL byte", function()
+    -- The system's calls read the name up to its NUL: the page went to 'a'.
+    local s, R = session()
+    s:run()
+    local d = run.tmpdir()
+    assert.are.same({ nil, ("cannot write '%s/a\0b.html': a file name cannot hold a NUL byte"):format(d) },
+      { R:write(d .. "/a\0b.html") })
+    local cut = run.read(d .. "/a")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.is_nil(cut)
+  end)
+
   it("folds the same candles alone (records in batches) as beside another logger (after each call)", function()
     local alone, R1 = session()
     alone:run()

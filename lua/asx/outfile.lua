@@ -13,6 +13,10 @@ local function cannot(path, err)
   return nil, ("cannot write '%s': %s"):format(path, err)
 end
 
+-- The system's calls read a name up to its first NUL: "a\0b.html" wrote
+-- the file 'a'.
+local NUL = "a file name cannot hold a NUL byte"
+
 local function special(path)
   return C.asx_logfile_special(path) == 1
 end
@@ -40,6 +44,7 @@ end
 local EISDIR = 21
 
 function M.check(path)
+  if path:find("%z") then return cannot(path, NUL) end
   if special(path) then return true end
   -- A directory at path (--summary out/) was found only when the run had
   -- ended, its figures lost; an empty one was removed below.
@@ -59,6 +64,7 @@ end
 
 -- Writes the strings ... to path; true, or nil and the reason.
 function M.write(path, ...)
+  if path:find("%z") then return cannot(path, NUL) end
   local tmp = special(path) and path or path .. ".tmp"
   local f, err
   if tmp == path then

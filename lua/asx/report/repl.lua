@@ -73,6 +73,11 @@ M.commands = {
           error(("bad argument #1 to 'report' (file name expected, got %s)"):format(
             type(path) == "string" and "''" or require("asx.check").show(path)), 2)
         end
+        -- The system's calls read a name up to its first NUL: report("a\0b.html")
+        -- wrote the page to 'a' and returned the name it was given.
+        if path:find("%z") then
+          error("bad argument #1 to 'report' (file name without NUL bytes expected, got string)", 2)
+        end
         local R = need(ctx, "report")
         -- The page replaced the file by a rename: a strategy's code, or a
         -- log whose writer went on into the file it had unlinked, its rows
