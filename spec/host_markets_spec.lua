@@ -88,6 +88,39 @@ spread -, mid -
       "stdin:2: bad argument #2 to 'trades' (instrument name expected, got 7)" }, out)
   end)
 
+  it("names each row's instrument in trades() and orders() when they list several", function()
+    -- They listed ACME's and BOLT's rows alike, and orders() the default
+    -- instrument's only.
+    local out = repl([[
+me:sell(2, 50, "BOLT")
+me:buy(1, 50, "BOLT")
+me:sell(1, 60, "ACME")
+me:buy(1, 40, "ACME")
+trades(5)
+trades(5, "BOLT")
+orders()
+orders(me.id)
+]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5 --money 100")
+    assert.are.same(lines([[
+order#1(sell 2 BOLT @ 50, filled 0, open)
+order#2(buy 0 BOLT @ 50, filled 1, filled)
+order#3(sell 1 @ 60, filled 0, open)
+order#4(buy 1 @ 40, filled 0, open)
+ time  price  amount  buyer  seller  aggressor  instrument
+0.000     50       1      1       1  buy        BOLT
+ time  price  amount  buyer  seller  aggressor
+0.000     50       1      1       1  buy
+id  trader  side  price  amount  filled  instrument
+ 4       1  buy      40       1       0  ACME
+ 3       1  sell     60       1       0  ACME
+ 1       1  sell     50       1       1  BOLT
+id  trader  side  price  amount  filled  instrument
+ 4       1  buy      40       1       0  ACME
+ 1       1  sell     50       1       1  BOLT
+ 3       1  sell     60       1       0  ACME
+]]), out)
+  end)
+
   it("gives spawn()'s agents a number of stocks in each instrument, as the command line does", function()
     -- --stocks first, else the class's field, else the host's default (10),
     -- as for an agent of the command line.

@@ -28,14 +28,34 @@ local queries, account_of = P.trader_queries, P.account_of
 
 local function fmt_time(t) return t and ("%.3f"):format(t) or nil end
 
-local Trades = rows_class("trades", {
+-- The trades' and the orders' columns, and with several instruments, where
+-- one list holds rows of each, the instrument's last, as in the log files:
+-- trades() and orders() listed ACME's and BOLT's rows alike, their prices
+-- side by side with nothing to tell them apart.
+local TRADE_COLUMNS = {
   column("time", function(r) return fmt_time(r.time) end, true),
   column("price", "price", true),
   column("amount", "amount", true),
   column("buyer", "buyer", true),
   column("seller", "seller", true),
   column("aggressor", "aggressor"),
-}, "no trades yet")
+}
+local ORDER_COLUMNS = {
+  column("id", "id", true),
+  column("trader", function(o) return tonumber(o.trader) end, true),
+  column("side", "side"),
+  column("price", "price", true),
+  column("amount", "amount", true),
+  column("filled", "filled", true),
+}
+local function with_instrument(columns)
+  local out = {}
+  for i, c in ipairs(columns) do out[i] = c end
+  out[#columns + 1] = column("instrument", "instrument")
+  return out
+end
+local Trades = rows_class("trades", TRADE_COLUMNS, "no trades yet")
+local TradesNamed = rows_class("trades", with_instrument(TRADE_COLUMNS), "no trades yet")
 
 local Traders = rows_class("traders", {
   column("id", "id", true),
@@ -47,14 +67,8 @@ local Traders = rows_class("traders", {
   column("state", "state"),
 }, "no traders")
 
-local Orders = rows_class("orders", {
-  column("id", "id", true),
-  column("trader", function(o) return tonumber(o.trader) end, true),
-  column("side", "side"),
-  column("price", "price", true),
-  column("amount", "amount", true),
-  column("filled", "filled", true),
-}, "no resting orders")
+local Orders = rows_class("orders", ORDER_COLUMNS, "no resting orders")
+local OrdersNamed = rows_class("orders", with_instrument(ORDER_COLUMNS), "no resting orders")
 
 -- The ladder: asks above bids, highest price on top, as the seed library's
 -- Exchange.__repr__ drew it, with the order count beside each amount.
@@ -196,8 +210,8 @@ function(ctx)
   return function(n, instrument)
     if n == nil then n = 10 end
     if not is_count(n) then argerror(1, "trades", "positive integer count expected", n) end
-    check_instrument(ex, instrument, "trades")
-    return setmetatable(ctx.recorder:last(n, instrument), Trades)
+    local names = check_instrument(ex, instrument, "trades")
+    return setmetatable(ctx.recorder:last(n, instrument), instrument == nil and #names > 1 and TradesNamed or Trades)
   end
 end)
 
@@ -256,13 +270,16 @@ function(ctx)
       for _, o in ipairs(buys) do rows[#rows + 1] = o end
       for _, o in ipairs(sells) do rows[#rows + 1] = o end
     else
-      for _, side in ipairs({ "buy", "sell" }) do
-        for _, l in ipairs(ex:depth(side)) do
-          for _, o in ipairs(ex:level(side, l.price)) do rows[#rows + 1] = o end
+      -- Every instrument's, where it listed the default one's only.
+      for _, name in ipairs(ex:instruments()) do
+        for _, side in ipairs({ "buy", "sell" }) do
+          for _, l in ipairs(ex:depth(side, nil, name)) do
+            for _, o in ipairs(ex:level(side, l.price, name)) do rows[#rows + 1] = o end
+          end
         end
       end
     end
-    return setmetatable(rows, Orders)
+    return setmetatable(rows, #ex:instruments() > 1 and OrdersNamed or Orders)
   end
 end)
 
