@@ -143,6 +143,16 @@ describe("a study", function()
       -- over two lines of the commands and jobs files, each run as a command.
       { "return { strategies = { 'a.lua' }, duration = 1, args = { '--money', '5\\nrm -rf x' } }",
         "args[2]: text without control characters (a line break, a tab) expected" },
+      -- asx-host takes the last of an option given twice: every run had
+      -- seed 5 while results.csv gave each its own, an sd of 0 over one run.
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--money', '5', '--seed', '5' } }",
+        "args[3]: --seed is asx-sweep's to give each run (the study's seeds)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '-d30' } }",
+        "args[1]: -d30 is asx-sweep's to give each run (the study's duration)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--clock', 'real' } }",
+        "args[1]: --clock is asx-sweep's to give each run (the study's clock)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--summary', 'x.json' } }",
+        "args[1]: --summary is asx-sweep's to give each run (the run's summary, which asx-sweep reads)" },
       -- A report field that no summary has was an empty column, said nowhere.
       { "return { strategies = { 'a.lua' }, duration = 1, report = { 'trades', 'trade' } }",
         "report[2]: no summary field 'trade' (a summary's fields are agents, clock, close, duration, high, loggers, "

@@ -167,6 +167,18 @@ local function expand_points(st)
 end
 
 -- Loads and checks the study file at path; raises { usage = reason }.
+-- The asx-host options that asx-sweep gives each run itself, or that no run
+-- may have, and why. asx-host takes the last of an option given twice: with
+-- args = { "--seed", "5" } every run had seed 5, while results.csv gave each
+-- its own seed, and the study's intervals were of one run repeated (sd 0).
+local OWN_ARGS = {
+  ["--seed"] = "the study's seeds",
+  ["-d"] = "the study's duration", ["--duration"] = "the study's duration",
+  ["--clock"] = "the study's clock",
+  ["--summary"] = "the run's summary, which asx-sweep reads",
+  ["-i"] = "a run has no prompt", ["--interactive"] = "a run has no prompt",
+}
+
 function M.load(path)
   local chunk, err = loadfile(path)
   if not chunk then fail("%s", err) end
@@ -236,6 +248,8 @@ function M.load(path)
     if type(a) == "string" and a:find("%c") then
       fail("args[%d]: text without control characters (a line break, a tab) expected", i)
     end
+    local why = type(a) == "string" and (OWN_ARGS[a] or (a:match("^%-d.") and OWN_ARGS["-d"]))
+    if why then fail("args[%d]: %s is asx-sweep's to give each run (%s)", i, a, why) end
   end
   s.points, s.keys = expand_points(st)
   return s
