@@ -90,7 +90,8 @@ spread -, mid -
 
   it("names each row's instrument in trades() and orders() when they list several", function()
     -- They listed ACME's and BOLT's rows alike, and orders() the default
-    -- instrument's only.
+    -- instrument's only; stats() gave the default instrument's best prices
+    -- beside every instrument's counts.
     local out = repl([[
 me:sell(2, 50, "BOLT")
 me:buy(1, 50, "BOLT")
@@ -100,6 +101,11 @@ trades(5)
 trades(5, "BOLT")
 orders()
 orders(me.id)
+stats().trades, stats().last, stats().best_bid, stats().best_ask
+stats("BOLT").trades, stats("BOLT").last, stats("BOLT").best_bid, stats("BOLT").best_ask
+stats("ACME").trades, stats("ACME").last, stats("ACME").best_bid, stats("ACME").best_ask
+stats("NOPE")
+stats(5)
 ]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5 --money 100")
     assert.are.same(lines([[
 order#1(sell 2 BOLT @ 50, filled 0, open)
@@ -118,6 +124,11 @@ id  trader  side  price  amount  filled  instrument
  4       1  buy      40       1       0  ACME
  1       1  sell     50       1       1  BOLT
  3       1  sell     60       1       0  ACME
+1	nil	nil	nil
+1	50	nil	50
+0	nil	40	60
+stdin:12: bad argument #1 to 'stats' (unknown instrument "NOPE")
+stdin:13: bad argument #1 to 'stats' (instrument name expected, got 5)
 ]]), out)
   end)
 

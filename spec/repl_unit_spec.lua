@@ -135,7 +135,7 @@ describe("help()", function()
       "                   function(row); sort with :sort(\"value\") or :sort(\"-value\")",
       "trader(id)         the live trader object with that id",
       "orders(id)         resting orders in book order, all or one trader's",
-      "stats()            the session's figures so far",
+      "stats(name)        the session's figures so far; name: of one instrument",
       "pause()            stop the session's clock",
       "resume()           start it again",
       "step(seconds)      advance the session that much, then pause",

@@ -172,15 +172,16 @@ local function state_of(ctx, t)
 end
 
 -- The exchange's instruments; raises naming fname when instrument (its
--- argument #2) is given and not one of them.
-local function check_instrument(ex, instrument, fname)
+-- argument #argn, else #2) is given and not one of them.
+local function check_instrument(ex, instrument, fname, argn)
+  argn = argn or 2
   local names = ex:instruments()
   if instrument == nil then return names end
   for _, name in ipairs(names) do
     if name == instrument then return names end
   end
-  if type(instrument) ~= "string" then argerror(2, fname, "instrument name expected", instrument, 3) end
-  error(("bad argument #2 to '%s' (unknown instrument %q)"):format(fname, instrument), 3)
+  if type(instrument) ~= "string" then argerror(argn, fname, "instrument name expected", instrument, 3) end
+  error(("bad argument #%d to '%s' (unknown instrument %q)"):format(argn, fname, instrument), 3)
 end
 
 -- The commands ------------------------------------------------------------------
@@ -283,12 +284,18 @@ function(ctx)
   end
 end)
 
-command("stats", "stats()", "the session's figures so far",
+command("stats", "stats(name)", "the session's figures so far; name: of one instrument",
 function(ctx)
   local ex, ses = ctx.exchange, ctx.session
-  return function()
-    local s = ex:stats()
-    s.best_bid, s.best_ask = ex:best_bid(), ex:best_ask()
+  return function(instrument)
+    local names = check_instrument(ex, instrument, "stats", 1)
+    local s = ex:stats(instrument)
+    -- The whole exchange's, with several instruments, has no prices (open
+    -- ... last), and so no best ones: it gave the default instrument's best
+    -- bid and ask beside the counts of all, with nothing to say so.
+    if instrument ~= nil or #names == 1 then
+      s.best_bid, s.best_ask = ex:best_bid(instrument), ex:best_ask(instrument)
+    end
     local n = 0
     for _, t in pairs(P.traders_of(ex)) do if t ~= ctx.me then n = n + 1 end end
     s.agents = n
