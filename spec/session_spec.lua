@@ -589,6 +589,27 @@ describe("asx.session", function()
     assert.are.same({ "failed", "finished" }, { s:agent_state(s.traders[1]), s:agent_state(s.traders[2]) })
   end)
 
+  it("lets an agent catch its stray coroutine.yield with pcall, whatever calls the yield", function()
+    -- The error was raised by a hook at the instruction after the yield: past
+    -- a pcall that called the yield itself, or whose function tail-called it,
+    -- so the agent failed though it had caught the error.
+    local caught, errors = {}, {}
+    local T = asx.Trader:extend("t")
+    function T:cycle()
+      caught[#caught + 1] = select(2, pcall(coroutine.yield))
+      caught[#caught + 1] = select(2, pcall(function() return coroutine.yield() end))
+      caught[#caught + 1] = select(2, xpcall(coroutine.yield, function(e) return "handled: " .. e end))
+      self:sleep(1)
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, traders = { T:new() },
+      on_error = function(_, _, text) errors[#errors + 1] = text end })
+    s:run()
+    local stray = "coroutine.yield called in an agent's own coroutine (use self:sleep(seconds) to wait)"
+    assert.are.same({ stray, stray, "handled: " .. stray }, caught)
+    assert.are.same({}, errors)
+    assert.are.same({ "finished", 1 }, { s:agent_state(s.traders[1]), s:now() })
+  end)
+
   -- A fixed, seeded market of random traders: returns its events and figures.
   local function market(seed, n)
     local Random = dofile("strategies/random_trader.lua")

@@ -26,5 +26,7 @@ void asx__lua_put(const char *head, const char *text);
 const char *asx__lua_error_text(lua_State *L, int idx, char *buf, size_t size);
 
 #define ASX__LUA_LOGGER_WAITS "a logger must not yield (coroutine.yield or sleep inside a logger)"
+/* A coroutine.yield in an agent's own coroutine, which nothing answers. */
+#define ASX__LUA_STRAY_YIELD "coroutine.yield called in an agent's own coroutine (use self:sleep(seconds) to wait)"
 
 #endif

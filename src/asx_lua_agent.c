@@ -278,9 +278,7 @@ void asx__lua_run_courier(asx_sched *s, void *data) {
  * agent's own fails the agent (unless it catches it). The hook displaced
  * (hooks are the Lua state's) is put back first; if a signal's hook
  * displaces this one before it fires, the yield just returns. */
-static const char STRAY_YIELD[] =
-    "coroutine.yield called in an agent's own coroutine (use "
-    "self:sleep(seconds) to wait)";
+static const char STRAY_YIELD[] = ASX__LUA_STRAY_YIELD;
 static char refused_message[LUA_IDSIZE + 128];
 static lua_Hook refused_displaced;
 static int refused_mask, refused_count;

@@ -62,6 +62,8 @@ int asx__lua_open_guard(lua_State *L) {
   lua_setfield(L, -2, "sends");
   lua_pushstring(L, ASX__LUA_LOGGER_WAITS);
   lua_setfield(L, -2, "LOGGER_WAITS");
+  lua_pushstring(L, ASX__LUA_STRAY_YIELD);
+  lua_setfield(L, -2, "STRAY_YIELD");
   lua_pushstring(L, SEND_KEY);
   lua_setfield(L, -2, "SEND_KEY");
   return 0;

@@ -47,10 +47,17 @@ P.sleep_gate = gate
 -- coroutine.yield, refused inside a send on the yielding coroutine. A
 -- yield here is never a sleep: it clears a request that a sleep left when
 -- it could not yield (across a C call), so the agent's resume refuses it.
+-- In the agent's own coroutine (the gate open) it raises where it was
+-- called, so that a pcall around it catches it: yielding first left the
+-- error to the hook at the next instruction, past a pcall that called the
+-- yield itself (pcall(coroutine.yield)) or by a tail call, which then
+-- failed the agent though its code had caught the error.
 local raw_yield, in_send, LOGGER_WAITS = coroutine.yield, core.in_send, core.LOGGER_WAITS
+local STRAY_YIELD = core.STRAY_YIELD
 P.raw_yield = raw_yield
 local function yield(...)
   if sends[0] > 0 and in_send() then error(LOGGER_WAITS, 2) end
+  if gate.open ~= 0 then error(STRAY_YIELD, 0) end
   gate.req = 0
   return raw_yield(...)
 end
