@@ -206,8 +206,8 @@ head -c 10 "$D/p.csv" >/dev/null &
     local out = lines(r.stdout)
     assert.are.equal(("csv: 0 rows written to %s/t.csv, 4 lost"):format(dir), out[#out - 1])
     assert.are.same({
-      { logger = ("csv logger(%s/t.csv)"):format(dir), written = 0, lost = 4 },
-      { logger = ("jsonl logger(%s/e.jsonl)"):format(dir), written = 22, lost = 0 },
+      { logger = ("csv logger(%s/t.csv)"):format(dir), written = 0, lost = 4, missed = 0 },
+      { logger = ("jsonl logger(%s/e.jsonl)"):format(dir), written = 22, lost = 0, missed = 0 },
     }, summary.loggers)
     assert.are.equal(3, summary.status)
   end)
@@ -223,7 +223,7 @@ head -c 10 "$D/p.csv" >/dev/null &
       .. '--logger spec/fixtures/hostile/exits.lua', dir)
     os.execute("rm -rf '" .. dir .. "'")
     assert.are.equal(0, r.status)
-    assert.are.same({ { logger = ("csv logger(%s/t.csv)"):format(dir), written = 4, lost = 0 } }, summary.loggers)
+    assert.are.same({ { logger = ("csv logger(%s/t.csv)"):format(dir), written = 4, lost = 0, missed = 0 } }, summary.loggers)
     assert.are.equal(1, strict.status)
     assert.are.equal(5, exits.status)
   end)

@@ -702,7 +702,9 @@ describe("asx-host with a hostile logger", function()
     local file, where, message, failed_on = case[1], case[2], case[3], case[4]
     it(file .. " is named, detached and counted; the agents go on", function()
       local r, out, rows, types = host_with(file)
-      assert.are.equal(0, r.status, r.stdout)
+      -- 3: the detached logger missed the events after (it was 0, the
+      -- summary saying they were missed).
+      assert.are.equal(3, r.status, r.stdout)
       local err = lines(r.stderr)
       assert.are.equal(("asx: logger spec/fixtures/hostile/%s failed at %s and was detached: %s")
         :format(file, where, message), err[1])
@@ -724,6 +726,20 @@ describe("asx-host with a hostile logger", function()
       assert.are.equal("session", types[#types])
     end)
   end
+
+  it("says in --summary's loggers, as the printed summary does, how many events a detached logger missed",
+    function()
+    local dir = tmpdir()
+    local r = sh('"$HOST" -q --clock virtual --seed 1 ' .. PAIR .. ' --logger ' .. HOSTILE
+      .. 'raises.lua --summary "$D/s.json"', dir)
+    local summary = require("cjson").decode(slurp(dir .. "/s.json"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are.equal(3, r.status)
+    assert.is_truthy(r.stdout:find("logger spec/fixtures/hostile/raises.lua: detached after an error, "
+      .. "12 events missed\n", 1, true))
+    assert.are.same({ 3, { { logger = "logger spec/fixtures/hostile/raises.lua", written = require("cjson").null,
+      lost = require("cjson").null, missed = 12 } } }, { summary.status, summary.loggers })
+  end)
 
   it("--strict stops the session at a failing logger, status 1", function()
     local r, out, rows, types = host_with("raises.lua", "--strict")

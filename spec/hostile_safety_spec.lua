@@ -289,7 +289,8 @@ describe("asx-host against hostile strategies", function()
       pending("under the sanitizers, whose allocator aborts at a limit of the address space")
       return
     end
-    assert.are.equal(0, r.status)
+    -- 3: the detached logger missed the events after.
+    assert.are.equal(3, r.status)
     assert.are.equal("asx: logger spec/fixtures/hostile/hog_logger.lua failed and was detached: "
       .. "not enough memory\n", r.stderr)
     local out = lines(r.stdout)

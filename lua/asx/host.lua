@@ -6,8 +6,9 @@
 --   1  --strict and an agent or a logger raised, or the --summary file
 --      could not be written;
 --   3  a logger lost rows (a full disk, a file that became unwritable, an
---      InfluxDB server that did not take them): the session ran, its logs
---      are not whole (M.LOST_ROWS);
+--      InfluxDB server that did not take them) or was detached after an
+--      error (it missed the events after): the session ran, its logs are
+--      not whole (M.LOST_ROWS);
 --   N  a strategy or logger called os.exit(N) during the session;
 --   2  a bad command line, or a strategy file that cannot be used; nothing
 --      ran then.
@@ -174,7 +175,8 @@ end
 
 -- The end of a run, with or without -i: every logger flushed and closed,
 -- the summary, and the exit status (os.exit's, else 1 for --strict with a
--- failed agent or logger, else 3 when a logger lost rows, else 0). Returns
+-- failed agent or logger, else 3 when a logger lost rows or was detached
+-- after an error, else 0). Returns
 -- the status and each logger's counts (loggers.counts), the command
 -- line's and then those the session's code left open.
 function M.finish(s, logs, opts)
@@ -191,9 +193,25 @@ function M.finish(s, logs, opts)
   if not others_ok then terminal.write(("%s: %s\n"):format(PROG, others_err)) end
   stdout:flush()
   local counts = loggers.counts(logs)
-  local lost = false
   for _, c in ipairs(loggers.counts(others)) do counts[#counts + 1] = c end
-  for _, c in ipairs(counts) do lost = lost or (c.lost or 0) > 0 end
+  -- A logger detached after an error missed every event from the one it
+  -- failed on: its log is not whole either, as a full disk's is not. Its
+  -- entry says how many (missed); one the session's code added, which is
+  -- in neither list, gets an entry of its own.
+  local listed = {}
+  for i, L in ipairs(logs or {}) do listed[L] = counts[i] end
+  for i, L in ipairs(others) do listed[L] = counts[#(logs or {}) + i] end
+  for _, d in ipairs(s:summary().detached_loggers) do
+    local c = listed[d.logger]
+    if not c then
+      c = { logger = d.name }
+      counts[#counts + 1] = c
+      listed[d.logger] = c
+    end
+    c.missed = (c.missed or 0) + d.missed
+  end
+  local lost = false
+  for _, c in ipairs(counts) do lost = lost or (c.lost or 0) > 0 or (c.missed or 0) > 0 end
   if s.exit_code then return s.exit_code, counts end
   if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1, counts end
   return lost and M.LOST_ROWS or 0, counts

@@ -524,7 +524,7 @@ function Session:_logger_error(L, err, traceback, at)
   -- is one (asx's own loggers fail in C, with none), never a blank line.
   if traceback ~= "" then text = text .. "\n" .. traceback end
   local failures = self.logger_failures
-  failures[#failures + 1] = { name = name, at = at, text = text }
+  failures[#failures + 1] = { name = name, at = at, text = text, logger = L }
   -- The missed events are counted as the exchange numbers them, which it
   -- does only while it has a logger to deliver to.
   local ex = self.exchange

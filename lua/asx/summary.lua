@@ -86,7 +86,7 @@ function Session:summary()
   local events = flush_events(ex)
   out.detached_loggers = {}
   for i, f in ipairs(self.logger_failures) do
-    out.detached_loggers[i] = { name = f.name, missed = events - f.at + 1 }
+    out.detached_loggers[i] = { name = f.name, missed = events - f.at + 1, logger = f.logger }
   end
   return out
 end

@@ -88,7 +88,7 @@ end
 local function logger_counts(counts)
   local out = setmetatable({}, event.array_mt)
   for i, c in ipairs(counts or {}) do
-    out[i] = { logger = c.logger, written = opt(c.written), lost = opt(c.lost) }
+    out[i] = { logger = c.logger, written = opt(c.written), lost = opt(c.lost), missed = c.missed or 0 }
   end
   return out
 end
