@@ -56,6 +56,17 @@ int asx__array_grow(void **p, size_t old_n, size_t n, size_t size) {
   return 1;
 }
 
+void asx__array_prefault(void *p, size_t n, size_t size) {
+#ifdef MADV_POPULATE_WRITE
+  /* Advice only: an older kernel refuses it, and the first writes fault
+   * the pages in as before. */
+  if (p != NULL && is_large(n * size))
+    madvise(p, whole(n * size), MADV_POPULATE_WRITE);
+#else
+  (void)p, (void)n, (void)size;
+#endif
+}
+
 void asx__array_free(void *p, size_t n, size_t size) {
   if (p == NULL)
     return;

@@ -19,6 +19,12 @@
  * out of memory (then *p is unchanged). */
 int asx__array_grow(void **p, size_t old_n, size_t n, size_t size);
 
+/* Faults in the pages of a large array (one asx__array_grow mapped) now,
+ * as writes would, without writing: for an array whose first writes come
+ * at a time that should not stop for the kernel to zero pages. A small
+ * array, or a kernel without MADV_POPULATE_WRITE, is left as it is. */
+void asx__array_prefault(void *p, size_t n, size_t size);
+
 /* Frees an array of n elements of size bytes made by asx__array_grow (n as
  * it was last grown to); NULL is nothing. */
 void asx__array_free(void *p, size_t n, size_t size);
