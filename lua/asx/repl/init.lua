@@ -237,6 +237,10 @@ function M.start(opts)
       -- delivering: it ends the delivery as an agent's failure does,
       -- rather than the next agent to trade failing on it.
       if ex:delivering() then ex:_abandon_delivery() end
+      -- What the line made is garbage now, and LuaJIT does not collect when
+      -- an allocation fails: without room, the message's cut and what runs
+      -- after it ran out of memory again, and the error was said twice.
+      if res[2] == "not enough memory" then pcall(collectgarbage) end
       return fail_with(res[2])
     end
     -- An expression returns its values packed; a statement returns nothing
