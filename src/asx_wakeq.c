@@ -165,8 +165,8 @@ static int grow_ring(asx_wakeq *q, uint32_t n) {
    * runs (refill), and that first instant's wake-ups then fill it in
    * order: faulted in now, while agents are added, and not a huge page
    * zeroed by the kernel every half a million wake-ups while agents wait
-   * for their first turn (a million random traders: 7% of that instant,
-   * perf cpu-clock). An idle session's wake-ups fill it all the same. */
+   * for their first turn (measured: see prefetch_ahead in asx_sched.c).
+   * An idle session's wake-ups fill it all the same. */
   asx__array_prefault(bq, want, sizeof *bq);
   for (uint32_t i = 0; i < q->bn; i++)
     bq[i] = q->bq[(q->bh + i) & q->bmask];
