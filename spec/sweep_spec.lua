@@ -163,6 +163,31 @@ return {
   end)
 end)
 
+describe("asx-sweep and a run whose logger was detached after an error", function()
+  it("counts it failed, naming the logger and the events it missed", function()
+    -- asx-host exits 3 for a logger detached after an error (its summary's
+    -- loggers say missed = 12), but the failure said only "exit status 3".
+    local d = tmpdir()
+    run.write(d .. "/detached.lua", ([[
+return {
+  strategies = { %q },
+  duration = 5,
+  seeds = { 1 },
+  args = { "--logger", %q },
+  report = { "trades" },
+}
+]]):format(run.cwd .. "/spec/fixtures/host/pair.lua", run.cwd .. "/spec/fixtures/hostile/raises.lua"))
+    local r = sweep('-q --jobs 1 -o "$D/study" "$D/detached.lua"', d)
+    local results = slurp(d .. "/study/results.csv")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(1, r.status)
+    assert.are.equal("run,point,seed,status,trades\n1,1,1,failed,\n", results)
+    assert.are.equal(("asx-sweep: run 1 (point 1, seed 1) failed: exit status 3, its loggers missed events: logger "
+      .. "%s/spec/fixtures/hostile/raises.lua: detached after an error, 12 events missed"):format(run.cwd),
+      lines(r.stderr)[1])
+  end)
+end)
+
 describe("asx-sweep and a report field that no run's summary has", function()
   it("exits 1 naming it and the strategies, after writing the results", function()
     -- value.pear.mean (for pair) was an empty column, and the sweep exited 0.

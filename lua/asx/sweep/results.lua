@@ -5,7 +5,7 @@
 --
 -- A run failed when it left no summary (or a file that is no JSON object
 -- with a numeric exit status: M.decode), when its summary says a non-zero
--- exit status (3 when a log lost rows) or a signal that stopped it (a Slurm time limit's SIGTERM, a
+-- exit status (3 when a log lost rows or a logger missed events) or a signal that stopped it (a Slurm time limit's SIGTERM, a
 -- Ctrl-C: asx-host then ends the session early and exits 0), or when the
 -- study's metrics function raised on it, or when --timeout stopped it. Failed
 -- runs keep their row in results.csv (status "failed", no metrics) and
@@ -42,18 +42,27 @@ local function field(summary, path)
   return v
 end
 
--- The loggers of a summary that lost rows, as "csv logger(t.csv) lost 4
--- of 4; ...", or nil.
-local function lost_rows(summary)
-  local said = {}
+-- What a summary's loggers did not write, or nil: the rows they lost, as
+-- "csv logger(t.csv) lost 4 of 4; ...", and the events that those detached
+-- after an error missed, as the printed summary says it ("logger x.lua:
+-- detached after an error, 12 events missed"). Either makes asx-host exit 3.
+local function not_written(summary)
+  local lost, missed = {}, {}
   if type(summary.loggers) ~= "table" then return nil end
   for _, c in ipairs(summary.loggers) do
     if type(c) == "table" and type(c.lost) == "number" and c.lost > 0 then
       local written = type(c.written) == "number" and c.written or 0
-      said[#said + 1] = ("%s lost %s of %s"):format(tostring(c.logger), fmt(c.lost), fmt(c.lost + written))
+      lost[#lost + 1] = ("%s lost %s of %s"):format(tostring(c.logger), fmt(c.lost), fmt(c.lost + written))
+    end
+    if type(c) == "table" and type(c.missed) == "number" and c.missed > 0 then
+      missed[#missed + 1] = ("%s: detached after an error, %s events missed"):format(tostring(c.logger),
+        fmt(c.missed))
     end
   end
-  return said[1] and table.concat(said, "; ") or nil
+  local said = {}
+  if lost[1] then said[#said + 1] = ", its logs lost rows: " .. table.concat(lost, "; ") end
+  if missed[1] then said[#said + 1] = ", its loggers missed events: " .. table.concat(missed, "; ") end
+  return said[1] and table.concat(said) or nil
 end
 
 -- What a summary file holds when it is no JSON object, by its first byte.
@@ -81,13 +90,13 @@ function M.decode(text, path)
 end
 
 -- Why a run's decoded summary is no result: nil when it is one, else the
--- reason (a non-zero exit status, with the rows its loggers lost when they
--- did, asx-host's status 3; or a signal that cut the session short, whose
+-- reason (a non-zero exit status, with the rows its loggers lost and the
+-- events those detached after an error missed when they did, asx-host's
+-- status 3; or a signal that cut the session short, whose
 -- figures are then those of a shorter run than the study's).
 function M.unfinished(summary)
   if summary.status ~= 0 then
-    local lost = lost_rows(summary)
-    return ("exit status %s%s"):format(tostring(summary.status), lost and (", its logs lost rows: " .. lost) or "")
+    return ("exit status %s%s"):format(tostring(summary.status), not_written(summary) or "")
   end
   local by = summary.stopped_by
   if type(by) == "string" and (by:match("^SIG") or by:match("^signal ")) then
