@@ -165,6 +165,16 @@ describe("a study", function()
           .. "running)" },
       { "return { strategies = { 'a.lua' }, duration = 1, report = { 'trades.x' } }",
         "report[1]: no summary field 'trades.x' ('trades' is a figure, with no fields)" },
+      -- loggers is a list: loggers.1.lost was read as loggers["1"], an empty column.
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'loggers.0.lost' } }",
+        "report[1]: no summary field 'loggers.0.lost' (loggers is a list: loggers.N.FIELD, N from 1, FIELD one of "
+          .. "logger, lost, missed, written)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'loggers.csv.lost' } }",
+        "report[1]: no summary field 'loggers.csv.lost' (loggers is a list: loggers.N.FIELD, N from 1, FIELD one of "
+          .. "logger, lost, missed, written)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, report = { 'loggers.1.lots' } }",
+        "report[1]: no summary field 'loggers.1.lots' (loggers is a list: loggers.N.FIELD, N from 1, FIELD one of "
+          .. "logger, lost, missed, written)" },
       { "return { strategies = { 'a\\n.lua' }, duration = 1 }",
         "strategies[1]: a path without control characters (a line break, a tab) expected" },
       -- The CSV files held it as it was, and were no UTF-8 for their readers.
@@ -303,6 +313,27 @@ describe("a study's report field that no summary has", function()
     -- No summary at all: nothing to tell a field by.
     for _, r in ipairs(runs) do os.remove(r.summary) end
     assert.are.same({}, select(2, results.read(st, runs)))
+    os.execute("rm -rf '" .. d .. "'")
+  end)
+end)
+
+describe("a study's report fields in the summary's loggers", function()
+  it("index the list from 1, and say an index that no run's summary has", function()
+    -- loggers.1.lost was looked up as loggers["1"]: never there, an empty column.
+    local d, path = write_study([[
+      return { strategies = { "a.lua" }, duration = 1, seeds = { 1 },
+        report = { "loggers.1.lost", "loggers.2.missed", "loggers.2.logger", "loggers.3.lost" } }]])
+    local st = study.load(path)
+    local runs = study.runs(st, "asx-host", d)
+    os.execute("mkdir -p '" .. d .. "/runs'")
+    run.write(runs[1].summary, '{"status":0,"loggers":[{"logger":"csv logger(t.csv)","written":4,"lost":0,'
+      .. '"missed":0},{"logger":"logger x.lua","written":null,"lost":null,"missed":7}]}')
+    local names, problems = results.read(st, runs)
+    assert.are.same({ "loggers.1.lost", "loggers.2.missed", "loggers.2.logger", "loggers.3.lost" }, names)
+    assert.are.same({ "the study's report field 'loggers.3.lost' is in no run's summary (index 3 is out of range: "
+      .. "no run's summary has more than 2 loggers); its column is empty" }, problems)
+    assert.are.same({ true, { ["loggers.1.lost"] = 0, ["loggers.2.missed"] = 7, ["loggers.2.logger"] = "logger x.lua" } },
+      { runs[1].ok, runs[1].values })
     os.execute("rm -rf '" .. d .. "'")
   end)
 end)

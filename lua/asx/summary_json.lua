@@ -11,8 +11,8 @@
 --   agents       { [strategy] = { agents, running, finished, failed } }
 --   value        { [strategy] = { mean, median, min, max, start } }, where
 --                value is money + each position x its last price
---   loggers      [ { logger, written, lost } ] per logger (null: a count
---                that a logger of one's own does not keep)
+--   loggers      [ { logger, written, lost, missed } ] per logger (null: a
+--                count that a logger of one's own does not keep)
 --   status       asx-host's exit status
 --
 -- The file is written through asx.outfile: FILE.json.tmp, then renamed, so
@@ -35,12 +35,14 @@ local function opt(v) if v == nil then return null end return v end
 -- The fields of a summary, as build makes them, for a study's report
 -- fields, which lua/asx/sweep/study.lua checks before anything runs: true
 -- for a figure; for agents and value, the fields each strategy has there;
--- "table" for a table whose keys a run decides (--set's, the loggers').
+-- "table" for a table whose keys a run decides (--set's); for a list, its
+-- entries' fields under `list`.
 M.FIELDS = {
   seed = true, clock = true, duration = true, session_time = true, wall_time = true, stopped_by = true,
   orders = true, trades = true, volume = true, open = true, high = true, low = true, close = true,
   vwap = true, volatility = true, mean_spread = true, status = true,
-  parameters = "table", loggers = "table",
+  parameters = "table",
+  loggers = { list = { "logger", "lost", "missed", "written" } },
   agents = { "agents", "failed", "finished", "running" },
   value = { "max", "mean", "median", "min", "start" },
 }
@@ -51,9 +53,18 @@ M.FIELDS = {
 -- and the last dot as the strategy ("value.my.maker.mean"), and
 -- parameters.CLASS.FIELD all after the first as the name --set gave
 -- ("parameters.market_maker.spread" is parameters["market_maker.spread"]).
+-- A list's entry is its number, counted from 1 as Lua does
+-- ("loggers.1.lost" is loggers[1].lost); any other text there is kept as
+-- it is, for lua/asx/sweep/study.lua to refuse.
 function M.field_keys(f)
   local first, rest = f:match("^([^.]*)%.(.+)$")
-  if type(M.FIELDS[first]) == "table" then
+  local kind = M.FIELDS[first]
+  if type(kind) == "table" and kind.list then
+    local keys = { first }
+    for part in rest:gmatch("[^.]+") do keys[#keys + 1] = part end
+    if keys[2]:find("^[1-9]%d*$") then keys[2] = tonumber(keys[2]) end
+    return keys
+  elseif type(kind) == "table" then
     local name, stat = rest:match("^(.+)%.([^.]*)$")
     if name then return { first, name, stat } end
     return { first, rest }

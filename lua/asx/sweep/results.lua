@@ -31,7 +31,8 @@ local function denull(v)
   return v
 end
 
-local field_keys = require("asx.summary_json").field_keys
+local summary_json = require("asx.summary_json")
+local field_keys, FIELDS = summary_json.field_keys, summary_json.FIELDS
 
 local function field(summary, path)
   local v = summary
@@ -146,7 +147,9 @@ function M.read(s, runs, exits)
     seed = "a column of results.csv", status = "a column of results.csv" }
   for _, k in ipairs(s.keys) do taken[k] = "a parameter of the study" end
   for _, f in ipairs(s.report) do taken[f] = "a report field of the study" end
-  local present, strategies, summaries = {}, {}, 0
+  -- The most entries any run's summary has in each list (loggers), to say
+  -- so of a field whose entry none of them has.
+  local present, strategies, summaries, longest = {}, {}, 0, {}
   for _, r in ipairs(runs) do
     r.values, r.ok, r.reason = {}, false, nil
     r.exit = exits and exits[r.run] or r.exit
@@ -160,6 +163,11 @@ function M.read(s, runs, exits)
       end
       if type(summary.value) == "table" then
         for name in pairs(summary.value) do strategies[tostring(name)] = true end
+      end
+      for name, kind in pairs(FIELDS) do
+        if type(kind) == "table" and kind.list and type(summary[name]) == "table" then
+          longest[name] = math.max(longest[name] or 0, #summary[name])
+        end
       end
     end
     if timed_out(r) then
@@ -233,6 +241,11 @@ function M.read(s, runs, exits)
       -- A strategy's name is the likely slip where one is named.
       local hint = (f:match("^agents%.") or f:match("^value%.")) and
         (" (its strategies: %s)"):format(table.concat(named, ", ")) or ""
+      local keys = field_keys(f)
+      if type(keys[2]) == "number" then
+        local n = longest[keys[1]] or 0
+        hint = (" (index %d is out of range: no run's summary has more than %d %s)"):format(keys[2], n, keys[1])
+      end
       problems[#problems + 1] = ("the study's report field '%s' is in no run's summary%s; its column is empty")
         :format(f, hint)
       reported[f] = false

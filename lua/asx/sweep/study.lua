@@ -46,6 +46,17 @@ local function bad_field(f)
     return "a summary's fields are " .. table.concat(names, ", ")
   elseif kind == true and #parts > 1 then
     return ("'%s' is a figure, with no fields"):format(parts[1])
+  elseif type(kind) == "table" and kind.list then
+    -- loggers.logger.lost, loggers.0.lost: the column was empty in every run.
+    local form = ("%s is a list: %s.N.FIELD, N from 1, FIELD one of %s"):format(parts[1], parts[1],
+      table.concat(kind.list, ", "))
+    if #parts > 1 and type(parts[2]) ~= "number" then return form end
+    if #parts > 3 then return form end
+    if #parts == 3 then
+      local known = false
+      for _, k in ipairs(kind.list) do known = known or k == parts[3] end
+      if not known then return form end
+    end
   elseif type(kind) == "table" and #parts > 2 then
     local known = false
     for _, k in ipairs(#parts == 3 and kind or {}) do known = known or k == parts[3] end
