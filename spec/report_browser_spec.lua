@@ -164,8 +164,19 @@ describe("the live page in chromium #browser", function()
     assert.are.equal(0, code)
     assert.are.same({}, closed.errors)
     return closed.held, cjson.decode(run.slurp(dir .. "/page.html")
-      :match('<script type="application/json" id="asx%-data">(.-)</script>')), closed.lines
+      :match('<script type="application/json" id="asx%-data">(.-)</script>')), closed.lines, seen, closed
   end
+
+  -- A figure as the page writes it (toLocaleString("en-US")): an integer
+  -- with thousands separators, another number with two decimals.
+  local function en(v)
+    if v == nil or v == cjson.null then return "-" end
+    local s = v % 1 == 0 and ("%d"):format(math.abs(v)) or ("%.2f"):format(math.abs(v))
+    local whole, frac = s:match("^(%d+)(.*)$")
+    return (v < 0 and "-" or "") .. whole:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "") .. frac
+  end
+  -- JavaScript's Number(v.toFixed(2)).
+  local function cents(v) return tonumber(("%.2f"):format(v)) end
 
   it("keeps drawing strategies named like the properties of JavaScript objects", function()
     -- Strategies called __proto__, constructor, toString and hasOwnProperty
@@ -200,6 +211,41 @@ describe("the live page in chromium #browser", function()
     assert.are.same({ 30, 2 }, { want.strategies[1].agents, #want.strategies })
     assert.are.equal(6, #want.values.twin) -- seconds 0 to 5
     assert.are.same(want.values.twin, held.values.twin)
+  end)
+
+  it("keeps its summary and strategies tables up to date, in place", function()
+    -- They were drawn from the page's data and never again: 0 trades at
+    -- the end of a session that made thousands.
+    local d = run.tmpdir()
+    local _, want, _, seen, closed = live("strategies/random_trader.lua:20 strategies/market_maker.lua:2",
+      { "step(5)", 'spawn("strategies/momentum.lua", 3)', "step(1)" }, d)
+    os.execute("rm -rf '" .. d .. "'")
+    local head = { "orders", "trades", "volume", "open", "high", "low", "close", "VWAP", "orders/wall s" }
+    local strategy_head = { "strategy", "agents", "running", "finished", "failed", "stopped", "start value",
+      "mean value", "best value" }
+    -- The page opened on the session at 0 s, which had no trade yet.
+    assert.are.same(head, seen.tables[1][1])
+    assert.are.same({ "0", "0", "-", "-", "-", "-" }, { unpack(seen.tables[1][2], 2, 7) })
+    assert.are.same({ strategy_head, "random_trader", "market_maker" },
+      { seen.tables[2][1], seen.tables[2][2][1], seen.tables[2][3][1] })
+    -- At the end, the figures of the report written then, in as many rows
+    -- (orders/wall s is wall time's, another at each moment).
+    local sm = want.summary
+    local rows = { head, { en(sm.orders), en(sm.trades), en(sm.volume), en(sm.open), en(sm.high), en(sm.low),
+      en(sm.close), en(cents(sm.vwap)), closed.tables[1][2][9] } }
+    assert.are.same(rows, closed.tables[1])
+    local strategies = { strategy_head }
+    for i, st in ipairs(want.strategies) do
+      strategies[i + 1] = { st.name, en(st.agents), en(st.running), en(st.finished), en(st.failed), en(st.stopped),
+        en(cents(st.start_value)), en(cents(st.mean_value)), en(st.best_value) }
+    end
+    assert.are.same(strategies, closed.tables[2])
+    local agents = {}
+    for i, st in ipairs(want.strategies) do agents[i] = st.name .. " " .. st.agents end
+    -- me is the prompt's own trader; momentum came at 5 s.
+    assert.are.same({ "random_trader 20", "market_maker 2", "me 1", "momentum 3" }, agents)
+    -- The same seed makes the same session: 146 trades in its 6 s.
+    assert.are.same({ "236", "146", "647" }, { unpack(closed.tables[1][2], 1, 3) })
   end)
 
   it("draws a strategy spawned at the prompt after the page was made", function()

@@ -45,6 +45,29 @@
     }
     table.appendChild(tr);
   }
+  // Fills a table with rows (the first its head) in place: a cell's text
+  // changes where it differs, rows come and go at the end only, so that a
+  // table the live page fills again on every message neither flickers nor
+  // grows.
+  function fill(table, rows) {
+    rows.forEach((cells, i) => {
+      const tr = table.rows[i] || table.appendChild(el('tr'));
+      cells.forEach((c, j) => {
+        const numeric = typeof c === 'number';
+        const tag = i === 0 ? 'TH' : 'TD';
+        let cell = tr.cells[j];
+        if (!cell || cell.tagName !== tag) {
+          const made = el(tag.toLowerCase());
+          cell = cell ? (tr.replaceChild(made, cell), made) : tr.appendChild(made);
+        }
+        const text = numeric ? num(c) : String(c);
+        if (cell.textContent !== text) cell.textContent = text;
+        if (cell.className !== (numeric ? 'num' : '')) cell.className = numeric ? 'num' : '';
+      });
+      while (tr.cells.length > cells.length) tr.deleteCell(-1);
+    });
+    while (table.rows.length > rows.length) table.deleteRow(-1);
+  }
   function empty(container, text) {
     container.appendChild(el('div', { class: 'empty' }, text));
   }
@@ -352,17 +375,21 @@
 
   // ---- Tables -----------------------------------------------------------------
   const sum = document.getElementById('summary');
-  row(sum, ['orders', 'trades', 'volume', 'open', 'high', 'low', 'close', 'VWAP', 'orders/wall s'], true);
-  row(sum, [summary.orders, summary.trades, summary.volume, summary.open ?? '-', summary.high ?? '-',
-    summary.low ?? '-', summary.close ?? '-', summary.vwap === null ? '-' : Number(summary.vwap.toFixed(2)),
-    Math.round(summary.orders_per_sec)]);
   const strat = document.getElementById('strategies');
-  row(strat, ['strategy', 'agents', 'running', 'finished', 'failed', 'stopped', 'start value', 'mean value',
-    'best value'], true);
-  for (const st of arr(data.strategies)) {
-    row(strat, [st.name, st.agents, st.running, st.finished, st.failed, st.stopped, Number(st.start_value.toFixed(2)),
-      Number(st.mean_value.toFixed(2)), st.best_value ?? '-']);
+  // The live page draws them again from each `tables` message.
+  function drawTables(sm, strategies) {
+    fill(sum, [['orders', 'trades', 'volume', 'open', 'high', 'low', 'close', 'VWAP', 'orders/wall s'],
+      [sm.orders, sm.trades, sm.volume, sm.open ?? '-', sm.high ?? '-', sm.low ?? '-', sm.close ?? '-',
+        sm.vwap === null ? '-' : Number(sm.vwap.toFixed(2)), Math.round(sm.orders_per_sec)]]);
+    const rows = [['strategy', 'agents', 'running', 'finished', 'failed', 'stopped', 'start value', 'mean value',
+      'best value']];
+    for (const st of arr(strategies)) {
+      rows.push([st.name, st.agents, st.running, st.finished, st.failed, st.stopped,
+        Number(st.start_value.toFixed(2)), Number(st.mean_value.toFixed(2)), st.best_value ?? '-']);
+    }
+    fill(strat, rows);
   }
+  drawTables(summary, data.strategies);
   const params = document.getElementById('params');
   const pairs = [['seed', String(session.seed)], ['clock', session.clock],
     ['duration', session.duration === null ? 'until stopped' : session.duration + ' s'],
@@ -379,7 +406,7 @@
   draw(current);
 
   // ---- Live mode (asx-host --http): the stream of /api/stream ------------------
-  const live = { events: 0, candles: 0, series: 0, books: 0, trades: 0, sessions: 0, open: false };
+  const live = { events: 0, candles: 0, series: 0, books: 0, trades: 0, sessions: 0, tables: 0, open: false };
   if (data.live) {
     document.getElementById('live').hidden = false;
     const status = document.getElementById('live-status');
@@ -388,7 +415,7 @@
     const tape = [];
     const on = (name, fn) => source.addEventListener(name, (e) => {
       live.events++;
-      live[name === 'series' ? name : name + 's']++;
+      live[name === 'series' || name === 'tables' ? name : name + 's']++;
       fn(JSON.parse(e.data));
     });
     const source = new EventSource('/api/stream');
@@ -448,6 +475,11 @@
     }
     addTrades(arr(data.live.trades));
     on('trade', (m) => addTrades(arr(m)));
+    on('tables', (m) => {
+      Object.assign(summary, m.summary);
+      data.strategies = m.strategies;
+      drawTables(summary, m.strategies);
+    });
     on('session', (m) => {
       session.session_time = m.time;
       summary.trades = m.trades;
@@ -492,6 +524,9 @@
     lines: () => (samples.panes()[1] ? samples.panes()[1].getSeries() : [])
       .map((sr) => ({ title: sr.options().title, values: sr.data().map((p) => [p.time, p.value]) })),
     held: () => ({ interval: finest, candles, activity, sample_period: data.sample_period, spread, values }),
+    // The summary and strategies tables as shown, a list of rows of cell
+    // texts each.
+    tables: () => [sum, strat].map((t) => Array.from(t.rows, (r) => Array.from(r.cells, (c) => c.textContent))),
     ready: true,
   };
 })();

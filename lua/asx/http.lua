@@ -19,7 +19,10 @@
 --                     `series` (the spread and value samples since the
 --                     last), `book` (as /api/book), `trade` (the trades
 --                     since the last, at most TRADES_KEPT), `session`
---                     (clock, state, figures, agents by state)
+--                     (clock, state, figures, agents by state), and once
+--                     a second and at the end `tables` (the page's
+--                     summary and strategies tables, as /api/summary has
+--                     them)
 -- POST /api/control   only with control = true (--http-control): a JSON
 --                     body { "action": "pause" | "resume" | "step" | "speed",
 --                     "seconds": s, "x": factor }
@@ -287,7 +290,7 @@ function M.serve(s, R, opts)
   -- has from there on. When the candles moved to a coarser interval, or the
   -- samples to a longer period, everything goes again (from 0).
   local srv = listener.srv
-  local function on_tick()
+  local function on_tick(last)
     ticks = ticks + 1
     local cs = R.candles
     local parts = {}
@@ -315,8 +318,12 @@ function M.serve(s, R, opts)
     sent_trades = tape.count
     if #trades > 0 then parts[#parts + 1] = event("trade", trades) end
     parts[#parts + 1] = event("book", book(s, M.BOOK_DEPTH))
-    -- Counting agents is one look per agent: once a second is enough.
-    if ticks % math.max(1, math.floor(1 / M.STREAM_EVERY)) == 0 then counts = agents_by_state(s) end
+    -- Counting agents is one look per agent: once a second is enough. The
+    -- tables value every agent too; the page drew them once and never
+    -- again, and the last figures go with the end of the stream.
+    local second = ticks % math.max(1, math.floor(1 / M.STREAM_EVERY)) == 0
+    if second then counts = agents_by_state(s) end
+    if second or last then parts[#parts + 1] = event("tables", R:tables()) end
     parts[#parts + 1] = event("session", session_event(s, counts))
     srv:broadcast(table.concat(parts))
   end
@@ -328,7 +335,7 @@ function M.serve(s, R, opts)
   return {
     host = host, port = port, url = ("http://%s:%d/"):format(shown, port),
     close = function()
-      on_tick() -- the last figures, then the end of every stream
+      on_tick(true) -- the last figures, then the end of every stream
       srv:close()
       s.exchange:remove_logger(tape)
     end,

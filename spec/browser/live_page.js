@@ -2,9 +2,9 @@
 // (playwright-core), waits until the stream has brought a few book and
 // session events, and prints one JSON line:
 //   { errors, requests, live: { events, books, ... }, ladder: [bids, asks],
-//     screenshot: { path, colors } }
+//     tables: [summary, strategies] (rows of cell texts), screenshot: { path, colors } }
 // requests are those to any other origin. With --wait-close it then keeps
-// the page open and prints a second line, { closed: true, errors, held, lines, live },
+// the page open and prints a second line, { closed: true, errors, held, lines, live, tables },
 // once the server ends the stream (the session stopped): held is the data
 // the page holds then (window.asxReport.held()), lines the strategy value
 // lines it draws (window.asxReport.lines()). spec/http_spec.lua uses both.
@@ -38,6 +38,7 @@ async function main() {
       window.asxReport.live.sessions >= 1, null, { timeout: 20000 });
     out.live = await page.evaluate(() => window.asxReport.live);
     out.ladder = await page.evaluate(() => window.asxReport.ladder());
+    out.tables = await page.evaluate(() => window.asxReport.tables());
     // Waits for the charts to paint before the picture.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     const shot = await page.screenshot({ path: shotPath, fullPage: true });
@@ -50,7 +51,8 @@ async function main() {
       const held = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.held())));
       const lines = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.lines())));
       const live = await page.evaluate(() => window.asxReport.live);
-      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, lines, live }) + '\n');
+      const tables = await page.evaluate(() => window.asxReport.tables());
+      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, lines, live, tables }) + '\n');
     }
   } finally {
     await browser.close();

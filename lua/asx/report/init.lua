@@ -162,13 +162,10 @@ local function opt(v)
   return v
 end
 
--- What the page draws, as a Lua table (see the README's Reports section).
--- extra.parameters: the --set values; extra.duration, extra.title.
-function Report:data(extra)
-  extra = extra or {}
-  local s = self.session
-  self:_sample(s:now())
-  local r = s:summary()
+-- The page's summary and strategies tables from a session's summary r
+-- (Session:summary): what the page draws there, and what the live page's
+-- stream sends again to keep them up to date (asx.http).
+local function tables(s, r)
   -- By name, as Session:summary counts them: two classes of one name (a
   -- file given twice) are one strategy. A row per class drew a second line
   -- for the name, which the live page then never updated.
@@ -185,6 +182,31 @@ function Report:data(extra)
     m.money, m.stocks = m.money + c.money, m.stocks + c.stocks
   end
   for _, m in ipairs(strategies) do m.money, m.stocks = m.money / m.agents, m.stocks / m.agents end
+  local summary = {
+    orders = r.orders, trades = r.trades, volume = r.volume,
+    open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
+    vwap = opt(r.vwap),
+    orders_per_sec = r.orders_per_sec,
+  }
+  return summary, strategies
+end
+
+-- The summary and strategies tables of the moment, as Report:data has
+-- them: { summary, strategies }.
+function Report:tables()
+  local s = self.session
+  local summary, strategies = tables(s, s:summary())
+  return { summary = summary, strategies = strategies }
+end
+
+-- What the page draws, as a Lua table (see the README's Reports section).
+-- extra.parameters: the --set values; extra.duration, extra.title.
+function Report:data(extra)
+  extra = extra or {}
+  local s = self.session
+  self:_sample(s:now())
+  local r = s:summary()
+  local summary, strategies = tables(s, r)
   local ex = s.exchange
   local cs = self.candles
   local samples = self:samples()
@@ -200,12 +222,7 @@ function Report:data(extra)
       state = s:state(),
       parameters = extra.parameters or {},
     },
-    summary = {
-      orders = r.orders, trades = r.trades, volume = r.volume,
-      open = opt(r.open), high = opt(r.high), low = opt(r.low), close = opt(r.close),
-      vwap = opt(r.vwap),
-      orders_per_sec = r.orders_per_sec,
-    },
+    summary = summary,
     strategies = strategies,
     interval = cs:interval(),
     intervals = candles.LADDER,
