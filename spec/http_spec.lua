@@ -75,7 +75,8 @@ describe("asx-host --http #browser", function()
 
     assert.are.same({ 405, "read-only: GET only" }, { curl("-X POST -d '{\"action\":\"resume\"}' " .. h.url .. "api/control") })
     assert.are.same({ 405, "read-only: GET only" }, { curl("-X DELETE " .. h.url) })
-    assert.are.same({ 400, "depth: integer from 1 to 1000 expected" }, { curl(h.url .. "api/book?depth=0") })
+    assert.are.same({ 400, "depth: integer from 1 to 1000 (decimal digits) expected" },
+      { curl(h.url .. "api/book?depth=0") })
     assert.are.same({ 404, "not found" }, { curl(h.url .. "nope") })
 
     -- The page: its ladder is the book, over the stream; it stays open
@@ -358,7 +359,16 @@ describe("asx-host --http and the spellings of a path", function()
     -- Nothing climbs above "/"; an escaped "/" is no separator.
     assert.are.same({ 404, "not found\n" }, get(h, "/../../etc/passwd"))
     assert.are.same({ 404, "not found\n" }, get(h, "/api%2Fbook"))
-    assert.are.same({ 400, "depth: integer from 1 to 1000 expected\n" }, get(h, "/api/book?depth=%30"))
+    assert.are.same({ 400, "depth: integer from 1 to 1000 (decimal digits) expected\n" }, get(h, "/api/book?depth=%30"))
+    -- tonumber took each of these for a depth of 100, 16, 5 or 10.
+    for _, depth in ipairs({ "1e2", "0x10", "%205", "+5", "5%20", "10.0", "10.", "", "-1", "1001",
+        "99999999999999999999" }) do
+      assert.are.same({ 400, "depth: integer from 1 to 1000 (decimal digits) expected\n" },
+        get(h, "/api/book?depth=" .. depth), depth)
+    end
+    local three = get(h, "/api/book?depth=0003")
+    local levels = cjson.decode(three[2])
+    assert.are.same({ 200, 3, 3 }, { three[1], #levels.bids, #levels.asks })
     local bad = "'%%' at byte %d is not followed by two hex digits\n"
     assert.are.same({ 400, "query: " .. bad:format(7) }, get(h, "/api/book?depth=%zz"))
     assert.are.same({ 400, "query: " .. bad:format(8) }, get(h, "/api/book?depth=1%"))

@@ -157,6 +157,20 @@ local function query(path)
   return q
 end
 
+-- The integer a query gives for name, from lo to hi, or default when it
+-- gives none; or nil and the 400's text, which names it. Every numeric
+-- query parameter is read here. A number is decimal digits only: tonumber
+-- took 1e2, 0x10, " 5" and 10.0 as well, spellings no client means.
+local function query_integer(q, name, default, lo, hi)
+  local v = q[name]
+  if v == nil then return default end
+  local n = v:find("^%d+$") and tonumber(v)
+  if not n or n < lo or n > hi then
+    return nil, ("%s: integer from %d to %d (decimal digits) expected"):format(name, lo, hi)
+  end
+  return n
+end
+
 -- Listens on opts.host and opts.port (0: any free one), with POST taken at
 -- /api/control when opts.control, before there is a session to serve:
 -- asx-host listens before it opens the log files, so that an address it
@@ -257,11 +271,8 @@ function M.serve(s, R, opts)
     elseif route == "/api/book" then
       local q, err = query(path)
       if not q then return 400, "text/plain", err .. "\n" end
-      local depth = q.depth
-      local n = depth == nil and M.BOOK_DEPTH or tonumber(depth)
-      if not n or n < 1 or n > MAX_DEPTH or n % 1 ~= 0 then
-        return 400, "text/plain", ("depth: integer from 1 to %d expected\n"):format(MAX_DEPTH)
-      end
+      local n, bad = query_integer(q, "depth", M.BOOK_DEPTH, 1, MAX_DEPTH)
+      if not n then return 400, "text/plain", bad .. "\n" end
       return json_response(book(s, n))
     elseif route == "/api/stream" then
       -- HEAD gets the headers only (src/asx_httpd.c), and no client comes.
