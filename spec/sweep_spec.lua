@@ -14,6 +14,13 @@ end
 local RESULTS_HEAD = "run,point,seed,status,market_maker.spread,trades,volatility,mean_spread,"
   .. "value.random_trader.mean,mm_gain"
 
+-- Writes the study d/NAME.lua: 5-second runs of the pair fixture, with
+-- the study's other fields given as Lua text.
+local function pair_study(d, name, fields)
+  run.write(("%s/%s.lua"):format(d, name), ("return { strategies = { %q }, duration = 5, %s }\n")
+    :format(run.cwd .. "/spec/fixtures/host/pair.lua", fields))
+end
+
 describe("asx-sweep on GNU parallel", function()
   local d, first
   setup(function()
@@ -130,16 +137,8 @@ describe("asx-sweep and a run whose log lost rows", function()
     -- had no figure for them: the study took the run as whole. The log
     -- is a full disk (/dev/full) in one run and a file in the other.
     local d = tmpdir()
-    run.write(d .. "/lossy.lua", ([[
-return {
-  strategies = { %q },
-  duration = 5,
-  points = { { ["pair.agents"] = 4 }, { ["pair.agents"] = 2 } },
-  seeds = { 7 },
-  args = { "--log", %q },
-  report = { "trades" },
-}
-]]):format(run.cwd .. "/spec/fixtures/host/pair.lua", d .. "/log.csv"))
+    pair_study(d, "lossy", ('points = { { ["pair.agents"] = 4 }, { ["pair.agents"] = 2 } }, seeds = { 7 }, '
+      .. 'args = { "--log", %q }, report = { "trades" }'):format(d .. "/log.csv"))
     assert(os.execute("ln -s /dev/full '" .. d .. "/log.csv'") == 0)
     local r = sweep('-q --jobs 1 -o "$D/study" "$D/lossy.lua"', d)
     local results = slurp(d .. "/study/results.csv")
@@ -168,15 +167,8 @@ describe("asx-sweep and a run whose logger was detached after an error", functio
     -- asx-host exits 3 for a logger detached after an error (its summary's
     -- loggers say missed = 12), but the failure said only "exit status 3".
     local d = tmpdir()
-    run.write(d .. "/detached.lua", ([[
-return {
-  strategies = { %q },
-  duration = 5,
-  seeds = { 1 },
-  args = { "--logger", %q },
-  report = { "trades" },
-}
-]]):format(run.cwd .. "/spec/fixtures/host/pair.lua", run.cwd .. "/spec/fixtures/hostile/raises.lua"))
+    pair_study(d, "detached", ('seeds = { 1 }, args = { "--logger", %q }, report = { "trades" }')
+      :format(run.cwd .. "/spec/fixtures/hostile/raises.lua"))
     local r = sweep('-q --jobs 1 -o "$D/study" "$D/detached.lua"', d)
     local results = slurp(d .. "/study/results.csv")
     os.execute("rm -rf '" .. d .. "'")
@@ -192,9 +184,7 @@ describe("asx-sweep and a report field that no run's summary has", function()
   it("exits 1 naming it and the strategies, after writing the results", function()
     -- value.pear.mean (for pair) was an empty column, and the sweep exited 0.
     local d = tmpdir()
-    run.write(d .. "/typo.lua", ([[
-return { strategies = { %q }, duration = 5, seeds = { 7 }, report = { "trades", "value.pear.mean" } }
-]]):format(run.cwd .. "/spec/fixtures/host/pair.lua"))
+    pair_study(d, "typo", 'seeds = { 7 }, report = { "trades", "value.pear.mean" }')
     local r = sweep('-q -o "$D/study" "$D/typo.lua"', d)
     local results = slurp(d .. "/study/results.csv")
     os.execute("rm -rf '" .. d .. "'")

@@ -12,6 +12,22 @@ local function write_study(text)
   return d, d .. "/s.lua"
 end
 
+-- The study of the file at path and its runs, in folder d, each with a
+-- summary file as asx-host would have left it: the text summary, or what
+-- summary(i) gives for run i when it is a function.
+local function with_summaries(d, path, summary)
+  local st = study.load(path)
+  local runs = study.runs(st, "asx-host", d)
+  os.execute("mkdir -p '" .. d .. "/runs'")
+  for i, r in ipairs(runs) do
+    run.write(r.summary, type(summary) == "function" and summary(i) or summary)
+  end
+  return st, runs
+end
+
+-- Run i's summary: it made i trades.
+local function trades(i) return '{"status":0,"trades":' .. i .. "}" end
+
 describe("a study", function()
   it("crosses parameters in a fixed order, first name slowest, with the same seeds for every point", function()
     local d, path = write_study([[
@@ -199,14 +215,7 @@ describe("a study's results", function()
           if s.trades == 1 then return { gain = { mean = 1 } } end -- a forgotten .mean
           return { gain = 0 / 0, x = 2 }
         end }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    for i, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":', i, "}")
-      f:close()
-    end
+    local st, runs = with_summaries(d, path, trades)
     assert.are.same({ "trades", "gain", "x" }, results.read(st, runs))
     assert.is_false(runs[1].ok)
     assert.are.equal("the study's metrics function returned a table for 'gain' (numbers expected)", runs[1].reason)
@@ -220,14 +229,9 @@ describe("a study's run whose summary file is no summary", function()
   it("fails, naming the file and what it holds, where it said \"exit status nil\"", function()
     local d, path = write_study([[
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, report = { "trades" } }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
     local held = { '[{"status":0}]', ' "done"', "12", "true", "null", "{}", '{"status":"0","trades":1}', "\n",
       '{"status":0,"trades":3}' }
-    for i, r in ipairs(runs) do
-      run.write(r.summary, held[i])
-    end
+    local st, runs = with_summaries(d, path, function(i) return held[i] end)
     results.read(st, runs)
     local function file(i) return ("its summary %s/runs/%04d.json "):format(d, i) end
     local reasons = {}
@@ -263,10 +267,7 @@ describe("a study's metric names", function()
       local d, path = write_study(([[
         return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades" },
           parameters = { ["a.x"] = { 1 } }, metrics = function() return { [%q] = 7 } end }]]):format(case[1]))
-      local st = study.load(path)
-      local runs = study.runs(st, "asx-host", d)
-      os.execute("mkdir -p '" .. d .. "/runs'")
-      run.write(runs[1].summary, '{"status":0,"trades":4}')
+      local st, runs = with_summaries(d, path, '{"status":0,"trades":4}')
       results.collect(st, runs, d)
       local csv = run.slurp(d .. "/results.csv")
       os.execute("rm -rf '" .. d .. "'")
@@ -282,10 +283,8 @@ describe("a study's report fields", function()
     -- report = { "value" } wrote the table's address, another in every run.
     local d, path = write_study([[
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades", "value", "agents.a.failed" } }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    run.write(runs[1].summary, '{"status":0,"trades":4,"value":{"a":{"mean":1}},"agents":{"a":{"failed":0}}}')
+    local st, runs = with_summaries(d, path,
+      '{"status":0,"trades":4,"value":{"a":{"mean":1}},"agents":{"a":{"failed":0}}}')
     assert.are.same({ "trades", "value", "agents.a.failed" }, results.read(st, runs))
     assert.are.same({ false, "the study's report field 'value' is a table in the summary (numbers expected)", {} },
       { runs[1].ok, runs[1].reason, runs[1].values })
@@ -299,12 +298,8 @@ describe("a study's report field that no summary has", function()
     -- null figure (close, before any trade) is there.
     local d, path = write_study([[
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades", "value.b.mean", "close" } }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    for _, r in ipairs(runs) do
-      run.write(r.summary, '{"status":0,"trades":4,"close":null,"value":{"a":{"mean":1},"c":{"mean":2}}}')
-    end
+    local st, runs = with_summaries(d, path,
+      '{"status":0,"trades":4,"close":null,"value":{"a":{"mean":1},"c":{"mean":2}}}')
     local names, problems = results.read(st, runs)
     assert.are.same({ "trades", "value.b.mean", "close" }, names)
     assert.are.same({ "the study's report field 'value.b.mean' is in no run's summary (its strategies: a, c); "
@@ -323,11 +318,8 @@ describe("a study's report fields in the summary's loggers", function()
     local d, path = write_study([[
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1 },
         report = { "loggers.1.lost", "loggers.2.missed", "loggers.2.logger", "loggers.3.lost" } }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    run.write(runs[1].summary, '{"status":0,"loggers":[{"logger":"csv logger(t.csv)","written":4,"lost":0,'
-      .. '"missed":0},{"logger":"logger x.lua","written":null,"lost":null,"missed":7}]}')
+    local st, runs = with_summaries(d, path, '{"status":0,"loggers":[{"logger":"csv logger(t.csv)","written":4,'
+      .. '"lost":0,"missed":0},{"logger":"logger x.lua","written":null,"lost":null,"missed":7}]}')
     local names, problems = results.read(st, runs)
     assert.are.same({ "loggers.1.lost", "loggers.2.missed", "loggers.2.logger", "loggers.3.lost" }, names)
     assert.are.same({ "the study's report field 'loggers.3.lost' is in no run's summary (index 3 is out of range: "
@@ -343,14 +335,7 @@ describe("a study's CSV files", function()
     local d, path = write_study([[
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades" },
         metrics = function() return { ["a\rb"] = 1, ["x\255"] = 2, big = 1 / 0 } end }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    for i, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":', i, "}")
-      f:close()
-    end
+    local st, runs = with_summaries(d, path, trades)
     local points, names = results.collect(st, runs, d)
     -- The terminal's table shows the CR escaped, where it moved the cursor.
     assert.are.equal("point  runs  trades      a\\013b  big        x\255",
@@ -376,14 +361,7 @@ describe("the table at the end of a study", function()
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1, 2 }, report = { "trades" },
         parameters = { ["a.x"] = { "café", "b" } },
         metrics = function() return { ["prix€"] = 1, z = 2 } end }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    for i, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":', i, "}")
-      f:close()
-    end
+    local st, runs = with_summaries(d, path, trades)
     local points, names = results.collect(st, runs, d)
     assert.are.equal("point  a.x   runs  trades      prix€  z\n"
       .. "1      café  2     1.5 ± 6.35  1 ± 0  2 ± 0\n"
@@ -401,14 +379,9 @@ describe("a study's CSV files, with figures that do not exist", function()
       return { strategies = { "a.lua" }, duration = 1, seeds = { 1 }, report = { "trades", "volatility" },
         parameters = { ["a.x"] = { 1, 2 } },
         metrics = function(s) return { a = 0 / 0, b = s.trades * 10 } end }]])
-    local st = study.load(path)
-    local runs = study.runs(st, "asx-host", d)
-    os.execute("mkdir -p '" .. d .. "/runs'")
-    for i, r in ipairs(runs) do
-      local f = assert(io.open(r.summary, "w"))
-      f:write('{"status":0,"trades":', i, ',"volatility":null}')
-      f:close()
-    end
+    local st, runs = with_summaries(d, path, function(i)
+      return '{"status":0,"trades":' .. i .. ',"volatility":null}'
+    end)
     results.collect(st, runs, d)
     assert.are.equal("run,point,seed,status,a.x,trades,volatility,a,b\n"
       .. "1,1,1,ok,1,1,,,10\n2,2,1,ok,2,2,,,20\n", run.slurp(d .. "/results.csv"))
