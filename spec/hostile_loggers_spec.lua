@@ -470,6 +470,17 @@ describe("a hostile logger in a session (library)", function()
     os.remove(path)
   end)
 
+  -- Agent a of the two scripts below: it sells 10 to 14, then buys them
+  -- all at 20, an exchange event and five trades for their logger.
+  local SELLS_THEN_BUYS = [=[
+local A = asx.Trader:extend("a")
+function A:cycle()
+  for p = 10, 14 do self:sell(1, p) end
+  self:buy(5, 20)
+  self:sleep(0.5)
+end
+]=]
+
   it("that yields by a coroutine.yield saved before asx was loaded is detached; no delivery is left half "
     .. "done for code holding the coroutine to resume later", function()
     -- A separate process, so that coroutine.yield is the standard one when
@@ -488,12 +499,7 @@ local L = { send_event = function(_, ty, m)
   if held then after[#after + 1] = ty end
   if ty == "exchange" and not held then held = coroutine.running(); raw_yield() end
 end }
-local A = asx.Trader:extend("a")
-function A:cycle()
-  for p = 10, 14 do self:sell(1, p) end
-  self:buy(5, 20)
-  self:sleep(0.5)
-end
+]=] .. SELLS_THEN_BUYS .. [=[
 local B = asx.Trader:extend("b")
 function B:cycle()
   self:sleep(1)
@@ -532,12 +538,7 @@ local asx = require("asx")
 local L = { send_event = function(_, ty)
   if ty == "exchange" then return raw_yield() end
 end }
-local A = asx.Trader:extend("a")
-function A:cycle()
-  for p = 10, 14 do self:sell(1, p) end
-  self:buy(5, 20)
-  self:sleep(0.5)
-end
+]=] .. SELLS_THEN_BUYS .. [=[
 local s = asx.session({ clock = "virtual", seed = 1, duration = 5, logger = L,
   on_error = function(_, _, text) print("agent failed: " .. text:match("^[^\n]*")) end,
   on_logger_error = function(_, _, text) print(text:match("^[^\n]*")) end,
