@@ -3,8 +3,8 @@
  * have files of their own (asx_sched_int.h lists them).
  *
  * Data structures, indexed by agent number and grown together by
- * asx_sched_add, so that an agent costs about 41 bytes and no libuv handle:
- *   q         the wake-up queue (asx_wakeq.h): 40 bytes per agent and O(1)
+ * asx_sched_add, so that an agent costs about 45 bytes and no libuv handle:
+ *   q         the wake-up queue (asx_wakeq.h): 44 bytes per agent and O(1)
  *             per wake-up however many agents there are;
  *   ag[a]     the queue's 32-byte entry for the agent, which also holds its
  *             splitmix64 state and the caller's pointer (asx_sched_udata:

@@ -41,8 +41,10 @@
  * as many buckets as entries. When no rung is left, the top becomes the
  * first rung the same way, with buckets as wide as the mean spacing of its
  * entries, so they follow the current spacing of the events whatever the
- * time scale; it reaches twice as far as its entries, so that most
- * wake-ups set meanwhile go straight into a bucket rather than the top.
+ * time scale, as many buckets as entries (so at most the ids' count:
+ * its array is made, and faulted in, with the ids' room, asx_wakeq_reserve).
+ * Wake-ups set meanwhile beyond its last entry go to the top, an append
+ * to an array read in order, where a bucket's head is a miss at random.
  * The bottom takes at least MIN_FILL entries at once when buckets are
  * small, and the next buckets' first entries are prefetched: walking a
  * bucket is a chain of cache misses. Buckets of at most THRES entries
@@ -72,10 +74,11 @@
  * one time, the bottom takes them all, and a push into the middle of it
  * then costs the log of its length and the shorter of its two sides.
  *
- * Memory: 40 bytes per id (its 32-byte entry, 16 of them the owner's, the
+ * Memory: 44 bytes per id (its 32-byte entry, 16 of them the owner's, the
  * top's array and the bottom's ring, which is as long as there are ids: an
- * id is in it at most once, removed ones included), and 4 bytes per bucket: 8 bytes per entry in the first
- * rung, 4 in the others; the rung arrays are kept for reuse.
+ * id is in it at most once, removed ones included, and the first rung's
+ * buckets), and 4 bytes per bucket of the other rungs; the rung arrays are
+ * kept for reuse.
  */
 #include "asx_wakeq.h"
 #include "asx_array.h"
@@ -199,6 +202,18 @@ int asx_wakeq_reserve(asx_wakeq *q, uint32_t n) {
    * refill). */
   if (!grow_ring(q, n))
     return ASX_E_NOMEM;
+  /* The first rung, for as many entries as the top holds at most (see
+   * refill), faulted in now, while agents are added: the top of a
+   * population that started together becomes that rung right after every
+   * agent's first turn, and its pages were zeroed by the kernel then while
+   * the agents waited (measured: see prefetch_ahead in asx_sched.c). */
+  if (q->rung[0].cap < n) {
+    if (!asx__array_grow((void **)&q->rung[0].head, q->rung[0].cap, n,
+                         sizeof *q->rung[0].head))
+      return ASX_E_NOMEM;
+    q->rung[0].cap = n;
+    asx__array_prefault(q->rung[0].head, n, sizeof *q->rung[0].head);
+  }
   if (q->top_len < (uint64_t)q->bmask + 1) {
     if (!asx__array_grow((void **)&q->top, q->top_len, (uint64_t)q->bmask + 1,
                          sizeof *q->top))
@@ -474,12 +489,9 @@ static int refill(asx_wakeq *q) {
         q->top_count = 0;
         return 1;
       }
-      /* The first rung reaches twice as far as the entries it takes, so
-       * that the wake-ups set meanwhile mostly go straight into it. */
-      if (q->top_count > THRES && q->top_count <= UINT32_MAX / 2 &&
-          q->top_max > q->top_min &&
+      if (q->top_count > THRES && q->top_max > q->top_min &&
           (r = new_rung(q, q->top_count, q->top_min, q->top_max,
-                        2 * q->top_count)) != NULL) {
+                        q->top_count)) != NULL) {
         double end = r->start + r->width * r->nb;
         deal_top(q, r);
         if (end > q->top_start)
