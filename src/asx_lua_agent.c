@@ -337,10 +337,11 @@ void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent) {
   lua_pop(L, 1);
 }
 
-void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
+void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *udata,
+                           uint64_t *rng, void *data) {
   lsched *ls = data;
   lua_State *L = ls->L;
-  lua_State *co = asx_sched_udata(s, agent);
+  lua_State *co = udata;
   int nargs, status;
 
   if (!co) {
@@ -383,7 +384,7 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data) {
   }
   ls->co = co;
   rng_sched = s;
-  agent_rng.state = asx_sched_rng_state(s, agent);
+  agent_rng.state = rng;
   gate.req = 0;
   gate.open = 1;
   status = lua_resume(co, nargs);

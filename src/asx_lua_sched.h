@@ -57,7 +57,8 @@ lsched *asx__lua_check_sched(lua_State *L, int idx);
  * garbage collector take an agent's coroutine; math.random's contract on
  * the arguments from stack index first, with the draw r; and sleep, now
  * and random added to the module table on top of the stack. */
-void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *data);
+void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *udata,
+                           uint64_t *rng, void *data);
 /* The scheduler's courier function: calls the courier_ref function. */
 void asx__lua_run_courier(asx_sched *s, void *data);
 void asx__lua_drop_thread(lsched *ls, lua_State *L, uint32_t agent);

@@ -239,7 +239,7 @@ int asx__sched_run_batch(asx_sched *s, double limit, int jump) {
     s->st[a] = ASX_AGENT_RUNNING;
     STORE(s->current, a);
     STORE(s->resumes, s->resumes + 1);
-    s->resume(s, a, s->data);
+    s->resume(s, a, s->ag[a].ptr, &s->ag[a].word, s->data);
     STORE(s->current, ASX_SCHED_NONE);
     /* Returning without sleeping is finishing. */
     if (s->st[a] == ASX_AGENT_RUNNING)

@@ -72,8 +72,13 @@ enum {
 typedef struct asx_sched asx_sched;
 
 /* Called for each due wake-up with the agent's state ASX_AGENT_RUNNING and
- * asx_sched_now() at its time. This is the only place agents run. */
-typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *data);
+ * asx_sched_now() at its time. This is the only place agents run. udata is
+ * the agent's (asx_sched_udata) and rng its generator's state
+ * (asx_sched_rng_state), handed over from the line the scheduler has just
+ * read for the wake-up: a resume needs both, and a call for each cost a
+ * million first turns some 18 instructions apiece. */
+typedef void (*asx_sched_resume_fn)(asx_sched *s, uint32_t agent, void *udata,
+                                    uint64_t *rng, void *data);
 
 /* What a resume reads first, fetched into the cache while earlier agents
  * run: for the agent due to run a dozen turns ahead, at each resume, the

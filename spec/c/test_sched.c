@@ -36,7 +36,8 @@ typedef struct run {
   int ended;
 } run;
 
-static void resume(asx_sched *s, uint32_t agent, void *data) {
+static void resume(asx_sched *s, uint32_t agent, void *udata,
+                   uint64_t *rng, void *data) {
   run *r = data;
   double delay;
   assert_int_equal(asx_sched_current(s), agent);
@@ -594,9 +595,13 @@ static void test_labels(void **state) {
   asx_sched_free(s);
 }
 
-static void resume_reads_udata(asx_sched *s, uint32_t agent, void *data) {
+static void resume_reads_udata(asx_sched *s, uint32_t agent, void *udata,
+                               uint64_t *rng, void *data) {
   int *seen = data;
-  seen[agent] = *(int *)asx_sched_udata(s, agent);
+  /* The resume is handed the agent's udata and generator state. */
+  assert_ptr_equal(udata, asx_sched_udata(s, agent));
+  assert_ptr_equal(rng, asx_sched_rng_state(s, agent));
+  seen[agent] = *(int *)udata;
 }
 
 static void test_udata(void **state) {
@@ -628,7 +633,8 @@ typedef struct order_run {
   int n;
 } order_run;
 
-static void resume_records(asx_sched *s, uint32_t agent, void *data) {
+static void resume_records(asx_sched *s, uint32_t agent, void *udata,
+                           uint64_t *rng, void *data) {
   order_run *o = data;
   uint32_t x = (agent * 2654435761u) ^ (uint32_t)o->n * 40503u;
   o->order[o->n++] = agent;
@@ -683,7 +689,8 @@ static uint64_t lcg(heap_run *h) {
   return h->x >> 33;
 }
 
-static void heap_resume(asx_sched *s, uint32_t agent, void *data) {
+static void heap_resume(asx_sched *s, uint32_t agent, void *udata,
+                        uint64_t *rng, void *data) {
   heap_run *h = data;
   double now = asx_sched_now(s);
   assert_true(now > h->last_time ||
@@ -758,7 +765,8 @@ typedef struct spin_run {
 
 enum { SPIN_NONE, SPIN_ASYNC, SPIN_SIGINT };
 
-static void spin_resume(asx_sched *s, uint32_t agent, void *data) {
+static void spin_resume(asx_sched *s, uint32_t agent, void *udata,
+                        uint64_t *rng, void *data) {
   spin_run *r = data;
   r->resumes++;
   r->last_time = asx_sched_now(s);
@@ -907,7 +915,8 @@ static void on_stuck(asx_sched *s, uint32_t agent, void *data) {
 
 /* Agent 1 runs until the watchdog has called the stuck function (or 10 s
  * of wall time pass); the others return at once. */
-static void stuck_resume(asx_sched *s, uint32_t agent, void *data) {
+static void stuck_resume(asx_sched *s, uint32_t agent, void *udata,
+                         uint64_t *rng, void *data) {
   uint64_t t0 = uv_hrtime();
   (void)s;
   (void)data;
