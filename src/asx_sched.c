@@ -169,10 +169,27 @@ static inline void prefetch_span(const char *line) {
  * turn, no order placed) takes 0.14 to 0.21 of the run's 0.52 CPU seconds,
  * a cost a thousand agents do not pay; page faults on this thread are
  * 0.5% of its samples, LuaJIT's mprotect of its machine code (a shootdown
- * of the TLB on the allocator's other thread's core) another 0.5%. The
+ * of the TLB on the allocator's other thread's core) another 0.5% (2.7%
+ * on a loaded machine, where the IPI waits for that core). The
  * kernel's zeroing of the wake queue's ring as that batch's wake-ups
  * filled it, 7% of the batch (4.3% of a million random traders' run),
- * is done while agents are added (grow_ring in asx_wakeq.c). */
+ * is done while agents are added (grow_ring in asx_wakeq.c), and so is
+ * that of the rung the top then becomes (asx_wakeq_reserve).
+ *
+ * Instructions more than misses now make the gap from a thousand agents
+ * (callgrind, run_batch inclusive, once the resume was handed its udata):
+ * 1,000 random traders for 500 s take 1,900 instructions an order,
+ * 1,000,000 for 0.5 s 3,500, for each of the million also has a first turn, with no order, of
+ * about 950 (100,000 agents for 1e-9 s): LuaJIT 530 (start's trace 216 and
+ * the stitched one 30, the VM 154 around the exit at the stitch point's C
+ * call, lua_resume 105, its runtime 23 more), run_batch 104, the resume 77,
+ * sched_wake and its push 103, wakeq_first and take 49, and 54 to deal
+ * that instant's wake-ups from the top into a rung. A quiet machine runs
+ * the million at 0.91 of the thousand's instructions per second (6.8
+ * against 7.5 G/s at 1.92M and 3.93M orders/s), so the ratio, 0.49, is
+ * 0.54 (instructions per order) times 0.91 (misses): 0.55 needs some 400
+ * instructions fewer per order at a million, 250 per first turn, which only
+ * LuaJIT's entry into a new coroutine holds. */
 static void prefetch_ahead(asx_sched *s) {
   uint32_t *ids = s->pf_ids;
   uint32_t n = asx_wakeq_ahead(s->q, ids, PF_END), i;
