@@ -179,8 +179,9 @@ static inline void prefetch_span(const char *line) {
  * Instructions more than misses now make the gap from a thousand agents
  * (callgrind, run_batch inclusive, once the resume was handed its udata):
  * 1,000 random traders for 500 s take 1,900 instructions an order,
- * 1,000,000 for 0.5 s 3,500, for each of the million also has a first turn, with no order, of
- * about 950 (100,000 agents for 1e-9 s): LuaJIT 530 (start's trace 216 and
+ * 1,000,000 for 0.5 s 3,500, for each of the million also has a first
+ * turn, with no order, of about 950 (100,000 agents for 1e-9 s): LuaJIT
+ * 530 (start's trace 216 and
  * the stitched one 30, the VM 154 around the exit at the stitch point's C
  * call, lua_resume 105, its runtime 23 more), run_batch 104, the resume 77,
  * sched_wake and its push 103, wakeq_first and take 49, and 54 to deal
