@@ -169,6 +169,15 @@ describe("a study", function()
         "args[1]: --clock is asx-sweep's to give each run (the study's clock)" },
       { "return { strategies = { 'a.lua' }, duration = 1, args = { '--summary', 'x.json' } }",
         "args[1]: --summary is asx-sweep's to give each run (the run's summary, which asx-sweep reads)" },
+      -- asx-host takes --seed=5 as --seed 5: every run had seed 5 again.
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--money', '5', '--seed=5' } }",
+        "args[3]: --seed=5 is asx-sweep's to give each run (the study's seeds)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--duration=30' } }",
+        "args[1]: --duration=30 is asx-sweep's to give each run (the study's duration)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--clock=real' } }",
+        "args[1]: --clock=real is asx-sweep's to give each run (the study's clock)" },
+      { "return { strategies = { 'a.lua' }, duration = 1, args = { '--summary=x.json' } }",
+        "args[1]: --summary=x.json is asx-sweep's to give each run (the run's summary, which asx-sweep reads)" },
       -- A report field that no summary has was an empty column, said nowhere.
       { "return { strategies = { 'a.lua' }, duration = 1, report = { 'trades', 'trade' } }",
         "report[2]: no summary field 'trade' (a summary's fields are agents, clock, close, duration, high, loggers, "

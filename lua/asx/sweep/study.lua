@@ -259,7 +259,9 @@ function M.load(path)
     if type(a) == "string" and a:find("%c") then
       fail("args[%d]: text without control characters (a line break, a tab) expected", i)
     end
-    local why = type(a) == "string" and (OWN_ARGS[a] or (a:match("^%-d.") and OWN_ARGS["-d"]))
+    -- asx-host also takes a long option's value after '=' (--seed=5), and -d's joined (-d30).
+    local why = type(a) == "string" and (OWN_ARGS[a] or OWN_ARGS[a:match("^(%-%-[^=]*)=") or ""]
+      or (a:match("^%-d.") and OWN_ARGS["-d"]))
     if why then fail("args[%d]: %s is asx-sweep's to give each run (%s)", i, a, why) end
   end
   s.points, s.keys = expand_points(st)
