@@ -48,7 +48,19 @@ describe("session:spawn", function()
     news, bad = 0, {}
     assert.are.same({ false, "spawn: agent 3 of 3 could not be made, so none was added: "
       .. "not a trader with a cycle method (table)" }, { pcall(s.spawn, s, Flaky, 3) })
+    -- A new that hands back the trader it made before: add refused the
+    -- second once the first had been added, which stayed.
+    news, bad = 0, nil
+    local made
+    function Flaky.new(cls, opts)
+      made = made or asx.Trader.new(cls, opts)
+      return made
+    end
+    local ok, err = pcall(s.spawn, s, Flaky, 2)
+    assert.are.same({ false, ("spawn: agent 2 of 2 could not be made, so none was added: "
+      .. "the same trader as agent 1 (trader#%d)"):format(made.id) }, { ok, err })
     assert.are.same({ 0, 0 }, { #s.traders, #s.class_list })
+    Flaky.new = nil
     news = 0
     assert.are.equal(2, #s:spawn(Flaky, 2))
     assert.are.equal(2, #s.traders)

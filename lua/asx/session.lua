@@ -729,7 +729,7 @@ function Session:spawn(cls, count, opts)
   -- machine's memory until the kernel killed the process.
   local full = memory.session_too_many(self, count)
   if full then error(("bad argument #2 to 'spawn' (%s)"):format(full), 2) end
-  local made = {}
+  local made, seen = {}, {}
   for i = 1, count do
     local ok, t = pcall(cls.new, cls, opts)
     if i == 1 then
@@ -747,11 +747,18 @@ function Session:spawn(cls, count, opts)
       end
     else
       local why = not ok and tostring(t) or unspawnable(self, t)
+      -- A new that hands back a trader it made before (a cache, a
+      -- singleton) would make one agent of two: add refused the second
+      -- once the first had been added.
+      if not why and seen[t] then
+        why = ("the same trader as agent %d (trader#%d)"):format(seen[t], account_of(t).id)
+      end
       if why then
         error(("spawn: agent %d of %d could not be made, so none was added: %s"):format(i, count, why), 2)
       end
     end
     made[i] = t
+    if type(t) == "table" then seen[t] = i end
   end
   for i = 1, count do self:add(made[i]) end
   return made
