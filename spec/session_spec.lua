@@ -958,6 +958,10 @@ describe("asx.session", function()
       { { session_id = 7 }, "bad argument #1 to 'session' (session_id: string expected, got 7)" },
       { { on_error = "print" }, "bad argument #1 to 'session' (on_error: function expected, got string)" },
       { { exchange = {} }, "bad argument #1 to 'session' (exchange: exchange expected, got table)" },
+      -- Ignored, where an agent's first order in ACME failed as an unknown instrument.
+      { { exchange = asx.exchange(), instruments = { "ACME", "BOLT" } }, "bad argument #1 to 'session' "
+        .. "(instruments: nil expected with an exchange (an exchange has the instruments it was made with), "
+        .. "got table)" },
     }) do
       local ok, err = pcall(asx.session, case[1])
       assert.is_false(ok)

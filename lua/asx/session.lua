@@ -229,6 +229,12 @@ function M.new(opts)
     ex = asx.exchange({ logger = opts.logger, loggers = opts.loggers, instruments = opts.instruments })
   elseif not asx.is_exchange(ex) then
     argerror(1, "session", "exchange: exchange expected", ex)
+  elseif opts.instruments ~= nil then
+    -- An exchange's instruments are made with it: the option was ignored,
+    -- and an agent's first order in one of them failed as an unknown
+    -- instrument, far from the mistake.
+    argerror(1, "session", "instruments: nil expected with an exchange (an exchange has the instruments "
+      .. "it was made with)", opts.instruments)
   else
     if opts.logger ~= nil then ex:add_logger(opts.logger) end
     for _, L in ipairs(opts.loggers or {}) do ex:add_logger(L) end
