@@ -339,6 +339,25 @@ describe("asx.loggers.jsonl", function()
     os.remove(path)
   end)
 
+  -- {1, 2, x = 3} was written [1,2] and {[1] = "a", [3] = "c"} ["a"]: the
+  -- keys past the array's length, or not strings, were lost.
+  it("writes a table with keys beside its array, or holes, as an object of all its keys", function()
+    local json = require("asx.event").json
+    assert.are.equal('{"1":1,"2":2,"x":3}', json({ 1, 2, x = 3 }))
+    assert.are.equal('{"1":"a","3":"c"}', json({ [1] = "a", [3] = "c" }))
+    assert.are.equal('{"-1":"m","0":"z","1.5":"h","true":"t"}', json({ [0] = "z", [-1] = "m", [1.5] = "h", [true] = "t" }))
+    -- The same text for a string and a number: the string first, every run.
+    assert.are.equal('{"1":"s","1":"n","2":"b"}', json({ [1] = "n", ["1"] = "s", [2] = "b" }))
+    assert.are.equal('[[1,2],{"1":3,"y":4}]', json({ { 1, 2 }, { 3, y = 4 } }))
+    -- A table under a number key is checked for its depth as it is written.
+    local deep = {}
+    local x = deep
+    for _ = 2, 17 do x.a = {}; x = x.a end
+    assert.are.same({ false, "bad argument #2 to 'emit' (message of tables nested at most 16 deep expected, "
+      .. "got field 'v.2" .. (".a"):rep(15) .. "' nested deeper (or in a cycle))" },
+      { pcall(asx.exchange().emit, asx.exchange(), "note", { v = { 1, [2] = deep, k = 0 } }) })
+  end)
+
   it("keeps every line of a long run, whole and in order", function()
     local path = tmpname(".jsonl")
     local L = assert(loggers.jsonl(path, { max_bytes = 1 }))

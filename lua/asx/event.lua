@@ -252,13 +252,46 @@ local MAX_DEPTH = 16
 M.MAX_DEPTH = MAX_DEPTH
 local TOO_DEEP = ("tables nested more than %d deep (or in a cycle)"):format(MAX_DEPTH)
 
+-- Whether table v, whose length is n, is written as a JSON array: it has a
+-- first element and no key but the integers 1 to n (a hole among them is a
+-- null). Otherwise it is an object of all its keys that JSON can name:
+-- strings, numbers and booleans, as text. {1, 2, x = 3} was written [1,2]
+-- and {[1] = "a", [3] = "c"} ["a"] (or ["a",null,"c"], as its length fell),
+-- the other keys lost.
+local function is_array(v, n)
+  if n == 0 then return false end
+  for k in next, v do
+    if type(k) ~= "number" or k % 1 ~= 0 or k < 1 or k > n then return false end
+  end
+  return true
+end
+
+-- The keys of table v that a JSON object holds, as text, sorted, and the
+-- keys themselves in that order; strings first where a number or boolean
+-- has the same text, so that the order is the same every run.
+local key_rank = { string = 1, number = 2, boolean = 3 }
+local function object_keys(v)
+  local keys = {}
+  for k in next, v do
+    if key_rank[type(k)] then keys[#keys + 1] = k end
+  end
+  local text = {}
+  for _, k in ipairs(keys) do text[k] = type(k) == "number" and num(k) or tostring(k) end
+  table.sort(keys, function(a, b)
+    local ta, tb = text[a], text[b]
+    if ta ~= tb then return ta < tb end
+    return key_rank[type(a)] < key_rank[type(b)]
+  end)
+  return keys, text
+end
+
 -- The path of the first value of table v, in the order JSON writes them,
 -- that is a table more than MAX_DEPTH - depth tables below v ('.b[2].c'),
 -- or nil when there is none.
 local function deep_path(v, depth)
   if depth == MAX_DEPTH then return "" end
   local n = #v
-  if n > 0 then
+  if is_array(v, n) then
     for i = 1, n do
       local x = v[i]
       if type(x) == "table" then
@@ -268,14 +301,15 @@ local function deep_path(v, depth)
     end
     return nil
   end
-  for k, x in pairs(v) do
-    if type(x) == "table" and type(k) == "string" then
+  for k, x in next, v do
+    if type(x) == "table" and key_rank[type(k)] then
       -- Sorted only when there is one to find: the message names the first.
-      for _, key in ipairs(sorted_keys(v)) do
+      local keys, text = object_keys(v)
+      for _, key in ipairs(keys) do
         x = v[key]
         if type(x) == "table" then
           local p = deep_path(x, depth + 1)
-          if p then return "." .. key .. p end
+          if p then return "." .. text[key] .. p end
         end
       end
       return nil
@@ -306,15 +340,16 @@ local function json_value(v, depth, null)
   elseif t == "table" then
     if depth == MAX_DEPTH then error(TOO_DEEP, 0) end
     local n = #v
-    if n > 0 then
+    if is_array(v, n) then
       local parts = {}
       for i = 1, n do parts[i] = json_value(v[i], depth + 1, null) end
       return "[" .. table.concat(parts, ",") .. "]"
     end
-    if getmetatable(v) == array_mt then return "[]" end
+    if n == 0 and getmetatable(v) == array_mt then return "[]" end
     local parts = {}
-    for _, k in ipairs(sorted_keys(v)) do
-      parts[#parts + 1] = json_string(k) .. ":" .. json_value(v[k], depth + 1, null)
+    local keys, text = object_keys(v)
+    for _, k in ipairs(keys) do
+      parts[#parts + 1] = json_string(text[k]) .. ":" .. json_value(v[k], depth + 1, null)
     end
     return "{" .. table.concat(parts, ",") .. "}"
   end
@@ -323,8 +358,8 @@ end
 
 -- Any Lua value as JSON text, by the rules of the JSON lines: every number
 -- exactly (the one number formatter above; NaN and the infinities null),
--- tables with a first element as arrays and others as objects of their
--- string keys, sorted, text as valid UTF-8. Every JSON asx writes goes
+-- tables as arrays or objects (is_array), an object's keys sorted, text as
+-- valid UTF-8. Every JSON asx writes goes
 -- through here, where lua-cjson 2.1.0 (Debian 12's) writes at most 14
 -- significant digits: a price of 15 digits, or a fraction, read back as
 -- another number. null, optional, stands for null in v (cjson.null).
