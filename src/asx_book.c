@@ -60,19 +60,21 @@
  *   A plain limit order (no flags, no events recorded, values far below
  *   ASX_MAX_QTY, its account bound already) is admitted by one test in
  *   asx_book_submit; everything else takes submit_any, which checks an
- *   order once whether events are recorded or not. asx_book_submit holds
- *   so little that it saves no registers: it passes each order on by a
- *   jump with its arguments as they came, to matching
- *   (asx__book_submit_plain, which fills the order in), to a rest
- *   (submit_rest, whose rare cases go on to asx__book_rest_slow) or to
- *   submit_any.
+ *   order once whether events are recorded or not. An order that crosses
+ *   leaves asx_book_submit before it saves a register, by a jump with its
+ *   arguments as they came, to matching (asx__book_submit_plain, which
+ *   fills the order in); a rest is done inline (submit_rest, whose rare
+ *   cases go on to asx__book_rest_slow), with the side and key the test
+ *   found, its registers saved only on its own path.
  *   Matching keeps the level it walks and takes the next order of that
  *   level without another look at the side; the statistics take each
- *   fill's price by two branches almost never taken (a new high, a new
- *   low), which cost fewer instructions than a maximum and a minimum of
- *   the first and last prices at each order's end, and the amount once.
+ *   fill's price by one branch almost never taken (a price outside the
+ *   low .. high seen, by an unsigned distance from low against high -
+ *   low, which the book keeps), which costs fewer instructions than a
+ *   maximum and a minimum of the first and last prices at each order's
+ *   end, and the amount once.
  *   When the best level empties (a third of the fills in the benchmark),
- *   the next best is picked inline from the window's words by a mask
+ *   the next best is picked inline from the window's two words by a mask
  *   (window_top): GCC made branches of it, and which word holds the next
  *   best is a coin toss, the window being centred on the touch (0.15
  *   mispredicted branches an order fewer for 2.2 instructions more).
@@ -81,7 +83,18 @@
  *   venue, has its top bit set while they are, and an incoming order's
  *   side, status, flags and reason are written as one word. These three
  *   took bench_book from 181.4 to 173.4 instructions an order (both
- *   replays, the book's functions, callgrind).
+ *   replays, the book's functions, callgrind); the inline rest, one test
+ *   for a new high or low, window_top for two words and matching given
+ *   the side and the opposite best rather than reading them back took it
+ *   to 168.7. Tried and left out, each more instructions: the
+ *   limit and the opposite best passed from asx_book_submit to matching
+ *   (the registers they come in cost two moves, 173.8), the resting
+ *   order's amount kept in a register across a fill (a spill, +0.4), the
+ *   instrument read again at each fill in the copy for instruments other
+ *   than 0 (+3.6), and GCC's register allocator options (-fira-*,
+ *   -fsched-pressure: nothing or worse). What is left is mostly memory:
+ *   perf puts most of asx_book_submit's samples on the account's line
+ *   and most of a rest's on the first store to the incoming order.
  *   The lists of accounts are what an order's leave costs most in memory:
  *   linked through the orders, its two neighbours in its account's list
  *   were other orders, a line each and seldom in the cache. So they are

@@ -18,24 +18,29 @@ static void order_trim(asx_book *b, asx_order *o, int64_t to, int64_t price,
   asx__book_event_trim(b, o, price, from, reason);
 }
 
-/* Counts a fill at price for cost in the statistics. A new high or low is
- * rare once trading has begun, so each is a branch almost never taken
- * rather than a maximum and a minimum computed for every order. Before the
- * first trade open and low are 0, and a price is above 0: the unsigned
- * test below takes 0 as the highest low, so the first trade sets the low,
- * and only then can open be 0. */
+/* Counts a fill at price for cost in b's statistics. A new high or low is
+ * rare once trading has begun, so both are one branch almost never taken:
+ * a price outside low .. high is one whose distance above low, unsigned,
+ * is more than b->range (high - low). Before the first trade open, high,
+ * low and range are 0, and a price is above 0, so the first trade takes
+ * the branch and sets all four. */
 static inline __attribute__((always_inline)) void
-stats_fill(asx_stats *st, int64_t price, int64_t cost) {
+stats_fill(asx_book *b, int64_t price, int64_t cost) {
+  asx_stats *st = &b->stats;
   st->trades++;
   u128_add(&st->notional, (uint64_t)cost);
   st->last = price;
-  if (__builtin_expect(price > st->high, 0))
-    st->high = price;
-  if (__builtin_expect((uint64_t)price - 1 < (uint64_t)st->low - 1, 0)) {
-    st->low = price;
-    if (st->open == 0)
-      st->open = price;
+  if (__builtin_expect((uint64_t)(price - st->low) > b->range, 0)) {
+    if (st->low == 0) /* the first trade */
+      st->open = st->low = st->high = price;
+    else if (price < st->low)
+      st->low = price;
+    else
+      st->high = price;
+    b->range = (uint64_t)(st->high - st->low);
   }
+  assert(b->range == (uint64_t)(st->high - st->low) &&
+         (st->trades == 0 || (st->low <= price && price <= st->high)));
 }
 
 /* What a fill that meets a balance limit does, when it does not trade
@@ -106,23 +111,25 @@ fill_limited(asx_book *b, asx_order *o, asx_order *r, int64_t price) {
   return qty;
 }
 
-/* Matches the incoming order o against the opposite side, whose best level
- * reaches limit (the key a level must reach to cross; -ASX_MAX_QTY, below
+/* Matches the incoming order o, of side s, against the opposite side
+ * (side), whose best level lvl reaches limit (the key a level must reach to cross; -ASX_MAX_QTY, below
  * every level, for a market order), while it crosses. Returns with
  * o->amount the rest, o->filled what traded, and o->status ASX_CANCELLED
  * when it was stopped (trimmed to nothing or by a balance limit).
  * The side of the next order is a coin toss a processor cannot predict, so
  * nothing here branches on it: a fill's cost and quantity become the
  * incoming account's changes by a sign, and the resting account's by the
- * opposite one. inst and record are constants in the common copies. */
+ * opposite one. inst and record are constants in the common copies. The
+ * caller passes s, side and lvl: asx__book_submit_plain has the side in a
+ * register, where reading it back from o after the order's word was
+ * stored cost about one instruction an order more in bench_book. */
 static inline __attribute__((always_inline)) void
-match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
-  int s = o->side, opp = s ^ 1;
-  book_side *side = &b->sides[opp];
+match(asx_book *b, asx_order *o, int s, book_side *side, asx_level *lvl,
+      int64_t limit, uint32_t inst, int record) {
   /* One register for the side: without this, the compiler keeps its
    * index, its offset and its address, each spilled across the loop. */
   __asm__("" : "+r"(side));
-  asx_level *lvl = side->best;
+  assert(s == o->side && side == &b->sides[s ^ 1] && lvl == side->best);
   assert(lvl->key >= limit && o->filled == 0);
   asx_account *incoming = o->acct_;
   int64_t *own = position(incoming, inst);
@@ -136,7 +143,6 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int64_t left = o->amount;
   /* The statistics take each fill's count, cost and price as it comes
    * (see stats_fill), and the amount once at the end. */
-  asx_stats *st = &b->stats;
   asx_order *r = lvl->head;
   int64_t price = lvl->price;
   for (;;) {
@@ -190,7 +196,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
            *theirs >= 0 && r->amount >= 0);
     assert(incoming->money <= ASX_MAX_QTY && *own <= ASX_MAX_QTY &&
            other->money <= ASX_MAX_QTY && *theirs <= ASX_MAX_QTY);
-    stats_fill(st, price, cost);
+    stats_fill(b, price, cost);
 
     asx_event *e;
     if (record) {
@@ -208,7 +214,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
       /* The level's oldest order is filled: the next one, at the same
        * price, matches next without another look at the side. */
       r->status = ASX_FILLED;
-      asx_order *next = head_pop(b, lvl, r);
+      asx_order *next = head_pop(b, lvl, r, other);
       if (next != NULL) {
         r = next;
         if (left == 0)
@@ -238,7 +244,7 @@ match(asx_book *b, asx_order *o, int64_t limit, uint32_t inst, int record) {
   int64_t got = o->amount - left;
   o->amount = left;
   o->filled = got;
-  u128_add(&st->volume, (uint64_t)got);
+  u128_add(&b->stats.volume, (uint64_t)got);
 }
 
 /* Ends the incoming order o once matching is done: filled, stopped, or its
@@ -265,10 +271,13 @@ __attribute__((noinline)) int
 asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
                           int flags) {
   assert(b->v->record);
+  int s = o->side;
+  book_side *side = &b->sides[s ^ 1];
+  asx_level *lvl = side->best;
   if (b->instrument == 0)
-    match(b, o, limit, 0, 1);
+    match(b, o, s, side, lvl, limit, 0, 1);
   else
-    match(b, o, limit, b->instrument, 1);
+    match(b, o, s, side, lvl, limit, b->instrument, 1);
   return cross_end(b, o, flags);
 }
 
@@ -283,10 +292,13 @@ asx__book_submit_recorded(asx_book *b, asx_order *o, int64_t limit,
 __attribute__((noinline)) int
 asx__book_submit_cross(asx_book *b, asx_order *o, int64_t limit, int flags) {
   assert(!b->v->record);
+  int s = o->side;
+  book_side *side = &b->sides[s ^ 1];
+  asx_level *lvl = side->best;
   if (b->instrument == 0)
-    match(b, o, limit, 0, 0);
+    match(b, o, s, side, lvl, limit, 0, 0);
   else
-    match(b, o, limit, b->instrument, 0);
+    match(b, o, s, side, lvl, limit, b->instrument, 0);
   return cross_end(b, o, flags);
 }
 
@@ -304,10 +316,12 @@ asx__book_submit_plain(asx_book *b, asx_order *o, asx_account *acct, int side,
   int64_t buying = -(int64_t)(side == ASX_BUY);
   int64_t limit = (price ^ buying) - buying;
   assert(limit == cross_limit(side, price));
+  book_side *opp = &b->sides[(unsigned)side ^ 1];
+  asx_level *lvl = opp->best;
   if (b->instrument == 0)
-    match(b, o, limit, 0, 0);
+    match(b, o, side, opp, lvl, limit, 0, 0);
   else
-    match(b, o, limit, b->instrument, 0);
+    match(b, o, side, opp, lvl, limit, b->instrument, 0);
   return cross_end(b, o, 0);
 }
 

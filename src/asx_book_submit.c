@@ -69,7 +69,7 @@ void asx__book_order_unlink(asx_book *b, asx_order *o) {
          (lvl->head == NULL) == (lvl->tail == NULL) &&
          (lvl->count == 0) == (lvl->total == 0) && lvl->total >= 0);
   int s = o->side;
-  order_leave(b, o);
+  order_leave(b, o, o->acct_);
   if (lvl->count == 0)
     asx__book_level_emptied(b, s, lvl);
 }
@@ -179,12 +179,15 @@ submit_recorded(asx_book *b, asx_order *o, asx_account *acct, int side,
   return submit_any(b, o, acct, side, price, amount, 0);
 }
 
-/* The end of asx_book_submit for an order that crosses nothing: out of
- * line, so that an order that crosses saves no registers. */
-static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
-                                                 asx_account *acct, int side,
-                                                 int64_t price,
-                                                 int64_t amount) {
+/* The end of asx_book_submit for an order that crosses nothing, whose key
+ * (minus the limit) it has found already. Inline: GCC saves the registers
+ * a rest needs after the test that sends an order that crosses on, which
+ * saves no register, and the rest takes the side and the key as found
+ * rather than working them out again behind a jump (bench_book: 171.0
+ * instructions an order against 172.4 out of line). */
+static inline __attribute__((always_inline)) int
+submit_rest(asx_book *b, asx_order *o, asx_account *acct, int side,
+            int64_t price, int64_t amount, int64_t key) {
   /* Its level cannot overflow while the side's peak has room for the
    * amount; else submit_any looks at the level. */
   if (__builtin_expect((uint64_t)b->sides[side].peak + (uint64_t)amount >
@@ -192,7 +195,7 @@ static __attribute__((noinline)) int submit_rest(asx_book *b, asx_order *o,
                        0))
     return submit_other(b, o, acct, side, price, amount);
   order_fill_in(b, o, acct, side, price, amount, 0, ASX_OPEN);
-  return rest_fast(b, o, side, price, acct, 1);
+  return rest_fast_key(b, o, side, price, key, acct, 1);
 }
 
 /* The common order, a plain limit order, takes a path of its own: one test
@@ -238,7 +241,7 @@ int asx_book_submit(asx_book *b, asx_order *o, asx_account *acct, int side,
      * (the book is not crossed), so no level of it can overflow. */
     return asx__book_submit_plain(b, o, acct, side, price, amount);
   }
-  return submit_rest(b, o, acct, side, price, amount);
+  return submit_rest(b, o, acct, side, price, amount, -limit);
 }
 
 int asx_book_submit_ex(asx_book *b, asx_order *o, asx_account *acct, int side,
