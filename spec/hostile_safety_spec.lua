@@ -279,6 +279,25 @@ describe("asx-host against hostile strategies", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("an on_fill handler that runs out of memory fails its agent alone, the summary whole", function()
+    -- The handler's garbage was still there when its failure was reported:
+    -- the report ran out of memory again, then each agent's next turn, and
+    -- asx-host ended with "asx-host: not enough memory", status 1 and no
+    -- summary.
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 "
+      .. F .. "hostile/fill_hog.lua " .. F .. "host/pair.lua")
+    if not r then
+      pending("under the sanitizers, whose allocator aborts at a limit of the address space")
+      return
+    end
+    assert.are.equal(0, r.status)
+    assert.are.equal("fill_hog#1: not enough memory\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents fill_hog: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
+  end)
+
   it("a logger that runs out of memory is detached, and the agent whose trade it logged goes on", function()
     -- The logger's garbage was still there when its failure was reported,
     -- which ran out of memory again in the agent's call: the agent failed,

@@ -33,7 +33,7 @@ require("asx.fills")
 local fills = P.fills
 
 local type, tostring, ipairs = type, tostring, ipairs
-local pcall, xpcall, error, setmetatable = pcall, xpcall, error, setmetatable
+local pcall, xpcall, error, setmetatable, collectgarbage = pcall, xpcall, error, setmetatable, collectgarbage
 local huge, traceback = math.huge, debug.traceback
 -- The largest time, DBL_MAX.
 local LATEST = 1.7976931348623157e308
@@ -197,6 +197,10 @@ function Courier:_notify(m)
   local ok, err = xpcall(handler, traceback, m.trader, m.order, m.fill)
   sched:act_for(nil)
   if ok or s.exit_code ~= nil then return end
+  -- A handler that ran out of memory left its garbage: LuaJIT does not
+  -- collect when an allocation fails, and the report of the failure (then
+  -- the next agents' turns) ran out of memory again (as guard.send).
+  if err == "not enough memory" then collectgarbage() end
   sched:finish(agent, "failed")
   s:_agent_error(agent, type(err) == "string" and err or tostring(err))
 end
