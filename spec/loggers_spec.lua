@@ -163,6 +163,30 @@ describe("asx.loggers.csv", function()
     end
   end)
 
+  it("refuses a session id that is no string or number at assignment, keeping the one it had", function()
+    -- A table was written as its address ("table: 0x...") in the book's
+    -- events and otherwise by the loggers' own fields.
+    local path = tmpname(".csv")
+    local L = assert(loggers.csv(path, { events = "exchange" }))
+    local ex = asx.exchange({ logger = L })
+    for _, case in ipairs({ { {}, "table" }, { true, "boolean" }, { print, "function" } }) do
+      assert.has_error(function() ex.session_id = case[1] end,
+        ("exchange field 'session_id': string or number expected, got %s"):format(case[2]))
+    end
+    assert.is_nil(ex.session_id)
+    -- Also once it has one, as every exchange in a session has.
+    asx.session({ exchange = ex, seed = 1, session_id = "s1" })
+    assert.are.equal("s1", ex.session_id)
+    assert.has_error(function() ex.session_id = false end,
+      "exchange field 'session_id': string or number expected, got boolean")
+    assert.are.equal("s1", ex.session_id)
+    ex.session_id = 7
+    local ids = drive(ex)
+    assert.is_true(L:close())
+    assert.are.equal(("1.25,7,10,2,%d,%d,3,1,buy,STOCK\n"):format(ids.b, ids.a), slurp(path):match("\n(.*)$"))
+    os.remove(path)
+  end)
+
   it("keeps custom columns for a type of the user's own", function()
     local path = tmpname(".csv")
     local L = assert(loggers.csv(path, { events = "note", columns = { "text", "n" } }))

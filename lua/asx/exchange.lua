@@ -58,13 +58,35 @@ local Public = setmetatable({}, {
 -- share, so a field that hid one (a strategy's self.exchange.stats = {})
 -- took the end of the session down. Assigning one raises; any other field
 -- is the caller's.
+--
+-- session_id, the id every event carries, is a string or a number (or nil):
+-- a table or a boolean was written one way by the book's events (its
+-- address, "table: 0x...") and another by the loggers' own fields. It is
+-- kept in the exchange's own fields (st.fields, behind the exchange's table
+-- and before Exchange), never in the exchange's table, so that every
+-- assignment comes here: a field of the table itself takes the next ones
+-- past __newindex.
 function Exchange.__newindex(ex, k, v)
   if type(rawget(Exchange, k)) == "function" then
     error(("exchange field '%s' is read-only (a method of the exchange)"):format(k), 2)
   end
+  if k == "session_id" then
+    if v ~= nil and type(v) ~= "string" and type(v) ~= "number" then
+      error(("exchange field 'session_id': string or number expected, got %s"):format(type(v)), 2)
+    end
+    rawset(state_of[ex].fields, k, v)
+    return
+  end
   rawset(ex, k, v)
 end
+
+-- The session id of ex's events, or nil: not looked for in the class.
+local function session_of(st)
+  return rawget(st.fields, "session_id")
+end
 M.Exchange = Public
+-- Behind an exchange's own fields (its session_id), its methods.
+local FIELDS = { __index = Exchange }
 -- The read-only queries (lua/asx/queries.lua).
 for name, method in pairs(P.exchange_queries) do Exchange[name] = method end
 
@@ -118,9 +140,7 @@ end
 -- send_lone_events's does (a lone Lua logger has a delivery of its own:
 -- deliver_lone).
 local function send_messages(ex, st, loggers, native, evs, n, first, failed)
-  -- An exchange without a session has no session_id: rawget does not go on
-  -- to look for one in the class.
-  local session, names = rawget(ex, "session_id"), st.names
+  local session, names = session_of(st), st.names
   local abandoned = st.abandoned
   seam()
   for i = 0, n - 1 do
@@ -300,9 +320,7 @@ local function deliver_lone(ex, st, L)
   ex.events = st.events
   st.delivering = true
   sending(1)
-  -- An exchange without a session has no session_id: rawget does not go on
-  -- to look for one in the class.
-  local session, names = rawget(ex, "session_id"), st.names
+  local session, names = session_of(st), st.names
   local failed
   if n <= LINE then
     -- Each event is sent unless the logger was detached (failed[L]) or the
@@ -536,7 +554,8 @@ function M.new(opts)
   -- (getmetatable gives Exchange; setmetatable raises); state_of holds both
   -- weakly, so the state goes in the collection that takes the exchange,
   -- where a weak-keyed table's value outlived its key by one collection.
-  local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, { __index = Exchange,
+  st.fields = setmetatable({}, FIELDS)
+  local ex = setmetatable({ traders = traders, loggers = {}, events = 0 }, { __index = st.fields,
     __newindex = Exchange.__newindex, __tostring = Exchange.__tostring, __metatable = Public, [STATE] = st })
   state_of[ex] = st
   state_at[n_exchanges] = st

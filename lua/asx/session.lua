@@ -172,7 +172,7 @@ end
 local ids_set = setmetatable({}, { __mode = "k" })
 local function name_events(s)
   local ex = s.exchange
-  local id = rawget(ex, "session_id")
+  local id = rawget(P.state_of[ex].fields, "session_id")
   if s.named or id == nil or id == ids_set[ex] then
     ex.session_id = s.own_id
     ids_set[ex] = s.own_id
