@@ -821,6 +821,19 @@ describe("asx.session", function()
     assert.are.equal(0.05, s:now())
   end)
 
+  it("refuses a speed for the virtual clock and once the session has ended, telling the factor still", function()
+    -- Both were taken and did nothing.
+    local v = asx.session({ seed = 1, clock = "virtual", duration = 1 })
+    assert.has_error(function() v:speed(2) end,
+      "speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)")
+    assert.are.equal(1, v:speed())
+    local r = asx.session({ seed = 1, duration = 0 })
+    assert.are.equal(2, r:speed(2))
+    r:run()
+    assert.has_error(function() r:speed(3) end, "speed: this session has ended; make a new one")
+    assert.are.equal(2, r:speed())
+  end)
+
   it("refuses a trader that is an agent already, of this session or of another that has not ended", function()
     local T = asx.Trader:extend("once")
     local woke = 0

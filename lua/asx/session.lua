@@ -650,10 +650,16 @@ function Session:step(seconds)
   self._step_end = self:now() + seconds
   return self.sched:step(seconds)
 end
--- The real clock's factor; x sets it first.
+-- The real clock's factor; x sets it first. A factor for the virtual clock,
+-- or for a session that has ended, was taken and did nothing.
+M.NO_SPEED = "speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)"
 function Session:speed(x)
-  if x ~= nil and (type(x) ~= "number" or not (x > 0 and x < huge)) then
-    argerror(1, "speed", "positive finite factor expected", x)
+  if x ~= nil then
+    if type(x) ~= "number" or not (x > 0 and x < huge) then
+      argerror(1, "speed", "positive finite factor expected", x)
+    end
+    if self.clock ~= "real" then error(M.NO_SPEED, 2) end
+    refuse_ended(self, "speed")
   end
   return self.sched:speed(x)
 end

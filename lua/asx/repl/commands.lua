@@ -352,9 +352,7 @@ function(ctx)
     if type(x) ~= "number" or x ~= x or x <= 0 or x == huge then
       argerror(1, "speed", "positive factor expected", x)
     end
-    if ses.clock ~= "real" then
-      error("speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)", 2)
-    end
+    if ses.clock ~= "real" then error(session.NO_SPEED, 2) end
     ses:speed(x)
   end
 end)
