@@ -202,6 +202,17 @@ describe("session:kill", function()
     assert.is_nil(s:agent_state(Sleeper:new({})))
   end)
 
+  it("agent_state tells nil for a trader or number that is no agent, and refuses anything else", function()
+    -- A string or a table that is no trader gave nil too, as if it were a
+    -- trader outside the session.
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1, traders = { Sleeper:new({}) } })
+    assert.are.same({ "waiting", nil, nil }, { s:agent_state(1), s:agent_state(2), s:agent_state(Sleeper:new({})) })
+    for _, case in ipairs({ { "1", "string" }, { {}, "table" }, { 0, "0" }, { 1.5, "1.5" }, { nil, "nil" } }) do
+      assert.has_error(function() s:agent_state(case[1]) end,
+        ("bad argument #1 to 'agent_state' (trader or agent number expected, got %s)"):format(case[2]))
+    end
+  end)
+
   it("tells the loggers: the agent's cancels, then an agent event \"stopped\"", function()
     local Offer = asx.Trader:extend("offer")
     function Offer:cycle()

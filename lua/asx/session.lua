@@ -683,8 +683,14 @@ function Session:_agent(t)
 end
 
 -- "idle", "waiting", "running", "finished", "failed" or "stopped", for a
--- trader of the session or an agent number; nil for anything else.
+-- trader of the session or an agent number; nil for a trader or a number
+-- that is no agent of it (an outcome: the prompt's traders() asks so of
+-- every trader of the exchange). Anything else is a mistake, which raised
+-- nothing and gave nil, as kill, add and spawn name it.
 function Session:agent_state(t)
+  if not (is_trader(t) or check.is_count(t)) then
+    argerror(1, "agent_state", "trader or agent number expected", t)
+  end
   local i = self:_agent(t)
   return i and self.sched:state(i) or nil
 end
