@@ -36,6 +36,11 @@ describe("asx-host --set", function()
       { "tape.money=-0018014398509481985", "--set tape.money=-0018014398509481985: not exact as a number "
         .. "(integers beyond 2^53 round; it would read as -18014398509481984)" },
       { "tape.money=1e-400", "--set tape.money=1e-400: too small for a number (it would read as 0)" },
+      -- Numbers past the largest double, and infinity or NaN by name, were
+      -- "a number expected".
+      { "tape.money=1e309", "--set tape.money=1e309: too large for a number (it would read as inf)" },
+      { "tape.money=-0x1p1024", "--set tape.money=-0x1p1024: too large for a number (it would read as -inf)" },
+      { "tape.money=nan", "--set tape.money=nan: not a finite number" },
       -- Other spellings of an integer that rounds, and of a value too small,
       -- ran as the number they became.
       { "tape.money=9007199254740993.0", "--set tape.money=9007199254740993.0: not exact as a number "

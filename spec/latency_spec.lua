@@ -691,7 +691,7 @@ return S
           .. "(non-negative number of seconds or function expected, got -1)" },
         { "--set slow.latency=-0.25", "asx-host: --set slow.latency=-0.25: bad value for 'latency' "
           .. "(non-negative number of seconds or function expected, got -0.25)" },
-        { "--set slow.latency=inf", "asx-host: --set slow.latency=inf: a number expected" },
+        { "--set slow.latency=inf", "asx-host: --set slow.latency=inf: not a finite number" },
       }) do
         local r = run.sh([["$HOST" -q --clock virtual -d 1 ]] .. case[1] .. [[ "$D/slow.lua:1"]], dir)
         assert.are.equal(2, r.status)

@@ -10,6 +10,8 @@ require("asx")
 local P = debug.getregistry()["asx.private"]
 local class_name = P.class_name
 
+local format_number = require("asx.event").format_number
+
 local M = {}
 
 -- "CLASS.FIELD" -> CLASS, FIELD; or nil when key is none. FIELD is a Lua
@@ -30,7 +32,7 @@ function M.parse(text)
   if not class then
     return nil, ("'%s': CLASS.FIELD=VALUE expected"):format(text)
   end
-  local value
+  local value, not_finite
   if raw == "true" then
     value = true
   elseif raw == "false" then
@@ -40,10 +42,17 @@ function M.parse(text)
     if n and n == n and n ~= math.huge and n ~= -math.huge and raw:match("^%s*[-+%d.]") then
       value = n
     else
+      -- Kept as text, for a string field; a number field says why it is
+      -- none: "a number expected" misled for 1e309, which is one.
       value = raw
+      if n then
+        not_finite = raw:match("%d") and ("too large for a number (it would read as %s)"):format(format_number(n))
+          or "not a finite number"
+      end
     end
   end
-  return { class = class, field = field, value = value, raw = raw, key = class .. "." .. field }
+  return { class = class, field = field, value = value, raw = raw, key = class .. "." .. field,
+    not_finite = not_finite }
 end
 
 local WANTED = { number = "a number", boolean = "true or false" }
@@ -59,7 +68,7 @@ local WANTED = { number = "a number", boolean = "true or false" }
 -- decimal fraction, which no double holds exactly (0.1), is taken as its
 -- nearest. A hexadecimal number holds bits, and must be exact
 -- (0x20000000000001 rounds as 9007199254740993 does).
-local ldexp, format_number = math.ldexp, require("asx.event").format_number
+local ldexp = math.ldexp
 
 local ROUNDS = "not exact as a number (integers beyond 2^53 round; it would read as %.0f)"
 local ZERO = "too small for a number (it would read as 0)"
@@ -139,6 +148,8 @@ function M.apply(settings, classes)
       local v = st.value
       if kind == "string" then
         v = st.raw
+      elseif kind == "number" and st.not_finite then
+        return nil, ("--set %s=%s: %s"):format(st.key, st.raw, st.not_finite)
       elseif type(v) ~= kind then
         return nil, ("--set %s=%s: %s expected"):format(st.key, st.raw, WANTED[kind])
       end
