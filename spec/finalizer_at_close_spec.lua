@@ -42,8 +42,12 @@ print("end of script")]], run.BUILD))
 
   -- The loggers' and the candles' C objects are freed by finalizers too,
   -- the cdata's, before newproxy's: a __gc that logged wrote into a freed
-  -- log writer (ASan: heap-use-after-free in asx_logfile_write).
-  it("finds the loggers and the candles closed: each call raises saying so, and luajit exits 0", function()
+  -- log writer (ASan: heap-use-after-free in asx_logfile_write). A logger
+  -- freed so is closed: what it would write raises, but flush() and close()
+  -- have nothing left to do and stats() tells its last figures, where all
+  -- three raised.
+  it("finds the loggers and the candles closed: a write raises saying so, flush, close and stats answer, and luajit exits 0",
+    function()
     local r = run.sh(("cat >\"$D/close.lua\" <<'EOF'\n%s\nEOF\n"
       .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' luajit \"$D/close.lua\" \"$D\""):format([[
 local dir = ...
@@ -52,13 +56,23 @@ local J = assert(loggers.jsonl(dir .. "/t.jsonl"))
 local V = assert(loggers.csv(dir .. "/t.csv"))
 local I = assert(loggers.influxdb({ url = "http://127.0.0.1:9/", db = "x", quiet = true }))
 local cs = require("asx.report.candles").new()
+J:send_event("note", { x = 1 })
+J:send_event("note", { x = 2 })
+I:send_event("note", { x = 1 })
 local p = newproxy(true)
 getmetatable(p).__gc = function()
   for _, f in ipairs({
     function() return J:send_event("note", { x = 1 }) end,
     function() return V:send_event("exchange", { price = 1 }) end,
     function() return J:flush() end,
+    function() return J:stats().written end,
+    function() return J:close() end,
+    function() return J:stats().written end,
+    function() return V:stats().written end,
     function() return I:send_event("note", { x = 1 }) end,
+    function() return I:flush() end,
+    function() local st = I:stats() return st.written .. " " .. st.dropped .. " " .. st.queued end,
+    function() return I:close() end,
     function() return cs:add_trade(1, 10, 1) end,
   }) do
     io.stderr:write(tostring(select(2, pcall(f))), "\n")
@@ -70,8 +84,15 @@ print("end of script")]], run.BUILD))
     assert.are.same({ status = 0, stdout = "end of script\n", stderr = table.concat({
       "log file '" .. dir .. "/t.jsonl' is closed (freed as Lua closes)",
       "log file '" .. dir .. "/t.csv' is closed (freed as Lua closes)",
-      "log file '" .. dir .. "/t.jsonl' is closed (freed as Lua closes)",
+      "true",
+      "2",
+      "true",
+      "2",
+      "0",
       "this logger is closed (freed as Lua closes)",
+      "true",
+      "0 1 0",
+      "true",
       "add_trade: these candles are gone (freed as Lua closes)",
     }, "\n") .. "\n" }, r)
   end)

@@ -67,10 +67,20 @@ local handles = setmetatable({}, { __mode = "kv" })
 local records = setmetatable({}, { __mode = "v" })
 local n_records = 0
 
+-- A file freed so keeps its last counts (f.final), which its logger's
+-- stats() then reads: the logger's flush() and close() have nothing left to
+-- do for it, and stats(), flush() and close() raised where they had an
+-- answer.
 local function file_finalizer(id)
   return function(lf)
     local f = records[id]
-    if f ~= nil then handles[f], f.handle, f.gone = nil, nil, true end
+    if f ~= nil then
+      local st = ffi.new("asx_logfile_stats")
+      C.asx_logfile_flush(lf)
+      C.asx_logfile_stats_get(lf, st)
+      f.final = { written = tonumber(st.written), dropped = tonumber(st.dropped) }
+      handles[f], f.handle, f.gone = nil, nil, true
+    end
     records[id] = nil
     C.asx_logfile_close(lf)
   end
@@ -156,7 +166,7 @@ function FileLogger:flush()
   if self.closed then return true end
   local err
   for _, f in ipairs(self.files) do
-    if C.asx_logfile_flush(lf_of(f)) ~= 0 and not err then err = file_error(f) end
+    if not f.gone and C.asx_logfile_flush(lf_of(f)) ~= 0 and not err then err = file_error(f) end
   end
   if err then return nil, err end
   return true
@@ -167,12 +177,17 @@ function FileLogger:stats()
   local st = ffi.new("asx_logfile_stats")
   local written, dropped = 0, 0
   for _, f in ipairs(self.files) do
-    C.asx_logfile_stats_get(lf_of(f), st)
+    local w, d
+    if f.gone then
+      w, d = f.final.written, f.final.dropped
+    else
+      C.asx_logfile_stats_get(lf_of(f), st)
+      w, d = tonumber(st.written), tonumber(st.dropped)
+    end
     -- Headers are lines too, but not rows. A file takes its lines in order,
     -- a prefix of them written and the rest dropped, so its header (its
     -- first line) is written when any line is, and dropped when the first
     -- lines are.
-    local w, d = tonumber(st.written), tonumber(st.dropped)
     local header_written = math.min(w, f.headers)
     local header_dropped = math.max(0, math.min(w + d, f.headers) - w)
     written = written + w - header_written
@@ -186,7 +201,7 @@ function FileLogger:close()
   if self.closed then return true end
   local errs, failed = {}, {}
   for _, f in ipairs(self.files) do
-    if C.asx_logfile_flush(lf_of(f)) ~= 0 then
+    if not f.gone and C.asx_logfile_flush(lf_of(f)) ~= 0 then
       failed[f] = true
       errs[#errs + 1] = file_error(f)
     end

@@ -66,7 +66,7 @@ function Influx:send_event(event_type, message)
 end
 
 function Influx:stats()
-  if self.closed then return self.final end
+  if self.closed or self.gone then return self.final end
   local st = ffi.new("asx_influx_stats")
   C.asx_influx_stats_get(ix_of(self), st)
   local e = C.asx_influx_error(ix_of(self))
@@ -100,7 +100,7 @@ local function cannot_wait(what)
 end
 
 function Influx:flush(timeout)
-  if self.closed then return true end
+  if self.closed or self.gone then return true end
   local why = cannot_wait("flush")
   if why then return nil, why end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
@@ -116,6 +116,11 @@ end
 
 function Influx:close(timeout)
   if self.closed then return true end
+  if self.gone then
+    self.closed = true
+    common.open[self] = nil
+    return true
+  end
   local why = cannot_wait("close")
   if why then return nil, why end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
@@ -251,7 +256,14 @@ function M.influxdb(opts)
   owners[id] = self
   influx_handles[self] = ffi.gc(ix, function(p)
     local owner = owners[id]
-    if owner ~= nil then influx_handles[owner], owner.gone = nil, true end
+    if owner ~= nil then
+      -- Its last figures, the points it drops now among them: stats() gives
+      -- them, flush() and close() have nothing left to do (all three
+      -- raised), and send_event raises.
+      local final = Influx.stats(owner)
+      final.dropped, final.queued = final.dropped + final.queued, 0
+      influx_handles[owner], owner.gone, owner.final = nil, true, final
+    end
     owners[id] = nil
     local session = package.loaded["asx.session"]
     if session and session.running() or core.http_in_callback() then
