@@ -167,6 +167,23 @@ stats().time
       .. "unknown kind (bad file descriptor))\nstatus: 2\n", out)
   end)
 
+  it("cuts an agent's error printed during a step as a line's error is, and keeps its traceback", function()
+    -- It was printed whole: 10 MB for error(("x"):rep(1e7)).
+    local out, status = run([[
+T = require("asx").Trader:extend("boom")
+function T:cycle() error(("x"):rep(10000)) end
+t = spawn(T)[1]
+step(1)
+]], "--seed 1 --clock virtual")
+    assert.are.same({
+      ("boom#2: stdin:2: %s... (10017 bytes)"):format(("x"):rep(4000 - #"boom#2: stdin:2: ")),
+      "stack traceback:",
+      "\t[C]: in function 'error'",
+      "\tstdin:2: in function <stdin:2>",
+    }, out)
+    assert.are.equal(0, status)
+  end)
+
   it("help() lists every command on one line each", function()
     local out = run("help()\n")
     for _, name in ipairs({ "book", "trades", "traders", "trader", "orders", "stats", "pause",

@@ -314,7 +314,7 @@ function M.run(opts, files)
   local prompt
   local function report(text)
     if prompt then
-      prompt.print(terminal.text(text) .. "\n", "stderr")
+      prompt.print_error(text)
     else
       terminal.write(text, "\n")
     end

@@ -372,13 +372,24 @@ function M.start(opts)
     finish(nil)
   end
   -- For output that does not come from the line being evaluated.
-  self.print = function(text, stream)
-    text = lines_of(text)
+  local function print_out(text, stream)
     if self.done then
       put(stream == "stderr" and errout or out, text)
     else
       reader:print(text, stream)
     end
+  end
+  self.print = function(text, stream) print_out(lines_of(text), stream) end
+  -- An error that is not the line's (an agent's, a logger's), printed on
+  -- stderr: its message is cut as a line's error is (an agent's
+  -- error(("x"):rep(1e7)) printed 10 MB during step), the traceback after
+  -- it kept, and its control characters escaped.
+  self.print_error = function(text)
+    text = lines_of(text)
+    local msg, traceback = match(text, "^(.-)(\nstack traceback:\n.*)$")
+    if not msg then msg, traceback = text, "" end
+    local head, more = cut(msg)
+    print_out(shown(head .. more .. traceback) .. "\n", "stderr")
   end
   next_prompt()
   return self
