@@ -145,6 +145,29 @@ print("not reached")
     assert.are.equal(0, status)
   end)
 
+  it("says nothing of comments left when the session ends, nor of a quit() and what follows it", function()
+    -- They counted as lines not run, status 1.
+    for _, case in ipairs({
+      { "step(10)\n-- done\n  --[[ a long\ncomment ]]\n\n", {}, 0 },
+      { "step(10)\nquit()\n", {}, 0 },
+      { "step(10)\n-- the end\nquit() -- and out\nprint('never')\n", {}, 0 },
+      { "step(10)\n-- then\nprint(1) -- not run\nquit()\n",
+        { "the session ended before the input did: lines from stdin:2 on were not run" }, 1 },
+      { "step(10)\n--[[ unclosed\nprint(1)\n",
+        { "the session ended before the input did: lines from stdin:2 on were not run" }, 1 },
+    }) do
+      local out, status = run(case[1], "-d 5 " .. VIRTUAL)
+      assert.are.same({ case[2], case[3] }, { out, status })
+    end
+    -- The same through a pipe, whose bytes left are those ready.
+    for _, case in ipairs({ { "quit()", "", "0" },
+      { "print(1)", "the session ended before the input did: lines from stdin:2 on were not run\n", "1" } }) do
+      local r = helpers.sh(("printf 'step(10)\\n-- c\\n%s\\n' | \"$HOST\" -i -q -d 5 %s >/dev/null; echo $?")
+        :format(case[1], VIRTUAL))
+      assert.are.same({ case[2], case[3] .. "\n" }, { r.stderr, r.stdout })
+    end
+  end)
+
   it("a second step in one line is refused: the session steps once the line ends", function()
     -- It was dropped without a word: three steps of 1 s stepped 1 s.
     local out, status = run([[

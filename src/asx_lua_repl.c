@@ -15,6 +15,7 @@
  *                             -- after every turn of the loop
  *   r:mode()            -- "tty", "pipe" or "file"
  *   r:unread()          -- input is left that no line took (asx_repl_unread)
+ *   r:leftover()        -- that input, up to 64 KiB, and whether there was more
  *   r:print(text [, "stderr"])  -- output that keeps the prompt intact
  *   r:pcall(f, ...)     -- pcall(f, ...), with Ctrl-C interrupting f
  *   r:close()
@@ -37,6 +38,7 @@
  * on_break runs from the loop afterwards, in any case.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -642,6 +644,23 @@ static int l_unread(lua_State *L) {
   return 1;
 }
 
+/* r:leftover() -> text, more: up to LEFTOVER_MAX bytes of the input left
+ * (asx_repl_leftover); more is true when there was more. */
+#define LEFTOVER_MAX 65536
+static int l_leftover(lua_State *L) {
+  lrepl *u = check_open(L, "leftover");
+  char *buf = malloc(LEFTOVER_MAX);
+  size_t n;
+  int more;
+  if (buf == NULL)
+    return luaL_error(L, "leftover: not enough memory");
+  n = asx_repl_leftover(u->repl, buf, LEFTOVER_MAX, &more);
+  lua_pushlstring(L, buf, n);
+  free(buf);
+  lua_pushboolean(L, more);
+  return 2;
+}
+
 /* Safe to call twice and from __gc. */
 static int l_close(lua_State *L) {
   lrepl *u = luaL_checkudata(L, 1, REPL_MT);
@@ -658,6 +677,7 @@ int asx__lua_open_repl(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "prompt", l_prompt },   { "mode", l_mode }, { "reading", l_reading },
     { "print", l_print },     { "pcall", l_pcall },       { "unread", l_unread },
+    { "leftover", l_leftover },
     { "close", l_close },     { NULL, NULL }
   };
   if (luaL_newmetatable(L, REPL_MT)) {

@@ -116,6 +116,14 @@ int asx_repl_reading(const asx_repl *repl);
  * later is not waited for). For the owner that ends before the input did. */
 int asx_repl_unread(const asx_repl *repl);
 
+/* Pipe and file modes: the input asx_repl_unread tells of, up to max bytes
+ * into out (the bytes held, then those ready now: a pipe's are taken from
+ * it, a regular file's read where the reader is without moving it);
+ * returns how many, and sets *more when there were more than max. 0 in
+ * terminal mode and after end of input. For the owner that ends before the
+ * input did, which tells commands left unrun from comments. */
+size_t asx_repl_leftover(asx_repl *repl, char *out, size_t max, int *more);
+
 /* Writes len bytes of text to out (stdout or stderr) from outside the
  * evaluation of a line (an agent's error, a logger's warning) without
  * garbling the line being typed: on a terminal with the prompt up, the

@@ -9,6 +9,7 @@
  */
 #include "asx_repl_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -197,4 +198,52 @@ int asx_repl_unread(const asx_repl *r) {
     return 0;
   at = lseek(r->fd, 0, SEEK_CUR);
   return at >= 0 && st.st_size > at;
+}
+
+size_t asx_repl_leftover(asx_repl *r, char *out, size_t max, int *more) {
+  size_t n = 0, want;
+  ssize_t got;
+  off_t at;
+  int ready = 0;
+  *more = 0;
+  if (r->mode == ASX_REPL_TTY || r->state == ST_DONE || r->state == ST_CLOSED)
+    return 0;
+  n = r->len < max ? r->len : max;
+  memcpy(out, r->buf, n);
+  if (r->len > max) {
+    *more = 1;
+    return n;
+  }
+  if (r->eof)
+    return n;
+  if (r->mode == ASX_REPL_PIPE) {
+    /* What is ready now, taken from the pipe: the reader reads no more. */
+    if (ioctl(r->fd, FIONREAD, &ready) != 0 || ready <= 0)
+      return n;
+    want = (size_t)ready < max - n ? (size_t)ready : max - n;
+    do
+      got = read(r->fd, out + n, want);
+    while (got < 0 && errno == EINTR);
+    if (got > 0)
+      n += (size_t)got;
+    if ((size_t)ready > want)
+      *more = 1;
+    return n;
+  }
+  /* A regular file, read where the reader is without moving it: a read of
+   * its own may be under way (uv_fs_read). */
+  at = lseek(r->fd, 0, SEEK_CUR);
+  if (at < 0)
+    return n;
+  do
+    got = pread(r->fd, out + n, max - n + 1, at);
+  while (got < 0 && errno == EINTR);
+  if (got > 0) {
+    if ((size_t)got > max - n) {
+      *more = 1;
+      got = (ssize_t)(max - n);
+    }
+    n += (size_t)got;
+  }
+  return n;
 }

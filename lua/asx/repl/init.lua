@@ -30,6 +30,7 @@ local type, tostring, tonumber, pairs, select = type, tostring, tonumber, pairs,
 local rawget, pcall, collectgarbage = rawget, pcall, collectgarbage
 local concat = table.concat
 local format, gsub, sub, find, match = string.format, string.gsub, string.sub, string.find, string.match
+local gmatch = string.gmatch
 local loadstring, setfenv, unpack, error = loadstring, setfenv, unpack, error
 local jit_off = jit and jit.off
 local argerror = require("asx.check").argerror
@@ -81,6 +82,21 @@ function M.compile(src, first)
     return nil, experr
   end
   return nil, err
+end
+
+-- Whether text, the input left when the session ended (more: there was
+-- more than text), holds a command that did not run: blank lines and
+-- comments run nothing, and a quit() says the session was to end, so that
+-- what comes after it would not have run either. Code is never taken for a
+-- comment: a comment is cut from its "--", and a line of code has
+-- something before that.
+function M.commands_left(text, more)
+  text = gsub(gsub(text, "%-%-%[(=*)%[.-%]%1%]", ""), "%-%-[^\n]*", "")
+  for line in gmatch(text, "[^\n]+") do
+    if match(line, "^%s*quit%s*%(%s*%)%s*;?%s*$") then return false end
+    if find(line, "%S") then return true end
+  end
+  return more and true or false
 end
 
 -- Positions in chunks compiled by M.compile, as lines of the whole script.
@@ -359,11 +375,16 @@ function M.start(opts)
   -- s:stop()): the lines left are not run, and a script's caller hears of
   -- it, on stderr and in the exit status, as of a line that failed. A
   -- signal or os.exit (a line's, a strategy's) stopped the session on
-  -- purpose: nothing is said then.
+  -- purpose: nothing is said then; nor when what is left is no command
+  -- (M.commands_left).
   self.close = function()
     local ctl = ctx.session
     if not self.done and script and ctl and not ctl.sched:signal() and ctl.exit_code == nil then
       local ok, left = pcall(reader.unread, reader)
+      if ok and left then
+        local read, text, more = pcall(reader.leftover, reader)
+        left = not read or M.commands_left(text, more)
+      end
       if self.buffer or (ok and left) then
         pcall(fail, format("the session ended before the input did: lines from stdin:%d on were not run",
           self.buffer and self.first or self.lineno + 1))
