@@ -132,6 +132,28 @@ stdin:13: bad argument #1 to 'stats' (instrument name expected, got 5)
 ]]), out)
   end)
 
+  it("shows each instrument's stocks in traders(), a column headed by its name, which sorts", function()
+    -- It showed the default instrument's stocks only, under "stocks".
+    local out = repl([[
+me:sell(2, 50, "BOLT")
+T = require("asx").Trader:extend("holder")
+function T:cycle() self:buy(2, 50, "BOLT") end
+h = spawn(T, 1, { stocks = { ACME = 3, BOLT = 1 }, money = 500 })[1]
+step(1)
+traders()
+traders():sort("-BOLT")[1].id
+traders()[2].positions
+]], "--clock virtual --seed 1 --instruments ACME,BOLT --stocks 5 --money 100")
+    assert.are.same(lines([[
+order#1(sell 2 BOLT @ 50, filled 0, open)
+id  strategy  money  ACME  BOLT  orders  value  state
+ 1  me          200     5     3       0    350  user
+ 2  holder      400     3     3       0    550  finished
+1
+{ ACME = 3, BOLT = 3 }
+]]), out)
+  end)
+
   it("gives spawn()'s agents a number of stocks in each instrument, as the command line does", function()
     -- --stocks first, else the class's field, else the host's default (10),
     -- as for an agent of the command line.

@@ -57,15 +57,24 @@ end
 local Trades = rows_class("trades", TRADE_COLUMNS, "no trades yet")
 local TradesNamed = rows_class("trades", with_instrument(TRADE_COLUMNS), "no trades yet")
 
-local Traders = rows_class("traders", {
-  column("id", "id", true),
-  column("strategy", "strategy"),
-  column("money", "money", true),
-  column("stocks", "stocks", true),
-  column("orders", "orders", true),
-  column("value", "value", true),
-  column("state", "state"),
-}, "no traders")
+-- With several instruments the stocks column is one per instrument, headed
+-- by its name, as trades() and orders() name theirs: it showed the default
+-- instrument's stocks only, under "stocks".
+local function traders_class(names)
+  local stocks = { column("stocks", "stocks", true) }
+  if #names > 1 then
+    stocks = {}
+    for i, name in ipairs(names) do
+      stocks[i] = column(name, function(r) return r.positions[name] end, true)
+    end
+  end
+  local columns = { column("id", "id", true), column("strategy", "strategy"), column("money", "money", true) }
+  for _, c in ipairs(stocks) do columns[#columns + 1] = c end
+  columns[#columns + 1] = column("orders", "orders", true)
+  columns[#columns + 1] = column("value", "value", true)
+  columns[#columns + 1] = column("state", "state")
+  return rows_class("traders", columns, "no traders")
+end
 
 local Orders = rows_class("orders", ORDER_COLUMNS, "no resting orders")
 local OrdersNamed = rows_class("orders", with_instrument(ORDER_COLUMNS), "no resting orders")
@@ -221,6 +230,8 @@ command("traders", "traders(filter)",
   .. "function(row); sort with :sort(\"value\") or :sort(\"-value\")",
 function(ctx)
   local ex = ctx.exchange
+  local several = #ex:instruments() > 1
+  local Traders = traders_class(ex:instruments())
   return function(filter)
     local tf = type(filter)
     if filter ~= nil and tf ~= "string" and tf ~= "function" then
@@ -241,7 +252,7 @@ function(ctx)
         local buys, sells = queries.standing_orders(t)
         local row = { id = id, strategy = strategy_of(ctx, t), money = tonumber(acct.money),
           stocks = tonumber(acct.stocks), orders = #buys + #sells, value = queries.value(t, last),
-          state = state_of(ctx, t), trader = t }
+          state = state_of(ctx, t), trader = t, positions = several and queries.positions(t) or nil }
         local keep = filter == nil or (tf == "string" and (row.strategy == filter or row.state == filter))
           or (tf == "function" and filter(row))
         if keep then rows[#rows + 1] = row end
