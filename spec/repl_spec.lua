@@ -190,6 +190,26 @@ stats().time
       .. "unknown kind (bad file descriptor))\nstatus: 2\n", out)
   end)
 
+  it("runs a class's cycle redefined before the first step in every agent that has not started", function()
+    -- The agents had taken the fixture's cycle when they were added: the
+    -- redefinition changed nothing they did.
+    local out, status = run([[
+Q = getmetatable(trader(1))
+function Q:cycle() while true do self:sleep(1) self:sell(1, 150) end end
+step(1)
+function Q:cycle() error("not run") end
+step(1)
+orders()
+]], VIRTUAL)
+    assert.are.same(lines([[
+id  trader  side  price  amount  filled
+ 1       1  sell    150       1       0
+ 2       2  sell    150       1       0
+ 3       1  sell    150       1       0
+ 4       2  sell    150       1       0]]), out)
+    assert.are.equal(0, status)
+  end)
+
   it("cuts an agent's error printed during a step as a line's error is, and keeps its traceback", function()
     -- It was printed whole: 10 MB for error(("x"):rep(1e7)).
     local out, status = run([[

@@ -178,6 +178,59 @@ describe("session:add", function()
   end)
 end)
 
+describe("an agent's cycle", function()
+  -- A class's cycle redefined at the prompt after its agents were added
+  -- was not the one they ran: each had taken its cycle at add.
+  it("is its class's as it is at the agent's first turn: a redefinition before then is the one that runs", function()
+    local Cls = asx.Trader:extend("redefined")
+    local Sub = Cls:extend("sub")
+    local ran = {}
+    function Cls:cycle() ran[#ran + 1] = "old " .. self.id end
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3 })
+    local a, b, c, own = Cls:new({}), Cls:new({}), Sub:new({}), Cls:new({})
+    -- A cycle of the trader's own is not its class's.
+    function own.cycle(self) ran[#ran + 1] = "own " .. self.id end
+    s:add(a)
+    s:add(c)
+    s:add(own)
+    function Cls:cycle()
+      ran[#ran + 1] = "new " .. self.id .. " at " .. self:now()
+      self:sleep(2)
+      ran[#ran + 1] = "new again " .. self.id .. " at " .. self:now()
+    end
+    -- At time 1 the cycle changes again: a, which has started, runs on in
+    -- its own; b, added then, starts in the newest.
+    local Adder = asx.Trader:extend("adder")
+    function Adder:cycle()
+      self:sleep(1)
+      Cls.cycle = function(t) ran[#ran + 1] = "newest " .. t.id .. " at " .. t:now() end
+      s:add(b)
+    end
+    s:add(Adder:new({}))
+    s:run()
+    assert.are.same({ "new " .. a.id .. " at 0", "new " .. c.id .. " at 0", "own " .. own.id,
+      "newest " .. b.id .. " at 1", "new again " .. a.id .. " at 2", "new again " .. c.id .. " at 2" }, ran)
+  end)
+
+  it("fails the agent alone, naming the cycle, when it is no function at the first turn", function()
+    local Cls = asx.Trader:extend("unset")
+    Cls.cycle = function() end
+    local errors = {}
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 1,
+      on_error = function(_, _, text) errors[#errors + 1] = text:match("^[^\n]*") end })
+    local t = Cls:new({ money = 5 })
+    s:add(t)
+    s:add(Sleeper:new({}))
+    Cls.cycle = false
+    s:run()
+    assert.are.same({ "unset#" .. t.id .. ": cycle: function expected at the agent's first turn, got boolean" },
+      errors)
+    assert.are.same({ "failed", "waiting" }, { s:agent_state(1), s:agent_state(2) })
+    assert.are.same({ "unset", 1, 5 }, { s:summary().strategies[1].name, s:summary().strategies[1].agents,
+      s:summary().strategies[1].start_value })
+  end)
+end)
+
 describe("session:kill", function()
   it("stops a waiting agent for good and tells its state; false once it has ended", function()
     local s = asx.session({ clock = "virtual", seed = 1, duration = 5,

@@ -423,6 +423,32 @@ static int l_current(lua_State *L) {
   return 1;
 }
 
+/* sched:set_cycle(agent, fn) -> true when the agent had not had its first
+ * turn: its coroutine then starts in fn, in place of the function add gave
+ * it (lua/asx/session.lua: a class's cycle redefined at the prompt before
+ * the first step). A coroutine that has started has frames or has yielded;
+ * one that has ended, no values; those are left as they are. */
+static int l_set_cycle(lua_State *L) {
+  lsched *ls = asx__lua_check_sched(L, 1);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  lua_State *co;
+  lua_Debug ar;
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (i < 1 || i > (lua_Integer)asx_sched_count(ls->s))
+    return luaL_argerror(L, 2, "agent number expected");
+  co = asx_sched_udata(ls->s, (uint32_t)(i - 1));
+  if (co == NULL || lua_status(co) != 0 || lua_getstack(co, 0, &ar) || lua_gettop(co) < 2) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  /* [via,] fn, arg: fn is below the argument. */
+  lua_pushvalue(L, 3);
+  lua_xmove(L, co, 1);
+  lua_replace(co, lua_gettop(co) - 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_count(lua_State *L) {
   lua_pushinteger(L, asx_sched_count(asx__lua_check_sched(L, 1)->s));
   return 1;
@@ -475,6 +501,7 @@ static const luaL_Reg sched_methods[] = {
     {"pause", l_pause},     {"step", l_step},
     {"stepping", l_stepping}, {"rewake", l_rewake}, {"state", l_state},
     {"counts", l_counts},   {"finish", l_finish},
+    {"set_cycle", l_set_cycle},
     {"current", l_current}, {"count", l_count},
     {"resumes", l_resumes}, {"on_error", l_on_error},
     {"on_finish", l_on_finish},

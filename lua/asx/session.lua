@@ -318,6 +318,40 @@ return function(cycle, trader)
 end]]
 local starts = setmetatable({}, { __mode = "k" })
 
+-- The agent's error when its class's cycle was set to what is no function
+-- before its first turn: it fails as an agent that raises does.
+local function not_a_cycle(v)
+  error(("cycle: function expected at the agent's first turn, got %s"):format(show(v)), 0)
+end
+
+-- A class's cycle redefined (at the prompt, after its agents were added,
+-- before the first step) is the one they run, if they have not had their
+-- first turn: each such agent of a class asx made, with no cycle of its own,
+-- in a session that has not ended, starts in it (sched:set_cycle puts it
+-- in its coroutine in place of the one add read). Done at the definition,
+-- for each class whose cycle it changes (lua/asx/trader.lua, spread), so
+-- that the first turn, which a million agents take at once, reads nothing
+-- more (a read there cost 25 to 80 instructions a first turn). An agent
+-- that has started runs on in the cycle it started in.
+function P.cycle_defined(cls, cycle)
+  local fn = cycle
+  if type(fn) ~= "function" then fn = function() not_a_cycle(cycle) end end
+  for _, s in pairs(session_at) do
+    local c = s.classes[cls]
+    if c and s.sched:state() ~= "ended" then
+      local runs, traders, sched = s.runs, s.traders, s.sched
+      for k = 1, #runs, 2 do
+        if runs[k + 1] == c then
+          for i = runs[k], (runs[k + 2] or #traders + 1) - 1 do
+            local t = traders[i]
+            if getmetatable(t) == cls and rawget(t, "cycle") == nil then sched:set_cycle(i, fn) end
+          end
+        end
+      end
+    end
+  end
+end
+
 local function start_of(cls)
   local start = starts[cls]
   if start == nil then
@@ -340,7 +374,9 @@ function Session:add(t)
   refuse_ended(self, "add")
   -- The cycle is read once: a trader's own metatable could give another
   -- value at a second read, which the scheduler refused once the session
-  -- had counted the agent (its summary then failed on it).
+  -- had counted the agent (its summary then failed on it). A class's cycle
+  -- defined later, before the agent's first turn, replaces it
+  -- (P.cycle_defined).
   local cycle = is_trader(t) and t.cycle
   if type(cycle) ~= "function" then
     argerror(1, "add", "trader with a cycle method expected", t)

@@ -136,6 +136,9 @@ end
 -- does not have its own field k.
 local function spread(st, k, v)
   st.flat[k] = v
+  -- Agents of the class that have not started take the new cycle
+  -- (lua/asx/session.lua).
+  if k == "cycle" and P.cycle_defined then P.cycle_defined(st.cls, v) end
   for child in pairs(st.children) do
     if child.own[k] == nil then spread(child, k, v) end
   end
