@@ -253,6 +253,25 @@ stats().time
       assert.are.equal(0, status)
     end)
 
+    it("steps past 2^53 s and up to the largest number end, with nothing else to run", function()
+      -- Past 2^53 s me's wake-up a second later was at the same instant:
+      -- step(1e16) after any line never ended (killed by the watchdog,
+      -- status 124). A step past the largest number ended at inf, and me
+      -- failed on sleep(inf), which ended the session with lines unrun.
+      local out, status = run([[
+local _ = 1
+step(1e16)
+stats().time == 1e16, stats().state
+step(1e308)
+step(1.7e308)
+stats().time == 1.7976931348623157e308, stats().state
+step(1)
+stats().time == 1.7976931348623157e308, stats().state
+]], "--seed 1 --clock virtual")
+      assert.are.same({ 'true\t"paused"', 'true\t"paused"', 'true\t"paused"' }, out)
+      assert.are.equal(0, status)
+    end)
+
     it("a step cut short leaves no wake-up at its old end: resume() with nothing to run stays there", function()
       -- me slept to the step's end in one wake-up; cut at 50 s (here by a
       -- logger, as Ctrl-C or the live page's pause cut it), it still woke

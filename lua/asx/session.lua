@@ -683,7 +683,15 @@ function Session:step(seconds)
   end
   -- Where it ends, for the prompt's `me`, which sleeps there when nothing
   -- else runs (lua/asx/repl/init.lua).
-  self._step_end = self:now() + seconds
+  -- A step that would end past the largest number ends at it, as a wake-up
+  -- does (step(1e308) twice ended at inf, and the prompt's `me` failed on
+  -- sleep(inf), ending the session).
+  local now = self:now()
+  if now + seconds == huge then
+    seconds = 1.7976931348623157e308 - now
+    if now + seconds == huge then seconds = seconds * (1 - 2 ^ -53) end
+  end
+  self._step_end = now + seconds
   return self.sched:step(seconds)
 end
 -- The real clock's factor; x sets it first. A factor for the virtual clock,

@@ -447,6 +447,15 @@ function M.attach(s, opts)
         local c = s.sched:counts()
         if c.waiting == 0 and c.idle == 0 then nap = math.max(nap, s._step_end - s:now()) end
       end
+      -- Past 2^53 s a second no longer moves the clock (now + 1 == now):
+      -- me woke at the same instant for ever, and a step that reached such
+      -- a time (step(1e16) after any line) never ended. now * 2^-52 is at
+      -- least one unit of the last place of now, so the wake-up is later;
+      -- at the largest number there is no later one (a wake-up past it is
+      -- at it), and a step that reached it ends there.
+      local now = s:now()
+      if now + nap == now then nap = now * 2 ^ -52 end
+      if now + nap == math.huge and s:stepping() then s:pause(true) end
       s._step_sleeper = nap > M.KEEPALIVE and agent or nil
       self:sleep(nap)
       s._step_sleeper = nil
