@@ -142,6 +142,25 @@ error: <table: __tostring returned a table>
     assert.are.equal(1, status)
   end)
 
+  it("a __tostring's error in a placeholder names the script's line it was raised on", function()
+    -- Each line is compiled on its own, as chunk "stdin:<lines before it>";
+    -- the error's position in a placeholder was left as Lua gave it,
+    -- stdin:2:1 and stdin:3:1 below.
+    local out, status = run([[
+"before"
+"padding"
+bad = setmetatable({}, { __tostring = function() error("no text") end })
+bad
+error(bad)
+]])
+    assert.are.same(lines([[
+"before"
+"padding"
+<table: __tostring raised: stdin:3: no text>
+error: <table: __tostring raised: stdin:3: no text>]]), out)
+    assert.are.equal(1, status)
+  end)
+
   it("__index, __len, __pairs and __eq that raise never run while printing", function()
     local out, status = run([[
 mt = {}

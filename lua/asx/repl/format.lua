@@ -56,8 +56,15 @@ local function brief(text)
   return text
 end
 
+-- How the prompt writes a position in the chunks it compiled (the REPL
+-- sets it to a script's line numbers, lua/asx/repl/init.lua); nil: as Lua
+-- gave it.
+M.positions = nil
+
 local function placeholder(v, what, err)
-  return format("<%s: %s: %s>", type(v), what, brief(error_text(err)))
+  local text = error_text(err)
+  if M.positions then text = M.positions(text) end
+  return format("<%s: %s: %s>", type(v), what, brief(text))
 end
 
 -- The text s cut after MAX_STRING bytes, not in the middle of a UTF-8

@@ -371,6 +371,9 @@ function M.start(opts)
   self.reader = reader
   self.mode = reader:mode()
   script = self.mode ~= "tty"
+  -- A __tostring's error in a placeholder names the script's line too
+  -- (`<table: __tostring raised: stdin:2: boom>`, where it said stdin:1:1).
+  fmt.positions = script and M.script_lines or nil
   -- The session ended before the input did (its duration, a strategy's
   -- s:stop()): the lines left are not run, and a script's caller hears of
   -- it, on stderr and in the exit status, as of a line that failed. A
