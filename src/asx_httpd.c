@@ -195,17 +195,37 @@ static void refuse(asx_httpd *h, h2o_req_t *req, h2o_iovec_t path) {
   asx_httpd_respond(&r, 405, "text/plain; charset=utf-8", text, strlen(text));
 }
 
+/* The request target less its scheme and authority, when it came in the
+ * absolute form ("GET http://host:8080/api/book", RFC 9112 3.2.2), which a
+ * server must accept (a proxy sends it) and libh2o leaves as it came: its
+ * path, "/api/book" there, was no route (404). */
+static h2o_iovec_t origin_form(h2o_iovec_t t) {
+  size_t i = 0;
+  if (t.len == 0 || !((t.base[0] | 0x20) >= 'a' && (t.base[0] | 0x20) <= 'z'))
+    return t;
+  while (i < t.len && (((t.base[i] | 0x20) >= 'a' && (t.base[i] | 0x20) <= 'z') ||
+                       (t.base[i] >= '0' && t.base[i] <= '9') || t.base[i] == '+' ||
+                       t.base[i] == '-' || t.base[i] == '.'))
+    i++;
+  if (t.len - i < 3 || memcmp(t.base + i, "://", 3) != 0)
+    return t;
+  for (i += 3; i < t.len && t.base[i] != '/' && t.base[i] != '?'; i++)
+    ;
+  return h2o_iovec_init(t.base + i, t.len - i);
+}
+
 /* The request's path normalised (asx_urlpath.h), its query after it as it
  * came, in the request's pool, in *out; or a 400 answered and -1, for a bad
  * percent-escape in the path. Routes and the POST path are matched on what
  * this gives, and the callback has it, so no spelling of a path reaches
  * another route than the one it names. */
 static int normalize(asx_httpd *h, h2o_req_t *req, h2o_iovec_t *out) {
-  const char *q = memchr(req->path.base, '?', req->path.len);
-  size_t len = q ? (size_t)(q - req->path.base) : req->path.len, bad = 0;
-  size_t query = req->path.len - len;
+  h2o_iovec_t target = origin_form(req->path);
+  const char *q = memchr(target.base, '?', target.len);
+  size_t len = q ? (size_t)(q - target.base) : target.len, bad = 0;
+  size_t query = target.len - len;
   char *buf = h2o_mem_alloc_pool(&req->pool, len + 2 + query);
-  int n = asx_urlpath_normalize(req->path.base, len, buf, &bad);
+  int n = asx_urlpath_normalize(target.base, len, buf, &bad);
   if (n < 0) {
     asx_httpd_req r = { req, h, 0 };
     char text[96];
@@ -213,7 +233,7 @@ static int normalize(asx_httpd *h, h2o_req_t *req, h2o_iovec_t *out) {
     asx_httpd_respond(&r, 400, "text/plain; charset=utf-8", text, (size_t)tl);
     return -1;
   }
-  memcpy(buf + n, req->path.base + len, query);
+  memcpy(buf + n, target.base + len, query);
   *out = h2o_iovec_init(buf, (size_t)n + query);
   return 0;
 }

@@ -174,11 +174,30 @@ static void test_requests_reach_the_callback(void **state) {
   assert_true(has(c, "transfer-encoding: chunked\r\n\r\n6\r\nhello\n\r\n0\r\n\r\n"));
   client_free(c);
 
+  /* The absolute form (RFC 9112 3.2.2), which a server must accept, names
+   * the same path: it was given whole ("http://localhost:8080/api/book"
+   * normalised, a 404 for the live page). */
+  c = request(loop, asx_httpd_port(h), "GET", "http://localhost:8080/api/./book?depth=3", "");
+  run_until(loop, &c->eof);
+  assert_string_equal(s.path, "/api/book?depth=3");
+  assert_true(has(c, "HTTP/1.1 200 OK\r\n"));
+  client_free(c);
+  c = request(loop, asx_httpd_port(h), "GET", "HTTP://localhost?x=1", "");
+  run_until(loop, &c->eof);
+  assert_string_equal(s.path, "/?x=1");
+  client_free(c);
+  /* A path that only looks like one stays a path. */
+  c = request(loop, asx_httpd_port(h), "GET", "/http://localhost/api/book", "");
+  run_until(loop, &c->eof);
+  assert_string_equal(s.path, "/http:/localhost/api/book");
+  client_free(c);
+  assert_int_equal(s.calls, 4);
+
   /* A callback that does not answer: 500. */
   s.silent = 1;
   c = request(loop, asx_httpd_port(h), "HEAD", "/", "");
   run_until(loop, &c->eof);
-  assert_int_equal(s.calls, 2);
+  assert_int_equal(s.calls, 5);
   assert_string_equal(s.method, "HEAD");
   assert_true(has(c, "HTTP/1.1 500 Internal Server Error\r\n"));
   client_free(c);
