@@ -161,6 +161,24 @@ error: <table: __tostring raised: stdin:3: no text>]]), out)
     assert.are.equal(1, status)
   end)
 
+  it("tables of rows line up after a strategy named in UTF-8 or with a control character", function()
+    -- Cells were measured in bytes, before the escapes: "café€" (8 bytes,
+    -- 5 columns) pushed its row's later columns 3 to the right, "a\027b"
+    -- (3 bytes, shown as 6 columns) pulled them 3 to the left.
+    local out, status = run([=[
+C = require("asx").Trader:extend("café€") function C:cycle() self:sleep(1e9) end
+D = require("asx").Trader:extend("a\027b") function D:cycle() self:sleep(1e9) end
+spawn(C) spawn(D)
+traders()
+]=])
+    assert.are.same(lines([=[
+id  strategy  money  stocks  orders  value  state
+ 1  me          300      10       0    300  user
+ 2  café€       300      10       0    300  waiting
+ 3  a\027b      300      10       0    300  waiting]=]), out)
+    assert.are.equal(0, status)
+  end)
+
   it("__index, __len, __pairs and __eq that raise never run while printing", function()
     local out, status = run([[
 mt = {}

@@ -14,6 +14,8 @@ local format, gsub, sub, find, match, byte = string.format, string.gsub, string.
   string.match, string.byte
 local real_metatable = debug.getmetatable
 local check = require("asx.check")
+local terminal = require("asx.terminal")
+local terminal_text, text_columns = terminal.text, terminal.columns
 local argerror = check.argerror
 
 M.DEPTH = 3           -- how deep tables print
@@ -252,11 +254,15 @@ end
 -- Tables of rows -----------------------------------------------------------
 
 -- Lays out rows under a header: numbers right-aligned, text left-aligned,
--- trailing blanks trimmed so the output compares exactly.
+-- trailing blanks trimmed so the output compares exactly. A cell is
+-- measured as the terminal shows it: its control characters escaped (as
+-- the prompt prints every text of the user's) and one column per UTF-8
+-- character, so that the columns after a strategy named "café" or "a\027b"
+-- line up (they were measured in bytes, before the escapes).
 local function layout(columns, rows)
   local cells, width, right = {}, {}, {}
   for c, col in ipairs(columns) do
-    width[c] = #col.title
+    width[c] = text_columns(col.title)
     right[c] = col.right
   end
   for r, row in ipairs(rows) do
@@ -264,15 +270,17 @@ local function layout(columns, rows)
     for c, col in ipairs(columns) do
       local v = col.get(row)
       local s = v == nil and (col.blank or "-") or type(v) == "number" and fmt_num(v) or tostring(v)
+      s = terminal_text(s)
       cells[r][c] = s
-      if #s > width[c] then width[c] = #s end
+      local w = text_columns(s)
+      if w > width[c] then width[c] = w end
     end
   end
   local function line(values)
     local parts = {}
     for c = 1, #columns do
       local s = values[c]
-      local pad = (" "):rep(width[c] - #s)
+      local pad = (" "):rep(width[c] - text_columns(s))
       parts[c] = right[c] and pad .. s or s .. pad
     end
     return (concat(parts, "  "):gsub("%s+$", ""))

@@ -342,12 +342,7 @@ local function short(v, digits)
   return ("%." .. digits .. "g"):format(v)
 end
 
--- The columns a cell takes on the terminal: one per character, where a
--- character of UTF-8 is several bytes ("±", a name's "€"), so that the
--- columns after a name or a value that is not ASCII line up.
-local function columns(c)
-  return #c - select(2, c:gsub("[\128-\191]", ""))
-end
+local columns = terminal.columns
 
 -- The table at the end of a study: per point, each metric as
 -- "mean ± half the 95% interval".
