@@ -373,6 +373,10 @@ describe("asx-host --http and the spellings of a path", function()
     assert.are.same({ 400, "query: " .. bad:format(7) }, get(h, "/api/book?depth=%zz"))
     assert.are.same({ 400, "query: " .. bad:format(8) }, get(h, "/api/book?depth=1%"))
     assert.are.same({ 400, "query: " .. bad:format(7) }, get(h, "/api/book?depth=%3"))
+    -- Every route checks its query, read or not (these were 200).
+    assert.are.same({ 400, "query: " .. bad:format(3) }, get(h, "/api/summary?x=%zz"))
+    assert.are.same({ 400, "query: " .. bad:format(3) }, get(h, "/?x=%zz"))
+    assert.are.same({ 400, "query: " .. bad:format(1) }, get(h, "/api/stream?%"))
     assert.are.same({ 400, "path: " .. bad:format(6) }, get(h, "/api/%zz"))
     assert.are.same({ 400, "path: " .. bad:format(2) }, get(h, "/%"))
     -- The POST path too: the server's method check sees the normalised path.

@@ -253,6 +253,10 @@ function M.serve(s, R, opts)
   local function on_request(method, path, body)
     local route = path:match("^[^?]*")
     if method == "POST" then return do_control(body) end
+    -- Every route's query is checked, whether the route reads it or not:
+    -- a bad escape is the client's mistake wherever it was sent.
+    local q, qerr = query(path)
+    if not q then return 400, "text/plain", qerr .. "\n" end
     if route == "/" or route == "/index.html" then
       -- HEAD: the page's headers, with no page made, so that no stream
       -- takes it as the page a new client has.
@@ -269,8 +273,6 @@ function M.serve(s, R, opts)
       return json_response({ session = d.session, summary = d.summary, strategies = d.strategies,
         time = s:now(), state = s:state() })
     elseif route == "/api/book" then
-      local q, err = query(path)
-      if not q then return 400, "text/plain", err .. "\n" end
       local n, bad = query_integer(q, "depth", M.BOOK_DEPTH, 1, MAX_DEPTH)
       if not n then return 400, "text/plain", bad .. "\n" end
       return json_response(book(s, n))
