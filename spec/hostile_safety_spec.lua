@@ -275,6 +275,28 @@ describe("asx-host against hostile strategies", function()
     os.execute("rm -rf '" .. d .. "'")
   end)
 
+  it("a strategy that keeps what it makes in its own field until memory runs out fails alone, the summary whole",
+    function()
+    -- Its trader, which the session holds for the summary, kept all of it
+    -- after the agent failed: no agent was named, the others failed in turn
+    -- ("asx: the agent error handler failed: not enough memory"), and
+    -- asx-host ended with "asx-host: not enough memory", status 1 and no
+    -- summary.
+    local why = run.address_limit_pending()
+    if why then pending(why) return end
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 "
+      .. F .. "hostile/field_hog.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("field_hog#1: not enough memory\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents field_hog: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    -- Its order and the pairs' eight; its order was cancelled, so it kept
+    -- its money (its account is asx's, not one of its fields).
+    assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
+    assert.are.equal("value field_hog: mean 400.00, best 400, start 400.00", out[12])
+  end)
+
   it("an on_fill handler that runs out of memory fails its agent alone, the summary whole", function()
     -- The handler's garbage was still there when its failure was reported:
     -- the report ran out of memory again, then each agent's next turn, and

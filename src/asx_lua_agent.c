@@ -217,6 +217,42 @@ static int collect_call(lua_State *L) {
   return 0;
 }
 
+/* The session's on_no_memory handler for the agent, under lua_cpcall:
+ * the trader's own fields let go of what the agent kept there (a trader
+ * that keeps all it makes in self.keep), which the collection after could
+ * not take while the session holds the trader. */
+static int release_call(lua_State *L) {
+  report_args *a = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->ls->on_no_memory_ref);
+  lua_pushinteger(L, (lua_Integer)a->agent + 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* Lets go of what the agent kept in its trader, then collects; each under
+ * lua_cpcall, whose own small allocation can fail too: then once more
+ * after the collection has freed what the coroutine held. */
+static void release_and_collect(lsched *ls, lua_State *L, uint32_t agent) {
+  report_args a = {ls, agent, NULL};
+  int released = ls->on_no_memory_ref == LUA_NOREF;
+  if (!released) {
+    released = lua_cpcall(L, release_call, &a) == 0;
+    if (!released)
+      lua_pop(L, 1);
+  }
+  asx__lua_drop_thread(ls, L, agent);
+  if (lua_cpcall(L, collect_call, NULL) != 0)
+    lua_pop(L, 1);
+  if (released)
+    return;
+  if (lua_cpcall(L, release_call, &a) != 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_cpcall(L, collect_call, NULL) != 0)
+    lua_pop(L, 1);
+}
+
 static const char no_memory[] = "not enough memory";
 
 /* The report of an agent that ran out of memory, under lua_cpcall: the
@@ -454,14 +490,12 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *udata,
   }
   {
     /* Out of memory, in the agent or in its report: what the agent held
-     * becomes garbage with its coroutine, and is collected before the
-     * report allocates again. No traceback: the coroutine is gone. Each
-     * under lua_cpcall; should the report fail too, the line is written
-     * without Lua. */
+     * becomes garbage with its coroutine and its trader's own fields, and
+     * is collected before the report allocates again. No traceback: the
+     * coroutine is gone. Each under lua_cpcall; should the report fail
+     * too, the line is written without Lua. */
     report_args a = {ls, agent, NULL};
-    asx__lua_drop_thread(ls, L, agent);
-    if (lua_cpcall(L, collect_call, NULL) != 0)
-      lua_pop(L, 1);
+    release_and_collect(ls, L, agent);
     if (lua_cpcall(L, no_memory_call, &a) != 0) {
       char head[32];
       lua_pop(L, 1);

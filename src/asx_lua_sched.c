@@ -75,6 +75,7 @@ static int l_scheduler(lua_State *L) {
   memset(ls, 0, sizeof *ls);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
   ls->on_finish_ref = ls->tick_ref = ls->courier_ref = LUA_NOREF;
+  ls->on_no_memory_ref = LUA_NOREF;
   luaL_getmetatable(L, SCHED_MT);
   lua_setmetatable(L, -2);
   ls->s = asx_sched_new(NULL, c, (uint64_t)seed, asx__lua_resume_agent, ls);
@@ -202,8 +203,10 @@ static int l_gc(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->tick_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->courier_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->on_no_memory_ref);
   ls->threads_ref = ls->on_error_ref = ls->progress_ref = LUA_NOREF;
   ls->on_finish_ref = ls->tick_ref = ls->courier_ref = LUA_NOREF;
+  ls->on_no_memory_ref = LUA_NOREF;
   if (ls->progress) {
     ls->progress->data = NULL;
     uv_close((uv_handle_t *)ls->progress, free_handle);
@@ -480,6 +483,15 @@ static int l_on_finish(lua_State *L) {
   return 0;
 }
 
+/* sched:on_no_memory(fn): fn(agent) when an agent ran out of memory,
+ * before its coroutine is collected and its failure reported: it lets go
+ * of what the agent kept where it outlives the coroutine (lua/asx/
+ * session.lua). It must not allocate: memory is exhausted when it runs. */
+static int l_on_no_memory(lua_State *L) {
+  set_handler(L, &asx__lua_check_sched(L, 1)->on_no_memory_ref);
+  return 0;
+}
+
 /* sched:clock_source(): the scheduler as the data of asx_sched_clock_time,
  * for a book's clock (lua/asx/exchange.lua holds this object while the book
  * reads it, so the scheduler outlives the reads). */
@@ -504,7 +516,7 @@ static const luaL_Reg sched_methods[] = {
     {"set_cycle", l_set_cycle},
     {"current", l_current}, {"count", l_count},
     {"resumes", l_resumes}, {"on_error", l_on_error},
-    {"on_finish", l_on_finish},
+    {"on_finish", l_on_finish}, {"on_no_memory", l_on_no_memory},
     {"clock_source", l_clock_source}, {"random", l_sched_random},
     {"on_progress", l_on_progress}, {"on_tick", l_on_tick},
     {"on_courier", l_on_courier}, {"courier_at", l_courier_at},

@@ -28,6 +28,7 @@ typedef struct lsched {
   int threads_ref;     /* registry: { [agent + 1] = coroutine }, the anchor */
   int on_error_ref;    /* registry: function(agent, message) or LUA_NOREF */
   int on_finish_ref;   /* registry: function(agent) or LUA_NOREF */
+  int on_no_memory_ref; /* registry: function(agent) or LUA_NOREF */
   int opening;         /* agents' first turns and their one jit.flush(): OPENING_* */
   int progress_ref;    /* registry: function() called every interval */
   double progress_interval;

@@ -269,6 +269,11 @@ function M.new(opts)
   name_events(s)
   sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
   sched:on_finish(function(agent) s:_agent_event(agent, "finished") end)
+  -- Before the collection that follows an agent's running out of memory:
+  -- what it kept in its trader's own fields is let go of, or the turns
+  -- after it would run out in turn (lua/asx/trader.lua).
+  local release_fields, session_traders = P.release_fields, s.traders
+  sched:on_no_memory(function(agent) release_fields(session_traders[agent]) end)
   local seen = {}
   for i = 1, #traders do
     local t = traders[i]

@@ -15,7 +15,7 @@ local F = require("asx.ffi")
 local check = require("asx.check")
 local ffi, C = F.ffi, F.C
 local new_table = require("table.new")
-local type, tostring, tonumber, rawset = type, tostring, tonumber, rawset
+local type, tostring, tonumber, rawset, next = type, tostring, tonumber, rawset, next
 local setmetatable, getmetatable, rawget, error = setmetatable, getmetatable, rawget, error
 local argerror, self_error, show = check.argerror, check.self_error, check.show
 local is_count, is_balance, MAX = check.is_count, check.is_balance, check.MAX
@@ -106,6 +106,21 @@ end
 -- by the trader, which a latency function that refers to its trader would
 -- then keep alive for good (LuaJIT's weak tables are not ephemerons).
 local LATENCY = setmetatable({}, { __tostring = function() return "asx.latency" end })
+
+-- asx's own keys in a trader's table; every other is the strategy's.
+local OWN_KEYS = { [ACCOUNT] = true, [EXCHANGE] = true, [LATENCY] = true }
+
+-- Lets go of the strategy's own fields of trader t, all but asx's keys: an
+-- agent that ran out of memory may have kept all it made there, which its
+-- trader, held by the session for its summary, would keep for good
+-- (lua/asx/session.lua, on_no_memory). It allocates nothing: memory is
+-- exhausted when it runs. Clearing a field while next walks the table is
+-- what Lua allows.
+function P.release_fields(t)
+  for k in next, t do
+    if not OWN_KEYS[k] then rawset(t, k, nil) end
+  end
+end
 
 -- A class is a table that holds none of its fields itself, only the
 -- metamethods of its instances (__index, __newindex, __tostring), so that
