@@ -297,6 +297,27 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("value field_hog: mean 400.00, best 400, start 400.00", out[12])
   end)
 
+  it("a strategy that keeps what it makes in a global leaves every agent failed, each named, the summary whole",
+    function()
+    -- Out of asx's reach: the memory stays taken. Each agent's report had
+    -- none, said "asx: the agent error handler failed: not enough memory"
+    -- naming none, and the summary had none either: asx-host ended with
+    -- "asx-host: not enough memory", status 1.
+    local why = run.address_limit_pending()
+    if why then pending(why) return end
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 "
+      .. F .. "hostile/global_hog.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status)
+    local said = " not enough memory (no memory was left to handle it)\n"
+    assert.are.equal("global_hog#1:" .. said .. "pair#2:" .. said .. "pair#3:" .. said .. "pair#4:" .. said
+      .. "pair#5:" .. said, r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents global_hog: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 0 finished, 4 failed)", out[6])
+    assert.are.same({ "orders: 5", "trades: 0", "volume: 0" }, { out[7], out[8], out[9] })
+    assert.are.equal("value pair: mean 300.00, best 300, start 300.00", out[#out])
+  end)
+
   it("an on_fill handler that runs out of memory fails its agent alone, the summary whole", function()
     -- The handler's garbage was still there when its failure was reported:
     -- the report ran out of memory again, then each agent's next turn, and

@@ -151,7 +151,20 @@ static void report_error(lsched *ls, uint32_t agent, lua_State *co,
     lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_error_ref);
     lua_pushinteger(L, (lua_Integer)agent + 1);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != 0) {
+    int rc = lua_pcall(L, 2, 0, 0);
+    if (rc == LUA_ERRMEM) {
+      /* Memory a strategy keeps where asx cannot let go of it (a global)
+       * leaves the handler none to name the agent: it is named from the
+       * scheduler's labels and C buffers, with its message's first line,
+       * rather than "asx: the agent error handler failed: not enough
+       * memory" for an agent nobody could tell. */
+      char name[96], line[320];
+      int first = (int)strcspn(msg, "\n");
+      asx_sched_describe(ls->s, agent, name, sizeof name);
+      snprintf(line, sizeof line, "%s: %.*s (no memory was left to handle it)", name,
+               first > 200 ? 200 : first, msg);
+      asx__lua_put("", line);
+    } else if (rc != 0) {
       asx__lua_put("asx: the agent error handler failed: ", lua_tostring(L, -1));
     }
   } else {

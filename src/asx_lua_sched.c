@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 lsched *asx__lua_running;
@@ -184,8 +185,35 @@ static int l_on_progress(lua_State *L) {
   return 0;
 }
 
+/* Address space held while the agents run and given back when they have,
+ * for what the session does after them (the summary, the loggers' last
+ * lines): a strategy that keeps all it can get where asx cannot let go of
+ * it (a global: asx__lua_resume_agent frees an agent's locals and its
+ * trader's own fields) leaves none, and asx-host ended with "asx-host: not
+ * enough memory" and no summary. Mapped, never touched, so it costs no
+ * memory, only room under a limit of the address space (ulimit -v); a
+ * limit of the resident memory (a cgroup's) it does not help with. */
+#define RUN_RESERVE ((size_t)8 << 20)
+
+static void hold_reserve(lsched *ls) {
+  if (ls->reserve)
+    return;
+  ls->reserve = mmap(NULL, RUN_RESERVE, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ls->reserve == MAP_FAILED)
+    ls->reserve = NULL;
+}
+
+static void give_back_reserve(lsched *ls) {
+  if (ls->reserve)
+    munmap(ls->reserve, RUN_RESERVE);
+  ls->reserve = NULL;
+}
+
 static int l_gc(lua_State *L) {
   lsched *ls = luaL_checkudata(L, 1, SCHED_MT);
+  /* An error that unwound through sched:run() left it held. */
+  give_back_reserve(ls);
   /* Before the scheduler is freed: the prompt's watch reads it through
    * asx__lua_running from its own thread, under the lock. A session left
    * running (an error that unwound through sched:run()) is still there. */
@@ -285,7 +313,9 @@ static int l_run(lua_State *L) {
       uv_timer_start(ls->progress, on_progress, ms, ms);
     }
   }
+  hold_reserve(ls);
   asx_sched_run(ls->s);
+  give_back_reserve(ls);
   asx__lua_unhook_stuck(L);
   if (ls->progress)
     uv_timer_stop(ls->progress);

@@ -37,6 +37,7 @@ typedef struct lsched {
   double tick_interval;
   double next_tick;    /* session time of the next tick */
   int courier_ref;     /* registry: function() delivering a message, or LUA_NOREF */
+  void *reserve;       /* address space held while sched:run() runs, or NULL */
   char prog[64];
 } lsched;
 

@@ -502,17 +502,19 @@ function Session:_agent_error(agent, message)
   local t = self.traders[agent]
   local ex = self.exchange
   if ex:delivering() then ex:_abandon_delivery() end
-  local id, name = self:_name(agent)
-  local text = ("%s: %s"):format(name, message)
   self.failed = self.failed + 1
-  if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
-  if not self.first_error then self.first_error = text end
   -- Its messages in flight are lost with it. Cancelling may deliver events
   -- to loggers, which may raise in turn: that must not hide the agent's own
-  -- error.
+  -- error. Done before its text is made: an agent that left no memory (it
+  -- kept all it could get in a global) still has its orders cancelled when
+  -- the text cannot be made (asx_lua_agent.c's report_error names it then).
   self.courier:drop(t)
   local ok, err = pcall(cancel_account, self.accounts[agent])
+  local id, name = self:_name(agent)
+  local text = ("%s: %s"):format(name, message)
   if not ok then text = text .. "\n(cancelling its orders failed: " .. error_text(err) .. ")" end
+  if #self.errors < MAX_KEPT_ERRORS then self.errors[#self.errors + 1] = text end
+  if not self.first_error then self.first_error = text end
   self:_emit("agent", { id = id, name = name, strategy = self:_class(agent).name, state = "failed",
     message = text })
   tell_failure(self, self.on_error, t, text, "", "agent")
