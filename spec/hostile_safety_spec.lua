@@ -335,6 +335,23 @@ describe("asx-host against hostile strategies", function()
     assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
   end)
 
+  it("an on_fill handler that keeps what it makes in its trader's field fails its agent alone, the summary whole",
+    function()
+    -- Its trader kept it all after the courier collected: the courier
+    -- failed ("asx: the courier failed: not enough memory") and each pair
+    -- after it ran out in turn.
+    local why = run.address_limit_pending()
+    if why then pending(why) return end
+    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 "
+      .. F .. "hostile/fill_field_hog.lua " .. F .. "host/pair.lua")
+    assert.are.equal(0, r.status)
+    assert.are.equal("fill_field_hog#1: not enough memory\n", r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal("agents fill_field_hog: 1 (0 running, 0 finished, 1 failed)", out[5])
+    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[6])
+    assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
+  end)
+
   it("a logger that runs out of memory is detached, and the agent whose trade it logged goes on", function()
     -- The logger's garbage was still there when its failure was reported,
     -- which ran out of memory again in the agent's call: the agent failed,

@@ -199,8 +199,13 @@ function Courier:_notify(m)
   if ok or s.exit_code ~= nil then return end
   -- A handler that ran out of memory left its garbage: LuaJIT does not
   -- collect when an allocation fails, and the report of the failure (then
-  -- the next agents' turns) ran out of memory again (as guard.send).
-  if err == "not enough memory" then collectgarbage() end
+  -- the next agents' turns) ran out of memory again (as guard.send). What
+  -- it kept in its trader's own fields is let go of first, as for a cycle
+  -- (lua/asx/trader.lua, P.release_fields).
+  if err == "not enough memory" then
+    P.release_fields(m.trader)
+    collectgarbage()
+  end
   sched:finish(agent, "failed")
   s:_agent_error(agent, type(err) == "string" and err or tostring(err))
 end
