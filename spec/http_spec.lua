@@ -437,4 +437,127 @@ describe("asx-host --http and clients that never read", function()
     send(h, "quit()")
     assert.are.equal(0, finish(h))
   end)
+
+  -- A connection that asks for the page with a small receive buffer, so
+  -- that most of the page waits in the server, and reads only its status
+  -- line.
+  local function ask_page(port)
+    local fd = net.C.socket(2, 1, 0)
+    local small = ffi.new("int[1]", 4096)
+    net.C.setsockopt(fd, 1, 8, small, 4) -- SO_RCVBUF
+    local a = net.addr(port)
+    assert(net.C.connect(fd, a, ffi.sizeof(a)) == 0, "connect failed")
+    local req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert(net.C.write(fd, req, #req) == #req)
+    local buf = ffi.new("char[1]")
+    local got = ""
+    local pfd = ffi.new("struct { int fd; short events, revents; }", fd, 1, 0)
+    while not got:find("\r\n", 1, true) and net.C.poll(pfd, 1, 10000) == 1 do
+      if net.C.read(fd, buf, 1) ~= 1 then break end
+      got = got .. ffi.string(buf, 1)
+    end
+    return fd, got
+  end
+
+  -- What the server sends on fd until it closes the connection (10 s at most).
+  local function read_to_end(fd)
+    local buf = ffi.new("char[4096]")
+    local got = ""
+    local pfd = ffi.new("struct { int fd; short events, revents; }", fd, 1, 0)
+    while net.C.poll(pfd, 1, 10000) == 1 do
+      local n = tonumber(net.C.read(fd, buf, 4096))
+      if n <= 0 then return got, true end
+      got = got .. ffi.string(buf, n)
+    end
+    return got, false
+  end
+
+  it("serves at most 128 connections at once: past them a request gets 503 and its connection is closed", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    local port = tonumber(h.url:match(":(%d+)/$"))
+    local n = 0
+    -- The session's resident memory in kB, as its REPL reads it.
+    local function rss()
+      n = n + 1
+      send(h, ('"RSS%d " .. io.open("/proc/self/status"):read("*a"):match("VmRSS:%%s*(%%d+)")'):format(n))
+      return tonumber(wait_for("the REPL's RSS", function()
+        return run.slurp(h.dir .. "/out"):match('"RSS' .. n .. ' (%d+)"\n')
+      end))
+    end
+    local fds = {}
+    for i = 1, 128 do
+      local fd, got = ask_page(port)
+      assert.are.equal("HTTP/1.1 200 OK\r\n", got, i)
+      fds[i] = fd
+    end
+    local full = rss()
+    -- Each client past the cap is told so and let go, holding nothing: a
+    -- hundred of them leave the session's memory within 2 MB of where the
+    -- 128 left it (one page is about 230 KB).
+    for i = 1, 100 do
+      local fd, got = ask_page(port)
+      local rest, closed = read_to_end(fd)
+      net.C.close(fd)
+      assert.are.equal("HTTP/1.1 503 Service Unavailable\r\n", got, i)
+      assert.truthy(rest:match("\r\nConnection: close\r\n.*\r\n\r\ntoo many connections open\n$"), rest)
+      assert.is_true(closed, i)
+    end
+    local after = rss()
+    assert.is_true(after - full < 2048, ("%d kB, then %d kB"):format(full, after))
+    -- One that leaves makes room for the next (once the server has seen it go).
+    net.C.close(fds[1])
+    local served
+    assert.is_true(net.wait_until(function()
+      local fd, got = ask_page(port)
+      net.C.close(fd)
+      served = got
+      return got == "HTTP/1.1 200 OK\r\n"
+    end), served)
+    for i = 2, 128 do net.C.close(fds[i]) end
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+
+  it("closes a connection whose request does not come whole, however its bytes trickle in", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    local port = tonumber(h.url:match(":(%d+)/$"))
+    local function connect()
+      local fd = net.C.socket(2, 1, 0)
+      local a = net.addr(port)
+      assert(net.C.connect(fd, a, ffi.sizeof(a)) == 0, "connect failed")
+      return fd, ffi.new("struct { int fd; short events, revents; }", fd, 1, 0)
+    end
+    -- One sends nothing; the other its headers a byte at a time, never
+    -- ending them (a byte whenever 100 ms pass without the server closing).
+    local idle, idle_pfd = connect()
+    local drip, drip_pfd = connect()
+    local head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    local buf = ffi.new("char[64]")
+    local sent, idle_closed, drip_closed = 0, false, false
+    local deadline = os.time() + 30
+    while not (idle_closed and drip_closed) and os.time() < deadline do
+      if not drip_closed then
+        sent = sent + 1
+        local byte = sent <= #head and head:sub(sent, sent) or "a"
+        if net.C.write(drip, byte, 1) ~= 1 then drip_closed = true end
+        if net.C.poll(drip_pfd, 1, 100) == 1 then
+          -- Closed with nothing answered (a reset, if a byte was in flight).
+          assert.is_true(tonumber(net.C.read(drip, buf, 64)) <= 0)
+          drip_closed = true
+        end
+      end
+      if not idle_closed and net.C.poll(idle_pfd, 1, drip_closed and 1000 or 0) == 1 then
+        assert.is_true(tonumber(net.C.read(idle, buf, 64)) <= 0)
+        idle_closed = true
+      end
+    end
+    net.C.close(idle)
+    net.C.close(drip)
+    assert.is_true(idle_closed, "the idle connection stayed open")
+    assert.is_true(drip_closed, "the slow connection stayed open")
+    -- The server still answers the next client.
+    assert.are.equal(200, (curl(h.url .. "api/summary -o /dev/null")))
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
 end)

@@ -31,6 +31,13 @@ typedef struct stream {
   int done;     /* the final chunk went, or the client left */
 } stream;
 
+/* An accepted connection's handle, with its server, so that closing it
+ * (libh2o does, whichever way the connection ends) counts it out. */
+typedef struct conn {
+  uv_tcp_t tcp; /* first: libh2o's close callback has its address */
+  asx_httpd *h;
+} conn;
+
 typedef struct handler {
   h2o_handler_t super;
   asx_httpd *h;
@@ -51,6 +58,7 @@ struct asx_httpd {
   void *data;
   stream *streams;
   int nstreams; /* in the list */
+  int nconns;   /* accepted and not yet closed */
   char *post_path; /* the one path that takes POST (and only POST), or NULL */
   int post_on;     /* whether it takes POST now (else no method) */
   uint64_t dropped;
@@ -250,6 +258,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     asx_httpd_respond(&r, 503, "text/plain; charset=utf-8", gone, sizeof gone - 1);
     return 0;
   }
+  /* Each open connection may hold a whole response its client does not
+   * read (libh2o keeps what the socket did not take), so past the cap a
+   * request is answered 503 and its connection closed after it. */
+  if (h->nconns > ASX_HTTPD_CONNS_MAX) {
+    static const char full[] = "too many connections open\n";
+    req->http1_is_persistent = 0;
+    asx_httpd_respond(&r, 503, "text/plain; charset=utf-8", full, sizeof full - 1);
+    return 0;
+  }
   if (normalize(h, req, &path) != 0)
     return 0;
   if (!allowed(h, req, path)) {
@@ -263,20 +280,28 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   return 0;
 }
 
+static void on_conn_closed(uv_handle_t *handle) {
+  conn *c = (conn *)handle;
+  c->h->nconns--;
+  free(c);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   asx_httpd *h = listener->data;
-  uv_tcp_t *conn;
+  conn *c;
   h2o_socket_t *sock;
   if (status != 0 || h->closed)
     return;
-  if ((conn = malloc(sizeof *conn)) == NULL)
+  if ((c = malloc(sizeof *c)) == NULL)
     return;
-  uv_tcp_init(listener->loop, conn);
-  if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+  uv_tcp_init(listener->loop, &c->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
   }
-  sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+  c->h = h;
+  h->nconns++;
+  sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
   h2o_accept(&h->accept, sock);
 }
 
@@ -321,6 +346,13 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
 
   h2o_config_init(&h->config);
   h->config.max_request_entity_size = 65536;
+  /* libh2o 2.2 closes a connection whose request (headers and body) has not
+   * come whole this long after it began waiting for it, however slowly its
+   * bytes trickle in (its timer is not restarted by them): a client that
+   * sends a byte at a time, or never ends its headers, holds a connection
+   * that long only. Set here rather than left to libh2o's default so the
+   * README's figure is this one. */
+  h->config.http1.req_timeout = ASX_HTTPD_REQ_TIMEOUT_MS;
   hostconf = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   pathconf = h2o_config_register_path(hostconf, "/", 0);
   hd = (handler *)h2o_create_handler(pathconf, sizeof *hd);

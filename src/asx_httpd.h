@@ -13,6 +13,10 @@
  * waiting; what would go past that is dropped for that client (and
  * counted), so a slow browser never slows the session or grows its memory.
  *
+ * At most ASX_HTTPD_CONNS_MAX connections are served at once: past that a
+ * request gets 503 and its connection is closed, so that clients that ask
+ * and never read cannot hold the session's memory without bound.
+ *
  * Request bodies are read whole before the callback (libh2o 2.2 does so).
  * Nothing here knows Lua; src/asx_lua_httpd.c binds it.
  */
@@ -30,6 +34,16 @@
  * open streams and never read cannot make the session's memory grow past
  * ASX_HTTPD_STREAMS_MAX * ASX_HTTPD_STREAM_MAX. */
 #define ASX_HTTPD_STREAMS_MAX 64
+/* Connections open at once past which a request is answered 503 and its
+ * connection closed: a client that asks for the page (about 230 KB) and
+ * never reads keeps what its socket did not take, so this bounds that
+ * memory. Twice the streams, so that streams fill up first and leave room
+ * for the pages and API requests of their browsers. */
+#define ASX_HTTPD_CONNS_MAX (2 * ASX_HTTPD_STREAMS_MAX)
+/* A request's headers and body must come whole within this many
+ * milliseconds of the server starting to wait for it, or its connection is
+ * closed (slow clients, and connections that never send one). */
+#define ASX_HTTPD_REQ_TIMEOUT_MS 10000
 
 typedef struct asx_httpd asx_httpd;
 /* One request being answered; valid only during the callback. */
