@@ -155,9 +155,22 @@ describe("asx-host", function()
       { "-d -1 " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got '-1'" },
       { "--duration=soon " .. F .. "pair.lua", "--duration: non-negative number of seconds expected, got 'soon'" },
       { "--clock fast " .. F .. "pair.lua", "--clock: 'real' or 'virtual' expected, got 'fast'" },
-      { "-d nan " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got 'nan'" },
-      { "-d inf " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got 'inf'" },
-      { "-d 1e999 " .. F .. "pair.lua", "-d: non-negative number of seconds expected, got '1e999'" },
+      -- Every number on the command line is read as --set reads its VALUE,
+      -- and refused in its words: --latency 1e-400 ran as 0, and -d inf
+      -- said only what it expected.
+      { "-d nan " .. F .. "pair.lua", "-d nan: not a finite number" },
+      { "-d inf " .. F .. "pair.lua", "-d inf: not a finite number" },
+      { "-d 1e999 " .. F .. "pair.lua", "-d 1e999: too large for a number (it would read as inf)" },
+      { "--latency 1e-400 " .. F .. "pair.lua", "--latency 1e-400: too small for a number (it would read as 0)" },
+      { "--stuck-warning=0x1p-1080 " .. F .. "pair.lua",
+        "--stuck-warning 0x1p-1080: too small for a number (it would read as 0)" },
+      { "--seed 9007199254740993 " .. F .. "pair.lua", "--seed 9007199254740993: not exact as a number "
+        .. "(integers beyond 2^53 round; it would read as 9007199254740992)" },
+      { "-n 1e309 " .. F .. "pair.lua", "-n 1e309: too large for a number (it would read as inf)" },
+      { "--money=-nan " .. F .. "pair.lua", "--money -nan: not a finite number" },
+      { F .. "pair.lua:1e400", "bad agent count in '" .. F .. "pair.lua:1e400' (too large for a number "
+        .. "(it would read as inf))" },
+      { "--seed 2^53 " .. F .. "pair.lua", "--seed: non-negative integer expected, got '2^53'" },
       { F .. "bad_money.lua", F .. "bad_money.lua: the class's money field must be a non-negative integer (got -1)" },
       { F .. "bad_stocks.lua",
         F .. "bad_stocks.lua: the class's stocks field must be a non-negative integer (got string)" },

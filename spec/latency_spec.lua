@@ -474,6 +474,9 @@ return S
     for _, zero in ipairs({ "-0", "-0.0", "-0e3" }) do
       assert.are.same({ "0@100", "0.125@101" }, orders(zero))
     end
+    -- Hexadecimal, as --set plain.latency=0x1p-1 takes it: it was refused here.
+    assert.are.same({ "0.125@101", "0.5@100" }, orders("0x1p-1"))
+    assert.are.same({ "0.125@101", "0.25@100" }, orders("0x.4"))
     r = run.sh([["$HOST" --latency -0.5 x.lua]], dir)
     assert.are.equal(2, r.status)
     assert.matches("%-%-latency: non%-negative number of seconds expected, got '%-0%.5'", r.stderr)

@@ -2,6 +2,7 @@
 -- argv into options and strategy files (lua/asx/host.lua runs them). A bad
 -- command line raises usage.fail (lua/asx/usage.lua).
 local check = require("asx.check")
+local cli_number = require("asx.cli_number")
 local loggers = require("asx.loggers")
 local params = require("asx.params")
 
@@ -65,17 +66,21 @@ Ctrl-C quits at once.]]
 local usage = require("asx.usage")
 local usage_error = usage.fail
 
-local function positive_integer(s)
-  local n = tonumber(s)
-  if check.is_count(n) and s:match("^%s*%d+%s*$") then return n end
-  return nil
+-- A number option's value, read as --set reads its VALUE (asx.cli_number),
+-- so that the options agree on what is a number (0x10 is 16 in both) and a
+-- text that reads as another number than the one written (1e-400, 1e999,
+-- nan, 9007199254740993) is refused in --set's words, naming the option:
+-- "--latency 1e-400: too small for a number (it would read as 0)". A text
+-- that is no number, or a number the option does not take, gets `expected`.
+-- -0 is 0 (as a class's latency = -0.0 is), so that no summary shows -0.
+local function number(flag, v, expected, fits)
+  local n, why = cli_number.read(v)
+  if why then usage_error("%s %s: %s", flag, v, why) end
+  if n == nil or not fits(n) then usage_error("%s: %s expected, got '%s'", flag, expected, v) end
+  return n == 0 and 0 or n
 end
 
-local function balance(s)
-  local n = tonumber(s)
-  if check.is_balance(n) and s:match("^%s*%d+%s*$") then return n end
-  return nil
-end
+local function seconds(n) return n >= 0 end
 
 -- Options that take a value, by every spelling, and the name they set.
 local VALUED = {
@@ -94,27 +99,16 @@ local FLAGS = {
 
 local function check_value(name, flag, v)
   if name == "agents" then
-    return positive_integer(v) or usage_error("%s: positive integer expected, got '%s'", flag, v)
-  elseif name == "money" or name == "stocks" then
-    return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
+    return number(flag, v, "positive integer", check.is_count)
+  elseif name == "money" or name == "stocks" or name == "seed" then
+    return number(flag, v, "non-negative integer", check.is_balance)
   elseif name == "duration" or name == "stuck_warning" or name == "latency" then
-    local d = tonumber(v)
-    -- 1e999 is infinity, as "inf" is: neither is a duration. Decimal
-    -- notation only (not hex, inf or nan), an exponent's sign included
-    -- (--latency 1e-3). A minus sign passes for zero only (-0 is 0, as a
-    -- class's latency = -0.0 is).
-    local decimal = v:match("^%s*[+-]?%d*%.?%d*%s*$") or v:match("^%s*[+-]?%d*%.?%d*[eE][+-]?%d+%s*$")
-    if not d or d ~= d or d < 0 or d == math.huge or not decimal then
-      usage_error("%s: non-negative number of seconds expected, got '%s'", flag, v)
-    end
-    return d == 0 and 0 or d
+    return number(flag, v, "non-negative number of seconds", seconds)
   elseif name == "clock" then
     if v ~= "real" and v ~= "virtual" then
       usage_error("%s: 'real' or 'virtual' expected, got '%s'", flag, v)
     end
     return v
-  elseif name == "seed" then
-    return balance(v) or usage_error("%s: non-negative integer expected, got '%s'", flag, v)
   elseif name == "http" then
     local host, port = require("asx.http").parse_address(v)
     if not host then usage_error("%s: %s", flag, port) end
@@ -169,8 +163,9 @@ function M.parse(argv)
         local p, c = a:match("^(.*):([^:]*)$")
         if p then
           path = p
-          count = positive_integer(c)
-            or usage_error("bad agent count in '%s' (positive integer expected, got '%s')", a, c)
+          local n, why = cli_number.read(c)
+          count = check.is_count(n) and n
+            or usage_error("bad agent count in '%s' (%s)", a, why or ("positive integer expected, got '%s'"):format(c))
         end
       end
       files[#files + 1] = { path = path, count = count, arg = a }
