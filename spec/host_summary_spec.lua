@@ -160,6 +160,17 @@ return S
     assert.are.same({ ["momentum.threshold"] = 0.1 + 0.2, ["momentum.window"] = 7 }, cjson.decode(text).parameters)
   end)
 
+  it("writes an integer parameter past 2^53 in all its digits, as it was given", function()
+    -- It was 1.152921504606847e+18, which --set would refuse as not exact.
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 1 --set momentum.threshold=1152921504606846976 "
+      .. "--summary \"$D/s.json\" strategies/momentum.lua", d)
+    local text = slurp(d .. "/s.json")
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches('"parameters":{"momentum.threshold":1152921504606846976}', text, 1, true)
+  end)
+
   it("takes an integer written in its double's fewest digits as that double, as a fraction is", function()
     -- 1e23 is what the summary writes for the double nearest 10^23; an
     -- integer that does not read back as written (9007199254740993) exits 2.

@@ -331,6 +331,23 @@ describe("asx.loggers.jsonl", function()
     os.remove(path)
   end)
 
+  -- They were written in exponent form from 1e17 on (2^60 as
+  -- 1.152921504606847e+18), while the README says integers are integers.
+  it("writes integers past 2^53 in all their digits below 1e21, from both paths", function()
+    for _, path_of in ipairs({ "native", "generic" }) do
+      local path = tmpname(".jsonl")
+      local L = assert(loggers.jsonl(path))
+      local ex = asx.exchange({ logger = path_of == "native" and L or generic(L) })
+      ex.session_id = 2 ^ 60
+      ex:emit("note", { time = 1e17, a = 2 ^ 53 + 2, b = -2 ^ 63, c = { 1e20, 1e21 }, d = 1.5e300 })
+      assert.is_true(L:close())
+      assert.are.equal('{"type":"note","time":100000000000000000,"session":1152921504606846976,'
+        .. '"a":9007199254740994,"b":-9223372036854775808,"c":[100000000000000000000,1e+21],"d":1.5e+300}\n',
+        slurp(path), path_of)
+      os.remove(path)
+    end
+  end)
+
   -- Past 16 tables deep a table was written as tostring's "table: 0x...",
   -- an address that changes from run to run: it is refused, and nothing of
   -- the message is written; 16 deep is written whole.

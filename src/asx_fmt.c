@@ -125,6 +125,13 @@ int asx_fmt_double(char *buf, double v) {
   }
   if (v == floor(v) && fabs(v) <= 9007199254740992.0)
     return asx_fmt_int64(buf, (int64_t)v);
+  /* An integer beyond 2^53 (every double there is one) in all its digits
+   * below 1e21, as JavaScript writes it too (the report and the live page
+   * read these files), rather than 1.152921504606847e+18: a reader sees an
+   * integer, and glibc's %.0f is exact, so it reads back as v. At most 22
+   * characters; from 1e21 on, the shortest %g form (1e+21). */
+  if (v == floor(v) && fabs(v) < 1e21)
+    return snprintf(buf, 32, "%.0f", v);
   int n = fmt_fixed_fast(buf, v);
   if (n) return n;
   /* The shortest of 15, 16 or 17 significant digits that reads back as v:

@@ -6,9 +6,10 @@
 #include <stdint.h>
 
 /* ASX_FFI_BEGIN */
-/* Writes v into buf (at least 32 bytes) exactly: an integral value within
- * 2^53 as an integer, any other finite value in the shortest %g form that
- * strtod reads back as v, "nan", "inf" or "-inf" otherwise. Returns the
+/* Writes v into buf (at least 32 bytes) exactly: an integral value below
+ * 1e21 as an integer in all its digits (2^60 as 1152921504606846976), any
+ * other finite value in the shortest form that strtod reads back as v
+ * (0.1, 1e+21), "nan", "inf" or "-inf" otherwise. Returns the
  * length. This is the one number formatter: the Lua encoders call it too,
  * so the generic path writes the same text as the native one. */
 int asx_fmt_double(char *buf, double v);

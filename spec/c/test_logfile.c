@@ -71,6 +71,20 @@ static void test_fmt_numbers(void **state) {
   assert_string_equal(buf, "0.3333333333333333");
   asx_fmt_double(buf, 9007199254740992.0);
   assert_string_equal(buf, "9007199254740992");
+  /* Integers beyond 2^53 in all their digits below 1e21 (as JavaScript
+   * writes them): 2^60 was 1.152921504606847e+18, 1e17 1e+17. */
+  asx_fmt_double(buf, 9007199254740994.0);
+  assert_string_equal(buf, "9007199254740994");
+  asx_fmt_double(buf, 1e17);
+  assert_string_equal(buf, "100000000000000000");
+  asx_fmt_double(buf, ldexp(1, 60));
+  assert_string_equal(buf, "1152921504606846976");
+  asx_fmt_double(buf, -ldexp(1, 63));
+  assert_string_equal(buf, "-9223372036854775808");
+  assert_int_equal(asx_fmt_double(buf, -nextafter(1e21, 0)), 22);
+  assert_string_equal(buf, "-999999999999999868928");
+  asx_fmt_double(buf, 1e21);
+  assert_string_equal(buf, "1e+21");
   asx_fmt_double(buf, 1e300);
   assert_string_equal(buf, "1e+300");
   asx_fmt_double(buf, 2.5e-7);
@@ -114,7 +128,10 @@ static void test_fmt_matches_printf(void **state) {
     if (x & 1024) v = -v;
     asx_fmt_double(a, v);
     if (v == floor(v) && fabs(v) <= 9007199254740992.0) continue;
-    fmt_reference(b, v);
+    if (v == floor(v) && fabs(v) < 1e21)
+      snprintf(b, sizeof b, "%.0f", v);
+    else
+      fmt_reference(b, v);
     assert_string_equal(a, b);
     assert_true(strtod(a, NULL) == v);
   }
