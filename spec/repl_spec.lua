@@ -690,8 +690,11 @@ spread -, mid -]]), out)
     local cases = {
       { "book(0)", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got 0)" },
       { "book('x')", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got string)" },
-      { "trades(-1)", "stdin:1: bad argument #1 to 'trades' (positive integer count expected, got -1)" },
-      { "trades(1.5)", "stdin:1: bad argument #1 to 'trades' (positive integer count expected, got 1.5)" },
+      { "trades(-1)", "stdin:1: bad argument #1 to 'trades' (positive integer count up to 2^53 - 1 expected, got -1)" },
+      { "trades(1.5)", "stdin:1: bad argument #1 to 'trades' (positive integer count up to 2^53 - 1 expected, got 1.5)" },
+      -- A count past the limit was refused as if it were no positive integer.
+      { "trades(2^53)",
+        "stdin:1: bad argument #1 to 'trades' (positive integer count up to 2^53 - 1 expected, got 9007199254740992)" },
       { "traders(5)",
         "stdin:1: bad argument #1 to 'traders' (strategy or state name, or function, expected, got 5)" },
       { "traders():sort('nope')", "stdin:1: bad argument #1 to 'traders:sort' (column name expected "
@@ -708,7 +711,9 @@ spread -, mid -]]), out)
       { "spawn('missing.lua')",
         "stdin:1: bad argument #1 to 'spawn' (cannot read 'missing.lua': No such file or directory)" },
       { "spawn(getmetatable(trader(1)), 0)",
-        "stdin:1: bad argument #2 to 'spawn' (positive integer count expected, got 0)" },
+        "stdin:1: bad argument #2 to 'spawn' (positive integer count up to 2^53 - 1 expected, got 0)" },
+      { "spawn(getmetatable(trader(1)), 2^53)",
+        "stdin:1: bad argument #2 to 'spawn' (positive integer count up to 2^53 - 1 expected, got 9007199254740992)" },
       { "spawn(getmetatable(trader(1)), 1, 5)",
         "stdin:1: bad argument #3 to 'spawn' (table of options expected, got 5)" },
       { "kill(me)", "stdin:1: bad argument #1 to 'kill' (me is not an agent)" },

@@ -76,7 +76,10 @@ describe("session:spawn", function()
     assert.has_error(function() s:spawn({}) end,
       "bad argument #1 to 'spawn' (Trader class with cycle expected, got table)")
     assert.has_error(function() s:spawn(Sleeper, 0) end,
-      "bad argument #2 to 'spawn' (positive integer count expected, got 0)")
+      "bad argument #2 to 'spawn' (positive integer count up to 2^53 - 1 expected, got 0)")
+    -- Past the limit it said only "positive integer count expected".
+    assert.has_error(function() s:spawn(Sleeper, 2 ^ 53) end,
+      "bad argument #2 to 'spawn' (positive integer count up to 2^53 - 1 expected, got 9007199254740992)")
     assert.are.equal(0, #s.traders)
   end)
 

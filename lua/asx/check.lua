@@ -13,6 +13,12 @@ local M = {}
 M.MAX = 9007199254740991 -- 2^53 - 1: the largest amount, price or balance
 local MAX = M.MAX
 
+-- What a count of things to make or show must be (spawn's agents, the
+-- prompt's trades(n)): said here once, with the limit, so that a count
+-- past it (2^53, which a double holds) is not refused as if it were no
+-- positive integer.
+M.COUNT_EXPECTED = "positive integer count up to 2^53 - 1 expected"
+
 -- How a bad value appears in a message: a number as the files write it
 -- (asx_fmt_double: integers in full, others in the fewest digits that read
 -- back as the same number, 0.1 as 0.1; nan and inf by name), anything else

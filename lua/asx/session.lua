@@ -793,7 +793,7 @@ function Session:spawn(cls, count, opts)
     argerror(1, "spawn", "Trader class with cycle expected", cls)
   end
   if count == nil then count = 1 end
-  if not check.is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+  if not check.is_count(count) then argerror(2, "spawn", check.COUNT_EXPECTED, count) end
   -- Before any agent is made: a count past the memory would take all the
   -- machine's memory until the kernel killed the process.
   local full = memory.session_too_many(self, count)

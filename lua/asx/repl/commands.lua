@@ -219,7 +219,7 @@ function(ctx)
   local ex = ctx.exchange
   return function(n, instrument)
     if n == nil then n = 10 end
-    if not is_count(n) then argerror(1, "trades", "positive integer count expected", n) end
+    if not is_count(n) then argerror(1, "trades", check.COUNT_EXPECTED, n) end
     local names = check_instrument(ex, instrument, "trades")
     return setmetatable(ctx.recorder:last(n, instrument), instrument == nil and #names > 1 and TradesNamed or Trades)
   end
@@ -384,7 +384,7 @@ function(ctx)
       argerror(1, "spawn", "strategy file name or Trader class with cycle expected", what)
     end
     if count == nil then count = 1 end
-    if not is_count(count) then argerror(2, "spawn", "positive integer count expected", count) end
+    if not is_count(count) then argerror(2, "spawn", check.COUNT_EXPECTED, count) end
     -- Checked as the command line's agents are: a count past the memory
     -- would take the machine's memory before the call returns.
     local why = ctx.too_many and ctx.too_many(count)
