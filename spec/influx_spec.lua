@@ -347,6 +347,8 @@ describe("the InfluxDB logger with a 2.x listener", function()
       bucket = "trades", token = "s3cret-t0ken", start = 1700000000, session = "s1", quiet = true }))
     local ex = asx.exchange({ logger = L })
     ex.session_id = "s1"
+    -- Past the assignment's check: the tag was session=table:\ 0x...
+    rawset(ex, "session_id", {})
     local a = asx.trader({ exchange = ex, money = 100, stocks = 1 })
     ex:set_time(0.25)
     a:sell(1, 7)

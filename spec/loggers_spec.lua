@@ -187,6 +187,26 @@ describe("asx.loggers.csv", function()
     os.remove(path)
   end)
 
+  -- rawset put the table in the exchange's own table, past the check, and
+  -- the file loggers wrote ex.session_id: "table: 0x...", an address.
+  it("writes the checked session id whatever rawset put in the exchange's table", function()
+    local cpath, jpath = tmpname(".csv"), tmpname(".jsonl")
+    local L, J = assert(loggers.csv(cpath, { events = "exchange" })), assert(loggers.jsonl(jpath))
+    local ex = asx.exchange({ loggers = { L, J } })
+    ex.session_id = "s1"
+    rawset(ex, "session_id", {})
+    local ids = drive(ex)
+    ex:emit("note", {})
+    assert.is_true(L:close())
+    assert.is_true(J:close())
+    assert.are.equal(("1.25,s1,10,2,%d,%d,3,1,buy,STOCK\n"):format(ids.b, ids.a), slurp(cpath):match("\n(.*)$"))
+    local lines = {}
+    for line in slurp(jpath):gmatch("[^\n]+") do lines[#lines + 1] = line:match('"session":([^,}]*)') end
+    assert.are.same({ '"s1"', '"s1"', '"s1"', '"s1"', '"s1"', '"s1"', '"s1"', '"s1"', '"s1"' }, lines)
+    os.remove(cpath)
+    os.remove(jpath)
+  end)
+
   it("keeps custom columns for a type of the user's own", function()
     local path = tmpname(".csv")
     local L = assert(loggers.csv(path, { events = "note", columns = { "text", "n" } }))

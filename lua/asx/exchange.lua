@@ -80,10 +80,8 @@ function Exchange.__newindex(ex, k, v)
   rawset(ex, k, v)
 end
 
--- The session id of ex's events, or nil: not looked for in the class.
-local function session_of(st)
-  return rawget(st.fields, "session_id")
-end
+-- The session id of st's events, or nil (lua/asx/private.lua).
+local session_of = P.session_of
 M.Exchange = Public
 -- Behind an exchange's own fields (its session_id), its methods.
 local FIELDS = { __index = Exchange }
@@ -725,7 +723,7 @@ function Exchange:emit(event_type, message)
       ("field '%s' nested deeper (or in a cycle)"):format(deep))
   end
   if message.time == nil then message.time = C.asx_book_time(st.book) end
-  if message.session == nil then message.session = self.session_id end
+  if message.session == nil then message.session = session_of(st) end
   -- The book's earlier events are numbered, and delivered, first.
   flush(self)
   local loggers, sends = st.loggers, st.sends

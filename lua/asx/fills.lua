@@ -112,7 +112,7 @@ function M.collect(ex, st, evs, n, notify)
         local o = watched[id]
         if o then
           local t = owners[o.trader_]
-          if t then notify(t, o, event.message(e, ex.session_id)) end
+          if t then notify(t, o, event.message(e, P.session_id(ex))) end
           done = done or {}
           done[#done + 1] = id
         end

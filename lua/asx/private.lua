@@ -78,6 +78,21 @@ local state_at = weak("v")
 local exchange_at = weak("v")
 P.state_at, P.exchange_at = state_at, exchange_at
 
+-- The session id an exchange's events carry, or nil: the one its
+-- __newindex checked (a string or a number) and keeps in its own fields,
+-- st.fields (lua/asx/exchange.lua), never a field that rawset put in the
+-- exchange's table, which ex.session_id would read (rawset(ex,
+-- "session_id", {}) was written as "table: 0x..." by the loggers' own
+-- fields). Every writer of the id reads it here, so that the book's events,
+-- ex:emit, the fills and the loggers write the same id. session_id takes
+-- anything, and gives nil for what is no exchange.
+local function session_of(st) return rawget(st.fields, "session_id") end
+P.session_of = session_of
+function P.session_id(ex)
+  local st = P.state_of[ex]
+  return st and session_of(st)
+end
+
 -- What asx's Lua code uses at all, so that the paths of an order cost one
 -- test more where nobody does: set on the first trader or class that has a
 -- `latency` or an `on_fill` (lua/asx/trader.lua), or a session with a

@@ -177,7 +177,7 @@ local function name_events(s)
     ex.session_id = s.own_id
     ids_set[ex] = s.own_id
   end
-  s.session_id = ex.session_id
+  s.session_id = P.session_id(ex)
 end
 
 function M.new(opts)

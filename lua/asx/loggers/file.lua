@@ -9,6 +9,9 @@ local terminal = require("asx.terminal")
 local C = F.C
 
 local check = require("asx.check")
+require("asx.private")
+-- P.session_id: the id of an exchange's events, which ex.session_id may not be.
+local P = debug.getregistry()["asx.private"]
 local argerror, num = check.argerror, event.format_number
 
 local M = {}
@@ -133,7 +136,8 @@ end
 
 function FileLogger:consume_events(ptr, n, ex)
   common.check_consume_events(self, ptr, n)
-  if ex and ex.session_id ~= self.session then self:_session(ex.session_id) end
+  local id = P.session_id(ex)
+  if ex and id ~= self.session then self:_session(id) end
   local files = self.native
   for i = 1, #files do
     local f = files[i]

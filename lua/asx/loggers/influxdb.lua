@@ -7,6 +7,9 @@ local common = require("asx.loggers.common")
 local C = F.C
 
 local check = require("asx.check")
+require("asx.private")
+-- P.session_id: the id of an exchange's events, which ex.session_id may not be.
+local P = debug.getregistry()["asx.private"]
 local core = require("asx.core")
 local argerror, num = check.argerror, event.format_number
 local errbuf = ffi.new("const char *[1]")
@@ -48,7 +51,8 @@ end
 
 function Influx:consume_events(ptr, n, ex)
   common.check_consume_events(self, ptr, n)
-  if ex and ex.session_id ~= self.session then self:_session(ex.session_id, ex:time()) end
+  local id = P.session_id(ex)
+  if ex and id ~= self.session then self:_session(id, ex:time()) end
   C.asx_influx_events(ix_of(self), ptr, n)
 end
 
