@@ -215,6 +215,31 @@ describe("an agent's cycle", function()
       "newest " .. b.id .. " at 1", "new again " .. a.id .. " at 2", "new again " .. c.id .. " at 2" }, ran)
   end)
 
+  -- Each class's start is called beforehand with no trader, so that
+  -- LuaJIT compiles it (lua/asx/session.lua, warm), and again after the
+  -- first turns: none of those calls reaches the cycle.
+  it("runs once per agent, with its trader, for agents added before and after the first turns", function()
+    local Cls = asx.Trader:extend("counted")
+    local ran = {}
+    function Cls:cycle()
+      ran[#ran + 1] = ("%s at %s"):format(tostring(self), self:now())
+      self:sleep(10)
+    end
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3 })
+    local early = { Cls:new({}), Cls:new({}) }
+    for _, t in ipairs(early) do s:add(t) end
+    local late = { Cls:new({}), Cls:new({}) }
+    local Adder = asx.Trader:extend("adder")
+    function Adder:cycle()
+      self:sleep(1)
+      for _, t in ipairs(late) do s:add(t) end
+    end
+    s:add(Adder:new({}))
+    s:run()
+    assert.are.same({ tostring(early[1]) .. " at 0", tostring(early[2]) .. " at 0",
+      tostring(late[1]) .. " at 1", tostring(late[2]) .. " at 1" }, ran)
+  end)
+
   it("fails the agent alone, naming the cycle, when it is no function at the first turn", function()
     local Cls = asx.Trader:extend("unset")
     Cls.cycle = function() end

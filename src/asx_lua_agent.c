@@ -25,31 +25,33 @@
  *
  * How an agent starts. Its coroutine holds its class's start, the cycle and
  * the trader (lua/asx/session.lua; sched:add's via), and start(cycle,
- * trader) calls a C function from a Lua function, then the cycle by a tail
- * call. Started in the cycle itself, an agent's first turn ran in the
- * interpreter up to the cycle's loop: LuaJIT compiles the loop (its trace
- * ends at the yield in sleep and the code after it is stitched on), but
- * never the cycle from its entry, since a root trace that meets a loop
- * inside it gives up ("inner loop in root trace") and the entry is
- * blacklisted after a dozen tries. So what a cycle does before its loop was
- * interpreted once per agent, and a metamethod read there costs some 300
- * instructions (the trader's __index is a function: the VM's look-up, the
- * metamethod's call, the entry of its trace and the exit back):
- * random_trader's choices(self.exchange) made its first turn 1,240
- * instructions, of which 1,000,000 agents pay a million in a half-second
- * window. The C call ends the trace of start; the trace that goes on after
- * it is a stitched one, which LuaJIT lets run into a loop that has its trace
- * and link to it, so the cycle's first lines are compiled with the rest
- * (first turn: about 1,000 instructions, under callgrind, 100,000 random
- * traders at -d 0). The C function must be called from a Lua function
- * inlined in start's trace: one called at the trace's own level stops the
- * trace instead of stitching. A tail call leaves no frame, so the cycle is
- * still the coroutine's bottom frame in tracebacks and debug.getinfo. The
- * cost: where the first lines cannot be compiled (a closure made there, a
- * function under jit.off), the stitched trace is abandoned after its first
- * failure, and the first turn pays the exit from start's trace at the C
- * call, some 240 instructions more than it paid before; each class has its
- * own start so that this stays with the class that causes it.
+ * trader) calls the cycle by a tail call. Started in the cycle itself, an
+ * agent's first turn ran in the interpreter up to the cycle's loop: LuaJIT
+ * compiles the loop (its trace ends at the yield in sleep and the code
+ * after it is stitched on), but never the cycle from its entry, since a
+ * root trace that meets a loop inside it gives up ("inner loop in root
+ * trace") and the entry is blacklisted after a dozen tries. So what a cycle
+ * does before its loop was interpreted once per agent, and a metamethod
+ * read there costs some 300 instructions: random_trader's
+ * choices(self.exchange) made its first turn 1,240 instructions, of which
+ * 1,000,000 agents pay a million in a half-second window. A side trace may
+ * run into a loop that has its trace and link to it, so start's own trace
+ * is recorded before any agent runs, from calls with no trader (session.lua's
+ * warm): it tests that the trader is nil and returns. An agent's first turn
+ * fails that test, and the side trace recorded at that exit runs the
+ * cycle's first lines and goes on into the loop's trace: the whole turn is
+ * compiled code, entered once, left once at the yield (first turn: 812
+ * instructions under callgrind, 100,000 random traders at -d 0; 982 when
+ * start called a C function to end its trace, with a second exit and entry
+ * around the call). A tail call leaves no frame, so the cycle is still the
+ * coroutine's bottom frame in tracebacks and debug.getinfo. Where the first
+ * lines cannot be compiled (a closure made there, a function under
+ * jit.off), the side trace is given up after a few tries and the first
+ * turn pays the exit from start's trace, some 100 instructions, before the
+ * interpreter runs them; each class has its own start so that this stays
+ * with the class that causes it. The jit.flush() at the end of the first
+ * turns (below) drops start's trace too: it is recorded again at once, for
+ * agents added later.
  *
  * sleep, now and random are plain functions that find the scheduler that is
  * running (one at a time: a session cannot run inside an agent), so they can
@@ -293,6 +295,20 @@ static void tick(lsched *ls, double now) {
   lua_settop(L, top);
 }
 
+/* Records the classes' starts again after the jit.flush() that ends the
+ * agents' first turns (see "How an agent starts"): session.lua's
+ * warm_starts, under a protected call. It only calls the starts with no
+ * trader, so the one thing that can fail is an allocation: then agents
+ * added later pay their first turns in the interpreter, and nothing else
+ * changes. */
+static void warm_starts(lua_State *L) {
+  int top = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "asx.warm_starts");
+  if (lua_isfunction(L, -1))
+    (void)lua_pcall(L, 0, 0, 0);
+  lua_settop(L, top);
+}
+
 /* The courier (asx_sched_on_courier): the Lua function that delivers the
  * first message in flight (lua/asx/courier.lua), on the thread inside
  * sched:run(), never on an agent's coroutine, so that what it calls cannot
@@ -430,6 +446,7 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *udata,
   } else if (ls->opening == OPENING_NOW) {
     ls->opening = OPENING_DONE;
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
+    warm_starts(L);
   }
   ls->co = co;
   rng_sched = s;
@@ -601,17 +618,9 @@ static int l_random(lua_State *L) {
   return asx__lua_random_args(L, 2, "random", asx_sched_draw());
 }
 
-/* core.stitch_point(): does nothing. It is a C function, which LuaJIT
- * does not compile: a trace that calls it ends there, and the one that
- * carries on after it is stitched to it (see "How an agent starts"). */
-static int l_stitch_point(lua_State *L) {
-  (void)L;
-  return 0;
-}
-
 static const luaL_Reg agent_functions[] = {
     {"sleep", l_sleep},   {"now", l_now}, {"random", l_random},
-    {"stitch_point", l_stitch_point}, {NULL, NULL}};
+    {NULL, NULL}};
 
 void asx__lua_open_agent(lua_State *L) {
   luaL_register(L, NULL, agent_functions);

@@ -179,18 +179,18 @@ static inline void prefetch_span(const char *line) {
  * Instructions more than misses now make the gap from a thousand agents
  * (callgrind, run_batch inclusive, once the resume was handed its udata):
  * 1,000 random traders for 500 s take 1,900 instructions an order,
- * 1,000,000 for 0.5 s 3,500, for each of the million also has a first
- * turn, with no order, of about 950 (100,000 agents for 1e-9 s): LuaJIT
- * 530 (start's trace 216 and
- * the stitched one 30, the VM 154 around the exit at the stitch point's C
- * call, lua_resume 105, its runtime 23 more), run_batch 104, the resume 77,
- * sched_wake and its push 103, wakeq_first and take 49, and 54 to deal
- * that instant's wake-ups from the top into a rung. A quiet machine runs
+ * 1,000,000 for 0.5 s 3,230, for each of the million also has a first
+ * turn, with no order, of about 810 (100,000 agents at -d 0, once the
+ * first turn became one compiled trace, asx_lua_agent.c's "How an agent
+ * starts": 3,520 and 980 before): LuaJIT 390 (the trace 214, lua_resume
+ * 105, the exit at the yield 70), run_batch 104, the resume 70,
+ * sched_wake and its push 104, wakeq_first and take 49, and 54 to deal
+ * that instant's wake-ups from the top into a rung. A quiet machine ran
  * the million at 0.91 of the thousand's instructions per second (6.8
- * against 7.5 G/s at 1.92M and 3.93M orders/s), so the ratio, 0.49, is
- * 0.54 (instructions per order) times 0.91 (misses): 0.55 needs some 400
- * instructions fewer per order at a million, 250 per first turn, which only
- * LuaJIT's entry into a new coroutine holds. */
+ * against 7.5 G/s at 1.92M and 3.93M orders/s, with 3,520 an order), so
+ * the ratio, 0.49 then, would now be 0.59 (instructions per order) times
+ * 0.91 (misses), 0.54. What is left of a first turn is what every turn costs
+ * (the resume, the wake-up, the queue) plus the cycle's first lines. */
 static void prefetch_ahead(asx_sched *s) {
   uint32_t *ids = s->pf_ids;
   uint32_t n = asx_wakeq_ahead(s->q, ids, PF_END), i;

@@ -307,21 +307,35 @@ end
 
 -- Each agent's coroutine starts in its class's start, as start(cycle,
 -- trader), which goes on into cycle(trader) by a tail call, leaving no
--- frame of its own. The call of a C function ends LuaJIT's trace of start,
--- so that the code after it, the cycle's first lines, is compiled into the
--- trace of its loop, where it was interpreted in every agent's first turn
+-- frame of its own. start's trace is recorded beforehand, by calls with no
+-- trader (warm), so it is only the test of its trader and a return; at an
+-- agent's first turn that test fails, and the side trace LuaJIT records
+-- from there runs the cycle's first lines in compiled code and on into the
+-- trace of its loop, with no exit to the interpreter on the way
 -- (src/asx_lua_agent.c, "How an agent starts"). Each class has a start
 -- from a chunk of its own, hence traces of its own: a class whose first
 -- lines LuaJIT cannot compile (one that makes a closure there) gives up
 -- only its own.
 local START = [[
-local stitch_point = ...
-local function stitch() stitch_point() end
 return function(cycle, trader)
-  stitch()
+  if trader == nil then return end
   return cycle(trader)
 end]]
 local starts = setmetatable({}, { __mode = "k" })
+
+-- Calls start with no trader often enough that LuaJIT compiles it: a
+-- function is compiled after some hundred calls (112 with LuaJIT's default hotloop),
+-- counted by the interpreter, so warm's own loop stays interpreted. The
+-- scheduler calls warm_starts again after it drops what LuaJIT compiled
+-- during agents' first turns (src/asx_lua_agent.c), for agents added later.
+local WARM_CALLS = 1000
+local function warm(start)
+  for _ = 1, WARM_CALLS do start() end
+end
+jit.off(warm)
+debug.getregistry()["asx.warm_starts"] = function()
+  for _, start in pairs(starts) do warm(start) end
+end
 
 -- The agent's error when its class's cycle was set to what is no function
 -- before its first turn: it fails as an agent that raises does.
@@ -360,7 +374,8 @@ end
 local function start_of(cls)
   local start = starts[cls]
   if start == nil then
-    start = assert(load(START, "=asx agent start"))(core.stitch_point)
+    start = assert(load(START, "=asx agent start"))()
+    warm(start)
     starts[cls] = start
   end
   return start
