@@ -122,6 +122,9 @@ describe("repl.format", function()
   it("never raises: a failing __tostring prints as a placeholder", function()
     local v = setmetatable({}, { __tostring = function() error("no", 0) end })
     assert.are.equal("<table: __tostring raised: no>", repl.format(v))
+    -- An error value that is no string reads as everywhere else in asx.
+    local raw = setmetatable({}, { __tostring = function() error({}) end })
+    assert.are.equal("<table: __tostring raised: (error object is a table value)>", repl.format(raw))
   end)
 end)
 

@@ -389,6 +389,52 @@ describe("asx.session", function()
       { told, s:now(), s:agent_state(1), s:agent_state(2), s:summary().stopped_by })
   end)
 
+  -- One wording for an error value, from one function (asx__lua_error_text,
+  -- check.error_text): a table without __tostring was 'table: 0x...' from
+  -- a raising on_error and an on_fill handler, and '?' from C.
+  it("says an error value that is no string by its __tostring, else by its type, never its address", function()
+    local run = require("helpers.run")
+    local d = run.tmpdir()
+    run.write(d .. "/raise.lua", [[
+local asx = require("asx")
+local Bad = asx.Trader:extend("bad")
+function Bad:cycle() self:sleep(1); error("boom") end
+for _, e in ipairs({ {}, setmetatable({}, { __tostring = function() return "a table's own text" end }),
+    setmetatable({}, { __tostring = function() error("no") end }), 2 ^ 60, true }) do
+  asx.session({ clock = "virtual", seed = 1, traders = { Bad:new() }, on_error = function() error(e, 0) end }):run()
+end
+local s = asx.session({ clock = "virtual", seed = 1, duration = 1, traders = { Bad:new() },
+  on_error = function() end })
+local ticks = { {}, setmetatable({}, { __tostring = function() return "tick's" end }) }
+s.sched:on_tick(function() error(table.remove(ticks, 1)) end, 1)
+s:run()
+]])
+    local r = run.sh(("'%s' \"$D/raise.lua\""):format(run.LUA), d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(table.concat({
+      "asx: the agent error handler failed: (error object is a table value)",
+      "asx: the agent error handler failed: a table's own text",
+      "asx: the agent error handler failed: (error object is a table value)",
+      "asx: the agent error handler failed: 1152921504606846976",
+      "asx: the agent error handler failed: (error object is a boolean value)",
+      "asx: the tick function failed: (error object is a table value)",
+      "asx: the tick function failed: tick's", "" }, "\n"), r.stderr)
+    assert.are.equal(0, r.status)
+
+    local errors = {}
+    local Loud = asx.Trader:extend("loud")
+    function Loud.on_fill() error({}) end
+    function Loud:cycle() self:sell(1, 100); self:sleep(5) end
+    local Taker = asx.Trader:extend("taker")
+    function Taker:cycle() self:sleep(1); self:buy(1, 100) end
+    local Big = asx.Trader:extend("big")
+    function Big:cycle() self:sleep(2); error(2 ^ 60, 0) end
+    asx.session({ clock = "virtual", seed = 1, traders = { Loud:new({ stocks = 1 }), Taker:new({ money = 100 }),
+      Big:new() }, on_error = function(_, _, text) errors[#errors + 1] = (text:match("^[^\n]*"):gsub("#%d+", "#N")) end })
+      :run()
+    assert.are.same({ "loud#N: (error object is a table value)", "big#N: 1152921504606846976" }, errors)
+  end)
+
   it("names the caller's line when os.exit is given what is no status", function()
     local errors = {}
     local T = asx.Trader:extend("t")

@@ -19,10 +19,15 @@ int asx__lua_in_send(lua_State *L);
  * name that user code chose, which must not drive the user's terminal.
  * asx_lua_core.c. */
 void asx__lua_put(const char *head, const char *text);
-/* The error value at idx as text, without allocating on L (a conversion
- * raises when memory is out, and these run outside any protected call): a
- * string's own bytes, a number written into buf (as tostring writes it),
- * or NULL for other values. asx_lua_core.c. */
+/* The error value at idx as text: the one wording of an error value, for
+ * C and (as core.error_text, check.error_text) for Lua. A string is its own
+ * bytes; a number is written into buf (ASX__LUA_ERROR_TEXT_SIZE bytes) by
+ * asx_fmt_double; a value whose __tostring gives a string is replaced at
+ * idx by that string; anything else is "(error object is a table value)"
+ * (its type) in buf, never an address. Nothing is allocated outside a
+ * protected call: these run where a memory error would find none (a
+ * libuv callback). asx_lua_core.c. */
+#define ASX__LUA_ERROR_TEXT_SIZE 64
 const char *asx__lua_error_text(lua_State *L, int idx, char *buf, size_t size);
 
 #define ASX__LUA_LOGGER_WAITS "a logger must not yield (coroutine.yield or sleep inside a logger)"

@@ -167,7 +167,9 @@ static void report_error(lsched *ls, uint32_t agent, lua_State *co,
                first > 200 ? 200 : first, msg);
       asx__lua_put("", line);
     } else if (rc != 0) {
-      asx__lua_put("asx: the agent error handler failed: ", lua_tostring(L, -1));
+      char num[ASX__LUA_ERROR_TEXT_SIZE];
+      asx__lua_put("asx: the agent error handler failed: ",
+                   asx__lua_error_text(L, -1, num, sizeof num));
     }
   } else {
     char head[32];
@@ -185,37 +187,18 @@ typedef struct report_args {
   lua_State *co;
 } report_args;
 
-/* What an error object's own __tostring gives, or nothing: run under a
- * protected call of its own, since it is user code, which may raise. */
-static int error_tostring(lua_State *L) {
-  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-    return 1;
-  return 0;
-}
-
 static int report_call(lua_State *L) {
   report_args *a = lua_touserdata(L, 1);
+  char num[ASX__LUA_ERROR_TEXT_SIZE];
   size_t len;
   const char *msg;
   /* Whatever allocates does it on L, under the cpcall: a memory error
    * raised on the dead coroutine would find no protected call there. */
-  if (lua_type(a->co, -1) == LUA_TNUMBER) {
-    lua_pushnumber(L, lua_tonumber(a->co, -1));
-  } else if (lua_type(a->co, -1) == LUA_TSTRING) {
-    lua_xmove(a->co, L, 1);
-  } else {
-    /* An error object with a __tostring says what it is, as a logger's
-     * does (check.error_text): error(setmetatable({}, { __tostring = f }))
-     * was reported as "(error object is a table value)". A __tostring
-     * that raises, or gives no string, leaves that. */
-    const char *type = luaL_typename(a->co, -1);
-    lua_pushcfunction(L, error_tostring);
-    lua_xmove(a->co, L, 1);
-    if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_pushfstring(L, "(error object is a %s value)", type);
-    }
-  }
+  /* An error object with a __tostring says what it is; another says its
+   * type (asx__lua_error_text, the one wording). */
+  lua_xmove(a->co, L, 1);
+  if (asx__lua_error_text(L, -1, num, sizeof num) == num)
+    lua_pushstring(L, num);
   msg = lua_tolstring(L, -1, &len);
   report_error(a->ls, a->agent, a->co, msg, len);
   return 0;
@@ -288,7 +271,7 @@ static void tick(lsched *ls, double now) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->tick_ref);
   lua_pushnumber(L, now);
   if (lua_pcall(L, 1, 0, 0) != 0) {
-    char num[32];
+    char num[ASX__LUA_ERROR_TEXT_SIZE];
     asx__lua_put("asx: the tick function failed: ",
                  asx__lua_error_text(L, -1, num, sizeof num));
   }
@@ -324,7 +307,7 @@ void asx__lua_run_courier(asx_sched *s, void *data) {
   top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->courier_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    char num[32];
+    char num[ASX__LUA_ERROR_TEXT_SIZE];
     asx__lua_put("asx: the courier failed: ",
                  asx__lua_error_text(L, -1, num, sizeof num));
   }
@@ -497,8 +480,9 @@ void asx__lua_resume_agent(asx_sched *s, uint32_t agent, void *udata,
       lua_rawgeti(L, LUA_REGISTRYINDEX, ls->on_finish_ref);
       lua_pushinteger(L, (lua_Integer)agent + 1);
       if (lua_pcall(L, 1, 0, 0) != 0) {
+        char num[ASX__LUA_ERROR_TEXT_SIZE];
         asx__lua_put("asx: the agent finish handler failed: ",
-                     lua_tostring(L, -1));
+                     asx__lua_error_text(L, -1, num, sizeof num));
       }
       lua_settop(L, top);
     }

@@ -20,17 +20,43 @@
 #include <sys/sysmacros.h>
 
 const char *asx__lua_error_text(lua_State *L, int idx, char *buf, size_t size) {
-  lua_Number v;
+  if (idx < 0)
+    idx = lua_gettop(L) + idx + 1;
   if (lua_type(L, idx) == LUA_TSTRING)
     return lua_tostring(L, idx);
-  if (lua_type(L, idx) != LUA_TNUMBER)
-    return NULL;
-  v = lua_tonumber(L, idx);
-  if (v != v)
-    snprintf(buf, size, "nan");
-  else
-    snprintf(buf, size, LUA_NUMBER_FMT, v);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    char num[32];
+    asx_fmt_double(num, lua_tonumber(L, idx));
+    snprintf(buf, size, "%s", num);
+    return buf;
+  }
+  /* User code may raise anything. Its own __tostring (an error object
+   * made to be read) runs under lua_pcall, which catches what it raises,
+   * memory errors too; the metafield's name is interned, so looking it up
+   * allocates nothing. */
+  if (luaL_getmetafield(L, idx, "__tostring")) {
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+      lua_replace(L, idx);
+      return lua_tostring(L, idx);
+    }
+    lua_pop(L, 1);
+  }
+  snprintf(buf, size, "(error object is a %s value)", luaL_typename(L, idx));
   return buf;
+}
+
+/* core.error_text(e): asx__lua_error_text for Lua (check.error_text). */
+static int l_error_text(lua_State *L) {
+  char buf[ASX__LUA_ERROR_TEXT_SIZE];
+  const char *text;
+  lua_settop(L, 1);
+  text = asx__lua_error_text(L, 1, buf, sizeof buf);
+  if (text == buf)
+    lua_pushstring(L, buf);
+  else
+    lua_pushvalue(L, 1);
+  return 1;
 }
 
 void asx__lua_put(const char *head, const char *text) {
@@ -84,6 +110,8 @@ int luaopen_asx_core(lua_State *L) {
   lua_setfield(L, -2, "cdef");
   lua_pushcfunction(L, l_process_memory);
   lua_setfield(L, -2, "process_memory");
+  lua_pushcfunction(L, l_error_text);
+  lua_setfield(L, -2, "error_text");
   asx__lua_open_sched(L);
   asx__lua_open_repl(L);
   asx__lua_open_httpd(L);

@@ -81,9 +81,9 @@ static void end_call(lhttp *u, lua_State *T) {
 }
 
 static void report(lua_State *T, const char *where) {
-  char num[32];
+  char num[ASX__LUA_ERROR_TEXT_SIZE];
   const char *msg = asx__lua_error_text(T, -1, num, sizeof num);
-  fprintf(stderr, "asx http: error in %s: %s\n", where, msg ? msg : "(not a string)");
+  fprintf(stderr, "asx http: error in %s: %s\n", where, msg);
   fflush(stderr);
   lua_pop(T, 1);
 }

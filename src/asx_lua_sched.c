@@ -101,7 +101,7 @@ static void on_progress(uv_timer_t *t) {
   L = ls->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ls->progress_ref);
   if (lua_pcall(L, 0, 0, 0) != 0) {
-    char num[32];
+    char num[ASX__LUA_ERROR_TEXT_SIZE];
     asx__lua_put("asx: progress callback failed: ",
                  asx__lua_error_text(L, -1, num, sizeof num));
     lua_pop(L, 1);

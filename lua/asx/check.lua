@@ -6,7 +6,7 @@
 -- from the caller's line; an expected outcome is a return value, not an
 -- error. Every module of lua/asx checks its arguments with these, so the
 -- messages read alike and a bad value is shown the same way everywhere.
-local type, error, pcall, tostring = type, error, pcall, tostring
+local type, error = type, error
 
 local M = {}
 
@@ -30,15 +30,13 @@ function M.show(v)
 end
 local show = M.show
 
--- An error value as text for a message, whatever it is: a string as it
--- is, else what its __tostring gives, else its type, when __tostring raises
--- or gives no string (user code may raise anything).
-function M.error_text(e)
-  if type(e) == "string" then return e end
-  local ok, text = pcall(tostring, e)
-  if ok and type(text) == "string" then return text end
-  return ("(error object is a %s value)"):format(type(e))
-end
+-- An error value as text for a message, whatever it is (user code may
+-- raise anything): a string as it is, a number as the files write it, what
+-- its own __tostring gives, else "(error object is a table value)" (its
+-- type), never tostring's address. The C reports (an agent's error, a
+-- failed tick) say the same from the same function (asx__lua_error_text in
+-- src/asx_lua_core.c), so the wording is in one place.
+M.error_text = require("asx.core").error_text
 
 -- Raises "bad argument #n to 'fname' (expected, got text)". level counts as
 -- error's does, from the function that calls bad_argument: 2, the default,

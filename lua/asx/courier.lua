@@ -32,7 +32,7 @@ local P = debug.getregistry()["asx.private"]
 require("asx.fills")
 local fills = P.fills
 
-local type, tostring, ipairs = type, tostring, ipairs
+local type, ipairs = type, ipairs
 local pcall, xpcall, error, setmetatable, collectgarbage = pcall, xpcall, error, setmetatable, collectgarbage
 local huge, traceback = math.huge, debug.traceback
 -- The largest time, DBL_MAX.
@@ -186,6 +186,12 @@ function Courier:notice(t, o, fill)
   self:_push({ time = self.sched:now(), kind = NOTICE, trader = t, order = o, fill = fill })
 end
 
+-- A handler's error as text with its traceback: debug.traceback gives any
+-- other value back as it is, whose tostring was an address.
+local function handler_error(e)
+  return traceback(check.error_text(e))
+end
+
 -- Runs a handler for t's agent as a turn of its own; an error fails it.
 function Courier:_notify(m)
   local s, sched = self.session, self.sched
@@ -194,7 +200,7 @@ function Courier:_notify(m)
   local handler = fills.handler(m.trader)
   if not handler then return end
   sched:act_for(agent)
-  local ok, err = xpcall(handler, traceback, m.trader, m.order, m.fill)
+  local ok, err = xpcall(handler, handler_error, m.trader, m.order, m.fill)
   sched:act_for(nil)
   if ok or s.exit_code ~= nil then return end
   -- A handler that ran out of memory left its garbage: LuaJIT does not
@@ -207,7 +213,7 @@ function Courier:_notify(m)
     collectgarbage()
   end
   sched:finish(agent, "failed")
-  s:_agent_error(agent, type(err) == "string" and err or tostring(err))
+  s:_agent_error(agent, err)
 end
 
 -- What message m does on arrival.

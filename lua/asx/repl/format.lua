@@ -43,13 +43,7 @@ local function fmt_num(v)
 end
 M.fmt_num = fmt_num
 
--- The text of an error value, running none of its metamethods.
-local function error_text(e)
-  local te = type(e)
-  if te == "string" then return e end
-  if te == "number" then return fmt_num(e) end
-  return "(" .. te .. " error value)"
-end
+local error_text = require("asx.check").error_text
 
 -- One line, short enough for a placeholder.
 local function brief(text)
