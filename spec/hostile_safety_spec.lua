@@ -352,24 +352,30 @@ describe("asx-host against hostile strategies", function()
     assert.are.same({ "orders: 9", "trades: 4", "volume: 4" }, { out[7], out[8], out[9] })
   end)
 
-  it("a logger that runs out of memory is detached, and the agent whose trade it logged goes on", function()
-    -- The logger's garbage was still there when its failure was reported,
-    -- which ran out of memory again in the agent's call: the agent failed,
-    -- blamed for it, and the logger stayed.
-    local why = run.address_limit_pending()
-    if why then pending(why) return end
-    local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 --logger "
-      .. F .. "hostile/hog_logger.lua " .. F .. "host/pair.lua")
-    -- 3: the detached logger missed the events after.
-    assert.are.equal(3, r.status)
-    assert.are.equal("asx: logger spec/fixtures/hostile/hog_logger.lua failed and was detached: "
-      .. "not enough memory\n", r.stderr)
-    local out = lines(r.stdout)
-    assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[5])
-    assert.are.same({ "orders: 8", "trades: 4", "volume: 4" }, { out[6], out[7], out[8] })
-    assert.matches("^logger spec/fixtures/hostile/hog_logger%.lua: detached after an error, %d+ events missed$",
-      out[#out])
-  end)
+  -- In a local, the logger's garbage was still there when its failure was
+  -- reported, which ran out of memory again in the agent's call: the agent
+  -- failed, blamed for it, and the logger stayed. In its own field, the
+  -- session held it after the logger was detached, and every agent after it
+  -- ran out in turn (pair#1 to pair#4: not enough memory).
+  for _, case in ipairs({ { "hog_logger", "a local" }, { "field_hog_logger", "its own field" } }) do
+    local fixture, where = case[1], case[2]
+    it(("a logger that runs out of memory keeping what it makes in %s is detached, and the agents go on")
+      :format(where), function()
+      local why = run.address_limit_pending()
+      if why then pending(why) return end
+      local r = host_limited("-q --clock virtual --seed 3 -d 5 --stuck-warning 0 --logger "
+        .. F .. "hostile/" .. fixture .. ".lua " .. F .. "host/pair.lua")
+      -- 3: the detached logger missed the events after.
+      assert.are.equal(3, r.status)
+      assert.are.equal(("asx: logger spec/fixtures/hostile/%s.lua failed and was detached: not enough memory\n")
+        :format(fixture), r.stderr)
+      local out = lines(r.stdout)
+      assert.are.equal("agents pair: 4 (0 running, 4 finished, 0 failed)", out[5])
+      assert.are.same({ "orders: 8", "trades: 4", "volume: 4" }, { out[6], out[7], out[8] })
+      assert.are.equal(("logger spec/fixtures/hostile/%s.lua: detached after an error, 12 events missed")
+        :format(fixture), out[#out])
+    end)
+  end
 
   it("a strategy loading bytecode gets an error from every loader, and fails alone", function()
     fails_alone("bytecode", "spec/fixtures/hostile/bytecode.lua:23: loadstring: binary chunks are not "

@@ -112,8 +112,11 @@ local seam = F.core.seam
 -- ex:on_logger_error(fn) the logger is detached at once and fn hears of it
 -- when the delivery is over; the caller never sees the error.
 local function logger_failed(ex, failed, L, err, tb, at)
+  local detach = state_of[ex].on_logger_error
+  -- Before anything allocates (the list of failures would run out too).
+  if detach and err == "not enough memory" then P.release_logger(L) end
   failed = failed or {}
-  if state_of[ex].on_logger_error then
+  if detach then
     ex:remove_logger(L)
     failed[L] = true
     failed[#failed + 1] = { L, err, tb, at }

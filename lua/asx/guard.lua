@@ -24,6 +24,7 @@ local F = require("asx.ffi")
 local core = F.core
 
 local xpcall, getinfo, concat, error, collectgarbage = xpcall, debug.getinfo, table.concat, error, collectgarbage
+local next, rawset = next, rawset
 
 local M = {}
 
@@ -187,6 +188,21 @@ function M.send(L, name, m)
   local tb
   err, tb, failed_err, failed_tb = failed_err, failed_tb, nil, nil
   return false, err, tb
+end
+
+-- Lets go of what a logger that ran out of memory kept in its own fields
+-- (self.kept), once it is detached: the session holds it for the summary,
+-- so the collection could not take what it kept, and each agent after it
+-- ran out of memory in turn. Every field goes, its methods too, as an agent
+-- loses its trader's own fields (lua/asx/trader.lua, P.release_fields):
+-- what is left of it is never sent an event again, and close or stats is
+-- not called on it (it has none). Its metatable stays, so it is named as
+-- before. In the private state: a module hands out no function that clears
+-- the fields of whatever table it is given.
+function P.release_logger(L)
+  if type(L) ~= "table" then return end
+  for k in next, L do rawset(L, k, nil) end
+  collectgarbage()
 end
 
 -- The frame the yields look for.
