@@ -92,17 +92,18 @@ describe("asx.trader and asx.exchange", function()
       assert.has_error(function() t.money = bad end)
       assert.has_error(function() t.stocks = bad end)
     end
-    assert.has_error(function() t.money = -5 end, "bad value for 'money' (non-negative integer expected, got -5)")
-    assert.has_error(function() t.stocks = 1.5 end, "bad value for 'stocks' (non-negative integer expected, got 1.5)")
+    assert.has_error(function() t.money = -5 end, "bad value for 'money' (non-negative integer up to 2^53 - 1 expected, got -5)")
+    assert.has_error(function() t.stocks = 1.5 end,
+      "bad value for 'stocks' (non-negative integer up to 2^53 - 1 expected, got 1.5)")
     assert.equal(70, t.money)
     assert.equal(0, t.stocks)
   end)
 
   it("refuses bad balances at creation", function()
     assert.has_error(function() asx.trader({ money = -1 }) end,
-      "bad argument #1 to 'new' (money: non-negative integer expected, got -1)")
+      "bad argument #1 to 'new' (money: non-negative integer up to 2^53 - 1 expected, got -1)")
     assert.has_error(function() asx.trader({ stocks = 0.25 }) end,
-      "bad argument #1 to 'new' (stocks: non-negative integer expected, got 0.25)")
+      "bad argument #1 to 'new' (stocks: non-negative integer up to 2^53 - 1 expected, got 0.25)")
     assert.has_error(function() asx.trader(5) end, "bad argument #1 to 'new' (table of options expected, got 5)")
     assert.has_error(function() asx.trader({ exchange = {} }) end,
       "bad argument #1 to 'new' (exchange: exchange expected, got table)")
@@ -521,10 +522,12 @@ describe("views of the book", function()
 
   it("rejects bad sides, prices and depths", function()
     assert.has_error(function() ex:level("bid", 9) end, "bad argument #1 to 'level' ('buy' or 'sell' expected, got string)")
-    assert.has_error(function() ex:level("buy", 0) end, "bad argument #2 to 'level' (positive integer price expected, got 0)")
-    assert.has_error(function() ex:orderbook(0) end, "bad argument #1 to 'orderbook' (positive integer depth expected, got 0)")
+    assert.has_error(function() ex:level("buy", 0) end,
+      "bad argument #2 to 'level' (positive integer price up to 2^53 - 1 expected, got 0)")
+    assert.has_error(function() ex:orderbook(0) end,
+      "bad argument #1 to 'orderbook' (positive integer depth up to 2^53 - 1 expected, got 0)")
     assert.has_error(function() ex:orderbook(1.5) end,
-      "bad argument #1 to 'orderbook' (positive integer depth expected, got 1.5)")
+      "bad argument #1 to 'orderbook' (positive integer depth up to 2^53 - 1 expected, got 1.5)")
   end)
 
   it("names the caller's file and line in errors of orderbook and random", function()
@@ -532,7 +535,8 @@ describe("views of the book", function()
     -- random's inside lua/asx/trader.lua.
     local trader = asx.trader({ exchange = ex })
     for _, case in ipairs({
-      { function() local _ = ex:orderbook(0) end, "bad argument #1 to 'orderbook' (positive integer depth expected, got 0)" },
+      { function() local _ = ex:orderbook(0) end,
+        "bad argument #1 to 'orderbook' (positive integer depth up to 2^53 - 1 expected, got 0)" },
       { function() local _ = trader:random("x") end, "bad argument #1 to 'random' (finite number expected, got string)" },
       { function() local _ = trader:random(0) end, "bad argument #1 to 'random' (interval is empty, got 0)" },
       { function() local _ = trader:random(5, 1) end, "bad argument #2 to 'random' (interval is empty, got 1)" },
@@ -571,10 +575,20 @@ describe("bad orders raise and change nothing", function()
 
   it("with exact messages", function()
     local _, t = setup({ 1000, 100 })
-    assert.has_error(function() t:buy(-5) end, "bad argument #1 to 'buy' (positive integer amount expected, got -5)")
-    assert.has_error(function() t:sell(0 / 0, 3) end, "bad argument #1 to 'sell' (positive integer amount expected, got nan)")
-    assert.has_error(function() t:buy(1, 1 / 0) end, "bad argument #2 to 'buy' (positive integer price expected, got inf)")
-    assert.has_error(function() t:sell(1, "10") end, "bad argument #2 to 'sell' (positive integer price expected, got string)")
+    assert.has_error(function() t:buy(-5) end,
+      "bad argument #1 to 'buy' (positive integer amount up to 2^53 - 1 expected, got -5)")
+    assert.has_error(function() t:sell(0 / 0, 3) end,
+      "bad argument #1 to 'sell' (positive integer amount up to 2^53 - 1 expected, got nan)")
+    assert.has_error(function() t:buy(1, 1 / 0) end,
+      "bad argument #2 to 'buy' (positive integer price up to 2^53 - 1 expected, got inf)")
+    assert.has_error(function() t:sell(1, "10") end,
+      "bad argument #2 to 'sell' (positive integer price up to 2^53 - 1 expected, got string)")
+    -- Past the limit they said only "positive integer amount expected", as
+    -- if 2^53 were no positive integer.
+    assert.has_error(function() t:buy(2 ^ 53, 10) end,
+      "bad argument #1 to 'buy' (positive integer amount up to 2^53 - 1 expected, got 9007199254740992)")
+    assert.has_error(function() t:sell(1, 2 ^ 53) end,
+      "bad argument #2 to 'sell' (positive integer price up to 2^53 - 1 expected, got 9007199254740992)")
     assert.has_error(function() t:buy(2 ^ 30, 2 ^ 30) end,
       "bad argument #2 to 'buy' (price × amount must not exceed 2^53 - 1, got 1073741824 × 1073741824)")
   end)

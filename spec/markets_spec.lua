@@ -141,9 +141,10 @@ describe("instruments", function()
       { "bad argument #1 to 'standing_orders' (unknown instrument \"x\")", t.standing_orders, t, "x" },
       { "bad argument #1 to 'inspect_exchange' (unknown instrument \"x\")", t.inspect_exchange, t, "x" },
       { "bad argument #1 to 'new' (stocks: unknown instrument \"x\")", asx.trader, { exchange = ex, stocks = { x = 1 } } },
-      { "bad argument #1 to 'new' (stocks.BOLT: non-negative integer expected, got -1)", asx.trader,
+      { "bad argument #1 to 'new' (stocks.BOLT: non-negative integer up to 2^53 - 1 expected, got -1)", asx.trader,
         { stocks = { BOLT = -1 } } },
-      { "bad argument #1 to 'new' (stocks: non-negative integer expected, got string)", asx.trader, { stocks = "5" } },
+      { "bad argument #1 to 'new' (stocks: non-negative integer up to 2^53 - 1 expected, got string)",
+        asx.trader, { stocks = "5" } },
     }
     for _, c in ipairs(cases) do
       assert.are.equal(c[1], err_of(select(2, unpack(c))))
@@ -219,7 +220,7 @@ describe("order types", function()
       instrument = "STOCK", time = 0 } }, L.events[3])
     assert.are.equal("bad argument #2 to 'amend' (amount at most 2 expected: an order cannot grow in place "
       .. "(cancel it and place another), got 3)", err_of(b.amend, b, first, 3))
-    assert.are.equal("bad argument #2 to 'amend' (positive integer amount expected, got 0)",
+    assert.are.equal("bad argument #2 to 'amend' (positive integer amount up to 2^53 - 1 expected, got 0)",
       err_of(b.amend, b, first, 0))
     assert.are.equal("bad argument #1 to 'amend' (order expected, got 1)", err_of(b.amend, b, 1, 1))
     assert.is_false(c:amend(first, 1)) -- not c's
@@ -244,9 +245,9 @@ describe("order types", function()
     n = b:replace(n, 2, 12, { post_only = true })
     assert.are.same({ 12, 2, true }, { n.price, n.amount, n.post_only })
     assert.is_nil(b:replace(first, 1))
-    assert.are.equal("bad argument #3 to 'replace' (positive integer price expected, got -1)",
+    assert.are.equal("bad argument #3 to 'replace' (positive integer price up to 2^53 - 1 expected, got -1)",
       err_of(b.replace, b, n, 1, -1))
-    assert.are.equal("bad argument #2 to 'replace' (positive integer amount expected, got 1.5)",
+    assert.are.equal("bad argument #2 to 'replace' (positive integer amount up to 2^53 - 1 expected, got 1.5)",
       err_of(b.replace, b, n, 1.5))
     assert.are.equal("open", n.status)
   end)

@@ -688,8 +688,8 @@ spread -, mid -]]), out)
 
   describe("bad arguments raise an error naming the command and the argument", function()
     local cases = {
-      { "book(0)", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got 0)" },
-      { "book('x')", "stdin:1: bad argument #1 to 'book' (positive integer depth expected, got string)" },
+      { "book(0)", "stdin:1: bad argument #1 to 'book' (positive integer depth up to 2^53 - 1 expected, got 0)" },
+      { "book('x')", "stdin:1: bad argument #1 to 'book' (positive integer depth up to 2^53 - 1 expected, got string)" },
       { "trades(-1)", "stdin:1: bad argument #1 to 'trades' (positive integer count up to 2^53 - 1 expected, got -1)" },
       { "trades(1.5)", "stdin:1: bad argument #1 to 'trades' (positive integer count up to 2^53 - 1 expected, got 1.5)" },
       -- A count past the limit was refused as if it were no positive integer.

@@ -32,14 +32,14 @@ describe("asx.report.candles", function()
 
   it("checks its size and trades, and sums a volume past 2^63 shares", function()
     assert.has_error(function() candles.new(-1) end,
-      "bad argument #1 to 'new' (positive integer number of slots expected, got -1)")
+      "bad argument #1 to 'new' (positive integer number of slots up to 2^53 - 1 expected, got -1)")
     assert.has_error(function() candles.new(0 / 0) end,
-      "bad argument #1 to 'new' (positive integer number of slots expected, got nan)")
+      "bad argument #1 to 'new' (positive integer number of slots up to 2^53 - 1 expected, got nan)")
     local cs = candles.new()
     assert.has_error(function() cs:add_trade(1, 10, 0) end,
-      "bad argument #3 to 'add_trade' (positive integer amount expected, got 0)")
+      "bad argument #3 to 'add_trade' (positive integer amount up to 2^53 - 1 expected, got 0)")
     assert.has_error(function() cs:add_trade(1, 2 ^ 63, 1) end,
-      "bad argument #2 to 'add_trade' (positive integer price expected, got 9223372036854775808)")
+      "bad argument #2 to 'add_trade' (positive integer price up to 2^53 - 1 expected, got 9223372036854775808)")
     local max, volume = 2 ^ 53 - 1, 0
     for _ = 1, 1100 do
       cs:add_trade(0.5, 10, max)

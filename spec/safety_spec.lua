@@ -50,8 +50,8 @@ describe("memory safety from Lua", function()
 
     it("give money and stocks errors the caller's position", function()
       local t = asx.trader({ money = 100, stocks = 5 })
-      raises(function() t.money = -1 end, "bad value for 'money' (non-negative integer expected, got -1)")
-      raises(function() t.stocks = 0.5 end, "bad value for 'stocks' (non-negative integer expected, got 0.5)")
+      raises(function() t.money = -1 end, "bad value for 'money' (non-negative integer up to 2^53 - 1 expected, got -1)")
+      raises(function() t.stocks = 0.5 end, "bad value for 'stocks' (non-negative integer up to 2^53 - 1 expected, got 0.5)")
       assert.are.same({ 100, 5 }, { t.money, t.stocks })
     end)
 

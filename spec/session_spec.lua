@@ -998,14 +998,14 @@ s:run()
     for _, case in ipairs({
       { 42, "bad argument #1 to 'session' (table of options expected, got 42)" },
       { { clock = "fast" }, "bad argument #1 to 'session' (clock: 'real' or 'virtual' expected, got string)" },
-      { { seed = -1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got -1)" },
-      { { seed = 1.5 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 1.5)" },
+      { { seed = -1 }, "bad argument #1 to 'session' (seed: non-negative integer up to 2^53 - 1 expected, got -1)" },
+      { { seed = 1.5 }, "bad argument #1 to 'session' (seed: non-negative integer up to 2^53 - 1 expected, got 1.5)" },
       -- The fewest digits that read back as the number, as the files write it.
-      { { seed = 0.1 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.1)" },
+      { { seed = 0.1 }, "bad argument #1 to 'session' (seed: non-negative integer up to 2^53 - 1 expected, got 0.1)" },
       { { seed = 0.1 + 0.2 },
-        "bad argument #1 to 'session' (seed: non-negative integer expected, got 0.30000000000000004)" },
+        "bad argument #1 to 'session' (seed: non-negative integer up to 2^53 - 1 expected, got 0.30000000000000004)" },
       -- A subnormal too, where 15 digits were written for one (4.94065645841247e-324).
-      { { seed = 5e-324 }, "bad argument #1 to 'session' (seed: non-negative integer expected, got 5e-324)" },
+      { { seed = 5e-324 }, "bad argument #1 to 'session' (seed: non-negative integer up to 2^53 - 1 expected, got 5e-324)" },
       { { duration = -2 },
         "bad argument #1 to 'session' (duration: non-negative number of seconds expected, got -2)" },
       { { duration = 0 / 0 },

@@ -58,7 +58,7 @@ end
 -- the queue: it is refused (cancel and place again).
 function Trader:amend(o, amount)
   local st, book = own_order(self, o, "amend")
-  if not is_count(amount) then argerror(2, "amend", "positive integer amount expected", amount) end
+  if not is_count(amount) then argerror(2, "amend", check.AMOUNT_EXPECTED, amount) end
   if st == nil then return false end
   local now = tonumber(o.amount_)
   if amount > now then
@@ -84,8 +84,8 @@ end
 -- self (nothing is placed then).
 function Trader:replace(o, amount, price, opts)
   local st, book, acct = own_order(self, o, "replace")
-  if not is_count(amount) then argerror(2, "replace", "positive integer amount expected", amount) end
-  if price ~= nil and not is_count(price) then argerror(3, "replace", "positive integer price expected", price) end
+  if not is_count(amount) then argerror(2, "replace", check.AMOUNT_EXPECTED, amount) end
+  if price ~= nil and not is_count(price) then argerror(3, "replace", check.PRICE_EXPECTED, price) end
   if st == nil then return nil end
   price = price or tonumber(o.price_)
   local inst, flags = order_options(st, opts, "replace", true, o.instrument_)

@@ -1,7 +1,7 @@
 -- asx.check: the one way asx checks arguments and reports a bad one
 -- (README.md, "Errors"). A wrong argument raises
 --
---   bad argument #1 to 'buy' (positive integer amount expected, got -5)
+--   bad argument #1 to 'buy' (positive integer amount up to 2^53 - 1 expected, got -5)
 --
 -- from the caller's line; an expected outcome is a return value, not an
 -- error. Every module of lua/asx checks its arguments with these, so the
@@ -13,11 +13,19 @@ local M = {}
 M.MAX = 9007199254740991 -- 2^53 - 1: the largest amount, price or balance
 local MAX = M.MAX
 
--- What a count of things to make or show must be (spawn's agents, the
--- prompt's trades(n)): said here once, with the limit, so that a count
--- past it (2^53, which a double holds) is not refused as if it were no
--- positive integer.
-M.COUNT_EXPECTED = "positive integer count up to 2^53 - 1 expected"
+-- What an integer checked against MAX must be, with the limit, said here
+-- once for every message of such a check: a value past it (2^53, which a
+-- double holds) was refused as if it were no integer at all ("positive
+-- integer amount expected, got 9007199254740992"). sign is "positive" or
+-- "non-negative"; noun, if any, says what the integer counts.
+function M.integer(sign, noun)
+  return ("%s integer%s up to 2^53 - 1"):format(sign, noun and " " .. noun or "")
+end
+M.COUNT_EXPECTED = M.integer("positive", "count") .. " expected" -- spawn's agents, trades(n)
+M.AMOUNT_EXPECTED = M.integer("positive", "amount") .. " expected"
+M.PRICE_EXPECTED = M.integer("positive", "price") .. " expected"
+M.DEPTH_EXPECTED = M.integer("positive", "depth") .. " expected"
+M.BALANCE_EXPECTED = M.integer("non-negative") .. " expected" -- money, stocks, a seed
 
 -- How a bad value appears in a message: a number as the files write it
 -- (asx_fmt_double: integers in full, others in the fewest digits that read
@@ -49,7 +57,7 @@ function M.bad_argument(n, fname, expected, text, level)
 end
 
 -- The same for a value v, shown as show(v); expected ends in "expected"
--- ("positive integer amount expected").
+-- (check.AMOUNT_EXPECTED).
 function M.argerror(n, fname, expected, v, level)
   M.bad_argument(n, fname, expected, show(v), (level or 2) + 1)
 end

@@ -102,14 +102,14 @@ local function plan_agents(classes, files, opts, available)
       end
       return v
     end
-    local n = files[i].count or opts.agents or field("agents", check.is_count, "a positive integer")
+    local n = files[i].count or opts.agents or field("agents", check.is_count, "a " .. check.integer("positive"))
       or DEFAULT_AGENTS
     -- Checked on assignment too, but rawset passes by that check.
     field("latency", courier.is_latency, "a " .. courier.LATENCY)
     plan[i] = {
       count = n,
-      money = opts.money or field("money", check.is_balance, "a non-negative integer") or DEFAULT_MONEY,
-      stocks = opts.stocks or field("stocks", is_stocks, "a non-negative integer") or DEFAULT_STOCKS,
+      money = opts.money or field("money", check.is_balance, "a " .. check.integer("non-negative")) or DEFAULT_MONEY,
+      stocks = opts.stocks or field("stocks", is_stocks, "a " .. check.integer("non-negative")) or DEFAULT_STOCKS,
     }
     -- A table of stocks by instrument names only instruments traded: its
     -- agents could not join the exchange.

@@ -99,9 +99,9 @@ local FLAGS = {
 
 local function check_value(name, flag, v)
   if name == "agents" then
-    return number(flag, v, "positive integer", check.is_count)
+    return number(flag, v, check.integer("positive"), check.is_count)
   elseif name == "money" or name == "stocks" or name == "seed" then
-    return number(flag, v, "non-negative integer", check.is_balance)
+    return number(flag, v, check.integer("non-negative"), check.is_balance)
   elseif name == "duration" or name == "stuck_warning" or name == "latency" then
     return number(flag, v, "non-negative number of seconds", seconds)
   elseif name == "clock" then
@@ -164,8 +164,8 @@ function M.parse(argv)
         if p then
           path = p
           local n, why = cli_number.read(c)
-          count = check.is_count(n) and n
-            or usage_error("bad agent count in '%s' (%s)", a, why or ("positive integer expected, got '%s'"):format(c))
+          count = check.is_count(n) and n or usage_error("bad agent count in '%s' (%s)", a,
+            why or ("%s expected, got '%s'"):format(check.integer("positive"), c))
         end
       end
       files[#files + 1] = { path = path, count = count, arg = a }

@@ -77,7 +77,7 @@ end
 
 local function orderbook(book, depth, fname)
   if depth ~= nil and not is_count(depth) then
-    argerror(1, fname, "positive integer depth expected", depth, 3)
+    argerror(1, fname, check.DEPTH_EXPECTED, depth, 3)
   end
   return side_levels(book, BUY, depth), side_levels(book, SELL, depth)
 end
@@ -96,7 +96,7 @@ function Exchange:depth(side, depth, instrument)
   local s = SIDE_OF[side]
   if not s then argerror(1, "depth", "'buy' or 'sell' expected", side) end
   if depth ~= nil and not is_count(depth) then
-    argerror(2, "depth", "positive integer depth expected", depth)
+    argerror(2, "depth", check.DEPTH_EXPECTED, depth)
   end
   local out = {}
   local got, prices, amounts, counts = read_levels(book, s, depth, true)
@@ -124,7 +124,7 @@ function Exchange:level(side, price, instrument)
   local st = exchange_state(self, "level")
   local s = SIDE_OF[side]
   if not s then argerror(1, "level", "'buy' or 'sell' expected", side) end
-  if not is_count(price) then argerror(2, "level", "positive integer price expected", price) end
+  if not is_count(price) then argerror(2, "level", check.PRICE_EXPECTED, price) end
   local book = book_of(st, instrument, "level", 3)
   local anchors = st.anchors
   local out, n = {}, 0

@@ -190,7 +190,7 @@ function M.new(opts)
   if seed == nil then
     seed = fresh_seed()
   elseif not check.is_balance(seed) then
-    argerror(1, "session", "seed: non-negative integer expected", seed)
+    argerror(1, "session", "seed: " .. check.BALANCE_EXPECTED, seed)
   end
   local duration = opts.duration
   if duration ~= nil and (type(duration) ~= "number" or duration ~= duration or duration < 0) then

@@ -69,7 +69,7 @@ local function set_balance(t, k, v)
   local acct = account_of(t)
   if not acct then error(("bad value for '%s' (%s is not a trader)"):format(k, tostring(t)), 3) end
   if not is_balance(v) then
-    error(("bad value for '%s' (non-negative integer expected, got %s)"):format(k, show(v)), 3)
+    error(("bad value for '%s' (%s, got %s)"):format(k, check.BALANCE_EXPECTED, show(v)), 3)
   end
   -- Lua's view of the account is read-only: the core writes the balances.
   if k == "money" then
@@ -351,7 +351,7 @@ function Trader:new(opts)
   opts = opts or {}
   local money = opts.money == nil and 0 or opts.money
   local stocks = opts.stocks == nil and 0 or opts.stocks
-  if not is_balance(money) then argerror(1, "new", "money: non-negative integer expected", money) end
+  if not is_balance(money) then argerror(1, "new", "money: " .. check.BALANCE_EXPECTED, money) end
   -- stocks: the default instrument's position, or { [name] = position }
   -- for several, given to the account when it joins its exchange.
   local wanted
@@ -360,13 +360,13 @@ function Trader:new(opts)
     for name, v in pairs(stocks) do
       if type(name) ~= "string" then argerror(1, "new", "stocks: instrument names as keys expected", name) end
       if not is_balance(v) then
-        argerror(1, "new", ("stocks.%s: non-negative integer expected"):format(name), v)
+        argerror(1, "new", ("stocks.%s: %s"):format(name, check.BALANCE_EXPECTED), v)
       end
       wanted[name] = v
     end
     stocks = 0
   elseif not is_balance(stocks) then
-    argerror(1, "new", "stocks: non-negative integer expected", stocks)
+    argerror(1, "new", "stocks: " .. check.BALANCE_EXPECTED, stocks)
   end
   local ex = opts.exchange
   if ex ~= nil and not state_of[ex] then
@@ -428,12 +428,12 @@ local function place_any(self, side, fname, amount, price, opts)
   local acct = account_of(self)
   if not acct then self_error(fname, "trader", self, 2) end
   if not is_count(amount) then
-    argerror(1, fname, "positive integer amount expected", amount, 2)
+    argerror(1, fname, check.AMOUNT_EXPECTED, amount, 2)
   end
   if price == nil then
     price = 0
   elseif not is_count(price) then
-    argerror(2, fname, "positive integer price expected", price, 2)
+    argerror(2, fname, check.PRICE_EXPECTED, price, 2)
   elseif price * amount > MAX then
     error(("bad argument #2 to '%s' (price × amount must not exceed 2^53 - 1, got %s × %s)")
       :format(fname, show(price), show(amount)), 3)

@@ -201,7 +201,7 @@ function(ctx)
   local ex = ctx.exchange
   return function(depth, instrument)
     if depth == nil then depth = 10 end
-    if not is_count(depth) then argerror(1, "book", "positive integer depth expected", depth) end
+    if not is_count(depth) then argerror(1, "book", check.DEPTH_EXPECTED, depth) end
     local names = check_instrument(ex, instrument, "book")
     local b = setmetatable({ asks = ex:depth("sell", depth, instrument), bids = ex:depth("buy", depth, instrument),
       best_bid = ex:best_bid(instrument), best_ask = ex:best_ask(instrument),

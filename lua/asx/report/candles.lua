@@ -75,7 +75,7 @@ end
 
 function M.new(max_slots)
   if max_slots ~= nil and not is_count(max_slots) then
-    argerror(1, "new", "positive integer number of slots expected", max_slots)
+    argerror(1, "new", check_args.integer("positive", "number of slots") .. " expected", max_slots)
   end
   local c = C.asx_candles_new(max_slots or 0)
   if c == nil then error("asx.report.candles: out of memory", 2) end
@@ -128,8 +128,8 @@ end
 
 function Candles:add_trade(t, price, amount)
   local c = fold_of(self, "add_trade")
-  if not is_count(price) then argerror(2, "add_trade", "positive integer price expected", price) end
-  if not is_count(amount) then argerror(3, "add_trade", "positive integer amount expected", amount) end
+  if not is_count(price) then argerror(2, "add_trade", check_args.PRICE_EXPECTED, price) end
+  if not is_count(amount) then argerror(3, "add_trade", check_args.AMOUNT_EXPECTED, amount) end
   check(C.asx_candles_trade(c, t, price, amount))
 end
 
