@@ -268,10 +268,13 @@ describe("asx-sweep's command line", function()
     local d = tmpdir()
     run.write(d .. "/bad.lua", 'return { strategies = { "nope.lua" }, duration = 10 }\n')
     local cases = {
-      { "--jobs 0 " .. STUDY, "--jobs: positive integer expected, got '0'" },
+      { "--jobs 0 " .. STUDY, "--jobs: positive integer up to 2^53 - 1 expected, got '0'" },
+      { "--chunk 2.5 " .. STUDY, "--chunk: positive integer up to 2^53 - 1 expected, got '2.5'" },
       { "--wait " .. STUDY, "--wait goes with --slurm" },
-      { "--timeout 0 " .. STUDY, "--timeout: a positive number of seconds expected, got '0'" },
-      { "--timeout 1e3 " .. STUDY, "--timeout: a positive number of seconds expected, got '1e3'" },
+      { "--timeout 0 " .. STUDY, "--timeout: positive number of seconds expected, got '0'" },
+      -- In asx-host's words, from the same reader (asx.cli_number).
+      { "--timeout 1e-400 " .. STUDY, "--timeout 1e-400: too small for a number (it would read as 0)" },
+      { "--timeout inf " .. STUDY, "--timeout inf: not a finite number" },
       { "--frobnicate " .. STUDY, "unknown option '--frobnicate'" },
       { "", "no study file given" },
       { '"$D/bad.lua"', "strategies[1]: no file 'nope.lua'" },
@@ -289,6 +292,16 @@ describe("asx-sweep's command line", function()
     assert.are.equal("asx-sweep: --out: a folder path without control characters (a line break, a tab) expected\n"
       .. USAGE, r.stderr)
     os.execute("rm -rf '" .. d .. "'")
+  end)
+
+  it("reads its numbers as asx-host does: --timeout 1e3 is 1000 s", function()
+    -- It was refused ('a positive number of seconds expected, got '1e3''),
+    -- while asx-host took -d 1e3.
+    local d = tmpdir()
+    local r = sweep('--print --jobs 0x2 --timeout 1e3 -o "$D/study" ' .. STUDY, d)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status)
+    assert.are.equal("timeout -v -k 5 1000 sh -c ", lines(r.stdout)[1]:sub(1, 27))
   end)
 
   it("refuses a folder another asx-sweep is using (exit 2, nothing run), and so does collect", function()

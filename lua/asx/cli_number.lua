@@ -1,6 +1,6 @@
 -- asx.cli_number: a number written on the command line (asx-host's -d,
 -- --latency, --stuck-warning, --seed, -n, --money, --stocks and --set's
--- VALUE): one reader and one wording, so that an option never takes a text
+-- VALUE; asx-sweep's --jobs, --chunk and --timeout): one reader and one wording, so that an option never takes a text
 -- another refuses, nor reads it as another value.
 --
 -- A text is a number if tonumber reads it, decimal or hexadecimal, and it
@@ -83,6 +83,21 @@ function M.read(text)
   local why = inexact(text, n)
   if why then return nil, why end
   return n
+end
+
+-- The value text of a command-line option flag as a number that fits
+-- (fits(n) is true), or nil and the one-line reason, naming the option: a
+-- text that reads as another number than the one written in read's words
+-- ("--latency 1e-400: too small for a number (it would read as 0)"), one
+-- that is no number or does not fit as "FLAG: EXPECTED expected, got
+-- 'TEXT'". asx-host's and asx-sweep's options both read so, so that they
+-- agree on what is a number. -0 is 0 (as a class's latency = -0.0 is), so
+-- that no summary shows -0.
+function M.option(flag, text, expected, fits)
+  local n, why = M.read(text)
+  if why then return nil, ("%s %s: %s"):format(flag, text, why) end
+  if n == nil or not fits(n) then return nil, ("%s: %s expected, got '%s'"):format(flag, expected, text) end
+  return n == 0 and 0 or n
 end
 
 return M

@@ -69,15 +69,11 @@ local usage_error = usage.fail
 -- A number option's value, read as --set reads its VALUE (asx.cli_number),
 -- so that the options agree on what is a number (0x10 is 16 in both) and a
 -- text that reads as another number than the one written (1e-400, 1e999,
--- nan, 9007199254740993) is refused in --set's words, naming the option:
--- "--latency 1e-400: too small for a number (it would read as 0)". A text
--- that is no number, or a number the option does not take, gets `expected`.
--- -0 is 0 (as a class's latency = -0.0 is), so that no summary shows -0.
+-- nan, 9007199254740993) is refused in --set's words, naming the option.
 local function number(flag, v, expected, fits)
-  local n, why = cli_number.read(v)
-  if why then usage_error("%s %s: %s", flag, v, why) end
-  if n == nil or not fits(n) then usage_error("%s: %s expected, got '%s'", flag, expected, v) end
-  return n == 0 and 0 or n
+  local n, err = cli_number.option(flag, v, expected, fits)
+  if n == nil then usage_error("%s", err) end
+  return n
 end
 
 local function seconds(n) return n >= 0 end

@@ -19,6 +19,8 @@ local results = require("asx.sweep.results")
 local progress = require("asx.sweep.progress")
 local sys = require("asx.sweep.sys")
 local terminal = require("asx.terminal")
+local check = require("asx.check")
+local cli_number = require("asx.cli_number")
 
 local M = {}
 
@@ -85,23 +87,18 @@ function M.parse(argv)
     on_flag = function(flag) opts[FLAGS[flag]] = true end,
     on_word = function(a) words[#words + 1] = a end,
   })
-  for _, name in ipairs({ "jobs", "chunk" }) do
+  -- Read as asx-host reads its numbers (asx.cli_number): --timeout 1e3
+  -- was refused while asx-host took -d 1e3.
+  local function number(name, expected, fits)
     local v = opts[name]
-    if v ~= nil then
-      if not v:match("^%d+$") or tonumber(v) < 1 then
-        usage_error("--%s: positive integer expected, got '%s'", name, v)
-      end
-      opts[name] = tonumber(v)
-    end
+    if v == nil then return end
+    local n, err = cli_number.option("--" .. name, v, expected, fits)
+    if n == nil then usage_error("%s", err) end
+    opts[name] = n
   end
-  if opts.timeout ~= nil then
-    local v = opts.timeout
-    local n = v:match("^%d+%.?%d*$") and tonumber(v)
-    if not n or n <= 0 or n == math.huge then
-      usage_error("--timeout: a positive number of seconds expected, got '%s'", v)
-    end
-    opts.timeout = n
-  end
+  number("jobs", check.integer("positive"), check.is_count)
+  number("chunk", check.integer("positive"), check.is_count)
+  number("timeout", "positive number of seconds", function(n) return n > 0 end)
   if opts.wait and not opts.slurm then usage_error("--wait goes with --slurm") end
   if opts.slurm and opts.print then usage_error("--slurm and --print do not go together") end
   if opts.sshlogin and opts.slurm then usage_error("--sshlogin is for GNU parallel, not --slurm") end
