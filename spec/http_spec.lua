@@ -192,7 +192,8 @@ describe("asx-host --http #browser", function()
     end)
     assert.are.same({ 400, "action: pause, resume, step or speed" },
       { curl("-X POST -d '{\"action\":\"fly\"}' " .. h.url .. "api/control") })
-    assert.are.same({ 409, "the virtual clock has no speed" },
+    -- In the words of the prompt's speed(x) and s:speed(x) (session.NO_SPEED).
+    assert.are.same({ 409, "speed: the virtual clock has no speed; it runs as fast as it can (use step or resume)" },
       { curl("-X POST -d '{\"action\":\"speed\",\"x\":2}' " .. h.url .. "api/control") })
     assert.are.same({ 400, "JSON body expected" }, { curl("-X POST -d 'pause' " .. h.url .. "api/control") })
     -- A seconds that is no number is a bad body: it stepped 1 s as if absent.

@@ -36,6 +36,8 @@ require("asx")
 local html = require("asx.report.html")
 
 local json = require("asx.event").json
+-- The prompt's and s:speed's words, so that the live page says the same.
+local NO_SPEED = require("asx.session").NO_SPEED
 
 -- Every number exact, where lua-cjson keeps 14 significant digits.
 local function encode(v) return json(v, cjson.null) end
@@ -239,7 +241,7 @@ function M.serve(s, R, opts)
       s:step(secs)
     elseif a == "speed" then
       local x = req.x
-      if s.clock ~= "real" then return 409, "text/plain", "the virtual clock has no speed\n" end
+      if s.clock ~= "real" then return 409, "text/plain", NO_SPEED .. "\n" end
       if not (type(x) == "number" and x > 0 and x < math.huge) then return 400, "text/plain", "x: positive number\n" end
       s:speed(x)
     else
