@@ -98,10 +98,17 @@ describe("repl.format", function()
     assert.are.equal("0.5", repl.format(0.5))
     assert.are.equal("inf", repl.format(math.huge))
     assert.are.equal("nan", repl.format(0 / 0))
-    -- Every integer a price or balance may be, in full; past them, as Lua prints.
+    -- Every integral number in full below 1e21, as the JSON lines write it
+    -- (2^54 was 1.8014398509482e+16); from 1e21 on, as they and JavaScript do.
     assert.are.equal("9007199254740991", repl.format(2 ^ 53 - 1))
     assert.are.equal("-9007199254740992", repl.format(-2 ^ 53))
-    assert.are.equal("1.8014398509482e+16", repl.format(2 ^ 54))
+    assert.are.equal("18014398509481984", repl.format(2 ^ 54))
+    assert.are.equal("-1152921504606846976", repl.format(-2 ^ 60))
+    assert.are.equal("999999999999999868928", repl.format(1e21 - 2 ^ 17))
+    assert.are.equal("1e+21", repl.format(1e21))
+    assert.are.equal(require("asx.event").json({ x = 2 ^ 54 }), '{"x":' .. repl.format(2 ^ 54) .. "}")
+    -- Fractions as Lua prints them.
+    assert.are.equal("0.3", repl.format(0.1 + 0.2))
     assert.are.equal('"a\\nb\\027[2J"', repl.format("a\nb\27[2J"))
     assert.are.equal("nil", repl.format(nil))
   end)

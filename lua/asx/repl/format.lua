@@ -32,13 +32,16 @@ M.MAX_TOTAL = 1000    -- entries shown of one value, nested tables included
 -- Tables are read raw (rawget, next), so __index, __len and __pairs never
 -- run; only __tostring does, as tostring would call it.
 
--- Integers print without a fraction, in full up to 2^53 (prices and
--- balances); others as Lua prints them.
+-- Integral numbers print as the files write them (event.format_number,
+-- asx_fmt_double): in all their digits below 1e21, so that 2^54 at the
+-- prompt is the 18014398509481984 of the JSON lines, not 1.8014398509482e+16.
+-- Others as Lua prints them (0.1 + 0.2 as 0.3, as print shows it).
+local format_number = require("asx.event").format_number
 local function fmt_num(v)
   if v ~= v then return "nan" end
   if v == huge then return "inf" end
   if v == -huge then return "-inf" end
-  if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then return format("%d", v) end
+  if v % 1 == 0 then return format_number(v) end
   return tostring(v)
 end
 M.fmt_num = fmt_num
