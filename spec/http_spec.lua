@@ -394,9 +394,11 @@ describe("asx-host --http and clients that never read", function()
   local ffi = require("ffi")
 
   -- A connection that asks for the stream and reads only the start of the
-  -- answer (what came within 10 s, at most 200 bytes).
-  local function open_stream(port)
+  -- answer (what came within 10 s, at most 200 bytes); with rcvbuf, a
+  -- receive buffer that small, which the stream fills within a second or two.
+  local function open_stream(port, rcvbuf)
     local fd = net.C.socket(2, 1, 0)
+    if rcvbuf then net.C.setsockopt(fd, 1, 8, ffi.new("int[1]", rcvbuf), 4) end -- SO_RCVBUF
     local a = net.addr(port)
     assert(net.C.connect(fd, a, ffi.sizeof(a)) == 0, "connect failed")
     local req = "GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -435,6 +437,37 @@ describe("asx-host --http and clients that never read", function()
       return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
     end), served)
     for i = 2, 64 do net.C.close(fds[i]) end
+    send(h, "quit()")
+    assert.are.equal(0, finish(h))
+  end)
+
+  it("cuts a stream whose client takes nothing for 10 seconds, and the next client is served", function()
+    local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
+    local port = tonumber(h.url:match(":(%d+)/$"))
+    local fds = {}
+    for i = 1, 64 do
+      local fd, got = open_stream(port, 4096)
+      assert.truthy(got:match("^HTTP/1%.1 200 OK\r\n"), i .. ": " .. got)
+      fds[i] = fd
+    end
+    -- They hold every stream: the next is turned away.
+    local fd, got = open_stream(port, 4096)
+    net.C.close(fd)
+    assert.truthy(got:match("^HTTP/1%.1 503 Service Unavailable\r\n.*\r\n\r\ntoo many streams open\n$"), got)
+    -- None of them reads on: each is cut (its socket hangs up), where a
+    -- stream that waits was never closed before.
+    for i = 1, 64 do
+      local pfd = ffi.new("struct { int fd; short events, revents; }", fds[i], 0, 0)
+      assert.is_true(net.C.poll(pfd, 1, 30000) == 1 and bit.band(pfd.revents, 8 + 16) ~= 0, i) -- POLLERR, POLLHUP
+      net.C.close(fds[i])
+    end
+    local served
+    assert.is_true(net.wait_until(function()
+      fd, got = open_stream(port)
+      net.C.close(fd)
+      served = got
+      return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
+    end), served)
     send(h, "quit()")
     assert.are.equal(0, finish(h))
   end)

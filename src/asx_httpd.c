@@ -7,7 +7,26 @@
  * left, or the server sent the final chunk). libh2o needs the bytes of a
  * chunk to stay put until it calls proceed, so a stream has the chunk in
  * flight (sending) and the bytes that came since (pending), sent on the
- * next proceed. */
+ * next proceed.
+ *
+ * libh2o 2.2 times out reading a request but never writing a response: a
+ * client that asks and never reads would hold its connection, and what its
+ * socket did not take, for ever. So every open connection is in the
+ * server's list, and a sweep (one timer for the server, every tenth of the
+ * write timeout) looks at each: how many bytes wait for its client (in
+ * libuv's write queue, and in the kernel's send queue not yet acknowledged)
+ * and how many its client's TCP has acknowledged (h2o's count of bytes
+ * written less those waiting). A connection with bytes waiting and none
+ * acknowledged for ASX_HTTPD_WRITE_SWEEPS sweeps in a row is cut.
+ * Acknowledged, not taken by the kernel: the kernel's send buffer grows to
+ * megabytes (4 MB at once on loopback) and, full, wakes the writer only
+ * once a third of it has gone, which a client reading 100 KB a second
+ * takes more than ten seconds to make room for, reading all along; what
+ * its TCP acknowledges moves as soon as it reads at all.
+ * Counting sweeps rather than time means a loop that was held up (a long
+ * step of the session) costs a client one sweep, not its connection: the
+ * loop polls its sockets between any two sweeps. Linux only (SIOCOUTQ),
+ * as the rest of asx. */
 #include "asx_httpd.h"
 #include "asx_urlpath.h"
 
@@ -15,6 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <linux/sockios.h>
 
 #include <h2o.h>
 
@@ -32,10 +55,15 @@ typedef struct stream {
 } stream;
 
 /* An accepted connection's handle, with its server, so that closing it
- * (libh2o does, whichever way the connection ends) counts it out. */
+ * (libh2o does, whichever way the connection ends) counts it out and takes
+ * it off the server's list. */
 typedef struct conn {
   uv_tcp_t tcp; /* first: libh2o's close callback has its address */
   asx_httpd *h;
+  h2o_socket_t *sock; /* libh2o's, valid until the handle is closing */
+  struct conn *prev, *next;
+  uint64_t acked; /* bytes its client had acknowledged at the last sweep */
+  int stalled;    /* sweeps since then that found bytes waiting */
 } conn;
 
 typedef struct handler {
@@ -58,7 +86,9 @@ struct asx_httpd {
   void *data;
   stream *streams;
   int nstreams; /* in the list */
-  int nconns;   /* accepted and not yet closed */
+  conn *conns;
+  int nconns;   /* accepted and not yet closed: in the list */
+  uv_timer_t sweeper; /* the write timeout's sweep (see the top) */
   char *post_path; /* the one path that takes POST (and only POST), or NULL */
   int post_on;     /* whether it takes POST now (else no method) */
   uint64_t dropped;
@@ -282,8 +312,51 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
 
 static void on_conn_closed(uv_handle_t *handle) {
   conn *c = (conn *)handle;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->h->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   c->h->nconns--;
   free(c);
+}
+
+/* Cuts a connection from under libh2o, which owns it and has no call to
+ * close it: once both ways are shut, the pending write fails (EPIPE) at the
+ * loop's next poll and libh2o closes the connection as for a client that
+ * left, ending its request (a stream's stop) and calling on_conn_closed.
+ * SO_LINGER 0 makes that close a reset, which drops at once what the
+ * kernel still holds for the client instead of trying to deliver it. */
+static void cut(conn *c) {
+  struct linger now = {1, 0};
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return;
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+  shutdown(fd, SHUT_RDWR);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  asx_httpd *h = t->data;
+  conn *c;
+  for (c = h->conns; c; c = c->next) {
+    uint64_t waiting, acked;
+    uv_os_fd_t fd;
+    int unacked = 0;
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+      continue;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &unacked) != 0)
+      unacked = 0;
+    waiting = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + (uint64_t)unacked;
+    acked = (uint64_t)c->sock->bytes_written - waiting;
+    if (waiting == 0 || acked != c->acked) {
+      c->acked = acked;
+      c->stalled = 0;
+    } else if (++c->stalled == ASX_HTTPD_WRITE_SWEEPS) {
+      cut(c);
+    }
+  }
 }
 
 static void on_connection(uv_stream_t *listener, int status) {
@@ -300,8 +373,15 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   c->h = h;
+  c->acked = 0;
+  c->stalled = 0;
+  c->prev = NULL;
+  c->next = h->conns;
+  if (h->conns)
+    h->conns->prev = c;
+  h->conns = c;
   h->nconns++;
-  sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+  c->sock = sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
   h2o_accept(&h->accept, sock);
 }
 
@@ -361,8 +441,19 @@ int asx_httpd_open(uv_loop_t *loop, const char *host, int port, asx_httpd_cb cb,
   h2o_context_init(&h->ctx, loop, &h->config);
   h->accept.ctx = &h->ctx;
   h->accept.hosts = h->config.hosts;
+  uv_timer_init(loop, &h->sweeper);
+  h->sweeper.data = h;
+  asx_httpd_set_write_timeout(h, ASX_HTTPD_WRITE_TIMEOUT_MS);
+  uv_unref((uv_handle_t *)&h->sweeper);
   *out = h;
   return 0;
+}
+
+void asx_httpd_set_write_timeout(asx_httpd *h, uint64_t ms) {
+  uint64_t every = ms / ASX_HTTPD_WRITE_SWEEPS;
+  if (every == 0)
+    every = 1;
+  uv_timer_start(&h->sweeper, on_sweep, every, every);
 }
 
 int asx_httpd_port(const asx_httpd *h) { return h->port; }

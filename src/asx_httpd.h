@@ -15,7 +15,10 @@
  *
  * At most ASX_HTTPD_CONNS_MAX connections are served at once: past that a
  * request gets 503 and its connection is closed, so that clients that ask
- * and never read cannot hold the session's memory without bound.
+ * and never read cannot hold the session's memory without bound. A
+ * connection whose response waits and whose client takes nothing of it for
+ * ASX_HTTPD_WRITE_TIMEOUT_MS is cut, so that such clients do not hold those
+ * slots for ever either.
  *
  * Request bodies are read whole before the callback (libh2o 2.2 does so).
  * Nothing here knows Lua; src/asx_lua_httpd.c binds it.
@@ -44,6 +47,18 @@
  * milliseconds of the server starting to wait for it, or its connection is
  * closed (slow clients, and connections that never send one). */
 #define ASX_HTTPD_REQ_TIMEOUT_MS 10000
+/* A connection with response bytes waiting for its client, whose client
+ * has acknowledged none of them for this many milliseconds (to within a
+ * tenth: it is looked at ASX_HTTPD_WRITE_SWEEPS times in that span), is
+ * cut, so that clients that ask and never read free their slots
+ * (ASX_HTTPD_CONNS_MAX) and what waits for them. A client that reads,
+ * however slowly, is never cut: each byte it takes starts the span again.
+ * The request timeout's figure: a browser that reads at all takes bytes
+ * within milliseconds, so ten seconds with none taken is a client that
+ * stopped (or a machine that went to sleep), and clients that never read
+ * lock others out for ten seconds at most. */
+#define ASX_HTTPD_WRITE_TIMEOUT_MS 10000
+#define ASX_HTTPD_WRITE_SWEEPS 10
 
 typedef struct asx_httpd asx_httpd;
 /* One request being answered; valid only during the callback. */
@@ -67,6 +82,9 @@ int asx_httpd_port(const asx_httpd *h);
  * a resource that configuration turned off). NULL: no such path (the
  * default), POST refused everywhere. 0, or ASX_E_NOMEM (nothing changed). */
 int asx_httpd_set_post(asx_httpd *h, const char *path, int on);
+/* Sets the write timeout (ASX_HTTPD_WRITE_TIMEOUT_MS by default), for a
+ * test that cannot wait ten seconds; under 10 ms acts as 10. */
+void asx_httpd_set_write_timeout(asx_httpd *h, uint64_t ms);
 /* Answers req with status, a Content-Type and body (copied). */
 void asx_httpd_respond(asx_httpd_req *req, int status, const char *content_type, const char *body,
                       size_t len);

@@ -11,7 +11,12 @@
  *                                              -- POST may go to (and
  *                                              -- no other method)
  *     post_off = true,                        -- optional: that path
- *   }                                          -- takes no method at all
+ *                                              -- takes no method at all
+ *     write_timeout = 10,                     -- optional: seconds a
+ *                                              -- response may wait with
+ *                                              -- nothing taken before its
+ *                                              -- connection is cut (0.01
+ *   }                                          -- to 1e9; src/asx_httpd.h)
  *   srv:port()  srv:broadcast(text)  srv:dropped()  srv:close()
  *
  * Other methods than GET and HEAD elsewhere (and POST to `post`) are
@@ -193,7 +198,7 @@ static int l_in_callback(lua_State *L) {
 static int l_http_listen(lua_State *L) {
   lhttp *u;
   const char *host, *post, *err = NULL;
-  lua_Number port, every;
+  lua_Number port, every, write_timeout;
   int post_on;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "host");
@@ -210,7 +215,12 @@ static int l_http_listen(lua_State *L) {
   post = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "post_off");
   post_on = !lua_toboolean(L, -1);
-  lua_pop(L, 3);
+  lua_getfield(L, 1, "write_timeout");
+  write_timeout = lua_isnil(L, -1) ? ASX_HTTPD_WRITE_TIMEOUT_MS / 1000.0 : lua_tonumber(L, -1);
+  if (!(lua_isnil(L, -1) || lua_type(L, -1) == LUA_TNUMBER) ||
+      !(write_timeout >= 0.01 && write_timeout <= 1e9))
+    return luaL_argerror(L, 1, "write_timeout: seconds from 0.01 to 1e9 expected");
+  lua_pop(L, 4);
   u = lua_newuserdata(L, sizeof *u);
   memset(u, 0, sizeof *u);
   u->ref_self = u->ref_thread = u->ref_on_request = u->ref_on_tick = LUA_NOREF;
@@ -227,6 +237,7 @@ static int l_http_listen(lua_State *L) {
     lua_pushstring(L, err);
     return 2;
   }
+  asx_httpd_set_write_timeout(u->h, (uint64_t)(write_timeout * 1000));
   lua_pushvalue(L, -2); /* on_request */
   u->ref_on_request = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, 1, "on_tick");
