@@ -217,6 +217,27 @@ describe("asx-host against hostile strategies", function()
     assert.are.equal("open/high/low/close: 10/10/10/10", out[10])
   end)
 
+  it("a strategy's bad arguments to the sandbox's loaders, getfenv, setfenv and module read as LuaJIT's", function()
+    local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/sandbox_errors.lua")
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("", r.stderr)
+    local at = "spec/fixtures/hostile/sandbox_errors.lua:"
+    -- Where it said "sandbox.lua:244: bad argument #1 to 'real_getfenv'",
+    -- at asx's own line and with a name the strategy never used.
+    assert.are.same({
+      at .. "14: bad argument #1 to 'load' (function expected, got table)",
+      at .. "15: bad argument #1 to 'loadstring' (function expected, got table)",
+      at .. "16: bad argument #1 to 'loadfile' (string expected, got table)",
+      at .. "17: bad argument #1 to 'dofile' (string expected, got table)",
+      at .. "18: bad argument #1 to 'getfenv' (number expected, got table)",
+      at .. "19: bad argument #1 to 'getfenv' (invalid level)",
+      at .. "20: bad argument #1 to 'setfenv' (invalid level)",
+      at .. "21: bad argument #1 to 'module' (string expected, got table)",
+      "mine true 2",
+      "seed: 3",
+    }, { unpack(lines(r.stdout), 1, 10) })
+  end)
+
   it("a strategy with a field of its own named position runs, and the summary is whole", function()
     local r = host("-q --clock virtual --seed 3 -d 5 " .. F .. "hostile/own_position.lua " .. F .. "host/pair.lua")
     assert.are.equal(0, r.status, r.stderr)

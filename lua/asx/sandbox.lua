@@ -85,20 +85,53 @@ local function text_only(fname, f, err)
   return f, err
 end
 
+-- This file's chunk name: frames of its functions are passed over when an
+-- error is raised at the user's call.
+local SELF = getinfo(1, "S").source
+
+-- Raises a bad argument that a real function raised under this file's
+-- pcall (where LuaJIT names it '?' and gives no position) as the user's
+-- call of fname: named so, at the first frame outside this file, as plain
+-- LuaJIT raises it (`bad argument #1 to 'getfenv' (invalid level)`, not
+-- `sandbox.lua:244: bad argument #1 to 'real_getfenv' ...`). Any other
+-- error (memory) is raised again as it was.
+local function raise_as(fname, msg)
+  if type(msg) ~= "string" then error(msg, 0) end
+  local n, rest = msg:match("^bad argument #(%d+) to '[^']*' (.*)$")
+  if not n then error(msg, 0) end
+  local level = 2
+  while true do
+    local info = getinfo(level, "S")
+    if info == nil or info.source ~= SELF then break end
+    level = level + 1
+  end
+  error(format("bad argument #%s to '%s' %s", n, fname, rest), level)
+end
+
+-- The results of pcall(real function, ...), its error raised as fname's.
+local function as_called(fname, ok, ...)
+  if not ok then raise_as(fname, (...)) end
+  return ...
+end
+
 local function safe_load(chunk, name)
-  return text_only("load", real.load(chunk, name, "t"))
+  return text_only("load", as_called("load", pcall(real.load, chunk, name, "t")))
 end
 
 local function safe_loadstring(s, name)
-  return text_only("loadstring", real.loadstring(s, name, "t"))
+  return text_only("loadstring", as_called("loadstring", pcall(real.loadstring, s, name, "t")))
+end
+
+local function load_file(fname, path)
+  return text_only(fname, as_called(fname, pcall(real.loadfile, path, "t")))
 end
 
 local function safe_loadfile(path)
-  return text_only("loadfile", real.loadfile(path, "t"))
+  return load_file("loadfile", path)
 end
 
 local function safe_dofile(path)
-  local f, err = safe_loadfile(path)
+  local f, err = load_file("dofile", path)
   if not f then error(err, 2) end
   return f()
 end
@@ -239,10 +272,9 @@ local function reach(env, libs)
   end
   function env.getfenv(f)
     if f == nil then f = 1 end
-    -- Level 1 is the caller's, one above this function.
-    if type(f) == "number" and f > 0 then f = f + 1 end
-    local e = real_getfenv(f)
-    return own(e)
+    -- Level 1 is the caller's, two above pcall, which counts as one.
+    if type(f) == "number" and f > 0 then f = f + 2 end
+    return own(as_called("getfenv", pcall(real_getfenv, f)))
   end
   -- A function whose environment is the real globals is asx's own or the
   -- standard library's (an environment's chunks run in it): setfenv there
@@ -254,7 +286,8 @@ local function reach(env, libs)
       -- Level 1 is the caller's, one above this function.
       if f > 0 then f = f + 1 end
     end
-    if type(t) == "table" and real_getfenv(f) == G then
+    if type(t) == "table"
+      and as_called("setfenv", pcall(real_getfenv, type(f) == "number" and f > 0 and f + 1 or f)) == G then
       error("setfenv: the function's environment is asx-host's own (the real globals, which asx's code reads)", 2)
     end
     return real_setfenv(f, t)
@@ -267,7 +300,7 @@ local function reach(env, libs)
   function env.loadstring(...) return loaded(G.loadstring(...)) end
   function env.loadfile(...) return loaded(G.loadfile(...)) end
   function env.dofile(path)
-    local f, err = env.loadfile(path)
+    local f, err = loaded(load_file("dofile", path))
     if not f then error(err, 2) end
     return f()
   end
@@ -277,6 +310,13 @@ local function reach(env, libs)
   -- environment. The real module sets the environment of the function
   -- that calls it, this one, which hands it on to its own caller.
   function env.module(...)
+    -- The real module raises here, as real_module, when its name is no
+    -- string; it cannot run under pcall, which would be its caller.
+    local name = ...
+    if type(name) ~= "string" and type(name) ~= "number" then
+      raise_as("module", format("bad argument #1 to 'module' (string expected, got %s)",
+        select("#", ...) == 0 and "no value" or type(name)))
+    end
     local mine = real_getfenv(1)
     real_module(...)
     local m = real_getfenv(1)
