@@ -240,6 +240,37 @@ describe("an agent's cycle", function()
       tostring(late[1]) .. " at 1", tostring(late[2]) .. " at 1" }, ran)
   end)
 
+  -- Each class's start compiled is a trace, and LuaJIT drops every trace
+  -- past 1,000 (its maxtrace): a start compiled for each of 2,000
+  -- one-agent classes dropped all compiled code, the agents' loops
+  -- included, again and again (5,000 such classes at the prompt: 10.5 s
+  -- where 0.4 s was enough). Their agents still run, each its one turn.
+  it("compiles the starts of a bounded number of classes, so many classes flush no compiled code", function()
+    local s = asx.session({ clock = "virtual", seed = 1, duration = 3 })
+    local ran = 0
+    local function cycle(self)
+      ran = ran + 1
+      self:sleep(1)
+    end
+    jit.flush()
+    local flushes = 0
+    local function on_trace(what) if what == "flush" then flushes = flushes + 1 end end
+    jit.attach(on_trace, "trace")
+    local ok, err = pcall(function()
+      for i = 1, 2000 do
+        local Cls = asx.Trader:extend("own" .. i)
+        Cls.cycle = cycle
+        s:add(Cls:new({}))
+      end
+      s:run()
+    end)
+    jit.attach(on_trace)
+    assert(ok, err)
+    assert.are.equal(2000, ran)
+    -- The one flush is the scheduler's own, at the end of the first turns.
+    assert.are.equal(1, flushes)
+  end)
+
   it("fails the agent alone, naming the cycle, when it is no function at the first turn", function()
     local Cls = asx.Trader:extend("unset")
     Cls.cycle = function() end
