@@ -202,6 +202,14 @@ describe("a study", function()
           .. "logger, lost, missed, written)" },
       { "return { strategies = { 'a\\n.lua' }, duration = 1 }",
         "strategies[1]: a path without control characters (a line break, a tab) expected" },
+      -- A misspelt field ran the study without it, with no word: every
+      -- run at the class's own value, or with one seed.
+      { "return { strategies = { 'a.lua' }, duration = 1, paramaters = { ['a.b'] = { 1, 2 } } }",
+        "'paramaters': no such study field (a study's fields are args, clock, duration, metrics, name, parameters, "
+          .. "points, report, seed, seeds, strategies)" },
+      { "return { 'a.lua', duration = 1 }",
+        "1: no such study field (a study's fields are args, clock, duration, metrics, name, parameters, "
+          .. "points, report, seed, seeds, strategies)" },
       -- The CSV files held it as it was, and were no UTF-8 for their readers.
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x\\255y' } } }",
         "parameter a.b: text of valid UTF-8 expected" },

@@ -190,12 +190,33 @@ local OWN_ARGS = {
   ["-i"] = "a run has no prompt", ["--interactive"] = "a run has no prompt",
 }
 
+-- The fields a study file's table may have (see the top): any other is a
+-- misspelt one (seed for seeds, paramaters), which ran the study without
+-- it, with no word, as --set refuses a field a class does not have.
+local STUDY_FIELDS = { "args", "clock", "duration", "metrics", "name", "parameters", "points", "report", "seed",
+  "seeds", "strategies" }
+local is_study_field = {}
+for _, k in ipairs(STUDY_FIELDS) do is_study_field[k] = true end
+
+local function refuse_unknown_fields(st)
+  local k = next(st)
+  while k ~= nil do
+    if not is_study_field[k] then
+      local shown = type(k) == "string" and ("'%s'"):format(clean_utf8(k):gsub("%c", "?"))
+        or type(k) == "number" and format_number(k) or type(k)
+      fail("%s: no such study field (a study's fields are %s)", shown, table.concat(STUDY_FIELDS, ", "))
+    end
+    k = next(st, k)
+  end
+end
+
 function M.load(path)
   local chunk, err = loadfile(path)
   if not chunk then fail("%s", err) end
   local ok, st = pcall(chunk)
   if not ok then fail("%s", tostring(st)) end
   if type(st) ~= "table" then fail("%s: does not return a table (got %s)", path, type(st)) end
+  refuse_unknown_fields(st)
   local dir = sys.dirname(sys.absolute(path))
 
   local s = { path = sys.absolute(path), metrics = st.metrics }
