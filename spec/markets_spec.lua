@@ -51,6 +51,12 @@ describe("instruments", function()
       .. "'.' or '-' expected, got 7)", err_of(asx.exchange, { instruments = { 7 } }))
     assert.are.equal('bad argument #1 to \'exchange\' (instruments: "A" is named twice)',
       err_of(asx.exchange, { instruments = { "A", "A" } }))
+    -- A list whose names come from its __index has a length of 0: the
+    -- exchange was made with no book, and its first call was a
+    -- segmentation fault.
+    local proxy = setmetatable({}, { __index = function(_, i) if i <= 2 then return "N" .. i end end })
+    assert.are.equal("bad argument #1 to 'exchange' (instruments: non-empty array of names expected, got table)",
+      err_of(asx.exchange, { instruments = proxy }))
   end)
 
   it("give each trader a position per instrument, money shared", function()

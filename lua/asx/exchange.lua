@@ -436,14 +436,18 @@ end
 -- The instruments of asx.exchange{ instruments = ... }: their names by
 -- number from 0, and the numbers by name. Names are what every output
 -- writes as they are, so they are checked here as the C core checks them.
+-- The list is read raw, as its length counts: a table whose __index gave a
+-- first name while it had none of its own passed the test with a length
+-- of 0, and the exchange was made with no book (a segmentation fault at
+-- its first call).
 local function instrument_names(list)
   if list == nil then return { [0] = "STOCK" }, { STOCK = 0 }, 1 end
-  if type(list) ~= "table" or list[1] == nil then
+  if type(list) ~= "table" or #list == 0 or rawget(list, 1) == nil then
     argerror(1, "exchange", "instruments: non-empty array of names expected", list, 3)
   end
   local names, index, n = {}, {}, #list
   for i = 1, n do
-    local name = list[i]
+    local name = rawget(list, i)
     if type(name) ~= "string" or not name:find("^[%w_.-]+$") or #name > 32 then
       argerror(1, "exchange", ("instruments[%d]: a name of 1 to 32 letters, digits, '_', '.' or '-' expected")
         :format(i), name, 3)
