@@ -698,6 +698,10 @@ describe("asx-host with a hostile logger", function()
     { "raises.lua", "spec/fixtures/hostile/raises.lua:5", "cannot log this trade", "exchange" },
     { "raises_table.lua", "spec/fixtures/hostile/raises_table.lua:6", "(error object is a table value)",
       "exchange" },
+    -- Raised through asx's check.lua, which the session took for the
+    -- logger's code: "failed at .../lua/asx/check.lua:50".
+    { "bad_call.lua", "spec/fixtures/hostile/bad_call.lua:8",
+      "bad argument #1 to 'exchange' (instruments: non-empty array of names expected, got 5)", "exchange" },
   }
   for _, case in ipairs(cases) do
     local file, where, message, failed_on = case[1], case[2], case[3], case[4]

@@ -564,16 +564,22 @@ end
 local function ignore() end
 local COUNT_ONLY = { consume_events = ignore, send_event = ignore }
 
--- asx's own Lua files, as tracebacks name them (perhaps cut short at the
--- front, so by their ends).
-local OWN_FILES = { "asx/init.lua", "asx/exchange.lua", "asx/trader.lua", "asx/order.lua",
-  "asx/amend.lua", "asx/trader_queries.lua", "asx/session.lua", "asx/queries.lua", "asx/host.lua",
-  "asx/host_args.lua", "asx/ffi.lua", "asx/courier.lua", "asx/fills.lua",
-  "asx/repl/init.lua", "asx/repl/commands.lua", "asx/repl/format.lua", "asx/repl/complete.lua",
-  "asx/loggers/init.lua" }
+-- Whether a traceback's file is one of asx's own Lua files: a module of
+-- asx's that is loaded, as "asx/check.lua" or "asx/repl/init.lua", matched
+-- by its end (a traceback may cut a path short at the front). Read from
+-- package.loaded rather than listed, where a list missed check.lua, through
+-- which every refused argument is raised: a logger's `ex:set_time(-1)` was
+-- said to have failed at check.lua:50 rather than at its own line.
 local function is_own(file)
-  for _, f in ipairs(OWN_FILES) do
-    if file == f or file:sub(-#f - 1) == "/" .. f then return true end
+  local name = next(package.loaded)
+  while name ~= nil do
+    if type(name) == "string" and (name == "asx" or name:sub(1, 4) == "asx.") then
+      local path = name:gsub("%.", "/")
+      for _, f in ipairs({ path .. ".lua", path .. "/init.lua" }) do
+        if file == f or file:sub(-#f - 1) == "/" .. f then return true end
+      end
+    end
+    name = next(package.loaded, name)
   end
   return false
 end
