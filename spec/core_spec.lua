@@ -111,6 +111,9 @@ describe("asx.trader and asx.exchange", function()
       "bad argument #1 to 'exchange' (logger with a send_event method expected, got table)")
     assert.has_error(function() asx.exchange(1) end,
       "bad argument #1 to 'exchange' (table of options expected, got 1)")
+    -- A misspelt option was ignored: this exchange had no logger.
+    assert.has_error(function() asx.exchange({ loger = { send_event = function() end } }) end,
+      "bad argument #1 to 'exchange' (unknown option \"loger\": logger, loggers or instruments expected)")
     assert.has_error(function() asx.exchange():register({}) end,
       "bad argument #1 to 'register' (trader expected, got table)")
   end)

@@ -453,6 +453,10 @@ describe("asx.loggers.influxdb arguments", function()
       "bad argument #1 to 'influxdb' (table of options expected, got nil)")
     assert.has_error(function() loggers.influxdb({}) end,
       "bad argument #1 to 'influxdb' (url: string expected, got nil)")
+    assert.has_error(function() loggers.influxdb({ url = "http://h", database = "asx" }) end,
+      "bad argument #1 to 'influxdb' (unknown option \"database\": url, db, user, password, org, bucket, token, "
+        .. "batch_size, max_points, flush_interval, timeout, retry_min, retry_max, close_timeout, start, quiet or "
+        .. "session expected)")
     assert.has_error(function() loggers.influxdb({ url = "http://h", batch_size = 1.5 }) end,
       "bad argument #1 to 'influxdb' (batch_size: non-negative integer up to 2^53 - 1 expected, got 1.5)")
     -- C takes it as an int64_t, which 1e300 does not convert to.

@@ -226,6 +226,15 @@ describe("asx.loggers.csv", function()
       "bad argument #2 to 'csv' (events: an event type, a list of them or 'all' expected, got 5)")
     assert.has_error(function() loggers.csv("x.csv", { events = "note" }) end,
       "bad argument #2 to 'csv' (columns for event type 'note' (unknown type) expected, got nil)")
+    -- A misspelt option was ignored: { apend = true } wrote over the file.
+    assert.has_error(function() loggers.csv("x.csv", { apend = true }) end,
+      "bad argument #2 to 'csv' (unknown option \"apend\": events, columns, header, append, max_bytes or session "
+        .. "expected)")
+    assert.has_error(function() loggers.jsonl("x.jsonl", { events = "all" }) end,
+      "bad argument #2 to 'jsonl' (unknown option \"events\": append, max_bytes or session expected)")
+    assert.has_error(function() loggers.csv("x.csv", { "all" }) end,
+      "bad argument #2 to 'csv' (unknown option number: events, columns, header, append, max_bytes or session "
+        .. "expected)")
     assert.has_error(function() loggers.csv("x.csv", { max_bytes = -1 }) end,
       "bad argument #2 to 'csv' (max_bytes: non-negative integer up to 2^53 - 1 expected, got -1)")
     -- Past the integers C's size_t takes (1e300 was converted anyway).

@@ -1017,6 +1017,10 @@ s:run()
       { { session_id = 7 }, "bad argument #1 to 'session' (session_id: string expected, got 7)" },
       { { on_error = "print" }, "bad argument #1 to 'session' (on_error: function expected, got string)" },
       { { exchange = {} }, "bad argument #1 to 'session' (exchange: exchange expected, got table)" },
+      -- Ignored: a session asked for on the virtual clock ran on the real one.
+      { { clok = "virtual" }, "bad argument #1 to 'session' (unknown option \"clok\": traders, exchange, logger, "
+        .. "loggers, clock, seed, duration, strict, stuck_warning, latency, instruments, session_id, on_error or "
+        .. "on_logger_error expected)" },
       -- Ignored, where an agent's first order in ACME failed as an unknown instrument.
       { { exchange = asx.exchange(), instruments = { "ACME", "BOLT" } }, "bad argument #1 to 'session' "
         .. "(instruments: nil expected with an exchange (an exchange has the instruments it was made with), "

@@ -68,6 +68,26 @@ function M.self_error(fname, what, v, level)
   error(("bad argument #1 to '%s' (%s expected, got %s)"):format(fname, what, type(v)), (level or 2) + 1)
 end
 
+-- Raises, naming fname and argument n, for a key of the options table opts
+-- that is none of known's (a list, in the order the message gives them): a
+-- misspelt option was ignored, with no word (asx.session{ clok = "virtual" }
+-- ran on the real clock; loggers.csv(path, { apend = true }) wrote over the
+-- file). The key, the word the caller chose, is shown quoted. Keys are read
+-- with next, which LuaJIT's pairs bug (see the README) does not touch.
+function M.options(opts, known, fname, n, level)
+  local k = next(opts)
+  while k ~= nil do
+    local found = false
+    for i = 1, #known do found = found or known[i] == k end
+    if not found then
+      error(("bad argument #%d to '%s' (unknown option %s: %s or %s expected)"):format(n, fname,
+        type(k) == "string" and ("%q"):format(k) or type(k), table.concat(known, ", ", 1, #known - 1),
+        known[#known]), (level or 2) + 1)
+    end
+    k = next(opts, k)
+  end
+end
+
 -- NaN fails v >= 1 and infinity fails v <= MAX, so one test covers both.
 -- An amount, a price, a depth: a positive integer up to 2^53 - 1.
 function M.is_count(v)

@@ -479,11 +479,15 @@ local function book_finalizer(tag)
   end
 end
 
+-- The options asx.exchange takes.
+local OPTIONS = { "logger", "loggers", "instruments" }
+
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "exchange", "table of options expected", opts)
   end
   opts = opts or {}
+  check.options(opts, OPTIONS, "exchange", 1)
   local names, index, n_instruments = instrument_names(opts.instruments)
   local names_no
   names, names_no = P.intern_names(names, n_instruments)

@@ -180,8 +180,13 @@ local function name_events(s)
   s.session_id = P.session_id(ex)
 end
 
+-- The options asx.session takes.
+local OPTIONS = { "traders", "exchange", "logger", "loggers", "clock", "seed", "duration", "strict",
+  "stuck_warning", "latency", "instruments", "session_id", "on_error", "on_logger_error" }
+
 function M.new(opts)
   if type(opts) ~= "table" then argerror(1, "session", "table of options expected", opts) end
+  check.options(opts, OPTIONS, "session", 1)
   local clock = opts.clock == nil and "real" or opts.clock
   if clock ~= "real" and clock ~= "virtual" then
     argerror(1, "session", "clock: 'real' or 'virtual' expected", clock)

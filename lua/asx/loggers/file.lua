@@ -233,11 +233,18 @@ function FileLogger:__tostring()
   return ("%s logger(%s)"):format(self.kind, self.files[1] and self.files[1].path or "?")
 end
 
+-- The options each file logger takes.
+local OPTIONS = {
+  csv = { "events", "columns", "header", "append", "max_bytes", "session" },
+  jsonl = { "append", "max_bytes", "session" },
+}
+
 local function check_common_opts(fname, path, opts)
   if type(path) ~= "string" then argerror(1, fname, "file path string expected", path, 3) end
   if path == "" then check.bad_argument(1, fname, "file path string expected", "an empty string", 3) end
   if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table of options expected", opts, 3) end
   opts = opts or {}
+  check.options(opts, OPTIONS[fname], fname, 2, 3)
   -- C takes it as a size_t, which a number past 2^64 (or NaN) does not
   -- convert to: the bound is the largest exact integer, as for amounts.
   local mb = opts.max_bytes

@@ -205,8 +205,13 @@ function M.split_userinfo(url)
   return scheme .. rest, M.percent_decode(user), info:find(":", 1, true) and M.percent_decode(password) or nil
 end
 
+-- The options influxdb takes.
+local OPTIONS = { "url", "db", "user", "password", "org", "bucket", "token", "batch_size", "max_points",
+  "flush_interval", "timeout", "retry_min", "retry_max", "close_timeout", "start", "quiet", "session" }
+
 function M.influxdb(opts)
   if type(opts) ~= "table" then argerror(1, "influxdb", "table of options expected", opts) end
+  check.options(opts, OPTIONS, "influxdb", 1)
   local o = ffi.new("asx_influx_opts")
   local url = opt_string(opts, "url", "influxdb")
   if not url then argerror(1, "influxdb", "url: string expected", nil) end
