@@ -690,6 +690,22 @@ s:run()
     assert.are.equal(11, sum1.seed)
   end)
 
+  -- The scheduler's handlers, which C keeps in the registry, held the
+  -- session: every session a process made stayed, with its scheduler,
+  -- exchange, traders and their coroutines (5 KB each with no agent).
+  it("is collected once nothing reaches it, run or not, with its exchange and traders", function()
+    local T = asx.Trader:extend("collected")
+    function T:cycle() self:sleep(1) self:buy(1, 10) self:sleep(100) end
+    local gone = setmetatable({}, { __mode = "k" })
+    for _, runs in ipairs({ true, false }) do
+      local s = asx.session({ clock = "virtual", seed = 1, duration = 5, traders = { T:new({}), T:new({}) } })
+      if runs then s:run() end
+      gone[s], gone[s.exchange], gone[s.traders[1]] = true, true, true
+    end
+    for _ = 1, 6 do collectgarbage() end
+    assert.is_nil(next(gone))
+  end)
+
   it("keeps the totals of money and stocks over a session", function()
     local _, sum, t = market(3, 50)
     assert.is_true(sum.trades > 0)

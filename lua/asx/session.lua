@@ -266,14 +266,20 @@ function M.new(opts)
     -- each run and its class's record (first, c, first, c, ...).
     runs = {},
   }, Session)
+  -- The scheduler's handlers find the session through a weak table. C keeps
+  -- them in the registry, and a handler that held the session held it, its
+  -- scheduler (whose __gc releases them), its exchange and traders for the
+  -- life of the process: a script that ran 10,000 sessions in turn kept
+  -- 50 MB. They run only inside s:run(), whose frame holds the session.
+  local weak = setmetatable({ s }, { __mode = "v" })
   -- Orders and cancels of traders with a latency, and fill notices.
   s.courier = courier.new(s, latency)
-  sched:on_courier(function() s.courier:deliver() end)
+  sched:on_courier(function() weak[1].courier:deliver() end)
   s.instrument_names = ex:instruments()
   s.own_id, s.named = session_id, opts.session_id ~= nil
   name_events(s)
-  sched:on_error(function(agent, message) s:_agent_error(agent, message) end)
-  sched:on_finish(function(agent) s:_agent_event(agent, "finished") end)
+  sched:on_error(function(agent, message) weak[1]:_agent_error(agent, message) end)
+  sched:on_finish(function(agent) weak[1]:_agent_event(agent, "finished") end)
   -- Before the collection that follows an agent's running out of memory:
   -- what it kept in its trader's own fields is let go of, or the turns
   -- after it would run out in turn (lua/asx/trader.lua).
