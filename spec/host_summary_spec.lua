@@ -69,6 +69,19 @@ describe("asx-host --set", function()
   end)
 end)
 
+describe("asx-host's printed summary", function()
+  -- It exited 0 with nothing written and nothing said.
+  it("that stdout does not take (a full disk) is said, and the status is 1; a reader that left is no failure",
+    function()
+    local r = sh('"$HOST" -q --clock virtual --seed 3 -d 1 ' .. F .. 'tape.lua >/dev/full')
+    assert.are.equal(1, r.status)
+    assert.are.equal("asx-host: cannot write the summary to stdout: No space left on device\n", r.stderr)
+    local piped = sh('{ "$HOST" -q --clock virtual --seed 3 -d 1 ' .. F .. 'tape.lua; echo "$?" >&2; } | head -1')
+    assert.are.equal("seed: 3\n", piped.stdout)
+    assert.are.equal("0\n", piped.stderr)
+  end)
+end)
+
 describe("asx-host --summary", function()
   it("refuses a path that --log or --report writes too, before anything runs", function()
     -- The summary, written last, replaced the log's rows, which it counted

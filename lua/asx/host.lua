@@ -191,7 +191,15 @@ function M.finish(s, logs, opts)
   loggers.report(others, stdout)
   if not log_ok then terminal.write(("%s: %s\n"):format(PROG, close_err)) end
   if not others_ok then terminal.write(("%s: %s\n"):format(PROG, others_err)) end
-  stdout:flush()
+  -- The summary is the run's result: one that stdout did not take (a full
+  -- disk: asx-host > /dev/full exited 0 with nothing written) is said, and
+  -- the status is 1, as for --summary's file. A reader that left (a pipe
+  -- that head -1 closed) took what it wanted: that is no failure of the run.
+  local flushed, flush_err = stdout:flush()
+  local summary_lost = not flushed and not tostring(flush_err):find("Broken pipe", 1, true)
+  if summary_lost then
+    terminal.write(("%s: cannot write the summary to stdout: %s\n"):format(PROG, tostring(flush_err)))
+  end
   local counts = loggers.counts(logs)
   for _, c in ipairs(loggers.counts(others)) do counts[#counts + 1] = c end
   -- A logger detached after an error missed every event from the one it
@@ -212,6 +220,7 @@ function M.finish(s, logs, opts)
   end
   local lost = false
   for _, c in ipairs(counts) do lost = lost or (c.lost or 0) > 0 or (c.missed or 0) > 0 end
+  if summary_lost then return 1, counts end
   if s.exit_code then return s.exit_code, counts end
   if opts.strict and (s.failed > 0 or #s.logger_failures > 0) then return 1, counts end
   return lost and M.LOST_ROWS or 0, counts
