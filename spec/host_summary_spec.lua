@@ -221,6 +221,23 @@ return S
     }, j)
   end)
 
+  it("prints whole prices and values from 1e15 up in all their digits, as --summary's JSON writes them", function()
+    -- They were printed with %.2f (1000000000000000.00, a best value past
+    -- 2^53 as 14503599627370508.00); the mean and start keep two decimals.
+    local d = tmpdir()
+    local r = host("-q --clock virtual --seed 3 -d 2 --set big.price=1000000000000000 --set big.money=4503599627370496 "
+      .. "--set big.stocks=10 --summary \"$D/s.json\" " .. F .. "big_prices.lua", d)
+    local j = cjson.decode(slurp(d .. "/s.json"))
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal(0, r.status, r.stderr)
+    local out = without_wall(r.stdout)
+    assert.are.equal("open/high/low/close: 1000000000000000/1000000000000001/1000000000000000/1000000000000001",
+      out[8])
+    assert.are.equal("value big: mean 14503599627370506.00, best 14503599627370508, start 14503599627370506.00",
+      out[9])
+    assert.are.equal(14503599627370508, j.value.big.max)
+  end)
+
   it("matches the printed summary, and changes no event of the run", function()
     local d = tmpdir()
     local args = "-q --clock virtual --seed 11 -d 20 strategies/random_trader.lua:40 strategies/market_maker.lua:3"

@@ -130,9 +130,14 @@ local function plan_agents(classes, files, opts, available)
   return plan
 end
 
+-- Whole numbers as the JSON lines write them (event.format_number,
+-- asx_fmt_double): in all their digits below 1e21, so that a best value of
+-- 2^53 is 9007199254740992 here and in --summary's JSON, not
+-- 9007199254740992.00. Fractions with two decimals, as money is read.
+local format_number = require("asx.event").format_number
 local function fmt_num(v)
   if v == nil then return "-" end
-  if v % 1 == 0 and math.abs(v) < 1e15 then return ("%d"):format(v) end
+  if v % 1 == 0 then return format_number(v) end
   return ("%.2f"):format(v)
 end
 
