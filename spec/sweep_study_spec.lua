@@ -151,7 +151,15 @@ describe("a study", function()
       { "return { strategies = { 'a.lua' }, duration = 1, clock = 'fast' }", "clock: 'virtual' or 'real' expected" },
       -- asx-host refused the seed written as 9.007199254741e+15: every run failed.
       { "return { strategies = { 'a.lua' }, duration = 1, seeds = { 1, 2^53 } }",
-        "seeds[2]: an integer from 0 to 2^53 - 1 expected" },
+        "seeds[2]: non-negative integer up to 2^53 - 1 expected" },
+      -- The study's seed took 2^53, which a list of seeds refused, and its
+      -- message did not say the limit.
+      { "return { strategies = { 'a.lua' }, duration = 1, seed = 2^53 }",
+        "seed: non-negative integer up to 2^53 - 1 expected" },
+      { "return { strategies = { 'a.lua' }, duration = 1, seed = -1 }",
+        "seed: non-negative integer up to 2^53 - 1 expected" },
+      { "return { strategies = { 'a.lua' }, duration = 1, seed = 0.5 }",
+        "seed: non-negative integer up to 2^53 - 1 expected" },
       -- The run's command spread over two lines of the commands and jobs files.
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.b'] = { 'x', 'y\\nz' } } }",
         "parameter a.b: text without control characters (a line break, a tab) expected" },

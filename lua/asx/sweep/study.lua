@@ -20,6 +20,7 @@
 -- (r - 1) % #seeds + 1.
 local sys = require("asx.sweep.sys")
 local event = require("asx.event")
+local check = require("asx.check")
 local clean_utf8, format_number = event.clean_utf8, event.format_number
 
 local M = {}
@@ -245,7 +246,9 @@ function M.load(path)
   s.clock = st.clock or "virtual"
   if s.clock ~= "virtual" and s.clock ~= "real" then fail("clock: 'virtual' or 'real' expected") end
   s.seed = st.seed or 1
-  if type(s.seed) ~= "number" or s.seed < 0 or s.seed % 1 ~= 0 then fail("seed: a non-negative integer expected") end
+  -- Seeds as asx-host's --seed takes them, and said in check's words, the
+  -- limit with them: 2^53 passed here, unlike in a list of seeds.
+  if not check.is_balance(s.seed) then fail("seed: %s", check.BALANCE_EXPECTED) end
   local seeds = st.seeds or 1
   if type(seeds) == "number" then
     if seeds < 1 or seeds % 1 ~= 0 then fail("seeds: a positive count or a list of seeds expected") end
@@ -254,9 +257,7 @@ function M.load(path)
     s.seeds = {}
     for i, v in ipairs(seeds) do
       -- asx-host takes seeds up to 2^53 - 1, written as integers.
-      if type(v) ~= "number" or not (v >= 0 and v < 2 ^ 53) or v % 1 ~= 0 then
-        fail("seeds[%d]: an integer from 0 to 2^53 - 1 expected", i)
-      end
+      if not check.is_balance(v) then fail("seeds[%d]: %s", i, check.BALANCE_EXPECTED) end
       s.seeds[i] = v
     end
   else
