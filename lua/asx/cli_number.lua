@@ -100,4 +100,18 @@ function M.option(flag, text, expected, fits)
   return n == 0 and 0 or n
 end
 
+-- A number of seconds, as option reads one, in one wording for both hosts'
+-- options: sign is "non-negative" (asx-host's -d, --latency and
+-- --stuck-warning, where 0 means something: -d 0 runs the first turns only,
+-- --latency 0 none) or "positive" (asx-sweep's --timeout: coreutils' timeout
+-- takes 0 as no limit, which a user who typed 0 did not mean).
+local SECONDS = {
+  ["non-negative"] = function(n) return n >= 0 end,
+  positive = function(n) return n > 0 end,
+}
+function M.seconds(flag, text, sign)
+  local fits = SECONDS[sign] or error(("cli_number.seconds: no sign '%s'"):format(tostring(sign)), 2)
+  return M.option(flag, text, sign .. " number of seconds", fits)
+end
+
 return M

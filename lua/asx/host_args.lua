@@ -76,8 +76,6 @@ local function number(flag, v, expected, fits)
   return n
 end
 
-local function seconds(n) return n >= 0 end
-
 -- Options that take a value, by every spelling, and the name they set.
 local VALUED = {
   ["-n"] = "agents", ["--agents"] = "agents", ["--money"] = "money", ["--stocks"] = "stocks",
@@ -99,7 +97,9 @@ local function check_value(name, flag, v)
   elseif name == "money" or name == "stocks" or name == "seed" then
     return number(flag, v, check.integer("non-negative"), check.is_balance)
   elseif name == "duration" or name == "stuck_warning" or name == "latency" then
-    return number(flag, v, "non-negative number of seconds", seconds)
+    local n, err = cli_number.seconds(flag, v, "non-negative")
+    if n == nil then usage_error("%s", err) end
+    return n
   elseif name == "clock" then
     if v ~= "real" and v ~= "virtual" then
       usage_error("%s: 'real' or 'virtual' expected, got '%s'", flag, v)

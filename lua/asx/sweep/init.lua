@@ -89,16 +89,17 @@ function M.parse(argv)
   })
   -- Read as asx-host reads its numbers (asx.cli_number): --timeout 1e3
   -- was refused while asx-host took -d 1e3.
-  local function number(name, expected, fits)
+  local function number(name, read, ...)
     local v = opts[name]
     if v == nil then return end
-    local n, err = cli_number.option("--" .. name, v, expected, fits)
+    local n, err = read("--" .. name, v, ...)
     if n == nil then usage_error("%s", err) end
     opts[name] = n
   end
-  number("jobs", check.integer("positive"), check.is_count)
-  number("chunk", check.integer("positive"), check.is_count)
-  number("timeout", "positive number of seconds", function(n) return n > 0 end)
+  number("jobs", cli_number.option, check.integer("positive"), check.is_count)
+  number("chunk", cli_number.option, check.integer("positive"), check.is_count)
+  -- Positive where asx-host's -d is non-negative: a 0 timeout is no limit.
+  number("timeout", cli_number.seconds, "positive")
   if opts.wait and not opts.slurm then usage_error("--wait goes with --slurm") end
   if opts.slurm and opts.print then usage_error("--slurm and --print do not go together") end
   if opts.sshlogin and opts.slurm then usage_error("--sshlogin is for GNU parallel, not --slurm") end
