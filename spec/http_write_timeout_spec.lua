@@ -54,29 +54,6 @@ local function pollfd(fd, events)
   return ffi.new("struct { int fd; short events, revents; }", fd, events, 0)
 end
 
--- A connection that asks for path and reads its status line only. Its
--- small receive buffer, and its segments of an Ethernet's 1460 bytes, keep
--- most of the answer waiting in the server, as over a network: with
--- loopback's 64 KB segments the server's kernel takes some 3 MB for it,
--- the 256 KB body whole.
-local function ask(port, path)
-  local fd = net.C.socket(2, 1, 0)
-  net.C.setsockopt(fd, 1, 8, ffi.new("int[1]", 4096), 4) -- SO_RCVBUF
-  net.C.setsockopt(fd, 6, 2, ffi.new("int[1]", 1460), 4) -- TCP_MAXSEG
-  local a = net.addr(port)
-  assert(net.C.connect(fd, a, ffi.sizeof(a)) == 0, "connect failed")
-  local req = "GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n"
-  assert(net.C.write(fd, req, #req) == #req)
-  local buf = ffi.new("char[1]")
-  local got = ""
-  local pfd = pollfd(fd, POLLIN)
-  while not got:find("\r\n", 1, true) and net.C.poll(pfd, 1, 10000) == 1 do
-    if net.C.read(fd, buf, 1) ~= 1 then break end
-    got = got .. ffi.string(buf, 1)
-  end
-  return fd, got
-end
-
 -- Whether the server cut fd (a reset or an end: the socket hangs up or
 -- errs), waiting at most ms for it, without reading what it holds.
 local function cut(fd, ms)
@@ -99,12 +76,12 @@ describe("core.http_listen's write timeout", function()
     local d, port = serve(3)
     local fds = {}
     for i = 1, 128 do
-      local fd, got = ask(port, "/big")
+      local fd, got = net.ask(port, "/big")
       assert.are.equal("HTTP/1.1 200 OK\r\n", got, i)
       fds[i] = fd
     end
     -- They hold every slot: the next client is turned away.
-    local fd, got = ask(port, "/big")
+    local fd, got = net.ask(port, "/big")
     net.C.close(fd)
     assert.are.equal("HTTP/1.1 503 Service Unavailable\r\n", got)
     -- Each is cut once the timeout passes with nothing taken (a connection
@@ -116,7 +93,7 @@ describe("core.http_listen's write timeout", function()
     -- Their slots are free (once the server has closed them all).
     local served
     assert.is_true(net.wait_until(function()
-      fd, got = ask(port, "/big")
+      fd, got = net.ask(port, "/big")
       net.C.close(fd)
       served = got
       return got == "HTTP/1.1 200 OK\r\n"
@@ -128,10 +105,10 @@ describe("core.http_listen's write timeout", function()
 
   it("never cuts a stream whose client reads, however slowly, and cuts one whose client does not", function()
     local d, port = serve(1)
-    local slow, got = ask(port, "/stream")
+    local slow, got = net.ask(port, "/stream")
     assert.are.equal("HTTP/1.1 200 OK\r\n", got)
     local idle
-    idle, got = ask(port, "/stream")
+    idle, got = net.ask(port, "/stream")
     assert.are.equal("HTTP/1.1 200 OK\r\n", got)
     -- The slow client reads 1 KB every 20 ms (a pace, not a wait: it is
     -- the client under test), some 50 KB a second where the stream sends
