@@ -143,8 +143,10 @@ end)
 describe("the live page in chromium #browser", function()
   -- Runs asx-host -i --http ARGS with the page open in chromium, types
   -- LINES, writes the report of the moment and quits; returns what the page
-  -- held then and the report's data.
-  local function live(args, lines, dir)
+  -- held then and the report's data. With kill, it types LINES and kills
+  -- asx-host (SIGKILL, the session still running) instead, and returns what
+  -- the page showed once its stream was cut.
+  local function live(args, lines, dir, kill)
     assert(os.execute(("mkfifo '%s/in'"):format(dir)) == 0)
     os.execute(("('%s' -i -q --clock virtual --seed 1 --http 127.0.0.1:0 %s <'%s/in' >'%s/out' 2>'%s/err'; "
       .. "echo $? >'%s/code') &"):format(run.HOST, args, dir, dir, dir, dir))
@@ -156,12 +158,15 @@ describe("the live page in chromium #browser", function()
       .. "node spec/browser/live_page.js '%s' '%s' --wait-close 2>&1"):format(url, SHOTS .. "/live-names.png")))
     local seen = cjson.decode(node:read("*l"))
     assert.are.same({}, seen.errors)
-    fifo:write(table.concat(lines, "\n"), "\n", ('report("%s/page.html")\n'):format(dir), "quit()\n")
+    fifo:write(table.concat(lines, "\n"), "\n", kill
+      and 'os.execute("kill -KILL " .. io.open("/proc/self/stat"):read("*l"):match("^%d+"))\n'
+      or ('report("%s/page.html")\nquit()\n'):format(dir))
     fifo:close()
     local closed = cjson.decode(node:read("*l"))
     node:close()
     local code = run.wait_for("the host to exit", function() return tonumber(run.read(dir .. "/code") or "") end)
-    assert.are.equal(0, code)
+    assert.are.equal(kill and 128 + 9 or 0, code)
+    if kill then return closed end
     assert.are.same({}, closed.errors)
     return closed.held, cjson.decode(run.slurp(dir .. "/page.html")
       :match('<script type="application/json" id="asx%-data">(.-)</script>')), closed.lines, seen, closed
@@ -246,6 +251,18 @@ describe("the live page in chromium #browser", function()
     assert.are.same({ "random_trader 20", "market_maker 2", "me 1", "momentum 3" }, agents)
     -- The same seed makes the same session: 146 trades in its 6 s.
     assert.are.same({ "236", "146", "647" }, { unpack(closed.tables[1][2], 1, 3) })
+    assert.are.equal("disconnected: the session has ended", closed.status)
+  end)
+
+  it("says the session has ended only when it has: a stream cut while it runs asks for a reload", function()
+    -- A stream cut by the server's write timeout (a laptop waking up), or
+    -- by asx-host's end, said "the session has ended" as one that ended did.
+    local d = run.tmpdir()
+    local closed = live("strategies/random_trader.lua:20", { "step(2)" }, d, true)
+    os.execute("rm -rf '" .. d .. "'")
+    assert.are.equal("disconnected (reload to reconnect)", closed.status)
+    -- chromium's word for a chunked answer cut before its end, the page's none.
+    assert.are.same({ "Failed to load resource: net::ERR_INCOMPLETE_CHUNKED_ENCODING" }, closed.errors)
   end)
 
   it("draws a strategy spawned at the prompt after the page was made", function()

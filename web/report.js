@@ -420,9 +420,14 @@
     });
     const source = new EventSource('/api/stream');
     source.onopen = () => { live.open = true; };
+    // The server ends the stream once the session has ended, its last
+    // session message saying so; a stream cut before (the server's write
+    // timeout when a laptop wakes up, a network gone, asx-host killed) is
+    // no end of the session, and a reload may find it still running.
     source.onerror = () => {
       live.open = false;
-      status.textContent = 'disconnected: the session has ended';
+      status.textContent = data.live.state === 'ended' ? 'disconnected: the session has ended'
+        : 'disconnected (reload to reconnect)';
       source.close();
     };
     // A message holds everything from session time m.from on: what the

@@ -4,10 +4,11 @@
 //   { errors, requests, live: { events, books, ... }, ladder: [bids, asks],
 //     tables: [summary, strategies] (rows of cell texts), screenshot: { path, colors } }
 // requests are those to any other origin. With --wait-close it then keeps
-// the page open and prints a second line, { closed: true, errors, held, lines, live, tables },
+// the page open and prints a second line, { closed: true, errors, held, lines, live, tables, status },
 // once the server ends the stream (the session stopped): held is the data
 // the page holds then (window.asxReport.held()), lines the strategy value
-// lines it draws (window.asxReport.lines()). spec/http_spec.lua uses both.
+// lines it draws (window.asxReport.lines()), status the live status line's text.
+// spec/http_spec.lua uses both.
 //
 //   node spec/browser/live_page.js URL SCREENSHOT.png [--wait-close]
 'use strict';
@@ -52,7 +53,9 @@ async function main() {
       const lines = JSON.parse(await page.evaluate(() => JSON.stringify(window.asxReport.lines())));
       const live = await page.evaluate(() => window.asxReport.live);
       const tables = await page.evaluate(() => window.asxReport.tables());
-      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, lines, live, tables }) + '\n');
+      const status = await page.evaluate(() => document.getElementById('live-status').textContent);
+      process.stdout.write(JSON.stringify({ closed: true, errors: out.errors, held, lines, live, tables, status }) +
+        '\n');
     }
   } finally {
     await browser.close();
