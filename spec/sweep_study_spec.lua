@@ -149,6 +149,19 @@ describe("a study", function()
       { "return { strategies = { 'a.lua' }, duration = 1, parameters = {}, points = {} }",
         "give parameters or points, not both" },
       { "return { strategies = { 'a.lua' }, duration = 1, clock = 'fast' }", "clock: 'virtual' or 'real' expected" },
+      -- seeds = 1e9 built a table of a billion seeds (and parameters a
+      -- product of their lists) until memory ran out, with nothing said.
+      { "return { strategies = { 'a.lua' }, duration = 1, seeds = 1e9 }",
+        "seeds: a study makes at most 1,000,000 runs, got 1000000000 seeds" },
+      { "return { strategies = { 'a.lua' }, duration = 1, parameters = { ['a.x'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 },"
+          .. " ['a.y'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, ['a.z'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 },"
+          .. " ['a.w'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, ['a.v'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 },"
+          .. " ['a.u'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, ['a.t'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 } } }",
+        "parameters: a study makes at most 1,000,000 runs, got 10000000 points" },
+      { "return { strategies = { 'a.lua' }, duration = 1, seeds = 1000, parameters = { ['a.x'] = { 1, 2, 3, 4, 5,"
+          .. " 6, 7, 8, 9, 10 }, ['a.y'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, ['a.z'] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+          .. " 11 } } }",
+        "a study makes at most 1,000,000 runs, got 1100 points times 1000 seeds" },
       -- asx-host refused the seed written as 9.007199254741e+15: every run failed.
       { "return { strategies = { 'a.lua' }, duration = 1, seeds = { 1, 2^53 } }",
         "seeds[2]: non-negative integer up to 2^53 - 1 expected" },

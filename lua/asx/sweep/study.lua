@@ -85,6 +85,13 @@ end
 -- The runs' seeds: the first n numbers of the minimal standard generator
 -- (Park and Miller's, multiplier 48271) started from the study's seed, so
 -- that a study is repeated exactly by its file alone.
+-- The most runs a study makes (points times seeds). A million runs, each a
+-- process, is days of a cluster's time; a count past it is a slip (seeds =
+-- 1e9), which made asx-sweep build a table of that size until it ran out
+-- of memory, before any check could say so.
+M.MAX_RUNS = 1000000
+local MAX_RUNS_TEXT = "1,000,000"
+
 local function derive_seeds(seed, n)
   local m = 2147483647
   local x = seed % (m - 1) + 1
@@ -161,6 +168,13 @@ local function expand_points(st)
       keys[#keys + 1] = k
     end
     table.sort(keys)
+    -- Counted before the points are made: ten parameters of ten values
+    -- are 10^10 points.
+    local count = 1
+    for _, k in ipairs(keys) do count = count * #params[k] end
+    if count > M.MAX_RUNS then
+      fail("parameters: a study makes at most %s runs, got %s points", MAX_RUNS_TEXT, format_number(count))
+    end
     points = { {} }
     for _, k in ipairs(keys) do
       local next_points = {}
@@ -252,6 +266,9 @@ function M.load(path)
   local seeds = st.seeds or 1
   if type(seeds) == "number" then
     if seeds < 1 or seeds % 1 ~= 0 then fail("seeds: a positive count or a list of seeds expected") end
+    if seeds > M.MAX_RUNS then
+      fail("seeds: a study makes at most %s runs, got %s seeds", MAX_RUNS_TEXT, format_number(seeds))
+    end
     s.seeds = derive_seeds(s.seed, seeds)
   elseif type(seeds) == "table" and #seeds > 0 then
     s.seeds = {}
@@ -287,6 +304,10 @@ function M.load(path)
     if why then fail("args[%d]: %s is asx-sweep's to give each run (%s)", i, a, why) end
   end
   s.points, s.keys = expand_points(st)
+  if #s.points * #s.seeds > M.MAX_RUNS then
+    fail("a study makes at most %s runs, got %s points times %s seeds", MAX_RUNS_TEXT,
+      format_number(#s.points), format_number(#s.seeds))
+  end
   return s
 end
 
