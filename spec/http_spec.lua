@@ -414,6 +414,18 @@ describe("asx-host --http and clients that never read", function()
     return fd, got
   end
 
+  -- Polls until a new stream is served (the server frees a slot once it
+  -- has seen its client go).
+  local function assert_stream_served(port)
+    local served
+    assert.is_true(net.wait_until(function()
+      local fd, got = open_stream(port)
+      net.C.close(fd)
+      served = got
+      return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
+    end), served)
+  end
+
   it("serves at most 64 streams at once: one more gets 503, and one after a client left is served", function()
     local h = start("-i -q --clock virtual --seed 1 --http 127.0.0.1:0 strategies/random_trader.lua:50")
     local port = tonumber(h.url:match(":(%d+)/$"))
@@ -429,13 +441,7 @@ describe("asx-host --http and clients that never read", function()
     net.C.close(fds[1])
     -- The server notices the client left at its next write (at most a
     -- quarter of a second later); until then the stream still counts.
-    local served
-    assert.is_true(net.wait_until(function()
-      fd, got = open_stream(port)
-      net.C.close(fd)
-      served = got
-      return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
-    end), served)
+    assert_stream_served(port)
     for i = 2, 64 do net.C.close(fds[i]) end
     send(h, "quit()")
     assert.are.equal(0, finish(h))
@@ -461,13 +467,7 @@ describe("asx-host --http and clients that never read", function()
       assert.is_true(net.C.poll(pfd, 1, 30000) == 1 and bit.band(pfd.revents, 8 + 16) ~= 0, i) -- POLLERR, POLLHUP
       net.C.close(fds[i])
     end
-    local served
-    assert.is_true(net.wait_until(function()
-      fd, got = open_stream(port)
-      net.C.close(fd)
-      served = got
-      return got:match("^HTTP/1%.1 200 OK\r\n") ~= nil
-    end), served)
+    assert_stream_served(port)
     send(h, "quit()")
     assert.are.equal(0, finish(h))
   end)
